@@ -1,0 +1,79 @@
+"""Permissions in one place: which community role may do what.
+
+Commands declare a capability with ``@require(Capability.X)``; who holds it is this table plus the role names
+in config. Server administrators hold every capability so a fresh install is never locked out.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import discord
+from discord import app_commands
+
+from bot.errors import NotAllowed
+
+if TYPE_CHECKING:
+    from bot.config import RolesSection
+
+T = TypeVar("T")
+
+
+class Capability(StrEnum):
+    MANAGE_COMMUNITY = "manage community settings and run admin commands"
+    GRANT_ROLES = "grant or revoke Ambassador and Maintainer"
+    HOST_OFFICE_HOURS = "open and run office hours"
+    REVIEW_CONTRIBUTIONS = "review contributions"
+    MODERATE_QA = "moderate the Q&A"
+    AWARD_BADGES = "award badges by hand"
+
+
+# Capability -> the config role keys (RolesSection fields) whose holders have it.
+POLICY: dict[Capability, tuple[str, ...]] = {
+    Capability.MANAGE_COMMUNITY: ("maintainer",),
+    Capability.GRANT_ROLES: ("maintainer",),
+    Capability.HOST_OFFICE_HOURS: ("mentor", "teacher", "maintainer"),
+    Capability.REVIEW_CONTRIBUTIONS: ("contributor", "teacher", "ambassador", "maintainer"),
+    Capability.MODERATE_QA: ("ambassador", "maintainer"),
+    Capability.AWARD_BADGES: ("maintainer",),
+}
+
+# Marker set on commands so a suite-wide test can prove every privileged command has a check.
+CAPABILITY_ATTR = "__atlas_capability__"
+
+
+def role_names_for(capability: Capability, roles: RolesSection) -> list[str]:
+    return [getattr(roles, key) for key in POLICY[capability]]
+
+
+def member_has(member: discord.Member | discord.User, capability: Capability, roles: RolesSection) -> bool:
+    if not isinstance(member, discord.Member):
+        return False
+    if member.guild_permissions.administrator or member.guild.owner_id == member.id:
+        return True
+    allowed = set(role_names_for(capability, roles))
+    return any(role.name in allowed for role in member.roles)
+
+
+def ensure(member: discord.Member | discord.User, capability: Capability, roles: RolesSection) -> None:
+    """The same check for buttons and modals, which app-command checks do not cover."""
+    if not member_has(member, capability, roles):
+        names = " or ".join(role_names_for(capability, roles))
+        raise NotAllowed(f"Only members with the {names} role can {capability.value}.")
+
+
+def require(capability: Capability) -> Any:
+    """App-command check: ``@require(Capability.GRANT_ROLES)`` above the command."""
+
+    async def predicate(interaction: discord.Interaction) -> bool:
+        if interaction.guild is None:
+            raise app_commands.NoPrivateMessage()
+        ensure(interaction.user, capability, interaction.client.config.roles)  # type: ignore[attr-defined]
+        return True
+
+    def decorator(func: T) -> T:
+        setattr(func, CAPABILITY_ATTR, capability)
+        return app_commands.check(predicate)(func)  # type: ignore[arg-type]
+
+    return decorator

@@ -1,0 +1,145 @@
+"""AtlasBot: the discord.py client that wires config, database, clock, reminders, scheduler and cogs together.
+
+Resources (engine, sessionmaker, clock) are made by the caller and injected, so tests, the sandbox and the
+launcher each decide where the data lives and what time it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+import discord
+from discord.ext import commands
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot import db
+from bot.clock import Clock
+from bot.config import Config
+from bot.errors import AtlasTree
+from bot.reminders import Reminders
+from bot.scheduler import Scheduler
+from models import BotState
+
+log = logging.getLogger(__name__)
+
+
+def required_intents() -> discord.Intents:
+    """Only what the features use. ``members`` is privileged: turn on "Server Members Intent" in the portal."""
+    intents = discord.Intents.none()
+    intents.guilds = True  # guild, channels, roles and threads in the cache
+    intents.members = True  # joins and leaves (onboarding), member lookups for roles
+    intents.guild_scheduled_events = True  # office hours as Discord events
+    return intents
+
+
+def command_set_hash(payload: list[dict[str, Any]]) -> str:
+    ordered = sorted(payload, key=lambda c: (c.get("type", 1), c["name"]))
+    return hashlib.sha256(json.dumps(ordered, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+class AtlasBot(commands.Bot):
+    def __init__(
+        self,
+        config: Config,
+        *,
+        engine: AsyncEngine,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        start_scheduler: bool = True,
+    ) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=required_intents(),
+            tree_cls=AtlasTree,
+            help_command=None,
+            # Nothing a member wrote is ever sent with live pings; a cog opts in per message when it must ping.
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        self.config = config
+        self.engine = engine
+        self.sessions = sessionmaker
+        self.clock = clock
+        self.start_scheduler = start_scheduler
+        self.reminders = Reminders(
+            sessionmaker,
+            clock,
+            default_grace=timedelta(minutes=config.reminders.default_grace_minutes),
+            max_attempts=config.reminders.max_attempts,
+        )
+        self.scheduler = Scheduler(sessionmaker, clock, self.reminders, poll_seconds=config.reminders.poll_seconds)
+        self.last_sync_happened: bool | None = None
+
+    @property
+    def guild_id(self) -> int:
+        return self.config.bot.guild_id
+
+    @property
+    def home_guild(self) -> discord.Guild | None:
+        return self.get_guild(self.guild_id)
+
+    async def setup_hook(self) -> None:
+        await self.prepare_database()
+        recovered = await self.reminders.recover_stale_claims()
+        if recovered:
+            log.warning("%d reminder(s) were claimed by a process that stopped mid-send; retrying them", recovered)
+        for name in self.config.bot.cogs:
+            await self.load_extension(f"cogs.{name}")
+        if self.start_scheduler:
+            self.scheduler.start()
+            await self.scheduler.wake_for_pending()
+        await self.sync_commands()
+
+    async def prepare_database(self) -> None:
+        url = self.engine.url.render_as_string(hide_password=False)
+        if self.config.bot.auto_migrate:
+            await db.upgrade(url)
+            return
+        current, head = await db.current_revision(self.engine), db.head_revision()
+        if current != head:
+            raise RuntimeError(
+                f"the database is at revision {current}, the code needs {head}: run `atlas-bot migrate` first "
+                "(or set [bot] auto_migrate = true)"
+            )
+
+    async def sync_commands(self, *, force: bool = False) -> bool:
+        """Sync slash commands to the home guild if the command set changed since the last sync (or forced).
+
+        Discord rate-limits syncs, so the hash of what was last synced is kept in the database.
+        """
+        if not self.guild_id:
+            log.warning("no [bot] guild_id configured; slash commands were not synced")
+            self.last_sync_happened = False
+            return False
+        guild = discord.Object(self.guild_id)
+        self.tree.copy_global_to(guild=guild)
+        payload = [cmd.to_dict(self.tree) for cmd in self.tree.get_commands(guild=guild)]
+        digest = command_set_hash(payload)
+        key = f"command_hash:{self.guild_id}"
+        async with self.sessions.begin() as session:
+            state = await session.get(BotState, key)
+            if not force and state is not None and state.value == digest:
+                log.info("slash commands unchanged (%d); not syncing", len(payload))
+                self.last_sync_happened = False
+                return False
+            await self.tree.sync(guild=guild)
+            if state is None:
+                session.add(BotState(key=key, value=digest))
+            else:
+                state.value = digest
+        log.info("synced %d slash command(s) to guild %s", len(payload), self.guild_id)
+        self.last_sync_happened = True
+        return True
+
+    async def on_ready(self) -> None:
+        assert self.user is not None
+        log.info("connected as %s (%s)", self.user, self.user.id)
+        if self.guild_id and self.home_guild is None:
+            log.error("the bot is not in the configured guild %s; invite it first (see README)", self.guild_id)
+
+    async def close(self) -> None:
+        self.scheduler.shutdown()
+        await super().close()

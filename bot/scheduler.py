@@ -1,0 +1,166 @@
+"""Recurring jobs, declared in one place, and the one ``run_due(now)`` that fires whatever is due.
+
+Each job is an idempotent async function of ``now``. The ``job_runs`` table remembers the last fire time, so a
+restart neither repeats a period nor skips one (a missed period runs once, late). APScheduler only wakes us:
+tests move a ManualClock and call ``run_due()`` to see exactly what fires.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from bot.reminders import Outcome, Reminders
+from models import JobRun
+
+log = logging.getLogger(__name__)
+
+JobFunc = Callable[[datetime], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    # Cron fields in UTC, e.g. {"hour": 6, "minute": 0} daily, {"day": 1, "hour": 9} monthly.
+    cron: dict[str, int | str]
+    func: JobFunc
+
+    def trigger(self) -> CronTrigger:
+        return CronTrigger(timezone=UTC, **self.cron)  # type: ignore[arg-type]
+
+    def latest_fire_at_or_before(self, after: datetime, now: datetime) -> datetime | None:
+        """The newest fire time in (after, now], or None; missed periods coalesce into one run."""
+        trigger = self.trigger()
+        fire = trigger.get_next_fire_time(None, after + timedelta(microseconds=1))
+        latest = None
+        while fire is not None and fire <= now:
+            latest = fire
+            fire = trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))
+        return latest
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    name: str
+    fire_at: datetime
+    ok: bool
+    error: str = ""
+
+
+class Scheduler:
+    """Owns the recurring-job registry, the reminders' dispatch, and the APScheduler that wakes them."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        reminders: Reminders,
+        *,
+        poll_seconds: int = 30,
+    ) -> None:
+        self._sessions = sessionmaker
+        self._clock = clock
+        self.reminders = reminders
+        self.jobs: dict[str, Job] = {}
+        self.poll_seconds = poll_seconds
+        self._aps: AsyncIOScheduler | None = None
+        reminders.on_scheduled = self._wake_at
+
+    def add_job(self, job: Job) -> None:
+        if job.name in self.jobs:
+            raise ValueError(f"job {job.name!r} is declared twice")
+        job.trigger()  # fail at declaration, not at the first fire, if the cron fields are wrong
+        self.jobs[job.name] = job
+        if self._aps is not None:
+            self._aps.add_job(self.run_due, job.trigger(), id=f"job:{job.name}", replace_existing=True)
+
+    def remove_job(self, name: str) -> None:
+        self.jobs.pop(name, None)
+        if self._aps is not None and self._aps.get_job(f"job:{name}"):
+            self._aps.remove_job(f"job:{name}")
+
+    async def run_due(self, now: datetime | None = None) -> tuple[list[JobOutcome], list[Outcome]]:
+        """Fire every recurring job and reminder due at ``now``; return what fired."""
+        now = now or self._clock.now()
+        fired = [o for job in list(self.jobs.values()) if (o := await self._run_job_if_due(job, now))]
+        sent = await self.reminders.run_due(now)
+        return fired, sent
+
+    async def _run_job_if_due(self, job: Job, now: datetime) -> JobOutcome | None:
+        async with self._sessions.begin() as session:
+            run = await session.get(JobRun, job.name)
+            if run is None:
+                # First sight of a job: arm it from now rather than firing for all of history.
+                session.add(JobRun(name=job.name, last_fire_at=now))
+                return None
+            fire_at = job.latest_fire_at_or_before(run.last_fire_at, now)
+            if fire_at is None:
+                return None
+            # Compare-and-set, recorded before running: of two processes (or a poll racing a cron wake-up)
+            # only one fires the period, and a crash mid-job does not make the next start repeat it.
+            claimed = await session.execute(
+                update(JobRun)
+                .where(JobRun.name == job.name, JobRun.last_fire_at == run.last_fire_at)
+                .values(last_fire_at=fire_at)
+            )
+            if claimed.rowcount != 1:
+                return None
+        try:
+            await job.func(now)
+        except Exception as exc:
+            log.exception("recurring job %s failed at %s", job.name, fire_at.isoformat())
+            await self._record(job.name, now, repr(exc))
+            return JobOutcome(job.name, fire_at, ok=False, error=repr(exc))
+        await self._record(job.name, now, None)
+        return JobOutcome(job.name, fire_at, ok=True)
+
+    async def _record(self, name: str, finished: datetime, error: str | None) -> None:
+        async with self._sessions.begin() as session:
+            run = await session.get(JobRun, name)
+            if run is not None:
+                run.last_finished_at = finished
+                run.last_error = error
+
+    async def job_runs(self) -> dict[str, JobRun]:
+        async with self._sessions() as session:
+            return {r.name: r for r in await session.scalars(select(JobRun))}
+
+    # -- live wake-ups ---------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start APScheduler: cron triggers for jobs, a poll as a safety net, and a wake per reminder."""
+        if self._aps is not None:
+            return
+        self._aps = AsyncIOScheduler(timezone=UTC)
+        for job in self.jobs.values():
+            self._aps.add_job(self.run_due, job.trigger(), id=f"job:{job.name}", replace_existing=True)
+        self._aps.add_job(
+            self.run_due, "interval", seconds=self.poll_seconds, id="poll", coalesce=True, max_instances=1
+        )
+        self._aps.start()
+
+    def _wake_at(self, when: datetime) -> None:
+        if self._aps is None or not self._aps.running:
+            return
+        # Wall-clock scheduling: with a ManualClock the poll and explicit run_due() calls do the work instead.
+        self._aps.add_job(
+            self.run_due, DateTrigger(run_date=when, timezone=UTC), coalesce=True, misfire_grace_time=None
+        )
+
+    async def wake_for_pending(self) -> None:
+        nxt = await self.reminders.next_due()
+        if nxt is not None:
+            self._wake_at(nxt)
+
+    def shutdown(self) -> None:
+        if self._aps is not None and self._aps.running:
+            self._aps.shutdown(wait=False)
+        self._aps = None

@@ -1,0 +1,83 @@
+"""Shared fixtures: a real database per test (a temporary SQLite file, and PostgreSQL when
+ATLAS_TEST_POSTGRES_URL points at a server), migrated with Alembic, and a clock tests can move."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot import db
+from bot.clock import ManualClock
+
+POSTGRES_ENV = "ATLAS_TEST_POSTGRES_URL"
+
+
+async def _create_pg_database(admin_url: str) -> tuple[str, str]:
+    import asyncpg
+
+    name = f"atlas_test_{uuid.uuid4().hex[:12]}"
+    dsn = admin_url.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    base, _, _ = admin_url.rpartition("/")
+    return f"{base}/{name}", name
+
+
+async def _drop_pg_database(admin_url: str, name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database: SQLite file, or a fresh PostgreSQL database (skipped without the variable)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'atlas.db'}"
+        return
+    admin = os.environ.get(POSTGRES_ENV)
+    if not admin:
+        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql+asyncpg://postgres@127.0.0.1:5433/postgres)")
+    url, name = await _create_pg_database(admin)
+    try:
+        yield url
+    finally:
+        await _drop_pg_database(admin, name)
+
+
+@pytest.fixture
+async def migrated_url(db_url: str) -> str:
+    await db.upgrade(db_url)
+    return db_url
+
+
+@pytest.fixture
+async def engine(migrated_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = db.create_engine(migrated_url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return db.create_sessionmaker(engine)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))  # a Monday
