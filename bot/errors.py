@@ -65,7 +65,8 @@ def describe_error(error: BaseException) -> ErrorReply:
         return ErrorReply("That command only works inside the server.", is_bug=False)
     if isinstance(error, app_commands.TransformerError):
         return ErrorReply(
-            f"I could not understand {error.value!r} as a {error.type.name.lower()}; please pick one from the list.",
+            # The value is the member's own text: not echoed back.
+            f"I could not understand that {error.type.name.lower()}; please pick one from the list.",
             is_bug=False,
         )
     if isinstance(error, app_commands.CheckFailure):
@@ -91,7 +92,9 @@ async def send_ephemeral(interaction: discord.Interaction, content: str) -> None
     """Reply ephemerally whether or not the interaction was already answered; never raises."""
     try:
         if interaction.response.is_done():
-            await interaction.followup.send(content, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
+            await interaction.followup.send(
+                content, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+            )
         else:
             await interaction.response.send_message(
                 content, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()

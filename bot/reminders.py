@@ -246,15 +246,17 @@ class Reminders:
             if error.retry_after:
                 backoff = max(backoff, timedelta(seconds=error.retry_after))
             retry_at = now + backoff
-            await self._finish(
-                reminder, state=PENDING, claim_token=None, due_at=retry_at, last_error=str(error)
-            )
+            await self._finish(reminder, state=PENDING, claim_token=None, due_at=retry_at, last_error=str(error))
             log.info("reminder %s: %s; retrying at %s", reminder.id, error, retry_at.isoformat())
             if self.on_scheduled is not None:
                 self.on_scheduled(retry_at)
             return Outcome(reminder.id, reminder.kind, PENDING, f"retry: {error}")
         if isinstance(error, TransientSendError | PermanentSendError):
-            why = str(error) if isinstance(error, PermanentSendError) else f"gave up after {reminder.attempts}: {error}"
+            why = (
+                str(error)
+                if isinstance(error, PermanentSendError)
+                else f"gave up after {reminder.attempts}: {error}"
+            )
             log.warning("reminder %s (%s) failed: %s", reminder.id, reminder.kind, why)
         else:
             why = f"bug: {exc!r}"

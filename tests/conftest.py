@@ -50,7 +50,9 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         return
     admin = os.environ.get(POSTGRES_ENV)
     if not admin:
-        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql+asyncpg://postgres@127.0.0.1:5433/postgres)")
+        pytest.skip(
+            f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql+asyncpg://postgres@127.0.0.1:5433/postgres)"
+        )
     url, name = await _create_pg_database(admin)
     try:
         yield url

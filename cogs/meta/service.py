@@ -29,5 +29,7 @@ async def status(session: AsyncSession, guild_id: int) -> Status:
     next_at = await session.scalar(
         select(func.min(Reminder.due_at)).where(Reminder.guild_id == guild_id, Reminder.state == "pending")
     )
-    jobs = [(r.name, r.last_fire_at, r.last_error) for r in await session.scalars(select(JobRun).order_by(JobRun.name))]
+    jobs = [
+        (r.name, r.last_fire_at, r.last_error) for r in await session.scalars(select(JobRun).order_by(JobRun.name))
+    ]
     return Status(int(members or 0), {state: int(n) for state, n in rows.all()}, next_at, jobs)

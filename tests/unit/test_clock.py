@@ -27,8 +27,12 @@ def test_manual_clock_moves_only_forward() -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("7d", timedelta(days=7)), ("13w", timedelta(weeks=13)), ("2h30m", timedelta(hours=2, minutes=30)),
-     ("90s", timedelta(seconds=90))],
+    [
+        ("7d", timedelta(days=7)),
+        ("13w", timedelta(weeks=13)),
+        ("2h30m", timedelta(hours=2, minutes=30)),
+        ("90s", timedelta(seconds=90)),
+    ],
 )
 def test_parse_duration(text: str, expected: timedelta) -> None:
     assert parse_duration(text) == expected

@@ -63,7 +63,7 @@ def test_several_problems_are_all_reported() -> None:
 
 
 def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="file not found; copy config.example.toml"):
+    with pytest.raises(ConfigError, match=r"file not found; copy config\.example\.toml"):
         load_config(tmp_path / "nope.toml")
     bad = tmp_path / "bad.toml"
     bad.write_text("[bot\nguild_id = 1")

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
+
+from bot import db
+from models import Base
+
+
+def _diff(conn: Connection) -> list:
+    context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
+    return compare_metadata(context, Base.metadata)
+
+
+def _tables(conn: Connection) -> set[str]:
+    return set(inspect(conn).get_table_names()) - {"alembic_version"}
+
+
+async def test_models_and_newest_migration_agree(migrated_url: str) -> None:
+    engine = db.create_engine(migrated_url)
+    try:
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_diff) == []
+    finally:
+        await engine.dispose()
+
+
+async def test_upgrade_then_downgrade_to_base_and_back(db_url: str) -> None:
+    engine = db.create_engine(db_url)
+    try:
+        await db.upgrade(db_url)
+        assert await db.current_revision(engine) == db.head_revision()
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_tables) == set(Base.metadata.tables)
+        await db.downgrade(db_url, "base")
+        assert await db.current_revision(engine) is None
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_tables) == set()
+        await db.upgrade(db_url)
+        assert await db.current_revision(engine) == db.head_revision()
+    finally:
+        await engine.dispose()
+
+
+async def test_sqlite_pragmas_are_set(tmp_path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"
+    engine = db.create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            from sqlalchemy import text
+
+            assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+            assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+            assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar() == 5000
+    finally:
+        await engine.dispose()

@@ -1,0 +1,246 @@
+"""The reminder dispatcher against a real database: due now/later, missed within and beyond grace, expiry,
+concurrent claims from two dispatchers, and each kind of Discord error."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
+
+import discord
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import ManualClock
+from bot.reminders import (
+    DROPPED,
+    FAILED,
+    PENDING,
+    SENT,
+    PermanentSendError,
+    ReminderKind,
+    Reminders,
+    classify_error,
+)
+from models import Reminder
+
+
+@dataclass
+class HttpResponse:
+    """The two attributes discord.HTTPException reads from aiohttp's response."""
+
+    status: int
+    reason: str
+
+
+def discord_error(status: int, code: int = 0) -> discord.HTTPException:
+    cls = {403: discord.Forbidden, 404: discord.NotFound}.get(status, discord.HTTPException)
+    if status >= 500:
+        cls = discord.DiscordServerError
+    return cls(HttpResponse(status, "x"), {"code": code, "message": f"status {status}"})  # type: ignore[arg-type]
+
+
+class Outbox:
+    def __init__(self) -> None:
+        self.sent: list[int] = []
+        self.fail_with: list[BaseException] = []
+        self.delay = 0.0
+
+    async def handler(self, reminder: Reminder) -> None:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.fail_with:
+            raise self.fail_with.pop(0)
+        self.sent.append(reminder.id)
+
+
+@pytest.fixture
+def outbox() -> Outbox:
+    return Outbox()
+
+
+@pytest.fixture
+def reminders(sessions: async_sessionmaker[AsyncSession], clock: ManualClock, outbox: Outbox) -> Reminders:
+    r = Reminders(sessions, clock, default_grace=timedelta(hours=1), max_attempts=3)
+    r.register(ReminderKind("note", outbox.handler))
+    r.register(ReminderKind("strict", outbox.handler, grace=timedelta(0)))
+    return r
+
+
+async def add(
+    reminders: Reminders, sessions, clock: ManualClock, *, kind: str = "note", in_: timedelta, **kw
+) -> int:
+    async with sessions.begin() as session:
+        r = await reminders.schedule(
+            session, kind=kind, guild_id=1, target_id=2, due_at=clock.now() + in_, payload={"text": "hi"}, **kw
+        )
+        assert r is not None
+        return r.id
+
+
+async def state_of(sessions, reminder_id: int) -> Reminder:
+    async with sessions() as session:
+        return await session.scalar(select(Reminder).where(Reminder.id == reminder_id))
+
+
+async def test_due_now_is_sent_once_and_later_is_not(reminders, sessions, clock, outbox) -> None:
+    now_id = await add(reminders, sessions, clock, in_=timedelta(0))
+    later_id = await add(reminders, sessions, clock, in_=timedelta(minutes=30))
+    outcomes = await reminders.run_due()
+    assert [(o.reminder_id, o.state) for o in outcomes] == [(now_id, SENT)]
+    assert outbox.sent == [now_id]
+    assert (await reminders.run_due()) == []  # nothing twice
+    clock.advance(minutes=30)
+    outcomes = await reminders.run_due()
+    assert [(o.reminder_id, o.state) for o in outcomes] == [(later_id, SENT)]
+    assert outbox.sent == [now_id, later_id]
+    stored = await state_of(sessions, later_id)
+    assert stored.state == SENT and stored.finished_at == clock.now() and stored.attempts == 1
+
+
+async def test_missed_while_down_within_grace_is_sent_late(reminders, sessions, clock, outbox) -> None:
+    rid = await add(reminders, sessions, clock, in_=timedelta(minutes=5))
+    clock.advance(minutes=50)  # the bot was down; 45 minutes late, grace is 60
+    outcomes = await reminders.run_due()
+    assert [o.state for o in outcomes] == [SENT]
+    assert outbox.sent == [rid]
+
+
+async def test_missed_beyond_grace_is_dropped_with_reason(reminders, sessions, clock, outbox) -> None:
+    rid = await add(reminders, sessions, clock, in_=timedelta(minutes=5))
+    strict = await add(reminders, sessions, clock, kind="strict", in_=timedelta(minutes=5))
+    clock.advance(hours=2)
+    outcomes = await reminders.run_due()
+    assert {o.reminder_id: o.state for o in outcomes} == {rid: DROPPED, strict: DROPPED}
+    assert outbox.sent == []
+    assert "missed by more than" in (await state_of(sessions, rid)).last_error
+
+
+async def test_kind_with_zero_grace_is_sent_on_time_but_not_late(reminders, sessions, clock, outbox) -> None:
+    on_time = await add(reminders, sessions, clock, kind="strict", in_=timedelta(minutes=1))
+    clock.advance(minutes=1)
+    assert [o.state for o in await reminders.run_due()] == [SENT]
+    late = await add(reminders, sessions, clock, kind="strict", in_=timedelta(minutes=1))
+    clock.advance(minutes=2)
+    assert [(o.reminder_id, o.state) for o in await reminders.run_due()] == [(late, DROPPED)]
+    assert outbox.sent == [on_time]
+
+
+async def test_expired_reminder_is_dropped(reminders, sessions, clock, outbox) -> None:
+    rid = await add(
+        reminders, sessions, clock, in_=timedelta(minutes=10), expires_at=clock.now() + timedelta(minutes=15)
+    )
+    clock.advance(minutes=20)  # within grace, but the session it announces has started
+    outcomes = await reminders.run_due()
+    assert [(o.reminder_id, o.state, o.detail) for o in outcomes] == [(rid, DROPPED, "expired")]
+
+
+async def test_dedupe_key_schedules_once(reminders, sessions, clock) -> None:
+    await add(reminders, sessions, clock, in_=timedelta(minutes=1), dedupe_key="session-1:60")
+    async with sessions.begin() as session:
+        again = await reminders.schedule(
+            session, kind="note", guild_id=1, target_id=2, due_at=clock.now(), dedupe_key="session-1:60"
+        )
+    assert again is None
+    async with sessions.begin() as session:
+        assert await reminders.cancel(session, kind="note", dedupe_key="session-1:60") == 1
+    clock.advance(minutes=5)
+    assert await reminders.run_due() == []
+
+
+async def test_two_dispatchers_claiming_concurrently_send_once(sessions, clock, outbox, reminders) -> None:
+    ids = [await add(reminders, sessions, clock, in_=timedelta(0)) for _ in range(5)]
+    outbox.delay = 0.01  # keep both dispatchers inside the window
+    # A second process: its own dispatcher and its own sessions on the same database.
+    other = Reminders(sessions, clock, max_attempts=3)
+    other.register(ReminderKind("note", outbox.handler))
+    a, b = await asyncio.gather(reminders.run_due(), other.run_due())
+    assert sorted(o.reminder_id for o in a + b if o.state == SENT) == ids
+    assert sorted(outbox.sent) == ids  # each exactly once
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503])
+async def test_transient_discord_errors_retry_with_backoff_then_send(reminders, sessions, clock, outbox, status):
+    rid = await add(reminders, sessions, clock, in_=timedelta(0))
+    outbox.fail_with = [discord_error(status), discord_error(status)]
+    first = await reminders.run_due()
+    assert [o.state for o in first] == [PENDING] and "retry" in first[0].detail
+    stored = await state_of(sessions, rid)
+    assert stored.due_at == clock.now() + timedelta(seconds=30) and stored.attempts == 1
+    clock.advance(seconds=30)
+    assert [o.state for o in await reminders.run_due()] == [PENDING]
+    assert (await state_of(sessions, rid)).due_at == clock.now() + timedelta(seconds=60)  # doubled
+    clock.advance(seconds=60)
+    assert [o.state for o in await reminders.run_due()] == [SENT]
+    assert outbox.sent == [rid]
+
+
+async def test_transient_errors_give_up_after_max_attempts(reminders, sessions, clock, outbox) -> None:
+    rid = await add(reminders, sessions, clock, in_=timedelta(0))
+    outbox.fail_with = [discord_error(503)] * 5
+    for _ in range(3):
+        await reminders.run_due()
+        clock.advance(minutes=5)
+    stored = await state_of(sessions, rid)
+    assert stored.state == FAILED and stored.attempts == 3
+    assert stored.last_error.startswith("gave up after 3")
+
+
+@pytest.mark.parametrize(("status", "code"), [(403, 50007), (403, 50013), (404, 10003)])
+async def test_permanent_discord_errors_fail_and_record_why(reminders, sessions, clock, outbox, status, code):
+    rid = await add(reminders, sessions, clock, in_=timedelta(0))
+    outbox.fail_with = [discord_error(status, code)]
+    outcomes = await reminders.run_due()
+    assert [o.state for o in outcomes] == [FAILED]
+    stored = await state_of(sessions, rid)
+    assert stored.state == FAILED and f"code {code}" in stored.last_error
+    clock.advance(hours=1)
+    assert await reminders.run_due() == []  # never retried
+
+
+async def test_a_bug_in_a_handler_fails_the_reminder_and_is_logged(reminders, sessions, clock, outbox, caplog):
+    rid = await add(reminders, sessions, clock, in_=timedelta(0))
+    outbox.fail_with = [KeyError("oops")]
+    outcomes = await reminders.run_due()
+    assert [o.state for o in outcomes] == [FAILED]
+    assert "bug: KeyError" in (await state_of(sessions, rid)).last_error
+    assert any("handler raised" in r.message for r in caplog.records)
+
+
+async def test_unknown_kind_stays_pending_until_its_feature_loads(reminders, sessions, clock, outbox) -> None:
+    rid = await add(reminders, sessions, clock, in_=timedelta(0))
+    reminders.unregister("note")
+    assert [o.state for o in await reminders.run_due()] == [PENDING]
+    reminders.register(ReminderKind("note", outbox.handler))
+    assert [o.state for o in await reminders.run_due()] == [SENT]
+    assert (await state_of(sessions, rid)).attempts == 1
+
+
+async def test_stale_claim_from_a_dead_process_is_recovered(reminders, sessions, clock, outbox) -> None:
+    rid = await add(reminders, sessions, clock, in_=timedelta(0))
+    assert await reminders._claim(rid, clock.now()) is not None  # a process claims it, then dies
+    assert await reminders.run_due() == []
+    clock.advance(minutes=11)
+    assert await reminders.recover_stale_claims() == 1
+    assert [o.state for o in await reminders.run_due()] == [SENT]
+
+
+def test_classify_error() -> None:
+    from bot.reminders import TransientSendError
+
+    assert isinstance(classify_error(discord_error(429)), TransientSendError)
+    assert isinstance(classify_error(discord_error(500)), TransientSendError)
+    assert isinstance(classify_error(discord_error(403, 50007)), PermanentSendError)
+    assert isinstance(classify_error(discord_error(400, 50035)), PermanentSendError)
+    assert isinstance(classify_error(ConnectionResetError()), TransientSendError)
+    bug = ValueError("x")
+    assert classify_error(bug) is bug
+
+
+async def test_naive_times_are_refused(reminders, sessions) -> None:
+    from datetime import datetime
+
+    async with sessions.begin() as session:
+        with pytest.raises(ValueError):
+            await reminders.schedule(session, kind="note", guild_id=1, target_id=2, due_at=datetime(2026, 1, 1))

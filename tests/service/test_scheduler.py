@@ -1,0 +1,110 @@
+"""Recurring jobs: declared once, fired by run_due(now) exactly when due, never twice for one period."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.clock import ManualClock
+from bot.reminders import Reminders
+from bot.scheduler import Job, Scheduler
+
+
+class Calls:
+    def __init__(self) -> None:
+        self.at: list[datetime] = []
+
+    async def __call__(self, now: datetime) -> None:
+        self.at.append(now)
+
+
+@pytest.fixture
+def scheduler(sessions, clock: ManualClock) -> Scheduler:
+    return Scheduler(sessions, clock, Reminders(sessions, clock))
+
+
+async def test_daily_job_fires_at_its_time_once_per_day(scheduler: Scheduler, clock: ManualClock) -> None:
+    calls = Calls()
+    scheduler.add_job(Job("daily", {"hour": 6, "minute": 0}, calls))
+    assert (await scheduler.run_due())[0] == []  # first sight arms the job, does not fire for the past
+    clock.set(datetime(2026, 3, 3, 5, 59, tzinfo=UTC))
+    assert (await scheduler.run_due())[0] == []
+    clock.advance(minutes=1)
+    fired, _ = await scheduler.run_due()
+    assert [(o.name, o.fire_at, o.ok) for o in fired] == [("daily", datetime(2026, 3, 3, 6, 0, tzinfo=UTC), True)]
+    assert (await scheduler.run_due())[0] == []  # same period: nothing
+    assert calls.at == [datetime(2026, 3, 3, 6, 0, tzinfo=UTC)]
+
+
+async def test_missed_periods_coalesce_into_one_late_run(scheduler: Scheduler, clock: ManualClock) -> None:
+    calls = Calls()
+    scheduler.add_job(Job("daily", {"hour": 6}, calls))
+    await scheduler.run_due()
+    clock.advance(days=5)  # down for five days
+    fired, _ = await scheduler.run_due()
+    assert len(fired) == 1 and fired[0].fire_at == datetime(2026, 3, 7, 6, 0, tzinfo=UTC)
+    assert len(calls.at) == 1
+
+
+async def test_restart_neither_repeats_nor_skips(sessions, clock: ManualClock) -> None:
+    calls = Calls()
+    first = Scheduler(sessions, clock, Reminders(sessions, clock))
+    first.add_job(Job("weekly", {"day_of_week": "mon", "hour": 9}, calls))
+    await first.run_due()
+    clock.advance(weeks=1)
+    await first.run_due()
+    assert len(calls.at) == 1
+    # A new process with the same database.
+    second = Scheduler(sessions, clock, Reminders(sessions, clock))
+    second.add_job(Job("weekly", {"day_of_week": "mon", "hour": 9}, calls))
+    await second.run_due()
+    assert len(calls.at) == 1
+    clock.advance(weeks=1)
+    await second.run_due()
+    assert len(calls.at) == 2
+
+
+async def test_two_processes_fire_a_period_once(sessions, clock: ManualClock) -> None:
+    calls = Calls()
+    a = Scheduler(sessions, clock, Reminders(sessions, clock))
+    b = Scheduler(sessions, clock, Reminders(sessions, clock))
+    for s in (a, b):
+        s.add_job(Job("hourly", {"minute": 0}, calls))
+    await a.run_due()
+    clock.advance(hours=1)
+    await asyncio.gather(a.run_due(), b.run_due())
+    assert len(calls.at) == 1
+
+
+async def test_failing_job_is_recorded_and_does_not_stop_others(scheduler, clock: ManualClock) -> None:
+    async def broken(now: datetime) -> None:
+        raise RuntimeError("boom")
+
+    calls = Calls()
+    scheduler.add_job(Job("broken", {"minute": 0}, broken))
+    scheduler.add_job(Job("fine", {"minute": 0}, calls))
+    await scheduler.run_due()
+    clock.advance(hours=1)
+    fired, _ = await scheduler.run_due()
+    assert {o.name: o.ok for o in fired} == {"broken": False, "fine": True}
+    runs = await scheduler.job_runs()
+    assert "boom" in (runs["broken"].last_error or "") and runs["fine"].last_error is None
+
+
+def test_bad_cron_fails_at_declaration(scheduler: Scheduler) -> None:
+    with pytest.raises(ValueError):
+        scheduler.add_job(Job("bad", {"hour": 25}, Calls()))
+    with pytest.raises(ValueError):
+        scheduler.add_job(Job("x", {"hour": 1}, Calls()))
+        scheduler.add_job(Job("x", {"hour": 2}, Calls()))
+
+
+def test_latest_fire_time() -> None:
+    job = Job("monthly", {"day": 1, "hour": 9}, Calls())
+    start = datetime(2026, 1, 15, tzinfo=UTC)
+    assert job.latest_fire_at_or_before(start, start + timedelta(days=10)) is None
+    assert job.latest_fire_at_or_before(start, datetime(2026, 3, 20, tzinfo=UTC)) == datetime(
+        2026, 3, 1, 9, tzinfo=UTC
+    )
