@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 # Feature packages under cogs/ that can be loaded; a feature is added here when it lands.
-KNOWN_COGS = ("meta",)
+KNOWN_COGS = ("meta", "onboarding")
 
 Snowflake = Annotated[int, Field(ge=0, lt=2**64)]
 
@@ -127,6 +127,27 @@ class JourneySection(Section):
         return self
 
 
+class OnboardingSection(Section):
+    skill_levels: list[Annotated[str, Field(min_length=1, max_length=20)]] = Field(
+        default_factory=lambda: ["beginner", "intermediate", "advanced", "expert"], min_length=2, max_length=25
+    )
+    communication_styles: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(
+        default_factory=lambda: ["text chat", "voice calls", "pair programming", "async written reviews"],
+        min_length=1,
+        max_length=25,
+    )
+    max_weekly_hours: int = Field(40, ge=1, le=168)
+    # Post the greeting in the welcome channel as well as by DM (it is always posted there if DMs are closed).
+    greet_in_channel: bool = True
+
+    @field_validator("skill_levels", "communication_styles")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len({v.lower() for v in value}) != len(value):
+            raise ValueError("each entry must be distinct")
+        return value
+
+
 class CohortsSection(Section):
     min_size: int = Field(4, ge=2, le=25)
     max_size: int = Field(8, ge=2, le=25)
@@ -174,6 +195,7 @@ class Config(Section):
     channels: ChannelsSection = Field(default_factory=ChannelsSection)
     roles: RolesSection = Field(default_factory=RolesSection)
     journey: JourneySection = Field(default_factory=JourneySection)
+    onboarding: OnboardingSection = Field(default_factory=OnboardingSection)
     cohorts: CohortsSection = Field(default_factory=CohortsSection)
     reminders: RemindersSection = Field(default_factory=RemindersSection)
     community: CommunitySection = Field(default_factory=CommunitySection)

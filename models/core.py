@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
@@ -32,6 +32,45 @@ class Member(Base):
     communication_style: Mapped[str | None] = mapped_column(String(40))
     last_active_at: Mapped[datetime | None]
     left_at: Mapped[datetime | None]
+    # Journey: None until onboarding completes, then learner/contributor/teacher.
+    stage: Mapped[str | None] = mapped_column(String(20))
+    stage_since: Mapped[datetime | None]
+    # Set when a maintainer placed the member by hand: the daily job then leaves the stage alone.
+    stage_manual: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The last friendly "how are you doing" DM, so it is sent at most once per inactivity period.
+    last_nudge_at: Mapped[datetime | None]
+
+
+class StageChange(Base):
+    """Every move along the journey, automatic or by a maintainer: the audit trail of progression."""
+
+    __tablename__ = "stage_changes"
+    __table_args__ = (Index("ix_stage_changes_member_at", "member_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    from_stage: Mapped[str | None] = mapped_column(String(20))
+    to_stage: Mapped[str | None] = mapped_column(String(20))
+    at: Mapped[datetime]
+    # Discord id of the maintainer, or None when the journey rules moved the member.
+    by_discord_id: Mapped[int | None] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(200), default="")
+
+
+class RoleGrant(Base):
+    """Ambassador and Maintainer: granted and revoked only by maintainers, never by the journey job."""
+
+    __tablename__ = "role_grants"
+    __table_args__ = (Index("ix_role_grants_member_role", "member_id", "role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(20))
+    granted_by: Mapped[int] = mapped_column(BigInteger)
+    granted_at: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    revoked_by: Mapped[int | None] = mapped_column(BigInteger)
+    revoked_at: Mapped[datetime | None]
 
 
 class LedgerEvent(Base):
