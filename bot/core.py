@@ -50,6 +50,7 @@ class AtlasBot(commands.Bot):
         sessionmaker: async_sessionmaker[AsyncSession],
         clock: Clock,
         start_scheduler: bool = True,
+        **client_options: Any,
     ) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
@@ -58,6 +59,7 @@ class AtlasBot(commands.Bot):
             help_command=None,
             # Nothing a member wrote is ever sent with live pings; a cog opts in per message when it must ping.
             allowed_mentions=discord.AllowedMentions.none(),
+            **client_options,
         )
         self.config = config
         self.engine = engine
@@ -133,6 +135,35 @@ class AtlasBot(commands.Bot):
         log.info("synced %d slash command(s) to guild %s", len(payload), self.guild_id)
         self.last_sync_happened = True
         return True
+
+    async def notify_maintainers_once(self, key: str, text: str) -> bool:
+        """Tell maintainers about a setup problem once (not on every retry); ``clear_notice`` re-arms it.
+
+        Goes to the mod-log channel, or the guild owner by DM when none is configured. Returns whether sent.
+        """
+        state_key = f"notice:{key}"
+        async with self.sessions.begin() as session:
+            if await session.get(BotState, state_key) is not None:
+                return False
+            session.add(BotState(key=state_key, value=self.clock.now().isoformat()))
+        log.warning("maintainer notice %s: %s", key, text)
+        guild = self.home_guild
+        channel = self.get_channel(self.config.channels.mod_log) if self.config.channels.mod_log else None
+        try:
+            if isinstance(channel, discord.abc.Messageable):
+                await channel.send(f"⚠️ {text}")
+            elif guild is not None and guild.owner_id:
+                owner = guild.get_member(guild.owner_id) or await self.fetch_user(guild.owner_id)
+                await owner.send(f"⚠️ {guild.name}: {text}")
+        except discord.HTTPException as exc:
+            log.warning("could not deliver maintainer notice %s: %s", key, exc)
+        return True
+
+    async def clear_notice(self, key: str) -> None:
+        async with self.sessions.begin() as session:
+            state = await session.get(BotState, f"notice:{key}")
+            if state is not None:
+                await session.delete(state)
 
     async def on_ready(self) -> None:
         assert self.user is not None

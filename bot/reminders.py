@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
@@ -148,9 +148,28 @@ class Reminders:
         # The unique (kind, dedupe_key) constraint is the final word if two callers race past the check above.
         session.add(reminder)
         await session.flush()
-        if self.on_scheduled is not None:
-            self.on_scheduled(due_at)
+        self._wake_after_commit(session, due_at)
         return reminder
+
+    def _wake_after_commit(self, session: AsyncSession, due_at: datetime) -> None:
+        """Tell the scheduler about the new due time once the caller's transaction commits (before that, a
+        dispatcher on another connection could not see the row)."""
+        pending: list[datetime] | None = session.info.get("atlas_reminder_wakes")
+        if pending is None:
+            pending = session.info["atlas_reminder_wakes"] = []
+
+            def after_commit(_sync_session: Any) -> None:
+                wakes = list(pending)
+                pending.clear()
+                if wakes and self.on_scheduled is not None:
+                    self.on_scheduled(min(wakes))
+
+            def after_rollback(_sync_session: Any) -> None:
+                pending.clear()
+
+            event.listen(session.sync_session, "after_commit", after_commit)
+            event.listen(session.sync_session, "after_soft_rollback", after_rollback)
+        pending.append(due_at)
 
     async def cancel(self, session: AsyncSession, *, kind: str, dedupe_key: str) -> int:
         result = await session.execute(

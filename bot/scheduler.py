@@ -7,6 +7,7 @@ tests move a ManualClock and call ``run_due()`` to see exactly what fires.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -73,6 +74,7 @@ class Scheduler:
         self.jobs: dict[str, Job] = {}
         self.poll_seconds = poll_seconds
         self._aps: AsyncIOScheduler | None = None
+        self._kicks: set[asyncio.Task[None]] = set()
         reminders.on_scheduled = self._wake_at
 
     def add_job(self, job: Job) -> None:
@@ -148,12 +150,36 @@ class Scheduler:
         self._aps.start()
 
     def _wake_at(self, when: datetime) -> None:
+        if when <= self._clock.now():
+            self.kick()
+            return
         if self._aps is None or not self._aps.running:
             return
         # Wall-clock scheduling: with a ManualClock the poll and explicit run_due() calls do the work instead.
         self._aps.add_job(
             self.run_due, DateTrigger(run_date=when, timezone=UTC), coalesce=True, misfire_grace_time=None
         )
+
+    def kick(self) -> None:
+        """Send what is due now, soon, without waiting for the next poll."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop (a synchronous caller): the poll will find it
+        task = loop.create_task(self._kicked())
+        self._kicks.add(task)
+        task.add_done_callback(self._kicks.discard)
+
+    async def _kicked(self) -> None:
+        try:
+            await self.reminders.run_due()
+        except Exception:
+            log.exception("sending due reminders failed; the next poll retries")
+
+    async def idle(self) -> None:
+        """Wait until every kicked dispatch has finished (tests and the sandbox use it to settle)."""
+        while self._kicks:
+            await asyncio.gather(*list(self._kicks), return_exceptions=True)
 
     async def wake_for_pending(self) -> None:
         nxt = await self.reminders.next_due()
@@ -164,3 +190,5 @@ class Scheduler:
         if self._aps is not None and self._aps.running:
             self._aps.shutdown(wait=False)
         self._aps = None
+        for task in self._kicks:
+            task.cancel()

@@ -1,0 +1,769 @@
+"""Onboarding and the journey, on Discord: greetings, the profile flow, roles that follow the journey.
+
+Every component has a static custom_id and is registered as a persistent view, and all progress lives in the
+database, so a member can finish onboarding after the bot restarted. Everything the bot says to a member on its
+own initiative (greeting, promotion, nudge) goes through a durable reminder, so a Discord error or a restart
+delays it instead of losing it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands, ui
+from discord.ext import commands
+
+from bot.checks import Capability, require
+from bot.errors import UserError, handle_interaction_error
+from bot.members import get_member
+from bot.reminders import PermanentSendError, ReminderKind
+from bot.scheduler import Job
+from bot.timefmt import discord_ts
+from cogs.onboarding import journey, service, timezones
+from cogs.onboarding.service import AmbiguousTimezone, ProfileError
+from models import Member, Reminder
+
+if TYPE_CHECKING:
+    from bot.core import AtlasBot
+
+log = logging.getLogger(__name__)
+
+GREET, ROLES, PROMOTED_DM, PROMOTED_POST, NUDGE = (
+    "onboarding.greet",
+    "journey.roles",
+    "journey.promoted_dm",
+    "journey.promoted_post",
+    "journey.nudge",
+)
+STAGE_TITLES = {journey.LEARNER: "Learner", journey.CONTRIBUTOR: "Contributor", journey.TEACHER: "Teacher"}
+# Touch a member's activity at most this often from interactions (a write per command would be wasteful).
+ACTIVITY_THROTTLE = timedelta(hours=1)
+
+
+class AtlasView(ui.View):
+    """A persistent view whose errors follow the one error rule."""
+
+    def __init__(self) -> None:
+        super().__init__(timeout=None)
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception, item: ui.Item[Any]) -> None:
+        await handle_interaction_error(interaction, error, f"component {getattr(item, 'custom_id', '?')}")
+
+
+class StartView(AtlasView):
+    def __init__(self, cog: OnboardingCog) -> None:
+        super().__init__()
+        self.cog = cog
+
+    @ui.button(label="Start onboarding", style=discord.ButtonStyle.primary, custom_id="onb:start", emoji="👋")
+    async def start(self, interaction: discord.Interaction, _button: ui.Button[Any]) -> None:
+        await self.cog.open_profile_modal(interaction)
+
+
+class ProfileModal(ui.Modal, title="Your Atlas profile"):
+    timezone: ui.TextInput[Any] = ui.TextInput(
+        label="Time zone",
+        placeholder="Berlin, Europe/Berlin, America/New_York, PST, UTC+2",
+        max_length=64,
+        custom_id="onb:f:timezone",
+    )
+    goals: ui.TextInput[Any] = ui.TextInput(
+        label="What do you want to learn or build?",
+        style=discord.TextStyle.paragraph,
+        max_length=500,
+        custom_id="onb:f:goals",
+    )
+    weekly_hours: ui.TextInput[Any] = ui.TextInput(
+        label="Hours per week you can commit", placeholder="e.g. 5", max_length=3, custom_id="onb:f:weekly_hours"
+    )
+    language: ui.TextInput[Any] = ui.TextInput(
+        label="Preferred language", default="English", max_length=35, custom_id="onb:f:language"
+    )
+
+    def __init__(self, cog: OnboardingCog) -> None:
+        super().__init__(custom_id="onb:profile", timeout=None)
+        self.cog = cog
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        values = {
+            "timezone": self.timezone.value,
+            "goals": self.goals.value,
+            "weekly_hours": self.weekly_hours.value,
+            "language": self.language.value,
+        }
+        await self.cog.save_profile_step(interaction, values)
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+        await handle_interaction_error(interaction, error, "the onboarding form")
+
+
+class ChoicesView(AtlasView):
+    """Skill, communication style, (an ambiguous) time zone, then the code of conduct."""
+
+    def __init__(self, cog: OnboardingCog, tz_suggestions: list[str] | None = None, at: datetime | None = None):
+        super().__init__()
+        self.cog = cog
+        cfg = cog.bot.config.onboarding
+        self.skill.options = [discord.SelectOption(label=s.title(), value=s) for s in cfg.skill_levels]
+        self.style.options = [
+            discord.SelectOption(label=s.capitalize(), value=s) for s in cfg.communication_styles
+        ]
+        if tz_suggestions:
+            at = at or cog.bot.clock.now()
+            self.tz.options = [
+                discord.SelectOption(label=timezones.label(z, at)[:100], value=z) for z in tz_suggestions[:25]
+            ]
+        else:
+            self.remove_item(self.tz)
+
+    @ui.select(
+        custom_id="onb:tz",
+        placeholder="Pick your time zone",
+        row=0,
+        options=[discord.SelectOption(label="UTC", value="UTC")],
+    )
+    async def tz(self, interaction: discord.Interaction, select: ui.Select[Any]) -> None:
+        await self.cog.save_choice(interaction, "timezone", select.values[0])
+
+    @ui.select(
+        custom_id="onb:skill",
+        placeholder="Your skill level in distributed systems",
+        row=1,
+        options=[discord.SelectOption(label="-", value="-")],
+    )
+    async def skill(self, interaction: discord.Interaction, select: ui.Select[Any]) -> None:
+        await self.cog.save_choice(interaction, "skill", select.values[0])
+
+    @ui.select(
+        custom_id="onb:style",
+        placeholder="How you like to communicate",
+        row=2,
+        options=[discord.SelectOption(label="-", value="-")],
+    )
+    async def style(self, interaction: discord.Interaction, select: ui.Select[Any]) -> None:
+        await self.cog.save_choice(interaction, "communication_style", select.values[0])
+
+    @ui.button(label="Read the code of conduct", style=discord.ButtonStyle.primary, custom_id="onb:coc", row=3)
+    async def coc(self, interaction: discord.Interaction, _button: ui.Button[Any]) -> None:
+        await self.cog.show_code_of_conduct(interaction)
+
+
+class AcceptView(AtlasView):
+    def __init__(self, cog: OnboardingCog) -> None:
+        super().__init__()
+        self.cog = cog
+
+    @ui.button(label="I accept the code of conduct", style=discord.ButtonStyle.success, custom_id="onb:accept")
+    async def accept(self, interaction: discord.Interaction, _button: ui.Button[Any]) -> None:
+        await self.cog.accept(interaction)
+
+
+class OnboardingCog(commands.Cog):
+    profile = app_commands.Group(name="profile", description="Your community profile", guild_only=True)
+    journey_group = app_commands.Group(
+        name="journey", description="The learner → contributor → teacher journey", guild_only=True
+    )
+
+    def __init__(self, bot: AtlasBot) -> None:
+        self.bot = bot
+        self.rules = service.rules_from(bot.config.journey)
+        # Stage-role sets the bot itself is applying, so its own GUILD_MEMBER_UPDATE is not taken for a hand edit.
+        self._expected_roles: dict[int, frozenset[int]] = {}
+        self._last_touch: dict[int, datetime] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+    async def cog_load(self) -> None:
+        for view in (StartView(self), ChoicesView(self, ["UTC"]), AcceptView(self)):
+            self.bot.add_view(view)
+        r = self.bot.reminders
+        r.register(ReminderKind(GREET, self._send_greeting, grace=timedelta(days=2)))
+        r.register(ReminderKind(ROLES, self._apply_roles, grace=timedelta(days=30)))
+        r.register(ReminderKind(PROMOTED_DM, self._send_promotion_dm, grace=timedelta(days=2)))
+        r.register(ReminderKind(PROMOTED_POST, self._post_promotion, grace=timedelta(days=2)))
+        r.register(ReminderKind(NUDGE, self._send_nudge, grace=timedelta(days=3)))
+        hour, minute = (int(x) for x in self.bot.config.journey.evaluate_at.split(":"))
+        self.bot.scheduler.add_job(Job("journey.evaluate", {"hour": hour, "minute": minute}, self.evaluate_all))
+        self.bot.scheduler.add_job(Job("journey.nudges", {"hour": hour, "minute": minute}, self.send_nudges))
+
+    async def cog_unload(self) -> None:
+        for kind in (GREET, ROLES, PROMOTED_DM, PROMOTED_POST, NUDGE):
+            self.bot.reminders.unregister(kind)
+        self.bot.scheduler.remove_job("journey.evaluate")
+        self.bot.scheduler.remove_job("journey.nudges")
+
+    # -- helpers -----------------------------------------------------------------------------------------------
+    @property
+    def guild(self) -> discord.Guild:
+        guild = self.bot.home_guild
+        if guild is None:
+            raise UserError("I am not connected to the community's server right now; please try again shortly.")
+        return guild
+
+    async def _member_row(self, session: Any, user: discord.abc.User) -> Member:
+        joined = getattr(user, "joined_at", None) or self.bot.clock.now()
+        return await service.register_join(session, self.bot.guild_id, user.id, user.display_name, joined)
+
+    async def _schedule(
+        self,
+        session: Any,
+        kind: str,
+        target: int,
+        payload: dict[str, Any] | None = None,
+        dedupe: str | None = None,
+    ) -> None:
+        await self.bot.reminders.schedule(
+            session,
+            kind=kind,
+            guild_id=self.bot.guild_id,
+            target_id=target,
+            due_at=self.bot.clock.now(),
+            payload=payload or {},
+            dedupe_key=dedupe,
+        )
+
+    def _role_named(self, key: str) -> discord.Role | None:
+        return discord.utils.get(self.guild.roles, name=getattr(self.bot.config.roles, key))
+
+    async def _ensure_role(self, key: str) -> discord.Role:
+        role = self._role_named(key)
+        if role is not None:
+            return role
+        name = getattr(self.bot.config.roles, key)
+        try:
+            role = await self.guild.create_role(name=name, reason="Atlas journey role")
+        except discord.Forbidden:
+            await self._report_role_problem(
+                f"I cannot create the {name} role: I need the Manage Roles permission."
+            )
+            raise PermanentSendError(f"cannot create role {name}") from None
+        return role
+
+    async def _report_role_problem(self, text: str) -> None:
+        await self.bot.notify_maintainers_once(
+            "manage_roles",
+            text + " Members keep their progress and get their roles once this is fixed; "
+            "`atlas-bot check` shows what is missing.",
+        )
+
+    def _can_manage(self, role: discord.Role) -> str | None:
+        me = self.guild.me
+        if not me.guild_permissions.manage_roles:
+            return "I need the Manage Roles permission to hand out journey roles."
+        if role >= me.top_role:
+            return f"The {role.name} role is above my own role: drag my role above it in Server Settings → Roles."
+        return None
+
+    # -- joining -----------------------------------------------------------------------------------------------
+    @commands.Cog.listener()
+    async def on_member_join(self, member: discord.Member) -> None:
+        if member.bot or member.guild.id != self.bot.guild_id:
+            return
+        async with self.bot.sessions.begin() as session:
+            row = await service.register_join(
+                session, member.guild.id, member.id, member.display_name, member.joined_at or self.bot.clock.now()
+            )
+            if row.onboarded_at is None:
+                await self._schedule(
+                    session, GREET, member.id, dedupe=f"greet:{member.id}:{int(row.joined_at.timestamp())}"
+                )
+            else:
+                # A returning member keeps their journey; restore their roles.
+                await self._schedule(session, ROLES, member.id)
+
+    @commands.Cog.listener()
+    async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
+        if payload.guild_id != self.bot.guild_id:
+            return
+        async with self.bot.sessions.begin() as session:
+            await service.register_leave(session, payload.guild_id, payload.user.id, self.bot.clock.now())
+
+    async def _send_greeting(self, reminder: Reminder) -> None:
+        member = self.guild.get_member(reminder.target_id)
+        if member is None:
+            raise PermanentSendError("member left before the greeting")
+        cfg = self.bot.config
+        embed = discord.Embed(
+            title=f"Welcome to {self.guild.name}!",
+            description=(
+                "This is a community where **learners become contributors become teachers**. "
+                "Tell us a little about yourself (two minutes) and accept the code of conduct to get the "
+                f"{cfg.roles.learner} role and access to the server."
+            ),
+            colour=discord.Colour.green(),
+        )
+        dm_ok = True
+        try:
+            await member.send(embed=embed, view=StartView(self))
+        except discord.Forbidden:
+            dm_ok = False  # DMs closed: the welcome channel is the fallback, never a failed join
+        channel = self.guild.get_channel(cfg.channels.welcome) if cfg.channels.welcome else None
+        if isinstance(channel, discord.TextChannel) and (not dm_ok or cfg.onboarding.greet_in_channel):
+            note = "" if dm_ok else " (your DMs are closed, so the button is here)"
+            await channel.send(
+                f"Welcome, {member.mention}! Press the button to start onboarding{note}.",
+                view=StartView(self),
+                allowed_mentions=discord.AllowedMentions(users=[member]),
+            )
+        elif not dm_ok:
+            raise PermanentSendError("DMs closed and no welcome channel configured")
+
+    # -- the onboarding flow -----------------------------------------------------------------------------------
+    @app_commands.command(name="onboard", description="Set up your profile and accept the code of conduct")
+    @app_commands.guild_only()
+    async def onboard(self, interaction: discord.Interaction) -> None:
+        await self.open_profile_modal(interaction)
+
+    async def open_profile_modal(self, interaction: discord.Interaction) -> None:
+        async with self.bot.sessions.begin() as session:
+            row = await self._member_row(session, interaction.user)
+            done = row.onboarded_at is not None
+        if done:
+            raise UserError("You are already onboarded. Use `/profile edit` to change your profile.")
+        await interaction.response.send_modal(ProfileModal(self))
+
+    async def save_profile_step(self, interaction: discord.Interaction, values: dict[str, str]) -> None:
+        now = self.bot.clock.now()
+        suggestions: list[str] | None = None
+        try:
+            service.validate_profile(values, self.bot.config.onboarding, now)
+        except AmbiguousTimezone as exc:
+            suggestions = exc.suggestions
+            values = {k: v for k, v in values.items() if k != "timezone"}
+        except ProfileError as exc:
+            await interaction.response.send_message(
+                f"{exc} Nothing was saved; press the button to try again.", ephemeral=True, view=StartView(self)
+            )
+            return
+        async with self.bot.sessions.begin() as session:
+            row = await self._member_row(session, interaction.user)
+            await service.update_profile(session, row, values, self.bot.config.onboarding, now)
+        text = "Thanks! Now pick your skill level and how you like to communicate"
+        text += ", and choose your time zone from the list" if suggestions else ""
+        text += ", then read the code of conduct."
+        await interaction.response.send_message(text, ephemeral=True, view=ChoicesView(self, suggestions, now))
+
+    async def save_choice(self, interaction: discord.Interaction, key: str, value: str) -> None:
+        now = self.bot.clock.now()
+        async with self.bot.sessions.begin() as session:
+            row = await self._member_row(session, interaction.user)
+            try:
+                clean = await service.update_profile(session, row, {key: value}, self.bot.config.onboarding, now)
+            except ProfileError as exc:
+                raise UserError(str(exc)) from None
+        await interaction.response.send_message(
+            f"Saved your {service.FIELD_LABELS[key]}: **{clean[key]}**.", ephemeral=True
+        )
+
+    async def show_code_of_conduct(self, interaction: discord.Interaction) -> None:
+        embed = discord.Embed(
+            title="Code of conduct",
+            description=self.bot.config.community.code_of_conduct[:4096],
+            colour=discord.Colour.blurple(),
+        )
+        await interaction.response.send_message(embed=embed, view=AcceptView(self), ephemeral=True)
+
+    async def accept(self, interaction: discord.Interaction) -> None:
+        now = self.bot.clock.now()
+        async with self.bot.sessions.begin() as session:
+            row = await self._member_row(session, interaction.user)
+            try:
+                move = await service.complete_onboarding(session, row, now)
+            except ProfileError as exc:
+                raise UserError(str(exc)) from None
+            if move is not None:
+                await self._schedule(session, ROLES, row.discord_id)
+        if move is None:
+            raise UserError("You are already onboarded. Use `/profile edit` to change your profile.")
+        await interaction.response.send_message(
+            f"You're in! You are now a **{STAGE_TITLES[journey.LEARNER]}**. "
+            "`/journey show` tells you what comes next.",
+            ephemeral=True,
+        )
+
+    # -- roles -------------------------------------------------------------------------------------------------
+    async def _apply_roles(self, reminder: Reminder) -> None:
+        """Make the member's Discord roles match their stage: the stage role replaces the others, never stacks."""
+        async with self.bot.sessions() as session:
+            row = await get_member(session, self.bot.guild_id, reminder.target_id)
+        if row is None or row.stage is None:
+            return
+        member = self.guild.get_member(reminder.target_id)
+        if member is None:
+            raise PermanentSendError("member is not in the server")
+        wanted = await self._ensure_role(row.stage)
+        problem = self._can_manage(wanted)
+        if problem:
+            await self._report_role_problem(problem)
+            raise PermanentSendError(problem)
+        others = [r for key in journey.STAGES if key != row.stage and (r := self._role_named(key)) in member.roles]
+        if wanted in member.roles and not others:
+            return
+        stage_ids = {r.id for key in journey.STAGES if (r := self._role_named(key))}
+        self._expected_roles[member.id] = frozenset({wanted.id})
+        roles = [r for r in member.roles if r.id not in stage_ids and not r.is_default()] + [wanted]
+        await member.edit(roles=roles, reason=f"Atlas journey: {row.stage}")
+        await self.bot.clear_notice("manage_roles")
+
+    @commands.Cog.listener()
+    async def on_member_update(self, before: discord.Member, after: discord.Member) -> None:
+        """A stage role changed by a person in Discord is adopted as a manual placement, not undone."""
+        if after.guild.id != self.bot.guild_id or after.bot:
+            return
+        stage_by_id = {r.id: key for key in journey.STAGES if (r := self._role_named(key))}
+        old = frozenset(r.id for r in before.roles if r.id in stage_by_id)
+        new = frozenset(r.id for r in after.roles if r.id in stage_by_id)
+        if old == new:
+            return
+        if self._expected_roles.get(after.id) == new:
+            del self._expected_roles[after.id]
+            return
+        if not new:
+            return
+        highest = max((stage_by_id[i] for i in new), key=journey.rank)
+        async with self.bot.sessions.begin() as session:
+            row = await get_member(session, after.guild.id, after.id)
+            if row is None or row.onboarded_at is None:
+                return
+            move = await service.adopt_stage_set_by_hand(session, row, highest, self.bot.clock.now())
+        if move:
+            log.info("member %s placed at %s by hand in Discord", after.id, highest)
+
+    # -- promotions --------------------------------------------------------------------------------------------
+    async def evaluate_all(self, now: datetime) -> None:
+        async with self.bot.sessions.begin() as session:
+            moves = await service.evaluate_all(session, self.bot.guild_id, now, self.rules)
+            for move in moves:
+                await self._announce_move(session, move)
+
+    @commands.Cog.listener()
+    async def on_atlas_ledger_event(self, guild_id: int, member_id: int) -> None:
+        """Another feature recorded a contribution: the member may have earned the next stage."""
+        if guild_id != self.bot.guild_id:
+            return
+        async with self.bot.sessions.begin() as session:
+            row = await session.get(Member, member_id)
+            if row is None:
+                return
+            move = await service.evaluate(session, row, self.bot.clock.now(), self.rules)
+            if move is not None:
+                await self._announce_move(session, move)
+
+    async def _announce_move(self, session: Any, move: service.StageMove) -> None:
+        await self._schedule(session, ROLES, move.discord_id)
+        key = f"{move.member_id}:{move.to_stage}"
+        payload = {"stage": move.to_stage}
+        await self._schedule(session, PROMOTED_DM, move.discord_id, payload, dedupe=key)
+        await self._schedule(session, PROMOTED_POST, move.discord_id, payload, dedupe=key)
+
+    async def _send_promotion_dm(self, reminder: Reminder) -> None:
+        member = self.guild.get_member(reminder.target_id)
+        if member is None:
+            raise PermanentSendError("member is not in the server")
+        stage = reminder.payload["stage"]
+        await member.send(
+            f"🎉 You are now a **{STAGE_TITLES[stage]}** in {self.guild.name}! "
+            f"New for you: {journey.PRIVILEGES[stage]}."
+        )
+
+    async def _post_promotion(self, reminder: Reminder) -> None:
+        channel_id = self.bot.config.channels.announcements
+        channel = self.guild.get_channel(channel_id) if channel_id else None
+        if not isinstance(channel, discord.TextChannel):
+            return  # no announcements channel configured: the DM is enough
+        member = self.guild.get_member(reminder.target_id)
+        name = member.mention if member else f"<@{reminder.target_id}>"
+        stage = reminder.payload["stage"]
+        await channel.send(f"🎉 Congratulations to {name}, now a **{STAGE_TITLES[stage]}**!")
+
+    # -- inactivity --------------------------------------------------------------------------------------------
+    async def send_nudges(self, now: datetime) -> None:
+        async with self.bot.sessions.begin() as session:
+            members = await service.due_nudges(
+                session, self.bot.guild_id, now, self.bot.config.journey.inactivity_days
+            )
+            for m in members:
+                await self._schedule(session, NUDGE, m.discord_id, dedupe=f"nudge:{m.id}:{now.date().isoformat()}")
+
+    async def _send_nudge(self, reminder: Reminder) -> None:
+        member = self.guild.get_member(reminder.target_id)
+        if member is None:
+            raise PermanentSendError("member is not in the server")
+        await member.send(
+            f"👋 Hi {member.display_name}, we haven't seen you in {self.guild.name} for a while. No pressure: "
+            "when you have a moment, `/journey show` has your next step, and anyone in the community is happy "
+            "to help."
+        )
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        if interaction.guild_id != self.bot.guild_id and interaction.guild_id is not None:
+            return
+        now = self.bot.clock.now()
+        last = self._last_touch.get(interaction.user.id)
+        if last is not None and now - last < ACTIVITY_THROTTLE:
+            return
+        self._last_touch[interaction.user.id] = now
+        async with self.bot.sessions.begin() as session:
+            await service.touch_activity(session, self.bot.guild_id, interaction.user.id, now)
+
+    # -- /profile ----------------------------------------------------------------------------------------------
+    async def _profile_embed(self, session: Any, user: discord.abc.User) -> discord.Embed:
+        row = await get_member(session, self.bot.guild_id, user.id)
+        if row is None or (row.onboarded_at is None and row.timezone is None):
+            raise UserError(f"{user.display_name} has not set up a profile yet.")
+        embed = discord.Embed(title=f"{user.display_name}", colour=discord.Colour.blurple())
+        stage = STAGE_TITLES.get(row.stage or "", "Onboarding")
+        embed.add_field(name="Journey", value=stage + (" (set by a maintainer)" if row.stage_manual else ""))
+        grants = await service.active_grants(session, row)
+        if grants:
+            embed.add_field(name="Roles", value=", ".join(g.title() for g in sorted(grants)))
+        embed.add_field(name="Time zone", value=row.timezone or "—")
+        embed.add_field(name="Skill", value=(row.skill or "—").title())
+        embed.add_field(name="Weekly hours", value=str(row.weekly_hours or "—"))
+        embed.add_field(name="Language", value=row.language or "—")
+        embed.add_field(name="Prefers", value=row.communication_style or "—")
+        embed.add_field(name="Goals", value=(row.goals or "—")[:1024], inline=False)
+        if row.onboarded_at:
+            embed.set_footer(text="Member of the journey since")
+            embed.timestamp = row.onboarded_at
+        return embed
+
+    @profile.command(name="view", description="Show a member's profile and journey")
+    @app_commands.describe(member="Whose profile (default: yours)")
+    async def profile_view(self, interaction: discord.Interaction, member: discord.Member | None = None) -> None:
+        async with self.bot.sessions() as session:
+            embed = await self._profile_embed(session, member or interaction.user)
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    @profile.command(name="edit", description="Change your own profile")
+    @app_commands.describe(
+        timezone="Your time zone, e.g. Europe/Berlin (type a city, an abbreviation or UTC+2 for suggestions)",
+        skill="Your skill level",
+        goals="What you want to learn or build",
+        weekly_hours="Hours per week",
+        language="Preferred language",
+        style="How you like to communicate",
+    )
+    async def profile_edit(
+        self,
+        interaction: discord.Interaction,
+        timezone: str | None = None,
+        skill: str | None = None,
+        goals: app_commands.Range[str, 1, 500] | None = None,
+        weekly_hours: app_commands.Range[int, 1, 168] | None = None,
+        language: app_commands.Range[str, 1, 35] | None = None,
+        style: str | None = None,
+    ) -> None:
+        values = {
+            "timezone": timezone,
+            "skill": skill,
+            "goals": goals,
+            "weekly_hours": weekly_hours,
+            "language": language,
+            "communication_style": style,
+        }
+        values = {k: v for k, v in values.items() if v is not None}
+        if not values:
+            raise UserError("Give at least one field to change, e.g. `/profile edit timezone:Europe/Berlin`.")
+        async with self.bot.sessions.begin() as session:
+            row = await self._member_row(session, interaction.user)
+            try:
+                clean = await service.update_profile(
+                    session, row, values, self.bot.config.onboarding, self.bot.clock.now()
+                )
+            except AmbiguousTimezone as exc:
+                raise UserError(
+                    "Which time zone do you mean? For example: "
+                    + ", ".join(exc.suggestions[:5])
+                    + ". Pick one from the list as you type."
+                ) from None
+            except ProfileError as exc:
+                raise UserError(str(exc)) from None
+        changed = ", ".join(service.FIELD_LABELS[k] for k in clean)
+        await interaction.response.send_message(f"Updated your {changed}.", ephemeral=True)
+
+    @profile_edit.autocomplete("timezone")
+    async def timezone_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        now = self.bot.clock.now()
+        return [
+            app_commands.Choice(name=timezones.label(z, now)[:100], value=z)
+            for z in timezones.suggest(current, now, limit=25)
+        ]
+
+    @profile_edit.autocomplete("skill")
+    async def skill_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return [
+            app_commands.Choice(name=s.title(), value=s)
+            for s in self.bot.config.onboarding.skill_levels
+            if current.lower() in s.lower()
+        ][:25]
+
+    @profile_edit.autocomplete("style")
+    async def style_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return [
+            app_commands.Choice(name=s.capitalize(), value=s)
+            for s in self.bot.config.onboarding.communication_styles
+            if current.lower() in s.lower()
+        ][:25]
+
+    # -- /journey ----------------------------------------------------------------------------------------------
+    @journey_group.command(name="show", description="Stage, weeks, points and what the next stage needs")
+    @app_commands.describe(member="Whose journey (default: yours)")
+    async def journey_show(self, interaction: discord.Interaction, member: discord.Member | None = None) -> None:
+        user = member or interaction.user
+        now = self.bot.clock.now()
+        async with self.bot.sessions() as session:
+            row = await get_member(session, self.bot.guild_id, user.id)
+            if row is None or row.onboarded_at is None or row.stage is None:
+                who = "You have" if user.id == interaction.user.id else f"{user.display_name} has"
+                raise UserError(
+                    f"{who} not finished onboarding yet" + (": run `/onboard`." if who == "You have" else ".")
+                )
+            points = await service.journey_points(session, row)
+        week = journey.week_number(row.onboarded_at, now)
+        prog = journey.progress(row.stage, week, points, self.rules)
+        embed = discord.Embed(
+            title=f"{user.display_name}: {STAGE_TITLES[row.stage]}", colour=discord.Colour.gold()
+        )
+        embed.add_field(name="Week", value=str(week))
+        embed.add_field(name="Points", value=str(points))
+        embed.add_field(name="Stage since", value=discord_ts(row.stage_since or row.onboarded_at, "D"))
+        if prog.next is None:
+            embed.add_field(name="Progress", value="Top of the journey. Thank you for teaching!", inline=False)
+        else:
+            needs = []
+            if prog.weeks_left:
+                needs.append(f"{prog.weeks_left} more week(s)")
+            if prog.points_left:
+                needs.append(f"{prog.points_left} more point(s)")
+            nxt = STAGE_TITLES[prog.next.stage]
+            value = f"`{journey.bar(prog.fraction)}`\n" + (
+                f"{nxt} needs " + " and ".join(needs) if needs else f"{nxt} is reached at the next daily check"
+            )
+            if row.stage_manual:
+                value += "\n(placed by a maintainer: automatic promotion is paused)"
+            embed.add_field(name=f"Towards {nxt}", value=value, inline=False)
+            embed.add_field(name=f"As {nxt} you can", value=journey.PRIVILEGES[prog.next.stage], inline=False)
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    @journey_group.command(name="grant", description="Grant Ambassador or Maintainer (maintainers)")
+    @app_commands.describe(member="Who", role="Which role", reason="Why (kept in the audit trail)")
+    @app_commands.choices(
+        role=[
+            app_commands.Choice(name="Ambassador", value="ambassador"),
+            app_commands.Choice(name="Maintainer", value="maintainer"),
+        ]
+    )
+    @require(Capability.GRANT_ROLES)
+    async def journey_grant(
+        self,
+        interaction: discord.Interaction,
+        member: discord.Member,
+        role: str,
+        reason: app_commands.Range[str, 1, 200],
+    ) -> None:
+        await self._change_grant(interaction, member, role, reason, grant=True)
+
+    @journey_group.command(name="revoke", description="Revoke Ambassador or Maintainer (maintainers)")
+    @app_commands.describe(member="Who", role="Which role", reason="Why (kept in the audit trail)")
+    @app_commands.choices(
+        role=[
+            app_commands.Choice(name="Ambassador", value="ambassador"),
+            app_commands.Choice(name="Maintainer", value="maintainer"),
+        ]
+    )
+    @require(Capability.GRANT_ROLES)
+    async def journey_revoke(
+        self,
+        interaction: discord.Interaction,
+        member: discord.Member,
+        role: str,
+        reason: app_commands.Range[str, 1, 200],
+    ) -> None:
+        await self._change_grant(interaction, member, role, reason, grant=False)
+
+    async def _change_grant(
+        self, interaction: discord.Interaction, member: discord.Member, role: str, reason: str, *, grant: bool
+    ) -> None:
+        if member.bot:
+            raise UserError("Bots do not take part in the journey.")
+        discord_role = await self._ensure_role_for_command(role)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        now = self.bot.clock.now()
+        async with self.bot.sessions.begin() as session:
+            row = await self._member_row(session, member)
+            try:
+                if grant:
+                    await service.grant_role(session, row, role, interaction.user.id, now, reason)
+                else:
+                    await service.revoke_role(session, row, role, interaction.user.id, now)
+            except ProfileError as exc:
+                raise UserError(str(exc)) from None
+            # The Discord change happens inside the transaction: if Discord refuses, nothing is recorded.
+            if grant:
+                await member.add_roles(discord_role, reason=f"granted by {interaction.user.id}: {reason}")
+            else:
+                await member.remove_roles(discord_role, reason=f"revoked by {interaction.user.id}: {reason}")
+        verb = "now holds" if grant else "no longer holds"
+        await interaction.followup.send(f"{member.display_name} {verb} {discord_role.name}.", ephemeral=True)
+
+    async def _ensure_role_for_command(self, key: str) -> discord.Role:
+        try:
+            role = await self._ensure_role(key)
+        except PermanentSendError:
+            raise UserError("I need the Manage Roles permission to do that; maintainers have been told.") from None
+        problem = self._can_manage(role)
+        if problem:
+            raise UserError(problem)
+        return role
+
+    @journey_group.command(name="set-stage", description="Place a member on the journey by hand (maintainers)")
+    @app_commands.describe(member="Who", stage="Where (automatic hands them back to the rules)", reason="Why")
+    @app_commands.choices(
+        stage=[
+            app_commands.Choice(name="Learner", value="learner"),
+            app_commands.Choice(name="Contributor", value="contributor"),
+            app_commands.Choice(name="Teacher", value="teacher"),
+            app_commands.Choice(name="Automatic (follow the rules)", value="auto"),
+        ]
+    )
+    @require(Capability.GRANT_ROLES)
+    async def journey_set_stage(
+        self,
+        interaction: discord.Interaction,
+        member: discord.Member,
+        stage: str,
+        reason: app_commands.Range[str, 1, 200] = "",
+    ) -> None:
+        now = self.bot.clock.now()
+        async with self.bot.sessions.begin() as session:
+            row = await get_member(session, self.bot.guild_id, member.id)
+            if row is None:
+                raise UserError(f"{member.display_name} has not started onboarding yet.")
+            try:
+                move = await service.set_stage(
+                    session, row, None if stage == "auto" else stage, interaction.user.id, now, reason
+                )
+            except ProfileError as exc:
+                raise UserError(str(exc)) from None
+            if move is not None:
+                await self._schedule(session, ROLES, member.id)
+            if stage == "auto":
+                auto = await service.evaluate(session, row, now, self.rules)
+                if auto is not None:
+                    await self._announce_move(session, auto)
+        text = (
+            f"{member.display_name} follows the automatic journey rules again."
+            if stage == "auto"
+            else f"{member.display_name} is now placed at {STAGE_TITLES[stage]}; the daily job leaves them there."
+        )
+        await interaction.response.send_message(text, ephemeral=True)

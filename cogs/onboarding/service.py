@@ -1,0 +1,297 @@
+"""Onboarding and journey rules over the database. Plain values in and out; never imports discord."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import ledger
+from bot.config import JourneySection, OnboardingSection
+from bot.members import ensure_member, get_member
+from cogs.onboarding import journey, timezones
+from models import Member, RoleGrant, StageChange
+
+PROFILE_FIELDS = ("timezone", "skill", "goals", "weekly_hours", "language", "communication_style")
+FIELD_LABELS = {
+    "timezone": "time zone",
+    "skill": "skill level",
+    "goals": "goals",
+    "weekly_hours": "weekly hours",
+    "language": "preferred language",
+    "communication_style": "communication style",
+}
+
+
+class ProfileError(ValueError):
+    """A member's input that cannot be stored; the message says what to do instead."""
+
+
+class AmbiguousTimezone(ProfileError):
+    def __init__(self, typed: str, suggestions: list[str]) -> None:
+        self.suggestions = suggestions
+        super().__init__("Which time zone do you mean? Pick one from the list.")
+
+
+def rules_from(cfg: JourneySection) -> journey.Rules:
+    return journey.Rules.from_config(
+        cfg.contributor_weeks, cfg.contributor_points, cfg.teacher_weeks, cfg.teacher_points
+    )
+
+
+def validate_profile(values: dict[str, Any], cfg: OnboardingSection, now: datetime) -> dict[str, Any]:
+    """Check and normalise the given profile fields; raises ProfileError naming the first bad one."""
+    clean: dict[str, Any] = {}
+    for key, raw in values.items():
+        if key not in PROFILE_FIELDS:
+            raise ValueError(f"unknown profile field {key!r}")
+        if raw is None:
+            continue
+        if key == "timezone":
+            text = str(raw).strip()
+            zone = timezones.resolve(text, now)
+            if zone is None:
+                suggestions = timezones.suggest(text, now, limit=25)
+                if suggestions:
+                    raise AmbiguousTimezone(text, suggestions)
+                raise ProfileError(
+                    "I don't know that time zone. Type a city or region such as `Berlin`, `Europe/Berlin`, "
+                    "`America/New_York`, `PST` or `UTC+2`."
+                )
+            clean[key] = zone
+        elif key == "skill":
+            match = next((s for s in cfg.skill_levels if s.lower() == str(raw).strip().lower()), None)
+            if match is None:
+                raise ProfileError("Skill level must be one of: " + ", ".join(cfg.skill_levels) + ".")
+            clean[key] = match
+        elif key == "communication_style":
+            match = next((s for s in cfg.communication_styles if s.lower() == str(raw).strip().lower()), None)
+            if match is None:
+                raise ProfileError(
+                    "Communication style must be one of: " + ", ".join(cfg.communication_styles) + "."
+                )
+            clean[key] = match
+        elif key == "weekly_hours":
+            try:
+                hours = int(str(raw).strip())
+            except ValueError:
+                raise ProfileError(
+                    f"Weekly hours must be a whole number from 1 to {cfg.max_weekly_hours}."
+                ) from None
+            if not 1 <= hours <= cfg.max_weekly_hours:
+                raise ProfileError(f"Weekly hours must be a whole number from 1 to {cfg.max_weekly_hours}.")
+            clean[key] = hours
+        elif key == "goals":
+            text = str(raw).strip()
+            if not 1 <= len(text) <= 500:
+                raise ProfileError("Goals must be 1 to 500 characters.")
+            clean[key] = text
+        elif key == "language":
+            text = " ".join(str(raw).split())
+            if not 1 <= len(text) <= 35:
+                raise ProfileError("Preferred language must be 1 to 35 characters, e.g. `English`.")
+            clean[key] = text
+    return clean
+
+
+def missing_fields(member: Member) -> list[str]:
+    return [FIELD_LABELS[f] for f in PROFILE_FIELDS if getattr(member, f) in (None, "")]
+
+
+async def register_join(
+    session: AsyncSession, guild_id: int, discord_id: int, name: str, joined_at: datetime
+) -> Member:
+    member = await ensure_member(session, guild_id, discord_id, display_name=name, joined_at=joined_at)
+    member.left_at = None
+    return member
+
+
+async def register_leave(session: AsyncSession, guild_id: int, discord_id: int, now: datetime) -> None:
+    member = await get_member(session, guild_id, discord_id)
+    if member is not None:
+        member.left_at = now
+
+
+async def update_profile(
+    session: AsyncSession, member: Member, values: dict[str, Any], cfg: OnboardingSection, now: datetime
+) -> dict[str, Any]:
+    """Validate everything first, then store: bad input changes nothing."""
+    clean = validate_profile(values, cfg, now)
+    for key, value in clean.items():
+        setattr(member, key, value)
+    member.last_active_at = now
+    return clean
+
+
+@dataclass(frozen=True)
+class StageMove:
+    member_id: int
+    discord_id: int
+    from_stage: str | None
+    to_stage: str | None
+    by_discord_id: int | None
+    reason: str
+
+
+async def _move(
+    session: AsyncSession, member: Member, to: str | None, now: datetime, by: int | None, reason: str
+) -> StageMove:
+    move = StageMove(member.id, member.discord_id, member.stage, to, by, reason)
+    session.add(
+        StageChange(
+            member_id=member.id, from_stage=member.stage, to_stage=to, at=now, by_discord_id=by, reason=reason
+        )
+    )
+    member.stage = to
+    member.stage_since = now
+    return move
+
+
+async def complete_onboarding(session: AsyncSession, member: Member, now: datetime) -> StageMove | None:
+    """Accepting the code of conduct finishes onboarding once the profile is complete; returns the move to
+    Learner, or None if the member was already onboarded."""
+    missing = missing_fields(member)
+    if missing:
+        raise ProfileError("Before accepting, please fill in: " + ", ".join(missing) + ".")
+    if member.onboarded_at is not None:
+        return None
+    member.coc_accepted_at = now
+    member.onboarded_at = now
+    member.last_active_at = now
+    return await _move(session, member, journey.LEARNER, now, None, "onboarding completed")
+
+
+async def journey_points(session: AsyncSession, member: Member) -> int:
+    return await ledger.points_of(session, member.id)
+
+
+async def evaluate(session: AsyncSession, member: Member, now: datetime, rules: journey.Rules) -> StageMove | None:
+    """Apply the automatic rules to one member; returns the promotion if there is one."""
+    if member.onboarded_at is None or member.stage is None or member.left_at is not None:
+        return None
+    week = journey.week_number(member.onboarded_at, now)
+    points = await journey_points(session, member)
+    target = journey.next_stage(member.stage, week, points, manual=member.stage_manual, rules=rules)
+    if target == member.stage:
+        return None
+    return await _move(session, member, target, now, None, f"week {week}, {points} points")
+
+
+async def evaluate_all(
+    session: AsyncSession, guild_id: int, now: datetime, rules: journey.Rules
+) -> list[StageMove]:
+    members = await session.scalars(
+        select(Member).where(
+            Member.guild_id == guild_id,
+            Member.stage.is_not(None),
+            Member.stage != journey.TEACHER,
+            Member.stage_manual.is_(False),
+            Member.left_at.is_(None),
+        )
+    )
+    moves = []
+    for member in list(members):
+        move = await evaluate(session, member, now, rules)
+        if move is not None:
+            moves.append(move)
+    return moves
+
+
+async def set_stage(
+    session: AsyncSession, member: Member, stage: str | None, by: int, now: datetime, reason: str
+) -> StageMove | None:
+    """A maintainer places a member (``stage`` None hands them back to the automatic rules)."""
+    if member.onboarded_at is None:
+        raise ProfileError("That member has not finished onboarding yet.")
+    if stage is None:
+        member.stage_manual = False
+        return None
+    if stage not in journey.STAGES:
+        raise ProfileError("Stage must be one of: " + ", ".join(journey.STAGES) + ".")
+    member.stage_manual = True
+    if stage == member.stage:
+        return None
+    return await _move(session, member, stage, now, by, reason or "set by a maintainer")
+
+
+async def adopt_stage_set_by_hand(
+    session: AsyncSession, member: Member, stage: str, now: datetime
+) -> StageMove | None:
+    """Someone changed the member's stage role in Discord directly: respect it instead of undoing it."""
+    if member.stage == stage and member.stage_manual:
+        return None
+    member.stage_manual = True
+    if member.stage == stage:
+        return None
+    return await _move(session, member, stage, now, None, "stage role changed by hand in Discord")
+
+
+async def active_grants(session: AsyncSession, member: Member) -> set[str]:
+    rows = await session.scalars(
+        select(RoleGrant.role).where(RoleGrant.member_id == member.id, RoleGrant.revoked_at.is_(None))
+    )
+    return set(rows)
+
+
+async def grant_role(
+    session: AsyncSession, member: Member, role: str, by: int, now: datetime, reason: str
+) -> RoleGrant:
+    if role not in journey.GRANTED_ROLES:
+        raise ProfileError("Only Ambassador and Maintainer are granted by hand.")
+    if role in await active_grants(session, member):
+        raise ProfileError(f"That member already holds {role.title()}.")
+    grant = RoleGrant(member_id=member.id, role=role, granted_by=by, granted_at=now, reason=reason[:200])
+    session.add(grant)
+    await session.flush()
+    return grant
+
+
+async def revoke_role(session: AsyncSession, member: Member, role: str, by: int, now: datetime) -> RoleGrant:
+    if role not in journey.GRANTED_ROLES:
+        raise ProfileError("Only Ambassador and Maintainer are revoked by hand.")
+    grant = await session.scalar(
+        select(RoleGrant).where(
+            RoleGrant.member_id == member.id, RoleGrant.role == role, RoleGrant.revoked_at.is_(None)
+        )
+    )
+    if grant is None:
+        raise ProfileError(f"That member does not hold {role.title()}.")
+    grant.revoked_at = now
+    grant.revoked_by = by
+    return grant
+
+
+async def touch_activity(session: AsyncSession, guild_id: int, discord_id: int, now: datetime) -> None:
+    member = await get_member(session, guild_id, discord_id)
+    if member is not None:
+        member.last_active_at = now
+
+
+async def due_nudges(session: AsyncSession, guild_id: int, now: datetime, inactivity_days: int) -> list[Member]:
+    """Onboarded members quiet for the period who have not had a nudge in this period; marks them nudged."""
+    cutoff = now - timedelta(days=inactivity_days)
+    members = list(
+        await session.scalars(
+            select(Member).where(
+                Member.guild_id == guild_id,
+                Member.onboarded_at.is_not(None),
+                Member.left_at.is_(None),
+                Member.last_active_at < cutoff,
+                or_(Member.last_nudge_at.is_(None), Member.last_nudge_at < cutoff),
+            )
+        )
+    )
+    for member in members:
+        member.last_nudge_at = now
+    return members
+
+
+async def stage_history(session: AsyncSession, member: Member) -> list[StageChange]:
+    return list(
+        await session.scalars(
+            select(StageChange).where(StageChange.member_id == member.id).order_by(StageChange.id)
+        )
+    )
