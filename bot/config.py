@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 # Feature packages under cogs/ that can be loaded; a feature is added here when it lands.
-KNOWN_COGS = ("meta", "onboarding")
+KNOWN_COGS = ("meta", "onboarding", "recognition")
 
 Snowflake = Annotated[int, Field(ge=0, lt=2**64)]
 
@@ -188,6 +188,68 @@ class CommunitySection(Section):
         return value
 
 
+KindName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+
+
+def _default_points() -> dict[str, int]:
+    return {
+        "question_asked": 2,
+        "answer_posted": 5,
+        "answer_accepted": 15,
+        "answer_upvoted": 10,
+        "question_upvoted": 5,
+        "review_done": 10,
+        "contribution_merged": 20,
+        "mentoring_session": 15,
+        "office_hour_hosted": 20,
+        "office_hour_attended": 3,
+        "checkin": 2,
+        "prompt_reply": 3,
+    }
+
+
+class RecognitionSection(Section):
+    """Ledger points, leaderboard categories, anti-farming caps, reputation privileges, badges and spotlights."""
+
+    # Points per ledger kind; a kind not listed earns 0 unless the recording feature passes points itself.
+    points: dict[KindName, Annotated[int, Field(ge=-1000, le=1000)]] = Field(default_factory=_default_points)
+    # Which kinds count toward each leaderboard category ("overall" counts every kind).
+    answer_kinds: list[KindName] = Field(
+        default_factory=lambda: ["answer_posted", "answer_accepted", "answer_upvoted"]
+    )
+    review_kinds: list[KindName] = Field(default_factory=lambda: ["review_done"])
+    mentoring_kinds: list[KindName] = Field(default_factory=lambda: ["mentoring_session", "office_hour_hosted"])
+    # Points from these kinds (votes received) are capped per member per UTC day.
+    vote_kinds: list[KindName] = Field(default_factory=lambda: ["answer_upvoted", "question_upvoted"])
+    daily_vote_cap: int = Field(200, ge=0, le=100_000)
+    # Reputation (all-time points) needed for each privilege other features check with has_privilege().
+    privileges: dict[KindName, Annotated[int, Field(ge=0, le=1_000_000)]] = Field(
+        default_factory=lambda: {"vote": 15, "comment": 50, "review": 100, "edit_tags": 500}
+    )
+    # Badge definitions (TOML); empty means the bundled cogs/recognition/badges.toml.
+    badges_file: str = ""
+    leaderboard_page_size: int = Field(10, ge=5, le=25)
+    leaderboard_max_pages: int = Field(10, ge=1, le=100)
+    spotlight_size: int = Field(10, ge=1, le=10)
+    # A member featured in a spotlight is not featured again for this many months.
+    spotlight_cooldown_months: int = Field(3, ge=0, le=24)
+    # On the 1st of each month (UTC hours): the draft is prepared, maintainers may edit it, then it is posted.
+    spotlight_draft_hour: int = Field(0, ge=0, le=23)
+    spotlight_post_hour: int = Field(15, ge=0, le=23)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RecognitionSection:
+        seen: dict[str, str] = {}
+        for name in ("answer_kinds", "review_kinds", "mentoring_kinds"):
+            for kind in getattr(self, name):
+                if kind in seen:
+                    raise ValueError(f"kind {kind!r} is in both {seen[kind]} and {name}; a kind has one category")
+                seen[kind] = name
+        if self.spotlight_post_hour < self.spotlight_draft_hour:
+            raise ValueError("spotlight_post_hour must not be before spotlight_draft_hour")
+        return self
+
+
 class Config(Section):
     bot: BotSection = Field(default_factory=BotSection)
     discord: DiscordSection = Field(default_factory=DiscordSection)
@@ -199,6 +261,7 @@ class Config(Section):
     cohorts: CohortsSection = Field(default_factory=CohortsSection)
     reminders: RemindersSection = Field(default_factory=RemindersSection)
     community: CommunitySection = Field(default_factory=CommunitySection)
+    recognition: RecognitionSection = Field(default_factory=RecognitionSection)
 
     def with_overrides(self, **sections: dict[str, Any]) -> Config:
         """A copy with some keys replaced, validated again (used by the sandbox and tests)."""

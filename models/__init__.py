@@ -2,6 +2,14 @@
 
 from models.base import Base, UTCDateTime
 from models.core import BotState, JobRun, LedgerEvent, Member, Reminder, RoleGrant, StageChange
+from models.recognition import (
+    BadgeAward,
+    LedgerAdjustment,
+    MemberPoints,
+    RecognitionPref,
+    Spotlight,
+    SpotlightEntry,
+)
 
 __all__ = [
     "Base",
@@ -13,4 +21,12 @@ __all__ = [
     "RoleGrant",
     "StageChange",
     "UTCDateTime",
+]
+__all__ += [  # recognition
+    "BadgeAward",
+    "LedgerAdjustment",
+    "MemberPoints",
+    "RecognitionPref",
+    "Spotlight",
+    "SpotlightEntry",
 ]

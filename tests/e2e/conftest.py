@@ -24,8 +24,8 @@ from bot.config import Config
 from bot.core import AtlasBot
 from bot.discord_seam import point_discord_at
 from bot.emulator import Channel, Emulator, Guild, Member
-from bot.scheduler import JobOutcome
 from bot.reminders import Outcome
+from bot.scheduler import JobOutcome
 
 TOKEN = "e2e-token"
 E2E_COGS = ["meta", "onboarding"]
