@@ -1,0 +1,93 @@
+"""A local Discord API emulator: the real discord.py client runs against it, unpatched.
+
+An aiohttp server on 127.0.0.1 (free port) speaks the part of Discord's REST API v10 and gateway websocket the bot
+uses, keeps guild state, and enforces Discord's rules with Discord's error codes, so tests see the same
+``discord.HTTPException``/``Forbidden``/``NotFound`` a bot would see in production.
+
+Connecting a bot::
+
+    from bot.discord_seam import point_discord_at
+    from bot.emulator import Emulator
+
+    async with Emulator() as emu:
+        guild = emu.add_guild("Atlas", roles=["Learner", "Maintainer"])
+        alice = emu.add_member(guild, "alice", roles=["Maintainer"])
+        point_discord_at(emu.api_base, emu.gateway_url)        # point_discord_at(None) restores Discord
+        task = asyncio.create_task(bot.start("any-token"))
+        await emu.wait_ready()                                # READY and every GUILD_CREATE sent
+        ...
+
+(A ``commands.Bot(..., guild_ready_timeout=0.1)`` reaches ``on_ready`` quickly; discord.py's default waits 2 s
+after the last GUILD_CREATE.)
+
+Building the world (before or after the bot connects; afterwards the matching gateway event is dispatched):
+
+- ``emu.add_guild(name, *, roles=(), bot_permissions=None, deny_bot=(), channels=("general",), everyone=None)``
+  -> ``Guild``: @everyone, ``roles`` lowest first (names or dicts with ``permissions``), the bot's managed role on
+  top (no Administrator by default; ``deny_bot=["manage_roles"]`` removes permissions) and text channels.
+- ``emu.add_role(guild, name, *, permissions=None, color=0, above_bot=False)`` -> ``Role``
+- ``emu.add_member(guild, name, *, roles=(), bot=False, dms_open=True, nick=None)`` -> ``Member``
+  (``emu.join`` is the same; GUILD_MEMBER_ADD once connected); ``emu.remove_member(member)`` / ``emu.leave``.
+- ``emu.set_roles(member, roles)``; ``emu.close_dms(member)``; ``emu.open_dms(member)``.
+- ``emu.add_channel(guild, name, *, type="text"|"voice"|"category"|"forum"|..., topic=None, category=None,
+  overwrites={role_or_member: (allow, deny)}, tags=(), require_tag=False)`` -> ``Channel``.
+- ``emu.post(member, channel, content)`` -> ``Message`` (a member writes; MESSAGE_CREATE).
+
+Playing the members' side (each waits for the bot's answer and returns an ``InteractionResult``):
+
+- ``await emu.slash(member, "group sub", *, options=None, in_channel=None, timeout=None, **options)``
+- ``await emu.autocomplete(member, "cmd", "option", "typed", *, in_channel=None, timeout=None, **others)``
+  -> ``Choices`` (a list of ``{"name", "value"}``; ``.interaction`` is the result).
+- ``await emu.click(member, message_or_result, custom_id_or_label, *, timeout=None)``
+- ``await emu.select(member, message_or_result, custom_id, values, *, timeout=None)``
+- ``await emu.submit_modal(member, modal_or_result, {custom_id: text}, *, timeout=None)``
+
+``InteractionResult``: ``content``, ``embeds``, ``components``, ``ephemeral``, ``deferred``, ``updated``,
+``response_type``, ``message`` (clickable), ``followups`` (live list), ``modal``, ``choices``, ``errors`` (Discord
+errors the bot got for this interaction), ``error`` (last error, or "The application did not respond" after the
+deadline). ``slash`` returns once the initial response exists and, when deferred, once it is filled by a
+follow-up or an edit (or after ``timeout``). A command/option Discord would not send raises
+``InteractionRefused`` (unsynced command, hidden by default_member_permissions, missing required option, wrong
+type, outside choices/min/max value/length, disabled button, ...).
+
+Looking at the world: ``emu.messages(channel)``, ``emu.dms(member)``, ``emu.roles_of(member)`` (names),
+``emu.channels(guild)``, ``emu.channel(guild, name)``, ``emu.role(guild, name)``, ``emu.threads(channel)``,
+``emu.scheduled_events(guild)``, ``emu.commands(guild=None)``, ``emu.sync_count(guild=None)``,
+``emu.requests`` (every request: method, path, json, query, status), ``emu.requests_to(method, glob)``,
+``emu.unknown_routes``, ``emu.connected``, ``await emu.wait_ready()``,
+``await emu.until(predicate, timeout=5)``.
+
+Failure injection: ``emu.fail_next("POST", "/channels/*/messages", status=429, count=2, retry_after=0.05)``
+(429 with Discord's body and X-RateLimit-*/Retry-After headers, ``global: false``; or any 5xx).
+
+Rules enforced: interaction deadline (``Emulator(interaction_deadline=3.0)``; late -> 404 code 10062), one
+initial response (40060), message/embed/component/modal/autocomplete limits (400 code 50035), empty message
+(50006), missing permissions and role hierarchy (403 code 50013), closed DMs (403 code 50007), command schema
+limits on sync (50035), forum tags (40067), scheduled event times (against ``Emulator(now=...)``).
+"""
+
+from __future__ import annotations
+
+from .api import Emulator, EmulatorError
+from .interactions import Choices, InteractionRefused, InteractionResult, Modal
+from .rules import DiscordError
+from .server import RecordedRequest
+from .state import Channel, Guild, Member, Message, Role, ScheduledEvent, User
+
+__all__ = [
+    "Channel",
+    "Choices",
+    "DiscordError",
+    "Emulator",
+    "EmulatorError",
+    "Guild",
+    "InteractionRefused",
+    "InteractionResult",
+    "Member",
+    "Message",
+    "Modal",
+    "RecordedRequest",
+    "Role",
+    "ScheduledEvent",
+    "User",
+]

@@ -1,0 +1,1039 @@
+"""The test-facing ``Emulator``: starts the server, holds the guild state, and plays the members' side."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import secrets
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from discord import Permissions
+
+from .gateway import INTENT_MEMBERS, INTENT_MESSAGE_CONTENT, GatewaySession
+from .interactions import (
+    APPLICATION_COMMAND,
+    AUTOCOMPLETE,
+    DEFERRED_UPDATE,
+    MESSAGE_COMPONENT,
+    MODAL_SUBMIT,
+    Choices,
+    InteractionRefused,
+    InteractionResult,
+    Modal,
+)
+from .rules import DiscordError
+from .server import API_PREFIX, Failure, RecordedRequest, RestServer
+from .state import (
+    ADMINISTRATOR,
+    CHANNEL_TYPE_NAMES,
+    DM,
+    FLAG_LOADING,
+    TEXT,
+    Channel,
+    Guild,
+    Member,
+    Message,
+    Overwrite,
+    Role,
+    ScheduledEvent,
+    Snowflakes,
+    User,
+    default_bot_permissions,
+    everyone_permissions,
+)
+
+log = logging.getLogger("bot.emulator")
+
+PermissionsLike = int | Permissions
+_USER_MENTION = re.compile(r"<@!?(\d+)>")
+_ROLE_MENTION = re.compile(r"<@&(\d+)>")
+
+
+class EmulatorError(Exception):
+    """Misuse of the emulator from a test (no bot connected, unknown name, ...)."""
+
+
+def _perm_value(p: PermissionsLike | None) -> int:
+    if p is None:
+        return 0
+    return p.value if isinstance(p, Permissions) else int(p)
+
+
+class Emulator:
+    """A local Discord for one test (see the package docstring for the whole interface)."""
+
+    def __init__(
+        self,
+        *,
+        interaction_deadline: float = 3.0,
+        response_timeout: float = 5.0,
+        bot_name: str = "Atlas",
+        now: Callable[[], datetime] | None = None,
+        host: str = "127.0.0.1",
+    ) -> None:
+        self.interaction_deadline = interaction_deadline
+        self.response_timeout = response_timeout
+        self.now: Callable[[], datetime] = now or (lambda: datetime.now(UTC))
+        self.host = host
+        self.snowflakes = Snowflakes()
+        self.bot_user = User(self.snowflakes.next(), bot_name, bot=True)
+        self.owner_user = User(self.snowflakes.next(), "guild-owner")
+        self.application_id = self.bot_user.id  # on Discord a bot's user id is its application id
+        self.users: dict[int, User] = {self.bot_user.id: self.bot_user, self.owner_user.id: self.owner_user}
+        self.guilds: dict[int, Guild] = {}
+        self.all_channels: dict[int, Channel] = {}
+        self.dm_channels: dict[int, Channel] = {}
+        self.messages_by_id: dict[int, Message] = {}
+        self.app_commands: dict[int | None, list[dict[str, Any]]] = {}
+        self._command_ids: dict[tuple[int | None, int, str], int] = {}
+        self._sync_counts: Counter[int | None] = Counter()
+        self.interactions: dict[int, InteractionResult] = {}
+        self.interactions_by_token: dict[str, InteractionResult] = {}
+        self.last_interaction: InteractionResult | None = None
+        self.session: GatewaySession | None = None
+        self.sessions: list[GatewaySession] = []
+        self.rest = RestServer(self)
+        self._changed = asyncio.Event()
+        self._timers: list[asyncio.TimerHandle] = []
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> Emulator:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_get("/gateway", self._gateway_handler)
+        app.router.add_route("*", API_PREFIX + "/{tail:.*}", self.rest.handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, 0)
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])
+        log.info("Discord emulator listening on %s", self.api_base)
+        return self
+
+    async def close(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        for session in list(self.sessions):
+            if not session.ws.closed:
+                with contextlib.suppress(Exception):
+                    await session.ws.close(code=4000)
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Emulator:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def api_base(self) -> str:
+        return f"http://{self.host}:{self.port}{API_PREFIX}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://{self.host}:{self.port}/gateway"
+
+    @property
+    def connected(self) -> bool:
+        return self.session is not None and self.session.ready.is_set() and not self.session.closed
+
+    async def wait_ready(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - test API mirrors asyncio's
+        """Until a bot has identified and been sent READY and every GUILD_CREATE."""
+        await self.until(lambda: self.connected, timeout=timeout)
+
+    async def _gateway_handler(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(max_msg_size=0, autoping=True)
+        await ws.prepare(request)
+        session = GatewaySession(self, ws)
+        self.sessions.append(session)
+        await session.run()
+        return ws
+
+    def _session_ready(self, session: GatewaySession) -> None:
+        self.session = session
+        self._notify()
+
+    def _session_closed(self, session: GatewaySession) -> None:
+        if self.session is session:
+            self.session = None
+        self._notify()
+
+    def _guild_create_payload(self, guild: Guild, intents: int) -> dict[str, Any]:
+        data = guild.payload()
+        if not intents & INTENT_MEMBERS:
+            # Without the members intent Discord sends only the bot itself (member_count stays the real count).
+            data["members"] = [guild.members[self.bot_user.id].payload()]
+        return data
+
+    # ------------------------------------------------------------------ waiting
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def until(
+        self,
+        predicate: Callable[[], bool],
+        timeout: float = 5.0,  # noqa: ASYNC109 - a test helper with a deadline, like asyncio.wait_for
+        *,
+        poll: float = 0.05,
+    ) -> None:
+        """Wait until ``predicate()`` is true (re-checked on every request/event and every ``poll`` seconds).
+
+        Raises ``TimeoutError`` when it is still false after ``timeout`` seconds.
+        """
+        if not await self._wait_for(predicate, timeout, poll=poll):
+            raise TimeoutError(f"condition still false after {timeout}s")
+
+    async def _wait_for(
+        self,
+        predicate: Callable[[], bool],
+        timeout: float,  # noqa: ASYNC109
+        *,
+        poll: float = 0.05,
+    ) -> bool:
+        end = time.monotonic() + timeout
+        while True:
+            if predicate():
+                return True
+            remaining = end - time.monotonic()
+            if remaining <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), min(remaining, poll))
+
+    # ------------------------------------------------------------------ building the world
+    def add_guild(
+        self,
+        name: str = "Atlas",
+        *,
+        roles: Iterable[str | Mapping[str, Any]] = (),
+        bot_permissions: PermissionsLike | None = None,
+        deny_bot: Iterable[str] = (),
+        channels: Iterable[str] = ("general",),
+        everyone: PermissionsLike | None = None,
+    ) -> Guild:
+        """A guild with @everyone, ``roles`` (lowest first; names or dicts with ``name``, ``permissions``,
+        ``color``, ``hoist``, ``mentionable``), the bot's managed role on top, the bot member, text ``channels``.
+
+        ``bot_permissions`` replaces the bot role's defaults (no Administrator; Manage Roles/Channels/Threads/
+        Events, Send Messages, ...); ``deny_bot`` removes permissions by discord.py name (``"manage_roles"``).
+        """
+        guild = Guild(self.snowflakes.next(), name, owner_id=self.owner_user.id)
+        every = everyone_permissions() if everyone is None else _perm_value(everyone)
+        guild.roles[guild.id] = Role(guild.id, guild.id, "@everyone", permissions=every, position=0)
+        self.guilds[guild.id] = guild
+        for spec in roles:
+            self._make_role(guild, spec)
+        bot_perms = default_bot_permissions() if bot_permissions is None else _perm_value(bot_permissions)
+        for perm_name in deny_bot:
+            bot_perms &= ~Permissions(**{perm_name: True}).value
+        bot_role = Role(
+            self.snowflakes.next(),
+            guild.id,
+            self.bot_user.name,
+            permissions=bot_perms,
+            position=len(guild.roles),
+            managed=True,
+            bot_id=self.bot_user.id,
+        )
+        guild.roles[bot_role.id] = bot_role
+        guild.members[self.bot_user.id] = Member(self.bot_user, guild, [bot_role.id])
+        for ch_name in channels:
+            self._add_channel(guild, Channel(self.snowflakes.next(), TEXT, ch_name, guild=guild), dispatch=False)
+        if self.connected:
+            assert self.session is not None
+            self._dispatch("GUILD_CREATE", self._guild_create_payload(guild, self.session.intents))
+        return guild
+
+    def _make_role(self, guild: Guild, spec: str | Mapping[str, Any], position: int | None = None) -> Role:
+        data: Mapping[str, Any] = {"name": spec} if isinstance(spec, str) else spec
+        if position is None:
+            position = max(r.position for r in guild.roles.values()) + 1
+        else:
+            for other in guild.roles.values():
+                if other.position >= position and other.id != guild.id:
+                    other.position += 1
+        role = Role(
+            self.snowflakes.next(),
+            guild.id,
+            str(data["name"]),
+            permissions=_perm_value(data.get("permissions")),
+            position=position,
+            color=int(data.get("color", 0)),
+            hoist=bool(data.get("hoist", False)),
+            mentionable=bool(data.get("mentionable", False)),
+        )
+        guild.roles[role.id] = role
+        return role
+
+    def add_role(
+        self,
+        guild: Guild,
+        name: str,
+        *,
+        permissions: PermissionsLike | None = None,
+        color: int = 0,
+        above_bot: bool = False,
+    ) -> Role:
+        """A role created by a human; ``above_bot`` places it over the bot's role (so the bot cannot manage it)."""
+        bot_top = guild.members[self.bot_user.id].top_position()
+        spec = {"name": name, "permissions": permissions, "color": color}
+        role = self._make_role(guild, spec, position=None if above_bot else bot_top)
+        self._dispatch("GUILD_ROLE_CREATE", {"guild_id": str(guild.id), "role": role.payload()})
+        return role
+
+    def role(self, guild: Guild, name: str) -> Role:
+        return guild.role_named(name)
+
+    def add_member(
+        self,
+        guild: Guild,
+        name: str,
+        *,
+        roles: Iterable[str | Role] = (),
+        bot: bool = False,
+        dms_open: bool = True,
+        nick: str | None = None,
+    ) -> Member:
+        """A member; when a bot is connected this is a join (GUILD_MEMBER_ADD is dispatched)."""
+        user = User(self.snowflakes.next(), name, bot=bot)
+        self.users[user.id] = user
+        member = Member(user, guild, [self._role_id(guild, r) for r in roles], nick=nick, dms_open=dms_open)
+        member.joined_at = self.now()
+        guild.members[user.id] = member
+        self._dispatch("GUILD_MEMBER_ADD", {"guild_id": str(guild.id), **member.payload()})
+        return member
+
+    join = add_member
+
+    def remove_member(self, member: Member) -> None:
+        """The member leaves (GUILD_MEMBER_REMOVE)."""
+        guild = member.guild
+        guild.members.pop(member.id, None)
+        self._dispatch("GUILD_MEMBER_REMOVE", {"guild_id": str(guild.id), "user": member.user.payload()})
+
+    leave = remove_member
+
+    def set_roles(self, member: Member, roles: Iterable[str | Role]) -> None:
+        """A human (or another bot) changes the member's roles (GUILD_MEMBER_UPDATE)."""
+        member.role_ids = [self._role_id(member.guild, r) for r in roles]
+        self._member_updated(member)
+
+    def _role_id(self, guild: Guild, role: str | Role) -> int:
+        if isinstance(role, Role):
+            return role.id
+        try:
+            return guild.role_named(role).id
+        except KeyError:
+            return self._make_role(guild, role).id
+
+    def close_dms(self, member: Member) -> None:
+        member.dms_open = False
+
+    def open_dms(self, member: Member) -> None:
+        member.dms_open = True
+
+    def add_channel(
+        self,
+        guild: Guild,
+        name: str,
+        *,
+        type: str | int = "text",
+        topic: str | None = None,
+        category: Channel | None = None,
+        overwrites: Mapping[Role | Member, tuple[PermissionsLike, PermissionsLike]] | None = None,
+        tags: Iterable[str] = (),
+        require_tag: bool = False,
+    ) -> Channel:
+        """A channel made by a human. ``overwrites`` maps a role/member to ``(allow, deny)``; ``tags`` are a
+        forum's available tags."""
+        ctype = CHANNEL_TYPE_NAMES[type] if isinstance(type, str) else int(type)
+        channel = Channel(
+            self.snowflakes.next(),
+            ctype,
+            name,
+            guild=guild,
+            position=len(guild.channels),
+            topic=topic,
+            parent_id=category.id if category else None,
+        )
+        for target, (allow, deny) in (overwrites or {}).items():
+            kind = 0 if isinstance(target, Role) else 1
+            channel.overwrites[target.id] = Overwrite(target.id, kind, _perm_value(allow), _perm_value(deny))
+        channel.available_tags = [
+            {
+                "id": str(self.snowflakes.next()),
+                "name": t,
+                "moderated": False,
+                "emoji_id": None,
+                "emoji_name": None,
+            }
+            for t in tags
+        ]
+        if require_tag:
+            channel.flags |= 1 << 4
+        self._add_channel(guild, channel)
+        return channel
+
+    def _add_channel(self, guild: Guild, channel: Channel, *, dispatch: bool = True) -> None:
+        guild.channels[channel.id] = channel
+        self.all_channels[channel.id] = channel
+        if not dispatch:
+            return
+        if channel.is_thread:
+            self._dispatch("THREAD_CREATE", {**channel.payload(), "newly_created": True})
+        else:
+            self._dispatch("CHANNEL_CREATE", channel.payload())
+
+    def post(self, member: Member, channel: Channel, content: str, **fields: Any) -> Message:
+        """A member writes a message in a channel (MESSAGE_CREATE)."""
+        return self._new_message(channel, {"content": content, **fields}, {}, flags=0, author=member.user)
+
+    # ------------------------------------------------------------------ looking at the world
+    def messages(self, channel: Channel) -> list[Message]:
+        """Visible (non-ephemeral, not deleted) messages of a channel or thread, oldest first."""
+        return [m for m in channel.messages if not m.deleted]
+
+    def dms(self, member: Member | User) -> list[Message]:
+        """Messages the bot sent to this member by DM."""
+        uid = member.id
+        channel = self.dm_channels.get(uid)
+        if channel is None:
+            return []
+        return [m for m in channel.messages if not m.deleted and m.author.id == self.bot_user.id]
+
+    def roles_of(self, member: Member) -> list[str]:
+        """Names of the member's roles (without @everyone), lowest first."""
+        return [r.name for r in sorted(member.roles, key=lambda r: r.position)]
+
+    def channels(self, guild: Guild) -> list[Channel]:
+        return [c for c in guild.channels.values() if not c.is_thread]
+
+    def channel(self, guild: Guild, name: str) -> Channel:
+        return guild.channel_named(name)
+
+    def threads(self, channel: Channel) -> list[Channel]:
+        guild = channel.guild
+        if guild is None:
+            return []
+        return [c for c in guild.channels.values() if c.is_thread and c.parent_id == channel.id]
+
+    def scheduled_events(self, guild: Guild) -> list[ScheduledEvent]:
+        return list(guild.scheduled_events.values())
+
+    def commands(self, guild: Guild | None = None) -> list[dict[str, Any]]:
+        """The command schema last synced (to ``guild``, or globally)."""
+        return self.app_commands.get(guild.id if guild else None, [])
+
+    def sync_count(self, guild: Guild | None = None) -> int:
+        """How many times the bot bulk-overwrote its commands (to ``guild``, or globally)."""
+        return self._sync_counts[guild.id if guild else None]
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        return self.rest.requests
+
+    @property
+    def unknown_routes(self) -> list[tuple[str, str]]:
+        return self.rest.unknown_routes
+
+    def requests_to(self, method: str, pattern: str) -> list[RecordedRequest]:
+        """Recorded requests whose path matches a glob (``/channels/*/messages``)."""
+        return [r for r in self.rest.requests if Failure(method, pattern, 0, 1, 0).matches(r.method, r.path)]
+
+    # ------------------------------------------------------------------ failure injection
+    def fail_next(
+        self,
+        method: str,
+        path: str,
+        *,
+        status: int = 429,
+        count: int = 1,
+        retry_after: float = 0.05,
+        body: dict[str, Any] | None = None,
+    ) -> None:
+        """The next ``count`` requests matching ``method`` (or ``*``) and the glob ``path`` (relative to
+        ``/api/v10``, e.g. ``/channels/*/messages``) answer ``status``: 429 with ``retry_after`` (body and
+        X-RateLimit-*/Retry-After headers, ``global: false``) or a 5xx."""
+        self.rest.failures.append(Failure(method.upper(), path, status, count, retry_after, body))
+
+    # ------------------------------------------------------------------ messages (used by the REST handlers)
+    def _dispatch(self, event: str, data: dict[str, Any]) -> None:
+        if self.session is not None:
+            self.session.dispatch(event, data)
+
+    def _any_member(self, user_id: int) -> Member | None:
+        for guild in self.guilds.values():
+            if (m := guild.members.get(user_id)) is not None:
+                return m
+        return None
+
+    def _dm_channel(self, user: User) -> Channel:
+        channel = self.dm_channels.get(user.id)
+        if channel is None:
+            channel = Channel(self.snowflakes.next(), DM, recipient=user)
+            self.dm_channels[user.id] = channel
+            self.all_channels[channel.id] = channel
+        return channel
+
+    def _member_updated(self, member: Member) -> None:
+        self._dispatch("GUILD_MEMBER_UPDATE", {"guild_id": str(member.guild.id), **member.payload()})
+
+    def _mentions(self, msg: Message, allowed: dict[str, Any] | None) -> None:
+        content = msg.content
+        users = [int(u) for u in _USER_MENTION.findall(content)]
+        roles = [int(r) for r in _ROLE_MENTION.findall(content)]
+        everyone = "@everyone" in content or "@here" in content
+        if allowed is not None:
+            # Discord: without "users" in parse, only ids listed in allowed_mentions.users ping (same for roles).
+            parse = allowed.get("parse") or []
+            ok_users = {int(u) for u in allowed.get("users") or []}
+            ok_roles = {int(r) for r in allowed.get("roles") or []}
+            users = [u for u in users if "users" in parse or u in ok_users]
+            roles = [r for r in roles if "roles" in parse or r in ok_roles]
+            everyone = everyone and "everyone" in parse
+        msg.mentioned_user_ids = list(dict.fromkeys(users))
+        msg.mentioned_role_ids = list(dict.fromkeys(roles))
+        msg.mention_everyone = everyone
+
+    def _attachments(self, msg: Message, body: dict[str, Any], files: dict[str, bytes]) -> None:
+        keep = {str(a.get("id")) for a in body.get("attachments") or []}
+        msg.attachments = [a for a in msg.attachments if str(a["id"]) in keep]
+        for name in [n for n in msg.files if n not in {a["filename"] for a in msg.attachments}]:
+            del msg.files[name]
+        for filename, data in files.items():
+            aid = self.snowflakes.next()
+            url = f"http://{self.host}:{self.port}/attachments/{msg.channel.id}/{aid}/{filename}"
+            msg.attachments.append(
+                {
+                    "id": str(aid),
+                    "filename": filename,
+                    "size": len(data),
+                    "url": url,
+                    "proxy_url": url,
+                    "content_type": "application/octet-stream",
+                }
+            )
+            msg.files[filename] = data
+
+    def _new_message(
+        self,
+        channel: Channel,
+        body: dict[str, Any],
+        files: dict[str, bytes],
+        *,
+        flags: int,
+        interaction: InteractionResult | None = None,
+        author: User | None = None,
+        mid: int | None = None,
+    ) -> Message:
+        msg = Message(
+            mid or self.snowflakes.next(),
+            channel,
+            author or self.bot_user,
+            content=str(body.get("content") or ""),
+            embeds=list(body.get("embeds") or []),
+            components=list(body.get("components") or []),
+            flags=flags,
+        )
+        if files:
+            self._attachments(msg, body, files)
+        self._mentions(msg, body.get("allowed_mentions"))
+        if body.get("message_reference"):
+            ref = body["message_reference"]
+            msg.message_reference = {k: str(v) if k.endswith("_id") else v for k, v in ref.items()}
+            msg.type = 19
+        if interaction is not None:
+            msg.webhook_id = self.application_id
+            msg.type = 20 if interaction.type == APPLICATION_COMMAND else 19
+            msg.interaction_metadata = {
+                "id": str(interaction.id),
+                "type": interaction.type,
+                "user": interaction.member.user.payload(),
+                "authorizing_integration_owners": {"0": str(interaction.member.guild.id)},
+            }
+        self.messages_by_id[msg.id] = msg
+        if not msg.ephemeral:
+            channel.messages.append(msg)
+            self._dispatch_message("MESSAGE_CREATE", msg)
+        return msg
+
+    def _dispatch_message(self, event: str, msg: Message) -> None:
+        data = msg.payload()
+        guild = msg.channel.guild
+        if guild is not None and (member := guild.members.get(msg.author.id)) is not None:
+            data["member"] = member.payload(with_user=False)
+        session = self.session
+        if session is not None and not session.intents & INTENT_MESSAGE_CONTENT:
+            # Without the message content intent, others' guild messages arrive empty unless they mention the bot.
+            mentioned = self.bot_user.id in msg.mentioned_user_ids
+            if guild is not None and msg.author.id != self.bot_user.id and not mentioned:
+                data.update(content="", embeds=[], components=[], attachments=[])
+        self._dispatch(event, data)
+
+    def _edit_message(
+        self, msg: Message, body: dict[str, Any], files: dict[str, bytes], *, clear_loading: bool = False
+    ) -> None:
+        if "content" in body:
+            msg.content = str(body["content"] or "")
+            self._mentions(msg, body.get("allowed_mentions"))
+        if "embeds" in body:
+            msg.embeds = list(body["embeds"] or [])
+        if "components" in body:
+            msg.components = list(body["components"] or [])
+        if "attachments" in body or files:
+            self._attachments(msg, body, files)
+        if body.get("flags") is not None:
+            # Only SUPPRESS_EMBEDS can be toggled on edit; ephemerality and loading are Discord's.
+            msg.flags = (msg.flags & ~4) | (int(body["flags"]) & 4)
+        if clear_loading and msg.loading:
+            msg.flags &= ~FLAG_LOADING
+        else:
+            msg.edited_timestamp = datetime.now(UTC)
+        for r in self.interactions.values():
+            if r.response_type == DEFERRED_UPDATE and r.message is msg:
+                r.completed = True
+        if not msg.ephemeral:
+            self._dispatch_message("MESSAGE_UPDATE", msg)
+
+    def _delete_message(self, msg: Message) -> None:
+        msg.deleted = True
+        if not msg.ephemeral:
+            data: dict[str, Any] = {"id": str(msg.id), "channel_id": str(msg.channel.id)}
+            if msg.channel.guild is not None:
+                data["guild_id"] = str(msg.channel.guild.id)
+            self._dispatch("MESSAGE_DELETE", data)
+
+    def _record_error(self, path: str, exc: DiscordError) -> None:
+        parts = path.strip("/").split("/")
+        r: InteractionResult | None = None
+        if len(parts) >= 3 and parts[0] == "interactions" and parts[1].isdigit():
+            r = self.interactions.get(int(parts[1]))
+        elif len(parts) >= 3 and parts[0] == "webhooks":
+            r = self.interactions_by_token.get(parts[2])
+        if r is not None:
+            r.errors.append(exc.body())
+
+    # ------------------------------------------------------------------ members' side: interactions
+    def _require_session(self) -> GatewaySession:
+        if not self.connected or self.session is None:
+            raise EmulatorError("no bot is connected to the emulator gateway")
+        return self.session
+
+    def _default_channel(self, guild: Guild) -> Channel:
+        for ch in guild.channels.values():
+            if ch.type == TEXT:
+                return ch
+        raise EmulatorError(f"guild {guild.name!r} has no text channel; pass in_channel=")
+
+    async def _interact(
+        self,
+        member: Member,
+        channel: Channel,
+        itype: int,
+        data: dict[str, Any],
+        *,
+        source: Message | None = None,
+        command: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - how long to wait for the bot's answer
+    ) -> InteractionResult:
+        session = self._require_session()
+        guild = member.guild
+        bot = guild.members[self.bot_user.id]
+        r = InteractionResult(
+            id=self.snowflakes.next(),
+            token="emu." + secrets.token_urlsafe(48),
+            type=itype,
+            member=member,
+            channel=channel,
+            deadline=time.monotonic() + self.interaction_deadline,
+            source_message=source,
+            command=command,
+        )
+        self.interactions[r.id] = r
+        self.interactions_by_token[r.token] = r
+        self.last_interaction = r
+        payload: dict[str, Any] = {
+            "id": str(r.id),
+            "application_id": str(self.application_id),
+            "type": itype,
+            "data": data,
+            "guild_id": str(guild.id),
+            "guild": {"id": str(guild.id), "locale": "en-US", "features": ["COMMUNITY"]},
+            "channel_id": str(channel.id),
+            "channel": {**channel.payload(), "permissions": str(guild.channel_permissions(channel, member))},
+            "member": member.payload(permissions=guild.channel_permissions(channel, member)),
+            "token": r.token,
+            "version": 1,
+            "app_permissions": str(guild.channel_permissions(channel, bot)),
+            "locale": "en-US",
+            "guild_locale": "en-US",
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": str(guild.id)},
+            "context": 0,
+            "attachment_size_limit": 26214400,
+        }
+        if source is not None:
+            payload["message"] = source.payload()
+        session.dispatch("INTERACTION_CREATE", payload)
+        self._timers.append(asyncio.get_running_loop().call_later(self.interaction_deadline, self._expire, r))
+        wait = self.response_timeout if timeout is None else timeout
+        await self._wait_for(r.is_done, max(wait, self.interaction_deadline + 0.05))
+        return r
+
+    def _expire(self, r: InteractionResult) -> None:
+        if r.response_type is None:
+            r.expired = True
+            self._notify()
+
+    def _find_command(
+        self, member: Member, command: str
+    ) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
+        """The synced command, the chain of (sub)command nodes down to the leaf, and the path's names."""
+        parts = command.strip().lstrip("/").split()
+        if not parts:
+            raise InteractionRefused("empty command")
+        guild = member.guild
+        root = None
+        for scope in (guild.id, None):
+            root = next(
+                (c for c in self.app_commands.get(scope, []) if c.get("type", 1) == 1 and c["name"] == parts[0]),
+                None,
+            )
+            if root is not None:
+                break
+        if root is None:
+            raise InteractionRefused(f"/{parts[0]} is not synced (Discord shows no such command)")
+        chain = [root]
+        for name in parts[1:]:
+            node = next(
+                (o for o in chain[-1].get("options") or [] if o.get("type") in (1, 2) and o["name"] == name), None
+            )
+            if node is None:
+                raise InteractionRefused(f"/{command}: no subcommand {name!r}")
+            chain.append(node)
+        if any(o.get("type") in (1, 2) for o in chain[-1].get("options") or []):
+            raise InteractionRefused(f"/{command} is a group; Discord only invokes its subcommands")
+        required = root.get("default_member_permissions")
+        if required is not None:
+            have = guild.base_permissions(member)
+            need = int(required)
+            if not have & ADMINISTRATOR and have & need != need:
+                raise InteractionRefused(f"/{parts[0]} is hidden from {member.name} (default_member_permissions)")
+        return root, chain, parts
+
+    def _resolve_value(
+        self, guild: Guild, opt: dict[str, Any], value: Any, resolved: dict[str, dict[str, Any]], *, strict: bool
+    ) -> Any:
+        name, otype = opt["name"], int(opt["type"])
+        choices = opt.get("choices") or []
+        if choices and strict:
+            values = [c["value"] for c in choices]
+            if value not in values:
+                by_name = {c["name"]: c["value"] for c in choices}
+                if value in by_name:
+                    value = by_name[value]
+                else:
+                    raise InteractionRefused(f"option {name!r}: {value!r} is not one of the choices {values}")
+        if otype == 3:
+            if not isinstance(value, str):
+                raise InteractionRefused(f"option {name!r} is a string, got {value!r}")
+            if strict and len(value) < int(opt.get("min_length", 0)):
+                raise InteractionRefused(f"option {name!r}: shorter than min_length {opt['min_length']}")
+            if strict and len(value) > int(opt.get("max_length", 6000)):
+                raise InteractionRefused(f"option {name!r}: longer than max_length {opt['max_length']}")
+            return value
+        if otype in (4, 10):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or (otype == 4 and isinstance(value, float))
+            ):
+                raise InteractionRefused(f"option {name!r} needs a {'integer' if otype == 4 else 'number'}")
+            if strict and opt.get("min_value") is not None and value < opt["min_value"]:
+                raise InteractionRefused(f"option {name!r}: {value} is below min_value {opt['min_value']}")
+            if strict and opt.get("max_value") is not None and value > opt["max_value"]:
+                raise InteractionRefused(f"option {name!r}: {value} is above max_value {opt['max_value']}")
+            if otype == 4 and abs(value) > 2**53:
+                raise InteractionRefused(f"option {name!r}: out of Discord's integer range")
+            return value
+        if otype == 5:
+            if not isinstance(value, bool):
+                raise InteractionRefused(f"option {name!r} needs a boolean")
+            return value
+        if otype in (6, 8, 9):
+            target = value
+            if isinstance(value, str) and otype in (8, 9):
+                target = guild.role_named(value)
+            if isinstance(target, Member) and otype in (6, 9):
+                self._resolve_member(guild, target, resolved)
+                return str(target.id)
+            if isinstance(target, User) and otype in (6, 9):
+                resolved.setdefault("users", {})[str(target.id)] = target.payload()
+                return str(target.id)
+            if isinstance(target, Role) and otype in (8, 9):
+                resolved.setdefault("roles", {})[str(target.id)] = target.payload()
+                return str(target.id)
+            raise InteractionRefused(
+                f"option {name!r}: {value!r} is not a valid {['user', '', 'role', 'mentionable'][otype - 6]}"
+            )
+        if otype == 7:
+            if not isinstance(value, Channel) or value.guild is not guild:
+                raise InteractionRefused(f"option {name!r} needs a channel of this guild")
+            allowed = opt.get("channel_types")
+            if allowed and value.type not in allowed:
+                raise InteractionRefused(f"option {name!r}: channel type {value.type} not in {allowed}")
+            bot = guild.members[self.bot_user.id]
+            resolved.setdefault("channels", {})[str(value.id)] = {
+                **value.payload(),
+                "permissions": str(guild.channel_permissions(value, bot)),
+            }
+            return str(value.id)
+        raise InteractionRefused(f"option {name!r}: option type {otype} is not supported by the emulator")
+
+    def _resolve_member(self, guild: Guild, member: Member, resolved: dict[str, dict[str, Any]]) -> None:
+        resolved.setdefault("users", {})[str(member.id)] = member.user.payload()
+        if member.guild is guild and member.id in guild.members:
+            data = member.payload(with_user=False, permissions=guild.base_permissions(member))
+            resolved.setdefault("members", {})[str(member.id)] = data
+
+    def _build_options(
+        self,
+        guild: Guild,
+        schema: list[dict[str, Any]],
+        values: Mapping[str, Any],
+        *,
+        focused: str | None = None,
+    ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+        known = {o["name"]: o for o in schema}
+        given: dict[str, Any] = {}
+        for key, value in values.items():
+            name = key if key in known else key.replace("_", "-")
+            if name not in known:
+                raise InteractionRefused(f"unknown option {key!r}; the command has {sorted(known)}")
+            given[name] = value
+        out: list[dict[str, Any]] = []
+        resolved: dict[str, dict[str, Any]] = {}
+        for opt in schema:
+            name = opt["name"]
+            if name not in given:
+                if opt.get("required") and focused is None:
+                    raise InteractionRefused(f"required option {name!r} is missing")
+                continue
+            if name == focused:
+                if not opt.get("autocomplete"):
+                    raise InteractionRefused(f"option {name!r} has no autocomplete")
+                out.append({"name": name, "type": opt["type"], "value": str(given[name]), "focused": True})
+                continue
+            value = self._resolve_value(guild, opt, given[name], resolved, strict=focused is None)
+            out.append({"name": name, "type": opt["type"], "value": value})
+        if focused is not None and focused not in given:
+            raise InteractionRefused(f"focused option {focused!r} needs a value")
+        return out, resolved
+
+    def _command_data(
+        self, member: Member, command: str, values: Mapping[str, Any], focused: str | None
+    ) -> dict[str, Any]:
+        root, chain, _ = self._find_command(member, command)
+        options, resolved = self._build_options(
+            member.guild, chain[-1].get("options") or [], values, focused=focused
+        )
+        for node in reversed(chain[1:]):
+            options = [{"name": node["name"], "type": node["type"], "options": options}]
+        data: dict[str, Any] = {"id": root["id"], "name": root["name"], "type": 1, "options": options}
+        if root.get("guild_id"):
+            data["guild_id"] = root["guild_id"]  # discord.py looks guild commands up by data.guild_id
+        if resolved and focused is None:
+            data["resolved"] = resolved
+        return data
+
+    async def slash(
+        self,
+        member: Member,
+        command: str,
+        /,
+        *,
+        options: Mapping[str, Any] | None = None,
+        in_channel: Channel | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - how long to wait for the bot's answer
+        **kwoptions: Any,
+    ) -> InteractionResult:
+        """Run ``/command [sub]`` as ``member`` and wait for the bot's answer.
+
+        Options come as keywords (``member=bob``: pass emulator Members/Roles/Channels for those types) or as
+        ``options={"hyphen-name": ...}``. Raises :class:`InteractionRefused` when Discord would not send the
+        interaction (unsynced command, missing required option, value outside the synced choices/range/length).
+        Returns once the initial response exists and, if deferred, once it is filled or edited; ``timeout``
+        (default ``response_timeout``) bounds the wait.
+        """
+        data = self._command_data(member, command, {**(options or {}), **kwoptions}, None)
+        channel = in_channel or self._default_channel(member.guild)
+        return await self._interact(member, channel, APPLICATION_COMMAND, data, command=command, timeout=timeout)
+
+    async def autocomplete(
+        self,
+        member: Member,
+        command: str,
+        option: str,
+        typed: str,
+        /,
+        *,
+        in_channel: Channel | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - how long to wait for the bot's answer
+        **other_options: Any,
+    ) -> Choices:
+        """What the bot suggests while ``member`` types ``typed`` into ``option``; ``choices.interaction`` holds
+        the full result (errors, timing)."""
+        values = {**other_options, option: typed}
+        focused = option if option in values else option.replace("_", "-")
+        if focused != option:
+            values[focused] = values.pop(option)
+        data = self._command_data(member, command, values, focused)
+        channel = in_channel or self._default_channel(member.guild)
+        r = await self._interact(member, channel, AUTOCOMPLETE, data, command=command, timeout=timeout)
+        choices = Choices(r.choices or [])
+        choices.interaction = r
+        return choices
+
+    def _source(self, message: Message | InteractionResult) -> Message:
+        if isinstance(message, InteractionResult):
+            if message.message is None:
+                raise EmulatorError("that interaction produced no message")
+            message = message.message
+        return self.messages_by_id.get(message.id, message)
+
+    def _component(self, member: Member, msg: Message, key: str, types: Iterable[int]) -> dict[str, Any]:
+        if msg.deleted:
+            raise InteractionRefused("the message was deleted")
+        if msg.ephemeral and msg.interaction_metadata and msg.interaction_metadata["user"]["id"] != str(member.id):
+            raise InteractionRefused("only the user who got an ephemeral message can use its components")
+        type_set = set(types)
+        for comp in msg.iter_components():
+            if comp.get("type") in type_set and key in (comp.get("custom_id"), comp.get("label")):
+                if comp.get("disabled"):
+                    raise InteractionRefused(f"component {key!r} is disabled")
+                if comp.get("type") == 2 and comp.get("style") in (5, 6):
+                    raise InteractionRefused(f"button {key!r} is a link/premium button; it sends no interaction")
+                return comp
+        raise InteractionRefused(f"no component {key!r} on message {msg.id}")
+
+    async def click(
+        self,
+        member: Member,
+        message: Message | InteractionResult,
+        custom_id: str,
+        /,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - how long to wait for the bot's answer
+    ) -> InteractionResult:
+        """Press a button (found by ``custom_id`` or label) on a message (or on a result's message)."""
+        msg = self._source(message)
+        comp = self._component(member, msg, custom_id, (2,))
+        data = {"custom_id": comp["custom_id"], "component_type": 2}
+        channel = msg.channel
+        return await self._interact(
+            member, channel, MESSAGE_COMPONENT, data, source=msg, command=comp["custom_id"], timeout=timeout
+        )
+
+    async def select(
+        self,
+        member: Member,
+        message: Message | InteractionResult,
+        custom_id: str,
+        values: Iterable[Any],
+        /,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - how long to wait for the bot's answer
+    ) -> InteractionResult:
+        """Choose ``values`` in a select menu (option values for string selects; Members/Roles/Channels for
+        user/role/mentionable/channel selects)."""
+        msg = self._source(message)
+        comp = self._component(member, msg, custom_id, (3, 5, 6, 7, 8))
+        chosen = list(values)
+        low, high = int(comp.get("min_values", 1)), int(comp.get("max_values", 1))
+        if not low <= len(chosen) <= high:
+            raise InteractionRefused(f"select {custom_id!r} takes {low}..{high} values, got {len(chosen)}")
+        data: dict[str, Any] = {"custom_id": comp["custom_id"], "component_type": comp["type"]}
+        if comp["type"] == 3:
+            valid = [o["value"] for o in comp.get("options") or []]
+            for v in chosen:
+                if v not in valid:
+                    raise InteractionRefused(f"select {custom_id!r}: {v!r} is not an option ({valid})")
+            data["values"] = chosen
+        else:
+            guild = member.guild
+            resolved: dict[str, dict[str, Any]] = {}
+            otype = {5: 6, 6: 8, 7: 9, 8: 7}[comp["type"]]
+            fake = {"name": custom_id, "type": otype, "channel_types": comp.get("channel_types")}
+            data["values"] = [self._resolve_value(guild, fake, v, resolved, strict=True) for v in chosen]
+            data["resolved"] = resolved
+        return await self._interact(
+            member, msg.channel, MESSAGE_COMPONENT, data, source=msg, command=comp["custom_id"], timeout=timeout
+        )
+
+    async def submit_modal(
+        self,
+        member: Member,
+        modal: Modal | InteractionResult,
+        values: Mapping[str, Any],
+        /,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - how long to wait for the bot's answer
+    ) -> InteractionResult:
+        """Fill and submit a modal the bot opened: ``values`` maps text input custom_ids to text (unlisted
+        inputs keep their default). Refused when a required input is empty or a length limit is broken."""
+        if isinstance(modal, InteractionResult):
+            if modal.modal is None:
+                raise EmulatorError("that interaction opened no modal")
+            modal = modal.modal
+        source = modal.source
+        if member is not source.member:
+            raise InteractionRefused("a modal can only be submitted by the user it was shown to")
+        inputs = {c.get("custom_id"): c for c in modal.fields()}
+        unknown = set(values) - set(inputs)
+        if unknown:
+            raise InteractionRefused(f"modal {modal.custom_id!r} has no fields {sorted(unknown)}")
+
+        def submitted(comp: dict[str, Any]) -> dict[str, Any]:
+            cid = comp.get("custom_id")
+            if comp.get("type") == 4:
+                text = str(values.get(cid, comp.get("value") or ""))
+                if comp.get("required", True) and not text:
+                    raise InteractionRefused(f"modal field {cid!r} is required")
+                if text and len(text) < int(comp.get("min_length") or 0):
+                    raise InteractionRefused(f"modal field {cid!r} is shorter than {comp['min_length']}")
+                if len(text) > int(comp.get("max_length") or 4000):
+                    raise InteractionRefused(f"modal field {cid!r} is longer than {comp['max_length']}")
+                return {"type": 4, "custom_id": cid, "value": text}
+            chosen = values.get(cid, [])
+            return {"type": comp.get("type"), "custom_id": cid, "values": list(chosen)}
+
+        components: list[dict[str, Any]] = []
+        for top in modal.components:
+            if top.get("type") == 1:
+                components.append({"type": 1, "components": [submitted(c) for c in top.get("components") or []]})
+            elif top.get("type") == 18 and top.get("component"):
+                components.append({"type": 18, "component": submitted(top["component"])})
+        data = {"custom_id": modal.custom_id, "components": components}
+        return await self._interact(
+            member,
+            source.channel,
+            MODAL_SUBMIT,
+            data,
+            source=source.source_message,
+            command=modal.custom_id,
+            timeout=timeout,
+        )
+
+
+__all__ = ["Emulator", "EmulatorError"]

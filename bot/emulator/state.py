@@ -1,0 +1,577 @@
+"""The emulator's in-memory Discord: users, guilds, roles, members, channels, messages, events.
+
+Every object serialises to the payload shape Discord documents and discord.py's parsers read (checked against
+discord.py 2.7's ``state.py``, ``guild.py``, ``member.py``, ``role.py``, ``channel.py``, ``threads.py``,
+``message.py`` and ``scheduled_event.py``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from discord import Permissions
+
+DISCORD_EPOCH_MS = 1420070400000
+
+# Channel types (Discord's numbering).
+TEXT, DM, VOICE, CATEGORY, NEWS = 0, 1, 2, 4, 5
+NEWS_THREAD, PUBLIC_THREAD, PRIVATE_THREAD, STAGE, FORUM = 10, 11, 12, 13, 15
+THREAD_TYPES = frozenset({NEWS_THREAD, PUBLIC_THREAD, PRIVATE_THREAD})
+CHANNEL_TYPE_NAMES: dict[str, int] = {
+    "text": TEXT,
+    "voice": VOICE,
+    "category": CATEGORY,
+    "news": NEWS,
+    "announcement": NEWS,
+    "stage": STAGE,
+    "forum": FORUM,
+}
+
+# Message flags.
+FLAG_EPHEMERAL = 1 << 6
+FLAG_LOADING = 1 << 7
+
+ALL_PERMISSIONS = Permissions.all().value
+ADMINISTRATOR = Permissions(administrator=True).value
+
+
+def perm(name: str) -> int:
+    """The bit of one permission by discord.py's name (``manage_roles``)."""
+    return Permissions(**{name: True}).value
+
+
+def default_bot_permissions() -> int:
+    """What a typical community bot is invited with: no Administrator, but what it needs to organise."""
+    return Permissions(
+        view_channel=True,
+        send_messages=True,
+        send_messages_in_threads=True,
+        embed_links=True,
+        attach_files=True,
+        read_message_history=True,
+        add_reactions=True,
+        use_external_emojis=True,
+        manage_roles=True,
+        manage_channels=True,
+        manage_messages=True,
+        manage_threads=True,
+        manage_events=True,
+        create_events=True,
+        create_public_threads=True,
+        create_private_threads=True,
+        manage_nicknames=True,
+        moderate_members=True,
+        mention_everyone=True,
+    ).value
+
+
+def everyone_permissions() -> int:
+    """@everyone's default permissions in a new guild (the subset that matters here)."""
+    return Permissions(
+        view_channel=True,
+        send_messages=True,
+        send_messages_in_threads=True,
+        create_public_threads=True,
+        embed_links=True,
+        attach_files=True,
+        read_message_history=True,
+        add_reactions=True,
+        use_application_commands=True,
+        connect=True,
+        speak=True,
+    ).value
+
+
+class Snowflakes:
+    """Discord-style ids: milliseconds since the Discord epoch, shifted, plus a counter."""
+
+    def __init__(self) -> None:
+        self._counter = itertools.count(1)
+
+    def next(self) -> int:
+        ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
+        return (ms << 22) | (next(self._counter) & 0x3FFFFF)
+
+
+def iso(dt: datetime | None = None) -> str:
+    return (dt or datetime.now(UTC)).isoformat()
+
+
+@dataclass(eq=False)
+class User:
+    id: int
+    name: str
+    bot: bool = False
+    global_name: str | None = None
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "username": self.name,
+            "discriminator": "0",
+            "global_name": self.global_name,
+            "avatar": None,
+            "bot": self.bot,
+            "public_flags": 0,
+            "flags": 0,
+        }
+
+
+@dataclass(eq=False)
+class Role:
+    id: int
+    guild_id: int
+    name: str
+    permissions: int = 0
+    position: int = 0
+    color: int = 0
+    hoist: bool = False
+    mentionable: bool = False
+    managed: bool = False
+    bot_id: int | None = None
+
+    def payload(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": str(self.id),
+            "name": self.name,
+            "color": self.color,
+            # discord.py 2.7 reads the colour from ``colors``, not ``color``.
+            "colors": {"primary_color": self.color, "secondary_color": None, "tertiary_color": None},
+            "hoist": self.hoist,
+            "icon": None,
+            "unicode_emoji": None,
+            "position": self.position,
+            "permissions": str(self.permissions),
+            "managed": self.managed,
+            "mentionable": self.mentionable,
+            "flags": 0,
+        }
+        if self.bot_id is not None:
+            data["tags"] = {"bot_id": str(self.bot_id)}
+        return data
+
+
+@dataclass(eq=False)
+class Member:
+    user: User
+    guild: Guild
+    role_ids: list[int] = field(default_factory=list)
+    nick: str | None = None
+    joined_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    dms_open: bool = True
+    timed_out_until: str | None = None
+
+    @property
+    def id(self) -> int:
+        return self.user.id
+
+    @property
+    def name(self) -> str:
+        return self.user.name
+
+    @property
+    def roles(self) -> list[Role]:
+        return [self.guild.roles[r] for r in self.role_ids if r in self.guild.roles]
+
+    def top_position(self) -> int:
+        return max((r.position for r in self.roles), default=0)
+
+    def payload(self, *, with_user: bool = True, permissions: int | None = None) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "roles": [str(r) for r in self.role_ids],
+            "nick": self.nick,
+            "avatar": None,
+            "banner": None,
+            "joined_at": iso(self.joined_at),
+            "premium_since": None,
+            "deaf": False,
+            "mute": False,
+            "pending": False,
+            "flags": 0,
+            "communication_disabled_until": self.timed_out_until,
+        }
+        if with_user:
+            data["user"] = self.user.payload()
+        if permissions is not None:
+            data["permissions"] = str(permissions)
+        return data
+
+    def __repr__(self) -> str:
+        return f"<emulator Member {self.name} id={self.id}>"
+
+
+@dataclass(eq=False)
+class Overwrite:
+    id: int
+    type: int  # 0 role, 1 member
+    allow: int = 0
+    deny: int = 0
+
+    def payload(self) -> dict[str, Any]:
+        return {"id": str(self.id), "type": self.type, "allow": str(self.allow), "deny": str(self.deny)}
+
+
+@dataclass(eq=False)
+class Channel:
+    id: int
+    type: int
+    name: str = ""
+    guild: Guild | None = None
+    position: int = 0
+    topic: str | None = None
+    parent_id: int | None = None
+    overwrites: dict[int, Overwrite] = field(default_factory=dict)
+    nsfw: bool = False
+    rate_limit_per_user: int = 0
+    flags: int = 0
+    available_tags: list[dict[str, Any]] = field(default_factory=list)
+    recipient: User | None = None  # DM channels
+    # threads
+    owner_id: int | None = None
+    applied_tags: list[int] = field(default_factory=list)
+    archived: bool = False
+    locked: bool = False
+    invitable: bool = True
+    auto_archive_duration: int = 1440
+    thread_member_ids: set[int] = field(default_factory=set)
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    messages: list[Message] = field(default_factory=list)
+
+    @property
+    def is_thread(self) -> bool:
+        return self.type in THREAD_TYPES
+
+    @property
+    def last_message_id(self) -> str | None:
+        return str(self.messages[-1].id) if self.messages else None
+
+    def payload(self) -> dict[str, Any]:
+        if self.type == DM:
+            assert self.recipient is not None
+            return {
+                "id": str(self.id),
+                "type": DM,
+                "last_message_id": self.last_message_id,
+                "recipients": [self.recipient.payload()],
+                "flags": 0,
+            }
+        assert self.guild is not None
+        data: dict[str, Any] = {
+            "id": str(self.id),
+            "type": self.type,
+            "guild_id": str(self.guild.id),
+            "name": self.name,
+            "position": self.position,
+            "parent_id": str(self.parent_id) if self.parent_id else None,
+            "nsfw": self.nsfw,
+            "flags": self.flags,
+            "rate_limit_per_user": self.rate_limit_per_user,
+        }
+        if self.is_thread:
+            data.pop("position")
+            data.update(
+                owner_id=str(self.owner_id),
+                last_message_id=self.last_message_id,
+                message_count=len(self.messages),
+                total_message_sent=len(self.messages),
+                member_count=len(self.thread_member_ids),
+                applied_tags=[str(t) for t in self.applied_tags],
+                thread_metadata={
+                    "archived": self.archived,
+                    "auto_archive_duration": self.auto_archive_duration,
+                    "archive_timestamp": iso(self.created_at),
+                    "locked": self.locked,
+                    "invitable": self.invitable,
+                    "create_timestamp": iso(self.created_at),
+                },
+            )
+            return data
+        data["permission_overwrites"] = [o.payload() for o in self.overwrites.values()]
+        if self.type in (TEXT, NEWS, FORUM):
+            data.update(topic=self.topic, last_message_id=self.last_message_id, default_auto_archive_duration=1440)
+        if self.type in (VOICE, STAGE):
+            data.update(bitrate=64000, user_limit=0, rtc_region=None, video_quality_mode=1)
+        if self.type == FORUM:
+            data.update(
+                available_tags=self.available_tags,
+                default_reaction_emoji=None,
+                default_sort_order=None,
+                default_forum_layout=0,
+                default_thread_rate_limit_per_user=0,
+            )
+        return data
+
+    def __repr__(self) -> str:
+        return f"<emulator Channel #{self.name} type={self.type} id={self.id}>"
+
+
+@dataclass(eq=False)
+class Message:
+    id: int
+    channel: Channel
+    author: User
+    content: str = ""
+    embeds: list[dict[str, Any]] = field(default_factory=list)
+    components: list[dict[str, Any]] = field(default_factory=list)
+    flags: int = 0
+    type: int = 0
+    attachments: list[dict[str, Any]] = field(default_factory=list)
+    files: dict[str, bytes] = field(default_factory=dict)
+    timestamp: datetime = field(default_factory=lambda: datetime.now(UTC))
+    edited_timestamp: datetime | None = None
+    webhook_id: int | None = None
+    interaction_metadata: dict[str, Any] | None = None
+    message_reference: dict[str, Any] | None = None
+    mention_everyone: bool = False
+    mentioned_user_ids: list[int] = field(default_factory=list)
+    mentioned_role_ids: list[int] = field(default_factory=list)
+    pinned: bool = False
+    reactions: dict[str, set[int]] = field(default_factory=dict)
+    thread_id: int | None = None
+    deleted: bool = False
+
+    @property
+    def channel_id(self) -> int:
+        return self.channel.id
+
+    @property
+    def ephemeral(self) -> bool:
+        return bool(self.flags & FLAG_EPHEMERAL)
+
+    @property
+    def loading(self) -> bool:
+        return bool(self.flags & FLAG_LOADING)
+
+    @property
+    def pings(self) -> bool:
+        """Whether this message notifies anybody (users, roles, @everyone/@here)."""
+        return bool(self.mention_everyone or self.mentioned_user_ids or self.mentioned_role_ids)
+
+    def iter_components(self) -> Iterable[dict[str, Any]]:
+        """Every leaf component (buttons, selects), whatever rows or containers hold them."""
+        stack = list(reversed(self.components))
+        while stack:
+            comp = stack.pop()
+            children = comp.get("components")
+            if children is not None:
+                stack.extend(reversed(children))
+            elif "component" in comp:
+                stack.append(comp["component"])
+            elif "accessory" in comp:
+                stack.append(comp["accessory"])
+            else:
+                yield comp
+
+    @property
+    def buttons(self) -> list[dict[str, Any]]:
+        return [c for c in self.iter_components() if c.get("type") == 2]
+
+    def payload(self) -> dict[str, Any]:
+        ch = self.channel
+        data: dict[str, Any] = {
+            "id": str(self.id),
+            "channel_id": str(ch.id),
+            "author": self.author.payload(),
+            "content": self.content,
+            "timestamp": iso(self.timestamp),
+            "edited_timestamp": iso(self.edited_timestamp) if self.edited_timestamp else None,
+            "tts": False,
+            "mention_everyone": self.mention_everyone,
+            "mentions": [],
+            "mention_roles": [str(r) for r in self.mentioned_role_ids],
+            "attachments": self.attachments,
+            "embeds": self.embeds,
+            "components": self.components,
+            "pinned": self.pinned,
+            "type": self.type,
+            "flags": self.flags,
+            "reactions": [
+                {"emoji": {"id": None, "name": e}, "count": len(u), "me": False, "count_details": {}}
+                for e, u in self.reactions.items()
+                if u
+            ],
+        }
+        if ch.guild is not None:
+            data["guild_id"] = str(ch.guild.id)
+            for uid in self.mentioned_user_ids:
+                m = ch.guild.members.get(uid)
+                if m is not None:
+                    data["mentions"].append({**m.user.payload(), "member": m.payload(with_user=False)})
+        if self.webhook_id is not None:
+            data["webhook_id"] = str(self.webhook_id)
+            data["application_id"] = str(self.webhook_id)
+        if self.interaction_metadata is not None:
+            data["interaction_metadata"] = self.interaction_metadata
+        if self.message_reference is not None:
+            data["message_reference"] = self.message_reference
+        if self.thread_id is not None and ch.guild is not None:
+            thread = ch.guild.channels.get(self.thread_id)
+            if thread is not None:
+                data["thread"] = thread.payload()
+        return data
+
+    def __repr__(self) -> str:
+        return f"<emulator Message id={self.id} in #{self.channel.name} content={self.content[:40]!r}>"
+
+
+@dataclass(eq=False)
+class ScheduledEvent:
+    id: int
+    guild: Guild
+    name: str
+    scheduled_start_time: str
+    entity_type: int
+    creator: User
+    description: str | None = None
+    scheduled_end_time: str | None = None
+    channel_id: int | None = None
+    location: str | None = None
+    privacy_level: int = 2
+    status: int = 1
+    user_ids: set[int] = field(default_factory=set)
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "guild_id": str(self.guild.id),
+            "channel_id": str(self.channel_id) if self.channel_id else None,
+            "creator_id": str(self.creator.id),
+            "creator": self.creator.payload(),
+            "name": self.name,
+            "description": self.description,
+            "scheduled_start_time": self.scheduled_start_time,
+            "scheduled_end_time": self.scheduled_end_time,
+            "privacy_level": self.privacy_level,
+            "status": self.status,
+            "entity_type": self.entity_type,
+            "entity_id": None,
+            "entity_metadata": {"location": self.location} if self.location else None,
+            "user_count": len(self.user_ids),
+            "image": None,
+            "recurrence_rule": None,
+        }
+
+
+@dataclass(eq=False)
+class Guild:
+    id: int
+    name: str
+    owner_id: int
+    roles: dict[int, Role] = field(default_factory=dict)
+    members: dict[int, Member] = field(default_factory=dict)
+    channels: dict[int, Channel] = field(default_factory=dict)
+    scheduled_events: dict[int, ScheduledEvent] = field(default_factory=dict)
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def everyone(self) -> Role:
+        return self.roles[self.id]
+
+    def role_named(self, name: str) -> Role:
+        for role in self.roles.values():
+            if role.name == name:
+                return role
+        raise KeyError(f"no role named {name!r} in guild {self.name!r}")
+
+    def channel_named(self, name: str) -> Channel:
+        for ch in self.channels.values():
+            if ch.name == name:
+                return ch
+        raise KeyError(f"no channel named {name!r} in guild {self.name!r}")
+
+    def member_named(self, name: str) -> Member:
+        for m in self.members.values():
+            if m.name == name:
+                return m
+        raise KeyError(f"no member named {name!r} in guild {self.name!r}")
+
+    # --- permissions (Discord's documented algorithm) ---
+    def base_permissions(self, member: Member) -> int:
+        if member.id == self.owner_id:
+            return ALL_PERMISSIONS
+        perms = self.everyone.permissions
+        for role in member.roles:
+            perms |= role.permissions
+        if perms & ADMINISTRATOR:
+            return ALL_PERMISSIONS
+        return perms
+
+    def channel_permissions(self, channel: Channel, member: Member) -> int:
+        if channel.is_thread and channel.parent_id in self.channels:
+            channel = self.channels[channel.parent_id]
+        perms = self.base_permissions(member)
+        if perms & ADMINISTRATOR:
+            return ALL_PERMISSIONS
+        ows = channel.overwrites
+        if (ow := ows.get(self.id)) is not None:
+            perms = (perms & ~ow.deny) | ow.allow
+        allow = deny = 0
+        for rid in member.role_ids:
+            if (ow := ows.get(rid)) is not None and ow.type == 0:
+                allow |= ow.allow
+                deny |= ow.deny
+        perms = (perms & ~deny) | allow
+        if (ow := ows.get(member.id)) is not None and ow.type == 1:
+            perms = (perms & ~ow.deny) | ow.allow
+        return perms
+
+    def payload(self, *, joined_at: datetime | None = None) -> dict[str, Any]:
+        channels = [c for c in self.channels.values() if not c.is_thread]
+        threads = [c for c in self.channels.values() if c.is_thread and not c.archived]
+        return {
+            "id": str(self.id),
+            "name": self.name,
+            "icon": None,
+            "splash": None,
+            "discovery_splash": None,
+            "banner": None,
+            "description": None,
+            "owner_id": str(self.owner_id),
+            "afk_channel_id": None,
+            "afk_timeout": 300,
+            "verification_level": 0,
+            "default_message_notifications": 1,
+            "explicit_content_filter": 0,
+            "mfa_level": 0,
+            "nsfw_level": 0,
+            "premium_tier": 0,
+            "premium_subscription_count": 0,
+            "premium_progress_bar_enabled": False,
+            "preferred_locale": "en-US",
+            "system_channel_id": None,
+            "system_channel_flags": 0,
+            "rules_channel_id": None,
+            "public_updates_channel_id": None,
+            "safety_alerts_channel_id": None,
+            "vanity_url_code": None,
+            "max_members": 500000,
+            "max_video_channel_users": 25,
+            "application_id": None,
+            "widget_enabled": False,
+            "features": ["COMMUNITY"],
+            "roles": [r.payload() for r in self.roles.values()],
+            "emojis": [],
+            "stickers": [],
+            "soundboard_sounds": [],
+            "channels": [c.payload() for c in channels],
+            "threads": [t.payload() for t in threads],
+            "members": [m.payload() for m in self.members.values()],
+            # member_count == len(members) makes discord.py consider the guild chunked (no op 8 needed).
+            "member_count": len(self.members),
+            "voice_states": [],
+            "presences": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [e.payload() for e in self.scheduled_events.values()],
+            "joined_at": iso(joined_at or self.created_at),
+            "large": False,
+            "unavailable": False,
+            "lazy": True,
+        }
+
+    def __repr__(self) -> str:
+        return f"<emulator Guild {self.name} id={self.id}>"
