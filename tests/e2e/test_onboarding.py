@@ -11,7 +11,7 @@ from bot import ledger
 from bot.emulator import Emulator, Member
 from bot.members import get_member
 from models import StageChange
-from tests.e2e.conftest import Atlas, config_for, make_world
+from tests.e2e.conftest import Atlas, start_world
 
 STAGE_ROLES = {"Learner", "Contributor", "Teacher"}
 PROFILE = {
@@ -280,13 +280,7 @@ async def test_one_inactivity_nudge_per_period(atlas: Atlas) -> None:
 
 @pytest.fixture
 async def no_manage_roles(emulator: Emulator, e2e_clock, tmp_path):
-    guild = make_world(emulator, deny_bot=["manage_roles"])
-    harness = Atlas(
-        emulator, guild, e2e_clock, config_for(emulator, guild), f"sqlite+aiosqlite:///{tmp_path / 'a.db'}"
-    )
-    harness.members["alice"] = emulator.add_member(guild, "alice", roles=["Maintainer"])
-    harness.members["bob"] = emulator.add_member(guild, "bob")
-    await harness.start()
+    harness = await start_world(emulator, e2e_clock, tmp_path / "a.db", deny_bot=["manage_roles"])
     try:
         yield harness
     finally:
