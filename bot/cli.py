@@ -146,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("check", "validate config and database and, with a token, the guild setup", cmd_check)
     s = add("sandbox", "try the bot offline against a local Discord emulator", cmd_sandbox)
     s.add_argument("--script", type=Path, help="replay a scenario file instead of prompting")
+    s.add_argument("--demo", action="store_true", help="replay the shipped demo of a community's first weeks")
     s.add_argument("--database", default=None, help="database URL (default: a temporary SQLite file)")
     return parser
 

@@ -46,13 +46,18 @@ def make_world(emu: Emulator, name: str = "Atlas Community", **guild_options: An
 
 
 def config_for(
-    emu: Emulator, guild: Guild, *, cogs: list[str] | None = None, **overrides: dict[str, Any]
+    emu: Emulator,
+    guild: Guild,
+    *,
+    cogs: list[str] | None = None,
+    base: Config | None = None,
+    **overrides: dict[str, Any],
 ) -> Config:
-    """Default config pointed at the emulator and the world's channels."""
+    """``base`` (default: the defaults) pointed at the emulator and the world's channels."""
     bot: dict[str, Any] = {"guild_id": guild.id, "auto_migrate": True}
     if cogs is not None:
         bot["cogs"] = cogs
-    config = Config().with_overrides(
+    config = (base or Config()).with_overrides(
         bot=bot,
         discord={"api_base": emu.api_base, "gateway": emu.gateway_url},
         channels={key: emu.channel(guild, name).id for key, name in CHANNELS.items()},

@@ -447,6 +447,7 @@ class OnboardingCog(commands.Cog):
             row = await session.get(Member, member_id)
             if row is None:
                 return
+            row.last_active_at = self.bot.clock.now()  # contributing is activity: no "we miss you" nudge
             move = await service.evaluate(session, row, self.bot.clock.now(), self.rules)
             if move is not None:
                 await self._announce_move(session, move)
