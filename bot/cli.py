@@ -44,7 +44,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("error: [bot] guild_id is 0: set it to your server's id in " + args.config, file=sys.stderr)
         return 2
     setup_logging(config.bot.log_level)
-    asyncio.run(run_bot(config, token))
+    import discord
+
+    try:
+        asyncio.run(run_bot(config, token))
+    except discord.PrivilegedIntentsRequired:
+        print(
+            "error: Discord refused the Server Members Intent: turn it on in the Developer Portal "
+            "(Bot > Privileged Gateway Intents) and start again",
+            file=sys.stderr,
+        )
+        return 2
+    except discord.LoginFailure:
+        print(
+            f"error: Discord refused {TOKEN_ENV}: reset the token in the Developer Portal (Bot)", file=sys.stderr
+        )
+        return 2
     return 0
 
 

@@ -56,6 +56,12 @@ _USER_MENTION = re.compile(r"<@!?(\d+)>")
 _ROLE_MENTION = re.compile(r"<@&(\d+)>")
 
 
+# Application flags (Discord's API reference, "Application Flags"): a privileged intent is allowed with either.
+APP_FLAG_GATEWAY_PRESENCE, APP_FLAG_GATEWAY_PRESENCE_LIMITED = 1 << 12, 1 << 13
+APP_FLAG_GATEWAY_GUILD_MEMBERS, APP_FLAG_GATEWAY_GUILD_MEMBERS_LIMITED = 1 << 14, 1 << 15
+APP_FLAG_GATEWAY_MESSAGE_CONTENT, APP_FLAG_GATEWAY_MESSAGE_CONTENT_LIMITED = 1 << 18, 1 << 19
+
+
 class EmulatorError(Exception):
     """Misuse of the emulator from a test (no bot connected, unknown name, ...)."""
 
@@ -77,8 +83,11 @@ class Emulator:
         bot_name: str = "Atlas",
         now: Callable[[], datetime] | None = None,
         host: str = "127.0.0.1",
+        app_flags: int = APP_FLAG_GATEWAY_GUILD_MEMBERS_LIMITED,
     ) -> None:
         self.interaction_deadline = interaction_deadline
+        # The application's flags: which privileged intents the Developer Portal switched on.
+        self.app_flags = app_flags
         self.response_timeout = response_timeout
         self.now: Callable[[], datetime] = now or (lambda: datetime.now(UTC))
         self.host = host

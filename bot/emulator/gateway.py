@@ -123,6 +123,10 @@ class GatewaySession:
         self.token = d.get("token")
         self.intents = int(d.get("intents") or 0)
         emu = self.emu
+        if self.intents & ~allowed_intents(emu.app_flags):
+            # Discord closes the connection with 4014 when a privileged intent is not enabled in the portal.
+            await self.ws.close(code=4014, message=b"Disallowed intent(s).")
+            return
         guilds = list(emu.guilds.values())
         await self._send(
             OP_DISPATCH,
@@ -133,7 +137,7 @@ class GatewaySession:
                 "session_id": self.session_id,
                 "resume_gateway_url": emu.gateway_url,
                 "shard": [0, 1],
-                "application": {"id": str(emu.application_id), "flags": 0},
+                "application": {"id": str(emu.application_id), "flags": emu.app_flags},
                 "private_channels": [],
                 "relationships": [],
                 "presences": [],
@@ -169,3 +173,15 @@ class GatewaySession:
         if d.get("nonce"):
             payload["nonce"] = d["nonce"]
         await self._send(OP_DISPATCH, payload, "GUILD_MEMBERS_CHUNK")
+
+
+PRIVILEGED_INTENTS = {1 << 1: (1 << 14) | (1 << 15), 1 << 8: (1 << 12) | (1 << 13), 1 << 15: (1 << 18) | (1 << 19)}
+
+
+def allowed_intents(app_flags: int) -> int:
+    """Every intent, less the privileged ones the application's flags do not switch on."""
+    allowed = (1 << 26) - 1
+    for intent, flags in PRIVILEGED_INTENTS.items():
+        if not app_flags & flags:
+            allowed &= ~intent
+    return allowed

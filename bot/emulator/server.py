@@ -352,7 +352,7 @@ class RestServer:
             "owner": self.emu.owner_user.payload(),
             "team": None,
             "verify_key": "0" * 64,
-            "flags": 0,
+            "flags": self.emu.app_flags,
             "bot": bot.payload(),
         }
 
