@@ -60,6 +60,9 @@ Looking at the world: ``emu.messages(channel)``, ``emu.dms(member)``, ``emu.role
 Failure injection: ``emu.fail_next("POST", "/channels/*/messages", status=429, count=2, retry_after=0.05)``
 (429 with Discord's body and X-RateLimit-*/Retry-After headers, ``global: false``; or any 5xx).
 
+``Emulator(app_flags=0)`` is an application whose privileged intents are off in the Developer Portal: a bot
+asking for them is disconnected with 4014, as Discord does (the default switches all of them on).
+
 Rules enforced: interaction deadline (``Emulator(interaction_deadline=3.0)``; late -> 404 code 10062), one
 initial response (40060), message/embed/component/modal/autocomplete limits (400 code 50035), empty message
 (50006), missing permissions and role hierarchy (403 code 50013), closed DMs (403 code 50007), command schema

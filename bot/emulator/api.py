@@ -60,6 +60,12 @@ _ROLE_MENTION = re.compile(r"<@&(\d+)>")
 APP_FLAG_GATEWAY_PRESENCE, APP_FLAG_GATEWAY_PRESENCE_LIMITED = 1 << 12, 1 << 13
 APP_FLAG_GATEWAY_GUILD_MEMBERS, APP_FLAG_GATEWAY_GUILD_MEMBERS_LIMITED = 1 << 14, 1 << 15
 APP_FLAG_GATEWAY_MESSAGE_CONTENT, APP_FLAG_GATEWAY_MESSAGE_CONTENT_LIMITED = 1 << 18, 1 << 19
+# The default: a bot in under 100 servers whose owner switched every privileged intent on.
+ALL_PRIVILEGED_INTENTS_ON = (
+    APP_FLAG_GATEWAY_PRESENCE_LIMITED
+    | APP_FLAG_GATEWAY_GUILD_MEMBERS_LIMITED
+    | APP_FLAG_GATEWAY_MESSAGE_CONTENT_LIMITED
+)
 
 
 class EmulatorError(Exception):
@@ -83,7 +89,7 @@ class Emulator:
         bot_name: str = "Atlas",
         now: Callable[[], datetime] | None = None,
         host: str = "127.0.0.1",
-        app_flags: int = APP_FLAG_GATEWAY_GUILD_MEMBERS_LIMITED,
+        app_flags: int = ALL_PRIVILEGED_INTENTS_ON,
     ) -> None:
         self.interaction_deadline = interaction_deadline
         # The application's flags: which privileged intents the Developer Portal switched on.
