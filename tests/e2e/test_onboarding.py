@@ -314,3 +314,22 @@ async def test_leaving_and_rejoining_keeps_the_journey(atlas: Atlas) -> None:
         row = await get_member(session, atlas.guild.id, carol.id)
     assert row.left_at == atlas.clock.now() and row.stage == "learner"
     _ = timedelta
+
+
+async def test_stage_role_above_the_bots_is_reported_once(emulator: Emulator, e2e_clock, tmp_path) -> None:
+    atlas = await start_world(emulator, e2e_clock, tmp_path / "b.db")
+    try:
+        emulator.add_role(atlas.guild, "Newcomer", above_bot=True)  # someone dragged it above the bot's role
+        await atlas.restart(atlas.config.with_overrides(roles={"learner": "Newcomer"}))
+        carol = await join(atlas, "carol")
+        dave = await join(atlas, "dave")
+        await onboard(atlas, carol)
+        await onboard(atlas, dave)
+        await atlas.advance(days=2)
+        notices = [m.content for m in atlas.emu.messages(atlas.channel("mod-log"))]
+        assert len(notices) == 1 and "Newcomer role is above my own role" in notices[0]
+        assert "Newcomer" not in atlas.emu.roles_of(carol)
+        async with atlas.bot.sessions() as session:
+            assert (await get_member(session, atlas.guild.id, carol.id)).stage == "learner"
+    finally:
+        await atlas.stop()
