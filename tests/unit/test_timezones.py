@@ -12,8 +12,14 @@ WINTER = datetime(2026, 1, 15, 12, tzinfo=UTC)
 
 @pytest.mark.parametrize(
     ("typed", "zone"),
-    [("Berlin", "Europe/Berlin"), ("europe/paris", "Europe/Paris"), ("PST", "America/Los_Angeles"),
-     ("new york", "America/New_York"), ("UTC", "UTC"), ("  Asia/Kolkata ", "Asia/Kolkata")],
+    [
+        ("Berlin", "Europe/Berlin"),
+        ("europe/paris", "Europe/Paris"),
+        ("PST", "America/Los_Angeles"),
+        ("new york", "America/New_York"),
+        ("UTC", "UTC"),
+        ("  Asia/Kolkata ", "Asia/Kolkata"),
+    ],
 )
 def test_resolves_what_people_type(typed: str, zone: str) -> None:
     assert timezones.resolve(typed, SUMMER) == zone
