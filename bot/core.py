@@ -33,6 +33,7 @@ def required_intents() -> discord.Intents:
     intents.guilds = True  # guild, channels, roles and threads in the cache
     intents.members = True  # joins and leaves (onboarding), member lookups for roles
     intents.guild_scheduled_events = True  # office hours as Discord events
+    intents.guild_messages = True  # that someone wrote (not what: no message content) counts as activity
     return intents
 
 
@@ -170,7 +171,15 @@ class AtlasBot(commands.Bot):
         log.info("connected as %s (%s)", self.user, self.user.id)
         if self.guild_id and self.home_guild is None:
             log.error("the bot is not in the configured guild %s; invite it first (see README)", self.guild_id)
+        # The guild cache is complete: reminders that fell due while the bot was down can go out now.
+        self.scheduler.open_gate()
+
+    async def on_resumed(self) -> None:
+        self.scheduler.open_gate()
+
+    async def on_disconnect(self) -> None:
+        self.scheduler.close_gate()
 
     async def close(self) -> None:
-        self.scheduler.shutdown()
+        await self.scheduler.aclose()
         await super().close()

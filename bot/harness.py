@@ -87,7 +87,9 @@ class AtlasHarness:
     def channel(self, name: str) -> Channel:
         return self.emu.channel(self.guild, name)
 
-    async def start(self, config: Config | None = None) -> AtlasBot:
+    async def start(self, config: Config | None = None, *, live_scheduler: bool = False) -> AtlasBot:
+        """Start a bot process. ``live_scheduler`` runs APScheduler as production does (wall-clock wake-ups
+        and polls); by default time-based work fires only through advance()."""
         if config is not None:
             self.config = config
         engine = db.create_engine(self.db_url)
@@ -96,8 +98,8 @@ class AtlasHarness:
             engine=engine,
             sessionmaker=db.create_sessionmaker(engine),
             clock=self.clock,
-            # Time-based work fires through advance(); due-now reminders are still kicked at once.
-            start_scheduler=False,
+            # Without the live scheduler, due-now reminders are still kicked at once after their commit.
+            start_scheduler=live_scheduler,
             # discord.py otherwise waits 2 s after the last GUILD_CREATE before on_ready.
             guild_ready_timeout=0.05,
         )
@@ -136,16 +138,20 @@ class AtlasHarness:
     async def advance(
         self, delta: timedelta | None = None, **kwargs: float
     ) -> tuple[list[JobOutcome], list[Outcome]]:
-        """Move the clock day by day, as a running bot would live through it, running what became due."""
-        total = delta if delta is not None else timedelta(**kwargs)
+        """Move the clock as a running bot would live through the time: stopping at every moment something
+        falls due (a reminder, a job's fire time), at least once a day, and running what is due there."""
+        end = self.clock.now() + (delta if delta is not None else timedelta(**kwargs))
         jobs: list[JobOutcome] = []
         sent: list[Outcome] = []
-        while total > timedelta(0):
-            step = min(timedelta(days=1), total)
-            self.clock.advance(step)
-            total -= step
+        while self.clock.now() < end:
+            now = self.clock.now()
+            wake = await self.bot.scheduler.next_wake()
+            step_to = min(end, now + timedelta(days=1))
+            if wake is not None and now < wake < step_to:
+                step_to = wake
+            self.clock.set(step_to)
             fired, out = await self.bot.scheduler.run_due()
             jobs += fired
             sent += out
-        await self.settle()
+            await self.settle()
         return jobs, sent

@@ -8,6 +8,7 @@ found after its kind's grace period or its own expiry (an office-hour reminder a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -253,6 +254,12 @@ class Reminders:
             return Outcome(reminder.id, reminder.kind, DROPPED, why)
         try:
             await kind.handler(reminder)
+        except asyncio.CancelledError:
+            # Shutting down mid-send: hand it back rather than leave it claimed until the stale-claim timeout.
+            await asyncio.shield(
+                self._finish(reminder, state=PENDING, claim_token=None, attempts=reminder.attempts - 1)
+            )
+            raise
         except Exception as exc:
             return await self._failed(reminder, now, exc)
         await self._finish(reminder, state=SENT, finished_at=now, last_error=None)

@@ -8,6 +8,7 @@ tests move a ManualClock and call ``run_due()`` to see exactly what fires.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -75,6 +76,7 @@ class Scheduler:
         self.poll_seconds = poll_seconds
         self._aps: AsyncIOScheduler | None = None
         self._kicks: set[asyncio.Task[None]] = set()
+        self._gate = asyncio.Event()
         reminders.on_scheduled = self._wake_at
 
     def add_job(self, job: Job) -> None:
@@ -83,7 +85,7 @@ class Scheduler:
         job.trigger()  # fail at declaration, not at the first fire, if the cron fields are wrong
         self.jobs[job.name] = job
         if self._aps is not None:
-            self._aps.add_job(self.run_due, job.trigger(), id=f"job:{job.name}", replace_existing=True)
+            self._aps.add_job(self._live_run, job.trigger(), id=f"job:{job.name}", replace_existing=True)
 
     def remove_job(self, name: str) -> None:
         self.jobs.pop(name, None)
@@ -104,14 +106,15 @@ class Scheduler:
                 # First sight of a job: arm it from now rather than firing for all of history.
                 session.add(JobRun(name=job.name, last_fire_at=now))
                 return None
-            fire_at = job.latest_fire_at_or_before(run.last_fire_at, now)
+            previous = run.last_fire_at
+            fire_at = job.latest_fire_at_or_before(previous, now)
             if fire_at is None:
                 return None
             # Compare-and-set, recorded before running: of two processes (or a poll racing a cron wake-up)
             # only one fires the period, and a crash mid-job does not make the next start repeat it.
             claimed = await session.execute(
                 update(JobRun)
-                .where(JobRun.name == job.name, JobRun.last_fire_at == run.last_fire_at)
+                .where(JobRun.name == job.name, JobRun.last_fire_at == previous)
                 .values(last_fire_at=fire_at)
             )
             if claimed.rowcount != 1:
@@ -119,33 +122,68 @@ class Scheduler:
         try:
             await job.func(now)
         except Exception as exc:
-            log.exception("recurring job %s failed at %s", job.name, fire_at.isoformat())
-            await self._record(job.name, now, repr(exc))
+            log.exception("recurring job %s failed at %s; the next run retries it", job.name, fire_at.isoformat())
+            # Give the period back: jobs are idempotent, so a retry on the next poll beats a skipped period.
+            await self._record(job.name, now, repr(exc), rewind_to=previous)
             return JobOutcome(job.name, fire_at, ok=False, error=repr(exc))
         await self._record(job.name, now, None)
         return JobOutcome(job.name, fire_at, ok=True)
 
-    async def _record(self, name: str, finished: datetime, error: str | None) -> None:
+    async def _record(
+        self, name: str, finished: datetime, error: str | None, rewind_to: datetime | None = None
+    ) -> None:
         async with self._sessions.begin() as session:
             run = await session.get(JobRun, name)
             if run is not None:
                 run.last_finished_at = finished
                 run.last_error = error
+                if rewind_to is not None:
+                    run.last_fire_at = rewind_to
+
+    async def next_wake(self) -> datetime | None:
+        """The earliest moment something is due: a pending reminder or a job's next fire time."""
+        runs = await self.job_runs()
+        times = [t for t in [await self.reminders.next_due()] if t is not None]
+        for job in self.jobs.values():
+            run = runs.get(job.name)
+            if run is not None:
+                fire = job.trigger().get_next_fire_time(None, run.last_fire_at + timedelta(microseconds=1))
+                if fire is not None:
+                    times.append(fire)
+        return min(times, default=None)
 
     async def job_runs(self) -> dict[str, JobRun]:
         async with self._sessions() as session:
             return {r.name: r for r in await session.scalars(select(JobRun))}
 
     # -- live wake-ups ---------------------------------------------------------------------------------------
+    # Work triggered by time (APScheduler) or by a commit (kick) waits for the gate: the bot opens it once it
+    # is connected and its guild cache is complete, and closes it while the gateway is down, so a handler never
+    # runs against an empty cache and fails a reminder that would have gone out a second later.
+
+    def open_gate(self) -> None:
+        self._gate.set()
+
+    def close_gate(self) -> None:
+        self._gate.clear()
+
+    async def _live_run(self) -> None:
+        await self._gate.wait()
+        try:
+            await self.reminders.recover_stale_claims()
+            await self.run_due()
+        except Exception:
+            log.exception("scheduled run failed; the next poll retries")
+
     def start(self) -> None:
         """Start APScheduler: cron triggers for jobs, a poll as a safety net, and a wake per reminder."""
         if self._aps is not None:
             return
         self._aps = AsyncIOScheduler(timezone=UTC)
         for job in self.jobs.values():
-            self._aps.add_job(self.run_due, job.trigger(), id=f"job:{job.name}", replace_existing=True)
+            self._aps.add_job(self._live_run, job.trigger(), id=f"job:{job.name}", replace_existing=True)
         self._aps.add_job(
-            self.run_due, "interval", seconds=self.poll_seconds, id="poll", coalesce=True, max_instances=1
+            self._live_run, "interval", seconds=self.poll_seconds, id="poll", coalesce=True, max_instances=1
         )
         self._aps.start()
 
@@ -157,7 +195,7 @@ class Scheduler:
             return
         # Wall-clock scheduling: with a ManualClock the poll and explicit run_due() calls do the work instead.
         self._aps.add_job(
-            self.run_due, DateTrigger(run_date=when, timezone=UTC), coalesce=True, misfire_grace_time=None
+            self._live_run, DateTrigger(run_date=when, timezone=UTC), coalesce=True, misfire_grace_time=None
         )
 
     def kick(self) -> None:
@@ -171,6 +209,7 @@ class Scheduler:
         task.add_done_callback(self._kicks.discard)
 
     async def _kicked(self) -> None:
+        await self._gate.wait()
         try:
             await self.reminders.run_due()
         except Exception:
@@ -186,9 +225,14 @@ class Scheduler:
         if nxt is not None:
             self._wake_at(nxt)
 
-    def shutdown(self) -> None:
+    async def aclose(self, grace: float = 5.0) -> None:
+        """Stop waking up, let in-flight sends finish (briefly), then cancel the rest; a cancelled send puts
+        its reminder back to pending, so nothing is lost."""
         if self._aps is not None and self._aps.running:
             self._aps.shutdown(wait=False)
         self._aps = None
-        for task in self._kicks:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.idle(), grace)
+        for task in list(self._kicks):
             task.cancel()
+        await asyncio.gather(*list(self._kicks), return_exceptions=True)

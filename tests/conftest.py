@@ -49,6 +49,8 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         yield f"sqlite+aiosqlite:///{tmp_path / 'atlas.db'}"
         return
     admin = os.environ.get(POSTGRES_ENV)
+    if not admin and os.environ.get("ATLAS_REQUIRE_POSTGRES"):
+        pytest.fail(f"ATLAS_REQUIRE_POSTGRES is set but {POSTGRES_ENV} is not: CI must test both backends")
     if not admin:
         pytest.skip(
             f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql+asyncpg://postgres@127.0.0.1:5433/postgres)"

@@ -28,7 +28,8 @@ Building the world (before or after the bot connects; afterwards the matching ga
 - ``emu.add_role(guild, name, *, permissions=None, color=0, above_bot=False)`` -> ``Role``
 - ``emu.add_member(guild, name, *, roles=(), bot=False, dms_open=True, nick=None)`` -> ``Member``
   (``emu.join`` is the same; GUILD_MEMBER_ADD once connected); ``emu.remove_member(member)`` / ``emu.leave``.
-- ``emu.set_roles(member, roles)``; ``emu.close_dms(member)``; ``emu.open_dms(member)``.
+- ``emu.set_roles(member, roles)``; ``emu.close_dms(member)``; ``emu.open_dms(member)``;
+  ``emu.bot_role(guild)``; ``emu.set_role_permissions(guild, role, permissions)`` (GUILD_ROLE_UPDATE).
 - ``emu.add_channel(guild, name, *, type="text"|"voice"|"category"|"forum"|..., topic=None, category=None,
   overwrites={role_or_member: (allow, deny)}, tags=(), require_tag=False)`` -> ``Channel``.
 - ``emu.post(member, channel, content)`` -> ``Message`` (a member writes; MESSAGE_CREATE).

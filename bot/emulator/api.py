@@ -307,6 +307,17 @@ class Emulator:
         self._dispatch("GUILD_ROLE_CREATE", {"guild_id": str(guild.id), "role": role.payload()})
         return role
 
+    def bot_role(self, guild: Guild) -> Role:
+        """The bot's managed role (the one an owner edits to grant the bot permissions)."""
+        return next(r for r in guild.roles.values() if r.bot_id == self.bot_user.id)
+
+    def set_role_permissions(self, guild: Guild, role: str | Role, permissions: PermissionsLike) -> Role:
+        """A human edits a role's permissions in Server Settings (GUILD_ROLE_UPDATE)."""
+        target = role if isinstance(role, Role) else guild.role_named(role)
+        target.permissions = _perm_value(permissions)
+        self._dispatch("GUILD_ROLE_UPDATE", {"guild_id": str(guild.id), "role": target.payload()})
+        return target
+
     def role(self, guild: Guild, name: str) -> Role:
         return guild.role_named(name)
 

@@ -18,8 +18,8 @@ from discord.ext import commands
 
 from bot.checks import Capability, require
 from bot.errors import UserError, handle_interaction_error
-from bot.members import get_member
-from bot.reminders import PermanentSendError, ReminderKind
+from bot.members import ensure_member, get_member
+from bot.reminders import PermanentSendError, ReminderKind, TransientSendError
 from bot.scheduler import Job
 from bot.timefmt import discord_ts
 from cogs.onboarding import journey, service, timezones
@@ -31,8 +31,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-GREET, ROLES, PROMOTED_DM, PROMOTED_POST, NUDGE = (
+GREET, GREET_POST, ROLES, PROMOTED_DM, PROMOTED_POST, NUDGE = (
     "onboarding.greet",
+    "onboarding.greet_post",
     "journey.roles",
     "journey.promoted_dm",
     "journey.promoted_post",
@@ -86,6 +87,10 @@ class ProfileModal(ui.Modal, title="Your Atlas profile"):
     def __init__(self, cog: OnboardingCog) -> None:
         super().__init__(custom_id="onb:profile", timeout=None)
         self.cog = cog
+
+    def stop(self) -> None:
+        """Stay registered: one static custom_id serves every member's form, including forms opened before a
+        restart (discord.py would otherwise drop it after the first submission)."""
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         values = {
@@ -176,10 +181,11 @@ class OnboardingCog(commands.Cog):
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     async def cog_load(self) -> None:
-        for view in (StartView(self), ChoicesView(self, ["UTC"]), AcceptView(self)):
+        for view in (StartView(self), ChoicesView(self, ["UTC"]), AcceptView(self), ProfileModal(self)):
             self.bot.add_view(view)
         r = self.bot.reminders
         r.register(ReminderKind(GREET, self._send_greeting, grace=timedelta(days=2)))
+        r.register(ReminderKind(GREET_POST, self._post_greeting, grace=timedelta(days=2)))
         r.register(ReminderKind(ROLES, self._apply_roles, grace=timedelta(days=30)))
         r.register(ReminderKind(PROMOTED_DM, self._send_promotion_dm, grace=timedelta(days=2)))
         r.register(ReminderKind(PROMOTED_POST, self._post_promotion, grace=timedelta(days=2)))
@@ -187,12 +193,15 @@ class OnboardingCog(commands.Cog):
         hour, minute = (int(x) for x in self.bot.config.journey.evaluate_at.split(":"))
         self.bot.scheduler.add_job(Job("journey.evaluate", {"hour": hour, "minute": minute}, self.evaluate_all))
         self.bot.scheduler.add_job(Job("journey.nudges", {"hour": hour, "minute": minute}, self.send_nudges))
+        self.bot.scheduler.add_job(
+            Job("journey.reconcile", {"hour": hour, "minute": minute}, self.reconcile_roles)
+        )
 
     async def cog_unload(self) -> None:
-        for kind in (GREET, ROLES, PROMOTED_DM, PROMOTED_POST, NUDGE):
+        for kind in (GREET, GREET_POST, ROLES, PROMOTED_DM, PROMOTED_POST, NUDGE):
             self.bot.reminders.unregister(kind)
-        self.bot.scheduler.remove_job("journey.evaluate")
-        self.bot.scheduler.remove_job("journey.nudges")
+        for job in ("journey.evaluate", "journey.nudges", "journey.reconcile"):
+            self.bot.scheduler.remove_job(job)
 
     # -- helpers -----------------------------------------------------------------------------------------------
     @property
@@ -204,7 +213,26 @@ class OnboardingCog(commands.Cog):
 
     async def _member_row(self, session: Any, user: discord.abc.User) -> Member:
         joined = getattr(user, "joined_at", None) or self.bot.clock.now()
-        return await service.register_join(session, self.bot.guild_id, user.id, user.display_name, joined)
+        return await ensure_member(
+            session, self.bot.guild_id, user.id, display_name=user.display_name, joined_at=joined
+        )
+
+    def _live_guild(self) -> discord.Guild:
+        """The guild for a reminder handler: missing while the gateway reconnects, which is worth a retry."""
+        guild = self.bot.home_guild
+        if guild is None or guild.unavailable:
+            raise TransientSendError("the guild is not available right now")
+        return guild
+
+    async def _live_member(self, user_id: int) -> discord.Member:
+        guild = self._live_guild()
+        member = guild.get_member(user_id)
+        if member is None:
+            try:
+                member = await guild.fetch_member(user_id)
+            except discord.NotFound:
+                raise PermanentSendError("the member is no longer in the server") from None
+        return member
 
     async def _schedule(
         self,
@@ -281,12 +309,12 @@ class OnboardingCog(commands.Cog):
             await service.register_leave(session, payload.guild_id, payload.user.id, self.bot.clock.now())
 
     async def _send_greeting(self, reminder: Reminder) -> None:
-        member = self.guild.get_member(reminder.target_id)
-        if member is None:
-            raise PermanentSendError("member left before the greeting")
+        """The welcome DM. The channel post is a reminder of its own, scheduled from here once we know whether
+        the DM went through, so a retry of one never repeats the other."""
+        member = await self._live_member(reminder.target_id)
         cfg = self.bot.config
         embed = discord.Embed(
-            title=f"Welcome to {self.guild.name}!",
+            title=f"Welcome to {member.guild.name}!",
             description=(
                 "This is a community where **learners become contributors become teachers**. "
                 "Tell us a little about yourself (two minutes) and accept the code of conduct to get the "
@@ -299,16 +327,30 @@ class OnboardingCog(commands.Cog):
             await member.send(embed=embed, view=StartView(self))
         except discord.Forbidden:
             dm_ok = False  # DMs closed: the welcome channel is the fallback, never a failed join
-        channel = self.guild.get_channel(cfg.channels.welcome) if cfg.channels.welcome else None
-        if isinstance(channel, discord.TextChannel) and (not dm_ok or cfg.onboarding.greet_in_channel):
-            note = "" if dm_ok else " (your DMs are closed, so the button is here)"
-            await channel.send(
-                f"Welcome, {member.mention}! Press the button to start onboarding{note}.",
-                view=StartView(self),
-                allowed_mentions=discord.AllowedMentions(users=[member]),
-            )
-        elif not dm_ok:
-            raise PermanentSendError("DMs closed and no welcome channel configured")
+        if not dm_ok or cfg.onboarding.greet_in_channel:
+            async with self.bot.sessions.begin() as session:
+                await self._schedule(
+                    session,
+                    GREET_POST,
+                    member.id,
+                    {"dm_closed": not dm_ok},
+                    dedupe=f"{reminder.dedupe_key or reminder.id}:post",
+                )
+
+    async def _post_greeting(self, reminder: Reminder) -> None:
+        member = await self._live_member(reminder.target_id)
+        channel_id = self.bot.config.channels.welcome
+        channel = member.guild.get_channel(channel_id) if channel_id else None
+        if not isinstance(channel, discord.TextChannel):
+            if reminder.payload.get("dm_closed"):
+                raise PermanentSendError("DMs closed and no welcome channel configured")
+            return
+        note = " (your DMs are closed, so the button is here)" if reminder.payload.get("dm_closed") else ""
+        await channel.send(
+            f"Welcome, {member.mention}! Press the button to start onboarding{note}.",
+            view=StartView(self),
+            allowed_mentions=discord.AllowedMentions(users=[member]),
+        )
 
     # -- the onboarding flow -----------------------------------------------------------------------------------
     @app_commands.command(name="onboard", description="Set up your profile and accept the code of conduct")
@@ -317,9 +359,9 @@ class OnboardingCog(commands.Cog):
         await self.open_profile_modal(interaction)
 
     async def open_profile_modal(self, interaction: discord.Interaction) -> None:
-        async with self.bot.sessions.begin() as session:
-            row = await self._member_row(session, interaction.user)
-            done = row.onboarded_at is not None
+        async with self.bot.sessions() as session:
+            row = await get_member(session, self.bot.guild_id, interaction.user.id)
+            done = row is not None and row.onboarded_at is not None
         if done:
             raise UserError("You are already onboarded. Use `/profile edit` to change your profile.")
         await interaction.response.send_modal(ProfileModal(self))
@@ -390,22 +432,47 @@ class OnboardingCog(commands.Cog):
             row = await get_member(session, self.bot.guild_id, reminder.target_id)
         if row is None or row.stage is None:
             return
-        member = self.guild.get_member(reminder.target_id)
-        if member is None:
-            raise PermanentSendError("member is not in the server")
+        guild = self._live_guild()
         wanted = await self._ensure_role(row.stage)
         problem = self._can_manage(wanted)
         if problem:
+            # Failed for now; the daily reconcile schedules it again, so the role follows once it is fixed.
             await self._report_role_problem(problem)
             raise PermanentSendError(problem)
-        others = [r for key in journey.STAGES if key != row.stage and (r := self._role_named(key)) in member.roles]
-        if wanted in member.roles and not others:
-            return
+        try:
+            # Fresh from Discord, not the cache: a role granted a moment ago must not be written away.
+            member = await guild.fetch_member(reminder.target_id)
+        except discord.NotFound:
+            raise PermanentSendError("the member is no longer in the server") from None
         stage_ids = {r.id for key in journey.STAGES if (r := self._role_named(key))}
+        current = {r.id for r in member.roles if r.id in stage_ids}
+        if current == {wanted.id}:
+            return
         self._expected_roles[member.id] = frozenset({wanted.id})
         roles = [r for r in member.roles if r.id not in stage_ids and not r.is_default()] + [wanted]
         await member.edit(roles=roles, reason=f"Atlas journey: {row.stage}")
         await self.bot.clear_notice("manage_roles")
+
+    async def reconcile_roles(self, now: datetime) -> None:
+        """Daily: give members the stage role they should hold but do not (a permission fixed since, a role
+        deleted by mistake); a higher stage role set by hand while the bot was offline is adopted instead."""
+        guild = self.bot.home_guild
+        if guild is None:
+            return
+        by_id = {r.id: key for key in journey.STAGES if (r := self._role_named(key))}
+        async with self.bot.sessions.begin() as session:
+            for row in await service.onboarded_members(session, guild.id):
+                member = guild.get_member(row.discord_id)
+                if member is None or row.stage is None:
+                    continue
+                held = [by_id[r.id] for r in member.roles if r.id in by_id]
+                if held == [row.stage]:
+                    continue
+                highest = max(held, key=journey.rank, default=None)
+                if highest is not None and journey.rank(highest) > journey.rank(row.stage):
+                    await service.adopt_stage_set_by_hand(session, row, highest, now)
+                    continue
+                await self._schedule(session, ROLES, row.discord_id, dedupe=f"reconcile:{row.id}:{now.date()}")
 
     @commands.Cog.listener()
     async def on_member_update(self, before: discord.Member, after: discord.Member) -> None:
@@ -433,10 +500,16 @@ class OnboardingCog(commands.Cog):
 
     # -- promotions --------------------------------------------------------------------------------------------
     async def evaluate_all(self, now: datetime) -> None:
-        async with self.bot.sessions.begin() as session:
-            moves = await service.evaluate_all(session, self.bot.guild_id, now, self.rules)
-            for move in moves:
-                await self._announce_move(session, move)
+        # One short transaction per member: a clash on one never rolls back everyone's promotion, and SQLite's
+        # write lock is never held for the whole scan.
+        async with self.bot.sessions() as session:
+            ids = await service.evaluation_candidates(session, self.bot.guild_id)
+        for member_id in ids:
+            async with self.bot.sessions.begin() as session:
+                row = await session.get(Member, member_id)
+                move = await service.evaluate(session, row, now, self.rules) if row else None
+                if move is not None:
+                    await self._announce_move(session, move)
 
     @commands.Cog.listener()
     async def on_atlas_ledger_event(self, guild_id: int, member_id: int) -> None:
@@ -460,21 +533,20 @@ class OnboardingCog(commands.Cog):
         await self._schedule(session, PROMOTED_POST, move.discord_id, payload, dedupe=key)
 
     async def _send_promotion_dm(self, reminder: Reminder) -> None:
-        member = self.guild.get_member(reminder.target_id)
-        if member is None:
-            raise PermanentSendError("member is not in the server")
+        member = await self._live_member(reminder.target_id)
         stage = reminder.payload["stage"]
         await member.send(
-            f"🎉 You are now a **{STAGE_TITLES[stage]}** in {self.guild.name}! "
+            f"🎉 You are now a **{STAGE_TITLES[stage]}** in {member.guild.name}! "
             f"New for you: {journey.PRIVILEGES[stage]}."
         )
 
     async def _post_promotion(self, reminder: Reminder) -> None:
+        guild = self._live_guild()
         channel_id = self.bot.config.channels.announcements
-        channel = self.guild.get_channel(channel_id) if channel_id else None
+        channel = guild.get_channel(channel_id) if channel_id else None
         if not isinstance(channel, discord.TextChannel):
             return  # no announcements channel configured: the DM is enough
-        member = self.guild.get_member(reminder.target_id)
+        member = guild.get_member(reminder.target_id)
         name = member.mention if member else f"<@{reminder.target_id}>"
         stage = reminder.payload["stage"]
         await channel.send(f"🎉 Congratulations to {name}, now a **{STAGE_TITLES[stage]}**!")
@@ -489,26 +561,32 @@ class OnboardingCog(commands.Cog):
                 await self._schedule(session, NUDGE, m.discord_id, dedupe=f"nudge:{m.id}:{now.date().isoformat()}")
 
     async def _send_nudge(self, reminder: Reminder) -> None:
-        member = self.guild.get_member(reminder.target_id)
-        if member is None:
-            raise PermanentSendError("member is not in the server")
+        member = await self._live_member(reminder.target_id)
         await member.send(
-            f"👋 Hi {member.display_name}, we haven't seen you in {self.guild.name} for a while. No pressure: "
+            f"👋 Hi {member.display_name}, we haven't seen you in {member.guild.name} for a while. No pressure: "
             "when you have a moment, `/journey show` has your next step, and anyone in the community is happy "
             "to help."
         )
 
     @commands.Cog.listener()
     async def on_interaction(self, interaction: discord.Interaction) -> None:
-        if interaction.guild_id != self.bot.guild_id and interaction.guild_id is not None:
-            return
+        if interaction.guild_id in (None, self.bot.guild_id):
+            await self._touch(interaction.user.id)
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        if message.guild is not None and message.guild.id == self.bot.guild_id and not message.author.bot:
+            await self._touch(message.author.id)
+
+    async def _touch(self, user_id: int) -> None:
+        """Chatting or using a command is activity; written at most hourly per member."""
         now = self.bot.clock.now()
-        last = self._last_touch.get(interaction.user.id)
+        last = self._last_touch.get(user_id)
         if last is not None and now - last < ACTIVITY_THROTTLE:
             return
-        self._last_touch[interaction.user.id] = now
+        self._last_touch[user_id] = now
         async with self.bot.sessions.begin() as session:
-            await service.touch_activity(session, self.bot.guild_id, interaction.user.id, now)
+            await service.touch_activity(session, self.bot.guild_id, user_id, now)
 
     # -- /profile ----------------------------------------------------------------------------------------------
     async def _profile_embed(self, session: Any, user: discord.abc.User) -> discord.Embed:
@@ -697,9 +775,22 @@ class OnboardingCog(commands.Cog):
     ) -> None:
         if member.bot:
             raise UserError("Bots do not take part in the journey.")
-        discord_role = await self._ensure_role_for_command(role)
         await interaction.response.defer(ephemeral=True, thinking=True)
+        discord_role = await self._ensure_role_for_command(role)
         now = self.bot.clock.now()
+        # Check, then change Discord, then record: no database transaction (and no SQLite write lock) is held
+        # while Discord answers, and a refusal from Discord records nothing.
+        async with self.bot.sessions() as session:
+            row = await get_member(session, self.bot.guild_id, member.id)
+            held = await service.active_grants(session, row) if row is not None else set()
+        if grant and role in held:
+            raise UserError(f"That member already holds {role.title()}.")
+        if not grant and role not in held:
+            raise UserError(f"That member does not hold {role.title()}.")
+        if grant:
+            await member.add_roles(discord_role, reason=f"granted by {interaction.user.id}: {reason}")
+        else:
+            await member.remove_roles(discord_role, reason=f"revoked by {interaction.user.id}: {reason}")
         async with self.bot.sessions.begin() as session:
             row = await self._member_row(session, member)
             try:
@@ -707,13 +798,8 @@ class OnboardingCog(commands.Cog):
                     await service.grant_role(session, row, role, interaction.user.id, now, reason)
                 else:
                     await service.revoke_role(session, row, role, interaction.user.id, now)
-            except ProfileError as exc:
-                raise UserError(str(exc)) from None
-            # The Discord change happens inside the transaction: if Discord refuses, nothing is recorded.
-            if grant:
-                await member.add_roles(discord_role, reason=f"granted by {interaction.user.id}: {reason}")
-            else:
-                await member.remove_roles(discord_role, reason=f"revoked by {interaction.user.id}: {reason}")
+            except ProfileError:
+                pass  # another maintainer recorded the same change a moment ago: the outcome is the same
         verb = "now holds" if grant else "no longer holds"
         await interaction.followup.send(f"{member.display_name} {verb} {discord_role.name}.", ephemeral=True)
 

@@ -105,7 +105,10 @@ async def register_join(
     session: AsyncSession, guild_id: int, discord_id: int, name: str, joined_at: datetime
 ) -> Member:
     member = await ensure_member(session, guild_id, discord_id, display_name=name, joined_at=joined_at)
-    member.left_at = None
+    if member.left_at is not None:
+        # Coming back: a new join (so a new greeting if they never finished onboarding).
+        member.left_at = None
+        member.joined_at = joined_at
     return member
 
 
@@ -180,24 +183,39 @@ async def evaluate(session: AsyncSession, member: Member, now: datetime, rules: 
     return await _move(session, member, target, now, None, f"week {week}, {points} points")
 
 
+async def evaluation_candidates(session: AsyncSession, guild_id: int) -> list[int]:
+    """Members the automatic rules could still move: onboarded, present, below the top, not placed by hand."""
+    return list(
+        await session.scalars(
+            select(Member.id).where(
+                Member.guild_id == guild_id,
+                Member.stage.is_not(None),
+                Member.stage != journey.TEACHER,
+                Member.stage_manual.is_(False),
+                Member.left_at.is_(None),
+            )
+        )
+    )
+
+
 async def evaluate_all(
     session: AsyncSession, guild_id: int, now: datetime, rules: journey.Rules
 ) -> list[StageMove]:
-    members = await session.scalars(
-        select(Member).where(
-            Member.guild_id == guild_id,
-            Member.stage.is_not(None),
-            Member.stage != journey.TEACHER,
-            Member.stage_manual.is_(False),
-            Member.left_at.is_(None),
-        )
-    )
     moves = []
-    for member in list(members):
-        move = await evaluate(session, member, now, rules)
+    for member_id in await evaluation_candidates(session, guild_id):
+        member = await session.get(Member, member_id)
+        move = await evaluate(session, member, now, rules) if member is not None else None
         if move is not None:
             moves.append(move)
     return moves
+
+
+async def onboarded_members(session: AsyncSession, guild_id: int) -> list[Member]:
+    return list(
+        await session.scalars(
+            select(Member).where(Member.guild_id == guild_id, Member.stage.is_not(None), Member.left_at.is_(None))
+        )
+    )
 
 
 async def set_stage(

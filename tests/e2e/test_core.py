@@ -117,3 +117,34 @@ async def test_restart_with_pending_reminders_loses_none_and_doubles_none(atlas:
     await atlas.advance(minutes=30)
     texts = [m.content for m in atlas.emu.messages(channel) if m.content.startswith("reminder")]
     assert texts == ["reminder 0", "reminder 1", "reminder 2"]
+
+
+async def test_production_start_sends_what_fell_due_while_down(atlas: Atlas) -> None:
+    """With the live scheduler (as `atlas-bot run` has it), reminders missed during downtime go out after
+    the gateway is ready, without anyone calling run_due."""
+    channel = atlas.channel("general")
+
+    def register(bot) -> None:
+        async def handler(reminder) -> None:
+            await bot.get_channel(reminder.target_id).send(f"late {reminder.payload['n']}")
+
+        bot.reminders.register(ReminderKind("test.late", handler))
+
+    register(atlas.bot)
+    async with atlas.bot.sessions.begin() as session:
+        await atlas.bot.reminders.schedule(
+            session,
+            kind="test.late",
+            guild_id=atlas.guild.id,
+            target_id=channel.id,
+            due_at=atlas.clock.now() + timedelta(minutes=5),
+            payload={"n": 1},
+        )
+    await atlas.stop()
+    atlas.clock.advance(minutes=20)  # within the default grace of 60 minutes
+    await atlas.start(live_scheduler=True)
+    register(atlas.bot)  # a feature registering its kind after start: the poll or a wake still finds it
+    await atlas.bot.scheduler.wake_for_pending()
+    await atlas.emu.until(lambda: any(m.content == "late 1" for m in atlas.emu.messages(channel)), timeout=10)
+    await atlas.settle()
+    assert [m.content for m in atlas.emu.messages(channel)].count("late 1") == 1

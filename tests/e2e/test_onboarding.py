@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from sqlalchemy import select
 
@@ -276,6 +274,10 @@ async def test_one_inactivity_nudge_per_period(atlas: Atlas) -> None:
     assert len([m for m in atlas.emu.dms(carol) if "haven't seen you" in m.content]) == 1
     await atlas.advance(days=15)  # a whole new period of silence
     assert len([m for m in atlas.emu.dms(carol) if "haven't seen you" in m.content]) == 2
+    atlas.emu.post(carol, atlas.channel("general"), "back from holidays!")  # chatting is activity
+    await atlas.settle()
+    await atlas.advance(days=20)
+    assert len([m for m in atlas.emu.dms(carol) if "haven't seen you" in m.content]) == 2
 
 
 @pytest.fixture
@@ -302,18 +304,71 @@ async def test_missing_manage_roles_is_reported_once_not_a_crash_loop(no_manage_
     assert row.stage == "learner"  # progress kept; the role follows once the permission is fixed
 
 
-async def test_leaving_and_rejoining_keeps_the_journey(atlas: Atlas) -> None:
+async def test_leaving_and_rejoining_keeps_the_journey_and_restores_the_role(atlas: Atlas) -> None:
     carol = await join(atlas, "carol")
     await onboard(atlas, carol)
     atlas.emu.leave(carol)
     await atlas.settle()
-    back = atlas.emu.join(atlas.guild, "carol-again")
-    assert back is not None  # a new account is a new member; the original row stays
-    await atlas.settle()
+    async with atlas.bot.sessions() as session:
+        assert (await get_member(session, atlas.guild.id, carol.id)).left_at == atlas.clock.now()
+    await atlas.advance(days=3)
+    # The same account comes back (Discord drops roles on leave): the journey is kept and the role restored.
+    atlas.emu.guilds[atlas.guild.id].members[carol.id] = carol
+    carol.role_ids.clear()
+    carol.joined_at = atlas.clock.now()
+    atlas.emu._dispatch("GUILD_MEMBER_ADD", {"guild_id": str(atlas.guild.id), **carol.payload()})
+    await atlas.emu.until(lambda: "Learner" in atlas.emu.roles_of(carol))
     async with atlas.bot.sessions() as session:
         row = await get_member(session, atlas.guild.id, carol.id)
-    assert row.left_at == atlas.clock.now() and row.stage == "learner"
-    _ = timedelta
+    assert row.left_at is None and row.stage == "learner"
+
+
+async def test_someone_who_left_before_onboarding_is_greeted_again(atlas: Atlas) -> None:
+    carol = await join(atlas, "carol")
+    atlas.emu.leave(carol)
+    await atlas.settle()
+    await atlas.advance(days=1)
+    atlas.emu.guilds[atlas.guild.id].members[carol.id] = carol
+    carol.joined_at = atlas.clock.now()
+    atlas.emu._dispatch("GUILD_MEMBER_ADD", {"guild_id": str(atlas.guild.id), **carol.payload()})
+    await atlas.emu.until(lambda: len(atlas.emu.dms(carol)) == 2)
+    assert atlas.emu.dms(carol)[-1].embeds[0]["title"].startswith("Welcome")
+
+
+async def test_a_form_open_across_a_restart_is_still_accepted(atlas: Atlas) -> None:
+    carol = await join(atlas, "carol")
+    form = await atlas.emu.click(carol, atlas.emu.dms(carol)[-1], "onb:start")
+    await atlas.restart()
+    step = await atlas.emu.submit_modal(carol, form, PROFILE)
+    assert step.error is None and "skill level" in step.content
+    # And a second member's form after that: the one static custom_id keeps serving everyone.
+    dave = await join(atlas, "dave")
+    form2 = await atlas.emu.click(dave, atlas.emu.dms(dave)[-1], "onb:start")
+    step2 = await atlas.emu.submit_modal(dave, form2, PROFILE)
+    assert step2.error is None and "skill level" in step2.content
+
+
+async def test_greeting_retry_after_a_discord_error_does_not_repeat_the_dm(atlas: Atlas) -> None:
+    welcome = atlas.channel("welcome")
+    atlas.emu.fail_next("POST", f"/channels/{welcome.id}/messages", status=503, count=2)
+    carol = atlas.emu.join(atlas.guild, "carol")
+    atlas.members["carol"] = carol
+    await atlas.emu.until(lambda: len(atlas.emu.dms(carol)) == 1, timeout=10)
+    await atlas.settle()
+    await atlas.advance(minutes=10)  # the channel post is retried with backoff
+    await atlas.emu.until(lambda: any(str(carol.id) in m.content for m in atlas.emu.messages(welcome)), timeout=10)
+    assert len(atlas.emu.dms(carol)) == 1
+    assert [r.status for r in atlas.emu.requests_to("POST", f"/channels/{welcome.id}/messages")] == [503, 503, 200]
+
+
+async def test_grant_during_a_promotion_keeps_both_roles(atlas: Atlas) -> None:
+    carol = await join(atlas, "carol")
+    await onboard(atlas, carol)
+    await add_points(atlas, carol, 60, "c1")
+    await atlas.emu.slash(atlas.alice, "journey grant", member=carol, role="ambassador", reason="meetups")
+    await atlas.advance(weeks=5)
+    assert {"Ambassador", "Contributor"} <= set(atlas.emu.roles_of(carol))
+    assert stage_roles(atlas.emu, carol) == {"Contributor"}
 
 
 async def test_stage_role_above_the_bots_is_reported_once(emulator: Emulator, e2e_clock, tmp_path) -> None:
@@ -333,3 +388,19 @@ async def test_stage_role_above_the_bots_is_reported_once(emulator: Emulator, e2
             assert (await get_member(session, atlas.guild.id, carol.id)).stage == "learner"
     finally:
         await atlas.stop()
+
+
+async def test_roles_follow_once_manage_roles_is_granted(no_manage_roles: Atlas) -> None:
+    atlas = no_manage_roles
+    carol = await join(atlas, "carol")
+    await onboard(atlas, carol)
+    await atlas.advance(days=1)
+    assert stage_roles(atlas.emu, carol) == set()
+    role = atlas.emu.bot_role(atlas.guild)
+    atlas.emu.set_role_permissions(atlas.guild, role, role.permissions | (1 << 28))  # the owner fixes it
+    await atlas.settle()
+    await atlas.advance(days=1)  # the daily reconcile hands out what was missed
+    assert stage_roles(atlas.emu, carol) == {"Learner"}
+    carol2 = await join(atlas, "dave")
+    await onboard(atlas, carol2)
+    assert stage_roles(atlas.emu, carol2) == {"Learner"}  # and new members get it at once again

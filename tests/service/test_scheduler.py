@@ -91,6 +91,11 @@ async def test_failing_job_is_recorded_and_does_not_stop_others(scheduler, clock
     assert {o.name: o.ok for o in fired} == {"broken": False, "fine": True}
     runs = await scheduler.job_runs()
     assert "boom" in (runs["broken"].last_error or "") and runs["fine"].last_error is None
+    # The failed period is retried on the next run instead of being skipped until the next hour.
+    clock.advance(minutes=1)
+    fired, _ = await scheduler.run_due()
+    assert {o.name: o.ok for o in fired} == {"broken": False}
+    assert len(calls.at) == 1
 
 
 def test_bad_cron_fails_at_declaration(scheduler: Scheduler) -> None:
