@@ -16,6 +16,7 @@ import discord
 from discord import app_commands, ui
 from discord.ext import commands
 
+from bot.cache import MemberCache
 from bot.checks import Capability, require
 from bot.errors import UserError, handle_interaction_error
 from bot.members import ensure_member, get_member
@@ -24,7 +25,7 @@ from bot.scheduler import Job
 from bot.timefmt import discord_ts
 from cogs.onboarding import journey, service, timezones
 from cogs.onboarding.service import AmbiguousTimezone, ProfileError
-from models import Member, Reminder
+from models import Member, Reminder, RoleGrant
 
 if TYPE_CHECKING:
     from bot.core import AtlasBot
@@ -178,6 +179,9 @@ class OnboardingCog(commands.Cog):
         # Stage-role sets the bot itself is applying, so its own GUILD_MEMBER_UPDATE is not taken for a hand edit.
         self._expected_roles: dict[int, frozenset[int]] = {}
         self._last_touch: dict[int, datetime] = {}
+        # /profile view is among the most used commands; its rows change rarely (see bot/cache.py).
+        self.profiles: MemberCache[service.ProfileView] = MemberCache()
+        self._unwatch = self.profiles.watch({Member: lambda m: m.id, RoleGrant: lambda g: g.member_id})
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     async def cog_load(self) -> None:
@@ -198,6 +202,7 @@ class OnboardingCog(commands.Cog):
         )
 
     async def cog_unload(self) -> None:
+        self._unwatch()
         for kind in (GREET, GREET_POST, ROLES, PROMOTED_DM, PROMOTED_POST, NUDGE):
             self.bot.reminders.unregister(kind)
         for job in ("journey.evaluate", "journey.nudges", "journey.reconcile"):
@@ -589,16 +594,14 @@ class OnboardingCog(commands.Cog):
             await service.touch_activity(session, self.bot.guild_id, user_id, now)
 
     # -- /profile ----------------------------------------------------------------------------------------------
-    async def _profile_embed(self, session: Any, user: discord.abc.User) -> discord.Embed:
-        row = await get_member(session, self.bot.guild_id, user.id)
+    def _profile_embed(self, row: service.ProfileView | None, user: discord.abc.User) -> discord.Embed:
         if row is None or (row.onboarded_at is None and row.timezone is None):
             raise UserError(f"{user.display_name} has not set up a profile yet.")
         embed = discord.Embed(title=f"{user.display_name}", colour=discord.Colour.blurple())
         stage = STAGE_TITLES.get(row.stage or "", "Onboarding")
         embed.add_field(name="Journey", value=stage + (" (set by a maintainer)" if row.stage_manual else ""))
-        grants = await service.active_grants(session, row)
-        if grants:
-            embed.add_field(name="Roles", value=", ".join(g.title() for g in sorted(grants)))
+        if row.grants:
+            embed.add_field(name="Roles", value=", ".join(g.title() for g in sorted(row.grants)))
         embed.add_field(name="Time zone", value=row.timezone or "—")
         embed.add_field(name="Skill", value=(row.skill or "—").title())
         embed.add_field(name="Weekly hours", value=str(row.weekly_hours or "—"))
@@ -613,9 +616,15 @@ class OnboardingCog(commands.Cog):
     @profile.command(name="view", description="Show a member's profile and journey")
     @app_commands.describe(member="Whose profile (default: yours)")
     async def profile_view(self, interaction: discord.Interaction, member: discord.Member | None = None) -> None:
-        async with self.bot.sessions() as session:
-            embed = await self._profile_embed(session, member or interaction.user)
-        await interaction.response.send_message(embed=embed, ephemeral=True)
+        user = member or interaction.user
+        key = (self.bot.guild_id, user.id)
+        row = self.profiles.get(key)
+        if row is None:
+            async with self.bot.engine.connect() as conn:
+                row = await service.profile_view(conn, self.bot.guild_id, user.id)
+            if row is not None:
+                self.profiles.put(key, row.member_id, row)
+        await interaction.response.send_message(embed=self._profile_embed(row, user), ephemeral=True)
 
     @profile.command(name="edit", description="Change your own profile")
     @app_commands.describe(
@@ -700,14 +709,14 @@ class OnboardingCog(commands.Cog):
     async def journey_show(self, interaction: discord.Interaction, member: discord.Member | None = None) -> None:
         user = member or interaction.user
         now = self.bot.clock.now()
-        async with self.bot.sessions() as session:
-            row = await get_member(session, self.bot.guild_id, user.id)
-            if row is None or row.onboarded_at is None or row.stage is None:
-                who = "You have" if user.id == interaction.user.id else f"{user.display_name} has"
-                raise UserError(
-                    f"{who} not finished onboarding yet" + (": run `/onboard`." if who == "You have" else ".")
-                )
-            points = await service.journey_points(session, row)
+        async with self.bot.engine.connect() as conn:
+            row = await service.profile_view(conn, self.bot.guild_id, user.id, with_points=True)
+        if row is None or row.onboarded_at is None or row.stage is None:
+            who = "You have" if user.id == interaction.user.id else f"{user.display_name} has"
+            raise UserError(
+                f"{who} not finished onboarding yet" + (": run `/onboard`." if who == "You have" else ".")
+            )
+        points = row.points
         week = journey.week_number(row.onboarded_at, now)
         prog = journey.progress(row.stage, week, points, self.rules)
         embed = discord.Embed(

@@ -6,14 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Select, and_, bindparam, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot import ledger
 from bot.config import JourneySection, OnboardingSection
 from bot.members import ensure_member, get_member
 from cogs.onboarding import journey, timezones
-from models import Member, RoleGrant, StageChange
+from models import LedgerEvent, Member, RoleGrant, StageChange
 
 PROFILE_FIELDS = ("timezone", "skill", "goals", "weekly_hours", "language", "communication_style")
 FIELD_LABELS = {
@@ -313,3 +313,71 @@ async def stage_history(session: AsyncSession, member: Member) -> list[StageChan
             select(StageChange).where(StageChange.member_id == member.id).order_by(StageChange.id)
         )
     )
+
+
+@dataclass(frozen=True)
+class ProfileView:
+    """A member's profile and journey as shown to people: read in one query, no ORM objects."""
+
+    member_id: int
+    discord_id: int
+    stage: str | None
+    stage_manual: bool
+    stage_since: datetime | None
+    onboarded_at: datetime | None
+    timezone: str | None
+    skill: str | None
+    goals: str | None
+    weekly_hours: int | None
+    language: str | None
+    communication_style: str | None
+    grants: frozenset[str]
+    points: int
+
+
+_VIEW_COLUMNS = (
+    Member.id,
+    Member.discord_id,
+    Member.stage,
+    Member.stage_manual,
+    Member.stage_since,
+    Member.onboarded_at,
+    Member.timezone,
+    Member.skill,
+    Member.goals,
+    Member.weekly_hours,
+    Member.language,
+    Member.communication_style,
+)
+_POINTS = (
+    select(func.coalesce(func.sum(LedgerEvent.points), 0))
+    .where(LedgerEvent.member_id == Member.id)
+    .scalar_subquery()
+)
+
+
+def _view_statement(with_points: bool) -> Select[Any]:
+    return (
+        select(*_VIEW_COLUMNS, RoleGrant.role, *([_POINTS] if with_points else []))
+        .outerjoin(RoleGrant, and_(RoleGrant.member_id == Member.id, RoleGrant.revoked_at.is_(None)))
+        .where(Member.guild_id == bindparam("guild_id"), Member.discord_id == bindparam("discord_id"))
+    )
+
+
+# Built once: constructing a statement costs more than SQLite running it.
+_VIEW = {False: _view_statement(False), True: _view_statement(True)}
+
+
+async def profile_view(
+    conn: AsyncSession | AsyncConnection, guild_id: int, discord_id: int, *, with_points: bool = False
+) -> ProfileView | None:
+    """The hot read path of /profile view and /journey show: one prebuilt statement (a row per active grant),
+    since every round trip through the async driver costs more than the query itself. Takes a session or,
+    cheaper for a pure read, a connection."""
+    rows = (await conn.execute(_VIEW[with_points], {"guild_id": guild_id, "discord_id": discord_id})).all()
+    if not rows:
+        return None
+    first = rows[0]
+    grants = frozenset(r.role for r in rows if r.role is not None)
+    n = len(_VIEW_COLUMNS)
+    return ProfileView(*first[:n], grants=grants, points=int(first[n + 1]) if with_points else 0)

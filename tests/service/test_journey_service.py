@@ -100,3 +100,23 @@ async def test_evaluate_all_skips_manual_left_and_teachers(sessions) -> None:
     async with sessions.begin() as session:
         moves = await service.evaluate_all(session, 1, START + timedelta(weeks=5), rules)
     assert [(m.discord_id, m.to_stage) for m in moves] == [(100, "contributor")]
+
+
+async def test_profile_view_reads_member_grants_and_points_in_one_go(sessions) -> None:
+    async with sessions.begin() as session:
+        m = await service.register_join(session, 1, 500, "carol", START)
+        await service.update_profile(session, m, PROFILE, OnboardingSection(), START)
+        await service.complete_onboarding(session, m, START)
+        await service.grant_role(session, m, "ambassador", 7, START, "meetups")
+        await service.grant_role(session, m, "maintainer", 7, START, "ops")
+        await service.revoke_role(session, m, "maintainer", 7, START)
+        for n, pts in enumerate([10, 15]):
+            await ledger.record(session, guild_id=1, member_id=m.id, kind="t", reference=str(n), points=pts, at=START)
+    async with sessions() as session:
+        view = await service.profile_view(session, 1, 500, with_points=True)
+        plain = await service.profile_view(session, 1, 500)
+        missing = await service.profile_view(session, 1, 999)
+    assert view is not None and plain is not None and missing is None
+    assert view.grants == frozenset({"ambassador"}) and view.points == 25 and plain.points == 0
+    assert (view.timezone, view.stage, view.weekly_hours) == ("Europe/Berlin", "learner", 5)
+    assert view.onboarded_at == START
