@@ -65,6 +65,7 @@ class AtlasBot(commands.Bot):
         self.config = config
         self.engine = engine
         self.sessions = sessionmaker
+        self.reads = db.Reads(engine)
         self.clock = clock
         self.start_scheduler = start_scheduler
         self.reminders = Reminders(
@@ -183,3 +184,4 @@ class AtlasBot(commands.Bot):
     async def close(self) -> None:
         await self.scheduler.aclose()
         await super().close()
+        self.reads.dispose()

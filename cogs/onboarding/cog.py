@@ -16,7 +16,6 @@ import discord
 from discord import app_commands, ui
 from discord.ext import commands
 
-from bot.cache import MemberCache
 from bot.checks import Capability, require
 from bot.errors import UserError, handle_interaction_error
 from bot.members import ensure_member, get_member
@@ -25,7 +24,7 @@ from bot.scheduler import Job
 from bot.timefmt import discord_ts
 from cogs.onboarding import journey, service, timezones
 from cogs.onboarding.service import AmbiguousTimezone, ProfileError
-from models import Member, Reminder, RoleGrant
+from models import Member, Reminder
 
 if TYPE_CHECKING:
     from bot.core import AtlasBot
@@ -179,9 +178,6 @@ class OnboardingCog(commands.Cog):
         # Stage-role sets the bot itself is applying, so its own GUILD_MEMBER_UPDATE is not taken for a hand edit.
         self._expected_roles: dict[int, frozenset[int]] = {}
         self._last_touch: dict[int, datetime] = {}
-        # /profile view is among the most used commands; its rows change rarely (see bot/cache.py).
-        self.profiles: MemberCache[service.ProfileView] = MemberCache()
-        self._unwatch = self.profiles.watch({Member: lambda m: m.id, RoleGrant: lambda g: g.member_id})
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     async def cog_load(self) -> None:
@@ -202,7 +198,6 @@ class OnboardingCog(commands.Cog):
         )
 
     async def cog_unload(self) -> None:
-        self._unwatch()
         for kind in (GREET, GREET_POST, ROLES, PROMOTED_DM, PROMOTED_POST, NUDGE):
             self.bot.reminders.unregister(kind)
         for job in ("journey.evaluate", "journey.nudges", "journey.reconcile"):
@@ -617,13 +612,7 @@ class OnboardingCog(commands.Cog):
     @app_commands.describe(member="Whose profile (default: yours)")
     async def profile_view(self, interaction: discord.Interaction, member: discord.Member | None = None) -> None:
         user = member or interaction.user
-        key = (self.bot.guild_id, user.id)
-        row = self.profiles.get(key)
-        if row is None:
-            async with self.bot.engine.connect() as conn:
-                row = await service.profile_view(conn, self.bot.guild_id, user.id)
-            if row is not None:
-                self.profiles.put(key, row.member_id, row)
+        row = await service.profile_view(self.bot.reads, self.bot.guild_id, user.id)
         await interaction.response.send_message(embed=self._profile_embed(row, user), ephemeral=True)
 
     @profile.command(name="edit", description="Change your own profile")
@@ -709,8 +698,7 @@ class OnboardingCog(commands.Cog):
     async def journey_show(self, interaction: discord.Interaction, member: discord.Member | None = None) -> None:
         user = member or interaction.user
         now = self.bot.clock.now()
-        async with self.bot.engine.connect() as conn:
-            row = await service.profile_view(conn, self.bot.guild_id, user.id, with_points=True)
+        row = await service.profile_view(self.bot.reads, self.bot.guild_id, user.id, with_points=True)
         if row is None or row.onboarded_at is None or row.stage is None:
             who = "You have" if user.id == interaction.user.id else f"{user.display_name} has"
             raise UserError(

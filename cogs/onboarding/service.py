@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Select, and_, bindparam, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.base import Executable
 
 from bot import ledger
 from bot.config import JourneySection, OnboardingSection
@@ -368,13 +371,16 @@ def _view_statement(with_points: bool) -> Select[Any]:
 _VIEW = {False: _view_statement(False), True: _view_statement(True)}
 
 
+class Reader(Protocol):
+    async def all(self, statement: Executable, params: dict[str, Any]) -> Sequence[Row[Any]]: ...
+
+
 async def profile_view(
-    conn: AsyncSession | AsyncConnection, guild_id: int, discord_id: int, *, with_points: bool = False
+    reads: Reader, guild_id: int, discord_id: int, *, with_points: bool = False
 ) -> ProfileView | None:
-    """The hot read path of /profile view and /journey show: one prebuilt statement (a row per active grant),
-    since every round trip through the async driver costs more than the query itself. Takes a session or,
-    cheaper for a pure read, a connection."""
-    rows = (await conn.execute(_VIEW[with_points], {"guild_id": guild_id, "discord_id": discord_id})).all()
+    """The hot read path of /profile view and /journey show: one prebuilt, indexed statement (a row per active
+    grant) through ``bot.db.Reads``."""
+    rows = await reads.all(_VIEW[with_points], {"guild_id": guild_id, "discord_id": discord_id})
     if not rows:
         return None
     first = rows[0]

@@ -102,7 +102,7 @@ async def test_evaluate_all_skips_manual_left_and_teachers(sessions) -> None:
     assert [(m.discord_id, m.to_stage) for m in moves] == [(100, "contributor")]
 
 
-async def test_profile_view_reads_member_grants_and_points_in_one_go(sessions) -> None:
+async def test_profile_view_reads_member_grants_and_points_in_one_go(sessions, engine) -> None:
     async with sessions.begin() as session:
         m = await service.register_join(session, 1, 500, "carol", START)
         await service.update_profile(session, m, PROFILE, OnboardingSection(), START)
@@ -111,11 +111,16 @@ async def test_profile_view_reads_member_grants_and_points_in_one_go(sessions) -
         await service.grant_role(session, m, "maintainer", 7, START, "ops")
         await service.revoke_role(session, m, "maintainer", 7, START)
         for n, pts in enumerate([10, 15]):
-            await ledger.record(session, guild_id=1, member_id=m.id, kind="t", reference=str(n), points=pts, at=START)
-    async with sessions() as session:
-        view = await service.profile_view(session, 1, 500, with_points=True)
-        plain = await service.profile_view(session, 1, 500)
-        missing = await service.profile_view(session, 1, 999)
+            await ledger.record(
+                session, guild_id=1, member_id=m.id, kind="t", reference=str(n), points=pts, at=START
+            )
+    reads = db.Reads(engine)  # a synchronous read connection on SQLite, the async engine on PostgreSQL
+    try:
+        view = await service.profile_view(reads, 1, 500, with_points=True)
+        plain = await service.profile_view(reads, 1, 500)
+        missing = await service.profile_view(reads, 1, 999)
+    finally:
+        reads.dispose()
     assert view is not None and plain is not None and missing is None
     assert view.grants == frozenset({"ambassador"}) and view.points == 25 and plain.points == 0
     assert (view.timezone, view.stage, view.weekly_hours) == ("Europe/Berlin", "learner", 5)
