@@ -56,3 +56,22 @@ async def test_sqlite_pragmas_are_set(tmp_path) -> None:
             assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar() == 5000
     finally:
         await engine.dispose()
+
+
+async def test_fast_reads_are_read_only_and_see_committed_writes(engine, sessions) -> None:
+    import pytest
+    from sqlalchemy import insert, select
+    from sqlalchemy.exc import OperationalError
+
+    from models import BotState
+
+    reads = db.Reads(engine)
+    try:
+        async with sessions.begin() as session:
+            session.add(BotState(key="k", value="v1"))
+        assert [tuple(r) for r in await reads.all(select(BotState.value), {})] == [("v1",)]
+        if engine.dialect.name == "sqlite":
+            with pytest.raises(OperationalError, match="readonly"):
+                await reads.all(insert(BotState).values(key="x", value="y").returning(BotState.key), {})
+    finally:
+        reads.dispose()
