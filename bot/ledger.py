@@ -1,17 +1,485 @@
-"""The contribution ledger: one append-only row per contribution or activity.
+"""The contribution ledger: one append-only row per contribution or activity, and what is derived from it.
 
-Every feature records through ``record``; reputation, badges, progression, leaderboards and metrics are all
-computed from these rows. Recording is idempotent on (member, kind, reference), so a retry never counts twice.
+Every feature records through ``record_event`` (or the older ``record``); reputation, badges, progression,
+leaderboards and metrics are computed from these rows. Recording is idempotent on (member, kind, reference), so
+a retry never counts twice. In the same transaction as each insert:
+
+- anti-farming: an event on the member's own content (``subject_member_id == member_id``) is kept for the audit
+  trail with 0 points and does not count toward badges; points from vote kinds are capped per member per UTC
+  day. Either way a ``ledger_adjustments`` row says what was asked and why less was given;
+- the maintained aggregates (``member_points``: week, month and all-time per category) are upserted, so
+  leaderboards and reputation are index lookups rather than scans of the ledger;
+- the badge rules that the event's kind or category can affect are evaluated; a badge is awarded once per
+  member, enforced by a unique constraint, and the awards are returned so the caller can announce them.
+
+Usage from a feature (``bot`` is the AtlasBot)::
+
+    policy = ledger.policy_for(bot.config.recognition)
+    async with bot.sessions.begin() as session:
+        result = await ledger.record_event(
+            session, policy, guild_id=bot.guild_id, member_id=answerer.id, kind="answer_accepted",
+            reference=f"answer:{answer_id}", at=bot.clock.now(), subject_member_id=asker.id,
+        )
+    # After the commit: the journey re-evaluates the member, the recognition cog announces new badges.
+    bot.ledger_recorded(answerer.id, badges_awarded=bool(result.awarded))
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import itertools
+import logging
+import tomllib
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import LedgerEvent
+from bot.config import RecognitionSection
+from models import BadgeAward, LedgerAdjustment, LedgerEvent, Member, MemberKindStats, MemberPoints
+
+log = logging.getLogger(__name__)
+
+CATEGORIES = ("overall", "answers", "reviews", "mentoring")
+WINDOWS = ("week", "month", "all")
+Window = Literal["week", "month", "all"]
+TIERS = ("bronze", "silver", "gold")
+# period_start of the all-time aggregate rows.
+ALL_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+SELF = "self"
+DAILY_CAP = "daily_cap"
+
+BUNDLED_BADGES = Path(__file__).resolve().parent.parent / "cogs" / "recognition" / "badges.toml"
+
+
+# -- periods (UTC) ---------------------------------------------------------------------------------------------
+def day_start(at: datetime) -> datetime:
+    at = at.astimezone(UTC)
+    return datetime(at.year, at.month, at.day, tzinfo=UTC)
+
+
+def week_start(at: datetime) -> datetime:
+    """Monday 00:00 UTC of the week holding ``at``."""
+    start = day_start(at)
+    return start - timedelta(days=start.weekday())
+
+
+def month_start(at: datetime) -> datetime:
+    at = at.astimezone(UTC)
+    return datetime(at.year, at.month, 1, tzinfo=UTC)
+
+
+def add_months(start: datetime, months: int) -> datetime:
+    index = start.year * 12 + (start.month - 1) + months
+    return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
+
+
+def period_start(window: Window, at: datetime) -> datetime:
+    if window == "week":
+        return week_start(at)
+    if window == "month":
+        return month_start(at)
+    if window == "all":
+        return ALL_TIME
+    raise ValueError(f"unknown window {window!r}; use one of {WINDOWS}")
+
+
+def _week_number(at: datetime) -> int:
+    # Consecutive weeks have consecutive numbers (1970-01-05 was a Monday).
+    return (week_start(at).date() - date(1970, 1, 5)).days // 7
+
+
+def longest_weekly_streak(times: Iterable[datetime]) -> int:
+    """The longest run of consecutive UTC weeks that each hold at least one of ``times``."""
+    weeks = sorted({_week_number(t) for t in times})
+    best = run = 0
+    previous: int | None = None
+    for week in weeks:
+        run = run + 1 if previous is not None and week == previous + 1 else 1
+        best = max(best, run)
+        previous = week
+    return best
+
+
+# -- badge definitions -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CountRule:
+    """At least ``at_least`` events of any of ``kinds`` (events on one's own content do not count)."""
+
+    kinds: frozenset[str]
+    at_least: int
+    type: str = "count"
+
+
+@dataclass(frozen=True)
+class StreakRule:
+    """Events of ``kinds`` in at least ``weeks`` consecutive UTC weeks (Monday to Sunday)."""
+
+    kinds: frozenset[str]
+    weeks: int
+    type: str = "streak"
+
+
+@dataclass(frozen=True)
+class PointsRule:
+    """At least ``at_least`` all-time points in ``category`` ("overall" = reputation before the floor at 0)."""
+
+    category: str
+    at_least: int
+    type: str = "points"
+
+
+@dataclass(frozen=True)
+class ManualRule:
+    """Only ever awarded by a maintainer, with a reason."""
+
+    type: str = "manual"
+
+
+Rule = CountRule | StreakRule | PointsRule | ManualRule
+
+
+@dataclass(frozen=True)
+class Badge:
+    key: str
+    name: str
+    description: str
+    emoji: str
+    tier: str
+    rule: Rule
+
+    @property
+    def automatic(self) -> bool:
+        return not isinstance(self.rule, ManualRule)
+
+    def concerns(self, kind: str, categories: Iterable[str]) -> bool:
+        """Whether an event of ``kind`` (adding points to ``categories``) can make this rule true."""
+        rule = self.rule
+        if isinstance(rule, CountRule | StreakRule):
+            return kind in rule.kinds
+        if isinstance(rule, PointsRule):
+            return rule.category in set(categories)
+        return False
+
+
+class BadgeFileError(ValueError):
+    """The badge definitions are invalid; one line per problem, naming the badge and key."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(f"{source}: {p}" for p in problems))
+
+
+def _parse_rule(raw: Any, where: str, problems: list[str]) -> Rule | None:
+    if not isinstance(raw, dict):
+        problems.append(f'{where} rule: must be a table like {{ type = "count", kinds = [...], at_least = 1 }}')
+        return None
+    kind = raw.get("type")
+    allowed: dict[str, set[str]] = {
+        "count": {"type", "kinds", "at_least"},
+        "streak": {"type", "kinds", "weeks"},
+        "points": {"type", "category", "at_least"},
+        "manual": {"type"},
+    }
+    if kind not in allowed:
+        problems.append(f"{where} rule.type: must be one of {sorted(allowed)} (got {kind!r})")
+        return None
+    extra = set(raw) - allowed[kind]
+    if extra:
+        problems.append(f"{where} rule: unknown key(s) {sorted(extra)} for type {kind!r}")
+        return None
+
+    def positive(key: str, minimum: int) -> int | None:
+        value = raw.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= 1_000_000:
+            problems.append(
+                f"{where} rule.{key}: must be a whole number from {minimum} to 1000000 (got {value!r})"
+            )
+            return None
+        return value
+
+    def kinds() -> frozenset[str] | None:
+        value = raw.get("kinds")
+        if not isinstance(value, list) or not value or not all(isinstance(k, str) and k for k in value):
+            problems.append(f"{where} rule.kinds: must be a non-empty list of ledger kinds")
+            return None
+        return frozenset(value)
+
+    if kind == "count":
+        ks, n = kinds(), positive("at_least", 1)
+        return CountRule(ks, n) if ks is not None and n is not None else None
+    if kind == "streak":
+        ks, n = kinds(), positive("weeks", 2)
+        return StreakRule(ks, n) if ks is not None and n is not None else None
+    if kind == "points":
+        category = raw.get("category")
+        n = positive("at_least", 1)
+        if category not in CATEGORIES:
+            problems.append(f"{where} rule.category: must be one of {list(CATEGORIES)} (got {category!r})")
+            return None
+        return PointsRule(category, n) if n is not None else None
+    return ManualRule()
+
+
+def parse_badges(data: Mapping[str, Any], source: str = "badges.toml") -> tuple[Badge, ...]:
+    """Validate ``[[badge]]`` tables into Badge definitions, reporting every problem at once."""
+    problems: list[str] = []
+    raw_badges = data.get("badge")
+    if not isinstance(raw_badges, list) or not raw_badges:
+        raise BadgeFileError(source, ["no [[badge]] tables found"])
+    extra_top = set(data) - {"badge"}
+    if extra_top:
+        problems.append(f"unknown top-level key(s) {sorted(extra_top)}")
+    badges: list[Badge] = []
+    seen: set[str] = set()
+    required = {"key", "name", "description", "emoji", "tier", "rule"}
+    for i, raw in enumerate(raw_badges):
+        key = raw.get("key") if isinstance(raw, dict) else None
+        where = f"badge {key!r}" if isinstance(key, str) else f"badge #{i + 1}"
+        if not isinstance(raw, dict):
+            problems.append(f"{where}: must be a table")
+            continue
+        missing, extra = required - set(raw), set(raw) - required
+        if missing:
+            problems.append(f"{where}: missing key(s) {sorted(missing)}")
+        if extra:
+            problems.append(f"{where}: unknown key(s) {sorted(extra)}")
+        if missing or extra:
+            continue
+        ok = True
+        if not (isinstance(key, str) and 1 <= len(key) <= 60 and key.replace("-", "").isalnum() and key.islower()):
+            problems.append(f"{where} key: 1-60 lowercase letters, digits and dashes")
+            ok = False
+        elif key in seen:
+            problems.append(f"{where} key: defined twice")
+            ok = False
+        for name, limit in (("name", 60), ("description", 200), ("emoji", 32)):
+            value = raw[name]
+            if not isinstance(value, str) or not value.strip() or len(value) > limit:
+                problems.append(f"{where} {name}: 1-{limit} characters")
+                ok = False
+        if raw["tier"] not in TIERS:
+            problems.append(f"{where} tier: must be one of {list(TIERS)} (got {raw['tier']!r})")
+            ok = False
+        rule = _parse_rule(raw["rule"], where, problems)
+        if ok and rule is not None:
+            seen.add(key)
+            badges.append(
+                Badge(key, raw["name"].strip(), raw["description"].strip(), raw["emoji"], raw["tier"], rule)
+            )
+    if problems:
+        raise BadgeFileError(source, problems)
+    return tuple(badges)
+
+
+@lru_cache(maxsize=8)
+def load_badges(path: str | Path = BUNDLED_BADGES) -> tuple[Badge, ...]:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadgeFileError(str(path), ["file not found"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise BadgeFileError(str(path), [f"not valid TOML: {exc}"]) from None
+    return parse_badges(data, str(path))
+
+
+# -- policy ----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LedgerPolicy:
+    """The ledger's rules, from ``[recognition]`` config and the badge file: built once, shared by all."""
+
+    points: Mapping[str, int] = field(default_factory=dict)
+    categories: Mapping[str, str] = field(default_factory=dict)  # kind -> "answers" | "reviews" | "mentoring"
+    vote_kinds: frozenset[str] = frozenset()
+    daily_vote_cap: int = 200
+    privileges: Mapping[str, int] = field(default_factory=dict)
+    badges: tuple[Badge, ...] = ()
+
+    @classmethod
+    def from_config(cls, section: RecognitionSection, badges: Sequence[Badge] | None = None) -> LedgerPolicy:
+        if badges is None:
+            badges = load_badges(Path(section.badges_file) if section.badges_file else BUNDLED_BADGES)
+        categories = {k: "answers" for k in section.answer_kinds}
+        categories |= {k: "reviews" for k in section.review_kinds}
+        categories |= {k: "mentoring" for k in section.mentoring_kinds}
+        return cls(
+            points=dict(section.points),
+            categories=categories,
+            vote_kinds=frozenset(section.vote_kinds),
+            daily_vote_cap=section.daily_vote_cap,
+            privileges=dict(section.privileges),
+            badges=tuple(badges),
+        )
+
+    def points_for(self, kind: str) -> int:
+        if kind not in self.points:
+            log.warning("ledger kind %r has no configured points; recording it with 0", kind)
+        return self.points.get(kind, 0)
+
+    def categories_of(self, kind: str) -> tuple[str, ...]:
+        category = self.categories.get(kind)
+        return ("overall", category) if category else ("overall",)
+
+    def badge(self, key: str) -> Badge | None:
+        return next((b for b in self.badges if b.key == key), None)
+
+
+_policies: OrderedDict[int, tuple[RecognitionSection, LedgerPolicy]] = OrderedDict()
+
+
+def policy_for(section: RecognitionSection) -> LedgerPolicy:
+    """The policy for a config section, built once per section object (config sections are immutable)."""
+    cached = _policies.get(id(section))
+    if cached is not None and cached[0] is section:
+        return cached[1]
+    policy = LedgerPolicy.from_config(section)
+    _policies[id(section)] = (section, policy)
+    while len(_policies) > 16:
+        _policies.popitem(last=False)
+    return policy
+
+
+def default_policy() -> LedgerPolicy:
+    return policy_for(_DEFAULT_SECTION)
+
+
+_DEFAULT_SECTION = RecognitionSection()
+
+
+# -- results ---------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AwardedBadge:
+    award_id: int
+    member_id: int
+    badge: Badge
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What ``record_event`` did. ``event`` is None when this (member, kind, reference) was already recorded."""
+
+    event: LedgerEvent | None
+    requested: int
+    points: int
+    # Why fewer points than requested were given: "self", "daily_cap", or None.
+    adjustment: str | None = None
+    awarded: tuple[AwardedBadge, ...] = ()
+
+    @property
+    def duplicate(self) -> bool:
+        return self.event is None
+
+
+# -- recording -------------------------------------------------------------------------------------------------
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+def _insert(session: AsyncSession, target: Any) -> Any:
+    # Both dialects offer INSERT ... ON CONFLICT, but through their own insert() constructs.
+    if _dialect(session) == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(target)
+
+
+async def record_event(
+    session: AsyncSession,
+    policy: LedgerPolicy,
+    *,
+    guild_id: int,
+    member_id: int,
+    kind: str,
+    reference: str,
+    at: datetime,
+    subject_member_id: int | None = None,
+    points: int | None = None,
+) -> Recorded:
+    """Record one event in the caller's transaction, update the aggregates, and award any badge it earns.
+
+    ``member_id`` is who is credited. ``subject_member_id`` is the other member involved: the author of the
+    content the member acted on (a review, an accepted answer), or whoever acted on the member's content (the
+    voter); when it is the member themself, the event earns nothing. ``points`` overrides the configured value.
+    """
+    if not kind or not reference:
+        raise ValueError("a ledger event needs a kind and a reference")
+    if len(kind) > 40 or len(reference) > 120:
+        raise ValueError("a ledger kind is at most 40 characters and a reference at most 120")
+    if at.tzinfo is None:
+        raise ValueError("a ledger event needs a timezone-aware time")
+    requested = policy.points_for(kind) if points is None else points
+    is_self = subject_member_id is not None and subject_member_id == member_id
+    await session.flush()
+    if _dialect(session) == "postgresql":
+        # One writer per member at a time, so the daily cap and badge counts see each other's events. (On
+        # SQLite the INSERT below takes the database's write lock, which serialises the rest just the same.)
+        await session.execute(select(Member.id).where(Member.id == member_id).with_for_update())
+    stmt = (
+        _insert(session, LedgerEvent)
+        .values(
+            guild_id=guild_id,
+            member_id=member_id,
+            kind=kind,
+            reference=reference,
+            points=0 if is_self else requested,
+            created_at=at,
+        )
+        .on_conflict_do_nothing(index_elements=["member_id", "kind", "reference"])
+        .returning(LedgerEvent)
+    )
+    event = (await session.scalars(stmt)).first()
+    if event is None:
+        return Recorded(None, requested, 0)
+
+    granted, adjustment = event.points, SELF if is_self else None
+    if not is_self and kind in policy.vote_kinds and requested > 0:
+        start = day_start(at)
+        used = await session.scalar(
+            select(func.coalesce(func.sum(LedgerEvent.points), 0)).where(
+                LedgerEvent.member_id == member_id,
+                LedgerEvent.kind.in_(policy.vote_kinds),
+                LedgerEvent.created_at >= start,
+                LedgerEvent.created_at < start + timedelta(days=1),
+                LedgerEvent.id != event.id,
+                LedgerEvent.points > 0,
+            )
+        )
+        allowed = max(0, policy.daily_vote_cap - int(used or 0))
+        if requested > allowed:
+            granted, adjustment = allowed, DAILY_CAP
+            event.points = granted
+    if adjustment is not None:
+        session.add(
+            LedgerAdjustment(
+                event_id=event.id,
+                requested_points=requested,
+                reason=adjustment,
+                subject_member_id=subject_member_id,
+            )
+        )
+    awarded: list[AwardedBadge] = []
+    if not is_self:
+        categories = policy.categories_of(kind)
+        await _add_to_aggregates(session, guild_id, member_id, categories, at, granted, 1)
+        await _add_to_kind_stats(session, member_id, kind, at)
+        awarded = await _evaluate(
+            session,
+            policy,
+            guild_id=guild_id,
+            member_id=member_id,
+            at=at,
+            event_id=event.id,
+            only=[b for b in policy.badges if b.concerns(kind, categories if granted else ())],
+        )
+    await session.flush()
+    return Recorded(event, requested, granted, adjustment, tuple(awarded))
 
 
 async def record(
@@ -23,27 +491,407 @@ async def record(
     reference: str,
     points: int,
     at: datetime,
+    policy: LedgerPolicy | None = None,
 ) -> LedgerEvent | None:
-    """Append an event in the caller's transaction; returns None when this (member, kind, reference) exists."""
-    if not kind or not reference:
-        raise ValueError("a ledger event needs a kind and a reference")
-    existing = await session.scalar(
-        select(LedgerEvent.id).where(
-            LedgerEvent.member_id == member_id, LedgerEvent.kind == kind, LedgerEvent.reference == reference
-        )
+    """Append an event with explicit points; returns None when this (member, kind, reference) exists.
+
+    The original API, kept for callers that choose their own points. It goes through ``record_event``, so the
+    aggregates, caps and badges stay right; prefer ``record_event`` to also learn what badges were awarded.
+    """
+    result = await record_event(
+        session,
+        policy or default_policy(),
+        guild_id=guild_id,
+        member_id=member_id,
+        kind=kind,
+        reference=reference,
+        at=at,
+        points=points,
     )
-    if existing is not None:
-        return None
-    event = LedgerEvent(
-        guild_id=guild_id, member_id=member_id, kind=kind, reference=reference, points=points, created_at=at
-    )
-    session.add(event)
-    await session.flush()
-    return event
+    return result.event
 
 
 async def points_of(session: AsyncSession, member_id: int, *, since: datetime | None = None) -> int:
+    """The member's points summed from the ledger itself (optionally from ``since`` on)."""
     query = select(func.coalesce(func.sum(LedgerEvent.points), 0)).where(LedgerEvent.member_id == member_id)
     if since is not None:
         query = query.where(LedgerEvent.created_at >= since)
     return int(await session.scalar(query) or 0)
+
+
+# -- aggregates ------------------------------------------------------------------------------------------------
+AggregateKey = tuple[int, str, str, datetime]  # member_id, category, period_kind, period_start
+
+
+def aggregate_keys(member_id: int, categories: Iterable[str], at: datetime) -> list[AggregateKey]:
+    starts = (("week", week_start(at)), ("month", month_start(at)), ("all", ALL_TIME))
+    return [(member_id, c, kind, start) for c in categories for kind, start in starts]
+
+
+async def _add_to_aggregates(
+    session: AsyncSession,
+    guild_id: int,
+    member_id: int,
+    categories: Sequence[str],
+    at: datetime,
+    points: int,
+    events: int,
+) -> None:
+    rows = [
+        {
+            "member_id": m,
+            "category": c,
+            "period_kind": k,
+            "period_start": s,
+            "guild_id": guild_id,
+            "points": points,
+            "events": events,
+        }
+        for m, c, k, s in aggregate_keys(member_id, categories, at)
+    ]
+    table = MemberPoints.__table__
+    stmt = _insert(session, table).values(rows)
+    # An atomic upsert: concurrent writers add to the row instead of overwriting each other.
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["member_id", "category", "period_kind", "period_start"],
+        set_={"points": table.c.points + stmt.excluded.points, "events": table.c.events + stmt.excluded.events},
+    )
+    await session.execute(stmt)
+
+
+def accumulate(
+    rows: Iterable[tuple[int, int, str, int, datetime]], policy: LedgerPolicy
+) -> dict[AggregateKey, list[int]]:
+    """Aggregate (member_id, guild_id, kind, points, created_at) rows in memory: key -> [guild, points, events].
+
+    Shared by ``rebuild_aggregates`` and the benchmark's bulk load, so both build exactly what recording does.
+    """
+    totals: dict[AggregateKey, list[int]] = {}
+    for member_id, guild_id, kind, points, at in rows:
+        for key in aggregate_keys(member_id, policy.categories_of(kind), at):
+            slot = totals.get(key)
+            if slot is None:
+                totals[key] = [guild_id, points, 1]
+            else:
+                slot[1] += points
+                slot[2] += 1
+    return totals
+
+
+@dataclass
+class KindStats:
+    events: int
+    last_week: int
+    streak: int
+    best_streak: int
+
+
+def kind_stats(times: Iterable[datetime]) -> KindStats | None:
+    """Count, current and best weekly streak of a member's events of one kind (for rebuilds and repairs)."""
+    times = list(times)
+    weeks = sorted({_week_number(t) for t in times})
+    if not weeks:
+        return None
+    best = run = 1
+    for previous, week in itertools.pairwise(weeks):
+        run = run + 1 if week == previous + 1 else 1
+        best = max(best, run)
+    return KindStats(len(times), weeks[-1], run, best)
+
+
+async def _add_to_kind_stats(session: AsyncSession, member_id: int, kind: str, at: datetime) -> None:
+    # Read-modify-write is safe here: record_event holds the member's lock (PostgreSQL) or the write lock (SQLite).
+    week = _week_number(at)
+    stats = await session.get(MemberKindStats, (member_id, kind))
+    if stats is None:
+        session.add(
+            MemberKindStats(member_id=member_id, kind=kind, events=1, last_week=week, streak=1, best_streak=1)
+        )
+        return
+    stats.events += 1
+    if week == stats.last_week:
+        return
+    if week == stats.last_week + 1:
+        stats.streak += 1
+    elif week > stats.last_week + 1:
+        stats.streak = 1
+    else:
+        # A back-dated event can join or bridge earlier runs: recompute from the ledger (rare).
+        await session.flush()
+        times = await session.scalars(
+            select(LedgerEvent.created_at).where(
+                LedgerEvent.member_id == member_id, LedgerEvent.kind == kind, _not_self()
+            )
+        )
+        fresh = kind_stats(times)
+        if fresh is not None:
+            stats.events, stats.last_week, stats.streak = fresh.events, fresh.last_week, fresh.streak
+            stats.best_streak = fresh.best_streak
+        return
+    stats.last_week = week
+    stats.best_streak = max(stats.best_streak, stats.streak)
+
+
+async def rebuild_aggregates(session: AsyncSession, policy: LedgerPolicy, guild_id: int | None = None) -> int:
+    """Recompute ``member_points`` from the ledger (after a config change of categories, or a repair)."""
+    delete_stmt = delete(MemberPoints)
+    query = (
+        select(
+            LedgerEvent.member_id,
+            LedgerEvent.guild_id,
+            LedgerEvent.kind,
+            LedgerEvent.points,
+            LedgerEvent.created_at,
+        )
+        .outerjoin(LedgerAdjustment, LedgerAdjustment.event_id == LedgerEvent.id)
+        .where((LedgerAdjustment.reason.is_(None)) | (LedgerAdjustment.reason != SELF))
+    )
+    if guild_id is not None:
+        delete_stmt = delete_stmt.where(MemberPoints.guild_id == guild_id)
+        query = query.where(LedgerEvent.guild_id == guild_id)
+    await session.execute(delete_stmt)
+    events = [tuple(r) for r in await session.execute(query)]
+    totals = accumulate(events, policy)  # type: ignore[arg-type]
+    by_kind: dict[tuple[int, str], list[datetime]] = {}
+    for member_id, _, kind, _, at in events:
+        by_kind.setdefault((member_id, kind), []).append(at)
+    members = {m for m, _ in by_kind}
+    for i in range(0, len(members), 500):
+        chunk = list(members)[i : i + 500]
+        await session.execute(delete(MemberKindStats).where(MemberKindStats.member_id.in_(chunk)))
+    stats_rows = []
+    for (member_id, kind), times in by_kind.items():
+        st = kind_stats(times)
+        assert st is not None
+        stats_rows.append({"member_id": member_id, "kind": kind, **st.__dict__})
+    for i in range(0, len(stats_rows), 5000):
+        await session.execute(MemberKindStats.__table__.insert(), stats_rows[i : i + 5000])
+    rows = [
+        {
+            "member_id": m,
+            "category": c,
+            "period_kind": k,
+            "period_start": s,
+            "guild_id": g,
+            "points": p,
+            "events": n,
+        }
+        for (m, c, k, s), (g, p, n) in totals.items()
+    ]
+    for i in range(0, len(rows), 5000):
+        await session.execute(MemberPoints.__table__.insert(), rows[i : i + 5000])
+    return len(rows)
+
+
+# -- badges ----------------------------------------------------------------------------------------------------
+def _not_self() -> Any:
+    return ~exists().where(LedgerAdjustment.event_id == LedgerEvent.id, LedgerAdjustment.reason == SELF)
+
+
+async def _evaluate(
+    session: AsyncSession,
+    policy: LedgerPolicy,
+    *,
+    guild_id: int,
+    member_id: int,
+    at: datetime,
+    event_id: int | None,
+    only: Sequence[Badge],
+) -> list[AwardedBadge]:
+    candidates = [b for b in only if b.automatic]
+    if not candidates:
+        return []
+    held = set(await session.scalars(select(BadgeAward.badge_key).where(BadgeAward.member_id == member_id)))
+    candidates = [b for b in candidates if b.key not in held]
+    if not candidates:
+        return []
+    stats = await load_kind_stats(
+        session,
+        member_id,
+        {k for b in candidates if isinstance(b.rule, CountRule | StreakRule) for k in b.rule.kinds},
+    )
+    totals: dict[str, int] = {}
+    if any(isinstance(b.rule, PointsRule) for b in candidates):
+        rows = await session.execute(
+            select(MemberPoints.category, MemberPoints.points).where(
+                MemberPoints.member_id == member_id,
+                MemberPoints.period_kind == "all",
+                MemberPoints.period_start == ALL_TIME,
+            )
+        )
+        totals = {c: int(p) for c, p in rows.all()}
+
+    awarded: list[AwardedBadge] = []
+    for badge in candidates:
+        rule = badge.rule
+        if isinstance(rule, CountRule):
+            earned = count_of(stats, rule) >= rule.at_least
+        elif isinstance(rule, StreakRule):
+            earned = await streak_of(session, member_id, stats, rule) >= rule.weeks
+        elif isinstance(rule, PointsRule):
+            earned = totals.get(rule.category, 0) >= rule.at_least
+        else:
+            earned = False
+        if earned:
+            award = await _insert_award(session, guild_id, member_id, badge, at, event_id=event_id)
+            if award is not None:
+                awarded.append(award)
+    return awarded
+
+
+async def load_kind_stats(
+    session: AsyncSession, member_id: int, kinds: Iterable[str]
+) -> dict[str, MemberKindStats]:
+    kinds = set(kinds)
+    if not kinds:
+        return {}
+    rows = await session.scalars(
+        select(MemberKindStats).where(MemberKindStats.member_id == member_id, MemberKindStats.kind.in_(kinds))
+    )
+    return {r.kind: r for r in rows}
+
+
+def count_of(stats: Mapping[str, MemberKindStats], rule: CountRule) -> int:
+    return sum(stats[k].events for k in rule.kinds if k in stats)
+
+
+async def streak_of(
+    session: AsyncSession, member_id: int, stats: Mapping[str, MemberKindStats], rule: StreakRule
+) -> int:
+    """The member's best weekly streak for the rule: from the stats for one kind, from the ledger for several."""
+    if len(rule.kinds) == 1:
+        only = stats.get(next(iter(rule.kinds)))
+        return only.best_streak if only else 0
+    times = await session.scalars(
+        select(LedgerEvent.created_at).where(
+            LedgerEvent.member_id == member_id, LedgerEvent.kind.in_(rule.kinds), _not_self()
+        )
+    )
+    return longest_weekly_streak(times)
+
+
+async def _insert_award(
+    session: AsyncSession,
+    guild_id: int,
+    member_id: int,
+    badge: Badge,
+    at: datetime,
+    *,
+    event_id: int | None = None,
+    by: int | None = None,
+    reason: str = "",
+) -> AwardedBadge | None:
+    # The unique (member, badge) constraint, not a prior SELECT, decides a race: the loser inserts nothing.
+    stmt = (
+        _insert(session, BadgeAward)
+        .values(
+            guild_id=guild_id,
+            member_id=member_id,
+            badge_key=badge.key,
+            awarded_at=at,
+            event_id=event_id,
+            awarded_by=by,
+            reason=reason[:200],
+        )
+        .on_conflict_do_nothing(index_elements=["member_id", "badge_key"])
+        .returning(BadgeAward.id)
+    )
+    award_id = (await session.execute(stmt)).scalar()
+    return AwardedBadge(int(award_id), member_id, badge) if award_id is not None else None
+
+
+async def evaluate_badges(
+    session: AsyncSession, policy: LedgerPolicy, *, guild_id: int, member_id: int, at: datetime
+) -> list[AwardedBadge]:
+    """Evaluate every automatic badge for one member (e.g. after the badge file gained a rule)."""
+    return await _evaluate(
+        session, policy, guild_id=guild_id, member_id=member_id, at=at, event_id=None, only=policy.badges
+    )
+
+
+async def award_badge(
+    session: AsyncSession,
+    policy: LedgerPolicy,
+    *,
+    guild_id: int,
+    member_id: int,
+    badge_key: str,
+    by_discord_id: int,
+    reason: str,
+    at: datetime,
+) -> AwardedBadge | None:
+    """A maintainer's award (any badge, manual or not); None when the member already holds it."""
+    badge = policy.badge(badge_key)
+    if badge is None:
+        raise ValueError(f"unknown badge {badge_key!r}")
+    if not reason.strip():
+        raise ValueError("a manual award needs a reason")
+    await session.flush()
+    return await _insert_award(session, guild_id, member_id, badge, at, by=by_discord_id, reason=reason.strip())
+
+
+async def revoke_badge(session: AsyncSession, *, member_id: int, badge_key: str) -> bool:
+    result = await session.execute(
+        delete(BadgeAward).where(BadgeAward.member_id == member_id, BadgeAward.badge_key == badge_key)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+# -- reputation ------------------------------------------------------------------------------------------------
+async def reputation_of(session: AsyncSession, member_id: int) -> int:
+    """All-time points from the maintained aggregate, never below 0 (a few downvotes cannot lock anyone out)."""
+    points = await session.scalar(
+        select(MemberPoints.points).where(
+            MemberPoints.member_id == member_id,
+            MemberPoints.category == "overall",
+            MemberPoints.period_kind == "all",
+            MemberPoints.period_start == ALL_TIME,
+        )
+    )
+    return max(0, int(points or 0))
+
+
+def privileges_for(reputation: int, policy: LedgerPolicy) -> dict[str, bool]:
+    return {name: reputation >= needed for name, needed in policy.privileges.items()}
+
+
+async def has_privilege(
+    session: AsyncSession, member_id: int, privilege: str, *, policy: LedgerPolicy | None = None
+) -> bool:
+    """Whether the member's reputation unlocks ``privilege`` (a key of ``[recognition] privileges``)."""
+    policy = policy or default_policy()
+    if privilege not in policy.privileges:
+        raise ValueError(f"unknown privilege {privilege!r}; configured: {sorted(policy.privileges)}")
+    return await reputation_of(session, member_id) >= policy.privileges[privilege]
+
+
+# -- audit -----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HistoryRow:
+    event_id: int
+    kind: str
+    reference: str
+    points: int
+    requested: int
+    adjustment: str | None
+    created_at: datetime
+
+
+async def history(
+    session: AsyncSession, member_id: int, *, limit: int = 20, offset: int = 0
+) -> tuple[list[HistoryRow], int]:
+    """The member's events, newest first, with any anti-farming adjustment; and the total count."""
+    total = await session.scalar(select(func.count()).where(LedgerEvent.member_id == member_id))
+    rows = await session.execute(
+        select(LedgerEvent, LedgerAdjustment.requested_points, LedgerAdjustment.reason)
+        .outerjoin(LedgerAdjustment, LedgerAdjustment.event_id == LedgerEvent.id)
+        .where(LedgerEvent.member_id == member_id)
+        .order_by(LedgerEvent.created_at.desc(), LedgerEvent.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    out = [
+        HistoryRow(e.id, e.kind, e.reference, e.points, e.points if req is None else req, reason, e.created_at)
+        for e, req, reason in rows.all()
+    ]
+    return out, int(total or 0)

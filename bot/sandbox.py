@@ -324,7 +324,7 @@ class Sandbox:
                 points=points,
                 at=now,
             )
-        bot.dispatch("atlas_ledger_event", bot.guild_id, row.id)
+        bot.ledger_recorded(row.id, badges_awarded=True)
         self.say(f"recorded {points} point(s) of {kind} for {args[0]}")
 
     def cmd_dms(self, args: list[str]) -> None:

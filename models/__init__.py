@@ -5,6 +5,7 @@ from models.core import BotState, JobRun, LedgerEvent, Member, Reminder, RoleGra
 from models.recognition import (
     BadgeAward,
     LedgerAdjustment,
+    MemberKindStats,
     MemberPoints,
     RecognitionPref,
     Spotlight,
@@ -25,6 +26,7 @@ __all__ = [
 __all__ += [  # recognition
     "BadgeAward",
     "LedgerAdjustment",
+    "MemberKindStats",
     "MemberPoints",
     "RecognitionPref",
     "Spotlight",

@@ -24,7 +24,7 @@ from bot.harness import AtlasHarness, make_world
 from bot.harness import config_for as _config_for
 
 Atlas = AtlasHarness
-E2E_COGS = ["meta", "onboarding"]
+E2E_COGS = ["meta", "onboarding", "recognition"]
 
 __all__ = ["Atlas", "config_for", "make_world"]
 

@@ -67,7 +67,7 @@ async def add_points(atlas: Atlas, member: Member, points: int, ref: str) -> Non
             points=points,
             at=atlas.clock.now(),
         )
-    atlas.bot.dispatch("atlas_ledger_event", atlas.guild.id, row.id)
+    atlas.bot.ledger_recorded(row.id)
     await atlas.settle()
 
 

@@ -1,0 +1,649 @@
+"""Recognition rules: leaderboards, opt-outs, badges shown and announced, spotlights, quarterly reviews.
+
+Plain values in, plain results out, an AsyncSession passed in; never imports discord. Recording events,
+awarding badges and reputation live in ``bot.ledger`` because every feature uses them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import ledger
+from bot.ledger import ALL_TIME, Badge, CountRule, LedgerPolicy, PointsRule, StreakRule, Window
+from cogs.recognition.spotlight import PICKED, Candidate, Pick, select_spotlight
+from models import (
+    BadgeAward,
+    LedgerAdjustment,
+    LedgerEvent,
+    Member,
+    MemberPoints,
+    RecognitionPref,
+    Spotlight,
+    SpotlightEntry,
+)
+
+WINDOW_LABELS = {"week": "this week", "month": "this month", "all": "all time"}
+
+
+class RecognitionError(Exception):
+    """A maintainer's or member's mistake, with the hint to show them."""
+
+
+# -- opt-out ---------------------------------------------------------------------------------------------------
+async def set_opt_out(session: AsyncSession, member_id: int, opted_out: bool, at: datetime) -> bool:
+    """Set the leaderboard opt-out; returns whether it changed."""
+    pref = await session.get(RecognitionPref, member_id)
+    if pref is None:
+        session.add(RecognitionPref(member_id=member_id, leaderboard_opt_out=opted_out, updated_at=at))
+        await session.flush()
+        return opted_out
+    if pref.leaderboard_opt_out == opted_out:
+        return False
+    pref.leaderboard_opt_out = opted_out
+    pref.updated_at = at
+    return True
+
+
+async def is_opted_out(session: AsyncSession, member_id: int) -> bool:
+    return bool(
+        await session.scalar(
+            select(RecognitionPref.leaderboard_opt_out).where(RecognitionPref.member_id == member_id)
+        )
+    )
+
+
+def _visible() -> list:
+    """Filters for public boards and posts: not opted out, still in the guild."""
+    return [
+        Member.left_at.is_(None),
+        ~exists().where(
+            RecognitionPref.member_id == MemberPoints.member_id, RecognitionPref.leaderboard_opt_out.is_(True)
+        ),
+    ]
+
+
+# -- leaderboards ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BoardRow:
+    rank: int
+    member_id: int
+    discord_id: int
+    name: str
+    points: int
+
+
+@dataclass(frozen=True)
+class Board:
+    window: str
+    category: str
+    period_start: datetime
+    page: int  # 0-based, clamped to the pages that exist
+    pages: int
+    rows: list[BoardRow]
+    viewer_rank: int | None = None
+    viewer_points: int | None = None
+
+    @property
+    def title(self) -> str:
+        return f"Leaderboard · {self.category} · {WINDOW_LABELS[self.window]}"
+
+
+async def leaderboard(
+    session: AsyncSession,
+    guild_id: int,
+    *,
+    window: Window,
+    category: str,
+    at: datetime,
+    page: int = 0,
+    page_size: int = 10,
+    max_pages: int = 10,
+    viewer_member_id: int | None = None,
+) -> Board:
+    """One page of a board from the maintained aggregates: an index range scan, whatever the ledger's size."""
+    if category not in ledger.CATEGORIES:
+        raise RecognitionError(f"Unknown category; choose one of {', '.join(ledger.CATEGORIES)}.")
+    start = ledger.period_start(window, at)
+    where = [
+        MemberPoints.guild_id == guild_id,
+        MemberPoints.period_kind == window,
+        MemberPoints.category == category,
+        MemberPoints.period_start == start,
+        MemberPoints.points > 0,
+        *_visible(),
+    ]
+    joined = select(MemberPoints.member_id).join(Member, Member.id == MemberPoints.member_id).where(*where)
+    # Counting stops at the last page shown, so a huge board costs no more than a small one.
+    capped = joined.limit(page_size * max_pages).subquery()
+    total = int(await session.scalar(select(func.count()).select_from(capped)) or 0)
+    pages = max(1, -(-total // page_size))
+    page = min(max(0, page), pages - 1)
+    rows = await session.execute(
+        select(MemberPoints.member_id, MemberPoints.points, Member.discord_id, Member.display_name)
+        .join(Member, Member.id == MemberPoints.member_id)
+        .where(*where)
+        .order_by(MemberPoints.points.desc(), MemberPoints.member_id.desc())
+        .limit(page_size)
+        .offset(page * page_size)
+    )
+    board_rows = [
+        BoardRow(page * page_size + i + 1, mid, int(did), name or str(did), int(pts))
+        for i, (mid, pts, did, name) in enumerate(rows.all())
+    ]
+    viewer_rank = viewer_points = None
+    if viewer_member_id is not None:
+        mine = await session.scalar(
+            select(MemberPoints.points)
+            .join(Member, Member.id == MemberPoints.member_id)
+            .where(*where, MemberPoints.member_id == viewer_member_id)
+        )
+        if mine is not None:
+            viewer_points = int(mine)
+            ahead = await session.scalar(
+                select(func.count())
+                .select_from(MemberPoints)
+                .join(Member, Member.id == MemberPoints.member_id)
+                .where(
+                    *where,
+                    or_(
+                        MemberPoints.points > mine,
+                        and_(MemberPoints.points == mine, MemberPoints.member_id > viewer_member_id),
+                    ),
+                )
+            )
+            viewer_rank = int(ahead or 0) + 1
+    return Board(window, category, start, page, pages, board_rows, viewer_rank, viewer_points)
+
+
+# -- badges ----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HeldBadge:
+    badge: Badge
+    awarded_at: datetime
+    reason: str
+    manual: bool
+
+
+@dataclass(frozen=True)
+class Progress:
+    badge: Badge
+    current: int
+    target: int
+
+
+def _unknown_badge(key: str) -> Badge:
+    # An award whose definition was removed from the badge file still shows, plainly.
+    return Badge(
+        key,
+        key.replace("-", " ").title(),
+        "A badge that is no longer defined.",
+        "🏅",
+        "bronze",
+        ledger.ManualRule(),
+    )
+
+
+async def badges_of(session: AsyncSession, policy: LedgerPolicy, member_id: int) -> list[HeldBadge]:
+    awards = await session.scalars(
+        select(BadgeAward).where(BadgeAward.member_id == member_id).order_by(BadgeAward.awarded_at, BadgeAward.id)
+    )
+    return [
+        HeldBadge(
+            policy.badge(a.badge_key) or _unknown_badge(a.badge_key),
+            a.awarded_at,
+            a.reason,
+            a.awarded_by is not None,
+        )
+        for a in awards
+    ]
+
+
+async def progress_of(session: AsyncSession, policy: LedgerPolicy, member_id: int) -> list[Progress]:
+    """How far the member is toward each automatic badge they do not hold yet, closest first."""
+    held = set(await session.scalars(select(BadgeAward.badge_key).where(BadgeAward.member_id == member_id)))
+    pending = [b for b in policy.badges if b.automatic and b.key not in held]
+    stats = await ledger.load_kind_stats(
+        session,
+        member_id,
+        {k for b in pending if isinstance(b.rule, CountRule | StreakRule) for k in b.rule.kinds},
+    )
+    totals = dict(
+        (
+            await session.execute(
+                select(MemberPoints.category, MemberPoints.points).where(
+                    MemberPoints.member_id == member_id,
+                    MemberPoints.period_kind == "all",
+                    MemberPoints.period_start == ALL_TIME,
+                )
+            )
+        ).all()
+    )
+    out = []
+    for badge in pending:
+        rule = badge.rule
+        if isinstance(rule, CountRule):
+            current, target = ledger.count_of(stats, rule), rule.at_least
+        elif isinstance(rule, StreakRule):
+            current, target = await ledger.streak_of(session, member_id, stats, rule), rule.weeks
+        elif isinstance(rule, PointsRule):
+            current, target = max(0, int(totals.get(rule.category, 0))), rule.at_least
+        else:
+            continue
+        out.append(Progress(badge, min(current, target), target))
+    out.sort(key=lambda p: (-(p.current / p.target), p.target, p.badge.key))
+    return out
+
+
+@dataclass(frozen=True)
+class Announcement:
+    award_id: int
+    discord_id: int
+    name: str
+    badge: Badge
+    reason: str
+    manual: bool
+
+
+async def claim_announcements(
+    session: AsyncSession, policy: LedgerPolicy, guild_id: int, now: datetime, *, limit: int = 25
+) -> list[Announcement]:
+    """Claim awards not yet announced (one atomic UPDATE), so each is posted at most once."""
+    pending = (
+        await session.execute(
+            select(BadgeAward, Member.discord_id, Member.display_name)
+            .join(Member, Member.id == BadgeAward.member_id)
+            .where(BadgeAward.guild_id == guild_id, BadgeAward.announced_at.is_(None))
+            .order_by(BadgeAward.id)
+            .limit(limit)
+        )
+    ).all()
+    if not pending:
+        return []
+    claimed = set(
+        await session.scalars(
+            update(BadgeAward)
+            .where(BadgeAward.id.in_([a.id for a, _, _ in pending]), BadgeAward.announced_at.is_(None))
+            .values(announced_at=now)
+            .returning(BadgeAward.id)
+        )
+    )
+    return [
+        Announcement(
+            a.id,
+            int(did),
+            name or str(did),
+            policy.badge(a.badge_key) or _unknown_badge(a.badge_key),
+            a.reason,
+            a.awarded_by is not None,
+        )
+        for a, did, name in pending
+        if a.id in claimed
+    ]
+
+
+# -- spotlight -------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SpotlightLine:
+    member_id: int
+    discord_id: int
+    name: str
+    reason: str
+    note: str
+
+
+@dataclass(frozen=True)
+class SpotlightDraft:
+    id: int
+    month_start: datetime
+    status: str
+    entries: list[SpotlightLine]
+    posted_at: datetime | None = None
+
+
+async def spotlight_candidates(
+    session: AsyncSession, guild_id: int, month: datetime, *, cooldown_months: int
+) -> list[Candidate]:
+    """Everything the selection rule needs about the month's contributors, read from aggregates and ledger."""
+    month = ledger.month_start(month)
+    next_month, prev_month = ledger.add_months(month, 1), ledger.add_months(month, -1)
+    visible = (
+        select(MemberPoints.member_id, MemberPoints.category, MemberPoints.points)
+        .join(Member, Member.id == MemberPoints.member_id)
+        .where(MemberPoints.guild_id == guild_id, MemberPoints.period_kind == "month", *_visible())
+    )
+    by_member: dict[int, dict[str, int]] = defaultdict(dict)
+    for member_id, category, points in await session.execute(visible.where(MemberPoints.period_start == month)):
+        by_member[member_id][category] = int(points)
+    active = [m for m, cats in by_member.items() if cats.get("overall", 0) > 0]
+    if not active:
+        return []
+    previous: dict[int, int] = {}
+    rows = await session.execute(
+        select(MemberPoints.member_id, MemberPoints.points).where(
+            MemberPoints.period_kind == "month",
+            MemberPoints.period_start == prev_month,
+            MemberPoints.category == "overall",
+            MemberPoints.member_id.in_(active),
+        )
+    )
+    previous = {m: int(p) for m, p in rows.all()}
+    earlier = set(
+        await session.scalars(
+            select(LedgerEvent.member_id)
+            .where(LedgerEvent.member_id.in_(active), LedgerEvent.created_at < month, LedgerEvent.points > 0)
+            .distinct()
+        )
+    )
+    counts: dict[int, dict[str, int]] = defaultdict(dict)
+    not_self = ~exists().where(LedgerAdjustment.event_id == LedgerEvent.id, LedgerAdjustment.reason == ledger.SELF)
+    rows = await session.execute(
+        select(LedgerEvent.member_id, LedgerEvent.kind, func.count())
+        .where(
+            LedgerEvent.member_id.in_(active),
+            LedgerEvent.created_at >= month,
+            LedgerEvent.created_at < next_month,
+            not_self,
+        )
+        .group_by(LedgerEvent.member_id, LedgerEvent.kind)
+    )
+    for member_id, kind, n in rows.all():
+        counts[member_id][kind] = int(n)
+    featured: set[int] = set()
+    if cooldown_months > 0:
+        featured = set(
+            await session.scalars(
+                select(SpotlightEntry.member_id)
+                .join(Spotlight, Spotlight.id == SpotlightEntry.spotlight_id)
+                .where(
+                    Spotlight.guild_id == guild_id,
+                    Spotlight.status == "posted",
+                    Spotlight.month_start >= ledger.add_months(month, -cooldown_months),
+                    Spotlight.month_start < month,
+                )
+            )
+        )
+    return [
+        Candidate(
+            member_id=m,
+            points=by_member[m].get("overall", 0),
+            previous_points=previous.get(m, 0),
+            helping_points=sum(max(0, by_member[m].get(c, 0)) for c in ("answers", "reviews", "mentoring")),
+            first_time=m not in earlier,
+            kind_counts=counts.get(m, {}),
+            recently_featured=m in featured,
+        )
+        for m in sorted(active)
+    ]
+
+
+async def prepare_spotlight(
+    session: AsyncSession,
+    guild_id: int,
+    month: datetime,
+    now: datetime,
+    *,
+    size: int = 10,
+    cooldown_months: int = 3,
+) -> SpotlightDraft:
+    """The month's spotlight draft, chosen by the fair rule the first time and then kept (with any edits)."""
+    month = ledger.month_start(month)
+    spotlight = await session.scalar(
+        select(Spotlight).where(Spotlight.guild_id == guild_id, Spotlight.month_start == month)
+    )
+    if spotlight is None:
+        candidates = await spotlight_candidates(session, guild_id, month, cooldown_months=cooldown_months)
+        picks = select_spotlight(candidates, size)
+        spotlight = Spotlight(guild_id=guild_id, month_start=month, status="draft", created_at=now)
+        session.add(spotlight)
+        await session.flush()
+        session.add_all(_entries(spotlight.id, picks))
+        await session.flush()
+    return await spotlight_draft(session, guild_id, month)  # type: ignore[return-value]
+
+
+def _entries(spotlight_id: int, picks: Sequence[Pick]) -> list[SpotlightEntry]:
+    return [
+        SpotlightEntry(spotlight_id=spotlight_id, member_id=p.member_id, position=i, reason=p.reason, note=p.note)
+        for i, p in enumerate(picks)
+    ]
+
+
+async def spotlight_draft(session: AsyncSession, guild_id: int, month: datetime) -> SpotlightDraft | None:
+    spotlight = await session.scalar(
+        select(Spotlight).where(Spotlight.guild_id == guild_id, Spotlight.month_start == ledger.month_start(month))
+    )
+    if spotlight is None:
+        return None
+    rows = await session.execute(
+        select(SpotlightEntry, Member.discord_id, Member.display_name)
+        .join(Member, Member.id == SpotlightEntry.member_id)
+        .where(SpotlightEntry.spotlight_id == spotlight.id)
+        .order_by(SpotlightEntry.position, SpotlightEntry.id)
+    )
+    lines = [
+        SpotlightLine(e.member_id, int(did), name or str(did), e.reason, e.note) for e, did, name in rows.all()
+    ]
+    return SpotlightDraft(spotlight.id, spotlight.month_start, spotlight.status, lines, spotlight.posted_at)
+
+
+async def _editable(session: AsyncSession, guild_id: int, month: datetime) -> Spotlight:
+    spotlight = await session.scalar(
+        select(Spotlight).where(Spotlight.guild_id == guild_id, Spotlight.month_start == ledger.month_start(month))
+    )
+    if spotlight is None:
+        raise RecognitionError("There is no spotlight draft for that month yet; run `/spotlight preview` first.")
+    if spotlight.status != "draft":
+        raise RecognitionError("That spotlight was already posted; it can no longer be edited.")
+    return spotlight
+
+
+async def edit_spotlight_note(
+    session: AsyncSession, guild_id: int, month: datetime, member_id: int, note: str
+) -> None:
+    spotlight = await _editable(session, guild_id, month)
+    note = note.strip()
+    if not note or len(note) > 300:
+        raise RecognitionError("A spotlight note needs 1-300 characters.")
+    entry = await session.scalar(
+        select(SpotlightEntry).where(
+            SpotlightEntry.spotlight_id == spotlight.id, SpotlightEntry.member_id == member_id
+        )
+    )
+    if entry is None:
+        raise RecognitionError("That member is not in the spotlight draft; add them with `/spotlight add`.")
+    entry.note = note
+
+
+async def remove_from_spotlight(session: AsyncSession, guild_id: int, month: datetime, member_id: int) -> None:
+    spotlight = await _editable(session, guild_id, month)
+    result = await session.execute(
+        delete(SpotlightEntry).where(
+            SpotlightEntry.spotlight_id == spotlight.id, SpotlightEntry.member_id == member_id
+        )
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        raise RecognitionError("That member is not in the spotlight draft.")
+
+
+async def add_to_spotlight(
+    session: AsyncSession, guild_id: int, month: datetime, member_id: int, note: str, *, size: int = 10
+) -> None:
+    spotlight = await _editable(session, guild_id, month)
+    note = note.strip()
+    if not note or len(note) > 300:
+        raise RecognitionError("A spotlight note needs 1-300 characters.")
+    entries = list(
+        await session.scalars(select(SpotlightEntry).where(SpotlightEntry.spotlight_id == spotlight.id))
+    )
+    if any(e.member_id == member_id for e in entries):
+        raise RecognitionError("That member is already in the draft; change their note with `/spotlight note`.")
+    if len(entries) >= size:
+        raise RecognitionError(f"The spotlight already has {size} members; remove one first.")
+    position = max((e.position for e in entries), default=-1) + 1
+    session.add(
+        SpotlightEntry(spotlight_id=spotlight.id, member_id=member_id, position=position, reason=PICKED, note=note)
+    )
+    await session.flush()
+
+
+async def claim_spotlight_post(session: AsyncSession, spotlight_id: int, now: datetime) -> bool:
+    """Draft -> posted with one atomic UPDATE, so a job and a maintainer's "post now" never both post."""
+    result = await session.execute(
+        update(Spotlight)
+        .where(Spotlight.id == spotlight_id, Spotlight.status == "draft")
+        .values(status="posted", posted_at=now)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+async def set_spotlight_message(
+    session: AsyncSession, spotlight_id: int, channel_id: int, message_id: int
+) -> None:
+    await session.execute(
+        update(Spotlight).where(Spotlight.id == spotlight_id).values(channel_id=channel_id, message_id=message_id)
+    )
+
+
+# -- quarterly review ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class QuarterReview:
+    quarter_start: datetime
+    label: str
+    new_members: int
+    previous_new_members: int
+    active_members: int
+    previous_active_members: int
+    points: int
+    previous_points: int
+    events: int
+    badges_awarded: int
+    top: list[BoardRow]
+    category_leaders: dict[str, BoardRow]
+
+
+def quarter_start(at: datetime) -> datetime:
+    month = ledger.month_start(at)
+    return month.replace(month=(month.month - 1) // 3 * 3 + 1)
+
+
+async def _quarter_totals(
+    session: AsyncSession, guild_id: int, start: datetime, category: str
+) -> dict[int, tuple[int, int]]:
+    months = [ledger.add_months(start, i) for i in range(3)]
+    rows = await session.execute(
+        select(MemberPoints.member_id, func.sum(MemberPoints.points), func.sum(MemberPoints.events))
+        .where(
+            MemberPoints.guild_id == guild_id,
+            MemberPoints.period_kind == "month",
+            MemberPoints.category == category,
+            MemberPoints.period_start.in_(months),
+        )
+        .group_by(MemberPoints.member_id)
+    )
+    return {m: (int(p or 0), int(n or 0)) for m, p, n in rows.all()}
+
+
+async def quarter_review(session: AsyncSession, guild_id: int, start: datetime, *, top: int = 5) -> QuarterReview:
+    """Growth and top contributions of the quarter starting at ``start``, beside the quarter before."""
+    start = quarter_start(start)
+    end, previous = ledger.add_months(start, 3), ledger.add_months(start, -3)
+    current = await _quarter_totals(session, guild_id, start, "overall")
+    before = await _quarter_totals(session, guild_id, previous, "overall")
+
+    async def joined(a: datetime, b: datetime) -> int:
+        return int(
+            await session.scalar(
+                select(func.count())
+                .select_from(Member)
+                .where(Member.guild_id == guild_id, Member.joined_at >= a, Member.joined_at < b)
+            )
+            or 0
+        )
+
+    badges = await session.scalar(
+        select(func.count())
+        .select_from(BadgeAward)
+        .where(BadgeAward.guild_id == guild_id, BadgeAward.awarded_at >= start, BadgeAward.awarded_at < end)
+    )
+    hidden = set(
+        await session.scalars(
+            select(Member.id)
+            .outerjoin(RecognitionPref, RecognitionPref.member_id == Member.id)
+            .where(
+                Member.guild_id == guild_id,
+                or_(Member.left_at.is_not(None), RecognitionPref.leaderboard_opt_out.is_(True)),
+            )
+        )
+    )
+
+    async def rows_for(totals: dict[int, tuple[int, int]], limit: int) -> list[BoardRow]:
+        ranked = sorted(
+            ((m, p) for m, (p, _) in totals.items() if p > 0 and m not in hidden), key=lambda x: (-x[1], x[0])
+        )[:limit]
+        if not ranked:
+            return []
+        names = {
+            m: (int(d), n)
+            for m, d, n in (
+                await session.execute(
+                    select(Member.id, Member.discord_id, Member.display_name).where(
+                        Member.id.in_([m for m, _ in ranked])
+                    )
+                )
+            ).all()
+        }
+        return [
+            BoardRow(i + 1, m, names[m][0], names[m][1] or str(names[m][0]), p) for i, (m, p) in enumerate(ranked)
+        ]
+
+    leaders: dict[str, BoardRow] = {}
+    for category in ("answers", "reviews", "mentoring"):
+        best = await rows_for(await _quarter_totals(session, guild_id, start, category), 1)
+        if best:
+            leaders[category] = best[0]
+    label = f"{start.year} Q{(start.month - 1) // 3 + 1}"
+    return QuarterReview(
+        quarter_start=start,
+        label=label,
+        new_members=await joined(start, end),
+        previous_new_members=await joined(previous, start),
+        active_members=sum(1 for _, n in current.values() if n > 0),
+        previous_active_members=sum(1 for _, n in before.values() if n > 0),
+        points=sum(p for p, _ in current.values()),
+        previous_points=sum(p for p, _ in before.values()),
+        events=sum(n for _, n in current.values()),
+        badges_awarded=int(badges or 0),
+        top=await rows_for(current, top),
+        category_leaders=leaders,
+    )
+
+
+# -- member data -----------------------------------------------------------------------------------------------
+async def export_member_data(session: AsyncSession, policy: LedgerPolicy, member_id: int) -> dict[str, object]:
+    """What recognition holds about one member, for a data-export request."""
+    events, _ = await ledger.history(session, member_id, limit=100_000)
+    return {
+        "reputation": await ledger.reputation_of(session, member_id),
+        "leaderboard_opt_out": await is_opted_out(session, member_id),
+        "badges": [
+            {"badge": h.badge.key, "awarded_at": h.awarded_at.isoformat(), "reason": h.reason}
+            for h in await badges_of(session, policy, member_id)
+        ],
+        "ledger": [
+            {
+                "kind": e.kind,
+                "reference": e.reference,
+                "points": e.points,
+                "requested": e.requested,
+                "adjustment": e.adjustment,
+                "at": e.created_at.isoformat(),
+            }
+            for e in events
+        ],
+    }

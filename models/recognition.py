@@ -1,0 +1,132 @@
+"""Recognition: maintained point aggregates, ledger adjustments, badge awards, leaderboard opt-outs, spotlights.
+
+Everything here derives from (or annotates) the append-only ``ledger_events``; ``member_points`` can always be
+rebuilt from it (``bot.ledger.rebuild_aggregates``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, false
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base
+
+
+class MemberPoints(Base):
+    """Points per member, category and period, updated in the same transaction as each ledger insert.
+
+    period_kind is "week" (Monday 00:00 UTC), "month" (1st 00:00 UTC) or "all" (period_start 1970-01-01), so a
+    leaderboard page is an index range scan instead of a GROUP BY over the ledger.
+    """
+
+    __tablename__ = "member_points"
+    __table_args__ = (
+        # Leaderboard order: scanned backwards for "points DESC, member_id DESC" with no sort step.
+        Index(
+            "ix_member_points_board", "guild_id", "period_kind", "category", "period_start", "points", "member_id"
+        ),
+    )
+
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), primary_key=True)
+    category: Mapped[str] = mapped_column(String(20), primary_key=True)
+    period_kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    period_start: Mapped[datetime] = mapped_column(primary_key=True)
+    guild_id: Mapped[int] = mapped_column(BigInteger)
+    points: Mapped[int] = mapped_column(Integer, default=0)
+    events: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class MemberKindStats(Base):
+    """Per member and ledger kind: how many events (own-content ones excluded) and the weekly streaks.
+
+    Maintained with each insert so a badge rule is one primary-key read, however long the member's history.
+    Weeks are numbered consecutively (Monday 00:00 UTC starts one).
+    """
+
+    __tablename__ = "member_kind_stats"
+
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    events: Mapped[int] = mapped_column(Integer, default=0)
+    last_week: Mapped[int] = mapped_column(Integer)
+    # Consecutive weeks ending at last_week, and the longest run ever.
+    streak: Mapped[int] = mapped_column(Integer, default=1)
+    best_streak: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class LedgerAdjustment(Base):
+    """Why an event earned fewer points than its kind is worth (the anti-farming audit trail)."""
+
+    __tablename__ = "ledger_adjustments"
+
+    event_id: Mapped[int] = mapped_column(ForeignKey("ledger_events.id", ondelete="CASCADE"), primary_key=True)
+    requested_points: Mapped[int] = mapped_column(Integer)
+    # "self": the member acted on their own content (0 points, not counted for badges); "daily_cap".
+    reason: Mapped[str] = mapped_column(String(20))
+    subject_member_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class BadgeAward(Base):
+    """A badge a member holds: once per (member, badge), enforced by the database even under concurrency."""
+
+    __tablename__ = "badge_awards"
+    __table_args__ = (
+        UniqueConstraint("member_id", "badge_key"),
+        Index("ix_badge_awards_guild_announced", "guild_id", "announced_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    guild_id: Mapped[int] = mapped_column(BigInteger)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    badge_key: Mapped[str] = mapped_column(String(60))
+    awarded_at: Mapped[datetime]
+    # The ledger event that made the rule true; None for manual awards.
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_events.id", ondelete="SET NULL"))
+    # Discord id of the maintainer for a manual award, with their reason.
+    awarded_by: Mapped[int | None] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    # Claimed (set) just before the announcement is posted, so it is posted at most once.
+    announced_at: Mapped[datetime | None]
+
+
+class RecognitionPref(Base):
+    """A member's recognition choices (kept apart from ``members``, which belongs to the core)."""
+
+    __tablename__ = "recognition_prefs"
+
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), primary_key=True)
+    leaderboard_opt_out: Mapped[bool] = mapped_column(default=False, server_default=false())
+    updated_at: Mapped[datetime]
+
+
+class Spotlight(Base):
+    """The monthly spotlight of one guild: a draft maintainers may edit, then posted once."""
+
+    __tablename__ = "spotlights"
+    __table_args__ = (UniqueConstraint("guild_id", "month_start"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    guild_id: Mapped[int] = mapped_column(BigInteger)
+    # The month being celebrated (1st 00:00 UTC), not the month it is posted in.
+    month_start: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(12), default="draft")  # draft | posted
+    created_at: Mapped[datetime]
+    posted_at: Mapped[datetime | None]
+    channel_id: Mapped[int | None] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class SpotlightEntry(Base):
+    __tablename__ = "spotlight_entries"
+    __table_args__ = (UniqueConstraint("spotlight_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    spotlight_id: Mapped[int] = mapped_column(ForeignKey("spotlights.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    # "top mover", "first-time contributor", "quiet helper" or "maintainers' pick".
+    reason: Mapped[str] = mapped_column(String(40))
+    # What they did, generated from the ledger; maintainers may rewrite it before posting.
+    note: Mapped[str] = mapped_column(String(300), default="")
