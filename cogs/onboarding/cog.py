@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands, ui
 from discord.ext import commands
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.checks import Capability, require
 from bot.errors import UserError, handle_interaction_error
@@ -211,7 +212,7 @@ class OnboardingCog(commands.Cog):
             raise UserError("I am not connected to the community's server right now; please try again shortly.")
         return guild
 
-    async def _member_row(self, session: Any, user: discord.abc.User) -> Member:
+    async def _member_row(self, session: AsyncSession, user: discord.abc.User) -> Member:
         joined = getattr(user, "joined_at", None) or self.bot.clock.now()
         return await ensure_member(
             session, self.bot.guild_id, user.id, display_name=user.display_name, joined_at=joined
@@ -236,7 +237,7 @@ class OnboardingCog(commands.Cog):
 
     async def _schedule(
         self,
-        session: Any,
+        session: AsyncSession,
         kind: str,
         target: int,
         payload: dict[str, Any] | None = None,
@@ -525,7 +526,7 @@ class OnboardingCog(commands.Cog):
             if move is not None:
                 await self._announce_move(session, move)
 
-    async def _announce_move(self, session: Any, move: service.StageMove) -> None:
+    async def _announce_move(self, session: AsyncSession, move: service.StageMove) -> None:
         await self._schedule(session, ROLES, move.discord_id)
         key = f"{move.member_id}:{move.to_stage}"
         payload = {"stage": move.to_stage}
