@@ -1,4 +1,4 @@
-"""The ``atlas-bot`` command (also ``python -m bot``): run, migrate, sync, check, sandbox."""
+"""The ``atlas-bot`` command (also ``python -m bot``): run, migrate, sync, check, ledger-rebuild, sandbox."""
 
 from __future__ import annotations
 
@@ -136,6 +136,38 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def cmd_ledger_rebuild(args: argparse.Namespace) -> int:
+    from bot import db, ledger
+    from bot.clock import SystemClock
+
+    config = _config(args.config)
+
+    async def rebuild() -> ledger.RebuildResult:
+        engine = db.create_engine(config.database.url)
+        try:
+            current, head = await db.current_revision(engine), db.head_revision()
+            if current != head:
+                raise SystemExit(
+                    f"error: the database is at revision {current}, not {head}: run `atlas-bot migrate`"
+                )
+            policy = ledger.policy_for(config.recognition)
+            async with db.create_sessionmaker(engine).begin() as session:
+                return await ledger.rebuild(session, policy, at=SystemClock().now())
+        finally:
+            await engine.dispose()
+
+    try:
+        result = asyncio.run(rebuild())
+    except ledger.BadgeFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"ledger rebuilt: {result.aggregates} aggregate row(s) for {result.members} member(s); "
+        f"{result.awarded} badge(s) newly awarded (not announced)"
+    )
+    return 0
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from bot.sandbox import main as sandbox_main
 
@@ -159,6 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--down", action="store_true", help="downgrade to the revision instead")
     add("sync", "sync slash commands to the guild now", cmd_sync)
     add("check", "validate config and database and, with a token, the guild setup", cmd_check)
+    add(
+        "ledger-rebuild",
+        "recompute leaderboard aggregates from the ledger and award the badges already earned",
+        cmd_ledger_rebuild,
+    )
     s = add("sandbox", "try the bot offline against a local Discord emulator", cmd_sandbox)
     s.add_argument("--script", type=Path, help="replay a scenario file instead of prompting")
     s.add_argument("--demo", action="store_true", help="replay the shipped demo of a community's first weeks")

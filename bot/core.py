@@ -140,11 +140,12 @@ class AtlasBot(commands.Bot):
 
     def ledger_recorded(self, member_id: int, *, badges_awarded: bool = False) -> None:
         """Call after the transaction that recorded a ledger event committed: the journey re-evaluates the
-        member (``on_atlas_ledger_event``) and the recognition cog announces new badges (``on_badges_awarded``).
+        member (``on_atlas_ledger_event``). With ``badges_awarded`` (the result's ``awarded`` was not empty) the
+        announcement reminders the ledger scheduled with the awards are sent now rather than at the next poll.
         Features talk to each other through the ledger and these events, never by importing each other."""
         self.dispatch("atlas_ledger_event", self.guild_id, member_id)
         if badges_awarded:
-            self.dispatch("badges_awarded", self.guild_id)
+            self.scheduler.kick()
 
     async def notify_maintainers_once(self, key: str, text: str) -> bool:
         """Tell maintainers about a setup problem once (not on every retry); ``clear_notice`` re-arms it.

@@ -1,16 +1,18 @@
 """The contribution ledger: one append-only row per contribution or activity, and what is derived from it.
 
-Every feature records through ``record_event`` (or the older ``record``); reputation, badges, progression,
-leaderboards and metrics are computed from these rows. Recording is idempotent on (member, kind, reference), so
-a retry never counts twice. In the same transaction as each insert:
+Every feature records through ``record_event`` (or ``record``, for callers that choose their own points);
+reputation, badges, progression, leaderboards and metrics are computed from these rows. Recording is idempotent
+on (member, kind, reference), so a retry never counts twice. In the same transaction as each insert:
 
 - anti-farming: an event on the member's own content (``subject_member_id == member_id``) is kept for the audit
   trail with 0 points and does not count toward badges; points from vote kinds are capped per member per UTC
   day. Either way a ``ledger_adjustments`` row says what was asked and why less was given;
-- the maintained aggregates (``member_points``: week, month and all-time per category) are upserted, so
-  leaderboards and reputation are index lookups rather than scans of the ledger;
+- the maintained aggregates (``member_points``: week, month and all-time per category; ``member_kind_stats``)
+  are upserted, so leaderboards, reputation and badge rules are index lookups rather than scans of the ledger;
 - the badge rules that the event's kind or category can affect are evaluated; a badge is awarded once per
-  member, enforced by a unique constraint, and the awards are returned so the caller can announce them.
+  member, enforced by a unique constraint, never again by its rule once a maintainer revoked it, and each award
+  gets a durable announcement reminder (``recognition.badge_post``) in the same transaction, so the post
+  survives a Discord error or a restart. The awards are also returned to the caller.
 
 Usage from a feature (``bot`` is the AtlasBot)::
 
@@ -20,8 +22,20 @@ Usage from a feature (``bot`` is the AtlasBot)::
             session, policy, guild_id=bot.guild_id, member_id=answerer.id, kind="answer_accepted",
             reference=f"answer:{answer_id}", at=bot.clock.now(), subject_member_id=asker.id,
         )
-    # After the commit: the journey re-evaluates the member, the recognition cog announces new badges.
+    # After the commit: the journey re-evaluates the member; new badge announcements go out now (not at the
+    # next poll of the reminders).
     bot.ledger_recorded(answerer.id, badges_awarded=bool(result.awarded))
+
+Locking: recording takes a per-member lock until the transaction ends (on PostgreSQL an advisory lock; on
+SQLite the database's write lock serialises writers anyway), so the daily cap and the badge counts see each
+other's events. A transaction that credits several members (both sides of an accepted answer, say) must lock
+them all first, in one call, so two such transactions cannot deadlock by taking the members in opposite
+orders::
+
+    async with bot.sessions.begin() as session:
+        await ledger.lock_members(session, [asker.id, answerer.id])
+        await ledger.record_event(session, policy, member_id=answerer.id, ...)
+        await ledger.record_event(session, policy, member_id=asker.id, ...)
 """
 
 from __future__ import annotations
@@ -37,11 +51,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import delete, exists, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import reminders
 from bot.config import RecognitionSection
-from models import BadgeAward, LedgerAdjustment, LedgerEvent, Member, MemberKindStats, MemberPoints
+from models import BadgeAward, LedgerAdjustment, LedgerEvent, MemberKindStats, MemberPoints
+from models.recognition import BadgeRevocation
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +69,11 @@ TIERS = ("bronze", "silver", "gold")
 ALL_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 SELF = "self"
 DAILY_CAP = "daily_cap"
+# The reminder kind that announces a badge award; its handler is the recognition cog's.
+BADGE_POST = "recognition.badge_post"
+# PostgreSQL advisory locks of the ledger use the two-key form (this class, the member id), so they never
+# collide with another feature's advisory locks. 0x4C444752 is "LDGR".
+LOCK_CLASS = 0x4C444752
 
 BUNDLED_BADGES = Path(__file__).resolve().parent.parent / "cogs" / "recognition" / "badges.toml"
 
@@ -346,6 +367,7 @@ def policy_for(section: RecognitionSection) -> LedgerPolicy:
 
 
 def default_policy() -> LedgerPolicy:
+    """The policy of a default ``[recognition]`` section, for tests and tools; features pass their bot's."""
     return policy_for(_DEFAULT_SECTION)
 
 
@@ -381,13 +403,48 @@ def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 
 
-def _insert(session: AsyncSession, target: Any) -> Any:
+def dialect_insert(session: AsyncSession, target: Any) -> Any:
     # Both dialects offer INSERT ... ON CONFLICT, but through their own insert() constructs.
     if _dialect(session) == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
     return insert(target)
+
+
+def _locked_members(session: AsyncSession) -> set[int]:
+    """The members this session's current transaction has locked (reset when a new transaction starts)."""
+    transaction = session.sync_session.get_transaction()
+    held = session.info.get("atlas_ledger_locks")
+    if held is None or held[0] is not transaction:
+        held = session.info["atlas_ledger_locks"] = (transaction, set())
+    return held[1]
+
+
+async def lock_members(session: AsyncSession, member_ids: Iterable[int]) -> None:
+    """Lock members for recording until the transaction ends, in ascending id order.
+
+    ``record_event`` locks its own member, which is enough for one member per transaction. A transaction that
+    records for several members calls this first with all of them: taking the locks in one global order is what
+    keeps two such transactions from deadlocking. (A no-op on SQLite, whose write lock serialises writers.)
+    """
+    await session.flush()
+    if _dialect(session) != "postgresql":
+        return
+    held = _locked_members(session)
+    wanted = sorted(set(member_ids) - held)
+    if held and wanted and wanted[0] < max(held):
+        log.warning(
+            "ledger: locking member(s) %s after %s in one transaction can deadlock; lock every member of a "
+            "transaction up front with ledger.lock_members()",
+            wanted,
+            sorted(held),
+        )
+    for member_id in wanted:
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(:cls, :member)"), {"cls": LOCK_CLASS, "member": member_id}
+        )
+        held.add(member_id)
 
 
 async def record_event(
@@ -416,13 +473,12 @@ async def record_event(
         raise ValueError("a ledger event needs a timezone-aware time")
     requested = policy.points_for(kind) if points is None else points
     is_self = subject_member_id is not None and subject_member_id == member_id
-    await session.flush()
-    if _dialect(session) == "postgresql":
-        # One writer per member at a time, so the daily cap and badge counts see each other's events. (On
-        # SQLite the INSERT below takes the database's write lock, which serialises the rest just the same.)
-        await session.execute(select(Member.id).where(Member.id == member_id).with_for_update())
+    # One writer per member at a time, so the daily cap and badge counts see each other's events: an advisory
+    # lock on PostgreSQL (see lock_members for several members in one transaction); on SQLite the INSERT below
+    # takes the database's write lock, which serialises the rest just the same.
+    await lock_members(session, [member_id])
     stmt = (
-        _insert(session, LedgerEvent)
+        dialect_insert(session, LedgerEvent)
         .values(
             guild_id=guild_id,
             member_id=member_id,
@@ -484,6 +540,7 @@ async def record_event(
 
 async def record(
     session: AsyncSession,
+    policy: LedgerPolicy,
     *,
     guild_id: int,
     member_id: int,
@@ -491,21 +548,22 @@ async def record(
     reference: str,
     points: int,
     at: datetime,
-    policy: LedgerPolicy | None = None,
+    subject_member_id: int | None = None,
 ) -> LedgerEvent | None:
     """Append an event with explicit points; returns None when this (member, kind, reference) exists.
 
-    The original API, kept for callers that choose their own points. It goes through ``record_event``, so the
-    aggregates, caps and badges stay right; prefer ``record_event`` to also learn what badges were awarded.
+    For callers that choose their own points (the journey's tests, the sandbox). It is ``record_event`` with
+    the same policy and anti-farming rules; use ``record_event`` to also learn what badges were awarded.
     """
     result = await record_event(
         session,
-        policy or default_policy(),
+        policy,
         guild_id=guild_id,
         member_id=member_id,
         kind=kind,
         reference=reference,
         at=at,
+        subject_member_id=subject_member_id,
         points=points,
     )
     return result.event
@@ -550,7 +608,7 @@ async def _add_to_aggregates(
         for m, c, k, s in aggregate_keys(member_id, categories, at)
     ]
     table = MemberPoints.__table__
-    stmt = _insert(session, table).values(rows)
+    stmt = dialect_insert(session, table).values(rows)
     # An atomic upsert: concurrent writers add to the row instead of overwriting each other.
     stmt = stmt.on_conflict_do_update(
         index_elements=["member_id", "category", "period_kind", "period_start"],
@@ -600,9 +658,15 @@ def kind_stats(times: Iterable[datetime]) -> KindStats | None:
 
 
 async def _add_to_kind_stats(session: AsyncSession, member_id: int, kind: str, at: datetime) -> None:
-    # Read-modify-write is safe here: record_event holds the member's lock (PostgreSQL) or the write lock (SQLite).
+    # Read-modify-write under record_event's member lock (PostgreSQL) or the write lock (SQLite). The row is
+    # read fresh (populate_existing), never taken from the identity map as it was before the lock, and locked.
     week = _week_number(at)
-    stats = await session.get(MemberKindStats, (member_id, kind))
+    stats = await session.scalar(
+        select(MemberKindStats)
+        .where(MemberKindStats.member_id == member_id, MemberKindStats.kind == kind)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     if stats is None:
         session.add(
             MemberKindStats(member_id=member_id, kind=kind, events=1, last_week=week, streak=1, best_streak=1)
@@ -632,8 +696,17 @@ async def _add_to_kind_stats(session: AsyncSession, member_id: int, kind: str, a
     stats.best_streak = max(stats.best_streak, stats.streak)
 
 
-async def rebuild_aggregates(session: AsyncSession, policy: LedgerPolicy, guild_id: int | None = None) -> int:
-    """Recompute ``member_points`` from the ledger (after a config change of categories, or a repair)."""
+@dataclass
+class _Rebuilt:
+    rows: int
+    # (member_id, guild_id) of everyone with counted events; their kind stats and all-time totals.
+    members: dict[int, int]
+    stats: dict[int, dict[str, KindStats]]
+    totals: dict[int, dict[str, int]]
+    times: dict[tuple[int, str], list[datetime]]
+
+
+async def _rebuild(session: AsyncSession, policy: LedgerPolicy, guild_id: int | None) -> _Rebuilt:
     delete_stmt = delete(MemberPoints)
     query = (
         select(
@@ -653,16 +726,20 @@ async def rebuild_aggregates(session: AsyncSession, policy: LedgerPolicy, guild_
     events = [tuple(r) for r in await session.execute(query)]
     totals = accumulate(events, policy)  # type: ignore[arg-type]
     by_kind: dict[tuple[int, str], list[datetime]] = {}
-    for member_id, _, kind, _, at in events:
+    members: dict[int, int] = {}
+    for member_id, guild, kind, _, at in events:
         by_kind.setdefault((member_id, kind), []).append(at)
-    members = {m for m, _ in by_kind}
-    for i in range(0, len(members), 500):
-        chunk = list(members)[i : i + 500]
+        members.setdefault(member_id, guild)
+    member_list = list(members)
+    for i in range(0, len(member_list), 500):
+        chunk = member_list[i : i + 500]
         await session.execute(delete(MemberKindStats).where(MemberKindStats.member_id.in_(chunk)))
+    stats: dict[int, dict[str, KindStats]] = {}
     stats_rows = []
     for (member_id, kind), times in by_kind.items():
         st = kind_stats(times)
         assert st is not None
+        stats.setdefault(member_id, {})[kind] = st
         stats_rows.append({"member_id": member_id, "kind": kind, **st.__dict__})
     for i in range(0, len(stats_rows), 5000):
         await session.execute(MemberKindStats.__table__.insert(), stats_rows[i : i + 5000])
@@ -680,7 +757,102 @@ async def rebuild_aggregates(session: AsyncSession, policy: LedgerPolicy, guild_
     ]
     for i in range(0, len(rows), 5000):
         await session.execute(MemberPoints.__table__.insert(), rows[i : i + 5000])
-    return len(rows)
+    all_time: dict[int, dict[str, int]] = {}
+    for (m, c, k, _), (_, p, _) in totals.items():
+        if k == "all":
+            all_time.setdefault(m, {})[c] = p
+    return _Rebuilt(len(rows), members, stats, all_time, by_kind)
+
+
+async def rebuild_aggregates(session: AsyncSession, policy: LedgerPolicy, guild_id: int | None = None) -> int:
+    """Recompute ``member_points`` and ``member_kind_stats`` from the ledger (after a config change of
+    categories, or a repair); returns how many aggregate rows were written. Badges are left alone: ``rebuild``
+    also evaluates them."""
+    return (await _rebuild(session, policy, guild_id)).rows
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    aggregates: int  # member_points rows written
+    members: int  # members with counted events
+    awarded: int  # badges awarded by the evaluation (not announced: they are history, not news)
+
+
+async def rebuild(
+    session: AsyncSession, policy: LedgerPolicy, *, at: datetime, guild_id: int | None = None
+) -> RebuildResult:
+    """Rebuild the aggregates from the ledger and evaluate every automatic badge for every member.
+
+    For an upgrade with an existing ledger (the aggregates start empty) or a repair; ``atlas-bot ledger-rebuild``
+    runs it by hand, the recognition cog on its first start (``rebuild_if_needed``). One pass over the ledger in
+    memory, so it stays quick for large ledgers. Awards found here are not announced: on an upgrade they
+    would be a flood of old news. Revoked badges stay revoked.
+    """
+    await session.flush()
+    rebuilt = await _rebuild(session, policy, guild_id)
+    automatic = [b for b in policy.badges if b.automatic]
+    if not rebuilt.members or not automatic:
+        return RebuildResult(rebuilt.rows, len(rebuilt.members), 0)
+    excluded: set[tuple[int, str]] = set()
+    member_list = list(rebuilt.members)
+    for i in range(0, len(member_list), 500):
+        chunk = member_list[i : i + 500]
+        for table in (BadgeAward, BadgeRevocation):
+            found = await session.execute(
+                select(table.member_id, table.badge_key).where(table.member_id.in_(chunk))  # type: ignore[attr-defined]
+            )
+            excluded.update((m, k) for m, k in found.all())
+    awards = []
+    for member_id, guild in rebuilt.members.items():
+        stats = rebuilt.stats.get(member_id, {})
+        for badge in automatic:
+            if (member_id, badge.key) in excluded:
+                continue
+            rule = badge.rule
+            if isinstance(rule, CountRule):
+                earned = sum(stats[k].events for k in rule.kinds if k in stats) >= rule.at_least
+            elif isinstance(rule, StreakRule):
+                times = [t for k in rule.kinds for t in rebuilt.times.get((member_id, k), ())]
+                earned = longest_weekly_streak(times) >= rule.weeks
+            elif isinstance(rule, PointsRule):
+                earned = rebuilt.totals.get(member_id, {}).get(rule.category, 0) >= rule.at_least
+            else:
+                earned = False
+            if earned:
+                awards.append(
+                    {
+                        "guild_id": guild,
+                        "member_id": member_id,
+                        "badge_key": badge.key,
+                        "awarded_at": at,
+                        "event_id": None,
+                        "awarded_by": None,
+                        "reason": "",
+                    }
+                )
+    stmt = dialect_insert(session, BadgeAward).on_conflict_do_nothing(index_elements=["member_id", "badge_key"])
+    for i in range(0, len(awards), 5000):
+        await session.execute(stmt, awards[i : i + 5000])
+    return RebuildResult(rebuilt.rows, len(rebuilt.members), len(awards))
+
+
+async def needs_rebuild(session: AsyncSession) -> bool:
+    """Whether the aggregates are empty while the ledger is not (a database upgraded from before them)."""
+    has_points = await session.scalar(select(exists().where(MemberPoints.member_id.is_not(None))))
+    if has_points:
+        return False
+    return bool(await session.scalar(select(exists().where(LedgerEvent.id.is_not(None)))))
+
+
+async def rebuild_if_needed(session: AsyncSession, policy: LedgerPolicy, *, at: datetime) -> RebuildResult | None:
+    """``rebuild`` when ``needs_rebuild``, once even if two processes start together; None when not needed."""
+    if not await needs_rebuild(session):
+        return None
+    if _dialect(session) == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:cls, 0)"), {"cls": LOCK_CLASS})
+        if not await needs_rebuild(session):  # the other process did it while we waited
+            return None
+    return await rebuild(session, policy, at=at)
 
 
 # -- badges ----------------------------------------------------------------------------------------------------
@@ -701,7 +873,7 @@ async def _evaluate(
     candidates = [b for b in only if b.automatic]
     if not candidates:
         return []
-    held = set(await session.scalars(select(BadgeAward.badge_key).where(BadgeAward.member_id == member_id)))
+    held = await held_or_revoked(session, member_id)
     candidates = [b for b in candidates if b.key not in held]
     if not candidates:
         return []
@@ -737,6 +909,13 @@ async def _evaluate(
             if award is not None:
                 awarded.append(award)
     return awarded
+
+
+async def held_or_revoked(session: AsyncSession, member_id: int) -> set[str]:
+    """Keys of the badges the member holds or had revoked: neither is awarded by a rule again."""
+    held = select(BadgeAward.badge_key).where(BadgeAward.member_id == member_id)
+    revoked = select(BadgeRevocation.badge_key).where(BadgeRevocation.member_id == member_id)
+    return set(await session.scalars(held.union(revoked)))
 
 
 async def load_kind_stats(
@@ -782,8 +961,10 @@ async def _insert_award(
     reason: str = "",
 ) -> AwardedBadge | None:
     # The unique (member, badge) constraint, not a prior SELECT, decides a race: the loser inserts nothing.
+    # The winner schedules the award's announcement in the same transaction, so it is posted exactly when the
+    # award commits, and retried (not lost) when Discord fails.
     stmt = (
-        _insert(session, BadgeAward)
+        dialect_insert(session, BadgeAward)
         .values(
             guild_id=guild_id,
             member_id=member_id,
@@ -797,7 +978,32 @@ async def _insert_award(
         .returning(BadgeAward.id)
     )
     award_id = (await session.execute(stmt)).scalar()
-    return AwardedBadge(int(award_id), member_id, badge) if award_id is not None else None
+    if award_id is None:
+        return None
+    await _schedule_announcement(session, int(award_id), guild_id, member_id, at)
+    return AwardedBadge(int(award_id), member_id, badge)
+
+
+def announcement_key(award_id: int) -> str:
+    return f"badge:{award_id}"
+
+
+async def _schedule_announcement(
+    session: AsyncSession, award_id: int, guild_id: int, member_id: int, at: datetime
+) -> None:
+    """A ``recognition.badge_post`` reminder for the award, in the award's transaction. It is due at the award
+    time: ``bot.ledger_recorded(..., badges_awarded=True)`` after the commit sends it at once, otherwise the
+    dispatcher's next poll does."""
+    await reminders.add(
+        session,
+        kind=BADGE_POST,
+        guild_id=guild_id,
+        target_id=award_id,
+        due_at=at,
+        created_at=at,
+        payload={"award_id": award_id, "member_id": member_id},
+        dedupe_key=announcement_key(award_id),
+    )
 
 
 async def evaluate_badges(
@@ -820,21 +1026,52 @@ async def award_badge(
     reason: str,
     at: datetime,
 ) -> AwardedBadge | None:
-    """A maintainer's award (any badge, manual or not); None when the member already holds it."""
+    """A maintainer's award (any badge, manual or not), announced like any award; None when the member already
+    holds it. It lifts an earlier revocation of the badge."""
     badge = policy.badge(badge_key)
     if badge is None:
         raise ValueError(f"unknown badge {badge_key!r}")
     if not reason.strip():
         raise ValueError("a manual award needs a reason")
     await session.flush()
-    return await _insert_award(session, guild_id, member_id, badge, at, by=by_discord_id, reason=reason.strip())
+    award = await _insert_award(session, guild_id, member_id, badge, at, by=by_discord_id, reason=reason.strip())
+    if award is not None:
+        await session.execute(
+            delete(BadgeRevocation).where(
+                BadgeRevocation.member_id == member_id, BadgeRevocation.badge_key == badge_key
+            )
+        )
+    return award
 
 
-async def revoke_badge(session: AsyncSession, *, member_id: int, badge_key: str) -> bool:
-    result = await session.execute(
-        delete(BadgeAward).where(BadgeAward.member_id == member_id, BadgeAward.badge_key == badge_key)
+async def revoke_badge(
+    session: AsyncSession, *, member_id: int, badge_key: str, by_discord_id: int | None = None, at: datetime
+) -> bool:
+    """Take a badge back; returns whether the member held it. The revocation is recorded, so the badge's rule
+    does not award it again (only a maintainer's ``award_badge`` does), and an announcement not yet posted is
+    dropped."""
+    await session.flush()
+    removed = (
+        await session.execute(
+            delete(BadgeAward)
+            .where(BadgeAward.member_id == member_id, BadgeAward.badge_key == badge_key)
+            .returning(BadgeAward.id)
+        )
+    ).scalar()
+    if removed is None:
+        return False
+    stmt = dialect_insert(session, BadgeRevocation).values(
+        member_id=member_id, badge_key=badge_key, revoked_at=at, revoked_by=by_discord_id
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["member_id", "badge_key"],
+        set_={"revoked_at": stmt.excluded.revoked_at, "revoked_by": stmt.excluded.revoked_by},
+    )
+    await session.execute(stmt)
+    await reminders.drop_pending(
+        session, kind=BADGE_POST, dedupe_key=announcement_key(int(removed)), at=at, why="badge revoked"
+    )
+    return True
 
 
 # -- reputation ------------------------------------------------------------------------------------------------
@@ -855,11 +1092,9 @@ def privileges_for(reputation: int, policy: LedgerPolicy) -> dict[str, bool]:
     return {name: reputation >= needed for name, needed in policy.privileges.items()}
 
 
-async def has_privilege(
-    session: AsyncSession, member_id: int, privilege: str, *, policy: LedgerPolicy | None = None
-) -> bool:
-    """Whether the member's reputation unlocks ``privilege`` (a key of ``[recognition] privileges``)."""
-    policy = policy or default_policy()
+async def has_privilege(session: AsyncSession, member_id: int, privilege: str, *, policy: LedgerPolicy) -> bool:
+    """Whether the member's reputation unlocks ``privilege`` (a key of ``[recognition] privileges``), with the
+    thresholds of ``policy`` (``ledger.policy_for(bot.config.recognition)``)."""
     if privilege not in policy.privileges:
         raise ValueError(f"unknown privilege {privilege!r}; configured: {sorted(policy.privileges)}")
     return await reputation_of(session, member_id) >= policy.privileges[privilege]

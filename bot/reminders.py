@@ -84,6 +84,57 @@ def classify_error(exc: BaseException) -> Exception:
     return exc  # a bug: the caller logs it with its traceback
 
 
+async def add(
+    session: AsyncSession,
+    *,
+    kind: str,
+    guild_id: int,
+    target_id: int,
+    due_at: datetime,
+    created_at: datetime,
+    payload: dict[str, Any] | None = None,
+    dedupe_key: str | None = None,
+    expires_at: datetime | None = None,
+) -> Reminder | None:
+    """The reminder row, in the caller's transaction. ``Reminders.schedule`` is the usual way in; this is for
+    code that has only a session (the ledger): its caller wakes the dispatcher (``bot.scheduler.kick()``) or the
+    next poll finds the row."""
+    if due_at.tzinfo is None:
+        raise ValueError("due_at must be timezone-aware")
+    if dedupe_key is not None:
+        existing = await session.scalar(
+            select(Reminder.id).where(Reminder.kind == kind, Reminder.dedupe_key == dedupe_key)
+        )
+        if existing is not None:
+            return None
+    reminder = Reminder(
+        kind=kind,
+        guild_id=guild_id,
+        target_id=target_id,
+        payload=payload or {},
+        dedupe_key=dedupe_key,
+        due_at=due_at,
+        expires_at=expires_at,
+        state=PENDING,
+        attempts=0,
+        created_at=created_at,
+    )
+    # The unique (kind, dedupe_key) constraint is the final word if two callers race past the check above.
+    session.add(reminder)
+    await session.flush()
+    return reminder
+
+
+async def drop_pending(session: AsyncSession, *, kind: str, dedupe_key: str, at: datetime, why: str) -> int:
+    """Drop a reminder that has not gone out yet (the thing it announces was cancelled)."""
+    result = await session.execute(
+        update(Reminder)
+        .where(Reminder.kind == kind, Reminder.dedupe_key == dedupe_key, Reminder.state == PENDING)
+        .values(state=DROPPED, finished_at=at, last_error=why)
+    )
+    return result.rowcount or 0
+
+
 class Reminders:
     """Schedules reminders and sends the due ones through the handler registered for their kind."""
 
@@ -125,31 +176,21 @@ class Reminders:
         dedupe_key: str | None = None,
         expires_at: datetime | None = None,
     ) -> Reminder | None:
-        """Add a reminder in the caller's transaction. With a dedupe key, a second call is a no-op (None)."""
-        if due_at.tzinfo is None:
-            raise ValueError("due_at must be timezone-aware")
-        if dedupe_key is not None:
-            existing = await session.scalar(
-                select(Reminder).where(Reminder.kind == kind, Reminder.dedupe_key == dedupe_key)
-            )
-            if existing is not None:
-                return None
-        reminder = Reminder(
+        """Add a reminder in the caller's transaction, and wake the dispatcher once it commits.
+        With a dedupe key, a second call is a no-op (None)."""
+        reminder = await add(
+            session,
             kind=kind,
             guild_id=guild_id,
             target_id=target_id,
-            payload=payload or {},
-            dedupe_key=dedupe_key,
             due_at=due_at,
-            expires_at=expires_at,
-            state=PENDING,
-            attempts=0,
             created_at=self._clock.now(),
+            payload=payload,
+            dedupe_key=dedupe_key,
+            expires_at=expires_at,
         )
-        # The unique (kind, dedupe_key) constraint is the final word if two callers race past the check above.
-        session.add(reminder)
-        await session.flush()
-        self._wake_after_commit(session, due_at)
+        if reminder is not None:
+            self._wake_after_commit(session, due_at)
         return reminder
 
     def _wake_after_commit(self, session: AsyncSession, due_at: datetime) -> None:
@@ -173,12 +214,7 @@ class Reminders:
         pending.append(due_at)
 
     async def cancel(self, session: AsyncSession, *, kind: str, dedupe_key: str) -> int:
-        result = await session.execute(
-            update(Reminder)
-            .where(Reminder.kind == kind, Reminder.dedupe_key == dedupe_key, Reminder.state == PENDING)
-            .values(state=DROPPED, finished_at=self._clock.now(), last_error="cancelled")
-        )
-        return result.rowcount or 0
+        return await drop_pending(session, kind=kind, dedupe_key=dedupe_key, at=self._clock.now(), why="cancelled")
 
     async def recover_stale_claims(self) -> int:
         now = self._clock.now()

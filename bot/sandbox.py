@@ -315,8 +315,9 @@ class Sandbox:
         bot, now = self.h.bot, self.h.clock.now()
         async with bot.sessions.begin() as session:
             row = await ensure_member(session, bot.guild_id, member.id, display_name=args[0], joined_at=now)
-            await ledger.record(
+            result = await ledger.record_event(
                 session,
+                ledger.policy_for(bot.config.recognition),
                 guild_id=bot.guild_id,
                 member_id=row.id,
                 kind=kind,
@@ -324,7 +325,7 @@ class Sandbox:
                 points=points,
                 at=now,
             )
-        bot.ledger_recorded(row.id, badges_awarded=True)
+        bot.ledger_recorded(row.id, badges_awarded=bool(result.awarded))
         self.say(f"recorded {points} point(s) of {kind} for {args[0]}")
 
     def cmd_dms(self, args: list[str]) -> None:

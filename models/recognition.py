@@ -72,10 +72,7 @@ class BadgeAward(Base):
     """A badge a member holds: once per (member, badge), enforced by the database even under concurrency."""
 
     __tablename__ = "badge_awards"
-    __table_args__ = (
-        UniqueConstraint("member_id", "badge_key"),
-        Index("ix_badge_awards_guild_announced", "guild_id", "announced_at"),
-    )
+    __table_args__ = (UniqueConstraint("member_id", "badge_key"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     guild_id: Mapped[int] = mapped_column(BigInteger)
@@ -87,8 +84,21 @@ class BadgeAward(Base):
     # Discord id of the maintainer for a manual award, with their reason.
     awarded_by: Mapped[int | None] = mapped_column(BigInteger)
     reason: Mapped[str] = mapped_column(String(200), default="")
-    # Claimed (set) just before the announcement is posted, so it is posted at most once.
-    announced_at: Mapped[datetime | None]
+    # Announced through a durable reminder ("recognition.badge_post", dedupe "badge:{id}") scheduled in the
+    # transaction that inserts the award, so a Discord error delays the post instead of losing it.
+
+
+class BadgeRevocation(Base):
+    """A badge a maintainer took back: an automatic badge is not awarded again by its rule (a maintainer's
+    award by hand clears this)."""
+
+    __tablename__ = "badge_revocations"
+
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), primary_key=True)
+    badge_key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    revoked_at: Mapped[datetime]
+    # Discord id of the maintainer who revoked it.
+    revoked_by: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class RecognitionPref(Base):
@@ -111,7 +121,9 @@ class Spotlight(Base):
     guild_id: Mapped[int] = mapped_column(BigInteger)
     # The month being celebrated (1st 00:00 UTC), not the month it is posted in.
     month_start: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(12), default="draft")  # draft | posted
+    # draft | posted. Posting is a durable reminder ("recognition.spotlight_post", dedupe
+    # "spotlight:{guild}:{YYYY-MM}") scheduled with the draft; its handler sets posted and the message.
+    status: Mapped[str] = mapped_column(String(12), default="draft")
     created_at: Mapped[datetime]
     posted_at: Mapped[datetime | None]
     channel_id: Mapped[int | None] = mapped_column(BigInteger)

@@ -1,6 +1,9 @@
 """Recognition on Discord: /badges, /badge, /leaderboard, /reputation, /ledger history, /spotlight, and the posts.
 
 Discord glue only: the rules are in ``bot.ledger`` and ``service``; this turns their results into messages.
+What the bot posts on its own (a badge announcement, the monthly spotlight) goes through a durable reminder
+scheduled in the transaction that creates the award or the draft, so a Discord error or a restart delays the
+post instead of losing it. Views hold only dynamic items, so their buttons work whatever discord.py forgets.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ import asyncio
 import io
 import logging
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -20,11 +23,12 @@ from bot import ledger
 from bot.checks import Capability, ensure, require
 from bot.errors import UserError, handle_interaction_error
 from bot.members import ensure_member, get_member
+from bot.reminders import PermanentSendError, ReminderKind, TransientSendError
 from bot.scheduler import Job
 from bot.timefmt import discord_ts
 from cogs.recognition import service
 from cogs.recognition.render import Row, alt_text, render_leaderboard
-from models import Spotlight
+from models import Reminder
 
 if TYPE_CHECKING:
     from bot.core import AtlasBot
@@ -38,12 +42,11 @@ WINDOW_CHOICES = [
 ]
 CATEGORY_CHOICES = [app_commands.Choice(name=c, value=c) for c in ledger.CATEGORIES]
 TIER_COLOURS = {"bronze": 0xCD7F32, "silver": 0xC0C0C0, "gold": 0xFFC83C}
-JOB_NAMES = (
-    "recognition.spotlight_draft",
-    "recognition.spotlight_post",
-    "recognition.quarterly_review",
-    "recognition.badge_announcements",
-)
+JOB_NAMES = ("recognition.spotlight_draft", "recognition.quarterly_review")
+BADGE_POST, SPOTLIGHT_POST = ledger.BADGE_POST, service.SPOTLIGHT_POST
+# How late each post may still go out (e.g. after the bot was down): then it is dropped, and marked so.
+BADGE_POST_GRACE = timedelta(days=2)
+SPOTLIGHT_POST_GRACE = timedelta(days=3)
 NONE = discord.AllowedMentions.none()
 
 
@@ -61,9 +64,11 @@ async def _member_row(bot: AtlasBot, session: Any, user: discord.abc.User) -> in
 async def leaderboard_message(
     bot: AtlasBot, user: discord.abc.User, window: str, category: str, page: int
 ) -> tuple[str, discord.File, discord.ui.View]:
+    """A board page as content, image and buttons. Read-only: a viewer without a member row has no rank."""
     cfg = bot.config.recognition
-    async with bot.sessions.begin() as session:
-        viewer = await _member_row(bot, session, user)
+    async with bot.sessions() as session:
+        row = await get_member(session, bot.guild_id, user.id)
+        viewer = row.id if row is not None else None
         try:
             board = await service.leaderboard(
                 session,
@@ -78,7 +83,7 @@ async def leaderboard_message(
             )
         except service.RecognitionError as exc:
             raise UserError(str(exc)) from None
-        opted_out = await service.is_opted_out(session, viewer)
+        opted_out = viewer is not None and await service.is_opted_out(session, viewer)
     rows = [Row(r.rank, r.name, r.points) for r in board.rows]
     subtitle = f"Since {board.period_start:%d %B %Y} (UTC) · page {board.page + 1} of {board.pages}"
     if window == "all":
@@ -102,14 +107,12 @@ async def leaderboard_message(
 
 
 def leaderboard_view(window: str, category: str, page: int, pages: int) -> discord.ui.View:
-    # Only dynamic items (and a disabled label): clicks keep working after a restart or the view's timeout.
-    view = discord.ui.View(timeout=300)
+    """Only dynamic items (the content says "page x/y"). When discord.py drops a view (its timeout, or an
+    ephemeral message's 15 minutes) it unregisters every static item and, if the view had any, the view's
+    dynamic item classes too, bot-wide; a view of dynamic items alone is never stored, so nothing is dropped and
+    the buttons keep working, after a restart as well."""
+    view = discord.ui.View(timeout=None)
     view.add_item(LeaderboardButton(window, category, max(0, page - 1), "◀ Previous", disabled=page <= 0))
-    view.add_item(
-        discord.ui.Button(
-            label=f"{page + 1} / {pages}", disabled=True, custom_id=f"lbpage:{window}:{category}:{page}"
-        )
-    )
     view.add_item(LeaderboardButton(window, category, page + 1, "Next ▶", disabled=page + 1 >= pages))
     return view
 
@@ -139,10 +142,11 @@ class LeaderboardButton(
     async def callback(self, interaction: discord.Interaction) -> None:
         try:
             bot: AtlasBot = interaction.client  # type: ignore[assignment]
+            await interaction.response.defer()  # the board and its image take longer than Discord's 3 seconds
             content, file, view = await leaderboard_message(
                 bot, interaction.user, self.window, self.category, self.page
             )
-            await interaction.response.edit_message(content=content, attachments=[file], view=view)
+            await interaction.edit_original_response(content=content, attachments=[file], view=view)
         except Exception as exc:
             await handle_interaction_error(interaction, exc, "leaderboard button")
 
@@ -170,7 +174,7 @@ class SpotlightPostButton(discord.ui.DynamicItem[discord.ui.Button], template=r"
             if not isinstance(cog, RecognitionCog):
                 raise UserError("Recognition is not running right now; try again shortly.")
             await interaction.response.defer(ephemeral=True, thinking=True)
-            posted = await cog.post_spotlight(self.spotlight_id)
+            posted = await cog.post_spotlight_now(self.spotlight_id)
             await interaction.followup.send(posted, ephemeral=True)
         except Exception as exc:
             await handle_interaction_error(interaction, exc, "spotlight post button")
@@ -189,25 +193,87 @@ class RecognitionCog(commands.Cog):
         self.policy = ledger.policy_for(self.config)  # fails loudly at load if the badge file is invalid
 
     async def cog_load(self) -> None:
+        await self._rebuild_if_needed()
         self.bot.add_dynamic_items(LeaderboardButton, SpotlightPostButton)
+        self.bot.reminders.register(ReminderKind(BADGE_POST, self._post_badge, grace=BADGE_POST_GRACE))
+        self.bot.reminders.register(ReminderKind(SPOTLIGHT_POST, self._post_spotlight, grace=SPOTLIGHT_POST_GRACE))
         cfg = self.config
         for job in (
             Job(JOB_NAMES[0], {"day": 1, "hour": cfg.spotlight_draft_hour, "minute": 0}, self.spotlight_draft_job),
-            Job(JOB_NAMES[1], {"day": 1, "hour": cfg.spotlight_post_hour, "minute": 5}, self.spotlight_post_job),
             Job(
-                JOB_NAMES[2],
+                JOB_NAMES[1],
                 {"month": "1,4,7,10", "day": 1, "hour": cfg.spotlight_post_hour, "minute": 10},
                 self.quarterly_review_job,
             ),
-            # Safety net (every 6 h, cheap for a stepping clock): awards nobody dispatched "badges_awarded" for.
-            Job(JOB_NAMES[3], {"hour": "*/6", "minute": 20}, self.announce_job),
         ):
             self.bot.scheduler.add_job(job)
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(LeaderboardButton, SpotlightPostButton)
+        for kind in (BADGE_POST, SPOTLIGHT_POST):
+            self.bot.reminders.unregister(kind)
         for name in JOB_NAMES:
             self.bot.scheduler.remove_job(name)
+
+    async def _rebuild_if_needed(self) -> None:
+        """A database upgraded with an existing ledger starts with empty aggregates: fill them (and award the
+        badges already earned, quietly) before anything reads them. Once; ``atlas-bot ledger-rebuild`` by hand."""
+        async with self.bot.sessions.begin() as session:
+            result = await ledger.rebuild_if_needed(session, self.policy, at=self.bot.clock.now())
+        if result is not None:
+            log.warning(
+                "recognition: built the aggregates from the existing ledger (%d members, %d rows) and awarded "
+                "%d badge(s) already earned, without announcements",
+                result.members,
+                result.aggregates,
+                result.awarded,
+            )
+
+    # -- reminder handlers -------------------------------------------------------------------------------------
+    def _live_guild(self) -> discord.Guild:
+        """The guild for a reminder handler: missing while the gateway reconnects, which is worth a retry."""
+        guild = self.bot.home_guild
+        if guild is None or guild.unavailable:
+            raise TransientSendError("the guild is not available right now")
+        return guild
+
+    async def _announcements(self) -> discord.abc.Messageable:
+        channel_id = self.bot.config.channels.announcements
+        if not channel_id:
+            raise PermanentSendError("no announcements channel is configured ([channels] announcements)")
+        guild = self._live_guild()
+        # A fetch error is classified by the reminders: unknown channel or no access fails, 5xx retries.
+        channel = guild.get_channel_or_thread(channel_id) or await guild.fetch_channel(channel_id)
+        if not isinstance(channel, discord.abc.Messageable):
+            raise PermanentSendError(f"the announcements channel {channel_id} cannot hold messages")
+        return channel
+
+    async def _post_badge(self, reminder: Reminder) -> None:
+        """``recognition.badge_post``: one award's announcement (scheduled by the ledger with the award)."""
+        async with self.bot.sessions() as session:
+            a = await service.announcement(session, self.policy, int(reminder.payload["award_id"]))
+        if a is None:
+            return  # revoked before it was announced, or the member's data was erased
+        channel = await self._announcements()
+        text = f"🏅 <@{a.discord_id}> earned {a.badge.emoji} **{a.badge.name}** ({a.badge.tier}): "
+        text += a.badge.description
+        if a.manual and a.reason:
+            text += f"\n↳ {a.reason}"
+        await channel.send(text[:2000], allowed_mentions=NONE)
+
+    async def _post_spotlight(self, reminder: Reminder) -> None:
+        """``recognition.spotlight_post``: the month's spotlight, as edited, without whoever opted out or left
+        since the draft; then the draft becomes posted, with its message."""
+        async with self.bot.sessions() as session:
+            draft = await service.spotlight_by_id(session, reminder.guild_id, reminder.target_id)
+        if draft is None or draft.status == "posted":
+            return
+        channel = await self._announcements()
+        message = await channel.send(embed=self._spotlight_embed(draft), allowed_mentions=NONE)
+        async with self.bot.sessions.begin() as session:
+            await service.mark_spotlight_posted(
+                session, draft.id, message.channel.id, message.id, self.bot.clock.now()
+            )
 
     # -- /badges -----------------------------------------------------------------------------------------------
     @app_commands.command(name="badges", description="Show the badges a member holds, and what is next")
@@ -265,10 +331,10 @@ class RecognitionCog(commands.Cog):
                 raise UserError("I do not know that badge; pick one from the list.") from None
         if award is None:
             raise UserError(f"{member.display_name} already holds that badge.")
+        self.bot.scheduler.kick()  # its announcement reminder committed with it: post it now
         await interaction.response.send_message(
             f"Awarded {award.badge.emoji} **{award.badge.name}** to {member.mention}.", ephemeral=True
         )
-        self.bot.dispatch("badges_awarded", self.bot.guild_id)
 
     @badge.command(name="revoke", description="Take a badge back, e.g. one awarded by mistake (maintainers)")
     @app_commands.describe(member="Whose badge", badge="Which badge")
@@ -276,10 +342,23 @@ class RecognitionCog(commands.Cog):
     async def badge_revoke(self, interaction: discord.Interaction, member: discord.Member, badge: str) -> None:
         async with self.bot.sessions.begin() as session:
             row = await get_member(session, self.bot.guild_id, member.id)
-            removed = row is not None and await ledger.revoke_badge(session, member_id=row.id, badge_key=badge)
+            removed = row is not None and await ledger.revoke_badge(
+                session,
+                member_id=row.id,
+                badge_key=badge,
+                by_discord_id=interaction.user.id,
+                at=self.bot.clock.now(),
+            )
         if not removed:
             raise UserError(f"{member.display_name} does not hold that badge.")
-        await interaction.response.send_message("Badge revoked.", ephemeral=True)
+        definition = self.policy.badge(badge)
+        text = "Badge revoked."
+        if definition is not None and definition.automatic:
+            text += (
+                " It is earned automatically, so the revocation is remembered: it will not be awarded again "
+                "automatically. `/badge award` gives it back."
+            )
+        await interaction.response.send_message(text, ephemeral=True)
 
     @badge_award.autocomplete("badge")
     @badge_revoke.autocomplete("badge")
@@ -301,6 +380,7 @@ class RecognitionCog(commands.Cog):
         window: app_commands.Choice[str] | None = None,
         category: app_commands.Choice[str] | None = None,
     ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)  # the image takes a while to draw
         content, file, view = await leaderboard_message(
             self.bot,
             interaction.user,
@@ -308,7 +388,7 @@ class RecognitionCog(commands.Cog):
             category.value if category else "overall",
             0,
         )
-        await interaction.response.send_message(content, file=file, view=view, ephemeral=True)
+        await interaction.followup.send(content, file=file, view=view, ephemeral=True)
 
     @leaderboard.command(name="optout", description="Stop appearing on leaderboards and spotlights")
     async def leaderboard_optout(self, interaction: discord.Interaction) -> None:
@@ -389,27 +469,46 @@ class RecognitionCog(commands.Cog):
     )
     @require(Capability.MANAGE_COMMUNITY)
     async def spotlight_preview(self, interaction: discord.Interaction) -> None:
-        month = self._spotlight_month()
+        # Choosing a new draft reads the whole month of the ledger: answer Discord first.
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        month, now = self._spotlight_month(), self.bot.clock.now()
         async with self.bot.sessions.begin() as session:
-            draft = await service.prepare_spotlight(
-                session,
-                self.bot.guild_id,
-                month,
-                self.bot.clock.now(),
-                size=self.config.spotlight_size,
-                cooldown_months=self.config.spotlight_cooldown_months,
-            )
+            draft = await self._prepare_draft(session, month, now)
         embed = self._spotlight_embed(draft)
-        view = discord.ui.View(timeout=300)
+        view = discord.ui.View(timeout=None)  # only the dynamic button: see leaderboard_view
         if draft.status == "draft":
             view.add_item(SpotlightPostButton(draft.id))
-            note = (
-                "Draft: edit with `/spotlight note`, `/spotlight remove`, `/spotlight add`. "
-                f"It posts automatically on the 1st at {self.config.spotlight_post_hour:02d}:05 UTC."
+            post_at = service.spotlight_post_time(month, self.config.spotlight_post_hour)
+            when = (
+                f"It posts automatically {discord_ts(post_at, 'R')}."
+                if now <= post_at + SPOTLIGHT_POST_GRACE
+                else "Its automatic post time has passed: press Post now to post it."
             )
+            note = f"Draft: edit with `/spotlight note`, `/spotlight remove`, `/spotlight add`. {when}"
         else:
             note = f"Already posted {discord_ts(draft.posted_at, 'R')}." if draft.posted_at else "Already posted."
-        await interaction.response.send_message(note, embed=embed, view=view, ephemeral=True)
+        await interaction.followup.send(note, embed=embed, view=view, ephemeral=True)
+
+    async def _prepare_draft(self, session: Any, month: datetime, now: datetime) -> service.SpotlightDraft:
+        """The month's draft, and (in the same transaction) the reminder that posts it at the post hour."""
+        draft = await service.prepare_spotlight(
+            session,
+            self.bot.guild_id,
+            month,
+            now,
+            size=self.config.spotlight_size,
+            cooldown_months=self.config.spotlight_cooldown_months,
+        )
+        if draft.status == "draft":
+            await self.bot.reminders.schedule(
+                session,
+                kind=SPOTLIGHT_POST,
+                guild_id=self.bot.guild_id,
+                target_id=draft.id,
+                due_at=service.spotlight_post_time(month, self.config.spotlight_post_hour),
+                dedupe_key=service.spotlight_post_key(self.bot.guild_id, month),
+            )
+        return draft
 
     @spotlight.command(
         name="note", description="Rewrite what the spotlight draft says about a member (maintainers)"
@@ -477,65 +576,61 @@ class RecognitionCog(commands.Cog):
         if channel is None:
             try:
                 channel = await self.bot.fetch_channel(channel_id)
-            except discord.HTTPException as exc:
+            except (discord.NotFound, discord.Forbidden) as exc:
                 log.warning("channel %s is not reachable: %s", channel_id, exc)
                 return None
+            # Other errors (Discord 5xx, network) fail the job, which retries the period on the next poll.
         return channel if isinstance(channel, discord.abc.Messageable) else None
 
-    async def post_spotlight(self, spotlight_id: int | None = None) -> str:
-        """Post the draft (the last completed month's, or ``spotlight_id``) once; returns what happened."""
-        channel = await self._channel(self.bot.config.channels.announcements)
-        if channel is None:
-            return "No announcements channel is configured ([channels] announcements), so nothing was posted."
+    async def post_spotlight_now(self, spotlight_id: int) -> str:
+        """The "Post now" button: the draft's post reminder becomes due now (revived if it failed or was
+        dropped as too late); the reminder's handler posts it, with retries."""
+        if not self.bot.config.channels.announcements:
+            raise UserError(
+                "No announcements channel is configured ([channels] announcements), so nothing can be posted."
+            )
         now = self.bot.clock.now()
-        async with self.bot.sessions.begin() as session:
-            if spotlight_id is None:
-                draft = await service.prepare_spotlight(
-                    session,
-                    self.bot.guild_id,
-                    self._spotlight_month(),
-                    now,
-                    size=self.config.spotlight_size,
-                    cooldown_months=self.config.spotlight_cooldown_months,
-                )
-            else:
-                found = await session.get(Spotlight, spotlight_id)
-                if found is None or found.guild_id != self.bot.guild_id:
-                    raise UserError("That spotlight no longer exists.")
-                draft = await service.spotlight_draft(session, self.bot.guild_id, found.month_start)  # type: ignore[assignment]
-            if draft is None or not await service.claim_spotlight_post(session, draft.id, now):
-                return "That spotlight was already posted."
-        message = await channel.send(embed=self._spotlight_embed(draft), allowed_mentions=NONE)
-        async with self.bot.sessions.begin() as session:
-            await service.set_spotlight_message(session, draft.id, message.channel.id, message.id)
-        return f"Spotlight for {_month_name(draft.month_start)} posted."
+        try:
+            async with self.bot.sessions.begin() as session:
+                state = await service.post_spotlight_now(session, self.bot.guild_id, spotlight_id, now)
+                draft = await service.spotlight_by_id(session, self.bot.guild_id, spotlight_id)
+                if state == "missing" and draft is not None:
+                    await self.bot.reminders.schedule(
+                        session,
+                        kind=SPOTLIGHT_POST,
+                        guild_id=self.bot.guild_id,
+                        target_id=spotlight_id,
+                        due_at=now,
+                        dedupe_key=service.spotlight_post_key(self.bot.guild_id, draft.month_start),
+                    )
+        except service.RecognitionError as exc:
+            raise UserError(str(exc)) from None
+        if state == "posted" or draft is None:
+            return "That spotlight was already posted."
+        if state == "posting":
+            return "That spotlight is being posted right now."
+        self.bot.scheduler.kick()
+        return (
+            f"Posting the spotlight for {_month_name(draft.month_start)} in "
+            f"<#{self.bot.config.channels.announcements}> now."
+        )
 
     # -- jobs and listeners ------------------------------------------------------------------------------------
     async def spotlight_draft_job(self, now: datetime) -> None:
+        """On the 1st: the last month's draft and its post reminder, and a word to the maintainers."""
         if not self.bot.guild_id:
             return
         month = ledger.add_months(ledger.month_start(now), -1)
         async with self.bot.sessions.begin() as session:
-            draft = await service.prepare_spotlight(
-                session,
-                self.bot.guild_id,
-                month,
-                now,
-                size=self.config.spotlight_size,
-                cooldown_months=self.config.spotlight_cooldown_months,
-            )
+            draft = await self._prepare_draft(session, month, now)
         channel = await self._channel(self.bot.config.channels.mod_log)
         if channel is not None and draft.status == "draft":
-            post_at = now.replace(hour=self.config.spotlight_post_hour, minute=5, second=0, microsecond=0)
+            post_at = service.spotlight_post_time(month, self.config.spotlight_post_hour)
             await channel.send(
                 f"The spotlight for {_month_name(month)} is ready with {len(draft.entries)} member(s). "
                 f"Maintainers: `/spotlight preview` to review and edit it; it posts {discord_ts(post_at, 'R')}.",
                 allowed_mentions=NONE,
             )
-
-    async def spotlight_post_job(self, now: datetime) -> None:
-        if self.bot.guild_id:
-            log.info("spotlight: %s", await self.post_spotlight())
 
     async def quarterly_review_job(self, now: datetime) -> None:
         if not self.bot.guild_id:
@@ -548,35 +643,6 @@ class RecognitionCog(commands.Cog):
         async with self.bot.sessions() as session:
             review = await service.quarter_review(session, self.bot.guild_id, quarter)
         await channel.send(embed=quarter_embed(review), allowed_mentions=NONE)
-
-    async def announce_job(self, now: datetime) -> None:
-        if self.bot.guild_id:
-            await self.announce_badges(self.bot.guild_id)
-
-    @commands.Cog.listener()
-    async def on_badges_awarded(self, guild_id: int) -> None:
-        """Features dispatch ``bot.dispatch("badges_awarded", guild_id)`` after ``record_event`` awarded one."""
-        try:
-            await self.announce_badges(guild_id)
-        except Exception:
-            log.exception("announcing badges failed; the periodic job will retry what was not claimed")
-
-    async def announce_badges(self, guild_id: int) -> int:
-        channel = await self._channel(self.bot.config.channels.announcements)
-        async with self.bot.sessions.begin() as session:
-            pending = await service.claim_announcements(session, self.policy, guild_id, self.bot.clock.now())
-        if channel is None:
-            return 0  # claimed anyway: a channel configured later should not replay a backlog
-        for a in pending:
-            text = f"🏅 <@{a.discord_id}> earned {a.badge.emoji} **{a.badge.name}** ({a.badge.tier}): "
-            text += a.badge.description
-            if a.manual and a.reason:
-                text += f"\n↳ {a.reason}"
-            try:
-                await channel.send(text[:2000], allowed_mentions=NONE)
-            except discord.HTTPException as exc:
-                log.warning("could not announce badge award %s: %s", a.award_id, exc)
-        return len(pending)
 
 
 def quarter_embed(review: service.QuarterReview) -> discord.Embed:

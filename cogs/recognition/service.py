@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,9 +24,12 @@ from models import (
     Member,
     MemberPoints,
     RecognitionPref,
+    Reminder,
     Spotlight,
     SpotlightEntry,
 )
+
+SPOTLIGHT_POST = "recognition.spotlight_post"
 
 WINDOW_LABELS = {"week": "this week", "month": "this month", "all": "all time"}
 
@@ -58,13 +61,11 @@ async def is_opted_out(session: AsyncSession, member_id: int) -> bool:
     )
 
 
-def _visible() -> list:
-    """Filters for public boards and posts: not opted out, still in the guild."""
+def _visible(member_id: object = MemberPoints.member_id) -> list:
+    """Filters for public boards and posts: not opted out, still in the guild (``Member`` must be joined)."""
     return [
         Member.left_at.is_(None),
-        ~exists().where(
-            RecognitionPref.member_id == MemberPoints.member_id, RecognitionPref.leaderboard_opt_out.is_(True)
-        ),
+        ~exists().where(RecognitionPref.member_id == member_id, RecognitionPref.leaderboard_opt_out.is_(True)),
     ]
 
 
@@ -205,8 +206,8 @@ async def badges_of(session: AsyncSession, policy: LedgerPolicy, member_id: int)
 
 
 async def progress_of(session: AsyncSession, policy: LedgerPolicy, member_id: int) -> list[Progress]:
-    """How far the member is toward each automatic badge they do not hold yet, closest first."""
-    held = set(await session.scalars(select(BadgeAward.badge_key).where(BadgeAward.member_id == member_id)))
+    """How far the member is toward each automatic badge they do not hold yet (nor had revoked), closest first."""
+    held = await ledger.held_or_revoked(session, member_id)
     pending = [b for b in policy.badges if b.automatic and b.key not in held]
     stats = await ledger.load_kind_stats(
         session,
@@ -250,41 +251,26 @@ class Announcement:
     manual: bool
 
 
-async def claim_announcements(
-    session: AsyncSession, policy: LedgerPolicy, guild_id: int, now: datetime, *, limit: int = 25
-) -> list[Announcement]:
-    """Claim awards not yet announced (one atomic UPDATE), so each is posted at most once."""
-    pending = (
+async def announcement(session: AsyncSession, policy: LedgerPolicy, award_id: int) -> Announcement | None:
+    """What to post about one award; None when it no longer exists (revoked, or the member's data deleted)."""
+    row = (
         await session.execute(
             select(BadgeAward, Member.discord_id, Member.display_name)
             .join(Member, Member.id == BadgeAward.member_id)
-            .where(BadgeAward.guild_id == guild_id, BadgeAward.announced_at.is_(None))
-            .order_by(BadgeAward.id)
-            .limit(limit)
+            .where(BadgeAward.id == award_id)
         )
-    ).all()
-    if not pending:
-        return []
-    claimed = set(
-        await session.scalars(
-            update(BadgeAward)
-            .where(BadgeAward.id.in_([a.id for a, _, _ in pending]), BadgeAward.announced_at.is_(None))
-            .values(announced_at=now)
-            .returning(BadgeAward.id)
-        )
+    ).first()
+    if row is None:
+        return None
+    award, did, name = row
+    return Announcement(
+        award.id,
+        int(did),
+        name or str(did),
+        policy.badge(award.badge_key) or _unknown_badge(award.badge_key),
+        award.reason,
+        award.awarded_by is not None,
     )
-    return [
-        Announcement(
-            a.id,
-            int(did),
-            name or str(did),
-            policy.badge(a.badge_key) or _unknown_badge(a.badge_key),
-            a.reason,
-            a.awarded_by is not None,
-        )
-        for a, did, name in pending
-        if a.id in claimed
-    ]
 
 
 # -- spotlight -------------------------------------------------------------------------------------------------
@@ -391,19 +377,27 @@ async def prepare_spotlight(
     size: int = 10,
     cooldown_months: int = 3,
 ) -> SpotlightDraft:
-    """The month's spotlight draft, chosen by the fair rule the first time and then kept (with any edits)."""
+    """The month's spotlight draft, chosen by the fair rule the first time and then kept (with any edits).
+
+    Two callers at once (the monthly job and a maintainer's preview) get the same draft: the unique (guild,
+    month) constraint decides, and the loser reads the winner's.
+    """
     month = ledger.month_start(month)
-    spotlight = await session.scalar(
-        select(Spotlight).where(Spotlight.guild_id == guild_id, Spotlight.month_start == month)
+    spotlight_id = await session.scalar(
+        select(Spotlight.id).where(Spotlight.guild_id == guild_id, Spotlight.month_start == month)
     )
-    if spotlight is None:
+    if spotlight_id is None:
         candidates = await spotlight_candidates(session, guild_id, month, cooldown_months=cooldown_months)
         picks = select_spotlight(candidates, size)
-        spotlight = Spotlight(guild_id=guild_id, month_start=month, status="draft", created_at=now)
-        session.add(spotlight)
-        await session.flush()
-        session.add_all(_entries(spotlight.id, picks))
-        await session.flush()
+        spotlight_id = await session.scalar(
+            ledger.dialect_insert(session, Spotlight)
+            .values(guild_id=guild_id, month_start=month, status="draft", created_at=now)
+            .on_conflict_do_nothing(index_elements=["guild_id", "month_start"])
+            .returning(Spotlight.id)
+        )
+        if spotlight_id is not None:
+            session.add_all(_entries(spotlight_id, picks))
+            await session.flush()
     return await spotlight_draft(session, guild_id, month)  # type: ignore[return-value]
 
 
@@ -420,10 +414,22 @@ async def spotlight_draft(session: AsyncSession, guild_id: int, month: datetime)
     )
     if spotlight is None:
         return None
+    return await _draft(session, spotlight)
+
+
+async def spotlight_by_id(session: AsyncSession, guild_id: int, spotlight_id: int) -> SpotlightDraft | None:
+    spotlight = await session.get(Spotlight, spotlight_id, populate_existing=True)
+    if spotlight is None or spotlight.guild_id != guild_id:
+        return None
+    return await _draft(session, spotlight)
+
+
+async def _draft(session: AsyncSession, spotlight: Spotlight) -> SpotlightDraft:
+    """The spotlight with its entries, leaving out members who opted out or left since it was drafted."""
     rows = await session.execute(
         select(SpotlightEntry, Member.discord_id, Member.display_name)
         .join(Member, Member.id == SpotlightEntry.member_id)
-        .where(SpotlightEntry.spotlight_id == spotlight.id)
+        .where(SpotlightEntry.spotlight_id == spotlight.id, *_visible(SpotlightEntry.member_id))
         .order_by(SpotlightEntry.position, SpotlightEntry.id)
     )
     lines = [
@@ -483,6 +489,11 @@ async def add_to_spotlight(
     )
     if any(e.member_id == member_id for e in entries):
         raise RecognitionError("That member is already in the draft; change their note with `/spotlight note`.")
+    hidden = await session.scalar(
+        select(func.count()).select_from(Member).where(Member.id == member_id, ~and_(*_visible(Member.id)))
+    )
+    if hidden:
+        raise RecognitionError("That member opted out of leaderboards and spotlights (or left the server).")
     if len(entries) >= size:
         raise RecognitionError(f"The spotlight already has {size} members; remove one first.")
     position = max((e.position for e in entries), default=-1) + 1
@@ -492,22 +503,57 @@ async def add_to_spotlight(
     await session.flush()
 
 
-async def claim_spotlight_post(session: AsyncSession, spotlight_id: int, now: datetime) -> bool:
-    """Draft -> posted with one atomic UPDATE, so a job and a maintainer's "post now" never both post."""
+def spotlight_post_key(guild_id: int, month: datetime) -> str:
+    """The dedupe key of the month's post reminder: one post per guild and celebrated month."""
+    return f"spotlight:{guild_id}:{ledger.month_start(month):%Y-%m}"
+
+
+def spotlight_post_time(month: datetime, post_hour: int) -> datetime:
+    """When the spotlight celebrating ``month`` is posted: the 1st of the next month, ``post_hour``:05 UTC."""
+    return ledger.add_months(ledger.month_start(month), 1) + timedelta(hours=post_hour, minutes=5)
+
+
+async def mark_spotlight_posted(
+    session: AsyncSession, spotlight_id: int, channel_id: int, message_id: int, now: datetime
+) -> bool:
+    """Draft -> posted with the message, in one atomic UPDATE; False when it was posted already."""
     result = await session.execute(
         update(Spotlight)
         .where(Spotlight.id == spotlight_id, Spotlight.status == "draft")
-        .values(status="posted", posted_at=now)
+        .values(status="posted", posted_at=now, channel_id=channel_id, message_id=message_id)
     )
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
-async def set_spotlight_message(
-    session: AsyncSession, spotlight_id: int, channel_id: int, message_id: int
-) -> None:
-    await session.execute(
-        update(Spotlight).where(Spotlight.id == spotlight_id).values(channel_id=channel_id, message_id=message_id)
+async def post_spotlight_now(session: AsyncSession, guild_id: int, spotlight_id: int, now: datetime) -> str:
+    """Move the draft's post reminder to ``now``, also reviving one that failed or was dropped as too late.
+
+    Returns "posted" (nothing to do), "posting" (a send is under way), "rescheduled", or "missing" (no
+    reminder yet: the caller schedules one).
+    """
+    spotlight = await session.get(Spotlight, spotlight_id, populate_existing=True)
+    if spotlight is None or spotlight.guild_id != guild_id:
+        raise RecognitionError("That spotlight no longer exists.")
+    if spotlight.status == "posted":
+        return "posted"
+    key = spotlight_post_key(guild_id, spotlight.month_start)
+    # The reminders table has no "reschedule": the one row per (kind, dedupe key) is moved back to pending,
+    # due now, with fresh attempts. A claimed row is being sent right now and is left alone.
+    moved = await session.execute(
+        update(Reminder)
+        .where(
+            Reminder.kind == SPOTLIGHT_POST,
+            Reminder.dedupe_key == key,
+            Reminder.state.in_(["pending", "failed", "dropped", "sent"]),
+        )
+        .values(state="pending", due_at=now, attempts=0, claim_token=None, finished_at=None, last_error=None)
     )
+    if moved.rowcount:  # type: ignore[attr-defined]
+        return "rescheduled"
+    exists_ = await session.scalar(
+        select(Reminder.state).where(Reminder.kind == SPOTLIGHT_POST, Reminder.dedupe_key == key)
+    )
+    return "posting" if exists_ is not None else "missing"
 
 
 # -- quarterly review ------------------------------------------------------------------------------------------

@@ -1,4 +1,7 @@
-"""recognition: member points and kind stats, adjustments, badges, prefs, spotlights
+"""recognition: member points and kind stats, adjustments, badges and revocations, prefs, spotlights
+
+An existing ledger is not summed here: the recognition cog rebuilds ``member_points`` and ``member_kind_stats``
+(and evaluates badges) on its first start, and ``atlas-bot ledger-rebuild`` does the same by hand.
 
 Revision ID: 0003
 Revises: 0002
@@ -110,7 +113,6 @@ def upgrade() -> None:
         sa.Column("event_id", sa.Integer(), nullable=True),
         sa.Column("awarded_by", sa.BigInteger(), nullable=True),
         sa.Column("reason", sa.String(length=200), nullable=False),
-        sa.Column("announced_at", models.base.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["event_id"],
             ["ledger_events.id"],
@@ -123,9 +125,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_badge_awards")),
         sa.UniqueConstraint("member_id", "badge_key", name=op.f("uq_badge_awards_member_id_badge_key")),
     )
-    with op.batch_alter_table("badge_awards", schema=None) as batch_op:
-        batch_op.create_index("ix_badge_awards_guild_announced", ["guild_id", "announced_at"], unique=False)
-
+    op.create_table(
+        "badge_revocations",
+        sa.Column("member_id", sa.Integer(), nullable=False),
+        sa.Column("badge_key", sa.String(length=60), nullable=False),
+        sa.Column("revoked_at", models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("revoked_by", sa.BigInteger(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["member_id"], ["members.id"], name=op.f("fk_badge_revocations_member_id_members"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("member_id", "badge_key", name=op.f("pk_badge_revocations")),
+    )
     op.create_table(
         "ledger_adjustments",
         sa.Column("event_id", sa.Integer(), nullable=False),
@@ -144,9 +154,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("ledger_adjustments")
-    with op.batch_alter_table("badge_awards", schema=None) as batch_op:
-        batch_op.drop_index("ix_badge_awards_guild_announced")
-
+    op.drop_table("badge_revocations")
     op.drop_table("badge_awards")
     op.drop_table("spotlight_entries")
     op.drop_table("recognition_prefs")

@@ -1,19 +1,26 @@
 """Recognition through the real bot and the emulator: /badges, /leaderboard pages by clicking, opt-out,
-manual awards with announcements, and the monthly spotlight from preview to post."""
+awards with durable announcements, revocations, the monthly spotlight from preview to post, and the first
+start on a database whose ledger predates recognition."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import discord
 import pytest
+from sqlalchemy import insert, select
 
-from bot import ledger
+from bot import db, ledger
 from bot.clock import ManualClock
 from bot.emulator import Emulator, Member
 from bot.harness import AtlasHarness, config_for, make_world
-from bot.members import ensure_member
+from bot.members import ensure_member, get_member
+from cogs.recognition import cog as recognition_cog
+from models import LedgerEvent, Reminder
+from models import Member as MemberRow
 
 COGS = ["meta", "recognition"]
 
@@ -86,11 +93,60 @@ async def test_badge_award_is_announced_once_without_pings(world: AtlasHarness) 
         world.alice, "badge award", member=world.bob, badge="helping-hand", reason="again"
     )
     assert "already holds" in again.content
-    await world.advance(timedelta(hours=1))  # the periodic announcer finds nothing new
+    await world.advance(timedelta(days=3))  # past every retry and the reminder's grace: nothing posts twice
     posts = world.emu.messages(world.channel("announcements"))
     assert len(posts) == 1
     assert "Helping Hand" in posts[0].content and "ran the Raft study group" in posts[0].content
     assert posts[0].mentioned_user_ids == []
+    assert await badge_post_states(world) == ["sent"]
+
+
+async def badge_post_states(world: AtlasHarness) -> list[str]:
+    async with world.bot.sessions() as session:
+        return list(
+            await session.scalars(
+                select(Reminder.state).where(Reminder.kind == ledger.BADGE_POST).order_by(Reminder.id)
+            )
+        )
+
+
+async def test_badge_announcement_survives_discord_errors(world: AtlasHarness) -> None:
+    # 503: discord.py does not retry it itself, so each failure reaches the reminder, which retries later.
+    world.emu.fail_next("POST", "/channels/*/messages", status=503, count=2)
+    r = await world.emu.slash(
+        world.alice, "badge award", member=world.bob, badge="helping-hand", reason="ran the Raft study group"
+    )
+    assert "Helping Hand" in r.content
+    await world.settle()
+    assert world.emu.messages(world.channel("announcements")) == []
+    assert await badge_post_states(world) == ["pending"]  # failed once, due again after the backoff
+    await world.advance(timedelta(minutes=10))
+    posts = world.emu.messages(world.channel("announcements"))
+    assert len(posts) == 1 and "Helping Hand" in posts[0].content
+    assert await badge_post_states(world) == ["sent"]
+
+
+async def test_automatic_award_is_announced_after_ledger_recorded(world: AtlasHarness) -> None:
+    result = await record(world, world.bob, "review_done", "pr:1")
+    assert [a.badge.key for a in result.awarded] == ["first-review"]
+    world.bot.ledger_recorded(result.event.member_id, badges_awarded=True)  # what every feature calls
+    await world.emu.until(lambda: world.emu.messages(world.channel("announcements")), timeout=5)
+    (post,) = world.emu.messages(world.channel("announcements"))
+    assert f"<@{world.bob.id}> earned" in post.content and "Second Pair of Eyes" in post.content
+
+
+async def test_revoking_an_automatic_badge_sticks(world: AtlasHarness) -> None:
+    await record(world, world.bob, "review_done", "pr:1")
+    r = await world.emu.slash(world.alice, "badge revoke", member=world.bob, badge="first-review")
+    assert "revoked" in r.content and "will not be awarded again automatically" in r.content
+    await record(world, world.bob, "review_done", "pr:2")
+    badges = await world.emu.slash(world.bob, "badges")
+    assert "Second Pair of Eyes" not in badges.embeds[0]["description"]
+    await world.advance(timedelta(hours=1))
+    assert world.emu.messages(world.channel("announcements")) == []  # the revoked award was never announced
+    assert await badge_post_states(world) == ["dropped"]
+    manual = await world.emu.slash(world.alice, "badge revoke", member=world.bob, badge="first-review")
+    assert "does not hold" in manual.content
 
 
 async def test_leaderboard_pages_with_buttons_and_opt_out(world: AtlasHarness) -> None:
@@ -99,10 +155,10 @@ async def test_leaderboard_pages_with_buttons_and_opt_out(world: AtlasHarness) -
         for j in range(i + 1):  # member{i} has i+1 reviews: a strict order
             await record(world, m, "review_done", f"pr:{i}:{j}")
     r = await world.emu.slash(world.bob, "leaderboard show", window="week", category="reviews")
-    assert r.ephemeral and "(page 1/3)" in r.content
+    assert r.ephemeral and r.deferred and "(page 1/3)" in r.content
     assert f"1. <@{members[-1].id}> · 230 points" in r.content
     assert r.message.attachments and r.message.files["leaderboard.png"].startswith(b"\x89PNG")
-    assert button_labels(r) == [("◀ Previous", True), ("1 / 3", True), ("Next ▶", False)]
+    assert button_labels(r) == [("◀ Previous", True), ("Next ▶", False)]
 
     page2 = await world.emu.click(world.bob, r, "Next ▶")
     assert page2.updated and "(page 2/3)" in page2.content
@@ -123,6 +179,34 @@ async def test_leaderboard_pages_with_buttons_and_opt_out(world: AtlasHarness) -
     await world.emu.slash(top, "leaderboard optin")
     r = await world.emu.slash(world.bob, "leaderboard show", window="all", category="reviews")
     assert f"1. <@{top.id}>" in r.content
+
+
+async def test_leaderboard_buttons_survive_the_views_timeout(world: AtlasHarness, monkeypatch) -> None:
+    for i in range(12):
+        await record(world, world.emu.add_member(world.guild, f"m{i}"), "checkin", f"w:{i}")
+
+    class QuickView(discord.ui.View):
+        def __init__(self, timeout: float | None = None) -> None:
+            super().__init__(timeout=0.2)  # as if the view's (or the ephemeral message's 15-minute) time ran out
+
+    monkeypatch.setattr(recognition_cog.discord.ui, "View", QuickView)
+    r = await world.emu.slash(world.bob, "leaderboard show")
+    first = await world.emu.slash(world.alice, "leaderboard show")
+    await asyncio.sleep(0.5)  # both views time out: discord.py drops them from its store
+    page2 = await world.emu.click(world.bob, r, "Next ▶")
+    assert page2.updated and "(page 2/2)" in page2.content, page2.error
+    await asyncio.sleep(0.5)
+    back = await world.emu.click(world.alice, first, "Next ▶")  # anyone's board, not only the newest
+    assert back.updated and "(page 2/2)" in back.content, back.error
+
+
+async def test_leaderboard_is_read_only_for_a_newcomer(world: AtlasHarness) -> None:
+    await record(world, world.bob, "checkin", "w:1")
+    newcomer = world.emu.add_member(world.guild, "newcomer")
+    r = await world.emu.slash(newcomer, "leaderboard show")
+    assert r.deferred and f"1. <@{world.bob.id}>" in r.content and "You are #" not in r.content
+    async with world.bot.sessions() as session:
+        assert await get_member(session, world.guild.id, newcomer.id) is None  # looking creates no member row
 
 
 async def test_leaderboard_buttons_survive_a_restart(world: AtlasHarness) -> None:
@@ -155,17 +239,59 @@ async def test_spotlight_preview_edit_and_monthly_post(world: AtlasHarness) -> N
     world.clock.set(datetime(2026, 5, 1, 0, 30, tzinfo=UTC))
     await world.bot.scheduler.run_due()
     preview = await world.emu.slash(world.alice, "spotlight preview")
-    assert "Draft" in preview.content and f"<@{world.bob.id}>" in preview.embeds[0]["description"]
+    assert preview.deferred and "Draft" in preview.content and "posts automatically" in preview.content
+    assert f"<@{world.bob.id}>" in preview.embeds[0]["description"]
     refused = await world.emu.slash(world.bob, "spotlight note", member=world.bob, note="me me me")
     assert "Maintainer" in refused.content
     await world.emu.slash(world.alice, "spotlight note", member=world.bob, note="Reviewed the gossip PR in a day")
     posted = await world.emu.click(world.alice, preview, "Post now")
-    assert posted.followups and "posted" in posted.followups[-1].content
-    latest = world.emu.messages(world.channel("announcements"))[-1]
-    assert "Reviewed the gossip PR in a day" in latest.embeds[0]["description"]
-    await world.advance(timedelta(hours=15))  # the post job finds it already posted
-    titles = [m.embeds[0]["title"] for m in world.emu.messages(world.channel("announcements")) if m.embeds]
-    assert titles.count("🌟 Community spotlight · April 2026") == 1
+    assert posted.followups and "Posting the spotlight for April 2026" in posted.followups[-1].content
+
+    def april() -> list:
+        return [
+            m
+            for m in world.emu.messages(world.channel("announcements"))
+            if m.embeds and m.embeds[0]["title"] == "🌟 Community spotlight · April 2026"
+        ]
+
+    await world.emu.until(april, timeout=5)
+    assert "Reviewed the gossip PR in a day" in april()[0].embeds[0]["description"]
+    again = await world.emu.click(world.alice, preview, "Post now")
+    assert "already posted" in again.followups[-1].content
+    # Past the post hour (15:05): the month's post reminder was moved, not duplicated, so nothing posts again.
+    await world.advance(timedelta(hours=15))
+    assert world.clock.now() > datetime(2026, 5, 1, 15, 5, tzinfo=UTC)
+    assert len(april()) == 1
+    async with world.bot.sessions() as session:
+        spotlight = await session.scalar(
+            select(recognition_cog.service.Spotlight).where(
+                recognition_cog.service.Spotlight.month_start == datetime(2026, 4, 1, tzinfo=UTC)
+            )
+        )
+    assert (spotlight.status, spotlight.message_id) == ("posted", april()[0].id)
+
+
+async def test_spotlight_post_survives_discord_errors_and_leaves_out_opt_outs(world: AtlasHarness) -> None:
+    helper = world.emu.add_member(world.guild, "helper")
+    shy = world.emu.add_member(world.guild, "shy")
+    for i in range(3):
+        await record(world, helper, "answer_accepted", f"a:{i}")
+    await record(world, shy, "review_done", "r:1")
+    world.clock.set(datetime(2026, 4, 1, 0, 30, tzinfo=UTC))
+    await world.bot.scheduler.run_due()  # the draft job: March's draft, and its post reminder due at 15:05
+    preview = await world.emu.slash(world.alice, "spotlight preview")
+    assert f"<@{shy.id}>" in preview.embeds[0]["description"]
+    await world.emu.slash(shy, "leaderboard optout")  # after the draft was chosen
+    world.emu.fail_next("POST", "/channels/*/messages", status=503, count=3)
+    world.clock.set(datetime(2026, 4, 1, 15, 6, tzinfo=UTC))
+    _, sent = await world.bot.scheduler.run_due()
+    assert [o.state for o in sent if o.kind == "recognition.spotlight_post"] == ["pending"]  # retried later
+    await world.advance(timedelta(hours=2))
+    posts = [m for m in world.emu.messages(world.channel("announcements")) if m.embeds]
+    posts = [m for m in posts if "Community spotlight" in m.embeds[0]["title"]]
+    assert [m.embeds[0]["title"] for m in posts] == ["🌟 Community spotlight · March 2026"]
+    text = posts[0].embeds[0]["description"]
+    assert f"<@{helper.id}>" in text and f"<@{shy.id}>" not in text
 
 
 async def test_ledger_history_and_reputation(world: AtlasHarness) -> None:
@@ -176,3 +302,46 @@ async def test_ledger_history_and_reputation(world: AtlasHarness) -> None:
     assert "Maintainer" in refused.content
     r = await world.emu.slash(world.alice, "ledger history", member=world.bob)
     assert "`answer_accepted` +15" in r.embeds[0]["fields"][0]["value"]
+
+
+async def test_first_start_on_an_existing_ledger_builds_the_boards(
+    emulator: Emulator, e2e_clock: ManualClock, tmp_path: Path
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    await db.upgrade(url, "0002")  # a database from before recognition, with a ledger
+    engine = db.create_engine(url)
+    guild = make_world(emulator)
+    old = emulator.add_member(guild, "old-timer")
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(MemberRow).values(
+                id=1, guild_id=guild.id, discord_id=old.id, display_name="old-timer", joined_at=e2e_clock.now()
+            )
+        )
+        await conn.execute(
+            insert(LedgerEvent),
+            [
+                {
+                    "guild_id": guild.id,
+                    "member_id": 1,
+                    "kind": "review_done",
+                    "points": 10,
+                    "reference": f"r{i}",
+                    "created_at": e2e_clock.now(),
+                }
+                for i in range(3)
+            ],
+        )
+    await engine.dispose()
+    harness = AtlasHarness(emulator, guild, e2e_clock, config_for(emulator, guild, cogs=COGS), url)
+    harness.members["bob"] = emulator.add_member(guild, "bob")
+    await harness.start()  # migrates to head; the recognition cog rebuilds on load
+    try:
+        r = await emulator.slash(harness.bob, "leaderboard show", window="all")
+        assert f"1. <@{old.id}> · 30 points" in r.content
+        badges = await emulator.slash(old, "badges")
+        assert "Second Pair of Eyes" in badges.embeds[0]["description"]
+        await harness.advance(timedelta(hours=1))
+        assert emulator.messages(harness.channel("announcements")) == []  # old news is not announced
+    finally:
+        await harness.stop()

@@ -56,6 +56,7 @@ async def replay(history: list[tuple[str, object]], rules_cfg: JourneySection) -
                     ref += 1
                     await ledger.record(
                         session,
+                        ledger.default_policy(),
                         guild_id=1,
                         member_id=member.id,
                         kind="t",
@@ -112,7 +113,14 @@ async def test_profile_view_reads_member_grants_and_points_in_one_go(sessions, e
         await service.revoke_role(session, m, "maintainer", 7, START)
         for n, pts in enumerate([10, 15]):
             await ledger.record(
-                session, guild_id=1, member_id=m.id, kind="t", reference=str(n), points=pts, at=START
+                session,
+                ledger.default_policy(),
+                guild_id=1,
+                member_id=m.id,
+                kind="t",
+                reference=str(n),
+                points=pts,
+                at=START,
             )
     reads = db.Reads(engine)  # a synchronous read connection on SQLite, the async engine on PostgreSQL
     try:

@@ -10,13 +10,28 @@ async def test_record_is_idempotent_per_member_kind_reference(sessions, clock) -
     async with sessions.begin() as session:
         member = await ensure_member(session, 1, 42, display_name="alice", joined_at=clock.now())
         first = await ledger.record(
-            session, guild_id=1, member_id=member.id, kind="answer", reference="q:1", points=10, at=clock.now()
+            session,
+            ledger.default_policy(),
+            guild_id=1,
+            member_id=member.id,
+            kind="answer",
+            reference="q:1",
+            points=10,
+            at=clock.now(),
         )
         again = await ledger.record(
-            session, guild_id=1, member_id=member.id, kind="answer", reference="q:1", points=10, at=clock.now()
+            session,
+            ledger.default_policy(),
+            guild_id=1,
+            member_id=member.id,
+            kind="answer",
+            reference="q:1",
+            points=10,
+            at=clock.now(),
         )
         other = await ledger.record(
             session,
+            ledger.default_policy(),
             guild_id=1,
             member_id=member.id,
             kind="answer",

@@ -15,7 +15,8 @@ from bot import ledger
 from bot.config import RecognitionSection
 from bot.ledger import LedgerPolicy
 from bot.members import ensure_member
-from models import BadgeAward, LedgerAdjustment, LedgerEvent, MemberKindStats, MemberPoints
+from models import BadgeAward, LedgerAdjustment, LedgerEvent, MemberKindStats, MemberPoints, Reminder
+from models.recognition import BadgeRevocation
 
 GUILD = 1
 _ids = itertools.count(10_000)
@@ -190,17 +191,50 @@ async def test_acting_on_own_content_earns_nothing_and_counts_for_no_badge(sessi
         assert (own.points, own.requested, own.adjustment) == (0, 15, "self")
 
 
-async def test_legacy_record_keeps_working_and_updates_aggregates(sessions, clock) -> None:
+async def test_record_needs_the_policy_and_applies_its_rules(sessions, clock) -> None:
+    p = policy(daily_vote_cap=5)
     async with sessions.begin() as session:
         m = await new_member(session, clock.now())
+        other = await new_member(session, clock.now())
+        with pytest.raises(TypeError):
+            await ledger.record(  # type: ignore[call-arg]
+                session, guild_id=GUILD, member_id=m, kind="anything", reference="x", points=7, at=clock.now()
+            )
         first = await ledger.record(
-            session, guild_id=GUILD, member_id=m, kind="anything", reference="x", points=7, at=clock.now()
+            session, p, guild_id=GUILD, member_id=m, kind="anything", reference="x", points=7, at=clock.now()
         )
         again = await ledger.record(
-            session, guild_id=GUILD, member_id=m, kind="anything", reference="x", points=7, at=clock.now()
+            session, p, guild_id=GUILD, member_id=m, kind="anything", reference="x", points=7, at=clock.now()
         )
         assert isinstance(first, LedgerEvent) and again is None
-        assert await ledger.reputation_of(session, m) == 7
+        # The caller's policy (its cap), and the self rule through subject_member_id.
+        vote = await ledger.record(
+            session, p, guild_id=GUILD, member_id=m, kind="answer_upvoted", reference="v", points=9, at=clock.now()
+        )
+        own = await ledger.record(
+            session,
+            p,
+            guild_id=GUILD,
+            member_id=m,
+            kind="answer_accepted",
+            reference="own",
+            points=15,
+            at=clock.now(),
+            subject_member_id=m,
+        )
+        theirs = await ledger.record(
+            session,
+            p,
+            guild_id=GUILD,
+            member_id=m,
+            kind="answer_accepted",
+            reference="theirs",
+            points=15,
+            at=clock.now(),
+            subject_member_id=other,
+        )
+        assert (vote.points, own.points, theirs.points) == (5, 0, 15)
+        assert await ledger.reputation_of(session, m) == 7 + 5 + 15
 
 
 async def test_bad_input_is_refused(sessions, clock) -> None:
@@ -329,14 +363,21 @@ async def test_points_badge_and_manual_badges(sessions, clock) -> None:
             at=clock.now(),
         )
         assert first is not None and again is None
-        assert await ledger.revoke_badge(session, member_id=m, badge_key="helping-hand")
-        assert not await ledger.revoke_badge(session, member_id=m, badge_key="helping-hand")
+        assert await ledger.revoke_badge(session, member_id=m, badge_key="helping-hand", at=clock.now())
+        assert not await ledger.revoke_badge(session, member_id=m, badge_key="helping-hand", at=clock.now())
 
 
-async def test_badge_is_awarded_once_under_concurrency(sessions, clock) -> None:
+async def test_badge_is_awarded_once_under_concurrency(sessions, clock, monkeypatch) -> None:
     p = policy()
     async with sessions.begin() as session:
         m = await new_member(session, clock.now())
+
+    async def nothing_held(session, member_id: int) -> set[str]:
+        # Every evaluation believes the badge is not held yet, as racing transactions that each read before the
+        # other's award committed would: only the database's unique (member, badge) constraint can decide.
+        return set()
+
+    monkeypatch.setattr(ledger, "held_or_revoked", nothing_held)
 
     async def accept(i: int) -> ledger.Recorded:
         async with sessions.begin() as session:  # a session per task: AsyncSession is not shareable
@@ -355,6 +396,12 @@ async def test_badge_is_awarded_once_under_concurrency(sessions, clock) -> None:
         )
         assert n == 1
         assert await ledger.reputation_of(session, m) == 8 * 15
+        keys = list(await session.scalars(select(BadgeAward.badge_key).where(BadgeAward.member_id == m)))
+        assert sorted(keys) == ["first-accepted-answer", "reputation-100"]  # each once
+        posts = await session.scalar(
+            select(func.count()).select_from(Reminder).where(Reminder.kind == ledger.BADGE_POST)
+        )
+        assert posts == 2  # one announcement per award: the losers scheduled none
 
 
 async def test_same_event_recorded_concurrently_counts_once(sessions, clock) -> None:
@@ -413,6 +460,8 @@ async def test_reputation_privileges_and_floor(sessions, clock) -> None:
         assert await ledger.reputation_of(session, m) == 0
         assert await ledger.points_of(session, m) == -85
         assert ledger.privileges_for(120, p) == {"vote": True, "review": True}
+        with pytest.raises(TypeError):
+            await ledger.has_privilege(session, m, "vote")  # type: ignore[call-arg]
 
 
 async def test_periods_put_events_in_the_right_week_and_month(sessions) -> None:
@@ -428,3 +477,181 @@ async def test_periods_put_events_in_the_right_week_and_month(sessions) -> None:
     assert agg[("reviews", "month", datetime(2026, 3, 1, tzinfo=UTC))] == (10, 1)
     assert agg[("overall", "all", ledger.ALL_TIME)] == (10, 1)
     assert len(agg) == 7  # 6 point aggregates and the kind's stats
+
+
+# -- announcements and revocations --------------------------------------------------------------------------------
+async def reminders_of(session, kind: str = ledger.BADGE_POST) -> list[Reminder]:
+    return list(await session.scalars(select(Reminder).where(Reminder.kind == kind).order_by(Reminder.id)))
+
+
+async def test_every_award_schedules_its_announcement_in_the_same_transaction(sessions, clock) -> None:
+    p = policy()
+    async with sessions.begin() as session:
+        m = await new_member(session, clock.now())
+        auto = await ledger.record_event(
+            session, p, guild_id=GUILD, member_id=m, kind="answer_accepted", reference="a", at=clock.now()
+        )
+        manual = await ledger.award_badge(
+            session,
+            p,
+            guild_id=GUILD,
+            member_id=m,
+            badge_key="helping-hand",
+            by_discord_id=5,
+            reason="ran the study group",
+            at=clock.now(),
+        )
+        assert manual is not None
+    ids = [auto.awarded[0].award_id, manual.award_id]
+    async with sessions() as session:
+        rows = await reminders_of(session)
+    assert [r.dedupe_key for r in rows] == [f"badge:{i}" for i in ids]
+    assert all(r.state == "pending" and r.due_at == clock.now() and r.guild_id == GUILD for r in rows)
+    assert [r.payload["award_id"] for r in rows] == ids
+    # A rolled-back award leaves no announcement behind.
+    async with sessions() as session, session.begin() as tx:
+        await ledger.award_badge(
+            session,
+            p,
+            guild_id=GUILD,
+            member_id=m,
+            badge_key="mentor",
+            by_discord_id=5,
+            reason="x",
+            at=clock.now(),
+        )
+        await tx.rollback()
+    async with sessions() as session:
+        assert len(await reminders_of(session)) == 2
+
+
+async def test_a_revoked_automatic_badge_is_not_awarded_again(sessions, clock) -> None:
+    p = policy()
+    async with sessions.begin() as session:
+        m = await new_member(session, clock.now())
+        first = await ledger.record_event(
+            session, p, guild_id=GUILD, member_id=m, kind="review_done", reference="r0", at=clock.now()
+        )
+        assert [a.badge.key for a in first.awarded] == ["first-review"]
+    async with sessions.begin() as session:
+        assert await ledger.revoke_badge(
+            session, member_id=m, badge_key="first-review", by_discord_id=9, at=clock.now()
+        )
+    async with sessions.begin() as session:
+        again = await ledger.record_event(
+            session, p, guild_id=GUILD, member_id=m, kind="review_done", reference="r1", at=clock.now()
+        )
+        assert again.awarded == ()
+        assert await ledger.evaluate_badges(session, p, guild_id=GUILD, member_id=m, at=clock.now()) == []
+        revocation = await session.get(BadgeRevocation, (m, "first-review"))
+        assert revocation is not None and revocation.revoked_by == 9
+        # The announcement not yet posted is dropped with the badge.
+        (reminder,) = await reminders_of(session)
+        assert (reminder.state, reminder.last_error) == ("dropped", "badge revoked")
+        # A maintainer's award by hand gives it back, and lifts the revocation.
+        back = await ledger.award_badge(
+            session,
+            p,
+            guild_id=GUILD,
+            member_id=m,
+            badge_key="first-review",
+            by_discord_id=9,
+            reason="revoked by mistake",
+            at=clock.now(),
+        )
+        assert back is not None and await session.get(BadgeRevocation, (m, "first-review")) is None
+    async with sessions.begin() as session:
+        await ledger.rebuild(session, p, at=clock.now())
+        keys = list(await session.scalars(select(BadgeAward.badge_key).where(BadgeAward.member_id == m)))
+        assert keys == ["first-review"]
+
+
+# -- locking and stale reads ------------------------------------------------------------------------------------
+async def test_daily_cap_holds_under_concurrent_votes(sessions, clock) -> None:
+    p = policy(daily_vote_cap=30)
+    async with sessions.begin() as session:
+        m = await new_member(session, clock.now())
+
+    async def vote(i: int) -> None:
+        async with sessions.begin() as session:
+            await ledger.record_event(
+                session,
+                p,
+                guild_id=GUILD,
+                member_id=m,
+                kind="answer_upvoted",
+                reference=f"v{i}",
+                at=clock.now(),
+                points=10,
+            )
+
+    await asyncio.gather(*(vote(i) for i in range(12)))
+    async with sessions() as session:
+        assert await ledger.points_of(session, m) == 30
+        assert await ledger.reputation_of(session, m) == 30
+
+
+async def test_multi_member_transactions_lock_in_order_and_never_deadlock(sessions, clock, caplog) -> None:
+    p = policy()
+    async with sessions.begin() as session:
+        a = await new_member(session, clock.now())
+        b = await new_member(session, clock.now())
+
+    async def both(first: int, second: int, tag: str, *, lock_first: bool) -> None:
+        async with sessions.begin() as session:
+            if lock_first:
+                await ledger.lock_members(session, [first, second])
+            await ledger.record_event(
+                session,
+                p,
+                guild_id=GUILD,
+                member_id=first,
+                kind="review_done",
+                reference=f"{tag}1",
+                at=clock.now(),
+            )
+            await asyncio.sleep(0.2)  # both transactions hold their first member before asking for the second
+            await ledger.record_event(
+                session,
+                p,
+                guild_id=GUILD,
+                member_id=second,
+                kind="review_done",
+                reference=f"{tag}2",
+                at=clock.now(),
+            )
+
+    await asyncio.gather(both(a, b, "x", lock_first=True), both(b, a, "y", lock_first=True))
+    async with sessions() as session:
+        assert await ledger.points_of(session, a) == await ledger.points_of(session, b) == 20
+    if sessions.kw["bind"].dialect.name != "postgresql":
+        return  # SQLite has one writer at a time: no lock order to get wrong
+    # Without lock_members, opposite orders deadlock on PostgreSQL (one transaction is aborted), and the ledger
+    # says how to avoid it.
+    results = await asyncio.gather(
+        both(a, b, "p", lock_first=False), both(b, a, "q", lock_first=False), return_exceptions=True
+    )
+    assert any("deadlock" in str(r) for r in results)
+    assert "lock_members" in caplog.text
+
+
+async def test_kind_stats_are_read_fresh_not_from_a_stale_identity_map(sessions, clock) -> None:
+    p = policy()
+    async with sessions.begin() as session:
+        m = await new_member(session, clock.now())
+        await ledger.record_event(
+            session, p, guild_id=GUILD, member_id=m, kind="review_done", reference="r0", at=clock.now()
+        )
+    async with sessions() as stale, stale.begin():
+        loaded = await ledger.load_kind_stats(stale, m, {"review_done"})  # held in this session's identity map
+        assert loaded["review_done"].events == 1
+        async with sessions.begin() as other:  # meanwhile another transaction records one
+            await ledger.record_event(
+                other, p, guild_id=GUILD, member_id=m, kind="review_done", reference="r1", at=clock.now()
+            )
+        await ledger.record_event(
+            stale, p, guild_id=GUILD, member_id=m, kind="review_done", reference="r2", at=clock.now()
+        )
+    async with sessions() as session:
+        stats = await session.get(MemberKindStats, (m, "review_done"))
+        assert stats is not None and stats.events == 3

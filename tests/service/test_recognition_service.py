@@ -7,6 +7,7 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from bot import ledger
 from bot.members import ensure_member
@@ -85,21 +86,23 @@ async def test_opted_out_and_departed_members_are_hidden_but_keep_points(session
         assert [r.member_id for r in board.rows] == [a, b]
 
 
-async def test_announcements_are_claimed_once_even_concurrently(sessions, clock) -> None:
+async def test_announcement_of_an_award_and_none_once_revoked(sessions, clock) -> None:
     now = clock.now()
+    policy = ledger.default_policy()
     async with sessions.begin() as session:
         m = await member(session, now, "x")
-        await give(session, m, "answer_accepted", 1, now)
-        await give(session, m, "review_done", 1, now)
-    policy = ledger.default_policy()
-
-    async def claim() -> list[service.Announcement]:
-        async with sessions.begin() as session:
-            return await service.claim_announcements(session, policy, GUILD, now)
-
-    results = await asyncio.gather(*(claim() for _ in range(4)))
-    keys = sorted(a.badge.key for r in results for a in r)
-    assert keys == ["first-accepted-answer", "first-review"]
+        result = await ledger.record_event(
+            session, policy, guild_id=GUILD, member_id=m, kind="review_done", reference="r", at=now
+        )
+        award_id = result.awarded[0].award_id
+    async with sessions.begin() as session:
+        a = await service.announcement(session, policy, award_id)
+        assert a is not None and (a.badge.key, a.name, a.manual) == ("first-review", "x", False)
+        await ledger.revoke_badge(session, member_id=m, badge_key="first-review", at=now)
+        assert await service.announcement(session, policy, award_id) is None
+        # A revoked badge is no longer "next up" either: it cannot be earned again.
+        progress = {p.badge.key for p in await service.progress_of(session, policy, m)}
+        assert "first-review" not in progress and "twenty-reviews" in progress
 
 
 async def test_badges_of_and_progress(sessions, clock) -> None:
@@ -156,11 +159,11 @@ async def test_spotlight_is_fair_stable_editable_and_posted_once(sessions, clock
     assert [(e.member_id, e.reason) for e in edited.entries][-1] == (april_only, PICKED)
     assert next(e.note for e in edited.entries if e.member_id == helper) == "Reviewed two tricky PRs"
 
-    async def claim() -> bool:
+    async def mark(message_id: int) -> bool:
         async with sessions.begin() as session:
-            return await service.claim_spotlight_post(session, draft.id, clock.now())
+            return await service.mark_spotlight_posted(session, draft.id, 1, message_id, clock.now())
 
-    assert sorted(await asyncio.gather(claim(), claim(), claim())) == [False, False, True]
+    assert sorted(await asyncio.gather(mark(1), mark(2), mark(3))) == [False, False, True]
     async with sessions.begin() as session:
         with pytest.raises(service.RecognitionError, match="already posted"):
             await service.edit_spotlight_note(session, GUILD, march, helper, "late edit")
@@ -195,3 +198,81 @@ async def test_quarter_review(sessions, clock) -> None:
     assert review.category_leaders["answers"].member_id == a
     assert review.category_leaders["reviews"].member_id == b
     assert review.badges_awarded == 2  # a's first accepted answer, b's first review
+
+
+async def test_concurrent_drafts_of_one_month_are_one_draft(sessions, clock) -> None:
+    march = datetime(2026, 3, 1, tzinfo=UTC)
+    async with sessions.begin() as session:
+        for name in ("a", "b", "c"):
+            await give(session, await member(session, march, name), "review_done", 2, march + timedelta(days=3))
+
+    async def prepare() -> service.SpotlightDraft:
+        async with sessions.begin() as session:
+            return await service.prepare_spotlight(session, GUILD, march, clock.now())
+
+    drafts = await asyncio.gather(*(prepare() for _ in range(5)))  # the job and maintainers' previews at once
+    assert len({d.id for d in drafts}) == 1
+    assert all(len(d.entries) == 3 for d in drafts)
+
+
+async def test_spotlight_leaves_out_members_who_opted_out_or_left_since_the_draft(sessions, clock) -> None:
+    march = datetime(2026, 3, 1, tzinfo=UTC)
+    now = clock.now()
+    async with sessions.begin() as session:
+        stays, opts_out, leaves = [await member(session, march, n) for n in ("stays", "opts-out", "leaves")]
+        for m in (stays, opts_out, leaves):
+            await give(session, m, "review_done", 1, march + timedelta(days=3))
+        draft = await service.prepare_spotlight(session, GUILD, march, now)
+        assert {e.member_id for e in draft.entries} == {stays, opts_out, leaves}
+    async with sessions.begin() as session:
+        await service.set_opt_out(session, opts_out, True, now)
+        (await session.get(service.Member, leaves)).left_at = now
+    async with sessions.begin() as session:
+        posted = await service.spotlight_by_id(session, GUILD, draft.id)
+        assert posted is not None and [e.member_id for e in posted.entries] == [stays]
+        await service.remove_from_spotlight(session, GUILD, march, opts_out)
+        with pytest.raises(service.RecognitionError, match="opted out"):
+            await service.add_to_spotlight(session, GUILD, march, opts_out, "great work")
+
+
+async def test_post_now_moves_the_post_reminder_to_now(sessions, clock) -> None:
+    from models import Reminder
+
+    march = datetime(2026, 3, 1, tzinfo=UTC)
+    now = clock.now()
+    key = service.spotlight_post_key(GUILD, march)
+    assert key == f"spotlight:{GUILD}:2026-03"
+    assert service.spotlight_post_time(march, 15) == datetime(2026, 4, 1, 15, 5, tzinfo=UTC)
+    async with sessions.begin() as session:
+        draft = await service.prepare_spotlight(session, GUILD, march, now)
+        assert await service.post_spotlight_now(session, GUILD, draft.id, now) == "missing"
+        session.add(
+            Reminder(
+                kind=service.SPOTLIGHT_POST,
+                guild_id=GUILD,
+                target_id=draft.id,
+                payload={},
+                dedupe_key=key,
+                due_at=service.spotlight_post_time(march, 15) - timedelta(days=30),
+                state="dropped",
+                attempts=1,
+                last_error="missed",
+                created_at=now,
+            )
+        )
+    async with sessions.begin() as session:
+        assert await service.post_spotlight_now(session, GUILD, draft.id, now) == "rescheduled"
+        reminder = await session.scalar(select(Reminder).where(Reminder.dedupe_key == key))
+        assert (reminder.state, reminder.due_at, reminder.attempts, reminder.last_error) == (
+            "pending",
+            now,
+            0,
+            None,
+        )
+        reminder.state = "claimed"
+    async with sessions.begin() as session:
+        assert await service.post_spotlight_now(session, GUILD, draft.id, now) == "posting"
+        await service.mark_spotlight_posted(session, draft.id, 1, 2, now)
+        assert await service.post_spotlight_now(session, GUILD, draft.id, now) == "posted"
+        with pytest.raises(service.RecognitionError, match="no longer exists"):
+            await service.post_spotlight_now(session, GUILD + 1, draft.id, now)
