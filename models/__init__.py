@@ -4,6 +4,7 @@ from models.base import Base, UTCDateTime
 from models.core import BotState, JobRun, LedgerEvent, Member, Reminder, RoleGrant, StageChange
 from models.recognition import (
     BadgeAward,
+    BadgeRevocation,
     LedgerAdjustment,
     MemberKindStats,
     MemberPoints,
@@ -13,22 +14,21 @@ from models.recognition import (
 )
 
 __all__ = [
+    "BadgeAward",
+    "BadgeRevocation",
     "Base",
     "BotState",
     "JobRun",
+    "LedgerAdjustment",
     "LedgerEvent",
     "Member",
-    "Reminder",
-    "RoleGrant",
-    "StageChange",
-    "UTCDateTime",
-]
-__all__ += [  # recognition
-    "BadgeAward",
-    "LedgerAdjustment",
     "MemberKindStats",
     "MemberPoints",
     "RecognitionPref",
+    "Reminder",
+    "RoleGrant",
     "Spotlight",
     "SpotlightEntry",
+    "StageChange",
+    "UTCDateTime",
 ]
