@@ -20,7 +20,7 @@ from bot import db
 from bot.clock import Clock
 from bot.config import Config
 from bot.errors import AtlasTree
-from bot.reminders import Reminders
+from bot.reminders import PermanentSendError, Reminders, TransientSendError
 from bot.scheduler import Scheduler
 from models import BotState
 
@@ -137,6 +137,25 @@ class AtlasBot(commands.Bot):
         log.info("synced %d slash command(s) to guild %s", len(payload), self.guild_id)
         self.last_sync_happened = True
         return True
+
+    def live_guild(self) -> discord.Guild:
+        """The home guild for a reminder handler. Missing while the gateway reconnects, which is worth a retry
+        (raising TransientSendError lets the dispatcher back off instead of failing the reminder)."""
+        guild = self.home_guild
+        if guild is None or guild.unavailable:
+            raise TransientSendError("the guild is not available right now")
+        return guild
+
+    async def live_member(self, user_id: int) -> discord.Member:
+        """A member of the home guild for a reminder handler; one who left fails the reminder for good."""
+        guild = self.live_guild()
+        member = guild.get_member(user_id)
+        if member is None:
+            try:
+                member = await guild.fetch_member(user_id)
+            except discord.NotFound:
+                raise PermanentSendError("the member is no longer in the server") from None
+        return member
 
     def ledger_recorded(self, member_id: int, *, badges_awarded: bool = False) -> None:
         """Call after the transaction that recorded a ledger event committed: the journey re-evaluates the

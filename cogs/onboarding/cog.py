@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.checks import Capability, require
 from bot.errors import UserError, handle_interaction_error
 from bot.members import ensure_member, get_member
-from bot.reminders import PermanentSendError, ReminderKind, TransientSendError
+from bot.reminders import PermanentSendError, ReminderKind
 from bot.scheduler import Job
 from bot.timefmt import discord_ts
 from cogs.onboarding import journey, service, timezones
@@ -218,23 +218,6 @@ class OnboardingCog(commands.Cog):
             session, self.bot.guild_id, user.id, display_name=user.display_name, joined_at=joined
         )
 
-    def _live_guild(self) -> discord.Guild:
-        """The guild for a reminder handler: missing while the gateway reconnects, which is worth a retry."""
-        guild = self.bot.home_guild
-        if guild is None or guild.unavailable:
-            raise TransientSendError("the guild is not available right now")
-        return guild
-
-    async def _live_member(self, user_id: int) -> discord.Member:
-        guild = self._live_guild()
-        member = guild.get_member(user_id)
-        if member is None:
-            try:
-                member = await guild.fetch_member(user_id)
-            except discord.NotFound:
-                raise PermanentSendError("the member is no longer in the server") from None
-        return member
-
     async def _schedule(
         self,
         session: AsyncSession,
@@ -312,7 +295,7 @@ class OnboardingCog(commands.Cog):
     async def _send_greeting(self, reminder: Reminder) -> None:
         """The welcome DM. The channel post is a reminder of its own, scheduled from here once we know whether
         the DM went through, so a retry of one never repeats the other."""
-        member = await self._live_member(reminder.target_id)
+        member = await self.bot.live_member(reminder.target_id)
         cfg = self.bot.config
         embed = discord.Embed(
             title=f"Welcome to {member.guild.name}!",
@@ -339,7 +322,7 @@ class OnboardingCog(commands.Cog):
                 )
 
     async def _post_greeting(self, reminder: Reminder) -> None:
-        member = await self._live_member(reminder.target_id)
+        member = await self.bot.live_member(reminder.target_id)
         channel_id = self.bot.config.channels.welcome
         channel = member.guild.get_channel(channel_id) if channel_id else None
         if not isinstance(channel, discord.TextChannel):
@@ -433,7 +416,7 @@ class OnboardingCog(commands.Cog):
             row = await get_member(session, self.bot.guild_id, reminder.target_id)
         if row is None or row.stage is None:
             return
-        guild = self._live_guild()
+        guild = self.bot.live_guild()
         wanted = await self._ensure_role(row.stage)
         problem = self._can_manage(wanted)
         if problem:
@@ -534,7 +517,7 @@ class OnboardingCog(commands.Cog):
         await self._schedule(session, PROMOTED_POST, move.discord_id, payload, dedupe=key)
 
     async def _send_promotion_dm(self, reminder: Reminder) -> None:
-        member = await self._live_member(reminder.target_id)
+        member = await self.bot.live_member(reminder.target_id)
         stage = reminder.payload["stage"]
         await member.send(
             f"🎉 You are now a **{STAGE_TITLES[stage]}** in {member.guild.name}! "
@@ -542,7 +525,7 @@ class OnboardingCog(commands.Cog):
         )
 
     async def _post_promotion(self, reminder: Reminder) -> None:
-        guild = self._live_guild()
+        guild = self.bot.live_guild()
         channel_id = self.bot.config.channels.announcements
         channel = guild.get_channel(channel_id) if channel_id else None
         if not isinstance(channel, discord.TextChannel):
@@ -562,7 +545,7 @@ class OnboardingCog(commands.Cog):
                 await self._schedule(session, NUDGE, m.discord_id, dedupe=f"nudge:{m.id}:{now.date().isoformat()}")
 
     async def _send_nudge(self, reminder: Reminder) -> None:
-        member = await self._live_member(reminder.target_id)
+        member = await self.bot.live_member(reminder.target_id)
         await member.send(
             f"👋 Hi {member.display_name}, we haven't seen you in {member.guild.name} for a while. No pressure: "
             "when you have a moment, `/journey show` has your next step, and anyone in the community is happy "

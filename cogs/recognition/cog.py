@@ -23,7 +23,7 @@ from bot import ledger
 from bot.checks import Capability, ensure, require
 from bot.errors import UserError, handle_interaction_error
 from bot.members import ensure_member, get_member
-from bot.reminders import PermanentSendError, ReminderKind, TransientSendError
+from bot.reminders import PermanentSendError, ReminderKind
 from bot.scheduler import Job
 from bot.timefmt import discord_ts
 from cogs.recognition import service
@@ -230,18 +230,11 @@ class RecognitionCog(commands.Cog):
             )
 
     # -- reminder handlers -------------------------------------------------------------------------------------
-    def _live_guild(self) -> discord.Guild:
-        """The guild for a reminder handler: missing while the gateway reconnects, which is worth a retry."""
-        guild = self.bot.home_guild
-        if guild is None or guild.unavailable:
-            raise TransientSendError("the guild is not available right now")
-        return guild
-
     async def _announcements(self) -> discord.abc.Messageable:
         channel_id = self.bot.config.channels.announcements
         if not channel_id:
             raise PermanentSendError("no announcements channel is configured ([channels] announcements)")
-        guild = self._live_guild()
+        guild = self.bot.live_guild()
         # A fetch error is classified by the reminders: unknown channel or no access fails, 5xx retries.
         channel = guild.get_channel_or_thread(channel_id) or await guild.fetch_channel(channel_id)
         if not isinstance(channel, discord.abc.Messageable):
