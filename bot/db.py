@@ -81,6 +81,16 @@ def _read_only_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def dialect_insert(session: AsyncSession, target: Any) -> Any:
+    """``insert(target)`` with ``on_conflict_do_nothing``/``do_update``: both backends have INSERT ... ON
+    CONFLICT, each through its own construct."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(target)
+
+
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 

@@ -56,6 +56,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import reminders
 from bot.config import RecognitionSection
+from bot.db import dialect_insert
 from models import BadgeAward, LedgerAdjustment, LedgerEvent, MemberKindStats, MemberPoints
 from models.recognition import BadgeRevocation
 
@@ -401,15 +402,6 @@ class Recorded:
 # -- recording -------------------------------------------------------------------------------------------------
 def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
-
-
-def dialect_insert(session: AsyncSession, target: Any) -> Any:
-    # Both dialects offer INSERT ... ON CONFLICT, but through their own insert() constructs.
-    if _dialect(session) == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(target)
 
 
 def _locked_members(session: AsyncSession) -> set[int]:

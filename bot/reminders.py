@@ -20,6 +20,7 @@ from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
+from bot.db import dialect_insert
 from models import Reminder
 
 log = logging.getLogger(__name__)
@@ -95,34 +96,32 @@ async def add(
     payload: dict[str, Any] | None = None,
     dedupe_key: str | None = None,
     expires_at: datetime | None = None,
-) -> Reminder | None:
-    """The reminder row, in the caller's transaction. ``Reminders.schedule`` is the usual way in; this is for
-    code that has only a session (the ledger): its caller wakes the dispatcher (``bot.scheduler.kick()``) or the
-    next poll finds the row."""
+) -> int | None:
+    """Add the reminder row in the caller's transaction; its id, or None when (kind, dedupe_key) exists.
+
+    ``Reminders.schedule`` is the usual way in; this is for code that has only a session (the ledger): its
+    caller wakes the dispatcher (``bot.scheduler.kick()``) or the next poll finds the row. One statement (INSERT
+    ... ON CONFLICT DO NOTHING), since it sits inside hot write transactions."""
     if due_at.tzinfo is None:
         raise ValueError("due_at must be timezone-aware")
-    if dedupe_key is not None:
-        existing = await session.scalar(
-            select(Reminder.id).where(Reminder.kind == kind, Reminder.dedupe_key == dedupe_key)
+    statement = (
+        dialect_insert(session, Reminder)
+        .values(
+            kind=kind,
+            guild_id=guild_id,
+            target_id=target_id,
+            payload=payload or {},
+            dedupe_key=dedupe_key,
+            due_at=due_at,
+            expires_at=expires_at,
+            state=PENDING,
+            attempts=0,
+            created_at=created_at,
         )
-        if existing is not None:
-            return None
-    reminder = Reminder(
-        kind=kind,
-        guild_id=guild_id,
-        target_id=target_id,
-        payload=payload or {},
-        dedupe_key=dedupe_key,
-        due_at=due_at,
-        expires_at=expires_at,
-        state=PENDING,
-        attempts=0,
-        created_at=created_at,
+        .on_conflict_do_nothing(index_elements=["kind", "dedupe_key"])
+        .returning(Reminder.id)
     )
-    # The unique (kind, dedupe_key) constraint is the final word if two callers race past the check above.
-    session.add(reminder)
-    await session.flush()
-    return reminder
+    return await session.scalar(statement)
 
 
 async def drop_pending(session: AsyncSession, *, kind: str, dedupe_key: str, at: datetime, why: str) -> int:
@@ -175,10 +174,10 @@ class Reminders:
         payload: dict[str, Any] | None = None,
         dedupe_key: str | None = None,
         expires_at: datetime | None = None,
-    ) -> Reminder | None:
-        """Add a reminder in the caller's transaction, and wake the dispatcher once it commits.
-        With a dedupe key, a second call is a no-op (None)."""
-        reminder = await add(
+    ) -> int | None:
+        """Add a reminder in the caller's transaction, and wake the dispatcher once it commits; its id, or
+        None when one with this (kind, dedupe_key) exists."""
+        reminder_id = await add(
             session,
             kind=kind,
             guild_id=guild_id,
@@ -189,9 +188,9 @@ class Reminders:
             dedupe_key=dedupe_key,
             expires_at=expires_at,
         )
-        if reminder is not None:
+        if reminder_id is not None:
             self._wake_after_commit(session, due_at)
-        return reminder
+        return reminder_id
 
     def _wake_after_commit(self, session: AsyncSession, due_at: datetime) -> None:
         """Tell the scheduler about the new due time once the caller's transaction commits (before that, a

@@ -76,7 +76,7 @@ async def add(
             session, kind=kind, guild_id=1, target_id=2, due_at=clock.now() + in_, payload={"text": "hi"}, **kw
         )
         assert r is not None
-        return r.id
+        return r
 
 
 async def state_of(sessions, reminder_id: int) -> Reminder:
