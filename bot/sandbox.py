@@ -64,6 +64,7 @@ class Sandbox:
         self.modal: Modal | None = None
         self.recent: list[Message] = []  # newest last: where `click` and `select` look
         self.last_output = ""
+        self._previous_output = ""  # what the last non-expect step printed: what `expect` checks
         self._seen_messages: dict[int, int] = {}
         self._seen_dms: dict[int, int] = {}
         self._seen_roles: dict[int, list[str]] = {}
@@ -362,8 +363,6 @@ class Sandbox:
     def cmd_expect_no_role(self, args: list[str]) -> None:
         if args[1] in self.emu.roles_of(self.member(args[0])):
             raise StepFailed(f"expected {args[0]} not to hold {args[1]}")
-
-    _previous_output = ""
 
     def remember_output(self) -> None:
         self._previous_output = self.last_output
