@@ -118,7 +118,7 @@ class AtlasHarness:
         if self.task is None:
             return
         with contextlib.suppress(Exception):
-            await self.bot.scheduler.idle()
+            await self.settle()  # let listeners still holding a session finish before the engine goes
         await self.bot.close()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(self.task, 5)
