@@ -10,11 +10,13 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 from discord import Permissions
+
+from bot.clock import SystemClock
 
 from .gateway import INTENT_MEMBERS, INTENT_MESSAGE_CONTENT, GatewaySession
 from .interactions import (
@@ -95,7 +97,7 @@ class Emulator:
         # The application's flags: which privileged intents the Developer Portal switched on.
         self.app_flags = app_flags
         self.response_timeout = response_timeout
-        self.now: Callable[[], datetime] = now or (lambda: datetime.now(UTC))
+        self.now: Callable[[], datetime] = now or SystemClock().now
         self.host = host
         self.snowflakes = Snowflakes()
         self.bot_user = User(self.snowflakes.next(), bot_name, bot=True)
@@ -243,7 +245,7 @@ class Emulator:
         ``bot_permissions`` replaces the bot role's defaults (no Administrator; Manage Roles/Channels/Threads/
         Events, Send Messages, ...); ``deny_bot`` removes permissions by discord.py name (``"manage_roles"``).
         """
-        guild = Guild(self.snowflakes.next(), name, owner_id=self.owner_user.id)
+        guild = Guild(self.snowflakes.next(), name, owner_id=self.owner_user.id, created_at=self.now())
         every = everyone_permissions() if everyone is None else _perm_value(everyone)
         guild.roles[guild.id] = Role(guild.id, guild.id, "@everyone", permissions=every, position=0)
         self.guilds[guild.id] = guild
@@ -262,9 +264,10 @@ class Emulator:
             bot_id=self.bot_user.id,
         )
         guild.roles[bot_role.id] = bot_role
-        guild.members[self.bot_user.id] = Member(self.bot_user, guild, [bot_role.id])
+        guild.members[self.bot_user.id] = Member(self.bot_user, guild, [bot_role.id], joined_at=self.now())
         for ch_name in channels:
-            self._add_channel(guild, Channel(self.snowflakes.next(), TEXT, ch_name, guild=guild), dispatch=False)
+            channel = Channel(self.snowflakes.next(), TEXT, ch_name, guild=guild, created_at=self.now())
+            self._add_channel(guild, channel, dispatch=False)
         if self.connected:
             assert self.session is not None
             self._dispatch("GUILD_CREATE", self._guild_create_payload(guild, self.session.intents))
@@ -389,6 +392,7 @@ class Emulator:
             ctype,
             name,
             guild=guild,
+            created_at=self.now(),
             position=len(guild.channels),
             topic=topic,
             parent_id=category.id if category else None,
@@ -507,7 +511,7 @@ class Emulator:
     def _dm_channel(self, user: User) -> Channel:
         channel = self.dm_channels.get(user.id)
         if channel is None:
-            channel = Channel(self.snowflakes.next(), DM, recipient=user)
+            channel = Channel(self.snowflakes.next(), DM, recipient=user, created_at=self.now())
             self.dm_channels[user.id] = channel
             self.all_channels[channel.id] = channel
         return channel
@@ -567,6 +571,7 @@ class Emulator:
             mid or self.snowflakes.next(),
             channel,
             author or self.bot_user,
+            timestamp=self.now(),
             content=str(body.get("content") or ""),
             embeds=list(body.get("embeds") or []),
             components=list(body.get("components") or []),
@@ -625,7 +630,7 @@ class Emulator:
         if clear_loading and msg.loading:
             msg.flags &= ~FLAG_LOADING
         else:
-            msg.edited_timestamp = datetime.now(UTC)
+            msg.edited_timestamp = self.now()
         for r in self.interactions.values():
             if r.response_type == DEFERRED_UPDATE and r.message is msg:
                 r.completed = True

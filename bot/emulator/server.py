@@ -818,6 +818,7 @@ class RestServer:
             id=self.emu.snowflakes.next(),
             type=int(body.get("type") or 0),
             guild=guild,
+            created_at=self.emu.now(),
             position=len(guild.channels),
         )
         self._channel_fields(channel, body)
@@ -903,6 +904,7 @@ class RestServer:
             type=ttype,
             name=body["name"],
             guild=parent.guild,
+            created_at=self.emu.now(),
             parent_id=parent.id,
             owner_id=self.emu.bot_user.id,
             auto_archive_duration=int(body.get("auto_archive_duration") or 1440),

@@ -98,8 +98,13 @@ class Snowflakes:
         return (ms << 22) | (next(self._counter) & 0x3FFFFF)
 
 
-def iso(dt: datetime | None = None) -> str:
-    return (dt or datetime.now(UTC)).isoformat()
+# Placeholder for objects the emulator has not stamped yet; it stamps every object it creates with its own
+# clock (``Emulator(now=...)``), so Discord's timestamps follow the time tests and the sandbox move.
+UNSTAMPED = datetime(2015, 1, 1, tzinfo=UTC)
+
+
+def iso(dt: datetime) -> str:
+    return dt.isoformat()
 
 
 @dataclass(eq=False)
@@ -162,7 +167,7 @@ class Member:
     guild: Guild
     role_ids: list[int] = field(default_factory=list)
     nick: str | None = None
-    joined_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    joined_at: datetime = UNSTAMPED
     dms_open: bool = True
     timed_out_until: str | None = None
 
@@ -239,7 +244,7 @@ class Channel:
     invitable: bool = True
     auto_archive_duration: int = 1440
     thread_member_ids: set[int] = field(default_factory=set)
-    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    created_at: datetime = UNSTAMPED
     messages: list[Message] = field(default_factory=list)
 
     @property
@@ -322,7 +327,7 @@ class Message:
     type: int = 0
     attachments: list[dict[str, Any]] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)
-    timestamp: datetime = field(default_factory=lambda: datetime.now(UTC))
+    timestamp: datetime = UNSTAMPED
     edited_timestamp: datetime | None = None
     webhook_id: int | None = None
     interaction_metadata: dict[str, Any] | None = None
@@ -466,7 +471,7 @@ class Guild:
     members: dict[int, Member] = field(default_factory=dict)
     channels: dict[int, Channel] = field(default_factory=dict)
     scheduled_events: dict[int, ScheduledEvent] = field(default_factory=dict)
-    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    created_at: datetime = UNSTAMPED
 
     @property
     def everyone(self) -> Role:
