@@ -3,7 +3,8 @@
 A demo guild with the community's roles and channels, a few demo members, a temporary database and a clock
 you move by hand. Type what a member would do and see what the bot answers, posts, DMs and changes:
 
-    as carol                      act as carol (join first: `join carol`)
+    join carol [--closed-dms]     a new member joins the server (and you act as them); `leave carol`
+    as alice                      act as another member
     /onboard                      a slash command; options as name:value, members as @name
     /journey show member:@carol
     click Start onboarding        a button by label or custom_id, on the newest message that has it
@@ -253,7 +254,8 @@ class Sandbox:
         await self._interact(self.emu.slash(self.actor, " ".join(path), options=options))
 
     def cmd_help(self, _args: list[str]) -> None:
-        self.say((__doc__ or "").split("\n\n")[1])
+        # The command list is the module docstring's indented block.
+        self.say("\n".join(line for line in (__doc__ or "").splitlines() if line.startswith("    ")))
         names = sorted(c["name"] for c in self.emu.commands(self.h.guild))
         self.say("slash commands: " + ", ".join(f"/{n}" for n in names))
 

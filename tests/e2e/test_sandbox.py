@@ -36,3 +36,16 @@ def test_a_failing_script_step_fails_the_run(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "expected carol to hold Teacher" in result.stdout
+
+
+def test_help_lists_the_sandbox_commands_and_the_slash_commands(tmp_path: Path) -> None:
+    script = tmp_path / "h.atlas"
+    script.write_text("help\nexpect join carol [--closed-dms]\nexpect /journey, /leaderboard\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "sandbox", "--script", str(script)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout[-2000:]
