@@ -201,18 +201,6 @@ async def evaluation_candidates(session: AsyncSession, guild_id: int) -> list[in
     )
 
 
-async def evaluate_all(
-    session: AsyncSession, guild_id: int, now: datetime, rules: journey.Rules
-) -> list[StageMove]:
-    moves = []
-    for member_id in await evaluation_candidates(session, guild_id):
-        member = await session.get(Member, member_id)
-        move = await evaluate(session, member, now, rules) if member is not None else None
-        if move is not None:
-            moves.append(move)
-    return moves
-
-
 async def onboarded_members(session: AsyncSession, guild_id: int) -> list[Member]:
     return list(
         await session.scalars(
@@ -308,14 +296,6 @@ async def due_nudges(session: AsyncSession, guild_id: int, now: datetime, inacti
     for member in members:
         member.last_nudge_at = now
     return members
-
-
-async def stage_history(session: AsyncSession, member: Member) -> list[StageChange]:
-    return list(
-        await session.scalars(
-            select(StageChange).where(StageChange.member_id == member.id).order_by(StageChange.id)
-        )
-    )
 
 
 @dataclass(frozen=True)

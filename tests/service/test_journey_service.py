@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from bot import db, ledger
 from bot.config import JourneySection, OnboardingSection
 from cogs.onboarding import journey, service
-from models import Base
+from models import Base, Member
 
 START = datetime(2026, 1, 5, 9, tzinfo=UTC)
 PROFILE = {
@@ -86,7 +86,7 @@ def test_stage_never_goes_backwards_unless_a_maintainer_says_so(history, weeks_o
     asyncio.run(replay(history, cfg))
 
 
-async def test_evaluate_all_skips_manual_left_and_teachers(sessions) -> None:
+async def test_daily_evaluation_skips_manual_left_and_not_onboarded(sessions) -> None:
     rules = service.rules_from(JourneySection(contributor_points=0, teacher_points=0))
     async with sessions.begin() as session:
         rows = {}
@@ -98,8 +98,12 @@ async def test_evaluate_all_skips_manual_left_and_teachers(sessions) -> None:
             rows[name] = m
         await service.set_stage(session, rows["manual"], "learner", 7, START, "hold")
         rows["gone"].left_at = START
-    async with sessions.begin() as session:
-        moves = await service.evaluate_all(session, 1, START + timedelta(weeks=5), rules)
+    async with sessions.begin() as session:  # what the daily job does, member by member
+        moves = []
+        for member_id in await service.evaluation_candidates(session, 1):
+            row = await session.get(Member, member_id)
+            if (move := await service.evaluate(session, row, START + timedelta(weeks=5), rules)) is not None:
+                moves.append(move)
     assert [(m.discord_id, m.to_stage) for m in moves] == [(100, "contributor")]
 
 
