@@ -110,18 +110,21 @@ def typed_text(data: dict[str, Any] | None) -> list[str]:
 
 REDACTED = "<member text>"
 _SQL_PARAMETERS = re.compile(r"\[parameters: .*?\]\n?", re.DOTALL)
+# PostgreSQL puts row and key values in an error's DETAIL ("Failing row contains (…)", "Key (x)=(…) exists").
+_SQL_DETAIL = re.compile(r"^DETAIL:.*$", re.MULTILINE)
 
 
 def redacted_traceback(error: BaseException, secrets: Iterable[str]) -> str:
-    """The traceback of ``error`` for the log, with every occurrence of ``secrets`` (what the member typed) and
-    any SQL parameters removed from the exception messages; frames (file, line, code) are kept as they are.
-    Texts shorter than three characters say nothing private and would shred the message, so they stay."""
+    """The traceback of ``error`` for the log, with every occurrence of ``secrets`` (what the member typed), SQL
+    parameters and PostgreSQL's DETAIL lines (row values) removed from the exception messages; frames (file,
+    line, code) are kept as they are. Texts shorter than three characters say nothing private and would shred
+    the message, so they stay."""
     typed = [s for s in secrets if len(s) >= 3]
     needles = sorted({*typed, *(repr(s)[1:-1] for s in typed)}, key=len, reverse=True)
     parts = []
     for chunk in traceback.format_exception(type(error), error, error.__traceback__):
         if not chunk.startswith("  File "):
-            chunk = _SQL_PARAMETERS.sub("[parameters hidden]\n", chunk)
+            chunk = _SQL_DETAIL.sub("DETAIL: [hidden]", _SQL_PARAMETERS.sub("[parameters hidden]\n", chunk))
             for needle in needles:
                 chunk = chunk.replace(needle, REDACTED)
         parts.append(chunk)

@@ -59,7 +59,10 @@ def test_modal_values_are_this_submissions_fields_only() -> None:
 
 def test_redacted_traceback_keeps_frames_and_type_drops_typed_text_and_sql_parameters() -> None:
     def fail(note: str) -> None:
-        raise ValueError(f"bad value {note!r}\n[SQL: INSERT x]\n[parameters: ('other secret', 1)]")
+        raise ValueError(
+            f"bad value {note!r}\nDETAIL:  Failing row contains (1, row secret).\n"
+            "[SQL: INSERT x]\n[parameters: ('other secret', 1)]"
+        )
 
     try:
         fail("my secret\x07text")
@@ -67,7 +70,7 @@ def test_redacted_traceback_keeps_frames_and_type_drops_typed_text_and_sql_param
         logged = text.redacted_traceback(exc, ["my secret\x07text", "ok"])
     assert "Traceback" in logged and "in fail" in logged and "ValueError: bad value" in logged
     message = logged.split("ValueError: ", 1)[1]  # (the frames above quote this test's own source)
-    assert message == "bad value '<member text>'\n[SQL: INSERT x]\n[parameters hidden]"
+    assert message == "bad value '<member text>'\nDETAIL: [hidden]\n[SQL: INSERT x]\n[parameters hidden]"
 
 
 def test_typed_text_lists_option_and_field_strings() -> None:
