@@ -93,7 +93,8 @@ class ProfileModal(ui.Modal, title="Your Atlas profile"):
         self.cog = cog
         # A refused form reopened: what the member typed, pre-filled (this instance is shown to them alone).
         for key, value in (typed or {}).items():
-            getattr(self, key).default = value
+            item: ui.TextInput[Any] = getattr(self, key)
+            item.default = value[: item.max_length] if item.max_length else value  # Discord refuses a longer one
 
     def stop(self) -> None:
         """Stay registered: one static custom_id serves every member's form, including forms opened before a
