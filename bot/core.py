@@ -16,9 +16,10 @@ import discord
 from discord.ext import commands
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot import db
+from bot import db, text
 from bot.clock import Clock
 from bot.config import Config
+from bot.discord_seam import filter_interactions
 from bot.errors import AtlasTree
 from bot.reminders import PermanentSendError, Reminders, TransientSendError
 from bot.scheduler import Scheduler
@@ -62,6 +63,8 @@ class AtlasBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
             **client_options,
         )
+        # Every member-typed text is cleaned in this one place, before any command, view or modal sees it.
+        filter_interactions(self, text.clean_interaction)
         self.config = config
         self.engine = engine
         self.sessions = sessionmaker

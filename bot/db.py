@@ -36,7 +36,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    kwargs: dict[str, Any] = {"echo": echo}
+    # Parameters are what members typed: kept out of error messages and echo logs.
+    kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
     if url.startswith("postgresql"):
         kwargs["pool_pre_ping"] = True
     engine = create_async_engine(url, **kwargs)

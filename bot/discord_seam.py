@@ -5,7 +5,13 @@ discord.py is pinned to 2.7.*; if a minor release moves one of these attributes,
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
 import yarl
+from discord import Client
+from discord.app_commands import Command
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
@@ -31,3 +37,28 @@ def point_discord_at(api_base: str | None, gateway: str | None = None) -> None:
         gateway = str(url.with_scheme(scheme).with_path("/gateway"))
     Route.BASE = base
     DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway)
+
+
+def filter_interactions(client: Client, func: Callable[[dict[str, Any]], None]) -> None:
+    """Run ``func`` on every raw INTERACTION_CREATE payload before discord.py parses it: the one place every
+    slash-command option, autocomplete input, modal field and component value passes through, whichever cog,
+    view or modal then handles it. (discord.py has no public hook ahead of its own parsing; the gateway reads
+    its handlers from this dict at each event.)"""
+    parsers: dict[str, Callable[[Any], None]] = client._connection.parsers
+    parse = parsers["INTERACTION_CREATE"]
+
+    def filtered(data: Any) -> None:
+        func(data)
+        parse(data)
+
+    parsers["INTERACTION_CREATE"] = filtered
+
+
+def set_option_range(
+    command: Command[Any, ..., Any], name: str, *, min_value: float | None, max_value: float | None
+) -> None:
+    """Change the synced range of one of ``command``'s options (``Range[...]`` is fixed when the class is defined,
+    before the config is known). ``command`` is a cog instance's own copy, whose parameter dict is its own, so the
+    class-level command and other bot instances are untouched."""
+    params = command._params
+    params[name] = dataclasses.replace(params[name], min_value=min_value, max_value=max_value)

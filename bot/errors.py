@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import discord
 from discord import app_commands
 
+from bot import text
+
 log = logging.getLogger(__name__)
 
 
@@ -110,12 +112,14 @@ async def handle_interaction_error(interaction: discord.Interaction, error: Base
     reply = describe_error(error)
     if reply.is_bug:
         original = getattr(error, "original", error)
+        # The error id and the exception with its traceback; what the member typed is cut out of the messages
+        # (a ValueError or a database error can quote it), and SQL parameters never reach the log.
         log.error(
-            "error %s in %s by user %s",
+            "error %s in %s by user %s\n%s",
             reply.error_id,
             where,
             interaction.user.id,
-            exc_info=(type(original), original, original.__traceback__),
+            text.redacted_traceback(original, text.typed_text(interaction.data)),
         )
     await send_ephemeral(interaction, reply.message)
 

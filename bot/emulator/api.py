@@ -1019,10 +1019,14 @@ class Emulator:
         values: Mapping[str, Any],
         /,
         *,
+        omit: Iterable[str] = (),
         timeout: float | None = None,  # noqa: ASYNC109 - how long to wait for the bot's answer
     ) -> InteractionResult:
         """Fill and submit a modal the bot opened: ``values`` maps text input custom_ids to text (unlisted
-        inputs keep their default). Refused when a required input is empty or a length limit is broken."""
+        inputs keep their default). Refused when a required input is empty or a length limit is broken.
+
+        ``omit`` forges a submission without those inputs: Discord's client always sends every field, but a
+        hand-made API request can leave any out, and a bot must not fill the gap from elsewhere."""
         if isinstance(modal, InteractionResult):
             if modal.modal is None:
                 raise EmulatorError("that interaction opened no modal")
@@ -1049,12 +1053,15 @@ class Emulator:
             chosen = values.get(cid, [])
             return {"type": comp.get("type"), "custom_id": cid, "values": list(chosen)}
 
+        omit = set(omit)
         components: list[dict[str, Any]] = []
         for top in modal.components:
             if top.get("type") == 1:
-                components.append({"type": 1, "components": [submitted(c) for c in top.get("components") or []]})
-            elif top.get("type") == 18 and top.get("component"):
-                components.append({"type": 18, "component": submitted(top["component"])})
+                kept = [c for c in top.get("components") or [] if c.get("custom_id") not in omit]
+                if kept:
+                    components.append({"type": 1, "components": [submitted(c) for c in kept]})
+            elif top.get("type") == 18 and (inner := top.get("component")) and inner.get("custom_id") not in omit:
+                components.append({"type": 18, "component": submitted(inner)})
         data = {"custom_id": modal.custom_id, "components": components}
         return await self._interact(
             member,

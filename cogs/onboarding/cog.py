@@ -17,9 +17,12 @@ from discord import app_commands, ui
 from discord.ext import commands
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import text
 from bot.checks import Capability, require
+from bot.discord_seam import set_option_range
 from bot.errors import UserError, handle_interaction_error
 from bot.members import ensure_member, get_member
+from bot.names import name_of
 from bot.reminders import PermanentSendError, ReminderKind
 from bot.scheduler import Job
 from bot.timefmt import discord_ts
@@ -85,25 +88,66 @@ class ProfileModal(ui.Modal, title="Your Atlas profile"):
         label="Preferred language", default="English", max_length=35, custom_id="onb:f:language"
     )
 
-    def __init__(self, cog: OnboardingCog) -> None:
+    def __init__(self, cog: OnboardingCog, typed: dict[str, str] | None = None) -> None:
         super().__init__(custom_id="onb:profile", timeout=None)
         self.cog = cog
+        # A refused form reopened: what the member typed, pre-filled (this instance is shown to them alone).
+        for key, value in (typed or {}).items():
+            item: ui.TextInput[Any] = getattr(self, key)
+            item.default = value[: item.max_length] if item.max_length else value  # Discord refuses a longer one
 
     def stop(self) -> None:
         """Stay registered: one static custom_id serves every member's form, including forms opened before a
         restart (discord.py would otherwise drop it after the first submission)."""
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        values = {
-            "timezone": self.timezone.value,
-            "goals": self.goals.value,
-            "weekly_hours": self.weekly_hours.value,
-            "language": self.language.value,
-        }
+        # One instance serves every member, and discord.py leaves an input a submission lacks at the previous
+        # submitter's value: the values come from this submission's own data, never from the items.
+        submitted = text.modal_values(interaction.data)
+        values = {key: submitted.get(custom_id) for key, custom_id in FORM_INPUTS.items()}
         await self.cog.save_profile_step(interaction, values)
 
     async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
         await handle_interaction_error(interaction, error, "the onboarding form")
+
+
+FORM_INPUTS = {
+    "timezone": "onb:f:timezone",
+    "goals": "onb:f:goals",
+    "weekly_hours": "onb:f:weekly_hours",
+    "language": "onb:f:language",
+}
+# A refused form's text is kept this long for its "Try again" button (an ephemeral message's own lifetime).
+RETRY_FORM_TTL = timedelta(minutes=15)
+
+
+class RetryFormView(ui.View):
+    """The "Try again" button under a refused form: reopens it with what the member typed. The text lives in this
+    view only, for its member only, until they submit the form again or the view times out; then it is dropped.
+    Registered once without text (``owner`` None) as the fallback after a restart or a timeout: an empty form."""
+
+    def __init__(self, cog: OnboardingCog, owner: int | None = None, typed: dict[str, str] | None = None) -> None:
+        super().__init__(timeout=RETRY_FORM_TTL.total_seconds() if owner is not None else None)
+        self.cog = cog
+        self.owner = owner
+        self.typed = dict(typed or {})
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return self.owner is None or interaction.user.id == self.owner
+
+    @ui.button(label="Try again", style=discord.ButtonStyle.primary, custom_id="onb:retry")
+    async def retry(self, interaction: discord.Interaction, _button: ui.Button[Any]) -> None:
+        await self.cog.open_profile_modal(interaction, self.typed if self.owner is not None else None)
+
+    def forget(self) -> None:
+        self.typed.clear()
+        self.stop()
+
+    async def on_timeout(self) -> None:
+        self.cog.drop_retry_form(self)
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception, item: ui.Item[Any]) -> None:
+        await handle_interaction_error(interaction, error, "component onb:retry")
 
 
 class ChoicesView(AtlasView):
@@ -179,10 +223,17 @@ class OnboardingCog(commands.Cog):
         # Stage-role sets the bot itself is applying, so its own GUILD_MEMBER_UPDATE is not taken for a hand edit.
         self._expected_roles: dict[int, frozenset[int]] = {}
         self._last_touch: dict[int, datetime] = {}
+        self._form = ProfileModal(self)
+        self._retry_forms: dict[int, RetryFormView] = {}  # member id → their refused form's text
+        # Discord enforces the option's range, so it is the configured maximum, not Range's class-time bound.
+        set_option_range(
+            self.profile_edit, "weekly_hours", min_value=1, max_value=bot.config.onboarding.max_weekly_hours
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     async def cog_load(self) -> None:
-        for view in (StartView(self), ChoicesView(self, ["UTC"]), AcceptView(self), ProfileModal(self)):
+        views = (StartView(self), ChoicesView(self, ["UTC"]), AcceptView(self), self._form, RetryFormView(self))
+        for view in views:
             self.bot.add_view(view)
         r = self.bot.reminders
         r.register(ReminderKind(GREET, self._send_greeting, grace=timedelta(days=2)))
@@ -342,15 +393,47 @@ class OnboardingCog(commands.Cog):
     async def onboard(self, interaction: discord.Interaction) -> None:
         await self.open_profile_modal(interaction)
 
-    async def open_profile_modal(self, interaction: discord.Interaction) -> None:
+    async def open_profile_modal(
+        self, interaction: discord.Interaction, typed: dict[str, str] | None = None
+    ) -> None:
         async with self.bot.sessions() as session:
             row = await get_member(session, self.bot.guild_id, interaction.user.id)
             done = row is not None and row.onboarded_at is not None
         if done:
             raise UserError("You are already onboarded. Use `/profile edit` to change your profile.")
-        await interaction.response.send_modal(ProfileModal(self))
+        if not typed:
+            await interaction.response.send_modal(self._form)
+            return
+        await interaction.response.send_modal(ProfileModal(self, typed))
+        # send_modal registered the pre-filled copy for the form's custom_id: the shared empty form goes back, so
+        # the member's text stays held by their own Try-again view alone.
+        self.bot.add_view(self._form)
 
-    async def save_profile_step(self, interaction: discord.Interaction, values: dict[str, str]) -> None:
+    def drop_retry_form(self, view: RetryFormView) -> None:
+        view.forget()
+        if self._retry_forms.get(view.owner or 0) is view:
+            del self._retry_forms[view.owner or 0]
+
+    async def _refuse_form(self, interaction: discord.Interaction, reason: str, typed: dict[str, str]) -> None:
+        view = RetryFormView(self, interaction.user.id, typed)
+        self._retry_forms[interaction.user.id] = view
+        await interaction.response.send_message(
+            f"{reason} Nothing was saved; press **Try again** to correct it (what you typed is kept).",
+            ephemeral=True,
+            view=view,
+        )
+
+    async def save_profile_step(self, interaction: discord.Interaction, values: dict[str, str | None]) -> None:
+        previous = self._retry_forms.pop(interaction.user.id, None)
+        if previous is not None:
+            previous.forget()  # a new submission supersedes the last refused one's text
+        typed = {k: v for k, v in values.items() if v}
+        missing = [service.FIELD_LABELS[k] for k, v in values.items() if not v]
+        if missing:
+            # Discord's client always sends every field: only a forged submission lacks one.
+            reason = "The form arrived without your " + ", ".join(missing) + "."
+            await self._refuse_form(interaction, reason, typed)
+            return
         now = self.bot.clock.now()
         suggestions: list[str] | None = None
         try:
@@ -359,9 +442,7 @@ class OnboardingCog(commands.Cog):
             suggestions = exc.suggestions
             values = {k: v for k, v in values.items() if k != "timezone"}
         except ProfileError as exc:
-            await interaction.response.send_message(
-                f"{exc} Nothing was saved; press the button to try again.", ephemeral=True, view=StartView(self)
-            )
+            await self._refuse_form(interaction, str(exc), typed)
             return
         async with self.bot.sessions.begin() as session:
             row = await self._member_row(session, interaction.user)
@@ -547,7 +628,7 @@ class OnboardingCog(commands.Cog):
     async def _send_nudge(self, reminder: Reminder) -> None:
         member = await self.bot.live_member(reminder.target_id)
         await member.send(
-            f"👋 Hi {member.display_name}, we haven't seen you in {member.guild.name} for a while. No pressure: "
+            f"👋 Hi {name_of(member)}, we haven't seen you in {member.guild.name} for a while. No pressure: "
             "when you have a moment, `/journey show` has your next step, and anyone in the community is happy "
             "to help."
         )
@@ -575,8 +656,8 @@ class OnboardingCog(commands.Cog):
     # -- /profile ----------------------------------------------------------------------------------------------
     def _profile_embed(self, row: service.ProfileView | None, user: discord.abc.User) -> discord.Embed:
         if row is None or (row.onboarded_at is None and row.timezone is None):
-            raise UserError(f"{user.display_name} has not set up a profile yet.")
-        embed = discord.Embed(title=f"{user.display_name}", colour=discord.Colour.blurple())
+            raise UserError(f"{name_of(user)} has not set up a profile yet.")
+        embed = discord.Embed(title=name_of(user), colour=discord.Colour.blurple())
         stage = STAGE_TITLES.get(row.stage or "", "Onboarding")
         embed.add_field(name="Journey", value=stage + (" (set by a maintainer)" if row.stage_manual else ""))
         if row.grants:
@@ -684,7 +765,7 @@ class OnboardingCog(commands.Cog):
         now = self.bot.clock.now()
         row = await service.profile_view(self.bot.reads, self.bot.guild_id, user.id, with_points=True)
         if row is None or row.onboarded_at is None or row.stage is None:
-            who = "You have" if user.id == interaction.user.id else f"{user.display_name} has"
+            who = "You have" if user.id == interaction.user.id else f"{name_of(user)} has"
             raise UserError(
                 f"{who} not finished onboarding yet" + (": run `/onboard`." if who == "You have" else ".")
             )
@@ -692,7 +773,7 @@ class OnboardingCog(commands.Cog):
         week = journey.week_number(row.onboarded_at, now)
         prog = journey.progress(row.stage, week, points, self.rules)
         embed = discord.Embed(
-            title=f"{user.display_name}: {STAGE_TITLES[row.stage]}", colour=discord.Colour.gold()
+            title=f"{name_of(user)}: {STAGE_TITLES[row.stage]}", colour=discord.Colour.gold()
         )
         embed.add_field(name="Week", value=str(week))
         embed.add_field(name="Points", value=str(points))
@@ -782,7 +863,7 @@ class OnboardingCog(commands.Cog):
             except ProfileError:
                 pass  # another maintainer recorded the same change a moment ago: the outcome is the same
         verb = "now holds" if grant else "no longer holds"
-        await interaction.followup.send(f"{member.display_name} {verb} {discord_role.name}.", ephemeral=True)
+        await interaction.followup.send(f"{name_of(member)} {verb} {discord_role.name}.", ephemeral=True)
 
     async def _ensure_role_for_command(self, key: str) -> discord.Role:
         try:
@@ -816,7 +897,7 @@ class OnboardingCog(commands.Cog):
         async with self.bot.sessions.begin() as session:
             row = await get_member(session, self.bot.guild_id, member.id)
             if row is None:
-                raise UserError(f"{member.display_name} has not started onboarding yet.")
+                raise UserError(f"{name_of(member)} has not started onboarding yet.")
             try:
                 move = await service.set_stage(
                     session, row, None if stage == "auto" else stage, interaction.user.id, now, reason
@@ -830,8 +911,8 @@ class OnboardingCog(commands.Cog):
                 if auto is not None:
                     await self._announce_move(session, auto)
         text = (
-            f"{member.display_name} follows the automatic journey rules again."
+            f"{name_of(member)} follows the automatic journey rules again."
             if stage == "auto"
-            else f"{member.display_name} is now placed at {STAGE_TITLES[stage]}; the daily job leaves them there."
+            else f"{name_of(member)} is now placed at {STAGE_TITLES[stage]}; the daily job leaves them there."
         )
         await interaction.response.send_message(text, ephemeral=True)

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.base import Executable
 
 from bot import ledger
+from bot import text as bot_text
 from bot.config import JourneySection, OnboardingSection
 from bot.members import ensure_member, get_member
 from cogs.onboarding import journey, timezones
@@ -88,13 +89,13 @@ def validate_profile(values: dict[str, Any], cfg: OnboardingSection, now: dateti
                 raise ProfileError(f"Weekly hours must be a whole number from 1 to {cfg.max_weekly_hours}.")
             clean[key] = hours
         elif key == "goals":
-            text = str(raw).strip()
-            if not 1 <= len(text) <= 500:
-                raise ProfileError("Goals must be 1 to 500 characters.")
+            text = bot_text.clean(str(raw)).strip()
+            if not 1 <= len(text) <= 500 or bot_text.is_blank(text):
+                raise ProfileError("Goals must be 1 to 500 characters, and not only spaces or invisible ones.")
             clean[key] = text
         elif key == "language":
-            text = " ".join(str(raw).split())
-            if not 1 <= len(text) <= 35:
+            text = " ".join(bot_text.clean(str(raw)).split())
+            if not 1 <= len(text) <= 35 or bot_text.is_blank(text):
                 raise ProfileError("Preferred language must be 1 to 35 characters, e.g. `English`.")
             clean[key] = text
     return clean

@@ -23,6 +23,7 @@ from bot import ledger
 from bot.checks import Capability, ensure, require
 from bot.errors import UserError, handle_interaction_error
 from bot.members import ensure_member, get_member
+from bot.names import name_of
 from bot.reminders import PermanentSendError, ReminderKind
 from bot.scheduler import Job
 from bot.timefmt import discord_ts
@@ -278,7 +279,7 @@ class RecognitionCog(commands.Cog):
             row = await get_member(session, self.bot.guild_id, target.id)
             held = await service.badges_of(session, self.policy, row.id) if row else []
             progress = await service.progress_of(session, self.policy, row.id) if row else []
-        embed = discord.Embed(title=f"Badges of {target.display_name}", colour=discord.Colour.gold())
+        embed = discord.Embed(title=f"Badges of {name_of(target)}", colour=discord.Colour.gold())
         if held:
             lines = []
             for h in held:
@@ -323,7 +324,7 @@ class RecognitionCog(commands.Cog):
             except ValueError:
                 raise UserError("I do not know that badge; pick one from the list.") from None
         if award is None:
-            raise UserError(f"{member.display_name} already holds that badge.")
+            raise UserError(f"{name_of(member)} already holds that badge.")
         self.bot.scheduler.kick()  # its announcement reminder committed with it: post it now
         await interaction.response.send_message(
             f"Awarded {award.badge.emoji} **{award.badge.name}** to {member.mention}.", ephemeral=True
@@ -343,7 +344,7 @@ class RecognitionCog(commands.Cog):
                 at=self.bot.clock.now(),
             )
         if not removed:
-            raise UserError(f"{member.display_name} does not hold that badge.")
+            raise UserError(f"{name_of(member)} does not hold that badge.")
         definition = self.policy.badge(badge)
         text = "Badge revoked."
         if definition is not None and definition.automatic:
@@ -411,7 +412,7 @@ class RecognitionCog(commands.Cog):
         async with self.bot.sessions() as session:
             row = await get_member(session, self.bot.guild_id, target.id)
             rep = await ledger.reputation_of(session, row.id) if row else 0
-        lines = [f"**{target.display_name}** has **{rep}** reputation."]
+        lines = [f"**{name_of(target)}** has **{rep}** reputation."]
         for name, needed in sorted(self.policy.privileges.items(), key=lambda kv: kv[1]):
             mark = "✅" if rep >= needed else "🔒"
             lines.append(f"{mark} {name.replace('_', ' ')} ({needed})")
@@ -437,7 +438,7 @@ class RecognitionCog(commands.Cog):
             rep = await ledger.reputation_of(session, row.id) if row else 0
         pages = max(1, -(-total // per_page))
         embed = discord.Embed(
-            title=f"Ledger of {member.display_name}",
+            title=f"Ledger of {name_of(member)}",
             description=f"{total} events · reputation {rep} · page {min(page, pages)} of {pages}",
             colour=discord.Colour.dark_teal(),
         )

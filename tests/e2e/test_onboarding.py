@@ -109,7 +109,7 @@ async def test_bad_time_zone_is_refused_and_changes_nothing(atlas: Atlas) -> Non
     async with atlas.bot.sessions() as session:
         row = await get_member(session, atlas.guild.id, carol.id)
     assert row.timezone is None and row.goals is None
-    again = await atlas.emu.click(carol, r, "onb:start")  # the error carries the button to try again
+    again = await atlas.emu.click(carol, r, "onb:retry")  # the error carries the button to try again
     bad_hours = await atlas.emu.submit_modal(carol, again, {**PROFILE, "onb:f:weekly_hours": "abc"})
     assert "Weekly hours must be a whole number" in bad_hours.content
 
