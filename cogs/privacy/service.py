@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import ledger, reminders
 from bot.members import get_member
 from bot.privacy import DataSubject, MemberDataHandler
-from models import Member, Reminder
+from models import Reminder
 
 EXPORT_FORMAT = "atlas-member-data/1"
 
@@ -138,8 +138,3 @@ async def erase_member(
     member.erased_at = at
     await session.flush()
     return Erasure(member.id, int(cancelled.rowcount or 0))  # type: ignore[attr-defined]
-
-
-async def is_erased(session: AsyncSession, member_id: int) -> bool:
-    member = await session.get(Member, member_id)
-    return member is not None and member.erased_at is not None
