@@ -38,6 +38,12 @@ VISIBILITY_LABELS = {
     Visibility.MENTORS: "mentors and maintainers",
     Visibility.ME: "only you",
 }
+# What someone outside the audience is told instead of the personal fields.
+HIDDEN_NOTES = {
+    Visibility.COMMUNITY: "Personal details are shared with members of the community.",
+    Visibility.MENTORS: "Personal details are shared with mentors and maintainers.",
+    Visibility.ME: "Personal details are private.",
+}
 
 
 def parse_visibility(value: str | None) -> Visibility:

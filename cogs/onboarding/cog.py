@@ -586,8 +586,8 @@ class OnboardingCog(commands.Cog):
             embed.add_field(name="Roles", value=", ".join(g.title() for g in sorted(row.grants)))
         if not personal:
             # The member chose who sees their personal fields (bot/privacy.py); stage and roles stay public.
-            who = privacy.VISIBILITY_LABELS[privacy.parse_visibility(row.visibility)]
-            embed.add_field(name="Profile", value=f"Shared with {who}.", inline=False)
+            note = privacy.HIDDEN_NOTES.get(privacy.parse_visibility(row.visibility), "")
+            embed.add_field(name="Profile", value=note or "Personal details are private.", inline=False)
             return embed
         embed.add_field(name="Time zone", value=row.timezone or "—")
         embed.add_field(name="Skill", value=(row.skill or "—").title())

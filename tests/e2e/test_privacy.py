@@ -75,7 +75,7 @@ async def sees_personal(atlas: AtlasHarness, viewer: Member, owner: Member) -> b
         assert shown["Time zone"] == "Europe/Berlin"
         return True
     assert not PERSONAL & set(shown), shown
-    assert shown["Profile"].startswith("Shared with")
+    assert shown["Profile"].startswith("Personal details are")
     return False
 
 
@@ -118,6 +118,8 @@ async def test_profile_visibility_for_each_audience(atlas: AtlasHarness) -> None
     assert "preferred language" in r.content and "only you" in r.content
     for viewer in (bob, dave, mia, alice):
         assert not await sees_personal(atlas, viewer, carol)
+    r = await atlas.emu.slash(mia, "profile view", member=carol)
+    assert fields(r)["Profile"] == "Personal details are private."
     assert await sees_personal(atlas, carol, carol)
     r = await atlas.emu.slash(alice, "profile view", member=carol)
     assert "German" not in json.dumps(r.embeds) and "Raft" not in json.dumps(r.embeds)
