@@ -27,6 +27,9 @@ class Capability(StrEnum):
     REVIEW_CONTRIBUTIONS = "review contributions"
     MODERATE_QA = "moderate the Q&A"
     AWARD_BADGES = "award badges by hand"
+    # Profile visibility (bot/privacy.py): holders count as members of the community, and as mentors.
+    VIEW_COMMUNITY_PROFILES = "see profiles shared with members of the community"
+    VIEW_RESTRICTED_PROFILES = "see profiles shared with mentors and maintainers"
 
 
 # Capability -> the config role keys (RolesSection fields) whose holders have it.
@@ -37,6 +40,15 @@ POLICY: dict[Capability, tuple[str, ...]] = {
     Capability.REVIEW_CONTRIBUTIONS: ("contributor", "teacher", "ambassador", "maintainer"),
     Capability.MODERATE_QA: ("ambassador", "maintainer"),
     Capability.AWARD_BADGES: ("maintainer",),
+    Capability.VIEW_COMMUNITY_PROFILES: (
+        "learner",
+        "contributor",
+        "teacher",
+        "ambassador",
+        "maintainer",
+        "mentor",
+    ),
+    Capability.VIEW_RESTRICTED_PROFILES: ("mentor", "maintainer"),
 }
 
 # Marker set on commands so a suite-wide test can prove every privileged command has a check.

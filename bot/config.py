@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 # Feature packages under cogs/ that can be loaded; a feature is added here when it lands.
-KNOWN_COGS = ("meta", "onboarding", "recognition")
+KNOWN_COGS = ("meta", "onboarding", "recognition", "privacy")
 
 Snowflake = Annotated[int, Field(ge=0, lt=2**64)]
 

@@ -21,6 +21,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.discord_seam import filter_interactions
 from bot.errors import AtlasTree
+from bot.privacy import MemberDataRegistry
 from bot.reminders import PermanentSendError, Reminders, TransientSendError
 from bot.scheduler import Scheduler
 from models import BotState
@@ -79,6 +80,8 @@ class AtlasBot(commands.Bot):
         )
         self.scheduler = Scheduler(sessionmaker, clock, self.reminders, poll_seconds=config.reminders.poll_seconds)
         self.last_sync_happened: bool | None = None
+        # Each feature registers how to export and erase one member's data (bot/privacy.py).
+        self.member_data = MemberDataRegistry()
 
     @property
     def guild_id(self) -> int:

@@ -39,6 +39,12 @@ class Member(Base):
     stage_manual: Mapped[bool] = mapped_column(default=False, server_default=false())
     # The last friendly "how are you doing" DM, so it is sent at most once per inactivity period.
     last_nudge_at: Mapped[datetime | None]
+    # Who sees the personal profile fields (bot.privacy.Visibility): everyone, community, mentors or me. A server
+    # default only (fetched back on insert), so inserts written against older schemas keep working.
+    profile_visibility: Mapped[str] = mapped_column(String(12), server_default="community")
+    # Set when the member asked for their data to be deleted: the row stays, anonymised (discord_id becomes
+    # -id, no name, no profile), so the ledger and the aggregates keep their totals (cogs/privacy/service.py).
+    erased_at: Mapped[datetime | None]
 
 
 class StageChange(Base):

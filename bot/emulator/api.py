@@ -30,7 +30,7 @@ from .interactions import (
     InteractionResult,
     Modal,
 )
-from .rules import DiscordError
+from .rules import ATTACHMENT_SIZE_LIMIT, DiscordError
 from .server import API_PREFIX, Failure, RecordedRequest, RestServer
 from .state import (
     ADMINISTRATOR,
@@ -712,7 +712,7 @@ class Emulator:
             "entitlements": [],
             "authorizing_integration_owners": {"0": str(guild.id)},
             "context": 0,
-            "attachment_size_limit": 26214400,
+            "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
         }
         if source is not None:
             payload["message"] = source.payload()

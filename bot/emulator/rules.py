@@ -28,6 +28,11 @@ MISSING_PERMISSIONS = 50013
 INVALID_FORM_BODY = 50035
 ALREADY_ACKNOWLEDGED = 40060
 TAG_REQUIRED = 40067
+REQUEST_ENTITY_TOO_LARGE = 40005
+
+# "A file upload size limit applies to *all* files in a request (rather than each individual file) ... it is
+# 25 MiB by default" (API reference, Uploading Files); interactions announce it as ``attachment_size_limit``.
+ATTACHMENT_SIZE_LIMIT = 25 * 1024 * 1024
 
 LIMITS = {
     "content": 2000,
@@ -73,6 +78,11 @@ class DiscordError(Exception):
         if self.errors:
             data["errors"] = self.errors
         return data
+
+
+def check_upload(files: dict[str, bytes]) -> None:
+    if sum(len(data) for data in files.values()) > ATTACHMENT_SIZE_LIMIT:
+        raise DiscordError(413, REQUEST_ENTITY_TOO_LARGE, "Request entity too large")
 
 
 def not_found(code: int, what: str) -> DiscordError:

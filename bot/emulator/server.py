@@ -242,6 +242,7 @@ class RestServer:
                 continue
             req = Req(method, path, match.groupdict(), query, body, files)
             try:
+                rules.check_upload(files)
                 result = await handler(req)
             except DiscordError as exc:
                 log.info("%s %s -> %s %s %s", method, path, exc.status, exc.code, exc.message)

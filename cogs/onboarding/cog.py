@@ -17,8 +17,8 @@ from discord import app_commands, ui
 from discord.ext import commands
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import text
-from bot.checks import Capability, require
+from bot import privacy, text
+from bot.checks import Capability, member_has, require
 from bot.discord_seam import set_option_range
 from bot.errors import UserError, handle_interaction_error
 from bot.members import ensure_member, get_member
@@ -654,7 +654,9 @@ class OnboardingCog(commands.Cog):
             await service.touch_activity(session, self.bot.guild_id, user_id, now)
 
     # -- /profile ----------------------------------------------------------------------------------------------
-    def _profile_embed(self, row: service.ProfileView | None, user: discord.abc.User) -> discord.Embed:
+    def _profile_embed(
+        self, row: service.ProfileView | None, user: discord.abc.User, personal: bool = True
+    ) -> discord.Embed:
         if row is None or (row.onboarded_at is None and row.timezone is None):
             raise UserError(f"{name_of(user)} has not set up a profile yet.")
         embed = discord.Embed(title=name_of(user), colour=discord.Colour.blurple())
@@ -662,6 +664,11 @@ class OnboardingCog(commands.Cog):
         embed.add_field(name="Journey", value=stage + (" (set by a maintainer)" if row.stage_manual else ""))
         if row.grants:
             embed.add_field(name="Roles", value=", ".join(g.title() for g in sorted(row.grants)))
+        if not personal:
+            # The member chose who sees their personal fields (bot/privacy.py); stage and roles stay public.
+            note = privacy.HIDDEN_NOTES.get(privacy.parse_visibility(row.visibility), "")
+            embed.add_field(name="Profile", value=note or "Personal details are private.", inline=False)
+            return embed
         embed.add_field(name="Time zone", value=row.timezone or "—")
         embed.add_field(name="Skill", value=(row.skill or "—").title())
         embed.add_field(name="Weekly hours", value=str(row.weekly_hours or "—"))
@@ -678,7 +685,25 @@ class OnboardingCog(commands.Cog):
     async def profile_view(self, interaction: discord.Interaction, member: discord.Member | None = None) -> None:
         user = member or interaction.user
         row = await service.profile_view(self.bot.reads, self.bot.guild_id, user.id)
-        await interaction.response.send_message(embed=self._profile_embed(row, user), ephemeral=True)
+        personal = row is None or await self._sees_personal(interaction.user, row)
+        await interaction.response.send_message(embed=self._profile_embed(row, user, personal), ephemeral=True)
+
+    async def _sees_personal(self, viewer: discord.abc.User, row: service.ProfileView) -> bool:
+        """Whether the viewer is in the audience the member chose for their personal fields."""
+        roles = self.bot.config.roles
+        setting = privacy.parse_visibility(row.visibility)
+        is_self = viewer.id == row.discord_id
+        mentor = not is_self and member_has(viewer, Capability.VIEW_RESTRICTED_PROFILES, roles)
+        community = (
+            setting is privacy.Visibility.COMMUNITY
+            and not is_self
+            and not mentor
+            and (
+                member_has(viewer, Capability.VIEW_COMMUNITY_PROFILES, roles)
+                or await service.in_community(self.bot.reads, self.bot.guild_id, viewer.id)
+            )
+        )
+        return privacy.can_see_personal(row.visibility, privacy.Viewer(is_self, community, mentor))
 
     @profile.command(name="edit", description="Change your own profile")
     @app_commands.describe(
@@ -688,6 +713,18 @@ class OnboardingCog(commands.Cog):
         weekly_hours="Hours per week",
         language="Preferred language",
         style="How you like to communicate",
+        visibility="Who sees your time zone, goals, hours, language, skill and style",
+    )
+    @app_commands.choices(
+        visibility=[
+            app_commands.Choice(name=name, value=value.value)
+            for name, value in (
+                ("Everyone", privacy.Visibility.EVERYONE),
+                ("Members of the community (default)", privacy.Visibility.COMMUNITY),
+                ("Mentors and maintainers", privacy.Visibility.MENTORS),
+                ("Only me", privacy.Visibility.ME),
+            )
+        ]
     )
     async def profile_edit(
         self,
@@ -698,6 +735,7 @@ class OnboardingCog(commands.Cog):
         weekly_hours: app_commands.Range[int, 1, 168] | None = None,
         language: app_commands.Range[str, 1, 35] | None = None,
         style: str | None = None,
+        visibility: str | None = None,
     ) -> None:
         values = {
             "timezone": timezone,
@@ -708,7 +746,7 @@ class OnboardingCog(commands.Cog):
             "communication_style": style,
         }
         values = {k: v for k, v in values.items() if v is not None}
-        if not values:
+        if not values and visibility is None:
             raise UserError("Give at least one field to change, e.g. `/profile edit timezone:Europe/Berlin`.")
         async with self.bot.sessions.begin() as session:
             row = await self._member_row(session, interaction.user)
@@ -716,6 +754,8 @@ class OnboardingCog(commands.Cog):
                 clean = await service.update_profile(
                     session, row, values, self.bot.config.onboarding, self.bot.clock.now()
                 )
+                if visibility is not None:
+                    clean["visibility"] = service.set_visibility(row, visibility)
             except AmbiguousTimezone as exc:
                 raise UserError(
                     "Which time zone do you mean? For example: "
@@ -724,8 +764,12 @@ class OnboardingCog(commands.Cog):
                 ) from None
             except ProfileError as exc:
                 raise UserError(str(exc)) from None
-        changed = ", ".join(service.FIELD_LABELS[k] for k in clean)
-        await interaction.response.send_message(f"Updated your {changed}.", ephemeral=True)
+        changed = ", ".join(service.FIELD_LABELS[k] for k in clean if k in service.FIELD_LABELS)
+        reply = f"Updated your {changed}." if changed else ""
+        if visibility is not None:
+            who = privacy.VISIBILITY_LABELS[privacy.Visibility(clean["visibility"])]
+            reply += f" Your personal profile fields are now shown to {who}."
+        await interaction.response.send_message(reply.strip(), ephemeral=True)
 
     @profile_edit.autocomplete("timezone")
     async def timezone_autocomplete(

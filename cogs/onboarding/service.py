@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Select, and_, bindparam, func, or_, select
+from sqlalchemy import Select, and_, bindparam, delete, func, or_, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.base import Executable
@@ -16,6 +16,7 @@ from bot import ledger
 from bot import text as bot_text
 from bot.config import JourneySection, OnboardingSection
 from bot.members import ensure_member, get_member
+from bot.privacy import DataSubject, MemberDataHandler, Visibility
 from cogs.onboarding import journey, timezones
 from models import LedgerEvent, Member, RoleGrant, StageChange
 
@@ -315,6 +316,7 @@ class ProfileView:
     weekly_hours: int | None
     language: str | None
     communication_style: str | None
+    visibility: str
     grants: frozenset[str]
     points: int
 
@@ -332,6 +334,7 @@ _VIEW_COLUMNS = (
     Member.weekly_hours,
     Member.language,
     Member.communication_style,
+    Member.profile_visibility,
 )
 _POINTS = (
     select(func.coalesce(func.sum(LedgerEvent.points), 0))
@@ -346,6 +349,14 @@ def _view_statement(with_points: bool) -> Select[Any]:
         .outerjoin(RoleGrant, and_(RoleGrant.member_id == Member.id, RoleGrant.revoked_at.is_(None)))
         .where(Member.guild_id == bindparam("guild_id"), Member.discord_id == bindparam("discord_id"))
     )
+
+
+_IN_COMMUNITY = select(Member.id).where(
+    Member.guild_id == bindparam("guild_id"),
+    Member.discord_id == bindparam("discord_id"),
+    Member.onboarded_at.is_not(None),
+    Member.left_at.is_(None),
+)
 
 
 # Built once: constructing a statement costs more than SQLite running it.
@@ -368,3 +379,82 @@ async def profile_view(
     grants = frozenset(r.role for r in rows if r.role is not None)
     n = len(_VIEW_COLUMNS)
     return ProfileView(*first[:n], grants=grants, points=int(first[n + 1]) if with_points else 0)
+
+
+async def in_community(reads: Reader, guild_id: int, discord_id: int) -> bool:
+    """Onboarded and still here: a member of the community for profile visibility."""
+    return bool(await reads.all(_IN_COMMUNITY, {"guild_id": guild_id, "discord_id": discord_id}))
+
+
+def set_visibility(member: Member, value: str) -> str:
+    """Who sees the member's personal profile fields (``bot.privacy.Visibility``)."""
+    try:
+        setting = Visibility(value)
+    except ValueError:
+        raise ProfileError("Visibility must be one of: " + ", ".join(v.value for v in Visibility) + ".") from None
+    member.profile_visibility = setting.value
+    return setting.value
+
+
+# -- member data (bot.privacy registry) ------------------------------------------------------------------------
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
+
+
+async def export_member_data(session: AsyncSession, subject: DataSubject) -> dict[str, Any]:
+    """The profile, the journey and its history, for a member's data export."""
+    member = await session.get(Member, subject.member_id)
+    if member is None:
+        return {}
+    changes = await session.scalars(
+        select(StageChange).where(StageChange.member_id == member.id).order_by(StageChange.at, StageChange.id)
+    )
+    grants = await session.scalars(
+        select(RoleGrant).where(RoleGrant.member_id == member.id).order_by(RoleGrant.granted_at, RoleGrant.id)
+    )
+    return {
+        "profile": {field: getattr(member, field) for field in PROFILE_FIELDS},
+        "profile_visibility": member.profile_visibility,
+        "onboarded_at": _iso(member.onboarded_at),
+        "code_of_conduct_accepted_at": _iso(member.coc_accepted_at),
+        "stage": member.stage,
+        "stage_since": _iso(member.stage_since),
+        "stage_set_by_hand": member.stage_manual,
+        "stage_changes": [
+            {
+                "from": c.from_stage,
+                "to": c.to_stage,
+                "at": c.at.isoformat(),
+                "by_discord_id": str(c.by_discord_id) if c.by_discord_id else None,
+                "reason": c.reason,
+            }
+            for c in changes
+        ],
+        "role_grants": [
+            {
+                "role": g.role,
+                "granted_at": g.granted_at.isoformat(),
+                "granted_by": str(g.granted_by),
+                "reason": g.reason,
+                "revoked_at": _iso(g.revoked_at),
+            }
+            for g in grants
+        ],
+    }
+
+
+async def erase_member_data(session: AsyncSession, subject: DataSubject, at: datetime) -> None:
+    """Forget the profile and the journey: the fields, the stage and its history, the granted roles."""
+    member = await session.get(Member, subject.member_id)
+    if member is None:
+        return
+    await session.execute(delete(StageChange).where(StageChange.member_id == member.id))
+    await session.execute(delete(RoleGrant).where(RoleGrant.member_id == member.id))
+    for field in PROFILE_FIELDS:
+        setattr(member, field, None)
+    member.profile_visibility = Visibility.ME.value
+    member.onboarded_at = member.coc_accepted_at = member.stage = member.stage_since = None
+    member.stage_manual = False
+
+
+DATA_HANDLER = MemberDataHandler("onboarding", export_member_data, erase_member_data)

@@ -10,6 +10,14 @@ if TYPE_CHECKING:
 
 async def setup(bot: AtlasBot) -> None:
     # Imported here so the package's pure modules (spotlight, render) load without discord.py's cog machinery.
+    from cogs.recognition import service
     from cogs.recognition.cog import RecognitionCog
 
-    await bot.add_cog(RecognitionCog(bot))
+    cog = RecognitionCog(bot)
+    await bot.add_cog(cog)
+    # /privacy export and delete reach recognition's data through this (bot/privacy.py).
+    bot.member_data.register(service.member_data_handler(cog.policy))
+
+
+async def teardown(bot: AtlasBot) -> None:
+    bot.member_data.unregister("recognition")

@@ -14,11 +14,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import ledger
+from bot import ledger, reminders
 from bot.ledger import ALL_TIME, Badge, CountRule, LedgerPolicy, PointsRule, StreakRule, Window
+from bot.privacy import DataSubject, MemberDataHandler
 from cogs.recognition.spotlight import PICKED, Candidate, Pick, select_spotlight
 from models import (
     BadgeAward,
+    BadgeRevocation,
     LedgerAdjustment,
     LedgerEvent,
     Member,
@@ -693,3 +695,30 @@ async def export_member_data(session: AsyncSession, policy: LedgerPolicy, member
             for e in events
         ],
     }
+
+
+async def erase_member_data(session: AsyncSession, member_id: int, at: datetime) -> None:
+    """Forget recognition's personal data about a member: badges (with maintainers' reasons), revocations, the
+    opt-out and spotlight entries (their notes). The ledger and its aggregates stay, anonymised with the member
+    row, so boards and totals stay consistent; a badge announcement still pending is dropped."""
+    award_ids = list(await session.scalars(select(BadgeAward.id).where(BadgeAward.member_id == member_id)))
+    for award_id in award_ids:
+        await reminders.drop_pending(
+            session, kind=ledger.BADGE_POST, dedupe_key=ledger.announcement_key(award_id), at=at, why="data erased"
+        )
+    await session.execute(delete(BadgeAward).where(BadgeAward.member_id == member_id))
+    await session.execute(delete(BadgeRevocation).where(BadgeRevocation.member_id == member_id))
+    await session.execute(delete(RecognitionPref).where(RecognitionPref.member_id == member_id))
+    await session.execute(delete(SpotlightEntry).where(SpotlightEntry.member_id == member_id))
+
+
+def member_data_handler(policy: LedgerPolicy) -> MemberDataHandler:
+    """Recognition's part of /privacy export and delete (``bot.privacy``)."""
+
+    async def export(session: AsyncSession, subject: DataSubject) -> dict[str, object]:
+        return await export_member_data(session, policy, subject.member_id)
+
+    async def erase(session: AsyncSession, subject: DataSubject, at: datetime) -> None:
+        await erase_member_data(session, subject.member_id, at)
+
+    return MemberDataHandler("recognition", export, erase)
