@@ -33,6 +33,11 @@ Building the world (before or after the bot connects; afterwards the matching ga
 - ``emu.add_channel(guild, name, *, type="text"|"voice"|"category"|"forum"|..., topic=None, category=None,
   overwrites={role_or_member: (allow, deny)}, tags=(), require_tag=False)`` -> ``Channel``.
 - ``emu.post(member, channel, content)`` -> ``Message`` (a member writes; MESSAGE_CREATE).
+- A member managing roles in Discord's client, under Discord's permission hierarchy (Manage Roles; only roles
+  below the actor's highest role, owner excepted; only permissions the actor has; new roles at the bottom):
+  ``emu.member_create_role(actor, name, *, permissions=None)`` -> ``Role``, ``emu.member_edit_role(actor, role,
+  *, name=None, permissions=None)``, ``emu.member_delete_role(actor, role)``, ``emu.member_add_role(actor, target,
+  role, *, remove=False)``; a refusal raises ``DiscordError`` 403/50013 as the client gets it.
 
 Playing the members' side (each waits for the bot's answer and returns an ``InteractionResult``):
 
