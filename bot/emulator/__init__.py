@@ -25,11 +25,12 @@ Building the world (before or after the bot connects; afterwards the matching ga
 - ``emu.add_guild(name, *, roles=(), bot_permissions=None, deny_bot=(), channels=("general",), everyone=None)``
   -> ``Guild``: @everyone, ``roles`` lowest first (names or dicts with ``permissions``), the bot's managed role on
   top (no Administrator by default; ``deny_bot=["manage_roles"]`` removes permissions) and text channels.
-- ``emu.add_role(guild, name, *, permissions=None, color=0, above_bot=False)`` -> ``Role``
+- ``emu.add_role(guild, name, *, permissions=None, color=0, above_bot=False, position=None)`` -> ``Role``
 - ``emu.add_member(guild, name, *, roles=(), bot=False, dms_open=True, nick=None)`` -> ``Member``
   (``emu.join`` is the same; GUILD_MEMBER_ADD once connected); ``emu.remove_member(member)`` / ``emu.leave``.
 - ``emu.set_roles(member, roles)``; ``emu.close_dms(member)``; ``emu.open_dms(member)``;
-  ``emu.bot_role(guild)``; ``emu.set_role_permissions(guild, role, permissions)`` (GUILD_ROLE_UPDATE).
+  ``emu.bot_role(guild)``; ``emu.set_role_permissions(guild, role, permissions)`` and
+  ``emu.rename_role(guild, role, name)`` (GUILD_ROLE_UPDATE).
 - ``emu.add_channel(guild, name, *, type="text"|"voice"|"category"|"forum"|..., topic=None, category=None,
   overwrites={role_or_member: (allow, deny)}, tags=(), require_tag=False)`` -> ``Channel``.
 - ``emu.post(member, channel, content)`` -> ``Message`` (a member writes; MESSAGE_CREATE).

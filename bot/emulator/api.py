@@ -303,12 +303,19 @@ class Emulator:
         permissions: PermissionsLike | None = None,
         color: int = 0,
         above_bot: bool = False,
+        position: int | None = None,
     ) -> Role:
-        """A role created by a human; ``above_bot`` places it over the bot's role (so the bot cannot manage it)."""
+        """A role created by a human; ``above_bot`` places it over the bot's role (so the bot cannot manage it),
+        ``position`` at that place (1 = just above @everyone); by default just below the bot's role."""
         bot_top = guild.members[self.bot_user.id].top_position()
         spec = {"name": name, "permissions": permissions, "color": color}
-        role = self._make_role(guild, spec, position=None if above_bot else bot_top)
+        where = position if position is not None else None if above_bot else bot_top
+        before = {r.id: r.position for r in guild.roles.values()}
+        role = self._make_role(guild, spec, position=where)
         self._dispatch("GUILD_ROLE_CREATE", {"guild_id": str(guild.id), "role": role.payload()})
+        for other in guild.roles.values():  # the roles it pushed up, so the bot's cache keeps Discord's order
+            if other.id in before and other.position != before[other.id]:
+                self._dispatch("GUILD_ROLE_UPDATE", {"guild_id": str(guild.id), "role": other.payload()})
         return role
 
     def bot_role(self, guild: Guild) -> Role:
@@ -319,6 +326,13 @@ class Emulator:
         """A human edits a role's permissions in Server Settings (GUILD_ROLE_UPDATE)."""
         target = role if isinstance(role, Role) else guild.role_named(role)
         target.permissions = _perm_value(permissions)
+        self._dispatch("GUILD_ROLE_UPDATE", {"guild_id": str(guild.id), "role": target.payload()})
+        return target
+
+    def rename_role(self, guild: Guild, role: str | Role, name: str) -> Role:
+        """A human (the owner) renames a role in Server Settings (GUILD_ROLE_UPDATE)."""
+        target = role if isinstance(role, Role) else guild.role_named(role)
+        target.name = name[:100]
         self._dispatch("GUILD_ROLE_UPDATE", {"guild_id": str(guild.id), "role": target.payload()})
         return target
 
