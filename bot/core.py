@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import db
 from bot.clock import Clock
+from bot.community_roles import CommunityRoles
 from bot.config import Config
 from bot.errors import AtlasTree
 from bot.reminders import PermanentSendError, Reminders, TransientSendError
@@ -76,6 +77,8 @@ class AtlasBot(commands.Bot):
         )
         self.scheduler = Scheduler(sessionmaker, clock, self.reminders, poll_seconds=config.reminders.poll_seconds)
         self.last_sync_happened: bool | None = None
+        # Community roles by id (resolved once, stored); capability checks and role changes ask it, never names.
+        self.community = CommunityRoles(self)
 
     @property
     def guild_id(self) -> int:
@@ -87,6 +90,7 @@ class AtlasBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         await self.prepare_database()
+        await self.community.load()
         recovered = await self.reminders.recover_stale_claims()
         if recovered:
             log.warning("%d reminder(s) were claimed by a process that stopped mid-send; retrying them", recovered)
@@ -200,6 +204,10 @@ class AtlasBot(commands.Bot):
         log.info("connected as %s (%s)", self.user, self.user.id)
         if self.guild_id and self.home_guild is None:
             log.error("the bot is not in the configured guild %s; invite it first (see README)", self.guild_id)
+        try:
+            await self.community.resolve()
+        except Exception:
+            log.exception("could not resolve the community roles; retried on the next connect")
         # The guild cache is complete: reminders that fell due while the bot was down can go out now.
         self.scheduler.open_gate()
 

@@ -1,0 +1,94 @@
+"""Community roles are known by id: a role that merely carries a community role's name grants nothing.
+
+A member with only Manage Roles can make a role named "Maintainer" below their own and give it to themself
+(Discord allows it: the emulator applies Discord's permission hierarchy to members as to bots).
+"""
+
+from __future__ import annotations
+
+import discord
+
+from bot.emulator import Member, Role
+from tests.e2e.conftest import Atlas
+
+MANAGE_ROLES = discord.Permissions(manage_roles=True)
+REFUSAL = "Only members with the Maintainer role"
+
+
+async def impostor(atlas: Atlas, name: str = "Maintainer") -> tuple[Member, Role]:
+    """mallory helps with roles (Manage Roles, at the bottom of the list) and makes herself a ``name`` role."""
+    helpers = atlas.emu.add_role(atlas.guild, "Helpers", permissions=MANAGE_ROLES, position=1)
+    mallory = atlas.emu.add_member(atlas.guild, "mallory", roles=[helpers])
+    atlas.members["mallory"] = mallory
+    fake = atlas.emu.member_create_role(mallory, name)
+    atlas.emu.member_add_role(mallory, mallory, fake)
+    await atlas.settle()
+    return mallory, fake
+
+
+def mod_log(atlas: Atlas) -> list[str]:
+    return [m.content for m in atlas.emu.messages(atlas.channel("mod-log"))]
+
+
+async def test_a_role_named_maintainer_grants_no_maintainer_powers(atlas: Atlas) -> None:
+    mallory, fake = await impostor(atlas)
+    assert "Maintainer" in atlas.emu.roles_of(mallory)
+    attempts = {
+        "badge award": {"member": mallory, "badge": "helping-hand", "reason": "for me"},
+        "journey grant": {"member": mallory, "role": "ambassador", "reason": "for me"},
+        "ledger history": {"member": atlas.bob},
+        "atlas sync": {},
+    }
+    for command, options in attempts.items():
+        r = await atlas.emu.slash(mallory, command, **options)
+        assert r.ephemeral and r.content.startswith(REFUSAL), (command, r.content)
+    assert "Ambassador" not in atlas.emu.roles_of(mallory)
+    assert atlas.emu.sync_count(atlas.guild) == 1  # only the first start's sync
+    # The real maintainer still can, and /journey grant hands out the real role, not the impostor.
+    r = await atlas.emu.slash(
+        atlas.alice, "journey grant", member=atlas.bob, role="maintainer", reason="core team"
+    )
+    assert r.content == "bob now holds Maintainer.", r.content
+    real = next(role for role in atlas.bob.roles if role.name == "Maintainer")
+    assert real.id != fake.id and fake.id not in atlas.bob.role_ids
+    assert real.id in atlas.alice.role_ids
+    r = await atlas.emu.slash(atlas.bob, "ledger history", member=atlas.bob)  # bob now holds the real one
+    assert not r.content.startswith(REFUSAL), r.content
+
+
+async def test_a_same_name_role_is_reported_once_in_the_mod_log(atlas: Atlas) -> None:
+    mallory, fake = await impostor(atlas)
+    notices = [n for n in mod_log(atlas) if str(fake.id) in n]
+    assert len(notices) == 1, mod_log(atlas)
+    assert "Maintainer" in notices[0] and "grants nothing" in notices[0]
+    atlas.emu.member_edit_role(mallory, fake, name="Maintainer ")  # edits and restarts do not repeat it
+    atlas.emu.member_edit_role(mallory, fake, name="Maintainer")
+    await atlas.restart()
+    await atlas.settle()
+    assert len([n for n in mod_log(atlas) if str(fake.id) in n]) == 1
+    r = await atlas.emu.slash(mallory, "badge award", member=mallory, badge="helping-hand", reason="for me")
+    assert r.content.startswith(REFUSAL)  # still nothing after a restart: the stored id decides
+
+
+async def test_renaming_the_real_role_keeps_it_working(atlas: Atlas) -> None:
+    real = atlas.emu.role(atlas.guild, "Maintainer")
+    atlas.emu.rename_role(atlas.guild, real, "Core Team")  # in Server Settings
+    await atlas.settle()
+    r = await atlas.emu.slash(atlas.alice, "ledger history", member=atlas.bob)
+    assert not r.content.startswith("Only members"), r.content
+    r = await atlas.emu.slash(
+        atlas.alice, "journey grant", member=atlas.bob, role="maintainer", reason="core team"
+    )
+    assert r.content == "bob now holds Core Team.", r.content
+    assert real.id in atlas.bob.role_ids
+    assert "Maintainer" not in [role.name for role in atlas.guild.roles.values()]  # no new role made by name
+    synced = await atlas.emu.slash(atlas.alice, "atlas sync")
+    assert synced.content == "Slash commands synced."
+    await atlas.restart()
+    r = await atlas.emu.slash(atlas.bob, "ledger history", member=atlas.bob)
+    assert not r.content.startswith("Only members"), r.content
+    from models import CommunityRole
+
+    async with atlas.bot.sessions() as session:
+        stored = await session.get(CommunityRole, (atlas.guild.id, "maintainer"))
+    assert stored is not None and stored.role_id == real.id
