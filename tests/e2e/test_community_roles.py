@@ -9,7 +9,9 @@ from __future__ import annotations
 import discord
 
 from bot.emulator import Member, Role
+from models import CommunityRole
 from tests.e2e.conftest import Atlas
+from tests.e2e.test_onboarding import join, onboard
 
 MANAGE_ROLES = discord.Permissions(manage_roles=True)
 REFUSAL = "Only members with the Maintainer role"
@@ -87,8 +89,42 @@ async def test_renaming_the_real_role_keeps_it_working(atlas: Atlas) -> None:
     await atlas.restart()
     r = await atlas.emu.slash(atlas.bob, "ledger history", member=atlas.bob)
     assert not r.content.startswith("Only members"), r.content
-    from models import CommunityRole
-
     async with atlas.bot.sessions() as session:
         stored = await session.get(CommunityRole, (atlas.guild.id, "maintainer"))
     assert stored is not None and stored.role_id == real.id
+
+
+async def test_a_deleted_role_is_made_anew_not_taken_from_a_lookalike(atlas: Atlas) -> None:
+    _, fake = await impostor(atlas, "Teacher")
+    admins = atlas.emu.add_role(atlas.guild, "Admins", permissions=discord.Permissions(administrator=True))
+    admin = atlas.emu.add_member(atlas.guild, "admin", roles=[admins])
+    real = atlas.emu.role(atlas.guild, "Teacher")
+    atlas.emu.member_delete_role(admin, real)
+    await atlas.emu.until(lambda: len([r for r in atlas.guild.roles.values() if r.name == "Teacher"]) == 2)
+    await atlas.settle()
+    new = next(r for r in atlas.guild.roles.values() if r.name == "Teacher" and r.id != fake.id)
+    assert atlas.bot.community.ids["teacher"] == new.id
+    notices = [n for n in mod_log(atlas) if "was deleted" in n]
+    assert len(notices) == 1 and str(real.id) in notices[0] and str(new.id) in notices[0], mod_log(atlas)
+    carol = await join(atlas, "carol")
+    await onboard(atlas, carol)
+    await atlas.emu.slash(atlas.alice, "journey set-stage", member=carol, stage="teacher", reason="workshop")
+    await atlas.settle()
+    assert new.id in carol.role_ids and fake.id not in carol.role_ids
+    await atlas.restart()  # the new id was stored
+    assert atlas.bot.community.ids["teacher"] == new.id
+
+
+async def test_a_role_id_in_config_wins_over_the_name(atlas: Atlas) -> None:
+    staff = atlas.emu.add_role(atlas.guild, "Staff")
+    atlas.emu.set_roles(atlas.bob, [staff])
+    await atlas.restart(atlas.config.with_overrides(roles={"maintainer_id": staff.id}))
+    r = await atlas.emu.slash(atlas.bob, "ledger history", member=atlas.bob)
+    assert not r.content.startswith("Only members"), r.content
+    r = await atlas.emu.slash(atlas.alice, "ledger history", member=atlas.bob)  # holds the role named Maintainer
+    assert r.content.startswith("Only members with the Staff role"), r.content
+    old = atlas.emu.role(atlas.guild, "Maintainer")
+    assert [n for n in mod_log(atlas) if str(old.id) in n]  # maintainers hear about the role named like it
+    carol = await join(atlas, "carol")
+    r = await atlas.emu.slash(atlas.bob, "journey grant", member=carol, role="maintainer", reason="core team")
+    assert r.content == "carol now holds Staff.", r.content
