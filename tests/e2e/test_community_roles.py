@@ -9,6 +9,7 @@ from __future__ import annotations
 import discord
 
 from bot.emulator import Member, Role
+from bot.members import get_member
 from models import CommunityRole
 from tests.e2e.conftest import Atlas
 from tests.e2e.test_onboarding import join, onboard
@@ -128,3 +129,18 @@ async def test_a_role_id_in_config_wins_over_the_name(atlas: Atlas) -> None:
     carol = await join(atlas, "carol")
     r = await atlas.emu.slash(atlas.bob, "journey grant", member=carol, role="maintainer", reason="core team")
     assert r.content == "carol now holds Staff.", r.content
+
+
+async def test_a_fake_stage_role_moves_nobody_along_the_journey(atlas: Atlas) -> None:
+    mallory, _ = await impostor(atlas, "Learner")
+    await onboard(atlas, mallory)
+    await atlas.settle()
+    fake = atlas.emu.member_create_role(mallory, "Teacher")
+    atlas.emu.member_add_role(mallory, mallory, fake)  # a hand edit with a real stage role would be adopted
+    await atlas.settle()
+    await atlas.advance(days=1)
+    async with atlas.bot.sessions() as session:
+        row = await get_member(session, atlas.guild.id, mallory.id)
+    assert row is not None and row.stage == "learner" and not row.stage_manual
+    learner = atlas.bot.community.ids["learner"]
+    assert learner in mallory.role_ids and atlas.emu.role(atlas.guild, "Learner").id == learner
