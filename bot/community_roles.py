@@ -131,11 +131,12 @@ class CommunityRoles:
                 f"holds the {name} role in Atlas until it is fixed (`atlas-bot check` shows the roles).",
             )
             return None
+        created: discord.Role | None = None
         if decision.action in ("create", "recreate"):
-            role = await self._create(guild, decision)
-            if role is None:
+            created = await self._create(guild, decision)
+            if created is None:
                 return None
-            role_id = role.id
+            role_id = created.id
         else:
             assert decision.role_id is not None
             role_id = decision.role_id
@@ -145,7 +146,8 @@ class CommunityRoles:
                 await community.save(session, guild.id, key, role_id, name, decision.how, self.bot.clock.now())
             log.info("community role %s is role %s (%s)", key, role_id, decision.how)
         self.ids[key] = role_id
-        return guild.get_role(role_id)
+        # A role just made reaches the cache with its GUILD_ROLE_CREATE, which may not have arrived yet.
+        return guild.get_role(role_id) or created
 
     async def _create(self, guild: discord.Guild, decision: Decision) -> discord.Role | None:
         try:
