@@ -779,7 +779,11 @@ class OnboardingCog(commands.Cog):
         try:
             role = await self._ensure_role(key)
         except PermanentSendError:
-            raise UserError("I need the Manage Roles permission to do that; maintainers have been told.") from None
+            name = self.bot.community.display_name(key)
+            raise UserError(
+                f"I cannot use the {name} role right now (a missing permission or a wrong role id in the config); "
+                "maintainers have been told."
+            ) from None
         problem = self._can_manage(role)
         if problem:
             raise UserError(problem)

@@ -6,12 +6,15 @@ A member with only Manage Roles can make a role named "Maintainer" below their o
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import discord
 
-from bot.emulator import Member, Role
+from bot.clock import ManualClock
+from bot.emulator import Emulator, Member, Role
 from bot.members import get_member
 from models import CommunityRole
-from tests.e2e.conftest import Atlas
+from tests.e2e.conftest import Atlas, config_for, make_world
 from tests.e2e.test_onboarding import join, onboard
 
 MANAGE_ROLES = discord.Permissions(manage_roles=True)
@@ -144,3 +147,28 @@ async def test_a_fake_stage_role_moves_nobody_along_the_journey(atlas: Atlas) ->
     assert row is not None and row.stage == "learner" and not row.stage_manual
     learner = atlas.bot.community.ids["learner"]
     assert learner in mallory.role_ids and atlas.emu.role(atlas.guild, "Learner").id == learner
+
+
+async def test_first_start_makes_missing_roles_and_a_wrong_configured_id_is_reported(
+    emulator: Emulator, e2e_clock: ManualClock, tmp_path: Path
+) -> None:
+    guild = make_world(emulator)
+    mentor = emulator.role(guild, "Mentor")
+    del guild.roles[mentor.id]  # this server has no Mentor role yet
+    atlas = Atlas(emulator, guild, e2e_clock, config_for(emulator, guild), f"sqlite+aiosqlite:///{tmp_path}/a.db")
+    atlas.members["alice"] = emulator.add_member(guild, "alice", roles=["Maintainer"])
+    await atlas.start()
+    try:
+        made = emulator.role(guild, "Mentor")
+        assert atlas.bot.community.ids["mentor"] == made.id
+        await atlas.restart(atlas.config.with_overrides(roles={"ambassador_id": 12345}))
+        notices = [n for n in mod_log(atlas) if "ambassador_id = 12345" in n]
+        assert len(notices) == 1 and "not a role of this server" in notices[0]
+        assert "ambassador" not in atlas.bot.community.ids
+        r = await atlas.emu.slash(
+            atlas.alice, "journey grant", member=atlas.alice, role="ambassador", reason="x y"
+        )
+        assert r.ephemeral and "maintainers have been told" in r.content, r.content
+        assert emulator.roles_of(atlas.alice) == ["Maintainer"]
+    finally:
+        await atlas.stop()
