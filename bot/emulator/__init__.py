@@ -58,7 +58,8 @@ follow-up or an edit (or after ``timeout``). A command/option Discord would not 
 type, outside choices/min/max value/length, disabled button, ...).
 
 Looking at the world: ``emu.messages(channel)``, ``emu.dms(member)``, ``emu.roles_of(member)`` (names),
-``emu.channels(guild)``, ``emu.channel(guild, name)``, ``emu.role(guild, name)``, ``emu.threads(channel)``,
+``emu.channels(guild)``, ``emu.channel(guild, name)``, ``emu.role(guild, name)`` (the oldest of that name),
+``emu.threads(channel)``,
 ``emu.scheduled_events(guild)``, ``emu.commands(guild=None)``, ``emu.sync_count(guild=None)``,
 ``emu.requests`` (every request: method, path, json, query, status), ``emu.requests_to(method, glob)``,
 ``emu.unknown_routes``, ``emu.connected``, ``await emu.wait_ready()``,
