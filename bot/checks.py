@@ -1,7 +1,9 @@
 """Permissions in one place: which community role may do what.
 
-Commands declare a capability with ``@require(Capability.X)``; who holds it is this table plus the role names
-in config. Server administrators hold every capability so a fresh install is never locked out.
+Commands declare a capability with ``@require(Capability.X)``; who holds it is this table plus the community
+roles, compared by **id** (``bot.community``, resolved once and stored): anyone with Manage Roles can make a role
+named "Maintainer", so a name proves nothing. Server administrators hold every capability so a fresh install is
+never locked out.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from discord import app_commands
 from bot.errors import NotAllowed
 
 if TYPE_CHECKING:
+    from bot.community_roles import CommunityRoles
     from bot.config import RolesSection
 
 T = TypeVar("T")
@@ -56,22 +59,25 @@ CAPABILITY_ATTR = "__atlas_capability__"
 
 
 def role_names_for(capability: Capability, roles: RolesSection) -> list[str]:
+    """The configured names, for display only: who holds a capability is decided by role id (``member_has``)."""
     return [getattr(roles, key) for key in POLICY[capability]]
 
 
-def member_has(member: discord.Member | discord.User, capability: Capability, roles: RolesSection) -> bool:
+def member_has(
+    member: discord.Member | discord.User, capability: Capability, community: CommunityRoles
+) -> bool:
     if not isinstance(member, discord.Member):
         return False
     if member.guild_permissions.administrator or member.guild.owner_id == member.id:
         return True
-    allowed = set(role_names_for(capability, roles))
-    return any(role.name in allowed for role in member.roles)
+    allowed = community.ids_for(POLICY[capability])
+    return any(role.id in allowed for role in member.roles)
 
 
-def ensure(member: discord.Member | discord.User, capability: Capability, roles: RolesSection) -> None:
-    """The same check for buttons and modals, which app-command checks do not cover."""
-    if not member_has(member, capability, roles):
-        names = " or ".join(role_names_for(capability, roles))
+def ensure(member: discord.Member | discord.User, capability: Capability, community: CommunityRoles) -> None:
+    """The same check for buttons and modals, which app-command checks do not cover: pass ``bot.community``."""
+    if not member_has(member, capability, community):
+        names = " or ".join(community.display_name(key) for key in POLICY[capability])
         raise NotAllowed(f"Only members with the {names} role can {capability.value}.")
 
 
@@ -81,7 +87,9 @@ def require(capability: Capability) -> Any:
     async def predicate(interaction: discord.Interaction) -> bool:
         if interaction.guild is None:
             raise app_commands.NoPrivateMessage()
-        ensure(interaction.user, capability, interaction.client.config.roles)  # type: ignore[attr-defined]
+        community = interaction.client.community  # type: ignore[attr-defined]
+        await community.wait_known()
+        ensure(interaction.user, capability, community)
         return True
 
     def decorator(func: T) -> T:

@@ -88,6 +88,11 @@ class ChannelsSection(Section):
     mod_log: Snowflake = 0
 
 
+# The community roles, by config key. Each is known by id once resolved (bot/community.py): the name finds it on
+# the first start only, and an id given here (``<key>_id``) wins over the name.
+ROLE_KEYS = ("learner", "contributor", "teacher", "ambassador", "maintainer", "mentor")
+
+
 class RolesSection(Section):
     learner: str = "Learner"
     contributor: str = "Contributor"
@@ -95,14 +100,30 @@ class RolesSection(Section):
     ambassador: str = "Ambassador"
     maintainer: str = "Maintainer"
     mentor: str = "Mentor"
+    # 0 = find the role by the name above on the first start (or create it); its id is then stored.
+    learner_id: Snowflake = 0
+    contributor_id: Snowflake = 0
+    teacher_id: Snowflake = 0
+    ambassador_id: Snowflake = 0
+    maintainer_id: Snowflake = 0
+    mentor_id: Snowflake = 0
+
+    def name_of(self, key: str) -> str:
+        return str(getattr(self, key))
+
+    def id_of(self, key: str) -> int:
+        return int(getattr(self, f"{key}_id"))
 
     @model_validator(mode="after")
     def _distinct(self) -> RolesSection:
-        names = list(self.model_dump().values())
+        names = [self.name_of(k) for k in ROLE_KEYS]
         if any(not n.strip() for n in names):
             raise ValueError("role names must not be empty")
         if len(set(names)) != len(names):
             raise ValueError("each role needs its own name")
+        ids = [self.id_of(k) for k in ROLE_KEYS if self.id_of(k)]
+        if len(set(ids)) != len(ids):
+            raise ValueError("each role needs its own id")
         return self
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import db, text
 from bot.clock import Clock
+from bot.community_roles import CommunityRoles
 from bot.config import Config
 from bot.discord_seam import filter_interactions
 from bot.errors import AtlasTree
@@ -82,6 +83,8 @@ class AtlasBot(commands.Bot):
         self.last_sync_happened: bool | None = None
         # Each feature registers how to export and erase one member's data (bot/privacy.py).
         self.member_data = MemberDataRegistry()
+        # Community roles by id (resolved once, stored); capability checks and role changes ask it, never names.
+        self.community = CommunityRoles(self)
 
     @property
     def guild_id(self) -> int:
@@ -93,6 +96,7 @@ class AtlasBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         await self.prepare_database()
+        await self.community.load()
         recovered = await self.reminders.recover_stale_claims()
         if recovered:
             log.warning("%d reminder(s) were claimed by a process that stopped mid-send; retrying them", recovered)
@@ -206,6 +210,10 @@ class AtlasBot(commands.Bot):
         log.info("connected as %s (%s)", self.user, self.user.id)
         if self.guild_id and self.home_guild is None:
             log.error("the bot is not in the configured guild %s; invite it first (see README)", self.guild_id)
+        try:
+            await self.community.resolve()
+        except Exception:
+            log.exception("could not resolve the community roles; retried on the next connect")
         # The guild cache is complete: reminders that fell due while the bot was down can go out now.
         self.scheduler.open_gate()
 

@@ -7,8 +7,8 @@ from typing import Literal
 
 import discord
 
-from bot import db
-from bot.config import Config
+from bot import community, db
+from bot.config import ROLE_KEYS, Config
 
 Level = Literal["ok", "warn", "error"]
 
@@ -87,19 +87,73 @@ async def check_discord(config: Config, client: discord.Client) -> list[Finding]
         else:
             findings.append(Finding("ok", "the bot's role has every permission it needs"))
     top = max((r.position for r in my_roles), default=0)
-    role_names = {r.name: r for r in roles}
-    for key, name in config.roles.model_dump().items():
-        role = role_names.get(name)
-        if role is None:
-            findings.append(Finding("warn", f"[roles] {key}: no role named {name!r} yet (the bot creates it)"))
-        elif role.position >= top:
-            findings.append(
-                Finding("error", f"role {name!r} is above the bot's own role: drag the bot's role above it")
-            )
+    findings += role_findings(config, roles, await stored_roles(config), top)
     channels = {c.id: c for c in await guild.fetch_channels()}
     for key, channel_id in config.channels.model_dump().items():
         if not channel_id:
             findings.append(Finding("warn", f"[channels] {key} is not set"))
         elif channel_id not in channels:
             findings.append(Finding("error", f"[channels] {key}: no channel {channel_id} in the guild"))
+        else:
+            findings.append(Finding("ok", f"[channels] {key}: #{channels[channel_id].name} (id {channel_id})"))
+    return findings
+
+
+async def stored_roles(config: Config) -> dict[str, community.Stored]:
+    """The role ids the bot resolved and stored; none when the database is not there or not migrated yet."""
+    engine = db.create_engine(config.database.url)
+    try:
+        async with db.create_sessionmaker(engine)() as session:
+            return await community.load(session, config.bot.guild_id)
+    except Exception:
+        return {}
+    finally:
+        await engine.dispose()
+
+
+def role_findings(
+    config: Config, roles: list[discord.Role], stored: dict[str, community.Stored], top: int
+) -> list[Finding]:
+    """Each community role by id, as the bot resolves it (bot/community.py): the stored id, the configured one,
+    or the one it would find by name on its first start."""
+    findings: list[Finding] = []
+    by_id = {r.id: r for r in roles}
+    guild_roles = [community.GuildRole(r.id, r.name, not (r.is_default() or r.managed)) for r in roles]
+    ids: dict[str, int] = {}
+    for key in ROLE_KEYS:
+        name = config.roles.name_of(key)
+        d = community.decide(key, name, config.roles.id_of(key), stored.get(key), guild_roles)
+        if d.action == "missing":
+            findings.append(Finding("error", f"[roles] {key}_id = {d.lost}: no such role in the guild"))
+            continue
+        if d.action == "recreate":
+            findings.append(
+                Finding("warn", f"[roles] {key}: role {d.lost} was deleted; the bot makes a new {name!r} role")
+            )
+            continue
+        if d.role_id is None:
+            findings.append(Finding("warn", f"[roles] {key}: no role named {name!r} yet (the bot creates it)"))
+            continue
+        ids[key] = d.role_id
+        role = by_id[d.role_id]
+        if d.action == "keep":
+            source = "stored"
+        elif d.how == "config":
+            source = f"set by {key}_id"
+        else:
+            source = "found by name; the bot stores it on start"
+        label = f"[roles] {key}: role {role.id} {role.name!r} ({source})"
+        if role.position >= top:
+            findings.append(Finding("error", f"{label} is above the bot's own role: drag the bot's role above it"))
+        else:
+            findings.append(Finding("ok", label))
+    names = {k: config.roles.name_of(k) for k in ids}
+    for key, role in community.lookalikes(ids, names, guild_roles):
+        findings.append(
+            Finding(
+                "warn",
+                f"[roles] {key}: role {role.id} {role.name!r} is named like it but grants nothing "
+                f"(set [roles] {key}_id = {role.id} if it should be the one, or delete it)",
+            )
+        )
     return findings

@@ -112,6 +112,7 @@ class AtlasHarness:
         if ready not in done:
             raise TimeoutError("AtlasBot did not become ready against the emulator")
         await self.emu.wait_ready()
+        await asyncio.wait_for(self.bot.community.resolved.wait(), 15)  # on_ready has read the community roles
         return self.bot
 
     async def stop(self) -> None:

@@ -1,6 +1,7 @@
 """All tables, imported here so ``Base.metadata`` is complete for Alembic and tests."""
 
 from models.base import Base, UTCDateTime
+from models.community import CommunityRole
 from models.core import BotState, JobRun, LedgerEvent, Member, Reminder, RoleGrant, StageChange
 from models.recognition import (
     BadgeAward,
@@ -18,6 +19,7 @@ __all__ = [
     "BadgeRevocation",
     "Base",
     "BotState",
+    "CommunityRole",
     "JobRun",
     "LedgerAdjustment",
     "LedgerEvent",

@@ -25,14 +25,20 @@ Building the world (before or after the bot connects; afterwards the matching ga
 - ``emu.add_guild(name, *, roles=(), bot_permissions=None, deny_bot=(), channels=("general",), everyone=None)``
   -> ``Guild``: @everyone, ``roles`` lowest first (names or dicts with ``permissions``), the bot's managed role on
   top (no Administrator by default; ``deny_bot=["manage_roles"]`` removes permissions) and text channels.
-- ``emu.add_role(guild, name, *, permissions=None, color=0, above_bot=False)`` -> ``Role``
+- ``emu.add_role(guild, name, *, permissions=None, color=0, above_bot=False, position=None)`` -> ``Role``
 - ``emu.add_member(guild, name, *, roles=(), bot=False, dms_open=True, nick=None)`` -> ``Member``
   (``emu.join`` is the same; GUILD_MEMBER_ADD once connected); ``emu.remove_member(member)`` / ``emu.leave``.
 - ``emu.set_roles(member, roles)``; ``emu.close_dms(member)``; ``emu.open_dms(member)``;
-  ``emu.bot_role(guild)``; ``emu.set_role_permissions(guild, role, permissions)`` (GUILD_ROLE_UPDATE).
+  ``emu.bot_role(guild)``; ``emu.set_role_permissions(guild, role, permissions)`` and
+  ``emu.rename_role(guild, role, name)`` (GUILD_ROLE_UPDATE).
 - ``emu.add_channel(guild, name, *, type="text"|"voice"|"category"|"forum"|..., topic=None, category=None,
   overwrites={role_or_member: (allow, deny)}, tags=(), require_tag=False)`` -> ``Channel``.
 - ``emu.post(member, channel, content)`` -> ``Message`` (a member writes; MESSAGE_CREATE).
+- A member managing roles in Discord's client, under Discord's permission hierarchy (Manage Roles; only roles
+  below the actor's highest role, owner excepted; only permissions the actor has; new roles at the bottom):
+  ``emu.member_create_role(actor, name, *, permissions=None)`` -> ``Role``, ``emu.member_edit_role(actor, role,
+  *, name=None, permissions=None)``, ``emu.member_delete_role(actor, role)``, ``emu.member_add_role(actor, target,
+  role, *, remove=False)``; a refusal raises ``DiscordError`` 403/50013 as the client gets it.
 
 Playing the members' side (each waits for the bot's answer and returns an ``InteractionResult``):
 
@@ -52,7 +58,8 @@ follow-up or an edit (or after ``timeout``). A command/option Discord would not 
 type, outside choices/min/max value/length, disabled button, ...).
 
 Looking at the world: ``emu.messages(channel)``, ``emu.dms(member)``, ``emu.roles_of(member)`` (names),
-``emu.channels(guild)``, ``emu.channel(guild, name)``, ``emu.role(guild, name)``, ``emu.threads(channel)``,
+``emu.channels(guild)``, ``emu.channel(guild, name)``, ``emu.role(guild, name)`` (the oldest of that name),
+``emu.threads(channel)``,
 ``emu.scheduled_events(guild)``, ``emu.commands(guild=None)``, ``emu.sync_count(guild=None)``,
 ``emu.requests`` (every request: method, path, json, query, status), ``emu.requests_to(method, glob)``,
 ``emu.unknown_routes``, ``emu.connected``, ``await emu.wait_ready()``,

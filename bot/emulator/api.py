@@ -30,7 +30,7 @@ from .interactions import (
     InteractionResult,
     Modal,
 )
-from .rules import ATTACHMENT_SIZE_LIMIT, DiscordError
+from .rules import ATTACHMENT_SIZE_LIMIT, DiscordError, missing_permissions
 from .server import API_PREFIX, Failure, RecordedRequest, RestServer
 from .state import (
     ADMINISTRATOR,
@@ -49,6 +49,7 @@ from .state import (
     User,
     default_bot_permissions,
     everyone_permissions,
+    perm,
 )
 
 log = logging.getLogger("bot.emulator")
@@ -302,12 +303,19 @@ class Emulator:
         permissions: PermissionsLike | None = None,
         color: int = 0,
         above_bot: bool = False,
+        position: int | None = None,
     ) -> Role:
-        """A role created by a human; ``above_bot`` places it over the bot's role (so the bot cannot manage it)."""
+        """A role created by a human; ``above_bot`` places it over the bot's role (so the bot cannot manage it),
+        ``position`` at that place (1 = just above @everyone); by default just below the bot's role."""
         bot_top = guild.members[self.bot_user.id].top_position()
         spec = {"name": name, "permissions": permissions, "color": color}
-        role = self._make_role(guild, spec, position=None if above_bot else bot_top)
+        where = position if position is not None else None if above_bot else bot_top
+        before = {r.id: r.position for r in guild.roles.values()}
+        role = self._make_role(guild, spec, position=where)
         self._dispatch("GUILD_ROLE_CREATE", {"guild_id": str(guild.id), "role": role.payload()})
+        for other in guild.roles.values():  # the roles it pushed up, so the bot's cache keeps Discord's order
+            if other.id in before and other.position != before[other.id]:
+                self._dispatch("GUILD_ROLE_UPDATE", {"guild_id": str(guild.id), "role": other.payload()})
         return role
 
     def bot_role(self, guild: Guild) -> Role:
@@ -321,8 +329,88 @@ class Emulator:
         self._dispatch("GUILD_ROLE_UPDATE", {"guild_id": str(guild.id), "role": target.payload()})
         return target
 
+    def rename_role(self, guild: Guild, role: str | Role, name: str) -> Role:
+        """A human (the owner) renames a role in Server Settings (GUILD_ROLE_UPDATE)."""
+        target = role if isinstance(role, Role) else guild.role_named(role)
+        target.name = name[:100]
+        self._dispatch("GUILD_ROLE_UPDATE", {"guild_id": str(guild.id), "role": target.payload()})
+        return target
+
     def role(self, guild: Guild, name: str) -> Role:
         return guild.role_named(name)
+
+    # -- a member managing roles in Discord's own client (Server Settings > Roles, a member's profile) ----------
+    # Discord applies the same rules to every account (API reference, Permissions, "Permission Hierarchy"): Manage
+    # Roles is needed; a role can be given, taken, edited, moved or deleted only while it is below the actor's
+    # highest role (the owner excepted); a role gets only permissions the actor has; a new role starts at the
+    # bottom (position 1). A refusal is the DiscordError the client gets (403, code 50013).
+    def _may_manage(self, actor: Member, role: Role | None = None, permissions: int = 0) -> None:
+        guild = actor.guild
+        have = guild.base_permissions(actor)
+        if not have & perm("manage_roles") or permissions & ~have:
+            raise missing_permissions()
+        if role is not None and actor.id != guild.owner_id and role.position >= actor.top_position():
+            raise missing_permissions()
+
+    def member_create_role(self, actor: Member, name: str, *, permissions: PermissionsLike | None = None) -> Role:
+        """``actor`` creates a role (GUILD_ROLE_CREATE; the roles it pushed up get GUILD_ROLE_UPDATE)."""
+        bits = _perm_value(permissions)
+        self._may_manage(actor, permissions=bits)
+        guild = actor.guild
+        moved = [r for r in guild.roles.values() if r.position >= 1 and r.id != guild.id]
+        role = self._make_role(guild, {"name": name[:100], "permissions": bits}, position=1)
+        self._dispatch("GUILD_ROLE_CREATE", {"guild_id": str(guild.id), "role": role.payload()})
+        for other in moved:
+            self._dispatch("GUILD_ROLE_UPDATE", {"guild_id": str(guild.id), "role": other.payload()})
+        return role
+
+    def member_edit_role(
+        self,
+        actor: Member,
+        role: str | Role,
+        *,
+        name: str | None = None,
+        permissions: PermissionsLike | None = None,
+    ) -> Role:
+        """``actor`` renames a role or changes its permissions (GUILD_ROLE_UPDATE)."""
+        guild = actor.guild
+        target = role if isinstance(role, Role) else guild.role_named(role)
+        bits = _perm_value(permissions) if permissions is not None else None
+        self._may_manage(actor, target, bits or 0)
+        if name is not None:
+            target.name = name[:100]
+        if bits is not None:
+            target.permissions = bits
+        self._dispatch("GUILD_ROLE_UPDATE", {"guild_id": str(guild.id), "role": target.payload()})
+        return target
+
+    def member_delete_role(self, actor: Member, role: str | Role) -> None:
+        """``actor`` deletes a role (GUILD_ROLE_DELETE); members who held it lose it."""
+        guild = actor.guild
+        target = role if isinstance(role, Role) else guild.role_named(role)
+        self._may_manage(actor, target)
+        if target.managed or target.id == guild.id:
+            raise DiscordError(400, 50028, "Invalid role")
+        del guild.roles[target.id]
+        for member in guild.members.values():
+            if target.id in member.role_ids:
+                member.role_ids.remove(target.id)
+        self._dispatch("GUILD_ROLE_DELETE", {"guild_id": str(guild.id), "role_id": str(target.id)})
+
+    def member_add_role(self, actor: Member, target: Member, role: str | Role, *, remove: bool = False) -> None:
+        """``actor`` gives ``target`` (maybe themself) a role, or takes it with ``remove``; GUILD_MEMBER_UPDATE."""
+        guild = actor.guild
+        chosen = role if isinstance(role, Role) else guild.role_named(role)
+        self._may_manage(actor, chosen)
+        if chosen.managed or chosen.id == guild.id:
+            raise missing_permissions()
+        if remove and chosen.id in target.role_ids:
+            target.role_ids.remove(chosen.id)
+        elif not remove and chosen.id not in target.role_ids:
+            target.role_ids.append(chosen.id)
+        else:
+            return
+        self._member_updated(target)
 
     def add_member(
         self,

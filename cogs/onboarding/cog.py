@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import privacy, text
 from bot.checks import Capability, member_has, require
+from bot.community_roles import RoleUnavailable
 from bot.discord_seam import set_option_range
 from bot.errors import UserError, handle_interaction_error
 from bot.members import ensure_member, get_member
@@ -287,22 +288,12 @@ class OnboardingCog(commands.Cog):
             dedupe_key=dedupe,
         )
 
-    def _role_named(self, key: str) -> discord.Role | None:
-        return discord.utils.get(self.guild.roles, name=getattr(self.bot.config.roles, key))
-
     async def _ensure_role(self, key: str) -> discord.Role:
-        role = self._role_named(key)
-        if role is not None:
-            return role
-        name = getattr(self.bot.config.roles, key)
+        """The community role by its id (``bot.community``; a role merely named like it is never used)."""
         try:
-            role = await self.guild.create_role(name=name, reason="Atlas journey role")
-        except discord.Forbidden:
-            await self._report_role_problem(
-                f"I cannot create the {name} role: I need the Manage Roles permission."
-            )
-            raise PermanentSendError(f"cannot create role {name}") from None
-        return role
+            return await self.bot.community.ensure(key)
+        except RoleUnavailable as exc:  # maintainers have been told
+            raise PermanentSendError(str(exc)) from None
 
     async def _report_role_problem(self, text: str) -> None:
         await self.bot.notify_maintainers_once(
@@ -509,7 +500,7 @@ class OnboardingCog(commands.Cog):
             member = await guild.fetch_member(reminder.target_id)
         except discord.NotFound:
             raise PermanentSendError("the member is no longer in the server") from None
-        stage_ids = {r.id for key in journey.STAGES if (r := self._role_named(key))}
+        stage_ids = set(self.bot.community.by_id(journey.STAGES))
         current = {r.id for r in member.roles if r.id in stage_ids}
         if current == {wanted.id}:
             return
@@ -524,7 +515,7 @@ class OnboardingCog(commands.Cog):
         guild = self.bot.home_guild
         if guild is None:
             return
-        by_id = {r.id: key for key in journey.STAGES if (r := self._role_named(key))}
+        by_id = self.bot.community.by_id(journey.STAGES)
         async with self.bot.sessions.begin() as session:
             for row in await service.onboarded_members(session, guild.id):
                 member = guild.get_member(row.discord_id)
@@ -544,7 +535,7 @@ class OnboardingCog(commands.Cog):
         """A stage role changed by a person in Discord is adopted as a manual placement, not undone."""
         if after.guild.id != self.bot.guild_id or after.bot:
             return
-        stage_by_id = {r.id: key for key in journey.STAGES if (r := self._role_named(key))}
+        stage_by_id = self.bot.community.by_id(journey.STAGES)
         old = frozenset(r.id for r in before.roles if r.id in stage_by_id)
         new = frozenset(r.id for r in after.roles if r.id in stage_by_id)
         if old == new:
@@ -690,16 +681,16 @@ class OnboardingCog(commands.Cog):
 
     async def _sees_personal(self, viewer: discord.abc.User, row: service.ProfileView) -> bool:
         """Whether the viewer is in the audience the member chose for their personal fields."""
-        roles = self.bot.config.roles
+        community_roles = self.bot.community
         setting = privacy.parse_visibility(row.visibility)
         is_self = viewer.id == row.discord_id
-        mentor = not is_self and member_has(viewer, Capability.VIEW_RESTRICTED_PROFILES, roles)
+        mentor = not is_self and member_has(viewer, Capability.VIEW_RESTRICTED_PROFILES, community_roles)
         community = (
             setting is privacy.Visibility.COMMUNITY
             and not is_self
             and not mentor
             and (
-                member_has(viewer, Capability.VIEW_COMMUNITY_PROFILES, roles)
+                member_has(viewer, Capability.VIEW_COMMUNITY_PROFILES, community_roles)
                 or await service.in_community(self.bot.reads, self.bot.guild_id, viewer.id)
             )
         )
@@ -913,7 +904,11 @@ class OnboardingCog(commands.Cog):
         try:
             role = await self._ensure_role(key)
         except PermanentSendError:
-            raise UserError("I need the Manage Roles permission to do that; maintainers have been told.") from None
+            name = self.bot.community.display_name(key)
+            raise UserError(
+                f"I cannot use the {name} role right now (a missing permission or a wrong role id in the config); "
+                "maintainers have been told."
+            ) from None
         problem = self._can_manage(role)
         if problem:
             raise UserError(problem)

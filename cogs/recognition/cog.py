@@ -170,7 +170,7 @@ class SpotlightPostButton(discord.ui.DynamicItem[discord.ui.Button], template=r"
     async def callback(self, interaction: discord.Interaction) -> None:
         try:
             bot: AtlasBot = interaction.client  # type: ignore[assignment]
-            ensure(interaction.user, Capability.MANAGE_COMMUNITY, bot.config.roles)
+            ensure(interaction.user, Capability.MANAGE_COMMUNITY, bot.community)
             cog = bot.get_cog("RecognitionCog")
             if not isinstance(cog, RecognitionCog):
                 raise UserError("Recognition is not running right now; try again shortly.")

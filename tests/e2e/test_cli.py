@@ -8,6 +8,8 @@ import signal
 import sys
 from pathlib import Path
 
+import discord
+
 from bot.emulator import Emulator
 from bot.harness import make_world
 
@@ -126,3 +128,38 @@ async def test_run_without_the_members_intent_says_how_to_turn_it_on(tmp_path: P
         code, out = await run_cli("run", "-c", str(config), cwd=tmp_path)
     assert code == 2, out
     assert "turn it on in the Developer Portal" in out and "Traceback" not in out
+
+
+async def test_check_shows_the_role_and_channel_ids_in_use(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from bot import community, db
+
+    async with Emulator() as emu:
+        guild = make_world(emu)
+        real = emu.role(guild, "Maintainer")
+        helpers = emu.add_role(guild, "Helpers", permissions=discord.Permissions(manage_roles=True), position=1)
+        mallory = emu.add_member(guild, "mallory", roles=[helpers])
+        fake = emu.member_create_role(mallory, "Maintainer")  # newer than the real one
+        welcome = emu.channel(guild, "welcome").id
+        config = write_config(tmp_path / "config.toml", emu, guild.id, tmp_path / "a.db", welcome=str(welcome))
+        code, out = await run_cli("check", "-c", str(config), cwd=tmp_path)
+        assert f"[ok  ] [roles] maintainer: role {real.id} 'Maintainer' (found by name" in out, out
+        assert f"[warn] [roles] maintainer: role {fake.id} 'Maintainer' is named like it but grants nothing" in out
+        assert f"[ok  ] [channels] welcome: #welcome (id {welcome})" in out
+        # Once the bot stored the id, a rename changes nothing.
+        url = f"sqlite+aiosqlite:///{tmp_path / 'a.db'}"
+        await db.upgrade(url)
+        engine = db.create_engine(url)
+        async with db.create_sessionmaker(engine).begin() as session:
+            now = datetime(2026, 3, 2, tzinfo=UTC)
+            await community.save(session, guild.id, "maintainer", real.id, "Maintainer", "name", now)
+        await engine.dispose()
+        emu.rename_role(guild, real, "Core Team")
+        code, out = await run_cli("check", "-c", str(config), cwd=tmp_path)
+        assert f"[ok  ] [roles] maintainer: role {real.id} 'Core Team' (stored)" in out, out
+        with config.open("a") as f:
+            f.write("[roles]\nmentor_id = 12345\n")
+        code, out = await run_cli("check", "-c", str(config), cwd=tmp_path)
+    assert code == 1
+    assert "[FAIL] [roles] mentor_id = 12345: no such role in the guild" in out

@@ -337,3 +337,37 @@ async def test_member_messages_reach_the_bot(emu: Emulator, world: World, bot: P
     emu.post(world.bob, world.general, "hello everyone")
     await emu.until(lambda: len(seen) == 1)
     assert seen[0].content == "hello everyone" and seen[0].author.id == world.bob.id
+
+
+async def test_members_manage_roles_under_discords_hierarchy(emu: Emulator, world: World, bot: ProbeBot) -> None:
+    from bot.emulator import DiscordError
+
+    manage = discord.Permissions(manage_roles=True)
+    mods = emu.add_role(world.guild, "Mods", permissions=manage)  # below the bot, above Learner and Maintainer
+    emu.set_roles(world.bob, [mods])
+    fake = emu.member_create_role(world.bob, "Maintainer")
+    assert fake.position == 1 and fake.position < emu.role(world.guild, "Learner").position  # at the bottom
+    emu.member_add_role(world.bob, world.bob, fake)  # below his highest role: allowed
+    guild = bot.get_guild(world.guild.id)
+    assert guild is not None
+    await emu.until(lambda: fake.id in [r.id for r in guild.get_member(world.bob.id).roles])  # type: ignore[union-attr]
+    order = [r.name for r in sorted(world.guild.roles.values(), key=lambda r: r.position)]
+    await emu.until(lambda: [r.name for r in guild.roles] == order)  # the bot's cache has the same order
+    refusals = [
+        lambda: emu.member_add_role(world.bob, world.bob, emu.bot_role(world.guild)),  # above his highest role
+        lambda: emu.member_add_role(world.bob, world.bob, mods),  # his highest role itself
+        lambda: emu.member_edit_role(world.bob, emu.bot_role(world.guild), name="mine"),
+        lambda: emu.member_create_role(world.bob, "Boss", permissions=discord.Permissions(administrator=True)),
+        lambda: emu.member_create_role(world.alice, "Nope"),  # Maintainer here has no Manage Roles
+        lambda: emu.member_delete_role(world.bob, mods),
+    ]
+    for attempt in refusals:
+        with pytest.raises(DiscordError) as info:
+            attempt()
+        assert (info.value.status, info.value.code) == (403, 50013)
+    assert emu.member_edit_role(world.bob, fake, name="Maint").name == "Maint"
+    emu.member_delete_role(world.bob, fake)
+    assert fake.id not in world.bob.role_ids
+    owner = emu.add_member(world.guild, "owner")
+    world.guild.owner_id = owner.id
+    emu.member_add_role(owner, owner, emu.role(world.guild, "Mods"))  # the owner is above the hierarchy

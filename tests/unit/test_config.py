@@ -47,6 +47,7 @@ def problems(data: dict) -> list[str]:
         ({"reminders": {"office_hours_offsets_minutes": [0]}}, "[reminders] office_hours_offsets_minutes.0"),
         ({"community": {"timezone": "Mars/Olympus"}}, "'Mars/Olympus' is not an IANA time zone"),
         ({"roles": {"teacher": "Learner"}}, "each role needs its own name"),
+        ({"roles": {"teacher_id": 5, "learner_id": 5}}, "each role needs its own id"),
         ({"bot": {"giuld_id": 1}}, "[bot] giuld_id: unknown key"),
         ({"extra": {}}, "extra: unknown key"),
     ],

@@ -1,0 +1,29 @@
+"""Community roles known by id: which Discord role is the Learner, Maintainer, ... role of a guild."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base
+
+
+class CommunityRole(Base):
+    """A config role key resolved to a Discord role id, once (bot/community.py says when and how).
+
+    Capability checks and role changes use ``role_id`` only: a role renamed in Discord keeps working, and another
+    role with the same name is ignored.
+    """
+
+    __tablename__ = "community_roles"
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    key: Mapped[str] = mapped_column(String(20), primary_key=True)
+    role_id: Mapped[int] = mapped_column(BigInteger)
+    # The configured name it was resolved for: when the config names another role, the key is resolved again.
+    name: Mapped[str] = mapped_column(String(100))
+    # How it was found: "config" (an id in config.toml), "name" (by name on the first start) or "created".
+    how: Mapped[str] = mapped_column(String(12))
+    resolved_at: Mapped[datetime]
