@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot import db
 from bot.clock import Clock
 from bot.config import Config
+from bot.discord_seam import silence_voice_warnings
 from bot.errors import AtlasTree
 from bot.reminders import PermanentSendError, Reminders, TransientSendError
 from bot.scheduler import Scheduler
@@ -53,8 +54,10 @@ class AtlasBot(commands.Bot):
         start_scheduler: bool = True,
         **client_options: Any,
     ) -> None:
+        silence_voice_warnings()
         super().__init__(
-            command_prefix=commands.when_mentioned,
+            # No prefix commands: everything is a slash command (on_message below never parses messages).
+            command_prefix=(),
             intents=required_intents(),
             tree_cls=AtlasTree,
             help_command=None,
@@ -194,6 +197,11 @@ class AtlasBot(commands.Bot):
             state = await session.get(BotState, f"notice:{key}")
             if state is not None:
                 await session.delete(state)
+
+    async def on_message(self, message: discord.Message, /) -> None:
+        """Messages are never commands. commands.Bot would parse a mention of the bot as one and log
+        CommandNotFound at ERROR, so any member could flood the error log. Cogs' own ``on_message`` listeners
+        (activity) are dispatched separately and still run."""
 
     async def on_ready(self) -> None:
         assert self.user is not None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import yarl
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
+from discord.voice_client import VoiceClient
 
 DISCORD_API_BASE = "https://discord.com/api/v10"
 DISCORD_GATEWAY = "wss://gateway.discord.gg/"
@@ -31,3 +32,12 @@ def point_discord_at(api_base: str | None, gateway: str | None = None) -> None:
         gateway = str(url.with_scheme(scheme).with_path("/gateway"))
     Route.BASE = base
     DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway)
+
+
+def silence_voice_warnings() -> None:
+    """The bot never joins voice: drop discord.py's start-up warnings that PyNaCl and davey are missing.
+
+    ``discord.Client.__init__`` logs each once per process, guarded by these class flags.
+    """
+    VoiceClient.warn_nacl = False
+    VoiceClient.warn_dave = False
