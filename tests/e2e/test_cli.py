@@ -117,6 +117,10 @@ async def test_run_connects_and_shuts_down_cleanly_on_sigterm(tmp_path: Path) ->
     text = out.decode()
     assert proc.returncode == 0, text
     assert "shutting down" in text and "Traceback" not in text
+    # Start-up is quiet at INFO: no voice warnings (the bot never uses voice), no line per scheduled job.
+    assert "voice will NOT be supported" not in text
+    assert "apscheduler" not in text and "Added job" not in text
+    assert text.count("scheduler started") == 1
 
 
 async def test_run_without_the_members_intent_says_how_to_turn_it_on(tmp_path: Path) -> None:
