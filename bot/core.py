@@ -21,6 +21,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.discord_seam import silence_voice_warnings
 from bot.errors import AtlasTree
+from bot.failures import SetupError
 from bot.reminders import PermanentSendError, Reminders, TransientSendError
 from bot.scheduler import Scheduler
 from models import BotState
@@ -107,9 +108,9 @@ class AtlasBot(commands.Bot):
             return
         current, head = await db.current_revision(self.engine), db.head_revision()
         if current != head:
-            raise RuntimeError(
-                f"the database is at revision {current}, the code needs {head}: run `atlas-bot migrate` first "
-                "(or set [bot] auto_migrate = true)"
+            raise SetupError(
+                f"the database is at revision {current or 'none (empty)'}, the code needs {head}: run "
+                "`atlas-bot migrate` first (or set [bot] auto_migrate = true)"
             )
 
     async def sync_commands(self, *, force: bool = False) -> bool:
