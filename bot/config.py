@@ -413,6 +413,12 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(
             str(path), ["file not found; copy config.example.toml to config.toml and edit it"]
         ) from None
+    except IsADirectoryError:
+        raise ConfigError(str(path), ["is a folder, not a file: give the path of config.toml"]) from None
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot be read ({exc.strerror})"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), ["is not UTF-8 text"]) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

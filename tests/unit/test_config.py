@@ -117,6 +117,12 @@ def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
     bad.write_text("[bot\nguild_id = 1")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(bad)
+    with pytest.raises(ConfigError, match="is a folder, not a file"):
+        load_config(tmp_path)
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        load_config(binary)
 
 
 def test_cli_refuses_a_bad_file_without_a_traceback(tmp_path: Path) -> None:
