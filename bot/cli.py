@@ -6,11 +6,13 @@ import argparse
 import asyncio
 import os
 import sys
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from bot.config import Config, ConfigError, load_config
+from bot.failures import TOKEN_ENV, SetupError, explain
 
-TOKEN_ENV = "DISCORD_TOKEN"
 NO_TOKEN = (
     f"error: no Discord token: set {TOKEN_ENV} in the environment (Developer Portal > Bot > Reset Token); "
     "to try the bot offline without a token, run `atlas-bot sandbox`"
@@ -35,50 +37,75 @@ def _token() -> str:
     return token
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def cmd_run(args: argparse.Namespace, config: Config) -> int:
     from bot.launcher import run_bot, setup_logging
 
-    config = _config(args.config)
     token = _token()
     if not config.bot.guild_id:
         print("error: [bot] guild_id is 0: set it to your server's id in " + args.config, file=sys.stderr)
         return 2
     setup_logging(config.bot.log_level)
-    import discord
-
-    try:
-        asyncio.run(run_bot(config, token))
-    except discord.PrivilegedIntentsRequired:
-        print(
-            "error: Discord refused the Server Members Intent: turn it on in the Developer Portal "
-            "(Bot > Privileged Gateway Intents) and start again",
-            file=sys.stderr,
-        )
-        return 2
-    except discord.LoginFailure:
-        print(
-            f"error: Discord refused {TOKEN_ENV}: reset the token in the Developer Portal (Bot)", file=sys.stderr
-        )
-        return 2
+    asyncio.run(run_bot(config, token))
     return 0
 
 
-def cmd_migrate(args: argparse.Namespace) -> int:
+def _is_relative(revision: str) -> bool:
+    """Alembic's relative targets (-1, +2, head-1) move from wherever the database is."""
+    _, sign, steps = revision.rpartition("-") if "-" in revision else revision.rpartition("+")
+    return bool(sign) and steps.isdigit()
+
+
+def _revision_label(revision: str | None, order: list[str]) -> str:
+    if revision is None:
+        return "none (an empty database)"
+    return f"{revision} (the newest)" if order and revision == order[-1] else revision
+
+
+def cmd_migrate(args: argparse.Namespace, config: Config) -> int:
     from bot import db
 
-    config = _config(args.config)
-    if args.revision.startswith("-") or args.down:
-        asyncio.run(db.downgrade(config.database.url, args.revision))
+    url = config.database.url
+    down = args.down or args.revision.startswith("-")
+    if args.down and args.revision == "head":
+        raise SetupError("say which revision to go down to, e.g. `atlas-bot migrate 0001 --down`")
+    order = db.revision_order()
+    target = None if _is_relative(args.revision) else db.resolve_revision(args.revision)
+
+    async def migrate() -> tuple[str | None, str | None]:
+        before = await db.known_revision_at(url)
+        if not _is_relative(args.revision):
+            at, to = order.index(before) if before else -1, order.index(target) if target else -1
+            if not down and to < at:
+                raise SetupError(
+                    f"the database is at revision {before}, newer than {target or 'base'}: `migrate` only "
+                    f"upgrades; to go back, run `atlas-bot migrate {args.revision} --down` (it drops what the "
+                    "later migrations added)"
+                )
+            if down and to > at:
+                raise SetupError(
+                    f"the database is at revision {_revision_label(before, order)}, older than {target}: to "
+                    f"upgrade, run `atlas-bot migrate {args.revision}` without --down"
+                )
+            if to == at:
+                return before, before
+        if down:
+            await db.downgrade(url, args.revision)
+        else:
+            await db.upgrade(url, args.revision)
+        return before, await db.current_revision_at(url)
+
+    before, after = asyncio.run(migrate())
+    # Say what the database is at now, read back from it: never what was merely asked for.
+    if before == after:
+        print(f"the database is already at revision {_revision_label(after, order)}: nothing to do")
     else:
-        asyncio.run(db.upgrade(config.database.url, args.revision))
-    print(f"database migrated to {args.revision}")
+        print(f"database migrated from {_revision_label(before, order)} to {_revision_label(after, order)}")
     return 0
 
 
-def cmd_sync(args: argparse.Namespace) -> int:
+def cmd_sync(args: argparse.Namespace, config: Config) -> int:
     from bot.launcher import make_bot, setup_logging
 
-    config = _config(args.config)
     token = _token()
     setup_logging(config.bot.log_level)
 
@@ -97,26 +124,30 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_check(args: argparse.Namespace) -> int:
+def cmd_check(args: argparse.Namespace, config: Config) -> int:
     import discord
 
-    from bot.discord_seam import point_discord_at
+    from bot.discord_seam import point_discord_at, silence_voice_warnings
     from bot.doctor import Finding, check_database, check_discord
 
-    config = _config(args.config)
     findings = [Finding("ok", f"{args.config} is valid")]
     if not config.bot.guild_id:
         findings.append(Finding("warn", "[bot] guild_id is 0: set it before `atlas-bot run`"))
 
     async def discord_checks(token: str) -> list[Finding]:
         point_discord_at(config.discord.api_base or None, config.discord.gateway or None)
+        silence_voice_warnings()
         client = discord.Client(intents=discord.Intents.none())
-        async with client:
-            try:
+        try:
+            async with client:
                 await client.login(token)
-            except discord.LoginFailure:
-                return [Finding("error", f"{TOKEN_ENV} was refused by Discord: reset it in the portal")]
-            return await check_discord(config, client)
+                return await check_discord(config, client)
+        except Exception as exc:
+            # Reported beside what the other checks found (a traceback here used to hide them).
+            failure = explain(exc, api_base=config.discord.api_base)
+            if failure is None or args.debug:
+                raise
+            return [Finding("error", failure.message)]
 
     async def all_checks() -> list[Finding]:
         result = await check_database(config)
@@ -136,19 +167,25 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
-def cmd_ledger_rebuild(args: argparse.Namespace) -> int:
+def cmd_ledger_rebuild(args: argparse.Namespace, config: Config) -> int:
     from bot import db, ledger
     from bot.clock import SystemClock
+    from bot.failures import sqlite_file
 
-    config = _config(args.config)
+    db.check_sqlite_path(config.database.url)
+    path = sqlite_file(config.database.url)
+    if path is not None and not path.exists():  # connecting would create an empty file
+        raise SetupError(
+            f"the database {path} does not exist yet: run `atlas-bot migrate` (or start the bot) first"
+        )
 
     async def rebuild() -> ledger.RebuildResult:
         engine = db.create_engine(config.database.url)
         try:
             current, head = await db.current_revision(engine), db.head_revision()
             if current != head:
-                raise SystemExit(
-                    f"error: the database is at revision {current}, not {head}: run `atlas-bot migrate`"
+                raise SetupError(
+                    f"the database is at revision {current or 'none (empty)'}, not {head}: run `atlas-bot migrate`"
                 )
             policy = ledger.policy_for(config.recognition)
             async with db.create_sessionmaker(engine).begin() as session:
@@ -168,20 +205,35 @@ def cmd_ledger_rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_sandbox(args: argparse.Namespace) -> int:
+def cmd_sandbox(args: argparse.Namespace, _config: Config | None) -> int:
     from bot.sandbox import main as sandbox_main
 
     return sandbox_main(args)
 
 
+EPILOG = (
+    "Every command reads the config file given by --config, else $ATLAS_CONFIG, else config.toml. "
+    f"The token comes from ${TOKEN_ENV}. An expected failure (no network, a refused token, a bad database path) "
+    "is one line saying what to do, with exit status 2 when the set-up needs changing and 1 when trying again "
+    "later may work; --debug adds the traceback."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="atlas-bot", description="Atlas community bot")
+    parser = argparse.ArgumentParser(prog="atlas-bot", description="Atlas community bot", epilog=EPILOG)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of a failure")
     sub = parser.add_subparsers(dest="command", required=True)
-    default_config = os.environ.get("ATLAS_CONFIG", "config.toml")
+    env_config = os.environ.get("ATLAS_CONFIG")
+    default_config = env_config or "config.toml"
+    where = "from $ATLAS_CONFIG" if env_config else "$ATLAS_CONFIG when set, else config.toml"
 
     def add(name: str, help_text: str, func: object) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--config", "-c", default=default_config, help="config file (default: %(default)s)")
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=EPILOG)
+        p.add_argument(
+            "--config", "-c", default=default_config, help=f"config file (default: %(default)s, {where})"
+        )
+        # SUPPRESS: `atlas-bot --debug run` and `atlas-bot run --debug` both work.
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
         p.set_defaults(func=func)
         return p
 
@@ -203,11 +255,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _guarded(run: Callable[[], int], *, debug: bool, api_base: str = "", database_url: str = "") -> int:
+    """Run a command; an expected failure is one line saying what to do (with its traceback under --debug),
+    anything else is a bug and keeps its traceback."""
+    try:
+        return int(run() or 0)
+    except Exception as exc:
+        failure = explain(exc, api_base=api_base, database_url=database_url)
+        if failure is None:
+            raise
+        if debug:
+            traceback.print_exc()
+        print(f"error: {failure.message}", file=sys.stderr)
+        return failure.status
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "sandbox" and not Path(args.config).exists():
-        args.config = None  # the sandbox runs on defaults when there is no config file
-    return int(args.func(args) or 0)
+    if args.command == "sandbox":
+        if not Path(args.config).exists():
+            args.config = None  # the sandbox runs on defaults when there is no config file
+        return _guarded(lambda: args.func(args, None), debug=args.debug, database_url=args.database or "")
+    config = _config(args.config)
+    return _guarded(
+        lambda: args.func(args, config),
+        debug=args.debug,
+        api_base=config.discord.api_base,
+        database_url=config.database.url,
+    )
 
 
 if __name__ == "__main__":

@@ -6,16 +6,54 @@ Secrets never live in the file: the token comes from ``DISCORD_TOKEN``.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 # Feature packages under cogs/ that can be loaded; a feature is added here when it lands.
 KNOWN_COGS = ("meta", "onboarding", "recognition", "privacy")
 
 Snowflake = Annotated[int, Field(ge=0, lt=2**64)]
+
+# Patterns, and what each means in words: an operator reads "must be a time like 06:00", never the regex.
+TIME_OF_DAY = r"^([01]\d|2[0-3]):[0-5]\d$"
+KIND_NAME = r"^[a-z][a-z0-9_]{0,39}$"
+PATTERN_WORDS = {
+    TIME_OF_DAY: "must be a time like 06:00 (24-hour HH:MM)",
+    KIND_NAME: "must be a lower-case name like answer_accepted (a letter, then letters, digits or _; 40 at most)",
+}
+RULE_ERROR = "atlas_rule"
+_SKIP_RULES_ON = "skip_rules_on"
+_RULE_FIELDS = "__atlas_rule_fields__"
+
+RuleCheck = Callable[[Any], "str | None"]
+
+
+def rule(*fields: str) -> Callable[[RuleCheck], RuleCheck]:
+    """A cross-field check of a section (a method returning the problem in plain words, or None).
+
+    Unlike a pydantic ``model_validator`` that raises at its first problem, every rule of a section is checked
+    and all problems are reported together; and ``parse_config`` checks a rule again when other fields of the
+    section had errors (pydantic then skips a section's model validators) as long as ``fields`` are valid.
+    """
+
+    def mark(check: RuleCheck) -> RuleCheck:
+        setattr(check, _RULE_FIELDS, fields)
+        return check
+
+    return mark
 
 
 class ConfigError(Exception):
@@ -30,6 +68,24 @@ class ConfigError(Exception):
 class Section(BaseModel):
     # A typo'd key is a problem to report, not something to silently ignore.
     model_config = ConfigDict(extra="forbid", frozen=True)
+    _rules: ClassVar[list[RuleCheck]] = []
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls._rules = [f for klass in cls.__mro__ for f in vars(klass).values() if hasattr(f, _RULE_FIELDS)]
+
+    @model_validator(mode="after")
+    def _check_rules(self, info: ValidationInfo) -> Self:
+        skip = (info.context or {}).get(_SKIP_RULES_ON, set())
+        problems = [
+            problem
+            for check in self._rules
+            if not skip & set(getattr(check, _RULE_FIELDS)) and (problem := check(self)) is not None
+        ]
+        if problems:
+            raise PydanticCustomError(RULE_ERROR, "{problems}", {"problems": "\n".join(problems)})
+        return self
 
 
 class BotSection(Section):
@@ -114,17 +170,20 @@ class RolesSection(Section):
     def id_of(self, key: str) -> int:
         return int(getattr(self, f"{key}_id"))
 
-    @model_validator(mode="after")
-    def _distinct(self) -> RolesSection:
+    @rule(*ROLE_KEYS)
+    def _not_empty(self) -> str | None:
+        empty = [key for key in ROLE_KEYS if not self.name_of(key).strip()]
+        return f"role names must not be empty ({', '.join(empty)})" if empty else None
+
+    @rule(*ROLE_KEYS)
+    def _distinct(self) -> str | None:
         names = [self.name_of(k) for k in ROLE_KEYS]
-        if any(not n.strip() for n in names):
-            raise ValueError("role names must not be empty")
-        if len(set(names)) != len(names):
-            raise ValueError("each role needs its own name")
+        return "each role needs its own name" if len(set(names)) != len(names) else None
+
+    @rule(*(f"{key}_id" for key in ROLE_KEYS))
+    def _distinct_ids(self) -> str | None:
         ids = [self.id_of(k) for k in ROLE_KEYS if self.id_of(k)]
-        if len(set(ids)) != len(ids):
-            raise ValueError("each role needs its own id")
-        return self
+        return "each role needs its own id" if len(set(ids)) != len(ids) else None
 
 
 class JourneySection(Section):
@@ -134,18 +193,25 @@ class JourneySection(Section):
     teacher_weeks: int = Field(13, ge=1, le=520)
     teacher_points: int = Field(200, ge=0, le=1_000_000)
     inactivity_days: int = Field(21, ge=1, le=365)
-    evaluate_at: str = Field("06:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    evaluate_at: str = Field("06:00", pattern=TIME_OF_DAY)
 
-    @model_validator(mode="after")
-    def _ordered(self) -> JourneySection:
+    @rule("teacher_weeks", "contributor_weeks")
+    def _weeks_ordered(self) -> str | None:
         if self.teacher_weeks <= self.contributor_weeks:
-            raise ValueError(
+            return (
                 f"teacher_weeks ({self.teacher_weeks}) must be greater than contributor_weeks "
                 f"({self.contributor_weeks})"
             )
+        return None
+
+    @rule("teacher_points", "contributor_points")
+    def _points_ordered(self) -> str | None:
         if self.teacher_points < self.contributor_points:
-            raise ValueError("teacher_points must be at least contributor_points")
-        return self
+            return (
+                f"teacher_points ({self.teacher_points}) must be at least contributor_points "
+                f"({self.contributor_points})"
+            )
+        return None
 
 
 class OnboardingSection(Section):
@@ -174,11 +240,11 @@ class CohortsSection(Section):
     max_size: int = Field(8, ge=2, le=25)
     max_timezone_spread_hours: int = Field(4, ge=0, le=24)
 
-    @model_validator(mode="after")
-    def _sizes(self) -> CohortsSection:
+    @rule("min_size", "max_size")
+    def _sizes(self) -> str | None:
         if self.min_size > self.max_size:
-            raise ValueError(f"min_size ({self.min_size}) must not exceed max_size ({self.max_size})")
-        return self
+            return f"min_size ({self.min_size}) must not exceed max_size ({self.max_size})"
+        return None
 
 
 class RemindersSection(Section):
@@ -209,7 +275,7 @@ class CommunitySection(Section):
         return value
 
 
-KindName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+KindName = Annotated[str, Field(pattern=KIND_NAME)]
 
 
 def _default_points() -> dict[str, int]:
@@ -258,17 +324,22 @@ class RecognitionSection(Section):
     spotlight_draft_hour: int = Field(0, ge=0, le=23)
     spotlight_post_hour: int = Field(15, ge=0, le=23)
 
-    @model_validator(mode="after")
-    def _consistent(self) -> RecognitionSection:
+    @rule("answer_kinds", "review_kinds", "mentoring_kinds")
+    def _one_category(self) -> str | None:
         seen: dict[str, str] = {}
+        twice: list[str] = []
         for name in ("answer_kinds", "review_kinds", "mentoring_kinds"):
             for kind in getattr(self, name):
                 if kind in seen:
-                    raise ValueError(f"kind {kind!r} is in both {seen[kind]} and {name}; a kind has one category")
+                    twice.append(f"kind {kind!r} is in both {seen[kind]} and {name}")
                 seen[kind] = name
+        return "; ".join(twice) + "; a kind has one category" if twice else None
+
+    @rule("spotlight_post_hour", "spotlight_draft_hour")
+    def _spotlight_order(self) -> str | None:
         if self.spotlight_post_hour < self.spotlight_draft_hour:
-            raise ValueError("spotlight_post_hour must not be before spotlight_draft_hour")
-        return self
+            return "spotlight_post_hour must not be before spotlight_draft_hour"
+        return None
 
 
 class Config(Section):
@@ -292,25 +363,69 @@ class Config(Section):
         return Config.model_validate(data)
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: Any) -> list[str]:
     loc = [str(p) for p in error["loc"]]
+    about = ""
+    if loc and loc[-1] == "[key]":  # a dict key (e.g. [recognition] points) rather than its value
+        about, loc = f"the key {loc[-2]!r} ", loc[:-2]
     if len(loc) >= 1 and loc[0] in Config.model_fields:
         key = f"[{loc[0]}]" + (" " + ".".join(loc[1:]) if len(loc) > 1 else "")
     else:
         key = ".".join(loc) or "(top level)"
     if error["type"] == "extra_forbidden":
-        return f"{key}: unknown key (check the spelling against config.example.toml)"
+        return [f"{key}: unknown key (check the spelling against config.example.toml)"]
+    if error["type"] == RULE_ERROR:
+        return [f"{key}: {problem}" for problem in error["msg"].split("\n")]
     message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "string_pattern_mismatch":
+        message = PATTERN_WORDS.get(error["ctx"]["pattern"], "is not in the form config.example.toml shows")
     got = error.get("input")
-    shown = "" if isinstance(got, dict) or error["type"] == "missing" else f" (got {got!r})"
-    return f"{key}: {message}{shown}"
+    shown = (
+        ""
+        if isinstance(got, dict) or error["type"] == "missing" or about or repr(got) in message
+        else f" (got {got!r})"
+    )
+    return [f"{key}: {about}{message}{shown}"]
+
+
+def _skipped_rules(data: dict[str, Any], errors: list[Any]) -> list[Any]:
+    """The cross-field rules pydantic skipped because a field beside them had an error, checked now on the
+    fields that are valid (a rule about an invalid field is not checked: its error is reported already)."""
+    bad: dict[str, set[str]] = {}
+    for error in errors:
+        loc = error["loc"]
+        if loc and loc[0] in Config.model_fields:
+            bad.setdefault(str(loc[0]), set()).update({str(loc[1])} if len(loc) > 1 else set())
+    found: list[Any] = []
+    for section, keys in bad.items():
+        raw = data.get(section)
+        if not keys or not isinstance(raw, dict):
+            continue  # only its rules failed (so they ran), or it is not a table at all
+        model = Config.model_fields[section].annotation
+        assert isinstance(model, type) and issubclass(model, Section)
+        valid = {k: v for k, v in raw.items() if k not in keys}
+        try:
+            model.model_validate(valid, context={_SKIP_RULES_ON: keys})
+        except ValidationError as exc:
+            found += [{**e, "loc": (section, *e["loc"])} for e in exc.errors() if e["type"] == RULE_ERROR]
+    # Rules across sections (on Config itself) are skipped by pydantic when any section has an error.
+    valid_sections = {k: v for k, v in data.items() if k in Config.model_fields and k not in bad}
+    try:
+        Config.model_validate(valid_sections, context={_SKIP_RULES_ON: set(bad)})
+    except ValidationError as exc:
+        found += [e for e in exc.errors() if e["type"] == RULE_ERROR and not e["loc"]]
+    return found
 
 
 def parse_config(data: dict[str, Any], path: str = "config.toml") -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(path, [_describe(e) for e in exc.errors()]) from None
+        errors = exc.errors()
+    errors += _skipped_rules(data, errors)
+    order = list(Config.model_fields)
+    errors.sort(key=lambda e: order.index(e["loc"][0]) if e["loc"] and e["loc"][0] in order else len(order))
+    raise ConfigError(path, [line for error in errors for line in _describe(error)])
 
 
 def load_config(path: str | Path) -> Config:
@@ -321,6 +436,12 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(
             str(path), ["file not found; copy config.example.toml to config.toml and edit it"]
         ) from None
+    except IsADirectoryError:
+        raise ConfigError(str(path), ["is a folder, not a file: give the path of config.toml"]) from None
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot be read ({exc.strerror})"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), ["is not UTF-8 text"]) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -20,8 +20,9 @@ from bot import db, text
 from bot.clock import Clock
 from bot.community_roles import CommunityRoles
 from bot.config import Config
-from bot.discord_seam import filter_interactions
+from bot.discord_seam import filter_interactions, silence_voice_warnings
 from bot.errors import AtlasTree
+from bot.failures import SetupError
 from bot.privacy import MemberDataRegistry
 from bot.reminders import PermanentSendError, Reminders, TransientSendError
 from bot.scheduler import Scheduler
@@ -56,8 +57,10 @@ class AtlasBot(commands.Bot):
         start_scheduler: bool = True,
         **client_options: Any,
     ) -> None:
+        silence_voice_warnings()
         super().__init__(
-            command_prefix=commands.when_mentioned,
+            # No prefix commands: everything is a slash command (on_message below never parses messages).
+            command_prefix=(),
             intents=required_intents(),
             tree_cls=AtlasTree,
             help_command=None,
@@ -114,9 +117,9 @@ class AtlasBot(commands.Bot):
             return
         current, head = await db.current_revision(self.engine), db.head_revision()
         if current != head:
-            raise RuntimeError(
-                f"the database is at revision {current}, the code needs {head}: run `atlas-bot migrate` first "
-                "(or set [bot] auto_migrate = true)"
+            raise SetupError(
+                f"the database is at revision {current or 'none (empty)'}, the code needs {head}: run "
+                "`atlas-bot migrate` first (or set [bot] auto_migrate = true)"
             )
 
     async def sync_commands(self, *, force: bool = False) -> bool:
@@ -204,6 +207,11 @@ class AtlasBot(commands.Bot):
             state = await session.get(BotState, f"notice:{key}")
             if state is not None:
                 await session.delete(state)
+
+    async def on_message(self, message: discord.Message, /) -> None:
+        """Messages are never commands. commands.Bot would parse a mention of the bot as one and log
+        CommandNotFound at ERROR, so any member could flood the error log. Cogs' own ``on_message`` listeners
+        (activity) are dispatched separately and still run."""
 
     async def on_ready(self) -> None:
         assert self.user is not None

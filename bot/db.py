@@ -11,6 +11,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError as AlembicCommandError
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, Row
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql.base import Executable
 
 import migrations
+from bot.failures import SetupError, sqlite_file, sqlite_problem
 
 log = logging.getLogger(__name__)
 
@@ -114,15 +116,48 @@ def _run_downgrade(url: str, revision: str) -> None:
 
 async def upgrade(url: str, revision: str = "head") -> None:
     """Apply migrations. Alembic's async env runs its own event loop, so it goes to a worker thread."""
+    before = await known_revision_at(url)
     await asyncio.to_thread(_run_upgrade, url, revision)
+    await _log_migrated(url, before)
 
 
 async def downgrade(url: str, revision: str) -> None:
+    before = await known_revision_at(url)
     await asyncio.to_thread(_run_downgrade, url, revision)
+    await _log_migrated(url, before)
+
+
+async def _log_migrated(url: str, before: str | None) -> None:
+    # One line at INFO; Alembic's own lines (a step each, and its context chatter) are DEBUG detail.
+    after = await current_revision_at(url)
+    if after != before:
+        log.info("database migrated from revision %s to %s", before or "none (empty)", after or "none (empty)")
 
 
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def revision_order() -> list[str]:
+    """Every revision id, oldest first (the history is linear)."""
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return [r.revision for r in reversed(list(script.walk_revisions()))]
+
+
+def resolve_revision(revision: str) -> str | None:
+    """``head``, ``base`` (None), a revision id or a unique prefix of one, as the full id; an unknown one is a
+    SetupError naming the known ones."""
+    if revision == "base":
+        return None
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    try:
+        found = script.get_revision(revision)
+    except AlembicCommandError:
+        found = None
+    if found is None:
+        known = ", ".join(revision_order())
+        raise SetupError(f"unknown revision {revision!r}: this version of Atlas knows {known} (and head, base)")
+    return found.revision
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
@@ -131,3 +166,37 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 
     async with engine.connect() as conn:
         return await conn.run_sync(_current)
+
+
+def check_sqlite_path(url: str) -> None:
+    """Say plainly what is wrong with a SQLite path, rather than SQLite's "unable to open database file"
+    (after which aiosqlite 0.22's worker thread may also print a traceback of its own)."""
+    path = sqlite_file(url)
+    if path is not None and (problem := sqlite_problem(path)) is not None:
+        raise SetupError(problem)
+
+
+async def current_revision_at(url: str) -> str | None:
+    """The revision of the database at ``url``; None when it is empty or, for SQLite, when the file does not
+    exist yet (without creating it, as connecting would)."""
+    check_sqlite_path(url)
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        return None
+    engine = create_engine(url)
+    try:
+        return await current_revision(engine)
+    finally:
+        await engine.dispose()
+
+
+async def known_revision_at(url: str) -> str | None:
+    """``current_revision_at``, refusing a revision this code does not know (a newer version migrated it):
+    Alembic would fail on it with "Can't locate revision"."""
+    current = await current_revision_at(url)
+    if current is not None and current not in revision_order():
+        raise SetupError(
+            f"the database is at revision {current}, which this version of Atlas does not know (a newer version "
+            "migrated it): run that version, or restore a backup"
+        )
+    return current

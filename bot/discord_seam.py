@@ -14,6 +14,7 @@ from discord import Client
 from discord.app_commands import Command
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
+from discord.voice_client import VoiceClient
 
 DISCORD_API_BASE = "https://discord.com/api/v10"
 DISCORD_GATEWAY = "wss://gateway.discord.gg/"
@@ -62,3 +63,12 @@ def set_option_range(
     class-level command and other bot instances are untouched."""
     params = command._params
     params[name] = dataclasses.replace(params[name], min_value=min_value, max_value=max_value)
+
+
+def silence_voice_warnings() -> None:
+    """The bot never joins voice: drop discord.py's start-up warnings that PyNaCl and davey are missing.
+
+    ``discord.Client.__init__`` logs each once per process, guarded by these class flags.
+    """
+    VoiceClient.warn_nacl = False
+    VoiceClient.warn_dave = False

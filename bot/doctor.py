@@ -9,6 +9,7 @@ import discord
 
 from bot import community, db
 from bot.config import ROLE_KEYS, Config
+from bot.failures import explain, sqlite_file, sqlite_problem
 
 Level = Literal["ok", "warn", "error"]
 
@@ -34,18 +35,34 @@ class Finding:
 
 
 async def check_database(config: Config) -> list[Finding]:
-    engine = db.create_engine(config.database.url)
+    url = config.database.url
+    how = "the bot migrates it on start" if config.bot.auto_migrate else "run `atlas-bot migrate`"
+    level: Level = "warn" if config.bot.auto_migrate else "error"
+    path = sqlite_file(url)
+    if path is not None and (problem := sqlite_problem(path)) is not None:
+        return [Finding("error", f"database: {problem}")]
+    if path is not None and not path.exists():
+        # Connecting would create the file: a check must not change anything.
+        if config.bot.auto_migrate:
+            return [Finding("ok", f"database {path}: not created yet (the bot creates it on first start)")]
+        return [Finding("error", f"database {path}: not created yet, and auto_migrate is off: {how}")]
+    engine = db.create_engine(url)
     try:
         current = await db.current_revision(engine)
     except Exception as exc:
+        failure = explain(exc, database_url=url)
+        if failure is not None:
+            return [Finding("error", f"database: {failure.message}")]
         return [Finding("error", f"database {engine.url.render_as_string()}: cannot connect ({exc})")]
     finally:
         await engine.dispose()
     head = db.head_revision()
     if current == head:
         return [Finding("ok", f"database is at the newest revision ({head})")]
-    how = "the bot migrates it on start" if config.bot.auto_migrate else "run `atlas-bot migrate`"
-    level: Level = "warn" if config.bot.auto_migrate else "error"
+    if current is None:
+        return [Finding(level, f"database is empty (no tables yet): {how}")]
+    if current not in db.revision_order():
+        return [Finding("error", f"database is at revision {current}, unknown to this version (a newer one?)")]
     return [Finding(level, f"database is at revision {current}, code needs {head}: {how}")]
 
 

@@ -20,6 +20,11 @@ def setup_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     # discord.py's gateway chatter at INFO is noise for operators.
     logging.getLogger("discord.gateway").setLevel(max(logging.getLevelName(level), logging.WARNING))
+    # APScheduler logs a line per job added, run and finished at INFO (every poll, every reminder wake-up):
+    # detail for DEBUG. bot.scheduler logs one summary line at start instead.
+    logging.getLogger("apscheduler").setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
+    # Alembic says "Context impl SQLiteImpl." on every connection and a line per step; bot.db logs one line.
+    logging.getLogger("alembic").setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
 
 
 def make_bot(config: Config, *, clock: Clock | None = None, start_scheduler: bool = True) -> AtlasBot:

@@ -30,7 +30,7 @@ import shlex
 import sys
 import tempfile
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
@@ -45,6 +45,8 @@ from bot.harness import AtlasHarness, config_for, make_world
 from bot.members import ensure_member
 
 DEMO_MEMBERS = {"alice": ["Maintainer"], "bob": []}
+MAX_POINTS = 100_000  # per `contribute`; far above any real contribution, and inside every integer column
+MAX_ADVANCE = timedelta(weeks=104)
 OPTION_INT, OPTION_BOOL, OPTION_USER, OPTION_CHANNEL, OPTION_ROLE, OPTION_NUMBER = 4, 5, 6, 7, 8, 10
 
 
@@ -53,7 +55,13 @@ _TIMESTAMP = re.compile(r"<t:(-?\d+):?([tTdDfFR]?)>")
 
 
 class StepFailed(Exception):
-    """A scripted step did not do what it said (a failed expect, an unknown name, a refused interaction)."""
+    """A step could not run or did not do what it said (a mistyped line, an unknown name, a failed expect, a
+    refused interaction): one line, never a traceback."""
+
+
+def _need(args: list[str], count: int, usage: str) -> None:
+    if len(args) < count or not all(a.strip() for a in args[:count]):
+        raise StepFailed(f"usage: {usage}")
 
 
 class Sandbox:
@@ -103,8 +111,12 @@ class Sandbox:
                     self.say(f"  │ {line}")
             for f in embed.get("fields", []):
                 self.say(f"  │ {f['name']}: {str(f['value']).replace(chr(10), ' / ')}")
-            if embed.get("footer"):
-                self.say(f"  │ {embed['footer'].get('text', '')}")
+            # Discord shows the footer and the embed's timestamp on one line.
+            footer = [str(embed["footer"].get("text", ""))] if embed.get("footer") else []
+            if embed.get("timestamp"):
+                footer.append(f"{datetime.fromisoformat(embed['timestamp']).astimezone(UTC):%Y-%m-%d %H:%M} UTC")
+            if footer:
+                self.say("  │ " + " · ".join(footer))
             self.say("  └")
         for row in msg.components:
             parts = []
@@ -180,20 +192,36 @@ class Sandbox:
             return {o["name"]: o["type"] for o in options if o["type"] not in (1, 2)}
         raise StepFailed(f"/{path[0]} is not a command; try `help`")
 
-    def _convert(self, kind: int, value: str) -> Any:
-        if kind == OPTION_INT:
-            return int(value)
-        if kind == OPTION_NUMBER:
-            return float(value)
+    def _convert(self, name: str, kind: int, value: str) -> Any:
+        try:
+            if kind == OPTION_INT:
+                return int(value)
+            if kind == OPTION_NUMBER:
+                return float(value)
+        except ValueError:
+            what = "a whole number" if kind == OPTION_INT else "a number"
+            raise StepFailed(f"{name} must be {what} (got {value!r})") from None
         if kind == OPTION_BOOL:
             return value.lower() in ("1", "true", "yes", "on")
         if kind == OPTION_USER:
             return self.member(value)
         if kind == OPTION_CHANNEL:
-            return self.h.channel(value.lstrip("#"))
+            return self.channel(value)
         if kind == OPTION_ROLE:
-            return self.emu.role(self.h.guild, value.lstrip("@"))
+            try:
+                return self.emu.role(self.h.guild, value.lstrip("@"))
+            except KeyError:
+                roles = ", ".join(r.name for r in self.h.guild.roles.values() if r.name != "@everyone")
+                raise StepFailed(f"no role {value.lstrip('@')!r}; roles: {roles}") from None
         return value
+
+    def channel(self, name: str) -> Any:
+        name = name.lstrip("#")
+        try:
+            return self.h.channel(name)
+        except KeyError:
+            names = ", ".join(f"#{c.name}" for c in self.emu.channels(self.h.guild) if not c.is_thread)
+            raise StepFailed(f"no channel #{name}; channels: {names}") from None
 
     def _find_component(self, wanted: str, types: tuple[int, ...]) -> Message:
         for msg in reversed(self.recent):
@@ -212,7 +240,10 @@ class Sandbox:
         self.last_output = ""
         head, _, raw = line.partition(" ")
         # `expect` takes its text verbatim (apostrophes included); everything else is split like a shell line.
-        words = [head, raw.strip()] if head == "expect" else shlex.split(line)
+        try:
+            words = [head, raw.strip()] if head == "expect" else shlex.split(line)
+        except ValueError:  # shlex: "No closing quotation"
+            raise StepFailed("a quote is not closed: put a \" (or ') at the end of the value") from None
         args = words[1:]
         if head.startswith("/"):
             await self.slash(words)
@@ -250,7 +281,7 @@ class Sandbox:
                 raise StepFailed(
                     f"/{' '.join(path)} has no option {name!r}; options: {', '.join(types) or 'none'}"
                 )
-            options[name] = self._convert(types[name], value)
+            options[name] = self._convert(name, types[name], value)
         await self._interact(self.emu.slash(self.actor, " ".join(path), options=options))
 
     def cmd_help(self, _args: list[str]) -> None:
@@ -260,13 +291,22 @@ class Sandbox:
         self.say("slash commands: " + ", ".join(f"/{n}" for n in names))
 
     def cmd_as(self, args: list[str]) -> None:
+        _need(args, 1, "as NAME")
         self.actor = self.member(args[0])
         self.say(f"now acting as {args[0].lstrip('@')}")
 
+    def _in_server(self, member: Member) -> bool:
+        return member.id in self.h.guild.members
+
     def cmd_join(self, args: list[str]) -> None:
-        if not args:
-            raise StepFailed("join NAME [--closed-dms]")
-        name = args[0]
+        _need(args, 1, "join NAME [--closed-dms]")
+        name = args[0].lstrip("@")
+        if not re.fullmatch(r"[a-z0-9_.]{2,32}", name):
+            raise StepFailed("a name is 2-32 lower-case letters, digits, _ or . (like a Discord username)")
+        if name in self.h.members:
+            if self._in_server(self.h.members[name]):
+                raise StepFailed(f"{name} is already in the server: `as {name}` acts as them; join a new name")
+            raise StepFailed(f"{name} left the server; the sandbox cannot bring them back: join a new name")
         member = self.emu.join(self.h.guild, name, dms_open="--closed-dms" not in args)
         self.h.members[name] = member
         self._seen_dms[member.id] = 0
@@ -275,10 +315,15 @@ class Sandbox:
         self.say(f"{name} joined the server (now acting as {name})")
 
     def cmd_leave(self, args: list[str]) -> None:
-        self.emu.leave(self.member(args[0]))
+        _need(args, 1, "leave NAME")
+        member = self.member(args[0])
+        if not self._in_server(member):
+            raise StepFailed(f"{args[0]} is not in the server")
+        self.emu.leave(member)
         self.say(f"{args[0]} left the server")
 
     async def cmd_click(self, args: list[str]) -> None:
+        _need(args, 1, "click LABEL (a button's label or custom_id)")
         wanted = " ".join(args)
         msg = self._find_component(wanted, (2,))
         await self._interact(self.emu.click(self.actor, msg, wanted))
@@ -303,18 +348,30 @@ class Sandbox:
         await self._interact(self.emu.submit_modal(self.actor, modal, values))
 
     async def cmd_advance(self, args: list[str]) -> None:
+        _need(args, 1, "advance DURATION (e.g. 7d, 13w, 2h30m)")
         try:
             delta = parse_duration("".join(args))
-        except ValueError as exc:
-            raise StepFailed(str(exc)) from None
+        except (ValueError, OverflowError) as exc:
+            raise StepFailed(str(exc) if isinstance(exc, ValueError) else "at most 104w at a time") from None
+        if delta > MAX_ADVANCE:
+            raise StepFailed("advance at most 104w (two years) at a time")
         jobs, _sent = await self.h.advance(delta)
         self.say(f"time is now {self.h.clock.now():%Y-%m-%d %H:%M} UTC ({len(jobs)} scheduled job run(s))")
 
     async def cmd_contribute(self, args: list[str]) -> None:
-        if len(args) < 2:
-            raise StepFailed("contribute NAME POINTS [KIND]")
-        member, points = self.member(args[0]), int(args[1])
+        _need(args, 2, "contribute NAME POINTS [KIND]")
+        member = self.member(args[0])
+        try:
+            points = int(args[1])
+        except ValueError:
+            points = MAX_POINTS + 1
+        if abs(points) > MAX_POINTS:
+            raise StepFailed(
+                f"POINTS must be a whole number from -{MAX_POINTS} to {MAX_POINTS} (got {args[1][:30]!r})"
+            )
         kind = args[2] if len(args) > 2 else "sandbox.contribution"
+        if not re.fullmatch(r"[a-z][a-z0-9_.]{0,39}", kind):
+            raise StepFailed("KIND is up to 40 lower-case letters, digits, _ or . (e.g. answer_accepted)")
         bot, now = self.h.bot, self.h.clock.now()
         async with bot.sessions.begin() as session:
             row = await ensure_member(session, bot.guild_id, member.id, display_name=args[0], joined_at=now)
@@ -337,7 +394,8 @@ class Sandbox:
             self.render_message(msg, "  DM: ")
 
     def cmd_channel(self, args: list[str]) -> None:
-        for msg in self.emu.messages(self.h.channel(args[0].lstrip("#")))[-5:]:
+        _need(args, 1, "channel NAME")
+        for msg in self.emu.messages(self.channel(args[0]))[-5:]:
             self.render_message(msg, f"  #{args[0].lstrip('#')}: ")
 
     def cmd_roles(self, args: list[str]) -> None:
@@ -352,17 +410,20 @@ class Sandbox:
         self.say(f"  {self.h.clock.now():%Y-%m-%d %H:%M} UTC")
 
     def cmd_expect(self, args: list[str]) -> None:
+        _need(args, 1, "expect TEXT")
         text = " ".join(args)
         if text not in self._previous_output:
             raise StepFailed(f"expected {text!r} in the previous step's output")
 
     def cmd_expect_role(self, args: list[str]) -> None:
+        _need(args, 2, "expect-role NAME ROLE")
         if args[1] not in self.emu.roles_of(self.member(args[0])):
             raise StepFailed(
                 f"expected {args[0]} to hold {args[1]}; holds {self.emu.roles_of(self.member(args[0]))}"
             )
 
     def cmd_expect_no_role(self, args: list[str]) -> None:
+        _need(args, 2, "expect-no-role NAME ROLE")
         if args[1] in self.emu.roles_of(self.member(args[0])):
             raise StepFailed(f"expected {args[0]} not to hold {args[1]}")
 
@@ -424,13 +485,14 @@ async def _loop(sandbox: Sandbox, lines: list[str] | None, out: TextIO) -> int:
         try:
             if not await sandbox.run_line(line):
                 return 0
-        except (StepFailed, ValueError, IndexError) as exc:
+        except StepFailed as exc:
             out.write(f"  ✗ {exc}\n")
             if scripted:
                 out.write(f"script failed at: {line.strip()}\n")
                 return 1
-        except Exception as exc:  # the sandbox stays up for the person at the prompt; scripts fail loudly
+        except Exception as exc:  # a bug: the sandbox stays up for the person at the prompt; scripts fail loudly
             logging.getLogger(__name__).exception("sandbox step failed")
+            out.write(f"  ✗ the sandbox failed at this step (a bug, its traceback is above): {exc!r}\n")
             if scripted:
                 out.write(f"script failed at: {line.strip()} ({exc!r})\n")
                 return 1
@@ -451,7 +513,14 @@ def main(args: argparse.Namespace) -> int:
     if getattr(args, "demo", False):
         lines = _demo_script().splitlines()
     elif args.script is not None:
-        lines = Path(args.script).read_text(encoding="utf-8").splitlines()
+        try:
+            lines = Path(args.script).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            print(f"error: cannot read the script {args.script}: {exc.strerror}", file=sys.stderr)
+            return 2
+        except UnicodeDecodeError:
+            print(f"error: the script {args.script} is not UTF-8 text", file=sys.stderr)
+            return 2
     out = (
         sys.stdout
         if sys.stdout.encoding and sys.stdout.encoding.lower().startswith("utf")

@@ -182,10 +182,12 @@ class Scheduler:
         self._aps = AsyncIOScheduler(timezone=UTC)
         for job in self.jobs.values():
             self._aps.add_job(self._live_run, job.trigger(), id=f"job:{job.name}", replace_existing=True)
+            log.debug("recurring job %s: %s", job.name, job.trigger())
         self._aps.add_job(
             self._live_run, "interval", seconds=self.poll_seconds, id="poll", coalesce=True, max_instances=1
         )
         self._aps.start()
+        log.info("scheduler started: %d recurring job(s), polling every %d s", len(self.jobs), self.poll_seconds)
 
     def _wake_at(self, when: datetime) -> None:
         if when <= self._clock.now():

@@ -85,3 +85,15 @@ def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))  # a Monday
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """The PostgreSQL variants skipped without a server, in one line rather than one per test (`-rs` lists
+    them)."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    postgres = [r for r in skipped if POSTGRES_ENV in str(getattr(r, "longrepr", ""))]
+    if postgres and "s" not in (config.option.reportchars or ""):
+        terminalreporter.write_line(
+            f"{len(postgres)} PostgreSQL test(s) skipped: set {POSTGRES_ENV}, or run them with "
+            "scripts/with-postgres.sh (see README)"
+        )

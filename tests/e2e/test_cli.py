@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import socket
+import sqlite3
 import sys
 from pathlib import Path
 
 import discord
+import pytest
 
+from bot import db as bot_db
 from bot.emulator import Emulator
 from bot.harness import make_world
 
@@ -81,7 +86,7 @@ async def test_migrate_then_sync_forces_one_sync(tmp_path: Path) -> None:
         guild = make_world(emu)
         config = write_config(tmp_path / "config.toml", emu, guild.id, tmp_path / "a.db")
         code, out = await run_cli("migrate", "-c", str(config), cwd=tmp_path, token=None)
-        assert code == 0 and "database migrated to head" in out
+        assert code == 0 and "database migrated from none (an empty database) to" in out
         code, out = await run_cli("sync", "-c", str(config), cwd=tmp_path)
         assert code == 0, out
         assert emu.sync_count(guild) == 1
@@ -119,6 +124,10 @@ async def test_run_connects_and_shuts_down_cleanly_on_sigterm(tmp_path: Path) ->
     text = out.decode()
     assert proc.returncode == 0, text
     assert "shutting down" in text and "Traceback" not in text
+    # Start-up is quiet at INFO: no voice warnings (the bot never uses voice), no line per scheduled job.
+    assert "voice will NOT be supported" not in text
+    assert "apscheduler" not in text and "Added job" not in text and "Context impl" not in text
+    assert text.count("scheduler started") == 1
 
 
 async def test_run_without_the_members_intent_says_how_to_turn_it_on(tmp_path: Path) -> None:
@@ -163,3 +172,176 @@ async def test_check_shows_the_role_and_channel_ids_in_use(tmp_path: Path) -> No
         code, out = await run_cli("check", "-c", str(config), cwd=tmp_path)
     assert code == 1
     assert "[FAIL] [roles] mentor_id = 12345: no such role in the guild" in out
+
+
+# -- expected failures: one or two lines saying what to do, a traceback only with --debug ------------------------
+
+
+def write_raw(path: Path, *, api_base: str, db_url: str, guild_id: int = 1) -> Path:
+    path.write_text(
+        f'[bot]\nguild_id = {guild_id}\ncogs = ["meta", "onboarding"]\n'
+        f'[discord]\napi_base = "{api_base}"\n'
+        f'[database]\nurl = "{db_url}"\n'
+    )
+    return path
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def assert_short_failure(code: int, out: str, status: int, *expected: str) -> None:
+    lines = out.strip().splitlines()
+    assert code == status, out
+    assert "Traceback" not in out and 1 <= len(lines) <= 2, out
+    assert lines[-1].startswith("error: "), out
+    for text in expected:
+        assert text in lines[-1], out
+
+
+NO_DNS = "http://atlas-test.invalid/api/v10"  # .invalid never resolves (RFC 6761)
+
+
+@pytest.mark.parametrize("command", ["run", "sync"])
+async def test_no_network_is_one_line_and_debug_shows_the_traceback(tmp_path: Path, command: str) -> None:
+    config = write_raw(tmp_path / "c.toml", api_base=NO_DNS, db_url=f"sqlite+aiosqlite:///{tmp_path / 'a.db'}")
+    code, out = await run_cli(command, "-c", str(config), cwd=tmp_path)
+    assert_short_failure(code, out, 1, "cannot reach Discord: looking up atlas-test.invalid failed", "api_base")
+    code, out = await run_cli(command, "-c", str(config), "--debug", cwd=tmp_path)
+    assert code == 1 and "Traceback" in out and out.strip().splitlines()[-1].startswith("error: cannot reach")
+
+
+async def test_discord_refusing_the_connection_is_one_line(tmp_path: Path) -> None:
+    api = f"http://127.0.0.1:{closed_port()}/api/v10"
+    config = write_raw(tmp_path / "c.toml", api_base=api, db_url=f"sqlite+aiosqlite:///{tmp_path / 'a.db'}")
+    code, out = await run_cli("run", "-c", str(config), cwd=tmp_path)
+    assert_short_failure(code, out, 1, "cannot reach Discord at 127.0.0.1:")
+
+
+async def test_a_refused_token_is_one_line(tmp_path: Path) -> None:
+    async with Emulator() as emu:
+        guild = make_world(emu)
+        config = write_config(tmp_path / "config.toml", emu, guild.id, tmp_path / "a.db")
+        for command in ("run", "sync"):
+            # What Discord answers GET /users/@me with a revoked token.
+            emu.fail_next("GET", "/users/@me", status=401, body={"message": "401: Unauthorized", "code": 0})
+            code, out = await run_cli(command, "-c", str(config), cwd=tmp_path)
+            assert_short_failure(code, out, 2, "Discord refused DISCORD_TOKEN (401 Unauthorized): reset the token")
+
+
+async def test_run_with_a_database_in_a_missing_folder_is_one_line(tmp_path: Path) -> None:
+    async with Emulator() as emu:
+        guild = make_world(emu)
+        config = write_config(tmp_path / "config.toml", emu, guild.id, tmp_path / "nosuch" / "a.db")
+        code, out = await run_cli("run", "-c", str(config), cwd=tmp_path)
+    assert_short_failure(code, out, 2, f"the folder {tmp_path / 'nosuch'} does not exist: create it")
+    assert not (tmp_path / "nosuch").exists()
+
+
+async def test_check_reports_the_database_failure_beside_the_network_one(tmp_path: Path) -> None:
+    config = write_raw(
+        tmp_path / "c.toml", api_base=NO_DNS, db_url=f"sqlite+aiosqlite:///{tmp_path / 'nosuch' / 'a.db'}"
+    )
+    code, out = await run_cli("check", "-c", str(config), cwd=tmp_path)
+    assert code == 1 and "Traceback" not in out, out
+    assert f"[FAIL] database: the folder {tmp_path / 'nosuch'} does not exist" in out
+    assert "[FAIL] cannot reach Discord: looking up atlas-test.invalid failed" in out
+    assert out.strip().endswith("2 problem(s)")
+
+
+def alembic_version(db: Path) -> str | None:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    return row[0] if row else None
+
+
+def set_revision(db: Path, revision: str) -> None:
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("UPDATE alembic_version SET version_num = ?", (revision,))
+
+
+@pytest.mark.parametrize(
+    ("case", "args", "expected"),
+    [
+        ("missing folder", ["migrate"], "the folder {tmp}/nosuch does not exist"),
+        ("a folder", ["migrate"], "{tmp} is a folder, not a database file"),
+        ("read-only", ["migrate"], "the database file {tmp}/a.db is read-only"),
+        ("ok", ["migrate", "nosuch"], "unknown revision 'nosuch': this version of Atlas knows 0001,"),
+        ("newer", ["migrate"], "the database is at revision 9999, which this version of Atlas does not know"),
+        ("newer", ["run"], "the database is at revision 9999, which this version of Atlas does not know"),
+        ("missing folder", ["ledger-rebuild"], "the folder {tmp}/nosuch does not exist"),
+        ("not created", ["ledger-rebuild"], "the database {tmp}/a.db does not exist yet: run `atlas-bot migrate`"),
+        ("ok", ["ledger-rebuild"], "the database is at revision 0001, not "),
+    ],
+)
+async def test_database_failures_are_one_line(tmp_path: Path, case: str, args: list[str], expected: str) -> None:
+    db = tmp_path / "a.db"
+    urls = {
+        "missing folder": f"sqlite+aiosqlite:///{tmp_path / 'nosuch' / 'a.db'}",
+        "a folder": f"sqlite+aiosqlite:///{tmp_path}",
+        "read-only": f"sqlite+aiosqlite:///file:{db}?mode=ro&uri=true",  # root may write any file: SQLite may not
+        "not created": f"sqlite+aiosqlite:///{db}",
+    }
+    async with Emulator() as emu:
+        guild = make_world(emu)
+        plain = write_config(tmp_path / "plain.toml", emu, guild.id, db)
+        if case != "not created":
+            code, out = await run_cli("migrate", "0001", "-c", str(plain), cwd=tmp_path, token=None)
+            assert code == 0, out
+        if case == "newer":
+            set_revision(db, "9999")
+        config = write_raw(
+            tmp_path / "c.toml",
+            api_base=emu.api_base,
+            db_url=urls.get(case, f"sqlite+aiosqlite:///{db}"),
+            guild_id=guild.id,
+        )
+        code, out = await run_cli(*args, "-c", str(config), cwd=tmp_path)
+    assert_short_failure(code, out, 2, expected.format(tmp=tmp_path))
+    if case == "not created":
+        assert not db.exists()
+
+
+async def test_migrate_never_claims_a_downgrade_it_did_not_do(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    config = write_raw(tmp_path / "c.toml", api_base="", db_url=f"sqlite+aiosqlite:///{db}")
+    head = bot_db.head_revision()
+    code, out = await run_cli("migrate", "-c", str(config), cwd=tmp_path, token=None)
+    assert (code, out.strip()) == (0, f"database migrated from none (an empty database) to {head} (the newest)")
+    code, out = await run_cli("migrate", "0001", "-c", str(config), cwd=tmp_path, token=None)
+    assert_short_failure(code, out, 2, f"at revision {head}, newer than 0001", "atlas-bot migrate 0001 --down")
+    assert alembic_version(db) == head
+    code, out = await run_cli("migrate", "0001", "--down", "-c", str(config), cwd=tmp_path, token=None)
+    assert (code, out.strip()) == (0, f"database migrated from {head} (the newest) to 0001")
+    assert alembic_version(db) == "0001"
+    code, out = await run_cli("migrate", "0001", "-c", str(config), cwd=tmp_path, token=None)
+    assert (code, out.strip()) == (0, "the database is already at revision 0001: nothing to do")
+    code, out = await run_cli("migrate", head, "--down", "-c", str(config), cwd=tmp_path, token=None)
+    assert_short_failure(code, out, 2, "older than", "without --down")
+    assert alembic_version(db) == "0001"
+
+
+async def test_check_leaves_a_database_not_created_yet_alone(tmp_path: Path) -> None:
+    config = write_raw(tmp_path / "c.toml", api_base="", db_url="sqlite+aiosqlite:///atlas.db")
+    code, out = await run_cli("check", "-c", str(config), cwd=tmp_path, token=None)
+    assert code == 0, out
+    assert "[ok  ] database atlas.db: not created yet (the bot creates it on first start)" in out
+    assert "None" not in out and not (tmp_path / "atlas.db").exists()
+
+
+async def test_help_names_atlas_config(tmp_path: Path) -> None:
+    for args in (["--help"], ["run", "--help"], ["check", "--help"]):
+        code, out = await run_cli(*args, cwd=tmp_path, token=None)
+        assert code == 0 and "$ATLAS_CONFIG" in out, out
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:{port}", "atlas-test.invalid:5432"])
+async def test_an_unreachable_postgresql_server_is_one_line(tmp_path: Path, host: str) -> None:
+    url = f"postgresql+asyncpg://atlas:secret@{host.format(port=closed_port())}/atlas"
+    config = write_raw(tmp_path / "c.toml", api_base="", db_url=url)
+    for command in ("migrate", "ledger-rebuild"):
+        code, out = await run_cli(command, "-c", str(config), cwd=tmp_path, token=None)
+        assert_short_failure(code, out, 1, "cannot connect to the database server postgresql+asyncpg://atlas:***@")
+        assert "secret" not in out

@@ -3,10 +3,13 @@ and a restart with reminders pending."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
+import pytest
 from discord import app_commands
 
+from bot.members import ensure_member, get_member
 from bot.reminders import ReminderKind
 from tests.e2e.conftest import Atlas
 
@@ -39,6 +42,28 @@ async def test_privileged_command_refused_with_a_clear_ephemeral_message(atlas: 
     )
     ok = await atlas.emu.slash(atlas.alice, "atlas status")
     assert ok.ephemeral and ok.embeds[0]["title"] == "Atlas status"
+
+
+async def test_mentioning_the_bot_is_no_command_and_still_counts_as_activity(
+    atlas: Atlas, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Atlas has no prefix commands: a mention used to be parsed as one and logged CommandNotFound at ERROR,
+    # so any member could flood the error log.
+    long_ago = atlas.clock.now() - timedelta(days=30)
+    async with atlas.bot.sessions.begin() as session:
+        row = await ensure_member(session, atlas.guild.id, atlas.bob.id, display_name="bob", joined_at=long_ago)
+        row.last_active_at = long_ago
+    caplog.set_level(logging.DEBUG)
+    bot_id = atlas.emu.bot_user.id
+    for text in (f"<@{bot_id}> hello", f"<@{bot_id}>help", f"<@{bot_id}> atlas sync", "@Atlas hi"):
+        atlas.emu.post(atlas.bob, atlas.channel("general"), text)
+    await atlas.settle()
+    noisy = [f"{r.levelname} {r.name}: {r.getMessage()}" for r in caplog.records if r.levelno >= logging.WARNING]
+    assert noisy == []
+    assert not [r for r in caplog.records if r.name.startswith("discord.ext.commands")]
+    async with atlas.bot.sessions() as session:
+        row = await get_member(session, atlas.guild.id, atlas.bob.id)
+    assert row is not None and row.last_active_at == atlas.clock.now()  # the cogs' listeners still see messages
 
 
 async def test_a_bug_gets_an_apology_with_an_id_and_is_logged(atlas: Atlas, caplog) -> None:
