@@ -316,18 +316,22 @@ class Sandbox:
         member, points = self.member(args[0]), int(args[1])
         kind = args[2] if len(args) > 2 else "sandbox.contribution"
         bot, now = self.h.bot, self.h.clock.now()
-        async with bot.sessions.begin() as session:
-            row = await ensure_member(session, bot.guild_id, member.id, display_name=args[0], joined_at=now)
-            result = await ledger.record_event(
-                session,
-                ledger.policy_for(bot.config.recognition),
-                guild_id=bot.guild_id,
-                member_id=row.id,
-                kind=kind,
-                reference=f"sandbox:{now.isoformat()}:{points}",
-                points=points,
-                at=now,
-            )
+        try:
+            async with bot.sessions.begin() as session:
+                row = await ensure_member(session, bot.guild_id, member.id, display_name=args[0], joined_at=now)
+                result = await ledger.record_event(
+                    session,
+                    ledger.policy_for(bot.config.recognition),
+                    guild_id=bot.guild_id,
+                    member_id=row.id,
+                    kind=kind,
+                    reference=f"sandbox:{now.isoformat()}:{points}",
+                    points=points,
+                    at=now,
+                    now=now,
+                )
+        except ValueError as exc:  # points out of bounds, a bad kind: nothing was recorded
+            raise StepFailed(str(exc)) from None
         bot.ledger_recorded(row.id, badges_awarded=bool(result.awarded))
         self.say(f"recorded {points} point(s) of {kind} for {args[0]}")
 
