@@ -4,11 +4,18 @@ Every feature records through ``record_event`` (or ``record``, for callers that 
 reputation, badges, progression, leaderboards and metrics are computed from these rows. Recording is idempotent
 on (member, kind, reference), so a retry never counts twice. In the same transaction as each insert:
 
-- anti-farming: an event on the member's own content (``subject_member_id == member_id``) is kept for the audit
-  trail with 0 points and does not count toward badges; points from vote kinds are capped per member per UTC
-  day. Either way a ``ledger_adjustments`` row says what was asked and why less was given;
+- inputs: ``now`` (the clock) dates member-driven events (vote kinds, or any event with a counterpart): their
+  ``at`` is clamped to ``RECORD_WINDOW`` before ``now``, and no event may be in the future; explicit ``points``
+  are bounded by ``MAX_EVENT_POINTS``;
+- anti-farming, all in this one place: an event on the member's own content (``subject_member_id ==
+  member_id``) is kept for the audit trail with 0 points and does not count toward badges; a kind's
+  ``pair_caps`` bound what one member gets from one counterpart (``subject_member_id``) over some days; points
+  from vote kinds are capped per member per day. Each time a ``ledger_adjustments`` row says what was asked and
+  why less was given;
 - the maintained aggregates (``member_points``: week, month and all-time per category; ``member_kind_stats``)
-  are upserted, so leaderboards, reputation and badge rules are index lookups rather than scans of the ledger;
+  are upserted, so leaderboards, reputation and badge rules are index lookups rather than scans of the ledger.
+  Days, weeks and months are the community's (``[community] timezone``, carried by the policy); a change of
+  zone is followed by a rebuild (``rebuild_if_needed``) so stored periods never mix two zones;
 - the badge rules that the event's kind or category can affect are evaluated; a badge is awarded once per
   member, enforced by a unique constraint, never again by its rule once a maintainer revoked it, and each award
   gets a durable announcement reminder (``recognition.badge_post``) in the same transaction, so the post
@@ -20,7 +27,8 @@ Usage from a feature (``bot`` is the AtlasBot)::
     async with bot.sessions.begin() as session:
         result = await ledger.record_event(
             session, policy, guild_id=bot.guild_id, member_id=answerer.id, kind="answer_accepted",
-            reference=f"answer:{answer_id}", at=bot.clock.now(), subject_member_id=asker.id,
+            reference=f"answer:{answer_id}", at=bot.clock.now(), now=bot.clock.now(),
+            subject_member_id=asker.id,
         )
     # After the commit: the journey re-evaluates the member; new badge announcements go out now (not at the
     # next poll of the reminders).
@@ -164,7 +172,7 @@ class CountRule:
 
 @dataclass(frozen=True)
 class StreakRule:
-    """Events of ``kinds`` in at least ``weeks`` consecutive UTC weeks (Monday to Sunday)."""
+    """Events of ``kinds`` in at least ``weeks`` consecutive weeks (Monday to Sunday, the community's zone)."""
 
     kinds: frozenset[str]
     weeks: int
