@@ -48,6 +48,8 @@ BADGE_POST, SPOTLIGHT_POST = ledger.BADGE_POST, service.SPOTLIGHT_POST
 BADGE_POST_GRACE = timedelta(days=2)
 SPOTLIGHT_POST_GRACE = timedelta(days=3)
 NONE = discord.AllowedMentions.none()
+# How /ledger history names each anti-farming adjustment.
+ADJUSTMENTS = {ledger.SELF: "own content", ledger.PAIR_CAP: "pair cap", ledger.DAILY_CAP: "daily cap"}
 
 
 def _month_name(month: datetime, tz: tzinfo) -> str:
@@ -477,9 +479,8 @@ class RecognitionCog(commands.Cog):
         for r in rows:
             pts = f"{r.points:+d}"
             if r.adjustment:
-                pts += (
-                    f" (asked {r.requested:+d}; {'own content' if r.adjustment == ledger.SELF else 'daily cap'})"
-                )
+                why = ADJUSTMENTS.get(r.adjustment, r.adjustment)
+                pts += f" (asked {r.requested:+d}; {why})"
             lines.append(f"{discord_ts(r.created_at, 'd')} `{r.kind}` {pts} · `{r.reference[:40]}`")
         embed.add_field(name="Events", value="\n".join(lines)[:1024] or "none", inline=False)
         await interaction.response.send_message(embed=embed, ephemeral=True)

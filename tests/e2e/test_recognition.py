@@ -441,3 +441,29 @@ async def test_changing_the_time_zone_recuts_the_stored_weeks(world: AtlasHarnes
     assert f"1. <@{world.bob.id}> · 10 points" in r.content
     r = await world.emu.slash(world.alice, "leaderboard show", window="all", category="reviews")
     assert f"1. <@{world.bob.id}> · 10 points" in r.content
+
+
+async def test_ledger_history_shows_a_pair_cap(world: AtlasHarness) -> None:
+    caps = {"pair_caps": {"answer_accepted": {"points": 15, "days": 7}}}
+    await world.restart(world.config.with_overrides(recognition=caps))
+    policy = ledger.policy_for(world.bot.config.recognition)
+    now = world.clock.now()
+    async with world.bot.sessions.begin() as session:
+        bob = await ensure_member(session, world.guild.id, world.bob.id, display_name="bob", joined_at=now)
+        alice = await ensure_member(session, world.guild.id, world.alice.id, display_name="alice", joined_at=now)
+        for i in range(2):  # alice accepts two of bob's answers: the second earns nothing
+            await ledger.record_event(
+                session,
+                policy,
+                guild_id=world.guild.id,
+                member_id=bob.id,
+                kind="answer_accepted",
+                reference=f"answer:{i}",
+                at=now,
+                now=now,
+                subject_member_id=alice.id,
+            )
+    r = await world.emu.slash(world.alice, "ledger history", member=world.bob)
+    assert "`answer_accepted` +0 (asked +15; pair cap)" in r.embeds[0]["fields"][0]["value"]
+    rep = await world.emu.slash(world.bob, "reputation")
+    assert "**15** reputation" in rep.content
