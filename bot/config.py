@@ -244,7 +244,8 @@ class RecognitionSection(Section):
     spotlight_size: int = Field(10, ge=1, le=10)
     # A member featured in a spotlight is not featured again for this many months.
     spotlight_cooldown_months: int = Field(3, ge=0, le=24)
-    # On the 1st of each month (hours of [community] timezone): the draft is prepared, maintainers may edit it, then it is posted.
+    # On the 1st of each month (hours of [community] timezone): the draft is prepared, maintainers may edit
+    # it, then it is posted.
     spotlight_draft_hour: int = Field(0, ge=0, le=23)
     spotlight_post_hour: int = Field(15, ge=0, le=23)
 
