@@ -15,6 +15,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -295,6 +296,13 @@ def _default_points() -> dict[str, int]:
     }
 
 
+class PairCap(Section):
+    """At most ``points`` from one other member through one kind in any ``days`` days."""
+
+    points: int = Field(ge=0, le=100_000)
+    days: int = Field(ge=1, le=365)
+
+
 class RecognitionSection(Section):
     """Ledger points, leaderboard categories, anti-farming caps, reputation privileges, badges and spotlights."""
 
@@ -306,9 +314,13 @@ class RecognitionSection(Section):
     )
     review_kinds: list[KindName] = Field(default_factory=lambda: ["review_done"])
     mentoring_kinds: list[KindName] = Field(default_factory=lambda: ["mentoring_session", "office_hour_hosted"])
-    # Points from these kinds (votes received) are capped per member per UTC day.
+    # Points from these kinds (votes received) are capped per member per day ([community] timezone).
     vote_kinds: list[KindName] = Field(default_factory=lambda: ["answer_upvoted", "question_upvoted"])
     daily_vote_cap: int = Field(200, ge=0, le=100_000)
+    # Per-pair caps by kind: points a member may get from one other member (the voter, the accepter: the
+    # subject_member_id its feature records) through that kind, e.g.
+    # { answer_accepted = { points = 45, days = 30 } }.
+    pair_caps: dict[KindName, PairCap] = Field(default_factory=dict)
     # Reputation (all-time points) needed for each privilege other features check with has_privilege().
     privileges: dict[KindName, Annotated[int, Field(ge=0, le=1_000_000)]] = Field(
         default_factory=lambda: {"vote": 15, "comment": 50, "review": 100, "edit_tags": 500}
@@ -320,7 +332,8 @@ class RecognitionSection(Section):
     spotlight_size: int = Field(10, ge=1, le=10)
     # A member featured in a spotlight is not featured again for this many months.
     spotlight_cooldown_months: int = Field(3, ge=0, le=24)
-    # On the 1st of each month (UTC hours): the draft is prepared, maintainers may edit it, then it is posted.
+    # On the 1st of each month (hours of [community] timezone): the draft is prepared, maintainers may edit
+    # it, then it is posted.
     spotlight_draft_hour: int = Field(0, ge=0, le=23)
     spotlight_post_hour: int = Field(15, ge=0, le=23)
 
@@ -341,6 +354,13 @@ class RecognitionSection(Section):
             return "spotlight_post_hour must not be before spotlight_draft_hour"
         return None
 
+    # [community] timezone, copied in by Config: the ledger's days, weeks and months follow it.
+    _community_timezone: str = PrivateAttr("UTC")
+
+    @property
+    def community_timezone(self) -> str:
+        return self._community_timezone
+
 
 class Config(Section):
     bot: BotSection = Field(default_factory=BotSection)
@@ -354,6 +374,12 @@ class Config(Section):
     reminders: RemindersSection = Field(default_factory=RemindersSection)
     community: CommunitySection = Field(default_factory=CommunitySection)
     recognition: RecognitionSection = Field(default_factory=RecognitionSection)
+
+    @model_validator(mode="after")
+    def _share_timezone(self) -> Config:
+        # Whoever builds a ledger policy from [recognition] gets the community's periods without passing them.
+        self.recognition._community_timezone = self.community.timezone
+        return self
 
     def with_overrides(self, **sections: dict[str, Any]) -> Config:
         """A copy with some keys replaced, validated again (used by the sandbox and tests)."""

@@ -4,11 +4,18 @@ Every feature records through ``record_event`` (or ``record``, for callers that 
 reputation, badges, progression, leaderboards and metrics are computed from these rows. Recording is idempotent
 on (member, kind, reference), so a retry never counts twice. In the same transaction as each insert:
 
-- anti-farming: an event on the member's own content (``subject_member_id == member_id``) is kept for the audit
-  trail with 0 points and does not count toward badges; points from vote kinds are capped per member per UTC
-  day. Either way a ``ledger_adjustments`` row says what was asked and why less was given;
+- inputs: ``now`` (the clock) dates member-driven events (vote kinds, or any event with a counterpart): their
+  ``at`` is clamped to ``RECORD_WINDOW`` before ``now``, and no event may be in the future; explicit ``points``
+  are bounded by ``MAX_EVENT_POINTS``;
+- anti-farming, all in this one place: an event on the member's own content (``subject_member_id ==
+  member_id``) is kept for the audit trail with 0 points and does not count toward badges; a kind's
+  ``pair_caps`` bound what one member gets from one counterpart (``subject_member_id``) over some days; points
+  from vote kinds are capped per member per day. Each time a ``ledger_adjustments`` row says what was asked and
+  why less was given;
 - the maintained aggregates (``member_points``: week, month and all-time per category; ``member_kind_stats``)
-  are upserted, so leaderboards, reputation and badge rules are index lookups rather than scans of the ledger;
+  are upserted, so leaderboards, reputation and badge rules are index lookups rather than scans of the ledger.
+  Days, weeks and months are the community's (``[community] timezone``, carried by the policy); a change of
+  zone is followed by a rebuild (``rebuild_if_needed``) so stored periods never mix two zones;
 - the badge rules that the event's kind or category can affect are evaluated; a badge is awarded once per
   member, enforced by a unique constraint, never again by its rule once a maintainer revoked it, and each award
   gets a durable announcement reminder (``recognition.badge_post``) in the same transaction, so the post
@@ -20,7 +27,8 @@ Usage from a feature (``bot`` is the AtlasBot)::
     async with bot.sessions.begin() as session:
         result = await ledger.record_event(
             session, policy, guild_id=bot.guild_id, member_id=answerer.id, kind="answer_accepted",
-            reference=f"answer:{answer_id}", at=bot.clock.now(), subject_member_id=asker.id,
+            reference=f"answer:{answer_id}", at=bot.clock.now(), now=bot.clock.now(),
+            subject_member_id=asker.id,
         )
     # After the commit: the journey re-evaluates the member; new badge announcements go out now (not at the
     # next poll of the reminders).
@@ -46,10 +54,11 @@ import tomllib
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, exists, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -57,7 +66,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import reminders
 from bot.config import RecognitionSection
 from bot.db import dialect_insert
-from models import BadgeAward, LedgerAdjustment, LedgerEvent, MemberKindStats, MemberPoints
+from models import BadgeAward, BotState, LedgerAdjustment, LedgerEvent, MemberKindStats, MemberPoints
 from models.recognition import BadgeRevocation
 
 log = logging.getLogger(__name__)
@@ -70,6 +79,16 @@ TIERS = ("bronze", "silver", "gold")
 ALL_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 SELF = "self"
 DAILY_CAP = "daily_cap"
+PAIR_CAP = "pair_cap"
+# A member-driven event (a vote kind, or any event with another member as its subject) is dated by the clock,
+# not by the caller: a time older than ``now - RECORD_WINDOW`` is clamped to it, so a back-dated vote cannot
+# reach a past day's unused cap. No event may be dated later than ``now + FUTURE_SKEW``.
+RECORD_WINDOW = timedelta(minutes=5)
+FUTURE_SKEW = timedelta(minutes=1)
+# Explicit ``points`` are bounded (configured points are -1000..1000): one call cannot mint a fortune.
+MAX_EVENT_POINTS = 10_000
+# The time zone the stored aggregates' periods were built with (bot_state); absent = UTC, as before it existed.
+AGGREGATES_TZ_KEY = "ledger.aggregates_timezone"
 # The reminder kind that announces a badge award; its handler is the recognition cog's.
 BADGE_POST = "recognition.badge_post"
 # PostgreSQL advisory locks of the ledger use the two-key form (this class, the member id), so they never
@@ -79,46 +98,59 @@ LOCK_CLASS = 0x4C444752
 BUNDLED_BADGES = Path(__file__).resolve().parent.parent / "cogs" / "recognition" / "badges.toml"
 
 
-# -- periods (UTC) ---------------------------------------------------------------------------------------------
-def day_start(at: datetime) -> datetime:
-    at = at.astimezone(UTC)
-    return datetime(at.year, at.month, at.day, tzinfo=UTC)
+# -- periods (the community's time zone) ------------------------------------------------------------------------
+# Days, weeks (Monday to Sunday) and months are the community's (``[community] timezone``): a Sunday 23:30 UTC
+# event in a UTC+2 community belongs to the next week. Each period is keyed by the UTC instant of its local
+# start, so a DST day lasts 23 or 25 hours and a week 167 or 169. Every function defaults to UTC.
+def _local_midnight(day: date, tz: tzinfo) -> datetime:
+    # A midnight skipped by a DST change resolves (fold=0) to the first instant of that local day.
+    return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
 
 
-def week_start(at: datetime) -> datetime:
-    """Monday 00:00 UTC of the week holding ``at``."""
-    start = day_start(at)
-    return start - timedelta(days=start.weekday())
+def day_start(at: datetime, tz: tzinfo = UTC) -> datetime:
+    return _local_midnight(at.astimezone(tz).date(), tz)
 
 
-def month_start(at: datetime) -> datetime:
-    at = at.astimezone(UTC)
-    return datetime(at.year, at.month, 1, tzinfo=UTC)
+def next_day_start(at: datetime, tz: tzinfo = UTC) -> datetime:
+    return _local_midnight(at.astimezone(tz).date() + timedelta(days=1), tz)
 
 
-def add_months(start: datetime, months: int) -> datetime:
-    index = start.year * 12 + (start.month - 1) + months
-    return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
+def week_start(at: datetime, tz: tzinfo = UTC) -> datetime:
+    """Monday 00:00 (in ``tz``) of the week holding ``at``, as a UTC instant."""
+    local = at.astimezone(tz).date()
+    return _local_midnight(local - timedelta(days=local.weekday()), tz)
 
 
-def period_start(window: Window, at: datetime) -> datetime:
+def month_start(at: datetime, tz: tzinfo = UTC) -> datetime:
+    local = at.astimezone(tz)
+    return _local_midnight(date(local.year, local.month, 1), tz)
+
+
+def add_months(start: datetime, months: int, tz: tzinfo = UTC) -> datetime:
+    """The start of the month ``months`` after the month holding ``start`` (in ``tz``)."""
+    local = start.astimezone(tz)
+    index = local.year * 12 + (local.month - 1) + months
+    return _local_midnight(date(index // 12, index % 12 + 1, 1), tz)
+
+
+def period_start(window: Window, at: datetime, tz: tzinfo = UTC) -> datetime:
     if window == "week":
-        return week_start(at)
+        return week_start(at, tz)
     if window == "month":
-        return month_start(at)
+        return month_start(at, tz)
     if window == "all":
         return ALL_TIME
     raise ValueError(f"unknown window {window!r}; use one of {WINDOWS}")
 
 
-def _week_number(at: datetime) -> int:
+def _week_number(at: datetime, tz: tzinfo = UTC) -> int:
     # Consecutive weeks have consecutive numbers (1970-01-05 was a Monday).
-    return (week_start(at).date() - date(1970, 1, 5)).days // 7
+    return (at.astimezone(tz).date() - date(1970, 1, 5)).days // 7
 
 
-def longest_weekly_streak(times: Iterable[datetime]) -> int:
-    """The longest run of consecutive UTC weeks that each hold at least one of ``times``."""
-    weeks = sorted({_week_number(t) for t in times})
+def longest_weekly_streak(times: Iterable[datetime], tz: tzinfo = UTC) -> int:
+    """The longest run of consecutive weeks (in ``tz``) that each hold at least one of ``times``."""
+    weeks = sorted({_week_number(t, tz) for t in times})
     best = run = 0
     previous: int | None = None
     for week in weeks:
@@ -140,7 +172,7 @@ class CountRule:
 
 @dataclass(frozen=True)
 class StreakRule:
-    """Events of ``kinds`` in at least ``weeks`` consecutive UTC weeks (Monday to Sunday)."""
+    """Events of ``kinds`` in at least ``weeks`` consecutive weeks (Monday to Sunday, the community's zone)."""
 
     kinds: frozenset[str]
     weeks: int
@@ -322,6 +354,10 @@ class LedgerPolicy:
     daily_vote_cap: int = 200
     privileges: Mapping[str, int] = field(default_factory=dict)
     badges: tuple[Badge, ...] = ()
+    # kind -> (points, days): what one member may get from one other member through that kind in ``days`` days.
+    pair_caps: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    # [community] timezone: the days of the vote cap, the weeks and months of the aggregates and streaks.
+    timezone: str = "UTC"
 
     @classmethod
     def from_config(cls, section: RecognitionSection, badges: Sequence[Badge] | None = None) -> LedgerPolicy:
@@ -337,7 +373,13 @@ class LedgerPolicy:
             daily_vote_cap=section.daily_vote_cap,
             privileges=dict(section.privileges),
             badges=tuple(badges),
+            pair_caps={k: (c.points, c.days) for k, c in section.pair_caps.items()},
+            timezone=section.community_timezone,
         )
+
+    @property
+    def tz(self) -> tzinfo:
+        return UTC if self.timezone == "UTC" else ZoneInfo(self.timezone)
 
     def points_for(self, kind: str) -> int:
         if kind not in self.points:
@@ -390,7 +432,7 @@ class Recorded:
     event: LedgerEvent | None
     requested: int
     points: int
-    # Why fewer points than requested were given: "self", "daily_cap", or None.
+    # Why fewer points than requested were given: "self", "pair_cap", "daily_cap", or None.
     adjustment: str | None = None
     awarded: tuple[AwardedBadge, ...] = ()
 
@@ -439,6 +481,27 @@ async def lock_members(session: AsyncSession, member_ids: Iterable[int]) -> None
         held.add(member_id)
 
 
+class LedgerTimeError(ValueError):
+    """An event dated in the future, or a member-driven event recorded without the clock's time."""
+
+
+def _recorded_at(kind: str, at: datetime, now: datetime | None, member_driven: bool) -> datetime:
+    """The time an event is recorded at: ``at``, refused when in the future, clamped for member-driven events."""
+    if now is None:
+        if member_driven:
+            raise LedgerTimeError(
+                f"a {kind!r} event involves another member, so it is dated by the clock: pass now=bot.clock.now()"
+            )
+        return at  # a trusted caller's own time (an import, a maintainer's back-dated entry)
+    if now.tzinfo is None:
+        raise LedgerTimeError("now must be timezone-aware")
+    if at > now + FUTURE_SKEW:
+        raise LedgerTimeError(f"a ledger event cannot be in the future ({at.isoformat()}, now {now.isoformat()})")
+    if member_driven and at < now - RECORD_WINDOW:
+        return now - RECORD_WINDOW
+    return at
+
+
 async def record_event(
     session: AsyncSession,
     policy: LedgerPolicy,
@@ -450,12 +513,18 @@ async def record_event(
     at: datetime,
     subject_member_id: int | None = None,
     points: int | None = None,
+    now: datetime | None = None,
 ) -> Recorded:
     """Record one event in the caller's transaction, update the aggregates, and award any badge it earns.
 
-    ``member_id`` is who is credited. ``subject_member_id`` is the other member involved: the author of the
-    content the member acted on (a review, an accepted answer), or whoever acted on the member's content (the
-    voter); when it is the member themself, the event earns nothing. ``points`` overrides the configured value.
+    ``member_id`` is who is credited. ``subject_member_id`` is the counterpart, the other member involved: whoever
+    acted on the member's content (the voter, the accepter), or the author of the content the member acted on (a
+    review). When it is the member themself, the event earns nothing; otherwise the kind's ``pair_caps`` limit
+    what one member can get from that counterpart. ``points`` overrides the configured value (at most
+    ±MAX_EVENT_POINTS). ``now`` is the clock's time (``bot.clock.now()``): with it an event dated in the future
+    is refused; a member-driven event (a vote kind, or one with a counterpart) needs it and is dated no earlier
+    than ``now - RECORD_WINDOW``, so ``at`` cannot buy it a fresh daily cap. The anti-farming rules (self, pair
+    cap, daily cap) are all applied here, under the member's lock.
     """
     if not kind or not reference:
         raise ValueError("a ledger event needs a kind and a reference")
@@ -463,11 +532,17 @@ async def record_event(
         raise ValueError("a ledger kind is at most 40 characters and a reference at most 120")
     if at.tzinfo is None:
         raise ValueError("a ledger event needs a timezone-aware time")
+    if points is not None and (
+        not isinstance(points, int) or isinstance(points, bool) or abs(points) > MAX_EVENT_POINTS
+    ):
+        raise ValueError(f"explicit ledger points must be whole, from -{MAX_EVENT_POINTS} to {MAX_EVENT_POINTS}")
+    member_driven = kind in policy.vote_kinds or subject_member_id is not None
+    at = _recorded_at(kind, at, now, member_driven)
     requested = policy.points_for(kind) if points is None else points
     is_self = subject_member_id is not None and subject_member_id == member_id
-    # One writer per member at a time, so the daily cap and badge counts see each other's events: an advisory
-    # lock on PostgreSQL (see lock_members for several members in one transaction); on SQLite the INSERT below
-    # takes the database's write lock, which serialises the rest just the same.
+    # One writer per member at a time, so the caps and badge counts see each other's events: an advisory lock on
+    # PostgreSQL (see lock_members for several members in one transaction); on SQLite the INSERT below takes the
+    # database's write lock, which serialises the rest just the same.
     await lock_members(session, [member_id])
     stmt = (
         dialect_insert(session, LedgerEvent)
@@ -478,6 +553,7 @@ async def record_event(
             reference=reference,
             points=0 if is_self else requested,
             created_at=at,
+            subject_member_id=subject_member_id,
         )
         .on_conflict_do_nothing(index_elements=["member_id", "kind", "reference"])
         .returning(LedgerEvent)
@@ -486,23 +562,30 @@ async def record_event(
     if event is None:
         return Recorded(None, requested, 0)
 
+    tz = policy.tz
     granted, adjustment = event.points, SELF if is_self else None
-    if not is_self and kind in policy.vote_kinds and requested > 0:
-        start = day_start(at)
-        used = await session.scalar(
-            select(func.coalesce(func.sum(LedgerEvent.points), 0)).where(
-                LedgerEvent.member_id == member_id,
-                LedgerEvent.kind.in_(policy.vote_kinds),
-                LedgerEvent.created_at >= start,
-                LedgerEvent.created_at < start + timedelta(days=1),
-                LedgerEvent.id != event.id,
-                LedgerEvent.points > 0,
+    if not is_self and requested > 0:
+        pair = policy.pair_caps.get(kind) if subject_member_id is not None else None
+        if pair is not None:
+            cap, days = pair
+            used = await _points_since(
+                session,
+                member_id,
+                [kind],
+                event.id,
+                at - timedelta(days=days),
+                None,
+                LedgerEvent.subject_member_id == subject_member_id,
             )
-        )
-        allowed = max(0, policy.daily_vote_cap - int(used or 0))
-        if requested > allowed:
-            granted, adjustment = allowed, DAILY_CAP
-            event.points = granted
+            if granted > (allowed := max(0, cap - used)):
+                granted, adjustment = allowed, PAIR_CAP
+        if kind in policy.vote_kinds:
+            used = await _points_since(
+                session, member_id, policy.vote_kinds, event.id, day_start(at, tz), next_day_start(at, tz)
+            )
+            if granted > (allowed := max(0, policy.daily_vote_cap - used)):
+                granted, adjustment = allowed, DAILY_CAP
+        event.points = granted
     if adjustment is not None:
         session.add(
             LedgerAdjustment(
@@ -515,8 +598,8 @@ async def record_event(
     awarded: list[AwardedBadge] = []
     if not is_self:
         categories = policy.categories_of(kind)
-        await _add_to_aggregates(session, guild_id, member_id, categories, at, granted, 1)
-        await _add_to_kind_stats(session, member_id, kind, at)
+        await _add_to_aggregates(session, guild_id, member_id, categories, at, granted, 1, tz)
+        await _add_to_kind_stats(session, member_id, kind, at, tz)
         awarded = await _evaluate(
             session,
             policy,
@@ -530,6 +613,29 @@ async def record_event(
     return Recorded(event, requested, granted, adjustment, tuple(awarded))
 
 
+async def _points_since(
+    session: AsyncSession,
+    member_id: int,
+    kinds: Iterable[str],
+    event_id: int,
+    start: datetime,
+    end: datetime | None,
+    *where: Any,
+) -> int:
+    """The positive points the member's other events of ``kinds`` earned in [start, end) (the caps' budget)."""
+    query = select(func.coalesce(func.sum(LedgerEvent.points), 0)).where(
+        LedgerEvent.member_id == member_id,
+        LedgerEvent.kind.in_(list(kinds)),
+        LedgerEvent.created_at >= start,
+        LedgerEvent.id != event_id,
+        LedgerEvent.points > 0,
+        *where,
+    )
+    if end is not None:
+        query = query.where(LedgerEvent.created_at < end)
+    return int(await session.scalar(query) or 0)
+
+
 async def record(
     session: AsyncSession,
     policy: LedgerPolicy,
@@ -541,6 +647,7 @@ async def record(
     points: int,
     at: datetime,
     subject_member_id: int | None = None,
+    now: datetime | None = None,
 ) -> LedgerEvent | None:
     """Append an event with explicit points; returns None when this (member, kind, reference) exists.
 
@@ -557,6 +664,7 @@ async def record(
         at=at,
         subject_member_id=subject_member_id,
         points=points,
+        now=now,
     )
     return result.event
 
@@ -573,8 +681,10 @@ async def points_of(session: AsyncSession, member_id: int, *, since: datetime | 
 AggregateKey = tuple[int, str, str, datetime]  # member_id, category, period_kind, period_start
 
 
-def aggregate_keys(member_id: int, categories: Iterable[str], at: datetime) -> list[AggregateKey]:
-    starts = (("week", week_start(at)), ("month", month_start(at)), ("all", ALL_TIME))
+def aggregate_keys(
+    member_id: int, categories: Iterable[str], at: datetime, tz: tzinfo = UTC
+) -> list[AggregateKey]:
+    starts = (("week", week_start(at, tz)), ("month", month_start(at, tz)), ("all", ALL_TIME))
     return [(member_id, c, kind, start) for c in categories for kind, start in starts]
 
 
@@ -586,6 +696,7 @@ async def _add_to_aggregates(
     at: datetime,
     points: int,
     events: int,
+    tz: tzinfo = UTC,
 ) -> None:
     rows = [
         {
@@ -597,7 +708,7 @@ async def _add_to_aggregates(
             "points": points,
             "events": events,
         }
-        for m, c, k, s in aggregate_keys(member_id, categories, at)
+        for m, c, k, s in aggregate_keys(member_id, categories, at, tz)
     ]
     table = MemberPoints.__table__
     stmt = dialect_insert(session, table).values(rows)
@@ -617,8 +728,9 @@ def accumulate(
     Shared by ``rebuild_aggregates`` and the benchmark's bulk load, so both build exactly what recording does.
     """
     totals: dict[AggregateKey, list[int]] = {}
+    tz = policy.tz
     for member_id, guild_id, kind, points, at in rows:
-        for key in aggregate_keys(member_id, policy.categories_of(kind), at):
+        for key in aggregate_keys(member_id, policy.categories_of(kind), at, tz):
             slot = totals.get(key)
             if slot is None:
                 totals[key] = [guild_id, points, 1]
@@ -636,10 +748,10 @@ class KindStats:
     best_streak: int
 
 
-def kind_stats(times: Iterable[datetime]) -> KindStats | None:
+def kind_stats(times: Iterable[datetime], tz: tzinfo = UTC) -> KindStats | None:
     """Count, current and best weekly streak of a member's events of one kind (for rebuilds and repairs)."""
     times = list(times)
-    weeks = sorted({_week_number(t) for t in times})
+    weeks = sorted({_week_number(t, tz) for t in times})
     if not weeks:
         return None
     best = run = 1
@@ -649,10 +761,12 @@ def kind_stats(times: Iterable[datetime]) -> KindStats | None:
     return KindStats(len(times), weeks[-1], run, best)
 
 
-async def _add_to_kind_stats(session: AsyncSession, member_id: int, kind: str, at: datetime) -> None:
+async def _add_to_kind_stats(
+    session: AsyncSession, member_id: int, kind: str, at: datetime, tz: tzinfo = UTC
+) -> None:
     # Read-modify-write under record_event's member lock (PostgreSQL) or the write lock (SQLite). The row is
     # read fresh (populate_existing), never taken from the identity map as it was before the lock, and locked.
-    week = _week_number(at)
+    week = _week_number(at, tz)
     stats = await session.scalar(
         select(MemberKindStats)
         .where(MemberKindStats.member_id == member_id, MemberKindStats.kind == kind)
@@ -679,7 +793,7 @@ async def _add_to_kind_stats(session: AsyncSession, member_id: int, kind: str, a
                 LedgerEvent.member_id == member_id, LedgerEvent.kind == kind, _not_self()
             )
         )
-        fresh = kind_stats(times)
+        fresh = kind_stats(times, tz)
         if fresh is not None:
             stats.events, stats.last_week, stats.streak = fresh.events, fresh.last_week, fresh.streak
             stats.best_streak = fresh.best_streak
@@ -729,7 +843,7 @@ async def _rebuild(session: AsyncSession, policy: LedgerPolicy, guild_id: int | 
     stats: dict[int, dict[str, KindStats]] = {}
     stats_rows = []
     for (member_id, kind), times in by_kind.items():
-        st = kind_stats(times)
+        st = kind_stats(times, policy.tz)
         assert st is not None
         stats.setdefault(member_id, {})[kind] = st
         stats_rows.append({"member_id": member_id, "kind": kind, **st.__dict__})
@@ -778,10 +892,12 @@ async def rebuild(
     For an upgrade with an existing ledger (the aggregates start empty) or a repair; ``atlas-bot ledger-rebuild``
     runs it by hand, the recognition cog on its first start (``rebuild_if_needed``). One pass over the ledger in
     memory, so it stays quick for large ledgers. Awards found here are not announced: on an upgrade they
-    would be a flood of old news. Revoked badges stay revoked.
+    would be a flood of old news. Revoked badges stay revoked. The periods follow ``policy.timezone``, which is
+    remembered, so a later change of ``[community] timezone`` is seen by ``needs_rebuild``.
     """
     await session.flush()
     rebuilt = await _rebuild(session, policy, guild_id)
+    await _remember_timezone(session, policy)
     automatic = [b for b in policy.badges if b.automatic]
     if not rebuilt.members or not automatic:
         return RebuildResult(rebuilt.rows, len(rebuilt.members), 0)
@@ -805,7 +921,7 @@ async def rebuild(
                 earned = sum(stats[k].events for k in rule.kinds if k in stats) >= rule.at_least
             elif isinstance(rule, StreakRule):
                 times = [t for k in rule.kinds for t in rebuilt.times.get((member_id, k), ())]
-                earned = longest_weekly_streak(times) >= rule.weeks
+                earned = longest_weekly_streak(times, policy.tz) >= rule.weeks
             elif isinstance(rule, PointsRule):
                 earned = rebuilt.totals.get(member_id, {}).get(rule.category, 0) >= rule.at_least
             else:
@@ -828,21 +944,42 @@ async def rebuild(
     return RebuildResult(rebuilt.rows, len(rebuilt.members), len(awards))
 
 
-async def needs_rebuild(session: AsyncSession) -> bool:
-    """Whether the aggregates are empty while the ledger is not (a database upgraded from before them)."""
+async def aggregates_timezone(session: AsyncSession) -> str | None:
+    """The time zone the stored aggregates' periods were built with; None when not recorded (then: UTC)."""
+    return await session.scalar(select(BotState.value).where(BotState.key == AGGREGATES_TZ_KEY))
+
+
+async def _remember_timezone(session: AsyncSession, policy: LedgerPolicy) -> None:
+    if await aggregates_timezone(session) == policy.timezone:
+        return
+    stmt = dialect_insert(session, BotState).values(key=AGGREGATES_TZ_KEY, value=policy.timezone)
+    await session.execute(
+        stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value})
+    )
+
+
+async def needs_rebuild(session: AsyncSession, policy: LedgerPolicy | None = None) -> bool:
+    """Whether the aggregates must be rebuilt from the ledger: they are empty while the ledger is not (a database
+    upgraded from before them), or (given the policy) their weeks and months were cut in another time zone than
+    ``policy.timezone`` (``[community] timezone`` changed; aggregates from before it was recorded are UTC)."""
     has_points = await session.scalar(select(exists().where(MemberPoints.member_id.is_not(None))))
-    if has_points:
-        return False
-    return bool(await session.scalar(select(exists().where(LedgerEvent.id.is_not(None)))))
+    if not has_points:
+        return bool(await session.scalar(select(exists().where(LedgerEvent.id.is_not(None)))))
+    return policy is not None and (await aggregates_timezone(session) or "UTC") != policy.timezone
 
 
 async def rebuild_if_needed(session: AsyncSession, policy: LedgerPolicy, *, at: datetime) -> RebuildResult | None:
-    """``rebuild`` when ``needs_rebuild``, once even if two processes start together; None when not needed."""
-    if not await needs_rebuild(session):
+    """``rebuild`` when ``needs_rebuild``, once even if two processes start together; None when not needed.
+
+    Run before anything records or reads aggregates (the recognition cog does it as it loads): after a change of
+    ``[community] timezone`` every stored week and month is re-cut in the new zone, so boards, streaks and the
+    spotlight never mix periods of two zones."""
+    if not await needs_rebuild(session, policy):
+        await _remember_timezone(session, policy)  # an empty ledger: its first aggregates use this zone
         return None
     if _dialect(session) == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:cls, 0)"), {"cls": LOCK_CLASS})
-        if not await needs_rebuild(session):  # the other process did it while we waited
+        if not await needs_rebuild(session, policy):  # the other process did it while we waited
             return None
     return await rebuild(session, policy, at=at)
 
@@ -891,7 +1028,7 @@ async def _evaluate(
         if isinstance(rule, CountRule):
             earned = count_of(stats, rule) >= rule.at_least
         elif isinstance(rule, StreakRule):
-            earned = await streak_of(session, member_id, stats, rule) >= rule.weeks
+            earned = await streak_of(session, member_id, stats, rule, policy.tz) >= rule.weeks
         elif isinstance(rule, PointsRule):
             earned = totals.get(rule.category, 0) >= rule.at_least
         else:
@@ -927,7 +1064,11 @@ def count_of(stats: Mapping[str, MemberKindStats], rule: CountRule) -> int:
 
 
 async def streak_of(
-    session: AsyncSession, member_id: int, stats: Mapping[str, MemberKindStats], rule: StreakRule
+    session: AsyncSession,
+    member_id: int,
+    stats: Mapping[str, MemberKindStats],
+    rule: StreakRule,
+    tz: tzinfo = UTC,
 ) -> int:
     """The member's best weekly streak for the rule: from the stats for one kind, from the ledger for several."""
     if len(rule.kinds) == 1:
@@ -938,7 +1079,7 @@ async def streak_of(
             LedgerEvent.member_id == member_id, LedgerEvent.kind.in_(rule.kinds), _not_self()
         )
     )
-    return longest_weekly_streak(times)
+    return longest_weekly_streak(times, tz)
 
 
 async def _insert_award(

@@ -373,18 +373,22 @@ class Sandbox:
         if not re.fullmatch(r"[a-z][a-z0-9_.]{0,39}", kind):
             raise StepFailed("KIND is up to 40 lower-case letters, digits, _ or . (e.g. answer_accepted)")
         bot, now = self.h.bot, self.h.clock.now()
-        async with bot.sessions.begin() as session:
-            row = await ensure_member(session, bot.guild_id, member.id, display_name=args[0], joined_at=now)
-            result = await ledger.record_event(
-                session,
-                ledger.policy_for(bot.config.recognition),
-                guild_id=bot.guild_id,
-                member_id=row.id,
-                kind=kind,
-                reference=f"sandbox:{now.isoformat()}:{points}",
-                points=points,
-                at=now,
-            )
+        try:
+            async with bot.sessions.begin() as session:
+                row = await ensure_member(session, bot.guild_id, member.id, display_name=args[0], joined_at=now)
+                result = await ledger.record_event(
+                    session,
+                    ledger.policy_for(bot.config.recognition),
+                    guild_id=bot.guild_id,
+                    member_id=row.id,
+                    kind=kind,
+                    reference=f"sandbox:{now.isoformat()}:{points}",
+                    points=points,
+                    at=now,
+                    now=now,
+                )
+        except ValueError as exc:  # points out of bounds, a bad kind: nothing was recorded
+            raise StepFailed(str(exc)) from None
         bot.ledger_recorded(row.id, badges_awarded=bool(result.awarded))
         self.say(f"recorded {points} point(s) of {kind} for {args[0]}")
 

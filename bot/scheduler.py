@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -32,12 +33,14 @@ JobFunc = Callable[[datetime], Awaitable[None]]
 @dataclass(frozen=True)
 class Job:
     name: str
-    # Cron fields in UTC, e.g. {"hour": 6, "minute": 0} daily, {"day": 1, "hour": 9} monthly.
+    # Cron fields, e.g. {"hour": 6, "minute": 0} daily, {"day": 1, "hour": 9} monthly.
     cron: dict[str, int | str]
     func: JobFunc
+    # The IANA zone the cron fields are read in (DST included), e.g. the community's for its monthly posts.
+    timezone: str = "UTC"
 
     def trigger(self) -> CronTrigger:
-        return CronTrigger(timezone=UTC, **self.cron)  # type: ignore[arg-type]
+        return CronTrigger(timezone=ZoneInfo(self.timezone), **self.cron)  # type: ignore[arg-type]
 
     def latest_fire_at_or_before(self, after: datetime, now: datetime) -> datetime | None:
         """The newest fire time in (after, now], or None; missed periods coalesce into one run."""

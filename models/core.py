@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
@@ -88,6 +88,17 @@ class LedgerEvent(Base):
         UniqueConstraint("member_id", "kind", "reference"),
         Index("ix_ledger_events_member_created", "member_id", "created_at"),
         Index("ix_ledger_events_guild_created", "guild_id", "created_at"),
+        # The per-pair caps' budget (what one member got from one other member lately); events without a
+        # counterpart are left out of it, so they cost it nothing.
+        Index(
+            "ix_ledger_events_pair",
+            "member_id",
+            "subject_member_id",
+            "kind",
+            "created_at",
+            sqlite_where=text("subject_member_id IS NOT NULL"),
+            postgresql_where=text("subject_member_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -97,6 +108,8 @@ class LedgerEvent(Base):
     points: Mapped[int] = mapped_column(Integer, default=0)
     reference: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[datetime]
+    # The counterpart (members.id): who voted, accepted, or whose content was reviewed; for per-pair caps.
+    subject_member_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class Reminder(Base):

@@ -17,8 +17,9 @@ from models.base import Base
 class MemberPoints(Base):
     """Points per member, category and period, updated in the same transaction as each ledger insert.
 
-    period_kind is "week" (Monday 00:00 UTC), "month" (1st 00:00 UTC) or "all" (period_start 1970-01-01), so a
-    leaderboard page is an index range scan instead of a GROUP BY over the ledger.
+    period_kind is "week" (Monday 00:00), "month" (1st 00:00) or "all" (period_start 1970-01-01 UTC), so a
+    leaderboard page is an index range scan instead of a GROUP BY over the ledger. Weeks and months are the
+    community's (``[community] timezone``); period_start is the UTC instant they start.
     """
 
     __tablename__ = "member_points"
@@ -34,7 +35,8 @@ class MemberPoints(Base):
     period_kind: Mapped[str] = mapped_column(String(8), primary_key=True)
     period_start: Mapped[datetime] = mapped_column(primary_key=True)
     guild_id: Mapped[int] = mapped_column(BigInteger)
-    points: Mapped[int] = mapped_column(Integer, default=0)
+    # A sum: 64-bit on PostgreSQL too (SQLite's integers always are).
+    points: Mapped[int] = mapped_column(BigInteger, default=0)
     events: Mapped[int] = mapped_column(Integer, default=0)
 
 
@@ -42,7 +44,7 @@ class MemberKindStats(Base):
     """Per member and ledger kind: how many events (own-content ones excluded) and the weekly streaks.
 
     Maintained with each insert so a badge rule is one primary-key read, however long the member's history.
-    Weeks are numbered consecutively (Monday 00:00 UTC starts one).
+    Weeks are numbered consecutively (Monday 00:00 in the community's time zone starts one).
     """
 
     __tablename__ = "member_kind_stats"
@@ -63,7 +65,7 @@ class LedgerAdjustment(Base):
 
     event_id: Mapped[int] = mapped_column(ForeignKey("ledger_events.id", ondelete="CASCADE"), primary_key=True)
     requested_points: Mapped[int] = mapped_column(Integer)
-    # "self": the member acted on their own content (0 points, not counted for badges); "daily_cap".
+    # "self": the member acted on their own content (0 points, not counted for badges); "pair_cap", "daily_cap".
     reason: Mapped[str] = mapped_column(String(20))
     subject_member_id: Mapped[int | None] = mapped_column(Integer)
 
@@ -119,7 +121,8 @@ class Spotlight(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     guild_id: Mapped[int] = mapped_column(BigInteger)
-    # The month being celebrated (1st 00:00 UTC), not the month it is posted in.
+    # The month being celebrated (the UTC instant of the 1st 00:00 in the community's time zone), not the month
+    # it is posted in.
     month_start: Mapped[datetime]
     # draft | posted. Posting is a durable reminder ("recognition.spotlight_post", dedupe
     # "spotlight:{guild}:{YYYY-MM}") scheduled with the draft; its handler sets posted and the message.

@@ -12,7 +12,7 @@ import asyncio
 import io
 import logging
 import re
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -49,10 +49,13 @@ BADGE_POST, SPOTLIGHT_POST = ledger.BADGE_POST, service.SPOTLIGHT_POST
 BADGE_POST_GRACE = timedelta(days=2)
 SPOTLIGHT_POST_GRACE = timedelta(days=3)
 NONE = discord.AllowedMentions.none()
+# How /ledger history names each anti-farming adjustment.
+ADJUSTMENTS = {ledger.SELF: "own content", ledger.PAIR_CAP: "pair cap", ledger.DAILY_CAP: "daily cap"}
 
 
-def _month_name(month: datetime) -> str:
-    return month.strftime("%B %Y")
+def _month_name(month: datetime, tz: tzinfo) -> str:
+    # A month start is the 1st's midnight in the community's zone: name it there, not in UTC.
+    return service.month_label(month, tz)
 
 
 async def _member_row(bot: AtlasBot, session: Any, user: discord.abc.User) -> int:
@@ -67,6 +70,7 @@ async def leaderboard_message(
 ) -> tuple[str, discord.File, discord.ui.View]:
     """A board page as content, image and buttons. Read-only: a viewer without a member row has no rank."""
     cfg = bot.config.recognition
+    tz = ledger.policy_for(cfg).tz
     async with bot.sessions() as session:
         row = await get_member(session, bot.guild_id, user.id)
         viewer = row.id if row is not None else None
@@ -81,12 +85,14 @@ async def leaderboard_message(
                 page_size=cfg.leaderboard_page_size,
                 max_pages=cfg.leaderboard_max_pages,
                 viewer_member_id=viewer,
+                tz=tz,
             )
         except service.RecognitionError as exc:
             raise UserError(str(exc)) from None
         opted_out = viewer is not None and await service.is_opted_out(session, viewer)
     rows = [Row(r.rank, r.name, r.points) for r in board.rows]
-    subtitle = f"Since {board.period_start:%d %B %Y} (UTC) · page {board.page + 1} of {board.pages}"
+    since = board.period_start.astimezone(tz)
+    subtitle = f"Since {since:%d %B %Y} ({cfg.community_timezone}) · page {board.page + 1} of {board.pages}"
     if window == "all":
         subtitle = f"Page {board.page + 1} of {board.pages}"
     png = await asyncio.to_thread(
@@ -192,6 +198,8 @@ class RecognitionCog(commands.Cog):
         self.bot = bot
         self.config = bot.config.recognition
         self.policy = ledger.policy_for(self.config)  # fails loudly at load if the badge file is invalid
+        # The community's zone: weeks, months, the spotlight and the quarterly review follow it.
+        self.tz = self.policy.tz
 
     async def cog_load(self) -> None:
         await self._rebuild_if_needed()
@@ -200,11 +208,17 @@ class RecognitionCog(commands.Cog):
         self.bot.reminders.register(ReminderKind(SPOTLIGHT_POST, self._post_spotlight, grace=SPOTLIGHT_POST_GRACE))
         cfg = self.config
         for job in (
-            Job(JOB_NAMES[0], {"day": 1, "hour": cfg.spotlight_draft_hour, "minute": 0}, self.spotlight_draft_job),
+            Job(
+                JOB_NAMES[0],
+                {"day": 1, "hour": cfg.spotlight_draft_hour, "minute": 0},
+                self.spotlight_draft_job,
+                timezone=self.policy.timezone,
+            ),
             Job(
                 JOB_NAMES[1],
                 {"month": "1,4,7,10", "day": 1, "hour": cfg.spotlight_post_hour, "minute": 10},
                 self.quarterly_review_job,
+                timezone=self.policy.timezone,
             ),
         ):
             self.bot.scheduler.add_job(job)
@@ -218,9 +232,14 @@ class RecognitionCog(commands.Cog):
 
     async def _rebuild_if_needed(self) -> None:
         """A database upgraded with an existing ledger starts with empty aggregates: fill them (and award the
-        badges already earned, quietly) before anything reads them. Once; ``atlas-bot ledger-rebuild`` by hand."""
+        badges already earned, quietly) before anything reads them. Once; ``atlas-bot ledger-rebuild`` by hand.
+        The same when ``[community] timezone`` changed: the stored weeks and months are re-cut in the new zone,
+        and the spotlights re-keyed on its month starts (each keeps its calendar month)."""
         async with self.bot.sessions.begin() as session:
             result = await ledger.rebuild_if_needed(session, self.policy, at=self.bot.clock.now())
+            moved = await service.align_spotlight_months(session, self.tz)
+        if moved:
+            log.warning("recognition: %d spotlight(s) re-keyed on the months of %s", moved, self.policy.timezone)
         if result is not None:
             log.warning(
                 "recognition: built the aggregates from the existing ledger (%d members, %d rows) and awarded "
@@ -248,11 +267,18 @@ class RecognitionCog(commands.Cog):
             a = await service.announcement(session, self.policy, int(reminder.payload["award_id"]))
         if a is None:
             return  # revoked before it was announced, or the member's data was erased
+        reason = f"\n↳ {a.reason}" if a.manual and a.reason else ""
+        if a.opted_out:
+            # Opted out of public recognition (checked now: they may have opted out after the award): only they
+            # are told, by DM. Closed DMs fail the reminder for good; it is never posted in the channel instead.
+            member = await self.bot.live_member(a.discord_id)
+            text = f"🏅 You earned {a.badge.emoji} **{a.badge.name}** ({a.badge.tier}): {a.badge.description}"
+            text += f"{reason}\n(Not announced publicly: you opted out with `/leaderboard optout`.)"
+            await member.send(text[:2000], allowed_mentions=NONE)
+            return
         channel = await self._announcements()
         text = f"🏅 <@{a.discord_id}> earned {a.badge.emoji} **{a.badge.name}** ({a.badge.tier}): "
-        text += a.badge.description
-        if a.manual and a.reason:
-            text += f"\n↳ {a.reason}"
+        text += a.badge.description + reason
         await channel.send(text[:2000], allowed_mentions=NONE)
 
     async def _post_spotlight(self, reminder: Reminder) -> None:
@@ -261,6 +287,14 @@ class RecognitionCog(commands.Cog):
         async with self.bot.sessions() as session:
             draft = await service.spotlight_by_id(session, reminder.guild_id, reminder.target_id)
         if draft is None or draft.status == "posted":
+            return
+        if not draft.entries:
+            # A quiet month (or everyone in it opted out or left): nothing public, a word to the maintainers. The
+            # draft stays a draft: someone added with /spotlight add can still be posted with "Post now".
+            await self._tell_maintainers(
+                f"Nothing was posted for the {_month_name(draft.month_start, self.tz)} spotlight: nobody to "
+                "feature. `/spotlight add` and Post now in `/spotlight preview` can still post one."
+            )
             return
         channel = await self._announcements()
         message = await channel.send(embed=self._spotlight_embed(draft), allowed_mentions=NONE)
@@ -446,9 +480,8 @@ class RecognitionCog(commands.Cog):
         for r in rows:
             pts = f"{r.points:+d}"
             if r.adjustment:
-                pts += (
-                    f" (asked {r.requested:+d}; {'own content' if r.adjustment == ledger.SELF else 'daily cap'})"
-                )
+                why = ADJUSTMENTS.get(r.adjustment, r.adjustment)
+                pts += f" (asked {r.requested:+d}; {why})"
             lines.append(f"{discord_ts(r.created_at, 'd')} `{r.kind}` {pts} · `{r.reference[:40]}`")
         embed.add_field(name="Events", value="\n".join(lines)[:1024] or "none", inline=False)
         await interaction.response.send_message(embed=embed, ephemeral=True)
@@ -456,7 +489,7 @@ class RecognitionCog(commands.Cog):
     # -- /spotlight --------------------------------------------------------------------------------------------
     def _spotlight_month(self) -> datetime:
         """The month the next spotlight celebrates: the last completed month."""
-        return ledger.add_months(ledger.month_start(self.bot.clock.now()), -1)
+        return ledger.add_months(ledger.month_start(self.bot.clock.now(), self.tz), -1, self.tz)
 
     @spotlight.command(
         name="preview", description="See (and prepare) the spotlight draft before it is posted (maintainers)"
@@ -470,9 +503,14 @@ class RecognitionCog(commands.Cog):
             draft = await self._prepare_draft(session, month, now)
         embed = self._spotlight_embed(draft)
         view = discord.ui.View(timeout=None)  # only the dynamic button: see leaderboard_view
-        if draft.status == "draft":
+        if draft.status == "draft" and not draft.entries:
+            note = (
+                "Draft: nobody to feature this month, so nothing will be posted. `/spotlight add` puts "
+                "someone in; then this preview offers Post now."
+            )
+        elif draft.status == "draft":
             view.add_item(SpotlightPostButton(draft.id))
-            post_at = service.spotlight_post_time(month, self.config.spotlight_post_hour)
+            post_at = service.spotlight_post_time(month, self.config.spotlight_post_hour, self.tz)
             when = (
                 f"It posts automatically {discord_ts(post_at, 'R')}."
                 if now <= post_at + SPOTLIGHT_POST_GRACE
@@ -492,6 +530,7 @@ class RecognitionCog(commands.Cog):
             now,
             size=self.config.spotlight_size,
             cooldown_months=self.config.spotlight_cooldown_months,
+            tz=self.tz,
         )
         if draft.status == "draft":
             await self.bot.reminders.schedule(
@@ -499,8 +538,8 @@ class RecognitionCog(commands.Cog):
                 kind=SPOTLIGHT_POST,
                 guild_id=self.bot.guild_id,
                 target_id=draft.id,
-                due_at=service.spotlight_post_time(month, self.config.spotlight_post_hour),
-                dedupe_key=service.spotlight_post_key(self.bot.guild_id, month),
+                due_at=service.spotlight_post_time(month, self.config.spotlight_post_hour, self.tz),
+                dedupe_key=service.spotlight_post_key(self.bot.guild_id, month, self.tz),
             )
         return draft
 
@@ -538,12 +577,20 @@ class RecognitionCog(commands.Cog):
             async with self.bot.sessions.begin() as session:
                 member_id = await _member_row(self.bot, session, member)
                 if action == "note":
-                    await service.edit_spotlight_note(session, self.bot.guild_id, month, member_id, note)
+                    await service.edit_spotlight_note(
+                        session, self.bot.guild_id, month, member_id, note, tz=self.tz
+                    )
                 elif action == "remove":
-                    await service.remove_from_spotlight(session, self.bot.guild_id, month, member_id)
+                    await service.remove_from_spotlight(session, self.bot.guild_id, month, member_id, tz=self.tz)
                 else:
                     await service.add_to_spotlight(
-                        session, self.bot.guild_id, month, member_id, note, size=self.config.spotlight_size
+                        session,
+                        self.bot.guild_id,
+                        month,
+                        member_id,
+                        note,
+                        size=self.config.spotlight_size,
+                        tz=self.tz,
                     )
         except service.RecognitionError as exc:
             raise UserError(str(exc)) from None
@@ -553,7 +600,8 @@ class RecognitionCog(commands.Cog):
 
     def _spotlight_embed(self, draft: service.SpotlightDraft) -> discord.Embed:
         embed = discord.Embed(
-            title=f"🌟 Community spotlight · {_month_name(draft.month_start)}", colour=discord.Colour.gold()
+            title=f"🌟 Community spotlight · {_month_name(draft.month_start, self.tz)}",
+            colour=discord.Colour.gold(),
         )
         if not draft.entries:
             embed.description = "Nobody to feature this month: a quiet one."
@@ -586,8 +634,10 @@ class RecognitionCog(commands.Cog):
         now = self.bot.clock.now()
         try:
             async with self.bot.sessions.begin() as session:
-                state = await service.post_spotlight_now(session, self.bot.guild_id, spotlight_id, now)
                 draft = await service.spotlight_by_id(session, self.bot.guild_id, spotlight_id)
+                if draft is not None and draft.status == "draft" and not draft.entries:
+                    raise UserError("The draft has nobody to feature: `/spotlight add` someone first.")
+                state = await service.post_spotlight_now(session, self.bot.guild_id, spotlight_id, now)
                 if state == "missing" and draft is not None:
                     await self.bot.reminders.schedule(
                         session,
@@ -595,7 +645,7 @@ class RecognitionCog(commands.Cog):
                         guild_id=self.bot.guild_id,
                         target_id=spotlight_id,
                         due_at=now,
-                        dedupe_key=service.spotlight_post_key(self.bot.guild_id, draft.month_start),
+                        dedupe_key=service.spotlight_post_key(self.bot.guild_id, draft.month_start, self.tz),
                     )
         except service.RecognitionError as exc:
             raise UserError(str(exc)) from None
@@ -605,7 +655,7 @@ class RecognitionCog(commands.Cog):
             return "That spotlight is being posted right now."
         self.bot.scheduler.kick()
         return (
-            f"Posting the spotlight for {_month_name(draft.month_start)} in "
+            f"Posting the spotlight for {_month_name(draft.month_start, self.tz)} in "
             f"<#{self.bot.config.channels.announcements}> now."
         )
 
@@ -614,28 +664,48 @@ class RecognitionCog(commands.Cog):
         """On the 1st: the last month's draft and its post reminder, and a word to the maintainers."""
         if not self.bot.guild_id:
             return
-        month = ledger.add_months(ledger.month_start(now), -1)
+        month = ledger.add_months(ledger.month_start(now, self.tz), -1, self.tz)
         async with self.bot.sessions.begin() as session:
             draft = await self._prepare_draft(session, month, now)
-        channel = await self._channel(self.bot.config.channels.mod_log)
-        if channel is not None and draft.status == "draft":
-            post_at = service.spotlight_post_time(month, self.config.spotlight_post_hour)
-            await channel.send(
-                f"The spotlight for {_month_name(month)} is ready with {len(draft.entries)} member(s). "
-                f"Maintainers: `/spotlight preview` to review and edit it; it posts {discord_ts(post_at, 'R')}.",
-                allowed_mentions=NONE,
+        if draft.status != "draft":
+            return
+        post_at = service.spotlight_post_time(month, self.config.spotlight_post_hour, self.tz)
+        if draft.entries:
+            text = (
+                f"The spotlight for {_month_name(month, self.tz)} is ready with {len(draft.entries)} member(s). "
+                f"Maintainers: `/spotlight preview` to review and edit it; it posts {discord_ts(post_at, 'R')}."
             )
+        else:
+            text = (
+                f"The spotlight for {_month_name(month, self.tz)} has nobody to feature (a quiet month), so "
+                "nothing will be posted. Maintainers: `/spotlight add` someone if you want one."
+            )
+        await self._tell_maintainers(text)
+
+    async def _tell_maintainers(self, text: str) -> None:
+        channel = await self._channel(self.bot.config.channels.mod_log)
+        if channel is None:
+            log.info("recognition (no mod log channel): %s", text)
+            return
+        await channel.send(text, allowed_mentions=NONE)
 
     async def quarterly_review_job(self, now: datetime) -> None:
         if not self.bot.guild_id:
+            return
+        quarter = ledger.add_months(service.quarter_start(now, self.tz), -3, self.tz)
+        async with self.bot.sessions() as session:
+            review = await service.quarter_review(session, self.bot.guild_id, quarter, tz=self.tz)
+        if review.quiet:
+            # An empty review in public reads as "nothing happens here": tell the maintainers only.
+            await self._tell_maintainers(
+                f"The quarterly review for {review.label} was not posted: no contributions and no badges in the "
+                f"quarter ({review.new_members} new member(s))."
+            )
             return
         channel = await self._channel(self.bot.config.channels.announcements)
         if channel is None:
             log.warning("quarterly review not posted: no announcements channel configured")
             return
-        quarter = ledger.add_months(service.quarter_start(now), -3)
-        async with self.bot.sessions() as session:
-            review = await service.quarter_review(session, self.bot.guild_id, quarter)
         await channel.send(embed=quarter_embed(review), allowed_mentions=NONE)
 
 

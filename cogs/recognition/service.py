@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -108,11 +108,13 @@ async def leaderboard(
     page_size: int = 10,
     max_pages: int = 10,
     viewer_member_id: int | None = None,
+    tz: tzinfo = UTC,
 ) -> Board:
-    """One page of a board from the maintained aggregates: an index range scan, whatever the ledger's size."""
+    """One page of a board from the maintained aggregates: an index range scan, whatever the ledger's size.
+    ``tz`` is the community's (``policy.tz``): the one the aggregates were cut in."""
     if category not in ledger.CATEGORIES:
         raise RecognitionError(f"Unknown category; choose one of {', '.join(ledger.CATEGORIES)}.")
-    start = ledger.period_start(window, at)
+    start = ledger.period_start(window, at, tz)
     where = [
         MemberPoints.guild_id == guild_id,
         MemberPoints.period_kind == window,
@@ -233,7 +235,7 @@ async def progress_of(session: AsyncSession, policy: LedgerPolicy, member_id: in
         if isinstance(rule, CountRule):
             current, target = ledger.count_of(stats, rule), rule.at_least
         elif isinstance(rule, StreakRule):
-            current, target = await ledger.streak_of(session, member_id, stats, rule), rule.weeks
+            current, target = await ledger.streak_of(session, member_id, stats, rule, policy.tz), rule.weeks
         elif isinstance(rule, PointsRule):
             current, target = max(0, int(totals.get(rule.category, 0))), rule.at_least
         else:
@@ -251,6 +253,8 @@ class Announcement:
     badge: Badge
     reason: str
     manual: bool
+    # Read when it is sent: an opted-out member is told by DM, not in the channel.
+    opted_out: bool = False
 
 
 async def announcement(session: AsyncSession, policy: LedgerPolicy, award_id: int) -> Announcement | None:
@@ -272,6 +276,7 @@ async def announcement(session: AsyncSession, policy: LedgerPolicy, award_id: in
         policy.badge(award.badge_key) or _unknown_badge(award.badge_key),
         award.reason,
         award.awarded_by is not None,
+        await is_opted_out(session, award.member_id),
     )
 
 
@@ -295,11 +300,11 @@ class SpotlightDraft:
 
 
 async def spotlight_candidates(
-    session: AsyncSession, guild_id: int, month: datetime, *, cooldown_months: int
+    session: AsyncSession, guild_id: int, month: datetime, *, cooldown_months: int, tz: tzinfo = UTC
 ) -> list[Candidate]:
     """Everything the selection rule needs about the month's contributors, read from aggregates and ledger."""
-    month = ledger.month_start(month)
-    next_month, prev_month = ledger.add_months(month, 1), ledger.add_months(month, -1)
+    month = ledger.month_start(month, tz)
+    next_month, prev_month = ledger.add_months(month, 1, tz), ledger.add_months(month, -1, tz)
     visible = (
         select(MemberPoints.member_id, MemberPoints.category, MemberPoints.points)
         .join(Member, Member.id == MemberPoints.member_id)
@@ -351,7 +356,7 @@ async def spotlight_candidates(
                 .where(
                     Spotlight.guild_id == guild_id,
                     Spotlight.status == "posted",
-                    Spotlight.month_start >= ledger.add_months(month, -cooldown_months),
+                    Spotlight.month_start >= ledger.add_months(month, -cooldown_months, tz),
                     Spotlight.month_start < month,
                 )
             )
@@ -378,18 +383,21 @@ async def prepare_spotlight(
     *,
     size: int = 10,
     cooldown_months: int = 3,
+    tz: tzinfo = UTC,
 ) -> SpotlightDraft:
     """The month's spotlight draft, chosen by the fair rule the first time and then kept (with any edits).
 
     Two callers at once (the monthly job and a maintainer's preview) get the same draft: the unique (guild,
     month) constraint decides, and the loser reads the winner's.
     """
-    month = ledger.month_start(month)
+    month = ledger.month_start(month, tz)
     spotlight_id = await session.scalar(
         select(Spotlight.id).where(Spotlight.guild_id == guild_id, Spotlight.month_start == month)
     )
     if spotlight_id is None:
-        candidates = await spotlight_candidates(session, guild_id, month, cooldown_months=cooldown_months)
+        candidates = await spotlight_candidates(
+            session, guild_id, month, cooldown_months=cooldown_months, tz=tz
+        )
         picks = select_spotlight(candidates, size)
         spotlight_id = await session.scalar(
             ledger.dialect_insert(session, Spotlight)
@@ -400,7 +408,7 @@ async def prepare_spotlight(
         if spotlight_id is not None:
             session.add_all(_entries(spotlight_id, picks))
             await session.flush()
-    return await spotlight_draft(session, guild_id, month)  # type: ignore[return-value]
+    return await spotlight_draft(session, guild_id, month, tz=tz)  # type: ignore[return-value]
 
 
 def _entries(spotlight_id: int, picks: Sequence[Pick]) -> list[SpotlightEntry]:
@@ -410,9 +418,13 @@ def _entries(spotlight_id: int, picks: Sequence[Pick]) -> list[SpotlightEntry]:
     ]
 
 
-async def spotlight_draft(session: AsyncSession, guild_id: int, month: datetime) -> SpotlightDraft | None:
+async def spotlight_draft(
+    session: AsyncSession, guild_id: int, month: datetime, *, tz: tzinfo = UTC
+) -> SpotlightDraft | None:
     spotlight = await session.scalar(
-        select(Spotlight).where(Spotlight.guild_id == guild_id, Spotlight.month_start == ledger.month_start(month))
+        select(Spotlight).where(
+            Spotlight.guild_id == guild_id, Spotlight.month_start == ledger.month_start(month, tz)
+        )
     )
     if spotlight is None:
         return None
@@ -440,9 +452,11 @@ async def _draft(session: AsyncSession, spotlight: Spotlight) -> SpotlightDraft:
     return SpotlightDraft(spotlight.id, spotlight.month_start, spotlight.status, lines, spotlight.posted_at)
 
 
-async def _editable(session: AsyncSession, guild_id: int, month: datetime) -> Spotlight:
+async def _editable(session: AsyncSession, guild_id: int, month: datetime, tz: tzinfo) -> Spotlight:
     spotlight = await session.scalar(
-        select(Spotlight).where(Spotlight.guild_id == guild_id, Spotlight.month_start == ledger.month_start(month))
+        select(Spotlight).where(
+            Spotlight.guild_id == guild_id, Spotlight.month_start == ledger.month_start(month, tz)
+        )
     )
     if spotlight is None:
         raise RecognitionError("There is no spotlight draft for that month yet; run `/spotlight preview` first.")
@@ -452,9 +466,9 @@ async def _editable(session: AsyncSession, guild_id: int, month: datetime) -> Sp
 
 
 async def edit_spotlight_note(
-    session: AsyncSession, guild_id: int, month: datetime, member_id: int, note: str
+    session: AsyncSession, guild_id: int, month: datetime, member_id: int, note: str, *, tz: tzinfo = UTC
 ) -> None:
-    spotlight = await _editable(session, guild_id, month)
+    spotlight = await _editable(session, guild_id, month, tz)
     note = note.strip()
     if not note or len(note) > 300:
         raise RecognitionError("A spotlight note needs 1-300 characters.")
@@ -468,8 +482,10 @@ async def edit_spotlight_note(
     entry.note = note
 
 
-async def remove_from_spotlight(session: AsyncSession, guild_id: int, month: datetime, member_id: int) -> None:
-    spotlight = await _editable(session, guild_id, month)
+async def remove_from_spotlight(
+    session: AsyncSession, guild_id: int, month: datetime, member_id: int, *, tz: tzinfo = UTC
+) -> None:
+    spotlight = await _editable(session, guild_id, month, tz)
     result = await session.execute(
         delete(SpotlightEntry).where(
             SpotlightEntry.spotlight_id == spotlight.id, SpotlightEntry.member_id == member_id
@@ -480,9 +496,16 @@ async def remove_from_spotlight(session: AsyncSession, guild_id: int, month: dat
 
 
 async def add_to_spotlight(
-    session: AsyncSession, guild_id: int, month: datetime, member_id: int, note: str, *, size: int = 10
+    session: AsyncSession,
+    guild_id: int,
+    month: datetime,
+    member_id: int,
+    note: str,
+    *,
+    size: int = 10,
+    tz: tzinfo = UTC,
 ) -> None:
-    spotlight = await _editable(session, guild_id, month)
+    spotlight = await _editable(session, guild_id, month, tz)
     note = note.strip()
     if not note or len(note) > 300:
         raise RecognitionError("A spotlight note needs 1-300 characters.")
@@ -505,14 +528,37 @@ async def add_to_spotlight(
     await session.flush()
 
 
-def spotlight_post_key(guild_id: int, month: datetime) -> str:
+def month_label(month: datetime, tz: tzinfo = UTC, fmt: str = "%B %Y") -> str:
+    """The calendar month holding ``month`` in ``tz`` (a month start is the 1st's local midnight, which is the
+    last day of the month before in UTC for zones east of it)."""
+    return month.astimezone(tz).strftime(fmt)
+
+
+def spotlight_post_key(guild_id: int, month: datetime, tz: tzinfo = UTC) -> str:
     """The dedupe key of the month's post reminder: one post per guild and celebrated month."""
-    return f"spotlight:{guild_id}:{ledger.month_start(month):%Y-%m}"
+    return f"spotlight:{guild_id}:{month_label(ledger.month_start(month, tz), tz, '%Y-%m')}"
 
 
-def spotlight_post_time(month: datetime, post_hour: int) -> datetime:
-    """When the spotlight celebrating ``month`` is posted: the 1st of the next month, ``post_hour``:05 UTC."""
-    return ledger.add_months(ledger.month_start(month), 1) + timedelta(hours=post_hour, minutes=5)
+def spotlight_post_time(month: datetime, post_hour: int, tz: tzinfo = UTC) -> datetime:
+    """When the spotlight celebrating ``month`` is posted: the 1st of the next month at ``post_hour``:05, wall
+    time in ``tz`` (whatever DST does that day)."""
+    first = ledger.add_months(ledger.month_start(month, tz), 1, tz).astimezone(tz)
+    return datetime(first.year, first.month, 1, post_hour, 5, tzinfo=tz).astimezone(UTC)
+
+
+async def align_spotlight_months(session: AsyncSession, tz: tzinfo) -> int:
+    """Re-key the spotlights on the month starts of ``tz`` (after ``[community] timezone`` changed), keeping each
+    one's calendar month; returns how many moved. Idempotent and cheap: one row per month."""
+    moved = 0
+    for spotlight in await session.scalars(select(Spotlight)):
+        # A month start in any zone (UTC-12..+14) lies within a day of the 1st: two weeks on is mid-month.
+        mid = spotlight.month_start + timedelta(days=14)
+        start = ledger.month_start(datetime(mid.year, mid.month, 15, 12, tzinfo=tz), tz)
+        if spotlight.month_start != start:
+            spotlight.month_start = start
+            moved += 1
+    await session.flush()
+    return moved
 
 
 async def mark_spotlight_posted(
@@ -574,16 +620,21 @@ class QuarterReview:
     top: list[BoardRow]
     category_leaders: dict[str, BoardRow]
 
+    @property
+    def quiet(self) -> bool:
+        """Nothing to celebrate: no contribution and no badge. Such a review is not posted publicly."""
+        return self.events == 0 and self.badges_awarded == 0
 
-def quarter_start(at: datetime) -> datetime:
-    month = ledger.month_start(at)
-    return month.replace(month=(month.month - 1) // 3 * 3 + 1)
+
+def quarter_start(at: datetime, tz: tzinfo = UTC) -> datetime:
+    month = ledger.month_start(at, tz)
+    return ledger.add_months(month, -((month.astimezone(tz).month - 1) % 3), tz)
 
 
 async def _quarter_totals(
-    session: AsyncSession, guild_id: int, start: datetime, category: str
+    session: AsyncSession, guild_id: int, start: datetime, category: str, tz: tzinfo
 ) -> dict[int, tuple[int, int]]:
-    months = [ledger.add_months(start, i) for i in range(3)]
+    months = [ledger.add_months(start, i, tz) for i in range(3)]
     rows = await session.execute(
         select(MemberPoints.member_id, func.sum(MemberPoints.points), func.sum(MemberPoints.events))
         .where(
@@ -597,12 +648,14 @@ async def _quarter_totals(
     return {m: (int(p or 0), int(n or 0)) for m, p, n in rows.all()}
 
 
-async def quarter_review(session: AsyncSession, guild_id: int, start: datetime, *, top: int = 5) -> QuarterReview:
-    """Growth and top contributions of the quarter starting at ``start``, beside the quarter before."""
-    start = quarter_start(start)
-    end, previous = ledger.add_months(start, 3), ledger.add_months(start, -3)
-    current = await _quarter_totals(session, guild_id, start, "overall")
-    before = await _quarter_totals(session, guild_id, previous, "overall")
+async def quarter_review(
+    session: AsyncSession, guild_id: int, start: datetime, *, top: int = 5, tz: tzinfo = UTC
+) -> QuarterReview:
+    """Growth and top contributions of the quarter holding ``start`` (in ``tz``), beside the quarter before."""
+    start = quarter_start(start, tz)
+    end, previous = ledger.add_months(start, 3, tz), ledger.add_months(start, -3, tz)
+    current = await _quarter_totals(session, guild_id, start, "overall", tz)
+    before = await _quarter_totals(session, guild_id, previous, "overall", tz)
 
     async def joined(a: datetime, b: datetime) -> int:
         return int(
@@ -652,10 +705,11 @@ async def quarter_review(session: AsyncSession, guild_id: int, start: datetime, 
 
     leaders: dict[str, BoardRow] = {}
     for category in ("answers", "reviews", "mentoring"):
-        best = await rows_for(await _quarter_totals(session, guild_id, start, category), 1)
+        best = await rows_for(await _quarter_totals(session, guild_id, start, category, tz), 1)
         if best:
             leaders[category] = best[0]
-    label = f"{start.year} Q{(start.month - 1) // 3 + 1}"
+    local = start.astimezone(tz)
+    label = f"{local.year} Q{(local.month - 1) // 3 + 1}"
     return QuarterReview(
         quarter_start=start,
         label=label,

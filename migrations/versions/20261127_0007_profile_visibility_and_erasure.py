@@ -1,7 +1,7 @@
 """privacy: profile visibility and data erasure on members
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 Create Date: 2026-11-27 17:40:00.000000
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import models.base
 
 revision: str = "0007"
-down_revision: str | None = "0004"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

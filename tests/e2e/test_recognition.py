@@ -345,3 +345,125 @@ async def test_first_start_on_an_existing_ledger_builds_the_boards(
         assert emulator.messages(harness.channel("announcements")) == []  # old news is not announced
     finally:
         await harness.stop()
+
+
+# -- badges of opted-out members, quiet periods, the community's time zone ----------------------------------------
+async def test_an_opted_out_members_badge_is_told_by_dm_not_announced(world: AtlasHarness) -> None:
+    carol = world.emu.add_member(world.guild, "carol")
+    await world.emu.slash(world.bob, "leaderboard optout")
+    result = await record(world, world.bob, "review_done", "pr:1")
+    world.bot.ledger_recorded(result.event.member_id, badges_awarded=True)
+    await world.emu.until(lambda: world.emu.dms(world.bob), timeout=5)
+    (dm,) = world.emu.dms(world.bob)
+    assert "You earned" in dm.content and "Second Pair of Eyes" in dm.content and "opted out" in dm.content
+    # Carol opts out after her award but before it is sent: the choice at send time wins.
+    await record(world, carol, "review_done", "pr:2")
+    await world.emu.slash(carol, "leaderboard optout")
+    await world.advance(timedelta(hours=1))
+    assert any("Second Pair of Eyes" in m.content for m in world.emu.dms(carol))
+    assert world.emu.messages(world.channel("announcements")) == []
+    assert await badge_post_states(world) == ["sent", "sent"]
+    # Opted in again: announced publicly as before.
+    await world.emu.slash(carol, "leaderboard optin")
+    await record(world, carol, "answer_accepted", "a:1")
+    await world.advance(timedelta(hours=1))
+    (post,) = world.emu.messages(world.channel("announcements"))
+    assert f"<@{carol.id}> earned" in post.content
+
+
+async def test_a_quiet_month_and_quarter_post_nothing_publicly(world: AtlasHarness) -> None:
+    await world.bot.scheduler.run_due()  # the first poll arms the monthly and quarterly jobs
+    world.clock.set(datetime(2026, 4, 1, 16, 0, tzinfo=UTC))  # past the draft, post and review times
+    await world.bot.scheduler.run_due()
+    await world.settle()
+    assert world.emu.messages(world.channel("announcements")) == []
+    notes = [m.content for m in world.emu.messages(world.channel("mod-log"))]
+    assert any("March 2026" in n and "nobody to feature" in n for n in notes)
+    assert any("quarterly review for 2026 Q1 was not posted" in n for n in notes)
+    preview = await world.emu.slash(world.alice, "spotlight preview")
+    assert "nobody to feature" in preview.content and button_labels(preview) == []
+
+
+async def test_an_active_month_and_quarter_are_posted(world: AtlasHarness) -> None:
+    await record(world, world.bob, "review_done", "pr:1")
+    await world.advance(timedelta(hours=1))  # bob's badge announcement
+    world.clock.set(datetime(2026, 4, 1, 16, 0, tzinfo=UTC))
+    await world.bot.scheduler.run_due()
+    await world.settle()
+    titles = [m.embeds[0]["title"] for m in world.emu.messages(world.channel("announcements")) if m.embeds]
+    assert sorted(titles) == sorted(["🌟 Community spotlight · March 2026", "📈 Quarterly review · 2026 Q1"])
+
+
+async def berlin_world(emulator: Emulator, clock: ManualClock, db: Path) -> AtlasHarness:
+    guild = make_world(emulator)
+    config = config_for(emulator, guild, cogs=COGS, community={"timezone": "Europe/Berlin"})
+    harness = AtlasHarness(emulator, guild, clock, config, f"sqlite+aiosqlite:///{db}")
+    harness.members["alice"] = emulator.add_member(guild, "alice", roles=["Maintainer"])
+    harness.members["bob"] = emulator.add_member(guild, "bob")
+    await harness.start()
+    return harness
+
+
+async def test_weeks_months_and_the_spotlight_follow_the_community_time_zone(
+    emulator: Emulator, e2e_clock: ManualClock, tmp_path: Path
+) -> None:
+    e2e_clock.set(datetime(2026, 5, 31, 12, 0, tzinfo=UTC))
+    world = await berlin_world(emulator, e2e_clock, tmp_path / "berlin.db")
+    await world.bot.scheduler.run_due()  # the first poll arms the monthly and quarterly jobs
+    try:
+        # Sunday 31 May 23:30 UTC is Monday 1 June 01:30 in Berlin: June, and the week from 1 June.
+        world.clock.set(datetime(2026, 5, 31, 23, 30, tzinfo=UTC))
+        await record(world, world.bob, "review_done", "pr:1")
+        world.clock.set(datetime(2026, 6, 1, 8, 0, tzinfo=UTC))
+        for window in ("week", "month"):
+            r = await world.emu.slash(world.alice, "leaderboard show", window=window, category="reviews")
+            assert f"1. <@{world.bob.id}> · 10 points" in r.content, window
+        # The June spotlight is drafted and posted at Berlin's hours on 1 July (15:05 there is 13:05 UTC).
+        world.clock.set(datetime(2026, 7, 1, 13, 6, tzinfo=UTC))
+        await world.bot.scheduler.run_due()
+        await world.settle()
+        posts = [m for m in world.emu.messages(world.channel("announcements")) if m.embeds]
+        spotlight = [m for m in posts if "Community spotlight" in m.embeds[0]["title"]]
+        assert [m.embeds[0]["title"] for m in spotlight] == ["🌟 Community spotlight · June 2026"]
+        assert f"<@{world.bob.id}>" in spotlight[0].embeds[0]["description"]
+    finally:
+        await world.stop()
+
+
+async def test_changing_the_time_zone_recuts_the_stored_weeks(world: AtlasHarness) -> None:
+    world.clock.set(datetime(2026, 5, 31, 23, 30, tzinfo=UTC))  # Sunday in UTC, Monday in Berlin
+    await record(world, world.bob, "review_done", "pr:1")
+    world.clock.set(datetime(2026, 6, 1, 8, 0, tzinfo=UTC))
+    r = await world.emu.slash(world.alice, "leaderboard show", window="week", category="reviews")
+    assert "No points yet." in r.content  # a new UTC week
+    await world.restart(world.config.with_overrides(community={"timezone": "Europe/Berlin"}))
+    r = await world.emu.slash(world.alice, "leaderboard show", window="week", category="reviews")
+    assert f"1. <@{world.bob.id}> · 10 points" in r.content
+    r = await world.emu.slash(world.alice, "leaderboard show", window="all", category="reviews")
+    assert f"1. <@{world.bob.id}> · 10 points" in r.content
+
+
+async def test_ledger_history_shows_a_pair_cap(world: AtlasHarness) -> None:
+    caps = {"pair_caps": {"answer_accepted": {"points": 15, "days": 7}}}
+    await world.restart(world.config.with_overrides(recognition=caps))
+    policy = ledger.policy_for(world.bot.config.recognition)
+    now = world.clock.now()
+    async with world.bot.sessions.begin() as session:
+        bob = await ensure_member(session, world.guild.id, world.bob.id, display_name="bob", joined_at=now)
+        alice = await ensure_member(session, world.guild.id, world.alice.id, display_name="alice", joined_at=now)
+        for i in range(2):  # alice accepts two of bob's answers: the second earns nothing
+            await ledger.record_event(
+                session,
+                policy,
+                guild_id=world.guild.id,
+                member_id=bob.id,
+                kind="answer_accepted",
+                reference=f"answer:{i}",
+                at=now,
+                now=now,
+                subject_member_id=alice.id,
+            )
+    r = await world.emu.slash(world.alice, "ledger history", member=world.bob)
+    assert "`answer_accepted` +0 (asked +15; pair cap)" in r.embeds[0]["fields"][0]["value"]
+    rep = await world.emu.slash(world.bob, "reputation")
+    assert "**15** reputation" in rep.content

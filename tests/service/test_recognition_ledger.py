@@ -122,6 +122,7 @@ async def test_daily_vote_cap_is_never_exceeded(sessions, clock, votes, cap) -> 
                 reference=f"vote:{i}",
                 at=start + timedelta(days=day, hours=hour),
                 points=points,
+                now=start + timedelta(days=day, hours=hour),  # votes are dated by the clock
             )
         expected = min(points, cap - used.get(day, 0))
         assert result.points == expected
@@ -169,6 +170,7 @@ async def test_acting_on_own_content_earns_nothing_and_counts_for_no_badge(sessi
             reference="own",
             at=clock.now(),
             subject_member_id=m,
+            now=clock.now(),
         )
         assert r.points == 0 and r.adjustment == ledger.SELF and r.awarded == ()
         assert await ledger.points_of(session, m) == 0
@@ -182,6 +184,7 @@ async def test_acting_on_own_content_earns_nothing_and_counts_for_no_badge(sessi
             reference="theirs",
             at=clock.now(),
             subject_member_id=other,
+            now=clock.now(),
         )
         assert ok.points == 15
         assert [a.badge.key for a in ok.awarded] == ["first-accepted-answer"]
@@ -209,7 +212,15 @@ async def test_record_needs_the_policy_and_applies_its_rules(sessions, clock) ->
         assert isinstance(first, LedgerEvent) and again is None
         # The caller's policy (its cap), and the self rule through subject_member_id.
         vote = await ledger.record(
-            session, p, guild_id=GUILD, member_id=m, kind="answer_upvoted", reference="v", points=9, at=clock.now()
+            session,
+            p,
+            guild_id=GUILD,
+            member_id=m,
+            kind="answer_upvoted",
+            reference="v",
+            points=9,
+            at=clock.now(),
+            now=clock.now(),
         )
         own = await ledger.record(
             session,
@@ -221,6 +232,7 @@ async def test_record_needs_the_policy_and_applies_its_rules(sessions, clock) ->
             points=15,
             at=clock.now(),
             subject_member_id=m,
+            now=clock.now(),
         )
         theirs = await ledger.record(
             session,
@@ -232,6 +244,7 @@ async def test_record_needs_the_policy_and_applies_its_rules(sessions, clock) ->
             points=15,
             at=clock.now(),
             subject_member_id=other,
+            now=clock.now(),
         )
         assert (vote.points, own.points, theirs.points) == (5, 0, 15)
         assert await ledger.reputation_of(session, m) == 7 + 5 + 15
@@ -583,6 +596,7 @@ async def test_daily_cap_holds_under_concurrent_votes(sessions, clock) -> None:
                 reference=f"v{i}",
                 at=clock.now(),
                 points=10,
+                now=clock.now(),
             )
 
     await asyncio.gather(*(vote(i) for i in range(12)))
