@@ -22,6 +22,7 @@ from bot.config import Config
 from bot.errors import AtlasTree
 from bot.reminders import PermanentSendError, Reminders, TransientSendError
 from bot.scheduler import Scheduler
+from bot.state import set_state
 from models import BotState
 
 log = logging.getLogger(__name__)
@@ -130,10 +131,7 @@ class AtlasBot(commands.Bot):
                 self.last_sync_happened = False
                 return False
             await self.tree.sync(guild=guild)
-            if state is None:
-                session.add(BotState(key=key, value=digest))
-            else:
-                state.value = digest
+            await set_state(session, key, digest)
         log.info("synced %d slash command(s) to guild %s", len(payload), self.guild_id)
         self.last_sync_happened = True
         return True
@@ -173,9 +171,15 @@ class AtlasBot(commands.Bot):
         """
         state_key = f"notice:{key}"
         async with self.sessions.begin() as session:
-            if await session.get(BotState, state_key) is not None:
-                return False
-            session.add(BotState(key=state_key, value=self.clock.now().isoformat()))
+            # Claimed with one INSERT ... ON CONFLICT DO NOTHING: two callers at once tell maintainers once.
+            claimed = await session.scalar(
+                db.dialect_insert(session, BotState)
+                .values(key=state_key, value=self.clock.now().isoformat())
+                .on_conflict_do_nothing(index_elements=["key"])
+                .returning(BotState.key)
+            )
+        if claimed is None:
+            return False
         log.warning("maintainer notice %s: %s", key, text)
         guild = self.home_guild
         channel = self.get_channel(self.config.channels.mod_log) if self.config.channels.mod_log else None
