@@ -39,6 +39,8 @@ class Member(Base):
     stage_manual: Mapped[bool] = mapped_column(default=False, server_default=false())
     # The last friendly "how are you doing" DM, so it is sent at most once per inactivity period.
     last_nudge_at: Mapped[datetime | None]
+    # The last welcome scheduled for them: a rejoin is greeted again only after [onboarding] regreet_after_days.
+    greeted_at: Mapped[datetime | None]
 
 
 class StageChange(Base):

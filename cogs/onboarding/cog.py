@@ -43,6 +43,13 @@ GREET, GREET_POST, ROLES, PROMOTED_DM, PROMOTED_POST, NUDGE = (
 STAGE_TITLES = {journey.LEARNER: "Learner", journey.CONTRIBUTOR: "Contributor", journey.TEACHER: "Teacher"}
 # Touch a member's activity at most this often from interactions (a write per command would be wasteful).
 ACTIVITY_THROTTLE = timedelta(hours=1)
+# How late a welcome may still go out (after downtime): also how far back the start-up reconcile greets.
+GREET_GRACE = timedelta(days=2)
+
+
+def _greet_key(discord_id: int, joined_at: datetime) -> str:
+    """One welcome per join: the live event and the start-up reconcile may both see the same one."""
+    return f"greet:{discord_id}:{int(joined_at.timestamp())}"
 
 
 class AtlasView(ui.View):
@@ -179,14 +186,15 @@ class OnboardingCog(commands.Cog):
         # Stage-role sets the bot itself is applying, so its own GUILD_MEMBER_UPDATE is not taken for a hand edit.
         self._expected_roles: dict[int, frozenset[int]] = {}
         self._last_touch: dict[int, datetime] = {}
+        self._regreet_after = timedelta(days=bot.config.onboarding.regreet_after_days)
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     async def cog_load(self) -> None:
         for view in (StartView(self), ChoicesView(self, ["UTC"]), AcceptView(self), ProfileModal(self)):
             self.bot.add_view(view)
         r = self.bot.reminders
-        r.register(ReminderKind(GREET, self._send_greeting, grace=timedelta(days=2)))
-        r.register(ReminderKind(GREET_POST, self._post_greeting, grace=timedelta(days=2)))
+        r.register(ReminderKind(GREET, self._send_greeting, grace=GREET_GRACE))
+        r.register(ReminderKind(GREET_POST, self._post_greeting, grace=GREET_GRACE))
         r.register(ReminderKind(ROLES, self._apply_roles, grace=timedelta(days=30)))
         r.register(ReminderKind(PROMOTED_DM, self._send_promotion_dm, grace=timedelta(days=2)))
         r.register(ReminderKind(PROMOTED_POST, self._post_promotion, grace=timedelta(days=2)))
@@ -273,17 +281,16 @@ class OnboardingCog(commands.Cog):
     async def on_member_join(self, member: discord.Member) -> None:
         if member.bot or member.guild.id != self.bot.guild_id:
             return
+        now = self.bot.clock.now()
         async with self.bot.sessions.begin() as session:
             row = await service.register_join(
-                session, member.guild.id, member.id, member.display_name, member.joined_at or self.bot.clock.now()
+                session, member.guild.id, member.id, member.display_name, member.joined_at or now
             )
-            if row.onboarded_at is None:
-                await self._schedule(
-                    session, GREET, member.id, dedupe=f"greet:{member.id}:{int(row.joined_at.timestamp())}"
-                )
-            else:
+            if row.onboarded_at is not None:
                 # A returning member keeps their journey; restore their roles.
                 await self._schedule(session, ROLES, member.id)
+            elif service.claim_greeting(row, now, self._regreet_after):
+                await self._schedule(session, GREET, member.id, dedupe=_greet_key(member.id, row.joined_at))
 
     @commands.Cog.listener()
     async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
@@ -295,7 +302,14 @@ class OnboardingCog(commands.Cog):
     async def _send_greeting(self, reminder: Reminder) -> None:
         """The welcome DM. The channel post is a reminder of its own, scheduled from here once we know whether
         the DM went through, so a retry of one never repeats the other."""
-        member = await self.bot.live_member(reminder.target_id)
+        try:
+            member = await self.bot.live_member(reminder.target_id)
+        except PermanentSendError:
+            async with self.bot.sessions.begin() as session:
+                await service.greeting_undelivered(
+                    session, self.bot.guild_id, reminder.target_id, reminder.created_at
+                )
+            raise
         cfg = self.bot.config
         embed = discord.Embed(
             title=f"Welcome to {member.guild.name}!",
