@@ -20,6 +20,7 @@ from bot import db
 from bot.clock import Clock
 from bot.config import Config
 from bot.errors import AtlasTree
+from bot.member_sync import MemberSync
 from bot.reminders import PermanentSendError, Reminders, TransientSendError
 from bot.scheduler import Scheduler
 from bot.state import set_state
@@ -76,6 +77,7 @@ class AtlasBot(commands.Bot):
             max_attempts=config.reminders.max_attempts,
         )
         self.scheduler = Scheduler(sessionmaker, clock, self.reminders, poll_seconds=config.reminders.poll_seconds)
+        self.member_sync = MemberSync(self)
         self.last_sync_happened: bool | None = None
 
     @property
@@ -206,6 +208,9 @@ class AtlasBot(commands.Bot):
             log.error("the bot is not in the configured guild %s; invite it first (see README)", self.guild_id)
         # The guild cache is complete: reminders that fell due while the bot was down can go out now.
         self.scheduler.open_gate()
+        # Every READY (a start, or a reconnect that could not RESUME): catch up on joins and leaves not seen.
+        if self.home_guild is not None:
+            self.member_sync.start()
 
     async def on_resumed(self) -> None:
         self.scheduler.open_gate()
@@ -214,6 +219,7 @@ class AtlasBot(commands.Bot):
         self.scheduler.close_gate()
 
     async def close(self) -> None:
+        await self.member_sync.aclose()
         await self.scheduler.aclose()
         await super().close()
         self.reads.dispose()

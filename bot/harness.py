@@ -112,6 +112,8 @@ class AtlasHarness:
         if ready not in done:
             raise TimeoutError("AtlasBot did not become ready against the emulator")
         await self.emu.wait_ready()
+        # The start-up member reconcile runs in the background; tests and the sandbox begin once it is done.
+        await asyncio.wait_for(self.bot.member_sync.wait(), 15)
         return self.bot
 
     async def stop(self) -> None:

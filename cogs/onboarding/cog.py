@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.checks import Capability, require
 from bot.errors import UserError, handle_interaction_error
+from bot.member_sync import Arrivals
 from bot.members import ensure_member, get_member
 from bot.reminders import PermanentSendError, ReminderKind
 from bot.scheduler import Job
@@ -199,6 +200,7 @@ class OnboardingCog(commands.Cog):
         r.register(ReminderKind(PROMOTED_DM, self._send_promotion_dm, grace=timedelta(days=2)))
         r.register(ReminderKind(PROMOTED_POST, self._post_promotion, grace=timedelta(days=2)))
         r.register(ReminderKind(NUDGE, self._send_nudge, grace=timedelta(days=3)))
+        self.bot.member_sync.add_hook("onboarding", self._welcome_arrivals)
         hour, minute = (int(x) for x in self.bot.config.journey.evaluate_at.split(":"))
         self.bot.scheduler.add_job(Job("journey.evaluate", {"hour": hour, "minute": minute}, self.evaluate_all))
         self.bot.scheduler.add_job(Job("journey.nudges", {"hour": hour, "minute": minute}, self.send_nudges))
@@ -207,6 +209,7 @@ class OnboardingCog(commands.Cog):
         )
 
     async def cog_unload(self) -> None:
+        self.bot.member_sync.remove_hook("onboarding")
         for kind in (GREET, GREET_POST, ROLES, PROMOTED_DM, PROMOTED_POST, NUDGE):
             self.bot.reminders.unregister(kind)
         for job in ("journey.evaluate", "journey.nudges", "journey.reconcile"):
@@ -291,6 +294,22 @@ class OnboardingCog(commands.Cog):
                 await self._schedule(session, ROLES, member.id)
             elif service.claim_greeting(row, now, self._regreet_after):
                 await self._schedule(session, GREET, member.id, dedupe=_greet_key(member.id, row.joined_at))
+
+    async def _welcome_arrivals(self, session: AsyncSession, arrivals: Arrivals) -> None:
+        """Members who joined while the bot was down or reconnecting (the start-up reconcile, in its transaction):
+        welcome those within the greeting's grace, as on_member_join would have; give returning members who
+        finished onboarding their roles back. Members there before the bot was installed are left alone."""
+        recent = {p.discord_id: p for p in arrivals.since_last_seen() if arrivals.now - p.joined_at <= GREET_GRACE}
+        greet = await service.claim_greetings(
+            session, arrivals.guild_id, list(recent), arrivals.now, self._regreet_after
+        )
+        for discord_id in greet:
+            await self._schedule(
+                session, GREET, discord_id, dedupe=_greet_key(discord_id, recent[discord_id].joined_at)
+            )
+        ids = [p.discord_id for p in arrivals.members]
+        for discord_id in await service.onboarded_among(session, arrivals.guild_id, ids):
+            await self._schedule(session, ROLES, discord_id)
 
     @commands.Cog.listener()
     async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:

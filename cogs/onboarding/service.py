@@ -147,6 +147,18 @@ async def claim_greetings(
     return list(result.scalars())
 
 
+async def onboarded_among(session: AsyncSession, guild_id: int, discord_ids: Sequence[int]) -> list[int]:
+    if not discord_ids:
+        return []
+    return list(
+        await session.scalars(
+            select(Member.discord_id).where(
+                Member.guild_id == guild_id, Member.discord_id.in_(discord_ids), Member.onboarded_at.is_not(None)
+            )
+        )
+    )
+
+
 async def greeting_undelivered(
     session: AsyncSession, guild_id: int, discord_id: int, scheduled_at: datetime
 ) -> None:

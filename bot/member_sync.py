@@ -1,0 +1,166 @@
+"""Reconciling Discord's member list with the ``members`` table each time the gateway becomes ready.
+
+Joins and leaves reach the bot as gateway events only while it is connected: members who joined while it was
+down, or during a reconnect that could not RESUME (a fresh IDENTIFY replays nothing), would never be greeted,
+and members already on the server when the bot was installed would be unknown to it. So on every READY
+(``AtlasBot.on_ready``) a background task, off the ready handler's path, compares the guild's member list with
+the table, set-based: one streamed query of the known rows, bulk inserts of the unknown, one statement per batch
+for those who came back or left. Features act on the members who arrived unseen through hooks run in the same
+transaction as the batch (onboarding greets them), so a crash midway repeats work instead of losing it, and every
+step is idempotent (ON CONFLICT DO NOTHING, reminder dedupe keys).
+
+"Unseen" is decided against the last-seen time: when the last complete reconcile took its snapshot, kept in
+``bot_state``. Everyone who joined while the bot watched has a row, so an unknown member who joined after that
+time arrived unseen; the very first start has no last-seen time, and everyone already there is recorded quietly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import members
+from bot.members import Present
+from bot.state import get_state, set_state
+
+if TYPE_CHECKING:
+    from bot.core import AtlasBot
+
+log = logging.getLogger(__name__)
+
+# Members read from discord.py's cache between yields to the event loop.
+_SNAPSHOT_SLICE = 5000
+
+
+@dataclass(frozen=True)
+class Arrivals:
+    """Members who joined while the bot was not watching: no row yet, or one marked as left (or an older join)."""
+
+    guild_id: int
+    members: Sequence[Present]
+    # The last complete reconcile (None on the first start: nobody counts as having arrived unseen then).
+    last_seen: datetime | None
+    now: datetime
+
+    def since_last_seen(self) -> list[Present]:
+        if self.last_seen is None:
+            return []
+        return [p for p in self.members if p.joined_at >= self.last_seen]
+
+
+Hook = Callable[[AsyncSession, Arrivals], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    new: int
+    returned: int
+    gone: int
+    last_seen: datetime | None
+    snapshot_at: datetime
+
+
+@dataclass
+class MemberSync:
+    bot: AtlasBot
+    batch: int = members.BATCH
+    hooks: dict[str, Hook] = field(default_factory=dict)
+    last_result: SyncResult | None = None
+    _task: asyncio.Task[None] | None = None
+    _idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self._idle.set()
+
+    def add_hook(self, name: str, hook: Hook) -> None:
+        """``hook(session, arrivals)`` runs in each batch's transaction (a feature's reaction to unseen joins)."""
+        self.hooks[name] = hook
+
+    def remove_hook(self, name: str) -> None:
+        self.hooks.pop(name, None)
+
+    def start(self) -> None:
+        """Reconcile in the background (a newer READY supersedes a reconcile still running)."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        self._idle.clear()
+        self._task = asyncio.create_task(self._run_logged(), name="atlas-member-sync")
+
+    async def wait(self) -> None:
+        """Until no reconcile is running."""
+        while not self._idle.is_set() or (self._task is not None and not self._task.done()):
+            await self._idle.wait()
+            await asyncio.sleep(0)
+
+    async def aclose(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._idle.set()
+
+    async def _run_logged(self) -> None:
+        task = asyncio.current_task()
+        try:
+            self.last_result = await self.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The next READY tries again; nothing half-done is lost (each batch committed with its hooks).
+            log.exception("reconciling the member list failed")
+        finally:
+            if self._task is task:
+                self._idle.set()
+
+    async def run(self) -> SyncResult | None:
+        guild = self.bot.home_guild
+        if guild is None or guild.unavailable:
+            return None
+        if not guild.chunked:
+            await guild.chunk()
+        key = f"members_seen:{guild.id}"
+        # The table first, then Discord's list: a join or leave handled live in between then looks like a change
+        # that is already applied (no-ops), never like the reverse of one.
+        async with self.bot.sessions() as session:
+            seen = await get_state(session, key)
+            known = await members.known_members(session, guild.id)
+        last_seen = datetime.fromisoformat(seen) if seen else None
+        now = self.bot.clock.now()
+        present: list[Present] = []
+        for i, m in enumerate(list(guild.members)):
+            if not m.bot:
+                present.append(Present(m.id, m.display_name, m.joined_at or now))
+            if i % _SNAPSHOT_SLICE == _SNAPSHOT_SLICE - 1:
+                await asyncio.sleep(0)
+        diff = await asyncio.to_thread(members.compare, present, known)
+        arrived = diff.new + diff.returned
+        for start in range(0, len(arrived), self.batch):
+            # Still here as the batch is written (a leave handled since is written after ours, on the same row).
+            chunk = [p for p in arrived[start : start + self.batch] if guild.get_member(p.discord_id) is not None]
+            async with self.bot.sessions.begin() as session:
+                await members.insert_members(session, guild.id, [p for p in chunk if p.discord_id not in known])
+                await members.mark_returned(session, guild.id, [p for p in chunk if p.discord_id in known])
+                arrivals = Arrivals(guild.id, chunk, last_seen, now)
+                for hook in list(self.hooks.values()):
+                    await hook(session, arrivals)
+        for start in range(0, len(diff.gone), self.batch):
+            gone = [i for i in diff.gone[start : start + self.batch] if guild.get_member(i) is None]
+            async with self.bot.sessions.begin() as session:
+                await members.mark_left(session, guild.id, gone, now)
+        async with self.bot.sessions.begin() as session:
+            await set_state(session, key, now.isoformat())
+        result = SyncResult(len(diff.new), len(diff.returned), len(diff.gone), last_seen, now)
+        log.info(
+            "member list reconciled: %d new, %d back, %d gone since the bot last saw the server",
+            result.new,
+            result.returned,
+            result.gone,
+        )
+        return result
