@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot import db
 from bot.clock import Clock
 from bot.config import Config
+from bot.cooldowns import Cooldowns
 from bot.errors import AtlasTree
 from bot.member_sync import MemberSync
 from bot.reminders import PermanentSendError, Reminders, TransientSendError
@@ -78,6 +79,7 @@ class AtlasBot(commands.Bot):
         )
         self.scheduler = Scheduler(sessionmaker, clock, self.reminders, poll_seconds=config.reminders.poll_seconds)
         self.member_sync = MemberSync(self)
+        self.cooldowns = Cooldowns(clock)
         self.last_sync_happened: bool | None = None
 
     @property

@@ -18,6 +18,7 @@ from discord.ext import commands
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.checks import Capability, require
+from bot.cooldowns import cooldown
 from bot.errors import UserError, handle_interaction_error
 from bot.member_sync import Arrivals
 from bot.members import ensure_member, get_member
@@ -372,6 +373,7 @@ class OnboardingCog(commands.Cog):
     # -- the onboarding flow -----------------------------------------------------------------------------------
     @app_commands.command(name="onboard", description="Set up your profile and accept the code of conduct")
     @app_commands.guild_only()
+    @cooldown(3, 60)
     async def onboard(self, interaction: discord.Interaction) -> None:
         await self.open_profile_modal(interaction)
 
@@ -641,6 +643,7 @@ class OnboardingCog(commands.Cog):
         language="Preferred language",
         style="How you like to communicate",
     )
+    @cooldown(5, 60)
     async def profile_edit(
         self,
         interaction: discord.Interaction,
@@ -756,6 +759,7 @@ class OnboardingCog(commands.Cog):
             app_commands.Choice(name="Maintainer", value="maintainer"),
         ]
     )
+    @cooldown(3, 60, bucket="journey roles", target="member")
     @require(Capability.GRANT_ROLES)
     async def journey_grant(
         self,
@@ -774,6 +778,7 @@ class OnboardingCog(commands.Cog):
             app_commands.Choice(name="Maintainer", value="maintainer"),
         ]
     )
+    @cooldown(3, 60, bucket="journey roles", target="member")
     @require(Capability.GRANT_ROLES)
     async def journey_revoke(
         self,
@@ -837,6 +842,7 @@ class OnboardingCog(commands.Cog):
             app_commands.Choice(name="Automatic (follow the rules)", value="auto"),
         ]
     )
+    @cooldown(3, 60, target="member")
     @require(Capability.GRANT_ROLES)
     async def journey_set_stage(
         self,

@@ -3,10 +3,15 @@ the bot was down or disconnected, and per-member cooldowns."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+
+from sqlalchemy import select
 
 from bot.emulator import Member
 from bot.members import get_member
+from cogs.onboarding.cog import GREET
+from models import RecognitionPref, Reminder
 from tests.e2e.conftest import Atlas
 
 
@@ -159,3 +164,80 @@ async def test_a_reconnect_without_resume_catches_up_on_joins_it_missed(atlas: A
     await atlas.settle()
     await atlas.advance(minutes=5)
     assert greetings(atlas, erin) == (1, 1)
+
+
+# -- first writes and cooldowns --------------------------------------------------------------------------------
+APOLOGY = "something went wrong"
+
+
+async def test_thirty_first_time_members_double_submitting_two_write_commands(atlas: Atlas) -> None:
+    """Thirty people join and, at that very moment, each sends two write commands twice (a double click): the
+    join, the member row and every write land, with no apology. Different members never share a cooldown."""
+    newcomers = [atlas.emu.join(atlas.guild, f"new{i}") for i in range(30)]
+    calls = []
+    for i, m in enumerate(newcomers):
+        calls += [
+            atlas.emu.slash(m, "profile edit", timezone="Europe/Berlin"),
+            atlas.emu.slash(m, "profile edit", weekly_hours=i + 1),
+            atlas.emu.slash(m, "leaderboard optout"),
+            atlas.emu.slash(m, "leaderboard optout"),
+        ]
+    results = await asyncio.gather(*calls)
+    assert [r.content for r in results if r.error or APOLOGY in (r.content or "")] == []
+    assert all(r.ephemeral for r in results)
+    await atlas.settle()
+    async with atlas.bot.sessions() as session:
+        for i, m in enumerate(newcomers):
+            row = await get_member(session, atlas.guild.id, m.id)
+            assert (row.timezone, row.weekly_hours, row.greeted_at) == ("Europe/Berlin", i + 1, atlas.clock.now())
+            pref = await session.get(RecognitionPref, row.id)
+            assert pref is not None and pref.leaderboard_opt_out
+        greets = await session.scalars(select(Reminder.target_id).where(Reminder.kind == GREET))
+        assert sorted(greets) == sorted(m.id for m in newcomers)  # every join scheduled its welcome
+
+
+async def test_profile_edit_has_a_per_member_cooldown(atlas: Atlas) -> None:
+    for hours in range(1, 6):
+        r = await atlas.emu.slash(atlas.bob, "profile edit", weekly_hours=hours)
+        assert r.content == "Updated your weekly hours.", r.content
+    slow = await atlas.emu.slash(atlas.bob, "profile edit", weekly_hours=9)
+    assert slow.ephemeral and slow.content == "Slow down a little: try again in 60 seconds."
+    other = await atlas.emu.slash(atlas.alice, "profile edit", weekly_hours=9)  # nobody else is slowed
+    assert other.content == "Updated your weekly hours."
+    async with atlas.bot.sessions() as session:
+        assert (await get_member(session, atlas.guild.id, atlas.bob.id)).weekly_hours == 5  # nothing changed
+    atlas.clock.advance(seconds=45)
+    assert (await atlas.emu.slash(atlas.bob, "profile edit", weekly_hours=9)).content.endswith("15 seconds.")
+    atlas.clock.advance(seconds=16)
+    assert (
+        await atlas.emu.slash(atlas.bob, "profile edit", weekly_hours=9)
+    ).content == "Updated your weekly hours."
+
+
+async def test_mistakes_do_not_use_up_a_cooldown(atlas: Atlas) -> None:
+    for _ in range(8):
+        bad = await atlas.emu.slash(atlas.bob, "profile edit", timezone="Nowhere/Land")
+        assert bad.content.startswith("I don't know that time zone"), bad.content
+    ok = await atlas.emu.slash(atlas.bob, "profile edit", timezone="Europe/Berlin")
+    assert ok.content == "Updated your time zone."
+
+
+async def test_leaderboard_opt_out_and_in_share_a_cooldown(atlas: Atlas) -> None:
+    for command in ("leaderboard optout", "leaderboard optin", "leaderboard optout"):
+        assert (await atlas.emu.slash(atlas.bob, command)).content.startswith("Done")
+    slow = await atlas.emu.slash(atlas.bob, "leaderboard optin")
+    assert slow.ephemeral and slow.content.startswith("Slow down a little")
+
+
+async def test_granting_the_same_member_over_and_over_is_slowed_but_not_other_members(atlas: Atlas) -> None:
+    carol = atlas.emu.join(atlas.guild, "carol")
+    dave = atlas.emu.join(atlas.guild, "dave")
+    await atlas.settle()
+    for command in ("journey grant", "journey revoke", "journey grant"):
+        r = await atlas.emu.slash(atlas.alice, command, member=carol, role="ambassador", reason="meetups")
+        assert r.content.startswith("carol "), r.content
+    slow = await atlas.emu.slash(atlas.alice, "journey revoke", member=carol, role="ambassador", reason="x")
+    assert slow.content.startswith("Slow down a little")
+    assert "Ambassador" in atlas.emu.roles_of(carol)
+    r = await atlas.emu.slash(atlas.alice, "journey grant", member=dave, role="ambassador", reason="meetups")
+    assert r.content == "dave now holds Ambassador."
