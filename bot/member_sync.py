@@ -31,12 +31,11 @@ from bot.members import Present
 from bot.state import get_state, set_state
 
 if TYPE_CHECKING:
+    import discord
+
     from bot.core import AtlasBot
 
 log = logging.getLogger(__name__)
-
-# Members read from discord.py's cache between yields to the event loop.
-_SNAPSHOT_SLICE = 5000
 
 
 @dataclass(frozen=True)
@@ -119,6 +118,28 @@ class MemberSync:
             if self._task is task:
                 self._idle.set()
 
+    async def _write_arrivals(
+        self,
+        guild: discord.Guild,
+        known: members.Known,
+        arrived: list[Present],
+        last_seen: datetime | None,
+        now: datetime,
+    ) -> tuple[int, int]:
+        """One transaction: the rows of a slice's arrivals and what the hooks do about them; (new, came back)."""
+        # Still here as the batch is written (a leave handled since is written after ours, on the same row).
+        arrived = [p for p in arrived if guild.get_member(p.discord_id) is not None]
+        back = [p for p in arrived if p.discord_id in known.joined]
+        async with self.bot.sessions.begin() as session:
+            await members.insert_members(
+                session, guild.id, [p for p in arrived if p.discord_id not in known.joined]
+            )
+            await members.mark_returned(session, guild.id, back)
+            arrivals = Arrivals(guild.id, arrived, last_seen, now)
+            for hook in list(self.hooks.values()):
+                await hook(session, arrivals)
+        return len(arrived) - len(back), len(back)
+
     async def run(self) -> SyncResult | None:
         guild = self.bot.home_guild
         if guild is None or guild.unavailable:
@@ -129,34 +150,39 @@ class MemberSync:
         # The table first, then Discord's list: a join or leave handled live in between then looks like a change
         # that is already applied (no-ops), never like the reverse of one.
         async with self.bot.sessions() as session:
-            seen = await get_state(session, key)
+            seen_at = await get_state(session, key)
             known = await members.known_members(session, guild.id)
-        last_seen = datetime.fromisoformat(seen) if seen else None
+        last_seen = datetime.fromisoformat(seen_at) if seen_at else None
         now = self.bot.clock.now()
-        present: list[Present] = []
-        for i, m in enumerate(list(guild.members)):
-            if not m.bot:
-                present.append(Present(m.id, m.display_name, m.joined_at or now))
-            if i % _SNAPSHOT_SLICE == _SNAPSHOT_SLICE - 1:
+        # Slice by slice, each slice's arrivals written (with the hooks) before the next is read: only a slice's
+        # worth of new objects is alive at a time, so a 100,000-member first start does not grow the heap into
+        # long garbage-collector pauses.
+        listed = guild.members  # a copy of discord.py's cache
+        seen: set[int] = set()
+        new = returned = 0
+        for start in range(0, len(listed), self.batch):
+            arrived: list[Present] = []
+            for m in listed[start : start + self.batch]:
+                if m.bot:
+                    continue
+                seen.add(m.id)
+                joined = m.joined_at or now
+                if known.change(m.id, joined) is not None:
+                    arrived.append(Present(m.id, m.display_name, joined))
+            if arrived:
+                added, back = await self._write_arrivals(guild, known, arrived, last_seen, now)
+                new, returned = new + added, returned + back
+            else:
                 await asyncio.sleep(0)
-        diff = await asyncio.to_thread(members.compare, present, known)
-        arrived = diff.new + diff.returned
-        for start in range(0, len(arrived), self.batch):
-            # Still here as the batch is written (a leave handled since is written after ours, on the same row).
-            chunk = [p for p in arrived[start : start + self.batch] if guild.get_member(p.discord_id) is not None]
+        gone = known.gone(seen)
+        for start in range(0, len(gone), self.batch):
+            # Still gone as the batch is written (one who rejoined since must not be marked as left).
+            still_gone = [i for i in gone[start : start + self.batch] if guild.get_member(i) is None]
             async with self.bot.sessions.begin() as session:
-                await members.insert_members(session, guild.id, [p for p in chunk if p.discord_id not in known])
-                await members.mark_returned(session, guild.id, [p for p in chunk if p.discord_id in known])
-                arrivals = Arrivals(guild.id, chunk, last_seen, now)
-                for hook in list(self.hooks.values()):
-                    await hook(session, arrivals)
-        for start in range(0, len(diff.gone), self.batch):
-            gone = [i for i in diff.gone[start : start + self.batch] if guild.get_member(i) is None]
-            async with self.bot.sessions.begin() as session:
-                await members.mark_left(session, guild.id, gone, now)
+                await members.mark_left(session, guild.id, still_gone, now)
         async with self.bot.sessions.begin() as session:
             await set_state(session, key, now.isoformat())
-        result = SyncResult(len(diff.new), len(diff.returned), len(diff.gone), last_seen, now)
+        result = SyncResult(new, returned, len(gone), last_seen, now)
         log.info(
             "member list reconciled: %d new, %d back, %d gone since the bot last saw the server",
             result.new,

@@ -8,9 +8,10 @@ server when the bot is installed, or a command at the moment of joining) both ge
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,7 +20,9 @@ from bot.db import dialect_insert
 from models import Member
 
 # Rows per statement in the bulk paths: well under SQLite's bound-parameter limit, and short write locks.
-BATCH = 2000
+BATCH = 500
+# Rows converted between yields to the event loop when reading the whole table.
+_READ_PARTITION = 500
 # Discord's joined_at against the stored one: later by more than this means the member left and came back.
 _REJOIN_SLACK = timedelta(seconds=1)
 
@@ -48,8 +51,7 @@ async def ensure_member(
 
 
 # -- reconciling with Discord's member list --------------------------------------------------------------------
-@dataclass(frozen=True)
-class Present:
+class Present(NamedTuple):
     """A member on the server as Discord lists them."""
 
     discord_id: int
@@ -57,47 +59,45 @@ class Present:
     joined_at: datetime
 
 
-@dataclass(frozen=True)
+NEW, RETURNED = "new", "returned"
+
+
+@dataclass
 class Known:
-    joined_at: datetime
-    left: bool
+    """The table's view of a guild: every row's join time, and which rows are marked as left. Two flat
+    collections rather than an object per row: at 100,000 members every object made is garbage-collector work
+    that pauses the event loop."""
+
+    joined: dict[int, datetime] = field(default_factory=dict)
+    left: set[int] = field(default_factory=set)
+
+    def change(self, discord_id: int, joined_at: datetime) -> str | None:
+        """NEW (no row), RETURNED (a row marked as left, or a later join than stored: they left and came back
+        unseen) or None."""
+        stored = self.joined.get(discord_id)
+        if stored is None:
+            return NEW
+        if discord_id in self.left or joined_at > stored + _REJOIN_SLACK:
+            return RETURNED
+        return None
+
+    def gone(self, seen: set[int]) -> list[int]:
+        """Rows of members thought present whom Discord no longer lists."""
+        return [i for i in self.joined if i not in seen and i not in self.left]
 
 
-@dataclass(frozen=True)
-class Difference:
-    """How Discord's member list differs from the table."""
-
-    new: list[Present]  # no row yet
-    returned: list[Present]  # a row marked as left, or a later join than stored: they left and came back
-    gone: list[int]  # a row of someone present who is no longer on the server
-
-
-def compare(present: Iterable[Present], known: dict[int, Known]) -> Difference:
-    """Pure: what changed between the table (``known``, by discord id) and Discord's list."""
-    new: list[Present] = []
-    returned: list[Present] = []
-    seen: set[int] = set()
-    for p in present:
-        seen.add(p.discord_id)
-        k = known.get(p.discord_id)
-        if k is None:
-            new.append(p)
-        elif k.left or p.joined_at > k.joined_at + _REJOIN_SLACK:
-            returned.append(p)
-    gone = [i for i, k in known.items() if not k.left and i not in seen]
-    return Difference(new, returned, gone)
-
-
-async def known_members(session: AsyncSession, guild_id: int) -> dict[int, Known]:
-    """Every row of the guild, by discord id: one query, read in partitions so a 100,000-member guild never holds
-    the event loop for long."""
-    known: dict[int, Known] = {}
+async def known_members(session: AsyncSession, guild_id: int) -> Known:
+    """Every row of the guild: one query, read in partitions so a 100,000-member guild never holds the event
+    loop for long."""
+    known = Known()
     result = await session.stream(
         select(Member.discord_id, Member.joined_at, Member.left_at.is_not(None)).where(Member.guild_id == guild_id)
     )
-    async for part in result.partitions(BATCH):
+    async for part in result.partitions(_READ_PARTITION):
         for discord_id, joined_at, left in part:
-            known[discord_id] = Known(joined_at, bool(left))
+            known.joined[discord_id] = joined_at
+            if left:
+                known.left.add(discord_id)
     return known
 
 

@@ -14,20 +14,18 @@ from models import Member
 GUILD = 1
 
 
-def test_compare_finds_new_returned_and_gone(clock) -> None:
+def test_changes_are_new_returned_and_gone(clock) -> None:
     t = clock.now()
-    known = {
-        1: Known(t, left=False),  # still here
-        2: Known(t, left=True),  # left earlier, back now
-        3: Known(t, left=False),  # left and rejoined while unseen: a later join time
-        4: Known(t, left=False),  # gone
-        5: Known(t, left=True),  # gone, already known so
-    }
+    known = Known(
+        joined={1: t, 2: t, 3: t, 4: t, 5: t},
+        # 1 still here; 2 left earlier and is back; 3 left and rejoined unseen (a later join time); 4 is gone;
+        # 5 is gone and already known so.
+        left={2, 5},
+    )
     present = [Present(1, "a", t), Present(2, "b", t), Present(3, "c", t + timedelta(hours=1)), Present(6, "n", t)]
-    diff = members.compare(present, known)
-    assert [p.discord_id for p in diff.new] == [6]
-    assert [p.discord_id for p in diff.returned] == [2, 3]
-    assert diff.gone == [4]
+    changes = {p.discord_id: known.change(p.discord_id, p.joined_at) for p in present}
+    assert changes == {1: None, 2: members.RETURNED, 3: members.RETURNED, 6: members.NEW}
+    assert known.gone({p.discord_id for p in present}) == [4]
 
 
 async def test_five_thousand_members_take_a_handful_of_statements(engine, sessions, clock) -> None:
@@ -45,13 +43,15 @@ async def test_five_thousand_members_take_a_handful_of_statements(engine, sessio
         present = [Present(i, f"m{i}", now) for i in range(500, 5000)]
         async with sessions() as session:
             known = await members.known_members(session, GUILD)
-        diff = members.compare(present, known)
-        assert (len(diff.new), len(diff.returned), len(diff.gone)) == (2500, 500, 500)
+        new = [p for p in present if known.change(p.discord_id, p.joined_at) == members.NEW]
+        back = [p for p in present if known.change(p.discord_id, p.joined_at) == members.RETURNED]
+        gone = known.gone({p.discord_id for p in present})
+        assert (len(new), len(back), len(gone)) == (2500, 500, 500)
         async with sessions.begin() as session:
-            await members.insert_members(session, GUILD, diff.new)
-            await members.insert_members(session, GUILD, diff.new)  # a second run changes nothing
-            await members.mark_returned(session, GUILD, diff.returned)
-            await members.mark_left(session, GUILD, diff.gone, now)
+            await members.insert_members(session, GUILD, new)
+            await members.insert_members(session, GUILD, new)  # a second run changes nothing
+            await members.mark_returned(session, GUILD, back)
+            await members.mark_left(session, GUILD, gone, now)
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", count)
     # Not one statement per member: a read, two bulk inserts, an update each (PostgreSQL pages inserts by 1000).
