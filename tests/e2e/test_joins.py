@@ -183,7 +183,7 @@ async def test_thirty_first_time_members_double_submitting_two_write_commands(at
             atlas.emu.slash(m, "leaderboard optout"),
         ]
     results = await asyncio.gather(*calls)
-    assert [r.content for r in results if r.error or APOLOGY in (r.content or "")] == []
+    assert [(r.content, r.error) for r in results if r.error or APOLOGY in (r.content or "")] == []
     assert all(r.ephemeral for r in results)
     await atlas.settle()
     async with atlas.bot.sessions() as session:
