@@ -113,7 +113,8 @@ class AtlasHarness:
             raise TimeoutError("AtlasBot did not become ready against the emulator")
         await self.emu.wait_ready()
         # The start-up member reconcile runs in the background; tests and the sandbox begin once it is done.
-        await asyncio.wait_for(self.bot.member_sync.wait(), 15)
+        if self.bot.home_guild is not None:
+            await asyncio.wait_for(self.bot.member_sync.wait(), 15)
         return self.bot
 
     async def stop(self) -> None:

@@ -93,10 +93,13 @@ class MemberSync:
         self._task = asyncio.create_task(self._run_logged(), name="atlas-member-sync")
 
     async def wait(self) -> None:
-        """Until no reconcile is running."""
-        while not self._idle.is_set() or (self._task is not None and not self._task.done()):
-            await self._idle.wait()
-            await asyncio.sleep(0)
+        """Until a reconcile has run (since this process connected) and none is running."""
+        while self._task is None or not self._idle.is_set() or not self._task.done():
+            if self._task is None:
+                await asyncio.sleep(0.01)
+            else:
+                await self._idle.wait()
+                await asyncio.sleep(0)
 
     async def aclose(self) -> None:
         if self._task is not None and not self._task.done():
