@@ -227,6 +227,9 @@ class OnboardingSection(Section):
     max_weekly_hours: int = Field(40, ge=1, le=168)
     # Post the greeting in the welcome channel as well as by DM (it is always posted there if DMs are closed).
     greet_in_channel: bool = True
+    # Someone who leaves and rejoins without finishing onboarding is greeted again only after this many days
+    # since their last greeting (0 greets on every join).
+    regreet_after_days: int = Field(30, ge=0, le=3650)
 
     @field_validator("skill_levels", "communication_styles")
     @classmethod

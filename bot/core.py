@@ -20,12 +20,15 @@ from bot import db, text
 from bot.clock import Clock
 from bot.community_roles import CommunityRoles
 from bot.config import Config
+from bot.cooldowns import Cooldowns
 from bot.discord_seam import filter_interactions, silence_voice_warnings
 from bot.errors import AtlasTree
 from bot.failures import SetupError
+from bot.member_sync import MemberSync
 from bot.privacy import MemberDataRegistry
 from bot.reminders import PermanentSendError, Reminders, TransientSendError
 from bot.scheduler import Scheduler
+from bot.state import set_state
 from models import BotState
 
 log = logging.getLogger(__name__)
@@ -83,6 +86,8 @@ class AtlasBot(commands.Bot):
             max_attempts=config.reminders.max_attempts,
         )
         self.scheduler = Scheduler(sessionmaker, clock, self.reminders, poll_seconds=config.reminders.poll_seconds)
+        self.member_sync = MemberSync(self)
+        self.cooldowns = Cooldowns(clock)
         self.last_sync_happened: bool | None = None
         # Each feature registers how to export and erase one member's data (bot/privacy.py).
         self.member_data = MemberDataRegistry()
@@ -143,10 +148,7 @@ class AtlasBot(commands.Bot):
                 self.last_sync_happened = False
                 return False
             await self.tree.sync(guild=guild)
-            if state is None:
-                session.add(BotState(key=key, value=digest))
-            else:
-                state.value = digest
+            await set_state(session, key, digest)
         log.info("synced %d slash command(s) to guild %s", len(payload), self.guild_id)
         self.last_sync_happened = True
         return True
@@ -186,9 +188,15 @@ class AtlasBot(commands.Bot):
         """
         state_key = f"notice:{key}"
         async with self.sessions.begin() as session:
-            if await session.get(BotState, state_key) is not None:
-                return False
-            session.add(BotState(key=state_key, value=self.clock.now().isoformat()))
+            # Claimed with one INSERT ... ON CONFLICT DO NOTHING: two callers at once tell maintainers once.
+            claimed = await session.scalar(
+                db.dialect_insert(session, BotState)
+                .values(key=state_key, value=self.clock.now().isoformat())
+                .on_conflict_do_nothing(index_elements=["key"])
+                .returning(BotState.key)
+            )
+        if claimed is None:
+            return False
         log.warning("maintainer notice %s: %s", key, text)
         guild = self.home_guild
         channel = self.get_channel(self.config.channels.mod_log) if self.config.channels.mod_log else None
@@ -224,6 +232,9 @@ class AtlasBot(commands.Bot):
             log.exception("could not resolve the community roles; retried on the next connect")
         # The guild cache is complete: reminders that fell due while the bot was down can go out now.
         self.scheduler.open_gate()
+        # Every READY (a start, or a reconnect that could not RESUME): catch up on joins and leaves not seen.
+        if self.home_guild is not None:
+            self.member_sync.start()
 
     async def on_resumed(self) -> None:
         self.scheduler.open_gate()
@@ -232,6 +243,7 @@ class AtlasBot(commands.Bot):
         self.scheduler.close_gate()
 
     async def close(self) -> None:
+        await self.member_sync.aclose()
         await self.scheduler.aclose()
         await super().close()
         self.reads.dispose()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import discord
 from discord import app_commands
 
-from bot import text
+from bot import cooldowns, text
 
 log = logging.getLogger(__name__)
 
@@ -129,4 +129,7 @@ class AtlasTree(app_commands.CommandTree["discord.Client"]):
 
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         where = f"/{interaction.command.qualified_name}" if interaction.command else "a command"
+        original = getattr(error, "original", error)
+        if isinstance(original, UserError):
+            cooldowns.refund(interaction)  # the member's mistake changed nothing: it does not use up a cooldown
         await handle_interaction_error(interaction, error, where)

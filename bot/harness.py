@@ -113,6 +113,9 @@ class AtlasHarness:
             raise TimeoutError("AtlasBot did not become ready against the emulator")
         await self.emu.wait_ready()
         await asyncio.wait_for(self.bot.community.resolved.wait(), 15)  # on_ready has read the community roles
+        # The start-up member reconcile runs in the background; tests and the sandbox begin once it is done.
+        if self.bot.home_guild is not None:
+            await asyncio.wait_for(self.bot.member_sync.wait(), 15)
         return self.bot
 
     async def stop(self) -> None:

@@ -277,6 +277,9 @@ class Reminders:
         if kind is None:
             # The feature that owns it is not loaded: leave it for when it is, instead of losing it.
             await self._finish(reminder, state=PENDING, claim_token=None, attempts=reminder.attempts - 1)
+            if reminder.kind in self._kinds:
+                # Registered while we held the claim: a run kicked for it meanwhile skipped it as claimed.
+                return await self._process(reminder_id, now)
             log.warning("no handler for reminder kind %r (id %s); left pending", reminder.kind, reminder.id)
             return Outcome(reminder.id, reminder.kind, PENDING, "no handler loaded")
         grace = kind.grace if kind.grace is not None else self.default_grace

@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
+from bot.db import dialect_insert
 from bot.reminders import Outcome, Reminders
 from models import JobRun
 
@@ -107,7 +108,9 @@ class Scheduler:
             run = await session.get(JobRun, job.name)
             if run is None:
                 # First sight of a job: arm it from now rather than firing for all of history.
-                session.add(JobRun(name=job.name, last_fire_at=now))
+                # (INSERT ... ON CONFLICT DO NOTHING: two processes starting together both arm it, once.)
+                stmt = dialect_insert(session, JobRun).values(name=job.name, last_fire_at=now)
+                await session.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
                 return None
             previous = run.last_fire_at
             fire_at = job.latest_fire_at_or_before(previous, now)

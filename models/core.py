@@ -45,6 +45,8 @@ class Member(Base):
     # Set when the member asked for their data to be deleted: the row stays, anonymised (discord_id becomes
     # -id, no name, no profile), so the ledger and the aggregates keep their totals (cogs/privacy/service.py).
     erased_at: Mapped[datetime | None]
+    # The last welcome scheduled for them: a rejoin is greeted again only after [onboarding] regreet_after_days.
+    greeted_at: Mapped[datetime | None]
 
 
 class StageChange(Base):

@@ -9,6 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.checks import Capability, require
+from bot.cooldowns import cooldown
 from bot.timefmt import discord_ts
 from cogs.meta import service
 
@@ -54,6 +55,7 @@ class MetaCog(commands.Cog):
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @atlas.command(name="sync", description="Sync slash commands now, even if unchanged (maintainers)")
+    @cooldown(1, 60)  # Discord rate-limits syncs: a second one within the minute would only be slowed
     @require(Capability.MANAGE_COMMUNITY)
     async def sync(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)

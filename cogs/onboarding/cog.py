@@ -20,8 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import privacy, text
 from bot.checks import Capability, member_has, require
 from bot.community_roles import RoleUnavailable
+from bot.cooldowns import cooldown
 from bot.discord_seam import set_option_range
 from bot.errors import UserError, handle_interaction_error
+from bot.member_sync import Arrivals
 from bot.members import ensure_member, get_member
 from bot.names import name_of
 from bot.reminders import PermanentSendError, ReminderKind
@@ -47,6 +49,13 @@ GREET, GREET_POST, ROLES, PROMOTED_DM, PROMOTED_POST, NUDGE = (
 STAGE_TITLES = {journey.LEARNER: "Learner", journey.CONTRIBUTOR: "Contributor", journey.TEACHER: "Teacher"}
 # Touch a member's activity at most this often from interactions (a write per command would be wasteful).
 ACTIVITY_THROTTLE = timedelta(hours=1)
+# How late a welcome may still go out (after downtime): also how far back the start-up reconcile greets.
+GREET_GRACE = timedelta(days=2)
+
+
+def _greet_key(discord_id: int, joined_at: datetime) -> str:
+    """One welcome per join: the live event and the start-up reconcile may both see the same one."""
+    return f"greet:{discord_id}:{int(joined_at.timestamp())}"
 
 
 class AtlasView(ui.View):
@@ -230,6 +239,7 @@ class OnboardingCog(commands.Cog):
         set_option_range(
             self.profile_edit, "weekly_hours", min_value=1, max_value=bot.config.onboarding.max_weekly_hours
         )
+        self._regreet_after = timedelta(days=bot.config.onboarding.regreet_after_days)
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     async def cog_load(self) -> None:
@@ -237,12 +247,13 @@ class OnboardingCog(commands.Cog):
         for view in views:
             self.bot.add_view(view)
         r = self.bot.reminders
-        r.register(ReminderKind(GREET, self._send_greeting, grace=timedelta(days=2)))
-        r.register(ReminderKind(GREET_POST, self._post_greeting, grace=timedelta(days=2)))
+        r.register(ReminderKind(GREET, self._send_greeting, grace=GREET_GRACE))
+        r.register(ReminderKind(GREET_POST, self._post_greeting, grace=GREET_GRACE))
         r.register(ReminderKind(ROLES, self._apply_roles, grace=timedelta(days=30)))
         r.register(ReminderKind(PROMOTED_DM, self._send_promotion_dm, grace=timedelta(days=2)))
         r.register(ReminderKind(PROMOTED_POST, self._post_promotion, grace=timedelta(days=2)))
         r.register(ReminderKind(NUDGE, self._send_nudge, grace=timedelta(days=3)))
+        self.bot.member_sync.add_hook("onboarding", self._welcome_arrivals)
         hour, minute = (int(x) for x in self.bot.config.journey.evaluate_at.split(":"))
         self.bot.scheduler.add_job(Job("journey.evaluate", {"hour": hour, "minute": minute}, self.evaluate_all))
         self.bot.scheduler.add_job(Job("journey.nudges", {"hour": hour, "minute": minute}, self.send_nudges))
@@ -251,6 +262,7 @@ class OnboardingCog(commands.Cog):
         )
 
     async def cog_unload(self) -> None:
+        self.bot.member_sync.remove_hook("onboarding")
         for kind in (GREET, GREET_POST, ROLES, PROMOTED_DM, PROMOTED_POST, NUDGE):
             self.bot.reminders.unregister(kind)
         for job in ("journey.evaluate", "journey.nudges", "journey.reconcile"):
@@ -315,17 +327,32 @@ class OnboardingCog(commands.Cog):
     async def on_member_join(self, member: discord.Member) -> None:
         if member.bot or member.guild.id != self.bot.guild_id:
             return
+        now = self.bot.clock.now()
         async with self.bot.sessions.begin() as session:
             row = await service.register_join(
-                session, member.guild.id, member.id, member.display_name, member.joined_at or self.bot.clock.now()
+                session, member.guild.id, member.id, member.display_name, member.joined_at or now
             )
-            if row.onboarded_at is None:
-                await self._schedule(
-                    session, GREET, member.id, dedupe=f"greet:{member.id}:{int(row.joined_at.timestamp())}"
-                )
-            else:
+            if row.onboarded_at is not None:
                 # A returning member keeps their journey; restore their roles.
                 await self._schedule(session, ROLES, member.id)
+            elif service.claim_greeting(row, now, self._regreet_after):
+                await self._schedule(session, GREET, member.id, dedupe=_greet_key(member.id, row.joined_at))
+
+    async def _welcome_arrivals(self, session: AsyncSession, arrivals: Arrivals) -> None:
+        """Members who joined while the bot was down or reconnecting (the start-up reconcile, in its transaction):
+        welcome those within the greeting's grace, as on_member_join would have; give returning members who
+        finished onboarding their roles back. Members there before the bot was installed are left alone."""
+        recent = {p.discord_id: p for p in arrivals.since_last_seen() if arrivals.now - p.joined_at <= GREET_GRACE}
+        greet = await service.claim_greetings(
+            session, arrivals.guild_id, list(recent), arrivals.now, self._regreet_after
+        )
+        for discord_id in greet:
+            await self._schedule(
+                session, GREET, discord_id, dedupe=_greet_key(discord_id, recent[discord_id].joined_at)
+            )
+        ids = [p.discord_id for p in arrivals.members]
+        for discord_id in await service.onboarded_among(session, arrivals.guild_id, ids):
+            await self._schedule(session, ROLES, discord_id)
 
     @commands.Cog.listener()
     async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
@@ -337,7 +364,14 @@ class OnboardingCog(commands.Cog):
     async def _send_greeting(self, reminder: Reminder) -> None:
         """The welcome DM. The channel post is a reminder of its own, scheduled from here once we know whether
         the DM went through, so a retry of one never repeats the other."""
-        member = await self.bot.live_member(reminder.target_id)
+        try:
+            member = await self.bot.live_member(reminder.target_id)
+        except PermanentSendError:
+            async with self.bot.sessions.begin() as session:
+                await service.greeting_undelivered(
+                    session, self.bot.guild_id, reminder.target_id, reminder.created_at
+                )
+            raise
         cfg = self.bot.config
         embed = discord.Embed(
             title=f"Welcome to {member.guild.name}!",
@@ -381,6 +415,7 @@ class OnboardingCog(commands.Cog):
     # -- the onboarding flow -----------------------------------------------------------------------------------
     @app_commands.command(name="onboard", description="Set up your profile and accept the code of conduct")
     @app_commands.guild_only()
+    @cooldown(3, 60)
     async def onboard(self, interaction: discord.Interaction) -> None:
         await self.open_profile_modal(interaction)
 
@@ -717,6 +752,7 @@ class OnboardingCog(commands.Cog):
             )
         ]
     )
+    @cooldown(5, 60)
     async def profile_edit(
         self,
         interaction: discord.Interaction,
@@ -839,6 +875,7 @@ class OnboardingCog(commands.Cog):
             app_commands.Choice(name="Maintainer", value="maintainer"),
         ]
     )
+    @cooldown(3, 60, bucket="journey roles", target="member")
     @require(Capability.GRANT_ROLES)
     async def journey_grant(
         self,
@@ -857,6 +894,7 @@ class OnboardingCog(commands.Cog):
             app_commands.Choice(name="Maintainer", value="maintainer"),
         ]
     )
+    @cooldown(3, 60, bucket="journey roles", target="member")
     @require(Capability.GRANT_ROLES)
     async def journey_revoke(
         self,
@@ -924,6 +962,7 @@ class OnboardingCog(commands.Cog):
             app_commands.Choice(name="Automatic (follow the rules)", value="auto"),
         ]
     )
+    @cooldown(3, 60, target="member")
     @require(Capability.GRANT_ROLES)
     async def journey_set_stage(
         self,

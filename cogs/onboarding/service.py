@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Select, and_, bindparam, delete, func, or_, select
+from sqlalchemy import Select, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.base import Executable
@@ -115,6 +115,63 @@ async def register_join(
         member.left_at = None
         member.joined_at = joined_at
     return member
+
+
+def claim_greeting(member: Member, now: datetime, quiet: timedelta) -> bool:
+    """Whether to welcome a member who (re)joined now: not onboarded and not greeted within the quiet period (a
+    member who leaves and rejoins over and over is welcomed once). Marks the greeting when it says yes."""
+    if member.onboarded_at is not None:
+        return False
+    if member.greeted_at is not None and now - member.greeted_at < quiet:
+        return False
+    member.greeted_at = now
+    return True
+
+
+async def claim_greetings(
+    session: AsyncSession, guild_id: int, discord_ids: Sequence[int], now: datetime, quiet: timedelta
+) -> list[int]:
+    """``claim_greeting`` for many members at once (the start-up reconcile): one UPDATE, the claimed ids."""
+    if not discord_ids:
+        return []
+    result = await session.execute(
+        update(Member)
+        .where(
+            Member.guild_id == guild_id,
+            Member.discord_id.in_(discord_ids),
+            Member.onboarded_at.is_(None),
+            or_(Member.greeted_at.is_(None), Member.greeted_at <= now - quiet),
+        )
+        .values(greeted_at=now)
+        .returning(Member.discord_id)
+        .execution_options(synchronize_session=False)
+    )
+    return list(result.scalars())
+
+
+async def onboarded_among(session: AsyncSession, guild_id: int, discord_ids: Sequence[int]) -> list[int]:
+    if not discord_ids:
+        return []
+    return list(
+        await session.scalars(
+            select(Member.discord_id).where(
+                Member.guild_id == guild_id, Member.discord_id.in_(discord_ids), Member.onboarded_at.is_not(None)
+            )
+        )
+    )
+
+
+async def greeting_undelivered(
+    session: AsyncSession, guild_id: int, discord_id: int, scheduled_at: datetime
+) -> None:
+    """The welcome scheduled at ``scheduled_at`` never reached them (they left first): it does not count
+    towards the quiet period, so their return is greeted. A later greeting's mark is kept."""
+    await session.execute(
+        update(Member)
+        .where(Member.guild_id == guild_id, Member.discord_id == discord_id, Member.greeted_at <= scheduled_at)
+        .values(greeted_at=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def register_leave(session: AsyncSession, guild_id: int, discord_id: int, now: datetime) -> None:

@@ -21,6 +21,7 @@ from discord.ext import commands
 
 from bot import ledger
 from bot.checks import Capability, ensure, require
+from bot.cooldowns import cooldown
 from bot.errors import UserError, handle_interaction_error
 from bot.members import ensure_member, get_member
 from bot.names import name_of
@@ -332,6 +333,7 @@ class RecognitionCog(commands.Cog):
 
     @badge.command(name="award", description="Award a badge by hand, with a reason (maintainers)")
     @app_commands.describe(member="Who earns it", badge="Which badge", reason="Why (shown with the badge)")
+    @cooldown(5, 60, bucket="badges", target="member")
     @require(Capability.AWARD_BADGES)
     async def badge_award(
         self,
@@ -366,6 +368,7 @@ class RecognitionCog(commands.Cog):
 
     @badge.command(name="revoke", description="Take a badge back, e.g. one awarded by mistake (maintainers)")
     @app_commands.describe(member="Whose badge", badge="Which badge")
+    @cooldown(5, 60, bucket="badges", target="member")
     @require(Capability.AWARD_BADGES)
     async def badge_revoke(self, interaction: discord.Interaction, member: discord.Member, badge: str) -> None:
         async with self.bot.sessions.begin() as session:
@@ -419,10 +422,12 @@ class RecognitionCog(commands.Cog):
         await interaction.followup.send(content, file=file, view=view, ephemeral=True)
 
     @leaderboard.command(name="optout", description="Stop appearing on leaderboards and spotlights")
+    @cooldown(3, 60, bucket="leaderboard opt-out")
     async def leaderboard_optout(self, interaction: discord.Interaction) -> None:
         await self._set_opt_out(interaction, True)
 
     @leaderboard.command(name="optin", description="Appear on leaderboards and spotlights again")
+    @cooldown(3, 60, bucket="leaderboard opt-out")
     async def leaderboard_optin(self, interaction: discord.Interaction) -> None:
         await self._set_opt_out(interaction, False)
 

@@ -42,12 +42,24 @@ class RecognitionError(Exception):
 
 # -- opt-out ---------------------------------------------------------------------------------------------------
 async def set_opt_out(session: AsyncSession, member_id: int, opted_out: bool, at: datetime) -> bool:
-    """Set the leaderboard opt-out; returns whether it changed."""
-    pref = await session.get(RecognitionPref, member_id)
-    if pref is None:
-        session.add(RecognitionPref(member_id=member_id, leaderboard_opt_out=opted_out, updated_at=at))
-        await session.flush()
-        return opted_out
+    """Set the leaderboard opt-out; returns whether it changed.
+
+    The row is created idempotently (two first clicks at once both succeed), then read fresh and locked."""
+    created = await session.scalar(
+        ledger.dialect_insert(session, RecognitionPref)
+        .values(member_id=member_id, leaderboard_opt_out=opted_out, updated_at=at)
+        .on_conflict_do_nothing(index_elements=["member_id"])
+        .returning(RecognitionPref.member_id)
+    )
+    if created is not None:
+        return opted_out  # a new row starts opted in: only an opt-out changes anything
+    pref = await session.scalar(
+        select(RecognitionPref)
+        .where(RecognitionPref.member_id == member_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert pref is not None
     if pref.leaderboard_opt_out == opted_out:
         return False
     pref.leaderboard_opt_out = opted_out

@@ -335,7 +335,8 @@ async def test_someone_who_left_before_onboarding_is_greeted_again(atlas: Atlas)
     carol = await join(atlas, "carol")
     atlas.emu.leave(carol)
     await atlas.settle()
-    await atlas.advance(days=1)
+    # Again only after the quiet period ([onboarding] regreet_after_days; tests/e2e/test_joins.py has the rest).
+    await atlas.advance(days=atlas.bot.config.onboarding.regreet_after_days + 1)
     atlas.emu.guilds[atlas.guild.id].members[carol.id] = carol
     carol.joined_at = atlas.clock.now()
     atlas.emu._dispatch("GUILD_MEMBER_ADD", {"guild_id": str(atlas.guild.id), **carol.payload()})
