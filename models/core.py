@@ -69,7 +69,18 @@ class RoleGrant(Base):
     """Ambassador and Maintainer: granted and revoked only by maintainers, never by the journey job."""
 
     __tablename__ = "role_grants"
-    __table_args__ = (Index("ix_role_grants_member_role", "member_id", "role"),)
+    __table_args__ = (
+        Index("ix_role_grants_member_role", "member_id", "role"),
+        # One active grant per member and role: two maintainers granting at once record it once.
+        Index(
+            "uq_role_grants_active",
+            "member_id",
+            "role",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))

@@ -15,6 +15,7 @@ from sqlalchemy.sql.base import Executable
 from bot import ledger
 from bot import text as bot_text
 from bot.config import JourneySection, OnboardingSection
+from bot.db import dialect_insert
 from bot.members import ensure_member, get_member
 from bot.privacy import DataSubject, MemberDataHandler, Visibility
 from cogs.onboarding import journey, timezones
@@ -309,11 +310,17 @@ async def grant_role(
 ) -> RoleGrant:
     if role not in journey.GRANTED_ROLES:
         raise ProfileError("Only Ambassador and Maintainer are granted by hand.")
-    if role in await active_grants(session, member):
+    # The partial unique index on active grants decides between maintainers granting at the same moment.
+    grant_id = await session.scalar(
+        dialect_insert(session, RoleGrant)
+        .values(member_id=member.id, role=role, granted_by=by, granted_at=now, reason=reason[:200])
+        .on_conflict_do_nothing()
+        .returning(RoleGrant.id)
+    )
+    if grant_id is None:
         raise ProfileError(f"That member already holds {role.title()}.")
-    grant = RoleGrant(member_id=member.id, role=role, granted_by=by, granted_at=now, reason=reason[:200])
-    session.add(grant)
-    await session.flush()
+    grant = await session.get(RoleGrant, grant_id)
+    assert grant is not None
     return grant
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from bot.members import ensure_member
 from cogs.onboarding import service as onboarding
 from cogs.recognition import service as recognition
-from models import Member, RecognitionPref
+from models import Member, RecognitionPref, RoleGrant
 
 GUILD = 1
 
@@ -79,3 +79,32 @@ def _onboarding_cfg():
     from bot.config import OnboardingSection
 
     return OnboardingSection()
+
+
+async def test_two_maintainers_granting_the_same_role_at_once_record_one_grant(sessions, clock) -> None:
+    """Both maintainers checked "not held yet" before either wrote: the database keeps one active grant."""
+    async with sessions.begin() as session:
+        row = await ensure_member(session, GUILD, 9, display_name="dora", joined_at=clock.now())
+
+    async def grant(by: int) -> None:
+        async with sessions.begin() as session:
+            member = await session.get(Member, row.id)
+            assert member is not None
+            await onboarding.grant_role(session, member, "ambassador", by, clock.now(), "runs the meetup")
+
+    results = await asyncio.gather(*(grant(by) for by in (101, 102, 103)), return_exceptions=True)
+    refused = [r for r in results if isinstance(r, onboarding.ProfileError)]
+    assert len(refused) == 2 and results.count(None) == 1, results
+    async with sessions() as session:
+        active = await session.scalar(
+            select(func.count())
+            .select_from(RoleGrant)
+            .where(RoleGrant.member_id == row.id, RoleGrant.revoked_at.is_(None))
+        )
+    assert active == 1
+    # Revoked, it can be granted again.
+    async with sessions.begin() as session:
+        member = await session.get(Member, row.id)
+        assert member is not None
+        await onboarding.revoke_role(session, member, "ambassador", 101, clock.now())
+    await grant(104)

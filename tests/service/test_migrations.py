@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from bot import db
@@ -75,3 +77,32 @@ async def test_fast_reads_are_read_only_and_see_committed_writes(engine, session
                 await reads.all(insert(BotState).values(key="x", value="y").returning(BotState.key), {})
     finally:
         reads.dispose()
+
+
+async def test_duplicate_active_grants_are_closed_before_the_unique_index(db_url: str) -> None:
+    """Rows written by the race that 0008 closes: the oldest active grant stays, the others are revoked."""
+    engine = db.create_engine(db_url)
+    try:
+        await db.upgrade(db_url, "0007")
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO members (id, guild_id, discord_id, display_name, joined_at, stage_manual) "
+                    "VALUES (1, 1, 7, 'dora', :t, false)"
+                ),
+                {"t": datetime(2026, 1, 5, 9, tzinfo=UTC)},
+            )
+            for grant_id, by in ((1, 101), (2, 102), (3, 103)):
+                await conn.execute(
+                    text(
+                        "INSERT INTO role_grants (id, member_id, role, granted_by, granted_at, reason) "
+                        "VALUES (:id, 1, 'ambassador', :by, :t, '')"
+                    ),
+                    {"id": grant_id, "by": by, "t": datetime(2026, 1, 5, 9, tzinfo=UTC)},
+                )
+        await db.upgrade(db_url)
+        async with engine.connect() as conn:
+            rows = (await conn.execute(text("SELECT id, revoked_by FROM role_grants ORDER BY id"))).all()
+        assert [tuple(r) for r in rows] == [(1, None), (2, 102), (3, 103)]
+    finally:
+        await engine.dispose()
