@@ -16,7 +16,7 @@ import discord
 from discord.ext import commands
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot import db
+from bot import db, pacing
 from bot.clock import Clock
 from bot.config import Config
 from bot.errors import AtlasTree
@@ -60,7 +60,8 @@ class AtlasBot(commands.Bot):
             help_command=None,
             # Nothing a member wrote is ever sent with live pings; a cog opts in per message when it must ping.
             allowed_mentions=discord.AllowedMentions.none(),
-            **client_options,
+            # Requests wait for a slot under Discord's global limit instead of drawing 429s (bot/pacing.py).
+            **{**pacing.client_options(config.discord.global_rate_limit), **client_options},
         )
         self.config = config
         self.engine = engine
