@@ -168,7 +168,9 @@ async def run_atlas(args: argparse.Namespace, workdir: Path) -> Run:
     async with Emulator(now=clock.now, rate_limits=True, global_rate_limit=args.global_limit) as emu:
         point_discord_at(emu.api_base, emu.gateway_url)
         guild = make_world(emu)
-        config = config_for(emu, guild, cogs=["meta", "onboarding"])
+        config = config_for(
+            emu, guild, cogs=["meta", "onboarding"], discord={"global_rate_limit": args.global_limit}
+        )
         harness = AtlasHarness(emu, guild, cast(ManualClock, clock), config, url)
         await harness.start(live_scheduler=True)
         try:

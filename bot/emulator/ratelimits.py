@@ -11,8 +11,8 @@ What Discord documents (https://discord.com/developers/docs/topics/rate-limits) 
   ``X-RateLimit-Global: true``, ``X-RateLimit-Scope: global`` and ``"global": true``. Interaction endpoints
   (the callback and the interaction-token webhooks) are not bound to it.
 - Limits Discord does not publish are observed values: creating messages is 5 per 5 s in one channel (a DM is a
-  channel too); opening a DM channel and every other route get a generous default bucket so that the global
-  limit is what binds them.
+  channel too). Opening a DM channel and every other route get a bucket as large as the global limit (per
+  second, per route and resource), so that the global limit is what binds them.
 
 discord.py reads these headers (``discord/http.py``: ``Ratelimit.update`` uses Limit, Remaining and Reset-After,
 and groups routes by ``X-Ratelimit-Bucket``); it retries a 429 only when the response has a ``Via`` header
@@ -57,11 +57,7 @@ def _route(method: str, template: str, limit: int, period: float) -> RouteLimit:
 
 
 # The routes whose limits shape a greeting burst; anything else falls back to DEFAULT_LIMIT per route.
-ROUTES = (
-    _route("POST", "/channels/{channel_id}/messages", 5, 5.0),
-    _route("POST", "/users/@me/channels", 50, 1.0),
-)
-DEFAULT_LIMIT = (50, 1.0)
+ROUTES = (_route("POST", "/channels/{channel_id}/messages", 5, 5.0),)
 _MAJOR = re.compile(r"^/(channels|guilds|webhooks)/(\d+)")
 _ID = re.compile(r"/\d+")
 
@@ -128,7 +124,7 @@ class RateLimiter:
                 break
         else:
             name = f"{method} {_ID.sub('/{id}', path)}"
-            limit, period = DEFAULT_LIMIT
+            limit, period = self.global_limit, 1.0
         key = (name, resource)
         window = self.windows.get(key)
         if window is None:
