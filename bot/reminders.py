@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import uuid
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
@@ -72,6 +73,8 @@ class ReminderKind:
     # Coalesced kinds: up to batch_size due reminders go to batch_handler in one call (instead of handler).
     batch_handler: BatchHandler | None = None
     batch_size: int = 1
+    # Paced: a batch starts at most this often (in a process), gathering whatever fell due meanwhile.
+    batch_interval: timedelta = timedelta(0)
 
     def __post_init__(self) -> None:
         if (self.handler is None) == (self.batch_handler is None):
@@ -181,6 +184,7 @@ class Reminders:
         self._busy_kinds: set[str] = set()
         self._new_work = asyncio.Event()
         self._generation = 0
+        self._last_batch: dict[str, float] = {}  # loop time each coalesced kind last started sending
         # Called with the due time of each newly scheduled reminder, so a live scheduler can wake then.
         self.on_scheduled: Callable[[datetime], None] | None = None
 
@@ -426,9 +430,23 @@ class Reminders:
         """Claim and send one batch of a coalesced kind (the caller reserved the kind in ``_busy_kinds``)."""
         assert kind.batch_handler is not None
         try:
+            loop = asyncio.get_running_loop()
+            rest = self._last_batch.get(kind.name, -math.inf) + kind.batch_interval.total_seconds() - loop.time()
+            if rest > 0:
+                # Paced: look (a read, no claim) before resting, so a lone reminder is not held back.
+                async with self._sessions() as session:
+                    waiting = await session.scalar(
+                        select(Reminder.id)
+                        .where(Reminder.state == PENDING, Reminder.due_at <= at, Reminder.kind == kind.name)
+                        .limit(1)
+                    )
+                if waiting is None:
+                    return []
+                await asyncio.sleep(rest)
             claimed = await self._claim_due(at, kind.batch_size, kinds=[kind.name])
             if not claimed:
                 return []
+            self._last_batch[kind.name] = loop.time()
             results: list[tuple[tuple[datetime, int], Outcome]] = []
             live: list[Reminder] = []
             for reminder in claimed:

@@ -44,6 +44,8 @@ STAGE_TITLES = {journey.LEARNER: "Learner", journey.CONTRIBUTOR: "Contributor", 
 # Members welcomed by one #welcome post during a burst: Discord allows about 5 posts per 5 s in a channel, and
 # 40 mentions with the text stay well under the 2,000-character limit.
 GREET_POST_BATCH = 40
+# At most one welcome post this often while members keep arriving (Discord would allow one a second).
+GREET_POST_INTERVAL = timedelta(seconds=3)
 # Touch a member's activity at most this often from interactions (a write per command would be wasteful).
 ACTIVITY_THROTTLE = timedelta(hours=1)
 
@@ -195,6 +197,7 @@ class OnboardingCog(commands.Cog):
                 grace=timedelta(days=2),
                 batch_handler=self._post_greetings,
                 batch_size=GREET_POST_BATCH,
+                batch_interval=GREET_POST_INTERVAL,
             )
         )
         r.register(ReminderKind(ROLES, self._apply_roles, grace=timedelta(days=30)))
