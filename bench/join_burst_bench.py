@@ -5,7 +5,7 @@
     scripts/with-postgres.sh .venv/bin/python -m bench.join_burst_bench --db postgres
     .venv/bin/python -m bench.join_burst_bench --global-limit 250       # a bot whose global limit was raised
 
-Everything goes through the Discord emulator with Discord's rate limits switched on (``Emulator(rate_limits=True)``:
+Everything goes through the Discord emulator with Discord's rate limits on (``Emulator(rate_limits=True)``:
 50 requests/s per bot, 5 messages per 5 s per channel, X-RateLimit-* headers, 429 with retry_after). The real
 ``AtlasBot`` runs as in production (SystemClock, the live scheduler, migrations on a temporary SQLite file or a
 fresh PostgreSQL database, the meta and onboarding cogs). Members join at an even pace over ``--window`` seconds.
@@ -101,11 +101,11 @@ def greeted(emu: Emulator, member: Member) -> list[Any]:
     return [m for m in channel.messages if m.author.id == emu.bot_user.id] if channel else []
 
 
-async def observe(emu: Emulator, guild: Guild, members: list[Member], timeout: float, run: Run) -> None:
+async def observe(emu: Emulator, guild: Guild, members: list[Member], patience: float, run: Run) -> None:
     """Wait until every member has a DM and is named in #welcome (or the timeout); fill in the figures."""
     welcome = emu.channel(guild, "welcome")
     first_join = min(m.joined_at for m in members)
-    end = time.monotonic() + timeout
+    end = time.monotonic() + patience
     ids = {m.id for m in members}
     while time.monotonic() < end:
         named = {u for msg in emu.messages(welcome) for u in msg.mentioned_user_ids}
@@ -316,7 +316,8 @@ async def main(args: argparse.Namespace) -> int:
                 results[side].append(r)
                 print(
                     f"  run {i + 1} {side:<16} greeted {len(r.latencies)}/{args.n}  p50 {r.pct(50):6.2f} s  "
-                    f"p99 {r.pct(99):6.2f} s  all welcomed {r.welcomed_after:6.2f} s in {r.welcome_posts} post(s)  "
+                    f"p99 {r.pct(99):6.2f} s  all welcomed {r.welcomed_after:6.2f} s "
+                    f"in {r.welcome_posts} post(s)  "
                     f"429 {dict(r.rejected)} ignored {r.ignored} failed {r.failed} retried {r.retried} "
                     f"locked {r.locked}",
                     flush=True,

@@ -343,14 +343,22 @@ class Reminders:
             pick = pick.where(Reminder.kind.in_(kinds))
         if skip:
             pick = pick.where(Reminder.kind.not_in(skip))
-        # SKIP LOCKED: on PostgreSQL another process's claim in progress is passed over, not waited for.
-        pick = pick.order_by(Reminder.due_at, Reminder.id).limit(limit).with_for_update(skip_locked=True)
+        # SKIP LOCKED: on PostgreSQL another process's claim in progress is passed over, not waited for. A
+        # MATERIALIZED CTE, because PostgreSQL may run a plain ``IN (SELECT ... LIMIT n)`` more than once and
+        # so claim more than n rows.
+        picked = (
+            pick.order_by(Reminder.due_at, Reminder.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .cte("picked")
+            .prefix_with("MATERIALIZED")
+        )
         token = str(uuid.uuid4())
         async with self._sessions.begin() as session:
             rows = list(
                 await session.scalars(
                     update(Reminder)
-                    .where(Reminder.id.in_(pick.scalar_subquery()), Reminder.state == PENDING)
+                    .where(Reminder.id.in_(select(picked.c.id)), Reminder.state == PENDING)
                     .values(state=CLAIMED, claimed_at=at, claim_token=token, attempts=Reminder.attempts + 1)
                     .returning(Reminder)
                     .execution_options(synchronize_session=False)
