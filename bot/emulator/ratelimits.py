@@ -105,6 +105,7 @@ class Decision:
 class RateLimiter:
     global_limit: int = GLOBAL_LIMIT
     routes: tuple[RouteLimit, ...] = ROUTES
+    default_limit: int | None = None  # per second, for routes not in ``routes``; None: the global limit
     monotonic: Callable[[], float] = time.monotonic
     wall: Callable[[], float] = time.time
     windows: dict[tuple[str, str], Window] = field(default_factory=dict)
@@ -124,7 +125,7 @@ class RateLimiter:
                 break
         else:
             name = f"{method} {_ID.sub('/{id}', path)}"
-            limit, period = self.global_limit, 1.0
+            limit, period = self.default_limit or self.global_limit, 1.0
         key = (name, resource)
         window = self.windows.get(key)
         if window is None:
