@@ -112,6 +112,9 @@ class DiscordSection(Section):
     # Empty means Discord itself; set it to reach a self-hosted API proxy or the emulator.
     api_base: str = ""
     gateway: str = ""
+    # Discord's global limit for this bot, requests per second (50 unless Discord raised it on request); the bot
+    # paces its REST requests just under it instead of learning it from 429s.
+    global_rate_limit: int = Field(50, ge=1, le=10000)
 
     @field_validator("api_base", "gateway")
     @classmethod

@@ -16,7 +16,7 @@ import discord
 from discord.ext import commands
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot import db, text
+from bot import db, pacing, text
 from bot.clock import Clock
 from bot.community_roles import CommunityRoles
 from bot.config import Config
@@ -69,7 +69,8 @@ class AtlasBot(commands.Bot):
             help_command=None,
             # Nothing a member wrote is ever sent with live pings; a cog opts in per message when it must ping.
             allowed_mentions=discord.AllowedMentions.none(),
-            **client_options,
+            # Requests wait for a slot under Discord's global limit instead of drawing 429s (bot/pacing.py).
+            **{**pacing.client_options(config.discord.global_rate_limit), **client_options},
         )
         # Every member-typed text is cleaned in this one place, before any command, view or modal sees it.
         filter_interactions(self, text.clean_interaction)

@@ -15,8 +15,10 @@ from alembic.util import CommandError as AlembicCommandError
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.sql.base import Executable
+from sqlalchemy.util.concurrency import await_only, in_greenlet
 
 import migrations
 from bot.failures import SetupError, sqlite_file, sqlite_problem
@@ -45,7 +47,63 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        WriteGate().install(engine)
     return engine
+
+
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+class WriteGate:
+    """SQLite's writers take turns in this process's event loop instead of in SQLite's busy handler.
+
+    SQLite has one write lock. A writer that finds it taken waits in the busy handler, which sleeps and polls
+    (1, 2, 5 ... up to 100 ms between tries, in no order), so with dozens of writers at once (a join burst: each
+    join, claim, finish and follow-up is a write) the lock sits free while the next writer sleeps, throughput
+    collapses and some writer waits past ``busy_timeout``: "database is locked". Here a transaction's first
+    INSERT/UPDATE/DELETE waits for an asyncio lock instead (first come first served, woken the moment it is
+    free), held until the transaction ends. Reads never wait (WAL). One process only: another process's writers
+    still meet SQLite's busy handler, as before.
+    """
+
+    def __init__(self, timeout: float = 30.0) -> None:
+        self.timeout = timeout
+        self._lock: asyncio.Lock | None = None
+
+    def install(self, engine: AsyncEngine) -> None:
+        sync = engine.sync_engine
+        event.listen(sync, "before_cursor_execute", self._before_execute)
+        event.listen(sync, "commit", self._end)
+        event.listen(sync, "rollback", self._end)
+        event.listen(sync.pool, "checkin", self._checkin)
+        event.listen(sync.pool, "invalidate", self._invalidate)
+
+    def _before_execute(self, conn: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
+        info = conn.connection.info
+        if info.get("atlas_write_gate") or not statement.lstrip()[:7].upper().startswith(_WRITES):
+            return
+        if not in_greenlet():
+            return  # a synchronous caller (none in the bot): SQLite's own locking applies
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        try:
+            await_only(asyncio.wait_for(self._lock.acquire(), self.timeout))
+        except TimeoutError:
+            raise OperationalError(statement, None, Exception("database is locked (write gate)")) from None
+        info["atlas_write_gate"] = True
+
+    def _release(self, info: dict[Any, Any]) -> None:
+        if info.pop("atlas_write_gate", False) and self._lock is not None:
+            self._lock.release()
+
+    def _end(self, conn: Connection) -> None:
+        self._release(conn.connection.info)
+
+    def _checkin(self, _dbapi_connection: Any, record: Any) -> None:
+        self._release(record.info)
+
+    def _invalidate(self, _dbapi_connection: Any, record: Any, _exc: Any) -> None:
+        self._release(record.info)
 
 
 class Reads:

@@ -4,14 +4,29 @@ Life of a reminder: ``pending`` -> claimed with one atomic UPDATE (so two proces
 it twice) -> ``sent``, or back to ``pending`` with a later due time after a transient Discord error (429/5xx),
 or ``failed`` with the reason after a permanent one (403/404) or too many attempts, or ``dropped`` when it is
 found after its kind's grace period or its own expiry (an office-hour reminder after the session started).
+
+Dispatch is shaped by bursts (a raid or an event brings hundreds of joins at once, each a greeting reminder):
+
+- Due reminders are claimed **in batches with one statement** (``UPDATE ... WHERE id IN (SELECT ... LIMIT n
+  [FOR UPDATE SKIP LOCKED]) RETURNING``), never row by row: one write per batch is all the SQLite write lock
+  sees, and two processes never block on (or double-claim) the same rows.
+- Claimed reminders are **sent concurrently**, up to ``max_in_flight`` at once: a send mostly waits on Discord
+  (rate limits), so one slow send must not hold up the others. ``run_due`` keeps claiming while there is room
+  and wakes on ``notify()`` (a new reminder committed), so what falls due during a burst goes out in the same
+  pass instead of waiting for the next one.
+- A kind may be **coalesced** (``ReminderKind(batch_handler=..., batch_size=n)``): up to ``n`` due reminders of
+  it go to one call (one channel post welcoming many members), and only one call per kind runs at a time in a
+  process, so what falls due while a post is on its way waits and joins the next one. Each reminder still has
+  its own row and state: nobody is announced twice, and nobody is missed after a restart.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,14 +60,25 @@ class PermanentSendError(Exception):
 
 
 Handler = Callable[[Reminder], Awaitable[None]]
+# Sends several reminders of one kind at once; returns the ones that failed on their own (by id), if any.
+BatchHandler = Callable[[list[Reminder]], Awaitable[dict[int, Exception] | None]]
 
 
 @dataclass(frozen=True)
 class ReminderKind:
     name: str
-    handler: Handler
+    handler: Handler | None = None
     # How late a reminder of this kind may still go out; None means use the configured default.
     grace: timedelta | None = None
+    # Coalesced kinds: up to batch_size due reminders go to batch_handler in one call (instead of handler).
+    batch_handler: BatchHandler | None = None
+    batch_size: int = 1
+    # Paced: a batch starts at most this often (in a process), gathering whatever fell due meanwhile.
+    batch_interval: timedelta = timedelta(0)
+
+    def __post_init__(self) -> None:
+        if (self.handler is None) == (self.batch_handler is None):
+            raise ValueError(f"reminder kind {self.name!r} needs exactly one of handler and batch_handler")
 
 
 @dataclass(frozen=True)
@@ -145,6 +171,7 @@ class Reminders:
         default_grace: timedelta = timedelta(hours=1),
         max_attempts: int = 5,
         base_backoff: timedelta = timedelta(seconds=30),
+        max_in_flight: int = 50,
     ) -> None:
         self._sessions = sessionmaker
         self._clock = clock
@@ -152,6 +179,12 @@ class Reminders:
         self.default_grace = default_grace
         self.max_attempts = max_attempts
         self.base_backoff = base_backoff
+        self.max_in_flight = max_in_flight
+        # Coalesced kinds with a call in flight in this process: their due rows wait for the next batch.
+        self._busy_kinds: set[str] = set()
+        self._new_work = asyncio.Event()
+        self._generation = 0
+        self._last_batch: dict[str, float] = {}  # loop time each coalesced kind last started sending
         # Called with the due time of each newly scheduled reminder, so a live scheduler can wake then.
         self.on_scheduled: Callable[[datetime], None] | None = None
 
@@ -202,6 +235,8 @@ class Reminders:
             def after_commit(_sync_session: Any) -> None:
                 wakes = list(pending)
                 pending.clear()
+                if wakes:
+                    self.notify()
                 if wakes and self.on_scheduled is not None:
                     self.on_scheduled(min(wakes))
 
@@ -231,23 +266,105 @@ class Reminders:
                 select(Reminder.due_at).where(Reminder.state == PENDING).order_by(Reminder.due_at).limit(1)
             )
 
+    def notify(self) -> None:
+        """Something new may be due: a running ``run_due`` claims it now rather than after its in-flight sends."""
+        self._generation += 1
+        self._new_work.set()
+
     async def run_due(self, now: datetime | None = None) -> list[Outcome]:
-        """Send every reminder due at ``now``; returns what happened to each, in due order."""
-        now = now or self._clock.now()
-        async with self._sessions() as session:
-            ids = list(
+        """Send every reminder due at ``now`` (default: the clock's time, re-read as the pass goes on, so that
+        what falls due meanwhile joins it); returns what happened to each, in due order."""
+        outcomes: list[tuple[tuple[datetime, int], Outcome]] = []
+        running: dict[asyncio.Task[list[tuple[tuple[datetime, int], Outcome]]], str | None] = {}
+        unhandled: set[str] = set()  # kinds nobody handles go back to pending once per pass, not in a loop
+        idle: set[str | None] = set()  # claimed nothing since the last notify (None: the one-by-one kinds)
+        seen = -1
+        try:
+            while True:
+                if seen != self._generation:
+                    seen, _ = self._generation, idle.clear()
+                self._new_work.clear()
+                at = now or self._clock.now()
+                started = False
+                for kind in list(self._kinds.values()):
+                    if kind.batch_handler is None or kind.name in self._busy_kinds or kind.name in idle:
+                        continue
+                    self._busy_kinds.add(kind.name)  # reserved before the claim awaits: one batch per kind
+                    task = asyncio.create_task(self._run_batch(kind, at))
+                    task.add_done_callback(lambda _t, name=kind.name: self._busy_kinds.discard(name))
+                    running[task] = kind.name
+                    started = True
+                room = self.max_in_flight - len(running)
+                if room > 0 and None not in idle:
+                    skip = unhandled | {k.name for k in self._kinds.values() if k.batch_handler is not None}
+                    claimed = await self._claim_due(at, room, skip=skip)
+                    if len(claimed) < room:
+                        idle.add(None)
+                    for reminder in claimed:
+                        if reminder.kind not in self._kinds:
+                            unhandled.add(reminder.kind)
+                        running[asyncio.create_task(self._process(reminder, at))] = None
+                        started = True
+                if started:
+                    continue
+                if not running:
+                    break
+                wake = asyncio.create_task(self._new_work.wait())
+                done, _ = await asyncio.wait({*running, wake}, return_when=asyncio.FIRST_COMPLETED)
+                wake.cancel()
+                for task in done:
+                    if task is wake:
+                        continue
+                    kind_name = running.pop(task)  # type: ignore[call-overload]
+                    results = task.result()
+                    outcomes.extend(results)
+                    # A coalesced kind that sent something may have more waiting: claim again; one that found
+                    # nothing rests until notified. A finished one-by-one send frees a slot, which is filled
+                    # unless the last claim already took everything that was due.
+                    if kind_name is not None and not results:
+                        idle.add(kind_name)
+        except asyncio.CancelledError:
+            # Shutting down: in-flight sends hand their reminders back to pending.
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+            raise
+        except Exception:
+            await asyncio.gather(*running, return_exceptions=True)  # let what is on its way finish
+            raise
+        return [o for _key, o in sorted(outcomes, key=lambda pair: pair[0])]
+
+    async def _claim_due(
+        self, at: datetime, limit: int, *, kinds: Collection[str] = (), skip: Collection[str] = ()
+    ) -> list[Reminder]:
+        """Claim up to ``limit`` due reminders with one statement (of ``kinds`` if given, not of ``skip``)."""
+        pick = select(Reminder.id).where(Reminder.state == PENDING, Reminder.due_at <= at)
+        if kinds:
+            pick = pick.where(Reminder.kind.in_(kinds))
+        if skip:
+            pick = pick.where(Reminder.kind.not_in(skip))
+        # SKIP LOCKED: on PostgreSQL another process's claim in progress is passed over, not waited for. A
+        # MATERIALIZED CTE, because PostgreSQL may run a plain ``IN (SELECT ... LIMIT n)`` more than once and
+        # so claim more than n rows.
+        picked = (
+            pick.order_by(Reminder.due_at, Reminder.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .cte("picked")
+            .prefix_with("MATERIALIZED")
+        )
+        token = str(uuid.uuid4())
+        async with self._sessions.begin() as session:
+            rows = list(
                 await session.scalars(
-                    select(Reminder.id)
-                    .where(Reminder.state == PENDING, Reminder.due_at <= now)
-                    .order_by(Reminder.due_at, Reminder.id)
+                    update(Reminder)
+                    .where(Reminder.id.in_(select(picked.c.id)), Reminder.state == PENDING)
+                    .values(state=CLAIMED, claimed_at=at, claim_token=token, attempts=Reminder.attempts + 1)
+                    .returning(Reminder)
+                    .execution_options(synchronize_session=False)
                 )
             )
-        outcomes = []
-        for reminder_id in ids:
-            outcome = await self._process(reminder_id, now)
-            if outcome is not None:
-                outcomes.append(outcome)
-        return outcomes
+        return sorted(rows, key=lambda r: (r.due_at, r.id))
 
     async def _claim(self, reminder_id: int, now: datetime) -> Reminder | None:
         token = str(uuid.uuid4())
@@ -269,27 +386,46 @@ class Reminders:
                 .values(**values)
             )
 
-    async def _process(self, reminder_id: int, now: datetime) -> Outcome | None:
-        reminder = await self._claim(reminder_id, now)
-        if reminder is None:
-            return None
+    async def _finish_many(self, reminders: list[Reminder], **values: Any) -> None:
+        if not reminders:
+            return
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Reminder)
+                .where(
+                    Reminder.id.in_([r.id for r in reminders]),
+                    Reminder.claim_token == reminders[0].claim_token,
+                )
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+
+    def _too_late(self, kind: ReminderKind, reminder: Reminder, now: datetime) -> str | None:
+        grace = kind.grace if kind.grace is not None else self.default_grace
+        if reminder.expires_at is not None and now >= reminder.expires_at:
+            return "expired"
+        if now > reminder.due_at + grace:
+            return f"missed by more than {grace}"
+        return None
+
+    async def _process(self, reminder: Reminder, now: datetime) -> list[tuple[tuple[datetime, int], Outcome]]:
+        key = (reminder.due_at, reminder.id)
         kind = self._kinds.get(reminder.kind)
-        if kind is None:
+        if kind is None or kind.handler is None:
             # The feature that owns it is not loaded: leave it for when it is, instead of losing it.
             await self._finish(reminder, state=PENDING, claim_token=None, attempts=reminder.attempts - 1)
-            if reminder.kind in self._kinds:
+            registered = self._kinds.get(reminder.kind)
+            if registered is not None and registered.handler is not None:
                 # Registered while we held the claim: a run kicked for it meanwhile skipped it as claimed.
-                return await self._process(reminder_id, now)
+                again = await self._claim(reminder.id, now)
+                return [] if again is None else await self._process(again, now)
             log.warning("no handler for reminder kind %r (id %s); left pending", reminder.kind, reminder.id)
-            return Outcome(reminder.id, reminder.kind, PENDING, "no handler loaded")
-        grace = kind.grace if kind.grace is not None else self.default_grace
-        too_late = now > reminder.due_at + grace
-        expired = reminder.expires_at is not None and now >= reminder.expires_at
-        if too_late or expired:
-            why = "expired" if expired else f"missed by more than {grace}"
+            return [(key, Outcome(reminder.id, reminder.kind, PENDING, "no handler loaded"))]
+        why = self._too_late(kind, reminder, now)
+        if why is not None:
             await self._finish(reminder, state=DROPPED, finished_at=now, last_error=why)
             log.info("dropped reminder %s (%s): %s", reminder.id, reminder.kind, why)
-            return Outcome(reminder.id, reminder.kind, DROPPED, why)
+            return [(key, Outcome(reminder.id, reminder.kind, DROPPED, why))]
         try:
             await kind.handler(reminder)
         except asyncio.CancelledError:
@@ -299,9 +435,62 @@ class Reminders:
             )
             raise
         except Exception as exc:
-            return await self._failed(reminder, now, exc)
+            return [(key, await self._failed(reminder, now, exc))]
         await self._finish(reminder, state=SENT, finished_at=now, last_error=None)
-        return Outcome(reminder.id, reminder.kind, SENT)
+        return [(key, Outcome(reminder.id, reminder.kind, SENT))]
+
+    async def _run_batch(self, kind: ReminderKind, at: datetime) -> list[tuple[tuple[datetime, int], Outcome]]:
+        """Claim and send one batch of a coalesced kind (the caller reserved the kind in ``_busy_kinds``)."""
+        assert kind.batch_handler is not None
+        try:
+            loop = asyncio.get_running_loop()
+            rest = self._last_batch.get(kind.name, -math.inf) + kind.batch_interval.total_seconds() - loop.time()
+            if rest > 0:
+                # Paced: look (a read, no claim) before resting, so a lone reminder is not held back.
+                async with self._sessions() as session:
+                    waiting = await session.scalar(
+                        select(Reminder.id)
+                        .where(Reminder.state == PENDING, Reminder.due_at <= at, Reminder.kind == kind.name)
+                        .limit(1)
+                    )
+                if waiting is None:
+                    return []
+                await asyncio.sleep(rest)
+            claimed = await self._claim_due(at, kind.batch_size, kinds=[kind.name])
+            if not claimed:
+                return []
+            self._last_batch[kind.name] = loop.time()
+            results: list[tuple[tuple[datetime, int], Outcome]] = []
+            live: list[Reminder] = []
+            for reminder in claimed:
+                why = self._too_late(kind, reminder, at)
+                if why is None:
+                    live.append(reminder)
+                    continue
+                await self._finish(reminder, state=DROPPED, finished_at=at, last_error=why)
+                results.append(((reminder.due_at, reminder.id), Outcome(reminder.id, kind.name, DROPPED, why)))
+            if not live:
+                return results
+            try:
+                failures = await kind.batch_handler(live) or {}
+            except asyncio.CancelledError:
+                await asyncio.shield(
+                    self._finish_many(live, state=PENDING, claim_token=None, attempts=Reminder.attempts - 1)
+                )
+                raise
+            except Exception as exc:
+                failures = {r.id: exc for r in live}
+            sent = [r for r in live if r.id not in failures]
+            await self._finish_many(sent, state=SENT, finished_at=at, last_error=None)
+            for reminder in live:
+                key = (reminder.due_at, reminder.id)
+                if reminder.id in failures:
+                    results.append((key, await self._failed(reminder, at, failures[reminder.id])))
+                else:
+                    results.append((key, Outcome(reminder.id, kind.name, SENT)))
+            return results
+        finally:
+            self._busy_kinds.discard(kind.name)
 
     async def _failed(self, reminder: Reminder, now: datetime, exc: Exception) -> Outcome:
         error = classify_error(exc)

@@ -80,6 +80,8 @@ class Scheduler:
         self.poll_seconds = poll_seconds
         self._aps: AsyncIOScheduler | None = None
         self._kicks: set[asyncio.Task[None]] = set()
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._again = False
         self._gate = asyncio.Event()
         reminders.on_scheduled = self._wake_at
 
@@ -207,21 +209,31 @@ class Scheduler:
         )
 
     def kick(self) -> None:
-        """Send what is due now, soon, without waiting for the next poll."""
+        """Send what is due now, soon, without waiting for the next poll.
+
+        Kicks coalesce: one dispatcher task runs at a time (a burst of a thousand joins is a thousand kicks), and
+        a kick while it runs only tells the running pass to claim again (``Reminders.notify``)."""
+        self.reminders.notify()
+        self._again = True
+        if self._dispatcher is not None and not self._dispatcher.done():
+            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return  # no loop (a synchronous caller): the poll will find it
         task = loop.create_task(self._kicked())
+        self._dispatcher = task
         self._kicks.add(task)
         task.add_done_callback(self._kicks.discard)
 
     async def _kicked(self) -> None:
         await self._gate.wait()
-        try:
-            await self.reminders.run_due()
-        except Exception:
-            log.exception("sending due reminders failed; the next poll retries")
+        while self._again:
+            self._again = False
+            try:
+                await self.reminders.run_due()
+            except Exception:
+                log.exception("sending due reminders failed; the next poll retries")
 
     async def idle(self) -> None:
         """Wait until every kicked dispatch has finished (tests and the sandbox use it to settle)."""

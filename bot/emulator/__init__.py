@@ -68,6 +68,12 @@ Looking at the world: ``emu.messages(channel)``, ``emu.dms(member)``, ``emu.role
 Failure injection: ``emu.fail_next("POST", "/channels/*/messages", status=429, count=2, retry_after=0.05)``
 (429 with Discord's body and X-RateLimit-*/Retry-After headers, ``global: false``; or any 5xx).
 
+Rate limits (``ratelimits.py``): ``Emulator(rate_limits=True)`` answers like Discord: per-route buckets with
+``X-RateLimit-*`` headers (messages: 5 per 5 s per channel, DMs included), 429 with ``retry_after`` on an
+exhausted bucket, and the global limit (``global_rate_limit=50`` requests/s; interaction endpoints exempt).
+``emu.rate_limiter.rejected`` lists every 429 sent, ``emu.rate_limiter.ignored`` every request that came before
+an earlier 429's ``retry_after`` had passed. Off by default.
+
 ``Emulator(app_flags=0)`` is an application whose privileged intents are off in the Developer Portal: a bot
 asking for them is disconnected with 4014, as Discord does (the default switches all of them on).
 

@@ -30,6 +30,7 @@ from .interactions import (
     InteractionResult,
     Modal,
 )
+from .ratelimits import GLOBAL_LIMIT, RateLimiter
 from .rules import ATTACHMENT_SIZE_LIMIT, DiscordError, missing_permissions
 from .server import API_PREFIX, Failure, RecordedRequest, RestServer
 from .state import (
@@ -93,8 +94,15 @@ class Emulator:
         now: Callable[[], datetime] | None = None,
         host: str = "127.0.0.1",
         app_flags: int = ALL_PRIVILEGED_INTENTS_ON,
+        rate_limits: bool = False,
+        global_rate_limit: int = GLOBAL_LIMIT,
     ) -> None:
         self.interaction_deadline = interaction_deadline
+        # Discord's REST rate limits (ratelimits.py): off by default so tests that post in a tight loop stay fast;
+        # on, every answer carries X-RateLimit-* headers and an exhausted bucket or the global limit answers 429.
+        self.rate_limiter: RateLimiter | None = (
+            RateLimiter(global_limit=global_rate_limit) if rate_limits else None
+        )
         # The application's flags: which privileged intents the Developer Portal switched on.
         self.app_flags = app_flags
         self.response_timeout = response_timeout

@@ -234,6 +234,19 @@ class RestServer:
             if failure.matches(method, path):
                 failure.remaining -= 1
                 return self._failure_response(failure)
+        limits = self.emu.rate_limiter
+        decision = limits.check(method, path) if limits is not None else None
+        if decision is not None and decision.status == 429:
+            log.info("%s %s -> 429 (%s)", method, path, decision.body)
+            return _json_response(429, decision.body, decision.headers)
+        response = await self._route_request(method, path, body, files, query)
+        if decision is not None:
+            response.headers.update(decision.headers)
+        return response
+
+    async def _route_request(
+        self, method: str, path: str, body: Any, files: dict[str, bytes], query: dict[str, str]
+    ) -> web.Response:
         for m, regex, handler in self.routes:
             if m != method:
                 continue

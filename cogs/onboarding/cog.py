@@ -47,6 +47,12 @@ GREET, GREET_POST, ROLES, PROMOTED_DM, PROMOTED_POST, NUDGE = (
     "journey.nudge",
 )
 STAGE_TITLES = {journey.LEARNER: "Learner", journey.CONTRIBUTOR: "Contributor", journey.TEACHER: "Teacher"}
+# Members welcomed by one #welcome post during a burst: 60 mentions (at most 25 characters each, with the
+# separator) and the text stay under the 2,000-character limit.
+GREET_POST_BATCH = 60
+# At most one welcome post this often while members keep arriving (Discord allows about 5 per 5 s a channel):
+# 30 members/s, more than the ~22 greeting DMs/s that Discord's global limit lets out.
+GREET_POST_INTERVAL = timedelta(seconds=2)
 # Touch a member's activity at most this often from interactions (a write per command would be wasteful).
 ACTIVITY_THROTTLE = timedelta(hours=1)
 # How late a welcome may still go out (after downtime): also how far back the start-up reconcile greets.
@@ -248,7 +254,15 @@ class OnboardingCog(commands.Cog):
             self.bot.add_view(view)
         r = self.bot.reminders
         r.register(ReminderKind(GREET, self._send_greeting, grace=GREET_GRACE))
-        r.register(ReminderKind(GREET_POST, self._post_greeting, grace=GREET_GRACE))
+        r.register(
+            ReminderKind(
+                GREET_POST,
+                grace=GREET_GRACE,
+                batch_handler=self._post_greetings,
+                batch_size=GREET_POST_BATCH,
+                batch_interval=GREET_POST_INTERVAL,
+            )
+        )
         r.register(ReminderKind(ROLES, self._apply_roles, grace=timedelta(days=30)))
         r.register(ReminderKind(PROMOTED_DM, self._send_promotion_dm, grace=timedelta(days=2)))
         r.register(ReminderKind(PROMOTED_POST, self._post_promotion, grace=timedelta(days=2)))
@@ -397,20 +411,44 @@ class OnboardingCog(commands.Cog):
                     dedupe=f"{reminder.dedupe_key or reminder.id}:post",
                 )
 
-    async def _post_greeting(self, reminder: Reminder) -> None:
-        member = await self.bot.live_member(reminder.target_id)
+    async def _post_greetings(self, reminders: list[Reminder]) -> dict[int, Exception]:
+        """The #welcome posts, coalesced: one post names every member whose welcome is due (up to
+        GREET_POST_BATCH), pinging only them; what falls due while it is on its way goes in the next one
+        (bot.reminders). A member who left is skipped; their reminder fails on its own, the others go out."""
+        guild = self.bot.live_guild()
         channel_id = self.bot.config.channels.welcome
-        channel = member.guild.get_channel(channel_id) if channel_id else None
+        channel = guild.get_channel(channel_id) if channel_id else None
+        failures: dict[int, Exception] = {}
         if not isinstance(channel, discord.TextChannel):
+            for reminder in reminders:
+                if reminder.payload.get("dm_closed"):
+                    failures[reminder.id] = PermanentSendError("DMs closed and no welcome channel configured")
+            return failures
+        members: dict[int, discord.Member] = {}
+        closed: set[int] = set()
+        for reminder in reminders:
+            try:
+                member = await self.bot.live_member(reminder.target_id)
+            except PermanentSendError as exc:
+                failures[reminder.id] = exc
+                continue
+            members[member.id] = member  # the same member twice in a batch is named once
             if reminder.payload.get("dm_closed"):
-                raise PermanentSendError("DMs closed and no welcome channel configured")
-            return
-        note = " (your DMs are closed, so the button is here)" if reminder.payload.get("dm_closed") else ""
+                closed.add(member.id)
+        if not members:
+            return failures
+        names = [m.mention for m in members.values()]
+        who = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        if closed and closed == set(members):
+            note = " (your DMs are closed, so the button is here)"
+        else:
+            note = " (if your DMs are closed, the button is here)" if closed else ""
         await channel.send(
-            f"Welcome, {member.mention}! Press the button to start onboarding{note}.",
+            f"Welcome, {who}! Press the button to start onboarding{note}.",
             view=StartView(self),
-            allowed_mentions=discord.AllowedMentions(users=[member]),
+            allowed_mentions=discord.AllowedMentions(users=list(members.values())),
         )
+        return failures
 
     # -- the onboarding flow -----------------------------------------------------------------------------------
     @app_commands.command(name="onboard", description="Set up your profile and accept the code of conduct")
