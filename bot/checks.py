@@ -63,9 +63,7 @@ def role_names_for(capability: Capability, roles: RolesSection) -> list[str]:
     return [getattr(roles, key) for key in POLICY[capability]]
 
 
-def member_has(
-    member: discord.Member | discord.User, capability: Capability, community: CommunityRoles
-) -> bool:
+def member_has(member: discord.Member | discord.User, capability: Capability, community: CommunityRoles) -> bool:
     if not isinstance(member, discord.Member):
         return False
     if member.guild_permissions.administrator or member.guild.owner_id == member.id:

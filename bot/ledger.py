@@ -953,9 +953,7 @@ async def _remember_timezone(session: AsyncSession, policy: LedgerPolicy) -> Non
     if await aggregates_timezone(session) == policy.timezone:
         return
     stmt = dialect_insert(session, BotState).values(key=AGGREGATES_TZ_KEY, value=policy.timezone)
-    await session.execute(
-        stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value})
-    )
+    await session.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value}))
 
 
 async def needs_rebuild(session: AsyncSession, policy: LedgerPolicy | None = None) -> bool:

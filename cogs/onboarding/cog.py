@@ -881,9 +881,7 @@ class OnboardingCog(commands.Cog):
         points = row.points
         week = journey.week_number(row.onboarded_at, now)
         prog = journey.progress(row.stage, week, points, self.rules)
-        embed = discord.Embed(
-            title=f"{name_of(user)}: {STAGE_TITLES[row.stage]}", colour=discord.Colour.gold()
-        )
+        embed = discord.Embed(title=f"{name_of(user)}: {STAGE_TITLES[row.stage]}", colour=discord.Colour.gold())
         embed.add_field(name="Week", value=str(week))
         embed.add_field(name="Points", value=str(points))
         embed.add_field(name="Stage since", value=discord_ts(row.stage_since or row.onboarded_at, "D"))

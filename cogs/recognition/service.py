@@ -407,9 +407,7 @@ async def prepare_spotlight(
         select(Spotlight.id).where(Spotlight.guild_id == guild_id, Spotlight.month_start == month)
     )
     if spotlight_id is None:
-        candidates = await spotlight_candidates(
-            session, guild_id, month, cooldown_months=cooldown_months, tz=tz
-        )
+        candidates = await spotlight_candidates(session, guild_id, month, cooldown_months=cooldown_months, tz=tz)
         picks = select_spotlight(candidates, size)
         spotlight_id = await session.scalar(
             ledger.dialect_insert(session, Spotlight)
