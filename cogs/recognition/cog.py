@@ -642,7 +642,7 @@ class RecognitionCog(commands.Cog):
                 draft = await service.spotlight_by_id(session, self.bot.guild_id, spotlight_id)
                 if draft is not None and draft.status == "draft" and not draft.entries:
                     raise UserError("The draft has nobody to feature: `/spotlight add` someone first.")
-                state = await service.post_spotlight_now(session, self.bot.guild_id, spotlight_id, now)
+                state = await service.post_spotlight_now(session, self.bot.guild_id, spotlight_id, now, self.tz)
                 if state == "missing" and draft is not None:
                     await self.bot.reminders.schedule(
                         session,

@@ -583,7 +583,9 @@ async def mark_spotlight_posted(
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
-async def post_spotlight_now(session: AsyncSession, guild_id: int, spotlight_id: int, now: datetime) -> str:
+async def post_spotlight_now(
+    session: AsyncSession, guild_id: int, spotlight_id: int, now: datetime, tz: tzinfo = UTC
+) -> str:
     """Move the draft's post reminder to ``now``, also reviving one that failed or was dropped as too late.
 
     Returns "posted" (nothing to do), "posting" (a send is under way), "rescheduled", or "missing" (no
@@ -594,7 +596,7 @@ async def post_spotlight_now(session: AsyncSession, guild_id: int, spotlight_id:
         raise RecognitionError("That spotlight no longer exists.")
     if spotlight.status == "posted":
         return "posted"
-    key = spotlight_post_key(guild_id, spotlight.month_start)
+    key = spotlight_post_key(guild_id, spotlight.month_start, tz)
     # The reminders table has no "reschedule": the one row per (kind, dedupe key) is moved back to pending,
     # due now, with fresh attempts. A claimed row is being sent right now and is left alone.
     moved = await session.execute(

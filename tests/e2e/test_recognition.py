@@ -256,6 +256,7 @@ async def test_spotlight_preview_edit_and_monthly_post(world: AtlasHarness) -> N
 
     await world.emu.until(april, timeout=5)
     assert "Reviewed the gossip PR in a day" in april()[0].embeds[0]["description"]
+    await world.settle()  # the post is out; its handler marks the spotlight posted just after
     again = await world.emu.click(world.alice, preview, "Post now")
     assert "already posted" in again.followups[-1].content
     # Past the post hour (15:05): the month's post reminder was moved, not duplicated, so nothing posts again.

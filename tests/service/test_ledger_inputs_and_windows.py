@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select, update
 
-from bot import ledger
+from bot import ledger, reminders
 from bot.config import Config, RecognitionSection
 from bot.ledger import LedgerPolicy
 from bot.members import ensure_member
 from cogs.recognition import service
-from models import LedgerAdjustment, LedgerEvent, MemberKindStats, MemberPoints, Spotlight
+from models import LedgerAdjustment, LedgerEvent, MemberKindStats, MemberPoints, Reminder, Spotlight
 
 GUILD = 11
 _ids = itertools.count(70_000)
@@ -440,3 +440,36 @@ async def test_quarter_review_uses_the_zones_quarters_and_knows_when_it_is_quiet
         False,
         datetime(2026, 6, 30, 22, tzinfo=UTC),
     )
+
+
+async def test_post_now_moves_the_months_post_reminder_in_a_zoned_community(sessions, clock) -> None:
+    """ "Post now" finds the post reminder by the key it was scheduled with, the community's month: not UTC's."""
+    berlin = ZoneInfo("Europe/Berlin")
+    june = ledger.month_start(datetime(2026, 6, 15, tzinfo=UTC), berlin)  # 31 May 22:00 UTC: May in UTC
+    async with sessions.begin() as session:
+        m = await new_member(session, june)
+        await ledger.record_event(
+            session,
+            policy("Europe/Berlin"),
+            guild_id=GUILD,
+            member_id=m,
+            kind="review_done",
+            reference="r",
+            at=june + timedelta(days=3),
+        )
+        draft = await service.prepare_spotlight(session, GUILD, june, clock.now(), tz=berlin)
+        await reminders.add(
+            session,
+            kind=service.SPOTLIGHT_POST,
+            guild_id=GUILD,
+            target_id=draft.id,
+            due_at=service.spotlight_post_time(june, 15, berlin),
+            created_at=clock.now(),
+            dedupe_key=service.spotlight_post_key(GUILD, june, berlin),
+        )
+    async with sessions.begin() as session:
+        state = await service.post_spotlight_now(session, GUILD, draft.id, clock.now(), berlin)
+    assert state == "rescheduled"
+    async with sessions() as session:
+        due = await session.scalar(select(Reminder.due_at).where(Reminder.kind == service.SPOTLIGHT_POST))
+    assert due == clock.now()
