@@ -18,7 +18,6 @@ from bot.errors import NotAllowed
 
 if TYPE_CHECKING:
     from bot.community_roles import CommunityRoles
-    from bot.config import RolesSection
 
 T = TypeVar("T")
 
@@ -56,11 +55,6 @@ POLICY: dict[Capability, tuple[str, ...]] = {
 
 # Marker set on commands so a suite-wide test can prove every privileged command has a check.
 CAPABILITY_ATTR = "__atlas_capability__"
-
-
-def role_names_for(capability: Capability, roles: RolesSection) -> list[str]:
-    """The configured names, for display only: who holds a capability is decided by role id (``member_has``)."""
-    return [getattr(roles, key) for key in POLICY[capability]]
 
 
 def member_has(member: discord.Member | discord.User, capability: Capability, community: CommunityRoles) -> bool:

@@ -508,17 +508,10 @@ async def export_member_data(session: AsyncSession, subject: DataSubject) -> dic
 
 
 async def erase_member_data(session: AsyncSession, subject: DataSubject, at: datetime) -> None:
-    """Forget the profile and the journey: the fields, the stage and its history, the granted roles."""
-    member = await session.get(Member, subject.member_id)
-    if member is None:
-        return
-    await session.execute(delete(StageChange).where(StageChange.member_id == member.id))
-    await session.execute(delete(RoleGrant).where(RoleGrant.member_id == member.id))
-    for field in PROFILE_FIELDS:
-        setattr(member, field, None)
-    member.profile_visibility = Visibility.ME.value
-    member.onboarded_at = member.coc_accepted_at = member.stage = member.stage_since = None
-    member.stage_manual = False
+    """Forget the journey's history and the granted roles (the profile fields on the member row itself are
+    cleared by the privacy service, which owns that row's erasure)."""
+    await session.execute(delete(StageChange).where(StageChange.member_id == subject.member_id))
+    await session.execute(delete(RoleGrant).where(RoleGrant.member_id == subject.member_id))
 
 
 DATA_HANDLER = MemberDataHandler("onboarding", export_member_data, erase_member_data)

@@ -17,6 +17,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.cooldowns import cooldown
 from bot.errors import UserError, handle_interaction_error
 from cogs.privacy import service
 
@@ -74,6 +75,7 @@ class PrivacyCog(commands.Cog):
         self.bot.remove_dynamic_items(DeleteButton)
 
     @privacy.command(name="export", description="Get everything Atlas stores about you, as a file only you see")
+    @cooldown(2, 600)  # reads the member's whole ledger: not something to repeat
     async def export(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         now = self.bot.clock.now()
@@ -96,6 +98,7 @@ class PrivacyCog(commands.Cog):
         )
 
     @privacy.command(name="delete", description="Delete your profile and personal data (asks you to confirm)")
+    @cooldown(3, 60)
     async def delete(self, interaction: discord.Interaction) -> None:
         at = int(self.bot.clock.now().timestamp())
         view = discord.ui.View(timeout=None)

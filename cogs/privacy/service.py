@@ -22,15 +22,31 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import ledger, reminders
 from bot.members import get_member
-from bot.privacy import DataSubject, MemberDataHandler
+from bot.privacy import DataSubject, MemberDataHandler, Visibility
 from models import Reminder
 
 EXPORT_FORMAT = "atlas-member-data/1"
+# The members row's personal columns (all nullable): cleared on erasure.
+PERSONAL_COLUMNS = (
+    "timezone",
+    "skill",
+    "goals",
+    "weekly_hours",
+    "language",
+    "communication_style",
+    "onboarded_at",
+    "coc_accepted_at",
+    "stage",
+    "stage_since",
+    "last_active_at",
+    "last_nudge_at",
+    "greeted_at",
+)
 
 
 def _iso(at: datetime | None) -> str | None:
@@ -121,20 +137,27 @@ async def erase_member(
     subject = DataSubject(guild_id, member.id, member.discord_id)
     for handler in handlers:
         await handler.erase(session, subject, at)
-    cancelled = await session.execute(
-        update(Reminder)
-        .where(
-            Reminder.guild_id == guild_id,
-            Reminder.target_id == member.discord_id,
-            Reminder.state == reminders.PENDING,
-        )
-        .values(state=reminders.DROPPED, finished_at=at, last_error="the member's data was deleted")
+    # Every reminder aimed at them goes, sent ones too: their kinds, times and dedupe keys are a dated history
+    # of the person. One being sent right now (claimed) is left to finish.
+    aimed = (
+        Reminder.guild_id == guild_id,
+        Reminder.target_id == member.discord_id,
+        Reminder.state != reminders.CLAIMED,
     )
+    cancelled = await session.scalar(
+        select(func.count()).select_from(Reminder).where(*aimed, Reminder.state == reminders.PENDING)
+    )
+    await session.execute(delete(Reminder).where(*aimed))
+    # The core row keeps only what the ledger needs: every personal column is cleared here, whichever features
+    # are loaded (their handlers above erase their own tables).
     member.discord_id = -member.id
     member.display_name = ""
+    for column in PERSONAL_COLUMNS:
+        setattr(member, column, None)
+    member.stage_manual = False
+    member.profile_visibility = Visibility.ME.value
+    member.joined_at = at
     member.left_at = member.left_at or at
-    member.last_active_at = None
-    member.last_nudge_at = None
     member.erased_at = at
     await session.flush()
-    return Erasure(member.id, int(cancelled.rowcount or 0))  # type: ignore[attr-defined]
+    return Erasure(member.id, int(cancelled or 0))

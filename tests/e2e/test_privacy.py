@@ -205,8 +205,8 @@ async def test_delete_confirms_erases_and_keeps_the_boards_consistent(atlas: Atl
                 select(Reminder.target_id, Reminder.state).where(Reminder.dedupe_key.like("nudge:test:%"))
             )
         }
-    assert nudges == {carol.id: reminders.DROPPED, dave.id: reminders.PENDING}
-    # Nothing is posted or sent to her later (the nudge was cancelled).
+    assert nudges == {dave.id: reminders.PENDING}
+    # Nothing is posted or sent to her later (the nudge was deleted with every reminder aimed at her).
     dms_before = len(atlas.emu.dms(carol))
     await atlas.advance(days=6)
     assert len(atlas.emu.dms(carol)) == dms_before

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot import ledger, reminders
 from bot.config import OnboardingSection
@@ -141,6 +141,7 @@ async def test_erase_anonymises_and_keeps_the_boards_totals(sessions, clock) -> 
         assert row.erased_at == now and row.left_at == now
         assert all(getattr(row, f) is None for f in onboarding.PROFILE_FIELDS)
         assert row.stage is None and row.onboarded_at is None and row.profile_visibility == "me"
+        assert row.greeted_at is None and row.coc_accepted_at is None and row.joined_at == now
         assert await get_member(session, GUILD, CAROL) is None
         for table in (StageChange, RoleGrant, BadgeAward, RecognitionPref, SpotlightEntry):
             count = await session.scalar(
@@ -165,7 +166,11 @@ async def test_erase_anonymises_and_keeps_the_boards_totals(sessions, clock) -> 
                 select(Reminder.dedupe_key, Reminder.state).where(Reminder.kind == "journey.nudge")
             )
         }
-        assert states == {"nudge:carol": reminders.DROPPED, "nudge:dave": reminders.PENDING}
+        assert states == {"nudge:dave": reminders.PENDING}
+        # No reminder, sent or not, still names her Discord id.
+        assert not await session.scalar(
+            select(func.count()).select_from(Reminder).where(Reminder.target_id == CAROL)
+        )
         # Dave's data is untouched.
         dave = await get_member(session, GUILD, DAVE)
         assert dave is not None and dave.timezone == "Europe/Berlin" and dave.stage == "learner"
@@ -213,3 +218,33 @@ async def test_visibility_is_stored_and_bad_values_change_nothing(sessions, cloc
     async with sessions() as session:
         row = await get_member(session, GUILD, CAROL)
         assert row is not None and row.profile_visibility == "mentors"
+
+
+async def test_erasure_clears_the_profile_and_sent_reminders_whichever_features_are_loaded(
+    sessions, clock
+) -> None:
+    """The member row and the reminders belong to the core: cleared even with no feature handler loaded."""
+    carol_id, _ = await world(sessions, clock)
+    async with sessions.begin() as session:
+        await reminders.add(
+            session,
+            kind="onboarding.greet",
+            guild_id=GUILD,
+            target_id=CAROL,
+            due_at=clock.now() - timedelta(days=30),
+            created_at=clock.now() - timedelta(days=30),
+            dedupe_key=f"greet:{CAROL}:0",
+        )
+        await session.execute(
+            update(Reminder).where(Reminder.kind == "onboarding.greet").values(state=reminders.SENT)
+        )
+    async with sessions.begin() as session:
+        assert await service.erase_member(session, [], GUILD, CAROL, clock.now()) is not None
+    async with sessions() as session:
+        row = await session.get(Member, carol_id)
+        assert row is not None
+        assert all(getattr(row, f) is None for f in service.PERSONAL_COLUMNS)
+        assert row.profile_visibility == "me" and row.display_name == ""
+        assert not await session.scalar(
+            select(func.count()).select_from(Reminder).where(Reminder.target_id == CAROL)
+        )
