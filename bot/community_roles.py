@@ -40,6 +40,9 @@ class CommunityRoles:
         self.bot = bot
         # key -> role id: the only thing capability checks and role changes look at.
         self.ids: dict[str, int] = {}
+        # Roles the bot made, until their GUILD_ROLE_CREATE puts them in the cache: without this, a second
+        # ensure() waiting on the lock would find no role with the new id and make another one.
+        self._made: dict[int, discord.Role] = {}
         self._lock = asyncio.Lock()
         self._known = asyncio.Event()
         self.resolved = asyncio.Event()  # set after each resolution against the guild (tests wait for it)
@@ -62,7 +65,13 @@ class CommunityRoles:
     def role(self, key: str) -> discord.Role | None:
         guild = self.bot.home_guild
         role_id = self.ids.get(key)
-        return guild.get_role(role_id) if guild is not None and role_id else None
+        if guild is None or not role_id:
+            return None
+        role = guild.get_role(role_id)
+        if role is not None:
+            self._made.pop(role_id, None)
+            return role
+        return self._made.get(role_id)
 
     def display_name(self, key: str) -> str:
         """The role's name as members see it now (it may have been renamed), else the configured one."""
@@ -137,6 +146,7 @@ class CommunityRoles:
             if created is None:
                 return None
             role_id = created.id
+            self._made[role_id] = created
         else:
             assert decision.role_id is not None
             role_id = decision.role_id
@@ -146,8 +156,7 @@ class CommunityRoles:
                 await community.save(session, guild.id, key, role_id, name, decision.how, self.bot.clock.now())
             log.info("community role %s is role %s (%s)", key, role_id, decision.how)
         self.ids[key] = role_id
-        # A role just made reaches the cache with its GUILD_ROLE_CREATE, which may not have arrived yet.
-        return guild.get_role(role_id) or created
+        return self.role(key)
 
     async def _create(self, guild: discord.Guild, decision: Decision) -> discord.Role | None:
         try:
@@ -199,6 +208,7 @@ class CommunityRoles:
     async def _on_role_delete(self, role: discord.Role) -> None:
         if not self._home(role):
             return
+        self._made.pop(role.id, None)
         key = next((k for k, v in self.ids.items() if v == role.id), None)
         if key is None:
             return

@@ -6,6 +6,7 @@ A member with only Manage Roles can make a role named "Maintainer" below their o
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import discord
@@ -172,3 +173,20 @@ async def test_first_start_makes_missing_roles_and_a_wrong_configured_id_is_repo
         assert emulator.roles_of(atlas.alice) == ["Maintainer"]
     finally:
         await atlas.stop()
+
+
+async def test_a_deleted_role_is_made_anew_once_when_several_need_it_at_once(atlas: Atlas) -> None:
+    """The role-delete listener, role-restore reminders and the daily reconcile can all ask for the role before
+    Discord's GUILD_ROLE_CREATE for the new one arrives: one role is made, not one per caller."""
+    admins = atlas.emu.add_role(atlas.guild, "Admins", permissions=discord.Permissions(administrator=True))
+    admin = atlas.emu.add_member(atlas.guild, "admin", roles=[admins])
+    real = atlas.emu.role(atlas.guild, "Teacher")
+    atlas.emu.member_delete_role(admin, real)
+    await atlas.emu.until(
+        lambda: atlas.bot.home_guild is not None and atlas.bot.home_guild.get_role(real.id) is None
+    )
+    made = await asyncio.gather(*(atlas.bot.community.ensure("teacher") for _ in range(4)))
+    await atlas.settle()
+    teachers = [r for r in atlas.guild.roles.values() if r.name == "Teacher"]
+    assert len(teachers) == 1, teachers
+    assert {r.id for r in made} == {teachers[0].id} == {atlas.bot.community.ids["teacher"]}
