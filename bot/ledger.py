@@ -897,7 +897,8 @@ async def rebuild(
     """
     await session.flush()
     rebuilt = await _rebuild(session, policy, guild_id)
-    await _remember_timezone(session, policy)
+    if guild_id is None:  # the marker is for every guild's aggregates: one guild rebuilt says nothing of the rest
+        await _remember_timezone(session, policy)
     automatic = [b for b in policy.badges if b.automatic]
     if not rebuilt.members or not automatic:
         return RebuildResult(rebuilt.rows, len(rebuilt.members), 0)

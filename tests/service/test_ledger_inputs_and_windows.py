@@ -473,3 +473,23 @@ async def test_post_now_moves_the_months_post_reminder_in_a_zoned_community(sess
     async with sessions() as session:
         due = await session.scalar(select(Reminder.due_at).where(Reminder.kind == service.SPOTLIGHT_POST))
     assert due == clock.now()
+
+
+async def test_rebuilding_one_guild_does_not_record_the_zone_for_every_guild(sessions) -> None:
+    sunday_night = datetime(2026, 5, 31, 23, 30, tzinfo=UTC)
+    utc, berlin = policy(), policy("Europe/Berlin")
+    async with sessions.begin() as session:
+        m = await new_member(session, sunday_night)
+        await ledger.record_event(
+            session, utc, guild_id=GUILD, member_id=m, kind="review_done", reference="r", at=sunday_night
+        )
+        await ledger.rebuild(session, utc, at=sunday_night)
+        assert await ledger.aggregates_timezone(session) == "UTC"
+        # Only GUILD's windows are re-cut in Berlin's zone: every other guild's are still UTC ones, so the
+        # marker must not claim Berlin, and a full rebuild is still needed.
+        await ledger.rebuild(session, berlin, at=sunday_night, guild_id=GUILD)
+        assert await ledger.aggregates_timezone(session) == "UTC"
+        assert await ledger.needs_rebuild(session, berlin)
+        await ledger.rebuild(session, berlin, at=sunday_night)
+        assert await ledger.aggregates_timezone(session) == "Europe/Berlin"
+        assert not await ledger.needs_rebuild(session, berlin)
