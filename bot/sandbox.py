@@ -45,7 +45,7 @@ from bot.harness import AtlasHarness, config_for, make_world
 from bot.members import ensure_member
 
 DEMO_MEMBERS = {"alice": ["Maintainer"], "bob": []}
-MAX_POINTS = 100_000  # per `contribute`; far above any real contribution, and inside every integer column
+MAX_POINTS = ledger.MAX_EVENT_POINTS  # per `contribute`: the ledger's own bound on explicit points
 MAX_ADVANCE = timedelta(weeks=104)
 OPTION_INT, OPTION_BOOL, OPTION_USER, OPTION_CHANNEL, OPTION_ROLE, OPTION_NUMBER = 4, 5, 6, 7, 8, 10
 

@@ -66,8 +66,9 @@ MISTAKES = [
     ("channel", "usage: channel NAME"),
     ("as", "usage: as NAME"),
     ("as nobody", "no member 'nobody'"),
-    ("contribute bob 99999999999999999999", "POINTS must be a whole number from -100000 to 100000"),
-    ("contribute bob lots", "POINTS must be a whole number from -100000 to 100000 (got 'lots')"),
+    ("contribute bob 99999999999999999999", "POINTS must be a whole number from -10000 to 10000"),
+    ("contribute bob lots", "POINTS must be a whole number from -10000 to 10000 (got 'lots')"),
+    ("contribute bob 10001", "POINTS must be a whole number from -10000 to 10000 (got '10001')"),  # the ledger's
     ("contribute", "usage: contribute NAME POINTS [KIND]"),
     ("/profile edit weekly_hours:abc", "weekly_hours must be a whole number (got 'abc')"),
     ("/journey show member:@nobody", "no member 'nobody'"),
