@@ -537,7 +537,10 @@ class RecognitionCog(commands.Cog):
             cooldown_months=self.config.spotlight_cooldown_months,
             tz=self.tz,
         )
-        if draft.status == "draft":
+        # An empty draft gets no post reminder: the draft job already told the maintainers nothing will be
+        # posted (its handler would tell them again). Once someone is added, the next preview schedules it, and
+        # Post now schedules one when it is missing.
+        if draft.status == "draft" and draft.entries:
             await self.bot.reminders.schedule(
                 session,
                 kind=SPOTLIGHT_POST,
