@@ -62,8 +62,12 @@ class WriteGate:
     join, claim, finish and follow-up is a write) the lock sits free while the next writer sleeps, throughput
     collapses and some writer waits past ``busy_timeout``: "database is locked". Here a transaction's first
     INSERT/UPDATE/DELETE waits for an asyncio lock instead (first come first served, woken the moment it is
-    free), held until the transaction ends. Reads never wait (WAL). One process only: another process's writers
-    still meet SQLite's busy handler, as before.
+    free), held until the transaction has ended. Reads never wait (WAL). One process only: another process's
+    writers still meet SQLite's busy handler, as before.
+
+    The gate opens when the connection goes back to the pool (a session returns it after each commit or
+    rollback) or begins its next transaction, never on the ``commit``/``rollback`` events: SQLAlchemy fires those
+    before it sends COMMIT, so the next writer would be woken while SQLite still holds its lock.
     """
 
     def __init__(self, timeout: float = 30.0) -> None:
@@ -73,14 +77,15 @@ class WriteGate:
     def install(self, engine: AsyncEngine) -> None:
         sync = engine.sync_engine
         event.listen(sync, "before_cursor_execute", self._before_execute)
-        event.listen(sync, "commit", self._end)
-        event.listen(sync, "rollback", self._end)
+        event.listen(sync, "begin", self._begin)
         event.listen(sync.pool, "checkin", self._checkin)
         event.listen(sync.pool, "invalidate", self._invalidate)
 
-    def _before_execute(self, conn: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
+    def _before_execute(
+        self, conn: Connection, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool
+    ) -> None:
         info = conn.connection.info
-        if info.get("atlas_write_gate") or not statement.lstrip()[:7].upper().startswith(_WRITES):
+        if info.get("atlas_write_gate") or not _is_write(statement, context):
             return
         if not in_greenlet():
             return  # a synchronous caller (none in the bot): SQLite's own locking applies
@@ -96,7 +101,8 @@ class WriteGate:
         if info.pop("atlas_write_gate", False) and self._lock is not None:
             self._lock.release()
 
-    def _end(self, conn: Connection) -> None:
+    def _begin(self, conn: Connection) -> None:
+        # A connection kept checked out across transactions: the previous one has committed by now.
         self._release(conn.connection.info)
 
     def _checkin(self, _dbapi_connection: Any, record: Any) -> None:
@@ -104,6 +110,14 @@ class WriteGate:
 
     def _invalidate(self, _dbapi_connection: Any, record: Any, _exc: Any) -> None:
         self._release(record.info)
+
+
+def _is_write(statement: str, context: Any) -> bool:
+    """A compiled INSERT/UPDATE/DELETE whatever its text starts with (``WITH picked AS (...) UPDATE``); raw SQL
+    by its first word."""
+    if context is not None and (context.isinsert or context.isupdate or context.isdelete):
+        return True
+    return statement.lstrip()[:7].upper().startswith(_WRITES)
 
 
 class Reads:

@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -39,6 +39,8 @@ from bot.db import dialect_insert
 from models import Reminder
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 PENDING, CLAIMED, SENT, FAILED, DROPPED = "pending", "claimed", "sent", "failed", "dropped"
 
@@ -235,10 +237,12 @@ class Reminders:
             def after_commit(_sync_session: Any) -> None:
                 wakes = list(pending)
                 pending.clear()
-                if wakes:
+                if not wakes:
+                    return
+                if self.on_scheduled is not None:
+                    self.on_scheduled(min(wakes))  # the scheduler kicks (and so notifies) for what is due now
+                else:
                     self.notify()
-                if wakes and self.on_scheduled is not None:
-                    self.on_scheduled(min(wakes))
 
             def after_rollback(_sync_session: Any) -> None:
                 pending.clear()
@@ -270,6 +274,11 @@ class Reminders:
         """Something new may be due: a running ``run_due`` claims it now rather than after its in-flight sends."""
         self._generation += 1
         self._new_work.set()
+
+    @property
+    def generation(self) -> int:
+        """How many times ``notify`` was called: a dispatcher compares it to know whether work arrived."""
+        return self._generation
 
     async def run_due(self, now: datetime | None = None) -> list[Outcome]:
         """Send every reminder due at ``now`` (default: the clock's time, re-read as the pass goes on, so that
@@ -308,7 +317,9 @@ class Reminders:
                 if started:
                     continue
                 if not running:
-                    break
+                    if seen == self._generation:
+                        break
+                    continue  # notified while the last claim ran: it may have missed the new row
                 wake = asyncio.create_task(self._new_work.wait())
                 done, _ = await asyncio.wait({*running, wake}, return_when=asyncio.FIRST_COMPLETED)
                 wake.cancel()
@@ -413,7 +424,7 @@ class Reminders:
         kind = self._kinds.get(reminder.kind)
         if kind is None or kind.handler is None:
             # The feature that owns it is not loaded: leave it for when it is, instead of losing it.
-            await self._finish(reminder, state=PENDING, claim_token=None, attempts=reminder.attempts - 1)
+            await _settle(self._finish(reminder, state=PENDING, claim_token=None, attempts=reminder.attempts - 1))
             registered = self._kinds.get(reminder.kind)
             if registered is not None and registered.handler is not None:
                 # Registered while we held the claim: a run kicked for it meanwhile skipped it as claimed.
@@ -423,96 +434,150 @@ class Reminders:
             return [(key, Outcome(reminder.id, reminder.kind, PENDING, "no handler loaded"))]
         why = self._too_late(kind, reminder, now)
         if why is not None:
-            await self._finish(reminder, state=DROPPED, finished_at=now, last_error=why)
+            await _settle(self._finish(reminder, state=DROPPED, finished_at=now, last_error=why))
             log.info("dropped reminder %s (%s): %s", reminder.id, reminder.kind, why)
             return [(key, Outcome(reminder.id, reminder.kind, DROPPED, why))]
         try:
             await kind.handler(reminder)
         except asyncio.CancelledError:
             # Shutting down mid-send: hand it back rather than leave it claimed until the stale-claim timeout.
-            await asyncio.shield(
-                self._finish(reminder, state=PENDING, claim_token=None, attempts=reminder.attempts - 1)
-            )
+            await _settle(self._finish(reminder, state=PENDING, claim_token=None, attempts=reminder.attempts - 1))
             raise
         except Exception as exc:
-            return [(key, await self._failed(reminder, now, exc))]
-        await self._finish(reminder, state=SENT, finished_at=now, last_error=None)
+            # Discord answered: record it even if cancelled meanwhile (as the sent case below).
+            return [(key, await _settle(self._failed(reminder, now, exc)))]
+        # Sent: a cancel while this is written must not leave the row claimed, or a restart would send it again.
+        await _settle(self._finish(reminder, state=SENT, finished_at=now, last_error=None))
         return [(key, Outcome(reminder.id, reminder.kind, SENT))]
 
     async def _run_batch(self, kind: ReminderKind, at: datetime) -> list[tuple[tuple[datetime, int], Outcome]]:
         """Claim and send one batch of a coalesced kind (the caller reserved the kind in ``_busy_kinds``)."""
         assert kind.batch_handler is not None
-        try:
-            loop = asyncio.get_running_loop()
-            rest = self._last_batch.get(kind.name, -math.inf) + kind.batch_interval.total_seconds() - loop.time()
-            if rest > 0:
-                # Paced: look (a read, no claim) before resting, so a lone reminder is not held back.
-                async with self._sessions() as session:
-                    waiting = await session.scalar(
-                        select(Reminder.id)
-                        .where(Reminder.state == PENDING, Reminder.due_at <= at, Reminder.kind == kind.name)
-                        .limit(1)
-                    )
-                if waiting is None:
-                    return []
-                await asyncio.sleep(rest)
-            claimed = await self._claim_due(at, kind.batch_size, kinds=[kind.name])
-            if not claimed:
+        loop = asyncio.get_running_loop()
+        rest = self._last_batch.get(kind.name, -math.inf) + kind.batch_interval.total_seconds() - loop.time()
+        if rest > 0:
+            # Paced: look (a read, no claim) before resting, so a lone reminder is not held back.
+            async with self._sessions() as session:
+                waiting = await session.scalar(
+                    select(Reminder.id)
+                    .where(Reminder.state == PENDING, Reminder.due_at <= at, Reminder.kind == kind.name)
+                    .limit(1)
+                )
+            if waiting is None:
                 return []
-            self._last_batch[kind.name] = loop.time()
+            await asyncio.sleep(rest)
+        claimed = await self._claim_due(at, kind.batch_size, kinds=[kind.name])
+        if not claimed:
+            return []
+        # The kind stays in _busy_kinds until the caller's done callback: freeing it here too would let another
+        # pass start a batch, whose own callback would then be freed by ours (two batches at once).
+        self._last_batch[kind.name] = loop.time()
+        # Claimed rows no terminal write has taken yet: on cancel they go back to pending, and only they.
+        unfinished = {r.id: r for r in claimed}
+
+        def take(rows: list[Reminder]) -> list[Reminder]:
+            for r in rows:
+                unfinished.pop(r.id, None)
+            return rows
+
+        try:
             results: list[tuple[tuple[datetime, int], Outcome]] = []
             live: list[Reminder] = []
+            late: dict[str, list[Reminder]] = {}
             for reminder in claimed:
                 why = self._too_late(kind, reminder, at)
                 if why is None:
                     live.append(reminder)
-                    continue
-                await self._finish(reminder, state=DROPPED, finished_at=at, last_error=why)
-                results.append(((reminder.due_at, reminder.id), Outcome(reminder.id, kind.name, DROPPED, why)))
+                else:
+                    late.setdefault(why, []).append(reminder)
+            for why, rows in late.items():
+                await _settle(self._finish_many(take(rows), state=DROPPED, finished_at=at, last_error=why))
+                for reminder in rows:
+                    results.append(((reminder.due_at, reminder.id), Outcome(reminder.id, kind.name, DROPPED, why)))
             if not live:
                 return results
             try:
                 failures = await kind.batch_handler(live) or {}
-            except asyncio.CancelledError:
-                await asyncio.shield(
-                    self._finish_many(live, state=PENDING, claim_token=None, attempts=Reminder.attempts - 1)
-                )
-                raise
             except Exception as exc:
                 failures = {r.id: exc for r in live}
-            sent = [r for r in live if r.id not in failures]
-            await self._finish_many(sent, state=SENT, finished_at=at, last_error=None)
-            for reminder in live:
-                key = (reminder.due_at, reminder.id)
-                if reminder.id in failures:
-                    results.append((key, await self._failed(reminder, at, failures[reminder.id])))
-                else:
-                    results.append((key, Outcome(reminder.id, kind.name, SENT)))
+            # Sent (or refused) by Discord: record it all, even if cancelled meanwhile, or a restart sends again.
+            results.extend(await _settle(self._conclude_batch(kind, take(list(live)), failures, at)))
             return results
-        finally:
-            self._busy_kinds.discard(kind.name)
+        except asyncio.CancelledError:
+            # Shutting down: hand back what is not sent rather than leave it claimed until the stale-claim timeout.
+            if unfinished:
+                back = list(unfinished.values())
+                await _settle(
+                    self._finish_many(back, state=PENDING, claim_token=None, attempts=Reminder.attempts - 1)
+                )
+            raise
+
+    async def _conclude_batch(
+        self, kind: ReminderKind, live: list[Reminder], failures: dict[int, Exception], at: datetime
+    ) -> list[tuple[tuple[datetime, int], Outcome]]:
+        sent = [r for r in live if r.id not in failures]
+        await self._finish_many(sent, state=SENT, finished_at=at, last_error=None)
+        failed = await self._failed_many([(r, failures[r.id]) for r in live if r.id in failures], at)
+        results = [((r.due_at, r.id), Outcome(r.id, kind.name, SENT)) for r in sent]
+        results.extend(((r.due_at, r.id), failed[r.id]) for r in live if r.id in failures)
+        return results
 
     async def _failed(self, reminder: Reminder, now: datetime, exc: Exception) -> Outcome:
-        error = classify_error(exc)
-        if isinstance(error, TransientSendError) and reminder.attempts < self.max_attempts:
-            backoff = self.base_backoff * (2 ** (reminder.attempts - 1))
-            if error.retry_after:
-                backoff = max(backoff, timedelta(seconds=error.retry_after))
-            retry_at = now + backoff
-            await self._finish(reminder, state=PENDING, claim_token=None, due_at=retry_at, last_error=str(error))
-            log.info("reminder %s: %s; retrying at %s", reminder.id, error, retry_at.isoformat())
-            if self.on_scheduled is not None:
-                self.on_scheduled(retry_at)
-            return Outcome(reminder.id, reminder.kind, PENDING, f"retry: {error}")
-        if isinstance(error, TransientSendError | PermanentSendError):
-            why = (
-                str(error)
-                if isinstance(error, PermanentSendError)
-                else f"gave up after {reminder.attempts}: {error}"
-            )
-            log.warning("reminder %s (%s) failed: %s", reminder.id, reminder.kind, why)
-        else:
-            why = f"bug: {exc!r}"
-            log.exception("reminder %s (%s) handler raised", reminder.id, reminder.kind, exc_info=exc)
-        await self._finish(reminder, state=FAILED, finished_at=now, last_error=why[:2000])
-        return Outcome(reminder.id, reminder.kind, FAILED, why)
+        return (await self._failed_many([(reminder, exc)], now))[reminder.id]
+
+    async def _failed_many(self, failures: list[tuple[Reminder, Exception]], now: datetime) -> dict[int, Outcome]:
+        """Record failed sends: each distinct exception classified once, and one write per set of rows that end
+        up with the same values (a whole batch refused with one error: one write)."""
+        errors: dict[int, Exception] = {}
+        groups: dict[tuple[tuple[str, Any], ...], list[Reminder]] = {}
+        outcomes: dict[int, Outcome] = {}
+        for reminder, exc in failures:
+            error = errors.get(id(exc))
+            if error is None:
+                error = errors[id(exc)] = classify_error(exc)
+            values: dict[str, Any]
+            if isinstance(error, TransientSendError) and reminder.attempts < self.max_attempts:
+                backoff = self.base_backoff * (2 ** (reminder.attempts - 1))
+                if error.retry_after:
+                    backoff = max(backoff, timedelta(seconds=error.retry_after))
+                values = {"state": PENDING, "claim_token": None, "due_at": now + backoff, "last_error": str(error)}
+                outcome = Outcome(reminder.id, reminder.kind, PENDING, f"retry: {error}")
+            else:
+                if isinstance(error, PermanentSendError):
+                    why = str(error)
+                elif isinstance(error, TransientSendError):
+                    why = f"gave up after {reminder.attempts}: {error}"
+                else:
+                    why = f"bug: {exc!r}"
+                values = {"state": FAILED, "finished_at": now, "last_error": why[:2000]}
+                outcome = Outcome(reminder.id, reminder.kind, FAILED, why)
+            # Rows of one claim (the token) that end up alike share one write.
+            groups.setdefault((("_token", reminder.claim_token), *values.items()), []).append(reminder)
+            outcomes[reminder.id] = outcome
+        for key, rows in groups.items():
+            values = {name: value for name, value in key if name != "_token"}
+            exc = next(e for r, e in failures if r is rows[0])  # alike rows: alike errors, logged once
+            error = errors[id(exc)]
+            await self._finish_many(rows, **values)
+            ids = ", ".join(str(r.id) for r in rows)
+            kind = rows[0].kind
+            if values["state"] == PENDING:
+                log.info("reminder %s: %s; retrying at %s", ids, error, values["due_at"].isoformat())
+                if self.on_scheduled is not None:
+                    self.on_scheduled(values["due_at"])
+            elif isinstance(error, TransientSendError | PermanentSendError):
+                log.warning("reminder %s (%s) failed: %s", ids, kind, values["last_error"])
+            else:
+                log.exception("reminder %s (%s) handler raised", ids, kind, exc_info=exc)
+        return outcomes
+
+
+async def _settle(write: Awaitable[_T]) -> _T:
+    """Run a state write to its end even if the caller is cancelled meanwhile (then re-raise the cancel): a send
+    that happened must be recorded, or stale-claim recovery would send it again."""
+    task = asyncio.ensure_future(write)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait({task})  # a second cancel leaves the write running on its own
+        raise

@@ -81,7 +81,6 @@ class Scheduler:
         self._aps: AsyncIOScheduler | None = None
         self._kicks: set[asyncio.Task[None]] = set()
         self._dispatcher: asyncio.Task[None] | None = None
-        self._again = False
         self._gate = asyncio.Event()
         reminders.on_scheduled = self._wake_at
 
@@ -212,9 +211,9 @@ class Scheduler:
         """Send what is due now, soon, without waiting for the next poll.
 
         Kicks coalesce: one dispatcher task runs at a time (a burst of a thousand joins is a thousand kicks), and
-        a kick while it runs only tells the running pass to claim again (``Reminders.notify``)."""
+        a kick while it runs only tells the running pass to claim again (``Reminders.notify``), which it does
+        before it ends: no second pass after it."""
         self.reminders.notify()
-        self._again = True
         if self._dispatcher is not None and not self._dispatcher.done():
             return
         try:
@@ -228,12 +227,15 @@ class Scheduler:
 
     async def _kicked(self) -> None:
         await self._gate.wait()
-        while self._again:
-            self._again = False
+        while True:
+            before = self.reminders.generation
             try:
                 await self.reminders.run_due()
+                return
             except Exception:
                 log.exception("sending due reminders failed; the next poll retries")
+            if self.reminders.generation == before:
+                return  # a failed pass is tried again at once only for work that arrived while it ran
 
     async def idle(self) -> None:
         """Wait until every kicked dispatch has finished (tests and the sandbox use it to settle)."""

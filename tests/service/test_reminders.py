@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import discord
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import ManualClock
@@ -18,6 +18,7 @@ from bot.reminders import (
     FAILED,
     PENDING,
     SENT,
+    Outcome,
     PermanentSendError,
     ReminderKind,
     Reminders,
@@ -325,3 +326,203 @@ async def test_many_due_reminders_are_claimed_in_a_few_statements(sessions, cloc
     # 50 at once, then a slot at a time as sends finish: far fewer statements than one per reminder per pass
     # (the old dispatcher issued one claim per reminder per kicked pass: 120 x the number of kicks).
     assert len(claims) <= 80
+
+
+class CancelOnWrite:
+    """Cancels a dispatch task the moment it writes a given state to ``reminders`` (shutdown at the worst time)."""
+
+    def __init__(self, sessions, state: str) -> None:
+        self.engine = sessions.kw["bind"].sync_engine
+        self.state = state
+        self.task: asyncio.Task | None = None
+
+    def __call__(self, _conn, _cursor, statement: str, _params, context, _many) -> None:
+        if statement.lstrip().upper().startswith("UPDATE REMINDERS SET"):
+            state = context.compiled_parameters[0].get("state")
+            if state == self.state and self.task is not None:
+                self.task.cancel()
+                self.task = None
+
+    async def run(self, coro) -> None:
+        self.task = asyncio.create_task(coro)
+        event.listen(self.engine, "before_cursor_execute", self)
+        try:
+            with pytest.raises(asyncio.CancelledError):
+                await self.task
+        finally:
+            event.remove(self.engine, "before_cursor_execute", self)
+
+
+async def sends_after_a_crash(reminders: Reminders, clock: ManualClock) -> list[Outcome]:
+    """What a restart ten minutes later would send again (stale-claim recovery, then a pass)."""
+    clock.advance(minutes=11)
+    await reminders.recover_stale_claims()
+    return [o for o in await reminders.run_due() if o.state == SENT]
+
+
+async def test_a_send_cancelled_while_recording_it_is_not_sent_again(sessions, clock, outbox, reminders) -> None:
+    rid = await add(reminders, sessions, clock, in_=timedelta(0))
+    await CancelOnWrite(sessions, SENT).run(reminders.run_due())
+    assert outbox.sent == [rid]
+    assert (await state_of(sessions, rid)).state == SENT  # recorded although cancelled meanwhile
+    assert await sends_after_a_crash(reminders, clock) == [] and outbox.sent == [rid]
+
+
+async def test_a_failure_cancelled_while_recording_it_is_recorded(sessions, clock, outbox, reminders) -> None:
+    rid = await add(reminders, sessions, clock, in_=timedelta(0))
+    outbox.fail_with = [PermanentSendError("DMs closed")]
+    await CancelOnWrite(sessions, FAILED).run(reminders.run_due())
+    stored = await state_of(sessions, rid)
+    assert (stored.state, stored.last_error) == (FAILED, "DMs closed")
+
+
+async def test_a_batch_cancelled_while_recording_its_post_is_not_posted_again(sessions, clock, reminders) -> None:
+    poster = Poster()
+    reminders.register(ReminderKind("welcome", batch_handler=poster.handler, batch_size=10))
+    ids = [await add(reminders, sessions, clock, kind="welcome", in_=timedelta(0)) for _ in range(3)]
+    await CancelOnWrite(sessions, SENT).run(reminders.run_due())
+    assert poster.batches == [ids]
+    assert {(await state_of(sessions, i)).state for i in ids} == {SENT}
+    assert await sends_after_a_crash(reminders, clock) == [] and poster.batches == [ids]
+
+
+async def test_a_batch_cancelled_while_dropping_late_ones_hands_back_the_rest(sessions, clock, reminders) -> None:
+    poster = Poster()
+    reminders.register(
+        ReminderKind("welcome", batch_handler=poster.handler, batch_size=10, grace=timedelta(minutes=5))
+    )
+    late = await add(reminders, sessions, clock, kind="welcome", in_=timedelta(0))
+    clock.advance(minutes=10)
+    live = await add(reminders, sessions, clock, kind="welcome", in_=timedelta(0))
+    await CancelOnWrite(sessions, DROPPED).run(reminders.run_due())
+    assert poster.batches == []
+    assert (await state_of(sessions, late)).state == DROPPED
+    stored = await state_of(sessions, live)  # not left claimed until the stale-claim timeout
+    assert (stored.state, stored.attempts, stored.claim_token) == (PENDING, 0, None)
+
+
+async def test_a_finished_batch_leaves_its_kind_reserved_for_its_caller(sessions, clock, reminders) -> None:
+    # run_due reserves the kind and frees it in the task's done callback. Freeing it in the batch as well let a
+    # second pass start a batch in between, which the first callback then freed: two posts of one kind at once.
+    poster = Poster()
+    kind = ReminderKind("welcome", batch_handler=poster.handler, batch_size=10)
+    reminders.register(kind)
+    await add(reminders, sessions, clock, kind="welcome", in_=timedelta(0))
+    reminders._busy_kinds.add("welcome")
+    outcomes = await reminders._run_batch(kind, clock.now())
+    assert [o.state for _key, o in outcomes] == [SENT]
+    assert "welcome" in reminders._busy_kinds
+
+
+class Statements:
+    """Counts the UPDATEs of reminders' state, by the state written."""
+
+    def __init__(self, sessions) -> None:
+        self.engine = sessions.kw["bind"].sync_engine
+        self.states: list[str] = []
+
+    def __call__(self, _conn, _cursor, statement: str, _params, context, _many) -> None:
+        if statement.lstrip().upper().startswith("UPDATE REMINDERS SET"):
+            self.states.append(context.compiled_parameters[0].get("state"))
+
+    def __enter__(self) -> Statements:
+        event.listen(self.engine, "before_cursor_execute", self)
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        event.remove(self.engine, "before_cursor_execute", self)
+
+
+async def test_a_batch_refused_as_a_whole_is_recorded_in_one_write(sessions, clock, reminders) -> None:
+    async def refused(_batch: list[Reminder]) -> None:
+        raise discord_error(403, 50013)
+
+    reminders.register(ReminderKind("welcome", batch_handler=refused, batch_size=10))
+    ids = [await add(reminders, sessions, clock, kind="welcome", in_=timedelta(0)) for _ in range(5)]
+    with Statements(sessions) as writes:
+        outcomes = await reminders.run_due()
+    assert [(o.reminder_id, o.state) for o in outcomes] == [(i, FAILED) for i in ids]
+    assert writes.states == [FAILED]
+    stored = [await state_of(sessions, i) for i in ids]
+    assert {r.last_error for r in stored} == {outcomes[0].detail} and "50013" in outcomes[0].detail
+
+
+async def test_a_batch_failing_for_now_is_retried_in_one_write(sessions, clock, reminders) -> None:
+    async def down(_batch: list[Reminder]) -> None:
+        raise discord_error(503)
+
+    reminders.register(ReminderKind("welcome", batch_handler=down, batch_size=10))
+    ids = [await add(reminders, sessions, clock, kind="welcome", in_=timedelta(0)) for _ in range(4)]
+    with Statements(sessions) as writes:
+        outcomes = await reminders.run_due()
+    assert [o.state for o in outcomes] == [PENDING] * 4 and writes.states == [PENDING]
+    retry = {(await state_of(sessions, i)).due_at for i in ids}
+    assert retry == {clock.now() + reminders.base_backoff}
+
+
+async def test_late_reminders_of_a_batch_are_dropped_in_one_write(sessions, clock, reminders) -> None:
+    poster = Poster()
+    reminders.register(
+        ReminderKind("welcome", batch_handler=poster.handler, batch_size=10, grace=timedelta(minutes=5))
+    )
+    late = [await add(reminders, sessions, clock, kind="welcome", in_=timedelta(0)) for _ in range(4)]
+    clock.advance(minutes=10)
+    with Statements(sessions) as writes:
+        outcomes = await reminders.run_due()
+    assert [(o.reminder_id, o.state) for o in outcomes] == [(i, DROPPED) for i in late]
+    assert writes.states == [DROPPED]
+
+
+async def test_one_commit_wakes_the_dispatcher_once(sessions, clock, reminders) -> None:
+    from bot.scheduler import Scheduler
+
+    Scheduler(sessions, clock, reminders)  # a live bot: the scheduler hears of each new due time
+    before = reminders.generation
+    await add(reminders, sessions, clock, in_=timedelta(0))
+    assert reminders.generation == before + 1
+
+
+async def test_kicks_during_a_pass_are_sent_by_it_without_a_second_pass(sessions, clock, outbox) -> None:
+    from bot.scheduler import Scheduler
+
+    class Counting(Reminders):
+        passes = 0
+
+        async def run_due(self, now=None):
+            self.passes += 1
+            return await super().run_due(now)
+
+    reminders = Counting(sessions, clock)
+    reminders.register(ReminderKind("note", outbox.handler))
+    scheduler = Scheduler(sessions, clock, reminders)
+    scheduler.open_gate()
+    outbox.delay = 0.2
+    first = await add(reminders, sessions, clock, in_=timedelta(0))  # commits, kicks: a pass starts
+    await asyncio.sleep(0.05)  # its send is on its way
+    more = [await add(reminders, sessions, clock, in_=timedelta(0)) for _ in range(3)]  # three more kicks
+    await asyncio.wait_for(scheduler.idle(), 10)
+    assert sorted(outbox.sent) == [first, *more]
+    assert reminders.passes == 1
+
+
+async def test_work_arriving_during_the_last_claim_is_sent_by_the_same_pass(sessions, clock, outbox, reminders):
+    # With no second pass after each kicked one, the pass itself must not end on a claim that began before the
+    # latest notify: that claim could not see what the notify announced.
+    rid = await add(reminders, sessions, clock, in_=timedelta(minutes=1))
+    engine = sessions.kw["bind"].sync_engine
+    claims = 0
+
+    def arrives_meanwhile(_conn, _cursor, statement: str, *_args) -> None:
+        nonlocal claims
+        if statement.lstrip().upper().startswith("WITH PICKED"):
+            claims += 1
+            if claims == 1:
+                clock.advance(minutes=1)  # it falls due (as if committed) while the claim runs
+                reminders.notify()
+
+    event.listen(engine, "before_cursor_execute", arrives_meanwhile)
+    try:
+        outcomes = await reminders.run_due()
+    finally:
+        event.remove(engine, "before_cursor_execute", arrives_meanwhile)
+    assert [(o.reminder_id, o.state) for o in outcomes] == [(rid, SENT)] and outbox.sent == [rid]
