@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bot.config import Config, ConfigError, load_config
-from bot.failures import TOKEN_ENV, SetupError, explain
+from bot.failures import TOKEN_ENV, SetupError, explain, watch_database_connects
 
 NO_TOKEN = (
     f"error: no Discord token: set {TOKEN_ENV} in the environment (Developer Portal > Bot > Reset Token); "
@@ -172,21 +172,21 @@ def cmd_ledger_rebuild(args: argparse.Namespace, config: Config) -> int:
     from bot.clock import SystemClock
     from bot.failures import sqlite_file
 
-    db.check_sqlite_path(config.database.url)
-    path = sqlite_file(config.database.url)
-    if path is not None and not path.exists():  # connecting would create an empty file
-        raise SetupError(
-            f"the database {path} does not exist yet: run `atlas-bot migrate` (or start the bot) first"
-        )
-
     async def rebuild() -> ledger.RebuildResult:
-        engine = db.create_engine(config.database.url)
+        url = config.database.url
+        # known_revision_at reads the revision without creating a SQLite file that is not there yet.
+        current, head = await db.known_revision_at(url), db.head_revision()
+        path = sqlite_file(url)
+        if current is None and path is not None and not path.exists():
+            raise SetupError(
+                f"the database {path} does not exist yet: run `atlas-bot migrate` (or start the bot) first"
+            )
+        if current != head:
+            raise SetupError(
+                f"the database is at revision {current or 'none (empty)'}, not {head}: run `atlas-bot migrate`"
+            )
+        engine = db.create_engine(url)
         try:
-            current, head = await db.current_revision(engine), db.head_revision()
-            if current != head:
-                raise SetupError(
-                    f"the database is at revision {current or 'none (empty)'}, not {head}: run `atlas-bot migrate`"
-                )
             policy = ledger.policy_for(config.recognition)
             async with db.create_sessionmaker(engine).begin() as session:
                 return await ledger.rebuild(session, policy, at=SystemClock().now())
@@ -272,6 +272,7 @@ def _guarded(run: Callable[[], int], *, debug: bool, api_base: str = "", databas
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    watch_database_connects()  # "cannot connect" only for a failed connect, not for any OSError
     if args.command == "sandbox":
         if not Path(args.config).exists():
             args.config = None  # the sandbox runs on defaults when there is no config file

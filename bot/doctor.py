@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 import discord
+from sqlalchemy.exc import DBAPIError
 
 from bot import community, db
 from bot.config import ROLE_KEYS, Config
-from bot.failures import explain, sqlite_file, sqlite_problem
+from bot.failures import DatabaseUnreachable, SetupError, explain, sqlite_file
 
 Level = Literal["ok", "warn", "error"]
 
@@ -38,31 +39,26 @@ async def check_database(config: Config) -> list[Finding]:
     url = config.database.url
     how = "the bot migrates it on start" if config.bot.auto_migrate else "run `atlas-bot migrate`"
     level: Level = "warn" if config.bot.auto_migrate else "error"
-    path = sqlite_file(url)
-    if path is not None and (problem := sqlite_problem(path)) is not None:
-        return [Finding("error", f"database: {problem}")]
-    if path is not None and not path.exists():
-        # Connecting would create the file: a check must not change anything.
-        if config.bot.auto_migrate:
-            return [Finding("ok", f"database {path}: not created yet (the bot creates it on first start)")]
-        return [Finding("error", f"database {path}: not created yet, and auto_migrate is off: {how}")]
-    engine = db.create_engine(url)
     try:
-        current = await db.current_revision(engine)
+        # Reads the revision without creating a SQLite file that is not there yet: a check changes nothing.
+        current = await db.known_revision_at(url)
     except Exception as exc:
         failure = explain(exc, database_url=url)
         if failure is not None:
             return [Finding("error", f"database: {failure.message}")]
-        return [Finding("error", f"database {engine.url.render_as_string()}: cannot connect ({exc})")]
-    finally:
-        await engine.dispose()
+        if not isinstance(exc, DBAPIError):
+            raise  # a bug, not a database that cannot be read
+        return [Finding("error", f"database: cannot connect ({exc.orig or exc})")]
+    path = sqlite_file(url)
+    if current is None and path is not None and not path.exists():
+        if config.bot.auto_migrate:
+            return [Finding("ok", f"database {path}: not created yet (the bot creates it on first start)")]
+        return [Finding("error", f"database {path}: not created yet, and auto_migrate is off: {how}")]
     head = db.head_revision()
     if current == head:
         return [Finding("ok", f"database is at the newest revision ({head})")]
     if current is None:
         return [Finding(level, f"database is empty (no tables yet): {how}")]
-    if current not in db.revision_order():
-        return [Finding("error", f"database is at revision {current}, unknown to this version (a newer one?)")]
     return [Finding(level, f"database is at revision {current}, code needs {head}: {how}")]
 
 
@@ -117,15 +113,21 @@ async def check_discord(config: Config, client: discord.Client) -> list[Finding]
 
 
 async def stored_roles(config: Config) -> dict[str, community.Stored]:
-    """The role ids the bot resolved and stored; none when the database is not there or not migrated yet."""
-    engine = db.create_engine(config.database.url)
+    """The role ids the bot resolved and stored; none when the database is not there (a missing SQLite file is
+    left alone: connecting would create it), empty, or cannot be read, which ``check_database`` reports. Any
+    other error is a bug and is raised."""
+    url = config.database.url
     try:
-        async with db.create_sessionmaker(engine)() as session:
-            return await community.load(session, config.bot.guild_id)
-    except Exception:
+        if await db.known_revision_at(url) is None:
+            return {}
+        engine = db.create_engine(url)
+        try:
+            async with db.create_sessionmaker(engine)() as session:
+                return await community.load(session, config.bot.guild_id)
+        finally:
+            await engine.dispose()
+    except (SetupError, DatabaseUnreachable, DBAPIError):  # an older revision without the table, a bad path
         return {}
-    finally:
-        await engine.dispose()
 
 
 def role_findings(

@@ -15,11 +15,13 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import discord
 from alembic.util import CommandError
-from sqlalchemy.engine import make_url
+from sqlalchemy import event
+from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.exc import DBAPIError
 
 TOKEN_ENV = "DISCORD_TOKEN"
@@ -30,6 +32,28 @@ class SetupError(RuntimeError):
     """A problem the operator fixes; the message says how."""
 
 
+class DatabaseUnreachable(OSError):
+    """An OSError raised while opening a database connection (the server is down, the host unknown, the port
+    closed). Only these mean "cannot connect": an OSError from anywhere else (a missing file) is not one."""
+
+
+def _connect(dialect: Dialect, _record: Any, cargs: list[Any], cparams: dict[str, Any]) -> Any:
+    # SQLAlchemy wraps the driver's own errors in DBAPIError but lets an OSError from connecting through as it is.
+    try:
+        return dialect.connect(*cargs, **cparams)
+    except DatabaseUnreachable:
+        raise
+    except OSError as exc:
+        raise DatabaseUnreachable(exc.errno, exc.strerror or str(exc)) from exc
+
+
+def watch_database_connects() -> None:
+    """Every engine of this process (the bot's, Alembic's) raises DatabaseUnreachable when the database server
+    cannot be reached, so ``explain`` tells that apart from any other OSError. Called by the CLI."""
+    if not event.contains(Engine, "do_connect", _connect):
+        event.listen(Engine, "do_connect", _connect)
+
+
 @dataclass(frozen=True)
 class Failure:
     message: str
@@ -37,12 +61,17 @@ class Failure:
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what it was raised from. Not ``__context__``: an error raised while handling another is its
+    own (a bug in an except block is still a bug, whatever it was handling)."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         yield current
-        current = current.__cause__ or current.__context__
+        following = current.__cause__
+        if following is None and isinstance(current, DBAPIError):
+            following = current.orig
+        current = following
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -95,20 +124,25 @@ def _database(exc: DBAPIError, database_url: str) -> Failure | None:
 
 
 def _postgres(exc: BaseException, database_url: str) -> Failure | None:
+    """The driver's own error (a DBAPIError's ``orig``), from PostgreSQL's SQLSTATE."""
     where = make_url(database_url).render_as_string(hide_password=True)
     sqlstate = getattr(exc, "sqlstate", None)
     if isinstance(sqlstate, str) and sqlstate.startswith("28"):  # invalid authorization
         return Failure(f"the database server refused the login for {where}: {exc}; fix [database] url", FIX_SETUP)
     if sqlstate == "3D000":
         return Failure(f"{where}: {exc}; create it (createdb) or fix [database] url", FIX_SETUP)
-    if isinstance(exc, OSError):
-        reason = exc.strerror or str(exc)
-        return Failure(
-            f"cannot connect to the database server {where} ({reason}): check that it is running and that "
-            "[database] url names the right host and port",
-            TRY_AGAIN,
-        )
     return None
+
+
+def _unreachable(exc: DatabaseUnreachable, database_url: str) -> Failure:
+    server = "the database server"
+    if database_url:
+        server += " " + make_url(database_url).render_as_string(hide_password=True)
+    return Failure(
+        f"cannot connect to {server} ({exc.strerror or exc}): check that it is running and that [database] url "
+        "names the right host and port",
+        TRY_AGAIN,
+    )
 
 
 def _discord_connection(exc: aiohttp.ClientConnectionError, api_base: str) -> Failure:
@@ -131,8 +165,10 @@ def _discord_connection(exc: aiohttp.ClientConnectionError, api_base: str) -> Fa
 
 def explain(exc: BaseException, *, api_base: str = "", database_url: str = "") -> Failure | None:
     """One line for an expected failure, or None for a bug (which keeps its traceback)."""
+    from bot.ledger import BadgeFileError  # not at the top: bot.ledger imports bot.db, which imports this
+
     for error in _chain(exc):
-        if isinstance(error, SetupError):
+        if isinstance(error, SetupError | BadgeFileError):
             return Failure(str(error), FIX_SETUP)
         if isinstance(error, discord.LoginFailure):
             return Failure(
@@ -160,6 +196,8 @@ def explain(exc: BaseException, *, api_base: str = "", database_url: str = "") -
             )
         if isinstance(error, DBAPIError):
             return _database(error, database_url)
+        if isinstance(error, DatabaseUnreachable):
+            return _unreachable(error, database_url)
         if isinstance(error, CommandError):
             # The CLI resolves the revision asked for before migrating, so an unknown one is the database's.
             unknown = re.search(r"Can't locate revision identified by '([^']+)'", str(error))
@@ -170,6 +208,4 @@ def explain(exc: BaseException, *, api_base: str = "", database_url: str = "") -
                     FIX_SETUP,
                 )
             return Failure(f"migration failed: {error}", FIX_SETUP)
-        if database_url.startswith("postgresql") and (found := _postgres(error, database_url)) is not None:
-            return found
     return None

@@ -9,6 +9,7 @@ import signal
 import socket
 import sqlite3
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import discord
@@ -329,6 +330,16 @@ async def test_check_leaves_a_database_not_created_yet_alone(tmp_path: Path) -> 
     assert code == 0, out
     assert "[ok  ] database atlas.db: not created yet (the bot creates it on first start)" in out
     assert "None" not in out and not (tmp_path / "atlas.db").exists()
+    # With a token the guild checks run too, and read the role ids the bot stored: none, without creating it.
+    async with Emulator() as emu:
+        guild = make_world(emu)
+        config = write_raw(
+            tmp_path / "c.toml", api_base=emu.api_base, db_url="sqlite+aiosqlite:///atlas.db", guild_id=guild.id
+        )
+        code, out = await run_cli("check", "-c", str(config), cwd=tmp_path)
+    assert "[ok  ] database atlas.db: not created yet" in out and "Server Members Intent is on" in out, out
+    assert "[roles] " in out and "Traceback" not in out, out
+    assert sorted(os.listdir(tmp_path)) == ["c.toml"], out  # no atlas.db, nor its -wal and -shm
 
 
 async def test_help_names_atlas_config(tmp_path: Path) -> None:
@@ -345,3 +356,62 @@ async def test_an_unreachable_postgresql_server_is_one_line(tmp_path: Path, host
         code, out = await run_cli(command, "-c", str(config), cwd=tmp_path, token=None)
         assert_short_failure(code, out, 1, "cannot connect to the database server postgresql+asyncpg://atlas:***@")
         assert "secret" not in out
+
+
+@contextlib.asynccontextmanager
+async def hanging_up_server() -> AsyncIterator[int]:
+    """A port where something listens but closes every connection at once (not a PostgreSQL server, or one
+    dropping connections): the driver's connect fails with an OSError."""
+
+    async def hang_up(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_every_command_says_an_unreachable_postgresql_server_in_one_line(tmp_path: Path) -> None:
+    async with hanging_up_server() as port:
+        for where in (f"127.0.0.1:{closed_port()}", f"127.0.0.1:{port}"):
+            url = f"postgresql+asyncpg://atlas:secret@{where}/atlas"
+            config = write_raw(tmp_path / "c.toml", api_base="", db_url=url)
+            expected = f"cannot connect to the database server postgresql+asyncpg://atlas:***@{where}/atlas ("
+            code, out = await run_cli("sandbox", "--demo", "--database", url, cwd=tmp_path, token=None)
+            assert_short_failure(code, out, 1, expected)
+            code, out = await run_cli("check", "-c", str(config), cwd=tmp_path, token=None)
+            assert code == 1 and f"[FAIL] database: {expected}" in out and "Traceback" not in out, out
+            assert "secret" not in out
+
+
+async def run_with_badges_file(db_url: str, tmp_path: Path, badges: Path) -> tuple[int, str]:
+    """`run` with the recognition cog, whose badge file is read when it loads (after the database is migrated)."""
+    async with Emulator() as emu:
+        guild = make_world(emu)
+        config = tmp_path / "c.toml"
+        config.write_text(
+            f'[bot]\nguild_id = {guild.id}\ncogs = ["recognition"]\n'
+            f'[discord]\napi_base = "{emu.api_base}"\n'
+            f'[database]\nurl = "{db_url}"\n'
+            f'[recognition]\nbadges_file = "{badges}"\n'
+        )
+        return await run_cli("run", "-c", str(config), cwd=tmp_path)
+
+
+async def test_an_unexpected_os_error_keeps_its_traceback(db_url: str, tmp_path: Path) -> None:
+    """On PostgreSQL too: an OSError that is not a failed connect (here reading a badge file that is a folder,
+    which nothing expects) is a bug with its traceback, not "cannot connect to the database server"."""
+    code, out = await run_with_badges_file(db_url, tmp_path, tmp_path)
+    assert code == 1 and "Traceback" in out and "IsADirectoryError: [Errno 21] Is a directory" in out, out
+    assert "cannot connect" not in out and not any(line.startswith("error: ") for line in out.splitlines()), out
+
+
+async def test_a_missing_badge_file_is_one_line_naming_it(db_url: str, tmp_path: Path) -> None:
+    # The BadgeFileError is raised while handling the FileNotFoundError: that was read as "cannot connect to
+    # the database server (No such file or directory)" on PostgreSQL.
+    code, out = await run_with_badges_file(db_url, tmp_path, tmp_path / "nosuch.toml")
+    assert code == 2 and "Traceback" not in out, out  # above it: the log lines of `run` starting
+    assert out.strip().splitlines()[-1] == f"error: {tmp_path / 'nosuch.toml'}: file not found", out
