@@ -187,7 +187,7 @@ def cmd_ledger_rebuild(args: argparse.Namespace, config: Config) -> int:
             )
         engine = db.create_engine(url)
         try:
-            policy = ledger.policy_for(config.recognition)
+            policy = ledger.policy_for(config)
             async with db.create_sessionmaker(engine).begin() as session:
                 return await ledger.rebuild(session, policy, at=SystemClock().now())
         finally:

@@ -15,7 +15,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -360,13 +359,6 @@ class RecognitionSection(Section):
             return "spotlight_post_hour must not be before spotlight_draft_hour"
         return None
 
-    # [community] timezone, copied in by Config: the ledger's days, weeks and months follow it.
-    _community_timezone: str = PrivateAttr("UTC")
-
-    @property
-    def community_timezone(self) -> str:
-        return self._community_timezone
-
 
 class Config(Section):
     bot: BotSection = Field(default_factory=BotSection)
@@ -380,12 +372,6 @@ class Config(Section):
     reminders: RemindersSection = Field(default_factory=RemindersSection)
     community: CommunitySection = Field(default_factory=CommunitySection)
     recognition: RecognitionSection = Field(default_factory=RecognitionSection)
-
-    @model_validator(mode="after")
-    def _share_timezone(self) -> Config:
-        # Whoever builds a ledger policy from [recognition] gets the community's periods without passing them.
-        self.recognition._community_timezone = self.community.timezone
-        return self
 
     def with_overrides(self, **sections: dict[str, Any]) -> Config:
         """A copy with some keys replaced, validated again (used by the sandbox and tests)."""

@@ -23,7 +23,7 @@ on (member, kind, reference), so a retry never counts twice. In the same transac
 
 Usage from a feature (``bot`` is the AtlasBot)::
 
-    policy = ledger.policy_for(bot.config.recognition)
+    policy = ledger.policy_for(bot.config)
     async with bot.sessions.begin() as session:
         result = await ledger.record_event(
             session, policy, guild_id=bot.guild_id, member_id=answerer.id, kind="answer_accepted",
@@ -64,7 +64,7 @@ from sqlalchemy import delete, exists, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import reminders
-from bot.config import RecognitionSection
+from bot.config import Config, RecognitionSection
 from bot.db import dialect_insert
 from models import BadgeAward, BotState, LedgerAdjustment, LedgerEvent, MemberKindStats, MemberPoints
 from models.recognition import BadgeRevocation
@@ -360,7 +360,9 @@ class LedgerPolicy:
     timezone: str = "UTC"
 
     @classmethod
-    def from_config(cls, section: RecognitionSection, badges: Sequence[Badge] | None = None) -> LedgerPolicy:
+    def from_config(
+        cls, section: RecognitionSection, badges: Sequence[Badge] | None = None, timezone: str = "UTC"
+    ) -> LedgerPolicy:
         if badges is None:
             badges = load_badges(Path(section.badges_file) if section.badges_file else BUNDLED_BADGES)
         categories = {k: "answers" for k in section.answer_kinds}
@@ -374,7 +376,7 @@ class LedgerPolicy:
             privileges=dict(section.privileges),
             badges=tuple(badges),
             pair_caps={k: (c.points, c.days) for k, c in section.pair_caps.items()},
-            timezone=section.community_timezone,
+            timezone=timezone,
         )
 
     @property
@@ -394,27 +396,28 @@ class LedgerPolicy:
         return next((b for b in self.badges if b.key == key), None)
 
 
-_policies: OrderedDict[int, tuple[RecognitionSection, LedgerPolicy]] = OrderedDict()
+_policies: OrderedDict[int, tuple[Config, LedgerPolicy]] = OrderedDict()
 
 
-def policy_for(section: RecognitionSection) -> LedgerPolicy:
-    """The policy for a config section, built once per section object (config sections are immutable)."""
-    cached = _policies.get(id(section))
-    if cached is not None and cached[0] is section:
+def policy_for(config: Config) -> LedgerPolicy:
+    """The policy of a config: its ``[recognition]`` rules in its ``[community] timezone``, built once per config
+    object (configs are immutable)."""
+    cached = _policies.get(id(config))
+    if cached is not None and cached[0] is config:
         return cached[1]
-    policy = LedgerPolicy.from_config(section)
-    _policies[id(section)] = (section, policy)
+    policy = LedgerPolicy.from_config(config.recognition, timezone=config.community.timezone)
+    _policies[id(config)] = (config, policy)
     while len(_policies) > 16:
         _policies.popitem(last=False)
     return policy
 
 
 def default_policy() -> LedgerPolicy:
-    """The policy of a default ``[recognition]`` section, for tests and tools; features pass their bot's."""
-    return policy_for(_DEFAULT_SECTION)
+    """The policy of a default config, for tests and tools; features pass their bot's."""
+    return policy_for(_DEFAULT_CONFIG)
 
 
-_DEFAULT_SECTION = RecognitionSection()
+_DEFAULT_CONFIG = Config()
 
 
 # -- results ---------------------------------------------------------------------------------------------------
@@ -1226,7 +1229,7 @@ def privileges_for(reputation: int, policy: LedgerPolicy) -> dict[str, bool]:
 
 async def has_privilege(session: AsyncSession, member_id: int, privilege: str, *, policy: LedgerPolicy) -> bool:
     """Whether the member's reputation unlocks ``privilege`` (a key of ``[recognition] privileges``), with the
-    thresholds of ``policy`` (``ledger.policy_for(bot.config.recognition)``)."""
+    thresholds of ``policy`` (``ledger.policy_for(bot.config)``)."""
     if privilege not in policy.privileges:
         raise ValueError(f"unknown privilege {privilege!r}; configured: {sorted(policy.privileges)}")
     return await reputation_of(session, member_id) >= policy.privileges[privilege]

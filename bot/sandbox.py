@@ -378,7 +378,7 @@ class Sandbox:
                 row = await ensure_member(session, bot.guild_id, member.id, display_name=args[0], joined_at=now)
                 result = await ledger.record_event(
                     session,
-                    ledger.policy_for(bot.config.recognition),
+                    ledger.policy_for(bot.config),
                     guild_id=bot.guild_id,
                     member_id=row.id,
                     kind=kind,

@@ -71,7 +71,7 @@ async def leaderboard_message(
 ) -> tuple[str, discord.File, discord.ui.View]:
     """A board page as content, image and buttons. Read-only: a viewer without a member row has no rank."""
     cfg = bot.config.recognition
-    tz = ledger.policy_for(cfg).tz
+    tz = ledger.policy_for(bot.config).tz
     async with bot.sessions() as session:
         row = await get_member(session, bot.guild_id, user.id)
         viewer = row.id if row is not None else None
@@ -93,7 +93,7 @@ async def leaderboard_message(
         opted_out = viewer is not None and await service.is_opted_out(session, viewer)
     rows = [Row(r.rank, r.name, r.points) for r in board.rows]
     since = board.period_start.astimezone(tz)
-    subtitle = f"Since {since:%d %B %Y} ({cfg.community_timezone}) · page {board.page + 1} of {board.pages}"
+    subtitle = f"Since {since:%d %B %Y} ({bot.config.community.timezone}) · page {board.page + 1} of {board.pages}"
     if window == "all":
         subtitle = f"Page {board.page + 1} of {board.pages}"
     png = await asyncio.to_thread(
@@ -198,7 +198,7 @@ class RecognitionCog(commands.Cog):
     def __init__(self, bot: AtlasBot) -> None:
         self.bot = bot
         self.config = bot.config.recognition
-        self.policy = ledger.policy_for(self.config)  # fails loudly at load if the badge file is invalid
+        self.policy = ledger.policy_for(bot.config)  # fails loudly at load if the badge file is invalid
         # The community's zone: weeks, months, the spotlight and the quarterly review follow it.
         self.tz = self.policy.tz
 

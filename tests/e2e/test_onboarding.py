@@ -60,7 +60,7 @@ async def add_points(atlas: Atlas, member: Member, points: int, ref: str) -> Non
         row = await get_member(session, atlas.guild.id, member.id)
         await ledger.record(
             session,
-            ledger.policy_for(atlas.bot.config.recognition),
+            ledger.policy_for(atlas.bot.config),
             guild_id=atlas.guild.id,
             member_id=row.id,
             kind="test",

@@ -49,7 +49,7 @@ def fields(result) -> dict[str, str]:
 
 
 async def record(atlas: AtlasHarness, who: Member, kind: str, n: int, tag: str) -> None:
-    policy = ledger.policy_for(atlas.bot.config.recognition)
+    policy = ledger.policy_for(atlas.bot.config)
     async with atlas.bot.sessions.begin() as session:
         row = await get_member(session, atlas.guild.id, who.id)
         for i in range(n):

@@ -45,7 +45,7 @@ async def world(emulator: Emulator, e2e_clock: ManualClock, tmp_path: Path) -> A
 
 
 async def record(atlas: AtlasHarness, who: Member, kind: str, reference: str, *, at: datetime | None = None):
-    policy = ledger.policy_for(atlas.bot.config.recognition)
+    policy = ledger.policy_for(atlas.bot.config)
     async with atlas.bot.sessions.begin() as session:
         row = await ensure_member(
             session, atlas.guild.id, who.id, display_name=who.name, joined_at=atlas.clock.now()
@@ -463,7 +463,7 @@ async def test_changing_the_time_zone_recuts_the_stored_weeks(world: AtlasHarnes
 async def test_ledger_history_shows_a_pair_cap(world: AtlasHarness) -> None:
     caps = {"pair_caps": {"answer_accepted": {"points": 15, "days": 7}}}
     await world.restart(world.config.with_overrides(recognition=caps))
-    policy = ledger.policy_for(world.bot.config.recognition)
+    policy = ledger.policy_for(world.bot.config)
     now = world.clock.now()
     async with world.bot.sessions.begin() as session:
         bob = await ensure_member(session, world.guild.id, world.bob.id, display_name="bob", joined_at=now)

@@ -25,7 +25,7 @@ BERLIN, NEW_YORK = ZoneInfo("Europe/Berlin"), ZoneInfo("America/New_York")
 
 def policy(timezone: str = "UTC", **overrides: object) -> LedgerPolicy:
     config = Config.model_validate({"community": {"timezone": timezone}, "recognition": overrides})
-    return ledger.policy_for(config.recognition)
+    return ledger.policy_for(config)
 
 
 async def new_member(session, at: datetime) -> int:

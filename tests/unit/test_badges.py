@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot import ledger
-from bot.config import RecognitionSection
+from bot.config import Config, RecognitionSection
 from bot.ledger import BadgeFileError, CountRule, ManualRule, PointsRule, StreakRule, parse_badges
 
 
@@ -110,7 +110,7 @@ def test_policy_categories_and_config_validation() -> None:
     policy = ledger.default_policy()
     assert policy.categories_of("review_done") == ("overall", "reviews")
     assert policy.categories_of("checkin") == ("overall",)
-    assert ledger.policy_for(RecognitionSection()) is not None
+    assert ledger.policy_for(Config()) is not None
     with pytest.raises(ValueError, match="in both answer_kinds and review_kinds"):
         RecognitionSection(answer_kinds=["x"], review_kinds=["x"])
     with pytest.raises(ValueError, match="spotlight_post_hour"):
