@@ -53,7 +53,7 @@ from sqlalchemy import select
 from bot.clock import ManualClock, SystemClock
 from bot.discord_seam import point_discord_at
 from bot.emulator import Emulator, Guild, Member
-from bot.harness import AtlasHarness, config_for, make_world
+from bot.harness import AtlasHarness, config_for, create_pg_database, drop_pg_database, make_world
 from models import Reminder
 
 log = logging.getLogger("bench.join_burst")
@@ -139,34 +139,12 @@ async def observe(
 
 
 # --------------------------------------------------------------------------------------------- Atlas
-async def pg_database(admin_url: str) -> tuple[str, str]:
-    import asyncpg
-
-    name = f"atlas_bench_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return f"{admin_url.rpartition('/')[0]}/{name}", name
-
-
-async def drop_pg_database(admin_url: str, name: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 async def run_atlas(args: argparse.Namespace, workdir: Path) -> Run:
     clock = SystemClock()
     run = Run("Atlas", args.n)
     pg_name = None
     if args.db == "postgres":
-        url, pg_name = await pg_database(os.environ["ATLAS_TEST_POSTGRES_URL"])
+        url, pg_name = await create_pg_database(os.environ["ATLAS_TEST_POSTGRES_URL"], "atlas_bench")
     else:
         url = f"sqlite+aiosqlite:///{workdir / f'burst-{uuid.uuid4().hex[:6]}.db'}"
     async with Emulator(now=clock.now, rate_limits=True, global_rate_limit=args.global_limit) as emu:

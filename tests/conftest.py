@@ -4,7 +4,6 @@ ATLAS_TEST_POSTGRES_URL points at a server), migrated with Alembic, and a clock 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,32 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import db
 from bot.clock import ManualClock
+from bot.harness import create_pg_database, drop_pg_database
 
 POSTGRES_ENV = "ATLAS_TEST_POSTGRES_URL"
-
-
-async def _create_pg_database(admin_url: str) -> tuple[str, str]:
-    import asyncpg
-
-    name = f"atlas_test_{uuid.uuid4().hex[:12]}"
-    dsn = admin_url.replace("postgresql+asyncpg://", "postgresql://")
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    base, _, _ = admin_url.rpartition("/")
-    return f"{base}/{name}", name
-
-
-async def _drop_pg_database(admin_url: str, name: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -55,11 +31,11 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         pytest.skip(
             f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql+asyncpg://postgres@127.0.0.1:5433/postgres)"
         )
-    url, name = await _create_pg_database(admin)
+    url, name = await create_pg_database(admin)
     try:
         yield url
     finally:
-        await _drop_pg_database(admin, name)
+        await drop_pg_database(admin, name)
 
 
 @pytest.fixture

@@ -397,12 +397,7 @@ class Emulator:
         guild = actor.guild
         target = role if isinstance(role, Role) else guild.role_named(role)
         self._may_manage(actor, target)
-        if target.managed or target.id == guild.id:
-            raise DiscordError(400, 50028, "Invalid role")
-        del guild.roles[target.id]
-        for member in guild.members.values():
-            if target.id in member.role_ids:
-                member.role_ids.remove(target.id)
+        guild.delete_role(target)
         self._dispatch("GUILD_ROLE_DELETE", {"guild_id": str(guild.id), "role_id": str(target.id)})
 
     def member_add_role(self, actor: Member, target: Member, role: str | Role, *, remove: bool = False) -> None:

@@ -704,12 +704,7 @@ class RestServer:
         self._need(guild, perm("manage_roles"))
         role = self._role(guild, req.params["role_id"])
         self._need_above(guild, role)
-        if role.managed or role.id == guild.id:
-            raise DiscordError(400, 50028, "Invalid role")
-        del guild.roles[role.id]
-        for member in guild.members.values():
-            if role.id in member.role_ids:
-                member.role_ids.remove(role.id)
+        guild.delete_role(role)
         self.emu._dispatch("GUILD_ROLE_DELETE", {"guild_id": str(guild.id), "role_id": str(role.id)})
         return None
 

@@ -16,6 +16,8 @@ from typing import Any
 
 from discord import Permissions
 
+from .rules import DiscordError
+
 DISCORD_EPOCH_MS = 1420070400000
 
 # Channel types (Discord's numbering).
@@ -488,6 +490,16 @@ class Guild:
             if ch.name == name:
                 return ch
         raise KeyError(f"no channel named {name!r} in guild {self.name!r}")
+
+    def delete_role(self, role: Role) -> None:
+        """Discord's role deletion, by the bot or a member: the everyone and managed roles stay (50028); members
+        who held it lose it."""
+        if role.managed or role.id == self.id:
+            raise DiscordError(400, 50028, "Invalid role")
+        del self.roles[role.id]
+        for member in self.members.values():
+            if role.id in member.role_ids:
+                member.role_ids.remove(role.id)
 
     def member_named(self, name: str) -> Member:
         for m in self.members.values():
