@@ -48,11 +48,24 @@ async def emulator(e2e_clock: ManualClock) -> AsyncIterator[Emulator]:
             point_discord_at(None)
 
 
-async def start_world(emu: Emulator, clock: ManualClock, db_path: Path, **guild_options: Any) -> Atlas:
+async def start_world(
+    emu: Emulator,
+    clock: ManualClock,
+    db: Path | str,
+    *,
+    cogs: list[str] | None = None,
+    members: dict[str, list[str]] | None = None,
+    **guild_options: Any,
+) -> Atlas:
+    """The demo world started: alice (a Maintainer), bob, and ``members`` (name -> role names) beside them, on
+    the SQLite file ``db`` (a Path) or a database URL, with ``cogs`` (default: the e2e set)."""
     guild = make_world(emu, **guild_options)
-    harness = Atlas(emu, guild, clock, config_for(emu, guild), f"sqlite+aiosqlite:///{db_path}")
+    url = db if isinstance(db, str) else f"sqlite+aiosqlite:///{db}"
+    harness = Atlas(emu, guild, clock, _config_for(emu, guild, cogs=cogs or E2E_COGS), url)
     harness.members["alice"] = emu.add_member(guild, "alice", roles=["Maintainer"])
     harness.members["bob"] = emu.add_member(guild, "bob")
+    for name, roles in (members or {}).items():
+        harness.members[name] = emu.add_member(guild, name, roles=roles)
     await harness.start()
     return harness
 

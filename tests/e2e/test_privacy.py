@@ -14,10 +14,11 @@ from sqlalchemy import func, select
 from bot import ledger, reminders
 from bot.clock import ManualClock
 from bot.emulator import Emulator, Member
-from bot.harness import AtlasHarness, config_for, make_world
+from bot.harness import AtlasHarness
 from bot.members import get_member
 from models import LedgerEvent, Reminder
 from models import Member as MemberRow
+from tests.e2e.conftest import start_world
 from tests.e2e.test_onboarding import join, onboard
 
 COGS = ["meta", "onboarding", "recognition", "privacy"]
@@ -26,18 +27,8 @@ PERSONAL = {"Time zone", "Skill", "Weekly hours", "Language", "Prefers", "Goals"
 
 @pytest.fixture
 async def atlas(emulator: Emulator, e2e_clock: ManualClock, tmp_path: Path) -> AsyncIterator[AtlasHarness]:
-    guild = make_world(emulator)
-    harness = AtlasHarness(
-        emulator,
-        guild,
-        e2e_clock,
-        config_for(emulator, guild, cogs=COGS),
-        f"sqlite+aiosqlite:///{tmp_path / 'p.db'}",
-    )
-    harness.members["alice"] = emulator.add_member(guild, "alice", roles=["Maintainer"])
-    harness.members["bob"] = emulator.add_member(guild, "bob")  # not onboarded, no community role
-    harness.members["mia"] = emulator.add_member(guild, "mia", roles=["Mentor"])
-    await harness.start()
+    # bob is not onboarded and holds no community role; mia is a Mentor.
+    harness = await start_world(emulator, e2e_clock, tmp_path / "p.db", cogs=COGS, members={"mia": ["Mentor"]})
     try:
         yield harness
     finally:

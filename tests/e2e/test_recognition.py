@@ -21,23 +21,14 @@ from bot.members import ensure_member, get_member
 from cogs.recognition import cog as recognition_cog
 from models import LedgerEvent, Reminder
 from models import Member as MemberRow
+from tests.e2e.conftest import start_world
 
 COGS = ["meta", "recognition"]
 
 
 @pytest.fixture
 async def world(emulator: Emulator, e2e_clock: ManualClock, tmp_path: Path) -> AsyncIterator[AtlasHarness]:
-    guild = make_world(emulator)
-    harness = AtlasHarness(
-        emulator,
-        guild,
-        e2e_clock,
-        config_for(emulator, guild, cogs=COGS),
-        f"sqlite+aiosqlite:///{tmp_path / 'a.db'}",
-    )
-    harness.members["alice"] = emulator.add_member(guild, "alice", roles=["Maintainer"])
-    harness.members["bob"] = emulator.add_member(guild, "bob")
-    await harness.start()
+    harness = await start_world(emulator, e2e_clock, tmp_path / "a.db", cogs=COGS)
     try:
         yield harness
     finally:

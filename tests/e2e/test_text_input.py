@@ -14,7 +14,7 @@ from discord import app_commands
 from bot.clock import ManualClock
 from bot.emulator import Emulator, InteractionRefused, Member
 from bot.members import get_member
-from tests.e2e.conftest import Atlas, config_for, make_world
+from tests.e2e.conftest import Atlas, start_world
 from tests.e2e.test_onboarding import PROFILE, join, onboard
 
 
@@ -22,11 +22,7 @@ from tests.e2e.test_onboarding import PROFILE, join, onboard
 async def atlas_db(emulator: Emulator, e2e_clock: ManualClock, db_url: str) -> AsyncIterator[Atlas]:
     """The real bot on SQLite and on PostgreSQL (``db_url`` of tests/conftest.py; PostgreSQL when
     ATLAS_TEST_POSTGRES_URL is set)."""
-    guild = make_world(emulator)
-    harness = Atlas(emulator, guild, e2e_clock, config_for(emulator, guild), db_url)
-    harness.members["alice"] = emulator.add_member(guild, "alice", roles=["Maintainer"])
-    harness.members["bob"] = emulator.add_member(guild, "bob")
-    await harness.start()
+    harness = await start_world(emulator, e2e_clock, db_url)
     try:
         yield harness
     finally:
