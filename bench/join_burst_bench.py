@@ -138,6 +138,20 @@ async def observe(
     run.ignored = len(limiter.ignored)
 
 
+async def timed_burst(emu: Emulator, guild: Guild, args: argparse.Namespace, run: Run, *, welcomes: bool) -> None:
+    """The measured part, the same for both sides: the burst and its greetings, after start-up's requests have
+    left the global window and the rate limiter's records were reset."""
+    await asyncio.sleep(1.1)
+    assert emu.rate_limiter is not None
+    emu.rate_limiter.rejected.clear()
+    emu.rate_limiter.ignored.clear()
+    gc.collect()
+    started = time.perf_counter()
+    members, _ = await burst(emu, guild, args.n, args.window)
+    await observe(emu, guild, members, args.timeout, run, welcomes=welcomes)
+    run.seconds = time.perf_counter() - started
+
+
 # --------------------------------------------------------------------------------------------- Atlas
 async def run_atlas(args: argparse.Namespace, workdir: Path) -> Run:
     clock = SystemClock()
@@ -156,15 +170,7 @@ async def run_atlas(args: argparse.Namespace, workdir: Path) -> Run:
         harness = AtlasHarness(emu, guild, cast(ManualClock, clock), config, url)
         await harness.start(live_scheduler=True)
         try:
-            await asyncio.sleep(1.1)  # start-up requests (command sync, ...) out of the global window
-            assert emu.rate_limiter is not None
-            emu.rate_limiter.rejected.clear()
-            emu.rate_limiter.ignored.clear()
-            gc.collect()
-            started = time.perf_counter()
-            members, _ = await burst(emu, guild, args.n, args.window)
-            await observe(emu, guild, members, args.timeout, run)
-            run.seconds = time.perf_counter() - started
+            await timed_burst(emu, guild, args, run, welcomes=True)
             async with harness.bot.sessions() as session:
                 rows = list(await session.scalars(select(Reminder)))
             run.failed = sum(r.state == "failed" for r in rows)
@@ -211,16 +217,8 @@ async def run_bare(args: argparse.Namespace) -> Run:
         try:
             await asyncio.wait_for(bot.wait_until_ready(), 30)
             await emu.wait_ready()
-            await asyncio.sleep(1.1)
-            assert emu.rate_limiter is not None
-            emu.rate_limiter.rejected.clear()
-            emu.rate_limiter.ignored.clear()
-            gc.collect()
-            started = time.perf_counter()
-            members, _ = await burst(emu, guild, args.n, args.window)
             # One post per member at Discord's 5 per 5 s takes n seconds: wait for the DMs only.
-            await observe(emu, guild, members, args.timeout, run, welcomes=False)
-            run.seconds = time.perf_counter() - started
+            await timed_burst(emu, guild, args, run, welcomes=False)
         finally:
             await bot.close()
             with contextlib.suppress(BaseException):
