@@ -21,7 +21,7 @@ from bot.clock import Clock
 from bot.community_roles import CommunityRoles
 from bot.config import Config
 from bot.cooldowns import Cooldowns
-from bot.discord_seam import filter_interactions, silence_voice_warnings
+from bot.discord_seam import filter_interactions, ready_when_guilds_arrive, silence_voice_warnings
 from bot.errors import AtlasTree
 from bot.failures import SetupError
 from bot.member_sync import MemberSync
@@ -74,6 +74,8 @@ class AtlasBot(commands.Bot):
         )
         # Every member-typed text is cleaned in this one place, before any command, view or modal sees it.
         filter_interactions(self, text.clean_interaction)
+        # on_ready as soon as the home guild has arrived, not after discord.py's fixed 2 s of quiet.
+        ready_when_guilds_arrive(self)
         self.config = config
         self.engine = engine
         self.sessions = sessionmaker

@@ -5,6 +5,7 @@ discord.py is pinned to 2.7.*; if a minor release moves one of these attributes,
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Callable
 from typing import Any
@@ -72,3 +73,40 @@ def silence_voice_warnings() -> None:
     """
     VoiceClient.warn_nacl = False
     VoiceClient.warn_dave = False
+
+
+class _ReadyGuilds(asyncio.Queue[Any]):
+    """discord.py's queue of guilds arriving after READY, which also knows which guilds READY listed.
+
+    discord.py (``ConnectionState._delay_ready``) takes guilds from this queue until a ``get`` waits longer than
+    ``guild_ready_timeout`` (2 s by default) and only then chunks members and fires ``on_ready``: every start
+    paid the full 2 s even though READY says exactly which guilds will follow. Once each of them has arrived and
+    been taken, ``get`` ends the wait at once the way the timeout would (``TimeoutError``)."""
+
+    def __init__(self, expected: set[int]) -> None:
+        super().__init__()
+        self._waiting_for = set(expected)
+
+    def put_nowait(self, item: Any) -> None:
+        self._waiting_for.discard(getattr(item, "id", None))
+        super().put_nowait(item)
+
+    async def get(self) -> Any:
+        if self.empty() and not self._waiting_for:
+            raise TimeoutError  # what discord.py catches (asyncio.TimeoutError is this since 3.11)
+        return await super().get()
+
+
+def ready_when_guilds_arrive(client: Client) -> None:
+    """Fire ``on_ready`` as soon as every guild READY listed has arrived (its GUILD_CREATE parsed), instead of
+    after discord.py's fixed ``guild_ready_timeout`` of quiet. A guild that never arrives (an outage) still ends
+    the wait by that timeout, as before. Non-sharded clients only (sharded ones keep one queue per shard)."""
+    state = client._connection
+    parse_ready = state.parsers["READY"]
+
+    def ready(data: Any) -> None:
+        parse_ready(data)  # makes a fresh queue and schedules _delay_ready, which has not run yet
+        if isinstance(getattr(state, "_ready_state", None), asyncio.Queue):
+            state._ready_state = _ReadyGuilds({int(g["id"]) for g in data.get("guilds", ())})
+
+    state.parsers["READY"] = ready

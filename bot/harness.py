@@ -88,9 +88,12 @@ class AtlasHarness:
     def channel(self, name: str) -> Channel:
         return self.emu.channel(self.guild, name)
 
-    async def start(self, config: Config | None = None, *, live_scheduler: bool = False) -> AtlasBot:
+    async def start(
+        self, config: Config | None = None, *, live_scheduler: bool = False, **client_options: Any
+    ) -> AtlasBot:
         """Start a bot process. ``live_scheduler`` runs APScheduler as production does (wall-clock wake-ups
-        and polls); by default time-based work fires only through advance()."""
+        and polls); by default time-based work fires only through advance(). ``client_options`` go to
+        discord.py's client."""
         if config is not None:
             self.config = config
         engine = db.create_engine(self.db_url)
@@ -101,8 +104,7 @@ class AtlasHarness:
             clock=self.clock,
             # Without the live scheduler, due-now reminders are still kicked at once after their commit.
             start_scheduler=live_scheduler,
-            # discord.py otherwise waits 2 s after the last GUILD_CREATE before on_ready.
-            guild_ready_timeout=0.05,
+            **client_options,
         )
         self.task = asyncio.create_task(self.bot.start(TOKEN))
         ready = asyncio.create_task(self.bot.wait_until_ready())

@@ -174,3 +174,14 @@ async def test_production_start_sends_what_fell_due_while_down(atlas: Atlas) -> 
     await atlas.emu.until(lambda: any(m.content == "late 1" for m in atlas.emu.messages(channel)), timeout=10)
     await atlas.settle()
     assert [m.content for m in atlas.emu.messages(channel)].count("late 1") == 1
+
+
+async def test_ready_as_soon_as_the_guild_arrives_not_after_the_ready_timeout(atlas: Atlas) -> None:
+    # discord.py fires on_ready only after guild_ready_timeout seconds without a GUILD_CREATE (2 s by default).
+    # With it at 60 s, start() (which gives up after 15 s) only succeeds if READY's guild list ended the wait.
+    await atlas.stop()
+    bot = await atlas.start(guild_ready_timeout=60.0)
+    guild = bot.home_guild
+    assert guild is not None and not guild.unavailable
+    assert guild.chunked  # members were still requested and received before on_ready
+    assert guild.get_member(atlas.bob.id) is not None
