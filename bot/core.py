@@ -16,7 +16,7 @@ import discord
 from discord.ext import commands
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot import db, pacing, text
+from bot import db, heap, pacing, text
 from bot.clock import Clock
 from bot.community_roles import CommunityRoles
 from bot.config import Config
@@ -237,6 +237,7 @@ class AtlasBot(commands.Bot):
         self.scheduler.open_gate()
         # Every READY (a start, or a reconnect that could not RESUME): catch up on joins and leaves not seen.
         if self.home_guild is not None:
+            heap.settle(len(self.home_guild.members))
             self.member_sync.start()
 
     async def on_resumed(self) -> None:
