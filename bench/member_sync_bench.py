@@ -106,9 +106,12 @@ async def scenarios(args: argparse.Namespace, url: str, *, frozen: bool) -> None
     sync.add_hook("count", hook)
     gc.unfreeze()
     gc.collect()
+    settled = ""
     if frozen:
+        began = time.perf_counter()
         heap.settle(args.members, threshold=0)
-    print(f"-- {'cache settled (bot.heap.settle)' if frozen else 'as before (no freeze)'}")
+        settled = f" in {(time.perf_counter() - began) * 1000:.0f} ms, at connect"
+    print(f"-- {'cache settled (bot.heap.settle)' + settled if frozen else 'as before (no freeze)'}")
     elapsed, worst = await _timed(sync)
     print(f"first install (all recorded quietly): {_fmt(elapsed, worst)}")
     clock.advance(hours=1)
