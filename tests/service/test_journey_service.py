@@ -16,7 +16,7 @@ from sqlalchemy import event, func, select
 from bot import db, ledger
 from bot.config import JourneySection, OnboardingSection, PairCap, RecognitionSection
 from cogs.onboarding import journey, service
-from models import Base, LedgerAdjustment, LedgerEvent, Member, MemberPoints, Reminder
+from models import Base, LedgerAdjustment, LedgerEvent, Member, MemberPoints, Reminder, StageChange
 
 START = datetime(2026, 1, 5, 9, tzinfo=UTC)
 PROFILE = {
@@ -240,12 +240,34 @@ async def test_set_based_evaluation_finds_exactly_whom_the_pure_rules_move(sessi
     assert {c.member_id: c.target(NOW, rules) for c in found} == expected
     assert [c.member_id for c in found] == sorted(expected)  # keyset order, no repeats
     assert expected, "the sample should hold some promotions"
-    for candidate in found:
-        async with sessions.begin() as session:
-            row = await session.get(Member, candidate.member_id)
-            move = await service.evaluate(session, row, NOW, rules)
-            assert move is not None and move.to_stage == expected[candidate.member_id]
+    async with sessions.begin() as session:
+        moves = await service.promote_many(session, found, NOW, rules)
+    assert {m.member_id: m.to_stage for m in moves} == expected
+    async with sessions() as session:
+        stages = dict((await session.execute(select(Member.id, Member.stage).where(Member.id.in_(ids)))).all())
+        history = (
+            await session.execute(select(StageChange.member_id, StageChange.from_stage, StageChange.to_stage))
+        ).all()
+    assert {m: stages[m] for m in expected} == expected
+    assert sorted(history) == sorted((m.member_id, m.from_stage, m.to_stage) for m in moves)
     assert await all_candidates(sessions, NOW, rules) == []
+
+
+async def test_a_promotion_yields_to_what_changed_since_the_read(sessions) -> None:
+    """The compare-and-set: a maintainer's placement, a departure or another promotion between the query and the
+    write wins, and that member is left alone; the others are moved."""
+    rules = service.rules_from(JourneySection())
+    ids = await add_members(sessions, [journey_member("learner", NOW - timedelta(weeks=6), 60)] * 4)
+    found = await all_candidates(sessions, NOW, rules)
+    assert [c.member_id for c in found] == ids
+    async with sessions.begin() as session:
+        members = {m.id: m for m in await session.scalars(select(Member).where(Member.id.in_(ids)))}
+        await service.set_stage(session, members[ids[0]], "learner", 7, NOW, "hold")
+        members[ids[1]].left_at = NOW
+        members[ids[2]].stage = "contributor"  # promoted by a ledger event meanwhile
+    async with sessions.begin() as session:
+        moves = await service.promote_many(session, found, NOW, rules)
+    assert [(m.member_id, m.from_stage, m.to_stage) for m in moves] == [(ids[3], "learner", "contributor")]
 
 
 async def test_boundaries_of_weeks_and_points(sessions) -> None:
@@ -376,7 +398,7 @@ async def test_nudges_claim_only_due_members_in_batches(engine, sessions) -> Non
     assert batch == ids[:2]
     async with sessions.begin() as session:
         claimed = await service.claim_nudges(session, 1, [*batch, ids[2], ids[3]], NOW, days)
-        targets = [(d, f"nudge:{m}:{NOW.date()}") for m, d in claimed]
+        targets = [(d, f"nudge:{m}:{NOW.date()}", {}) for m, d in claimed]
         assert (
             await service.add_reminders(
                 session, kind="journey.nudge", guild_id=1, due_at=NOW, created_at=NOW, targets=targets
@@ -394,7 +416,7 @@ async def test_nudges_claim_only_due_members_in_batches(engine, sessions) -> Non
     async with sessions() as session:
         assert await service.nudge_candidates(session, 1, NOW, days) == []
         rows = (await session.execute(select(Reminder.target_id, Reminder.state, Reminder.dedupe_key))).all()
-    assert sorted(rows) == sorted((d, "pending", key) for d, key in targets)
+    assert sorted(rows) == sorted((d, "pending", key) for d, key, _ in targets)
 
 
 async def test_profile_view_reads_member_grants_and_points_in_one_go(sessions, engine) -> None:
