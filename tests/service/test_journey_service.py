@@ -449,3 +449,28 @@ async def test_profile_view_reads_member_grants_and_points_in_one_go(sessions, e
     assert view.grants == frozenset({"ambassador"}) and view.points == 25 and plain.points == 0
     assert (view.timezone, view.stage, view.weekly_hours) == ("Europe/Berlin", "learner", 5)
     assert view.onboarded_at == START
+
+
+async def test_reconcile_reads_members_in_keyset_batches(engine, sessions) -> None:
+    specs = [
+        journey_member(None, None, None)
+        if i % 10 == 0  # not onboarded
+        else journey_member("learner", NOW, None, left_at=NOW)
+        if i % 10 == 1  # gone
+        else journey_member(journey.STAGES[i % 3], NOW, None)
+        for i in range(2500)
+    ]
+    ids = await add_members(sessions, specs)
+    await add_members(sessions, [journey_member("learner", NOW, None, guild_id=2, discord_id=1)])
+    rows, after = [], 0
+    with Statements(engine) as statements:
+        while True:
+            async with sessions() as session:
+                batch = await service.onboarded_batch(session, 1, after=after, limit=1000)
+            rows += batch
+            if len(batch) < 1000:
+                break
+            after = batch[-1].member_id
+    assert len(statements.seen) == 3  # 2,000 members on the journey: two full batches, then an empty one
+    expected = [(m, s["stage"]) for m, s in zip(ids, specs, strict=True) if s["stage"] and not s.get("left_at")]
+    assert [(r.member_id, r.stage) for r in rows] == expected
