@@ -15,7 +15,11 @@ class Member(Base):
     """A Discord member of one guild, with the profile they gave at onboarding."""
 
     __tablename__ = "members"
-    __table_args__ = (UniqueConstraint("guild_id", "discord_id"),)
+    __table_args__ = (
+        UniqueConstraint("guild_id", "discord_id"),
+        # The daily jobs' keyset batches (guild_id = ? AND id > ? ORDER BY id): a range scan, not a sort.
+        Index("ix_members_guild_id_id", "guild_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     guild_id: Mapped[int] = mapped_column(BigInteger)

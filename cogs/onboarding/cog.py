@@ -8,6 +8,7 @@ delays it instead of losing it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -64,6 +65,17 @@ GREET_POST_INTERVAL = timedelta(seconds=2)
 ACTIVITY_THROTTLE = timedelta(hours=1)
 # How late a welcome may still go out (after downtime): also how far back the start-up reconcile greets.
 GREET_GRACE = timedelta(days=2)
+# The daily jobs' batch sizes: members read per query (plain rows; bounded memory, short loop holds) and
+# written per short transaction.
+EVALUATE_BATCH = 500
+RECONCILE_BATCH = 1000
+NUDGE_BATCH = 500
+PROMOTE_GROUP = 50
+
+
+def _promotion_key(move: service.StageMove) -> str:
+    """One announcement per member and stage reached, however the promotion was found."""
+    return f"{move.member_id}:{move.to_stage}"
 
 
 def _greet_key(discord_id: int, joined_at: datetime) -> str:
@@ -428,24 +440,54 @@ class OnboardingCog(commands.Cog):
 
     async def reconcile_roles(self, now: datetime) -> None:
         """Daily: give members the stage role they should hold but do not (a permission fixed since, a role
-        deleted by mistake); a higher stage role set by hand while the bot was offline is adopted instead."""
+        deleted by mistake); a higher stage role set by hand while the bot was offline is adopted instead.
+
+        Streamed: (id, discord id, stage) rows in keyset batches, compared with the cached Discord members; only
+        the mismatches are written, in one short transaction per batch (reminders in one INSERT)."""
         guild = self.bot.home_guild
         if guild is None:
             return
         by_id = self.bot.community.by_id(journey.STAGES)
-        async with self.bot.sessions.begin() as session:
-            for row in await service.onboarded_members(session, guild.id):
+        after = 0
+        while True:
+            async with self.bot.sessions() as session:
+                batch = await service.onboarded_batch(session, guild.id, after=after, limit=RECONCILE_BATCH)
+            adopt: list[tuple[int, str]] = []
+            give: list[tuple[int, str | None, dict[str, Any]]] = []
+            for row in batch:
                 member = guild.get_member(row.discord_id)
-                if member is None or row.stage is None:
+                if member is None:
                     continue
-                held = [by_id[r.id] for r in member.roles if r.id in by_id]
+                held = [stage for role_id, stage in by_id.items() if member.get_role(role_id) is not None]
                 if held == [row.stage]:
                     continue
                 highest = max(held, key=journey.rank, default=None)
                 if highest is not None and journey.rank(highest) > journey.rank(row.stage):
-                    await service.adopt_stage_set_by_hand(session, row, highest, now)
-                    continue
-                await self._schedule(session, ROLES, row.discord_id, dedupe=f"reconcile:{row.id}:{now.date()}")
+                    adopt.append((row.member_id, highest))
+                else:
+                    give.append((row.discord_id, f"reconcile:{row.member_id}:{now.date()}", {}))
+            if adopt or give:
+                added = 0
+                async with self.bot.sessions.begin() as session:
+                    for member_id, stage in adopt:
+                        found = await session.get(Member, member_id)
+                        # Re-checked in the write: the stage may have moved since the batch was read.
+                        if found is not None and journey.rank(stage) > journey.rank(found.stage):
+                            await service.adopt_stage_set_by_hand(session, found, stage, now)
+                    added = await service.add_reminders(
+                        session,
+                        kind=ROLES,
+                        guild_id=self.bot.guild_id,
+                        due_at=self.bot.clock.now(),
+                        created_at=self.bot.clock.now(),
+                        targets=give,
+                    )
+                if added:
+                    self.bot.scheduler.kick()
+            if len(batch) < RECONCILE_BATCH:
+                return
+            after = batch[-1].member_id
+            await asyncio.sleep(0)  # let other work in between batches
 
     @commands.Cog.listener()
     async def on_member_update(self, before: discord.Member, after: discord.Member) -> None:
@@ -473,16 +515,33 @@ class OnboardingCog(commands.Cog):
 
     # -- promotions --------------------------------------------------------------------------------------------
     async def evaluate_all(self, now: datetime) -> None:
-        # One short transaction per member: a clash on one never rolls back everyone's promotion, and SQLite's
-        # write lock is never held for the whole scan.
-        async with self.bot.sessions() as session:
-            ids = await service.evaluation_candidates(session, self.bot.guild_id)
-        for member_id in ids:
-            async with self.bot.sessions.begin() as session:
-                row = await session.get(Member, member_id)
-                move = await service.evaluate(session, row, now, self.rules) if row else None
-                if move is not None:
-                    await self._announce_move(session, move)
+        """Daily: promote the members the rules move now. One query per batch finds only them (from onboarding
+        dates and the maintained points); members who are not due are never loaded. The pure rules stay the
+        judge: each candidate is re-checked, then moved with a compare-and-set on the stage it was read at (a
+        maintainer's placement or a ledger event's promotion meanwhile wins). Moves go in short transactions of
+        ``PROMOTE_GROUP`` members with a handful of statements each (one per member cost 12 ms of hand-offs to
+        SQLite's thread: 1,000 promotions took 7 s on the loaded 2-core machine); SQLite's write lock is never
+        held for the scan."""
+        after = 0
+        while True:
+            async with self.bot.sessions() as session:
+                batch = await service.promotion_candidates(
+                    session, self.bot.guild_id, now, self.rules, after=after, limit=EVALUATE_BATCH
+                )
+            for candidate in batch:
+                if candidate.target(now, self.rules) == candidate.stage:
+                    log.warning(
+                        "journey: query and rules disagree on member %s; the rules win", candidate.member_id
+                    )
+            for i in range(0, len(batch), PROMOTE_GROUP):
+                async with self.bot.sessions.begin() as session:
+                    moves = await service.promote_many(session, batch[i : i + PROMOTE_GROUP], now, self.rules)
+                    await self._announce_moves(session, moves)
+                if moves:
+                    self.bot.scheduler.kick()
+            if len(batch) < EVALUATE_BATCH:
+                return
+            after = batch[-1].member_id
 
     @commands.Cog.listener()
     async def on_atlas_ledger_event(self, guild_id: int, member_id: int) -> None:
@@ -500,10 +559,26 @@ class OnboardingCog(commands.Cog):
 
     async def _announce_move(self, session: AsyncSession, move: service.StageMove) -> None:
         await self._schedule(session, ROLES, move.discord_id)
-        key = f"{move.member_id}:{move.to_stage}"
+        key = _promotion_key(move)
         payload = {"stage": move.to_stage}
         await self._schedule(session, PROMOTED_DM, move.discord_id, payload, dedupe=key)
         await self._schedule(session, PROMOTED_POST, move.discord_id, payload, dedupe=key)
+
+    async def _announce_moves(self, session: AsyncSession, moves: list[service.StageMove]) -> None:
+        """``_announce_move`` for many moves: one INSERT per reminder kind (the caller kicks after the commit)."""
+        if not moves:
+            return
+        now = self.bot.clock.now()
+        for kind in (ROLES, PROMOTED_DM, PROMOTED_POST):
+            targets = [
+                (m.discord_id, None, {})
+                if kind == ROLES
+                else (m.discord_id, _promotion_key(m), {"stage": m.to_stage})
+                for m in moves
+            ]
+            await service.add_reminders(
+                session, kind=kind, guild_id=self.bot.guild_id, due_at=now, created_at=now, targets=targets
+            )
 
     async def _send_promotion_dm(self, reminder: Reminder) -> None:
         member = await self.bot.live_member(reminder.target_id)
@@ -526,12 +601,31 @@ class OnboardingCog(commands.Cog):
 
     # -- inactivity --------------------------------------------------------------------------------------------
     async def send_nudges(self, now: datetime) -> None:
-        async with self.bot.sessions.begin() as session:
-            members = await service.due_nudges(
-                session, self.bot.guild_id, now, self.bot.config.journey.inactivity_days
-            )
-            for m in members:
-                await self._schedule(session, NUDGE, m.discord_id, dedupe=f"nudge:{m.id}:{now.date().isoformat()}")
+        """Daily: one nudge per period of silence. Due ids are read in keyset batches; each batch is claimed
+        (one UPDATE ... RETURNING) and its reminders added (one INSERT) in a short transaction."""
+        days = self.bot.config.journey.inactivity_days
+        after = 0
+        while True:
+            async with self.bot.sessions() as session:
+                ids = await service.nudge_candidates(
+                    session, self.bot.guild_id, now, days, after=after, limit=NUDGE_BATCH
+                )
+            if ids:
+                async with self.bot.sessions.begin() as session:
+                    claimed = await service.claim_nudges(session, self.bot.guild_id, ids, now, days)
+                    added = await service.add_reminders(
+                        session,
+                        kind=NUDGE,
+                        guild_id=self.bot.guild_id,
+                        due_at=self.bot.clock.now(),
+                        created_at=self.bot.clock.now(),
+                        targets=[(d, f"nudge:{m}:{now.date().isoformat()}", {}) for m, d in claimed],
+                    )
+                if added:
+                    self.bot.scheduler.kick()
+            if len(ids) < NUDGE_BATCH:
+                return
+            after = ids[-1]
 
     async def _send_nudge(self, reminder: Reminder) -> None:
         member = await self.bot.live_member(reminder.target_id)

@@ -7,19 +7,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Select, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import Select, and_, bindparam, delete, false, func, insert, or_, select, true, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.base import Executable
 
 from bot import ledger
+from bot import reminders as bot_reminders
 from bot import text as bot_text
 from bot.config import JourneySection, OnboardingSection
 from bot.db import dialect_insert
 from bot.members import ensure_member, get_member
 from bot.privacy import DataSubject, MemberDataHandler, Visibility
 from cogs.onboarding import journey, timezones
-from models import LedgerEvent, Member, RoleGrant, StageChange
+from models import Member, MemberPoints, Reminder, RoleGrant, StageChange
 
 PROFILE_FIELDS = ("timezone", "skill", "goals", "weekly_hours", "language", "communication_style")
 FIELD_LABELS = {
@@ -230,8 +231,30 @@ async def complete_onboarding(session: AsyncSession, member: Member, now: dateti
     return await _move(session, member, journey.LEARNER, now, None, "onboarding completed")
 
 
-async def journey_points(session: AsyncSession, member: Member) -> int:
-    return await ledger.points_of(session, member.id)
+# -- journey points ----------------------------------------------------------------------------------------------
+# The journey counts a member's all-time points: the maintained ``member_points`` row (overall, all time), one
+# primary-key lookup however long their history. It equals SUM(ledger_events.points) (events on one's own content
+# earn 0 and are left out of the aggregates; caps are applied before both). Every journey read of points goes
+# through ``journey_points_of`` (correlated to a member id column), so a readiness check while the aggregates are
+# being rebuilt has one place to go.
+def journey_points_of(member_id: Any) -> Any:
+    """The member's journey points as a SQL expression (0 without a row yet) for ``member_id`` (a column or a
+    value)."""
+    return func.coalesce(
+        select(MemberPoints.points)
+        .where(
+            MemberPoints.member_id == member_id,
+            MemberPoints.category == "overall",
+            MemberPoints.period_kind == "all",
+            MemberPoints.period_start == ledger.ALL_TIME,
+        )
+        .scalar_subquery(),
+        0,
+    )
+
+
+async def journey_points(session: AsyncSession, member_id: int) -> int:
+    return int(await session.scalar(select(journey_points_of(member_id))) or 0)
 
 
 async def evaluate(session: AsyncSession, member: Member, now: datetime, rules: journey.Rules) -> StageMove | None:
@@ -239,34 +262,136 @@ async def evaluate(session: AsyncSession, member: Member, now: datetime, rules: 
     if member.onboarded_at is None or member.stage is None or member.left_at is not None:
         return None
     week = journey.week_number(member.onboarded_at, now)
-    points = await journey_points(session, member)
+    points = await journey_points(session, member.id)
     target = journey.next_stage(member.stage, week, points, manual=member.stage_manual, rules=rules)
     if target == member.stage:
         return None
     return await _move(session, member, target, now, None, f"week {week}, {points} points")
 
 
-async def evaluation_candidates(session: AsyncSession, guild_id: int) -> list[int]:
-    """Members the automatic rules could still move: onboarded, present, below the top, not placed by hand."""
-    return list(
-        await session.scalars(
-            select(Member.id).where(
-                Member.guild_id == guild_id,
-                Member.stage.is_not(None),
-                Member.stage != journey.TEACHER,
-                Member.stage_manual.is_(False),
-                Member.left_at.is_(None),
+def _week_reached(week: int, now: datetime) -> Any:
+    """``journey.week_number(onboarded_at, now) >= week`` as SQL: week W starts (W-1) whole weeks after
+    onboarding, so it is a bound on ``onboarded_at`` computed here (the same on SQLite and PostgreSQL)."""
+    if week <= 1:
+        return true()  # week_number is never below 1
+    return Member.onboarded_at <= now - (week - 1) * timedelta(weeks=1)
+
+
+def _promotable(now: datetime, rules: journey.Rules, points: Any) -> Any:
+    """The members ``journey.next_stage`` would move forward now, as SQL: at stage S (not the last), with every
+    rule up to the one after S met (``earned_stage`` stops at the first rule not met), that is the greatest of
+    their weeks and the greatest of their points."""
+    branches = []
+    for i, current in enumerate(rules.stages[:-1]):
+        chain = rules.stages[: i + 2]
+        week, needed = max(r.week for r in chain), max(r.points for r in chain)
+        branches.append(and_(Member.stage == current.stage, _week_reached(week, now), points >= needed))
+    return or_(*branches) if branches else false()
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A member the set-based query says is due for promotion (re-checked with the pure rules before moving)."""
+
+    member_id: int
+    discord_id: int
+    stage: str
+    onboarded_at: datetime
+    points: int
+
+    def target(self, now: datetime, rules: journey.Rules) -> str:
+        week = journey.week_number(self.onboarded_at, now)
+        return journey.next_stage(self.stage, week, self.points, manual=False, rules=rules) or self.stage
+
+
+async def promotion_candidates(
+    session: AsyncSession, guild_id: int, now: datetime, rules: journey.Rules, *, after: int = 0, limit: int = 500
+) -> list[Candidate]:
+    """One batch (ids above ``after``, in id order) of the members whose stage the automatic rules change now:
+    onboarded, present, not placed by hand, below the top, and meeting the next stage's weeks and points. One
+    statement; members who are not due are never loaded."""
+    points = journey_points_of(Member.id)
+    rows = await session.execute(
+        select(Member.id, Member.discord_id, Member.stage, Member.onboarded_at, points)
+        .where(
+            Member.guild_id == guild_id,
+            Member.id > after,
+            Member.onboarded_at.is_not(None),
+            Member.left_at.is_(None),
+            Member.stage_manual.is_(False),
+            _promotable(now, rules, points),
+        )
+        .order_by(Member.id)
+        .limit(limit)
+    )
+    return [Candidate(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
+
+
+async def promote_many(
+    session: AsyncSession, candidates: Sequence[Candidate], now: datetime, rules: journey.Rules
+) -> list[StageMove]:
+    """Move the members ``promotion_candidates`` found whom the pure rules move (re-checked here), with a
+    compare-and-set on the stage each was read at (and still automatic and present): a maintainer's placement, a
+    departure or a promotion by a ledger event in between wins, and that member is left alone. One UPDATE per
+    (from, to) pair and one INSERT of the history rows, whatever the number of members; no ORM objects."""
+    by_step: dict[tuple[str, str], list[Candidate]] = {}
+    for candidate in candidates:
+        to = candidate.target(now, rules)
+        if to != candidate.stage:
+            by_step.setdefault((candidate.stage, to), []).append(candidate)
+    moves: list[StageMove] = []
+    for (from_stage, to), group in by_step.items():
+        moved = set(
+            await session.scalars(
+                update(Member)
+                .where(
+                    Member.id.in_([c.member_id for c in group]),
+                    Member.stage == from_stage,
+                    Member.stage_manual.is_(False),
+                    Member.left_at.is_(None),
+                )
+                .values(stage=to, stage_since=now)
+                .returning(Member.id)
+                .execution_options(synchronize_session=False)
             )
         )
-    )
+        for c in group:
+            if c.member_id in moved:
+                reason = f"week {journey.week_number(c.onboarded_at, now)}, {c.points} points"
+                moves.append(StageMove(c.member_id, c.discord_id, from_stage, to, None, reason))
+    if moves:
+        rows = [
+            {
+                "member_id": m.member_id,
+                "from_stage": m.from_stage,
+                "to_stage": m.to_stage,
+                "at": now,
+                "reason": m.reason,
+            }
+            for m in moves
+        ]
+        await session.execute(insert(StageChange), rows)
+    return moves
 
 
-async def onboarded_members(session: AsyncSession, guild_id: int) -> list[Member]:
-    return list(
-        await session.scalars(
-            select(Member).where(Member.guild_id == guild_id, Member.stage.is_not(None), Member.left_at.is_(None))
-        )
+@dataclass(frozen=True)
+class StageRow:
+    member_id: int
+    discord_id: int
+    stage: str
+
+
+async def onboarded_batch(
+    session: AsyncSession, guild_id: int, *, after: int = 0, limit: int = 1000
+) -> list[StageRow]:
+    """One keyset batch (ids above ``after``) of present members on the journey: plain rows, no ORM objects."""
+    rows = await session.execute(
+        select(Member.id, Member.discord_id, Member.stage)
+        .where(Member.guild_id == guild_id, Member.id > after, Member.stage.is_not(None), Member.left_at.is_(None))
+        .order_by(Member.id)
+        .limit(limit)
     )
+    return [StageRow(*r) for r in rows]
 
 
 async def set_stage(
@@ -345,23 +470,89 @@ async def touch_activity(session: AsyncSession, guild_id: int, discord_id: int, 
         member.last_active_at = now
 
 
-async def due_nudges(session: AsyncSession, guild_id: int, now: datetime, inactivity_days: int) -> list[Member]:
-    """Onboarded members quiet for the period who have not had a nudge in this period; marks them nudged."""
+def _nudge_due(guild_id: int, cutoff: datetime) -> tuple[Any, ...]:
+    return (
+        Member.guild_id == guild_id,
+        Member.onboarded_at.is_not(None),
+        Member.left_at.is_(None),
+        Member.last_active_at < cutoff,
+        or_(Member.last_nudge_at.is_(None), Member.last_nudge_at < cutoff),
+    )
+
+
+async def nudge_candidates(
+    session: AsyncSession, guild_id: int, now: datetime, inactivity_days: int, *, after: int = 0, limit: int = 500
+) -> list[int]:
+    """One keyset batch of the ids of onboarded members quiet for the period and not nudged in it (a read: the
+    write that claims them is ``claim_nudges``, kept short)."""
     cutoff = now - timedelta(days=inactivity_days)
-    members = list(
+    return list(
         await session.scalars(
-            select(Member).where(
-                Member.guild_id == guild_id,
-                Member.onboarded_at.is_not(None),
-                Member.left_at.is_(None),
-                Member.last_active_at < cutoff,
-                or_(Member.last_nudge_at.is_(None), Member.last_nudge_at < cutoff),
-            )
+            select(Member.id)
+            .where(Member.id > after, *_nudge_due(guild_id, cutoff))
+            .order_by(Member.id)
+            .limit(limit)
         )
     )
-    for member in members:
-        member.last_nudge_at = now
-    return members
+
+
+async def claim_nudges(
+    session: AsyncSession, guild_id: int, member_ids: Sequence[int], now: datetime, inactivity_days: int
+) -> list[tuple[int, int]]:
+    """Mark those of ``member_ids`` still due as nudged now, in one UPDATE; their (member id, discord id)."""
+    if not member_ids:
+        return []
+    cutoff = now - timedelta(days=inactivity_days)
+    result = await session.execute(
+        update(Member)
+        .where(Member.id.in_(member_ids), *_nudge_due(guild_id, cutoff))
+        .values(last_nudge_at=now)
+        .returning(Member.id, Member.discord_id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted((r[0], r[1]) for r in result)
+
+
+async def add_reminders(
+    session: AsyncSession,
+    *,
+    kind: str,
+    guild_id: int,
+    due_at: datetime,
+    created_at: datetime,
+    targets: Sequence[tuple[int, str | None, dict[str, Any]]],
+) -> int:
+    """``bot.reminders.add`` for many (target id, dedupe key, payload) of one kind: INSERT ... ON CONFLICT DO
+    NOTHING, so a key that exists is skipped as ``add`` skips it. Returns how many were added; the caller wakes
+    the dispatcher (``bot.scheduler.kick()``) after the commit, or the next poll finds them.
+
+    The rows go as parameters of one prebuilt statement (SQLAlchemy sends them as multi-row INSERTs of up to
+    1,000), not as a ``values(rows)`` construct: compiling that on the event loop costs 150 ms for 500 rows."""
+    if not targets:
+        return 0
+    if due_at.tzinfo is None:
+        raise ValueError("due_at must be timezone-aware")
+    rows = [
+        {
+            "kind": kind,
+            "guild_id": guild_id,
+            "target_id": target,
+            "payload": payload,
+            "dedupe_key": key,
+            "due_at": due_at,
+            "expires_at": None,
+            "state": bot_reminders.PENDING,
+            "attempts": 0,
+            "created_at": created_at,
+        }
+        for target, key, payload in targets
+    ]
+    statement = (
+        dialect_insert(session, Reminder)
+        .on_conflict_do_nothing(index_elements=["kind", "dedupe_key"])
+        .returning(Reminder.id)
+    )
+    return len((await session.execute(statement, rows)).all())
 
 
 @dataclass(frozen=True)
@@ -400,11 +591,7 @@ _VIEW_COLUMNS = (
     Member.communication_style,
     Member.profile_visibility,
 )
-_POINTS = (
-    select(func.coalesce(func.sum(LedgerEvent.points), 0))
-    .where(LedgerEvent.member_id == Member.id)
-    .scalar_subquery()
-)
+_POINTS = journey_points_of(Member.id)
 
 
 def _view_statement(with_points: bool) -> Select[Any]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, insert, select
 
 from bot import ledger
 from bot.emulator import Emulator, Member
 from bot.members import get_member
+from models import Member as MemberRow
 from models import StageChange
 from tests.e2e.conftest import Atlas, start_world
 
@@ -413,3 +416,102 @@ async def test_roles_follow_once_manage_roles_is_granted(no_manage_roles: Atlas)
     carol2 = await join(atlas, "dave")
     await onboard(atlas, carol2)
     assert stage_roles(atlas.emu, carol2) == {"Learner"}  # and new members get it at once again
+
+
+class Statements:
+    """The statements the bot sends to its database while active (a ``before_cursor_execute`` listener)."""
+
+    def __init__(self, atlas: Atlas) -> None:
+        self.engine, self.seen = atlas.bot.engine.sync_engine, []
+
+    def _record(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        self.seen.append(" ".join(statement.split()).upper())
+
+    def __enter__(self) -> Statements:
+        event.listen(self.engine, "before_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._record)
+
+    def writes(self, table: str | None = None) -> list[str]:
+        found = [s for s in self.seen if s.startswith(("INSERT", "UPDATE", "DELETE"))]
+        return [s for s in found if table is None or f" {table.upper()} " in f"{s} "]
+
+
+async def add_quiet_members(atlas: Atlas, count: int, first_id: int) -> None:
+    """Members of the community who are on the journey but not due for anything today (straight into the table:
+    the daily jobs' work must not depend on how many of them there are)."""
+    if not count:
+        return
+    now = atlas.clock.now()
+    rows = [
+        {
+            "guild_id": atlas.guild.id,
+            "discord_id": first_id + i,
+            "display_name": f"quiet{i}",
+            "joined_at": now,
+            "onboarded_at": now - timedelta(days=i % 20),
+            "last_active_at": now,
+            "stage": "learner",
+            "stage_since": now,
+        }
+        for i in range(count)
+    ]
+    async with atlas.bot.sessions.begin() as session:
+        await session.execute(insert(MemberRow), rows)
+
+
+async def test_daily_evaluation_touches_only_the_due_members(atlas: Atlas) -> None:
+    carol = await join(atlas, "carol")
+    dave = await join(atlas, "dave")
+    await onboard(atlas, carol)
+    await onboard(atlas, dave)
+    await add_points(atlas, carol, 60, "c1")
+    await add_quiet_members(atlas, 20, 9_000_000)
+    atlas.clock.advance(weeks=5)  # the daily job is called by hand below, watched
+    cog = atlas.bot.get_cog("OnboardingCog")
+    with Statements(atlas) as due_run:
+        await cog.evaluate_all(atlas.clock.now())
+    await atlas.settle()
+    assert len(due_run.writes("members")) == 1  # carol's promotion; dave has the weeks but not the points
+    assert stage_roles(atlas.emu, carol) == {"Contributor"} and stage_roles(atlas.emu, dave) == {"Learner"}
+    assert len([m for m in atlas.emu.dms(carol) if "now a **Contributor**" in m.content]) == 1
+    counts = []
+    for extra, first_id in ((0, 0), (1500, 9_100_000)):
+        await add_quiet_members(atlas, extra, first_id)
+        with Statements(atlas) as idle_run:
+            await cog.evaluate_all(atlas.clock.now())
+        counts.append(len(idle_run.seen))
+    assert counts == [1, 1]  # one query finds nobody due, however many members are not
+    assert len([m for m in atlas.emu.dms(carol) if "now a **Contributor**" in m.content]) == 1
+
+
+async def test_daily_reconcile_touches_only_mismatched_members(atlas: Atlas) -> None:
+    carol = await join(atlas, "carol")
+    dave = await join(atlas, "dave")
+    erin = await join(atlas, "erin")
+    fay = await join(atlas, "fay")
+    for member in (carol, dave, erin, fay):
+        await onboard(atlas, member)
+    for member in (dave, fay):
+        atlas.emu.set_roles(member, [])  # someone removed their stage role by hand: the bot puts it back
+    await atlas.settle()
+    await atlas.stop()
+    atlas.emu.set_roles(erin, ["Contributor"])  # placed higher by hand while the bot was offline: adopted
+    await atlas.start()
+    assert stage_roles(atlas.emu, dave) == stage_roles(atlas.emu, fay) == set()
+    cog = atlas.bot.get_cog("OnboardingCog")
+    with Statements(atlas) as run:
+        await cog.reconcile_roles(atlas.clock.now())
+    await atlas.settle()
+    assert len(run.writes("reminders")) == 1  # one INSERT for the roles to give back (dave's and fay's)
+    assert len(run.writes("members")) == 1  # erin's adoption; carol is left alone
+    assert stage_roles(atlas.emu, dave) == stage_roles(atlas.emu, fay) == {"Learner"}
+    assert stage_roles(atlas.emu, carol) == {"Learner"} and stage_roles(atlas.emu, erin) == {"Contributor"}
+    async with atlas.bot.sessions() as session:
+        row = await get_member(session, atlas.guild.id, erin.id)
+    assert (row.stage, row.stage_manual) == ("contributor", True)
+    with Statements(atlas) as again:  # everything matches now: nothing is written
+        await cog.reconcile_roles(atlas.clock.now())
+    assert again.writes() == []
