@@ -279,7 +279,7 @@ async def generate_postgres(url: str, n: int, e: int, seed: int) -> None:
         await con.execute("CREATE TEMP TABLE gen_kind_categories (kind text, category text)")
         await con.copy_records_to_table("gen_kind_categories", records=kind_categories())
         await con.execute("SELECT setseed($1)", (seed % 1000) / 1000)
-        pick = member_expr("d.u1", n).replace("MIN(", "LEAST(").replace("MAX(", "GREATEST(")
+        pick = member_expr("u1", n).replace("MIN(", "LEAST(").replace("MAX(", "GREATEST(")
         pick = pick.replace("CAST(pow(", "CAST(floor(power(").replace("- 0.5 AS INTEGER)", "- 0.5) AS INTEGER)")
         await con.execute(
             f"""
