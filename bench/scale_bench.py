@@ -608,7 +608,7 @@ async def daily(args: argparse.Namespace, bot: Any, clock: Any) -> dict[str, Any
     jobs = call_daily_jobs(bot)
     counter = bot.bench_counter
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in jobs}
-    for day in range(args.runs):
+    for day in range(args.days or args.runs):
         now = gen.NOW + timedelta(days=day)
         clock.set(now)
         for name, job in jobs.items():
@@ -864,10 +864,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--members", type=int, default=100_000)
     p.add_argument("--events", type=int, default=10_000_000)
     p.add_argument("--runs", type=int, default=5, help="runs per measurement (medians); days of daily jobs")
+    p.add_argument("--days", type=int, default=0, help="days of daily jobs (default: --runs)")
     p.add_argument("--naive-runs", type=int, default=1, help="runs of the raw-ledger SQL baselines")
     p.add_argument("--db", default="sqlite", help="sqlite (default), postgres (ATLAS_TEST_POSTGRES_URL) or a URL")
     p.add_argument("--only", default="", help=f"comma-separated sections: {','.join(SECTIONS)}")
-    p.add_argument("--quick", action="store_true", help="10,000 members, 200,000 events, 3 runs, short drain")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="10,000 members, 200,000 events, 3 runs, 1 day of daily jobs, 1,000 reminders for 5 s",
+    )
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--reminders", type=int, default=10_000)
     p.add_argument("--drain-seconds", type=float, default=60.0)
@@ -891,10 +896,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             args.events = 200_000
         if "--runs" not in explicit:
             args.runs = 3
+        if "--days" not in explicit:
+            args.days = 1
         if "--reminders" not in explicit:
             args.reminders = 1_000
         if "--drain-seconds" not in explicit:
-            args.drain_seconds = 10.0
+            args.drain_seconds = 5.0
     args.dbname = "PostgreSQL" if admin_url(args) else "SQLite"
     return args
 
