@@ -326,7 +326,8 @@ async def bot_child(args: argparse.Namespace, url: str, sections: set[str]) -> d
 
 
 async def pick_members(bot: Any) -> dict[str, tuple[int, int, int]]:
-    """(member id, discord id, ledger events) of the busiest present onboarded member and of a median one."""
+    """(member id, discord id, ledger events) of the busiest present onboarded member and of a median one (not
+    opted out of leaderboards, so both have a rank)."""
     async with bot.sessions() as session:
         n = await session.scalar(text("SELECT MAX(id) FROM members"))
         picks = {}
@@ -335,7 +336,8 @@ async def pick_members(bot: Any) -> dict[str, tuple[int, int, int]]:
                 await session.execute(
                     text(
                         "SELECT id, discord_id FROM members WHERE id >= :i AND left_at IS NULL "
-                        "AND onboarded_at IS NOT NULL ORDER BY id LIMIT 1"
+                        "AND onboarded_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM recognition_prefs p "
+                        "WHERE p.member_id = members.id AND p.leaderboard_opt_out) ORDER BY id LIMIT 1"
                     ),
                     {"i": from_id},
                 )
