@@ -2,7 +2,7 @@
 first-start rebuild, /journey show and /leaderboard show, a reminder drain under Discord's rate limits, start-up.
 
     .venv/bin/python -m bench.scale_bench                          # 100,000 members, 10,000,000 events, SQLite
-    .venv/bin/python -m bench.scale_bench --quick                  # 10,000 members, 200,000 events: under a minute
+    .venv/bin/python -m bench.scale_bench --quick                  # 10,000 members, 200,000 events (~1.5 min)
     .venv/bin/python -m bench.scale_bench --only reads,startup     # some sections (gen always runs or is cached)
     .venv/bin/python -m bench.scale_bench --members 100000 --events 1000000 --only daily,rebuild
     scripts/with-postgres.sh .venv/bin/python -m bench.scale_bench --quick --db postgres
@@ -861,7 +861,7 @@ async def child(args: argparse.Namespace) -> int:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+        description=__doc__.split("\n\nSections")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--members", type=int, default=100_000)
     p.add_argument("--events", type=int, default=10_000_000)
