@@ -425,7 +425,7 @@ async def reads(args: argparse.Namespace, bot: Any, emu: Any, guild: Any) -> dic
             )
             or 0
         )
-        base = {"m": mid, "s": all_time, "p": points}
+        base = {"m": mid, "s": all_time, "p": points, "g": gen.GUILD}
         out["rows"].append(
             {
                 "who": f"{label} ({events:,} events)",
@@ -459,8 +459,8 @@ async def reads(args: argparse.Namespace, bot: Any, emu: Any, guild: Any) -> dic
                 "maintained_ms": round(
                     await sql_ms(
                         bot,
-                        "SELECT COUNT(*) FROM member_points WHERE category = 'overall' AND period_kind = 'all' "
-                        "AND period_start = :s AND points > :p",
+                        "SELECT COUNT(*) FROM member_points WHERE guild_id = :g AND period_kind = 'all' "
+                        "AND category = 'overall' AND period_start = :s AND points > :p",
                         base,
                         args.runs,
                     ),
