@@ -18,7 +18,7 @@ from discord import Permissions
 
 from bot.clock import SystemClock
 
-from .gateway import INTENT_MEMBERS, INTENT_MESSAGE_CONTENT, GatewaySession
+from .gateway import INTENT_MESSAGE_CONTENT, INTENT_PRESENCES, GatewaySession
 from .interactions import (
     APPLICATION_COMMAND,
     AUTOCOMPLETE,
@@ -194,11 +194,17 @@ class Emulator:
             self.session = None
         self._notify()
 
-    def _guild_create_payload(self, guild: Guild, intents: int) -> dict[str, Any]:
-        data = guild.payload()
-        if not intents & INTENT_MEMBERS:
-            # Without the members intent Discord sends only the bot itself (member_count stays the real count).
-            data["members"] = [guild.members[self.bot_user.id].payload()]
+    def _guild_create_payload(self, guild: Guild, intents: int, large_threshold: int = 50) -> dict[str, Any]:
+        """GUILD_CREATE as Discord sends it. Its member list holds only the bot (and members in voice, not
+        modelled) unless the connection has the presences intent; with it, a large guild (more members than the
+        IDENTIFY's ``large_threshold``) still leaves out offline members, which is everyone here as presences
+        are not modelled. Beyond 75,000 members it is only the bot either way. The rest is asked for with op 8
+        (REQUEST_GUILD_MEMBERS), as discord.py does when member_count exceeds the members it got."""
+        large = len(guild.members) > large_threshold
+        data = guild.payload(members=bool(intents & INTENT_PRESENCES) and not large)
+        data["large"] = large
+        if not data["members"] and (bot_member := guild.members.get(self.bot_user.id)) is not None:
+            data["members"] = [bot_member.payload()]
         return data
 
     # ------------------------------------------------------------------ waiting
@@ -279,7 +285,8 @@ class Emulator:
             self._add_channel(guild, channel, dispatch=False)
         if self.connected:
             assert self.session is not None
-            self._dispatch("GUILD_CREATE", self._guild_create_payload(guild, self.session.intents))
+            payload = self._guild_create_payload(guild, self.session.intents, self.session.large_threshold)
+            self._dispatch("GUILD_CREATE", payload)
         return guild
 
     def _make_role(self, guild: Guild, spec: str | Mapping[str, Any], position: int | None = None) -> Role:

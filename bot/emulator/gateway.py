@@ -25,8 +25,11 @@ OP_DISPATCH, OP_HEARTBEAT, OP_IDENTIFY, OP_PRESENCE, OP_VOICE, OP_RESUME = 0, 1,
 OP_REQUEST_MEMBERS, OP_INVALID_SESSION, OP_HELLO, OP_HEARTBEAT_ACK = 8, 9, 10, 11
 
 # Gateway intents (bits) and the events each one gates.
+# Discord sends a member list request's answer in chunks of at most this many members.
+MEMBERS_PER_CHUNK = 1000
 INTENT_GUILDS = 1 << 0
 INTENT_MEMBERS = 1 << 1
+INTENT_PRESENCES = 1 << 8
 INTENT_GUILD_MESSAGES = 1 << 9
 INTENT_DM_MESSAGES = 1 << 12
 INTENT_MESSAGE_CONTENT = 1 << 15
@@ -53,6 +56,7 @@ class GatewaySession:
         self.session_id = secrets.token_hex(16)
         self.seq = 0
         self.intents = 0
+        self.large_threshold = 50
         self.token: str | None = None
         self.ready = asyncio.Event()
         self.closed = False
@@ -122,6 +126,8 @@ class GatewaySession:
     async def _identify(self, d: dict[str, Any]) -> None:
         self.token = d.get("token")
         self.intents = int(d.get("intents") or 0)
+        # Discord's range is 50-250 (default 50): above it a guild is "large" and its offline members are not sent.
+        self.large_threshold = min(250, max(50, int(d.get("large_threshold") or 50)))
         emu = self.emu
         if self.intents & ~allowed_intents(emu.app_flags):
             # Discord closes the connection with 4014 when a privileged intent is not enabled in the portal.
@@ -148,11 +154,13 @@ class GatewaySession:
             "READY",
         )
         for guild in guilds:
-            await self._send(OP_DISPATCH, emu._guild_create_payload(guild, self.intents), "GUILD_CREATE")
+            payload = emu._guild_create_payload(guild, self.intents, self.large_threshold)
+            await self._send(OP_DISPATCH, payload, "GUILD_CREATE")
         self.ready.set()
         emu._session_ready(self)
 
     async def _members_chunk(self, d: dict[str, Any]) -> None:
+        """REQUEST_GUILD_MEMBERS: the matching members in GUILD_MEMBERS_CHUNK events of up to 1,000 each."""
         guild = self.emu.guilds.get(int(d.get("guild_id") or 0))
         if guild is None:
             return
@@ -163,16 +171,22 @@ class GatewaySession:
         if ids := d.get("user_ids"):
             wanted = {int(i) for i in (ids if isinstance(ids, list) else [ids])}
             members = [m for m in members if m.id in wanted]
-        payload: dict[str, Any] = {
-            "guild_id": str(guild.id),
-            "members": [m.payload() for m in members],
-            "chunk_index": 0,
-            "chunk_count": 1,
-            "not_found": [],
-        }
-        if d.get("nonce"):
-            payload["nonce"] = d["nonce"]
-        await self._send(OP_DISPATCH, payload, "GUILD_MEMBERS_CHUNK")
+        if limit := int(d.get("limit") or 0):
+            members = members[:limit]
+        count = max(1, -(-len(members) // MEMBERS_PER_CHUNK))
+        for index in range(count):
+            chunk = members[index * MEMBERS_PER_CHUNK : (index + 1) * MEMBERS_PER_CHUNK]
+            payload: dict[str, Any] = {
+                "guild_id": str(guild.id),
+                "members": [m.payload() for m in chunk],
+                "chunk_index": index,
+                "chunk_count": count,
+            }
+            if index == 0:
+                payload["not_found"] = []
+            if d.get("nonce"):
+                payload["nonce"] = d["nonce"]
+            await self._send(OP_DISPATCH, payload, "GUILD_MEMBERS_CHUNK")
 
 
 PRIVILEGED_INTENTS = {1 << 1: (1 << 14) | (1 << 15), 1 << 8: (1 << 12) | (1 << 13), 1 << 15: (1 << 18) | (1 << 19)}

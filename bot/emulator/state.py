@@ -537,7 +537,8 @@ class Guild:
             perms = (perms & ~ow.deny) | ow.allow
         return perms
 
-    def payload(self, *, joined_at: datetime | None = None) -> dict[str, Any]:
+    def payload(self, *, joined_at: datetime | None = None, members: bool = True) -> dict[str, Any]:
+        """The guild object; ``members=False`` leaves the member list empty (GUILD_CREATE fills in its own)."""
         channels = [c for c in self.channels.values() if not c.is_thread]
         threads = [c for c in self.channels.values() if c.is_thread and not c.archived]
         return {
@@ -577,8 +578,8 @@ class Guild:
             "soundboard_sounds": [],
             "channels": [c.payload() for c in channels],
             "threads": [t.payload() for t in threads],
-            "members": [m.payload() for m in self.members.values()],
-            # member_count == len(members) makes discord.py consider the guild chunked (no op 8 needed).
+            "members": [m.payload() for m in self.members.values()] if members else [],
+            # discord.py asks for the rest (op 8) while member_count exceeds the members it was sent.
             "member_count": len(self.members),
             "voice_states": [],
             "presences": [],

@@ -43,8 +43,10 @@ def world(emu: Emulator) -> World:
     return World(guild, alice, bob, emu.channel(guild, "general"))
 
 
-async def start_bot(emu: Emulator, guild: Guild, *, sync: bool = True) -> tuple[ProbeBot, asyncio.Task[None]]:
-    bot = ProbeBot(guild.id)
+async def start_bot(
+    emu: Emulator, guild: Guild, *, sync: bool = True, bot: ProbeBot | None = None
+) -> tuple[ProbeBot, asyncio.Task[None]]:
+    bot = bot or ProbeBot(guild.id)
     task = asyncio.create_task(bot.start(TOKEN))
     ready = asyncio.create_task(bot.ready_event.wait())
     done, _ = await asyncio.wait({task, ready}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
