@@ -67,6 +67,12 @@ class GlobalPacer:
         return trace
 
 
+def dm_rate(limit_per_second: float) -> float:
+    """DMs per second the reminder dispatcher starts: a DM to a member whose DM channel is not cached (discord.py
+    keeps 128) costs two requests (open the channel, post), and the rest of the bot needs room too."""
+    return limit_per_second * HEADROOM / 2
+
+
 def client_options(limit_per_second: float) -> dict[str, Any]:
     """discord.py Client options that install the pacer."""
     return {"http_trace": GlobalPacer(limit_per_second).trace_config()}

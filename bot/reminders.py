@@ -592,8 +592,6 @@ class Reminders:
         claimed = await self._claim_due(at, kind.batch_size, kinds=[kind.name])
         if not claimed:
             return []
-        if kind.digest_window:
-            self._last_digest[kind.name] = at
         # The kind stays in _busy_kinds until the caller's done callback: freeing it here too would let another
         # pass start a batch, whose own callback would then be freed by ours (two batches at once).
         self._last_batch[kind.name] = loop.time()
@@ -626,7 +624,10 @@ class Reminders:
             except Exception as exc:
                 failures = {r.id: exc for r in live}
             # Sent (or refused) by Discord: record it all, even if cancelled meanwhile, or a restart sends again.
-            results.extend(await _settle(self._conclude_batch(kind, take(list(live)), failures, at)))
+            concluded = await _settle(self._conclude_batch(kind, take(list(live)), failures, at))
+            if kind.digest_window and any(o.state == SENT for _key, o in concluded):
+                self._last_digest[kind.name] = at  # a post went out: the next gathers for a window
+            results.extend(concluded)
             return results
         except asyncio.CancelledError:
             # Shutting down: hand back what is not sent rather than leave it claimed until the stale-claim timeout.
