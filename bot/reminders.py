@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import event, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
@@ -212,6 +212,7 @@ class Reminders:
         self._windows: dict[str, SendWindow] = {}  # by lane name: the sends started in it
         self._last_digest: dict[str, datetime] = {}  # clock time each digest kind last claimed a batch
         self.claim_statements = 0  # claim UPDATEs issued, for tests and benchmarks
+        self._stopped = False
 
     def register(self, kind: ReminderKind) -> None:
         if kind.name in self._kinds:
@@ -295,6 +296,12 @@ class Reminders:
                 select(Reminder.due_at).where(Reminder.state == PENDING).order_by(Reminder.due_at).limit(1)
             )
 
+    def stop(self) -> None:
+        """Shutting down: claim nothing more; a pass in progress lets its sends finish, records them and returns
+        (what is still pending is the next process's), instead of being cancelled mid-send."""
+        self._stopped = True
+        self._new_work.set()
+
     def notify(self) -> None:
         """Something new may be due: a running ``run_due`` claims it now rather than after its in-flight sends."""
         self._generation += 1
@@ -342,6 +349,8 @@ class Reminders:
                     resume = min(resume, window.next_free(loop.time()))
                     return True
 
+                if self._stopped:
+                    idle.update([None, *self._kinds], *(f"lane:{lane.name}" for lane in self._lane_kinds()))
                 for kind in list(self._kinds.values()):
                     if kind.batch_handler is None or kind.name in self._busy_kinds or kind.name in idle:
                         continue
@@ -364,6 +373,9 @@ class Reminders:
                     key = f"lane:{lane.name}"
                     if key in idle or await full(key, lane, names, at):
                         continue
+                    if key not in waiting and not await self._has_due(at, names):
+                        idle.add(key)
+                        continue
                     window = self._windows[lane.name]
                     room = window.free(loop.time())
                     claimed = await self._claim_due(at, room, kinds=names)
@@ -380,7 +392,9 @@ class Reminders:
                 room = self.max_in_flight - solo
                 if None not in idle and room > 0 and (solo == 0 or room >= refill):
                     skip = unhandled | {k.name for k in self._kinds.values() if k.batch_handler or k.lane}
-                    claimed = await self._claim_due(at, room, skip=skip)
+                    # Looked and found nothing: no claim (a notify looks again).
+                    nothing = solo == 0 and not await self._has_due(at, skip=skip)
+                    claimed = [] if nothing else await self._claim_due(at, room, skip=skip)
                     if len(claimed) < room:
                         idle.add(None)
                     for reminder in claimed:
@@ -390,8 +404,10 @@ class Reminders:
                         started = True
                 if started:
                     continue
+                if self._stopped:
+                    resume = math.inf
                 if not running and resume == math.inf:
-                    if seen == self._generation:
+                    if seen == self._generation or self._stopped:
                         break
                     continue  # notified while the last claim ran: it may have missed the new row
                 timeout = None if resume == math.inf else max(0.0, resume - loop.time())
@@ -430,23 +446,36 @@ class Reminders:
                 lanes.setdefault(kind.lane, []).append(kind.name)
         return lanes
 
-    async def _has_due(self, at: datetime, kinds: Collection[str]) -> bool:
-        """Whether a reminder of ``kinds`` is due (a read: nothing is claimed)."""
+    async def _has_due(self, at: datetime, kinds: Collection[str] = (), skip: Collection[str] = ()) -> bool:
+        """Whether a reminder is due (of ``kinds`` if given, not of ``skip``): a read, so that a pass that finds
+        nothing due issues no claim (on SQLite an UPDATE takes the write lock even when it matches nothing)."""
+        look = select(Reminder.id).where(Reminder.state == PENDING, Reminder.due_at <= at)
+        if kinds:
+            look = look.where(Reminder.kind.in_(kinds))
+        if skip:
+            look = look.where(Reminder.kind.not_in(skip))
         async with self._sessions() as session:
-            found = await session.scalar(
-                select(Reminder.id)
-                .where(Reminder.state == PENDING, Reminder.due_at <= at, Reminder.kind.in_(kinds))
-                .limit(1)
-            )
+            found = await session.scalar(look.limit(1))
         return found is not None
 
     async def _digest_pending(self, kind: ReminderKind, at: datetime) -> bool:
         """A digest kind inside its window: its due rows wait for the window's end (the scheduler is asked to
-        wake then), so that what falls due meanwhile goes out in one post."""
+        wake then), so that what falls due meanwhile goes out in one post; unless a full batch is already due
+        (a burst), which has nothing to wait for."""
         last = self._last_digest.get(kind.name)
         if not kind.digest_window or last is None or at >= last + kind.digest_window:
             return False
-        if self.on_scheduled is not None and await self._has_due(at, [kind.name]):
+        due = (
+            select(Reminder.id)
+            .where(Reminder.state == PENDING, Reminder.due_at <= at, Reminder.kind == kind.name)
+            .limit(kind.batch_size)
+            .subquery()
+        )
+        async with self._sessions() as session:
+            count = await session.scalar(select(func.count()).select_from(due)) or 0
+        if count >= kind.batch_size:
+            return False
+        if count and self.on_scheduled is not None:
             self.on_scheduled(last + kind.digest_window)
         return True
 
@@ -577,17 +606,11 @@ class Reminders:
     async def _batch(self, kind: ReminderKind, at: datetime) -> list[tuple[tuple[datetime, int], Outcome]]:
         assert kind.batch_handler is not None
         loop = asyncio.get_running_loop()
+        # Look (a read, no claim) first: nothing due, no claim; paced, nothing due, no rest holding the kind.
+        if not await self._has_due(at, [kind.name]):
+            return []
         rest = self._last_batch.get(kind.name, -math.inf) + kind.batch_interval.total_seconds() - loop.time()
         if rest > 0:
-            # Paced: look (a read, no claim) before resting, so a lone reminder is not held back.
-            async with self._sessions() as session:
-                waiting = await session.scalar(
-                    select(Reminder.id)
-                    .where(Reminder.state == PENDING, Reminder.due_at <= at, Reminder.kind == kind.name)
-                    .limit(1)
-                )
-            if waiting is None:
-                return []
             await asyncio.sleep(rest)
         claimed = await self._claim_due(at, kind.batch_size, kinds=[kind.name])
         if not claimed:

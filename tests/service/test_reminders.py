@@ -516,7 +516,8 @@ async def test_work_arriving_during_the_last_claim_is_sent_by_the_same_pass(sess
 
     def arrives_meanwhile(_conn, _cursor, statement: str, *_args) -> None:
         nonlocal claims
-        if statement.lstrip().upper().startswith("WITH PICKED"):
+        # The first look for due rows (the read before a claim, or the claim): the row falls due meanwhile.
+        if statement.lstrip().upper().startswith(("WITH PICKED", "SELECT REMINDERS.ID")):
             claims += 1
             if claims == 1:
                 clock.advance(minutes=1)  # it falls due (as if committed) while the claim runs
@@ -603,3 +604,17 @@ async def test_a_digest_kind_posts_once_per_window_gathering_what_fell_due(sessi
     async with sessions() as session:
         rows = list(await session.scalars(select(Reminder).where(Reminder.kind == "badge")))
     assert {(r.state, r.attempts) for r in rows} == {(SENT, 1)}
+
+
+async def test_a_full_digest_does_not_wait_for_the_window(sessions, clock, reminders) -> None:
+    # A burst larger than a batch: the window gathers nothing more, so the next full batch goes at once.
+    poster = Poster()
+    reminders.register(
+        ReminderKind("badge", batch_handler=poster.handler, batch_size=3, digest_window=timedelta(minutes=15))
+    )
+    ids = [await add(reminders, sessions, clock, kind="badge", in_=timedelta(0)) for _ in range(8)]
+    await reminders.run_due()
+    assert poster.batches == [ids[:3], ids[3:6]]  # two full batches; the last two wait for the window
+    clock.advance(minutes=15)
+    await reminders.run_due()
+    assert poster.batches[2:] == [ids[6:]]
