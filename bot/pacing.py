@@ -35,11 +35,18 @@ HEADROOM = 0.9
 
 
 class GlobalPacer:
-    """Spaces REST requests at most ``per_second`` apart on average, first come first served."""
+    """Spaces REST requests at most ``per_second`` apart on average, first come first served.
+
+    Slots alone are not enough: when the event loop stalls (a busy machine, a long callback), every request whose
+    slot passed meanwhile wakes at once and they leave together, a burst Discord's one-second window refuses.
+    So the requests actually let out in the last second are counted too, and one that would be one too many
+    waits for the oldest to age out."""
 
     def __init__(self, limit_per_second: float, headroom: float = HEADROOM) -> None:
         self.interval = 1.0 / (limit_per_second * headroom)
+        self.per_second = max(1, int(limit_per_second * headroom))
         self._next = 0.0
+        self._sent: deque[float] = deque()  # loop times requests were let out, over the last second
         self.waited = 0.0  # seconds requests spent waiting for a slot, for logs and benchmarks
 
     async def wait(self) -> None:
@@ -50,6 +57,16 @@ class GlobalPacer:
         if slot > now:
             self.waited += slot - now
             await asyncio.sleep(slot - now)
+        while True:
+            now = loop.time()
+            while self._sent and self._sent[0] <= now - 1.0:
+                self._sent.popleft()
+            if len(self._sent) < self.per_second:
+                break
+            rest = self._sent[0] + 1.0 - now
+            self.waited += rest
+            await asyncio.sleep(rest)
+        self._sent.append(now)
 
     @staticmethod
     def exempt(url: str) -> bool:
