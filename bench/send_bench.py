@@ -167,7 +167,9 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
             posts = emu.messages(announcements)[before_posts:]
             named = Counter(int(u) for p in posts for u in MENTION.findall(p.content))
             requests = emu.rest.requests[before_requests:]
-            sent_messages = sum(1 for r in requests if r.method == "POST" and r.path.endswith("/messages"))
+            sent_messages = sum(  # messages Discord accepted (a 429 is not a message)
+                1 for r in requests if r.method == "POST" and r.path.endswith("/messages") and r.status < 300
+            )
             async with harness.bot.sessions() as session:
                 states = Counter(
                     (kind, state)
