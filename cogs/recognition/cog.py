@@ -783,25 +783,34 @@ def quarter_embed(review: service.QuarterReview) -> discord.Embed:
 
 def badge_digest(awards: list[tuple[int, service.Announcement]], limit: int = 2000) -> list[tuple[str, list[int]]]:
     """The posts announcing ``awards`` (reminder id, announcement), each with the reminder ids it names. One
-    award reads as before ("🏅 @member earned ..."); several are one line per badge naming its members (as
-    mentions, which render the current name and ping nobody with ``allowed_mentions`` none), with a maintainer's
-    reason under it. Lines never split across posts; a post holds as many as fit in ``limit`` characters."""
+    award reads as before ("🏅 @member earned ..."); several are a line per badge naming its members (as mentions,
+    which render the current name and ping nobody with ``allowed_mentions`` none), a maintainer's reason beside
+    the member. A badge with too many members for one line takes several; a post holds the lines that fit in
+    ``limit`` characters, so nobody is cut off."""
     if len(awards) == 1:
         rid, a = awards[0]
         reason = f"\n↳ {a.reason}" if a.manual and a.reason else ""
         text = f"🏅 <@{a.discord_id}> earned {a.badge.emoji} **{a.badge.name}** ({a.badge.tier}): "
         return [((text + a.badge.description + reason)[:limit], [rid])]
-    by_badge: dict[str, list[tuple[int, service.Announcement]]] = {}
+    by_badge: dict[str, dict[int, tuple[str, list[int]]]] = {}
     for rid, a in awards:
-        by_badge.setdefault(a.badge.key, []).append((rid, a))
+        entries = by_badge.setdefault(a.badge.key, {})
+        name, ids = entries.get(a.discord_id, ("", []))
+        if not name:  # one member twice for one badge (two reminders): named once
+            name = f"<@{a.discord_id}>" + (f" ({a.reason[:200]})" if a.manual and a.reason else "")
+        entries[a.discord_id] = (name, [*ids, rid])
+    badges = {a.badge.key: a.badge for _rid, a in awards}
     lines: list[tuple[str, list[int]]] = []
-    for group in by_badge.values():
-        badge = group[0][1].badge
-        names = list(dict.fromkeys(f"<@{a.discord_id}>" for _rid, a in group))  # one badge twice: named once
-        who = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-        line = f"{badge.emoji} **{badge.name}** ({badge.tier}): {who}"
-        reasons = [f"\n  ↳ <@{a.discord_id}>: {a.reason}" for _rid, a in group if a.manual and a.reason]
-        lines.append(((line + "".join(reasons))[: limit - 40], [rid for rid, _a in group]))
+    for key, entries in by_badge.items():
+        badge = badges[key]
+        head = f"{badge.emoji} **{badge.name}** ({badge.tier}): "
+        line, ids = head, []
+        for name, entry_ids in entries.values():
+            if ids and len(line) + 2 + len(name) > limit // 2:
+                lines.append((line, ids))
+                line, ids = head, []
+            line, ids = (f"{line}, {name}" if ids else line + name), ids + entry_ids
+        lines.append((line, ids))
     posts: list[tuple[str, list[int]]] = []
     text, ids = "🏅 New badges:", []
     for line, line_ids in lines:
