@@ -17,7 +17,19 @@ Dispatch is shaped by bursts (a raid or an event brings hundreds of joins at onc
 - A kind may be **coalesced** (``ReminderKind(batch_handler=..., batch_size=n)``): up to ``n`` due reminders of
   it go to one call (one channel post welcoming many members), and only one call per kind runs at a time in a
   process, so what falls due while a post is on its way waits and joins the next one. Each reminder still has
-  its own row and state: nobody is announced twice, and nobody is missed after a restart.
+  its own row and state: nobody is announced twice, and nobody is missed after a restart. A coalesced kind with
+  a ``digest_window`` posts at most once per window (by the clock): the first award after a quiet spell goes
+  out at once, the rest of the hour gathers into a few digests.
+
+Sending is paced by Discord's rate limits before anything is claimed (``bot.pacing``):
+
+- A kind that posts into one channel (or edits members of one guild) names its ``lane``: the dispatcher claims
+  that lane's reminders no faster than the lane's bucket lets them out (5 messages per 5 s in a channel), so a
+  busy channel's backlog waits in the table, not in the dispatcher's slots, and never holds up the DMs.
+- The other one-by-one kinds (DMs) start at most ``send_rate`` sends per second, under the global limit that
+  the HTTP pacer enforces, so the HTTP queue stays short for everything else the bot does meanwhile.
+- **One claim per reminder**: each claim statement takes a whole batch (a coalesced kind's batch, a lane's free
+  room, or half the in-flight slots for the rest), and a claimed row is written again only with its outcome.
 """
 
 from __future__ import annotations
@@ -31,11 +43,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import event, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.db import dialect_insert
+from bot.pacing import GlobalPacer, Lane, SendWindow
 from models import Reminder
 
 log = logging.getLogger(__name__)
@@ -77,6 +90,10 @@ class ReminderKind:
     batch_size: int = 1
     # Paced: a batch starts at most this often (in a process), gathering whatever fell due meanwhile.
     batch_interval: timedelta = timedelta(0)
+    # The Discord bucket its sends go through (a channel's messages): claimed no faster than it lets them out.
+    lane: Lane | None = None
+    # Coalesced kinds: after a batch, the next waits this long by the clock, gathering a digest (in a process).
+    digest_window: timedelta = timedelta(0)
 
     def __post_init__(self) -> None:
         if (self.handler is None) == (self.batch_handler is None):
@@ -174,6 +191,7 @@ class Reminders:
         max_attempts: int = 5,
         base_backoff: timedelta = timedelta(seconds=30),
         max_in_flight: int = 50,
+        send_rate: float | None = None,
     ) -> None:
         self._sessions = sessionmaker
         self._clock = clock
@@ -189,11 +207,19 @@ class Reminders:
         self._last_batch: dict[str, float] = {}  # loop time each coalesced kind last started sending
         # Called with the due time of each newly scheduled reminder, so a live scheduler can wake then.
         self.on_scheduled: Callable[[datetime], None] | None = None
+        # Sends per second for one-by-one kinds without a lane (DMs); None: as fast as the HTTP pacer allows.
+        self._send_pacer = GlobalPacer(send_rate, headroom=1.0) if send_rate else None
+        self._windows: dict[str, SendWindow] = {}  # by lane name: the sends started in it
+        self._last_digest: dict[str, datetime] = {}  # clock time each digest kind last claimed a batch
+        self.claim_statements = 0  # claim UPDATEs issued, for tests and benchmarks
+        self._stopped = False
 
     def register(self, kind: ReminderKind) -> None:
         if kind.name in self._kinds:
             raise ValueError(f"reminder kind {kind.name!r} is registered twice")
         self._kinds[kind.name] = kind
+        if kind.lane is not None and kind.lane.name not in self._windows:
+            self._windows[kind.lane.name] = SendWindow(kind.lane.limit, kind.lane.period)
 
     def unregister(self, name: str) -> None:
         self._kinds.pop(name, None)
@@ -270,6 +296,12 @@ class Reminders:
                 select(Reminder.due_at).where(Reminder.state == PENDING).order_by(Reminder.due_at).limit(1)
             )
 
+    def stop(self) -> None:
+        """Shutting down: claim nothing more; a pass in progress lets its sends finish, records them and returns
+        (what is still pending is the next process's), instead of being cancelled mid-send."""
+        self._stopped = True
+        self._new_work.set()
+
     def notify(self) -> None:
         """Something new may be due: a running ``run_due`` claims it now rather than after its in-flight sends."""
         self._generation += 1
@@ -286,27 +318,83 @@ class Reminders:
         outcomes: list[tuple[tuple[datetime, int], Outcome]] = []
         running: dict[asyncio.Task[list[tuple[tuple[datetime, int], Outcome]]], str | None] = {}
         unhandled: set[str] = set()  # kinds nobody handles go back to pending once per pass, not in a loop
-        idle: set[str | None] = set()  # claimed nothing since the last notify (None: the one-by-one kinds)
+        # Claimed nothing since the last notify: coalesced kinds by name, lanes as "lane:<name>", None for the
+        # other one-by-one kinds. ``waiting``: full lanes known to have due rows (looked at once, not per wake).
+        idle: set[str | None] = set()
+        waiting: set[str] = set()
         seen = -1
+        loop = asyncio.get_running_loop()
+        refill = max(1, self.max_in_flight // 2)
         try:
             while True:
                 if seen != self._generation:
                     seen, _ = self._generation, idle.clear()
+                    waiting.clear()
                 self._new_work.clear()
                 at = now or self._clock.now()
                 started = False
+                resume = math.inf  # loop time at which a full lane with due rows has room again
+
+                async def full(key: str, lane: Lane, kinds: list[str], at: datetime) -> bool:
+                    """The lane has no room now: wait for it if something is due, else rest until notified."""
+                    nonlocal resume
+                    window = self._windows[lane.name]
+                    if window.free(loop.time()) > 0:
+                        return False
+                    if key not in waiting:
+                        if not await self._has_due(at, kinds):
+                            idle.add(key)
+                            return True
+                        waiting.add(key)
+                    resume = min(resume, window.next_free(loop.time()))
+                    return True
+
+                if self._stopped:
+                    idle.update([None, *self._kinds], *(f"lane:{lane.name}" for lane in self._lane_kinds()))
                 for kind in list(self._kinds.values()):
                     if kind.batch_handler is None or kind.name in self._busy_kinds or kind.name in idle:
                         continue
+                    if await self._digest_pending(kind, at):
+                        idle.add(kind.name)
+                        continue
+                    if kind.lane is not None and await full(kind.name, kind.lane, [kind.name], at):
+                        continue
                     self._busy_kinds.add(kind.name)  # reserved before the claim awaits: one batch per kind
-                    task = asyncio.create_task(self._run_batch(kind, at))
+                    reserved = None
+                    if kind.lane is not None:
+                        reserved = loop.time()
+                        self._windows[kind.lane.name].take(reserved)
+                        waiting.discard(kind.name)
+                    task = asyncio.create_task(self._run_batch(kind, at, reserved))
                     task.add_done_callback(lambda _t, name=kind.name: self._busy_kinds.discard(name))
                     running[task] = kind.name
                     started = True
-                room = self.max_in_flight - len(running)
-                if room > 0 and None not in idle:
-                    skip = unhandled | {k.name for k in self._kinds.values() if k.batch_handler is not None}
-                    claimed = await self._claim_due(at, room, skip=skip)
+                for lane, names in self._lane_kinds().items():
+                    key = f"lane:{lane.name}"
+                    if key in idle or await full(key, lane, names, at):
+                        continue
+                    if key not in waiting and not await self._has_due(at, names):
+                        idle.add(key)
+                        continue
+                    window = self._windows[lane.name]
+                    room = window.free(loop.time())
+                    claimed = await self._claim_due(at, room, kinds=names)
+                    waiting.discard(key)
+                    if len(claimed) < room:
+                        idle.add(key)
+                    for reminder in claimed:
+                        window.take(loop.time())
+                        running[asyncio.create_task(self._process(reminder, at))] = key
+                        started = True
+                # The rest (DMs): claimed in batches, when half the slots are free (or none is busy), so a claim
+                # takes many rows rather than one per finished send.
+                solo = sum(1 for key in running.values() if key is None)
+                room = self.max_in_flight - solo
+                if None not in idle and room > 0 and (solo == 0 or room >= refill):
+                    skip = unhandled | {k.name for k in self._kinds.values() if k.batch_handler or k.lane}
+                    # Looked and found nothing: no claim (a notify looks again).
+                    nothing = solo == 0 and not await self._has_due(at, skip=skip)
+                    claimed = [] if nothing else await self._claim_due(at, room, skip=skip)
                     if len(claimed) < room:
                         idle.add(None)
                     for reminder in claimed:
@@ -316,12 +404,17 @@ class Reminders:
                         started = True
                 if started:
                     continue
-                if not running:
-                    if seen == self._generation:
+                if self._stopped:
+                    resume = math.inf
+                if not running and resume == math.inf:
+                    if seen == self._generation or self._stopped:
                         break
                     continue  # notified while the last claim ran: it may have missed the new row
+                timeout = None if resume == math.inf else max(0.0, resume - loop.time())
                 wake = asyncio.create_task(self._new_work.wait())
-                done, _ = await asyncio.wait({*running, wake}, return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(
+                    {*running, wake}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
                 wake.cancel()
                 for task in done:
                     if task is wake:
@@ -332,7 +425,7 @@ class Reminders:
                     # A coalesced kind that sent something may have more waiting: claim again; one that found
                     # nothing rests until notified. A finished one-by-one send frees a slot, which is filled
                     # unless the last claim already took everything that was due.
-                    if kind_name is not None and not results:
+                    if kind_name is not None and not kind_name.startswith("lane:") and not results:
                         idle.add(kind_name)
         except asyncio.CancelledError:
             # Shutting down: in-flight sends hand their reminders back to pending.
@@ -344,6 +437,47 @@ class Reminders:
             await asyncio.gather(*running, return_exceptions=True)  # let what is on its way finish
             raise
         return [o for _key, o in sorted(outcomes, key=lambda pair: pair[0])]
+
+    def _lane_kinds(self) -> dict[Lane, list[str]]:
+        """The one-by-one kinds that send through a lane, by lane."""
+        lanes: dict[Lane, list[str]] = {}
+        for kind in self._kinds.values():
+            if kind.lane is not None and kind.batch_handler is None:
+                lanes.setdefault(kind.lane, []).append(kind.name)
+        return lanes
+
+    async def _has_due(self, at: datetime, kinds: Collection[str] = (), skip: Collection[str] = ()) -> bool:
+        """Whether a reminder is due (of ``kinds`` if given, not of ``skip``): a read, so that a pass that finds
+        nothing due issues no claim (on SQLite an UPDATE takes the write lock even when it matches nothing)."""
+        look = select(Reminder.id).where(Reminder.state == PENDING, Reminder.due_at <= at)
+        if kinds:
+            look = look.where(Reminder.kind.in_(kinds))
+        if skip:
+            look = look.where(Reminder.kind.not_in(skip))
+        async with self._sessions() as session:
+            found = await session.scalar(look.limit(1))
+        return found is not None
+
+    async def _digest_pending(self, kind: ReminderKind, at: datetime) -> bool:
+        """A digest kind inside its window: its due rows wait for the window's end (the scheduler is asked to
+        wake then), so that what falls due meanwhile goes out in one post; unless a full batch is already due
+        (a burst), which has nothing to wait for."""
+        last = self._last_digest.get(kind.name)
+        if not kind.digest_window or last is None or at >= last + kind.digest_window:
+            return False
+        due = (
+            select(Reminder.id)
+            .where(Reminder.state == PENDING, Reminder.due_at <= at, Reminder.kind == kind.name)
+            .limit(kind.batch_size)
+            .subquery()
+        )
+        async with self._sessions() as session:
+            count = await session.scalar(select(func.count()).select_from(due)) or 0
+        if count >= kind.batch_size:
+            return False
+        if count and self.on_scheduled is not None:
+            self.on_scheduled(last + kind.digest_window)
+        return True
 
     async def _claim_due(
         self, at: datetime, limit: int, *, kinds: Collection[str] = (), skip: Collection[str] = ()
@@ -365,6 +499,7 @@ class Reminders:
             .prefix_with("MATERIALIZED")
         )
         token = str(uuid.uuid4())
+        self.claim_statements += 1
         async with self._sessions.begin() as session:
             rows = list(
                 await session.scalars(
@@ -379,6 +514,7 @@ class Reminders:
 
     async def _claim(self, reminder_id: int, now: datetime) -> Reminder | None:
         token = str(uuid.uuid4())
+        self.claim_statements += 1
         async with self._sessions.begin() as session:
             result = await session.execute(
                 update(Reminder)
@@ -438,6 +574,8 @@ class Reminders:
             log.info("dropped reminder %s (%s): %s", reminder.id, reminder.kind, why)
             return [(key, Outcome(reminder.id, reminder.kind, DROPPED, why))]
         try:
+            if kind.lane is None and self._send_pacer is not None:
+                await self._send_pacer.wait()  # DMs: spread under the global limit (lanes pace the rest)
             await kind.handler(reminder)
         except asyncio.CancelledError:
             # Shutting down mid-send: hand it back rather than leave it claimed until the stale-claim timeout.
@@ -450,21 +588,29 @@ class Reminders:
         await _settle(self._finish(reminder, state=SENT, finished_at=now, last_error=None))
         return [(key, Outcome(reminder.id, reminder.kind, SENT))]
 
-    async def _run_batch(self, kind: ReminderKind, at: datetime) -> list[tuple[tuple[datetime, int], Outcome]]:
-        """Claim and send one batch of a coalesced kind (the caller reserved the kind in ``_busy_kinds``)."""
+    async def _run_batch(
+        self, kind: ReminderKind, at: datetime, reserved: float | None = None
+    ) -> list[tuple[tuple[datetime, int], Outcome]]:
+        """Claim and send one batch of a coalesced kind (the caller reserved the kind in ``_busy_kinds``, and
+        a send in its lane at loop time ``reserved``, given back here if nothing is posted)."""
+        assert kind.batch_handler is not None
+        posted = False
+        try:
+            results = await self._batch(kind, at)
+            posted = any(o.state != DROPPED for _key, o in results)
+            return results
+        finally:
+            if reserved is not None and kind.lane is not None and not posted:
+                self._windows[kind.lane.name].give_back(reserved)
+
+    async def _batch(self, kind: ReminderKind, at: datetime) -> list[tuple[tuple[datetime, int], Outcome]]:
         assert kind.batch_handler is not None
         loop = asyncio.get_running_loop()
+        # Look (a read, no claim) first: nothing due, no claim; paced, nothing due, no rest holding the kind.
+        if not await self._has_due(at, [kind.name]):
+            return []
         rest = self._last_batch.get(kind.name, -math.inf) + kind.batch_interval.total_seconds() - loop.time()
         if rest > 0:
-            # Paced: look (a read, no claim) before resting, so a lone reminder is not held back.
-            async with self._sessions() as session:
-                waiting = await session.scalar(
-                    select(Reminder.id)
-                    .where(Reminder.state == PENDING, Reminder.due_at <= at, Reminder.kind == kind.name)
-                    .limit(1)
-                )
-            if waiting is None:
-                return []
             await asyncio.sleep(rest)
         claimed = await self._claim_due(at, kind.batch_size, kinds=[kind.name])
         if not claimed:
@@ -501,7 +647,10 @@ class Reminders:
             except Exception as exc:
                 failures = {r.id: exc for r in live}
             # Sent (or refused) by Discord: record it all, even if cancelled meanwhile, or a restart sends again.
-            results.extend(await _settle(self._conclude_batch(kind, take(list(live)), failures, at)))
+            concluded = await _settle(self._conclude_batch(kind, take(list(live)), failures, at))
+            if kind.digest_window and any(o.state == SENT for _key, o in concluded):
+                self._last_digest[kind.name] = at  # a post went out: the next gathers for a window
+            results.extend(concluded)
             return results
         except asyncio.CancelledError:
             # Shutting down: hand back what is not sent rather than leave it claimed until the stale-claim timeout.

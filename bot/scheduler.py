@@ -253,6 +253,7 @@ class Scheduler:
         if self._aps is not None and self._aps.running:
             self._aps.shutdown(wait=False)
         self._aps = None
+        self.reminders.stop()  # claim nothing more: what is on its way finishes within the grace, not cut off
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.idle(), grace)
         for task in list(self._kicks):

@@ -72,7 +72,9 @@ Rate limits (``ratelimits.py``): ``Emulator(rate_limits=True)`` answers like Dis
 ``X-RateLimit-*`` headers (messages: 5 per 5 s per channel, DMs included), 429 with ``retry_after`` on an
 exhausted bucket, and the global limit (``global_rate_limit=50`` requests/s; interaction endpoints exempt).
 ``emu.rate_limiter.rejected`` lists every 429 sent, ``emu.rate_limiter.ignored`` every request that came before
-an earlier 429's ``retry_after`` had passed. Off by default.
+an earlier 429's ``retry_after`` had passed; ``emu.rate_limiter.invalid_requests`` counts the 401/403/429s of the
+last 10 minutes, and at 10,000 every request is refused as Cloudflare does (``banned``). Reactions, member
+edits, member roles and thread creation have their own buckets (``ROUTES``). Off by default.
 
 ``Emulator(app_flags=0)`` is an application whose privileged intents are off in the Developer Portal: a bot
 asking for them is disconnected with 4014, as Discord does (the default switches all of them on).

@@ -10,9 +10,18 @@ What Discord documents (https://discord.com/developers/docs/topics/rate-limits) 
 - **The global limit**: 50 requests per second per bot, whatever the route; beyond it a 429 with
   ``X-RateLimit-Global: true``, ``X-RateLimit-Scope: global`` and ``"global": true``. Interaction endpoints
   (the callback and the interaction-token webhooks) are not bound to it.
-- Limits Discord does not publish are observed values: creating messages is 5 per 5 s in one channel (a DM is a
-  channel too). Opening a DM channel and every other route get a bucket as large as the global limit (per
-  second, per route and resource), so that the global limit is what binds them.
+- Limits Discord does not publish are observed values (``ROUTES``): creating messages is 5 per 5 s in one
+  channel (a DM is a channel too); reactions 1 per 0.25 s in one channel (adding and removing share it); member
+  edits and member role adds/removes 10 per 10 s in one guild (the role PUT and DELETE share one bucket, with
+  a fixed window, as reported in discord-api-docs#7680); creating threads is not reported anywhere we found,
+  so it gets the message limit, 5 per 5 s a channel. Opening a DM channel and every other route get a bucket as
+  large as the global limit (per second, per route and resource), so that the global limit is what binds them.
+- **The invalid-request limit** ("Cloudflare bans"): 10,000 responses with 401, 403 or 429 (except 429s with
+  ``X-RateLimit-Scope: shared``) per 10 minutes from one IP get it temporarily restricted. ``invalid_requests``
+  counts them over the last 10 minutes; past the limit every request (interaction endpoints too: the ban is by
+  IP) is refused. Discord does not document what a banned client receives nor for how long: reports show
+  Cloudflare's "error code: 1015" page, a 429 with a text body and no ``Via`` header (which is how discord.py
+  tells a ban from a rate limit, ``discord/http.py``), lasting about an hour (discord-api-docs#5385); so that.
 
 discord.py reads these headers (``discord/http.py``: ``Ratelimit.update`` uses Limit, Remaining and Reset-After,
 and groups routes by ``X-Ratelimit-Bucket``); it retries a 429 only when the response has a ``Via`` header
@@ -29,10 +38,14 @@ import hashlib
 import math
 import re
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 GLOBAL_LIMIT = 50  # requests per second per bot (Discord's API reference, "Global Rate Limit")
+INVALID_LIMIT, INVALID_WINDOW = 10_000, 600.0  # invalid requests per 10 minutes (API reference)
+BAN_SECONDS = 3600.0  # not documented: the length reported for Cloudflare's 1015 restriction
+INVALID_STATUSES = frozenset({401, 403, 429})
 # A client sleeping exactly ``retry_after`` may be woken a timer tick early; not counted as ignoring the 429.
 _TOLERANCE = 0.005
 
@@ -51,13 +64,26 @@ class RouteLimit:
     period: float
 
 
-def _route(method: str, template: str, limit: int, period: float) -> RouteLimit:
+def _route(method: str, template: str, limit: int, period: float, bucket: str | None = None) -> RouteLimit:
+    """A route's limit; routes given the same ``bucket`` name share one bucket (and its hash), as Discord's do."""
     regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
-    return RouteLimit(method, re.compile(f"^{regex}$"), f"{method} {template}", limit, period)
+    return RouteLimit(method, re.compile(f"^{regex}$"), bucket or f"{method} {template}", limit, period)
 
 
-# The routes whose limits shape a greeting burst; anything else falls back to DEFAULT_LIMIT per route.
-ROUTES = (_route("POST", "/channels/{channel_id}/messages", 5, 5.0),)
+_REACTION = "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me"
+_MEMBER_ROLE = "/guilds/{guild_id}/members/{user_id}/roles/{role_id}"
+# The routes features use whose limits are below the global one (see the module docstring for the sources);
+# anything else falls back to ``default_limit`` per second per route and resource.
+ROUTES = (
+    _route("POST", "/channels/{channel_id}/messages", 5, 5.0),
+    _route("PUT", _REACTION, 1, 0.25, bucket="reactions"),
+    _route("DELETE", _REACTION, 1, 0.25, bucket="reactions"),
+    _route("PATCH", "/guilds/{guild_id}/members/{user_id}", 10, 10.0),
+    _route("PUT", _MEMBER_ROLE, 10, 10.0, bucket="member roles"),
+    _route("DELETE", _MEMBER_ROLE, 10, 10.0, bucket="member roles"),
+    _route("POST", "/channels/{channel_id}/threads", 5, 5.0, bucket="thread create"),
+    _route("POST", "/channels/{channel_id}/messages/{message_id}/threads", 5, 5.0, bucket="thread create"),
+)
 _MAJOR = re.compile(r"^/(channels|guilds|webhooks)/(\d+)")
 _ID = re.compile(r"/\d+")
 
@@ -99,6 +125,7 @@ class Decision:
     headers: dict[str, str]
     status: int = 0
     body: dict[str, object] | None = None
+    text: str | None = None  # a non-JSON body (Cloudflare's ban page)
 
 
 @dataclass
@@ -112,9 +139,48 @@ class RateLimiter:
     rejected: list[Rejection] = field(default_factory=list)
     ignored: list[Rejection] = field(default_factory=list)
     requests: int = 0
+    invalid_limit: int = INVALID_LIMIT
+    invalid_window: float = INVALID_WINDOW
+    ban_seconds: float = BAN_SECONDS
+    banned_until: float = -math.inf
+    banned_refusals: int = 0  # requests refused while banned
+    _invalid: deque[float] = field(default_factory=deque)  # when each counted invalid response was sent
 
     def __post_init__(self) -> None:
         self.global_window = Window(self.global_limit, 1.0, "global")
+
+    @property
+    def invalid_requests(self) -> int:
+        """Invalid responses (401, 403, 429 but a shared-scope one) sent in the last ``invalid_window`` seconds."""
+        self._trim(self.monotonic())
+        return len(self._invalid)
+
+    @property
+    def banned(self) -> bool:
+        return self.monotonic() < self.banned_until
+
+    def _trim(self, now: float) -> None:
+        while self._invalid and self._invalid[0] <= now - self.invalid_window:
+            self._invalid.popleft()
+
+    def record(self, status: int, scope: str | None = None) -> None:
+        """Count one response the server sent; reaching the limit bans every request for ``ban_seconds``."""
+        if status not in INVALID_STATUSES or (status == 429 and scope == "shared"):
+            return
+        now = self.monotonic()
+        self._trim(now)
+        self._invalid.append(now)
+        if len(self._invalid) >= self.invalid_limit and now >= self.banned_until:
+            self.banned_until = now + self.ban_seconds
+
+    def refuse_if_banned(self) -> Decision | None:
+        """Cloudflare's answer to a banned IP, whatever the route (see the module docstring), or None."""
+        now = self.monotonic()
+        if now >= self.banned_until:
+            return None
+        self.banned_refusals += 1
+        headers = {"Retry-After": str(math.ceil(self.banned_until - now)), "Content-Type": "text/plain"}
+        return Decision(headers, 429, text="error code: 1015")
 
     def _bucket(self, method: str, path: str) -> Window:
         major = _MAJOR.match(path)

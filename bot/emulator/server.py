@@ -206,6 +206,8 @@ class RestServer:
         finally:
             self.emu._notify()
         rec.status = response.status
+        if self.emu.rate_limiter is not None:  # Discord counts invalid requests towards a ban (ratelimits.py)
+            self.emu.rate_limiter.record(response.status, response.headers.get("X-RateLimit-Scope"))
         return response
 
     async def _read_body(self, request: web.Request) -> tuple[Any, dict[str, bytes]]:
@@ -230,11 +232,14 @@ class RestServer:
     async def _handle(
         self, method: str, path: str, body: Any, files: dict[str, bytes], query: dict[str, str]
     ) -> web.Response:
+        limits = self.emu.rate_limiter
+        ban = limits.refuse_if_banned() if limits is not None else None
+        if ban is not None:
+            return web.Response(status=ban.status, text=ban.text, headers=ban.headers)
         for failure in self.failures:
             if failure.matches(method, path):
                 failure.remaining -= 1
                 return self._failure_response(failure)
-        limits = self.emu.rate_limiter
         decision = limits.check(method, path) if limits is not None else None
         if decision is not None and decision.status == 429:
             log.info("%s %s -> 429 (%s)", method, path, decision.body)

@@ -27,6 +27,7 @@ from bot.errors import UserError
 from bot.member_sync import Arrivals
 from bot.members import ensure_member, get_member
 from bot.names import name_of
+from bot.pacing import Lane
 from bot.reminders import PermanentSendError, ReminderKind
 from bot.scheduler import Job
 from bot.timefmt import discord_ts
@@ -119,9 +120,21 @@ class OnboardingCog(commands.Cog):
                 batch_interval=GREET_POST_INTERVAL,
             )
         )
-        r.register(ReminderKind(ROLES, self._apply_roles, grace=timedelta(days=30)))
+        # Member edits: 10 per 10 s in a guild; a daily job's burst waits in the table, not in the DM slots.
+        lane = Lane.member_edits(self.bot.guild_id)
+        r.register(ReminderKind(ROLES, self._apply_roles, grace=timedelta(days=30), lane=lane))
         r.register(ReminderKind(PROMOTED_DM, self._send_promotion_dm, grace=timedelta(days=2)))
-        r.register(ReminderKind(PROMOTED_POST, self._post_promotion, grace=timedelta(days=2)))
+        # Promotions come in bursts (the daily evaluation): coalesced into a post per stage, like badge digests.
+        r.register(
+            ReminderKind(
+                PROMOTED_POST,
+                grace=timedelta(days=2),
+                batch_handler=self._post_promotions,
+                batch_size=50,
+                digest_window=timedelta(minutes=15),
+                lane=Lane.channel(posts_in) if (posts_in := self.bot.config.channels.announcements) else None,
+            )
+        )
         r.register(ReminderKind(NUDGE, self._send_nudge, grace=timedelta(days=3)))
         self.bot.member_sync.add_hook("onboarding", self._welcome_arrivals)
         hour, minute = (int(x) for x in self.bot.config.journey.evaluate_at.split(":"))
@@ -588,16 +601,30 @@ class OnboardingCog(commands.Cog):
             f"New for you: {journey.PRIVILEGES[stage]}."
         )
 
-    async def _post_promotion(self, reminder: Reminder) -> None:
+    async def _post_promotions(self, reminders: list[Reminder]) -> dict[int, Exception]:
+        """``journey.promoted_post``, coalesced: one post per stage naming everyone promoted to it (as mentions,
+        pinging nobody); each promotion keeps its own reminder row (bot.reminders)."""
         guild = self.bot.live_guild()
         channel_id = self.bot.config.channels.announcements
         channel = guild.get_channel(channel_id) if channel_id else None
         if not isinstance(channel, discord.TextChannel):
-            return  # no announcements channel configured: the DM is enough
-        member = guild.get_member(reminder.target_id)
-        name = member.mention if member else f"<@{reminder.target_id}>"
-        stage = reminder.payload["stage"]
-        await channel.send(f"🎉 Congratulations to {name}, now a **{STAGE_TITLES[stage]}**!")
+            return {}  # no announcements channel configured: the DM is enough
+        by_stage: dict[str, dict[int, list[int]]] = {}
+        for reminder in reminders:
+            stage = by_stage.setdefault(reminder.payload["stage"], {})
+            stage.setdefault(reminder.target_id, []).append(reminder.id)  # promoted twice to one stage: once
+        failures: dict[int, Exception] = {}
+        for stage, members in by_stage.items():
+            names = [f"<@{discord_id}>" for discord_id in members]
+            who = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+            try:
+                await channel.send(
+                    f"🎉 Congratulations to {who}, now a **{STAGE_TITLES[stage]}**!"[:2000],
+                    allowed_mentions=discord.AllowedMentions.none(),
+                )
+            except Exception as exc:
+                failures.update({rid: exc for ids in members.values() for rid in ids})
+        return failures
 
     # -- inactivity --------------------------------------------------------------------------------------------
     async def send_nudges(self, now: datetime) -> None:

@@ -25,6 +25,7 @@ from bot.cooldowns import cooldown
 from bot.errors import UserError, handle_interaction_error
 from bot.members import ensure_member, get_member
 from bot.names import name_of
+from bot.pacing import Lane
 from bot.reminders import PermanentSendError, ReminderKind
 from bot.scheduler import Job
 from bot.timefmt import discord_ts
@@ -48,6 +49,11 @@ JOB_NAMES = ("recognition.spotlight_draft", "recognition.quarterly_review")
 BADGE_POST, SPOTLIGHT_POST = ledger.BADGE_POST, service.SPOTLIGHT_POST
 # How late each post may still go out (e.g. after the bot was down): then it is dropped, and marked so.
 BADGE_POST_GRACE = timedelta(days=2)
+# Badge announcements are coalesced (bot.reminders): the awards due together make one digest post naming up to
+# BADGE_POST_BATCH members (each mention at most ~24 characters: the post stays under 2,000), and after a post
+# the next waits BADGE_DIGEST_WINDOW, so a busy hour is a few posts, not one per award.
+BADGE_POST_BATCH = 50
+BADGE_DIGEST_WINDOW = timedelta(minutes=15)
 SPOTLIGHT_POST_GRACE = timedelta(days=3)
 NONE = discord.AllowedMentions.none()
 # How /ledger history names each anti-farming adjustment.
@@ -205,7 +211,17 @@ class RecognitionCog(commands.Cog):
     async def cog_load(self) -> None:
         await self._rebuild_if_needed()
         self.bot.add_dynamic_items(LeaderboardButton, SpotlightPostButton)
-        self.bot.reminders.register(ReminderKind(BADGE_POST, self._post_badge, grace=BADGE_POST_GRACE))
+        announcements = self.bot.config.channels.announcements
+        self.bot.reminders.register(
+            ReminderKind(
+                BADGE_POST,
+                grace=BADGE_POST_GRACE,
+                batch_handler=self._post_badges,
+                batch_size=BADGE_POST_BATCH,
+                digest_window=BADGE_DIGEST_WINDOW,
+                lane=Lane.channel(announcements) if announcements else None,
+            )
+        )
         self.bot.reminders.register(ReminderKind(SPOTLIGHT_POST, self._post_spotlight, grace=SPOTLIGHT_POST_GRACE))
         cfg = self.config
         for job in (
@@ -262,25 +278,52 @@ class RecognitionCog(commands.Cog):
             raise PermanentSendError(f"the announcements channel {channel_id} cannot hold messages")
         return channel
 
-    async def _post_badge(self, reminder: Reminder) -> None:
-        """``recognition.badge_post``: one award's announcement (scheduled by the ledger with the award)."""
+    async def _post_badges(self, reminders: list[Reminder]) -> dict[int, Exception]:
+        """``recognition.badge_post``, coalesced: the awards due together (scheduled by the ledger, one reminder
+        each) are one digest in the announcements channel, a line per badge naming its members, pinging nobody;
+        an opted-out member (checked now: they may have opted out after the award) is told by DM only, never in
+        the channel. Returns the reminders that failed on their own: the others are recorded as sent."""
+        award_of = {r.id: int(r.payload["award_id"]) for r in reminders}
         async with self.bot.sessions() as session:
-            a = await service.announcement(session, self.policy, int(reminder.payload["award_id"]))
-        if a is None:
-            return  # revoked before it was announced, or the member's data was erased
+            found = await service.announcements(session, self.policy, list(award_of.values()))
+        failures: dict[int, Exception] = {}
+        public: list[tuple[int, service.Announcement]] = []
+        private: list[tuple[int, service.Announcement]] = []
+        for reminder_id, award_id in award_of.items():
+            a = found.get(award_id)
+            if a is not None:  # else revoked before it was announced, or the member's data was erased
+                (private if a.opted_out else public).append((reminder_id, a))
+        if private:
+            told = await asyncio.gather(*(self._tell_badge(a) for _rid, a in private), return_exceptions=True)
+            for (reminder_id, _a), result in zip(private, told, strict=True):
+                if isinstance(result, BaseException):
+                    if not isinstance(result, Exception):
+                        raise result
+                    failures[reminder_id] = result  # closed DMs fail it for good; never posted instead
+        if not public:
+            return failures
+        try:
+            channel = await self._announcements()
+        except Exception as exc:
+            return failures | {reminder_id: exc for reminder_id, _a in public}
+        chunks = badge_digest(public)
+        for k, (text, _ids) in enumerate(chunks):
+            try:
+                await channel.send(text, allowed_mentions=NONE)
+            except Exception as exc:
+                # What went out is recorded as sent; this post and the rest are retried, nobody twice.
+                for _text, ids in chunks[k:]:
+                    failures.update(dict.fromkeys(ids, exc))
+                break
+        return failures
+
+    async def _tell_badge(self, a: service.Announcement) -> None:
+        """An opted-out member's badge, by DM only."""
+        member = await self.bot.live_member(a.discord_id)
         reason = f"\n↳ {a.reason}" if a.manual and a.reason else ""
-        if a.opted_out:
-            # Opted out of public recognition (checked now: they may have opted out after the award): only they
-            # are told, by DM. Closed DMs fail the reminder for good; it is never posted in the channel instead.
-            member = await self.bot.live_member(a.discord_id)
-            text = f"🏅 You earned {a.badge.emoji} **{a.badge.name}** ({a.badge.tier}): {a.badge.description}"
-            text += f"{reason}\n(Not announced publicly: you opted out with `/leaderboard optout`.)"
-            await member.send(text[:2000], allowed_mentions=NONE)
-            return
-        channel = await self._announcements()
-        text = f"🏅 <@{a.discord_id}> earned {a.badge.emoji} **{a.badge.name}** ({a.badge.tier}): "
-        text += a.badge.description + reason
-        await channel.send(text[:2000], allowed_mentions=NONE)
+        text = f"🏅 You earned {a.badge.emoji} **{a.badge.name}** ({a.badge.tier}): {a.badge.description}"
+        text += f"{reason}\n(Not announced publicly: you opted out with `/leaderboard optout`.)"
+        await member.send(text[:2000], allowed_mentions=NONE)
 
     async def _post_spotlight(self, reminder: Reminder) -> None:
         """``recognition.spotlight_post``: the month's spotlight, as edited, without whoever opted out or left
@@ -736,3 +779,44 @@ def quarter_embed(review: service.QuarterReview) -> discord.Embed:
         leaders = "\n".join(f"{cat}: <@{r.discord_id}> ({r.points})" for cat, r in review.category_leaders.items())
         embed.add_field(name="Leading the way", value=leaders, inline=False)
     return embed
+
+
+def badge_digest(awards: list[tuple[int, service.Announcement]], limit: int = 2000) -> list[tuple[str, list[int]]]:
+    """The posts announcing ``awards`` (reminder id, announcement), each with the reminder ids it names. One
+    award reads as before ("🏅 @member earned ..."); several are a line per badge naming its members (as mentions,
+    which render the current name and ping nobody with ``allowed_mentions`` none), a maintainer's reason beside
+    the member. A badge with too many members for one line takes several; a post holds the lines that fit in
+    ``limit`` characters, so nobody is cut off."""
+    if len(awards) == 1:
+        rid, a = awards[0]
+        reason = f"\n↳ {a.reason}" if a.manual and a.reason else ""
+        text = f"🏅 <@{a.discord_id}> earned {a.badge.emoji} **{a.badge.name}** ({a.badge.tier}): "
+        return [((text + a.badge.description + reason)[:limit], [rid])]
+    by_badge: dict[str, dict[int, tuple[str, list[int]]]] = {}
+    for rid, a in awards:
+        entries = by_badge.setdefault(a.badge.key, {})
+        name, ids = entries.get(a.discord_id, ("", []))
+        if not name:  # one member twice for one badge (two reminders): named once
+            name = f"<@{a.discord_id}>" + (f" ({a.reason[:200]})" if a.manual and a.reason else "")
+        entries[a.discord_id] = (name, [*ids, rid])
+    badges = {a.badge.key: a.badge for _rid, a in awards}
+    lines: list[tuple[str, list[int]]] = []
+    for key, entries in by_badge.items():
+        badge = badges[key]
+        head = f"{badge.emoji} **{badge.name}** ({badge.tier}): "
+        line, ids = head, []
+        for name, entry_ids in entries.values():
+            if ids and len(line) + 2 + len(name) > limit // 2:
+                lines.append((line, ids))
+                line, ids = head, []
+            line, ids = (f"{line}, {name}" if ids else line + name), ids + entry_ids
+        lines.append((line, ids))
+    posts: list[tuple[str, list[int]]] = []
+    text, ids = "🏅 New badges:", []
+    for line, line_ids in lines:
+        if ids and len(text) + 1 + len(line) > limit:
+            posts.append((text, ids))
+            text, ids = "🏅 New badges (continued):", []
+        text, ids = f"{text}\n{line}", ids + line_ids
+    posts.append((text, ids))
+    return posts

@@ -292,6 +292,33 @@ async def announcement(session: AsyncSession, policy: LedgerPolicy, award_id: in
     )
 
 
+async def announcements(
+    session: AsyncSession, policy: LedgerPolicy, award_ids: Sequence[int]
+) -> dict[int, Announcement]:
+    """``announcement`` for many awards at once (a digest post), by award id, in one query; awards that no longer
+    exist are missing."""
+    if not award_ids:
+        return {}
+    rows = await session.execute(
+        select(BadgeAward, Member.discord_id, Member.display_name, RecognitionPref.leaderboard_opt_out)
+        .join(Member, Member.id == BadgeAward.member_id)
+        .outerjoin(RecognitionPref, RecognitionPref.member_id == BadgeAward.member_id)
+        .where(BadgeAward.id.in_(list(award_ids)))
+    )
+    return {
+        award.id: Announcement(
+            award.id,
+            int(did),
+            name or str(did),
+            policy.badge(award.badge_key) or _unknown_badge(award.badge_key),
+            award.reason,
+            award.awarded_by is not None,
+            bool(opted_out),
+        )
+        for award, did, name, opted_out in rows
+    }
+
+
 # -- spotlight -------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SpotlightLine:

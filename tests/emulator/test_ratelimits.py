@@ -110,3 +110,92 @@ async def test_discord_py_honours_a_global_429(emu: Emulator, world: World) -> N
         await stop_bot(bot, task)
     assert {u.id for u in users} == {world.alice.id}
     assert any(r.scope == "global" for r in emu.rate_limiter.rejected)
+
+
+async def test_invalid_requests_are_counted_and_past_the_limit_the_ip_is_banned(
+    emu: Emulator, world: World
+) -> None:
+    # Discord: 10,000 responses with 401, 403 or 429 (not a shared-scope 429) in 10 minutes ban the IP; a
+    # limit of 8 keeps the test short, the rules are the same.
+    emu.rate_limiter = limits = RateLimiter(invalid_limit=8)
+    path = f"/channels/{world.general.id}/messages"
+    emu.fail_next("GET", f"/channels/{world.general.id}", status=403, count=2)
+    async with aiohttp.ClientSession() as session:
+        for _ in range(2):
+            async with session.get(f"{emu.api_base}/channels/{world.general.id}") as response:
+                assert response.status == 403
+        async with session.get(f"{emu.api_base}/channels/999") as response:
+            assert response.status == 404  # not an invalid request in Discord's sense
+        limits.record(429, "shared")  # a shared-resource 429 is not held against the bot
+        assert limits.invalid_requests == 2
+        statuses = [(await _post(session, emu, path, {"content": f"m{i}"})).status for i in range(10)]
+        assert statuses == [200] * 5 + [429] * 5
+        assert limits.invalid_requests == 7 and not limits.banned
+        assert (await _post(session, emu, path, {"content": "one more"})).status == 429
+        assert limits.invalid_requests == 8 and limits.banned
+        # Banned: every route is refused, interaction endpoints too, with Cloudflare's page, not Discord's JSON.
+        for url in (f"{emu.api_base}/users/@me", f"{emu.api_base}/interactions/1/tok/callback"):
+            async with session.post(url, json={"type": 1}) as response:
+                text = await response.text()
+                assert response.status == 429
+                assert text == "error code: 1015"
+                assert "Via" not in response.headers  # how discord.py tells a ban from a rate limit
+                assert int(response.headers["Retry-After"]) > 3000
+    assert limits.banned_refusals == 2
+    assert [m.content for m in emu.messages(world.general)] == [f"m{i}" for i in range(5)]
+
+
+async def test_invalid_requests_fall_out_of_the_ten_minute_window() -> None:
+    clock = [0.0]
+    limits = RateLimiter(invalid_limit=3, monotonic=lambda: clock[0])
+    limits.record(403)
+    clock[0] = 300.0
+    limits.record(401)
+    assert limits.invalid_requests == 2
+    clock[0] = 600.5  # the first one is more than 10 minutes old
+    assert limits.invalid_requests == 1
+    limits.record(429, "user")
+    assert limits.invalid_requests == 2 and not limits.banned
+    limits.record(429, "global")
+    assert limits.banned
+    assert limits.refuse_if_banned() is not None
+    clock[0] = 600.5 + limits.ban_seconds
+    assert not limits.banned and limits.refuse_if_banned() is None
+
+
+async def test_feature_routes_have_discords_buckets(emu: Emulator, world: World) -> None:
+    # Reactions: 1 per 0.25 s a channel, adding and removing sharing the bucket; member edits and member role
+    # changes: 10 per 10 s a guild (role add and remove share one bucket); thread creation: 5 per 5 s a channel.
+    emu.rate_limiter = limits = RateLimiter()
+    message = emu.post(world.alice, world.general, "react to me")
+    role = next(r for r in world.guild.roles.values() if r.name == "Learner")
+    g, c, m = world.guild.id, world.general.id, message.id
+    async with aiohttp.ClientSession() as session:
+
+        async def call(method: str, path: str, body: Any = None) -> aiohttp.ClientResponse:
+            async with session.request(method, emu.api_base + path, json=body) as response:
+                await response.read()
+                return response
+
+        react = f"/channels/{c}/messages/{m}/reactions/%F0%9F%91%8D/@me"
+        first, second = await call("PUT", react), await call("DELETE", react)
+        assert (first.status, second.status) == (204, 429)
+        assert first.headers["X-RateLimit-Limit"] == "1"
+        assert float(first.headers["X-RateLimit-Reset-After"]) <= 0.25
+        await asyncio.sleep(0.26)
+        assert (await call("DELETE", react)).status == 204
+
+        role_path = f"/guilds/{g}/members/{world.bob.id}/roles/{role.id}"
+        answers = [await call("PUT" if i % 2 == 0 else "DELETE", role_path) for i in range(11)]
+        assert [a.status for a in answers] == [204] * 10 + [429]
+        assert {a.headers["X-RateLimit-Limit"] for a in answers[:10]} == {"10"}
+        assert len({a.headers["X-RateLimit-Bucket"] for a in answers[:10]}) == 1  # one bucket for both
+        edits = [await call("PATCH", f"/guilds/{g}/members/{world.bob.id}", {"nick": f"b{i}"}) for i in range(11)]
+        assert [e.status for e in edits] == [200] * 10 + [429]
+        assert edits[0].headers["X-RateLimit-Bucket"] != answers[0].headers["X-RateLimit-Bucket"]
+
+        threads = [await call("POST", f"/channels/{c}/threads", {"name": f"t{i}", "type": 12}) for i in range(6)]
+        assert [t.status < 300 for t in threads] == [True] * 5 + [False] and threads[5].status == 429
+        assert threads[0].headers["X-RateLimit-Limit"] == "5"
+    member_edit = "PATCH /guilds/{guild_id}/members/{user_id}"
+    assert {r.bucket for r in limits.rejected} == {"reactions", "member roles", member_edit, "thread create"}

@@ -314,7 +314,8 @@ async def test_many_due_reminders_are_claimed_in_a_few_statements(sessions, cloc
     engine = sessions.kw["bind"].sync_engine
 
     def count(_conn, _cursor, statement: str, *_args) -> None:
-        if statement.lstrip().upper().startswith("UPDATE REMINDERS SET STATE") and "claimed" in str(_args[0]):
+        # A claim is an UPDATE of reminders to "claimed" (behind the WITH of the rows it picks).
+        if "UPDATE REMINDERS SET STATE" in statement.upper() and "claimed" in str(_args[0]):
             claims.append(statement)
 
     event.listen(engine, "before_cursor_execute", count)
@@ -323,9 +324,10 @@ async def test_many_due_reminders_are_claimed_in_a_few_statements(sessions, cloc
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert sorted(outbox.sent) == ids and [o.reminder_id for o in outcomes] == ids
-    # 50 at once, then a slot at a time as sends finish: far fewer statements than one per reminder per pass
-    # (the old dispatcher issued one claim per reminder per kicked pass: 120 x the number of kicks).
-    assert len(claims) <= 80
+    # One claim per batch, never one per reminder: 50 at once, then 25 each time half the slots are free
+    # (50 + 25 + 25 + 20), and each reminder is claimed exactly once.
+    assert len(claims) == reminders.claim_statements == 4
+    assert {(await state_of(sessions, i)).attempts for i in ids} == {1}
 
 
 class CancelOnWrite:
@@ -514,7 +516,8 @@ async def test_work_arriving_during_the_last_claim_is_sent_by_the_same_pass(sess
 
     def arrives_meanwhile(_conn, _cursor, statement: str, *_args) -> None:
         nonlocal claims
-        if statement.lstrip().upper().startswith("WITH PICKED"):
+        # The first look for due rows (the read before a claim, or the claim): the row falls due meanwhile.
+        if statement.lstrip().upper().startswith(("WITH PICKED", "SELECT REMINDERS.ID")):
             claims += 1
             if claims == 1:
                 clock.advance(minutes=1)  # it falls due (as if committed) while the claim runs
@@ -526,3 +529,113 @@ async def test_work_arriving_during_the_last_claim_is_sent_by_the_same_pass(sess
     finally:
         event.remove(engine, "before_cursor_execute", arrives_meanwhile)
     assert [(o.reminder_id, o.state) for o in outcomes] == [(rid, SENT)] and outbox.sent == [rid]
+
+
+async def test_a_full_channel_lane_waits_in_the_table_and_never_holds_up_the_dms(sessions, clock, outbox) -> None:
+    from bot.pacing import Lane
+
+    reminders = Reminders(sessions, clock, max_in_flight=10)
+    posted: list[tuple[float, int]] = []
+    loop = asyncio.get_running_loop()
+
+    async def post(reminder: Reminder) -> None:
+        posted.append((loop.time(), reminder.id))
+
+    # A channel taking 3 posts per 0.5 s (Discord's 5 per 5 s, shortened), and DMs that each take 10 ms.
+    reminders.register(ReminderKind("post", post, lane=Lane("channel:1", 3, 0.5)))
+    reminders.register(ReminderKind("note", outbox.handler))
+    outbox.delay = 0.01
+    posts = [await add(reminders, sessions, clock, kind="post", in_=timedelta(0)) for _ in range(9)]
+    dms = [await add(reminders, sessions, clock, in_=timedelta(0)) for _ in range(30)]
+    claims = reminders.claim_statements
+    started = loop.time()
+    outcomes = await reminders.run_due()
+    assert {o.state for o in outcomes} == {SENT} and len(outcomes) == 39
+    assert sorted(i for _t, i in posted) == posts and sorted(outbox.sent) == dms
+    # Never more than 3 posts in any 0.5 s, however many were due...
+    times = [t for t, _i in posted]
+    assert all(times[k + 3] - times[k] >= 0.5 for k in range(len(times) - 3))
+    # ...while the 30 DMs went out meanwhile: the channel's backlog took none of the ten slots.
+    assert loop.time() - started >= 1.0
+    assert outbox.sent and max(t for t, _i in posted) > started + 1.0
+    # Claims: one per batch (the lane's room, or half the DM slots), each reminder claimed once.
+    assert reminders.claim_statements - claims <= 3 + 1 + 30 // 5 + 1
+    assert {(await state_of(sessions, i)).attempts for i in posts + dms} == {1}
+
+
+async def test_dms_are_spread_at_the_send_rate(sessions, clock, outbox) -> None:
+    reminders = Reminders(sessions, clock, send_rate=50)
+    loop = asyncio.get_running_loop()
+    times: list[float] = []
+
+    async def dm(reminder: Reminder) -> None:
+        times.append(loop.time())
+
+    reminders.register(ReminderKind("note", dm))
+    for _ in range(26):
+        await add(reminders, sessions, clock, in_=timedelta(0))
+    await reminders.run_due()
+    assert len(times) == 26
+    assert times[-1] - times[0] >= 25 / 50 - 0.02  # 50 per second, not all at once
+
+
+async def test_a_digest_kind_posts_once_per_window_gathering_what_fell_due(sessions, clock, reminders) -> None:
+    poster = Poster()
+    wakes: list = []
+    reminders.on_scheduled = wakes.append
+    reminders.register(
+        ReminderKind("badge", batch_handler=poster.handler, batch_size=50, digest_window=timedelta(minutes=15))
+    )
+    first = await add(reminders, sessions, clock, kind="badge", in_=timedelta(0))
+    window_end = clock.now() + timedelta(minutes=15)
+    await reminders.run_due()
+    assert poster.batches == [[first]]  # the first after a quiet spell goes out at once
+    wakes.clear()
+    later = []
+    for _ in range(3):
+        clock.advance(minutes=4)
+        later.append(await add(reminders, sessions, clock, kind="badge", in_=timedelta(0)))
+        assert await reminders.run_due() == []  # within the window: they wait, nothing is claimed
+    assert window_end in wakes  # the scheduler is asked to wake at the window's end
+    clock.advance(minutes=3)
+    outcomes = await reminders.run_due()
+    assert poster.batches == [[first], later]  # one digest for the three
+    assert [o.state for o in outcomes] == [SENT] * 3
+    async with sessions() as session:
+        rows = list(await session.scalars(select(Reminder).where(Reminder.kind == "badge")))
+    assert {(r.state, r.attempts) for r in rows} == {(SENT, 1)}
+
+
+async def test_a_full_digest_does_not_wait_for_the_window(sessions, clock, reminders) -> None:
+    # A burst larger than a batch: the window gathers nothing more, so the next full batch goes at once.
+    poster = Poster()
+    reminders.register(
+        ReminderKind("badge", batch_handler=poster.handler, batch_size=3, digest_window=timedelta(minutes=15))
+    )
+    ids = [await add(reminders, sessions, clock, kind="badge", in_=timedelta(0)) for _ in range(8)]
+    await reminders.run_due()
+    assert poster.batches == [ids[:3], ids[3:6]]  # two full batches; the last two wait for the window
+    clock.advance(minutes=15)
+    await reminders.run_due()
+    assert poster.batches[2:] == [ids[6:]]
+
+
+async def test_the_global_pacer_keeps_a_burst_after_a_loop_stall_under_the_limit() -> None:
+    import time
+
+    from bot.pacing import GlobalPacer
+
+    pacer = GlobalPacer(20, headroom=1.0)
+    loop = asyncio.get_running_loop()
+    sent: list[float] = []
+
+    async def request() -> None:
+        await pacer.wait()
+        sent.append(loop.time())
+
+    tasks = [asyncio.create_task(request()) for _ in range(50)]
+    await asyncio.sleep(0.2)
+    time.sleep(0.6)  # noqa: ASYNC251 - the loop stalls on purpose: a dozen slots pass while nothing runs
+    await asyncio.gather(*tasks)
+    # However the wake-ups bunch, no second ever lets out more than the limit.
+    assert max(sum(1 for t in sent if s <= t < s + 1.0) for s in sent) <= 20
