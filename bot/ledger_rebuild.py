@@ -538,6 +538,8 @@ async def rebuild_in_session(
     """Every batch in the session's current transaction (``ledger.rebuild`` and ``rebuild_aggregates``)."""
     await session.flush()
     total = await _prepare(session, policy, guild_id)
+    if progress is not None:
+        progress(0, total)
     totals = await _batches(
         session, policy, guild_id, at=at, badges=badges, total=total, progress=progress, batch_events=batch_events
     )
@@ -587,10 +589,14 @@ async def rebuild_in_batches(
                 return None
             marker = None if force else await pending(session)
             lo = marker["after"] if marker is not None and marker.get("timezone") == policy.timezone else None
+            # The marker first: on SQLite a transaction's first write must come before its reads of the database,
+            # or another process's commit in between makes the write fail at once ("database is locked").
+            await _set_pending(session, policy.timezone, lo)
             total = await _prepare(session, policy, None)
             done = await _events_in(session, None, lo, None) if lo is not None else 0
-            await _set_pending(session, policy.timezone, lo)
             await session.commit()
+            if progress is not None:
+                progress(done, total)
             if lo is not None:
                 log.warning("ledger: resuming the rebuild after member %d (%d of %d events done)", lo, done, total)
 
@@ -646,7 +652,7 @@ class LedgerUpgrade:
         """How far the rebuild is, 0-100; None before it knows its size."""
         if not self.total:
             return None
-        return min(100, self.done * 100 // self.total)
+        return min(99, self.done * 100 // self.total)  # 100 is "ready", after the last commit
 
     def _progress(self, done: int, total: int) -> None:
         self.done, self.total = done, total
