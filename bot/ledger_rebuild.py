@@ -343,25 +343,15 @@ async def _rebuild_batch(
         totals.aggregates += max(0, result.rowcount or 0)
 
     # member_kind_stats: a run of consecutive weeks is an "island" whose week_no - row_number is constant.
-    islands = _islands(select(BATCH.c.member_id, BATCH.c.kind.label("key"), DAYS.c.week_no).select_from(days))
-    events_of = (
-        select(BATCH.c.member_id, BATCH.c.kind, func.sum(BATCH.c.events).label("events"))
-        .group_by(BATCH.c.member_id, BATCH.c.kind)
-        .subquery()
-    )
+    islands = _islands(BATCH.c.kind)
     kind_stats = select(
         islands.c.member_id,
         islands.c.key,
-        events_of.c.events,
+        func.sum(islands.c.events),
         func.max(islands.c.last_week),
         func.max(islands.c.current),
         func.max(islands.c.length),
-    ).select_from(
-        islands.join(
-            events_of, (events_of.c.member_id == islands.c.member_id) & (events_of.c.kind == islands.c.key)
-        )
-    )
-    kind_stats = kind_stats.group_by(islands.c.member_id, islands.c.key, events_of.c.events)
+    ).group_by(islands.c.member_id, islands.c.key)
     await session.execute(
         insert(MemberKindStats).from_select(
             ["member_id", "kind", "events", "last_week", "streak", "best_streak"], kind_stats
@@ -372,21 +362,30 @@ async def _rebuild_batch(
     return totals
 
 
-def _islands(weeks: Any) -> Any:
-    """Per (member_id, key): each run of consecutive week numbers in ``weeks`` (columns member_id, key,
-    week_no) as (member_id, key, length, last_week, current), where ``current`` is the length of the latest
-    run (0 on the others): the streak ending at the last week."""
-    distinct = weeks.distinct().subquery()
+def _islands(key: Any, *where: Any) -> Any:
+    """The batch's weekly runs per (member_id, key): each run of consecutive week numbers as (member_id, key,
+    length, last_week, current, events, guild_id), where ``current`` is the length of the latest run (0 on the
+    others: the streak ending at the last week) and ``events`` the run's events. One pipeline of GROUP BYs and
+    window functions over the small batch table, no join of derived tables (SQLite would loop over them)."""
+    weeks = (
+        select(
+            BATCH.c.member_id,
+            key.label("key"),
+            DAYS.c.week_no,
+            func.sum(BATCH.c.events).label("events"),
+            func.min(BATCH.c.guild_id).label("guild_id"),
+        )
+        .select_from(BATCH.join(DAYS, DAYS.c.utc_start == BATCH.c.day))
+        .where(*where)
+        .group_by(BATCH.c.member_id, key, DAYS.c.week_no)
+        .subquery()
+    )
+    by_member = [weeks.c.member_id, weeks.c.key]
     numbered = select(
-        distinct.c.member_id,
-        distinct.c.key,
-        distinct.c.week_no,
-        (
-            distinct.c.week_no
-            - func.row_number().over(
-                partition_by=[distinct.c.member_id, distinct.c.key], order_by=distinct.c.week_no
-            )
-        ).label("island"),
+        weeks,
+        (weeks.c.week_no - func.row_number().over(partition_by=by_member, order_by=weeks.c.week_no)).label(
+            "island"
+        ),
     ).subquery()
     runs = (
         select(
@@ -395,6 +394,8 @@ def _islands(weeks: Any) -> Any:
             numbered.c.island,
             func.count().label("length"),
             func.max(numbered.c.week_no).label("last_week"),
+            func.sum(numbered.c.events).label("events"),
+            func.min(numbered.c.guild_id).label("guild_id"),
         )
         .group_by(numbered.c.member_id, numbered.c.key, numbered.c.island)
         .subquery()
@@ -407,6 +408,8 @@ def _islands(weeks: Any) -> Any:
         runs.c.length,
         runs.c.last_week,
         case((runs.c.island == latest, runs.c.length), else_=0).label("current"),
+        runs.c.events,
+        runs.c.guild_id,
     ).subquery()
 
 
@@ -431,20 +434,9 @@ async def _award_badges(session: AsyncSession, policy: ledger.LedgerPolicy, at: 
                 earned = earned.join(KINDS, KINDS.c.kind == BATCH.c.kind).where(KINDS.c.category == rule.category)
             earned = earned.group_by(BATCH.c.member_id).having(func.sum(BATCH.c.points) >= rule.at_least)
         elif isinstance(rule, ledger.StreakRule):
-            weeks = (
-                select(BATCH.c.member_id, literal(0).label("key"), DAYS.c.week_no)
-                .select_from(BATCH.join(DAYS, DAYS.c.utc_start == BATCH.c.day))
-                .where(BATCH.c.kind.in_(sorted(rule.kinds)))
-            )
-            runs = _islands(weeks)
-            guilds = (
-                select(BATCH.c.member_id, func.min(BATCH.c.guild_id).label("guild_id"))
-                .group_by(BATCH.c.member_id)
-                .subquery()
-            )
+            runs = _islands(literal(0), BATCH.c.kind.in_(sorted(rule.kinds)))
             earned = (
-                select(runs.c.member_id, func.min(guilds.c.guild_id).label("guild_id"))
-                .select_from(runs.join(guilds, guilds.c.member_id == runs.c.member_id))
+                select(runs.c.member_id, func.min(runs.c.guild_id).label("guild_id"))
                 .group_by(runs.c.member_id)
                 .having(func.max(runs.c.length) >= rule.weeks)
             )
