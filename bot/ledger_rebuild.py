@@ -224,6 +224,10 @@ async def _prepare(session: AsyncSession, policy: ledger.LedgerPolicy, guild_id:
     kinds = [{"kind": k, "category": c} for k, c in policy.categories.items()]
     if kinds:
         await session.execute(insert(KINDS), kinds)
+    if _dialect(session) == "postgresql":
+        # Temporary tables get no statistics by themselves: without them the planner would not use the days'
+        # index for the per-event lookup.
+        await session.execute(text(f"ANALYZE {DAYS.name}, {KINDS.name}"))
     query = select(func.count()).select_from(LedgerEvent)
     if guild_id is not None:
         query = query.where(LedgerEvent.guild_id == guild_id)
