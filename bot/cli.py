@@ -9,6 +9,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 from bot.config import Config, ConfigError, load_config
 from bot.failures import TOKEN_ENV, SetupError, explain, watch_database_connects
@@ -167,8 +168,38 @@ def cmd_check(args: argparse.Namespace, config: Config) -> int:
     return 1 if errors else 0
 
 
+class ProgressBar:
+    """``rebuilding aggregates: 4,000,000 / 10,000,000 events (40%)`` on stderr: redrawn in place on a terminal,
+    one line per tenth otherwise (a log file or a pipe keeps ten lines, not thousands)."""
+
+    def __init__(self, label: str, unit: str, stream: IO[str] | None = None) -> None:
+        self.label, self.unit = label, unit
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.drawn = False
+        self.tenth = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        percent = done * 100 // total if total else 100
+        line = f"{self.label}: {done:,} / {total:,} {self.unit} ({percent}%)"
+        if self.tty:
+            self.stream.write("\r" + line)
+        elif percent // 10 > self.tenth:
+            self.tenth = percent // 10
+            self.stream.write(line + "\n")
+        else:
+            return
+        self.stream.flush()
+        self.drawn = True
+
+    def close(self) -> None:
+        if self.tty and self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
 def cmd_ledger_rebuild(args: argparse.Namespace, config: Config) -> int:
-    from bot import db, ledger
+    from bot import db, ledger, ledger_rebuild
     from bot.clock import SystemClock
     from bot.failures import sqlite_file
 
@@ -188,16 +219,24 @@ def cmd_ledger_rebuild(args: argparse.Namespace, config: Config) -> int:
         engine = db.create_engine(url)
         try:
             policy = ledger.policy_for(config)
-            async with db.create_sessionmaker(engine).begin() as session:
-                return await ledger.rebuild(session, policy, at=SystemClock().now())
+            # Batch by batch, each committed: a bot running on the same database keeps serving and recording
+            # meanwhile, and a rebuild stopped half-way is finished by the next start (bot/ledger_rebuild.py).
+            result = await ledger_rebuild.rebuild_in_batches(
+                engine, policy, at=SystemClock().now(), progress=bar, force=True
+            )
+            assert result is not None  # force: always rebuilt
+            return result
         finally:
             await engine.dispose()
 
+    bar = ProgressBar("rebuilding aggregates", "events")
     try:
         result = asyncio.run(rebuild())
     except ledger.BadgeFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        bar.close()
     print(
         f"ledger rebuilt: {result.aggregates} aggregate row(s) for {result.members} member(s); "
         f"{result.awarded} badge(s) newly awarded (not announced)"

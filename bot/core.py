@@ -16,7 +16,7 @@ import discord
 from discord.ext import commands
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot import db, heap, pacing, text
+from bot import db, heap, ledger, pacing, text
 from bot.clock import Clock
 from bot.community_roles import CommunityRoles
 from bot.config import Config
@@ -24,6 +24,7 @@ from bot.cooldowns import Cooldowns
 from bot.discord_seam import filter_interactions, ready_when_guilds_arrive, silence_voice_warnings
 from bot.errors import AtlasTree
 from bot.failures import SetupError
+from bot.ledger_rebuild import LedgerUpgrade
 from bot.member_sync import MemberSync
 from bot.privacy import MemberDataRegistry
 from bot.reminders import PermanentSendError, Reminders, TransientSendError
@@ -97,6 +98,10 @@ class AtlasBot(commands.Bot):
         self.member_data = MemberDataRegistry()
         # Community roles by id (resolved once, stored); capability checks and role changes ask it, never names.
         self.community = CommunityRoles(self)
+        # The first start after an upgrade rebuilds the ledger's aggregates in the background while the bot serves;
+        # features that read them check ``ledger_ready`` (bot/ledger_rebuild.py).
+        self.ledger_upgrade = LedgerUpgrade(engine, clock)
+        self.ledger_ready = self.ledger_upgrade.ready
 
     @property
     def guild_id(self) -> int:
@@ -108,6 +113,7 @@ class AtlasBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         await self.prepare_database()
+        await self.ledger_upgrade.start(ledger.policy_for(self.config))
         await self.community.load()
         recovered = await self.reminders.recover_stale_claims()
         if recovered:
@@ -248,6 +254,7 @@ class AtlasBot(commands.Bot):
         self.scheduler.close_gate()
 
     async def close(self) -> None:
+        await self.ledger_upgrade.aclose()
         await self.member_sync.aclose()
         await self.scheduler.aclose()
         await super().close()

@@ -52,7 +52,7 @@ import itertools
 import logging
 import tomllib
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
@@ -805,79 +805,23 @@ async def _add_to_kind_stats(
     stats.best_streak = max(stats.best_streak, stats.streak)
 
 
-@dataclass
-class _Rebuilt:
-    rows: int
-    # (member_id, guild_id) of everyone with counted events; their kind stats and all-time totals.
-    members: dict[int, int]
-    stats: dict[int, dict[str, KindStats]]
-    totals: dict[int, dict[str, int]]
-    times: dict[tuple[int, str], list[datetime]]
-
-
-async def _rebuild(session: AsyncSession, policy: LedgerPolicy, guild_id: int | None) -> _Rebuilt:
-    delete_stmt = delete(MemberPoints)
-    query = (
-        select(
-            LedgerEvent.member_id,
-            LedgerEvent.guild_id,
-            LedgerEvent.kind,
-            LedgerEvent.points,
-            LedgerEvent.created_at,
-        )
-        .outerjoin(LedgerAdjustment, LedgerAdjustment.event_id == LedgerEvent.id)
-        .where((LedgerAdjustment.reason.is_(None)) | (LedgerAdjustment.reason != SELF))
-    )
-    if guild_id is not None:
-        delete_stmt = delete_stmt.where(MemberPoints.guild_id == guild_id)
-        query = query.where(LedgerEvent.guild_id == guild_id)
-    await session.execute(delete_stmt)
-    events = [tuple(r) for r in await session.execute(query)]
-    totals = accumulate(events, policy)  # type: ignore[arg-type]
-    by_kind: dict[tuple[int, str], list[datetime]] = {}
-    members: dict[int, int] = {}
-    for member_id, guild, kind, _, at in events:
-        by_kind.setdefault((member_id, kind), []).append(at)
-        members.setdefault(member_id, guild)
-    member_list = list(members)
-    for i in range(0, len(member_list), 500):
-        chunk = member_list[i : i + 500]
-        await session.execute(delete(MemberKindStats).where(MemberKindStats.member_id.in_(chunk)))
-    stats: dict[int, dict[str, KindStats]] = {}
-    stats_rows = []
-    for (member_id, kind), times in by_kind.items():
-        st = kind_stats(times, policy.tz)
-        assert st is not None
-        stats.setdefault(member_id, {})[kind] = st
-        stats_rows.append({"member_id": member_id, "kind": kind, **st.__dict__})
-    for i in range(0, len(stats_rows), 5000):
-        await session.execute(MemberKindStats.__table__.insert(), stats_rows[i : i + 5000])
-    rows = [
-        {
-            "member_id": m,
-            "category": c,
-            "period_kind": k,
-            "period_start": s,
-            "guild_id": g,
-            "points": p,
-            "events": n,
-        }
-        for (m, c, k, s), (g, p, n) in totals.items()
-    ]
-    for i in range(0, len(rows), 5000):
-        await session.execute(MemberPoints.__table__.insert(), rows[i : i + 5000])
-    all_time: dict[int, dict[str, int]] = {}
-    for (m, c, k, _), (_, p, _) in totals.items():
-        if k == "all":
-            all_time.setdefault(m, {})[c] = p
-    return _Rebuilt(len(rows), members, stats, all_time, by_kind)
-
-
-async def rebuild_aggregates(session: AsyncSession, policy: LedgerPolicy, guild_id: int | None = None) -> int:
+async def rebuild_aggregates(
+    session: AsyncSession,
+    policy: LedgerPolicy,
+    guild_id: int | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
     """Recompute ``member_points`` and ``member_kind_stats`` from the ledger (after a config change of
     categories, or a repair); returns how many aggregate rows were written. Badges are left alone: ``rebuild``
-    also evaluates them."""
-    return (await _rebuild(session, policy, guild_id)).rows
+    also evaluates them. Set-based, in batches of members, in the caller's transaction (bot/ledger_rebuild.py)."""
+    from bot import ledger_rebuild
+
+    at = ALL_TIME  # unused without badges
+    totals = await ledger_rebuild.rebuild_in_session(
+        session, policy, at=at, guild_id=guild_id, badges=False, progress=progress
+    )
+    return totals.aggregates
 
 
 @dataclass(frozen=True)
@@ -888,64 +832,35 @@ class RebuildResult:
 
 
 async def rebuild(
-    session: AsyncSession, policy: LedgerPolicy, *, at: datetime, guild_id: int | None = None
+    session: AsyncSession,
+    policy: LedgerPolicy,
+    *,
+    at: datetime,
+    guild_id: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    batch_events: int | None = None,
 ) -> RebuildResult:
     """Rebuild the aggregates from the ledger and evaluate every automatic badge for every member.
 
-    For an upgrade with an existing ledger (the aggregates start empty) or a repair; ``atlas-bot ledger-rebuild``
-    runs it by hand, the recognition cog on its first start (``rebuild_if_needed``). One pass over the ledger in
-    memory, so it stays quick for large ledgers. Awards found here are not announced: on an upgrade they
-    would be a flood of old news. Revoked badges stay revoked. The periods follow ``policy.timezone``, which is
-    remembered, so a later change of ``[community] timezone`` is seen by ``needs_rebuild``.
+    For an upgrade with an existing ledger (the aggregates start empty) or a repair. Set-based SQL in batches of
+    members, in bounded memory, all in the caller's transaction (bot/ledger_rebuild.py; the bot's first start
+    and ``atlas-bot ledger-rebuild`` use ``ledger_rebuild.rebuild_in_batches``, which commits batch by batch so
+    the bot serves meanwhile). ``progress(done, total)`` is called with the events read after each batch. Awards
+    found here are not announced: on an upgrade they would be a flood of old news. Revoked badges stay revoked.
+    The periods follow ``policy.timezone``, which is remembered, so a later change of ``[community] timezone``
+    is seen by ``needs_rebuild``.
     """
-    await session.flush()
-    rebuilt = await _rebuild(session, policy, guild_id)
-    if guild_id is None:  # the marker is for every guild's aggregates: one guild rebuilt says nothing of the rest
-        await _remember_timezone(session, policy)
-    automatic = [b for b in policy.badges if b.automatic]
-    if not rebuilt.members or not automatic:
-        return RebuildResult(rebuilt.rows, len(rebuilt.members), 0)
-    excluded: set[tuple[int, str]] = set()
-    member_list = list(rebuilt.members)
-    for i in range(0, len(member_list), 500):
-        chunk = member_list[i : i + 500]
-        for table in (BadgeAward, BadgeRevocation):
-            found = await session.execute(
-                select(table.member_id, table.badge_key).where(table.member_id.in_(chunk))  # type: ignore[attr-defined]
-            )
-            excluded.update((m, k) for m, k in found.all())
-    awards = []
-    for member_id, guild in rebuilt.members.items():
-        stats = rebuilt.stats.get(member_id, {})
-        for badge in automatic:
-            if (member_id, badge.key) in excluded:
-                continue
-            rule = badge.rule
-            if isinstance(rule, CountRule):
-                earned = sum(stats[k].events for k in rule.kinds if k in stats) >= rule.at_least
-            elif isinstance(rule, StreakRule):
-                times = [t for k in rule.kinds for t in rebuilt.times.get((member_id, k), ())]
-                earned = longest_weekly_streak(times, policy.tz) >= rule.weeks
-            elif isinstance(rule, PointsRule):
-                earned = rebuilt.totals.get(member_id, {}).get(rule.category, 0) >= rule.at_least
-            else:
-                earned = False
-            if earned:
-                awards.append(
-                    {
-                        "guild_id": guild,
-                        "member_id": member_id,
-                        "badge_key": badge.key,
-                        "awarded_at": at,
-                        "event_id": None,
-                        "awarded_by": None,
-                        "reason": "",
-                    }
-                )
-    stmt = dialect_insert(session, BadgeAward).on_conflict_do_nothing(index_elements=["member_id", "badge_key"])
-    for i in range(0, len(awards), 5000):
-        await session.execute(stmt, awards[i : i + 5000])
-    return RebuildResult(rebuilt.rows, len(rebuilt.members), len(awards))
+    from bot import ledger_rebuild
+
+    totals = await ledger_rebuild.rebuild_in_session(
+        session,
+        policy,
+        at=at,
+        guild_id=guild_id,
+        progress=progress,
+        batch_events=batch_events or ledger_rebuild.BATCH_EVENTS,
+    )
+    return RebuildResult(totals.aggregates, totals.members, totals.awarded)
 
 
 async def aggregates_timezone(session: AsyncSession) -> str | None:
@@ -964,18 +879,29 @@ async def needs_rebuild(session: AsyncSession, policy: LedgerPolicy | None = Non
     """Whether the aggregates must be rebuilt from the ledger: they are empty while the ledger is not (a database
     upgraded from before them), or (given the policy) their weeks and months were cut in another time zone than
     ``policy.timezone`` (``[community] timezone`` changed; aggregates from before it was recorded are UTC)."""
+    from bot import ledger_rebuild
+
+    if await ledger_rebuild.pending(session) is not None:  # a batched rebuild stopped half-way: finish it
+        return True
     has_points = await session.scalar(select(exists().where(MemberPoints.member_id.is_not(None))))
     if not has_points:
         return bool(await session.scalar(select(exists().where(LedgerEvent.id.is_not(None)))))
     return policy is not None and (await aggregates_timezone(session) or "UTC") != policy.timezone
 
 
-async def rebuild_if_needed(session: AsyncSession, policy: LedgerPolicy, *, at: datetime) -> RebuildResult | None:
+async def rebuild_if_needed(
+    session: AsyncSession,
+    policy: LedgerPolicy,
+    *,
+    at: datetime,
+    progress: Callable[[int, int], None] | None = None,
+) -> RebuildResult | None:
     """``rebuild`` when ``needs_rebuild``, once even if two processes start together; None when not needed.
 
-    Run before anything records or reads aggregates (the recognition cog does it as it loads): after a change of
-    ``[community] timezone`` every stored week and month is re-cut in the new zone, so boards, streaks and the
-    spotlight never mix periods of two zones."""
+    In the caller's one transaction. The bot itself runs ``ledger_rebuild.rebuild_in_batches`` at start-up in
+    the background (``LedgerUpgrade``), which commits per batch and takes the same PostgreSQL lock: after a
+    change of ``[community] timezone`` every stored week and month is re-cut in the new zone, so boards, streaks
+    and the spotlight never mix periods of two zones."""
     if not await needs_rebuild(session, policy):
         await _remember_timezone(session, policy)  # an empty ledger: its first aggregates use this zone
         return None
@@ -983,7 +909,7 @@ async def rebuild_if_needed(session: AsyncSession, policy: LedgerPolicy, *, at: 
         await session.execute(text("SELECT pg_advisory_xact_lock(:cls, 0)"), {"cls": LOCK_CLASS})
         if not await needs_rebuild(session, policy):  # the other process did it while we waited
             return None
-    return await rebuild(session, policy, at=at)
+    return await rebuild(session, policy, at=at, progress=progress)
 
 
 # -- badges ----------------------------------------------------------------------------------------------------

@@ -65,6 +65,16 @@ def _month_name(month: datetime, tz: tzinfo) -> str:
     return service.month_label(month, tz)
 
 
+def ensure_ledger_ready(bot: AtlasBot) -> None:
+    """While the first start after an upgrade rebuilds the aggregates in the background (bot/ledger_rebuild.py),
+    boards, badges and reputation would be partial: say so instead. Recording goes on meanwhile, exactly."""
+    if bot.ledger_ready.is_set():
+        return
+    percent = bot.ledger_upgrade.percent
+    done = f" ({percent}% done)" if percent is not None else ""
+    raise UserError(f"Atlas is upgrading its contribution ledger{done}; try again in a minute.")
+
+
 async def _member_row(bot: AtlasBot, session: Any, user: discord.abc.User) -> int:
     joined = getattr(user, "joined_at", None) or bot.clock.now()
     member = await ensure_member(session, bot.guild_id, user.id, display_name=user.display_name, joined_at=joined)
@@ -156,6 +166,7 @@ class LeaderboardButton(
     async def callback(self, interaction: discord.Interaction) -> None:
         try:
             bot: AtlasBot = interaction.client  # type: ignore[assignment]
+            ensure_ledger_ready(bot)
             await interaction.response.defer()  # the board and its image take longer than Discord's 3 seconds
             content, file, view = await leaderboard_message(
                 bot, interaction.user, self.window, self.category, self.page
@@ -209,7 +220,7 @@ class RecognitionCog(commands.Cog):
         self.tz = self.policy.tz
 
     async def cog_load(self) -> None:
-        await self._rebuild_if_needed()
+        await self._align_spotlights()
         self.bot.add_dynamic_items(LeaderboardButton, SpotlightPostButton)
         announcements = self.bot.config.channels.announcements
         self.bot.reminders.register(
@@ -247,24 +258,15 @@ class RecognitionCog(commands.Cog):
         for name in JOB_NAMES:
             self.bot.scheduler.remove_job(name)
 
-    async def _rebuild_if_needed(self) -> None:
-        """A database upgraded with an existing ledger starts with empty aggregates: fill them (and award the
-        badges already earned, quietly) before anything reads them. Once; ``atlas-bot ledger-rebuild`` by hand.
-        The same when ``[community] timezone`` changed: the stored weeks and months are re-cut in the new zone,
-        and the spotlights re-keyed on its month starts (each keeps its calendar month)."""
+    async def _align_spotlights(self) -> None:
+        """When ``[community] timezone`` changed, the spotlights are re-keyed on its month starts (each keeps its
+        calendar month). The aggregates' rebuild (a database upgraded with an existing ledger, or the zone
+        changed) is the bot's, in the background at start (``bot.ledger_upgrade``): the reads below check
+        ``ensure_ledger_ready`` meanwhile, the jobs wait for it."""
         async with self.bot.sessions.begin() as session:
-            result = await ledger.rebuild_if_needed(session, self.policy, at=self.bot.clock.now())
             moved = await service.align_spotlight_months(session, self.tz)
         if moved:
             log.warning("recognition: %d spotlight(s) re-keyed on the months of %s", moved, self.policy.timezone)
-        if result is not None:
-            log.warning(
-                "recognition: built the aggregates from the existing ledger (%d members, %d rows) and awarded "
-                "%d badge(s) already earned, without announcements",
-                result.members,
-                result.aggregates,
-                result.awarded,
-            )
 
     # -- reminder handlers -------------------------------------------------------------------------------------
     async def _announcements(self) -> discord.abc.Messageable:
@@ -352,6 +354,7 @@ class RecognitionCog(commands.Cog):
     @app_commands.describe(member="Whose badges (default: yours)")
     @app_commands.guild_only()
     async def badges(self, interaction: discord.Interaction, member: discord.Member | None = None) -> None:
+        ensure_ledger_ready(self.bot)
         target = member or interaction.user
         async with self.bot.sessions() as session:
             row = await get_member(session, self.bot.guild_id, target.id)
@@ -454,6 +457,7 @@ class RecognitionCog(commands.Cog):
         window: app_commands.Choice[str] | None = None,
         category: app_commands.Choice[str] | None = None,
     ) -> None:
+        ensure_ledger_ready(self.bot)
         await interaction.response.defer(ephemeral=True, thinking=True)  # the image takes a while to draw
         content, file, view = await leaderboard_message(
             self.bot,
@@ -490,6 +494,7 @@ class RecognitionCog(commands.Cog):
     @app_commands.describe(member="Whose reputation (default: yours)")
     @app_commands.guild_only()
     async def reputation(self, interaction: discord.Interaction, member: discord.Member | None = None) -> None:
+        ensure_ledger_ready(self.bot)
         target = member or interaction.user
         async with self.bot.sessions() as session:
             row = await get_member(session, self.bot.guild_id, target.id)
@@ -509,6 +514,7 @@ class RecognitionCog(commands.Cog):
     async def ledger_history(
         self, interaction: discord.Interaction, member: discord.Member, page: app_commands.Range[int, 1, 1000] = 1
     ) -> None:
+        ensure_ledger_ready(self.bot)
         per_page = 15
         async with self.bot.sessions() as session:
             row = await get_member(session, self.bot.guild_id, member.id)
@@ -544,6 +550,7 @@ class RecognitionCog(commands.Cog):
     )
     @require(Capability.MANAGE_COMMUNITY)
     async def spotlight_preview(self, interaction: discord.Interaction) -> None:
+        ensure_ledger_ready(self.bot)
         # Choosing a new draft reads the whole month of the ledger: answer Discord first.
         await interaction.response.defer(ephemeral=True, thinking=True)
         month, now = self._spotlight_month(), self.bot.clock.now()
@@ -715,6 +722,7 @@ class RecognitionCog(commands.Cog):
         """On the 1st: the last month's draft and its post reminder, and a word to the maintainers."""
         if not self.bot.guild_id:
             return
+        await self.bot.ledger_ready.wait()  # the month's points, once a first-start rebuild has finished
         month = ledger.add_months(ledger.month_start(now, self.tz), -1, self.tz)
         async with self.bot.sessions.begin() as session:
             draft = await self._prepare_draft(session, month, now)
@@ -743,6 +751,7 @@ class RecognitionCog(commands.Cog):
     async def quarterly_review_job(self, now: datetime) -> None:
         if not self.bot.guild_id:
             return
+        await self.bot.ledger_ready.wait()
         quarter = ledger.add_months(service.quarter_start(now, self.tz), -3, self.tz)
         async with self.bot.sessions() as session:
             review = await service.quarter_review(session, self.bot.guild_id, quarter, tz=self.tz)

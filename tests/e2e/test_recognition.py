@@ -13,7 +13,7 @@ import discord
 import pytest
 from sqlalchemy import insert, select
 
-from bot import db, ledger
+from bot import db, ledger, ledger_rebuild
 from bot.clock import ManualClock
 from bot.emulator import Emulator, Member
 from bot.harness import AtlasHarness, config_for, make_world
@@ -296,45 +296,82 @@ async def test_ledger_history_and_reputation(world: AtlasHarness) -> None:
     assert "`answer_accepted` +15" in r.embeds[0]["fields"][0]["value"]
 
 
-async def test_first_start_on_an_existing_ledger_builds_the_boards(
-    emulator: Emulator, e2e_clock: ManualClock, tmp_path: Path
+async def test_first_start_on_an_existing_ledger_serves_while_it_builds_the_boards(
+    emulator: Emulator, e2e_clock: ManualClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The rebuild runs in the background: meanwhile the boards say the bot is upgrading (how far), recording
+    goes on and counts exactly once, and once it is done everything is served as usual."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
     await db.upgrade(url, "0002")  # a database from before recognition, with a ledger
     engine = db.create_engine(url)
-    guild = make_world(emulator)
-    old = emulator.add_member(guild, "old-timer")
+    guild, T = make_world(emulator), e2e_clock.now()
+    old, veteran = emulator.add_member(guild, "old-timer"), emulator.add_member(guild, "veteran")
     async with engine.begin() as conn:
         await conn.execute(
-            insert(MemberRow).values(
-                id=1, guild_id=guild.id, discord_id=old.id, display_name="old-timer", joined_at=e2e_clock.now()
-            )
+            insert(MemberRow),
+            [
+                {"id": i, "guild_id": guild.id, "discord_id": m.id, "display_name": m.name, "joined_at": T}
+                for i, m in ((1, old), (2, veteran))
+            ],
         )
         await conn.execute(
             insert(LedgerEvent),
             [
                 {
                     "guild_id": guild.id,
-                    "member_id": 1,
+                    "member_id": m,
                     "kind": "review_done",
                     "points": 10,
                     "reference": f"r{i}",
                     "created_at": e2e_clock.now(),
                 }
+                for m in (1, 2)
                 for i in range(3)
             ],
         )
     await engine.dispose()
+    # Two batches (one member each); the second is held until the test has seen the bot serve meanwhile.
+    monkeypatch.setattr(ledger_rebuild, "BATCH_EVENTS", 3)
+    real_batch, calls, paused, release = ledger_rebuild._rebuild_batch, [], asyncio.Event(), asyncio.Event()
+
+    async def held_batch(*args, **kwargs):
+        calls.append(args[3:5])
+        if len(calls) == 2:
+            paused.set()
+            await release.wait()
+        return await real_batch(*args, **kwargs)
+
+    monkeypatch.setattr(ledger_rebuild, "_rebuild_batch", held_batch)
     harness = AtlasHarness(emulator, guild, e2e_clock, config_for(emulator, guild, cogs=COGS), url)
     harness.members["bob"] = emulator.add_member(guild, "bob")
-    await harness.start()  # migrates to head; the recognition cog rebuilds on load
+    await harness.start()  # migrates to head; the rebuild starts in the background and does not hold this up
     try:
+        await asyncio.wait_for(paused.wait(), 10)
+        assert not harness.bot.ledger_ready.is_set()
+        for who, command, options in (
+            (harness.bob, "leaderboard show", {"window": "all"}),
+            (old, "badges", {}),
+            (veteran, "reputation", {}),
+        ):
+            r = await emulator.slash(who, command, **options)
+            assert r.ephemeral and r.content == (
+                "Atlas is upgrading its contribution ledger (50% done); try again in a minute."
+            ), (command, r.content)
+        # Recording goes on: one event of a member already rebuilt, one of a member not yet rebuilt.
+        await record(harness, old, "review_done", "new:1")
+        await record(harness, veteran, "checkin", "new:2")
+        release.set()
+        await asyncio.wait_for(harness.bot.ledger_ready.wait(), 10)
+        assert calls == [(None, 1), (1, 2), (2, None)]  # (after, up to) member ids: the last one open-ended
         r = await emulator.slash(harness.bob, "leaderboard show", window="all")
-        assert f"1. <@{old.id}> · 30 points" in r.content
+        assert f"1. <@{old.id}> · 40 points" in r.content and f"2. <@{veteran.id}> · 32 points" in r.content
         badges = await emulator.slash(old, "badges")
         assert "Second Pair of Eyes" in badges.embeds[0]["description"]
         await harness.advance(timedelta(hours=1))
         assert emulator.messages(harness.channel("announcements")) == []  # old news is not announced
+        # The next start finds nothing to rebuild and is ready at once.
+        await harness.restart()
+        assert harness.bot.ledger_ready.is_set() and len(calls) == 3
     finally:
         await harness.stop()
 
@@ -445,6 +482,7 @@ async def test_changing_the_time_zone_recuts_the_stored_weeks(world: AtlasHarnes
     r = await world.emu.slash(world.alice, "leaderboard show", window="week", category="reviews")
     assert "No points yet." in r.content  # a new UTC week
     await world.restart(world.config.with_overrides(community={"timezone": "Europe/Berlin"}))
+    await asyncio.wait_for(world.bot.ledger_ready.wait(), 10)  # the weeks are re-cut in the background
     r = await world.emu.slash(world.alice, "leaderboard show", window="week", category="reviews")
     assert f"1. <@{world.bob.id}> · 10 points" in r.content
     r = await world.emu.slash(world.alice, "leaderboard show", window="all", category="reviews")

@@ -4,6 +4,7 @@ bot start, or by ``atlas-bot ledger-rebuild``) and the badges already earned are
 from __future__ import annotations
 
 import asyncio
+import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -102,14 +103,36 @@ async def test_upgrade_with_an_existing_ledger_builds_aggregates_and_badges(db_u
         await engine.dispose()
 
 
+def test_the_progress_bar_redraws_in_place_on_a_terminal_and_prints_tenths_elsewhere() -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    term, log = Terminal(), io.StringIO()
+    for stream in (term, log):
+        bar = cli.ProgressBar("rebuilding aggregates", "events", stream)
+        for done in range(0, 10_000_001, 500_000):
+            bar(done, 10_000_000)
+        bar.close()
+    assert term.getvalue().count("\r") == 21 and term.getvalue().endswith("(100%)\n")
+    assert "\rrebuilding aggregates: 4,000,000 / 10,000,000 events (40%)\r" in term.getvalue()
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 11 and lines[4] == "rebuilding aggregates: 4,000,000 / 10,000,000 events (40%)"
+
+
 async def test_ledger_rebuild_command(db_url: str, tmp_path: Path, capsys) -> None:
     await ledger_before_recognition(db_url)
     config = tmp_path / "config.toml"
     config.write_text(f'[database]\nurl = "{db_url}"\n')
     assert await asyncio.to_thread(cli.main, ["migrate", "-c", str(config)]) == 0
     assert await asyncio.to_thread(cli.main, ["ledger-rebuild", "-c", str(config)]) == 0
-    out = capsys.readouterr().out
-    assert "for 2 member(s)" in out and "newly awarded (not announced)" in out
+    captured = capsys.readouterr()
+    assert "for 2 member(s)" in captured.out and "newly awarded (not announced)" in captured.out
+    # The progress bar, on stderr: not a terminal here, so a line per tenth (this ledger is one batch).
+    assert captured.err.splitlines() == [
+        "rebuilding aggregates: 0 / 9 events (0%)",
+        "rebuilding aggregates: 9 / 9 events (100%)",
+    ]
     engine = db.create_engine(db_url)
     try:
         points, stats, awards, reminders = await counts(db.create_sessionmaker(engine))
