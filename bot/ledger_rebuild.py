@@ -69,6 +69,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bot import ledger
 from bot.db import dialect_insert
+from bot.errors import UserError
 from models import BadgeAward, BotState, LedgerAdjustment, LedgerEvent, Member, MemberKindStats, MemberPoints
 from models.base import UTCDateTime
 from models.recognition import BadgeRevocation
@@ -697,6 +698,14 @@ class LedgerUpgrade:
 
     async def wait(self) -> None:
         await self.ready.wait()
+
+    def ensure_ready(self) -> None:
+        """For a command that reads the aggregates: while they are being rebuilt they would be partial, so say
+        so (an ephemeral ``UserError``) instead of showing wrong boards, badges or journey points."""
+        if self.ready.is_set():
+            return
+        done = f" ({self.percent}% done)" if self.percent is not None else ""
+        raise UserError(f"Atlas is upgrading its contribution ledger{done}; try again in a minute.")
 
     async def aclose(self) -> None:
         if self._task is not None and not self._task.done():

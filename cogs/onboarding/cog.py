@@ -534,7 +534,9 @@ class OnboardingCog(commands.Cog):
         maintainer's placement or a ledger event's promotion meanwhile wins). Moves go in short transactions of
         ``PROMOTE_GROUP`` members with a handful of statements each (one per member cost 12 ms of hand-offs to
         SQLite's thread: 1,000 promotions took 7 s on the loaded 2-core machine); SQLite's write lock is never
-        held for the scan."""
+        held for the scan. After an upgrade it waits for the first-start rebuild: partial points would only
+        delay promotions, but there is no reason to run on them."""
+        await self.bot.ledger_ready.wait()
         after = 0
         while True:
             async with self.bot.sessions() as session:
@@ -566,6 +568,8 @@ class OnboardingCog(commands.Cog):
             if row is None:
                 return
             row.last_active_at = self.bot.clock.now()  # contributing is activity: no "we miss you" nudge
+            if not self.bot.ledger_ready.is_set():
+                return  # points are partial while the aggregates are rebuilt; the daily evaluation catches up
             move = await service.evaluate(session, row, self.bot.clock.now(), self.rules)
             if move is not None:
                 await self._announce_move(session, move)
@@ -837,6 +841,7 @@ class OnboardingCog(commands.Cog):
     async def journey_show(self, interaction: discord.Interaction, member: discord.Member | None = None) -> None:
         user = member or interaction.user
         now = self.bot.clock.now()
+        self.bot.ledger_upgrade.ensure_ready()  # the points come from the aggregates
         row = await service.profile_view(self.bot.reads, self.bot.guild_id, user.id, with_points=True)
         if row is None or row.onboarded_at is None or row.stage is None:
             who = "You have" if user.id == interaction.user.id else f"{name_of(user)} has"

@@ -65,16 +65,6 @@ def _month_name(month: datetime, tz: tzinfo) -> str:
     return service.month_label(month, tz)
 
 
-def ensure_ledger_ready(bot: AtlasBot) -> None:
-    """While the first start after an upgrade rebuilds the aggregates in the background (bot/ledger_rebuild.py),
-    boards, badges and reputation would be partial: say so instead. Recording goes on meanwhile, exactly."""
-    if bot.ledger_ready.is_set():
-        return
-    percent = bot.ledger_upgrade.percent
-    done = f" ({percent}% done)" if percent is not None else ""
-    raise UserError(f"Atlas is upgrading its contribution ledger{done}; try again in a minute.")
-
-
 async def _member_row(bot: AtlasBot, session: Any, user: discord.abc.User) -> int:
     joined = getattr(user, "joined_at", None) or bot.clock.now()
     member = await ensure_member(session, bot.guild_id, user.id, display_name=user.display_name, joined_at=joined)
@@ -166,7 +156,7 @@ class LeaderboardButton(
     async def callback(self, interaction: discord.Interaction) -> None:
         try:
             bot: AtlasBot = interaction.client  # type: ignore[assignment]
-            ensure_ledger_ready(bot)
+            bot.ledger_upgrade.ensure_ready()
             await interaction.response.defer()  # the board and its image take longer than Discord's 3 seconds
             content, file, view = await leaderboard_message(
                 bot, interaction.user, self.window, self.category, self.page
@@ -262,7 +252,7 @@ class RecognitionCog(commands.Cog):
         """When ``[community] timezone`` changed, the spotlights are re-keyed on its month starts (each keeps its
         calendar month). The aggregates' rebuild (a database upgraded with an existing ledger, or the zone
         changed) is the bot's, in the background at start (``bot.ledger_upgrade``): the reads below check
-        ``ensure_ledger_ready`` meanwhile, the jobs wait for it."""
+        ``bot.ledger_upgrade.ensure_ready`` meanwhile, the jobs wait for it."""
         async with self.bot.sessions.begin() as session:
             moved = await service.align_spotlight_months(session, self.tz)
         if moved:
@@ -354,7 +344,7 @@ class RecognitionCog(commands.Cog):
     @app_commands.describe(member="Whose badges (default: yours)")
     @app_commands.guild_only()
     async def badges(self, interaction: discord.Interaction, member: discord.Member | None = None) -> None:
-        ensure_ledger_ready(self.bot)
+        self.bot.ledger_upgrade.ensure_ready()
         target = member or interaction.user
         async with self.bot.sessions() as session:
             row = await get_member(session, self.bot.guild_id, target.id)
@@ -457,7 +447,7 @@ class RecognitionCog(commands.Cog):
         window: app_commands.Choice[str] | None = None,
         category: app_commands.Choice[str] | None = None,
     ) -> None:
-        ensure_ledger_ready(self.bot)
+        self.bot.ledger_upgrade.ensure_ready()
         await interaction.response.defer(ephemeral=True, thinking=True)  # the image takes a while to draw
         content, file, view = await leaderboard_message(
             self.bot,
@@ -494,7 +484,7 @@ class RecognitionCog(commands.Cog):
     @app_commands.describe(member="Whose reputation (default: yours)")
     @app_commands.guild_only()
     async def reputation(self, interaction: discord.Interaction, member: discord.Member | None = None) -> None:
-        ensure_ledger_ready(self.bot)
+        self.bot.ledger_upgrade.ensure_ready()
         target = member or interaction.user
         async with self.bot.sessions() as session:
             row = await get_member(session, self.bot.guild_id, target.id)
@@ -514,7 +504,7 @@ class RecognitionCog(commands.Cog):
     async def ledger_history(
         self, interaction: discord.Interaction, member: discord.Member, page: app_commands.Range[int, 1, 1000] = 1
     ) -> None:
-        ensure_ledger_ready(self.bot)
+        self.bot.ledger_upgrade.ensure_ready()
         per_page = 15
         async with self.bot.sessions() as session:
             row = await get_member(session, self.bot.guild_id, member.id)
@@ -550,7 +540,7 @@ class RecognitionCog(commands.Cog):
     )
     @require(Capability.MANAGE_COMMUNITY)
     async def spotlight_preview(self, interaction: discord.Interaction) -> None:
-        ensure_ledger_ready(self.bot)
+        self.bot.ledger_upgrade.ensure_ready()
         # Choosing a new draft reads the whole month of the ledger: answer Discord first.
         await interaction.response.defer(ephemeral=True, thinking=True)
         month, now = self._spotlight_month(), self.bot.clock.now()

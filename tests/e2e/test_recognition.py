@@ -342,7 +342,7 @@ async def test_first_start_on_an_existing_ledger_serves_while_it_builds_the_boar
         return await real_batch(*args, **kwargs)
 
     monkeypatch.setattr(ledger_rebuild, "_rebuild_batch", held_batch)
-    harness = AtlasHarness(emulator, guild, e2e_clock, config_for(emulator, guild, cogs=COGS), url)
+    harness = AtlasHarness(emulator, guild, e2e_clock, config_for(emulator, guild, cogs=[*COGS, "onboarding"]), url)
     harness.members["bob"] = emulator.add_member(guild, "bob")
     await harness.start()  # migrates to head; the rebuild starts in the background and does not hold this up
     try:
@@ -352,6 +352,7 @@ async def test_first_start_on_an_existing_ledger_serves_while_it_builds_the_boar
             (harness.bob, "leaderboard show", {"window": "all"}),
             (old, "badges", {}),
             (veteran, "reputation", {}),
+            (veteran, "journey show", {}),  # the journey's points come from the same aggregates
         ):
             r = await emulator.slash(who, command, **options)
             assert r.ephemeral and r.content == (
