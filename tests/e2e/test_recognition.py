@@ -342,7 +342,8 @@ async def test_first_start_on_an_existing_ledger_serves_while_it_builds_the_boar
         return await real_batch(*args, **kwargs)
 
     monkeypatch.setattr(ledger_rebuild, "_rebuild_batch", held_batch)
-    harness = AtlasHarness(emulator, guild, e2e_clock, config_for(emulator, guild, cogs=[*COGS, "onboarding"]), url)
+    config = config_for(emulator, guild, cogs=[*COGS, "onboarding"])
+    harness = AtlasHarness(emulator, guild, e2e_clock, config, url)
     harness.members["bob"] = emulator.add_member(guild, "bob")
     await harness.start()  # migrates to head; the rebuild starts in the background and does not hold this up
     try:
