@@ -60,13 +60,23 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, exists, func, select, text
+from sqlalchemy import and_, delete, exists, func, insert, literal, select, text, union, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import reminders
 from bot.config import Config, RecognitionSection
 from bot.db import dialect_insert
-from models import BadgeAward, BotState, LedgerAdjustment, LedgerEvent, MemberKindStats, MemberPoints
+from models import (
+    BadgeAward,
+    BoardCount,
+    BotState,
+    LedgerAdjustment,
+    LedgerEvent,
+    Member,
+    MemberKindStats,
+    MemberPoints,
+    RecognitionPref,
+)
 from models.recognition import BadgeRevocation
 
 log = logging.getLogger(__name__)
@@ -713,14 +723,152 @@ async def _add_to_aggregates(
         }
         for m, c, k, s in aggregate_keys(member_id, categories, at, tz)
     ]
+    # A new row is shown on boards when the member is (read after record_event's member lock, which the
+    # visibility triggers take too, so a concurrent leave or opt-out is either seen here or sees this row).
+    visible = _shown(member_id)
+    for row in rows:
+        row["visible"] = visible
     table = MemberPoints.__table__
     stmt = dialect_insert(session, table).values(rows)
-    # An atomic upsert: concurrent writers add to the row instead of overwriting each other.
+    # An atomic upsert: concurrent writers add to the row instead of overwriting each other. It returns the new
+    # totals, so each board's count moves from (new - points) to new without another read.
     stmt = stmt.on_conflict_do_update(
         index_elements=["member_id", "category", "period_kind", "period_start"],
         set_={"points": table.c.points + stmt.excluded.points, "events": table.c.events + stmt.excluded.events},
+    ).returning(table.c.period_kind, table.c.category, table.c.period_start, table.c.points, table.c.visible)
+    changed = (await session.execute(stmt)).all()
+    if points:
+        moves = [(k, c, s, int(p) - points, int(p)) for k, c, s, p, shown in changed if shown]
+        await _count_moves(session, guild_id, moves)
+
+
+# -- board counts (the viewer's rank) ----------------------------------------------------------------------------
+# ``board_counts`` says how many visible members hold each points value of a board, so a rank is a sum over the
+# distinct values above (a few thousand at most, for 100,000 members) rather than a count of everyone ahead
+# (9 ms for 50,000 index entries on PostgreSQL). Writers insert +1/-1 rows and never update a shared row: no
+# waiting on, or deadlock over, the counter of a popular value. Every ``COMPACT_EVERY`` ids, the writer folds the
+# boards it touched (the values holding more than one row) into one row per value.
+COMPACT_EVERY = 1024
+Board = tuple[str, str, datetime]  # period_kind, category, period_start
+
+
+def _shown(member_id: int) -> Any:
+    """Whether the member is shown on public boards now: present and not opted out (as the triggers say)."""
+    present = exists().where(Member.id == member_id, Member.left_at.is_(None))
+    opted_out = exists().where(
+        RecognitionPref.member_id == member_id, RecognitionPref.leaderboard_opt_out.is_(True)
     )
-    await session.execute(stmt)
+    return and_(present, ~opted_out)
+
+
+async def _count_moves(
+    session: AsyncSession, guild_id: int, moves: Sequence[tuple[str, str, datetime, int, int]]
+) -> None:
+    """Record visible members moving on boards: (period_kind, category, period_start, old points, new points)."""
+    deltas: dict[tuple[str, str, datetime, int], int] = {}
+    for kind, category, start, old, new in moves:
+        if old > 0:
+            deltas[(kind, category, start, old)] = deltas.get((kind, category, start, old), 0) - 1
+        if new > 0:
+            deltas[(kind, category, start, new)] = deltas.get((kind, category, start, new), 0) + 1
+    rows = [
+        {"guild_id": guild_id, "period_kind": k, "category": c, "period_start": s, "points": p, "members": n}
+        for (k, c, s, p), n in deltas.items()
+        if n
+    ]
+    if not rows:
+        return
+    ids = (await session.execute(insert(BoardCount).values(rows).returning(BoardCount.id))).scalars().all()
+    if any(i % COMPACT_EVERY == 0 for i in ids):
+        boards = sorted({(r["period_kind"], r["category"], r["period_start"]) for r in rows})
+        await _compact_boards(session, guild_id, boards)  # type: ignore[arg-type]
+
+
+def _on_board(guild_id: int, board: Board) -> list[Any]:
+    kind, category, start = board
+    return [
+        BoardCount.guild_id == guild_id,
+        BoardCount.period_kind == kind,
+        BoardCount.category == category,
+        BoardCount.period_start == start,
+    ]
+
+
+async def _compact_boards(session: AsyncSession, guild_id: int, boards: Sequence[Board]) -> None:
+    """Fold each board's values that hold several rows into one row (dropped when it sums to 0)."""
+    postgres = _dialect(session) == "postgresql"
+    for board in boards:
+        kind, category, start = board
+        where = _on_board(guild_id, board)
+        constants = [
+            literal(guild_id, BoardCount.guild_id.type),
+            literal(kind, BoardCount.period_kind.type),
+            literal(category, BoardCount.category.type),
+            literal(start, BoardCount.period_start.type),
+        ]
+        columns = ["guild_id", "period_kind", "category", "period_start", "points", "members"]
+        if postgres:
+            # One statement, one snapshot: it sums exactly the rows it deletes; a row a concurrent writer has
+            # not committed yet is neither summed nor deleted, and a concurrent compaction skips what this one
+            # deleted (it waits for the row, then finds it gone).
+            dup = select(BoardCount.points).where(*where).group_by(BoardCount.points).having(func.count() > 1)
+            moved = (
+                delete(BoardCount)
+                .where(*where, BoardCount.points.in_(dup.scalar_subquery()))
+                .returning(BoardCount.points, BoardCount.members)
+                .cte("moved")
+            )
+            folded = select(*constants, moved.c.points, func.sum(moved.c.members)).group_by(moved.c.points)
+            await session.execute(
+                insert(BoardCount).from_select(columns, folded.having(func.sum(moved.c.members) != 0))
+            )
+            continue
+        # SQLite has one writer at a time (this transaction): sum, then delete, the rows that existed before.
+        upto = await session.scalar(select(func.max(BoardCount.id)))
+        old = [*where, BoardCount.id <= upto]
+        dup = select(BoardCount.points).where(*old).group_by(BoardCount.points).having(func.count() > 1)
+        folded = (
+            select(*constants, BoardCount.points, func.sum(BoardCount.members))
+            .where(*old, BoardCount.points.in_(dup.scalar_subquery()))
+            .group_by(BoardCount.points)
+            .having(func.sum(BoardCount.members) != 0)
+        )
+        await session.execute(insert(BoardCount).from_select(columns, folded))
+        await session.execute(delete(BoardCount).where(*old, BoardCount.points.in_(dup.scalar_subquery())))
+
+
+async def rebuild_ranks(session: AsyncSession, guild_id: int | None = None) -> None:
+    """Recompute ``member_points.visible`` and ``board_counts`` from member_points, members and
+    recognition_prefs, set-based in SQL. After anything that writes member_points wholesale (a rebuild of the
+    aggregates, a bulk load), which leaves new rows shown and the counts stale."""
+    await session.flush()
+    hidden = union(
+        select(Member.id).where(Member.left_at.is_not(None)),
+        select(RecognitionPref.member_id).where(RecognitionPref.leaderboard_opt_out.is_(True)),
+    )
+    mine = [] if guild_id is None else [MemberPoints.guild_id == guild_id]
+    await session.execute(
+        update(MemberPoints)
+        .where(*mine, MemberPoints.visible.is_(True), MemberPoints.member_id.in_(hidden))
+        .values(visible=False)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(MemberPoints)
+        .where(*mine, MemberPoints.visible.is_(False), MemberPoints.member_id.not_in(hidden))
+        .values(visible=True)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(delete(BoardCount).where(*[] if guild_id is None else [BoardCount.guild_id == guild_id]))
+    board = [MemberPoints.guild_id, MemberPoints.period_kind, MemberPoints.category, MemberPoints.period_start]
+    await session.execute(
+        insert(BoardCount).from_select(
+            ["guild_id", "period_kind", "category", "period_start", "points", "members"],
+            select(*board, MemberPoints.points, func.count())
+            .where(*mine, MemberPoints.visible.is_(True), MemberPoints.points > 0)
+            .group_by(*board, MemberPoints.points),
+        )
+    )
 
 
 def accumulate(

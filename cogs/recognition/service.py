@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import ledger, reminders
@@ -21,6 +21,7 @@ from cogs.recognition.spotlight import PICKED, Candidate, Pick, select_spotlight
 from models import (
     BadgeAward,
     BadgeRevocation,
+    BoardCount,
     LedgerAdjustment,
     LedgerEvent,
     Member,
@@ -122,29 +123,31 @@ async def leaderboard(
     viewer_member_id: int | None = None,
     tz: tzinfo = UTC,
 ) -> Board:
-    """One page of a board from the maintained aggregates: an index range scan, whatever the ledger's size.
-    ``tz`` is the community's (``policy.tz``): the one the aggregates were cut in."""
+    """One page of a board and the viewer's rank from the maintained aggregates, without joins or long counts
+    whatever the community's size: the page and the viewer's ties are index-only range scans of the visible
+    rows (``member_points.visible``), and the members ahead of the viewer are a sum over ``board_counts``, one
+    row per distinct points value above theirs. ``tz`` is the community's (``policy.tz``): the one the
+    aggregates were cut in."""
     if category not in ledger.CATEGORIES:
         raise RecognitionError(f"Unknown category; choose one of {', '.join(ledger.CATEGORIES)}.")
     start = ledger.period_start(window, at, tz)
-    where = [
+    board = [
         MemberPoints.guild_id == guild_id,
         MemberPoints.period_kind == window,
         MemberPoints.category == category,
         MemberPoints.period_start == start,
-        MemberPoints.points > 0,
-        *_visible(),
     ]
-    joined = select(MemberPoints.member_id).join(Member, Member.id == MemberPoints.member_id).where(*where)
+    # "= true", not "IS true": PostgreSQL uses an index for the former only.
+    shown = [*board, MemberPoints.visible == true(), MemberPoints.points > 0]
     # Counting stops at the last page shown, so a huge board costs no more than a small one.
-    capped = joined.limit(page_size * max_pages).subquery()
+    capped = select(MemberPoints.member_id).where(*shown).limit(page_size * max_pages).subquery()
     total = int(await session.scalar(select(func.count()).select_from(capped)) or 0)
     pages = max(1, -(-total // page_size))
     page = min(max(0, page), pages - 1)
     rows = await session.execute(
         select(MemberPoints.member_id, MemberPoints.points, Member.discord_id, Member.display_name)
         .join(Member, Member.id == MemberPoints.member_id)
-        .where(*where)
+        .where(*shown)
         .order_by(MemberPoints.points.desc(), MemberPoints.member_id.desc())
         .limit(page_size)
         .offset(page * page_size)
@@ -156,25 +159,25 @@ async def leaderboard(
     viewer_rank = viewer_points = None
     if viewer_member_id is not None:
         mine = await session.scalar(
-            select(MemberPoints.points)
-            .join(Member, Member.id == MemberPoints.member_id)
-            .where(*where, MemberPoints.member_id == viewer_member_id)
+            select(MemberPoints.points).where(*shown, MemberPoints.member_id == viewer_member_id)
         )
         if mine is not None:
             viewer_points = int(mine)
-            ahead = await session.scalar(
+            above = select(func.coalesce(func.sum(BoardCount.members), 0)).where(
+                BoardCount.guild_id == guild_id,
+                BoardCount.period_kind == window,
+                BoardCount.category == category,
+                BoardCount.period_start == start,
+                BoardCount.points > mine,
+            )
+            tied_ahead = (
                 select(func.count())
                 .select_from(MemberPoints)
-                .join(Member, Member.id == MemberPoints.member_id)
-                .where(
-                    *where,
-                    or_(
-                        MemberPoints.points > mine,
-                        and_(MemberPoints.points == mine, MemberPoints.member_id > viewer_member_id),
-                    ),
-                )
+                .where(*shown, MemberPoints.points == mine, MemberPoints.member_id > viewer_member_id)
             )
-            viewer_rank = int(ahead or 0) + 1
+            ahead = await session.execute(select(above.scalar_subquery(), tied_ahead.scalar_subquery()))
+            more, tied = ahead.one()
+            viewer_rank = int(more or 0) + int(tied or 0) + 1
     return Board(window, category, start, page, pages, board_rows, viewer_rank, viewer_points)
 
 
