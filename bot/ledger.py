@@ -808,13 +808,19 @@ async def _compact_boards(session: AsyncSession, guild_id: int, boards: Sequence
         ]
         columns = ["guild_id", "period_kind", "category", "period_start", "points", "members"]
         if postgres:
-            # One statement, one snapshot: it sums exactly the rows it deletes; a row a concurrent writer has
-            # not committed yet is neither summed nor deleted, and a concurrent compaction skips what this one
-            # deleted (it waits for the row, then finds it gone).
+            # One statement: it sums exactly the rows it deletes. A row a concurrent writer has not committed yet
+            # is not seen, and one another compaction holds is skipped (SKIP LOCKED), never waited for: two
+            # compactions of overlapping boards cannot deadlock, and the rows left are folded another time.
             dup = select(BoardCount.points).where(*where).group_by(BoardCount.points).having(func.count() > 1)
+            victims = (
+                select(BoardCount.id)
+                .where(*where, BoardCount.points.in_(dup.scalar_subquery()))
+                .with_for_update(skip_locked=True)
+                .cte("victims")
+            )
             moved = (
                 delete(BoardCount)
-                .where(*where, BoardCount.points.in_(dup.scalar_subquery()))
+                .where(BoardCount.id.in_(select(victims.c.id)))
                 .returning(BoardCount.points, BoardCount.members)
                 .cte("moved")
             )
