@@ -13,7 +13,9 @@ on (member, kind, reference), so a retry never counts twice. In the same transac
   from vote kinds are capped per member per day. Each time a ``ledger_adjustments`` row says what was asked and
   why less was given;
 - the maintained aggregates (``member_points``: week, month and all-time per category; ``member_kind_stats``)
-  are upserted, so leaderboards, reputation and badge rules are index lookups rather than scans of the ledger.
+  are upserted, so leaderboards, reputation and badge rules are index lookups rather than scans of the ledger;
+  with them ``board_counts`` (visible members per points value of each board), so a leaderboard rank is a sum
+  over distinct values (see "board counts" below; ``rebuild_ranks`` recomputes them from member_points).
   Days, weeks and months are the community's (``[community] timezone``, carried by the policy); a change of
   zone is followed by a rebuild (``rebuild_if_needed``) so stored periods never mix two zones;
 - the badge rules that the event's kind or category can affect are evaluated; a badge is awarded once per
@@ -60,7 +62,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, delete, exists, func, insert, literal, select, text, union, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, literal, select, text, union, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import reminders
@@ -701,6 +703,28 @@ def aggregate_keys(
     return [(member_id, c, kind, start) for c in categories for kind, start in starts]
 
 
+_statements: dict[tuple[str, str], Any] = {}
+
+
+def _upsert_points(session: AsyncSession) -> Any:
+    """The aggregate upsert, built once per dialect and run as an executemany (one multi-row statement), so
+    SQLAlchemy compiles it once: a multi-row ``values([...])`` is compiled afresh on every call."""
+    key = ("upsert_points", _dialect(session))
+    stmt = _statements.get(key)
+    if stmt is None:
+        table = MemberPoints.__table__
+        # A new row is shown on boards when the member is, read after record_event's member lock (which the
+        # visibility triggers take too, so a concurrent leave or opt-out is either seen here or sees this row).
+        stmt = dialect_insert(session, table).values(visible=_shown(bindparam("shown_member")))
+        # An atomic upsert: concurrent writers add to the row instead of overwriting each other. It returns the
+        # new totals, so each board's count moves from (new - points) to new without another read.
+        added = {"points": table.c.points + stmt.excluded.points, "events": table.c.events + stmt.excluded.events}
+        stmt = _statements[key] = stmt.on_conflict_do_update(
+            index_elements=["member_id", "category", "period_kind", "period_start"], set_=added
+        ).returning(table.c.period_kind, table.c.category, table.c.period_start, table.c.points, table.c.visible)
+    return stmt
+
+
 async def _add_to_aggregates(
     session: AsyncSession,
     guild_id: int,
@@ -723,20 +747,9 @@ async def _add_to_aggregates(
         }
         for m, c, k, s in aggregate_keys(member_id, categories, at, tz)
     ]
-    # A new row is shown on boards when the member is (read after record_event's member lock, which the
-    # visibility triggers take too, so a concurrent leave or opt-out is either seen here or sees this row).
-    visible = _shown(member_id)
     for row in rows:
-        row["visible"] = visible
-    table = MemberPoints.__table__
-    stmt = dialect_insert(session, table).values(rows)
-    # An atomic upsert: concurrent writers add to the row instead of overwriting each other. It returns the new
-    # totals, so each board's count moves from (new - points) to new without another read.
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["member_id", "category", "period_kind", "period_start"],
-        set_={"points": table.c.points + stmt.excluded.points, "events": table.c.events + stmt.excluded.events},
-    ).returning(table.c.period_kind, table.c.category, table.c.period_start, table.c.points, table.c.visible)
-    changed = (await session.execute(stmt)).all()
+        row["shown_member"] = member_id
+    changed = (await session.execute(_upsert_points(session), rows)).all()
     if points:
         moves = [(k, c, s, int(p) - points, int(p)) for k, c, s, p, shown in changed if shown]
         await _count_moves(session, guild_id, moves)
@@ -778,7 +791,8 @@ async def _count_moves(
     ]
     if not rows:
         return
-    ids = (await session.execute(insert(BoardCount).values(rows).returning(BoardCount.id))).scalars().all()
+    add = insert(BoardCount.__table__).returning(BoardCount.__table__.c.id)
+    ids = (await session.execute(add, rows)).scalars().all()
     if any(i % COMPACT_EVERY == 0 for i in ids):
         boards = sorted({(r["period_kind"], r["category"], r["period_start"]) for r in rows})
         await _compact_boards(session, guild_id, boards)  # type: ignore[arg-type]
