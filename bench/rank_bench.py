@@ -334,12 +334,14 @@ async def run(url: str, args: argparse.Namespace) -> None:
     # boards, after 100 events' +1/-1 rows, in one rolled-back transaction per run. Not in main.
     async def compaction() -> float:
         async with sessions() as session, session.begin() as tx:
-            for _ in range(100):
+            who = [rng.randint(1, args.members) for _ in range(100)]
+            await ledger.lock_members(session, who)
+            for member in who:
                 await ledger.record_event(
                     session,
                     policy,
                     guild_id=GUILD,
-                    member_id=rng.randint(1, args.members),
+                    member_id=member,
                     kind="checkin",
                     reference=f"fold:{next(counter)}",
                     at=NOW,

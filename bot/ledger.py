@@ -765,13 +765,13 @@ COMPACT_EVERY = 1024
 Board = tuple[str, str, datetime]  # period_kind, category, period_start
 
 
-def _shown(member_id: int) -> Any:
-    """Whether the member is shown on public boards now: present and not opted out (as the triggers say)."""
-    present = exists().where(Member.id == member_id, Member.left_at.is_(None))
+def _shown(member_id: Any) -> Any:
+    """Whether the member is shown on public boards now: present and not opted out (as the triggers say). The
+    member id appears once, so it can be one bind parameter per row of an executemany."""
     opted_out = exists().where(
-        RecognitionPref.member_id == member_id, RecognitionPref.leaderboard_opt_out.is_(True)
+        RecognitionPref.member_id == Member.id, RecognitionPref.leaderboard_opt_out.is_(True)
     )
-    return and_(present, ~opted_out)
+    return select(and_(Member.left_at.is_(None), ~opted_out)).where(Member.id == member_id).scalar_subquery()
 
 
 async def _count_moves(

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 
 from sqlalchemy import and_, delete, exists, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from bot import ledger, reminders
 from bot.ledger import ALL_TIME, Badge, CountRule, LedgerPolicy, PointsRule, StreakRule, Window
@@ -141,7 +142,38 @@ async def leaderboard(
     shown = [*board, MemberPoints.visible == true(), MemberPoints.points > 0]
     # Counting stops at the last page shown, so a huge board costs no more than a small one.
     capped = select(MemberPoints.member_id).where(*shown).limit(page_size * max_pages).subquery()
-    total = int(await session.scalar(select(func.count()).select_from(capped)) or 0)
+    head = [select(func.count()).select_from(capped).scalar_subquery()]
+    if viewer_member_id is not None:
+        # The viewer's points; the visible members on values above theirs (board_counts: one row per distinct
+        # value, a few thousand at most); and those tied with them whom the order puts first (an index range).
+        # One statement with the page count, so a board view is two round trips.
+        viewer = aliased(MemberPoints)
+        mine = select(viewer.points).where(
+            viewer.member_id == viewer_member_id,
+            viewer.guild_id == guild_id,
+            viewer.period_kind == window,
+            viewer.category == category,
+            viewer.period_start == start,
+            viewer.visible == true(),
+            viewer.points > 0,
+        )
+        above = select(func.coalesce(func.sum(BoardCount.members), 0)).where(
+            BoardCount.guild_id == guild_id,
+            BoardCount.period_kind == window,
+            BoardCount.category == category,
+            BoardCount.period_start == start,
+            BoardCount.points > mine.scalar_subquery(),
+        )
+        tied_ahead = (
+            select(func.count())
+            .select_from(MemberPoints)
+            .where(
+                *shown, MemberPoints.points == mine.scalar_subquery(), MemberPoints.member_id > viewer_member_id
+            )
+        )
+        head += [mine.scalar_subquery(), above.scalar_subquery(), tied_ahead.scalar_subquery()]
+    counted = (await session.execute(select(*head))).one()
+    total = int(counted[0] or 0)
     pages = max(1, -(-total // page_size))
     page = min(max(0, page), pages - 1)
     rows = await session.execute(
@@ -157,27 +189,9 @@ async def leaderboard(
         for i, (mid, pts, did, name) in enumerate(rows.all())
     ]
     viewer_rank = viewer_points = None
-    if viewer_member_id is not None:
-        mine = await session.scalar(
-            select(MemberPoints.points).where(*shown, MemberPoints.member_id == viewer_member_id)
-        )
-        if mine is not None:
-            viewer_points = int(mine)
-            above = select(func.coalesce(func.sum(BoardCount.members), 0)).where(
-                BoardCount.guild_id == guild_id,
-                BoardCount.period_kind == window,
-                BoardCount.category == category,
-                BoardCount.period_start == start,
-                BoardCount.points > mine,
-            )
-            tied_ahead = (
-                select(func.count())
-                .select_from(MemberPoints)
-                .where(*shown, MemberPoints.points == mine, MemberPoints.member_id > viewer_member_id)
-            )
-            ahead = await session.execute(select(above.scalar_subquery(), tied_ahead.scalar_subquery()))
-            more, tied = ahead.one()
-            viewer_rank = int(more or 0) + int(tied or 0) + 1
+    if viewer_member_id is not None and counted[1] is not None:
+        viewer_points = int(counted[1])
+        viewer_rank = int(counted[2] or 0) + int(counted[3] or 0) + 1
     return Board(window, category, start, page, pages, board_rows, viewer_rank, viewer_points)
 
 
