@@ -55,8 +55,12 @@ def _refresh(m: str, target: str) -> str:
     """
 
 
+# The new column starts true: only the rows of members gone or opted out change (a small set, not every row).
 BACKFILL = f"""
-    UPDATE member_points SET visible = {_target("member_points.member_id")};
+    UPDATE member_points SET visible = false WHERE member_id IN (
+        SELECT id FROM members WHERE left_at IS NOT NULL
+        UNION SELECT member_id FROM recognition_prefs WHERE leaderboard_opt_out
+    );
     DELETE FROM board_counts;
     INSERT INTO board_counts ({BOARD}, points, members)
         SELECT {BOARD}, points, COUNT(*) FROM member_points WHERE visible AND points > 0

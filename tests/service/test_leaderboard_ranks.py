@@ -13,13 +13,14 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import delete, event, func, select, update
 
-from bot import ledger, members
+from bot import db, ledger, members
 from bot.members import ensure_member
 from cogs.privacy import service as privacy
 from cogs.recognition import service
-from models import BoardCount, Member, MemberPoints, RecognitionPref
+from models import BoardCount, Member, MemberPoints, RecognitionPref, UTCDateTime
 
 GUILD = 9
 KINDS = ("answer_accepted", "review_done", "mentoring_session", "checkin")
@@ -334,3 +335,47 @@ async def test_concurrent_recordings_and_visibility_changes_stay_exact(sessions,
     async with sessions() as session:
         await check_maintained(session)
         await check_boards(session, now)
+
+
+async def test_upgrade_backfills_visibility_and_counts(db_url: str, clock) -> None:
+    """A database with boards from before 0009c: members gone and opted out are hidden, the counts exact."""
+    now = clock.now()
+    await db.upgrade(db_url, "0008")
+    engine = db.create_engine(db_url)
+    try:
+        sessions = db.create_sessionmaker(engine)
+        old_points = sa.table(
+            "member_points",
+            *[sa.column(c) for c in ("member_id", "category", "period_kind", "guild_id", "points", "events")],
+            sa.column("period_start", UTCDateTime(timezone=True)),
+        )
+        async with sessions.begin() as session:
+            ids = [(await new_member(session, now)).id for _ in range(5)]
+            (await session.get(Member, ids[0])).left_at = now
+            session.add(RecognitionPref(member_id=ids[1], leaderboard_opt_out=True, updated_at=now))
+            session.add(RecognitionPref(member_id=ids[2], leaderboard_opt_out=False, updated_at=now))
+            await session.flush()
+            await session.execute(
+                sa.insert(old_points),
+                [
+                    {
+                        "member_id": m,
+                        "category": "overall",
+                        "period_kind": kind,
+                        "period_start": ledger.period_start(kind, now),
+                        "guild_id": GUILD,
+                        "points": 10 + i % 2,
+                        "events": 1,
+                    }
+                    for i, m in enumerate(ids)
+                    for kind in ledger.WINDOWS
+                ],
+            )
+        await db.upgrade(db_url)
+        async with sessions() as session:
+            await check_maintained(session)
+            board = await service.leaderboard(session, GUILD, window="all", category="overall", at=now)
+            assert [r.member_id for r in board.rows] == [ids[3], ids[4], ids[2]]
+            await check_boards(session, now)
+    finally:
+        await engine.dispose()
