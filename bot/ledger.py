@@ -62,7 +62,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, bindparam, delete, exists, func, insert, literal, select, text, union, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, select, text, tuple_, union, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import reminders
@@ -759,10 +759,10 @@ async def _add_to_aggregates(
 # ``board_counts`` says how many visible members hold each points value of a board, so a rank is a sum over the
 # distinct values above (a few thousand at most, for 100,000 members) rather than a count of everyone ahead
 # (9 ms for 50,000 index entries on PostgreSQL). Writers insert +1/-1 rows and never update a shared row: no
-# waiting on, or deadlock over, the counter of a popular value. Every ``COMPACT_EVERY`` ids, the writer folds the
-# boards it touched (the values holding more than one row) into one row per value.
-COMPACT_EVERY = 1024
-Board = tuple[str, str, datetime]  # period_kind, category, period_start
+# waiting on, or deadlock over, the counter of a popular value. The writer whose rows cross a multiple of
+# ``COMPACT_EVERY`` ids folds the values the last ``2 * COMPACT_EVERY`` ids touched (on every board) into one row
+# per value, so the work is bounded by those recent rows, not by the size of a board.
+COMPACT_EVERY = 256
 
 
 def _shown(member_id: Any) -> Any:
@@ -794,67 +794,51 @@ async def _count_moves(
     add = insert(BoardCount.__table__).returning(BoardCount.__table__.c.id)
     ids = (await session.execute(add, rows)).scalars().all()
     if any(i % COMPACT_EVERY == 0 for i in ids):
-        boards = sorted({(r["period_kind"], r["category"], r["period_start"]) for r in rows})
-        await _compact_boards(session, guild_id, boards)  # type: ignore[arg-type]
+        await _fold_recent(session, max(ids))
 
 
-def _on_board(guild_id: int, board: Board) -> list[Any]:
-    kind, category, start = board
-    return [
-        BoardCount.guild_id == guild_id,
-        BoardCount.period_kind == kind,
-        BoardCount.category == category,
-        BoardCount.period_start == start,
-    ]
-
-
-async def _compact_boards(session: AsyncSession, guild_id: int, boards: Sequence[Board]) -> None:
-    """Fold each board's values that hold several rows into one row (dropped when it sums to 0)."""
-    postgres = _dialect(session) == "postgresql"
-    for board in boards:
-        kind, category, start = board
-        where = _on_board(guild_id, board)
-        constants = [
-            literal(guild_id, BoardCount.guild_id.type),
-            literal(kind, BoardCount.period_kind.type),
-            literal(category, BoardCount.category.type),
-            literal(start, BoardCount.period_start.type),
-        ]
-        columns = ["guild_id", "period_kind", "category", "period_start", "points", "members"]
-        if postgres:
-            # One statement: it sums exactly the rows it deletes. A row a concurrent writer has not committed yet
-            # is not seen, and one another compaction holds is skipped (SKIP LOCKED), never waited for: two
-            # compactions of overlapping boards cannot deadlock, and the rows left are folded another time.
-            dup = select(BoardCount.points).where(*where).group_by(BoardCount.points).having(func.count() > 1)
-            victims = (
-                select(BoardCount.id)
-                .where(*where, BoardCount.points.in_(dup.scalar_subquery()))
-                .with_for_update(skip_locked=True)
-                .cte("victims")
-            )
-            moved = (
-                delete(BoardCount)
-                .where(BoardCount.id.in_(select(victims.c.id)))
-                .returning(BoardCount.points, BoardCount.members)
-                .cte("moved")
-            )
-            folded = select(*constants, moved.c.points, func.sum(moved.c.members)).group_by(moved.c.points)
-            await session.execute(
-                insert(BoardCount).from_select(columns, folded.having(func.sum(moved.c.members) != 0))
-            )
-            continue
-        # SQLite has one writer at a time (this transaction): sum, then delete, the rows that existed before.
-        upto = await session.scalar(select(func.max(BoardCount.id)))
-        old = [*where, BoardCount.id <= upto]
-        dup = select(BoardCount.points).where(*old).group_by(BoardCount.points).having(func.count() > 1)
-        folded = (
-            select(*constants, BoardCount.points, func.sum(BoardCount.members))
-            .where(*old, BoardCount.points.in_(dup.scalar_subquery()))
-            .group_by(BoardCount.points)
-            .having(func.sum(BoardCount.members) != 0)
+async def _fold_recent(session: AsyncSession, upto: int) -> None:
+    """Fold every value that rows with ids in (upto - 2 * COMPACT_EVERY, upto] touched into one row per value
+    (none when it sums to 0). Rows a later fold sees again are folded again, which changes nothing."""
+    key = (
+        BoardCount.guild_id,
+        BoardCount.period_kind,
+        BoardCount.category,
+        BoardCount.period_start,
+        BoardCount.points,
+    )
+    recent = select(*key).where(BoardCount.id > upto - 2 * COMPACT_EVERY, BoardCount.id <= upto).distinct()
+    columns = ["guild_id", "period_kind", "category", "period_start", "points", "members"]
+    if _dialect(session) == "postgresql":
+        # One statement: it sums exactly the rows it deletes. A row a concurrent writer has not committed yet is
+        # not seen, and one another fold holds is skipped (SKIP LOCKED), never waited for: two folds cannot
+        # deadlock, and what one skips the other folds.
+        victims = (
+            select(BoardCount.id)
+            .where(tuple_(*key).in_(recent))
+            .with_for_update(skip_locked=True)
+            .cte("victims")
         )
+        moved = (
+            delete(BoardCount)
+            .where(BoardCount.id.in_(select(victims.c.id)))
+            .returning(*key, BoardCount.members)
+            .cte("moved")
+        )
+        group = [moved.c.guild_id, moved.c.period_kind, moved.c.category, moved.c.period_start, moved.c.points]
+        folded = select(*group, func.sum(moved.c.members)).group_by(*group).having(func.sum(moved.c.members) != 0)
         await session.execute(insert(BoardCount).from_select(columns, folded))
-        await session.execute(delete(BoardCount).where(*old, BoardCount.points.in_(dup.scalar_subquery())))
+        return
+    # SQLite has one writer at a time (this transaction): sum, then delete, the rows up to ``upto``.
+    old = [BoardCount.id <= upto, tuple_(*key).in_(recent)]
+    folded = (
+        select(*key, func.sum(BoardCount.members))
+        .where(*old)
+        .group_by(*key)
+        .having(func.sum(BoardCount.members) != 0)
+    )
+    await session.execute(insert(BoardCount).from_select(columns, folded))
+    await session.execute(delete(BoardCount).where(*old))
 
 
 async def rebuild_ranks(session: AsyncSession, guild_id: int | None = None) -> None:

@@ -58,7 +58,7 @@ class BoardCount(Base):
 
     Written insert-only, as +1/-1 rows, in the transaction that changes the member_points row (recording, or a
     visibility trigger), so concurrent writers never wait on or deadlock over a shared counter row; the rows
-    of a value are folded into one now and then (``bot.ledger._compact_boards``). Always the sum over
+    of a value are folded into one now and then (``bot.ledger._fold_recent``). Always the sum over
     ``member_points`` rows with ``visible`` and ``points > 0``; ``bot.ledger.rebuild_ranks`` recomputes it.
     """
 
