@@ -62,7 +62,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, bindparam, delete, exists, func, insert, select, text, tuple_, union, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, select, text, union, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import reminders
@@ -800,45 +800,46 @@ async def _count_moves(
 async def _fold_recent(session: AsyncSession, upto: int) -> None:
     """Fold every value that rows with ids in (upto - 2 * COMPACT_EVERY, upto] touched into one row per value
     (none when it sums to 0). Rows a later fold sees again are folded again, which changes nothing."""
-    key = (
+    key = [
         BoardCount.guild_id,
         BoardCount.period_kind,
         BoardCount.category,
         BoardCount.period_start,
         BoardCount.points,
+    ]
+    # The recent values drive the work: each is an index lookup of its rows, whatever the boards' sizes.
+    recent = (
+        select(*key).where(BoardCount.id > upto - 2 * COMPACT_EVERY, BoardCount.id <= upto).distinct().subquery()
     )
-    recent = select(*key).where(BoardCount.id > upto - 2 * COMPACT_EVERY, BoardCount.id <= upto).distinct()
+    rows = select(BoardCount.id).join(
+        recent, and_(*[column == recent.c[column.key] for column in key]) & (BoardCount.id <= upto)
+    )
     columns = ["guild_id", "period_kind", "category", "period_start", "points", "members"]
     if _dialect(session) == "postgresql":
         # One statement: it sums exactly the rows it deletes. A row a concurrent writer has not committed yet is
         # not seen, and one another fold holds is skipped (SKIP LOCKED), never waited for: two folds cannot
         # deadlock, and what one skips the other folds.
-        victims = (
-            select(BoardCount.id)
-            .where(tuple_(*key).in_(recent))
-            .with_for_update(skip_locked=True)
-            .cte("victims")
-        )
+        victims = rows.with_for_update(skip_locked=True, of=BoardCount).cte("victims")
         moved = (
             delete(BoardCount)
             .where(BoardCount.id.in_(select(victims.c.id)))
             .returning(*key, BoardCount.members)
             .cte("moved")
         )
-        group = [moved.c.guild_id, moved.c.period_kind, moved.c.category, moved.c.period_start, moved.c.points]
+        group = [moved.c[column.key] for column in key]
         folded = select(*group, func.sum(moved.c.members)).group_by(*group).having(func.sum(moved.c.members) != 0)
         await session.execute(insert(BoardCount).from_select(columns, folded))
         return
     # SQLite has one writer at a time (this transaction): sum, then delete, the rows up to ``upto``.
-    old = [BoardCount.id <= upto, tuple_(*key).in_(recent)]
+    old = BoardCount.id.in_(rows)
     folded = (
         select(*key, func.sum(BoardCount.members))
-        .where(*old)
+        .where(old)
         .group_by(*key)
         .having(func.sum(BoardCount.members) != 0)
     )
     await session.execute(insert(BoardCount).from_select(columns, folded))
-    await session.execute(delete(BoardCount).where(*old))
+    await session.execute(delete(BoardCount).where(old))
 
 
 async def rebuild_ranks(session: AsyncSession, guild_id: int | None = None) -> None:
