@@ -155,6 +155,8 @@ async def main() -> None:
 
         engine = db.create_engine(url)
         sessions = db.create_sessionmaker(engine)
+        async with sessions.begin() as session:
+            await ledger.rebuild_ranks(session)  # the bulk load wrote member_points without the board counts
         policy = ledger.default_policy()
         rng = random.Random(1)
         results: list[tuple[str, float, float, float]] = []

@@ -6,6 +6,7 @@ from models.core import BotState, JobRun, LedgerEvent, Member, Reminder, RoleGra
 from models.recognition import (
     BadgeAward,
     BadgeRevocation,
+    BoardCount,
     LedgerAdjustment,
     MemberKindStats,
     MemberPoints,
@@ -18,6 +19,7 @@ __all__ = [
     "BadgeAward",
     "BadgeRevocation",
     "Base",
+    "BoardCount",
     "BotState",
     "CommunityRole",
     "JobRun",

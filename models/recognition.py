@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, false
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, false, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
@@ -24,9 +24,17 @@ class MemberPoints(Base):
 
     __tablename__ = "member_points"
     __table_args__ = (
-        # Leaderboard order: scanned backwards for "points DESC, member_id DESC" with no sort step.
+        # Leaderboard order among visible members: scanned backwards for "points DESC, member_id DESC" with no
+        # sort step and no join (a page, the viewer's ties) by an index-only scan.
         Index(
-            "ix_member_points_board", "guild_id", "period_kind", "category", "period_start", "points", "member_id"
+            "ix_member_points_board",
+            "guild_id",
+            "period_kind",
+            "category",
+            "period_start",
+            "visible",
+            "points",
+            "member_id",
         ),
     )
 
@@ -38,6 +46,37 @@ class MemberPoints(Base):
     # A sum: 64-bit on PostgreSQL too (SQLite's integers always are).
     points: Mapped[int] = mapped_column(BigInteger, default=0)
     events: Mapped[int] = mapped_column(Integer, default=0)
+    # Shown on public boards: the member is present (members.left_at IS NULL) and not opted out. Kept by
+    # database triggers on members.left_at and recognition_prefs (migration 0009c), so no code path that
+    # changes either can forget it; a new row takes it from those tables (``bot.ledger._add_to_aggregates``).
+    visible: Mapped[bool] = mapped_column(default=True, server_default=true())
+
+
+class BoardCount(Base):
+    """How many visible members hold each points value on each board: the viewer's rank is a sum over the
+    distinct values above theirs (a few thousand rows at most) instead of a count of everyone ahead.
+
+    Written insert-only, as +1/-1 rows, in the transaction that changes the member_points row (recording, or a
+    visibility trigger), so concurrent writers never wait on or deadlock over a shared counter row; the rows
+    of a value are folded into one now and then (``bot.ledger._fold_recent``). Always the sum over
+    ``member_points`` rows with ``visible`` and ``points > 0``; ``bot.ledger.rebuild_ranks`` recomputes it.
+    """
+
+    __tablename__ = "board_counts"
+    __table_args__ = (
+        Index(
+            "ix_board_counts_board", "guild_id", "period_kind", "category", "period_start", "points", "members"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    guild_id: Mapped[int] = mapped_column(BigInteger)
+    period_kind: Mapped[str] = mapped_column(String(8))
+    category: Mapped[str] = mapped_column(String(20))
+    period_start: Mapped[datetime]
+    points: Mapped[int] = mapped_column(BigInteger)
+    # A change (+1, -1) or a folded sum.
+    members: Mapped[int] = mapped_column(Integer)
 
 
 class MemberKindStats(Base):

@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from bot import ledger, reminders
 from bot.ledger import ALL_TIME, Badge, CountRule, LedgerPolicy, PointsRule, StreakRule, Window
@@ -21,6 +22,7 @@ from cogs.recognition.spotlight import PICKED, Candidate, Pick, select_spotlight
 from models import (
     BadgeAward,
     BadgeRevocation,
+    BoardCount,
     LedgerAdjustment,
     LedgerEvent,
     Member,
@@ -122,29 +124,62 @@ async def leaderboard(
     viewer_member_id: int | None = None,
     tz: tzinfo = UTC,
 ) -> Board:
-    """One page of a board from the maintained aggregates: an index range scan, whatever the ledger's size.
-    ``tz`` is the community's (``policy.tz``): the one the aggregates were cut in."""
+    """One page of a board and the viewer's rank from the maintained aggregates, without joins or long counts
+    whatever the community's size: the page and the viewer's ties are index-only range scans of the visible
+    rows (``member_points.visible``), and the members ahead of the viewer are a sum over ``board_counts``, one
+    row per distinct points value above theirs. ``tz`` is the community's (``policy.tz``): the one the
+    aggregates were cut in."""
     if category not in ledger.CATEGORIES:
         raise RecognitionError(f"Unknown category; choose one of {', '.join(ledger.CATEGORIES)}.")
     start = ledger.period_start(window, at, tz)
-    where = [
+    board = [
         MemberPoints.guild_id == guild_id,
         MemberPoints.period_kind == window,
         MemberPoints.category == category,
         MemberPoints.period_start == start,
-        MemberPoints.points > 0,
-        *_visible(),
     ]
-    joined = select(MemberPoints.member_id).join(Member, Member.id == MemberPoints.member_id).where(*where)
+    # "= true", not "IS true": PostgreSQL uses an index for the former only.
+    shown = [*board, MemberPoints.visible == true(), MemberPoints.points > 0]
     # Counting stops at the last page shown, so a huge board costs no more than a small one.
-    capped = joined.limit(page_size * max_pages).subquery()
-    total = int(await session.scalar(select(func.count()).select_from(capped)) or 0)
+    capped = select(MemberPoints.member_id).where(*shown).limit(page_size * max_pages).subquery()
+    head = [select(func.count()).select_from(capped).scalar_subquery()]
+    if viewer_member_id is not None:
+        # The viewer's points; the visible members on values above theirs (board_counts: one row per distinct
+        # value, a few thousand at most); and those tied with them whom the order puts first (an index range).
+        # One statement with the page count, so a board view is two round trips.
+        viewer = aliased(MemberPoints)
+        mine = select(viewer.points).where(
+            viewer.member_id == viewer_member_id,
+            viewer.guild_id == guild_id,
+            viewer.period_kind == window,
+            viewer.category == category,
+            viewer.period_start == start,
+            viewer.visible == true(),
+            viewer.points > 0,
+        )
+        above = select(func.coalesce(func.sum(BoardCount.members), 0)).where(
+            BoardCount.guild_id == guild_id,
+            BoardCount.period_kind == window,
+            BoardCount.category == category,
+            BoardCount.period_start == start,
+            BoardCount.points > mine.scalar_subquery(),
+        )
+        tied_ahead = (
+            select(func.count())
+            .select_from(MemberPoints)
+            .where(
+                *shown, MemberPoints.points == mine.scalar_subquery(), MemberPoints.member_id > viewer_member_id
+            )
+        )
+        head += [mine.scalar_subquery(), above.scalar_subquery(), tied_ahead.scalar_subquery()]
+    counted = (await session.execute(select(*head))).one()
+    total = int(counted[0] or 0)
     pages = max(1, -(-total // page_size))
     page = min(max(0, page), pages - 1)
     rows = await session.execute(
         select(MemberPoints.member_id, MemberPoints.points, Member.discord_id, Member.display_name)
         .join(Member, Member.id == MemberPoints.member_id)
-        .where(*where)
+        .where(*shown)
         .order_by(MemberPoints.points.desc(), MemberPoints.member_id.desc())
         .limit(page_size)
         .offset(page * page_size)
@@ -154,27 +189,9 @@ async def leaderboard(
         for i, (mid, pts, did, name) in enumerate(rows.all())
     ]
     viewer_rank = viewer_points = None
-    if viewer_member_id is not None:
-        mine = await session.scalar(
-            select(MemberPoints.points)
-            .join(Member, Member.id == MemberPoints.member_id)
-            .where(*where, MemberPoints.member_id == viewer_member_id)
-        )
-        if mine is not None:
-            viewer_points = int(mine)
-            ahead = await session.scalar(
-                select(func.count())
-                .select_from(MemberPoints)
-                .join(Member, Member.id == MemberPoints.member_id)
-                .where(
-                    *where,
-                    or_(
-                        MemberPoints.points > mine,
-                        and_(MemberPoints.points == mine, MemberPoints.member_id > viewer_member_id),
-                    ),
-                )
-            )
-            viewer_rank = int(ahead or 0) + 1
+    if viewer_member_id is not None and counted[1] is not None:
+        viewer_points = int(counted[1])
+        viewer_rank = int(counted[2] or 0) + int(counted[3] or 0) + 1
     return Board(window, category, start, page, pages, board_rows, viewer_rank, viewer_points)
 
 
