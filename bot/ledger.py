@@ -842,15 +842,35 @@ async def _fold_recent(session: AsyncSession, upto: int) -> None:
     await session.execute(delete(BoardCount).where(old))
 
 
+def hidden_members() -> Any:
+    """The ids of members not shown on boards: gone from the server, or opted out."""
+    return union(
+        select(Member.id).where(Member.left_at.is_not(None)),
+        select(RecognitionPref.member_id).where(RecognitionPref.leaderboard_opt_out.is_(True)),
+    )
+
+
+async def count_board_rows(session: AsyncSession, where: Sequence[Any], sign: int) -> None:
+    """Add ``sign`` x the visible, positive member_points rows matching ``where`` to ``board_counts``, one
+    change row per board and points value (for code that rewrites member_points rows wholesale: -1 before,
+    +1 after)."""
+    board = [MemberPoints.guild_id, MemberPoints.period_kind, MemberPoints.category, MemberPoints.period_start]
+    await session.execute(
+        insert(BoardCount).from_select(
+            ["guild_id", "period_kind", "category", "period_start", "points", "members"],
+            select(*board, MemberPoints.points, sign * func.count())
+            .where(*where, MemberPoints.visible.is_(True), MemberPoints.points > 0)
+            .group_by(*board, MemberPoints.points),
+        )
+    )
+
+
 async def rebuild_ranks(session: AsyncSession, guild_id: int | None = None) -> None:
     """Recompute ``member_points.visible`` and ``board_counts`` from member_points, members and
     recognition_prefs, set-based in SQL. After anything that writes member_points wholesale (a rebuild of the
     aggregates, a bulk load), which leaves new rows shown and the counts stale."""
     await session.flush()
-    hidden = union(
-        select(Member.id).where(Member.left_at.is_not(None)),
-        select(RecognitionPref.member_id).where(RecognitionPref.leaderboard_opt_out.is_(True)),
-    )
+    hidden = hidden_members()
     mine = [] if guild_id is None else [MemberPoints.guild_id == guild_id]
     await session.execute(
         update(MemberPoints)
@@ -865,15 +885,7 @@ async def rebuild_ranks(session: AsyncSession, guild_id: int | None = None) -> N
         .execution_options(synchronize_session=False)
     )
     await session.execute(delete(BoardCount).where(*[] if guild_id is None else [BoardCount.guild_id == guild_id]))
-    board = [MemberPoints.guild_id, MemberPoints.period_kind, MemberPoints.category, MemberPoints.period_start]
-    await session.execute(
-        insert(BoardCount).from_select(
-            ["guild_id", "period_kind", "category", "period_start", "points", "members"],
-            select(*board, MemberPoints.points, func.count())
-            .where(*mine, MemberPoints.visible.is_(True), MemberPoints.points > 0)
-            .group_by(*board, MemberPoints.points),
-        )
-    )
+    await count_board_rows(session, mine, +1)
 
 
 def accumulate(

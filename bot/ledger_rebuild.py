@@ -64,6 +64,7 @@ from sqlalchemy import (
     literal,
     select,
     text,
+    update,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -278,13 +279,16 @@ async def _rebuild_batch(
         await session.execute(text("LOCK TABLE member_points, member_kind_stats IN SHARE ROW EXCLUSIVE MODE"))
     # On SQLite this DELETE is the transaction's first write to the database: it takes the write lock before
     # anything is read, so the sums below see every committed event and no other writer runs until the commit.
-    points = delete(MemberPoints).where(*_range(MemberPoints.member_id, lo, hi))
+    mine = [*_range(MemberPoints.member_id, lo, hi)]
     stats = delete(MemberKindStats).where(*_range(MemberKindStats.member_id, lo, hi))
     if guild_id is not None:
-        points = points.where(MemberPoints.guild_id == guild_id)
+        mine.append(MemberPoints.guild_id == guild_id)
         guild_members = select(Member.id).where(Member.guild_id == guild_id)
         stats = stats.where(MemberKindStats.member_id.in_(guild_members))
-    await session.execute(points)
+    # The leaderboards' counts follow the rows replaced here (-1 now, +1 for the new rows below), so ranks stay
+    # exact batch by batch, even beside a running bot.
+    await ledger.count_board_rows(session, mine, -1)
+    await session.execute(delete(MemberPoints).where(*mine))
     await session.execute(stats)
     await session.execute(delete(BATCH))
 
@@ -346,6 +350,13 @@ async def _rebuild_batch(
     for part in parts:
         result = await session.execute(insert(MemberPoints).from_select(columns, part))
         totals.aggregates += max(0, result.rowcount or 0)
+    await session.execute(
+        update(MemberPoints)
+        .where(*mine, MemberPoints.member_id.in_(ledger.hidden_members()))
+        .values(visible=False)
+        .execution_options(synchronize_session=False)
+    )
+    await ledger.count_board_rows(session, mine, +1)
 
     # member_kind_stats: a run of consecutive weeks is an "island" whose week_no - row_number is constant.
     islands = _islands(BATCH.c.kind)
@@ -516,9 +527,7 @@ async def _finish(session: AsyncSession, policy: ledger.LedgerPolicy, guild_id: 
     ):  # the zone marker is for every guild's aggregates: one guild rebuilt says nothing of the rest
         await ledger._remember_timezone(session, policy)
         await session.execute(delete(BotState).where(BotState.key == PENDING_KEY))
-    # -- ranks (issue 9, lane C): when cogs/recognition/service.py has rebuild_ranks(session, guild_id), the rank
-    # structure derived from member_points is rebuilt here, once the aggregates are complete:
-    #     await service.rebuild_ranks(session, guild_id)   (for each guild when guild_id is None)
+    # The board counts were kept batch by batch (_rebuild_batch); ledger.rebuild_ranks is the full recompute.
     await _drop_temp(session)
 
 

@@ -47,7 +47,7 @@ class MemberPoints(Base):
     points: Mapped[int] = mapped_column(BigInteger, default=0)
     events: Mapped[int] = mapped_column(Integer, default=0)
     # Shown on public boards: the member is present (members.left_at IS NULL) and not opted out. Kept by
-    # database triggers on members.left_at and recognition_prefs (migration 0009c), so no code path that
+    # database triggers on members.left_at and recognition_prefs (migration 0010), so no code path that
     # changes either can forget it; a new row takes it from those tables (``bot.ledger._add_to_aggregates``).
     visible: Mapped[bool] = mapped_column(default=True, server_default=true())
 

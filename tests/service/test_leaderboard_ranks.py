@@ -338,7 +338,7 @@ async def test_concurrent_recordings_and_visibility_changes_stay_exact(sessions,
 
 
 async def test_upgrade_backfills_visibility_and_counts(db_url: str, clock) -> None:
-    """A database with boards from before 0009c: members gone and opted out are hidden, the counts exact."""
+    """A database with boards from before 0010: members gone and opted out are hidden, the counts exact."""
     now = clock.now()
     await db.upgrade(db_url, "0008")
     engine = db.create_engine(db_url)

@@ -12,13 +12,15 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 
 from bot import db, ledger, ledger_rebuild
 from bot.config import Config
 from bot.ledger import Badge, CountRule, LedgerPolicy, PointsRule, StreakRule
+from cogs.recognition import service as recognition_service
 from models import BadgeAward, BotState, LedgerEvent, Member, MemberKindStats, MemberPoints
 from models.recognition import BadgeRevocation
+from tests.service.test_leaderboard_ranks import check_maintained
 
 GUILD = 21
 KINDS = ["review_done", "answer_accepted", "checkin", "question_asked", "mentoring_session"]
@@ -313,3 +315,38 @@ async def test_two_processes_starting_together_rebuild_once(migrated_url: str) -
     finally:
         for e in engines:
             await e.dispose()
+
+
+async def test_a_rebuild_keeps_the_boards_visibility_and_counts_exact(sessions, engine) -> None:
+    """A rebuild replaces member_points rows batch by batch: members gone or opted out stay hidden, and the
+    leaderboards' counts (board_counts) follow every replaced row, so ranks are exact during and after it."""
+    p = policy("Europe/Berlin")
+    members = range(1, 9)
+    await add_members(sessions, members)
+    await record_all(sessions, p, scenario(7, members, AROUND["Europe/Berlin"], 120))
+    async with sessions.begin() as session:
+        await session.execute(update(Member).where(Member.id == 2).values(left_at=T0))
+        await recognition_service.set_opt_out(session, 3, True, T0)
+    async with sessions() as session:
+        await check_maintained(session)
+    maintained = await snapshot(sessions)
+    seen: list[int] = []
+    real = ledger_rebuild._rebuild_batch
+
+    async def checked(session, *args, **kwargs):
+        result = await real(session, *args, **kwargs)
+        await check_maintained(session)  # exact after each batch, in the batch's own transaction
+        seen.append(1)
+        return result
+
+    ledger_rebuild._rebuild_batch = checked  # type: ignore[assignment]
+    try:
+        result = await ledger_rebuild.rebuild_in_batches(engine, p, at=T0, force=True, batch_events=7)
+    finally:
+        ledger_rebuild._rebuild_batch = real  # type: ignore[assignment]
+    assert result is not None and len(seen) > 3
+    assert await snapshot(sessions) == maintained
+    async with sessions() as session:
+        await check_maintained(session)
+        hidden = await session.scalars(select(MemberPoints.member_id).where(MemberPoints.visible.is_(False)))
+        assert set(hidden) == {2, 3}

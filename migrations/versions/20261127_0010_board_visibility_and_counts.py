@@ -12,8 +12,8 @@ holds), so a recording for the same member never inserts a new aggregate row wit
 before a concurrent change committed. Existing rows are backfilled here (``bot.ledger.rebuild_ranks`` does the
 same after a rebuild of the aggregates).
 
-Revision ID: 0009c
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-11-27 19:50:00
 """
 
@@ -26,8 +26,8 @@ from alembic import op
 
 import models.base
 
-revision: str = "0009c"
-down_revision: str | None = "0008"
+revision: str = "0010"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -4,7 +4,7 @@ The journey's daily jobs read members a batch at a time (``guild_id = ? AND id >
 only index starting with guild_id was (guild_id, discord_id), so each batch scanned and sorted every member of
 the guild: 99 batches of the 100,000-member reconcile took 5.6 s. With this index a batch is a range scan.
 
-Revision ID: 0009b
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-11-27 19:50:00
 """
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0009b"
+revision: str = "0009"
 down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
