@@ -226,10 +226,24 @@ GROUP BY e.member_id, kc.category, {start}
     )
     cut13, cut5 = (f"'{sqlite_ts(NOW - timedelta(weeks=w))}'" for w in (13, 5))
     con.execute(stage_sql(cut13, cut5, pts))
+    for statement in BOARD_SQL:
+        con.execute(statement)
     con.commit()
     con.execute("ANALYZE")
     con.commit()
     con.close()
+
+
+# What bot.ledger.rebuild_ranks does after a bulk load: members gone or opted out hidden from the boards, and
+# board_counts (visible members per board and points value) counted from member_points.
+BOARD_SQL = (
+    "UPDATE member_points SET visible = FALSE WHERE member_id IN "
+    "(SELECT id FROM members WHERE left_at IS NOT NULL UNION SELECT member_id FROM recognition_prefs "
+    "WHERE leaderboard_opt_out)",
+    "INSERT INTO board_counts (guild_id, period_kind, category, period_start, points, members) "
+    "SELECT guild_id, period_kind, category, period_start, points, COUNT(*) FROM member_points "
+    "WHERE visible AND points > 0 GROUP BY guild_id, period_kind, category, period_start, points",
+)
 
 
 def kind_stats_sql(week: str) -> str:
@@ -314,6 +328,8 @@ GROUP BY e.member_id, kc.category, {start}
         )
         cut13, cut5 = (f"TIMESTAMPTZ '{(NOW - timedelta(weeks=w)).isoformat()}'" for w in (13, 5))
         await con.execute(stage_sql(cut13, cut5, pts))
+        for statement in BOARD_SQL:
+            await con.execute(statement)
         for table in ("members", "ledger_events"):
             await con.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
