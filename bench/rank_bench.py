@@ -348,7 +348,7 @@ async def run(url: str, args: argparse.Namespace) -> None:
                 )
             upto = await session.scalar(select(func.max(BoardCount.id)))
             start = time.perf_counter()
-            await ledger._fold_recent(session, upto)
+            await ledger.fold_board_counts(session, upto)
             took = (time.perf_counter() - start) * 1000
             await tx.rollback()
             return took

@@ -476,24 +476,33 @@ async def lock_members(session: AsyncSession, member_ids: Iterable[int]) -> None
     ``record_event`` locks its own member, which is enough for one member per transaction. A transaction that
     records for several members calls this first with all of them: taking the locks in one global order is what
     keeps two such transactions from deadlocking. (A no-op on SQLite, whose write lock serialises writers.)
+
+    The global order on PostgreSQL: ``member_points`` in ROW EXCLUSIVE mode first (what a rebuild batch's SHARE
+    ROW EXCLUSIVE waits for, and waits on), then the members by ascending id. The board-visibility trigger
+    (migration 0010) and bulk changes of ``members.left_at`` (``bot.members``) take them in the same order.
     """
     await session.flush()
     if _dialect(session) != "postgresql":
         return
     held = _locked_members(session)
     wanted = sorted(set(member_ids) - held)
-    if held and wanted and wanted[0] < max(held):
+    if not wanted:
+        return
+    if held and wanted[0] < max(held):
         log.warning(
             "ledger: locking member(s) %s after %s in one transaction can deadlock; lock every member of a "
             "transaction up front with ledger.lock_members()",
             wanted,
             sorted(held),
         )
-    for member_id in wanted:
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(:cls, :member)"), {"cls": LOCK_CLASS, "member": member_id}
-        )
-        held.add(member_id)
+    if not held:
+        await session.execute(text("LOCK TABLE member_points IN ROW EXCLUSIVE MODE"))
+    # One round trip for any number of members; unnest yields the sorted list in order.
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(:cls, m) FROM unnest(CAST(:members AS integer[])) AS t(m)"),
+        {"cls": LOCK_CLASS, "members": wanted},
+    )
+    held.update(wanted)
 
 
 class LedgerTimeError(ValueError):
@@ -794,12 +803,14 @@ async def _count_moves(
     add = insert(BoardCount.__table__).returning(BoardCount.__table__.c.id)
     ids = (await session.execute(add, rows)).scalars().all()
     if any(i % COMPACT_EVERY == 0 for i in ids):
-        await _fold_recent(session, max(ids))
+        await fold_board_counts(session, max(ids))
 
 
-async def _fold_recent(session: AsyncSession, upto: int) -> None:
-    """Fold every value that rows with ids in (upto - 2 * COMPACT_EVERY, upto] touched into one row per value
-    (none when it sums to 0). Rows a later fold sees again are folded again, which changes nothing."""
+async def fold_board_counts(session: AsyncSession, upto: int, *, after: int | None = None) -> None:
+    """Fold every value that rows with ids in (after, upto] touched (by default the last 2 * COMPACT_EVERY)
+    into one row per value (none when it sums to 0). Rows a later fold sees again are folded again, which
+    changes nothing."""
+    after = upto - 2 * COMPACT_EVERY if after is None else after
     key = [
         BoardCount.guild_id,
         BoardCount.period_kind,
@@ -809,7 +820,7 @@ async def _fold_recent(session: AsyncSession, upto: int) -> None:
     ]
     # The recent values drive the work: each is an index lookup of its rows, whatever the boards' sizes.
     recent = (
-        select(*key).where(BoardCount.id > upto - 2 * COMPACT_EVERY, BoardCount.id <= upto).distinct().subquery()
+        select(*key).where(BoardCount.id > after, BoardCount.id <= upto).distinct().subquery()
     )
     rows = select(BoardCount.id).join(
         recent, and_(*[column == recent.c[column.key] for column in key]) & (BoardCount.id <= upto)
@@ -867,8 +878,8 @@ async def count_board_rows(session: AsyncSession, where: Sequence[Any], sign: in
 
 async def rebuild_ranks(session: AsyncSession, guild_id: int | None = None) -> None:
     """Recompute ``member_points.visible`` and ``board_counts`` from member_points, members and
-    recognition_prefs, set-based in SQL. After anything that writes member_points wholesale (a rebuild of the
-    aggregates, a bulk load), which leaves new rows shown and the counts stale."""
+    recognition_prefs, set-based in SQL. After anything that writes member_points wholesale without
+    ``count_board_rows`` (a bulk load, a repair), which leaves new rows shown and the counts stale."""
     await session.flush()
     hidden = hidden_members()
     mine = [] if guild_id is None else [MemberPoints.guild_id == guild_id]

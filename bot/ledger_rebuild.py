@@ -35,7 +35,8 @@ batch's statements, READ COMMITTED) and makes later ones wait for the batch's co
 in the batch's sums, and their upserts add onto the rebuilt rows). Either way an event is counted exactly once:
 by the rebuild if it committed before the batch, by its own upsert otherwise. A member whose batch is not rebuilt
 yet gets upserts on stale rows, which the batch then replaces from the ledger. Recording waits at most one
-batch (a fraction of a second) rather than the whole rebuild.
+batch (about ``BATCH_EVENTS`` events' work: a fraction of a second on a quiet machine, a few seconds under
+load) rather than the whole rebuild.
 """
 
 from __future__ import annotations
@@ -71,7 +72,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from bot import ledger
 from bot.db import dialect_insert
 from bot.errors import UserError
-from models import BadgeAward, BotState, LedgerAdjustment, LedgerEvent, Member, MemberKindStats, MemberPoints
+from models import (
+    BadgeAward,
+    BoardCount,
+    BotState,
+    LedgerAdjustment,
+    LedgerEvent,
+    Member,
+    MemberKindStats,
+    MemberPoints,
+)
 from models.base import UTCDateTime
 from models.recognition import BadgeRevocation
 
@@ -79,7 +89,7 @@ log = logging.getLogger(__name__)
 
 # About this many ledger events per batch: a batch's transaction is short (recording waits at most that long)
 # and its temporary table small, whatever the ledger's size.
-BATCH_EVENTS = 50_000
+BATCH_EVENTS = 20_000
 # The resumable rebuild's marker: {"timezone": ..., "after": the last member_id rebuilt, or null}.
 PENDING_KEY = "ledger.rebuild_pending"
 
@@ -198,6 +208,18 @@ async def _ledger_span(session: AsyncSession, guild_id: int | None) -> tuple[dat
     return (first, last) if first is not None and last is not None else None
 
 
+def _day_rows(first: date, last: date, tz: tzinfo) -> list[dict[str, Any]]:
+    return [
+        {
+            "utc_start": at,
+            "week_no": (d - date(1970, 1, 5)).days // 7,
+            "week_start": ledger._local_midnight(d - timedelta(days=d.weekday()), tz),
+            "month_start": ledger._local_midnight(d.replace(day=1), tz),
+        }
+        for at, d in local_days(first, last, tz)
+    ]
+
+
 async def _prepare(session: AsyncSession, policy: ledger.LedgerPolicy, guild_id: int | None) -> int:
     """Create and fill the temporary tables; returns how many events the rebuild will read."""
     await _drop_temp(session)
@@ -209,20 +231,10 @@ async def _prepare(session: AsyncSession, policy: ledger.LedgerPolicy, guild_id:
         # A day of margin each side: the local date of an instant can be the UTC date's neighbour.
         first = span[0].astimezone(tz).date() - timedelta(days=1)
         last = span[1].astimezone(tz).date() + timedelta(days=1)
-        days = local_days(first, last, tz)
-        for i in range(0, len(days), 1000):  # small steps: a century of days is still only ~37,000 rows
-            await session.execute(
-                insert(DAYS),
-                [
-                    {
-                        "utc_start": at,
-                        "week_no": (d - date(1970, 1, 5)).days // 7,
-                        "week_start": ledger._local_midnight(d - timedelta(days=d.weekday()), tz),
-                        "month_start": ledger._local_midnight(d.replace(day=1), tz),
-                    }
-                    for at, d in days[i : i + 1000]
-                ],
-            )
+        # Built in a worker thread: years of days in a zone are tens of milliseconds of Python, off the loop.
+        rows = await asyncio.to_thread(_day_rows, first, last, tz)
+        for i in range(0, len(rows), 1000):  # small steps: a century of days is still only ~37,000 rows
+            await session.execute(insert(DAYS), rows[i : i + 1000])
     kinds = [{"kind": k, "category": c} for k, c in policy.categories.items()]
     if kinds:
         await session.execute(insert(KINDS), kinds)
@@ -274,11 +286,12 @@ async def _rebuild_batch(
     """Replace the aggregates of the members in (lo, hi] (None: unbounded) from their events, in the caller's
     transaction; with ``badges``, award the automatic badges they earned (no announcement)."""
     if _dialect(session) == "postgresql":
-        # See the module docstring: recording's upserts wait for this batch, or this batch for them. Always in
-        # this order (member_points first, as recording touches them), so the two cannot deadlock.
+        # See the module docstring: recording waits for this batch, or this batch for it. Recording and the
+        # board-visibility trigger take member_points (ROW EXCLUSIVE) before any member's lock and this batch
+        # takes no member lock, so the table lock is the first lock of every party: no cycle.
         await session.execute(text("LOCK TABLE member_points, member_kind_stats IN SHARE ROW EXCLUSIVE MODE"))
-    # On SQLite this DELETE is the transaction's first write to the database: it takes the write lock before
-    # anything is read, so the sums below see every committed event and no other writer runs until the commit.
+    # On SQLite the first statement below (an INSERT ... SELECT) is the transaction's first write: it takes the
+    # write lock before anything is read, so the sums see every committed event and no writer runs until commit.
     mine = [*_range(MemberPoints.member_id, lo, hi)]
     stats = delete(MemberKindStats).where(*_range(MemberKindStats.member_id, lo, hi))
     if guild_id is not None:
@@ -287,6 +300,7 @@ async def _rebuild_batch(
         stats = stats.where(MemberKindStats.member_id.in_(guild_members))
     # The leaderboards' counts follow the rows replaced here (-1 now, +1 for the new rows below), so ranks stay
     # exact batch by batch, even beside a running bot.
+    counted_from = int(await session.scalar(select(func.coalesce(func.max(BoardCount.id), 0))) or 0)
     await ledger.count_board_rows(session, mine, -1)
     await session.execute(delete(MemberPoints).where(*mine))
     await session.execute(stats)
@@ -357,6 +371,11 @@ async def _rebuild_batch(
         .execution_options(synchronize_session=False)
     )
     await ledger.count_board_rows(session, mine, +1)
+    # Folded at once: left as +1/-1 rows, a few hundred batches would leave about a row per member per value and
+    # the rank's sum over the values above would cost what counting everyone ahead did.
+    counted_to = await session.scalar(select(func.max(BoardCount.id)))
+    if counted_to is not None and counted_to > counted_from:
+        await ledger.fold_board_counts(session, counted_to, after=counted_from)
 
     # member_kind_stats: a run of consecutive weeks is an "island" whose week_no - row_number is constant.
     islands = _islands(BATCH.c.kind)
@@ -643,6 +662,7 @@ class LedgerUpgrade:
     feature reads the same aggregates."""
 
     RETRY_SECONDS = 30.0
+    MAX_RETRY_SECONDS = 1800.0
 
     def __init__(self, engine: AsyncEngine, clock: Any) -> None:
         self.engine = engine
@@ -679,6 +699,7 @@ class LedgerUpgrade:
         self._task = asyncio.create_task(self._run(policy), name="atlas-ledger-upgrade")
 
     async def _run(self, policy: ledger.LedgerPolicy) -> None:
+        delay = self.RETRY_SECONDS
         while True:
             try:
                 result = await rebuild_in_batches(
@@ -692,9 +713,14 @@ class LedgerUpgrade:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                # A locked database, a lost connection: the batches done are kept (the marker), so retry later.
-                log.exception("ledger: the rebuild failed; retrying in %.0f s", self.RETRY_SECONDS)
-                await asyncio.sleep(self.RETRY_SECONDS)
+                # A locked database, a lost connection: the batches done are kept (the marker), so retry later,
+                # less and less often (a failure that repeats is a bug for a maintainer, not for the retries).
+                log.exception(
+                    "ledger: the rebuild failed; retrying in %.0f s (or run `atlas-bot ledger-rebuild` to see it)",
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.MAX_RETRY_SECONDS)
         if result is not None:
             log.warning(
                 "ledger: built the aggregates from the ledger (%d members, %d rows) and awarded %d badge(s) "

@@ -16,6 +16,7 @@ from typing import NamedTuple
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import ledger
 from bot.db import dialect_insert
 from models import Member
 
@@ -119,10 +120,23 @@ async def insert_members(session: AsyncSession, guild_id: int, rows: Sequence[Pr
     )
 
 
+async def _lock_for_boards(session: AsyncSession, guild_id: int, discord_ids: Sequence[int]) -> None:
+    """On PostgreSQL the board-visibility trigger (migration 0010) locks each member as the UPDATE reaches its
+    row, in whatever order the plan visits them; taking those locks first in the ledger's global order keeps a
+    bulk change from deadlocking with a recording that locks the same members."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    ids = await session.scalars(
+        select(Member.id).where(Member.guild_id == guild_id, Member.discord_id.in_(discord_ids))
+    )
+    await ledger.lock_members(session, list(ids))
+
+
 async def mark_returned(session: AsyncSession, guild_id: int, rows: Sequence[Present]) -> None:
     """They are back: present again, with Discord's new join time (one executemany)."""
     if not rows:
         return
+    await _lock_for_boards(session, guild_id, [p.discord_id for p in rows])
     table = Member.__table__
     await session.execute(
         update(table)
@@ -135,6 +149,7 @@ async def mark_returned(session: AsyncSession, guild_id: int, rows: Sequence[Pre
 async def mark_left(session: AsyncSession, guild_id: int, discord_ids: Sequence[int], at: datetime) -> None:
     if not discord_ids:
         return
+    await _lock_for_boards(session, guild_id, discord_ids)
     await session.execute(
         update(Member)
         .where(Member.guild_id == guild_id, Member.discord_id.in_(discord_ids), Member.left_at.is_(None))

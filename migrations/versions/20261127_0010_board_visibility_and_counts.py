@@ -7,10 +7,11 @@ are index-only scans. ``board_counts`` holds, per board and points value, how ma
 Triggers keep ``visible`` and ``board_counts`` exact whatever changes visibility: a member leaving or coming
 back (``members.left_at`` set or cleared, by any code path, one row or a bulk UPDATE), an opt-out or opt-in
 (``recognition_prefs`` inserted, updated or deleted, as on erasure), or a members row deleted. On PostgreSQL
-they first take the ledger's per-member advisory lock (``bot.ledger.LOCK_CLASS``, the one ``record_event``
-holds), so a recording for the same member never inserts a new aggregate row with the visibility it read
-before a concurrent change committed. Existing rows are backfilled here (``bot.ledger.rebuild_ranks`` does the
-same after a rebuild of the aggregates).
+they first take ``member_points`` in ROW EXCLUSIVE mode and then the ledger's per-member advisory lock
+(``bot.ledger.LOCK_CLASS``), the order ``bot.ledger.lock_members`` takes them in, so a recording for the same
+member never inserts a new aggregate row with the visibility it read before a concurrent change committed, and
+a rebuild batch holding the member's rows is waited for before they are read. Existing rows are backfilled here
+(``bot.ledger.rebuild_ranks`` recomputes the same from scratch; a rebuild keeps the counts batch by batch).
 
 Revision ID: 0010
 Revises: 0009
@@ -92,11 +93,13 @@ SQLITE_TRIGGER_NAMES = [
 ]
 
 POSTGRES_FUNCTIONS = [
-    # The lock first, then the target read by a later statement: it sees whatever a concurrent recording or
-    # visibility change of this member committed while we waited.
+    # The locks first, in the ledger's global order (bot.ledger.lock_members: member_points in ROW EXCLUSIVE mode,
+    # then the member), then the target and rows read by later statements: they see whatever a concurrent
+    # recording, visibility change or rebuild batch (SHARE ROW EXCLUSIVE) of this member committed meanwhile.
     f"""CREATE FUNCTION atlas_board_visibility(m integer, gone boolean) RETURNS void LANGUAGE plpgsql AS $$
         DECLARE target boolean;
         BEGIN
+            LOCK TABLE member_points IN ROW EXCLUSIVE MODE;
             PERFORM pg_advisory_xact_lock({LOCK_CLASS}, m);
             target := NOT gone AND {_target("m")};
             {_refresh("m", "target")}

@@ -18,7 +18,7 @@ from bot import db, ledger, ledger_rebuild
 from bot.config import Config
 from bot.ledger import Badge, CountRule, LedgerPolicy, PointsRule, StreakRule
 from cogs.recognition import service as recognition_service
-from models import BadgeAward, BotState, LedgerEvent, Member, MemberKindStats, MemberPoints
+from models import BadgeAward, BoardCount, BotState, LedgerEvent, Member, MemberKindStats, MemberPoints
 from models.recognition import BadgeRevocation
 from tests.service.test_leaderboard_ranks import check_maintained
 
@@ -330,6 +330,8 @@ async def test_a_rebuild_keeps_the_boards_visibility_and_counts_exact(sessions, 
     async with sessions() as session:
         await check_maintained(session)
     maintained = await snapshot(sessions)
+    async with sessions() as session:
+        before = await session.scalar(select(func.max(BoardCount.id)))
     seen: list[int] = []
     real = ledger_rebuild._rebuild_batch
 
@@ -350,3 +352,55 @@ async def test_a_rebuild_keeps_the_boards_visibility_and_counts_exact(sessions, 
         await check_maintained(session)
         hidden = await session.scalars(select(MemberPoints.member_id).where(MemberPoints.visible.is_(False)))
         assert set(hidden) == {2, 3}
+        # Each batch folded what it counted: the rebuild left at most one row per board and points value.
+        board = [BoardCount.guild_id, BoardCount.period_kind, BoardCount.category, BoardCount.period_start]
+        new = BoardCount.id > before
+        values = select(*board, BoardCount.points).where(new).group_by(*board, BoardCount.points).subquery()
+        added = await session.scalar(select(func.count()).where(new))
+        assert added and added == await session.scalar(select(func.count()).select_from(values))
+
+
+async def test_a_visibility_change_during_a_batch_counts_the_rebuilt_rows(sessions, engine) -> None:
+    """PostgreSQL: a member opts out while the rebuild batch holding them is open and changes their points (a
+    repair). The trigger waits for the batch and counts the rows the batch wrote, not the ones it replaced."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer: a visibility change cannot overlap a batch")
+    p = policy("UTC")
+    await add_members(sessions, range(1, 4))
+    start = datetime(2026, 1, 5, tzinfo=UTC)
+    await record_all(
+        sessions, p, [(m, "review_done", start + timedelta(days=d), False) for m in (1, 2, 3) for d in range(3)]
+    )
+    async with sessions.begin() as session:  # stale aggregates (what a repair fixes), counted consistently
+        await session.execute(
+            update(MemberPoints).where(MemberPoints.member_id == 1).values(points=MemberPoints.points + 7)
+        )
+        await ledger.rebuild_ranks(session)
+    held, release = asyncio.Event(), asyncio.Event()
+    real = ledger_rebuild._rebuild_batch
+
+    async def holding(session, *args, **kwargs):
+        result = await real(session, *args, **kwargs)
+        held.set()
+        await release.wait()  # the batch's transaction stays open, its locks held
+        return result
+
+    ledger_rebuild._rebuild_batch = holding  # type: ignore[assignment]
+    try:
+        rebuild = asyncio.create_task(
+            ledger_rebuild.rebuild_in_batches(engine, p, at=T0, force=True, batch_events=10_000)
+        )
+        await asyncio.wait_for(held.wait(), 10)
+
+        async def opt_out() -> None:
+            async with sessions.begin() as session:
+                await recognition_service.set_opt_out(session, 1, True, T0)
+
+        change = asyncio.create_task(opt_out())
+        await asyncio.sleep(0.3)  # the trigger is now waiting for the batch
+        release.set()
+        await asyncio.wait_for(asyncio.gather(rebuild, change), 10)
+    finally:
+        ledger_rebuild._rebuild_batch = real  # type: ignore[assignment]
+    async with sessions() as session:
+        await check_maintained(session)
