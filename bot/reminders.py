@@ -377,13 +377,22 @@ class Reminders:
                         idle.add(key)
                         continue
                     window = self._windows[lane.name]
-                    room = window.free(loop.time())
-                    claimed = await self._claim_due(at, room, kinds=names)
+                    # The room is taken before the claim awaits, so a pass running beside this one (a poll and a
+                    # kick) sees the lane full instead of claiming the same room; what was not claimed goes back.
+                    reserved = loop.time()
+                    room = window.free(reserved)
+                    for _ in range(room):
+                        window.take(reserved)
+                    try:
+                        claimed = await self._claim_due(at, room, kinds=names)
+                    finally:
+                        for _ in range(room):
+                            window.give_back(reserved)
                     waiting.discard(key)
                     if len(claimed) < room:
                         idle.add(key)
                     for reminder in claimed:
-                        window.take(loop.time())
+                        window.take(loop.time())  # each send counted from when it starts
                         running[asyncio.create_task(self._process(reminder, at))] = key
                         started = True
                 # The rest (DMs): claimed in batches, when half the slots are free (or none is busy), so a claim
@@ -505,7 +514,14 @@ class Reminders:
                 await session.scalars(
                     update(Reminder)
                     .where(Reminder.id.in_(select(picked.c.id)), Reminder.state == PENDING)
-                    .values(state=CLAIMED, claimed_at=at, claim_token=token, attempts=Reminder.attempts + 1)
+                    # Stamped now, not with the pass's ``at``: a pass paced by its lanes lives for minutes, and a
+                    # claim dated at its start would look stale (STALE_CLAIM) to recovery while it is being sent.
+                    .values(
+                        state=CLAIMED,
+                        claimed_at=self._clock.now(),
+                        claim_token=token,
+                        attempts=Reminder.attempts + 1,
+                    )
                     .returning(Reminder)
                     .execution_options(synchronize_session=False)
                 )

@@ -203,8 +203,15 @@ class Scheduler:
         if self._aps is None or not self._aps.running:
             return
         # Wall-clock scheduling: with a ManualClock the poll and explicit run_due() calls do the work instead.
+        # One job per instant: a pass that asks again for the same moment (each pass in a digest window does)
+        # replaces it instead of stacking wake-ups that would all run together.
         self._aps.add_job(
-            self._live_run, DateTrigger(run_date=when, timezone=UTC), coalesce=True, misfire_grace_time=None
+            self._live_run,
+            DateTrigger(run_date=when, timezone=UTC),
+            id=f"wake:{when.isoformat()}",
+            replace_existing=True,
+            coalesce=True,
+            misfire_grace_time=None,
         )
 
     def kick(self) -> None:

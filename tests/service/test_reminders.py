@@ -639,3 +639,32 @@ async def test_the_global_pacer_keeps_a_burst_after_a_loop_stall_under_the_limit
     await asyncio.gather(*tasks)
     # However the wake-ups bunch, no second ever lets out more than the limit.
     assert max(sum(1 for t in sent if s <= t < s + 1.0) for s in sent) <= 20
+
+
+async def test_two_passes_at_once_never_overfill_a_lane(sessions, clock) -> None:
+    """A poll and a kick run passes side by side: the lane's room is taken before either claim awaits."""
+    from bot.pacing import Lane
+
+    reminders = Reminders(sessions, clock, max_in_flight=10)
+    posted: list[float] = []
+    loop = asyncio.get_running_loop()
+
+    async def post(reminder: Reminder) -> None:
+        posted.append(loop.time())
+
+    reminders.register(ReminderKind("post", post, lane=Lane("channel:1", 3, 0.5)))
+    for _ in range(9):
+        await add(reminders, sessions, clock, kind="post", in_=timedelta(0))
+    first, second = await asyncio.gather(reminders.run_due(), reminders.run_due())
+    assert len(first) + len(second) == 9 and len(posted) == 9
+    posted.sort()
+    assert all(posted[k + 3] - posted[k] >= 0.5 for k in range(len(posted) - 3))
+
+
+async def test_a_claim_is_dated_when_it_is_made_not_when_its_pass_began(sessions, clock, reminders) -> None:
+    """A pass paced by its lanes can last minutes: its claims must not look stale to recovery meanwhile."""
+    reminder_id = await add(reminders, sessions, clock, in_=timedelta(0))
+    began = clock.now()
+    clock.advance(minutes=30)  # the pass was given the time it began
+    await reminders.run_due(began)
+    assert (await state_of(sessions, reminder_id)).claimed_at == clock.now()

@@ -113,3 +113,20 @@ def test_latest_fire_time() -> None:
     assert job.latest_fire_at_or_before(start, datetime(2026, 3, 20, tzinfo=UTC)) == datetime(
         2026, 3, 1, 9, tzinfo=UTC
     )
+
+
+async def test_asking_again_to_wake_at_one_moment_books_one_wake_up(
+    scheduler: Scheduler, clock: ManualClock
+) -> None:
+    # Each pass in a digest window asks to be woken when the window ends: one wake-up, not one per pass.
+    scheduler.start()
+    try:
+        when = clock.now() + timedelta(minutes=15)
+        for _ in range(30):
+            scheduler._wake_at(when)
+        scheduler._wake_at(when + timedelta(seconds=1))
+        assert scheduler._aps is not None
+        wakes = [job for job in scheduler._aps.get_jobs() if job.id.startswith("wake:")]
+        assert len(wakes) == 2
+    finally:
+        await scheduler.aclose()
