@@ -28,7 +28,7 @@ from bot.member_sync import Arrivals
 from bot.members import ensure_member, get_member
 from bot.names import name_of
 from bot.pacing import Lane
-from bot.reminders import PermanentSendError, ReminderKind
+from bot.reminders import PermanentSendError, ReminderKind, add_many
 from bot.scheduler import Job
 from bot.timefmt import discord_ts
 from cogs.onboarding import journey, service, timezones
@@ -487,7 +487,7 @@ class OnboardingCog(commands.Cog):
                         # Re-checked in the write: the stage may have moved since the batch was read.
                         if found is not None and journey.rank(stage) > journey.rank(found.stage):
                             await service.adopt_stage_set_by_hand(session, found, stage, now)
-                    added = await service.add_reminders(
+                    added = await add_many(
                         session,
                         kind=ROLES,
                         guild_id=self.bot.guild_id,
@@ -593,7 +593,7 @@ class OnboardingCog(commands.Cog):
                 else (m.discord_id, _promotion_key(m), {"stage": m.to_stage})
                 for m in moves
             ]
-            await service.add_reminders(
+            await add_many(
                 session, kind=kind, guild_id=self.bot.guild_id, due_at=now, created_at=now, targets=targets
             )
 
@@ -644,7 +644,7 @@ class OnboardingCog(commands.Cog):
             if ids:
                 async with self.bot.sessions.begin() as session:
                     claimed = await service.claim_nudges(session, self.bot.guild_id, ids, now, days)
-                    added = await service.add_reminders(
+                    added = await add_many(
                         session,
                         kind=NUDGE,
                         guild_id=self.bot.guild_id,

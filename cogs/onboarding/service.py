@@ -13,14 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.base import Executable
 
 from bot import ledger
-from bot import reminders as bot_reminders
 from bot import text as bot_text
 from bot.config import JourneySection, OnboardingSection
 from bot.db import dialect_insert
 from bot.members import ensure_member, get_member
 from bot.privacy import DataSubject, MemberDataHandler, Visibility
 from cogs.onboarding import journey, timezones
-from models import Member, MemberPoints, Reminder, RoleGrant, StageChange
+from models import Member, MemberPoints, RoleGrant, StageChange
 
 PROFILE_FIELDS = ("timezone", "skill", "goals", "weekly_hours", "language", "communication_style")
 FIELD_LABELS = {
@@ -511,48 +510,6 @@ async def claim_nudges(
         .execution_options(synchronize_session=False)
     )
     return sorted((r[0], r[1]) for r in result)
-
-
-async def add_reminders(
-    session: AsyncSession,
-    *,
-    kind: str,
-    guild_id: int,
-    due_at: datetime,
-    created_at: datetime,
-    targets: Sequence[tuple[int, str | None, dict[str, Any]]],
-) -> int:
-    """``bot.reminders.add`` for many (target id, dedupe key, payload) of one kind: INSERT ... ON CONFLICT DO
-    NOTHING, so a key that exists is skipped as ``add`` skips it. Returns how many were added; the caller wakes
-    the dispatcher (``bot.scheduler.kick()``) after the commit, or the next poll finds them.
-
-    The rows go as parameters of one prebuilt statement (SQLAlchemy sends them as multi-row INSERTs of up to
-    1,000), not as a ``values(rows)`` construct: compiling that on the event loop costs 150 ms for 500 rows."""
-    if not targets:
-        return 0
-    if due_at.tzinfo is None:
-        raise ValueError("due_at must be timezone-aware")
-    rows = [
-        {
-            "kind": kind,
-            "guild_id": guild_id,
-            "target_id": target,
-            "payload": payload,
-            "dedupe_key": key,
-            "due_at": due_at,
-            "expires_at": None,
-            "state": bot_reminders.PENDING,
-            "attempts": 0,
-            "created_at": created_at,
-        }
-        for target, key, payload in targets
-    ]
-    statement = (
-        dialect_insert(session, Reminder)
-        .on_conflict_do_nothing(index_elements=["kind", "dedupe_key"])
-        .returning(Reminder.id)
-    )
-    return len((await session.execute(statement, rows)).all())
 
 
 @dataclass(frozen=True)

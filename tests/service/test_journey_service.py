@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event, func, select
 
-from bot import db, ledger
+from bot import db, ledger, reminders
 from bot.config import JourneySection, OnboardingSection, PairCap, RecognitionSection
 from cogs.onboarding import journey, service
 from models import Base, LedgerAdjustment, LedgerEvent, Member, MemberPoints, Reminder, StageChange
@@ -400,14 +400,14 @@ async def test_nudges_claim_only_due_members_in_batches(engine, sessions) -> Non
         claimed = await service.claim_nudges(session, 1, [*batch, ids[2], ids[3]], NOW, days)
         targets = [(d, f"nudge:{m}:{NOW.date()}", {}) for m, d in claimed]
         assert (
-            await service.add_reminders(
+            await reminders.add_many(
                 session, kind="journey.nudge", guild_id=1, due_at=NOW, created_at=NOW, targets=targets
             )
             == 2
         )
         # The same keys again (a rerun the same day) add nothing, as bot.reminders.add would.
         assert (
-            await service.add_reminders(
+            await reminders.add_many(
                 session, kind="journey.nudge", guild_id=1, due_at=NOW, created_at=NOW, targets=targets
             )
             == 0
