@@ -211,6 +211,19 @@ async def add_many(
     return len((await session.execute(statement, rows)).all())
 
 
+async def on_the_way(session: AsyncSession, kind: str, target_ids: Collection[int]) -> set[int]:
+    """Which of ``target_ids`` already have a reminder of ``kind`` waiting or being sent (a daily check that
+    would schedule the same work again finds them here)."""
+    if not target_ids:
+        return set()
+    rows = await session.scalars(
+        select(Reminder.target_id).where(
+            Reminder.kind == kind, Reminder.state.in_((PENDING, CLAIMED)), Reminder.target_id.in_(target_ids)
+        )
+    )
+    return set(rows)
+
+
 async def drop_pending(session: AsyncSession, *, kind: str, dedupe_key: str, at: datetime, why: str) -> int:
     """Drop a reminder that has not gone out yet (the thing it announces was cancelled)."""
     result = await session.execute(

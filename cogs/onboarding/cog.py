@@ -28,7 +28,7 @@ from bot.member_sync import Arrivals
 from bot.members import ensure_member, get_member
 from bot.names import name_of
 from bot.pacing import Lane
-from bot.reminders import PermanentSendError, ReminderKind, add_many
+from bot.reminders import PermanentSendError, ReminderKind, add_many, on_the_way
 from bot.scheduler import Job
 from bot.timefmt import discord_ts
 from cogs.onboarding import journey, service, timezones
@@ -479,6 +479,11 @@ class OnboardingCog(commands.Cog):
                     adopt.append((row.member_id, highest))
                 else:
                     give.append((row.discord_id, f"reconcile:{row.member_id}:{now.date()}", {}))
+            if give:
+                # A promotion's role edit still queued in the member-edit lane is not a mismatch to fix twice.
+                async with self.bot.sessions() as session:
+                    queued = await on_the_way(session, ROLES, [target for target, _, _ in give])
+                give = [g for g in give if g[0] not in queued]
             if adopt or give:
                 added = 0
                 async with self.bot.sessions.begin() as session:

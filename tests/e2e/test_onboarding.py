@@ -515,3 +515,26 @@ async def test_daily_reconcile_touches_only_mismatched_members(atlas: Atlas) -> 
     with Statements(atlas) as again:  # everything matches now: nothing is written
         await cog.reconcile_roles(atlas.clock.now())
     assert again.writes() == []
+
+
+async def test_the_daily_reconcile_leaves_a_role_edit_already_on_its_way(atlas: Atlas) -> None:
+    """A promotion's role edit still queued (the member-edit lane drains at 10 per 10 s) is no mismatch to fix
+    twice: the reconcile running right after the evaluation schedules nothing more for that member."""
+    from cogs.onboarding.cog import ROLES
+
+    dave = await join(atlas, "dave")
+    await onboard(atlas, dave)
+    atlas.emu.set_roles(dave, [])
+    await atlas.settle()
+    async with atlas.bot.sessions.begin() as session:  # queued: due a little later
+        await atlas.bot.reminders.schedule(
+            session,
+            kind=ROLES,
+            guild_id=atlas.guild.id,
+            target_id=dave.id,
+            due_at=atlas.clock.now() + timedelta(minutes=5),
+        )
+    cog = atlas.bot.get_cog("OnboardingCog")
+    with Statements(atlas) as run:
+        await cog.reconcile_roles(atlas.clock.now())
+    assert run.writes("reminders") == []
