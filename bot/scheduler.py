@@ -28,6 +28,11 @@ from models import JobRun
 
 log = logging.getLogger(__name__)
 
+
+class NotYet(Exception):
+    """Raised by a job that cannot run yet (the ledger is still being rebuilt, say): its period is given back and
+    the next run (a poll, within a minute) tries again, without a traceback in the log."""
+
 JobFunc = Callable[[datetime], Awaitable[None]]
 
 
@@ -128,6 +133,10 @@ class Scheduler:
                 return None
         try:
             await job.func(now)
+        except NotYet as exc:
+            log.info("recurring job %s waits: %s; the next run retries it", job.name, exc)
+            await self._record(job.name, now, repr(exc), rewind_to=previous)
+            return JobOutcome(job.name, fire_at, ok=False, error=repr(exc))
         except Exception as exc:
             log.exception("recurring job %s failed at %s; the next run retries it", job.name, fire_at.isoformat())
             # Give the period back: jobs are idempotent, so a retry on the next poll beats a skipped period.

@@ -29,7 +29,7 @@ from bot.members import ensure_member, get_member
 from bot.names import name_of
 from bot.pacing import Lane
 from bot.reminders import PermanentSendError, ReminderKind, add_many, on_the_way
-from bot.scheduler import Job
+from bot.scheduler import Job, NotYet
 from bot.timefmt import discord_ts
 from cogs.onboarding import journey, service, timezones
 from cogs.onboarding.service import AmbiguousTimezone, ProfileError
@@ -539,9 +539,10 @@ class OnboardingCog(commands.Cog):
         maintainer's placement or a ledger event's promotion meanwhile wins). Moves go in short transactions of
         ``PROMOTE_GROUP`` members with a handful of statements each (one per member cost 12 ms of hand-offs to
         SQLite's thread: 1,000 promotions took 7 s on the loaded 2-core machine); SQLite's write lock is never
-        held for the scan. After an upgrade it waits for the first-start rebuild: partial points would only
-        delay promotions, but there is no reason to run on them."""
-        await self.bot.ledger_ready.wait()
+        held for the scan. After an upgrade it waits for the first-start rebuild (partial points would only
+        delay promotions): the period is given back and retried, not held open, so the jobs after it run."""
+        if not self.bot.ledger_ready.is_set():
+            raise NotYet("the contribution ledger is being rebuilt")
         after = 0
         while True:
             async with self.bot.sessions() as session:

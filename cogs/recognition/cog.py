@@ -27,7 +27,7 @@ from bot.members import ensure_member, get_member
 from bot.names import name_of
 from bot.pacing import Lane
 from bot.reminders import PermanentSendError, ReminderKind
-from bot.scheduler import Job
+from bot.scheduler import Job, NotYet
 from bot.timefmt import discord_ts
 from cogs.recognition import service
 from cogs.recognition.render import Row, alt_text, render_leaderboard
@@ -712,7 +712,8 @@ class RecognitionCog(commands.Cog):
         """On the 1st: the last month's draft and its post reminder, and a word to the maintainers."""
         if not self.bot.guild_id:
             return
-        await self.bot.ledger_ready.wait()  # the month's points, once a first-start rebuild has finished
+        if not self.bot.ledger_ready.is_set():  # the month's points, once a first-start rebuild has finished
+            raise NotYet("the contribution ledger is being rebuilt")
         month = ledger.add_months(ledger.month_start(now, self.tz), -1, self.tz)
         async with self.bot.sessions.begin() as session:
             draft = await self._prepare_draft(session, month, now)
@@ -741,7 +742,8 @@ class RecognitionCog(commands.Cog):
     async def quarterly_review_job(self, now: datetime) -> None:
         if not self.bot.guild_id:
             return
-        await self.bot.ledger_ready.wait()
+        if not self.bot.ledger_ready.is_set():
+            raise NotYet("the contribution ledger is being rebuilt")
         quarter = ledger.add_months(service.quarter_start(now, self.tz), -3, self.tz)
         async with self.bot.sessions() as session:
             review = await service.quarter_review(session, self.bot.guild_id, quarter, tz=self.tz)

@@ -130,3 +130,25 @@ async def test_asking_again_to_wake_at_one_moment_books_one_wake_up(
         assert len(wakes) == 2
     finally:
         await scheduler.aclose()
+
+
+async def test_a_job_that_cannot_run_yet_gives_its_period_back(scheduler: Scheduler, clock: ManualClock) -> None:
+    from bot.scheduler import NotYet
+
+    ready = False
+    calls = Calls()
+
+    async def job(now: datetime) -> None:
+        if not ready:
+            raise NotYet("not yet")
+        await calls(now)
+
+    scheduler.add_job(Job("daily", {"hour": 6, "minute": 0}, job))
+    assert (await scheduler.run_due())[0] == []  # armed
+    clock.set(datetime(2026, 3, 3, 6, 0, tzinfo=UTC))
+    fired, _ = await scheduler.run_due()
+    assert [o.ok for o in fired] == [False] and calls.at == []
+    ready = True
+    clock.advance(minutes=1)
+    fired, _ = await scheduler.run_due()
+    assert [o.ok for o in fired] == [True] and calls.at == [datetime(2026, 3, 3, 6, 1, tzinfo=UTC)]
