@@ -297,25 +297,7 @@ class Announcement:
 
 async def announcement(session: AsyncSession, policy: LedgerPolicy, award_id: int) -> Announcement | None:
     """What to post about one award; None when it no longer exists (revoked, or the member's data deleted)."""
-    row = (
-        await session.execute(
-            select(BadgeAward, Member.discord_id, Member.display_name)
-            .join(Member, Member.id == BadgeAward.member_id)
-            .where(BadgeAward.id == award_id)
-        )
-    ).first()
-    if row is None:
-        return None
-    award, did, name = row
-    return Announcement(
-        award.id,
-        int(did),
-        name or str(did),
-        policy.badge(award.badge_key) or _unknown_badge(award.badge_key),
-        award.reason,
-        award.awarded_by is not None,
-        await is_opted_out(session, award.member_id),
-    )
+    return (await announcements(session, policy, [award_id])).get(award_id)
 
 
 async def announcements(
