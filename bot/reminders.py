@@ -265,6 +265,8 @@ class Reminders:
         # Sends per second for one-by-one kinds without a lane (DMs); None: as fast as the HTTP pacer allows.
         self._send_pacer = GlobalPacer(send_rate, headroom=1.0) if send_rate else None
         self._windows: dict[str, SendWindow] = {}  # by lane name: the sends started in it
+        # Reminder id -> the unfinished rows of the batch that claimed it (``sent`` takes rows out of it).
+        self._open_batches: dict[int, dict[int, Reminder]] = {}
         self._last_digest: dict[str, datetime] = {}  # clock time each digest kind last claimed a batch
         self.claim_statements = 0  # claim UPDATEs issued, for tests and benchmarks
         self._stopped = False
@@ -691,6 +693,8 @@ class Reminders:
         self._last_batch[kind.name] = loop.time()
         # Claimed rows no terminal write has taken yet: on cancel they go back to pending, and only they.
         unfinished = {r.id: r for r in claimed}
+        for r in claimed:
+            self._open_batches[r.id] = unfinished  # ``sent`` takes rows out as their message goes out
 
         def take(rows: list[Reminder]) -> list[Reminder]:
             for r in rows:
@@ -731,6 +735,20 @@ class Reminders:
                     self._finish_many(back, state=PENDING, claim_token=None, attempts=Reminder.attempts - 1)
                 )
             raise
+        finally:
+            for r in claimed:
+                self._open_batches.pop(r.id, None)
+
+    async def sent(self, reminder_ids: Collection[int]) -> None:
+        """For a batch handler that posts in several messages: record these reminders as sent as soon as their
+        message is out, so that a shutdown or a crash before the next message never posts them again."""
+        rows = []
+        for reminder_id in reminder_ids:
+            batch = self._open_batches.get(reminder_id)
+            if batch is not None and reminder_id in batch:
+                rows.append(batch.pop(reminder_id))
+        if rows:
+            await _settle(self._finish_many(rows, state=SENT, finished_at=self._clock.now(), last_error=None))
 
     async def _conclude_batch(
         self, kind: ReminderKind, live: list[Reminder], failures: dict[int, Exception], at: datetime

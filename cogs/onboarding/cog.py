@@ -634,6 +634,9 @@ class OnboardingCog(commands.Cog):
                 )
             except Exception as exc:
                 failures.update({rid: exc for ids in members.values() for rid in ids})
+                continue
+            # Out: a stop before the next stage's post never names these members again.
+            await self.bot.reminders.sent([rid for ids in members.values() for rid in ids])
         return failures
 
     # -- inactivity --------------------------------------------------------------------------------------------

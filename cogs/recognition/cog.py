@@ -299,14 +299,15 @@ class RecognitionCog(commands.Cog):
         except Exception as exc:
             return failures | {reminder_id: exc for reminder_id, _a in public}
         chunks = badge_digest(public)
-        for k, (text, _ids) in enumerate(chunks):
+        for k, (text, ids) in enumerate(chunks):
             try:
                 await channel.send(text, allowed_mentions=NONE)
             except Exception as exc:
                 # What went out is recorded as sent; this post and the rest are retried, nobody twice.
-                for _text, ids in chunks[k:]:
-                    failures.update(dict.fromkeys(ids, exc))
+                for _text, rest in chunks[k:]:
+                    failures.update(dict.fromkeys(rest, exc))
                 break
+            await self.bot.reminders.sent(ids)  # out: a stop before the next post never names them again
         return failures
 
     async def _tell_badge(self, a: service.Announcement) -> None:

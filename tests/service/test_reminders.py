@@ -668,3 +668,31 @@ async def test_a_claim_is_dated_when_it_is_made_not_when_its_pass_began(sessions
     clock.advance(minutes=30)  # the pass was given the time it began
     await reminders.run_due(began)
     assert (await state_of(sessions, reminder_id)).claimed_at == clock.now()
+
+
+async def test_a_batch_cut_off_between_its_posts_never_posts_the_first_again(sessions, clock, reminders) -> None:
+    """A digest in two posts: the first is out and recorded at once (``sent``); a shutdown before the second
+    hands back only the second's reminders, so after the restart nobody is named twice."""
+    posts: list[list[int]] = []
+    second = asyncio.Event()
+
+    async def two_posts(rows: list[Reminder]) -> dict[int, Exception]:
+        first, rest = [r.id for r in rows[:2]], [r.id for r in rows[2:]]
+        posts.append(first)
+        await reminders.sent(first)
+        await second.wait()  # the second post is on its way when the bot stops
+        posts.append(rest)
+        return {}
+
+    reminders.register(ReminderKind("digest", batch_handler=two_posts, batch_size=10))
+    ids = [await add(reminders, sessions, clock, kind="digest", in_=timedelta(0)) for _ in range(4)]
+    run = asyncio.create_task(reminders.run_due())
+    await asyncio.sleep(0.2)
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert [(await state_of(sessions, i)).state for i in ids] == [SENT, SENT, PENDING, PENDING]
+    second.set()
+    outcomes = await reminders.run_due()
+    assert sorted(o.reminder_id for o in outcomes) == ids[2:]
+    assert sorted(i for post in posts for i in post) == ids  # everyone named once, across the restart
