@@ -32,26 +32,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import and_, exists, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bench.ledger_bench import KINDS
 from bot import db, ledger
 from cogs.recognition import service
 from models import BoardCount, Member, MemberPoints, RecognitionPref
 
 GUILD = 1
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)  # a Wednesday, as in ledger_bench
-KINDS = [
-    ("question_asked", 16),
-    ("answer_posted", 20),
-    ("answer_accepted", 8),
-    ("answer_upvoted", 14),
-    ("question_upvoted", 6),
-    ("review_done", 10),
-    ("contribution_merged", 3),
-    ("mentoring_session", 3),
-    ("office_hour_hosted", 1),
-    ("office_hour_attended", 5),
-    ("checkin", 10),
-    ("prompt_reply", 4),
-]
 OLD_INDEX = "ix_member_points_board_main"
 
 

@@ -25,25 +25,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.ledger_bench import KINDS  # the same activity mix
 from bot import ledger
 
 GUILD = 1_100_000_000_000_000_001  # fixed, so the emulator's guild can be given this id
 DISCORD_BASE = 1_000_000_000_000_000_000  # member i has discord id DISCORD_BASE + i
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)  # a Wednesday
-KINDS = [  # as bench/ledger_bench.py
-    ("question_asked", 16),
-    ("answer_posted", 20),
-    ("answer_accepted", 8),
-    ("answer_upvoted", 14),
-    ("question_upvoted", 6),
-    ("review_done", 10),
-    ("contribution_merged", 3),
-    ("mentoring_session", 3),
-    ("office_hour_hosted", 1),
-    ("office_hour_attended", 5),
-    ("checkin", 10),
-    ("prompt_reply", 4),
-]
 P = 2147483647  # MINSTD modulus
 A1 = 48271
 A2 = A1 * A1 % P

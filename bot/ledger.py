@@ -904,7 +904,8 @@ def accumulate(
 ) -> dict[AggregateKey, list[int]]:
     """Aggregate (member_id, guild_id, kind, points, created_at) rows in memory: key -> [guild, points, events].
 
-    Shared by ``rebuild_aggregates`` and the benchmark's bulk load, so both build exactly what recording does.
+    The in-memory reference of what recording maintains, for the benchmarks' bulk loads (the rebuild itself is
+    set-based SQL in ``bot.ledger_rebuild``).
     """
     totals: dict[AggregateKey, list[int]] = {}
     tz = policy.tz
