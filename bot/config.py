@@ -23,7 +23,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 # Feature packages under cogs/ that can be loaded; a feature is added here when it lands.
-KNOWN_COGS = ("meta", "onboarding", "recognition", "privacy")
+KNOWN_COGS = ("meta", "onboarding", "recognition", "privacy", "cohorts")
 
 Snowflake = Annotated[int, Field(ge=0, lt=2**64)]
 
@@ -245,11 +245,32 @@ class CohortsSection(Section):
     min_size: int = Field(4, ge=2, le=25)
     max_size: int = Field(8, ge=2, le=25)
     max_timezone_spread_hours: int = Field(4, ge=0, le=24)
+    # How many curriculum weeks a cohort runs (the first N of the curriculum; at most its length).
+    weeks: int = Field(16, ge=1, le=52)
+    # Empty: the shipped cogs/cohorts/curriculum.toml; else the path of the community's own file.
+    curriculum: str = Field("", max_length=500)
+    # Each week's post goes up on the week's first day at this local time of the cohort's meeting zone.
+    week_post_at: str = Field("18:00", pattern=TIME_OF_DAY)
+    # A week's post found late after downtime still goes up within this many hours, else it is skipped and noted.
+    late_grace_hours: int = Field(24, ge=0, le=168)
+    # Check-ins missed in a row before a kind DM (and a word to the facilitator), and before a move to the next
+    # cohort is offered.
+    misses_before_nudge: int = Field(2, ge=1, le=52)
+    misses_before_move: int = Field(3, ge=1, le=52)
 
     @rule("min_size", "max_size")
     def _sizes(self) -> str | None:
         if self.min_size > self.max_size:
             return f"min_size ({self.min_size}) must not exceed max_size ({self.max_size})"
+        return None
+
+    @rule("misses_before_nudge", "misses_before_move")
+    def _misses(self) -> str | None:
+        if self.misses_before_move < self.misses_before_nudge:
+            return (
+                f"misses_before_move ({self.misses_before_move}) must be at least misses_before_nudge "
+                f"({self.misses_before_nudge})"
+            )
         return None
 
 

@@ -1,6 +1,16 @@
 """All tables, imported here so ``Base.metadata`` is complete for Alembic and tests."""
 
 from models.base import Base, UTCDateTime
+from models.cohorts import (
+    Cohort,
+    CohortCheckin,
+    CohortFormation,
+    CohortMember,
+    CohortMilestone,
+    CohortProject,
+    CohortSignup,
+    CohortWeek,
+)
 from models.community import CommunityRole
 from models.core import BotState, JobRun, LedgerEvent, Member, Reminder, RoleGrant, StageChange
 from models.recognition import (
@@ -21,6 +31,14 @@ __all__ = [
     "Base",
     "BoardCount",
     "BotState",
+    "Cohort",
+    "CohortCheckin",
+    "CohortFormation",
+    "CohortMember",
+    "CohortMilestone",
+    "CohortProject",
+    "CohortSignup",
+    "CohortWeek",
     "CommunityRole",
     "JobRun",
     "LedgerAdjustment",

@@ -73,6 +73,12 @@ MEMBER_TABLES = {
     "badge_revocations": "erased",
     "recognition_prefs": "erased",
     "spotlight_entries": "erased",
+    "cohort_signups": "erased",
+    "cohort_members": "erased",
+    "cohort_checkins": "erased",
+    "cohorts": "kept",  # facilitator_id: the group stays; the anonymised member row is shown
+    "cohort_projects": "kept",
+    "cohort_milestones": "kept",
     "ledger_events": "kept",
     "member_points": "kept",
     "member_kind_stats": "kept",
