@@ -150,10 +150,17 @@ async def test_message_events_from_a_private_thread_reach_the_bot_only_if_it_see
     assert "not for bots" not in seen
     guild = bot.get_guild(world.guild.id)
     assert guild is not None and guild.get_thread(hidden.id) is None  # no THREAD_CREATE either
+    events: list[str] = []
+
+    async def on_event(event: str) -> None:
+        events.append(event)
+
+    bot.add_listener(on_event, "on_socket_event_type")
     emu.member_add_to_thread(world.alice, hidden, world.guild.members[bot.user.id])  # type: ignore[union-attr]
-    await emu.until(lambda: guild.get_thread(hidden.id) is not None)
+    await emu.until(lambda: "THREAD_MEMBER_UPDATE" in events)
     joined = guild.get_thread(hidden.id)
     assert joined is not None and joined.me is not None  # THREAD_CREATE with its member object
+    assert events == ["THREAD_CREATE", "THREAD_MEMBERS_UPDATE", "THREAD_MEMBER_UPDATE"]
     emu.post(world.alice, hidden, "now you see me")
     await emu.until(lambda: "now you see me" in seen)
 
@@ -372,12 +379,22 @@ async def test_bot_sending_in_an_archived_thread_unarchives_it(
     emu: Emulator, world: World, bot: ProbeBot, clock: ManualClock
 ) -> None:
     thread, emu_thread = await private_thread(bot, world, auto_archive_duration=1440)
-    clock.advance(days=2)
-    await emu.until(lambda: emu_thread.archived)
     guild = bot.get_guild(world.guild.id)
     assert guild is not None
+    await emu.until(lambda: guild.get_thread(thread.id) is not None)
+    clock.advance(days=2)
+    await emu.until(lambda: emu_thread.archived)
     await emu.until(lambda: guild.get_thread(thread.id) is None)  # discord.py drops archived threads
+    events: list[str] = []
+
+    async def on_event(event: str) -> None:
+        events.append(event)
+
+    bot.add_listener(on_event, "on_socket_event_type")
     await thread.send("week 2 is here")
+    await emu.until(lambda: "MESSAGE_CREATE" in events)
+    # "A Thread Update event ... [then] A Thread Member Update event" (Threads topic, "Unarchiving a Thread").
+    assert events == ["THREAD_UPDATE", "THREAD_MEMBER_UPDATE", "MESSAGE_CREATE"], events
     assert not emu_thread.archived and [m.content for m in emu.messages(emu_thread)] == ["week 2 is here"]
     await emu.until(lambda: guild.get_thread(thread.id) is not None)  # THREAD_UPDATE came first
     assert emu_thread.archive_timestamp == clock.now()
