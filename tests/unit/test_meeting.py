@@ -189,7 +189,6 @@ def test_choose_meeting_survives_the_weeks_when_only_one_zone_has_changed() -> N
 def test_chosen_meeting_is_inside_everyones_waking_hours_and_days(members, anchor_index) -> None:
     anchor = ZONES[anchor_index]
     meeting = choose_meeting(members, JANUARY, anchor=anchor)
-    common = 0
     monday = week_start(JANUARY)
     common = -1
     for zone, availability in members:
