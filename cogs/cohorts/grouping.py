@@ -21,7 +21,7 @@ in ``Grouping.unplaced`` with the reason (too far from everyone, no common time,
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from itertools import pairwise
@@ -301,23 +301,11 @@ def _result(groups: Sequence[Sequence[Learner]], left: Sequence[Learner], pool, 
 # Exact optimum on small pools
 
 
-def exact_grouping(learners: Sequence[Learner], settings: Settings) -> Grouping:
-    """The optimum by exhaustive search over set partitions (pools up to EXACT_LIMIT): fewest unplaced, then
-    least cost. For tests and the benchmark."""
-    pool = list(learners)
-    n = len(pool)
-    if n > EXACT_LIMIT:
-        raise ValueError(f"exact_grouping handles at most {EXACT_LIMIT} learners, got {n}")
-    lo, hi = _size_range(n, settings)
-    group_costs: dict[int, float] = {}
-
-    def cost_of_mask(mask: int) -> float | None:
-        if mask in group_costs:
-            return group_costs[mask]
-        members = [pool[i] for i in range(n) if mask >> i & 1]
-        value = group_cost(members, settings.weights) if feasible(members, settings) else None
-        group_costs[mask] = value  # type: ignore[assignment]
-        return value
+def _exact_partition(n: int, lo: int, hi: int, value: Callable[[int], float | None]) -> tuple[int, ...]:
+    """Groups (bitmasks over n members) leaving out fewest members, then of least total value; ``value(mask)`` is
+    a group's cost or None if it breaks a hard limit. Memoised over the set still to place, whose lowest member
+    either stays out or joins a group with some of the rest: about 3^n / 2 steps."""
+    values: dict[int, float | None] = {}
 
     @cache
     def best(mask: int) -> tuple[int, float, tuple[int, ...]]:
@@ -330,9 +318,10 @@ def exact_grouping(learners: Sequence[Learner], settings: Settings) -> Grouping:
         sub = rest
         while True:
             group = sub | low
-            size = group.bit_count()
-            if lo <= size <= hi:
-                gc = cost_of_mask(group)
+            if lo <= group.bit_count() <= hi:
+                if group not in values:
+                    values[group] = value(group)
+                gc = values[group]
                 if gc is not None:
                     u2, c2, gs2 = best(mask ^ group)
                     if (u2, c2 + gc) < choice[:2]:
@@ -342,8 +331,25 @@ def exact_grouping(learners: Sequence[Learner], settings: Settings) -> Grouping:
             sub = (sub - 1) & rest
         return choice
 
-    _, _, masks = best((1 << n) - 1)
+    masks = best((1 << n) - 1)[2]
     best.cache_clear()
+    return masks
+
+
+def exact_grouping(learners: Sequence[Learner], settings: Settings) -> Grouping:
+    """The optimum by exhaustive search over set partitions (pools up to EXACT_LIMIT): fewest unplaced, then
+    least cost. For tests and the benchmark."""
+    pool = list(learners)
+    n = len(pool)
+    if n > EXACT_LIMIT:
+        raise ValueError(f"exact_grouping handles at most {EXACT_LIMIT} learners, got {n}")
+    lo, hi = _size_range(n, settings)
+
+    def value(mask: int) -> float | None:
+        members = [pool[i] for i in range(n) if mask >> i & 1]
+        return group_cost(members, settings.weights) if feasible(members, settings) else None
+
+    masks = _exact_partition(n, lo, hi, value)
     groups = [[pool[i] for i in range(n) if m >> i & 1] for m in masks]
     placed = 0
     for m in masks:
@@ -356,75 +362,351 @@ def exact_grouping(learners: Sequence[Learner], settings: Settings) -> Grouping:
 # The optimiser
 
 
-def _circle_order(pool: Sequence[Learner]) -> list[Learner]:
-    """Members around the clock from just after the largest gap between consecutive offsets."""
-    ordered = sorted(pool, key=lambda m: (m.utc_offset_minutes % DAY, m.skill, m.weekly_hours, m.id))
-    n = len(ordered)
-    if n < 2:
-        return ordered
-    offsets = [m.utc_offset_minutes % DAY for m in ordered]
-    best_gap, start = -1, 0
-    for i in range(n):
-        gap = (offsets[i] - offsets[i - 1]) % DAY if i else offsets[0] + DAY - offsets[-1]
-        if gap > best_gap:
-            best_gap, start = gap, i
-    return ordered[start:] + ordered[:start]
+# Members are indices into the pool from here on. Pair costs are computed by a closure over flat lists: the
+# optimiser evaluates millions of them at 10,000 learners, and attribute access on dataclasses would dominate.
 
 
-def _segment_dp(order: Sequence[Learner], lo: int, hi: int, settings: Settings):
-    """Exact DP over contiguous segments: fewest unplaced, then least cost. Returns (groups, unplaced)."""
-    n = len(order)
-    w = settings.weights
-    limit = settings.max_spread_minutes
-    offs = [m.utc_offset_minutes for m in order]
-    INF = (n + 1, 0.0)
-    best: list[tuple[int, float]] = [INF] * (n + 1)
-    back: list[int] = [0] * (n + 1)  # start of the last segment, or -1 for "member j-1 unplaced"
-    best[0] = (0, 0.0)
-    # segment costs from each start, extended one member at a time
-    seg: list[dict[int, float]] = [dict() for _ in range(n)]
-    for i in range(n):
-        total = 0.0
+class _Search:
+    def __init__(self, pool: Sequence[Learner], settings: Settings, lo: int, hi: int) -> None:
+        self.pool = pool
+        self.settings = settings
+        self.lo, self.hi = lo, hi
+        self.limit = settings.max_spread_minutes
+        n = len(pool)
+        self.off = [m.utc_offset_minutes % DAY for m in pool]
+        self.sk = [m.skill for m in pool]
+        self.hr = [m.weekly_hours for m in pool]
+        self.vol = [1 if m.volunteer else 0 for m in pool]
+        self.sl = [m.slots for m in pool]
+        index = {m.id: i for i, m in enumerate(pool)}
+        partners: list[set[int]] = [set() for _ in range(n)]
+        for i, m in enumerate(pool):
+            for pid in m.past_partners:
+                j = index.get(pid)
+                if j is not None and j != i:
+                    partners[i].add(j)
+                    partners[j].add(i)
+        self.pp = [frozenset(p) for p in partners]
+        w = settings.weights
+        self.wf = w.facilitator
+        off, sk, hr, pp = self.off, self.sk, self.hr, self.pp
+        wt, ws, wc, wr = w.timezone / 60, w.skill, w.commitment, w.repeat
+
+        def d(i: int, j: int) -> float:
+            x = off[i] - off[j]
+            if x < 0:
+                x = -x
+            if x > 720:
+                x = DAY - x
+            y = sk[i] - sk[j]
+            z = hr[i] - hr[j]
+            c = wt * x + ws * (y if y >= 0 else -y) + wc * (z if z >= 0 else -z)
+            return c + wr if j in pp[i] else c
+
+        self.d = d
+
+    # -- helpers ---------------------------------------------------------------------------------------------
+
+    def cost(self, total: float, k: int, volunteers: int) -> float:
+        if k < 2:
+            return 0.0
+        return 2 * total / (k - 1) + (self.wf * (volunteers - 1) if volunteers > 1 else 0.0)
+
+    def pair_sum(self, members: Sequence[int]) -> float:
+        d = self.d
+        return sum(d(members[a], members[b]) for a in range(len(members)) for b in range(a + 1, len(members)))
+
+    def feasible(self, members: Sequence[int]) -> bool:
         common = ALL_SLOTS
-        volunteers = 0
-        for j in range(i, min(n, i + hi)):
-            m = order[j]
-            for t in range(i, j):
-                total += pair_cost(order[t], m, w)
-            common &= m.slots
-            volunteers += m.volunteer
-            if not common:
-                break
-            k = j - i + 1
-            if k >= lo:
-                if circular_spread(offs[i : j + 1]) > limit:
+        sl = self.sl
+        for i in members:
+            common &= sl[i]
+        if not common:
+            return False
+        return circular_spread([self.off[i] for i in members]) <= self.limit
+
+    def circle(self, members: Sequence[int]) -> list[int]:
+        """``members`` around the clock (then skill, hours), starting just after the largest gap."""
+        off, sk, hr = self.off, self.sk, self.hr
+        ordered = sorted(members, key=lambda i: (off[i], sk[i], hr[i], i))
+        if len(ordered) < 2:
+            return ordered
+        best_gap, start = -1, 0
+        for t in range(len(ordered)):
+            gap = (off[ordered[t]] - off[ordered[t - 1]]) % DAY if t else off[ordered[0]] + DAY - off[ordered[-1]]
+            if gap > best_gap:
+                best_gap, start = gap, t
+        return ordered[start:] + ordered[:start]
+
+    # -- exact DP over contiguous segments --------------------------------------------------------------------
+
+    def segments(self, seq: Sequence[int]) -> tuple[list[list[int]], list[int], tuple[int, float]]:
+        """Best split of ``seq`` (in circle order, cut at its largest gap) into contiguous groups of allowed size
+        that respect the hard limits, leaving out as few members as possible, then at least cost."""
+        lo, hi, limit = self.lo, self.hi, self.limit
+        d, sl, vol, off = self.d, self.sl, self.vol, self.off
+        n = len(seq)
+        if n == 0:
+            return [], [], (0, 0.0)
+        # unrolled positions around the circle from seq[0]: a segment's span bounds its spread (and is its spread
+        # when the cut is at the largest gap)
+        pos = [0] * n
+        for t in range(1, n):
+            pos[t] = pos[t - 1] + (off[seq[t]] - off[seq[t - 1]]) % DAY
+        best: list[tuple[int, float]] = [(n + 1, 0.0)] * (n + 1)
+        back = [-1] * (n + 1)
+        best[0] = (0, 0.0)
+        for a in range(n):
+            u, c = best[a]
+            if (u + 1, c) < best[a + 1]:
+                best[a + 1], back[a + 1] = (u + 1, c), -1
+            total = 0.0
+            common = ALL_SLOTS
+            volunteers = 0
+            for b in range(a, min(n, a + hi)):
+                if pos[b] - pos[a] > limit:
+                    break
+                j = seq[b]
+                common &= sl[j]
+                if not common:
+                    break
+                for t in range(a, b):
+                    total += d(seq[t], j)
+                volunteers += vol[j]
+                k = b - a + 1
+                if k >= lo:
+                    cand = (u, c + self.cost(total, k, volunteers))
+                    if cand < best[b + 1]:
+                        best[b + 1], back[b + 1] = cand, a
+        groups: list[list[int]] = []
+        left: list[int] = []
+        j = n
+        while j > 0:
+            a = back[j]
+            if a < 0:
+                left.append(seq[j - 1])
+                j -= 1
+            else:
+                groups.append(list(seq[a:j]))
+                j = a
+        groups.reverse()
+        return groups, left, best[n]
+
+    def best_segments(self, members: Sequence[int], rotations: int) -> tuple[list[list[int]], list[int]]:
+        """``segments`` over the circle cut at its largest gap, and at the next ``rotations - 1`` members too
+        (a cut inside a cluster can cost a group that would have spanned it)."""
+        seq = self.circle(members)
+        best = None
+        for r in range(min(rotations, max(1, len(seq)))):
+            groups, left, key = self.segments(seq[r:] + seq[:r])
+            if best is None or key < best[2]:
+                best = (groups, left, key)
+        assert best is not None
+        return best[0], best[1]
+
+    # -- placing who the DP left out ---------------------------------------------------------------------------
+
+    def fits(self, group: Sequence[int], u: int) -> bool:
+        return len(group) < self.hi and self.feasible([*group, u])
+
+    def insert(self, groups: list[list[int]], left: list[int]) -> list[int]:
+        """Put each left-out member into the group with room where they fit at the least added cost."""
+        d = self.d
+        still = []
+        for u in sorted(left):
+            best: tuple[float, int] | None = None
+            for g, members in enumerate(groups):
+                if len(members) >= self.hi or not self.fits(members, u):
                     continue
-                seg[i][j + 1] = 2 * total / (k - 1) + w.facilitator * max(0, volunteers - 1)
-    for j in range(1, n + 1):
-        u, c = best[j - 1]
-        cand = (u + 1, c)
-        arg = -1
-        for k in range(lo, min(hi, j) + 1):
-            i = j - k
-            sc = seg[i].get(j)
-            if sc is None:
+                k = len(members)
+                s = self.pair_sum(members)
+                v = sum(self.vol[i] for i in members)
+                delta = self.cost(s + sum(d(u, i) for i in members), k + 1, v + self.vol[u]) - self.cost(s, k, v)
+                if best is None or delta < best[0]:
+                    best = (delta, g)
+            if best is None:
+                still.append(u)
+            else:
+                groups[best[1]].append(u)
+        return still
+
+    def regroup(self, left: list[int]) -> tuple[list[list[int]], list[int]]:
+        """Groups among left-out members by exact search, on windows of REPAIR_WINDOW members around the clock
+        (whoever a window leaves out is carried into the next): the DP's groups are contiguous, and a member who
+        shares no slot with a neighbour can split people who could meet without them."""
+        seq = self.circle(left)
+        groups: list[list[int]] = []
+        final: list[int] = []
+        carry: list[int] = []
+        t = 0
+        while t < len(seq):
+            # whoever is carried but too far behind the next member cannot join anyone still to come
+            nxt = self.off[seq[t]]
+            keep = [c for c in carry if circular_distance(self.off[c], nxt) <= self.limit]
+            final += [c for c in carry if c not in keep]
+            if len(keep) > REPAIR_WINDOW // 2:
+                final += keep[: len(keep) - REPAIR_WINDOW // 2]
+                keep = keep[len(keep) - REPAIR_WINDOW // 2 :]
+            take = REPAIR_WINDOW - len(keep)
+            window = keep + seq[t : t + take]
+            t += take
+            if len(window) < self.lo:
+                carry = window
                 continue
-            u2, c2 = best[i]
-            if (u2, c2 + sc) < cand:
-                cand, arg = (u2, c2 + sc), i
-        best[j], back[j] = cand, arg
-    groups, left = [], []
-    j = n
-    while j > 0:
-        i = back[j]
-        if i < 0:
-            left.append(order[j - 1])
-            j -= 1
-        else:
-            groups.append(list(order[i:j]))
-            j = i
-    groups.reverse()
-    return groups, left
+            masks = _exact_partition(len(window), self.lo, self.hi, lambda m, w=window: self._value(w, m))
+            placed = 0
+            for m in masks:
+                placed |= m
+                groups.append([w for b, w in enumerate(window) if m >> b & 1])
+            carry = [w for b, w in enumerate(window) if not placed >> b & 1]
+        return groups, final + carry
+
+    def _value(self, window: Sequence[int], mask: int) -> float | None:
+        members = [w for b, w in enumerate(window) if mask >> b & 1]
+        if not self.feasible(members):
+            return None
+        return self.cost(self.pair_sum(members), len(members), sum(self.vol[i] for i in members))
+
+    def evict(self, groups: list[list[int]], left: list[int]) -> list[int]:
+        """Place u in a group by moving one of its members x to another group with room where x fits."""
+        still = []
+        for u in sorted(left):
+            done = False
+            for members in groups:
+                if done:
+                    break
+                for x in list(members):
+                    rest = [i for i in members if i != x]
+                    if not self.feasible([*rest, u]):
+                        continue
+                    home = next((h for h in groups if h is not members and self.fits(h, x)), None)
+                    if home is not None:
+                        members.remove(x)
+                        members.append(u)
+                        home.append(x)
+                        done = True
+                        break
+            if not done:
+                still.append(u)
+        return still
+
+    def steal(self, groups: list[list[int]], left: list[int]) -> list[int]:
+        """Make a new group around u from members of groups above the minimum size that fit with u."""
+        still = []
+        for u in sorted(left):
+            new = [u]
+            donors: list[tuple[list[int], int]] = []
+            taken: dict[int, int] = {}
+            for members in groups:
+                spare = len(members) - self.lo - taken.get(id(members), 0)
+                for x in members:
+                    if spare <= 0 or len(new) >= self.lo:
+                        break
+                    if self.feasible([*new, x]):
+                        new.append(x)
+                        donors.append((members, x))
+                        taken[id(members)] = taken.get(id(members), 0) + 1
+                        spare -= 1
+                if len(new) >= self.lo:
+                    break
+            if len(new) >= self.lo:
+                for members, x in donors:
+                    members.remove(x)
+                groups.append(new)
+            else:
+                still.append(u)
+        return still
+
+    # -- local search -----------------------------------------------------------------------------------------
+
+    def ring(self, groups: list[list[int]]) -> list[list[int]]:
+        """Groups in order around the clock (by the start of their arc), so that neighbours are near in time."""
+
+        def start(members: list[int]) -> tuple[int, int]:
+            offs = sorted(self.off[i] for i in members)
+            gaps = [(b - a, t + 1) for t, (a, b) in enumerate(pairwise(offs))]
+            gaps.append((offs[0] + DAY - offs[-1], 0))
+            return offs[max(gaps)[1] % len(offs)], min(members)
+
+        return sorted(groups, key=start)
+
+    def improve_pair(self, A: list[int], B: list[int]) -> int:
+        """Best-improvement moves and swaps between two groups until none helps; returns how many were made."""
+        d, vol, lo, hi = self.d, self.vol, self.lo, self.hi
+        made = 0
+        while True:
+            ka, kb = len(A), len(B)
+            M = [[d(a, b) for b in B] for a in A]
+            rowA = [sum(d(a, t) for t in A if t != a) for a in A]
+            rowB = [sum(d(b, t) for t in B if t != b) for b in B]
+            SA, SB = sum(rowA) / 2, sum(rowB) / 2
+            VA, VB = sum(vol[a] for a in A), sum(vol[b] for b in B)
+            base = self.cost(SA, ka, VA) + self.cost(SB, kb, VB)
+            toB = [sum(r) for r in M]  # a's distances to all of B
+            toA = [sum(M[x][y] for x in range(ka)) for y in range(kb)]
+            cands: list[tuple[float, int, int]] = []  # (delta, x in A or -1, y in B or -1)
+            if ka > lo and kb < hi:
+                for x in range(ka):
+                    a = A[x]
+                    after = self.cost(SA - rowA[x], ka - 1, VA - vol[a]) + self.cost(
+                        SB + toB[x], kb + 1, VB + vol[a]
+                    )
+                    cands.append((after - base, x, -1))
+            if kb > lo and ka < hi:
+                for y in range(kb):
+                    b = B[y]
+                    after = self.cost(SA + toA[y], ka + 1, VA + vol[b]) + self.cost(
+                        SB - rowB[y], kb - 1, VB - vol[b]
+                    )
+                    cands.append((after - base, -1, y))
+            for x in range(ka):
+                a = A[x]
+                for y in range(kb):
+                    b = B[y]
+                    m = M[x][y]
+                    dv = vol[b] - vol[a]
+                    after = self.cost(SA - rowA[x] + toA[y] - m, ka, VA + dv) + self.cost(
+                        SB - rowB[y] + toB[x] - m, kb, VB - dv
+                    )
+                    cands.append((after - base, x, y))
+            cands.sort()
+            applied = False
+            for delta, x, y in cands:
+                if delta > -1e-9:
+                    break
+                newA = [t for i, t in enumerate(A) if i != x] + ([B[y]] if y >= 0 else [])
+                newB = [t for i, t in enumerate(B) if i != y] + ([A[x]] if x >= 0 else [])
+                # removing members never breaks a limit; only a group that gained someone needs checking
+                if (y < 0 or self.feasible(newA)) and (x < 0 or self.feasible(newB)):
+                    A[:], B[:] = newA, newB
+                    made += 1
+                    applied = True
+                    break
+            if not applied:
+                return made
+
+    def local_search(self, groups: list[list[int]], reach: int, passes: int) -> list[list[int]]:
+        ring = self.ring(groups)
+        count = len(ring)
+        if count < 2:
+            return ring
+        reach = min(reach, count - 1)
+        dirty = [True] * count
+        for _ in range(passes):
+            changed = [False] * count
+            any_change = False
+            for p in range(count):
+                for r in range(1, reach + 1):
+                    q = (p + r) % count
+                    if q == p or not (dirty[p] or dirty[q]):
+                        continue
+                    if self.improve_pair(ring[p], ring[q]):
+                        changed[p] = changed[q] = True
+                        any_change = True
+            if not any_change:
+                break
+            dirty = changed
+        return ring
 
 
 def form_groups(learners: Sequence[Learner], settings: Settings) -> Grouping:
@@ -438,6 +720,43 @@ def form_groups(learners: Sequence[Learner], settings: Settings) -> Grouping:
     if n == 0:
         return Grouping((), (), 0.0)
     lo, hi = _size_range(n, settings)
-    order = _circle_order(pool)
-    groups, left = _segment_dp(order, lo, hi, settings)
-    return _result(groups, left, pool, settings)
+    search = _Search(pool, settings, lo, hi)
+    everyone = list(range(n))
+    if n <= SMALL_POOL:
+        groups, left = search.best_segments(everyone, rotations=n)
+    else:
+        groups, left = [], []
+        for members in _availability_classes(search, everyone):
+            g, rest = search.best_segments(members, rotations=1)
+            groups += g
+            left += rest
+    if left:
+        left = search.insert(groups, left)
+    if len(left) >= lo:
+        more, left = search.regroup(left)
+        groups += more
+    if left:
+        left = search.evict(groups, left)
+    if left:
+        left = search.steal(groups, left)
+    reach = LS_REACH if n > SMALL_POOL else len(groups)
+    groups = search.local_search(groups, reach, LS_PASSES)
+    return _result([[pool[i] for i in g] for g in groups], [pool[i] for i in left], pool, settings)
+
+
+SMALL_POOL = 60  # up to here: every cut of the circle, local search between all pairs of groups
+LS_REACH = 3  # otherwise: between each group and the next LS_REACH around the clock
+LS_PASSES = 8
+REPAIR_WINDOW = 12  # exact search over 12 members: ~0.2 s at worst
+
+
+def _availability_classes(search: _Search, members: Sequence[int]) -> list[list[int]]:
+    """Members split by their slot mask seen in local time (the same availability in any zone gives the same
+    pattern), widest first: the DP then groups people who can meet, and the repair steps mix what is left."""
+    classes: dict[int, list[int]] = {}
+    for i in members:
+        mask = search.sl[i]
+        shift = round(_signed(search.off[i]) / 30) % 336
+        local = ((mask << shift) | (mask >> (336 - shift))) & ALL_SLOTS if shift else mask
+        classes.setdefault(local, []).append(i)
+    return [classes[k] for k in sorted(classes, key=lambda k: (-k.bit_count(), k))]
