@@ -296,7 +296,10 @@ def compute_plan(
         members = [by_id[i] for i in g.member_ids]
         zone = _anchor(members, g.facilitator_id)
         chosen = meeting.choose_meeting(
-            [(m.timezone, meeting.Availability(frozenset(m.days) if m.days is not None else None)) for m in members],
+            [
+                (m.timezone, meeting.Availability(frozenset(m.days) if m.days is not None else None))
+                for m in members
+            ],
             reference,
             anchor=zone,
         )
@@ -365,5 +368,5 @@ def first_week_start(zone: str, post_at: str, confirmed_at: datetime) -> datetim
 
 
 def meeting_label(g: PlannedGroup) -> str:
-    """"Tuesdays 19:00 (Europe/Berlin)": the meeting in its anchor zone, for the text file (no timestamps)."""
+    """ "Tuesdays 19:00 (Europe/Berlin)": the meeting in its anchor zone, for the text file (no timestamps)."""
     return f"{DAY_NAMES[g.weekday]}s {g.at} ({g.zone})"

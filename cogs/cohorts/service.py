@@ -146,7 +146,11 @@ async def leave_cohort(session: AsyncSession, cohort_id: int, member_id: int, no
         return None
     await session.execute(
         update(CohortMember)
-        .where(CohortMember.cohort_id == cohort_id, CohortMember.member_id == member_id, CohortMember.state == "active")
+        .where(
+            CohortMember.cohort_id == cohort_id,
+            CohortMember.member_id == member_id,
+            CohortMember.state == "active",
+        )
         .values(state="left", left_at=now)
     )
     return cohort
@@ -319,7 +323,9 @@ async def confirm_formation(
         kept.append((k, members))
     if not any(members for _k, members in kept):
         raise CohortError(f"Nobody in this plan is still in the pool. {again}")
-    number = await session.scalar(select(func.coalesce(func.max(Cohort.number), 0)).where(Cohort.guild_id == guild_id))
+    number = await session.scalar(
+        select(func.coalesce(func.max(Cohort.number), 0)).where(Cohort.guild_id == guild_id)
+    )
     cohorts: list[tuple[Cohort, list[int]]] = []
     for k, members in kept:
         group = plan.groups[k]
@@ -475,7 +481,11 @@ async def record_gone(session: AsyncSession, cohort_id: int, member_id: int, at:
     their place is not held)."""
     await session.execute(
         update(CohortMember)
-        .where(CohortMember.cohort_id == cohort_id, CohortMember.member_id == member_id, CohortMember.state == "active")
+        .where(
+            CohortMember.cohort_id == cohort_id,
+            CohortMember.member_id == member_id,
+            CohortMember.state == "active",
+        )
         .values(state="left", left_at=at)
     )
 
@@ -522,7 +532,7 @@ async def display_names(session: AsyncSession, member_ids: Sequence[int]) -> dic
     return found
 
 
-# -- members' data (/privacy export and delete) --------------------------------------------------------------------
+# -- members' data (/privacy export and delete) -------------------------------------------------------------------
 def _iso(at: datetime | None) -> str | None:
     return at.isoformat() if at is not None else None
 
@@ -587,3 +597,49 @@ async def _erase(session: AsyncSession, subject: DataSubject, at: datetime) -> N
 
 
 DATA_HANDLER = MemberDataHandler("cohorts", _export, _erase)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a formation's Discord steps got (for the maintainer's report)."""
+
+    cohorts: int
+    threads: int
+    members: int
+    added: int
+    welcomed: int
+    active: int
+    told: int
+
+    @property
+    def done(self) -> bool:
+        return self.cohorts > 0 and self.active == self.cohorts
+
+
+async def formation_progress(session: AsyncSession, formation_id: int) -> Progress:
+    row = (
+        await session.execute(
+            select(
+                func.count(),
+                func.count(Cohort.thread_id),
+                func.count(Cohort.welcome_message_id),
+                func.count().filter(Cohort.state != FORMING),
+            ).where(Cohort.formation_id == formation_id)
+        )
+    ).one()
+    members = (
+        await session.execute(
+            select(func.count(), func.count(CohortMember.added_at), func.count(CohortMember.told_at))
+            .join(Cohort, Cohort.id == CohortMember.cohort_id)
+            .where(Cohort.formation_id == formation_id, CohortMember.state == "active")
+        )
+    ).one()
+    return Progress(
+        cohorts=row[0],
+        threads=row[1],
+        members=members[0],
+        added=members[1],
+        welcomed=row[2],
+        active=row[3],
+        told=members[2],
+    )
