@@ -33,6 +33,7 @@ PRESETS: dict[str, tuple[str, frozenset[int] | None]] = {
 }
 _DAY_WORDS = {name[:3].lower(): i for i, name in enumerate(DAY_NAMES)}
 _ALIASES = {
+    "any": "any",
     "anytime": "any",
     "any time": "any",
     "anyday": "any",
