@@ -333,3 +333,67 @@ async def test_missing_thread_permissions_are_explained_and_nothing_is_placed(
         assert await count(atlas, Cohort) == 0 and await count(atlas, CohortSignup) == 10
     finally:
         await atlas.stop()
+
+
+async def test_atlas_bot_check_explains_the_study_groups_channel(tmp_path: Path) -> None:
+    from discord import Permissions
+
+    from bot.harness import make_world
+    from tests.e2e.test_cli import run_cli
+
+    async with Emulator() as emu:
+        guild = make_world(emu)
+        closed = emu.add_channel(
+            guild, "closed-groups", overwrites={emu.bot_role(guild): (0, Permissions(manage_threads=True))}
+        )
+        config = tmp_path / "config.toml"
+        config.write_text(
+            f'[bot]\nguild_id = {guild.id}\ncogs = ["meta", "onboarding", "cohorts"]\n'
+            f'[discord]\napi_base = "{emu.api_base}"\n'
+            f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path / "a.db"}"\n'
+            f"[channels]\nstudy_groups = {closed.id}\n"
+        )
+        code, out = await run_cli("check", "-c", str(config), cwd=tmp_path)
+        assert code == 1 and "[FAIL] cohorts: in #closed-groups the bot lacks: manage threads" in out, out
+        config.write_text(config.read_text().replace(str(closed.id), str(emu.channel(guild, "study-groups").id)))
+        code, out = await run_cli("check", "-c", str(config), cwd=tmp_path)
+        assert "[ok  ] cohorts: the bot can make private threads in #study-groups" in out, out
+
+
+async def test_a_missing_study_groups_channel_is_explained_at_confirm(
+    emulator: Emulator, e2e_clock: ManualClock, tmp_path: Path
+) -> None:
+    atlas = await start(emulator, e2e_clock, tmp_path)
+    try:
+        await pool_of_ten(atlas)
+        await atlas.restart(atlas.config.with_overrides(channels={"study_groups": 0}))
+        preview = await form(atlas)
+        assert "No study-groups channel is configured" in preview.content
+        r = await atlas.emu.click(atlas.alice, preview, button_ids(preview)[0])
+        assert r.ephemeral and "[channels] study_groups" in r.content and "Nothing was placed" in r.content
+        assert await count(atlas, Cohort) == 0
+    finally:
+        await atlas.stop()
+
+
+async def test_a_large_plan_previews_within_discords_limits_with_the_whole_plan_attached(
+    emulator: Emulator, e2e_clock: ManualClock, tmp_path: Path
+) -> None:
+    names = [f"learner-with-a-long-name-{i:02d}" for i in range(40)]
+    atlas = await start_world(
+        emulator, e2e_clock, tmp_path / "atlas.db", cogs=COGS, members={n: [] for n in names}
+    )
+    try:
+        await atlas.restart(atlas.config.with_overrides(cohorts={"min_size": 2, "max_size": 2}))
+        for i, n in enumerate(names):
+            await set_profile(atlas, atlas.members[n], "Europe/Berlin", hours=2 + i % 10)
+            assert "You are in the pool" in (await atlas.emu.slash(atlas.members[n], "cohort join")).content
+        preview = await form(atlas)  # the emulator refuses (50035) anything over Discord's limits
+        assert "**20** cohort(s)" in preview.embeds[0]["description"]
+        assert "Showing the first" in preview.content and "of 20 cohorts" in preview.content
+        shown = sum(len(e["fields"]) for e in preview.embeds[1:])
+        assert 0 < shown < 20
+        attachment = preview.message.attachments[0]
+        assert attachment["filename"].startswith("cohort-plan-")
+    finally:
+        await atlas.stop()
