@@ -56,6 +56,8 @@ RESUME_JOB = "cohorts.resume_forming"
 THREAD_PERMISSIONS = ("view_channel", "create_private_threads", "send_messages_in_threads", "manage_threads")
 # A thread archives after a week without messages (the longest Discord offers); the bot unarchives to post.
 AUTO_ARCHIVE_MINUTES = 10080
+# Discord: at most 1,000 active (unarchived) threads in a server; a cohort's thread is one while it runs.
+MAX_ACTIVE_THREADS = 1000
 NONE = discord.AllowedMentions.none()
 
 
@@ -303,8 +305,14 @@ class CohortCog(
             )
             ids = [i for g in plan.groups for i in g.member_ids] + [i for ids, _r in plan.unplaced for i in ids]
             names = await service.display_names(session, ids)
+            running = await service.running_cohorts(session, self.bot.guild_id)
         problem = self._channel_problem()
         warning = f"⚠️ {problem} Confirming is refused until that is fixed." if problem else None
+        if running + len(plan.groups) > MAX_ACTIVE_THREADS:
+            warning = (warning + "\n" if warning else "") + (
+                f"⚠️ {running} cohort(s) are running and this plan adds {len(plan.groups)}: a server holds at most "
+                f"{MAX_ACTIVE_THREADS} active threads, so Discord will refuse some until older cohorts end."
+            )
         content, embeds, text = preview(plan, formation_id, names, now, warning)
         file = discord.File(io.BytesIO(text.encode()), filename=f"cohort-plan-{formation_id}.txt")
         view = (

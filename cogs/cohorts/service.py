@@ -447,6 +447,12 @@ async def forming_cohorts(session: AsyncSession, guild_id: int, formation_id: in
     return list(await session.scalars(query))
 
 
+async def running_cohorts(session: AsyncSession, guild_id: int) -> int:
+    """Cohorts forming or active: each holds a thread that the bot keeps (or makes) active."""
+    query = select(func.count()).where(Cohort.guild_id == guild_id, Cohort.state != ENDED)
+    return int(await session.scalar(query) or 0)
+
+
 async def formation_cohorts(session: AsyncSession, formation_id: int) -> list[tuple[int, str, str]]:
     """(id, name, state) of each cohort a formation created."""
     rows = await session.execute(

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from discord import Permissions
 from sqlalchemy import func, select, update
 
 from bot.clock import ManualClock
@@ -224,7 +225,10 @@ async def test_form_preview_then_confirm_makes_private_threads_welcomes_and_dms(
     assert all(c.starts_at >= atlas.clock.now() + timedelta(hours=6) for c in cohorts)
     assert await count(atlas, CohortSignup) == 0
     assert all(len(v) == 1 for v in (await placements(atlas)).values()) and len(await placements(atlas)) == 10
-    # A maintainer (Manage Threads) could see the threads if they had it; the bot's moderators do.
+    # Besides its members, only those with Manage Threads see a private thread.
+    atlas.emu.add_role(atlas.guild, "Moderator", permissions=Permissions(manage_threads=True))
+    moddy = atlas.emu.add_member(atlas.guild, "moddy", roles=["Moderator"])
+    assert all(atlas.emu.can_view(moddy, t) for t in threads)
     again = await atlas.emu.click(atlas.alice, preview, ids[0], timeout=30)  # a second click places nobody twice
     await atlas.emu.until(lambda: bool(again.followups) or again.error is not None)
     assert "formed" in final(again) and len(atlas.emu.threads(atlas.channel("study-groups"))) == 2
@@ -336,8 +340,6 @@ async def test_missing_thread_permissions_are_explained_and_nothing_is_placed(
 
 
 async def test_atlas_bot_check_explains_the_study_groups_channel(tmp_path: Path) -> None:
-    from discord import Permissions
-
     from bot.harness import make_world
     from tests.e2e.test_cli import run_cli
 
