@@ -629,7 +629,8 @@ class _Search:
             for li, u in enumerate(left):
                 best: tuple[float, int, int] | None = None
                 for g, members in enumerate(groups):
-                    if circular_distance(off[u], off[members[0]]) > self.limit:
+                    # u replaces one member, so u must be near all the others
+                    if sum(1 for i in members if circular_distance(off[u], off[i]) > self.limit) > 1:
                         continue
                     k = len(members)
                     s = self.pair_sum(members)
@@ -679,7 +680,9 @@ class _Search:
                 hood.append(g)
                 size += len(g)
             near = [
-                u for u in left if not hood or any(circular_distance(off[u], off[g[0]]) <= limit for g in hood)
+                u
+                for u in left
+                if not hood or any(circular_distance(off[u], off[i]) <= limit for g in hood for i in g)
             ]
             near = near[: LNS_WINDOW - size]
             p = (p + 1) % max(1, count)
