@@ -617,6 +617,98 @@ class _Search:
                 still.append(u)
         return still
 
+    def swap_out(self, groups: list[list[int]], left: list[int], reach: int) -> list[int]:
+        """Exchange a left-out member for a group member when the group gets cheaper and stays feasible: who is
+        left out matters when not everyone can be placed. Only groups within the spread limit of u are tried."""
+        if not left or not groups:
+            return left
+        d, vol, off = self.d, self.vol, self.off
+        left = sorted(left)
+        for _ in range(reach):
+            improved = False
+            for li, u in enumerate(left):
+                best: tuple[float, int, int] | None = None
+                for g, members in enumerate(groups):
+                    # u replaces one member, so u must be near all the others
+                    if sum(1 for i in members if circular_distance(off[u], off[i]) > self.limit) > 1:
+                        continue
+                    k = len(members)
+                    s = self.pair_sum(members)
+                    v = sum(vol[i] for i in members)
+                    now = self.cost(s, k, v)
+                    for x in members:
+                        rest = [i for i in members if i != x]
+                        delta = (
+                            self.cost(
+                                s - sum(d(x, i) for i in rest) + sum(d(u, i) for i in rest), k, v - vol[x] + vol[u]
+                            )
+                            - now
+                        )
+                        if delta < -1e-9 and (best is None or delta < best[0]) and self.feasible([*rest, u]):
+                            best = (delta, g, x)
+                if best is not None:
+                    _, g, x = best
+                    groups[g].remove(x)
+                    groups[g].append(u)
+                    left[li] = x
+                    improved = True
+            if not improved:
+                break
+        return sorted(left)
+
+    def neighbourhoods(
+        self, groups: list[list[int]], left: list[int], budget: int, only_left: bool
+    ) -> tuple[list[list[int]], list[int]]:
+        """Large-neighbourhood search: consecutive groups around the clock (and the left-out members near them),
+        at most LNS_WINDOW members at a time, re-split exactly; kept when fewer are left out or the cost drops.
+        Pair moves cannot chain (take x out of one group to make room for y elsewhere); an exact re-split can.
+        A pool of at most LNS_WINDOW members is one neighbourhood, so it is solved exactly."""
+        off, limit = self.off, self.limit
+        solves = 0
+        p = 0
+        quiet = 0  # neighbourhoods tried since the last improvement
+        ring = self.ring(groups)
+        left = sorted(left)
+        while solves < budget and quiet < max(1, len(ring)):
+            count = len(ring)
+            hood: list[list[int]] = []
+            size = 0
+            for r in range(count):
+                g = ring[(p + r) % count]
+                if size + len(g) > LNS_WINDOW:
+                    break
+                hood.append(g)
+                size += len(g)
+            near = [
+                u
+                for u in left
+                if not hood or any(circular_distance(off[u], off[i]) <= limit for g in hood for i in g)
+            ]
+            near = near[: LNS_WINDOW - size]
+            p = (p + 1) % max(1, count)
+            quiet += 1
+            if (only_left and not near) or size + len(near) < 2:
+                if count == 0:
+                    break
+                continue
+            members = [i for g in hood for i in g] + near
+            before = (len(near), sum(self._value(g, (1 << len(g)) - 1) or 0.0 for g in hood))
+            masks = _exact_partition(len(members), self.lo, self.hi, lambda m, w=members: self._value(w, m))
+            solves += 1
+            placed = 0
+            new_groups = []
+            for m in masks:
+                placed |= m
+                new_groups.append([w for b, w in enumerate(members) if m >> b & 1])
+            new_left = [w for b, w in enumerate(members) if not placed >> b & 1]
+            after = (len(new_left), sum(self._value(g, (1 << len(g)) - 1) or 0.0 for g in new_groups))
+            if after[0] < before[0] or (after[0] == before[0] and after[1] < before[1] - 1e-9):
+                kept = [g for g in ring if not any(g is h for h in hood)]
+                ring = self.ring(kept + new_groups)
+                left = sorted([u for u in left if u not in near] + new_left)
+                quiet = 0
+        return ring, left
+
     # -- local search -----------------------------------------------------------------------------------------
 
     def ring(self, groups: list[list[int]]) -> list[list[int]]:
@@ -741,6 +833,12 @@ def form_groups(learners: Sequence[Learner], settings: Settings) -> Grouping:
         left = search.steal(groups, left)
     reach = LS_REACH if n > SMALL_POOL else len(groups)
     groups = search.local_search(groups, reach, LS_PASSES)
+    if left:
+        left = search.swap_out(groups, left, LS_PASSES)
+    if n <= SMALL_POOL or left:
+        budget = LNS_SOLVES if n <= SMALL_POOL else 2 * len(left) + 4
+        groups, left = search.neighbourhoods(groups, left, budget, only_left=n > SMALL_POOL)
+        groups = search.local_search(groups, reach, LS_PASSES)
     return _result([[pool[i] for i in g] for g in groups], [pool[i] for i in left], pool, settings)
 
 
@@ -748,6 +846,8 @@ SMALL_POOL = 60  # up to here: every cut of the circle, local search between all
 LS_REACH = 3  # otherwise: between each group and the next LS_REACH around the clock
 LS_PASSES = 8
 REPAIR_WINDOW = 12  # exact search over 12 members: ~0.2 s at worst
+LNS_WINDOW = 12
+LNS_SOLVES = 40
 
 
 def _availability_classes(search: _Search, members: Sequence[int]) -> list[list[int]]:
