@@ -298,6 +298,29 @@ async def test_a_5xx_adding_members_is_reported_and_the_retry_finishes(atlas: At
     assert sorted(len(t.thread_member_ids - {bot_id}) for t in threads) == [5, 5]
     assert all(len(atlas.emu.messages(t)) == 1 for t in threads)  # one welcome each, never two
     assert all(len(v) == 1 for v in (await placements(atlas)).values())
+    adds = atlas.emu.requests_to("PUT", "/channels/*/thread-members/*")
+    assert sum(1 for r in adds if r.status < 300) == 10  # each member added once, the failed one retried
+    assert len(atlas.emu.requests_to("POST", "/channels/*/threads")) == 2  # no thread made twice
+
+
+async def test_a_403_posting_the_welcome_is_explained_and_resumed_without_repeating(atlas: Atlas) -> None:
+    await pool_of_ten(atlas)
+    preview = await form(atlas)
+    atlas.emu.fail_next(
+        "POST", "/channels/*/messages", status=403, body={"message": "Missing Permissions", "code": 50013}
+    )
+    done = await atlas.emu.click(atlas.alice, preview, button_ids(preview)[0], timeout=30)
+    await atlas.emu.until(lambda: done.followups and "⚠️" in done.followups[-1].content, timeout=20)
+    report = done.followups[-1].content
+    assert "missing permission (403, code 50013)" in report and "Send Messages in Threads" in report
+    assert "1/2 thread(s) created, 5/10 member(s) added, 0/2 welcome(s) posted" in report
+    retry = button_ids(done.followups[-1])  # type: ignore[arg-type]
+    again = await atlas.emu.click(atlas.alice, done.followups[-1], retry[0], timeout=30)
+    await atlas.emu.until(lambda: again.followups and "formed" in again.followups[-1].content, timeout=20)
+    threads = atlas.emu.threads(atlas.channel("study-groups"))
+    assert len(threads) == 2 and all(len(atlas.emu.messages(t)) == 1 for t in threads)
+    adds = atlas.emu.requests_to("PUT", "/channels/*/thread-members/*")
+    assert len(adds) == 10 and all(r.status < 300 for r in adds)
 
 
 async def test_a_5xx_creating_a_thread_is_resumed_by_the_job_and_at_restart(atlas: Atlas) -> None:
