@@ -5,8 +5,10 @@ Forming on Discord, step by step, each recorded as it happens (``service``), so 
 the private thread in [channels] study_groups (``invitable`` false; its id recorded at once), each member added
 (``added_at``), the welcome (``welcome_message_id``), the cohort active, then a DM to each member through the
 durable reminders (``told_at``). A Discord error half-way stops the run and is reported to the maintainer with
-what is done and what is pending (and a Retry button); the rest is resumed by the retry, by the
-``cohorts.resume_forming`` job every 10 minutes and when the bot starts (cohorts still in state forming).
+what is done and what is pending (and a Retry button); the rest is resumed by the button, by a durable
+retry reminder 10 minutes after each failed run (``cohorts.resume_forming``: a one-shot row, so an idle bot has
+no timer firing every few minutes), by a daily safety-net job, and when the bot starts (cohorts still in state
+forming are continued).
 One run at a time in a process (a lock), so a retry, the job and a confirmation never add members side by side.
 """
 
@@ -49,7 +51,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PLACED_DM = "cohorts.placed_dm"
-RESUME_JOB = "cohorts.resume_forming"
+RESUME = "cohorts.resume_forming"
+RESUME_JOB = "cohorts.resume_forming_daily"
+RETRY_AFTER = timedelta(minutes=10)
 # What the bot needs in the study-groups channel to run private threads (Discord: creating one needs Create
 # Private Threads; adding others to a thread that is not invitable needs Manage Threads; adding members and
 # posting need Send Messages in Threads).
@@ -94,7 +98,8 @@ class CohortCog(
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(FormationButton, LeaveCohortButton)
         self.bot.reminders.register(ReminderKind(PLACED_DM, self._tell_placed, grace=timedelta(days=7)))
-        self.bot.scheduler.add_job(Job(RESUME_JOB, {"minute": "*/10"}, self.resume_job))
+        self.bot.reminders.register(ReminderKind(RESUME, self._resume_reminder, grace=timedelta(days=30)))
+        self.bot.scheduler.add_job(Job(RESUME_JOB, {"hour": 4, "minute": 40}, self.resume_job))
         if self.bot.is_ready():  # loaded into a running bot: resume now (else on_ready does)
             self._spawn(self.resume_all("load"))
         await self.weekly_load()
@@ -103,6 +108,7 @@ class CohortCog(
         await self.weekly_unload()
         self.bot.remove_dynamic_items(FormationButton, LeaveCohortButton)
         self.bot.reminders.unregister(PLACED_DM)
+        self.bot.reminders.unregister(RESUME)
         self.bot.scheduler.remove_job(RESUME_JOB)
         for task in list(self._tasks):
             task.cancel()
@@ -402,7 +408,7 @@ class CohortCog(
             f"Discord steps stopped: {error or 'not finished yet'}\nDone: {done}.\nPending: "
             + ", ".join(pending[:20])
             + (" …" if len(pending) > 20 else "")
-            + "\nI retry by myself every 10 minutes and when I restart; press Retry to try now."
+            + "\nI retry by myself in 10 minutes (and when I restart); press Retry to try now."
         )
         return text[:2000], False
 
@@ -432,9 +438,31 @@ class CohortCog(
             else:
                 await self.bot.notify_maintainers_once(f"cohorts.forming:{formation_id}", text)
 
+    async def _resume_reminder(self, reminder: Reminder) -> None:
+        await self.resume_all("retry")
+
+    async def _retry_later(self) -> None:
+        """A one-shot retry of every cohort still forming, RETRY_AFTER from now (one per 10-minute slot)."""
+        due = self.bot.clock.now() + RETRY_AFTER
+        async with self.bot.sessions.begin() as session:
+            await self.bot.reminders.schedule(
+                session,
+                kind=RESUME,
+                guild_id=self.bot.guild_id,
+                target_id=self.bot.guild_id,
+                due_at=due,
+                dedupe_key=f"cohorts-resume:{int(due.timestamp()) // int(RETRY_AFTER.total_seconds())}",
+            )
+
     async def run_forming(self, formation_id: int | None) -> str | None:
         """Run the Discord steps of every cohort still forming (of one formation, or all); stops at the first
-        Discord error and returns it in words (None when everything is done)."""
+        Discord error and returns it in words, with a retry scheduled (None when everything is done)."""
+        error = await self._run_forming(formation_id)
+        if error is not None:
+            await self._retry_later()
+        return error
+
+    async def _run_forming(self, formation_id: int | None) -> str | None:
         async with self._forming:
             async with self.bot.sessions() as session:
                 ids = await service.forming_cohorts(session, self.bot.guild_id, formation_id)
