@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
+import discord
 import pytest
 from discord import Permissions
 from sqlalchemy import func, select, update
@@ -421,3 +422,45 @@ async def test_a_large_plan_previews_within_discords_limits_with_the_whole_plan_
         assert attachment["filename"].startswith("cohort-plan-")
     finally:
         await atlas.stop()
+
+
+async def test_resume_reuses_a_thread_made_before_a_stop_and_skips_members_who_left(atlas: Atlas) -> None:
+    await pool_of_ten(atlas)
+    preview = await form(atlas)
+    atlas.emu.fail_next("POST", "/channels/*/threads", status=503, count=1)
+    done = await atlas.emu.click(atlas.alice, preview, button_ids(preview)[0], timeout=30)
+    await atlas.emu.until(lambda: done.followups and "⚠️" in done.followups[-1].content, timeout=20)
+    # As if the bot had made Cohort 1's thread and stopped before recording it.
+    parent = atlas.bot.get_channel(atlas.channel("study-groups").id)
+    orphan = await parent.create_thread(name="Cohort 1", type=discord.ChannelType.private_thread, invitable=False)
+    await atlas.settle()
+    # And one member left the server meanwhile.
+    async with atlas.bot.sessions() as session:
+        first = await session.scalar(select(Cohort).where(Cohort.number == 1))
+        leaver_id = await session.scalar(
+            select(MemberRow.discord_id)
+            .join(CohortMember, CohortMember.member_id == MemberRow.id)
+            .where(CohortMember.cohort_id == first.id)
+            .limit(1)
+        )
+    leaver = next(m for m in atlas.members.values() if m.id == leaver_id)
+    atlas.emu.remove_member(leaver)
+    await atlas.settle()
+    retry = button_ids(done.followups[-1])  # type: ignore[arg-type]
+    again = await atlas.emu.click(atlas.alice, done.followups[-1], retry[0], timeout=30)
+    await atlas.emu.until(lambda: again.followups and "formed" in again.followups[-1].content, timeout=20)
+    threads = atlas.emu.threads(atlas.channel("study-groups"))
+    assert len(threads) == 2 and orphan.id in {t.id for t in threads}  # reused, not a second "Cohort 1"
+    async with atlas.bot.sessions() as session:
+        first = await session.scalar(select(Cohort).where(Cohort.number == 1))
+        state = await session.scalar(
+            select(CohortMember.state)
+            .join(MemberRow, MemberRow.id == CohortMember.member_id)
+            .where(MemberRow.discord_id == leaver_id)
+        )
+    assert first.thread_id == orphan.id and state == "left"
+    reused = next(t for t in threads if t.id == orphan.id)
+    assert (
+        leaver_id not in reused.thread_member_ids and len(reused.thread_member_ids - {atlas.emu.bot_user.id}) == 4
+    )
+    assert len(await placements(atlas)) == 9
