@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import discord
 from sqlalchemy.exc import DBAPIError
@@ -109,7 +109,30 @@ async def check_discord(config: Config, client: discord.Client) -> list[Finding]
             findings.append(Finding("error", f"[channels] {key}: no channel {channel_id} in the guild"))
         else:
             findings.append(Finding("ok", f"[channels] {key}: #{channels[channel_id].name} (id {channel_id})"))
+    if "cohorts" in config.bot.cogs:
+        findings += cohort_findings(config, channels, me)
     return findings
+
+
+# Cohorts are private threads in the study-groups channel: making one, adding members to a thread that is not
+# invitable, and posting there.
+COHORT_PERMISSIONS = ("view_channel", "create_private_threads", "manage_threads", "send_messages_in_threads")
+
+
+def cohort_findings(config: Config, channels: dict[int, Any], me: discord.Member) -> list[Finding]:
+    channel_id = config.channels.study_groups
+    if not channel_id:
+        return [Finding("error", "cohorts: [channels] study_groups is not set; /cohort form cannot make threads")]
+    channel = channels.get(channel_id)
+    if channel is None:
+        return []  # reported above as a missing channel
+    if not isinstance(channel, discord.TextChannel):
+        return [Finding("error", f"cohorts: #{channel.name} is not a text channel, so it cannot hold threads")]
+    perms = channel.permissions_for(me)
+    missing = [p.replace("_", " ") for p in COHORT_PERMISSIONS if not getattr(perms, p)]
+    if missing:
+        return [Finding("error", f"cohorts: in #{channel.name} the bot lacks: {', '.join(missing)}")]
+    return [Finding("ok", f"cohorts: the bot can make private threads in #{channel.name}")]
 
 
 async def stored_roles(config: Config) -> dict[str, community.Stored]:

@@ -15,6 +15,14 @@ if TYPE_CHECKING:
 
 
 async def setup(bot: AtlasBot) -> None:
+    # Imported here so the pure modules (grouping, meeting, plan) load without discord.py's cog machinery.
+    from cogs.cohorts import service
     from cogs.cohorts.cog import CohortCog
 
     await bot.add_cog(CohortCog(bot))
+    # /privacy export and delete reach the pool, memberships and check-ins through this (bot/privacy.py).
+    bot.member_data.register(service.DATA_HANDLER)
+
+
+async def teardown(bot: AtlasBot) -> None:
+    bot.member_data.unregister("cohorts")

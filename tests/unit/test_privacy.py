@@ -103,11 +103,11 @@ async def test_features_register_their_handlers_and_unload_them(tmp_path) -> Non
     try:
         for cog in KNOWN_COGS:
             await bot.load_extension(f"cogs.{cog}")
-        assert [h.name for h in bot.member_data.handlers()] == ["onboarding", "recognition"]
+        assert [h.name for h in bot.member_data.handlers()] == ["cohorts", "onboarding", "recognition"]
         await bot.unload_extension("cogs.recognition")
-        assert [h.name for h in bot.member_data.handlers()] == ["onboarding"]
+        assert [h.name for h in bot.member_data.handlers()] == ["cohorts", "onboarding"]
         await bot.load_extension("cogs.recognition")  # loading again registers again, without a clash
-        assert [h.name for h in bot.member_data.handlers()] == ["onboarding", "recognition"]
+        assert [h.name for h in bot.member_data.handlers()] == ["cohorts", "onboarding", "recognition"]
     finally:
         await bot.close()
         await engine.dispose()
