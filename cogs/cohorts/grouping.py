@@ -21,6 +21,7 @@ in ``Grouping.unplaced`` with the reason (too far from everyone, no common time,
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -387,6 +388,11 @@ class _Search:
                     partners[i].add(j)
                     partners[j].add(i)
         self.pp = [frozenset(p) for p in partners]
+        self.rng = random.Random(settings.seed)
+        self._row_cache: dict[int, tuple[tuple[int, ...], list[float], float, int]] = {}
+        # a safety cap only: the searches are bounded by counts, so a run that stays under it (every test, and
+        # 10,000 learners on the project's machine) gives the same result anywhere
+        self.deadline = time.perf_counter() + settings.time_budget_s
         w = settings.weights
         self.wf = w.facilitator
         off, sk, hr, pp = self.off, self.sk, self.hr, self.pp
@@ -440,9 +446,12 @@ class _Search:
 
     # -- exact DP over contiguous segments --------------------------------------------------------------------
 
-    def segments(self, seq: Sequence[int]) -> tuple[list[list[int]], list[int], tuple[int, float]]:
+    def segments(
+        self, seq: Sequence[int], by_time: bool = True
+    ) -> tuple[list[list[int]], list[int], tuple[int, float]]:
         """Best split of ``seq`` (in circle order, cut at its largest gap) into contiguous groups of allowed size
-        that respect the hard limits, leaving out as few members as possible, then at least cost."""
+        that respect the hard limits, leaving out as few members as possible, then at least cost. With
+        ``by_time=False``, ``seq`` is in any order and each segment's spread is measured.)"""
         lo, hi, limit = self.lo, self.hi, self.limit
         d, sl, vol, off = self.d, self.sl, self.vol, self.off
         n = len(seq)
@@ -463,10 +472,16 @@ class _Search:
             total = 0.0
             common = ALL_SLOTS
             volunteers = 0
+            offs: list[int] = []
             for b in range(a, min(n, a + hi)):
-                if pos[b] - pos[a] > limit:
-                    break
                 j = seq[b]
+                if by_time:
+                    if pos[b] - pos[a] > limit:
+                        break
+                else:
+                    offs.append(off[j])
+                    if circular_spread(offs) > limit:  # a segment's spread only grows as it extends
+                        break
                 common &= sl[j]
                 if not common:
                     break
@@ -667,9 +682,10 @@ class _Search:
         solves = 0
         p = 0
         quiet = 0  # neighbourhoods tried since the last improvement
+        solved: set[frozenset[int]] = set()
         ring = self.ring(groups)
         left = sorted(left)
-        while solves < budget and quiet < max(1, len(ring)):
+        while solves < budget and quiet < max(1, len(ring)) and time.perf_counter() < self.deadline:
             count = len(ring)
             hood: list[list[int]] = []
             size = 0
@@ -692,6 +708,10 @@ class _Search:
                     break
                 continue
             members = [i for g in hood for i in g] + near
+            signature = frozenset(members)
+            if signature in solved:  # solved before and nothing changed in it since
+                continue
+            solved.add(signature)
             before = (len(near), sum(self._value(g, (1 << len(g)) - 1) or 0.0 for g in hood))
             masks = _exact_partition(len(members), self.lo, self.hi, lambda m, w=members: self._value(w, m))
             solves += 1
@@ -709,63 +729,149 @@ class _Search:
                 quiet = 0
         return ring, left
 
+    def resplits(self, groups: list[list[int]], left: list[int], budget: int) -> tuple[list[list[int]], list[int]]:
+        """Two or three neighbouring groups (and the left-out members near them) pooled and split again by the
+        segment DP in several orders (time, skill, hours first), then polished by pair moves; kept when fewer are
+        left out or the cost drops. Unlike pair moves, this can change the number of groups (6 + 7 into
+        4 + 4 + 5)."""
+        off, limit = self.off, self.limit
+        solves = 0
+        left = sorted(left)
+        for order in ("time", "skill"):
+            ring = self.ring(groups, order)
+            p = 0
+            while p < len(ring) and solves < budget and time.perf_counter() < self.deadline:
+                for width in (2, 3):
+                    if width > len(ring):
+                        break
+                    hood = [ring[(p + r) % len(ring)] for r in range(width)]
+                    near = [
+                        u for u in left if any(circular_distance(off[u], off[i]) <= limit for g in hood for i in g)
+                    ]
+                    members = [i for g in hood for i in g] + near
+                    before = (len(near), sum(self._value(g, (1 << len(g)) - 1) or 0.0 for g in hood))
+                    solves += 1
+                    new_groups, new_left = self.resplit(members)
+                    after = (len(new_left), sum(self._value(g, (1 << len(g)) - 1) or 0.0 for g in new_groups))
+                    if after[0] < before[0] or (after[0] == before[0] and after[1] < before[1] - 1e-9):
+                        ids = {id(g) for g in hood}
+                        ring = [g for g in ring if id(g) not in ids]
+                        ring[p:p] = new_groups
+                        left = sorted([u for u in left if u not in near] + new_left)
+                        break
+                p += 1
+            groups = ring
+        return groups, left
+
+    def resplit(self, members: list[int]) -> tuple[list[list[int]], list[int]]:
+        off, sk, hr = self.off, self.sk, self.hr
+        seq = self.circle(members)
+        base = off[seq[0]] if seq else 0
+        best = self.segments(seq)
+        for key in (
+            lambda i: (sk[i], (off[i] - base) % DAY, hr[i], i),
+            lambda i: (hr[i], (off[i] - base) % DAY, sk[i], i),
+            lambda i: (sk[i], hr[i], (off[i] - base) % DAY, i),
+        ):
+            found = self.segments(sorted(members, key=key), by_time=False)
+            if found[2] < best[2]:
+                best = found
+        groups, left, _ = best
+        for a in range(len(groups)):
+            for b in range(a + 1, len(groups)):
+                self.improve_pair(groups[a], groups[b])
+        return groups, left
+
     # -- local search -----------------------------------------------------------------------------------------
 
-    def ring(self, groups: list[list[int]]) -> list[list[int]]:
-        """Groups in order around the clock (by the start of their arc), so that neighbours are near in time."""
+    def ring(self, groups: list[list[int]], order: str = "time") -> list[list[int]]:
+        """Groups in a line of neighbours: around the clock by the start of their arc, then by mean skill and
+        hours ("time"), or by mean skill first ("skill") or mean hours first ("hours"), so that local search meets
+        groups that are near in each respect."""
+        off, sk, hr = self.off, self.sk, self.hr
 
-        def start(members: list[int]) -> tuple[int, int]:
-            offs = sorted(self.off[i] for i in members)
+        def key(members: list[int]) -> tuple:
+            offs = sorted(off[i] for i in members)
             gaps = [(b - a, t + 1) for t, (a, b) in enumerate(pairwise(offs))]
             gaps.append((offs[0] + DAY - offs[-1], 0))
-            return offs[max(gaps)[1] % len(offs)], min(members)
+            start = offs[max(gaps)[1] % len(offs)]
+            k = len(members)
+            skill = sum(sk[i] for i in members) / k
+            hours = sum(hr[i] for i in members) / k
+            if order == "skill":
+                return round(skill), start, hours, min(members)
+            if order == "hours":
+                return round(hours / 2), start, skill, min(members)
+            return start, skill, hours, min(members)
 
-        return sorted(groups, key=start)
+        return sorted(groups, key=key)
+
+    def _rows(self, group: list[int]) -> tuple[list[float], float, int]:
+        """Each member's summed distance to the rest of its group, the group's pair sum and volunteer count;
+        cached by the group's current membership (local search revisits unchanged groups many times)."""
+        key = id(group)
+        hit = self._row_cache.get(key)
+        members = tuple(group)
+        if hit is not None and hit[0] == members:
+            return hit[1], hit[2], hit[3]
+        d = self.d
+        rows = [0.0] * len(group)
+        for x in range(len(group)):
+            for y in range(x + 1, len(group)):
+                c = d(group[x], group[y])
+                rows[x] += c
+                rows[y] += c
+        total = sum(rows) / 2
+        volunteers = sum(self.vol[i] for i in group)
+        self._row_cache[key] = (members, rows, total, volunteers)
+        return rows, total, volunteers
 
     def improve_pair(self, A: list[int], B: list[int]) -> int:
         """Best-improvement moves and swaps between two groups until none helps; returns how many were made."""
-        d, vol, lo, hi = self.d, self.vol, self.lo, self.hi
+        d, vol, lo, hi, cost = self.d, self.vol, self.lo, self.hi, self.cost
         made = 0
         while True:
             ka, kb = len(A), len(B)
+            rowA, SA, VA = self._rows(A)
+            rowB, SB, VB = self._rows(B)
+            base = cost(SA, ka, VA) + cost(SB, kb, VB)
+            if base < 1e-9:  # two perfect groups: costs are never negative, nothing to gain
+                return made
             M = [[d(a, b) for b in B] for a in A]
-            rowA = [sum(d(a, t) for t in A if t != a) for a in A]
-            rowB = [sum(d(b, t) for t in B if t != b) for b in B]
-            SA, SB = sum(rowA) / 2, sum(rowB) / 2
-            VA, VB = sum(vol[a] for a in A), sum(vol[b] for b in B)
-            base = self.cost(SA, ka, VA) + self.cost(SB, kb, VB)
             toB = [sum(r) for r in M]  # a's distances to all of B
             toA = [sum(M[x][y] for x in range(ka)) for y in range(kb)]
-            cands: list[tuple[float, int, int]] = []  # (delta, x in A or -1, y in B or -1)
+            cands: list[tuple[float, int, int]] = []  # improving (delta, x in A or -1, y in B or -1)
             if ka > lo and kb < hi:
                 for x in range(ka):
                     a = A[x]
-                    after = self.cost(SA - rowA[x], ka - 1, VA - vol[a]) + self.cost(
-                        SB + toB[x], kb + 1, VB + vol[a]
-                    )
-                    cands.append((after - base, x, -1))
+                    delta = cost(SA - rowA[x], ka - 1, VA - vol[a]) + cost(SB + toB[x], kb + 1, VB + vol[a]) - base
+                    if delta < -1e-9:
+                        cands.append((delta, x, -1))
             if kb > lo and ka < hi:
                 for y in range(kb):
                     b = B[y]
-                    after = self.cost(SA + toA[y], ka + 1, VA + vol[b]) + self.cost(
-                        SB - rowB[y], kb - 1, VB - vol[b]
-                    )
-                    cands.append((after - base, -1, y))
+                    delta = cost(SA + toA[y], ka + 1, VA + vol[b]) + cost(SB - rowB[y], kb - 1, VB - vol[b]) - base
+                    if delta < -1e-9:
+                        cands.append((delta, -1, y))
+            fa, fb = 2 / (ka - 1), 2 / (kb - 1)
             for x in range(ka):
                 a = A[x]
+                ra, tb, Mx = rowA[x], toB[x], M[x]
                 for y in range(kb):
-                    b = B[y]
-                    m = M[x][y]
-                    dv = vol[b] - vol[a]
-                    after = self.cost(SA - rowA[x] + toA[y] - m, ka, VA + dv) + self.cost(
-                        SB - rowB[y] + toB[x] - m, kb, VB - dv
-                    )
-                    cands.append((after - base, x, y))
+                    m = Mx[y]
+                    delta = fa * (toA[y] - ra - m) + fb * (tb - rowB[y] - m)
+                    dv = vol[B[y]] - vol[a]
+                    if dv:
+                        delta += (
+                            cost(0.0, ka, VA + dv) + cost(0.0, kb, VB - dv) - cost(0.0, ka, VA) - cost(0.0, kb, VB)
+                        )
+                    if delta < -1e-9:
+                        cands.append((delta, x, y))
+            if not cands:
+                return made
             cands.sort()
             applied = False
-            for delta, x, y in cands:
-                if delta > -1e-9:
-                    break
+            for _, x, y in cands:
                 newA = [t for i, t in enumerate(A) if i != x] + ([B[y]] if y >= 0 else [])
                 newB = [t for i, t in enumerate(B) if i != y] + ([A[x]] if x >= 0 else [])
                 # removing members never breaks a limit; only a group that gained someone needs checking
@@ -778,7 +884,11 @@ class _Search:
                 return made
 
     def local_search(self, groups: list[list[int]], reach: int, passes: int) -> list[list[int]]:
-        ring = self.ring(groups)
+        for order in LS_ORDERS:
+            groups = self._local_search(self.ring(groups, order), reach, passes)
+        return self.ring(groups)
+
+    def _local_search(self, ring: list[list[int]], reach: int, passes: int) -> list[list[int]]:
         count = len(ring)
         if count < 2:
             return ring
@@ -787,7 +897,11 @@ class _Search:
         for _ in range(passes):
             changed = [False] * count
             any_change = False
-            for p in range(count):
+            order = list(range(count))
+            self.rng.shuffle(order)
+            for p in order:
+                if time.perf_counter() > self.deadline:
+                    return ring
                 for r in range(1, reach + 1):
                     q = (p + r) % count
                     if q == p or not (dirty[p] or dirty[q]):
@@ -835,6 +949,8 @@ def form_groups(learners: Sequence[Learner], settings: Settings) -> Grouping:
     groups = search.local_search(groups, reach, LS_PASSES)
     if left:
         left = search.swap_out(groups, left, LS_PASSES)
+    if n <= RESPLIT_POOL:
+        groups, left = search.resplits(groups, left, RESPLIT_SOLVES)
     if n <= SMALL_POOL or left:
         budget = LNS_SOLVES if n <= SMALL_POOL else 2 * len(left) + 4
         groups, left = search.neighbourhoods(groups, left, budget, only_left=n > SMALL_POOL)
@@ -843,10 +959,13 @@ def form_groups(learners: Sequence[Learner], settings: Settings) -> Grouping:
 
 
 SMALL_POOL = 60  # up to here: every cut of the circle, local search between all pairs of groups
-LS_REACH = 3  # otherwise: between each group and the next LS_REACH around the clock
+LS_REACH = 4  # otherwise: between each group and the next LS_REACH in each order below
 LS_PASSES = 8
+LS_ORDERS = ("time", "skill", "hours", "time")
 REPAIR_WINDOW = 12  # exact search over 12 members: ~0.2 s at worst
 LNS_WINDOW = 12
+RESPLIT_POOL = 600  # re-splitting neighbouring groups: up to here
+RESPLIT_SOLVES = 1000
 LNS_SOLVES = 40
 
 
