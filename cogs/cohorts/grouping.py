@@ -280,8 +280,9 @@ def explain(member: Learner, pool: Sequence[Learner], settings: Settings) -> str
             f"only {len(sharing)} other(s) within {format_hours(limit)} of {where} share a meeting time; "
             f"a group needs at least {lo}"
         )
+    sizes = f"{lo}" if lo == hi else f"{lo}-{hi}"
     return (
-        f"the members near {where} could not be split into groups of {lo}-{hi} that share a meeting time "
+        f"the members near {where} could not be split into groups of {sizes} that share a meeting time "
         f"within {format_hours(limit)}"
     )
 
@@ -465,6 +466,14 @@ class _Search:
         best: list[tuple[int, float]] = [(n + 1, 0.0)] * (n + 1)
         back = [-1] * (n + 1)
         best[0] = (0, 0.0)
+        # Along a time-sorted sequence, with spreads of at most 12 hours, a newcomer's summed distance to a
+        # segment needs no pair loop: time from the positions' sum, skill and hours from value counts, repeats
+        # from the newcomer's partners. Same cost, O(distinct values) instead of O(segment) per step.
+        fast = by_time and limit <= DAY // 2
+        w = self.settings.weights
+        wt, ws, wc, wr = w.timezone / 60, w.skill, w.commitment, w.repeat
+        sk, hr, pp = self.sk, self.hr, self.pp
+        at = {j: t for t, j in enumerate(seq)} if fast else {}
         for a in range(n):
             u, c = best[a]
             if (u + 1, c) < best[a + 1]:
@@ -473,6 +482,9 @@ class _Search:
             common = ALL_SLOTS
             volunteers = 0
             offs: list[int] = []
+            pos_sum = 0
+            skills: dict[int, int] = {}
+            hours: dict[int, int] = {}
             for b in range(a, min(n, a + hi)):
                 j = seq[b]
                 if by_time:
@@ -485,8 +497,21 @@ class _Search:
                 common &= sl[j]
                 if not common:
                     break
-                for t in range(a, b):
-                    total += d(seq[t], j)
+                if fast:
+                    k = b - a
+                    sj, hj = sk[j], hr[j]
+                    add = wt * (k * pos[b] - pos_sum)
+                    add += ws * sum(c * (sj - v if sj >= v else v - sj) for v, c in skills.items())
+                    add += wc * sum(c * (hj - v if hj >= v else v - hj) for v, c in hours.items())
+                    if pp[j]:
+                        add += wr * sum(1 for q in pp[j] if a <= at.get(q, -1) < b)
+                    total += add
+                    pos_sum += pos[b]
+                    skills[sj] = skills.get(sj, 0) + 1
+                    hours[hj] = hours.get(hj, 0) + 1
+                else:
+                    for t in range(a, b):
+                        total += d(seq[t], j)
                 volunteers += vol[j]
                 k = b - a + 1
                 if k >= lo:
@@ -524,13 +549,35 @@ class _Search:
     def fits(self, group: Sequence[int], u: int) -> bool:
         return len(group) < self.hi and self.feasible([*group, u])
 
+    def near_groups(self, groups: list[list[int]]) -> Callable[[int], list[list[int]]]:
+        """An index of ``groups`` by their members' half-hour offsets: near(u) lists, in ``groups`` order, the
+        groups with a member within the spread limit of u (the only ones u could join). Built once per repair
+        step; a group that changes afterwards is still found through its old members, and every use checks the
+        hard limits again."""
+        off, limit = self.off, self.limit
+        if limit >= DAY // 2:
+            return lambda u: groups
+        buckets: dict[int, list[int]] = {}
+        for g, members in enumerate(groups):
+            for b in {off[i] // 30 for i in members}:
+                buckets.setdefault(b, []).append(g)
+
+        def near(u: int) -> list[list[int]]:
+            found: set[int] = set()
+            for b in range((off[u] - limit) // 30, (off[u] + limit) // 30 + 1):
+                found.update(buckets.get(b % (DAY // 30), ()))
+            return [groups[g] for g in sorted(found)]
+
+        return near
+
     def insert(self, groups: list[list[int]], left: list[int]) -> list[int]:
         """Put each left-out member into the group with room where they fit at the least added cost."""
         d = self.d
         still = []
+        near = self.near_groups(groups)
         for u in sorted(left):
-            best: tuple[float, int] | None = None
-            for g, members in enumerate(groups):
+            best: tuple[float, list[int]] | None = None
+            for members in near(u):
                 if len(members) >= self.hi or not self.fits(members, u):
                     continue
                 k = len(members)
@@ -538,11 +585,11 @@ class _Search:
                 v = sum(self.vol[i] for i in members)
                 delta = self.cost(s + sum(d(u, i) for i in members), k + 1, v + self.vol[u]) - self.cost(s, k, v)
                 if best is None or delta < best[0]:
-                    best = (delta, g)
+                    best = (delta, members)
             if best is None:
                 still.append(u)
             else:
-                groups[best[1]].append(u)
+                best[1].append(u)
         return still
 
     def regroup(self, left: list[int]) -> tuple[list[list[int]], list[int]]:
@@ -584,17 +631,22 @@ class _Search:
 
     def evict(self, groups: list[list[int]], left: list[int]) -> list[int]:
         """Place u in a group by moving one of its members x to another group with room where x fits."""
+        with_room = [g for g in groups if len(g) < self.hi]
+        if not with_room:
+            return left
         still = []
+        near = self.near_groups(groups)
+        room = self.near_groups(with_room)
         for u in sorted(left):
             done = False
-            for members in groups:
+            for members in near(u):
                 if done:
                     break
                 for x in list(members):
                     rest = [i for i in members if i != x]
                     if not self.feasible([*rest, u]):
                         continue
-                    home = next((h for h in groups if h is not members and self.fits(h, x)), None)
+                    home = next((h for h in room(x) if h is not members and self.fits(h, x)), None)
                     if home is not None:
                         members.remove(x)
                         members.append(u)
@@ -607,12 +659,16 @@ class _Search:
 
     def steal(self, groups: list[list[int]], left: list[int]) -> list[int]:
         """Make a new group around u from members of groups above the minimum size that fit with u."""
+        above = [g for g in groups if len(g) > self.lo]
+        if not above:
+            return left
         still = []
+        near = self.near_groups(above)
         for u in sorted(left):
             new = [u]
             donors: list[tuple[list[int], int]] = []
             taken: dict[int, int] = {}
-            for members in groups:
+            for members in near(u):
                 spare = len(members) - self.lo - taken.get(id(members), 0)
                 for x in members:
                     if spare <= 0 or len(new) >= self.lo:
@@ -639,11 +695,12 @@ class _Search:
             return left
         d, vol, off = self.d, self.vol, self.off
         left = sorted(left)
+        near = self.near_groups(groups)
         for _ in range(reach):
             improved = False
             for li, u in enumerate(left):
-                best: tuple[float, int, int] | None = None
-                for g, members in enumerate(groups):
+                best: tuple[float, list[int], int] | None = None
+                for members in near(u):
                     # u replaces one member, so u must be near all the others
                     if sum(1 for i in members if circular_distance(off[u], off[i]) > self.limit) > 1:
                         continue
@@ -660,11 +717,11 @@ class _Search:
                             - now
                         )
                         if delta < -1e-9 and (best is None or delta < best[0]) and self.feasible([*rest, u]):
-                            best = (delta, g, x)
+                            best = (delta, members, x)
                 if best is not None:
-                    _, g, x = best
-                    groups[g].remove(x)
-                    groups[g].append(u)
+                    _, members, x = best
+                    members.remove(x)
+                    members.append(u)
                     left[li] = x
                     improved = True
             if not improved:
@@ -945,7 +1002,8 @@ def form_groups(learners: Sequence[Learner], settings: Settings) -> Grouping:
         left = search.evict(groups, left)
     if left:
         left = search.steal(groups, left)
-    reach = LS_REACH if n > SMALL_POOL else len(groups)
+    # a pair of groups costs O(size^2) to examine: fewer neighbours for big groups keeps 10,000 learners in time
+    reach = max(2, min(LS_REACH, LS_REACH * 8 // hi)) if n > SMALL_POOL else len(groups)
     groups = search.local_search(groups, reach, LS_PASSES)
     if left:
         left = search.swap_out(groups, left, LS_PASSES)
