@@ -116,6 +116,34 @@ def test_within_5_percent_of_the_exact_optimum(learners, s) -> None:
     assert ours.cost <= exact.cost * 1.05 + 1e-9
 
 
+def random_pool(n: int, seed: int) -> list[Learner]:
+    rng = random.Random(seed)
+    ids = rng.sample(range(1, 100 * n), n)
+    return [
+        Learner(
+            id=i,
+            utc_offset_minutes=rng.choice(OFFSETS),
+            skill=rng.randrange(4),
+            weekly_hours=rng.randint(1, 20),
+            slots=rng.choice(MASKS),
+            experience=rng.randrange(100),
+            volunteer=rng.random() < 0.1,
+            past_partners=frozenset(rng.sample(ids, 3)) - {i},
+        )
+        for i in ids
+    ]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(61, 400), st.integers(0, 10_000), group_settings())
+def test_large_pools_keep_every_rule(n, seed, s) -> None:
+    # above SMALL_POOL the optimiser takes another path (a DP per availability pattern, repairs, neighbour orders)
+    learners = random_pool(n, seed)
+    result = form_groups(learners, s)
+    check_result(learners, s, result)
+    assert form_groups(learners, s) == result
+
+
 def brute_force(learners: Sequence[Learner], s: Settings) -> tuple[int, float]:
     """(fewest unplaced, least cost) over every set partition, each block a group or a single unplaced member."""
     n = len(learners)
