@@ -7,12 +7,21 @@ apart, having been grouped together before), plus a penalty per volunteer facili
 group (so volunteers spread out). Summed over members, it reads as "how far, on average, each member is from
 their group".
 
-The optimiser (``form_groups``): members sorted around the clock (then by skill and hours, so that ties in time
-zone are contiguous by skill), the circle cut at its largest gap, and an exact dynamic programme over contiguous
-segments of allowed size that respect the hard limits (spread, common slot); a member the programme cannot place
-is left out at a large penalty, so it places as many as possible first. Then local search (moves and swaps between
-neighbouring groups, hard limits kept) lowers the full cost. Both are bounded by counts, not by time, so a seed
-gives one result on any machine; ``time_budget_s`` is only a safety cap.
+The optimiser (``form_groups``), every step keeping the hard limits and bounded by counts, not by time:
+1. Members sorted around the clock (then by skill and hours, so that ties in time zone are contiguous by skill),
+   the circle cut at its largest gap, and an exact dynamic programme over contiguous segments of allowed size
+   that respect the limits; whoever the programme cannot place is left out, fewest first, then least cost. Above
+   SMALL_POOL members it runs once per availability pattern (slot mask seen in local time), since a member who
+   shares no slot with a neighbour would otherwise split people who can meet; up to it, at every cut.
+2. Repairs for the left-out: insertion where they fit, exact regrouping of what is left (windows of 12 around
+   the clock), eviction (u in, x to a group with room), a new group from members of groups above the minimum.
+3. Local search: best-improvement moves and swaps between each group and its next few neighbours in four
+   orders (by time, by skill, by hours, by time again), until no pair improves.
+4. Up to RESPLIT_POOL members: two or three neighbouring groups pooled and split again by the DP in several
+   orders (this can change the number of groups); up to SMALL_POOL members, or where someone is left out,
+   neighbourhoods of at most 12 members re-split exactly (so a pool of up to 12 is solved exactly), then step 3.
+A seed gives one result on any machine; ``time_budget_s`` is only a safety cap (10,000 learners with the shipped
+sizes take about 1 s on the project's machine).
 
 Nobody is put in a group that violates a hard limit and nobody is dropped: whoever cannot be placed is returned
 in ``Grouping.unplaced`` with the reason (too far from everyone, no common time, too few nearby to make a group).
