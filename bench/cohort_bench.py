@@ -18,6 +18,7 @@ baseline groups break a hard limit. Then ``--small`` pools of 5 to 12 learners: 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -124,7 +125,11 @@ def violations(groups: Sequence[Sequence[Learner]], settings: Settings) -> int:
 
 
 def large(sizes: Sequence[int], runs: int, seed: int) -> None:
-    print(f"pools: sizes {SETTINGS.min_size}-{SETTINGS.max_size}, spread limit {SETTINGS.max_spread_minutes} min")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(
+        f"pools: sizes {SETTINGS.min_size}-{SETTINGS.max_size}, spread limit {SETTINGS.max_spread_minutes} min;"
+        f" load average {load}"
+    )
     header = (
         f"{'learners':>8} {'median s':>9} {'groups':>6} {'unplaced':>8} {'cost':>9} {'/member':>7}"
         f" {'random':>9} {'ours/rand':>9} {'bad':>4} {'greedy':>9} {'ours/greedy':>11} {'bad':>4}"
