@@ -65,7 +65,7 @@ def pools(draw, max_n: int = 24, masks: Sequence[int] = MASKS) -> list[Learner]:
 def group_settings(draw) -> Settings:
     lo = draw(st.integers(2, 5))
     hi = draw(st.integers(lo, lo + 4))
-    spread = draw(st.sampled_from((0, 60, 120, 180, 240, 480, 720)))
+    spread = draw(st.sampled_from((0, 60, 120, 180, 240, 480, 720, 900, 1440)))
     return Settings(min_size=lo, max_size=hi, max_spread_minutes=spread, seed=draw(st.integers(0, 3)))
 
 
