@@ -461,7 +461,7 @@ class _Search:
     ) -> tuple[list[list[int]], list[int], tuple[int, float]]:
         """Best split of ``seq`` (in circle order, cut at its largest gap) into contiguous groups of allowed size
         that respect the hard limits, leaving out as few members as possible, then at least cost. With
-        ``by_time=False``, ``seq`` is in any order and each segment's spread is measured.)"""
+        ``by_time=False``, ``seq`` is in any order and each segment's spread is measured."""
         lo, hi, limit = self.lo, self.hi, self.limit
         d, sl, vol, off = self.d, self.sl, self.vol, self.off
         n = len(seq)
