@@ -331,3 +331,13 @@ def test_weights_change_the_grouping() -> None:
     by_skill = form_groups(learners, Settings(2, 2, 180, weights=Weights(timezone=0.1, skill=5)))
     assert {g.member_ids for g in by_zone.groups} == {(1, 2), (3, 4)}
     assert {g.member_ids for g in by_skill.groups} == {(1, 3), (2, 4)}
+
+
+def test_an_exhausted_time_budget_still_gives_a_valid_grouping() -> None:
+    # the budget is a safety cap: hitting it stops the polishing, never the rules
+    learners = clustered(300, 5)
+    capped = Settings(min_size=4, max_size=6, max_spread_minutes=180, time_budget_s=0.0)
+    result = form_groups(learners, capped)
+    check_result(learners, capped, result)
+    assert not result.unplaced
+    assert result.cost >= form_groups(learners, Settings(4, 6, 180)).cost
