@@ -290,9 +290,11 @@ def explain(member: Learner, pool: Sequence[Learner], settings: Settings) -> str
             f"a group needs at least {lo}"
         )
     sizes = f"{lo}" if lo == hi else f"{lo}-{hi}"
+    # Each member alone could join some group; together they did not fit (sizes, slots, who else is near). In a
+    # pool of up to 12 that is proven (solved exactly); in a bigger one it is what the search found.
     return (
-        f"the members near {where} could not be split into groups of {sizes} that share a meeting time "
-        f"within {format_hours(limit)}"
+        f"left over near {where}: no arrangement found that fits them into groups of {sizes} within "
+        f"{format_hours(limit)} sharing a meeting time"
     )
 
 
