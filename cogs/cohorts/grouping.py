@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -379,6 +380,15 @@ def exact_grouping(learners: Sequence[Learner], settings: Settings) -> Grouping:
 # optimiser evaluates millions of them at 10,000 learners, and attribute access on dataclasses would dominate.
 
 
+def _path_groups(parent: dict[int, tuple[int, list[int]]], x: int) -> list[list[int]]:
+    """The groups a chain of exchanges already changes on its way to x (see _Search.chains)."""
+    used = []
+    while x in parent:
+        x, g = parent[x]
+        used.append(g)
+    return used
+
+
 class _Search:
     def __init__(self, pool: Sequence[Learner], settings: Settings, lo: int, hi: int) -> None:
         self.pool = pool
@@ -667,6 +677,64 @@ class _Search:
             if not done:
                 still.append(u)
         return still
+
+    def chains(self, groups: list[list[int]], left: list[int]) -> list[int]:
+        """Augmenting chains of exchanges for each left-out member u: u takes x1's place in a group, x1 takes
+        x2's place in another, ... until the last one fits a group with room, or forms a new group with other
+        left-out members. Breadth-first over members (each visited once, every group at most once per chain),
+        at most CHAIN_NODES members and CHAIN_GROUPS groups per member looked at, so it stays cheap."""
+        if not left or not groups:
+            return left
+        lo, hi, sl = self.lo, self.hi, self.sl
+        left = sorted(left)
+        placed_any = True
+        while placed_any and left and time.perf_counter() < self.deadline:
+            placed_any = False
+            near = self.near_groups(groups)
+            for u in list(left):
+                others = [v for v in left if v != u]
+                parent: dict[int, tuple[int, list[int]]] = {}  # y -> (x, G): x takes y's place in G
+
+                queue = deque([u])
+                seen = {u}
+                end: tuple[int, list[int] | None, list[int]] | None = None  # (x, group with room, new partners)
+                while queue and end is None and len(seen) < CHAIN_NODES:
+                    x = queue.popleft()
+                    used = _path_groups(parent, x)
+                    candidates = [g for g in near(x) if not any(g is h for h in used)][:CHAIN_GROUPS]
+                    for g in candidates:
+                        if len(g) < hi and self.fits(g, x):
+                            end = (x, g, [])
+                            break
+                    if end is None and x != u and len(others) >= lo - 1:
+                        mates = [v for v in others if sl[v] & sl[x] and self.feasible([x, v])]
+                        if len(mates) >= lo - 1 and self.feasible([x, *mates[: lo - 1]]):
+                            end = (x, None, mates[: lo - 1])
+                    if end is not None:
+                        break
+                    for g in candidates:
+                        for y in g:
+                            if y not in seen and self.feasible([*(i for i in g if i != y), x]):
+                                seen.add(y)
+                                parent[y] = (x, g)
+                                queue.append(y)
+                if end is None:
+                    continue
+                x, room, mates = end
+                if room is not None:
+                    room.append(x)
+                else:
+                    groups.append([x, *mates])
+                    left = [v for v in left if v not in mates]
+                while x in parent:
+                    prev, g = parent[x]
+                    g.remove(x)
+                    g.append(prev)
+                    x = prev
+                left = [v for v in left if v != u]
+                placed_any = True
+                break  # the index is stale now: rebuild it
+        return left
 
     def steal(self, groups: list[list[int]], left: list[int]) -> list[int]:
         """Make a new group around u from members of groups above the minimum size that fit with u."""
@@ -1013,6 +1081,8 @@ def form_groups(learners: Sequence[Learner], settings: Settings) -> Grouping:
         left = search.evict(groups, left)
     if left:
         left = search.steal(groups, left)
+    if left:
+        left = search.chains(groups, left)
     # a pair of groups costs O(size^2) to examine: fewer neighbours for big groups keeps 10,000 learners in time
     base = LS_REACH_MEDIUM if n <= MEDIUM_POOL else LS_REACH
     reach = max(2, min(base, base * 8 // hi)) if n > SMALL_POOL else len(groups)
@@ -1039,6 +1109,8 @@ LNS_WINDOW = 12
 RESPLIT_POOL = 600  # re-splitting neighbouring groups: up to here
 RESPLIT_SOLVES = 1000
 LNS_SOLVES = 40
+CHAIN_NODES = 400
+CHAIN_GROUPS = 60
 
 
 def _availability_classes(search: _Search, members: Sequence[int]) -> list[list[int]]:
