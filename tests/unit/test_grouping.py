@@ -341,3 +341,17 @@ def test_an_exhausted_time_budget_still_gives_a_valid_grouping() -> None:
     check_result(learners, capped, result)
     assert not result.unplaced
     assert result.cost >= form_groups(learners, Settings(4, 6, 180)).cost
+
+
+def test_an_augmenting_chain_places_two_left_out_members() -> None:
+    # x (UTC+0) and y (UTC+1) are a pair; with a 1-hour limit u (UTC-1) can only meet x, and v (UTC+2) only y.
+    # Placing both needs a chain: u takes y's place beside x, y pairs with v. Driven on the repair step itself,
+    # as the full optimiser would also find this by its exact neighbourhoods.
+    from cogs.cohorts.grouping import _Search
+
+    x, y, u, v = learner(1, 0), learner(2, 60), learner(3, -60), learner(4, 120)
+    s = Settings(min_size=2, max_size=2, max_spread_minutes=60)
+    search = _Search([x, y, u, v], s, 2, 2)
+    groups = [[0, 1]]
+    assert search.chains(groups, [2, 3]) == []
+    assert sorted(sorted(g) for g in groups) == [[0, 2], [1, 3]]
