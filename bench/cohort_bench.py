@@ -18,6 +18,7 @@ baseline groups break a hard limit. Then ``--small`` pools of 5 to 12 learners: 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -28,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cogs.cohorts import grouping
 from cogs.cohorts.grouping import (
     Learner,
     Settings,
@@ -83,11 +85,12 @@ AVAILABILITY: tuple[tuple[Availability | None, float], ...] = (
 SKILLS = ((0, 35), (1, 40), (2, 20), (3, 5))
 HOURS = ((2, 15), (3, 15), (4, 20), (5, 15), (6, 12), (8, 10), (10, 8), (15, 5))
 SETTINGS = Settings(min_size=4, max_size=8, max_spread_minutes=240)
+LNS_ALONE = 6
 
 
-def pool(n: int, seed: int) -> list[Learner]:
+def pool(n: int, seed: int, zone_weights: tuple[tuple[str, float], ...] = ZONES) -> list[Learner]:
     rng = random.Random(seed)
-    zones = rng.choices([z for z, _ in ZONES], weights=[w for _, w in ZONES], k=n)
+    zones = rng.choices([z for z, _ in zone_weights], weights=[w for _, w in zone_weights], k=n)
     avail = rng.choices([a for a, _ in AVAILABILITY], weights=[w for _, w in AVAILABILITY], k=n)
     skills = rng.choices([s for s, _ in SKILLS], weights=[w for _, w in SKILLS], k=n)
     hours = rng.choices([h for h, _ in HOURS], weights=[w for _, w in HOURS], k=n)
@@ -117,14 +120,16 @@ def pool(n: int, seed: int) -> list[Learner]:
 
 def violations(groups: Sequence[Sequence[Learner]], settings: Settings) -> int:
     return sum(
-        1
-        for g in groups
-        if not (settings.min_size <= len(g) <= settings.max_size) or not feasible(g, settings)
+        1 for g in groups if not (settings.min_size <= len(g) <= settings.max_size) or not feasible(g, settings)
     )
 
 
 def large(sizes: Sequence[int], runs: int, seed: int) -> None:
-    print(f"pools: sizes {SETTINGS.min_size}-{SETTINGS.max_size}, spread limit {SETTINGS.max_spread_minutes} min")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(
+        f"pools: sizes {SETTINGS.min_size}-{SETTINGS.max_size}, spread limit {SETTINGS.max_spread_minutes} min;"
+        f" load average {load}"
+    )
     header = (
         f"{'learners':>8} {'median s':>9} {'groups':>6} {'unplaced':>8} {'cost':>9} {'/member':>7}"
         f" {'random':>9} {'ours/rand':>9} {'bad':>4} {'greedy':>9} {'ours/greedy':>11} {'bad':>4}"
@@ -154,48 +159,70 @@ def large(sizes: Sequence[int], runs: int, seed: int) -> None:
             print(f"{'':>8}   unplaced {len(u.member_ids)}: {u.reason}")
 
 
-def small(count: int, seed: int) -> None:
-    rng = random.Random(seed)
-    gaps = []
-    worst = (0.0, 0)
-    unplaced_diff = 0
-    t_exact = t_ours = 0.0
-    for k in range(count):
-        n = rng.randint(5, 12)
-        learners = pool(n, seed * 1000 + k)
-        t0 = time.perf_counter()
-        exact = exact_grouping(learners, SETTINGS)
-        t1 = time.perf_counter()
-        ours = form_groups(learners, SETTINGS)
-        t2 = time.perf_counter()
-        t_exact += t1 - t0
-        t_ours += t2 - t1
-        ue = sum(len(u.member_ids) for u in exact.unplaced)
-        uo = sum(len(u.member_ids) for u in ours.unplaced)
-        if ue != uo:
-            unplaced_diff += 1
-            continue
-        gap = (ours.cost - exact.cost) / exact.cost if exact.cost else 0.0
-        gaps.append(gap)
-        worst = max(worst, (gap, n))
+REGIONS = (
+    ("America/", "Pacific/Honolulu"),
+    ("Europe/", "Africa/", "Asia/Dubai"),
+    ("Asia/Dubai", "Asia/Kolkata", "Asia/Kathmandu", "Asia/Dhaka", "Asia/Singapore", "Asia/Shanghai"),
+    ("Asia/Shanghai", "Asia/Tokyo", "Asia/Seoul", "Australia/", "Pacific/Auckland"),
+)
+
+
+def regional(n: int, seed: int) -> list[Learner]:
+    """A pool from one region of the world (a small community, or one wave of sign-ups)."""
+    region = REGIONS[seed % len(REGIONS)]
+    zones = tuple((z, w) for z, w in ZONES if z.startswith(region))
+    return pool(n, seed, zones)
+
+
+def small(count: int, seed: int, sizes: tuple[int, int]) -> None:
+    """Gap to exact_grouping on small pools, for form_groups and for its heuristic alone (the exact re-split
+    window cut to LNS_ALONE members, so a pool is never solved whole)."""
+    print(f"\nsmall pools of {sizes[0]}-{sizes[1]} learners, {count} of each kind: cost gap to the exact optimum")
     print(
-        f"\nsmall pools (5-12 learners, {count} pools): gap to exact optimum mean {100 * statistics.mean(gaps):.2f}%,"
-        f" worst {100 * worst[0]:.2f}% (n={worst[1]}), optimal in {sum(1 for g in gaps if g < 1e-9)}/{len(gaps)};"
-        f" pools where ours placed a different number: {unplaced_diff};"
-        f" time exact {t_exact:.2f} s, ours {t_ours:.3f} s"
+        f"{'kind':>8} {'optimiser':>22} {'mean gap':>9} {'worst':>7} {'optimal':>8} {'other #placed':>13}"
+        f" {'ours s':>7} {'exact s':>7}"
     )
+    window = grouping.LNS_WINDOW
+    for kind, make in (("regional", regional), ("global", pool)):
+        rng = random.Random(seed)
+        cases = [make(rng.randint(*sizes), seed * 1000 + k) for k in range(count)]
+        t0 = time.perf_counter()
+        exacts = [exact_grouping(c, SETTINGS) for c in cases]
+        t_exact = time.perf_counter() - t0
+        for label, lns in (("form_groups", window), (f"heuristic alone (w={LNS_ALONE})", LNS_ALONE)):
+            grouping.LNS_WINDOW = lns
+            try:
+                t0 = time.perf_counter()
+                ours = [form_groups(c, SETTINGS) for c in cases]
+                t_ours = time.perf_counter() - t0
+            finally:
+                grouping.LNS_WINDOW = window
+            gaps, other = [], 0
+            for o, e in zip(ours, exacts, strict=True):
+                if sum(map(len, (u.member_ids for u in o.unplaced))) != sum(
+                    map(len, (u.member_ids for u in e.unplaced))
+                ):
+                    other += 1
+                    continue
+                gaps.append((o.cost - e.cost) / e.cost if e.cost else 0.0)
+            print(
+                f"{kind:>8} {label:>22} {100 * statistics.mean(gaps):>8.2f}% {100 * max(gaps):>6.2f}%"
+                f" {sum(1 for g in gaps if g < 1e-9):>4}/{len(gaps):<3} {other:>13} {t_ours:>7.2f} {t_exact:>7.2f}"
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="200,2000,10000")
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--small", type=int, default=40)
+    parser.add_argument("--small", type=int, default=100, help="small pools of each kind (0: none)")
+    parser.add_argument("--small-sizes", default="5,12", help="smallest,largest small pool (exact: at most 14)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     large([int(s) for s in args.sizes.split(",") if s], args.runs, args.seed)
     if args.small:
-        small(args.small, args.seed)
+        lo, hi = (int(x) for x in args.small_sizes.split(","))
+        small(args.small, args.seed, (lo, hi))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from cogs.cohorts.meeting import (
     SLOTS_PER_WEEK,
     Availability,
     Meeting,
+    anchor_zone,
     choose_meeting,
     may_start,
     next_occurrence,
@@ -209,3 +210,8 @@ def test_chosen_meeting_is_inside_everyones_waking_hours_and_days(members, ancho
             assert minute >= 8 * 60 and minute + 60 <= 22 * 60
             if availability is not None and availability.days is not None:
                 assert day in availability.days
+
+
+def test_anchor_zone_is_the_most_common() -> None:
+    assert anchor_zone(["Europe/Paris", "Europe/Berlin", "Europe/Berlin"]) == "Europe/Berlin"
+    assert anchor_zone(["Asia/Tokyo", "Asia/Seoul"]) == "Asia/Tokyo"
