@@ -40,6 +40,34 @@ Building the world (before or after the bot connects; afterwards the matching ga
   *, name=None, permissions=None)``, ``emu.member_delete_role(actor, role)``, ``emu.member_add_role(actor, target,
   role, *, remove=False)``; a refusal raises ``DiscordError`` 403/50013 as the client gets it.
 
+Threads (``threads.py`` holds Discord's rules, each citing the documentation sentence it follows; the bot's REST
+calls and these member-side helpers go through the same checks and raise/answer the same codes):
+
+- ``emu.can_view(member, channel)`` -> bool: view permission on the channel (the parent, for a thread) and, for a
+  private thread, thread membership or Manage Threads. Events from a thread the bot cannot see (THREAD_CREATE/
+  UPDATE/DELETE, MESSAGE_CREATE, ...) are not sent to it; its REST calls on such a thread get 403/50001.
+- ``emu.post(member, thread, text)`` in a thread: 403/50001 if the member cannot see it, 403/50013 without Send
+  Messages in Threads; an archived thread is unarchived by the message (THREAD_UPDATE, THREAD_MEMBER_UPDATE)
+  unless it is locked (50083 while archived, 160005 while active, for members without Manage Threads); the
+  author becomes a thread member; the message resets the auto-archive timer and moves ``last_message_id``.
+- ``emu.member_create_thread(actor, parent, name, *, private=True, invitable=True, auto_archive_duration=1440)``
+  -> ``Channel``; ``emu.member_add_to_thread(actor, thread, target)`` (``actor is target``: joining);
+  ``emu.member_remove_from_thread(actor, thread, target)``; ``emu.member_edit_thread(actor, thread,
+  archived=..., locked=..., name=..., auto_archive_duration=..., invitable=...)``. Refusals raise ``DiscordError``.
+- Auto-archive: a thread idle for ``auto_archive_duration`` minutes (60, 1440, 4320, 10080; others are 400/50035)
+  on the emulator's clock (``Emulator(now=clock.now)``) is archived, stamped at the minute it fell due, with
+  THREAD_UPDATE. This runs before every REST request, member action and ``emu.until`` poll;
+  ``emu.archive_idle_threads()`` runs it at once after a test moved the clock (returns the threads archived).
+- ``emu.max_active_threads`` (1,000; ``Emulator(max_active_threads=...)``): creating or unarchiving past it is
+  400/160006; archived threads do not count. ``emu.max_thread_members`` (1,000): 400/30033.
+- ``emu.active_threads(guild)``; a thread ``Channel`` has ``archived``, ``locked``, ``invitable``,
+  ``auto_archive_duration``, ``archive_timestamp``, ``last_activity``, ``thread_member_ids``, ``owner_id``.
+- REST: thread members (PUT/DELETE/GET ``/channels/{id}/thread-members[/{user}]``, ``with_member``), archived
+  lists (public, private, joined private; ``before``/``limit``/``has_more``), ``/guilds/{id}/threads/active``,
+  THREAD_MEMBERS_UPDATE (other users' changes only with the GUILD_MEMBERS intent), GUILD_CREATE ``threads`` =
+  active threads the bot sees, each with its ``member`` object. Not modelled: RECIPIENT_ADD/REMOVE system
+  messages, THREAD_LIST_SYNC, announcement-thread limits.
+
 Playing the members' side (each waits for the bot's answer and returns an ``InteractionResult``):
 
 - ``await emu.slash(member, "group sub", *, options=None, in_channel=None, timeout=None, **options)``
@@ -82,7 +110,8 @@ asking for them is disconnected with 4014, as Discord does (the default switches
 Rules enforced: interaction deadline (``Emulator(interaction_deadline=3.0)``; late -> 404 code 10062), one
 initial response (40060), message/embed/component/modal/autocomplete limits (400 code 50035), empty message
 (50006), missing permissions and role hierarchy (403 code 50013), closed DMs (403 code 50007), command schema
-limits on sync (50035), forum tags (40067), scheduled event times (against ``Emulator(now=...)``).
+limits on sync (50035), forum tags (40067), scheduled event times (against ``Emulator(now=...)``), threads (50001,
+50013, 50083, 160005, 160006, 30033, 50035 for auto_archive_duration).
 """
 
 from __future__ import annotations

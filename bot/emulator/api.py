@@ -38,6 +38,8 @@ from .state import (
     CHANNEL_TYPE_NAMES,
     DM,
     FLAG_LOADING,
+    PRIVATE_THREAD,
+    PUBLIC_THREAD,
     TEXT,
     Channel,
     Guild,
@@ -52,6 +54,7 @@ from .state import (
     everyone_permissions,
     perm,
 )
+from .threads import MAX_ACTIVE_THREADS, MAX_THREAD_MEMBERS, ThreadRules
 
 log = logging.getLogger("bot.emulator")
 
@@ -96,8 +99,13 @@ class Emulator:
         app_flags: int = ALL_PRIVILEGED_INTENTS_ON,
         rate_limits: bool = False,
         global_rate_limit: int = GLOBAL_LIMIT,
+        max_active_threads: int = MAX_ACTIVE_THREADS,
+        max_thread_members: int = MAX_THREAD_MEMBERS,
     ) -> None:
         self.interaction_deadline = interaction_deadline
+        # Discord's per-guild active-thread cap (160006) and per-thread member cap (30033); tests may lower them.
+        self.max_active_threads = max_active_threads
+        self.max_thread_members = max_thread_members
         # Discord's REST rate limits (ratelimits.py): off by default so tests that post in a tight loop stay fast;
         # on, every answer carries X-RateLimit-* headers and an exhausted bucket or the global limit answers 429.
         self.rate_limiter: RateLimiter | None = (
@@ -126,6 +134,7 @@ class Emulator:
         self.session: GatewaySession | None = None
         self.sessions: list[GatewaySession] = []
         self.rest = RestServer(self)
+        self.thread_rules = ThreadRules(self)
         self._changed = asyncio.Event()
         self._timers: list[asyncio.TimerHandle] = []
         self._runner: web.AppRunner | None = None
@@ -170,6 +179,11 @@ class Emulator:
         return f"ws://{self.host}:{self.port}/gateway"
 
     @property
+    def members_intent_enabled(self) -> bool:
+        """Whether the application may use the GUILD_MEMBERS privileged intent (Developer Portal switch)."""
+        return bool(self.app_flags & (APP_FLAG_GATEWAY_GUILD_MEMBERS | APP_FLAG_GATEWAY_GUILD_MEMBERS_LIMITED))
+
+    @property
     def connected(self) -> bool:
         return self.session is not None and self.session.ready.is_set() and not self.session.closed
 
@@ -201,7 +215,16 @@ class Emulator:
         are not modelled. Beyond 75,000 members it is only the bot either way. The rest is asked for with op 8
         (REQUEST_GUILD_MEMBERS), as discord.py does when member_count exceeds the members it got."""
         large = len(guild.members) > large_threshold
+        self.archive_idle_threads()
         data = guild.payload(members=bool(intents & INTENT_PRESENCES) and not large)
+        # "All active threads in the guild that current user has permission to view", each with the bot's thread
+        # member object when it joined (Gateway Events, "Guild Create"; Threads topic, "Thread Membership").
+        if (bot := guild.members.get(self.bot_user.id)) is not None:
+            data["threads"] = [
+                t.payload(me=bot.id, in_guild_create=True)
+                for t in guild.channels.values()
+                if t.is_thread and not t.archived and guild.can_view(t, bot)
+            ]
         data["large"] = large
         if not data["members"] and (bot_member := guild.members.get(self.bot_user.id)) is not None:
             data["members"] = [bot_member.payload()]
@@ -235,6 +258,7 @@ class Emulator:
     ) -> bool:
         end = time.monotonic() + timeout
         while True:
+            self.archive_idle_threads()
             if predicate():
                 return True
             remaining = end - time.monotonic()
@@ -519,13 +543,71 @@ class Emulator:
         if not dispatch:
             return
         if channel.is_thread:
-            self._dispatch("THREAD_CREATE", {**channel.payload(), "newly_created": True})
+            self.thread_rules.changed()
+            self.thread_rules.dispatch("THREAD_CREATE", channel, {**channel.payload(), "newly_created": True})
         else:
             self._dispatch("CHANNEL_CREATE", channel.payload())
 
     def post(self, member: Member, channel: Channel, content: str, **fields: Any) -> Message:
-        """A member writes a message in a channel (MESSAGE_CREATE)."""
+        """A member writes a message in a channel (MESSAGE_CREATE). In a thread Discord's rules apply
+        (threads.py ``before_send``): a member who cannot see it gets DiscordError 403/50001, one without Send
+        Messages in Threads 403/50013; an archived thread is unarchived (THREAD_UPDATE) unless locked (50083, or
+        160005 while active) and the author becomes a thread member."""
+        if channel.is_thread:
+            self.archive_idle_threads()
+            self.thread_rules.before_send(member, channel)
         return self._new_message(channel, {"content": content, **fields}, {}, flags=0, author=member.user)
+
+    # -- threads on the members' side (Discord's client), under the same rules as the bot (threads.py) ----------
+    def can_view(self, member: Member, channel: Channel) -> bool:
+        """Whether ``member`` sees ``channel``: view permission on it (on the parent, for a thread) and, for a
+        private thread, thread membership or Manage Threads."""
+        guild = channel.guild
+        return guild is not None and guild.can_view(channel, member)
+
+    def archive_idle_threads(self) -> list[Channel]:
+        """Archive every thread idle for its ``auto_archive_duration`` by the emulator's clock (THREAD_UPDATE for
+        those the bot sees) and return them. Runs by itself before every request, member action and ``until``
+        poll; call it after moving the clock to look at ``thread.archived`` at once."""
+        return self.thread_rules.archive_idle()
+
+    def member_create_thread(
+        self,
+        actor: Member,
+        parent: Channel,
+        name: str,
+        *,
+        private: bool = True,
+        invitable: bool = True,
+        auto_archive_duration: int = 1440,
+    ) -> Channel:
+        """``actor`` starts a thread (Create Private/Public Threads needed); THREAD_CREATE reaches the bot only if
+        it can see the thread (a private one: the bot has Manage Threads)."""
+        self.archive_idle_threads()
+        body = {"name": name, "invitable": invitable, "auto_archive_duration": auto_archive_duration}
+        return self.thread_rules.create(actor, parent, body, PRIVATE_THREAD if private else PUBLIC_THREAD)
+
+    def member_add_to_thread(self, actor: Member, thread: Channel, target: Member) -> None:
+        """``actor`` adds ``target`` (or joins, when they are the same); THREAD_MEMBERS_UPDATE."""
+        self.archive_idle_threads()
+        self.thread_rules.add_member(actor, thread, target)
+
+    def member_remove_from_thread(self, actor: Member, thread: Channel, target: Member) -> None:
+        """``actor`` removes ``target`` (or leaves, when they are the same); THREAD_MEMBERS_UPDATE."""
+        self.archive_idle_threads()
+        self.thread_rules.remove_member(actor, thread, target)
+
+    def member_edit_thread(self, actor: Member, thread: Channel, **fields: Any) -> Channel:
+        """``actor`` edits a thread in Discord's client: ``archived``, ``locked``, ``name``,
+        ``auto_archive_duration``, ``invitable``, ``rate_limit_per_user`` (THREAD_UPDATE)."""
+        self.archive_idle_threads()
+        self.thread_rules.edit(actor, thread, fields)
+        return thread
+
+    def active_threads(self, guild: Guild) -> list[Channel]:
+        """The guild's active (not archived) threads, whoever can see them."""
+        self.archive_idle_threads()
+        return [c for c in guild.channels.values() if c.is_thread and not c.archived]
 
     # ------------------------------------------------------------------ looking at the world
     def messages(self, channel: Channel) -> list[Message]:
@@ -694,12 +776,16 @@ class Emulator:
         self.messages_by_id[msg.id] = msg
         if not msg.ephemeral:
             channel.messages.append(msg)
+            if channel.is_thread:
+                self.thread_rules.touch(channel)  # a message is activity: the auto-archive timer restarts
             self._dispatch_message("MESSAGE_CREATE", msg)
         return msg
 
     def _dispatch_message(self, event: str, msg: Message) -> None:
-        data = msg.payload()
         guild = msg.channel.guild
+        if guild is not None and msg.channel.is_thread and not self.thread_rules.bot_sees(msg.channel):
+            return  # a private thread the bot is not in (and cannot moderate): no events from it
+        data = msg.payload()
         if guild is not None and (member := guild.members.get(msg.author.id)) is not None:
             data["member"] = member.payload(with_user=False)
         session = self.session
@@ -777,6 +863,7 @@ class Emulator:
         timeout: float | None = None,  # noqa: ASYNC109 - how long to wait for the bot's answer
     ) -> InteractionResult:
         session = self._require_session()
+        self.archive_idle_threads()
         guild = member.guild
         bot = guild.members[self.bot_user.id]
         r = InteractionResult(

@@ -42,6 +42,12 @@ _EVENT_INTENTS: dict[str, int] = {
     "GUILD_SCHEDULED_EVENT_CREATE": INTENT_SCHEDULED_EVENTS,
     "GUILD_SCHEDULED_EVENT_UPDATE": INTENT_SCHEDULED_EVENTS,
     "GUILD_SCHEDULED_EVENT_DELETE": INTENT_SCHEDULED_EVENTS,
+    # Thread events come with GUILDS (Gateway, "List of Intents").
+    "THREAD_CREATE": INTENT_GUILDS,
+    "THREAD_UPDATE": INTENT_GUILDS,
+    "THREAD_DELETE": INTENT_GUILDS,
+    "THREAD_LIST_SYNC": INTENT_GUILDS,
+    "THREAD_MEMBER_UPDATE": INTENT_GUILDS,
 }
 
 HEARTBEAT_INTERVAL_MS = 41250
@@ -73,6 +79,14 @@ class GatewaySession:
         if event == "MESSAGE_CREATE" or event == "MESSAGE_UPDATE":
             needed = INTENT_GUILD_MESSAGES if "guild_id" in data else INTENT_DM_MESSAGES
             return bool(self.intents & needed)
+        if event == "THREAD_MEMBERS_UPDATE":
+            # "by default only includes if the current user was added to or removed from a thread. To receive
+            # these updates for other users, request the GUILD_MEMBERS Gateway Intent" (Gateway, "Caveats").
+            me = str(self.emu.bot_user.id)
+            about_me = me in data.get("removed_member_ids", ()) or any(
+                m.get("user_id") == me for m in data.get("added_members", ())
+            )
+            return bool(self.intents & INTENT_GUILDS) and (about_me or bool(self.intents & INTENT_MEMBERS))
         needed = _EVENT_INTENTS.get(event)
         return needed is None or bool(self.intents & needed)
 

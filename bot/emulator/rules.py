@@ -29,6 +29,12 @@ INVALID_FORM_BODY = 50035
 ALREADY_ACKNOWLEDGED = 40060
 TAG_REQUIRED = 40067
 REQUEST_ENTITY_TOO_LARGE = 40005
+INVALID_CHANNEL_TYPE = 50024  # "Cannot execute action on this channel type"
+MAX_THREAD_PARTICIPANTS = 30033  # "Maximum number of thread participants has been reached (1000)"
+THREAD_ARCHIVED = 50083  # "Tried to perform an operation on an archived thread, such as editing a message or
+# adding a user to the thread"; discord.js shows it as "Thread is archived"
+THREAD_LOCKED = 160005  # "Thread is locked"
+MAX_ACTIVE_THREADS = 160006  # "Maximum number of active threads reached"
 
 # "A file upload size limit applies to *all* files in a request (rather than each individual file) ... it is
 # 25 MiB by default" (API reference, Uploading Files); interactions announce it as ``attachment_size_limit``.
@@ -91,6 +97,15 @@ def not_found(code: int, what: str) -> DiscordError:
 
 def missing_permissions() -> DiscordError:
     return DiscordError(403, MISSING_PERMISSIONS, "Missing Permissions")
+
+
+def missing_access() -> DiscordError:
+    """Discord's answer for a channel (or private thread) the caller cannot see."""
+    return DiscordError(403, MISSING_ACCESS, "Missing Access")
+
+
+def thread_archived() -> DiscordError:
+    return DiscordError(400, THREAD_ARCHIVED, "Thread is archived")
 
 
 class FormErrors:

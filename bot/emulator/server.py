@@ -183,6 +183,11 @@ class RestServer:
         r("POST", "/channels/{channel_id}/messages/{mid}/threads", self.create_thread_from_message)
         r("PUT", "/channels/{channel_id}/thread-members/{user_id}", self.add_thread_member)
         r("DELETE", "/channels/{channel_id}/thread-members/{user_id}", self.remove_thread_member)
+        r("GET", "/channels/{channel_id}/thread-members", self.list_thread_members)
+        r("GET", "/channels/{channel_id}/thread-members/{user_id}", self.get_thread_member)
+        r("GET", "/channels/{channel_id}/threads/archived/public", self.archived_public)
+        r("GET", "/channels/{channel_id}/threads/archived/private", self.archived_private)
+        r("GET", "/channels/{channel_id}/users/@me/threads/archived/private", self.archived_joined)
         r("GET", "/guilds/{guild_id}/threads/active", self.active_threads)
         # scheduled events
         r("GET", "/guilds/{guild_id}/scheduled-events", self.list_events)
@@ -201,6 +206,8 @@ class RestServer:
         body, files = await self._read_body(request)
         rec = RecordedRequest(request.method, path, body, dict(request.query), files=files)
         self.requests.append(rec)
+        # Threads idle past their auto_archive_duration on the emulator's clock archive before anything else.
+        self.emu.archive_idle_threads()
         try:
             response = await self._handle(request.method, path, body, files, dict(request.query))
         finally:
@@ -337,7 +344,7 @@ class RestServer:
     def _need(self, guild: Guild, bits: int, channel: Channel | None = None) -> None:
         bot = self._bot(guild)
         have = guild.channel_permissions(channel, bot) if channel else guild.base_permissions(bot)
-        if channel is not None and not have & perm("view_channel"):
+        if channel is not None and not guild.can_view(channel, bot):
             raise DiscordError(403, rules.MISSING_ACCESS, "Missing Access")  # Discord's answer for hidden channels
         if have & bits != bits:
             raise missing_permissions()
@@ -557,18 +564,18 @@ class RestServer:
                 raise DiscordError(403, rules.CANNOT_SEND_TO_USER, "Cannot send messages to this user")
             return
         assert channel.guild is not None
-        need = perm("view_channel") | perm(
-            "send_messages_in_threads" if channel.type in THREAD_TYPES else "send_messages"
-        )
-        self._need(channel.guild, need, channel)
+        if channel.type in THREAD_TYPES:
+            self.emu.thread_rules.before_send(self._bot(channel.guild), channel)
+            return
+        self._need(channel.guild, perm("view_channel") | perm("send_messages"), channel)
 
     async def create_message(self, req: Req) -> Any:
         channel = self._channel(req)
         body = req.body or {}
         if channel.type == FORUM:
             raise DiscordError(400, 50008, "Cannot send messages in a non-text channel")
-        self._check_can_send(channel)
         rules.check_message(body, creating=True)
+        self._check_can_send(channel)
         flags = int(body.get("flags") or 0) & (4 | 4096 | 32768)
         msg = self.emu._new_message(channel, body, req.files, flags=flags)
         return msg.payload()
@@ -599,6 +606,7 @@ class RestServer:
         # Others' messages: only flags (suppress embeds) may change.
         if msg.author.id != self.emu.bot_user.id and set(body) - {"flags"}:
             raise DiscordError(403, 50005, "Cannot edit a message authored by another user")
+        self.emu.thread_rules.not_archived(channel)
         rules.check_message(body, creating=False)
         self.emu._edit_message(msg, body, req.files)
         return msg.payload()
@@ -612,12 +620,16 @@ class RestServer:
         return None
 
     async def add_reaction(self, req: Req) -> Any:
-        msg = self._message(self._channel(req), req.params["mid"])
+        channel = self._channel(req)
+        msg = self._message(channel, req.params["mid"])
+        self.emu.thread_rules.not_archived(channel)
         msg.reactions.setdefault(req.params["emoji"], set()).add(self.emu.bot_user.id)
         return None
 
     async def remove_reaction(self, req: Req) -> Any:
-        msg = self._message(self._channel(req), req.params["mid"])
+        channel = self._channel(req)
+        msg = self._message(channel, req.params["mid"])
+        self.emu.thread_rules.not_archived(channel)
         msg.reactions.get(req.params["emoji"], set()).discard(self.emu.bot_user.id)
         return None
 
@@ -843,7 +855,12 @@ class RestServer:
         return channel.payload()
 
     async def get_channel(self, req: Req) -> Any:
-        return self._channel(req).payload()
+        channel = self._channel(req)
+        if channel.is_thread:
+            assert channel.guild is not None
+            self.emu.thread_rules.require_view(self._bot(channel.guild), channel)
+            return self.emu.thread_rules.payload(channel)
+        return channel.payload()
 
     async def edit_channel(self, req: Req) -> Any:
         channel = self._channel(req)
@@ -852,17 +869,8 @@ class RestServer:
         if guild is None:
             raise missing_permissions()
         if channel.is_thread:
-            is_owner_edit = channel.owner_id == self.emu.bot_user.id and set(body) <= {"name", "archived"}
-            if not is_owner_edit:
-                self._need(guild, perm("manage_threads"), channel)
-            if body.get("applied_tags") is not None:
-                channel.applied_tags = [_as_int(t) for t in body["applied_tags"]]
-            for key in ("archived", "locked", "invitable", "auto_archive_duration"):
-                if body.get(key) is not None:
-                    setattr(channel, key, body[key])
-            self._channel_fields(channel, {k: v for k, v in body.items() if k in ("name", "rate_limit_per_user")})
-            self.emu._dispatch("THREAD_UPDATE", channel.payload())
-            return channel.payload()
+            self.emu.thread_rules.edit(self._bot(guild), channel, body)
+            return self.emu.thread_rules.payload(channel)
         self._need(guild, perm("manage_channels"), channel)
         if body.get("permission_overwrites") is not None:
             self._need(guild, perm("manage_roles"), channel)
@@ -875,7 +883,9 @@ class RestServer:
         channel = self._channel(req)
         if channel.guild is None:
             return channel.payload()
-        self._need(channel.guild, perm("manage_threads" if channel.is_thread else "manage_channels"), channel)
+        if channel.is_thread:
+            return self.emu.thread_rules.delete(self._bot(channel.guild), channel)
+        self._need(channel.guild, perm("manage_channels"), channel)
         payload = channel.payload()
         del channel.guild.channels[channel.id]
         del self.emu.all_channels[channel.id]
@@ -907,33 +917,15 @@ class RestServer:
         self.emu._dispatch("CHANNEL_UPDATE", channel.payload())
         return None
 
-    # ------------------------------------------------------------------ threads
-    def _new_thread(self, parent: Channel, body: dict[str, Any], ttype: int, tid: int | None = None) -> Channel:
-        assert parent.guild is not None
-        errs = rules.FormErrors()
-        errs.length_between(["name"], body.get("name"), 1, 100)
-        errs.raise_if_any()
-        thread = Channel(
-            id=tid or self.emu.snowflakes.next(),
-            type=ttype,
-            name=body["name"],
-            guild=parent.guild,
-            created_at=self.emu.now(),
-            parent_id=parent.id,
-            owner_id=self.emu.bot_user.id,
-            auto_archive_duration=int(body.get("auto_archive_duration") or 1440),
-            rate_limit_per_user=int(body.get("rate_limit_per_user") or 0),
-            invitable=bool(body.get("invitable", True)),
-            thread_member_ids={self.emu.bot_user.id},
-        )
-        return thread
-
+    # ------------------------------------------------------------------ threads (rules in threads.py)
     async def create_thread(self, req: Req) -> Any:
         parent = self._channel(req)
         guild = parent.guild
         if guild is None or parent.is_thread:
             raise DiscordError(400, 50024, "Cannot execute action on this channel type")
         body = req.body or {}
+        bot = self._bot(guild)
+        threads = self.emu.thread_rules
         if parent.type == FORUM:
             self._need(guild, perm("view_channel") | perm("send_messages"), parent)
             tags = [_as_int(t) for t in body.get("applied_tags") or []]
@@ -948,32 +940,33 @@ class RestServer:
                 )
             message = body.get("message") or {}
             rules.check_message(message, creating=True, prefix=["message"])
-            thread = self._new_thread(parent, body, PUBLIC_THREAD)
+            thread = threads.create(bot, parent, {**body, "type": PUBLIC_THREAD}, PUBLIC_THREAD, forum=True)
             thread.applied_tags = tags
-            self.emu._add_channel(guild, thread)
             # A forum post's starter message has the thread's id.
             starter = self.emu._new_message(thread, message, req.files, flags=0, mid=thread.id)
-            return {**thread.payload(), "message": starter.payload()}
+            return {**threads.payload(thread), "message": starter.payload()}
+        # "type currently defaults to PRIVATE_THREAD" (Channel resource, Start Thread without Message).
         ttype = int(body.get("type") or PRIVATE_THREAD)
-        bit = "create_private_threads" if ttype == PRIVATE_THREAD else "create_public_threads"
-        self._need(guild, perm("view_channel") | perm(bit), parent)
-        thread = self._new_thread(parent, body, ttype)
-        self.emu._add_channel(guild, thread)
-        return thread.payload()
+        if ttype not in THREAD_TYPES:
+            errs = rules.FormErrors()
+            errs.add(["type"], "BASE_TYPE_CHOICES", "Value must be one of {10, 11, 12}.")
+            errs.raise_if_any()
+        thread = threads.create(bot, parent, body, ttype)
+        return threads.payload(thread)
 
     async def create_thread_from_message(self, req: Req) -> Any:
         parent = self._channel(req)
         guild = parent.guild
-        if guild is None:
+        if guild is None or parent.is_thread or parent.type == FORUM:
             raise DiscordError(400, 50024, "Cannot execute action on this channel type")
         msg = self._message(parent, req.params["mid"])
         if msg.thread_id is not None:
             raise DiscordError(400, 160004, "A thread has already been created for this message")
-        self._need(guild, perm("view_channel") | perm("create_public_threads"), parent)
-        thread = self._new_thread(parent, req.body or {}, PUBLIC_THREAD, tid=msg.id)
+        # "The id of the created thread will be the same as the id of the source message".
+        thread = self.emu.thread_rules.create(self._bot(guild), parent, req.body or {}, PUBLIC_THREAD, tid=msg.id)
         msg.thread_id = thread.id
-        self.emu._add_channel(guild, thread)
-        return thread.payload()
+        self.emu._dispatch_message("MESSAGE_UPDATE", msg)  # "Fires a Thread Create and a Message Update"
+        return self.emu.thread_rules.payload(thread)
 
     def _thread(self, req: Req) -> Channel:
         thread = self._channel(req)
@@ -981,26 +974,106 @@ class RestServer:
             raise DiscordError(400, 50024, "Cannot execute action on this channel type")
         return thread
 
+    def _thread_user(self, thread: Channel, req: Req) -> Member:
+        assert thread.guild is not None
+        uid = self.emu.bot_user.id if req.params["user_id"] == "@me" else req.params["user_id"]
+        return self._member(thread.guild, uid)
+
     async def add_thread_member(self, req: Req) -> Any:
         thread = self._thread(req)
         assert thread.guild is not None
-        uid = self.emu.bot_user.id if req.params["user_id"] == "@me" else int(req.params["user_id"])
-        self._member(thread.guild, uid)
-        if uid != self.emu.bot_user.id:
-            self._need(thread.guild, perm("send_messages_in_threads"), thread)
-        thread.thread_member_ids.add(uid)
+        target = self._thread_user(thread, req)
+        self.emu.thread_rules.add_member(self._bot(thread.guild), thread, target)
         return None
 
     async def remove_thread_member(self, req: Req) -> Any:
         thread = self._thread(req)
-        uid = self.emu.bot_user.id if req.params["user_id"] == "@me" else int(req.params["user_id"])
-        thread.thread_member_ids.discard(uid)
+        assert thread.guild is not None
+        uid = self.emu.bot_user.id if req.params["user_id"] == "@me" else req.params["user_id"]
+        # A user who left the guild can still be removed from the thread.
+        target = thread.guild.members.get(_as_int(uid)) if str(uid).isdigit() else None
+        if target is None and not (str(uid).isdigit() and _as_int(uid) in thread.thread_member_ids):
+            raise not_found(rules.UNKNOWN_MEMBER, "Member")
+        self.emu.thread_rules.remove_member(self._bot(thread.guild), thread, target or _as_int(uid))
         return None
 
+    def _thread_member_json(self, thread: Channel, uid: int, with_member: bool) -> dict[str, Any]:
+        assert thread.guild is not None
+        data = thread.thread_member_payload(uid)
+        if with_member and (member := thread.guild.members.get(uid)) is not None:
+            data["member"] = member.payload()
+        return data
+
+    async def list_thread_members(self, req: Req) -> Any:
+        """List Thread Members: "restricted according to whether the GUILD_MEMBERS Privileged Intent is enabled for
+        your application" (refused with 50001 without it, the code is not documented); with_member=true paginates
+        (after, limit 1-100, default 100) and adds each guild member (Channel resource)."""
+        thread = self._thread(req)
+        assert thread.guild is not None
+        self.emu.thread_rules.require_view(self._bot(thread.guild), thread)
+        if not self.emu.members_intent_enabled:
+            raise DiscordError(403, rules.MISSING_ACCESS, "Missing Access")
+        with_member = req.query.get("with_member", "").lower() in ("true", "1")
+        uids = sorted(thread.thread_member_ids)
+        if with_member:
+            after = int(req.query.get("after") or 0)
+            limit = int(req.query.get("limit") or 100)
+            if not 1 <= limit <= 100:
+                errs = rules.FormErrors()
+                errs.add(["limit"], "NUMBER_TYPE_MAX", "Value must be between 1 and 100.")
+                errs.raise_if_any()
+            uids = [u for u in uids if u > after][:limit]
+        return [self._thread_member_json(thread, u, with_member) for u in uids]
+
+    async def get_thread_member(self, req: Req) -> Any:
+        """Get Thread Member: "returns a 404 response otherwise" (Unknown Member)."""
+        thread = self._thread(req)
+        assert thread.guild is not None
+        self.emu.thread_rules.require_view(self._bot(thread.guild), thread)
+        uid = self.emu.bot_user.id if req.params["user_id"] == "@me" else req.params["user_id"]
+        if not str(uid).isdigit() or _as_int(uid) not in thread.thread_member_ids:
+            raise not_found(rules.UNKNOWN_MEMBER, "Member")
+        with_member = req.query.get("with_member", "").lower() in ("true", "1")
+        return self._thread_member_json(thread, _as_int(uid), with_member)
+
+    def _archived_parent(self, req: Req, need: int) -> Channel:
+        parent = self._channel(req)
+        if parent.guild is None or parent.is_thread:
+            raise DiscordError(400, 50024, "Cannot execute action on this channel type")
+        self._need(parent.guild, need, parent)
+        return parent
+
+    async def archived_public(self, req: Req) -> Any:
+        """"Requires the READ_MESSAGE_HISTORY permission" (List Public Archived Threads)."""
+        parent = self._archived_parent(req, perm("read_message_history"))
+        return self.emu.thread_rules.archived_list(parent, req.query, private=False, joined=False)
+
+    async def archived_private(self, req: Req) -> Any:
+        """"Requires both the READ_MESSAGE_HISTORY and MANAGE_THREADS permissions"."""
+        parent = self._archived_parent(req, perm("read_message_history") | perm("manage_threads"))
+        return self.emu.thread_rules.archived_list(parent, req.query, private=True, joined=False)
+
+    async def archived_joined(self, req: Req) -> Any:
+        """"Requires the READ_MESSAGE_HISTORY permission" (List Joined Private Archived Threads)."""
+        parent = self._archived_parent(req, perm("read_message_history"))
+        return self.emu.thread_rules.archived_list(parent, req.query, private=True, joined=True)
+
     async def active_threads(self, req: Req) -> Any:
+        """List Active Guild Threads: "all active threads in a guild that the current user can access", "ordered
+        by their id, in descending order", and "a thread member object for each returned thread the current user
+        has joined" (Guild resource; Threads topic, "Enumerating threads")."""
         guild = self._guild(req)
-        threads = [c for c in guild.channels.values() if c.is_thread and not c.archived]
-        return {"threads": [t.payload() for t in threads], "members": []}
+        bot = self._bot(guild)
+        me = bot.id
+        threads = sorted(
+            (c for c in guild.channels.values() if c.is_thread and not c.archived and guild.can_view(c, bot)),
+            key=lambda c: c.id,
+            reverse=True,
+        )
+        return {
+            "threads": [t.payload(me=me) for t in threads],
+            "members": [t.thread_member_payload(me) for t in threads if me in t.thread_member_ids],
+        }
 
     # ------------------------------------------------------------------ scheduled events
     def _event(self, guild: Guild, req: Req) -> ScheduledEvent:

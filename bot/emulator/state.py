@@ -24,6 +24,10 @@ DISCORD_EPOCH_MS = 1420070400000
 TEXT, DM, VOICE, CATEGORY, NEWS = 0, 1, 2, 4, 5
 NEWS_THREAD, PUBLIC_THREAD, PRIVATE_THREAD, STAGE, FORUM = 10, 11, 12, 13, 15
 THREAD_TYPES = frozenset({NEWS_THREAD, PUBLIC_THREAD, PRIVATE_THREAD})
+# Channel flags: a pinned forum post never auto-archives (Threads topic, "Forum and Media Channel Thread Fields").
+FLAG_PINNED = 1 << 1
+# "member_count ... stops counting at 50" (Threads topic, "Thread Fields").
+THREAD_MEMBER_COUNT_CAP = 50
 CHANNEL_TYPE_NAMES: dict[str, int] = {
     "text": TEXT,
     "voice": VOICE,
@@ -246,6 +250,14 @@ class Channel:
     invitable: bool = True
     auto_archive_duration: int = 1440
     thread_member_ids: set[int] = field(default_factory=set)
+    # When each thread member joined (``join_timestamp``); a member added by hand to thread_member_ids has none.
+    thread_joined_at: dict[int, datetime] = field(default_factory=dict)
+    # "archive_timestamp is changed when creating, archiving, or unarchiving a thread, and when changing the
+    # auto_archive_duration field" (Threads topic, "Thread Fields").
+    archive_timestamp: datetime = UNSTAMPED
+    # The last "activity": "sending a message, unarchiving a thread, or changing the auto-archive time" (Threads
+    # topic, "Active & Archived Threads"); the thread archives auto_archive_duration minutes after it.
+    last_activity: datetime = UNSTAMPED
     created_at: datetime = UNSTAMPED
     messages: list[Message] = field(default_factory=list)
 
@@ -254,10 +266,38 @@ class Channel:
         return self.type in THREAD_TYPES
 
     @property
+    def is_private_thread(self) -> bool:
+        return self.type == PRIVATE_THREAD
+
+    @property
     def last_message_id(self) -> str | None:
         return str(self.messages[-1].id) if self.messages else None
 
-    def payload(self) -> dict[str, Any]:
+    @property
+    def message_count(self) -> int:
+        """Messages in a thread "not including the initial message or deleted messages" (Channel Structure)."""
+        return sum(1 for m in self.messages if not m.deleted and m.id != self.id)
+
+    @property
+    def total_message_sent(self) -> int:
+        """Like message_count on creation, but a deletion does not decrement it (Threads topic)."""
+        return sum(1 for m in self.messages if m.id != self.id)
+
+    def thread_member_payload(self, user_id: int, *, in_guild_create: bool = False) -> dict[str, Any]:
+        """A thread member object; "id" and "user_id" are "omitted on the member sent within each thread in the
+        GUILD_CREATE event" (Channel resource, "Thread Member Object")."""
+        data: dict[str, Any] = {
+            "join_timestamp": iso(self.thread_joined_at.get(user_id, self.created_at)),
+            "flags": 0,
+        }
+        if not in_guild_create:
+            data.update(id=str(self.id), user_id=str(user_id))
+        return data
+
+    def payload(self, *, me: int | None = None, in_guild_create: bool = False) -> dict[str, Any]:
+        """The channel object; for a thread, ``me`` (the bot's id) adds its thread member object as ``member`` when
+        it has joined ("getting a channel will return the thread member object for the current user as a property
+        on the channel, if the current user is a member of the thread", Threads topic, "Thread Membership")."""
         if self.type == DM:
             assert self.recipient is not None
             return {
@@ -284,19 +324,22 @@ class Channel:
             data.update(
                 owner_id=str(self.owner_id),
                 last_message_id=self.last_message_id,
-                message_count=len(self.messages),
-                total_message_sent=len(self.messages),
-                member_count=len(self.thread_member_ids),
+                message_count=self.message_count,
+                total_message_sent=self.total_message_sent,
+                member_count=min(len(self.thread_member_ids), THREAD_MEMBER_COUNT_CAP),
                 applied_tags=[str(t) for t in self.applied_tags],
                 thread_metadata={
                     "archived": self.archived,
                     "auto_archive_duration": self.auto_archive_duration,
-                    "archive_timestamp": iso(self.created_at),
+                    "archive_timestamp": iso(max(self.archive_timestamp, self.created_at)),
                     "locked": self.locked,
-                    "invitable": self.invitable,
                     "create_timestamp": iso(self.created_at),
                 },
             )
+            if self.type == PRIVATE_THREAD:  # "invitable ... only available on private threads"
+                data["thread_metadata"]["invitable"] = self.invitable
+            if me is not None and me in self.thread_member_ids:
+                data["member"] = self.thread_member_payload(me, in_guild_create=in_guild_create)
             return data
         data["permission_overwrites"] = [o.payload() for o in self.overwrites.values()]
         if self.type in (TEXT, NEWS, FORUM):
@@ -517,6 +560,21 @@ class Guild:
         if perms & ADMINISTRATOR:
             return ALL_PERMISSIONS
         return perms
+
+    def can_view(self, channel: Channel, member: Member) -> bool:
+        """Whether ``member`` sees ``channel``. A thread needs VIEW_CHANNEL on its parent ("Users must have the
+        VIEW_CHANNEL permission to view any threads in the channel, even if they are directly mentioned or added to
+        the thread", Permissions, "Inherited Permissions (Threads)"); a private thread also needs membership or
+        MANAGE_THREADS ("You must be invited to the thread to be able to view or participate in it, or be a
+        moderator (MANAGE_THREADS permission)", Threads topic, "Permissions")."""
+        if member.id not in self.members:
+            return False
+        perms = self.channel_permissions(channel, member)
+        if not perms & perm("view_channel"):
+            return False
+        if channel.type == PRIVATE_THREAD:
+            return member.id in channel.thread_member_ids or bool(perms & perm("manage_threads"))
+        return True
 
     def channel_permissions(self, channel: Channel, member: Member) -> int:
         if channel.is_thread and channel.parent_id in self.channels:

@@ -50,9 +50,9 @@ class Panel(discord.ui.View):
 class ProbeBot(commands.Bot):
     """Records what it saw so tests can assert on the bot's side too."""
 
-    def __init__(self, guild_id: int) -> None:
+    def __init__(self, guild_id: int, *, members_intent: bool = True) -> None:
         intents = discord.Intents.default()
-        intents.members = True
+        intents.members = members_intent
         intents.message_content = True
         super().__init__(
             command_prefix="!",
