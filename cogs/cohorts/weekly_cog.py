@@ -117,8 +117,9 @@ class WeeklyCommands:
             if not isinstance(channel, discord.Thread):
                 raise PermanentSendError(f"channel {thread_id} is not a thread")
             thread = channel
-        if thread.archived or thread.locked:
-            thread = await thread.edit(archived=False, locked=False)
+        if thread.archived:
+            # A lock a moderator set stays: the bot (Manage Threads) may post in a locked thread, members not.
+            thread = await thread.edit(archived=False)
         return thread
 
     async def _send(self, thread_id: int, **kwargs: Any) -> discord.Message:
@@ -433,6 +434,7 @@ class WeeklyCommands:
     @app_commands.command(name="status", description="Your cohort, week, next meeting and check-in streak")
     @app_commands.describe(all_cohorts="Maintainers: every cohort's health instead of your own cohort")
     async def status(self, interaction: discord.Interaction, all_cohorts: bool = False) -> None:
+        await self.bot.community.wait_known()
         is_maintainer = member_has(interaction.user, Capability.MANAGE_COMMUNITY, self.bot.community)
         if all_cohorts:
             ensure(interaction.user, Capability.MANAGE_COMMUNITY, self.bot.community)
@@ -507,6 +509,7 @@ class WeeklyCommands:
             await interaction.response.edit_message(embed=embed, view=view)
 
     async def health_page(self, interaction: discord.Interaction, page: int) -> None:
+        await self.bot.community.wait_known()
         ensure(interaction.user, Capability.MANAGE_COMMUNITY, self.bot.community)
         await self._send_health(interaction, page, first=False)
 

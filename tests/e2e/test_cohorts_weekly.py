@@ -314,7 +314,7 @@ async def test_archived_thread_is_unarchived_before_the_post(world: AtlasHarness
     assert thread_of(world, thread).archived
     await world.advance(until(world, WEEK1 + timedelta(minutes=1)))
     assert len(week_posts(world, thread)) == 1
-    assert not thread_of(world, thread).archived
+    assert not thread_of(world, thread).archived and thread_of(world, thread).locked  # the moderator's lock stays
     edits = [
         i for i, r in enumerate(world.emu.requests) if r.method == "PATCH" and r.path == f"/channels/{thread.id}"
     ]
