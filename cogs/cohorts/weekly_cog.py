@@ -80,7 +80,9 @@ class WeeklyCommands:
         r.register(ReminderKind(weekly.FACILITATOR_DM, self._facilitator_dm, grace=DM_GRACE))
         r.register(ReminderKind(weekly.MOVE_OFFER, self._move_offer, grace=timedelta(days=7)))
         r.register(ReminderKind(projects.MILESTONE_DUE, self._milestone_due, grace=timedelta(hours=12)))
-        self.bot.scheduler.add_job(Job(SWEEP_JOB, {"hour": 0, "minute": 5}, self.schedule_steps))
+        # Every 6 hours: forming starts week 1 at least 6 hours after confirming, so a cohort activated without
+        # the atlas_cohort_active event still gets its first post on time or within minutes (then late-posted).
+        self.bot.scheduler.add_job(Job(SWEEP_JOB, {"hour": "*/6", "minute": 5}, self.schedule_steps))
         await self.schedule_steps(self.bot.clock.now())  # at start: whatever became due while the bot was down
 
     async def weekly_unload(self) -> None:

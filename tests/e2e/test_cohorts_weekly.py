@@ -326,25 +326,32 @@ async def test_archived_thread_is_unarchived_before_the_post(world: AtlasHarness
     assert edits and posts and edits[-1] < posts[0]
 
 
-async def test_last_week_ends_the_cohort(world: AtlasHarness) -> None:
+async def test_milestone_week_four_and_the_last_week_ends_the_cohort(world: AtlasHarness) -> None:
     carol, dave = world.members["carol"], world.members["dave"]
-    cid, thread = await make_cohort(world, [carol, dave], weeks=2)
-    for week in (1, 2):
+    cid, thread = await make_cohort(world, [carol, dave], weeks=5)
+    for week in range(1, 6):
         await world.advance(until(world, weekly.week_start(WEEK1, NEW_YORK, week) + timedelta(minutes=1)))
-        r = await world.emu.click(carol, week_posts(world, thread)[-1], f"cohort:ci:{cid}:{week}:on_track")
-        await world.emu.submit_modal(carol, r, {})
-    await world.advance(until(world, weekly.week_start(WEEK1, NEW_YORK, 3) + timedelta(minutes=5)))
+        for who in (carol, dave):
+            r = await world.emu.click(who, week_posts(world, thread)[-1], f"cohort:ci:{cid}:{week}:on_track")
+            await world.emu.submit_modal(who, r, {})
+    milestone = week_posts(world, thread, "milestone 4")
+    assert len(milestone) == 1 and "4 weeks done" in milestone[0].content
+    assert milestone[0].timestamp >= weekly.week_start(WEEK1, NEW_YORK, 5)
+    assert await ledger_count(world, carol, "cohort_milestone") == 1
+    await world.advance(until(world, weekly.week_start(WEEK1, NEW_YORK, 6) + timedelta(minutes=5)))
     completed = week_posts(world, thread, "completed")
     assert len(completed) == 1
     t = thread_of(world, thread)
     assert t.archived and t.locked
     async with world.bot.sessions() as session:
         cohort = await session.get(Cohort, cid)
-        states = list(await session.scalars(select(CohortMember.state).where(CohortMember.cohort_id == cid)))
-    assert cohort is not None and cohort.state == "ended" and states == ["completed", "completed"]
+        members = list(await session.scalars(select(CohortMember).where(CohortMember.cohort_id == cid)))
+    assert cohort is not None and cohort.state == "ended"
+    assert [(m.state, m.streak) for m in members] == [("completed", 5), ("completed", 5)]
     assert await ledger_count(world, carol, "cohort_completed") == 1
     await world.advance(days=10)
-    assert len(week_posts(world, thread)) == 2  # nothing more after the end
+    assert len(week_posts(world, thread)) == 5  # nothing more after the end
+    assert len(week_posts(world, thread, "completed")) == 1
 
 
 async def test_projects_milestone_reminders_and_completion(world: AtlasHarness) -> None:
