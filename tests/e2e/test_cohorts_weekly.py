@@ -9,7 +9,8 @@ the bot creates and adds them to, as forming's confirm does."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,15 @@ async def test_week_post_at_week_start_and_same_local_time_across_dst(world: Atl
     assert "wrap-up" in synthesis.content
 
 
+async def eventually(read: Callable[[], Awaitable[Any]], expected: Any) -> None:
+    """Wait (5 s at most) until ``read()`` gives ``expected``: the bot handles a message on its own time."""
+    async with asyncio.timeout(5):
+        for _ in range(1000):
+            if await read() == expected:
+                return
+            await asyncio.sleep(0.05)
+
+
 def until(atlas: AtlasHarness, when: datetime) -> timedelta:
     return when - atlas.clock.now()
 
@@ -175,7 +185,7 @@ async def test_checkins_notes_changes_and_replies(world: AtlasHarness) -> None:
     # Replies count as taking part (the message event only); the ledger once per member and week.
     world.emu.post(dave, thread_of(world, thread), "my thoughts on retries")
     world.emu.post(dave, thread_of(world, thread), "and one more")
-    await world.settle()
+    await eventually(lambda: scalar(world, select(CohortWeek.messages).where(CohortWeek.cohort_id == cid)), 2)
     assert await ledger_count(world, dave, "prompt_reply") == 1
     async with world.bot.sessions() as session:
         week = await session.get(CohortWeek, (cid, 1))
