@@ -133,6 +133,17 @@ def _later_checks(zones: Sequence[str], anchor: str, reference: datetime) -> lis
     return checks
 
 
+def anchor_zone(zones: Sequence[str]) -> str:
+    """The zone most members live in (the first named among equals): a good anchor, since the meeting then
+    stays at the same local time, across DST, for as many members as possible."""
+    if not zones:
+        raise ValueError("no zones")
+    counts: dict[str, int] = {}
+    for z in zones:
+        counts[z] = counts.get(z, 0) + 1
+    return max(counts, key=lambda z: counts[z])  # dicts keep insertion order: ties go to the first named
+
+
 def choose_meeting(
     zones_and_availability: Sequence[tuple[str, Availability | None]], reference: datetime, *, anchor: str
 ) -> Meeting | None:
