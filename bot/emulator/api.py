@@ -865,6 +865,9 @@ class Emulator:
         session = self._require_session()
         self.archive_idle_threads()
         guild = member.guild
+        if channel.guild is guild and not guild.can_view(channel, member):
+            # Discord's client shows a member nothing of a channel or private thread they cannot see.
+            raise InteractionRefused(f"{member.name} cannot see #{channel.name}")
         bot = guild.members[self.bot_user.id]
         r = InteractionResult(
             id=self.snowflakes.next(),

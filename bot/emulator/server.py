@@ -637,6 +637,7 @@ class RestServer:
         channel = self._channel(req)
         if channel.guild is not None:
             self._need(channel.guild, perm("manage_messages") | perm("view_channel"), channel)
+        self.emu.thread_rules.not_archived(channel)
         self._message(channel, req.params["mid"]).pinned = True
         return None
 
