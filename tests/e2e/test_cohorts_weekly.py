@@ -180,6 +180,7 @@ async def test_checkins_notes_changes_and_replies(world: AtlasHarness) -> None:
         rows = list(await session.scalars(select(CohortCheckin).where(CohortCheckin.cohort_id == cid)))
     assert [(r.status, r.note) for r in rows] == [("blocked", "read ch. 8 <@&1> @everyone")]
     assert await ledger_count(world, carol, "checkin") == 1  # once per week, however often she changes it
+    await thread.add_user(discord.Object(erin.id))  # in the thread (a guest, say), not a member of the cohort
     refused = await world.emu.click(erin, post, f"cohort:ci:{cid}:1:on_track")
     assert refused.ephemeral and "Only this cohort's members" in (refused.content or "")
     # Replies count as taking part (the message event only); the ledger once per member and week.
