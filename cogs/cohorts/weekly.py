@@ -54,6 +54,8 @@ STEPS = (POST, NUDGE, SYNTHESIS, CLOSE)
 # Days after the week's start (local calendar days, same local time).
 STEP_DAYS = {POST: 0, NUDGE: 3, SYNTHESIS: 6, CLOSE: 7}
 STEP_KINDS = {step: f"cohorts.week_{step}" for step in STEPS}
+# A step this late is still on time whatever the grace (a wake-up a few seconds late is not downtime).
+ON_TIME = timedelta(minutes=15)
 # Steps are scheduled this far ahead: more than the sweep's period (daily), so none is ever missing when due.
 HORIZON = timedelta(days=8)
 CHECKIN_STATUSES = ("on_track", "behind", "blocked")
@@ -287,7 +289,7 @@ async def begin_step(
         return StepContext("done", **ctx)
     if step != POST and row.posted_at is None and row.skipped and "post" in row.skipped:
         return StepContext("skip", **ctx, reason="the week's post was skipped")
-    if step in (POST, NUDGE, SYNTHESIS) and now > due_at + grace:
+    if step in (POST, NUDGE, SYNTHESIS) and now > due_at + max(grace, ON_TIME):
         late = now - due_at
         hours = int(late.total_seconds() // 3600)
         _note(row, f"{step} skipped: found {hours} h late (grace {int(grace.total_seconds() // 3600)} h)")

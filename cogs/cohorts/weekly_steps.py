@@ -18,7 +18,7 @@ from discord.ext import commands
 
 from bot import ledger
 from bot.names import name_of
-from bot.reminders import PermanentSendError
+from bot.reminders import PermanentSendError, TransientSendError
 from bot.timefmt import discord_ts
 from cogs.cohorts import curriculum, projects, weekly
 from cogs.cohorts.weekly_views import checkin_view, move_view
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 NONE = discord.AllowedMentions.none()
 ARCHIVED = 50083
+ACTIVE_THREAD_LIMIT = 160006
 
 
 class WeeklySteps:
@@ -69,7 +70,17 @@ class WeeklySteps:
             thread = channel
         if thread.archived:
             # A lock a moderator set stays: the bot (Manage Threads) may post in a locked thread, members not.
-            thread = await thread.edit(archived=False)
+            try:
+                thread = await thread.edit(archived=False)
+            except discord.HTTPException as exc:
+                if exc.code != ACTIVE_THREAD_LIMIT:
+                    raise
+                await self.bot.notify_maintainers_once(
+                    "cohort_thread_limit",
+                    "The server has 1,000 active threads, Discord's limit, so I cannot unarchive cohort threads "
+                    "to post their weekly steps. Archive some threads; I keep retrying.",
+                )
+                raise TransientSendError("the guild's active-thread limit (160006)") from None
         return thread
 
     async def _send(self, thread_id: int, **kwargs: Any) -> discord.Message:

@@ -454,3 +454,18 @@ async def test_status_for_a_member_and_for_maintainers(world: AtlasHarness) -> N
     assert second.embeds[0]["description"].count("\n") == 1  # cohorts 16 and 17
     nobody = await world.emu.slash(world.members["frank"], "cohort status")
     assert nobody.ephemeral and "not in a cohort" in nobody.content
+
+
+async def test_the_active_thread_limit_delays_the_post_and_tells_maintainers(world: AtlasHarness) -> None:
+    carol, dave = world.members["carol"], world.members["dave"]
+    _cid, thread = await make_cohort(world, [carol, dave])
+    await thread.edit(archived=True)
+    world.emu.max_active_threads = 0  # the guild is at Discord's 1,000: unarchiving is refused (160006)
+    await world.advance(until(world, WEEK1 + timedelta(minutes=1)))
+    assert week_posts(world, thread) == []
+    told = [m for m in world.emu.messages(world.channel("mod-log")) if "active threads" in m.content]
+    assert len(told) == 1
+    world.emu.max_active_threads = 1000  # maintainers archived some
+    await world.advance(minutes=10)
+    assert len(week_posts(world, thread)) == 1
+    assert len([m for m in world.emu.messages(world.channel("mod-log")) if "active threads" in m.content]) == 1

@@ -404,3 +404,15 @@ async def test_messages_count_for_the_week_and_the_member_once(sessions: async_s
         )
     assert week is not None and week.messages == 6
     assert checkin is not None and checkin.status == "replied" and checkin.messages == 3 and events == 1
+
+
+async def test_a_grace_of_zero_still_posts_a_step_woken_a_little_late(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions.begin() as session:
+        cid, _ids = await add_cohort(session, START, 1)
+        on_time = await weekly.begin_step(session, cid, 1, weekly.POST, START + timedelta(minutes=5), timedelta(0))
+        late = await weekly.begin_step(
+            session, cid, 2, weekly.POST, weekly.week_start(START, BERLIN, 2) + timedelta(hours=1), timedelta(0)
+        )
+    assert on_time.action == "go" and late.action == "skip"
