@@ -158,7 +158,12 @@ def steps_until(cohort: Cohort, from_week: int, until: datetime) -> list[Due]:
 
 
 async def schedule_steps(
-    session: AsyncSession, now: datetime, *, guild_id: int | None = None, cohort_ids: Sequence[int] | None = None
+    session: AsyncSession,
+    now: datetime,
+    *,
+    guild_id: int | None = None,
+    cohort_ids: Sequence[int] | None = None,
+    states: Sequence[str] = ("active",),
 ) -> int:
     """Insert the reminders of every step due within ``HORIZON`` for the active cohorts (from their first week
     not yet closed); steps already scheduled (or done) are left alone. Returns how many rows were added."""
@@ -168,7 +173,7 @@ async def schedule_steps(
         .correlate(Cohort)
         .scalar_subquery()
     )
-    query = select(Cohort, closed).where(Cohort.state == "active")
+    query = select(Cohort, closed).where(Cohort.state.in_(list(states)))
     if guild_id is not None:
         query = query.where(Cohort.guild_id == guild_id)
     if cohort_ids is not None:
@@ -227,7 +232,7 @@ def reminder_row(
 @dataclass(frozen=True)
 class StepContext:
     """What a step's handler needs: ``action`` is "go" (send it), "done" (already recorded), "skip" (too late:
-    noted), or "gone" (the cohort is not active any more, or has no thread)."""
+    noted), "wait" (the cohort is still forming: try again later) or "gone" (not active any more, no thread)."""
 
     action: str
     cohort_id: int
@@ -265,6 +270,8 @@ async def begin_step(
     """Decide what the step's handler does now, noting a skip (the late policy) in the same transaction."""
     cohort = await session.get(Cohort, cohort_id)
     due_at = now
+    if cohort is not None and cohort.state == "forming":
+        return StepContext("wait", cohort_id, week, step, due_at, reason="the cohort is still forming")
     if cohort is None or cohort.state != "active" or cohort.thread_id is None:
         return StepContext("gone", cohort_id, week, step, due_at, reason="the cohort is not active")
     starts_at = aware(cohort.starts_at)

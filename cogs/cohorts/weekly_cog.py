@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import discord
 from discord import app_commands
 from discord.ext import commands
+from sqlalchemy import select
 
 from bot import ledger
 from bot.checks import Capability, ensure, member_has
@@ -31,6 +32,7 @@ from cogs.cohorts.weekly_views import (
     NoteModal,
     health_view,
 )
+from models.cohorts import Cohort
 
 if TYPE_CHECKING:
     from bot.config import CohortsSection
@@ -161,6 +163,10 @@ class WeeklyCommands(WeeklySteps):
             or message.guild.id != self.bot.guild_id
         ):
             return
+        me = self.bot.user
+        if me is not None and message.author.id == me.id:
+            await self._welcomed(channel.id)
+            return
         if message.author.bot or message.type not in (discord.MessageType.default, discord.MessageType.reply):
             return
         async with self.bot.sessions.begin() as session:
@@ -172,6 +178,22 @@ class WeeklyCommands(WeeklySteps):
             )
         if counted is not None and counted.ledger_member_id is not None:
             self.bot.ledger_recorded(counted.ledger_member_id, badges_awarded=counted.badges)
+
+    async def _welcomed(self, thread_id: int) -> None:
+        """The bot's own post in a cohort's thread while the cohort is still forming is forming's welcome: the
+        weekly steps are scheduled now (they wait while the cohort is forming), so week 1 is on time even when no
+        ``atlas_cohort_active`` event comes; the 6-hourly sweep stays the safety net."""
+        async with self.bot.sessions() as session:
+            cohort_id = await session.scalar(
+                select(Cohort.id).where(Cohort.thread_id == thread_id, Cohort.state == "forming")
+            )
+        if cohort_id is not None:
+            async with self.bot.sessions.begin() as session:
+                added = await weekly.schedule_steps(
+                    session, self.bot.clock.now(), cohort_ids=[cohort_id], states=("forming", "active")
+                )
+            if added:
+                await self.bot.scheduler.wake_for_pending()
 
     # -- /cohort status -------------------------------------------------------------------------------------------
     @app_commands.command(name="status", description="Your cohort, week, next meeting and check-in streak")

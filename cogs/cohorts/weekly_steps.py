@@ -128,6 +128,8 @@ class WeeklySteps:
         now = self.bot.clock.now()
         async with self.bot.sessions.begin() as session:
             ctx = await weekly.begin_step(session, cohort_id, week, step, now, self.late_grace)
+        if ctx.action == "wait":
+            raise TransientSendError(ctx.reason)  # retried with the reminders' backoff
         if ctx.action != "go":
             if ctx.action == "skip":
                 log.warning("cohort %s week %s: %s skipped (%s)", cohort_id, week, step, ctx.reason)
