@@ -132,6 +132,14 @@ def cmd_check(args: argparse.Namespace, config: Config) -> int:
     from bot.doctor import Finding, check_database, check_discord
 
     findings = [Finding("ok", f"{args.config} is valid")]
+    if "cohorts" in config.bot.cogs:
+        from cogs.cohorts import curriculum
+
+        try:
+            weeks = curriculum.for_config(config.cohorts.curriculum, config.cohorts.weeks)
+            findings.append(Finding("ok", f"curriculum {weeks.source}: {len(weeks)} weeks"))
+        except curriculum.CurriculumError as exc:
+            findings += [Finding("error", line) for line in str(exc).splitlines()]
     if not config.bot.guild_id:
         findings.append(Finding("warn", "[bot] guild_id is 0: set it before `atlas-bot run`"))
 

@@ -319,6 +319,10 @@ def _default_points() -> dict[str, int]:
         "office_hour_attended": 3,
         "checkin": 2,
         "prompt_reply": 3,
+        "cohort_milestone": 10,
+        "cohort_completed": 25,
+        "project_milestone": 5,
+        "project_completed": 15,
     }
 
 

@@ -1,0 +1,337 @@
+"""Group projects of a cohort (``/cohort project``): projects, milestones with an owner and a due time, their
+reminders and their completion in the ledger. No discord import.
+
+A milestone's due time is typed in the author's own time zone (their profile's, else UTC), parsed here and shown
+back as the instant it became. Its reminders (a day before and at the due time, to the owner) are durable
+reminders scheduled in the same transaction as the milestone, and dropped when it is marked done.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import ledger, reminders, text
+from cogs.cohorts.weekly import active_membership, add_reminder_rows, aware, reminder_row
+from models import Member
+from models.cohorts import Cohort, CohortMember, CohortMilestone, CohortProject
+
+MILESTONE_DUE = "cohorts.milestone_due"
+PROJECT_MILESTONE, PROJECT_COMPLETED = "project_milestone", "project_completed"
+DAY_BEFORE = timedelta(days=1)
+_DUE = re.compile(r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]+(\d{1,2}):(\d{2}))?\s*$")
+END_OF_DAY = time(23, 59)
+
+
+class ProjectError(Exception):
+    """A mistake the member can fix, in words for them."""
+
+
+def parse_due(typed: str, zone: str | None, now: datetime) -> tuple[datetime, str]:
+    """``YYYY-MM-DD HH:MM`` (or a date alone: the end of that day) in ``zone`` -> (UTC instant, how it was read).
+    A time that does not exist in the zone (the spring DST gap) is refused rather than silently moved."""
+    match = _DUE.match(typed)
+    if match is None:
+        raise ProjectError(
+            "Write the due time as YYYY-MM-DD HH:MM (24-hour), or YYYY-MM-DD for the end of that day."
+        )
+    y, m, d = (int(match.group(i)) for i in (1, 2, 3))
+    try:
+        day = date(y, m, d)
+        at = time(int(match.group(4)), int(match.group(5))) if match.group(4) is not None else END_OF_DAY
+    except ValueError:
+        raise ProjectError("That date or time does not exist; use YYYY-MM-DD HH:MM (24-hour).") from None
+    tz = ZoneInfo(zone or "UTC")
+    local = datetime.combine(day, at, tzinfo=tz)
+    instant = local.astimezone(UTC)
+    if instant.astimezone(tz).replace(tzinfo=None) != local.replace(tzinfo=None):
+        raise ProjectError(
+            f"{day} {at:%H:%M} does not exist in {zone or 'UTC'} (the clocks skip it); pick another time."
+        )
+    if instant <= now:
+        raise ProjectError("That due time is in the past; pick a time in the future.")
+    if instant > now + timedelta(days=366):
+        raise ProjectError("Pick a due time within the next year.")
+    return instant, f"{day:%a %d %b %Y} {at:%H:%M} {zone or 'UTC'}"
+
+
+async def _membership(
+    session: AsyncSession, guild_id: int, discord_id: int
+) -> tuple[Member, CohortMember, Cohort]:
+    found = await active_membership(session, guild_id, discord_id)
+    if found is None:
+        raise ProjectError("You are not in an active cohort; projects belong to a cohort.")
+    return found
+
+
+def _clean_title(value: str, what: str, limit: int) -> str:
+    value = text.clean(value).strip()
+    if not value or text.is_blank(value):
+        raise ProjectError(f"The {what} cannot be empty.")
+    if len(value) > limit:
+        raise ProjectError(f"The {what} can be at most {limit} characters.")
+    return value
+
+
+async def create_project(
+    session: AsyncSession, *, guild_id: int, discord_id: int, title: str, description: str, now: datetime
+) -> tuple[CohortProject, Cohort]:
+    member, _cm, cohort = await _membership(session, guild_id, discord_id)
+    title = _clean_title(title, "title", 100)
+    description = text.clean(description or "").strip()[:1000]
+    existing = await session.scalar(
+        select(CohortProject.id).where(CohortProject.cohort_id == cohort.id, CohortProject.title == title)
+    )
+    if existing is not None:
+        raise ProjectError("Your cohort already has a project with that title.")
+    project = CohortProject(
+        cohort_id=cohort.id, title=title, description=description, created_by=member.id, created_at=now
+    )
+    session.add(project)
+    await session.flush()
+    return project, cohort
+
+
+async def _project(session: AsyncSession, cohort: Cohort, project_id: int) -> CohortProject:
+    project = await session.get(CohortProject, project_id)
+    if project is None or project.cohort_id != cohort.id:
+        raise ProjectError("That is not one of your cohort's projects; pick one from the list.")
+    return project
+
+
+@dataclass(frozen=True)
+class MilestoneAdded:
+    milestone: CohortMilestone
+    project: CohortProject
+    shown: str  # how the due time was read, in the author's zone
+    reminders: int
+
+
+async def add_milestone(
+    session: AsyncSession,
+    *,
+    guild_id: int,
+    discord_id: int,
+    project_id: int,
+    title: str,
+    owner_discord_id: int,
+    due: str,
+    now: datetime,
+) -> MilestoneAdded:
+    member, _cm, cohort = await _membership(session, guild_id, discord_id)
+    project = await _project(session, cohort, project_id)
+    if project.completed_at is not None:
+        raise ProjectError("That project is already complete.")
+    title = _clean_title(title, "milestone title", 100)
+    owner = await active_membership(session, guild_id, owner_discord_id, cohort.id)
+    if owner is None:
+        raise ProjectError("The owner must be an active member of your cohort.")
+    due_at, shown = parse_due(due, member.timezone, now)
+    milestone = CohortMilestone(project_id=project.id, title=title, owner_id=owner[0].id, due_at=due_at)
+    session.add(milestone)
+    await session.flush()
+    rows = []
+    for which, at in (("day", due_at - DAY_BEFORE), ("due", due_at)):
+        if at > now:
+            row = reminder_row(
+                MILESTONE_DUE,
+                guild_id,
+                owner_discord_id,
+                f"milestone:{milestone.id}:{which}",
+                at,
+                now,
+                milestone_id=milestone.id,
+                which=which,
+            )
+            row["expires_at"] = due_at + timedelta(hours=12)  # a reminder found later than that is pointless
+            rows.append(row)
+    added = await add_reminder_rows(session, rows)
+    return MilestoneAdded(milestone, project, shown, added)
+
+
+@dataclass(frozen=True)
+class Done:
+    title: str
+    project_title: str
+    credited: list[int]  # members.id credited in the ledger now
+    badges: bool
+    open_left: int = 0
+
+
+async def complete_milestone(
+    session: AsyncSession,
+    policy: ledger.LedgerPolicy,
+    *,
+    guild_id: int,
+    discord_id: int,
+    milestone_id: int,
+    now: datetime,
+) -> Done:
+    member, _cm, cohort = await _membership(session, guild_id, discord_id)
+    milestone = await session.get(CohortMilestone, milestone_id)
+    project = await session.get(CohortProject, milestone.project_id) if milestone is not None else None
+    if milestone is None or project is None or project.cohort_id != cohort.id:
+        raise ProjectError("That is not one of your cohort's milestones; pick one from the list.")
+    if milestone.done_at is not None:
+        raise ProjectError("That milestone is already done.")
+    milestone.done_at, milestone.done_by = now, member.id
+    for which in ("day", "due"):
+        await reminders.drop_pending(
+            session,
+            kind=MILESTONE_DUE,
+            dedupe_key=f"milestone:{milestone.id}:{which}",
+            at=now,
+            why="milestone done",
+        )
+    credited, badges = [], False
+    owner = milestone.owner_id or member.id
+    recorded = await ledger.record_event(
+        session,
+        policy,
+        guild_id=guild_id,
+        member_id=owner,
+        kind=PROJECT_MILESTONE,
+        reference=f"milestone:{milestone.id}",
+        at=now,
+        now=now,
+    )
+    if not recorded.duplicate:
+        credited.append(owner)
+        badges = bool(recorded.awarded)
+    open_left = len(
+        list(
+            await session.scalars(
+                select(CohortMilestone.id).where(
+                    CohortMilestone.project_id == project.id, CohortMilestone.done_at.is_(None)
+                )
+            )
+        )
+    )
+    return Done(milestone.title, project.title, credited, badges, open_left)
+
+
+async def complete_project(
+    session: AsyncSession,
+    policy: ledger.LedgerPolicy,
+    *,
+    guild_id: int,
+    discord_id: int,
+    project_id: int,
+    now: datetime,
+) -> Done:
+    _member, _cm, cohort = await _membership(session, guild_id, discord_id)
+    project = await _project(session, cohort, project_id)
+    if project.completed_at is not None:
+        raise ProjectError("That project is already complete.")
+    open_count = len(
+        list(
+            await session.scalars(
+                select(CohortMilestone.id).where(
+                    CohortMilestone.project_id == project.id, CohortMilestone.done_at.is_(None)
+                )
+            )
+        )
+    )
+    if open_count:
+        raise ProjectError(f"{open_count} milestone(s) of that project are still open: mark them done first.")
+    project.completed_at = now
+    members = list(
+        await session.scalars(
+            select(CohortMember.member_id).where(
+                CohortMember.cohort_id == cohort.id, CohortMember.state == "active"
+            )
+        )
+    )
+    await ledger.lock_members(session, members)
+    credited, badges = [], False
+    for member_id in members:
+        recorded = await ledger.record_event(
+            session,
+            policy,
+            guild_id=guild_id,
+            member_id=member_id,
+            kind=PROJECT_COMPLETED,
+            reference=f"project:{project.id}",
+            at=now,
+            now=now,
+        )
+        if not recorded.duplicate:
+            credited.append(member_id)
+            badges = badges or bool(recorded.awarded)
+    return Done(project.title, project.title, credited, badges)
+
+
+@dataclass(frozen=True)
+class MilestoneView:
+    id: int
+    title: str
+    owner_discord_id: int | None
+    due_at: datetime
+    done_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ProjectView:
+    id: int
+    title: str
+    description: str
+    completed_at: datetime | None
+    milestones: list[MilestoneView]
+
+
+async def list_projects(
+    session: AsyncSession, *, guild_id: int, discord_id: int
+) -> tuple[Cohort, list[ProjectView]]:
+    _member, _cm, cohort = await _membership(session, guild_id, discord_id)
+    projects = list(
+        await session.scalars(
+            select(CohortProject).where(CohortProject.cohort_id == cohort.id).order_by(CohortProject.id)
+        )
+    )
+    rows = (
+        await session.execute(
+            select(CohortMilestone, Member.discord_id)
+            .outerjoin(Member, Member.id == CohortMilestone.owner_id)
+            .where(CohortMilestone.project_id.in_([p.id for p in projects] or [0]))
+            .order_by(CohortMilestone.due_at, CohortMilestone.id)
+        )
+    ).all()
+    by_project: dict[int, list[MilestoneView]] = {}
+    for m, owner in rows:
+        by_project.setdefault(m.project_id, []).append(
+            MilestoneView(m.id, m.title, owner, aware(m.due_at) or m.due_at, aware(m.done_at))
+        )
+    return cohort, [
+        ProjectView(p.id, p.title, p.description, aware(p.completed_at), by_project.get(p.id, []))
+        for p in projects
+    ]
+
+
+@dataclass(frozen=True)
+class DueReminder:
+    milestone_id: int
+    title: str
+    project_title: str
+    due_at: datetime
+    thread_id: int | None
+    done: bool
+
+
+async def milestone_for_reminder(session: AsyncSession, milestone_id: int) -> DueReminder | None:
+    row = (
+        await session.execute(
+            select(CohortMilestone, CohortProject, Cohort)
+            .join(CohortProject, CohortProject.id == CohortMilestone.project_id)
+            .join(Cohort, Cohort.id == CohortProject.cohort_id)
+            .where(CohortMilestone.id == milestone_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    m, p, c = row
+    return DueReminder(m.id, m.title, p.title, aware(m.due_at) or m.due_at, c.thread_id, m.done_at is not None)
