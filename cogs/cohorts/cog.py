@@ -61,7 +61,6 @@ THREAD_PERMISSIONS = ("view_channel", "create_private_threads", "send_messages_i
 # A thread archives after a week without messages (the longest Discord offers); the bot unarchives to post.
 AUTO_ARCHIVE_MINUTES = 10080
 # Discord: at most 1,000 active (unarchived) threads in a server; a cohort's thread is one while it runs.
-MAX_ACTIVE_THREADS = 1000
 NONE = discord.AllowedMentions.none()
 
 
@@ -314,10 +313,10 @@ class CohortCog(
             running = await service.running_cohorts(session, self.bot.guild_id)
         problem = self._channel_problem()
         warning = f"⚠️ {problem} Confirming is refused until that is fixed." if problem else None
-        if running + len(plan.groups) > MAX_ACTIVE_THREADS:
+        if running + len(plan.groups) > service.MAX_ACTIVE_THREADS:
             warning = (warning + "\n" if warning else "") + (
                 f"⚠️ {running} cohort(s) are running and this plan adds {len(plan.groups)}: a server holds at most "
-                f"{MAX_ACTIVE_THREADS} active threads, so Discord will refuse some until older cohorts end."
+                f"{service.MAX_ACTIVE_THREADS} active threads, so Confirm is refused until older cohorts end."
             )
         content, embeds, text = preview(plan, formation_id, names, now, warning)
         file = discord.File(io.BytesIO(text.encode()), filename=f"cohort-plan-{formation_id}.txt")
@@ -570,6 +569,8 @@ class CohortCog(
                     payload={"cohort_id": cohort_id, "member_id": member_id},
                     dedupe_key=f"cohort-told:{cohort_id}:{member_id}",
                 )
+        # Its first weekly steps now (a crash before this line: the sweep at start schedules them).
+        await self.schedule_steps(now, [cohort_id])
         log.info("cohort %s is formed in thread %s", steps.name, thread.id)
 
     @staticmethod

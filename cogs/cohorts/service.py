@@ -256,6 +256,10 @@ async def discard_formation(session: AsyncSession, guild_id: int, formation_id: 
         raise CohortError(CLOSED.get(found.state, "No such plan.") if found else "No such plan.")
 
 
+# Discord's limit on a server's active threads (each cohort is one).
+MAX_ACTIVE_THREADS = 1000
+
+
 class AlreadyConfirmed(CohortError):
     """The formation was confirmed before (a double click, another maintainer): nothing placed again."""
 
@@ -323,6 +327,15 @@ async def confirm_formation(
         kept.append((k, members))
     if not any(members for _k, members in kept):
         raise CohortError(f"Nobody in this plan is still in the pool. {again}")
+    # Every cohort's thread is kept active (unarchived for each week's post): past Discord's limit on active
+    # threads its members would be placed in a cohort whose thread Discord refuses.
+    running = await running_cohorts(session, guild_id)
+    if running + len(kept) > MAX_ACTIVE_THREADS:
+        raise CohortError(
+            f"{running} cohort(s) are running and this plan adds {len(kept)}: a server holds at most "
+            f"{MAX_ACTIVE_THREADS} active threads. Nothing was placed: let older cohorts end, or run "
+            "`/cohort form` with fewer members in the pool."
+        )
     number = await session.scalar(
         select(func.coalesce(func.max(Cohort.number), 0)).where(Cohort.guild_id == guild_id)
     )

@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 import discord
 from discord import app_commands
 from discord.ext import commands
-from sqlalchemy import select
 
 from bot import ledger
 from bot.checks import Capability, ensure, member_has
@@ -32,7 +31,6 @@ from cogs.cohorts.weekly_views import (
     NoteModal,
     health_view,
 )
-from models.cohorts import Cohort
 
 if TYPE_CHECKING:
     from bot.config import CohortsSection
@@ -76,9 +74,9 @@ class WeeklyCommands(WeeklySteps):
         r.register(ReminderKind(weekly.FACILITATOR_DM, self._facilitator_dm, grace=DM_GRACE))
         r.register(ReminderKind(weekly.MOVE_OFFER, self._move_offer, grace=timedelta(days=7)))
         r.register(ReminderKind(projects.MILESTONE_DUE, self._milestone_due, grace=timedelta(hours=12)))
-        # Every 6 hours: forming starts week 1 at least 6 hours after confirming, so a cohort activated without
-        # the atlas_cohort_active event still gets its first post on time or within minutes (then late-posted).
-        self.bot.scheduler.add_job(Job(SWEEP_JOB, {"hour": "*/6", "minute": 5}, self.schedule_steps))
+        # Daily: each sweep schedules the steps due within weekly.HORIZON (8 days), so a week's steps are in
+        # place days ahead; forming schedules a new cohort's first steps itself when it becomes active.
+        self.bot.scheduler.add_job(Job(SWEEP_JOB, {"hour": 0, "minute": 5}, self.schedule_steps))
         await self.schedule_steps(self.bot.clock.now())  # at start: whatever became due while the bot was down
 
     async def weekly_unload(self) -> None:
@@ -163,12 +161,12 @@ class WeeklyCommands(WeeklySteps):
             or message.guild.id != self.bot.guild_id
         ):
             return
-        me = self.bot.user
-        if me is not None and message.author.id == me.id:
-            await self._welcomed(channel.id)
-            return
         if message.author.bot or message.type not in (discord.MessageType.default, discord.MessageType.reply):
             return
+        # A read first: messages in other threads (the Q&A forum's, say) never take a write transaction.
+        async with self.bot.sessions() as session:
+            if await weekly.cohort_for_thread(session, channel.id) is None:
+                return
         async with self.bot.sessions.begin() as session:
             cohort = await weekly.cohort_for_thread(session, channel.id)
             if cohort is None:
@@ -178,22 +176,6 @@ class WeeklyCommands(WeeklySteps):
             )
         if counted is not None and counted.ledger_member_id is not None:
             self.bot.ledger_recorded(counted.ledger_member_id, badges_awarded=counted.badges)
-
-    async def _welcomed(self, thread_id: int) -> None:
-        """The bot's own post in a cohort's thread while the cohort is still forming is forming's welcome: the
-        weekly steps are scheduled now (they wait while the cohort is forming), so week 1 is on time even when no
-        ``atlas_cohort_active`` event comes; the 6-hourly sweep stays the safety net."""
-        async with self.bot.sessions() as session:
-            cohort_id = await session.scalar(
-                select(Cohort.id).where(Cohort.thread_id == thread_id, Cohort.state == "forming")
-            )
-        if cohort_id is not None:
-            async with self.bot.sessions.begin() as session:
-                added = await weekly.schedule_steps(
-                    session, self.bot.clock.now(), cohort_ids=[cohort_id], states=("forming", "active")
-                )
-            if added:
-                await self.bot.scheduler.wake_for_pending()
 
     # -- /cohort status -------------------------------------------------------------------------------------------
     @app_commands.command(name="status", description="Your cohort, week, next meeting and check-in streak")

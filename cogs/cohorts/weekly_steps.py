@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import discord
-from discord.ext import commands
 
 from bot import ledger
 from bot.names import name_of
@@ -43,7 +42,7 @@ class WeeklySteps:
     late_grace: timedelta
 
     async def schedule_steps(self, now: datetime, cohort_ids: list[int] | None = None) -> int:
-        """The daily sweep (and at start, and when a cohort becomes active): every active cohort's steps due
+        """The daily sweep (and at start, and when forming makes a cohort active): every active cohort's steps due
         within ``weekly.HORIZON`` get their reminder, in one read and one insert."""
         async with self.bot.sessions.begin() as session:
             added = await weekly.schedule_steps(session, now, guild_id=self.bot.guild_id, cohort_ids=cohort_ids)
@@ -51,12 +50,6 @@ class WeeklySteps:
             self.bot.scheduler.kick()
             await self.bot.scheduler.wake_for_pending()
         return added
-
-    @commands.Cog.listener()
-    async def on_atlas_cohort_active(self, cohort_id: int) -> None:
-        """Forming dispatches this once a cohort is active (``bot.dispatch("atlas_cohort_active", id)``): its
-        first steps are scheduled at once instead of at the next sweep."""
-        await self.schedule_steps(self.bot.clock.now(), [cohort_id])
 
     # -- the thread ----------------------------------------------------------------------------------------------
     async def _thread(self, thread_id: int) -> discord.Thread:

@@ -95,7 +95,9 @@ async def make_cohort(
                 CohortMember(cohort_id=cohort.id, member_id=row.id, joined_at=now, added_at=now, told_at=now)
             )
         cohort_id = cohort.id
-    atlas.bot.dispatch("atlas_cohort_active", cohort_id)  # what forming does once a cohort is active
+    cog = atlas.bot.get_cog("CohortCog")
+    assert cog is not None
+    await cog.schedule_steps(atlas.clock.now(), [cohort_id])  # what forming does once a cohort is active
     await atlas.settle()
     return cohort_id, thread
 
@@ -469,53 +471,3 @@ async def test_the_active_thread_limit_delays_the_post_and_tells_maintainers(wor
     await world.advance(minutes=10)
     assert len(week_posts(world, thread)) == 1
     assert len([m for m in world.emu.messages(world.channel("mod-log")) if "active threads" in m.content]) == 1
-
-
-@pytest.mark.parametrize("still_forming_at_start", [False, True])
-async def test_a_cohort_activated_without_the_event_still_gets_week_one_on_time(
-    world: AtlasHarness, still_forming_at_start: bool
-) -> None:
-    """Forming welcomes the members in the thread, then marks the cohort active: the welcome (the bot's own post
-    in a forming cohort's thread) is enough for the weekly steps to be scheduled, event or not."""
-    carol, dave = world.members["carol"], world.members["dave"]
-    channel = world.bot.get_channel(world.config.channels.study_groups)
-    assert isinstance(channel, discord.TextChannel)
-    thread = await channel.create_thread(name="Cohort 7", type=discord.ChannelType.private_thread, invitable=False)
-    now = world.clock.now()
-    async with world.bot.sessions.begin() as session:
-        rows = [
-            await ensure_member(session, world.guild.id, m.id, display_name=m.name, joined_at=now)
-            for m in (carol, dave)
-        ]
-        cohort = Cohort(
-            guild_id=world.guild.id,
-            number=7,
-            name="Cohort 7",
-            state="forming",
-            parent_channel_id=channel.id,
-            thread_id=thread.id,
-            zone=NEW_YORK,
-            meeting_weekday=2,
-            meeting_time="19:00",
-            starts_at=WEEK1,
-            weeks=16,
-            created_at=now,
-        )
-        session.add(cohort)
-        await session.flush()
-        session.add_all(CohortMember(cohort_id=cohort.id, member_id=r.id, joined_at=now) for r in rows)
-        cid = cohort.id
-    await thread.send("👋 Welcome to Cohort 7")  # forming's welcome
-    scheduled = select(func.count()).select_from(Reminder).where(Reminder.dedupe_key == f"cohort:{cid}:w1:post")
-    await eventually(lambda: scalar(world, scheduled), 1)
-    if still_forming_at_start:
-        await world.advance(until(world, WEEK1 + timedelta(minutes=1)))
-        assert week_posts(world, thread) == []  # waits (retried with backoff) while the cohort is forming
-    async with world.bot.sessions.begin() as session:
-        await session.execute(update(Cohort).where(Cohort.id == cid).values(state="active", activated_at=now))
-    await world.advance(until(world, WEEK1 + timedelta(minutes=10)))
-    (post,) = week_posts(world, thread)
-    if still_forming_at_start:
-        assert WEEK1 < post.timestamp < WEEK1 + timedelta(minutes=10)  # once active, within minutes
-    else:
-        assert post.timestamp == WEEK1

@@ -296,6 +296,18 @@ async def test_a_group_broken_by_leavers_refuses_the_plan(sessions, clock) -> No
         assert (await session.get(CohortFormation, formation_id)).state == "preview"
 
 
+async def test_a_plan_past_discords_active_thread_limit_is_refused(sessions, clock, monkeypatch) -> None:
+    await pool(sessions, clock, EIGHT)
+    formation_id, plan = await preview(sessions, clock)
+    assert len(plan.groups) == 2
+    monkeypatch.setattr(service, "MAX_ACTIVE_THREADS", 1)
+    with pytest.raises(service.CohortError, match="at most 1 active threads"):
+        await confirm(sessions, clock, formation_id)
+    assert await scalar(sessions, select(func.count()).select_from(CohortMember)) == 0
+    monkeypatch.setattr(service, "MAX_ACTIVE_THREADS", 2)
+    assert len((await confirm(sessions, clock, formation_id)).cohort_ids) == 2
+
+
 # -- the Discord steps' record ----------------------------------------------------------------------------------
 async def test_steps_are_recorded_and_resume_where_they_stopped(sessions, clock) -> None:
     await pool(sessions, clock, EIGHT)
