@@ -29,6 +29,9 @@ from cogs.cohorts.plan import Plan, PoolMember, first_week_start, snapshot_entry
 from models import Cohort, CohortCheckin, CohortFormation, CohortMember, CohortSignup, Member
 
 FORMING, ACTIVE, ENDED = "forming", "active", "ended"
+# A cohort member's state when Discord refused to add them to the thread (403 Missing Access: they cannot see the
+# study-groups channel); they are out of the cohort and named in the maintainer's report.
+REFUSED = "refused"
 PREVIEW, CONFIRMED, DISCARDED, STALE = "preview", "confirmed", "discarded", "stale"
 FACILITATOR_STAGES = ("contributor", "teacher")
 
@@ -256,8 +259,15 @@ async def discard_formation(session: AsyncSession, guild_id: int, formation_id: 
         raise CohortError(CLOSED.get(found.state, "No such plan.") if found else "No such plan.")
 
 
-# Discord's limit on a server's active threads (each cohort is one).
+# Discord's limit on a server's active threads (each cohort is one; members' threads and forum posts count too).
 MAX_ACTIVE_THREADS = 1000
+
+
+def thread_limit_text(others: int, running: int, new: int) -> str:
+    return (
+        f"The server has {others} other active thread(s), {running} cohort(s) are running and this plan adds "
+        f"{new}: a server holds at most {MAX_ACTIVE_THREADS} active threads."
+    )
 
 
 class AlreadyConfirmed(CohortError):
@@ -282,11 +292,14 @@ async def confirm_formation(
     parent_channel_id: int,
     weeks: int,
     week_post_at: str,
+    other_active_threads: int = 0,
 ) -> Confirmation:
     """Place the previewed plan, in the caller's transaction (see the module docstring). Members who left the
-    pool since the preview are dropped; a group that would fall below the minimum size, a pool that grew, or a
-    member whose availability or time zone changed refuses the whole plan (CohortError: run /cohort form again).
-    Cohorts are created in state forming; week 1 starts as ``plan.first_week_start`` says."""
+    pool since the preview are dropped and those who joined it since stay in it for the next run; a group that
+    would fall below the minimum size, or a member whose availability or time zone changed refuses the whole plan
+    (CohortError: run /cohort form again). ``other_active_threads``: the guild's active threads that are not
+    cohorts' (members' threads, forum posts), which count toward Discord's limit too. Cohorts are created in state
+    forming; week 1 starts as ``plan.first_week_start`` says."""
     claimed = await session.scalar(
         update(CohortFormation)
         .where(
@@ -305,9 +318,7 @@ async def confirm_formation(
     plan = Plan.from_json(found.plan)
     current = {m.member_id: snapshot_entry(m) for m in await read_pool(session, guild_id)}
     again = "Nothing was placed: run `/cohort form` again for a fresh plan."
-    grew = set(current) - set(plan.pool)
-    if grew:
-        raise CohortError(f"{len(grew)} member(s) joined the pool since this preview. {again}")
+    # Members who joined the pool since the preview are not in the plan: they stay in the pool for the next run.
     changed = [i for i in plan.pool if i in current and current[i] != plan.pool[i]]
     if changed:
         raise CohortError(
@@ -330,11 +341,11 @@ async def confirm_formation(
     # Every cohort's thread is kept active (unarchived for each week's post): past Discord's limit on active
     # threads its members would be placed in a cohort whose thread Discord refuses.
     running = await running_cohorts(session, guild_id)
-    if running + len(kept) > MAX_ACTIVE_THREADS:
+    if other_active_threads + running + len(kept) > MAX_ACTIVE_THREADS:
         raise CohortError(
-            f"{running} cohort(s) are running and this plan adds {len(kept)}: a server holds at most "
-            f"{MAX_ACTIVE_THREADS} active threads. Nothing was placed: let older cohorts end, or run "
-            "`/cohort form` with fewer members in the pool."
+            thread_limit_text(other_active_threads, running, len(kept))
+            + " Nothing was placed: let older cohorts end (or threads be archived), or run `/cohort form` with "
+            "fewer members in the pool."
         )
     number = await session.scalar(
         select(func.coalesce(func.max(Cohort.number), 0)).where(Cohort.guild_id == guild_id)
@@ -466,6 +477,14 @@ async def running_cohorts(session: AsyncSession, guild_id: int) -> int:
     return int(await session.scalar(query) or 0)
 
 
+async def running_thread_ids(session: AsyncSession, guild_id: int) -> set[int]:
+    """The threads of the cohorts forming or active (those ``running_cohorts`` counts)."""
+    query = select(Cohort.thread_id).where(
+        Cohort.guild_id == guild_id, Cohort.state != ENDED, Cohort.thread_id.is_not(None)
+    )
+    return set(await session.scalars(query))
+
+
 async def formation_cohorts(session: AsyncSession, formation_id: int) -> list[tuple[int, str, str]]:
     """(id, name, state) of each cohort a formation created."""
     rows = await session.execute(
@@ -487,12 +506,52 @@ async def record_thread(session: AsyncSession, cohort_id: int, thread_id: int | 
         await session.execute(update(Cohort).where(Cohort.id == cohort_id).values(welcome_message_id=None))
 
 
-async def record_added(session: AsyncSession, cohort_id: int, member_id: int, at: datetime) -> None:
-    await session.execute(
+async def record_added(session: AsyncSession, cohort_id: int, member_id: int, at: datetime) -> bool:
+    """Record the member added to the thread; False when they are no longer an active member (they left the
+    cohort while the add was under way: the caller takes them out of the thread again)."""
+    result = await session.execute(
         update(CohortMember)
-        .where(CohortMember.cohort_id == cohort_id, CohortMember.member_id == member_id)
+        .where(
+            CohortMember.cohort_id == cohort_id,
+            CohortMember.member_id == member_id,
+            CohortMember.state == "active",
+        )
         .values(added_at=at)
     )
+    return bool(result.rowcount)
+
+
+async def is_active_member(session: AsyncSession, cohort_id: int, member_id: int) -> bool:
+    state = await session.scalar(
+        select(CohortMember.state).where(CohortMember.cohort_id == cohort_id, CohortMember.member_id == member_id)
+    )
+    return state == "active"
+
+
+async def record_refused(session: AsyncSession, cohort_id: int, member_id: int, at: datetime) -> None:
+    """Discord refused to add this member to the thread (they cannot see the study-groups channel): they leave
+    the cohort in state ``refused`` (listed in the maintainer's report), so the others' forming goes on."""
+    await session.execute(
+        update(CohortMember)
+        .where(
+            CohortMember.cohort_id == cohort_id,
+            CohortMember.member_id == member_id,
+            CohortMember.state == "active",
+        )
+        .values(state=REFUSED, left_at=at)
+    )
+
+
+async def formation_refused(session: AsyncSession, formation_id: int) -> list[tuple[int, str, str]]:
+    """(Discord id, display name, cohort name) of the members Discord refused to add, for the report."""
+    rows = await session.execute(
+        select(Member.discord_id, Member.display_name, Cohort.name)
+        .join(CohortMember, CohortMember.member_id == Member.id)
+        .join(Cohort, Cohort.id == CohortMember.cohort_id)
+        .where(Cohort.formation_id == formation_id, CohortMember.state == REFUSED)
+        .order_by(Cohort.id, Member.id)
+    )
+    return [(r[0], r[1], r[2]) for r in rows]
 
 
 async def record_gone(session: AsyncSession, cohort_id: int, member_id: int, at: datetime) -> None:
