@@ -751,7 +751,13 @@ class CohortCog(
             raise PermanentSendError("the cohort has no thread")
         user = await self.bot.live_member(reminder.target_id)
         first = self._first_meeting(steps)
-        facilitator = "you!" if steps.facilitator_discord_id == user.id else f"<@{steps.facilitator_discord_id}>"
+        facilitator = (
+            "you!"
+            if steps.facilitator_discord_id == user.id
+            else f"<@{steps.facilitator_discord_id}>"
+            if steps.facilitator_discord_id
+            else "to be named"
+        )
         await user.send(
             f"🎓 You are in **{steps.name}** of {user.guild.name}! "
             f"Your group's private thread: <#{steps.thread_id}>.\n"

@@ -18,15 +18,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from bot import reminders
 from bot.db import dialect_insert
 from bot.privacy import DataSubject, MemberDataHandler
 from cogs.cohorts.plan import Plan, PoolMember, first_week_start, snapshot_entry
-from models import Cohort, CohortCheckin, CohortFormation, CohortMember, CohortSignup, Member
+from cogs.cohorts.weekly import FACILITATOR_DM, THREAD_REMOVE
+from models import Cohort, CohortCheckin, CohortFormation, CohortMember, CohortSignup, Member, Reminder
+from models.cohorts import CohortMilestone, CohortProject
 
 FORMING, ACTIVE, ENDED = "forming", "active", "ended"
 # A cohort member's state when Discord refused to add them to the thread (403 Missing Access: they cannot see the
@@ -629,6 +632,18 @@ async def export_member_data(session: AsyncSession, member_id: int) -> dict[str,
         .where(CohortCheckin.member_id == member_id)
         .order_by(CohortCheckin.cohort_id, CohortCheckin.week)
     )
+    projects = await session.execute(
+        select(CohortProject, Cohort.name)
+        .join(Cohort, Cohort.id == CohortProject.cohort_id)
+        .where(CohortProject.created_by == member_id)
+        .order_by(CohortProject.id)
+    )
+    milestones = await session.execute(
+        select(CohortMilestone, CohortProject.title)
+        .join(CohortProject, CohortProject.id == CohortMilestone.project_id)
+        .where(or_(CohortMilestone.owner_id == member_id, CohortMilestone.done_by == member_id))
+        .order_by(CohortMilestone.id)
+    )
     return {
         "pool": (
             {
@@ -655,26 +670,108 @@ async def export_member_data(session: AsyncSession, member_id: int) -> dict[str,
             {"cohort": name, "week": c.week, "status": c.status, "note": c.note, "at": _iso(c.at)}
             for c, name in checkins
         ],
+        "projects_created": [
+            {
+                "cohort": name,
+                "title": p.title,
+                "description": p.description,
+                "created_at": _iso(p.created_at),
+                "completed_at": _iso(p.completed_at),
+            }
+            for p, name in projects
+        ],
+        "milestones": [
+            {
+                "project": project,
+                "title": m.title,
+                "owner": m.owner_id == member_id,
+                "finished_by_you": m.done_by == member_id,
+                "due_at": _iso(m.due_at),
+                "done_at": _iso(m.done_at),
+            }
+            for m, project in milestones
+        ],
     }
 
 
-async def erase_member_data(session: AsyncSession, member_id: int) -> None:
-    """The pool entry, memberships and check-ins go; the cohorts stay (a facilitator's row is anonymised by the
-    privacy cog, which keeps the members row)."""
+@dataclass(frozen=True)
+class ThreadRemoval:
+    """An erased member to take out of a running cohort's thread (a durable reminder does it)."""
+
+    cohort_id: int
+    thread_id: int
+
+
+# Reminders whose payload names a member other than their target (the privacy cog deletes those aimed at them).
+NAMING_KINDS = (FACILITATOR_DM,)
+
+
+async def erase_member_data(
+    session: AsyncSession, member_id: int, discord_id: int | None = None
+) -> list[ThreadRemoval]:
+    """The pool entry, memberships and check-ins go; the cohorts stay, without them as facilitator; their projects
+    and milestones stay the group's, without their name on them; pending or past reminders whose payload names
+    them go. Returns the running cohorts' threads they have to be taken out of (the caller schedules it in this
+    transaction; the privacy cog anonymises the members row and deletes the reminders aimed at them)."""
+    removals = [
+        ThreadRemoval(r[0], r[1])
+        for r in await session.execute(
+            select(Cohort.id, Cohort.thread_id)
+            .join(CohortMember, CohortMember.cohort_id == Cohort.id)
+            .where(
+                CohortMember.member_id == member_id,
+                Cohort.state != ENDED,
+                Cohort.thread_id.is_not(None),
+                or_(CohortMember.state == "active", CohortMember.added_at.is_not(None)),
+            )
+        )
+    ]
     await session.execute(delete(CohortCheckin).where(CohortCheckin.member_id == member_id))
     await session.execute(delete(CohortMember).where(CohortMember.member_id == member_id))
     await session.execute(delete(CohortSignup).where(CohortSignup.member_id == member_id))
+    await session.execute(update(Cohort).where(Cohort.facilitator_id == member_id).values(facilitator_id=None))
+    await session.execute(
+        update(CohortProject).where(CohortProject.created_by == member_id).values(created_by=None)
+    )
+    await session.execute(
+        update(CohortMilestone).where(CohortMilestone.owner_id == member_id).values(owner_id=None)
+    )
+    await session.execute(update(CohortMilestone).where(CohortMilestone.done_by == member_id).values(done_by=None))
+    if discord_id is not None:
+        # A JSON payload is read in Python (the same on SQLite and PostgreSQL); these kinds are few rows.
+        naming = [
+            r.id
+            for r in await session.scalars(
+                select(Reminder).where(Reminder.kind.in_(NAMING_KINDS), Reminder.state != reminders.CLAIMED)
+            )
+            if str((r.payload or {}).get("member_discord_id")) == str(discord_id)
+        ]
+        if naming:
+            await session.execute(delete(Reminder).where(Reminder.id.in_(naming)))
+    return removals
 
 
 async def _export(session: AsyncSession, subject: DataSubject) -> dict[str, Any]:
     return await export_member_data(session, subject.member_id)
 
 
-async def _erase(session: AsyncSession, subject: DataSubject, at: datetime) -> None:
-    await erase_member_data(session, subject.member_id)
+def member_data_handler(scheduler: reminders.Reminders) -> MemberDataHandler:
+    """/privacy export and delete for cohorts; the erased member's removal from their running cohorts' threads is
+    a durable reminder (``weekly.THREAD_REMOVE``) in the erasure's transaction, so it happens after a crash too."""
 
+    async def erase(session: AsyncSession, subject: DataSubject, at: datetime) -> None:
+        for removal in await erase_member_data(session, subject.member_id, subject.discord_id):
+            await scheduler.schedule(
+                session,
+                kind=THREAD_REMOVE,
+                guild_id=subject.guild_id,
+                target_id=removal.thread_id,
+                due_at=at,
+                payload={"user_id": subject.discord_id, "cohort_id": removal.cohort_id},
+                dedupe_key=f"cohort:{removal.cohort_id}:erase:{subject.member_id}",
+            )
 
-DATA_HANDLER = MemberDataHandler("cohorts", _export, _erase)
+    return MemberDataHandler("cohorts", _export, erase)
 
 
 @dataclass(frozen=True)

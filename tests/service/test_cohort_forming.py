@@ -22,7 +22,7 @@ from cogs.cohorts.plan import (
     parse_availability,
     pool_key,
 )
-from models import Cohort, CohortCheckin, CohortFormation, CohortMember, CohortSignup, Member
+from models import Cohort, CohortCheckin, CohortFormation, CohortMember, CohortSignup, Member, Reminder
 
 GUILD = 7
 SETTINGS = FormSettings(
@@ -408,5 +408,41 @@ async def test_leaving_a_cohort_and_the_members_data(sessions, clock) -> None:
         await service.erase_member_data(session, member_id)
     async with sessions() as session:
         data = await service.export_member_data(session, member_id)
-    assert data == {"pool": None, "cohorts": [], "checkins": []}
+    assert data == {"pool": None, "cohorts": [], "checkins": [], "projects_created": [], "milestones": []}
     assert await scalar(sessions, select(func.count()).select_from(Cohort)) == 2  # the cohorts stay
+
+
+async def test_erasing_a_member_clears_them_from_cohorts_and_reminders_naming_them(sessions, clock) -> None:
+    from bot import reminders
+    from cogs.cohorts import weekly
+
+    await pool(sessions, clock, EIGHT)
+    formation_id, _ = await preview(sessions, clock)
+    done = await confirm(sessions, clock, formation_id)
+    cohort_id = done.cohort_ids[0]
+    async with sessions.begin() as session:
+        steps = await service.cohort_steps(session, cohort_id)
+        await service.record_thread(session, cohort_id, 900)
+        facilitator = await session.get(Member, (await session.get(Cohort, cohort_id)).facilitator_id)
+        await service.record_added(session, cohort_id, facilitator.id, clock.now())
+        other = next(m for m in steps.members if m.member_id != facilitator.id)
+        for n, named in enumerate((facilitator.discord_id, other.discord_id)):
+            await reminders.add(
+                session,
+                kind=weekly.FACILITATOR_DM,
+                guild_id=GUILD,
+                target_id=1,
+                due_at=clock.now() + timedelta(days=1),
+                created_at=clock.now(),
+                payload={"cohort_id": cohort_id, "week": 2, "member_discord_id": named},
+                dedupe_key=f"fac:{n}",
+            )
+    async with sessions.begin() as session:
+        removals = await service.erase_member_data(session, facilitator.id, facilitator.discord_id)
+    assert removals == [service.ThreadRemoval(cohort_id, 900)]
+    async with sessions() as session:
+        assert (await session.get(Cohort, cohort_id)).facilitator_id is None
+        left = (
+            await session.scalars(select(Reminder.payload).where(Reminder.kind == weekly.FACILITATOR_DM))
+        ).all()
+    assert [p["member_discord_id"] for p in left] == [other.discord_id]
