@@ -86,6 +86,11 @@ def _describe_http(exc: discord.HTTPException) -> str:
             f"Discord refused it: missing access (403, code {exc.code}): I cannot see the study-groups channel or "
             "the cohort's thread. Give the bot View Channel in the study-groups channel (`atlas-bot check`)."
         )
+    if isinstance(exc, discord.NotFound) and exc.code == UNKNOWN_CHANNEL:
+        return (
+            "Discord answered 404 Unknown Channel (code 10003) for a cohort's thread that still exists; the retry "
+            "goes on in it (a thread that is really gone is replaced by a new one)."
+        )
     if isinstance(exc, discord.Forbidden):
         return (
             f"Discord refused it: missing permission (403, code {exc.code}). Give the bot View Channel, Create "
@@ -110,6 +115,7 @@ class CohortCog(
         self._forming = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._active_threads: list[discord.Thread] | None = None
+        self._gone_threads: set[int] = set()  # deleted on Discord though the cache may still list them
         super().__init__()
 
     async def cog_load(self) -> None:
@@ -558,7 +564,8 @@ class CohortCog(
         bot stopped before recording it): in the cache, or else in Discord's list of active threads (asked once
         per run; the cache may not hold it yet)."""
         me = self.bot.user.id if self.bot.user else 0
-        found = next((t for t in parent.threads if t.name == name and t.owner_id == me), None)
+        gone = self._gone_threads
+        found = next((t for t in parent.threads if t.name == name and t.owner_id == me and t.id not in gone), None)
         if found is not None:
             return found
         guild = parent.guild
@@ -566,7 +573,7 @@ class CohortCog(
             self._active_threads = [
                 t for t in await guild.active_threads() if t.parent_id == parent.id and t.owner_id == me
             ]
-        return next((t for t in self._active_threads if t.name == name), None)
+        return next((t for t in self._active_threads if t.name == name and t.id not in gone), None)
 
     async def _thread_for(self, steps: service.CohortSteps) -> discord.Thread:
         """The cohort's thread: the recorded one, or one the bot made for it before a stop could record it (found
@@ -613,6 +620,7 @@ class CohortCog(
             if exc.code != UNKNOWN_CHANNEL or not remake or await self._thread_exists(thread.id):
                 raise
             log.warning("the thread of cohort %s (%s) was deleted while forming; a new one", cohort_id, thread.id)
+            self._gone_threads.add(thread.id)
             async with self.bot.sessions.begin() as session:
                 await service.record_thread(session, cohort_id, None)
             await self.form_cohort(cohort_id, remake=False)

@@ -495,7 +495,7 @@ async def test_a_404_unknown_channel_adding_members_stops_without_dropping_anyon
         body={"message": "Unknown Channel", "code": 10003},
     )
     done = await click_until_reported(atlas, preview, button_ids(preview)[0])
-    assert "⚠️" in final(done) and "10003" in final(done)
+    assert "⚠️" in final(done) and "code 10003" in final(done)
     assert len(await placements(atlas)) == 10
     report = done
     for _ in range(2):  # the second add fails too (count=2); the next retry finishes
@@ -508,6 +508,26 @@ async def test_a_404_unknown_channel_adding_members_stops_without_dropping_anyon
     bot_id = atlas.emu.bot_user.id
     threads = atlas.emu.threads(atlas.channel("study-groups"))
     assert sorted(len(t.thread_member_ids - {bot_id}) for t in threads) == [5, 5]
+
+
+async def test_a_thread_deleted_unbeknown_to_the_cache_is_replaced_and_everyone_added(atlas: Atlas) -> None:
+    await pool_of_ten(atlas)
+    preview = await form(atlas)
+    atlas.emu.fail_next("PUT", "/channels/*/thread-members/*", status=503, count=1)
+    done = await click_until_reported(atlas, preview, button_ids(preview)[0])
+    assert "⚠️" in final(done)
+    # Cohort 1's thread vanishes on Discord's side without the bot hearing of it (its cache still holds it):
+    # adding answers 404 10003, Discord confirms it is gone, and a new thread is made.
+    (old,) = atlas.emu.threads(atlas.channel("study-groups"))
+    del atlas.guild.channels[old.id]
+    del atlas.emu.all_channels[old.id]
+    again = await click_until_reported(atlas, done.followups[-1], button_ids(done.followups[-1])[0])
+    assert "formed" in final(again) and "10/10 member(s) added" in final(again), final(again)
+    threads = atlas.emu.threads(atlas.channel("study-groups"))
+    bot_id = atlas.emu.bot_user.id
+    assert len(threads) == 2 and old.id not in {t.id for t in threads}
+    assert sorted(len(t.thread_member_ids - {bot_id}) for t in threads) == [5, 5]
+    assert len(await placements(atlas)) == 10
 
 
 async def test_a_member_discord_refuses_to_add_is_reported_and_both_cohorts_form(atlas: Atlas) -> None:
