@@ -4,11 +4,15 @@ The weekly life's commands, buttons and listeners come in from ``weekly_cog.Week
 Forming on Discord, step by step, each recorded as it happens (``service``), so it resumes and never redoes:
 the private thread in [channels] study_groups (``invitable`` false; its id recorded at once), each member added
 (``added_at``), the welcome (``welcome_message_id``), the cohort active, then a DM to each member through the
-durable reminders (``told_at``). A Discord error half-way stops the run and is reported to the maintainer with
-what is done and what is pending (and a Retry button); the rest is resumed by the button, by a durable
-retry reminder 10 minutes after each failed run (``cohorts.resume_forming``: a one-shot row, so an idle bot has
-no timer firing every few minutes), by a daily safety-net job, and when the bot starts (cohorts still in state
-forming are continued).
+durable reminders (``told_at``). A refusal about one member being added (10007 Unknown Member: they left the
+server; 403 50001 Missing Access while the bot sees the channel: they cannot) takes only that member out of the
+cohort (the report names those refused) and forming goes on. Any other Discord error half-way (about the bot or the
+thread: permissions, 5xx, 429, 10003) stops the run and is reported to the maintainer with what is done and what
+is pending (and a Retry button); a thread or welcome that Discord made though its response was lost is found
+(by name among the active threads; in the thread's recent history) rather than made twice. The rest is resumed by
+the button, by a durable retry reminder 10 minutes after each failed run (``cohorts.resume_forming``: a one-shot
+row, so an idle bot has no timer firing every few minutes), by a daily safety-net job, and when the bot starts
+(cohorts still in state forming are continued).
 One run at a time in a process (a lock), so a retry, the job and a confirmation never add members side by side.
 """
 
