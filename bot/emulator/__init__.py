@@ -94,7 +94,8 @@ Looking at the world: ``emu.messages(channel)``, ``emu.dms(member)``, ``emu.role
 ``await emu.until(predicate, timeout=5)``.
 
 Failure injection: ``emu.fail_next("POST", "/channels/*/messages", status=429, count=2, retry_after=0.05)``
-(429 with Discord's body and X-RateLimit-*/Retry-After headers, ``global: false``; or any 5xx).
+(429 with Discord's body and X-RateLimit-*/Retry-After headers, ``global: false``; or any 5xx); ``after=True``
+carries the request out first and then answers the failure (a response lost after Discord acted).
 
 Rate limits (``ratelimits.py``): ``Emulator(rate_limits=True)`` answers like Discord: per-route buckets with
 ``X-RateLimit-*`` headers (messages: 5 per 5 s per channel, DMs included), 429 with ``retry_after`` on an

@@ -671,11 +671,13 @@ class Emulator:
         count: int = 1,
         retry_after: float = 0.05,
         body: dict[str, Any] | None = None,
+        after: bool = False,
     ) -> None:
         """The next ``count`` requests matching ``method`` (or ``*``) and the glob ``path`` (relative to
         ``/api/v10``, e.g. ``/channels/*/messages``) answer ``status``: 429 with ``retry_after`` (body and
-        X-RateLimit-*/Retry-After headers, ``global: false``) or a 5xx."""
-        self.rest.failures.append(Failure(method.upper(), path, status, count, retry_after, body))
+        X-RateLimit-*/Retry-After headers, ``global: false``) or a 5xx. ``after=True``: the request is carried out
+        first and its response is then lost (the failure is answered instead)."""
+        self.rest.failures.append(Failure(method.upper(), path, status, count, retry_after, body, after))
 
     # ------------------------------------------------------------------ messages (used by the REST handlers)
     def _dispatch(self, event: str, data: dict[str, Any]) -> None:

@@ -81,6 +81,7 @@ class Failure:
     remaining: int
     retry_after: float
     body: dict[str, Any] | None = None
+    after: bool = False  # act first, then answer the failure (a response lost after Discord did it)
 
     def matches(self, method: str, path: str) -> bool:
         return self.remaining > 0 and self.method in (method, "*") and fnmatch.fnmatchcase(path, self.pattern)
@@ -246,6 +247,8 @@ class RestServer:
         for failure in self.failures:
             if failure.matches(method, path):
                 failure.remaining -= 1
+                if failure.after:
+                    await self._route_request(method, path, body, files, query)
                 return self._failure_response(failure)
         decision = limits.check(method, path) if limits is not None else None
         if decision is not None and decision.status == 429:

@@ -20,8 +20,8 @@ async def setup(bot: AtlasBot) -> None:
     from cogs.cohorts.cog import CohortCog
 
     await bot.add_cog(CohortCog(bot))
-    # /privacy export and delete reach the pool, memberships and check-ins through this (bot/privacy.py).
-    bot.member_data.register(service.DATA_HANDLER)
+    # /privacy export and delete reach the pool, memberships, check-ins and projects through this (bot/privacy.py).
+    bot.member_data.register(service.member_data_handler(bot.reminders))
 
 
 async def teardown(bot: AtlasBot) -> None:

@@ -4,11 +4,15 @@ The weekly life's commands, buttons and listeners come in from ``weekly_cog.Week
 Forming on Discord, step by step, each recorded as it happens (``service``), so it resumes and never redoes:
 the private thread in [channels] study_groups (``invitable`` false; its id recorded at once), each member added
 (``added_at``), the welcome (``welcome_message_id``), the cohort active, then a DM to each member through the
-durable reminders (``told_at``). A Discord error half-way stops the run and is reported to the maintainer with
-what is done and what is pending (and a Retry button); the rest is resumed by the button, by a durable
-retry reminder 10 minutes after each failed run (``cohorts.resume_forming``: a one-shot row, so an idle bot has
-no timer firing every few minutes), by a daily safety-net job, and when the bot starts (cohorts still in state
-forming are continued).
+durable reminders (``told_at``). A refusal about one member being added (10007 Unknown Member: they left the
+server; 403 50001 Missing Access while the bot sees the channel: they cannot) takes only that member out of the
+cohort (the report names those refused) and forming goes on. Any other Discord error half-way (about the bot or the
+thread: permissions, 5xx, 429, 10003) stops the run and is reported to the maintainer with what is done and what
+is pending (and a Retry button); a thread or welcome that Discord made though its response was lost is found
+(by name among the active threads; in the thread's recent history) rather than made twice. The rest is resumed by
+the button, by a durable retry reminder 10 minutes after each failed run (``cohorts.resume_forming``: a one-shot
+row, so an idle bot has no timer firing every few minutes), by a daily safety-net job, and when the bot starts
+(cohorts still in state forming are continued).
 One run at a time in a process (a lock), so a retry, the job and a confirmation never add members side by side.
 """
 
@@ -42,6 +46,7 @@ from cogs.cohorts.plan import (
     pool_key,
 )
 from cogs.cohorts.views import FormationButton, LeaveCohortButton, buttons, preview
+from cogs.cohorts.weekly import THREAD_REMOVE
 from cogs.cohorts.weekly_cog import WeeklyCommands
 from models import Reminder
 
@@ -64,11 +69,32 @@ AUTO_ARCHIVE_MINUTES = 10080
 NONE = discord.AllowedMentions.none()
 
 
+# Discord's JSON error codes that say which side a refusal is about.
+UNKNOWN_CHANNEL, UNKNOWN_MEMBER, UNKNOWN_USER, MISSING_ACCESS = 10003, 10007, 10013, 50001
+
+
 class FormingBlocked(Exception):
     """Forming cannot go on until a maintainer fixes the set-up (the message says what)."""
 
 
+REFUSED_HELP = (
+    "Discord answered 403 Missing Access (code 50001) for them: they cannot see the study-groups channel (a role "
+    "or a channel overwrite hides it from them); this is about them, not about my permissions. Once they can see "
+    "it, they can `/cohort join` again."
+)
+
+
 def _describe_http(exc: discord.HTTPException) -> str:
+    if isinstance(exc, discord.Forbidden) and exc.code == MISSING_ACCESS:
+        return (
+            f"Discord refused it: missing access (403, code {exc.code}): I cannot see the study-groups channel or "
+            "the cohort's thread. Give the bot View Channel in the study-groups channel (`atlas-bot check`)."
+        )
+    if isinstance(exc, discord.NotFound) and exc.code == UNKNOWN_CHANNEL:
+        return (
+            "Discord answered 404 Unknown Channel (code 10003) for a cohort's thread that still exists; the retry "
+            "goes on in it (a thread that is really gone is replaced by a new one)."
+        )
     if isinstance(exc, discord.Forbidden):
         return (
             f"Discord refused it: missing permission (403, code {exc.code}). Give the bot View Channel, Create "
@@ -92,6 +118,8 @@ class CohortCog(
         self.config = bot.config.cohorts
         self._forming = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._active_threads: list[discord.Thread] | None = None
+        self._gone_threads: set[int] = set()  # deleted on Discord though the cache may still list them
         super().__init__()
 
     async def cog_load(self) -> None:
@@ -313,10 +341,15 @@ class CohortCog(
             running = await service.running_cohorts(session, self.bot.guild_id)
         problem = self._channel_problem()
         warning = f"⚠️ {problem} Confirming is refused until that is fixed." if problem else None
-        if running + len(plan.groups) > service.MAX_ACTIVE_THREADS:
+        try:
+            others = await self._other_active_threads()
+        except discord.HTTPException:
+            others = 0  # checked again at confirm, where it must answer
+        if others + running + len(plan.groups) > service.MAX_ACTIVE_THREADS:
             warning = (warning + "\n" if warning else "") + (
-                f"⚠️ {running} cohort(s) are running and this plan adds {len(plan.groups)}: a server holds at most "
-                f"{service.MAX_ACTIVE_THREADS} active threads, so Confirm is refused until older cohorts end."
+                "⚠️ "
+                + service.thread_limit_text(others, running, len(plan.groups))
+                + " Confirm is refused until older cohorts end or threads are archived."
             )
         content, embeds, text = preview(plan, formation_id, names, now, warning)
         file = discord.File(io.BytesIO(text.encode()), filename=f"cohort-plan-{formation_id}.txt")
@@ -347,6 +380,13 @@ class CohortCog(
         await interaction.response.defer(ephemeral=True, thinking=True)
         if action == "confirm":
             try:
+                others = await self._other_active_threads()
+            except discord.HTTPException as exc:
+                raise UserError(
+                    f"I could not count the server's active threads ({_describe_http(exc)}). Nothing was placed; "
+                    "try again."
+                ) from None
+            try:
                 async with self.bot.sessions.begin() as session:
                     done = await service.confirm_formation(
                         session,
@@ -357,6 +397,7 @@ class CohortCog(
                         parent_channel_id=self.bot.config.channels.study_groups,
                         weeks=self.config.weeks,
                         week_post_at=self.config.week_post_at,
+                        other_active_threads=others,
                     )
             except service.AlreadyConfirmed:
                 pass  # a double click or another maintainer: resume (never redo) and report, below
@@ -388,17 +429,27 @@ class CohortCog(
         async with self.bot.sessions() as session:
             p = await service.formation_progress(session, formation_id)
             cohorts = await service.formation_cohorts(session, formation_id)
+            refused = await service.formation_refused(session, formation_id)
         if p.cohorts == 0:
             return f"Plan #{formation_id} created no cohorts.", True
         done = (
             f"{p.threads}/{p.cohorts} thread(s) created, {p.added}/{p.members} member(s) added, "
             f"{p.welcomed}/{p.cohorts} welcome(s) posted, {p.active}/{p.cohorts} cohort(s) active"
         )
+        # Refusals about a member (not the bot): named, never silently dropped.
+        about_members = (
+            f"\n🚫 Discord refused to add {len(refused)} member(s), so they are out of their cohort: "
+            + ", ".join(f"<@{d}> ({cohort})" for d, _n, cohort in refused[:20])
+            + (" …" if len(refused) > 20 else "")
+            + f". {REFUSED_HELP}"
+            if refused
+            else ""
+        )
         if p.done:
             names = ", ".join(name for _i, name, _s in cohorts[:20]) + (" …" if len(cohorts) > 20 else "")
             return (
                 f"✅ Plan #{formation_id} is formed: {done}. DMs to members: {p.told}/{p.members} sent so far. "
-                f"Cohorts: {names}.",
+                f"Cohorts: {names}.{about_members}"[:2000],
                 True,
             )
         pending = [name for _i, name, state in cohorts if state == service.FORMING]
@@ -408,6 +459,7 @@ class CohortCog(
             + ", ".join(pending[:20])
             + (" …" if len(pending) > 20 else "")
             + "\nI retry by myself in 10 minutes (and when I restart); press Retry to try now."
+            + about_members
         )
         return text[:2000], False
 
@@ -463,6 +515,7 @@ class CohortCog(
 
     async def _run_forming(self, formation_id: int | None) -> str | None:
         async with self._forming:
+            self._active_threads = None  # asked of Discord at most once per run, when a thread is to be made
             async with self.bot.sessions() as session:
                 ids = await service.forming_cohorts(session, self.bot.guild_id, formation_id)
             for cohort_id in ids:
@@ -478,6 +531,17 @@ class CohortCog(
                     return f"the connection to Discord failed ({exc.__class__.__name__})."
         return None
 
+    async def _other_active_threads(self) -> int:
+        """The server's active threads that are not running cohorts' (members' threads, forum posts, ended
+        cohorts' threads): Discord counts every one toward its limit of active threads."""
+        guild = self.bot.home_guild
+        if guild is None:
+            return 0
+        threads = await guild.active_threads()
+        async with self.bot.sessions() as session:
+            ours = await service.running_thread_ids(session, self.bot.guild_id)
+        return sum(1 for t in threads if t.id not in ours)
+
     async def _fetch_thread(self, thread_id: int) -> discord.Thread | None:
         guild = self.bot.home_guild
         if guild is None:
@@ -490,6 +554,30 @@ class CohortCog(
                 return None
             thread = channel if isinstance(channel, discord.Thread) else None
         return thread
+
+    async def _thread_exists(self, thread_id: int) -> bool:
+        """Asked of Discord, not the cache (which may not know yet that it was deleted)."""
+        try:
+            await self.bot.fetch_channel(thread_id)
+        except discord.NotFound:
+            return False
+        return True
+
+    async def _find_own_thread(self, parent: discord.TextChannel, name: str) -> discord.Thread | None:
+        """A thread the bot made for this cohort whose creation was not recorded (the response was lost, or the
+        bot stopped before recording it): in the cache, or else in Discord's list of active threads (asked once
+        per run; the cache may not hold it yet)."""
+        me = self.bot.user.id if self.bot.user else 0
+        gone = self._gone_threads
+        found = next((t for t in parent.threads if t.name == name and t.owner_id == me and t.id not in gone), None)
+        if found is not None:
+            return found
+        guild = parent.guild
+        if self._active_threads is None:
+            self._active_threads = [
+                t for t in await guild.active_threads() if t.parent_id == parent.id and t.owner_id == me
+            ]
+        return next((t for t in self._active_threads if t.name == name and t.id not in gone), None)
 
     async def _thread_for(self, steps: service.CohortSteps) -> discord.Thread:
         """The cohort's thread: the recorded one, or one the bot made for it before a stop could record it (found
@@ -509,8 +597,7 @@ class CohortCog(
         parent = guild.get_channel(steps.parent_channel_id)
         if not isinstance(parent, discord.TextChannel):
             raise FormingBlocked(f"the channel {steps.parent_channel_id} of {steps.name} is gone.")
-        me = self.bot.user.id if self.bot.user else 0
-        found = next((t for t in parent.threads if t.name == steps.name and t.owner_id == me), None)
+        found = await self._find_own_thread(parent, steps.name)
         thread = found or await parent.create_thread(
             name=steps.name,
             type=discord.ChannelType.private_thread,
@@ -522,40 +609,26 @@ class CohortCog(
             await service.record_thread(session, steps.id, thread.id)
         return thread
 
-    async def form_cohort(self, cohort_id: int) -> None:
+    async def form_cohort(self, cohort_id: int, *, remake: bool = True) -> None:
         """One cohort's Discord steps, each recorded as it happens; what is recorded is never done again."""
         async with self.bot.sessions() as session:
             steps = await service.cohort_steps(session, cohort_id)
         if steps is None or steps.state != service.FORMING:
             return
         thread = await self._thread_for(steps)
-        async with self.bot.sessions() as session:
-            steps = await service.cohort_steps(session, cohort_id)
-        assert steps is not None
-        if thread.archived and (steps.pending_adds or steps.welcome_message_id is None):
-            await thread.edit(archived=False)  # Discord refuses members and posts in an archived thread
-        for m in steps.pending_adds:
-            try:
-                await thread.add_user(discord.Object(m.discord_id))
-            except discord.NotFound:
-                # Unknown member: they left the server since the preview; they leave the cohort, placed nowhere.
-                async with self.bot.sessions.begin() as session:
-                    await service.record_gone(session, cohort_id, m.member_id, self.bot.clock.now())
-                continue
+        try:
+            steps = await self._fill_thread(cohort_id, thread)
+        except discord.NotFound as exc:
+            # 10003 Unknown Channel: the thread was deleted under us (the cache may not know yet). Any other 404,
+            # or a thread that still exists, stops the run for the retry.
+            if exc.code != UNKNOWN_CHANNEL or not remake or await self._thread_exists(thread.id):
+                raise
+            log.warning("the thread of cohort %s (%s) was deleted while forming; a new one", cohort_id, thread.id)
+            self._gone_threads.add(thread.id)
             async with self.bot.sessions.begin() as session:
-                await service.record_added(session, cohort_id, m.member_id, self.bot.clock.now())
-        async with self.bot.sessions() as session:
-            steps = await service.cohort_steps(session, cohort_id)
-        assert steps is not None
-        if steps.welcome_message_id is None:
-            message = await thread.send(
-                self._welcome(steps),
-                allowed_mentions=discord.AllowedMentions(
-                    everyone=False, roles=False, users=[discord.Object(m.discord_id) for m in steps.members]
-                ),
-            )
-            async with self.bot.sessions.begin() as session:
-                await service.record_welcome(session, cohort_id, message.id)
+                await service.record_thread(session, cohort_id, None)
+            await self.form_cohort(cohort_id, remake=False)
+            return
         now = self.bot.clock.now()
         async with self.bot.sessions.begin() as session:
             await service.activate(session, cohort_id, now)
@@ -572,6 +645,86 @@ class CohortCog(
         # Its first weekly steps now (a crash before this line: the sweep at start schedules them).
         await self.schedule_steps(now, [cohort_id])
         log.info("cohort %s is formed in thread %s", steps.name, thread.id)
+
+    async def _fill_thread(self, cohort_id: int, thread: discord.Thread) -> service.CohortSteps:
+        """Add the members still missing and post the welcome (each recorded as done); the steps after."""
+        async with self.bot.sessions() as session:
+            steps = await service.cohort_steps(session, cohort_id)
+        assert steps is not None
+        if thread.archived and (steps.pending_adds or steps.welcome_message_id is None):
+            await thread.edit(archived=False)  # Discord refuses members and posts in an archived thread
+        for m in steps.pending_adds:
+            async with self.bot.sessions() as session:
+                if not await service.is_active_member(session, cohort_id, m.member_id):
+                    continue  # left the cohort since this run read its members
+            try:
+                await thread.add_user(discord.Object(m.discord_id))
+            except discord.HTTPException as exc:
+                if not await self._refused_member(steps, thread, m, exc):
+                    raise  # about the bot or the thread (permissions, 5xx, 429, ...): the run stops for a retry
+                continue
+            async with self.bot.sessions.begin() as session:
+                added = await service.record_added(session, cohort_id, m.member_id, self.bot.clock.now())
+                if not added:
+                    # They left the cohort while being added (their own removal may have run before this add):
+                    # out of the thread again, durably.
+                    await self.bot.reminders.schedule(
+                        session,
+                        kind=THREAD_REMOVE,
+                        guild_id=steps.guild_id,
+                        target_id=thread.id,
+                        due_at=self.bot.clock.now(),
+                        payload={"user_id": m.discord_id, "cohort_id": cohort_id},
+                        dedupe_key=f"cohort:{cohort_id}:remove:{m.member_id}",
+                    )
+        async with self.bot.sessions() as session:
+            steps = await service.cohort_steps(session, cohort_id)
+        assert steps is not None
+        if steps.welcome_message_id is None:
+            # A welcome Discord posted but whose response was lost (or a stop before recording it) is found in the
+            # thread rather than posted twice.
+            message = await self._posted_welcome(thread, steps) or await thread.send(
+                self._welcome(steps),
+                allowed_mentions=discord.AllowedMentions(
+                    everyone=False, roles=False, users=[discord.Object(m.discord_id) for m in steps.members]
+                ),
+            )
+            async with self.bot.sessions.begin() as session:
+                await service.record_welcome(session, cohort_id, message.id)
+        return steps
+
+    async def _posted_welcome(self, thread: discord.Thread, steps: service.CohortSteps) -> discord.Message | None:
+        me = self.bot.user.id if self.bot.user else 0
+        start = f"👋 Welcome to **{steps.name}**"
+        async for message in thread.history(limit=50):
+            if message.author.id == me and message.content.startswith(start):
+                return message
+        return None
+
+    async def _refused_member(
+        self, steps: service.CohortSteps, thread: discord.Thread, m: service.MemberStep, exc: discord.HTTPException
+    ) -> bool:
+        """A refusal about the member being added, not about the bot: recorded for that member (the others' forming
+        goes on) and True. 10007 Unknown Member: they left the server. 403 50001 Missing Access while the bot
+        itself can see the channel: the member cannot see it (a role or an overwrite hides it)."""
+        now = self.bot.clock.now()
+        if isinstance(exc, discord.NotFound) and exc.code in (UNKNOWN_MEMBER, UNKNOWN_USER):
+            async with self.bot.sessions.begin() as session:
+                await service.record_gone(session, steps.id, m.member_id, now)
+            return True
+        if not (isinstance(exc, discord.Forbidden) and exc.code == MISSING_ACCESS):
+            return False
+        if self._channel_problem() is not None:
+            return False  # the bot lost access: about the bot, the run stops
+        log.warning("Discord refused to add %s to %s (%s): they cannot see it", m.discord_id, thread.id, exc)
+        async with self.bot.sessions.begin() as session:
+            await service.record_refused(session, steps.id, m.member_id, now)
+        await self.bot.notify_maintainers_once(
+            f"cohorts.refused:{steps.id}:{m.member_id}",
+            f"I could not add <@{m.discord_id}> to {steps.name}'s thread, so they are out of that cohort (the "
+            f"others go on). {REFUSED_HELP}",
+        )
+        return True
 
     @staticmethod
     def _first_meeting(steps: service.CohortSteps) -> datetime:
@@ -610,7 +763,13 @@ class CohortCog(
             raise PermanentSendError("the cohort has no thread")
         user = await self.bot.live_member(reminder.target_id)
         first = self._first_meeting(steps)
-        facilitator = "you!" if steps.facilitator_discord_id == user.id else f"<@{steps.facilitator_discord_id}>"
+        facilitator = (
+            "you!"
+            if steps.facilitator_discord_id == user.id
+            else f"<@{steps.facilitator_discord_id}>"
+            if steps.facilitator_discord_id
+            else "to be named"
+        )
         await user.send(
             f"🎓 You are in **{steps.name}** of {user.guild.name}! "
             f"Your group's private thread: <#{steps.thread_id}>.\n"

@@ -18,17 +18,23 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from bot import reminders
 from bot.db import dialect_insert
 from bot.privacy import DataSubject, MemberDataHandler
 from cogs.cohorts.plan import Plan, PoolMember, first_week_start, snapshot_entry
-from models import Cohort, CohortCheckin, CohortFormation, CohortMember, CohortSignup, Member
+from cogs.cohorts.weekly import FACILITATOR_DM, THREAD_REMOVE
+from models import Cohort, CohortCheckin, CohortFormation, CohortMember, CohortSignup, Member, Reminder
+from models.cohorts import CohortMilestone, CohortProject
 
 FORMING, ACTIVE, ENDED = "forming", "active", "ended"
+# A cohort member's state when Discord refused to add them to the thread (403 Missing Access: they cannot see the
+# study-groups channel); they are out of the cohort and named in the maintainer's report.
+REFUSED = "refused"
 PREVIEW, CONFIRMED, DISCARDED, STALE = "preview", "confirmed", "discarded", "stale"
 FACILITATOR_STAGES = ("contributor", "teacher")
 
@@ -256,8 +262,15 @@ async def discard_formation(session: AsyncSession, guild_id: int, formation_id: 
         raise CohortError(CLOSED.get(found.state, "No such plan.") if found else "No such plan.")
 
 
-# Discord's limit on a server's active threads (each cohort is one).
+# Discord's limit on a server's active threads (each cohort is one; members' threads and forum posts count too).
 MAX_ACTIVE_THREADS = 1000
+
+
+def thread_limit_text(others: int, running: int, new: int) -> str:
+    return (
+        f"The server has {others} other active thread(s), {running} cohort(s) are running and this plan adds "
+        f"{new}: a server holds at most {MAX_ACTIVE_THREADS} active threads."
+    )
 
 
 class AlreadyConfirmed(CohortError):
@@ -282,11 +295,14 @@ async def confirm_formation(
     parent_channel_id: int,
     weeks: int,
     week_post_at: str,
+    other_active_threads: int = 0,
 ) -> Confirmation:
     """Place the previewed plan, in the caller's transaction (see the module docstring). Members who left the
-    pool since the preview are dropped; a group that would fall below the minimum size, a pool that grew, or a
-    member whose availability or time zone changed refuses the whole plan (CohortError: run /cohort form again).
-    Cohorts are created in state forming; week 1 starts as ``plan.first_week_start`` says."""
+    pool since the preview are dropped and those who joined it since stay in it for the next run; a group that
+    would fall below the minimum size, or a member whose availability or time zone changed refuses the whole plan
+    (CohortError: run /cohort form again). ``other_active_threads``: the guild's active threads that are not
+    cohorts' (members' threads, forum posts), which count toward Discord's limit too. Cohorts are created in state
+    forming; week 1 starts as ``plan.first_week_start`` says."""
     claimed = await session.scalar(
         update(CohortFormation)
         .where(
@@ -305,9 +321,7 @@ async def confirm_formation(
     plan = Plan.from_json(found.plan)
     current = {m.member_id: snapshot_entry(m) for m in await read_pool(session, guild_id)}
     again = "Nothing was placed: run `/cohort form` again for a fresh plan."
-    grew = set(current) - set(plan.pool)
-    if grew:
-        raise CohortError(f"{len(grew)} member(s) joined the pool since this preview. {again}")
+    # Members who joined the pool since the preview are not in the plan: they stay in the pool for the next run.
     changed = [i for i in plan.pool if i in current and current[i] != plan.pool[i]]
     if changed:
         raise CohortError(
@@ -330,11 +344,11 @@ async def confirm_formation(
     # Every cohort's thread is kept active (unarchived for each week's post): past Discord's limit on active
     # threads its members would be placed in a cohort whose thread Discord refuses.
     running = await running_cohorts(session, guild_id)
-    if running + len(kept) > MAX_ACTIVE_THREADS:
+    if other_active_threads + running + len(kept) > MAX_ACTIVE_THREADS:
         raise CohortError(
-            f"{running} cohort(s) are running and this plan adds {len(kept)}: a server holds at most "
-            f"{MAX_ACTIVE_THREADS} active threads. Nothing was placed: let older cohorts end, or run "
-            "`/cohort form` with fewer members in the pool."
+            thread_limit_text(other_active_threads, running, len(kept))
+            + " Nothing was placed: let older cohorts end (or threads be archived), or run `/cohort form` with "
+            "fewer members in the pool."
         )
     number = await session.scalar(
         select(func.coalesce(func.max(Cohort.number), 0)).where(Cohort.guild_id == guild_id)
@@ -466,6 +480,14 @@ async def running_cohorts(session: AsyncSession, guild_id: int) -> int:
     return int(await session.scalar(query) or 0)
 
 
+async def running_thread_ids(session: AsyncSession, guild_id: int) -> set[int]:
+    """The threads of the cohorts forming or active (those ``running_cohorts`` counts)."""
+    query = select(Cohort.thread_id).where(
+        Cohort.guild_id == guild_id, Cohort.state != ENDED, Cohort.thread_id.is_not(None)
+    )
+    return set(await session.scalars(query))
+
+
 async def formation_cohorts(session: AsyncSession, formation_id: int) -> list[tuple[int, str, str]]:
     """(id, name, state) of each cohort a formation created."""
     rows = await session.execute(
@@ -487,12 +509,52 @@ async def record_thread(session: AsyncSession, cohort_id: int, thread_id: int | 
         await session.execute(update(Cohort).where(Cohort.id == cohort_id).values(welcome_message_id=None))
 
 
-async def record_added(session: AsyncSession, cohort_id: int, member_id: int, at: datetime) -> None:
-    await session.execute(
+async def record_added(session: AsyncSession, cohort_id: int, member_id: int, at: datetime) -> bool:
+    """Record the member added to the thread; False when they are no longer an active member (they left the
+    cohort while the add was under way: the caller takes them out of the thread again)."""
+    result = await session.execute(
         update(CohortMember)
-        .where(CohortMember.cohort_id == cohort_id, CohortMember.member_id == member_id)
+        .where(
+            CohortMember.cohort_id == cohort_id,
+            CohortMember.member_id == member_id,
+            CohortMember.state == "active",
+        )
         .values(added_at=at)
     )
+    return bool(result.rowcount)
+
+
+async def is_active_member(session: AsyncSession, cohort_id: int, member_id: int) -> bool:
+    state = await session.scalar(
+        select(CohortMember.state).where(CohortMember.cohort_id == cohort_id, CohortMember.member_id == member_id)
+    )
+    return state == "active"
+
+
+async def record_refused(session: AsyncSession, cohort_id: int, member_id: int, at: datetime) -> None:
+    """Discord refused to add this member to the thread (they cannot see the study-groups channel): they leave
+    the cohort in state ``refused`` (listed in the maintainer's report), so the others' forming goes on."""
+    await session.execute(
+        update(CohortMember)
+        .where(
+            CohortMember.cohort_id == cohort_id,
+            CohortMember.member_id == member_id,
+            CohortMember.state == "active",
+        )
+        .values(state=REFUSED, left_at=at)
+    )
+
+
+async def formation_refused(session: AsyncSession, formation_id: int) -> list[tuple[int, str, str]]:
+    """(Discord id, display name, cohort name) of the members Discord refused to add, for the report."""
+    rows = await session.execute(
+        select(Member.discord_id, Member.display_name, Cohort.name)
+        .join(CohortMember, CohortMember.member_id == Member.id)
+        .join(Cohort, Cohort.id == CohortMember.cohort_id)
+        .where(Cohort.formation_id == formation_id, CohortMember.state == REFUSED)
+        .order_by(Cohort.id, Member.id)
+    )
+    return [(r[0], r[1], r[2]) for r in rows]
 
 
 async def record_gone(session: AsyncSession, cohort_id: int, member_id: int, at: datetime) -> None:
@@ -570,6 +632,18 @@ async def export_member_data(session: AsyncSession, member_id: int) -> dict[str,
         .where(CohortCheckin.member_id == member_id)
         .order_by(CohortCheckin.cohort_id, CohortCheckin.week)
     )
+    projects = await session.execute(
+        select(CohortProject, Cohort.name)
+        .join(Cohort, Cohort.id == CohortProject.cohort_id)
+        .where(CohortProject.created_by == member_id)
+        .order_by(CohortProject.id)
+    )
+    milestones = await session.execute(
+        select(CohortMilestone, CohortProject.title)
+        .join(CohortProject, CohortProject.id == CohortMilestone.project_id)
+        .where(or_(CohortMilestone.owner_id == member_id, CohortMilestone.done_by == member_id))
+        .order_by(CohortMilestone.id)
+    )
     return {
         "pool": (
             {
@@ -596,26 +670,108 @@ async def export_member_data(session: AsyncSession, member_id: int) -> dict[str,
             {"cohort": name, "week": c.week, "status": c.status, "note": c.note, "at": _iso(c.at)}
             for c, name in checkins
         ],
+        "projects_created": [
+            {
+                "cohort": name,
+                "title": p.title,
+                "description": p.description,
+                "created_at": _iso(p.created_at),
+                "completed_at": _iso(p.completed_at),
+            }
+            for p, name in projects
+        ],
+        "milestones": [
+            {
+                "project": project,
+                "title": m.title,
+                "owner": m.owner_id == member_id,
+                "finished_by_you": m.done_by == member_id,
+                "due_at": _iso(m.due_at),
+                "done_at": _iso(m.done_at),
+            }
+            for m, project in milestones
+        ],
     }
 
 
-async def erase_member_data(session: AsyncSession, member_id: int) -> None:
-    """The pool entry, memberships and check-ins go; the cohorts stay (a facilitator's row is anonymised by the
-    privacy cog, which keeps the members row)."""
+@dataclass(frozen=True)
+class ThreadRemoval:
+    """An erased member to take out of a running cohort's thread (a durable reminder does it)."""
+
+    cohort_id: int
+    thread_id: int
+
+
+# Reminders whose payload names a member other than their target (the privacy cog deletes those aimed at them).
+NAMING_KINDS = (FACILITATOR_DM,)
+
+
+async def erase_member_data(
+    session: AsyncSession, member_id: int, discord_id: int | None = None
+) -> list[ThreadRemoval]:
+    """The pool entry, memberships and check-ins go; the cohorts stay, without them as facilitator; their projects
+    and milestones stay the group's, without their name on them; pending or past reminders whose payload names
+    them go. Returns the running cohorts' threads they have to be taken out of (the caller schedules it in this
+    transaction; the privacy cog anonymises the members row and deletes the reminders aimed at them)."""
+    removals = [
+        ThreadRemoval(r[0], r[1])
+        for r in await session.execute(
+            select(Cohort.id, Cohort.thread_id)
+            .join(CohortMember, CohortMember.cohort_id == Cohort.id)
+            .where(
+                CohortMember.member_id == member_id,
+                Cohort.state != ENDED,
+                Cohort.thread_id.is_not(None),
+                or_(CohortMember.state == "active", CohortMember.added_at.is_not(None)),
+            )
+        )
+    ]
     await session.execute(delete(CohortCheckin).where(CohortCheckin.member_id == member_id))
     await session.execute(delete(CohortMember).where(CohortMember.member_id == member_id))
     await session.execute(delete(CohortSignup).where(CohortSignup.member_id == member_id))
+    await session.execute(update(Cohort).where(Cohort.facilitator_id == member_id).values(facilitator_id=None))
+    await session.execute(
+        update(CohortProject).where(CohortProject.created_by == member_id).values(created_by=None)
+    )
+    await session.execute(
+        update(CohortMilestone).where(CohortMilestone.owner_id == member_id).values(owner_id=None)
+    )
+    await session.execute(update(CohortMilestone).where(CohortMilestone.done_by == member_id).values(done_by=None))
+    if discord_id is not None:
+        # A JSON payload is read in Python (the same on SQLite and PostgreSQL); these kinds are few rows.
+        naming = [
+            r.id
+            for r in await session.scalars(
+                select(Reminder).where(Reminder.kind.in_(NAMING_KINDS), Reminder.state != reminders.CLAIMED)
+            )
+            if str((r.payload or {}).get("member_discord_id")) == str(discord_id)
+        ]
+        if naming:
+            await session.execute(delete(Reminder).where(Reminder.id.in_(naming)))
+    return removals
 
 
 async def _export(session: AsyncSession, subject: DataSubject) -> dict[str, Any]:
     return await export_member_data(session, subject.member_id)
 
 
-async def _erase(session: AsyncSession, subject: DataSubject, at: datetime) -> None:
-    await erase_member_data(session, subject.member_id)
+def member_data_handler(scheduler: reminders.Reminders) -> MemberDataHandler:
+    """/privacy export and delete for cohorts; the erased member's removal from their running cohorts' threads is
+    a durable reminder (``weekly.THREAD_REMOVE``) in the erasure's transaction, so it happens after a crash too."""
 
+    async def erase(session: AsyncSession, subject: DataSubject, at: datetime) -> None:
+        for removal in await erase_member_data(session, subject.member_id, subject.discord_id):
+            await scheduler.schedule(
+                session,
+                kind=THREAD_REMOVE,
+                guild_id=subject.guild_id,
+                target_id=removal.thread_id,
+                due_at=at,
+                payload={"user_id": subject.discord_id, "cohort_id": removal.cohort_id},
+                dedupe_key=f"cohort:{removal.cohort_id}:erase:{subject.member_id}",
+            )
 
-DATA_HANDLER = MemberDataHandler("cohorts", _export, _erase)
+    return MemberDataHandler("cohorts", _export, erase)
 
 
 @dataclass(frozen=True)

@@ -464,3 +464,186 @@ async def test_resume_reuses_a_thread_made_before_a_stop_and_skips_members_who_l
         leaver_id not in reused.thread_member_ids and len(reused.thread_member_ids - {atlas.emu.bot_user.id}) == 4
     )
     assert len(await placements(atlas)) == 9
+
+
+# -- refusals about a member, about the thread, about the bot; lost responses ----------------------------------
+def thread_of(atlas: Atlas, member: Member):
+    return next(t for t in atlas.emu.threads(atlas.channel("study-groups")) if member.id in t.thread_member_ids)
+
+
+async def until_report(r: InteractionResult) -> str:
+    return r.followups[-1].content if r.followups else ""
+
+
+async def click_until_reported(atlas: Atlas, r: InteractionResult, custom_id: str) -> InteractionResult:
+    done = await atlas.emu.click(atlas.alice, r, custom_id, timeout=30)
+    await atlas.emu.until(
+        lambda: bool(done.followups) and ("formed" in final(done) or "⚠️" in final(done)), timeout=20
+    )
+    return done
+
+
+async def test_a_404_unknown_channel_adding_members_stops_without_dropping_anyone(atlas: Atlas) -> None:
+    # 10003 Unknown Channel is about the thread, not the member: nobody is marked as gone.
+    await pool_of_ten(atlas)
+    preview = await form(atlas)
+    atlas.emu.fail_next(
+        "PUT",
+        "/channels/*/thread-members/*",
+        status=404,
+        count=2,
+        body={"message": "Unknown Channel", "code": 10003},
+    )
+    done = await click_until_reported(atlas, preview, button_ids(preview)[0])
+    assert "⚠️" in final(done) and "code 10003" in final(done)
+    assert len(await placements(atlas)) == 10
+    report = done
+    for _ in range(2):  # the second add fails too (count=2); the next retry finishes
+        if "formed" in final(report):
+            break
+        report = await click_until_reported(atlas, report.followups[-1], button_ids(report.followups[-1])[0])
+    assert "formed" in final(report) and "10/10 member(s) added" in final(report)
+    placed = await placements(atlas)
+    assert len(placed) == 10 and all(len(v) == 1 for v in placed.values())
+    bot_id = atlas.emu.bot_user.id
+    threads = atlas.emu.threads(atlas.channel("study-groups"))
+    assert sorted(len(t.thread_member_ids - {bot_id}) for t in threads) == [5, 5]
+
+
+async def test_a_thread_deleted_unbeknown_to_the_cache_is_replaced_and_everyone_added(atlas: Atlas) -> None:
+    await pool_of_ten(atlas)
+    preview = await form(atlas)
+    atlas.emu.fail_next("PUT", "/channels/*/thread-members/*", status=503, count=1)
+    done = await click_until_reported(atlas, preview, button_ids(preview)[0])
+    assert "⚠️" in final(done)
+    # Cohort 1's thread vanishes on Discord's side without the bot hearing of it (its cache still holds it):
+    # adding answers 404 10003, Discord confirms it is gone, and a new thread is made.
+    (old,) = atlas.emu.threads(atlas.channel("study-groups"))
+    del atlas.guild.channels[old.id]
+    del atlas.emu.all_channels[old.id]
+    again = await click_until_reported(atlas, done.followups[-1], button_ids(done.followups[-1])[0])
+    assert "formed" in final(again) and "10/10 member(s) added" in final(again), final(again)
+    threads = atlas.emu.threads(atlas.channel("study-groups"))
+    bot_id = atlas.emu.bot_user.id
+    assert len(threads) == 2 and old.id not in {t.id for t in threads}
+    assert sorted(len(t.thread_member_ids - {bot_id}) for t in threads) == [5, 5]
+    assert len(await placements(atlas)) == 10
+
+
+async def test_a_member_discord_refuses_to_add_is_reported_and_both_cohorts_form(atlas: Atlas) -> None:
+    from bot.emulator.state import Overwrite
+
+    await pool_of_ten(atlas)
+    preview = await form(atlas)
+    ann = atlas.members["ann"]
+    # A member overwrite hides #study-groups from ann: Discord refuses to add her (403 50001 Missing Access).
+    study = atlas.channel("study-groups")
+    study.overwrites[ann.id] = Overwrite(ann.id, 1, 0, Permissions(view_channel=True).value)
+    done = await click_until_reported(atlas, preview, button_ids(preview)[0])
+    report = final(done)
+    assert "✅" in report and "formed" in report, report
+    assert f"<@{ann.id}>" in report and "50001" in report and "not about my permissions" in report
+    async with atlas.bot.sessions() as session:
+        cohorts = (await session.scalars(select(Cohort))).all()
+        ann_state = await session.scalar(
+            select(CohortMember.state).join(MemberRow).where(MemberRow.discord_id == ann.id)
+        )
+    assert [c.state for c in cohorts] == ["active", "active"] and ann_state == "refused"
+    placed = await placements(atlas)
+    assert len(placed) == 9 and ann.id not in placed
+    bot_id = atlas.emu.bot_user.id
+    threads = atlas.emu.threads(study)
+    assert sorted(len(t.thread_member_ids - {bot_id}) for t in threads) == [4, 5]
+    # Maintainers are told once, by name (in mod-log), without a ping.
+    await atlas.emu.until(
+        lambda: any(f"<@{ann.id}>" in m.content for m in atlas.emu.messages(atlas.channel("mod-log")))
+    )
+    notes = [m for m in atlas.emu.messages(atlas.channel("mod-log")) if f"<@{ann.id}>" in m.content]
+    assert len(notes) == 1 and not notes[0].mentioned_user_ids
+
+
+async def test_a_bot_permission_error_adding_still_stops_the_run(atlas: Atlas) -> None:
+    # 403 50013 is about the bot: the run stops for the retry, nobody leaves a cohort.
+    await pool_of_ten(atlas)
+    preview = await form(atlas)
+    atlas.emu.fail_next(
+        "PUT", "/channels/*/thread-members/*", status=403, body={"message": "Missing Permissions", "code": 50013}
+    )
+    done = await click_until_reported(atlas, preview, button_ids(preview)[0])
+    assert "⚠️" in final(done) and "Manage Threads" in final(done) and "refused to add" not in final(done)
+    assert len(await placements(atlas)) == 10
+
+
+async def test_other_active_threads_count_toward_discords_limit_at_confirm(atlas: Atlas, monkeypatch) -> None:
+    from cogs.cohorts import service
+
+    # Discord's 1,000 scaled down to 3 on both sides; two members' public threads are active elsewhere.
+    monkeypatch.setattr(service, "MAX_ACTIVE_THREADS", 3)
+    atlas.emu.max_active_threads = 3
+    general = atlas.channel("general")
+    for name in ("ideas", "help"):
+        atlas.emu.member_create_thread(atlas.bob, general, name, private=False)
+    await pool_of_ten(atlas)
+    preview = await form(atlas)
+    assert "2 other active thread(s)" in preview.content
+    refused = await atlas.emu.click(atlas.alice, preview, button_ids(preview)[0], timeout=30)
+    await atlas.emu.until(lambda: bool(refused.followups) or bool(refused.content))
+    assert "2 other active thread(s)" in final(refused) and "Nothing was placed" in final(refused)
+    assert await count(atlas, Cohort) == 0 and await count(atlas, CohortSignup) == 10
+    assert atlas.emu.threads(atlas.channel("study-groups")) == []
+    monkeypatch.setattr(service, "MAX_ACTIVE_THREADS", 4)
+    atlas.emu.max_active_threads = 4
+    done = await click_until_reported(atlas, preview, button_ids(preview)[0])
+    assert "formed" in final(done) and len(atlas.emu.threads(atlas.channel("study-groups"))) == 2
+
+
+async def test_a_member_who_joins_after_the_preview_waits_for_the_next_run(atlas: Atlas) -> None:
+    await pool_of_ten(atlas)
+    preview = await form(atlas)
+    carol = await join(atlas, "carol")
+    await set_profile(atlas, carol, "Europe/Berlin")
+    assert "You are in the pool" in (await atlas.emu.slash(carol, "cohort join")).content
+    done = await click_until_reported(atlas, preview, button_ids(preview)[0])
+    assert "formed" in final(done) and "10/10 member(s) added" in final(done)
+    assert carol.id not in await placements(atlas)
+    async with atlas.bot.sessions() as session:
+        waiting = (await session.scalars(select(CohortSignup.member_id))).all()
+        row = await get_member(session, atlas.guild.id, carol.id)
+    assert waiting == [row.id]
+
+
+async def test_a_lost_response_creating_a_thread_is_not_made_twice_even_after_a_restart(atlas: Atlas) -> None:
+    await pool_of_ten(atlas)
+    preview = await form(atlas)
+    # Discord makes the thread, but its response is lost (503 after acting).
+    atlas.emu.fail_next("POST", "/channels/*/threads", status=503, after=True)
+    done = await click_until_reported(atlas, preview, button_ids(preview)[0])
+    assert "⚠️" in final(done)
+    assert len(atlas.emu.threads(atlas.channel("study-groups"))) == 1  # it exists, unrecorded
+    await atlas.restart()  # resumed at start, from a fresh cache
+    await atlas.emu.until(
+        lambda: (
+            all(len(atlas.emu.messages(t)) == 1 for t in atlas.emu.threads(atlas.channel("study-groups")))
+            and len(atlas.emu.threads(atlas.channel("study-groups"))) == 2
+        ),
+        timeout=10,
+    )
+    await atlas.settle()
+    threads = atlas.emu.threads(atlas.channel("study-groups"))
+    assert len(threads) == 2 and {t.name for t in threads} == {"Cohort 1", "Cohort 2"}
+    assert await count(atlas, Cohort, Cohort.state == "active") == 2
+
+
+async def test_a_lost_response_posting_the_welcome_is_not_posted_twice(atlas: Atlas) -> None:
+    await pool_of_ten(atlas)
+    preview = await form(atlas)
+    atlas.emu.fail_next("POST", "/channels/*/messages", status=503, after=True)
+    done = await click_until_reported(atlas, preview, button_ids(preview)[0])
+    assert "⚠️" in final(done)
+    again = await click_until_reported(atlas, done.followups[-1], button_ids(done.followups[-1])[0])
+    assert "formed" in final(again)
+    threads = atlas.emu.threads(atlas.channel("study-groups"))
+    assert len(threads) == 2 and all(len(atlas.emu.messages(t)) == 1 for t in threads)
+    async with atlas.bot.sessions() as session:
+        recorded = set((await session.scalars(select(Cohort.welcome_message_id))).all())
+    assert recorded == {atlas.emu.messages(t)[0].id for t in threads}

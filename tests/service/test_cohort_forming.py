@@ -22,7 +22,7 @@ from cogs.cohorts.plan import (
     parse_availability,
     pool_key,
 )
-from models import Cohort, CohortCheckin, CohortFormation, CohortMember, CohortSignup, Member
+from models import Cohort, CohortCheckin, CohortFormation, CohortMember, CohortSignup, Member, Reminder
 
 GUILD = 7
 SETTINGS = FormSettings(
@@ -69,7 +69,7 @@ async def preview(sessions, clock) -> tuple[int, Plan]:
     return formation_id, plan
 
 
-async def confirm(sessions, clock, formation_id: int) -> service.Confirmation:
+async def confirm(sessions, clock, formation_id: int, *, other_active_threads: int = 0) -> service.Confirmation:
     async with sessions.begin() as session:
         return await service.confirm_formation(
             session,
@@ -80,6 +80,7 @@ async def confirm(sessions, clock, formation_id: int) -> service.Confirmation:
             parent_channel_id=555,
             weeks=16,
             week_post_at="18:00",
+            other_active_threads=other_active_threads,
         )
 
 
@@ -252,14 +253,10 @@ async def test_a_pool_that_changed_since_the_preview(sessions, clock) -> None:
     ids = await pool(sessions, clock, [*EIGHT, "Europe/Berlin"])  # 5 in Berlin: one can leave
     formation_id, plan = await preview(sessions, clock)
     berlin = next(g for g in plan.groups if len(g.member_ids) == 5)
-    # Someone joined since: refused, nothing placed, the preview still open.
+    # Someone joined since: not in the plan, so they simply stay in the pool for the next run (below).
     async with sessions.begin() as session:
         late = await add_member(session, 50, "Europe/Berlin", clock.now())
         await service.join_pool(session, GUILD, late, clock.now())
-    with pytest.raises(service.CohortError, match="joined the pool since"):
-        await confirm(sessions, clock, formation_id)
-    async with sessions.begin() as session:
-        await service.leave_pool(session, late.id)
     # Changed availability: refused.
     async with sessions.begin() as session:
         row = await session.get(Member, ids[0])
@@ -275,6 +272,9 @@ async def test_a_pool_that_changed_since_the_preview(sessions, clock) -> None:
     assert await scalar(sessions, select(func.count()).select_from(Cohort)) == 0
     done = await confirm(sessions, clock, formation_id)
     assert done.dropped == (gone,) and done.placed == 8
+    async with sessions() as session:  # the late joiner waits in the pool, placed nowhere
+        assert [m.member_id for m in await service.read_pool(session, GUILD)] == [late.id]
+        assert await service.current_cohort(session, late.id) is None
     async with sessions() as session:
         cohort = await session.scalar(
             select(Cohort).join(CohortMember).where(CohortMember.member_id == berlin.member_ids[1])
@@ -304,8 +304,12 @@ async def test_a_plan_past_discords_active_thread_limit_is_refused(sessions, clo
     with pytest.raises(service.CohortError, match="at most 1 active threads"):
         await confirm(sessions, clock, formation_id)
     assert await scalar(sessions, select(func.count()).select_from(CohortMember)) == 0
-    monkeypatch.setattr(service, "MAX_ACTIVE_THREADS", 2)
-    assert len((await confirm(sessions, clock, formation_id)).cohort_ids) == 2
+    # The server's other active threads (members' threads, forum posts) count toward the limit too.
+    monkeypatch.setattr(service, "MAX_ACTIVE_THREADS", 4)
+    with pytest.raises(service.CohortError, match="3 other active thread"):
+        await confirm(sessions, clock, formation_id, other_active_threads=3)
+    assert await scalar(sessions, select(func.count()).select_from(CohortMember)) == 0
+    assert len((await confirm(sessions, clock, formation_id, other_active_threads=2)).cohort_ids) == 2
 
 
 # -- the Discord steps' record ----------------------------------------------------------------------------------
@@ -343,6 +347,43 @@ async def test_steps_are_recorded_and_resume_where_they_stopped(sessions, clock)
         assert await service.forming_cohorts(session, GUILD) == [done.cohort_ids[1]]
 
 
+async def test_a_member_who_left_while_being_added_is_not_recorded_added(sessions, clock) -> None:
+    await pool(sessions, clock, EIGHT)
+    formation_id, _ = await preview(sessions, clock)
+    done = await confirm(sessions, clock, formation_id)
+    cohort_id = done.cohort_ids[0]
+    async with sessions.begin() as session:
+        steps = await service.cohort_steps(session, cohort_id)
+        await service.record_thread(session, cohort_id, 900)
+    first, second = steps.pending_adds[0].member_id, steps.pending_adds[1].member_id
+    # The forming run read its pending adds (the snapshot above); then the first member confirms leaving.
+    async with sessions.begin() as session:
+        assert await service.leave_cohort(session, cohort_id, first, clock.now()) is not None
+    async with sessions.begin() as session:
+        assert not await service.is_active_member(session, cohort_id, first)
+        assert not await service.record_added(session, cohort_id, first, clock.now())  # the caller removes them
+        assert await service.record_added(session, cohort_id, second, clock.now())
+    async with sessions() as session:
+        left = await session.get(CohortMember, (cohort_id, first))
+    assert left.state == "left" and left.added_at is None
+
+
+async def test_a_member_discord_refuses_leaves_the_cohort_and_is_listed(sessions, clock) -> None:
+    await pool(sessions, clock, EIGHT)
+    formation_id, _ = await preview(sessions, clock)
+    done = await confirm(sessions, clock, formation_id)
+    async with sessions.begin() as session:
+        steps = await service.cohort_steps(session, done.cohort_ids[0])
+        refused = steps.members[0]
+        await service.record_refused(session, steps.id, refused.member_id, clock.now())
+    async with sessions() as session:
+        assert await service.formation_refused(session, formation_id) == [
+            (refused.discord_id, f"m{refused.discord_id - 10_000}", steps.name)
+        ]
+        assert len((await service.cohort_steps(session, steps.id)).members) == 3
+        assert await service.current_cohort(session, refused.member_id) is None
+
+
 async def test_leaving_a_cohort_and_the_members_data(sessions, clock) -> None:
     await pool(sessions, clock, EIGHT)
     formation_id, _ = await preview(sessions, clock)
@@ -367,5 +408,41 @@ async def test_leaving_a_cohort_and_the_members_data(sessions, clock) -> None:
         await service.erase_member_data(session, member_id)
     async with sessions() as session:
         data = await service.export_member_data(session, member_id)
-    assert data == {"pool": None, "cohorts": [], "checkins": []}
+    assert data == {"pool": None, "cohorts": [], "checkins": [], "projects_created": [], "milestones": []}
     assert await scalar(sessions, select(func.count()).select_from(Cohort)) == 2  # the cohorts stay
+
+
+async def test_erasing_a_member_clears_them_from_cohorts_and_reminders_naming_them(sessions, clock) -> None:
+    from bot import reminders
+    from cogs.cohorts import weekly
+
+    await pool(sessions, clock, EIGHT)
+    formation_id, _ = await preview(sessions, clock)
+    done = await confirm(sessions, clock, formation_id)
+    cohort_id = done.cohort_ids[0]
+    async with sessions.begin() as session:
+        steps = await service.cohort_steps(session, cohort_id)
+        await service.record_thread(session, cohort_id, 900)
+        facilitator = await session.get(Member, (await session.get(Cohort, cohort_id)).facilitator_id)
+        await service.record_added(session, cohort_id, facilitator.id, clock.now())
+        other = next(m for m in steps.members if m.member_id != facilitator.id)
+        for n, named in enumerate((facilitator.discord_id, other.discord_id)):
+            await reminders.add(
+                session,
+                kind=weekly.FACILITATOR_DM,
+                guild_id=GUILD,
+                target_id=1,
+                due_at=clock.now() + timedelta(days=1),
+                created_at=clock.now(),
+                payload={"cohort_id": cohort_id, "week": 2, "member_discord_id": named},
+                dedupe_key=f"fac:{n}",
+            )
+    async with sessions.begin() as session:
+        removals = await service.erase_member_data(session, facilitator.id, facilitator.discord_id)
+    assert removals == [service.ThreadRemoval(cohort_id, 900)]
+    async with sessions() as session:
+        assert (await session.get(Cohort, cohort_id)).facilitator_id is None
+        left = (
+            await session.scalars(select(Reminder.payload).where(Reminder.kind == weekly.FACILITATOR_DM))
+        ).all()
+    assert [p["member_discord_id"] for p in left] == [other.discord_id]
