@@ -115,7 +115,8 @@ class Cohort(Base):
 
 
 class CohortMember(Base):
-    """A member of a cohort. ``state``: active | left | moved (offered a later cohort and took it) | completed.
+    """A member of a cohort. ``state``: active | left | moved (offered a later cohort and took it) | completed |
+    refused (Discord refused to add them to the thread: they cannot see the study-groups channel).
 
     A partial unique index allows one active cohort per member, so no race or retry can place anyone twice.
     Streak and missed counters are kept here as check-ins close each week (``cohort_checkins`` has the history).
