@@ -10,7 +10,7 @@ import csv
 import io
 import logging
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import discord
@@ -43,6 +43,9 @@ SWEEP_JOB = "cohorts.schedule_steps"
 # Step reminders are kept by the reminders module however late: the late policy is ours (weekly.begin_step),
 # which notes a skip in cohort_weeks instead of dropping the row silently.
 STEP_GRACE = timedelta(days=366)
+# ...and retried through Discord trouble (5xx, the active-thread limit) until that late policy skips the step:
+# the default five attempts (about 7.5 minutes) would leave a week's post failed for good.
+STEP_RETRY: dict[str, Any] = {"max_attempts": 1_000_000, "max_backoff": timedelta(minutes=30)}
 DM_GRACE = timedelta(days=3)
 HEALTH_PAGE = 15
 
@@ -65,10 +68,12 @@ class WeeklyCommands(WeeklySteps):
         self.bot.add_dynamic_items(*DYNAMIC_ITEMS)
         r = self.bot.reminders
         for step in (weekly.POST, weekly.NUDGE, weekly.SYNTHESIS):
-            r.register(ReminderKind(weekly.STEP_KINDS[step], self._step_handler(step), grace=STEP_GRACE))
-        r.register(ReminderKind(weekly.STEP_KINDS[weekly.CLOSE], self._close_week, grace=STEP_GRACE))
-        r.register(ReminderKind(weekly.CELEBRATE, self._celebrate, grace=timedelta(days=7)))
-        r.register(ReminderKind(weekly.FINISH, self._finish, grace=STEP_GRACE))
+            r.register(
+                ReminderKind(weekly.STEP_KINDS[step], self._step_handler(step), grace=STEP_GRACE, **STEP_RETRY)
+            )
+        r.register(ReminderKind(weekly.STEP_KINDS[weekly.CLOSE], self._close_week, grace=STEP_GRACE, **STEP_RETRY))
+        r.register(ReminderKind(weekly.CELEBRATE, self._celebrate, grace=timedelta(days=7), **STEP_RETRY))
+        r.register(ReminderKind(weekly.FINISH, self._finish, grace=STEP_GRACE, **STEP_RETRY))
         r.register(ReminderKind(weekly.THREAD_REMOVE, self._remove_from_thread, grace=STEP_GRACE))
         r.register(ReminderKind(weekly.MISS_DM, self._miss_dm, grace=DM_GRACE))
         r.register(ReminderKind(weekly.FACILITATOR_DM, self._facilitator_dm, grace=DM_GRACE))

@@ -101,12 +101,14 @@ class WeeklySteps:
     async def _post_once(
         self, reminder: Reminder, thread_id: int, mark: str, since: datetime, **kwargs: Any
     ) -> discord.Message:
-        """Post a step's message, or find it if an interrupted earlier attempt of this reminder posted it."""
-        if reminder.attempts > 1:
-            found = await self._already_posted(thread_id, mark, since)
-            if found is not None:
-                log.info("cohort step %s was posted by an interrupted attempt; recorded, not posted again", mark)
-                return found
+        """Post a step's message, or find it if an interrupted earlier attempt of this reminder posted it.
+
+        The history is read on every attempt, not only when ``attempts`` > 1: a send cancelled at shutdown is
+        handed back with its attempt uncounted although Discord may have taken it (one GET per step)."""
+        found = await self._already_posted(thread_id, mark, since)
+        if found is not None:
+            log.info("cohort step %s was posted by an interrupted attempt; recorded, not posted again", mark)
+            return found
         return await self._send(thread_id, allowed_mentions=NONE, **kwargs)
 
     # -- the week's steps -----------------------------------------------------------------------------------------

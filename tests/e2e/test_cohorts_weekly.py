@@ -471,3 +471,52 @@ async def test_the_active_thread_limit_delays_the_post_and_tells_maintainers(wor
     await world.advance(minutes=10)
     assert len(week_posts(world, thread)) == 1
     assert len([m for m in world.emu.messages(world.channel("mod-log")) if "active threads" in m.content]) == 1
+
+
+async def test_discord_trouble_for_half_an_hour_delays_the_week_post_never_loses_it(world: AtlasHarness) -> None:
+    carol, dave = world.members["carol"], world.members["dave"]
+    cid, thread = await make_cohort(world, [carol, dave])
+    await thread.edit(archived=True)
+    world.emu.max_active_threads = 0  # every attempt to unarchive and post fails for now (160006)
+    await world.advance(until(world, WEEK1 + timedelta(minutes=30)))
+    assert week_posts(world, thread) == []
+    world.emu.max_active_threads = 1000
+    await world.advance(hours=1)
+    assert len(week_posts(world, thread)) == 1
+    async with world.bot.sessions() as session:
+        row = await session.get(CohortWeek, (cid, 1))
+        state = await session.scalar(select(Reminder.state).where(Reminder.dedupe_key == f"cohort:{cid}:w1:post"))
+    assert row is not None and row.posted_at is not None and not row.skipped and state == "sent"
+    # The week's nudge and synthesis follow as usual (the week was posted, not "not open yet").
+    await world.advance(until(world, weekly.step_due(WEEK1, NEW_YORK, 1, "synthesis") + timedelta(minutes=5)))
+    assert len(week_posts(world, thread, "nudge")) == 1 and len(week_posts(world, thread, "synthesis")) == 1
+
+
+async def test_trouble_past_the_grace_skips_the_week_and_notes_it(world: AtlasHarness) -> None:
+    carol, dave = world.members["carol"], world.members["dave"]
+    cid, thread = await make_cohort(world, [carol, dave])
+    await thread.edit(archived=True)
+    world.emu.max_active_threads = 0
+    await world.advance(until(world, WEEK1 + timedelta(hours=25)))  # past the 24 h late grace
+    world.emu.max_active_threads = 1000
+    await world.advance(hours=1)
+    assert week_posts(world, thread) == []
+    async with world.bot.sessions() as session:
+        row = await session.get(CohortWeek, (cid, 1))
+        state = await session.scalar(select(Reminder.state).where(Reminder.dedupe_key == f"cohort:{cid}:w1:post"))
+    assert row is not None and row.posted_at is None and "post skipped" in (row.skipped or "") and state == "sent"
+
+
+async def test_a_post_that_reached_discord_unrecorded_is_not_posted_again(world: AtlasHarness) -> None:
+    carol, dave = world.members["carol"], world.members["dave"]
+    cid, thread = await make_cohort(world, [carol, dave])
+    await world.advance(until(world, WEEK1 - timedelta(seconds=20)))
+    # As if a send cancelled at shutdown had reached Discord and been handed back with its attempt uncounted.
+    await thread.send(f"📚 Cohort 1: week 1 is here.\n{weekly.marker(cid, 1, 'post')}")
+    key = f"cohort:{cid}:w1:post"
+    assert await scalar(world, select(Reminder.attempts).where(Reminder.dedupe_key == key)) == 0
+    await world.advance(minutes=5)
+    assert len(week_posts(world, thread)) == 1
+    async with world.bot.sessions() as session:
+        row = await session.get(CohortWeek, (cid, 1))
+    assert row is not None and row.posted_at is not None
