@@ -469,7 +469,9 @@ class WeeklyCommands(WeeklySteps):
             )
             text = f"✅ Milestone **{title}** done.{left}"
         else:
-            text = f"🏁 Project **{title}** complete! Everyone in the cohort gets it in the ledger."
+            text = f"🏁 Project **{title}** complete! Its creator and milestone owners get it in the ledger."
+        if done.uncredited:
+            text += f" {done.uncredited}"
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NONE)
 
     @project.command(name="list", description="Your cohort's projects and milestones")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import ledger
 from bot.clock import ManualClock
 from bot.reminders import ReminderKind, Reminders
-from cogs.cohorts import weekly
+from cogs.cohorts import projects, weekly
 from models import LedgerEvent, Member, Reminder
 from models.cohorts import Cohort, CohortCheckin, CohortMember, CohortSignup, CohortWeek
 
@@ -416,3 +417,155 @@ async def test_a_grace_of_zero_still_posts_a_step_woken_a_little_late(
             session, cid, 2, weekly.POST, weekly.week_start(START, BERLIN, 2) + timedelta(hours=1), timedelta(0)
         )
     assert on_time.action == "go" and late.action == "skip"
+
+
+# -- projects: points for work, not for commands -----------------------------------------------------------------
+async def ledger_kinds(sessions: async_sessionmaker[AsyncSession], kind: str) -> list[int]:
+    async with sessions() as session:
+        return sorted(await session.scalars(select(LedgerEvent.member_id).where(LedgerEvent.kind == kind)))
+
+
+async def new_project(sessions: async_sessionmaker[AsyncSession], who: int, title: str, now: datetime) -> int:
+    async with sessions.begin() as session:
+        project, _cohort = await projects.create_project(
+            session, guild_id=GUILD, discord_id=who, title=title, description="", now=now
+        )
+        return project.id
+
+
+async def new_milestone(
+    sessions: async_sessionmaker[AsyncSession],
+    who: int,
+    project_id: int,
+    owner: int,
+    now: datetime,
+    title: str = "m",
+) -> int:
+    async with sessions.begin() as session:
+        added = await projects.add_milestone(
+            session,
+            guild_id=GUILD,
+            discord_id=who,
+            project_id=project_id,
+            title=title,
+            owner_discord_id=owner,
+            due=f"{(now + timedelta(days=3)).date():%Y-%m-%d}",
+            now=now,
+        )
+        return added.milestone.id
+
+
+async def done(sessions: async_sessionmaker[AsyncSession], who: int, now: datetime, **what: int) -> projects.Done:
+    async with sessions.begin() as session:
+        if "milestone_id" in what:
+            return await projects.complete_milestone(
+                session, POLICY, guild_id=GUILD, discord_id=who, milestone_id=what["milestone_id"], now=now
+            )
+        return await projects.complete_project(
+            session, POLICY, guild_id=GUILD, discord_id=who, project_id=what["project_id"], now=now
+        )
+
+
+async def refused(coro: Any, words: str) -> None:
+    try:
+        await coro
+    except projects.ProjectError as exc:
+        assert words in str(exc), exc
+    else:
+        raise AssertionError(f"not refused ({words})")
+
+
+async def test_an_empty_project_does_not_complete_and_open_projects_are_limited(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions.begin() as session:
+        _cid, _ids = await add_cohort(session, START, 3)
+    first = await new_project(sessions, 1000, "p0", START)
+    async with sessions.begin() as session:
+        await refused(
+            projects.complete_project(
+                session, POLICY, guild_id=GUILD, discord_id=1000, project_id=first, now=START
+            ),
+            "through its milestones",
+        )
+    for i in range(1, projects.MAX_OPEN_PROJECTS):
+        await new_project(sessions, 1000, f"p{i}", START)
+    async with sessions.begin() as session:
+        await refused(
+            projects.create_project(
+                session, guild_id=GUILD, discord_id=1001, title="one more", description="", now=START
+            ),
+            f"{projects.MAX_OPEN_PROJECTS} open projects",
+        )
+    assert await ledger_kinds(sessions, projects.PROJECT_COMPLETED) == []
+
+
+async def test_milestones_are_limited_per_project(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with sessions.begin() as session:
+        await add_cohort(session, START, 2)
+    pid = await new_project(sessions, 1000, "p", START)
+    for i in range(projects.MAX_MILESTONES):
+        await new_milestone(sessions, 1000, pid, 1001, START, f"m{i}")
+    async with sessions.begin() as session:
+        await refused(
+            projects.add_milestone(
+                session,
+                guild_id=GUILD,
+                discord_id=1000,
+                project_id=pid,
+                title="too many",
+                owner_discord_id=1001,
+                due="2026-04-01",
+                now=START,
+            ),
+            f"at most {projects.MAX_MILESTONES} milestones",
+        )
+
+
+async def test_a_milestone_credits_its_owner_only_when_set_a_day_before_it_is_done(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions.begin() as session:
+        _cid, (a, b, _c) = await add_cohort(session, START, 3)
+    pid = await new_project(sessions, 1000, "p", START)
+    quick = await new_milestone(sessions, 1000, pid, 1000, START, "quick")
+    planned = await new_milestone(sessions, 1000, pid, 1001, START, "planned")
+    fast = await done(sessions, 1000, START + timedelta(minutes=1), milestone_id=quick)
+    assert fast.credited == [] and "less than a day" in fast.uncredited
+    later = await done(sessions, 1000, START + timedelta(hours=25), milestone_id=planned)
+    assert later.credited == [b]
+    async with sessions.begin() as session:
+        await refused(
+            projects.complete_milestone(
+                session,
+                POLICY,
+                guild_id=GUILD,
+                discord_id=1001,
+                milestone_id=planned,
+                now=START + timedelta(days=2),
+            ),
+            "already done",
+        )
+    assert await ledger_kinds(sessions, projects.PROJECT_MILESTONE) == [b]
+    assert a != b
+
+
+async def test_project_completion_credits_its_workers_for_a_cohorts_first_projects_only(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions.begin() as session:
+        _cid, (a, b, c, _d) = await add_cohort(session, START, 4)
+    later = START + timedelta(days=2)
+    pids = []
+    for i in range(projects.CREDITED_PROJECTS + 1):
+        pid = await new_project(sessions, 1000, f"p{i}", START)  # a creates every project
+        mid = await new_milestone(sessions, 1000, pid, 1001 + (i % 2), START)  # owned by b or c
+        await done(sessions, 1000, later, milestone_id=mid)
+        pids.append(pid)
+    first = await done(sessions, 1001, later, project_id=pids[0])
+    assert sorted(first.credited) == [a, b]  # the creator and the owner of its milestone; not c, not d
+    second = await done(sessions, 1001, later, project_id=pids[1])
+    assert sorted(second.credited) == [a, c]
+    third = await done(sessions, 1001, later, project_id=pids[2])
+    assert third.credited == [] and f"first {projects.CREDITED_PROJECTS}" in third.uncredited
+    assert await ledger_kinds(sessions, projects.PROJECT_COMPLETED) == sorted([a, a, b, c])
