@@ -23,11 +23,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import ledger, reminders, text
-from cogs.cohorts.weekly import active_membership, add_reminder_rows, aware, reminder_row
+from cogs.cohorts.weekly import MILESTONE_DUE, active_membership, add_reminder_rows, aware, reminder_row
 from models import Member
 from models.cohorts import Cohort, CohortMember, CohortMilestone, CohortProject
 
-MILESTONE_DUE = "cohorts.milestone_due"
 PROJECT_MILESTONE, PROJECT_COMPLETED = "project_milestone", "project_completed"
 DAY_BEFORE = timedelta(days=1)
 _DUE = re.compile(r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]+(\d{1,2}):(\d{2}))?\s*$")
@@ -377,6 +376,8 @@ class DueReminder:
     due_at: datetime
     thread_id: int | None
     done: bool
+    # Whether reminding still makes sense: the cohort active and the owner still an active member of it.
+    live: bool = True
 
 
 async def milestone_for_reminder(session: AsyncSession, milestone_id: int) -> DueReminder | None:
@@ -391,4 +392,12 @@ async def milestone_for_reminder(session: AsyncSession, milestone_id: int) -> Du
     if row is None:
         return None
     m, p, c = row
-    return DueReminder(m.id, m.title, p.title, aware(m.due_at) or m.due_at, c.thread_id, m.done_at is not None)
+    owner_active = await session.scalar(
+        select(CohortMember.member_id).where(
+            CohortMember.cohort_id == c.id, CohortMember.member_id == m.owner_id, CohortMember.state == "active"
+        )
+    )
+    live = c.state == "active" and owner_active is not None
+    return DueReminder(
+        m.id, m.title, p.title, aware(m.due_at) or m.due_at, c.thread_id, m.done_at is not None, live
+    )

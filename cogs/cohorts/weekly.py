@@ -45,6 +45,8 @@ from models.cohorts import (
     Cohort,
     CohortCheckin,
     CohortMember,
+    CohortMilestone,
+    CohortProject,
     CohortSignup,
     CohortWeek,
 )
@@ -73,6 +75,9 @@ MISS_DM, FACILITATOR_DM, MOVE_OFFER, CELEBRATE, FINISH, THREAD_REMOVE = (
     "cohorts.finish",
     "cohorts.thread_remove",
 )
+# A project milestone's reminders to its owner (``projects`` schedules them; dropped here when the cohort ends or
+# the owner moves on: nothing to remind a member of who is no longer working on it).
+MILESTONE_DUE = "cohorts.milestone_due"
 
 
 # -- week math (pure) -------------------------------------------------------------------------------------------
@@ -226,6 +231,29 @@ def reminder_row(
         "attempts": 0,
         "created_at": now,
     }
+
+
+async def drop_milestone_reminders(
+    session: AsyncSession, cohort_id: int, now: datetime, why: str, owner_id: int | None = None
+) -> int:
+    """Drop the pending milestone reminders of a cohort's projects (only ``owner_id``'s if given)."""
+    query = (
+        select(CohortMilestone.id)
+        .join(CohortProject, CohortProject.id == CohortMilestone.project_id)
+        .where(CohortProject.cohort_id == cohort_id, CohortMilestone.done_at.is_(None))
+    )
+    if owner_id is not None:
+        query = query.where(CohortMilestone.owner_id == owner_id)
+    keys = [f"milestone:{m}:{which}" for m in await session.scalars(query) for which in ("day", "due")]
+    if not keys:
+        return 0
+    result = await session.execute(
+        update(Reminder)
+        .where(Reminder.kind == MILESTONE_DUE, Reminder.state == "pending", Reminder.dedupe_key.in_(keys))
+        .values(state="dropped", finished_at=now, last_error=why)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
 
 
 # -- a step's bookkeeping -----------------------------------------------------------------------------------------
@@ -617,6 +645,7 @@ async def close_week(
             .execution_options(synchronize_session=False)
         )
         result.ended = True
+        await drop_milestone_reminders(session, cohort_id, now, "the cohort ended")
         await _credit(
             session, policy, result, cohort, active_ids, COHORT_COMPLETED, f"cohort:{cohort_id}:completed", now
         )
@@ -688,6 +717,7 @@ async def move_member(
     if cm.move_offered_at is None:
         raise MoveRefused("A move has not been offered for this cohort.")
     cm.state, cm.left_at = "moved", now
+    await drop_milestone_reminders(session, cohort_id, now, "the owner moved to the next cohort", member.id)
     await session.execute(
         dialect_insert(session, CohortSignup)
         .values(member_id=member.id, guild_id=guild_id, joined_at=now, facilitate=False)

@@ -283,6 +283,10 @@ class WeeklySteps:
             due = await projects.milestone_for_reminder(session, int(reminder.payload["milestone_id"]))
         if due is None or due.done:
             return
+        if not due.live:
+            # The cohort ended or the owner left or moved: nothing to remind, and an ended cohort's thread is
+            # archived and locked for good (never reopened for this). Recorded as failed, with the reason.
+            raise PermanentSendError("the cohort ended or the milestone's owner is no longer in it")
         when = "is due " + discord_ts(due.due_at, "R") if reminder.payload.get("which") == "day" else "is due now"
         text = (
             f"⏰ Milestone **{discord.utils.escape_markdown(due.title)}** of "

@@ -520,3 +520,39 @@ async def test_a_post_that_reached_discord_unrecorded_is_not_posted_again(world:
     async with world.bot.sessions() as session:
         row = await session.get(CohortWeek, (cid, 1))
     assert row is not None and row.posted_at is not None
+
+
+async def test_milestone_reminders_never_reopen_an_ended_cohorts_thread(world: AtlasHarness) -> None:
+    carol, dave = world.members["carol"], world.members["dave"]
+    cid, thread = await make_cohort(world, [carol, dave], weeks=1)
+    created = await world.emu.slash(carol, "cohort project create", title="Raft")
+    assert "registered" in created.content
+    (choice,) = await world.emu.autocomplete(carol, "cohort project milestone", "project", "")
+    added = await world.emu.slash(
+        carol, "cohort project milestone", project=choice["value"], title="Log", owner=dave, due="2026-03-20"
+    )
+    assert "Milestone" in added.content
+    world.emu.close_dms(dave)
+    await world.advance(until(world, weekly.week_start(WEEK1, NEW_YORK, 2) + timedelta(minutes=5)))
+    assert thread_of(world, thread).archived and thread_of(world, thread).locked  # the cohort ended
+    async with world.bot.sessions.begin() as session:
+        states = list(await session.scalars(select(Reminder.state).where(Reminder.kind == weekly.MILESTONE_DUE)))
+        assert states == ["dropped", "dropped"]
+        # One that escaped (the owner left by another path, say): found live again when due.
+        await session.execute(
+            update(Reminder).where(Reminder.kind == weekly.MILESTONE_DUE).values(state="pending", finished_at=None)
+        )
+    await world.advance(until(world, datetime(2026, 3, 21, 6, 0, tzinfo=UTC)))
+    t = thread_of(world, thread)
+    assert t.archived and t.locked
+    assert not [m for m in world.emu.messages(t) if "Log" in m.content] and not world.emu.dms(dave)
+    states = list(
+        await scalar_list(world, select(Reminder.state).where(Reminder.kind == weekly.MILESTONE_DUE))
+    )
+    assert states == ["failed", "failed"]
+    assert cid
+
+
+async def scalar_list(atlas: AtlasHarness, statement: Any) -> list[Any]:
+    async with atlas.bot.sessions() as session:
+        return list(await session.scalars(statement))

@@ -569,3 +569,45 @@ async def test_project_completion_credits_its_workers_for_a_cohorts_first_projec
     third = await done(sessions, 1001, later, project_id=pids[2])
     assert third.credited == [] and f"first {projects.CREDITED_PROJECTS}" in third.uncredited
     assert await ledger_kinds(sessions, projects.PROJECT_COMPLETED) == sorted([a, a, b, c])
+
+
+async def test_milestone_reminders_are_dropped_when_the_owner_moves_or_the_cohort_ends(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions.begin() as session:
+        cid, (_a, b, _c) = await add_cohort(session, START, 3, weeks=2)
+    pid = await new_project(sessions, 1000, "p", START)
+    moved = await new_milestone(sessions, 1000, pid, 1001, START, "b's")
+    kept = await new_milestone(sessions, 1000, pid, 1002, START, "c's")
+
+    async def pending() -> list[str]:
+        async with sessions() as session:
+            return sorted(
+                await session.scalars(
+                    select(Reminder.dedupe_key).where(
+                        Reminder.kind == weekly.MILESTONE_DUE, Reminder.state == "pending"
+                    )
+                )
+            )
+
+    assert len(await pending()) == 4
+    async with sessions.begin() as session:
+        row = await session.get(CohortMember, (cid, b))
+        assert row is not None
+        row.move_offered_at = START
+    async with sessions.begin() as session:
+        await weekly.move_member(session, guild_id=GUILD, cohort_id=cid, discord_id=1001, now=START)
+    assert await pending() == [f"milestone:{kept}:day", f"milestone:{kept}:due"]
+    # The moved owner's milestone, marked done a day later by someone else, credits nobody.
+    result = await done(sessions, 1000, START + timedelta(days=2), milestone_id=moved)
+    assert result.credited == [] and "no longer in the cohort" in result.uncredited
+    async with sessions() as session:
+        gone = await projects.milestone_for_reminder(session, moved)
+        live = await projects.milestone_for_reminder(session, kept)
+    assert gone is not None and not gone.live and live is not None and live.live
+    for week in (1, 2):
+        async with sessions.begin() as session:
+            await post_week(session, cid, week, weekly.week_start(START, BERLIN, week))
+            await close(session, cid, week, weekly.week_start(START, BERLIN, week + 1))
+    assert await pending() == []  # the cohort ended
+    assert await ledger_kinds(sessions, projects.PROJECT_MILESTONE) == []
