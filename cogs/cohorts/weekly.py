@@ -63,6 +63,10 @@ HORIZON = timedelta(days=8)
 CHECKIN_STATUSES = ("on_track", "behind", "blocked")
 TOOK_PART = ("on_track", "behind", "blocked", "replied")
 MILESTONE_WEEKS = (4, 8, 12)
+# At the cohort's end, a member who took part (checked in or replied) in fewer than half of its posted weeks ends
+# ``lapsed`` rather than ``completed``, without the completion credit: still listed is not completing, and the
+# completion rate (completed / placed) stays honest.
+LAPSED = "lapsed"
 # Ledger kinds (points in [recognition] points).
 CHECKIN, PROMPT_REPLY = "checkin", "prompt_reply"
 COHORT_MILESTONE, COHORT_COMPLETED = "cohort_milestone", "cohort_completed"
@@ -638,13 +642,18 @@ async def close_week(
     active_ids = [cm.member_id for cm, _d in members]
     if last:
         cohort.state, cohort.ended_at = "ended", now
-        await session.execute(
-            update(CohortMember)
-            .where(CohortMember.cohort_id == cohort_id, CohortMember.state == "active")
-            .values(state="completed", left_at=now)
-            .execution_options(synchronize_session=False)
+        await session.flush()  # this week's misses and streaks, before the tally
+        took_part = await _weeks_taken_part(session, cohort_id)
+        posted = await session.scalar(
+            select(func.count())
+            .select_from(CohortWeek)
+            .where(CohortWeek.cohort_id == cohort_id, CohortWeek.posted_at.is_not(None))
         )
+        completed = [m for m in active_ids if took_part.get(m, 0) > 0 and 2 * took_part.get(m, 0) >= (posted or 0)]
+        for cm, _d in members:
+            cm.state, cm.left_at = ("completed" if cm.member_id in completed else LAPSED), now
         result.ended = True
+        active_ids = completed  # the completion credit below: only those who completed
         await drop_milestone_reminders(session, cohort_id, now, "the cohort ended")
         await _credit(
             session, policy, result, cohort, active_ids, COHORT_COMPLETED, f"cohort:{cohort_id}:completed", now
@@ -671,6 +680,16 @@ async def close_week(
         )
     await add_reminder_rows(session, reminders)
     return result
+
+
+async def _weeks_taken_part(session: AsyncSession, cohort_id: int) -> dict[int, int]:
+    """Per member, the weeks of the cohort they took part in (a check-in answer or a reply)."""
+    rows = await session.execute(
+        select(CohortCheckin.member_id, func.count())
+        .where(CohortCheckin.cohort_id == cohort_id, CohortCheckin.status.in_(TOOK_PART))
+        .group_by(CohortCheckin.member_id)
+    )
+    return {member_id: count for member_id, count in rows.all()}
 
 
 async def _credit(

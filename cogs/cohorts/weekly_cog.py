@@ -209,6 +209,7 @@ class WeeklyCommands(WeeklySteps):
         if st.state != "active":
             embed.description = {
                 "completed": "Completed: well done!",
+                weekly.LAPSED: "The cohort has ended; you took part in fewer than half of its weeks.",
                 "moved": "You moved on to the next cohort's pool.",
                 "left": "You left this cohort.",
             }.get(st.state, st.state)

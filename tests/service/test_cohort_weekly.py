@@ -292,13 +292,39 @@ async def test_streaks_misses_nudges_and_the_move_offer(sessions: async_sessionm
 
 
 async def test_the_last_week_ends_the_cohort(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Completed (with the ledger credit) only for members who took part in at least half of the weeks."""
     async with sessions.begin() as session:
-        cid, ids = await add_cohort(session, START, 2, weeks=2)
+        cid, ids = await add_cohort(session, START, 4, weeks=2)
     for week in (1, 2):
         async with sessions.begin() as session:
-            await post_week(session, cid, week, weekly.week_start(START, BERLIN, week))
+            at = weekly.week_start(START, BERLIN, week)
+            await post_week(session, cid, week, at)
+            # m0 checks in both weeks, m1 once (half), m2 only replies once; m3 never takes part.
+            for who, weeks in ((1000, (1, 2)), (1001, (2,))):
+                if week in weeks:
+                    await weekly.record_checkin(
+                        session,
+                        POLICY,
+                        guild_id=GUILD,
+                        cohort_id=cid,
+                        week=week,
+                        discord_id=who,
+                        status="behind",
+                        now=at,
+                    )
+            if week == 1:
+                cohort = await session.get(Cohort, cid)
+                assert cohort is not None
+                await weekly.count_message(session, POLICY, cohort=cohort, discord_id=1002, now=at)
             result = await close(session, cid, week, weekly.week_start(START, BERLIN, week + 1))
-    assert result.ended and sorted(result.ledger_members) == sorted(ids)
+    assert result.ended and sorted(result.ledger_members) == sorted(ids[:3])
+    async with sessions() as session:
+        by_member = dict((await session.execute(select(CohortMember.member_id, CohortMember.state))).all())
+        credited = sorted(
+            await session.scalars(select(LedgerEvent.member_id).where(LedgerEvent.kind == weekly.COHORT_COMPLETED))
+        )
+    assert [by_member[i] for i in ids] == ["completed", "completed", "completed", weekly.LAPSED]
+    assert credited == sorted(ids[:3])
     assert result.nudged == []  # the cohort ends: no DMs about misses
     async with sessions() as session:
         cohort = await session.get(Cohort, cid)
@@ -307,7 +333,8 @@ async def test_the_last_week_ends_the_cohort(sessions: async_sessionmaker[AsyncS
             select(func.count()).select_from(Reminder).where(Reminder.kind == weekly.FINISH)
         )
         added = await weekly.schedule_steps(session, weekly.week_start(START, BERLIN, 3))
-    assert cohort is not None and cohort.state == "ended" and states == ["completed", "completed"] and finish == 1
+    assert cohort is not None and cohort.state == "ended" and sorted(states) == ["completed"] * 3 + ["lapsed"]
+    assert finish == 1
     assert added == 0  # an ended cohort gets no more steps
 
 
