@@ -381,6 +381,24 @@ class CheckinResult:
     badges: bool = False
 
 
+async def checkin_open(
+    session: AsyncSession, *, guild_id: int, cohort_id: int, week: int, discord_id: int, status: str
+) -> Member:
+    """The member who may check in now, or CheckinRefused why not: reads only, so the click can ask before it
+    shows the note form (the recording, a write, comes after the form is on screen)."""
+    if status not in CHECKIN_STATUSES:
+        raise CheckinRefused("That is not a check-in answer I know.")
+    found = await active_membership(session, guild_id, discord_id, cohort_id)
+    if found is None:
+        raise CheckinRefused("Only this cohort's members can check in here.")
+    row = await session.get(CohortWeek, (cohort_id, week))
+    if row is None or row.posted_at is None:
+        raise CheckinRefused("This week's check-in is not open yet.")
+    if row.closed_at is not None:
+        raise CheckinRefused(f"Week {week} is closed; check in on the latest week's post.")
+    return found[0]
+
+
 async def record_checkin(
     session: AsyncSession,
     policy: ledger.LedgerPolicy,
@@ -392,23 +410,21 @@ async def record_checkin(
     status: str,
     now: datetime,
 ) -> CheckinResult:
-    if status not in CHECKIN_STATUSES:
-        raise CheckinRefused("That is not a check-in answer I know.")
-    found = await active_membership(session, guild_id, discord_id, cohort_id)
-    if found is None:
-        raise CheckinRefused("Only this cohort's members can check in here.")
-    member, _cm, _cohort = found
-    row = await session.get(CohortWeek, (cohort_id, week))
-    if row is None or row.posted_at is None:
-        raise CheckinRefused("This week's check-in is not open yet.")
-    if row.closed_at is not None:
-        raise CheckinRefused(f"Week {week} is closed; check in on the latest week's post.")
+    member = await checkin_open(
+        session, guild_id=guild_id, cohort_id=cohort_id, week=week, discord_id=discord_id, status=status
+    )
     existing = await session.get(CohortCheckin, (cohort_id, member.id, week))
     before = existing.status if existing is not None else None
-    if existing is None:
-        session.add(CohortCheckin(cohort_id=cohort_id, member_id=member.id, week=week, status=status, at=now))
-    else:
-        existing.status, existing.at = status, now
+    # An upsert: the click records after showing the note form, so the form's submit may record first.
+    await session.execute(
+        dialect_insert(session, CohortCheckin)
+        .values(cohort_id=cohort_id, member_id=member.id, week=week, status=status, at=now)
+        .on_conflict_do_update(
+            index_elements=["cohort_id", "member_id", "week"], set_={"status": status, "at": now}
+        )
+    )
+    if existing is not None:
+        await session.refresh(existing)
     result = await ledger.record_event(
         session,
         policy,

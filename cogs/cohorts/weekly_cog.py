@@ -94,43 +94,57 @@ class WeeklyCommands(WeeklySteps):
 
     # -- check-ins, notes, moves (components) ---------------------------------------------------------------------
     async def check_in(self, interaction: discord.Interaction, cohort_id: int, week: int, status: str) -> None:
+        """The note form first, then the writes: a click must be answered within 3 seconds, and the check-in, its
+        ledger event and badges may wait behind other writers. A read decides beforehand whether to refuse."""
         now = self.bot.clock.now()
+        where = {"guild_id": self.bot.guild_id, "cohort_id": cohort_id, "week": week, "status": status}
+        try:
+            async with self.bot.sessions() as session:
+                await weekly.checkin_open(session, discord_id=interaction.user.id, **where)
+        except weekly.CheckinRefused as exc:
+            raise UserError(str(exc)) from None
+        await interaction.response.send_modal(NoteModal(cohort_id, week, status))
+        self.bot.add_view(self._note_modal)  # send_modal registered the per-click copy: the shared one goes back
         try:
             async with self.bot.sessions.begin() as session:
                 result = await weekly.record_checkin(
-                    session,
-                    self.policy,
-                    guild_id=self.bot.guild_id,
-                    cohort_id=cohort_id,
-                    week=week,
-                    discord_id=interaction.user.id,
-                    status=status,
-                    now=now,
+                    session, self.policy, discord_id=interaction.user.id, now=now, **where
                 )
-        except weekly.CheckinRefused as exc:
-            raise UserError(str(exc)) from None
+        except Exception as exc:
+            # The form is on screen: say so in a follow-up (a refusal that raced the read, or a failed write).
+            if isinstance(exc, weekly.CheckinRefused):
+                said = str(exc)
+            else:
+                log.exception("recording a check-in failed (cohort %s, week %s)", cohort_id, week)
+                said = "I could not record your check-in just now; please click your answer again."
+            await interaction.followup.send(said, ephemeral=True, allowed_mentions=NONE)
+            return
         if result.ledger_member_id is not None:
             self.bot.ledger_recorded(result.ledger_member_id, badges_awarded=result.badges)
-        await interaction.response.send_modal(NoteModal(cohort_id, week, status))
-        self.bot.add_view(self._note_modal)  # send_modal registered the per-click copy: the shared one goes back
 
     async def save_note(
         self, interaction: discord.Interaction, cohort_id: int, week: int, status: str, note: str
     ) -> None:
         label, emoji = STATUS_LABELS[status]
-        if note:
-            try:
-                async with self.bot.sessions.begin() as session:
-                    await weekly.record_note(
-                        session,
-                        guild_id=self.bot.guild_id,
-                        cohort_id=cohort_id,
-                        week=week,
-                        discord_id=interaction.user.id,
-                        note=note,
-                    )
-            except weekly.CheckinRefused as exc:
-                raise UserError(str(exc)) from None
+        where = {"guild_id": self.bot.guild_id, "cohort_id": cohort_id, "week": week}
+        try:
+            async with self.bot.sessions.begin() as session:
+                # The answer again (an upsert; the ledger counts it once): the click records it after showing
+                # this form, and the reply below must be true even if that write has not landed (or failed).
+                recorded = await weekly.record_checkin(
+                    session,
+                    self.policy,
+                    discord_id=interaction.user.id,
+                    status=status,
+                    now=self.bot.clock.now(),
+                    **where,
+                )
+                if note:
+                    await weekly.record_note(session, discord_id=interaction.user.id, note=note, **where)
+        except weekly.CheckinRefused as exc:
+            raise UserError(str(exc)) from None
+        if recorded.ledger_member_id is not None:
+            self.bot.ledger_recorded(recorded.ledger_member_id, badges_awarded=recorded.badges)
         said = " with your note" if note else ""
         await interaction.response.send_message(
             f"{emoji} Checked in for week {week}: **{label.lower()}**{said}. Click another answer to change it.",

@@ -556,3 +556,37 @@ async def test_milestone_reminders_never_reopen_an_ended_cohorts_thread(world: A
 async def scalar_list(atlas: AtlasHarness, statement: Any) -> list[Any]:
     async with atlas.bot.sessions() as session:
         return list(await session.scalars(statement))
+
+
+async def test_a_check_in_click_shows_the_form_first_and_records_behind_busy_writers(world: AtlasHarness) -> None:
+    carol, dave, erin = world.members["carol"], world.members["dave"], world.members["erin"]
+    cid, thread = await make_cohort(world, [carol, dave])
+    await world.advance(until(world, WEEK1 + timedelta(minutes=1)))
+    (post,) = week_posts(world, thread)
+    await thread.add_user(discord.Object(erin.id))  # in the thread, not a member of the cohort
+    world.emu.interaction_deadline = 0.5  # a busy database holds every writer longer than the click may wait
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def busy_writer() -> None:
+        async with world.bot.sessions.begin() as session:
+            await session.execute(update(Cohort).where(Cohort.id == cid).values(name="Cohort 1"))
+            held.set()
+            await release.wait()
+
+    writer = asyncio.create_task(busy_writer())
+    await held.wait()
+    try:
+        clicked = await world.emu.click(carol, post, f"cohort:ci:{cid}:1:behind")
+        assert clicked.modal is not None and clicked.error is None  # answered in time: the form
+        refused = await world.emu.click(erin, post, f"cohort:ci:{cid}:1:on_track")  # a read decides: no wait
+        assert refused.ephemeral and "Only this cohort's members" in (refused.content or "")
+        status = select(CohortCheckin.status).where(CohortCheckin.cohort_id == cid)
+        assert await scalar(world, status) is None  # not recorded yet: the writer holds the lock
+    finally:
+        release.set()
+        await writer
+    world.emu.interaction_deadline = 3.0
+    await eventually(lambda: scalar(world, status), "behind")  # recorded once the lock is free
+    assert await ledger_count(world, carol, "checkin") == 1
+    noted = await world.emu.submit_modal(carol, clicked, {f"cohort:note:{cid}:1:behind": "stuck on ch. 5"})
+    assert noted.ephemeral and "with your note" in noted.content
