@@ -44,6 +44,7 @@ from models import Member, Reminder
 from models.cohorts import (
     Cohort,
     CohortCheckin,
+    CohortFormation,
     CohortMember,
     CohortMilestone,
     CohortProject,
@@ -79,6 +80,8 @@ MISS_DM, FACILITATOR_DM, MOVE_OFFER, CELEBRATE, FINISH, THREAD_REMOVE = (
     "cohorts.finish",
     "cohorts.thread_remove",
 )
+# Said in the thread when the facilitator took the move: who facilitates now.
+FACILITATOR_CHANGED = "cohorts.facilitator_changed"
 # A project milestone's reminders to its owner (``projects`` schedules them; dropped here when the cohort ends or
 # the owner moves on: nothing to remind a member of who is no longer working on it).
 MILESTONE_DUE = "cohorts.milestone_due"
@@ -744,7 +747,12 @@ async def move_member(
     session: AsyncSession, *, guild_id: int, cohort_id: int, discord_id: int, now: datetime
 ) -> int:
     """Take the offered move: the membership becomes ``moved``, the member is back in the pool (a signup row),
-    and their removal from the thread is a durable reminder in the same transaction. Returns the thread id."""
+    and their removal from the thread is a durable reminder in the same transaction. Returns the thread id.
+
+    Back in the pool with the availability days and volunteering they had when grouped (the formation's plan
+    keeps that snapshot of the pool; the signup row itself went at placement), in sign-up order as of their
+    placement (their first sign-up time is not kept). A facilitator who moves hands over to the most experienced
+    remaining member (earliest onboarded), or to nobody, said in the thread (a durable reminder)."""
     found = await active_membership(session, guild_id, discord_id, cohort_id)
     if found is None:
         raise MoveRefused("You are no longer an active member of that cohort, so there is nothing to move.")
@@ -753,15 +761,53 @@ async def move_member(
         raise MoveRefused("A move has not been offered for this cohort.")
     cm.state, cm.left_at = "moved", now
     await drop_milestone_reminders(session, cohort_id, now, "the owner moved to the next cohort", member.id)
+    days, volunteer = None, False
+    if cohort.formation_id is not None:
+        formation = await session.get(CohortFormation, cohort.formation_id)
+        entry = (formation.plan.get("pool") or {}).get(str(member.id)) if formation is not None else None
+        if isinstance(entry, list) and len(entry) >= 2:
+            days, volunteer = entry[0], bool(entry[1])
     await session.execute(
         dialect_insert(session, CohortSignup)
-        .values(member_id=member.id, guild_id=guild_id, joined_at=now, facilitate=False)
+        .values(
+            member_id=member.id, guild_id=guild_id, joined_at=aware(cm.joined_at), days=days, facilitate=volunteer
+        )
         .on_conflict_do_nothing(index_elements=["member_id"])
     )
+    rows = []
+    if cohort.facilitator_id == member.id:
+        successor = (
+            await session.execute(
+                select(Member.id, Member.discord_id)
+                .join(CohortMember, CohortMember.member_id == Member.id)
+                .where(
+                    CohortMember.cohort_id == cohort_id,
+                    CohortMember.state == "active",
+                    CohortMember.member_id != member.id,
+                )
+                .order_by(Member.onboarded_at.is_(None), Member.onboarded_at, Member.id)
+                .limit(1)
+            )
+        ).first()
+        cohort.facilitator_id = successor[0] if successor is not None else None
+        if cohort.thread_id is not None:
+            rows.append(
+                reminder_row(
+                    FACILITATOR_CHANGED,
+                    guild_id,
+                    cohort.thread_id,
+                    f"cohort:{cohort_id}:facilitator:{member.id}:{now.isoformat()}",
+                    now,
+                    now,
+                    cohort_id=cohort_id,
+                    facilitator=successor[1] if successor is not None else None,
+                )
+            )
     if cohort.thread_id is not None:
         await add_reminder_rows(
             session,
             [
+                *rows,
                 reminder_row(
                     THREAD_REMOVE,
                     guild_id,
@@ -771,7 +817,7 @@ async def move_member(
                     now,
                     user_id=discord_id,
                     cohort_id=cohort_id,
-                )
+                ),
             ],
         )
     return cohort.thread_id or 0

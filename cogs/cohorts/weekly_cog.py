@@ -75,6 +75,7 @@ class WeeklyCommands(WeeklySteps):
         r.register(ReminderKind(weekly.CELEBRATE, self._celebrate, grace=timedelta(days=7), **STEP_RETRY))
         r.register(ReminderKind(weekly.FINISH, self._finish, grace=STEP_GRACE, **STEP_RETRY))
         r.register(ReminderKind(weekly.THREAD_REMOVE, self._remove_from_thread, grace=STEP_GRACE))
+        r.register(ReminderKind(weekly.FACILITATOR_CHANGED, self._facilitator_changed, grace=timedelta(days=7)))
         r.register(ReminderKind(weekly.MISS_DM, self._miss_dm, grace=DM_GRACE))
         r.register(ReminderKind(weekly.FACILITATOR_DM, self._facilitator_dm, grace=DM_GRACE))
         r.register(ReminderKind(weekly.MOVE_OFFER, self._move_offer, grace=timedelta(days=7)))
@@ -89,6 +90,7 @@ class WeeklyCommands(WeeklySteps):
         self.bot.remove_dynamic_items(*DYNAMIC_ITEMS)
         self.bot.scheduler.remove_job(SWEEP_JOB)
         kinds = [*weekly.STEP_KINDS.values(), weekly.CELEBRATE, weekly.FINISH, weekly.THREAD_REMOVE]
+        kinds.append(weekly.FACILITATOR_CHANGED)
         for kind in (*kinds, weekly.MISS_DM, weekly.FACILITATOR_DM, weekly.MOVE_OFFER, projects.MILESTONE_DUE):
             self.bot.reminders.unregister(kind)
 

@@ -235,6 +235,21 @@ class WeeklySteps:
         thread = await self._thread(cohort.thread_id)
         await thread.edit(archived=True, locked=True)
 
+    async def _facilitator_changed(self, reminder: Reminder) -> None:
+        """The facilitator took the move: who facilitates now, said in the thread (no ping)."""
+        cohort = await self._cohort(int(reminder.payload["cohort_id"]))
+        if cohort is None or cohort.state != "active" or cohort.thread_id is None:
+            return
+        who = reminder.payload.get("facilitator")
+        mark = weekly.marker(cohort.id, 0, f"facilitator {reminder.id}")
+        now = (
+            f"<@{int(who)}> facilitates the group from now on (the longest-standing member here)."
+            if who
+            else "Nobody facilitates the group for now; a maintainer can pick someone."
+        )
+        content = f"👋 Your facilitator has moved to the next cohort. {now}\n{mark}"
+        await self._post_once(reminder, cohort.thread_id, mark, reminder.due_at, content=content)
+
     async def _remove_from_thread(self, reminder: Reminder) -> None:
         thread = await self._thread(reminder.target_id)
         await thread.remove_user(discord.Object(int(reminder.payload["user_id"])))

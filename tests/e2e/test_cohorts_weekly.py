@@ -546,9 +546,7 @@ async def test_milestone_reminders_never_reopen_an_ended_cohorts_thread(world: A
     t = thread_of(world, thread)
     assert t.archived and t.locked
     assert not [m for m in world.emu.messages(t) if "Log" in m.content] and not world.emu.dms(dave)
-    states = list(
-        await scalar_list(world, select(Reminder.state).where(Reminder.kind == weekly.MILESTONE_DUE))
-    )
+    states = list(await scalar_list(world, select(Reminder.state).where(Reminder.kind == weekly.MILESTONE_DUE)))
     assert states == ["failed", "failed"]
     assert cid
 
@@ -590,3 +588,26 @@ async def test_a_check_in_click_shows_the_form_first_and_records_behind_busy_wri
     assert await ledger_count(world, carol, "checkin") == 1
     noted = await world.emu.submit_modal(carol, clicked, {f"cohort:note:{cid}:1:behind": "stuck on ch. 5"})
     assert noted.ephemeral and "with your note" in noted.content
+
+
+async def test_a_facilitator_who_moves_hands_over_and_the_thread_is_told(world: AtlasHarness) -> None:
+    from cogs.cohorts.weekly_views import move_view
+
+    carol, dave = world.members["carol"], world.members["dave"]
+    cid, thread = await make_cohort(world, [carol, dave], facilitator=dave)
+    async with world.bot.sessions.begin() as session:
+        await session.execute(
+            update(CohortMember).where(CohortMember.cohort_id == cid).values(move_offered_at=WEEK1)
+        )
+    user = await world.bot.fetch_user(dave.id)
+    offer = await user.send("Move?", view=move_view(cid))
+    (dm,) = [m for m in world.emu.dms(dave) if m.id == offer.id]
+    moved = await world.emu.click(dave, dm, f"cohort:move:{cid}")
+    assert "back in the pool" in (moved.content or "")
+    await world.advance(minutes=2)
+    told = [m for m in world.emu.messages(thread_of(world, thread)) if "facilitates" in m.content]
+    assert len(told) == 1 and f"<@{carol.id}>" in told[0].content and told[0].mentioned_user_ids == []
+    async with world.bot.sessions() as session:
+        cohort = await session.get(Cohort, cid)
+        carol_row = await session.scalar(select(MemberRow.id).where(MemberRow.discord_id == carol.id))
+    assert cohort is not None and cohort.facilitator_id == carol_row

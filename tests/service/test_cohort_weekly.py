@@ -20,7 +20,7 @@ from bot.clock import ManualClock
 from bot.reminders import ReminderKind, Reminders
 from cogs.cohorts import projects, weekly
 from models import LedgerEvent, Member, Reminder
-from models.cohorts import Cohort, CohortCheckin, CohortMember, CohortSignup, CohortWeek
+from models.cohorts import Cohort, CohortCheckin, CohortFormation, CohortMember, CohortSignup, CohortWeek
 
 GUILD = 42
 BERLIN = "Europe/Berlin"
@@ -638,3 +638,53 @@ async def test_milestone_reminders_are_dropped_when_the_owner_moves_or_the_cohor
             await close(session, cid, week, weekly.week_start(START, BERLIN, week + 1))
     assert await pending() == []  # the cohort ended
     assert await ledger_kinds(sessions, projects.PROJECT_MILESTONE) == []
+
+
+async def test_a_move_keeps_the_pool_answers_and_a_moving_facilitator_hands_over(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions.begin() as session:
+        cid, (a, b, c) = await add_cohort(session, START, 3, facilitator=0)  # a facilitates
+        for member_id, onboarded in ((b, START - timedelta(days=10)), (c, START - timedelta(days=300))):
+            row = await session.get(Member, member_id)
+            assert row is not None
+            row.onboarded_at = onboarded
+        # The formation's plan kept the pool as it was when they were grouped.
+        formation = CohortFormation(
+            guild_id=GUILD,
+            created_by=1,
+            created_at=START,
+            state="confirmed",
+            plan={"pool": {str(a): [[0, 2], True, "UTC"], str(b): [None, False, "UTC"]}},
+        )
+        session.add(formation)
+        await session.flush()
+        cohort = await session.get(Cohort, cid)
+        assert cohort is not None
+        cohort.formation_id = formation.id
+        for cm in await session.scalars(select(CohortMember).where(CohortMember.cohort_id == cid)):
+            cm.move_offered_at = START
+    later = START + timedelta(weeks=3)
+    async with sessions.begin() as session:
+        await weekly.move_member(session, guild_id=GUILD, cohort_id=cid, discord_id=1000, now=later)
+    async with sessions() as session:
+        signup = await session.get(CohortSignup, a)
+        cohort = await session.get(Cohort, cid)
+        said = await session.scalar(select(Reminder.payload).where(Reminder.kind == weekly.FACILITATOR_CHANGED))
+    assert signup is not None and signup.days == [0, 2] and signup.facilitate
+    assert weekly.aware(signup.joined_at) == START  # placed at START: ahead of whoever signed up since
+    assert cohort is not None and cohort.facilitator_id == c  # the longest onboarded remaining member
+    assert said == {"cohort_id": cid, "facilitator": 1002}
+    async with sessions.begin() as session:
+        await weekly.move_member(session, guild_id=GUILD, cohort_id=cid, discord_id=1002, now=later)
+        await weekly.move_member(session, guild_id=GUILD, cohort_id=cid, discord_id=1001, now=later)
+    async with sessions() as session:
+        cohort = await session.get(Cohort, cid)
+        said_last = list(
+            await session.scalars(
+                select(Reminder.payload).where(Reminder.kind == weekly.FACILITATOR_CHANGED).order_by(Reminder.id)
+            )
+        )
+        signup_b = await session.get(CohortSignup, b)
+    assert cohort is not None and cohort.facilitator_id is None and said_last[-1]["facilitator"] is None
+    assert signup_b is not None and signup_b.days is None and not signup_b.facilitate
