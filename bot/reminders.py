@@ -94,6 +94,11 @@ class ReminderKind:
     lane: Lane | None = None
     # Coalesced kinds: after a batch, the next waits this long by the clock, gathering a digest (in a process).
     digest_window: timedelta = timedelta(0)
+    # Transient failures: attempts before giving up (None: the dispatcher's ``max_attempts``) and the longest
+    # wait between two (None: no cap). A kind whose handler has its own late policy keeps retrying, capped,
+    # instead of failing for good after a few minutes of Discord trouble.
+    max_attempts: int | None = None
+    max_backoff: timedelta | None = None
 
     def __post_init__(self) -> None:
         if (self.handler is None) == (self.batch_handler is None):
@@ -774,8 +779,12 @@ class Reminders:
             if error is None:
                 error = errors[id(exc)] = classify_error(exc)
             values: dict[str, Any]
-            if isinstance(error, TransientSendError) and reminder.attempts < self.max_attempts:
-                backoff = self.base_backoff * (2 ** (reminder.attempts - 1))
+            own = self._kinds.get(reminder.kind)
+            limit = own.max_attempts if own is not None and own.max_attempts is not None else self.max_attempts
+            if isinstance(error, TransientSendError) and reminder.attempts < limit:
+                backoff = self.base_backoff * (2 ** min(reminder.attempts - 1, 20))  # bounded: no overflow
+                if own is not None and own.max_backoff is not None:
+                    backoff = min(backoff, own.max_backoff)
                 if error.retry_after:
                     backoff = max(backoff, timedelta(seconds=error.retry_after))
                 values = {"state": PENDING, "claim_token": None, "due_at": now + backoff, "last_error": str(error)}

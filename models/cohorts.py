@@ -215,5 +215,7 @@ class CohortMilestone(Base):
     title: Mapped[str] = mapped_column(String(100))
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
     due_at: Mapped[datetime]
+    # When it was set (NULL: before this was recorded); it credits its owner only if set a day before done.
+    created_at: Mapped[datetime | None]
     done_at: Mapped[datetime | None]
     done_by: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))

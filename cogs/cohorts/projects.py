@@ -1,6 +1,12 @@
 """Group projects of a cohort (``/cohort project``): projects, milestones with an owner and a due time, their
 reminders and their completion in the ledger. No discord import.
 
+Points are for work, not for typing commands: a project completes only with at least one milestone, all done;
+``project_completed`` goes to the members who created it or own one of its done milestones (still active in the
+cohort), and only for a cohort's first ``CREDITED_PROJECTS`` completed projects; a milestone credits its owner
+(once, still active) only if it was set at least ``MILESTONE_MIN_AGE`` before it was marked done. A cohort has
+at most ``MAX_OPEN_PROJECTS`` open projects and a project at most ``MAX_MILESTONES`` milestones.
+
 A milestone's due time is typed in the author's own time zone (their profile's, else UTC), parsed here and shown
 back as the instant it became. Its reminders (a day before and at the due time, to the owner) are durable
 reminders scheduled in the same transaction as the milestone, and dropped when it is marked done.
@@ -13,19 +19,25 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import ledger, reminders, text
-from cogs.cohorts.weekly import active_membership, add_reminder_rows, aware, reminder_row
+from cogs.cohorts.weekly import MILESTONE_DUE, active_membership, add_reminder_rows, aware, reminder_row
 from models import Member
 from models.cohorts import Cohort, CohortMember, CohortMilestone, CohortProject
 
-MILESTONE_DUE = "cohorts.milestone_due"
 PROJECT_MILESTONE, PROJECT_COMPLETED = "project_milestone", "project_completed"
 DAY_BEFORE = timedelta(days=1)
 _DUE = re.compile(r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]+(\d{1,2}):(\d{2}))?\s*$")
 END_OF_DAY = time(23, 59)
+# A cohort's completed projects that earn project_completed: a group runs one or two real projects in a cohort;
+# more completions are welcome but earn nothing (else creating and completing projects farms points).
+CREDITED_PROJECTS = 2
+MAX_OPEN_PROJECTS = 5
+MAX_MILESTONES = 20
+# A milestone set and ticked off within a day earns nothing: it was not a plan.
+MILESTONE_MIN_AGE = timedelta(hours=24)
 
 
 class ProjectError(Exception):
@@ -89,6 +101,15 @@ async def create_project(
     )
     if existing is not None:
         raise ProjectError("Your cohort already has a project with that title.")
+    open_projects = await session.scalar(
+        select(func.count())
+        .select_from(CohortProject)
+        .where(CohortProject.cohort_id == cohort.id, CohortProject.completed_at.is_(None))
+    )
+    if (open_projects or 0) >= MAX_OPEN_PROJECTS:
+        raise ProjectError(
+            f"Your cohort already has {MAX_OPEN_PROJECTS} open projects: complete one before registering another."
+        )
     project = CohortProject(
         cohort_id=cohort.id, title=title, description=description, created_by=member.id, created_at=now
     )
@@ -128,11 +149,18 @@ async def add_milestone(
     if project.completed_at is not None:
         raise ProjectError("That project is already complete.")
     title = _clean_title(title, "milestone title", 100)
+    count = await session.scalar(
+        select(func.count()).select_from(CohortMilestone).where(CohortMilestone.project_id == project.id)
+    )
+    if (count or 0) >= MAX_MILESTONES:
+        raise ProjectError(f"A project can have at most {MAX_MILESTONES} milestones.")
     owner = await active_membership(session, guild_id, owner_discord_id, cohort.id)
     if owner is None:
         raise ProjectError("The owner must be an active member of your cohort.")
     due_at, shown = parse_due(due, member.timezone, now)
-    milestone = CohortMilestone(project_id=project.id, title=title, owner_id=owner[0].id, due_at=due_at)
+    milestone = CohortMilestone(
+        project_id=project.id, title=title, owner_id=owner[0].id, due_at=due_at, created_at=now
+    )
     session.add(milestone)
     await session.flush()
     rows = []
@@ -161,6 +189,8 @@ class Done:
     credited: list[int]  # members.id credited in the ledger now
     badges: bool
     open_left: int = 0
+    # Why nobody was credited, when nobody was (for the member's reply).
+    uncredited: str = ""
 
 
 async def complete_milestone(
@@ -188,21 +218,33 @@ async def complete_milestone(
             at=now,
             why="milestone done",
         )
-    credited, badges = [], False
+    credited: list[int] = []
+    badges, uncredited = False, ""
     owner = milestone.owner_id or member.id
-    recorded = await ledger.record_event(
-        session,
-        policy,
-        guild_id=guild_id,
-        member_id=owner,
-        kind=PROJECT_MILESTONE,
-        reference=f"milestone:{milestone.id}",
-        at=now,
-        now=now,
+    created_at = aware(milestone.created_at)
+    owner_active = await session.scalar(
+        select(CohortMember.member_id).where(
+            CohortMember.cohort_id == cohort.id, CohortMember.member_id == owner, CohortMember.state == "active"
+        )
     )
-    if not recorded.duplicate:
-        credited.append(owner)
-        badges = bool(recorded.awarded)
+    if owner_active is None:
+        uncredited = "Its owner is no longer in the cohort, so it earns no points."
+    elif created_at is not None and now - created_at < MILESTONE_MIN_AGE:
+        uncredited = "It was set less than a day ago, so it earns no points."
+    else:
+        recorded = await ledger.record_event(
+            session,
+            policy,
+            guild_id=guild_id,
+            member_id=owner,
+            kind=PROJECT_MILESTONE,
+            reference=f"milestone:{milestone.id}",
+            at=now,
+            now=now,
+        )
+        if not recorded.duplicate:
+            credited.append(owner)
+            badges = bool(recorded.awarded)
     open_left = len(
         list(
             await session.scalars(
@@ -212,7 +254,7 @@ async def complete_milestone(
             )
         )
     )
-    return Done(milestone.title, project.title, credited, badges, open_left)
+    return Done(milestone.title, project.title, credited, badges, open_left, uncredited)
 
 
 async def complete_project(
@@ -228,27 +270,41 @@ async def complete_project(
     project = await _project(session, cohort, project_id)
     if project.completed_at is not None:
         raise ProjectError("That project is already complete.")
-    open_count = len(
-        list(
-            await session.scalars(
-                select(CohortMilestone.id).where(
-                    CohortMilestone.project_id == project.id, CohortMilestone.done_at.is_(None)
-                )
-            )
-        )
+    milestones = list(
+        await session.scalars(select(CohortMilestone).where(CohortMilestone.project_id == project.id))
     )
+    if not milestones:
+        raise ProjectError("A project completes through its milestones: add one with `/cohort project milestone`.")
+    open_count = sum(1 for m in milestones if m.done_at is None)
     if open_count:
         raise ProjectError(f"{open_count} milestone(s) of that project are still open: mark them done first.")
+    # The cohort's row locked (PostgreSQL): two completions at once do not both count as the last credited one.
+    await session.execute(select(Cohort.id).where(Cohort.id == cohort.id).with_for_update())
+    earlier = await session.scalar(
+        select(func.count())
+        .select_from(CohortProject)
+        .where(CohortProject.cohort_id == cohort.id, CohortProject.completed_at.is_not(None))
+    )
     project.completed_at = now
-    members = list(
+    if (earlier or 0) >= CREDITED_PROJECTS:
+        why = f"Only a cohort's first {CREDITED_PROJECTS} completed projects earn points."
+        return Done(project.title, project.title, [], False, uncredited=why)
+    # Who worked on it: its creator and the owners of its milestones (all done by now), still in the cohort.
+    workers = {m.owner_id for m in milestones if m.owner_id is not None}
+    if project.created_by is not None:
+        workers.add(project.created_by)
+    members = sorted(
         await session.scalars(
             select(CohortMember.member_id).where(
-                CohortMember.cohort_id == cohort.id, CohortMember.state == "active"
+                CohortMember.cohort_id == cohort.id,
+                CohortMember.state == "active",
+                CohortMember.member_id.in_(workers or {0}),
             )
         )
     )
     await ledger.lock_members(session, members)
-    credited, badges = [], False
+    credited: list[int] = []
+    badges = False
     for member_id in members:
         recorded = await ledger.record_event(
             session,
@@ -320,6 +376,8 @@ class DueReminder:
     due_at: datetime
     thread_id: int | None
     done: bool
+    # Whether reminding still makes sense: the cohort active and the owner still an active member of it.
+    live: bool = True
 
 
 async def milestone_for_reminder(session: AsyncSession, milestone_id: int) -> DueReminder | None:
@@ -334,4 +392,12 @@ async def milestone_for_reminder(session: AsyncSession, milestone_id: int) -> Du
     if row is None:
         return None
     m, p, c = row
-    return DueReminder(m.id, m.title, p.title, aware(m.due_at) or m.due_at, c.thread_id, m.done_at is not None)
+    owner_active = await session.scalar(
+        select(CohortMember.member_id).where(
+            CohortMember.cohort_id == c.id, CohortMember.member_id == m.owner_id, CohortMember.state == "active"
+        )
+    )
+    live = c.state == "active" and owner_active is not None
+    return DueReminder(
+        m.id, m.title, p.title, aware(m.due_at) or m.due_at, c.thread_id, m.done_at is not None, live
+    )

@@ -44,7 +44,10 @@ from models import Member, Reminder
 from models.cohorts import (
     Cohort,
     CohortCheckin,
+    CohortFormation,
     CohortMember,
+    CohortMilestone,
+    CohortProject,
     CohortSignup,
     CohortWeek,
 )
@@ -61,6 +64,10 @@ HORIZON = timedelta(days=8)
 CHECKIN_STATUSES = ("on_track", "behind", "blocked")
 TOOK_PART = ("on_track", "behind", "blocked", "replied")
 MILESTONE_WEEKS = (4, 8, 12)
+# At the cohort's end, a member who took part (checked in or replied) in fewer than half of its posted weeks ends
+# ``lapsed`` rather than ``completed``, without the completion credit: still listed is not completing, and the
+# completion rate (completed / placed) stays honest.
+LAPSED = "lapsed"
 # Ledger kinds (points in [recognition] points).
 CHECKIN, PROMPT_REPLY = "checkin", "prompt_reply"
 COHORT_MILESTONE, COHORT_COMPLETED = "cohort_milestone", "cohort_completed"
@@ -73,6 +80,11 @@ MISS_DM, FACILITATOR_DM, MOVE_OFFER, CELEBRATE, FINISH, THREAD_REMOVE = (
     "cohorts.finish",
     "cohorts.thread_remove",
 )
+# Said in the thread when the facilitator took the move: who facilitates now.
+FACILITATOR_CHANGED = "cohorts.facilitator_changed"
+# A project milestone's reminders to its owner (``projects`` schedules them; dropped here when the cohort ends or
+# the owner moves on: nothing to remind a member of who is no longer working on it).
+MILESTONE_DUE = "cohorts.milestone_due"
 
 
 # -- week math (pure) -------------------------------------------------------------------------------------------
@@ -228,6 +240,29 @@ def reminder_row(
     }
 
 
+async def drop_milestone_reminders(
+    session: AsyncSession, cohort_id: int, now: datetime, why: str, owner_id: int | None = None
+) -> int:
+    """Drop the pending milestone reminders of a cohort's projects (only ``owner_id``'s if given)."""
+    query = (
+        select(CohortMilestone.id)
+        .join(CohortProject, CohortProject.id == CohortMilestone.project_id)
+        .where(CohortProject.cohort_id == cohort_id, CohortMilestone.done_at.is_(None))
+    )
+    if owner_id is not None:
+        query = query.where(CohortMilestone.owner_id == owner_id)
+    keys = [f"milestone:{m}:{which}" for m in await session.scalars(query) for which in ("day", "due")]
+    if not keys:
+        return 0
+    result = await session.execute(
+        update(Reminder)
+        .where(Reminder.kind == MILESTONE_DUE, Reminder.state == "pending", Reminder.dedupe_key.in_(keys))
+        .values(state="dropped", finished_at=now, last_error=why)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
 # -- a step's bookkeeping -----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class StepContext:
@@ -349,6 +384,24 @@ class CheckinResult:
     badges: bool = False
 
 
+async def checkin_open(
+    session: AsyncSession, *, guild_id: int, cohort_id: int, week: int, discord_id: int, status: str
+) -> Member:
+    """The member who may check in now, or CheckinRefused why not: reads only, so the click can ask before it
+    shows the note form (the recording, a write, comes after the form is on screen)."""
+    if status not in CHECKIN_STATUSES:
+        raise CheckinRefused("That is not a check-in answer I know.")
+    found = await active_membership(session, guild_id, discord_id, cohort_id)
+    if found is None:
+        raise CheckinRefused("Only this cohort's members can check in here.")
+    row = await session.get(CohortWeek, (cohort_id, week))
+    if row is None or row.posted_at is None:
+        raise CheckinRefused("This week's check-in is not open yet.")
+    if row.closed_at is not None:
+        raise CheckinRefused(f"Week {week} is closed; check in on the latest week's post.")
+    return found[0]
+
+
 async def record_checkin(
     session: AsyncSession,
     policy: ledger.LedgerPolicy,
@@ -360,23 +413,21 @@ async def record_checkin(
     status: str,
     now: datetime,
 ) -> CheckinResult:
-    if status not in CHECKIN_STATUSES:
-        raise CheckinRefused("That is not a check-in answer I know.")
-    found = await active_membership(session, guild_id, discord_id, cohort_id)
-    if found is None:
-        raise CheckinRefused("Only this cohort's members can check in here.")
-    member, _cm, _cohort = found
-    row = await session.get(CohortWeek, (cohort_id, week))
-    if row is None or row.posted_at is None:
-        raise CheckinRefused("This week's check-in is not open yet.")
-    if row.closed_at is not None:
-        raise CheckinRefused(f"Week {week} is closed; check in on the latest week's post.")
+    member = await checkin_open(
+        session, guild_id=guild_id, cohort_id=cohort_id, week=week, discord_id=discord_id, status=status
+    )
     existing = await session.get(CohortCheckin, (cohort_id, member.id, week))
     before = existing.status if existing is not None else None
-    if existing is None:
-        session.add(CohortCheckin(cohort_id=cohort_id, member_id=member.id, week=week, status=status, at=now))
-    else:
-        existing.status, existing.at = status, now
+    # An upsert: the click records after showing the note form, so the form's submit may record first.
+    await session.execute(
+        dialect_insert(session, CohortCheckin)
+        .values(cohort_id=cohort_id, member_id=member.id, week=week, status=status, at=now)
+        .on_conflict_do_update(
+            index_elements=["cohort_id", "member_id", "week"], set_={"status": status, "at": now}
+        )
+    )
+    if existing is not None:
+        await session.refresh(existing)
     result = await ledger.record_event(
         session,
         policy,
@@ -610,13 +661,19 @@ async def close_week(
     active_ids = [cm.member_id for cm, _d in members]
     if last:
         cohort.state, cohort.ended_at = "ended", now
-        await session.execute(
-            update(CohortMember)
-            .where(CohortMember.cohort_id == cohort_id, CohortMember.state == "active")
-            .values(state="completed", left_at=now)
-            .execution_options(synchronize_session=False)
+        await session.flush()  # this week's misses and streaks, before the tally
+        took_part = await _weeks_taken_part(session, cohort_id)
+        posted = await session.scalar(
+            select(func.count())
+            .select_from(CohortWeek)
+            .where(CohortWeek.cohort_id == cohort_id, CohortWeek.posted_at.is_not(None))
         )
+        completed = [m for m in active_ids if took_part.get(m, 0) > 0 and 2 * took_part.get(m, 0) >= (posted or 0)]
+        for cm, _d in members:
+            cm.state, cm.left_at = ("completed" if cm.member_id in completed else LAPSED), now
         result.ended = True
+        active_ids = completed  # the completion credit below: only those who completed
+        await drop_milestone_reminders(session, cohort_id, now, "the cohort ended")
         await _credit(
             session, policy, result, cohort, active_ids, COHORT_COMPLETED, f"cohort:{cohort_id}:completed", now
         )
@@ -642,6 +699,16 @@ async def close_week(
         )
     await add_reminder_rows(session, reminders)
     return result
+
+
+async def _weeks_taken_part(session: AsyncSession, cohort_id: int) -> dict[int, int]:
+    """Per member, the weeks of the cohort they took part in (a check-in answer or a reply)."""
+    rows = await session.execute(
+        select(CohortCheckin.member_id, func.count())
+        .where(CohortCheckin.cohort_id == cohort_id, CohortCheckin.status.in_(TOOK_PART))
+        .group_by(CohortCheckin.member_id)
+    )
+    return {member_id: count for member_id, count in rows.all()}
 
 
 async def _credit(
@@ -680,7 +747,12 @@ async def move_member(
     session: AsyncSession, *, guild_id: int, cohort_id: int, discord_id: int, now: datetime
 ) -> int:
     """Take the offered move: the membership becomes ``moved``, the member is back in the pool (a signup row),
-    and their removal from the thread is a durable reminder in the same transaction. Returns the thread id."""
+    and their removal from the thread is a durable reminder in the same transaction. Returns the thread id.
+
+    Back in the pool with the availability days and volunteering they had when grouped (the formation's plan
+    keeps that snapshot of the pool; the signup row itself went at placement), in sign-up order as of their
+    placement (their first sign-up time is not kept). A facilitator who moves hands over to the most experienced
+    remaining member (earliest onboarded), or to nobody, said in the thread (a durable reminder)."""
     found = await active_membership(session, guild_id, discord_id, cohort_id)
     if found is None:
         raise MoveRefused("You are no longer an active member of that cohort, so there is nothing to move.")
@@ -688,15 +760,54 @@ async def move_member(
     if cm.move_offered_at is None:
         raise MoveRefused("A move has not been offered for this cohort.")
     cm.state, cm.left_at = "moved", now
+    await drop_milestone_reminders(session, cohort_id, now, "the owner moved to the next cohort", member.id)
+    days, volunteer = None, False
+    if cohort.formation_id is not None:
+        formation = await session.get(CohortFormation, cohort.formation_id)
+        entry = (formation.plan.get("pool") or {}).get(str(member.id)) if formation is not None else None
+        if isinstance(entry, list) and len(entry) >= 2:
+            days, volunteer = entry[0], bool(entry[1])
     await session.execute(
         dialect_insert(session, CohortSignup)
-        .values(member_id=member.id, guild_id=guild_id, joined_at=now, facilitate=False)
+        .values(
+            member_id=member.id, guild_id=guild_id, joined_at=aware(cm.joined_at), days=days, facilitate=volunteer
+        )
         .on_conflict_do_nothing(index_elements=["member_id"])
     )
+    rows = []
+    if cohort.facilitator_id == member.id:
+        successor = (
+            await session.execute(
+                select(Member.id, Member.discord_id)
+                .join(CohortMember, CohortMember.member_id == Member.id)
+                .where(
+                    CohortMember.cohort_id == cohort_id,
+                    CohortMember.state == "active",
+                    CohortMember.member_id != member.id,
+                )
+                .order_by(Member.onboarded_at.is_(None), Member.onboarded_at, Member.id)
+                .limit(1)
+            )
+        ).first()
+        cohort.facilitator_id = successor[0] if successor is not None else None
+        if cohort.thread_id is not None:
+            rows.append(
+                reminder_row(
+                    FACILITATOR_CHANGED,
+                    guild_id,
+                    cohort.thread_id,
+                    f"cohort:{cohort_id}:facilitator:{member.id}:{now.isoformat()}",
+                    now,
+                    now,
+                    cohort_id=cohort_id,
+                    facilitator=successor[1] if successor is not None else None,
+                )
+            )
     if cohort.thread_id is not None:
         await add_reminder_rows(
             session,
             [
+                *rows,
                 reminder_row(
                     THREAD_REMOVE,
                     guild_id,
@@ -706,7 +817,7 @@ async def move_member(
                     now,
                     user_id=discord_id,
                     cohort_id=cohort_id,
-                )
+                ),
             ],
         )
     return cohort.thread_id or 0

@@ -10,7 +10,7 @@ import csv
 import io
 import logging
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import discord
@@ -43,6 +43,9 @@ SWEEP_JOB = "cohorts.schedule_steps"
 # Step reminders are kept by the reminders module however late: the late policy is ours (weekly.begin_step),
 # which notes a skip in cohort_weeks instead of dropping the row silently.
 STEP_GRACE = timedelta(days=366)
+# ...and retried through Discord trouble (5xx, the active-thread limit) until that late policy skips the step:
+# the default five attempts (about 7.5 minutes) would leave a week's post failed for good.
+STEP_RETRY: dict[str, Any] = {"max_attempts": 1_000_000, "max_backoff": timedelta(minutes=30)}
 DM_GRACE = timedelta(days=3)
 HEALTH_PAGE = 15
 
@@ -65,11 +68,14 @@ class WeeklyCommands(WeeklySteps):
         self.bot.add_dynamic_items(*DYNAMIC_ITEMS)
         r = self.bot.reminders
         for step in (weekly.POST, weekly.NUDGE, weekly.SYNTHESIS):
-            r.register(ReminderKind(weekly.STEP_KINDS[step], self._step_handler(step), grace=STEP_GRACE))
-        r.register(ReminderKind(weekly.STEP_KINDS[weekly.CLOSE], self._close_week, grace=STEP_GRACE))
-        r.register(ReminderKind(weekly.CELEBRATE, self._celebrate, grace=timedelta(days=7)))
-        r.register(ReminderKind(weekly.FINISH, self._finish, grace=STEP_GRACE))
+            r.register(
+                ReminderKind(weekly.STEP_KINDS[step], self._step_handler(step), grace=STEP_GRACE, **STEP_RETRY)
+            )
+        r.register(ReminderKind(weekly.STEP_KINDS[weekly.CLOSE], self._close_week, grace=STEP_GRACE, **STEP_RETRY))
+        r.register(ReminderKind(weekly.CELEBRATE, self._celebrate, grace=timedelta(days=7), **STEP_RETRY))
+        r.register(ReminderKind(weekly.FINISH, self._finish, grace=STEP_GRACE, **STEP_RETRY))
         r.register(ReminderKind(weekly.THREAD_REMOVE, self._remove_from_thread, grace=STEP_GRACE))
+        r.register(ReminderKind(weekly.FACILITATOR_CHANGED, self._facilitator_changed, grace=timedelta(days=7)))
         r.register(ReminderKind(weekly.MISS_DM, self._miss_dm, grace=DM_GRACE))
         r.register(ReminderKind(weekly.FACILITATOR_DM, self._facilitator_dm, grace=DM_GRACE))
         r.register(ReminderKind(weekly.MOVE_OFFER, self._move_offer, grace=timedelta(days=7)))
@@ -84,48 +90,63 @@ class WeeklyCommands(WeeklySteps):
         self.bot.remove_dynamic_items(*DYNAMIC_ITEMS)
         self.bot.scheduler.remove_job(SWEEP_JOB)
         kinds = [*weekly.STEP_KINDS.values(), weekly.CELEBRATE, weekly.FINISH, weekly.THREAD_REMOVE]
+        kinds.append(weekly.FACILITATOR_CHANGED)
         for kind in (*kinds, weekly.MISS_DM, weekly.FACILITATOR_DM, weekly.MOVE_OFFER, projects.MILESTONE_DUE):
             self.bot.reminders.unregister(kind)
 
     # -- check-ins, notes, moves (components) ---------------------------------------------------------------------
     async def check_in(self, interaction: discord.Interaction, cohort_id: int, week: int, status: str) -> None:
+        """The note form first, then the writes: a click must be answered within 3 seconds, and the check-in, its
+        ledger event and badges may wait behind other writers. A read decides beforehand whether to refuse."""
         now = self.bot.clock.now()
+        where = {"guild_id": self.bot.guild_id, "cohort_id": cohort_id, "week": week, "status": status}
+        try:
+            async with self.bot.sessions() as session:
+                await weekly.checkin_open(session, discord_id=interaction.user.id, **where)
+        except weekly.CheckinRefused as exc:
+            raise UserError(str(exc)) from None
+        await interaction.response.send_modal(NoteModal(cohort_id, week, status))
+        self.bot.add_view(self._note_modal)  # send_modal registered the per-click copy: the shared one goes back
         try:
             async with self.bot.sessions.begin() as session:
                 result = await weekly.record_checkin(
-                    session,
-                    self.policy,
-                    guild_id=self.bot.guild_id,
-                    cohort_id=cohort_id,
-                    week=week,
-                    discord_id=interaction.user.id,
-                    status=status,
-                    now=now,
+                    session, self.policy, discord_id=interaction.user.id, now=now, **where
                 )
-        except weekly.CheckinRefused as exc:
-            raise UserError(str(exc)) from None
+        except Exception as exc:
+            # The form is on screen: say so in a follow-up (a refusal that raced the read, or a failed write).
+            if isinstance(exc, weekly.CheckinRefused):
+                said = str(exc)
+            else:
+                log.exception("recording a check-in failed (cohort %s, week %s)", cohort_id, week)
+                said = "I could not record your check-in just now; please click your answer again."
+            await interaction.followup.send(said, ephemeral=True, allowed_mentions=NONE)
+            return
         if result.ledger_member_id is not None:
             self.bot.ledger_recorded(result.ledger_member_id, badges_awarded=result.badges)
-        await interaction.response.send_modal(NoteModal(cohort_id, week, status))
-        self.bot.add_view(self._note_modal)  # send_modal registered the per-click copy: the shared one goes back
 
     async def save_note(
         self, interaction: discord.Interaction, cohort_id: int, week: int, status: str, note: str
     ) -> None:
         label, emoji = STATUS_LABELS[status]
-        if note:
-            try:
-                async with self.bot.sessions.begin() as session:
-                    await weekly.record_note(
-                        session,
-                        guild_id=self.bot.guild_id,
-                        cohort_id=cohort_id,
-                        week=week,
-                        discord_id=interaction.user.id,
-                        note=note,
-                    )
-            except weekly.CheckinRefused as exc:
-                raise UserError(str(exc)) from None
+        where = {"guild_id": self.bot.guild_id, "cohort_id": cohort_id, "week": week}
+        try:
+            async with self.bot.sessions.begin() as session:
+                # The answer again (an upsert; the ledger counts it once): the click records it after showing
+                # this form, and the reply below must be true even if that write has not landed (or failed).
+                recorded = await weekly.record_checkin(
+                    session,
+                    self.policy,
+                    discord_id=interaction.user.id,
+                    status=status,
+                    now=self.bot.clock.now(),
+                    **where,
+                )
+                if note:
+                    await weekly.record_note(session, discord_id=interaction.user.id, note=note, **where)
+        except weekly.CheckinRefused as exc:
+            raise UserError(str(exc)) from None
+        if recorded.ledger_member_id is not None:
+            self.bot.ledger_recorded(recorded.ledger_member_id, badges_awarded=recorded.badges)
         said = " with your note" if note else ""
         await interaction.response.send_message(
             f"{emoji} Checked in for week {week}: **{label.lower()}**{said}. Click another answer to change it.",
@@ -204,6 +225,7 @@ class WeeklyCommands(WeeklySteps):
         if st.state != "active":
             embed.description = {
                 "completed": "Completed: well done!",
+                weekly.LAPSED: "The cohort has ended; you took part in fewer than half of its weeks.",
                 "moved": "You moved on to the next cohort's pool.",
                 "left": "You left this cohort.",
             }.get(st.state, st.state)
@@ -464,7 +486,9 @@ class WeeklyCommands(WeeklySteps):
             )
             text = f"✅ Milestone **{title}** done.{left}"
         else:
-            text = f"🏁 Project **{title}** complete! Everyone in the cohort gets it in the ledger."
+            text = f"🏁 Project **{title}** complete! Its creator and milestone owners get it in the ledger."
+        if done.uncredited:
+            text += f" {done.uncredited}"
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NONE)
 
     @project.command(name="list", description="Your cohort's projects and milestones")

@@ -101,12 +101,14 @@ class WeeklySteps:
     async def _post_once(
         self, reminder: Reminder, thread_id: int, mark: str, since: datetime, **kwargs: Any
     ) -> discord.Message:
-        """Post a step's message, or find it if an interrupted earlier attempt of this reminder posted it."""
-        if reminder.attempts > 1:
-            found = await self._already_posted(thread_id, mark, since)
-            if found is not None:
-                log.info("cohort step %s was posted by an interrupted attempt; recorded, not posted again", mark)
-                return found
+        """Post a step's message, or find it if an interrupted earlier attempt of this reminder posted it.
+
+        The history is read on every attempt, not only when ``attempts`` > 1: a send cancelled at shutdown is
+        handed back with its attempt uncounted although Discord may have taken it (one GET per step)."""
+        found = await self._already_posted(thread_id, mark, since)
+        if found is not None:
+            log.info("cohort step %s was posted by an interrupted attempt; recorded, not posted again", mark)
+            return found
         return await self._send(thread_id, allowed_mentions=NONE, **kwargs)
 
     # -- the week's steps -----------------------------------------------------------------------------------------
@@ -233,6 +235,21 @@ class WeeklySteps:
         thread = await self._thread(cohort.thread_id)
         await thread.edit(archived=True, locked=True)
 
+    async def _facilitator_changed(self, reminder: Reminder) -> None:
+        """The facilitator took the move: who facilitates now, said in the thread (no ping)."""
+        cohort = await self._cohort(int(reminder.payload["cohort_id"]))
+        if cohort is None or cohort.state != "active" or cohort.thread_id is None:
+            return
+        who = reminder.payload.get("facilitator")
+        mark = weekly.marker(cohort.id, 0, f"facilitator {reminder.id}")
+        now = (
+            f"<@{int(who)}> facilitates the group from now on (the longest-standing member here)."
+            if who
+            else "Nobody facilitates the group for now; a maintainer can pick someone."
+        )
+        content = f"👋 Your facilitator has moved to the next cohort. {now}\n{mark}"
+        await self._post_once(reminder, cohort.thread_id, mark, reminder.due_at, content=content)
+
     async def _remove_from_thread(self, reminder: Reminder) -> None:
         thread = await self._thread(reminder.target_id)
         await thread.remove_user(discord.Object(int(reminder.payload["user_id"])))
@@ -281,6 +298,10 @@ class WeeklySteps:
             due = await projects.milestone_for_reminder(session, int(reminder.payload["milestone_id"]))
         if due is None or due.done:
             return
+        if not due.live:
+            # The cohort ended or the owner left or moved: nothing to remind, and an ended cohort's thread is
+            # archived and locked for good (never reopened for this). Recorded as failed, with the reason.
+            raise PermanentSendError("the cohort ended or the milestone's owner is no longer in it")
         when = "is due " + discord_ts(due.due_at, "R") if reminder.payload.get("which") == "day" else "is due now"
         text = (
             f"⏰ Milestone **{discord.utils.escape_markdown(due.title)}** of "

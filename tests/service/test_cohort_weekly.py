@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
@@ -17,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import ledger
 from bot.clock import ManualClock
 from bot.reminders import ReminderKind, Reminders
-from cogs.cohorts import weekly
+from cogs.cohorts import projects, weekly
 from models import LedgerEvent, Member, Reminder
-from models.cohorts import Cohort, CohortCheckin, CohortMember, CohortSignup, CohortWeek
+from models.cohorts import Cohort, CohortCheckin, CohortFormation, CohortMember, CohortSignup, CohortWeek
 
 GUILD = 42
 BERLIN = "Europe/Berlin"
@@ -291,13 +292,39 @@ async def test_streaks_misses_nudges_and_the_move_offer(sessions: async_sessionm
 
 
 async def test_the_last_week_ends_the_cohort(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Completed (with the ledger credit) only for members who took part in at least half of the weeks."""
     async with sessions.begin() as session:
-        cid, ids = await add_cohort(session, START, 2, weeks=2)
+        cid, ids = await add_cohort(session, START, 4, weeks=2)
     for week in (1, 2):
         async with sessions.begin() as session:
-            await post_week(session, cid, week, weekly.week_start(START, BERLIN, week))
+            at = weekly.week_start(START, BERLIN, week)
+            await post_week(session, cid, week, at)
+            # m0 checks in both weeks, m1 once (half), m2 only replies once; m3 never takes part.
+            for who, weeks in ((1000, (1, 2)), (1001, (2,))):
+                if week in weeks:
+                    await weekly.record_checkin(
+                        session,
+                        POLICY,
+                        guild_id=GUILD,
+                        cohort_id=cid,
+                        week=week,
+                        discord_id=who,
+                        status="behind",
+                        now=at,
+                    )
+            if week == 1:
+                cohort = await session.get(Cohort, cid)
+                assert cohort is not None
+                await weekly.count_message(session, POLICY, cohort=cohort, discord_id=1002, now=at)
             result = await close(session, cid, week, weekly.week_start(START, BERLIN, week + 1))
-    assert result.ended and sorted(result.ledger_members) == sorted(ids)
+    assert result.ended and sorted(result.ledger_members) == sorted(ids[:3])
+    async with sessions() as session:
+        by_member = dict((await session.execute(select(CohortMember.member_id, CohortMember.state))).all())
+        credited = sorted(
+            await session.scalars(select(LedgerEvent.member_id).where(LedgerEvent.kind == weekly.COHORT_COMPLETED))
+        )
+    assert [by_member[i] for i in ids] == ["completed", "completed", "completed", weekly.LAPSED]
+    assert credited == sorted(ids[:3])
     assert result.nudged == []  # the cohort ends: no DMs about misses
     async with sessions() as session:
         cohort = await session.get(Cohort, cid)
@@ -306,7 +333,8 @@ async def test_the_last_week_ends_the_cohort(sessions: async_sessionmaker[AsyncS
             select(func.count()).select_from(Reminder).where(Reminder.kind == weekly.FINISH)
         )
         added = await weekly.schedule_steps(session, weekly.week_start(START, BERLIN, 3))
-    assert cohort is not None and cohort.state == "ended" and states == ["completed", "completed"] and finish == 1
+    assert cohort is not None and cohort.state == "ended" and sorted(states) == ["completed"] * 3 + ["lapsed"]
+    assert finish == 1
     assert added == 0  # an ended cohort gets no more steps
 
 
@@ -416,3 +444,247 @@ async def test_a_grace_of_zero_still_posts_a_step_woken_a_little_late(
             session, cid, 2, weekly.POST, weekly.week_start(START, BERLIN, 2) + timedelta(hours=1), timedelta(0)
         )
     assert on_time.action == "go" and late.action == "skip"
+
+
+# -- projects: points for work, not for commands -----------------------------------------------------------------
+async def ledger_kinds(sessions: async_sessionmaker[AsyncSession], kind: str) -> list[int]:
+    async with sessions() as session:
+        return sorted(await session.scalars(select(LedgerEvent.member_id).where(LedgerEvent.kind == kind)))
+
+
+async def new_project(sessions: async_sessionmaker[AsyncSession], who: int, title: str, now: datetime) -> int:
+    async with sessions.begin() as session:
+        project, _cohort = await projects.create_project(
+            session, guild_id=GUILD, discord_id=who, title=title, description="", now=now
+        )
+        return project.id
+
+
+async def new_milestone(
+    sessions: async_sessionmaker[AsyncSession],
+    who: int,
+    project_id: int,
+    owner: int,
+    now: datetime,
+    title: str = "m",
+) -> int:
+    async with sessions.begin() as session:
+        added = await projects.add_milestone(
+            session,
+            guild_id=GUILD,
+            discord_id=who,
+            project_id=project_id,
+            title=title,
+            owner_discord_id=owner,
+            due=f"{(now + timedelta(days=3)).date():%Y-%m-%d}",
+            now=now,
+        )
+        return added.milestone.id
+
+
+async def done(sessions: async_sessionmaker[AsyncSession], who: int, now: datetime, **what: int) -> projects.Done:
+    async with sessions.begin() as session:
+        if "milestone_id" in what:
+            return await projects.complete_milestone(
+                session, POLICY, guild_id=GUILD, discord_id=who, milestone_id=what["milestone_id"], now=now
+            )
+        return await projects.complete_project(
+            session, POLICY, guild_id=GUILD, discord_id=who, project_id=what["project_id"], now=now
+        )
+
+
+async def refused(coro: Any, words: str) -> None:
+    try:
+        await coro
+    except projects.ProjectError as exc:
+        assert words in str(exc), exc
+    else:
+        raise AssertionError(f"not refused ({words})")
+
+
+async def test_an_empty_project_does_not_complete_and_open_projects_are_limited(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions.begin() as session:
+        _cid, _ids = await add_cohort(session, START, 3)
+    first = await new_project(sessions, 1000, "p0", START)
+    async with sessions.begin() as session:
+        await refused(
+            projects.complete_project(
+                session, POLICY, guild_id=GUILD, discord_id=1000, project_id=first, now=START
+            ),
+            "through its milestones",
+        )
+    for i in range(1, projects.MAX_OPEN_PROJECTS):
+        await new_project(sessions, 1000, f"p{i}", START)
+    async with sessions.begin() as session:
+        await refused(
+            projects.create_project(
+                session, guild_id=GUILD, discord_id=1001, title="one more", description="", now=START
+            ),
+            f"{projects.MAX_OPEN_PROJECTS} open projects",
+        )
+    assert await ledger_kinds(sessions, projects.PROJECT_COMPLETED) == []
+
+
+async def test_milestones_are_limited_per_project(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with sessions.begin() as session:
+        await add_cohort(session, START, 2)
+    pid = await new_project(sessions, 1000, "p", START)
+    for i in range(projects.MAX_MILESTONES):
+        await new_milestone(sessions, 1000, pid, 1001, START, f"m{i}")
+    async with sessions.begin() as session:
+        await refused(
+            projects.add_milestone(
+                session,
+                guild_id=GUILD,
+                discord_id=1000,
+                project_id=pid,
+                title="too many",
+                owner_discord_id=1001,
+                due="2026-04-01",
+                now=START,
+            ),
+            f"at most {projects.MAX_MILESTONES} milestones",
+        )
+
+
+async def test_a_milestone_credits_its_owner_only_when_set_a_day_before_it_is_done(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions.begin() as session:
+        _cid, (a, b, _c) = await add_cohort(session, START, 3)
+    pid = await new_project(sessions, 1000, "p", START)
+    quick = await new_milestone(sessions, 1000, pid, 1000, START, "quick")
+    planned = await new_milestone(sessions, 1000, pid, 1001, START, "planned")
+    fast = await done(sessions, 1000, START + timedelta(minutes=1), milestone_id=quick)
+    assert fast.credited == [] and "less than a day" in fast.uncredited
+    later = await done(sessions, 1000, START + timedelta(hours=25), milestone_id=planned)
+    assert later.credited == [b]
+    async with sessions.begin() as session:
+        await refused(
+            projects.complete_milestone(
+                session,
+                POLICY,
+                guild_id=GUILD,
+                discord_id=1001,
+                milestone_id=planned,
+                now=START + timedelta(days=2),
+            ),
+            "already done",
+        )
+    assert await ledger_kinds(sessions, projects.PROJECT_MILESTONE) == [b]
+    assert a != b
+
+
+async def test_project_completion_credits_its_workers_for_a_cohorts_first_projects_only(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions.begin() as session:
+        _cid, (a, b, c, _d) = await add_cohort(session, START, 4)
+    later = START + timedelta(days=2)
+    pids = []
+    for i in range(projects.CREDITED_PROJECTS + 1):
+        pid = await new_project(sessions, 1000, f"p{i}", START)  # a creates every project
+        mid = await new_milestone(sessions, 1000, pid, 1001 + (i % 2), START)  # owned by b or c
+        await done(sessions, 1000, later, milestone_id=mid)
+        pids.append(pid)
+    first = await done(sessions, 1001, later, project_id=pids[0])
+    assert sorted(first.credited) == [a, b]  # the creator and the owner of its milestone; not c, not d
+    second = await done(sessions, 1001, later, project_id=pids[1])
+    assert sorted(second.credited) == [a, c]
+    third = await done(sessions, 1001, later, project_id=pids[2])
+    assert third.credited == [] and f"first {projects.CREDITED_PROJECTS}" in third.uncredited
+    assert await ledger_kinds(sessions, projects.PROJECT_COMPLETED) == sorted([a, a, b, c])
+
+
+async def test_milestone_reminders_are_dropped_when_the_owner_moves_or_the_cohort_ends(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions.begin() as session:
+        cid, (_a, b, _c) = await add_cohort(session, START, 3, weeks=2)
+    pid = await new_project(sessions, 1000, "p", START)
+    moved = await new_milestone(sessions, 1000, pid, 1001, START, "b's")
+    kept = await new_milestone(sessions, 1000, pid, 1002, START, "c's")
+
+    async def pending() -> list[str]:
+        async with sessions() as session:
+            return sorted(
+                await session.scalars(
+                    select(Reminder.dedupe_key).where(
+                        Reminder.kind == weekly.MILESTONE_DUE, Reminder.state == "pending"
+                    )
+                )
+            )
+
+    assert len(await pending()) == 4
+    async with sessions.begin() as session:
+        row = await session.get(CohortMember, (cid, b))
+        assert row is not None
+        row.move_offered_at = START
+    async with sessions.begin() as session:
+        await weekly.move_member(session, guild_id=GUILD, cohort_id=cid, discord_id=1001, now=START)
+    assert await pending() == [f"milestone:{kept}:day", f"milestone:{kept}:due"]
+    # The moved owner's milestone, marked done a day later by someone else, credits nobody.
+    result = await done(sessions, 1000, START + timedelta(days=2), milestone_id=moved)
+    assert result.credited == [] and "no longer in the cohort" in result.uncredited
+    async with sessions() as session:
+        gone = await projects.milestone_for_reminder(session, moved)
+        live = await projects.milestone_for_reminder(session, kept)
+    assert gone is not None and not gone.live and live is not None and live.live
+    for week in (1, 2):
+        async with sessions.begin() as session:
+            await post_week(session, cid, week, weekly.week_start(START, BERLIN, week))
+            await close(session, cid, week, weekly.week_start(START, BERLIN, week + 1))
+    assert await pending() == []  # the cohort ended
+    assert await ledger_kinds(sessions, projects.PROJECT_MILESTONE) == []
+
+
+async def test_a_move_keeps_the_pool_answers_and_a_moving_facilitator_hands_over(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions.begin() as session:
+        cid, (a, b, c) = await add_cohort(session, START, 3, facilitator=0)  # a facilitates
+        for member_id, onboarded in ((b, START - timedelta(days=10)), (c, START - timedelta(days=300))):
+            row = await session.get(Member, member_id)
+            assert row is not None
+            row.onboarded_at = onboarded
+        # The formation's plan kept the pool as it was when they were grouped.
+        formation = CohortFormation(
+            guild_id=GUILD,
+            created_by=1,
+            created_at=START,
+            state="confirmed",
+            plan={"pool": {str(a): [[0, 2], True, "UTC"], str(b): [None, False, "UTC"]}},
+        )
+        session.add(formation)
+        await session.flush()
+        cohort = await session.get(Cohort, cid)
+        assert cohort is not None
+        cohort.formation_id = formation.id
+        for cm in await session.scalars(select(CohortMember).where(CohortMember.cohort_id == cid)):
+            cm.move_offered_at = START
+    later = START + timedelta(weeks=3)
+    async with sessions.begin() as session:
+        await weekly.move_member(session, guild_id=GUILD, cohort_id=cid, discord_id=1000, now=later)
+    async with sessions() as session:
+        signup = await session.get(CohortSignup, a)
+        cohort = await session.get(Cohort, cid)
+        said = await session.scalar(select(Reminder.payload).where(Reminder.kind == weekly.FACILITATOR_CHANGED))
+    assert signup is not None and signup.days == [0, 2] and signup.facilitate
+    assert weekly.aware(signup.joined_at) == START  # placed at START: ahead of whoever signed up since
+    assert cohort is not None and cohort.facilitator_id == c  # the longest onboarded remaining member
+    assert said == {"cohort_id": cid, "facilitator": 1002}
+    async with sessions.begin() as session:
+        await weekly.move_member(session, guild_id=GUILD, cohort_id=cid, discord_id=1002, now=later)
+        await weekly.move_member(session, guild_id=GUILD, cohort_id=cid, discord_id=1001, now=later)
+    async with sessions() as session:
+        cohort = await session.get(Cohort, cid)
+        said_last = list(
+            await session.scalars(
+                select(Reminder.payload).where(Reminder.kind == weekly.FACILITATOR_CHANGED).order_by(Reminder.id)
+            )
+        )
+        signup_b = await session.get(CohortSignup, b)
+    assert cohort is not None and cohort.facilitator_id is None and said_last[-1]["facilitator"] is None
+    assert signup_b is not None and signup_b.days is None and not signup_b.facilitate

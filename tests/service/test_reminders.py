@@ -188,6 +188,22 @@ async def test_transient_errors_give_up_after_max_attempts(reminders, sessions, 
     assert stored.last_error.startswith("gave up after 3")
 
 
+async def test_a_kind_may_keep_retrying_with_a_capped_backoff(reminders, sessions, clock, outbox) -> None:
+    """A kind with its own attempts and backoff cap outlasts the default's few minutes of retries."""
+    reminders.register(
+        ReminderKind("patient", outbox.handler, max_attempts=100, max_backoff=timedelta(minutes=30))
+    )
+    rid = await add(reminders, sessions, clock, kind="patient", in_=timedelta(0))
+    outbox.fail_with = [discord_error(503)] * 12
+    for _ in range(12):
+        await reminders.run_due()
+        stored = await state_of(sessions, rid)
+        assert stored.state == PENDING and stored.due_at - clock.now() <= timedelta(minutes=30)
+        clock.set(stored.due_at)
+    assert [o.state for o in await reminders.run_due()] == [SENT]
+    assert outbox.sent == [rid] and (await state_of(sessions, rid)).attempts == 13
+
+
 @pytest.mark.parametrize(("status", "code"), [(403, 50007), (403, 50013), (404, 10003)])
 async def test_permanent_discord_errors_fail_and_record_why(reminders, sessions, clock, outbox, status, code):
     rid = await add(reminders, sessions, clock, in_=timedelta(0))
