@@ -228,6 +228,8 @@ class WeeklyCommands(WeeklySteps):
                 weekly.LAPSED: "The cohort has ended; you took part in fewer than half of its weeks.",
                 "moved": "You moved on to the next cohort's pool.",
                 "left": "You left this cohort.",
+                "refused": "Discord would not add you to this cohort's thread: you cannot see the study-groups "
+                "channel. A maintainer can fix that, then `/cohort join` again.",
             }.get(st.state, st.state)
         topic = self.curriculum.week(st.topic_week).topic
         if st.week == 0:
