@@ -116,7 +116,7 @@ class Emulator:
         self.response_timeout = response_timeout
         self.now: Callable[[], datetime] = now or SystemClock().now
         self.host = host
-        self.snowflakes = Snowflakes()
+        self.snowflakes = Snowflakes(lambda: self.now())  # the emulator's clock, as tests move it
         self.bot_user = User(self.snowflakes.next(), bot_name, bot=True)
         self.owner_user = User(self.snowflakes.next(), "guild-owner")
         self.application_id = self.bot_user.id  # on Discord a bot's user id is its application id

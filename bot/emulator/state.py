@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -94,14 +94,21 @@ def everyone_permissions() -> int:
 
 
 class Snowflakes:
-    """Discord-style ids: milliseconds since the Discord epoch, shifted, plus a counter."""
+    """Discord-style ids: milliseconds since the Discord epoch, shifted, plus a counter.
 
-    def __init__(self) -> None:
+    The milliseconds follow the emulator's clock (tests move it by hand), so ``after=``/``before=`` cutoffs taken
+    from that clock select the messages they would on Discord; ids stay strictly increasing even when the clock
+    stands still or is set back."""
+
+    def __init__(self, now: Callable[[], datetime] | None = None) -> None:
         self._counter = itertools.count(1)
+        self._now = now
+        self._last = 0
 
     def next(self) -> int:
-        ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
-        return (ms << 22) | (next(self._counter) & 0x3FFFFF)
+        ms = int((self._now().timestamp() if self._now is not None else time.time()) * 1000) - DISCORD_EPOCH_MS
+        self._last = max(self._last + 1, (ms << 22) | (next(self._counter) & 0x3FFFFF))
+        return self._last
 
 
 # Placeholder for objects the emulator has not stamped yet; it stamps every object it creates with its own

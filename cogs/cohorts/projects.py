@@ -4,7 +4,8 @@ reminders and their completion in the ledger. No discord import.
 Points are for work, not for typing commands: a project completes only with at least one milestone, all done;
 ``project_completed`` goes to the members who created it or own one of its done milestones (still active in the
 cohort), and only for a cohort's first ``CREDITED_PROJECTS`` completed projects; a milestone credits its owner
-(once, still active) only if it was set at least ``MILESTONE_MIN_AGE`` before it was marked done. A cohort has
+(once, still active, at most ``CREDITED_MILESTONES`` per member per cohort) only if it was set at least
+``MILESTONE_MIN_AGE`` before it was marked done; one whose owner erased their data credits nobody. A cohort has
 at most ``MAX_OPEN_PROJECTS`` open projects and a project at most ``MAX_MILESTONES`` milestones.
 
 A milestone's due time is typed in the author's own time zone (their profile's, else UTC), parsed here and shown
@@ -19,12 +20,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import ledger, reminders, text
 from cogs.cohorts.weekly import MILESTONE_DUE, active_membership, add_reminder_rows, aware, reminder_row
-from models import Member
+from models import LedgerEvent, Member
 from models.cohorts import Cohort, CohortMember, CohortMilestone, CohortProject
 
 PROJECT_MILESTONE, PROJECT_COMPLETED = "project_milestone", "project_completed"
@@ -38,6 +39,9 @@ MAX_OPEN_PROJECTS = 5
 MAX_MILESTONES = 20
 # A milestone set and ticked off within a day earns nothing: it was not a plan.
 MILESTONE_MIN_AGE = timedelta(hours=24)
+# Credited milestones per member per cohort: a real plan gives a member a handful over a cohort's weeks; without a
+# cap, setting many milestones, waiting a day and ticking them off farms points (done ones free their slots).
+CREDITED_MILESTONES = 8
 
 
 class ProjectError(Exception):
@@ -220,31 +224,45 @@ async def complete_milestone(
         )
     credited: list[int] = []
     badges, uncredited = False, ""
-    owner = milestone.owner_id or member.id
+    owner = milestone.owner_id  # None: the owner erased their data; the member ticking it off is not them
     created_at = aware(milestone.created_at)
-    owner_active = await session.scalar(
-        select(CohortMember.member_id).where(
-            CohortMember.cohort_id == cohort.id, CohortMember.member_id == owner, CohortMember.state == "active"
+    owner_active = (
+        await session.scalar(
+            select(CohortMember.member_id).where(
+                CohortMember.cohort_id == cohort.id,
+                CohortMember.member_id == owner,
+                CohortMember.state == "active",
+            )
         )
+        if owner is not None
+        else None
     )
-    if owner_active is None:
+    if owner is None or owner_active is None:
         uncredited = "Its owner is no longer in the cohort, so it earns no points."
     elif created_at is not None and now - created_at < MILESTONE_MIN_AGE:
         uncredited = "It was set less than a day ago, so it earns no points."
     else:
-        recorded = await ledger.record_event(
-            session,
-            policy,
-            guild_id=guild_id,
-            member_id=owner,
-            kind=PROJECT_MILESTONE,
-            reference=f"milestone:{milestone.id}",
-            at=now,
-            now=now,
-        )
-        if not recorded.duplicate:
-            credited.append(owner)
-            badges = bool(recorded.awarded)
+        # The owner locked (PostgreSQL; on SQLite the done_at write above already holds the write lock) before
+        # counting, so two completions at once do not both pass the cap.
+        await ledger.lock_members(session, [owner])
+        if await _credited_milestones(session, cohort.id, owner) >= CREDITED_MILESTONES:
+            uncredited = (
+                f"No points: the cap ({CREDITED_MILESTONES} credited milestones a member per cohort) is reached."
+            )
+        else:
+            recorded = await ledger.record_event(
+                session,
+                policy,
+                guild_id=guild_id,
+                member_id=owner,
+                kind=PROJECT_MILESTONE,
+                reference=f"milestone:{milestone.id}",
+                at=now,
+                now=now,
+            )
+            if not recorded.duplicate:
+                credited.append(owner)
+                badges = bool(recorded.awarded)
     open_left = len(
         list(
             await session.scalars(
@@ -255,6 +273,25 @@ async def complete_milestone(
         )
     )
     return Done(milestone.title, project.title, credited, badges, open_left, uncredited)
+
+
+async def _credited_milestones(session: AsyncSession, cohort_id: int, member_id: int) -> int:
+    """How many of this cohort's milestones credited ``member_id`` in the ledger."""
+    cohort_refs = (
+        select(literal("milestone:") + cast(CohortMilestone.id, String))
+        .join(CohortProject, CohortProject.id == CohortMilestone.project_id)
+        .where(CohortProject.cohort_id == cohort_id)
+    )
+    counted = await session.scalar(
+        select(func.count())
+        .select_from(LedgerEvent)
+        .where(
+            LedgerEvent.member_id == member_id,
+            LedgerEvent.kind == PROJECT_MILESTONE,
+            LedgerEvent.reference.in_(cohort_refs),
+        )
+    )
+    return counted or 0
 
 
 async def complete_project(
@@ -278,8 +315,13 @@ async def complete_project(
     open_count = sum(1 for m in milestones if m.done_at is None)
     if open_count:
         raise ProjectError(f"{open_count} milestone(s) of that project are still open: mark them done first.")
-    # The cohort's row locked (PostgreSQL): two completions at once do not both count as the last credited one.
-    await session.execute(select(Cohort.id).where(Cohort.id == cohort.id).with_for_update())
+    # The cohort's row locked before counting, so two completions at once do not both count as the last credited
+    # one: PostgreSQL's row lock; on SQLite a write (a no-op UPDATE) takes the write lock (the WriteGate), as
+    # FOR UPDATE does nothing there and the count would be read before either completion is written.
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(Cohort.id).where(Cohort.id == cohort.id).with_for_update())
+    else:
+        await session.execute(update(Cohort).where(Cohort.id == cohort.id).values(id=Cohort.id))
     earlier = await session.scalar(
         select(func.count())
         .select_from(CohortProject)

@@ -27,7 +27,7 @@ from bot import reminders
 from bot.db import dialect_insert
 from bot.privacy import DataSubject, MemberDataHandler
 from cogs.cohorts.plan import Plan, PoolMember, first_week_start, snapshot_entry
-from cogs.cohorts.weekly import FACILITATOR_DM, THREAD_REMOVE
+from cogs.cohorts.weekly import FACILITATOR_CHANGED, FACILITATOR_DM, THREAD_REMOVE
 from models import Cohort, CohortCheckin, CohortFormation, CohortMember, CohortSignup, Member, Reminder
 from models.cohorts import CohortMilestone, CohortProject
 
@@ -702,8 +702,11 @@ class ThreadRemoval:
     thread_id: int
 
 
-# Reminders whose payload names a member other than their target (the privacy cog deletes those aimed at them).
-NAMING_KINDS = (FACILITATOR_DM,)
+# Reminders whose payload names a member other than their target, with the payload key naming them (the privacy
+# cog deletes those aimed at them). An erased member's facilitator DM goes; the thread's facilitator-changed
+# notice stays, naming nobody (the erasure leaves the cohort without a facilitator too).
+NAMING_KINDS = {FACILITATOR_DM: "member_discord_id", FACILITATOR_CHANGED: "facilitator"}
+KEPT_UNNAMED = (FACILITATOR_CHANGED,)
 
 
 async def erase_member_data(
@@ -740,14 +743,18 @@ async def erase_member_data(
     if discord_id is not None:
         # A JSON payload is read in Python (the same on SQLite and PostgreSQL); these kinds are few rows.
         naming = [
-            r.id
+            r
             for r in await session.scalars(
                 select(Reminder).where(Reminder.kind.in_(NAMING_KINDS), Reminder.state != reminders.CLAIMED)
             )
-            if str((r.payload or {}).get("member_discord_id")) == str(discord_id)
+            if str((r.payload or {}).get(NAMING_KINDS[r.kind])) == str(discord_id)
         ]
-        if naming:
-            await session.execute(delete(Reminder).where(Reminder.id.in_(naming)))
+        for r in naming:
+            if r.kind in KEPT_UNNAMED:
+                r.payload = {**r.payload, NAMING_KINDS[r.kind]: None}  # a new dict: JSON changes are not tracked
+        gone = [r.id for r in naming if r.kind not in KEPT_UNNAMED]
+        if gone:
+            await session.execute(delete(Reminder).where(Reminder.id.in_(gone)))
     return removals
 
 

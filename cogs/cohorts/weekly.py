@@ -402,6 +402,18 @@ async def checkin_open(
     return found[0]
 
 
+async def stored_checkin(
+    session: AsyncSession, *, guild_id: int, cohort_id: int, week: int, discord_id: int, status: str
+) -> str | None:
+    """The status already stored for this member and week (None if none), after checkin_open's refusals: a read,
+    so the note form's submit can skip the write its click already made."""
+    member = await checkin_open(
+        session, guild_id=guild_id, cohort_id=cohort_id, week=week, discord_id=discord_id, status=status
+    )
+    row = await session.get(CohortCheckin, (cohort_id, member.id, week))
+    return row.status if row is not None else None
+
+
 async def record_checkin(
     session: AsyncSession,
     policy: ledger.LedgerPolicy,

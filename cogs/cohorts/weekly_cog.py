@@ -127,28 +127,47 @@ class WeeklyCommands(WeeklySteps):
     async def save_note(
         self, interaction: discord.Interaction, cohort_id: int, week: int, status: str, note: str
     ) -> None:
+        """A read decides (refusal, or the click already stored this answer), then the submit is deferred before
+        any write: the check-in, its ledger event and badges may wait behind other writers past Discord's 3 s."""
         label, emoji = STATUS_LABELS[status]
         where = {"guild_id": self.bot.guild_id, "cohort_id": cohort_id, "week": week}
         try:
-            async with self.bot.sessions.begin() as session:
-                # The answer again (an upsert; the ledger counts it once): the click records it after showing
-                # this form, and the reply below must be true even if that write has not landed (or failed).
-                recorded = await weekly.record_checkin(
-                    session,
-                    self.policy,
-                    discord_id=interaction.user.id,
-                    status=status,
-                    now=self.bot.clock.now(),
-                    **where,
+            async with self.bot.sessions() as session:
+                stored = await weekly.stored_checkin(
+                    session, discord_id=interaction.user.id, status=status, **where
                 )
-                if note:
-                    await weekly.record_note(session, discord_id=interaction.user.id, note=note, **where)
         except weekly.CheckinRefused as exc:
             raise UserError(str(exc)) from None
-        if recorded.ledger_member_id is not None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        recorded = None
+        try:
+            if stored != status or note:
+                async with self.bot.sessions.begin() as session:
+                    # The answer again only if the click's write has not landed (or failed): an upsert, the
+                    # ledger counts it once.
+                    if stored != status:
+                        recorded = await weekly.record_checkin(
+                            session,
+                            self.policy,
+                            discord_id=interaction.user.id,
+                            status=status,
+                            now=self.bot.clock.now(),
+                            **where,
+                        )
+                    if note:
+                        await weekly.record_note(session, discord_id=interaction.user.id, note=note, **where)
+        except Exception as exc:
+            if isinstance(exc, weekly.CheckinRefused):
+                said = str(exc)
+            else:
+                log.exception("recording a check-in note failed (cohort %s, week %s)", cohort_id, week)
+                said = "I could not record your check-in just now; please click your answer again."
+            await interaction.followup.send(said, ephemeral=True, allowed_mentions=NONE)
+            return
+        if recorded is not None and recorded.ledger_member_id is not None:
             self.bot.ledger_recorded(recorded.ledger_member_id, badges_awarded=recorded.badges)
         said = " with your note" if note else ""
-        await interaction.response.send_message(
+        await interaction.followup.send(
             f"{emoji} Checked in for week {week}: **{label.lower()}**{said}. Click another answer to change it.",
             ephemeral=True,
             allowed_mentions=NONE,

@@ -89,7 +89,8 @@ class WeeklySteps:
 
     async def _already_posted(self, thread_id: int, mark: str, since: datetime) -> discord.Message | None:
         """An earlier attempt's message (crash between sending and recording): the bot's own message with the
-        step's marker, posted since the step fell due. The bot always sees its own messages' content."""
+        step's marker, posted since a fixed reference (never the due_at a retry moves on). The bot always sees
+        its own messages' content."""
         thread = await self._thread(thread_id)
         me = self.bot.user
         after = discord.Object(discord.utils.time_snowflake(since - timedelta(minutes=1)))
@@ -219,7 +220,7 @@ class WeeklySteps:
             f"🎉 **{week} weeks done!** {cohort.name} has worked through {week} of {cohort.weeks} weeks together. "
             f"Everyone still here gets the milestone in the ledger. Keep going!\n{mark}"
         )
-        await self._post_once(reminder, cohort.thread_id, mark, reminder.due_at, content=content)
+        await self._post_once(reminder, cohort.thread_id, mark, reminder.created_at, content=content)
 
     async def _finish(self, reminder: Reminder) -> None:
         """After the last week: the completion post, then the thread archived and locked (kept, read-only)."""
@@ -231,7 +232,7 @@ class WeeklySteps:
             f"🎓 **{cohort.name} is complete!** {cohort.weeks} weeks of distributed systems, together. "
             f"Thank you all; this thread is archived now and stays here to read.\n{mark}"
         )
-        await self._post_once(reminder, cohort.thread_id, mark, reminder.due_at, content=content)
+        await self._post_once(reminder, cohort.thread_id, mark, reminder.created_at, content=content)
         thread = await self._thread(cohort.thread_id)
         await thread.edit(archived=True, locked=True)
 
@@ -248,7 +249,7 @@ class WeeklySteps:
             else "Nobody facilitates the group for now; a maintainer can pick someone."
         )
         content = f"👋 Your facilitator has moved to the next cohort. {now}\n{mark}"
-        await self._post_once(reminder, cohort.thread_id, mark, reminder.due_at, content=content)
+        await self._post_once(reminder, cohort.thread_id, mark, reminder.created_at, content=content)
 
     async def _remove_from_thread(self, reminder: Reminder) -> None:
         thread = await self._thread(reminder.target_id)

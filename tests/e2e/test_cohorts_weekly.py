@@ -611,3 +611,58 @@ async def test_a_facilitator_who_moves_hands_over_and_the_thread_is_told(world: 
         cohort = await session.get(Cohort, cid)
         carol_row = await session.scalar(select(MemberRow.id).where(MemberRow.discord_id == carol.id))
     assert cohort is not None and cohort.facilitator_id == carol_row
+
+
+async def test_a_finish_retried_past_its_archive_failures_posts_the_completion_once(world: AtlasHarness) -> None:
+    # Each transient retry moves the reminder's due_at; the search for an earlier attempt's post must not.
+    carol, dave = world.members["carol"], world.members["dave"]
+    cid, thread = await make_cohort(world, [carol, dave], weeks=1)
+    await world.advance(until(world, weekly.week_start(WEEK1, NEW_YORK, 1) + timedelta(minutes=1)))
+    for who in (carol, dave):
+        r = await world.emu.click(who, week_posts(world, thread)[-1], f"cohort:ci:{cid}:1:on_track")
+        await world.emu.submit_modal(who, r, {})
+    await world.advance(until(world, weekly.week_start(WEEK1, NEW_YORK, 2) - timedelta(minutes=2)))
+    world.emu.fail_next("PATCH", f"/channels/{thread.id}", status=503, count=3)  # the archiving, three times
+    await world.advance(until(world, weekly.week_start(WEEK1, NEW_YORK, 2) + timedelta(minutes=30)))
+    t = thread_of(world, thread)
+    assert t.archived and t.locked
+    assert len(week_posts(world, thread, "completed")) == 1
+
+
+async def test_a_note_submit_is_answered_first_and_recorded_behind_a_busy_writer(world: AtlasHarness) -> None:
+    carol, dave = world.members["carol"], world.members["dave"]
+    cid, thread = await make_cohort(world, [carol, dave])
+    await world.advance(until(world, WEEK1 + timedelta(minutes=1)))
+    (post,) = week_posts(world, thread)
+    clicked = await world.emu.click(carol, post, f"cohort:ci:{cid}:1:behind")
+    status = select(CohortCheckin.status).where(CohortCheckin.cohort_id == cid)
+    await eventually(lambda: scalar(world, status), "behind")  # the click's own write
+    note = select(CohortCheckin.note).where(CohortCheckin.cohort_id == cid)
+    world.emu.interaction_deadline = 0.5  # a busy database holds every writer longer than the submit may wait
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def busy_writer() -> None:
+        async with world.bot.sessions.begin() as session:
+            await session.execute(update(Cohort).where(Cohort.id == cid).values(name="Cohort 1"))
+            held.set()
+            await release.wait()
+
+    writer = asyncio.create_task(busy_writer())
+    await held.wait()
+    try:
+        noted = await world.emu.submit_modal(
+            carol, clicked, {f"cohort:note:{cid}:1:behind": "stuck on ch. 5"}, timeout=1.0
+        )
+        assert noted.error is None and noted.ephemeral  # answered in time (deferred, ephemeral)
+        assert await scalar(world, note) is None  # not written yet: the writer holds the lock
+    finally:
+        release.set()
+        await writer
+    world.emu.interaction_deadline = 3.0
+    await eventually(lambda: scalar(world, note), "stuck on ch. 5")
+    assert await ledger_count(world, carol, "checkin") == 1
+
+    async def told() -> bool:
+        return any("with your note" in (m.content or "") for m in noted.followups)
+
+    await eventually(told, True)

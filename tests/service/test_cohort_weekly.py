@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import ledger
 from bot.clock import ManualClock
 from bot.reminders import ReminderKind, Reminders
-from cogs.cohorts import projects, weekly
+from cogs.cohorts import projects, service, weekly
 from models import LedgerEvent, Member, Reminder
 from models.cohorts import Cohort, CohortCheckin, CohortFormation, CohortMember, CohortSignup, CohortWeek
 
@@ -688,3 +688,83 @@ async def test_a_move_keeps_the_pool_answers_and_a_moving_facilitator_hands_over
         signup_b = await session.get(CohortSignup, b)
     assert cohort is not None and cohort.facilitator_id is None and said_last[-1]["facilitator"] is None
     assert signup_b is not None and signup_b.days is None and not signup_b.facilitate
+
+
+async def test_milestone_credit_is_capped_per_member_per_cohort(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions.begin() as session:
+        _cid, (_a, b) = await add_cohort(session, START, 2)
+    pid = await new_project(sessions, 1000, "p", START)
+    mids = [await new_milestone(sessions, 1000, pid, 1001, START, f"m{i}") for i in range(12)]
+    later = START + timedelta(days=2)
+    results = [await done(sessions, 1000, later, milestone_id=mid) for mid in mids]
+    assert [r.credited for r in results[: projects.CREDITED_MILESTONES]] == [[b]] * projects.CREDITED_MILESTONES
+    for r in results[projects.CREDITED_MILESTONES :]:
+        assert r.credited == [] and "no points: the cap" in r.uncredited.lower()
+    assert await ledger_kinds(sessions, projects.PROJECT_MILESTONE) == [b] * projects.CREDITED_MILESTONES
+
+
+async def test_a_milestone_whose_owner_erased_their_data_credits_nobody(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions.begin() as session:
+        _cid, (a, b) = await add_cohort(session, START, 2)
+    pid = await new_project(sessions, 1000, "p", START)
+    mid = await new_milestone(sessions, 1000, pid, 1001, START)
+    async with sessions.begin() as session:
+        await service.erase_member_data(session, b, 1001)
+    result = await done(sessions, 1000, START + timedelta(days=2), milestone_id=mid)  # a ticks it off
+    assert result.credited == [] and result.uncredited
+    assert await ledger_kinds(sessions, projects.PROJECT_MILESTONE) == []
+    assert a != b
+
+
+async def test_two_project_completions_at_once_credit_at_most_the_cap(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions.begin() as session:
+        _cid, (_a, _b) = await add_cohort(session, START, 2)
+    later = START + timedelta(days=2)
+    pids = []
+    for i in range(projects.CREDITED_PROJECTS + 1):
+        pid = await new_project(sessions, 1000, f"p{i}", START)
+        await done(sessions, 1000, later, milestone_id=await new_milestone(sessions, 1000, pid, 1001, START))
+        pids.append(pid)
+    for pid in pids[: projects.CREDITED_PROJECTS - 1]:
+        await done(sessions, 1000, later, project_id=pid)
+    last_two = pids[projects.CREDITED_PROJECTS - 1 :]
+    both = await asyncio.gather(
+        *(done(sessions, 1000 + i, later, project_id=pid) for i, pid in enumerate(last_two))
+    )
+    assert sorted(bool(d.credited) for d in both) == [False, True]
+    async with sessions() as session:
+        refs = set(
+            await session.scalars(
+                select(LedgerEvent.reference).where(LedgerEvent.kind == projects.PROJECT_COMPLETED)
+            )
+        )
+    assert len(refs) == projects.CREDITED_PROJECTS
+
+
+async def test_an_erased_successor_is_never_named_by_the_facilitator_changed_notice(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions.begin() as session:
+        cid, (a, b, c) = await add_cohort(session, START, 3, facilitator=0)
+        for cm in await session.scalars(select(CohortMember).where(CohortMember.cohort_id == cid)):
+            cm.move_offered_at = START
+        row = await session.get(Member, c)
+        assert row is not None
+        row.onboarded_at = START - timedelta(days=300)  # c succeeds a
+    async with sessions.begin() as session:
+        await weekly.move_member(session, guild_id=GUILD, cohort_id=cid, discord_id=1000, now=START)
+    notice = select(Reminder.payload).where(Reminder.kind == weekly.FACILITATOR_CHANGED)
+    async with sessions() as session:
+        assert (await session.scalar(notice)) == {"cohort_id": cid, "facilitator": 1002}
+    async with sessions.begin() as session:
+        await service.erase_member_data(session, c, 1002)
+    async with sessions() as session:
+        payloads = list(await session.scalars(notice))
+    assert payloads == [{"cohort_id": cid, "facilitator": None}]  # the notice stays, naming nobody
+    assert a != b
