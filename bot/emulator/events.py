@@ -133,8 +133,9 @@ class VoiceRules:
             self_deaf=self_deaf,
             self_video=self_video,
             self_stream=self_stream,
-            # A stage channel's joiners are the audience: "suppress: whether this user's permission to speak is
-            # denied" (Voice State Object); Stage Instance resource: "Audience ... muted by default".
+            # A stage channel's joiners are its audience, not speakers: "A participant of a Stage channel is a
+            # speaker when their voice state is not suppressed" (Stage Instance, "Definitions"); Discord's client
+            # puts joiners in the audience (not in the API documentation).
             suppress=channel.type == STAGE,
         )
         guild.voice_states[member.id] = state

@@ -1106,6 +1106,10 @@ class RestServer:
                 errs.add(["entity_metadata", "location"], "BASE_TYPE_REQUIRED", "This field is required")
             if not data.get("scheduled_end_time"):
                 errs.add(["scheduled_end_time"], "BASE_TYPE_REQUIRED", "This field is required")
+            # "Field Requirements By Entity Type": EXTERNAL's channel_id "is required to be null" (Modify: "set to
+            # null if changing entity type to EXTERNAL").
+            if data.get("channel_id"):
+                errs.add(["channel_id"], "BASE_TYPE_BAD_VALUE", "Must be null for external events")
         elif etype in (1, 2) and not data.get("channel_id"):
             errs.add(["channel_id"], "BASE_TYPE_REQUIRED", "This field is required")
         start = data.get("scheduled_start_time")

@@ -308,3 +308,35 @@ async def test_scheduled_event_events_need_their_intent(emu: Emulator, world: Wo
         assert not [t for t in seen if t.startswith("GUILD_SCHEDULED_EVENT")]
     finally:
         await stop_bot(probe_bot, task)
+
+
+async def test_entity_type_field_rules(emu: Emulator, world: World, bot: ProbeBot) -> None:
+    """EXTERNAL needs a location and an end time and no channel; switching to EXTERNAL must null the channel."""
+    guild = bot.get_guild(world.guild.id)
+    assert guild is not None
+    room = in_voice(emu, world.guild)
+    base = {"name": "s", "privacy_level": 2, "scheduled_start_time": START.isoformat()}
+    path = f"/guilds/{guild.id}/scheduled-events"
+    for body in (
+        {**base, "entity_type": 3, "entity_metadata": {"location": "x"}},  # no end time
+        {**base, "entity_type": 3, "scheduled_end_time": START.isoformat()},  # no location
+        {
+            **base,
+            "entity_type": 3,
+            "entity_metadata": {"location": "x"},
+            "scheduled_end_time": (START + timedelta(hours=1)).isoformat(),
+            "channel_id": str(room.id),
+        },
+        {**base, "entity_type": 2},  # a voice event without its channel
+    ):
+        with pytest.raises(discord.HTTPException) as info:
+            await call(bot, "POST", path, body)
+        assert info.value.code == 50035, body
+    event = await call(bot, "POST", path, {**base, "entity_type": 2, "channel_id": str(room.id)})
+    assert event["channel_id"] == str(room.id) and event["entity_metadata"] is None
+    end = (START + timedelta(hours=1)).isoformat()
+    switch = {"entity_type": 3, "entity_metadata": {"location": "library"}, "scheduled_end_time": end}
+    with pytest.raises(discord.HTTPException):
+        await call(bot, "PATCH", f"{path}/{event['id']}", switch)  # channel_id not nulled
+    edited = await call(bot, "PATCH", f"{path}/{event['id']}", {**switch, "channel_id": None})
+    assert edited["channel_id"] is None and edited["entity_metadata"] == {"location": "library"}
