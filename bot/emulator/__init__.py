@@ -81,6 +81,10 @@ member-side helpers share them):
 - ``emu.interested(member, event)`` / ``emu.not_interested(member, event)``: GUILD_SCHEDULED_EVENT_USER_ADD /
   USER_REMOVE (``event.user_ids``; repeating changes nothing); 404/10070 once the event is completed or
   cancelled, 403/50001 when the member cannot see a voice/stage event's channel.
+- ``emu.member_create_event(actor, name, start, *, end=None, channel=None, location=None, description=None)`` ->
+  ``ScheduledEvent`` (voice/stage by ``channel``'s type, else external), ``emu.member_set_event_status(actor,
+  event, status)``, ``emu.member_delete_event(actor, event)`` (the client's "Cancel Event" is a delete): a human
+  in Discord's client, under the bot's rules (refusals raise ``DiscordError``).
 - ``emu.join_voice(member, channel, *, self_mute=False, self_deaf=False, self_video=False, self_stream=False)``
   -> ``VoiceState`` (joining again elsewhere is a move), ``emu.move_voice(member, channel)`` (40032 when not
   connected), ``emu.leave_voice(member)`` (``channel_id`` null), ``emu.voice_members(channel)``,

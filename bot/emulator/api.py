@@ -42,6 +42,7 @@ from .state import (
     FLAG_LOADING,
     PRIVATE_THREAD,
     PUBLIC_THREAD,
+    STAGE,
     TEXT,
     Channel,
     Guild,
@@ -644,6 +645,60 @@ class Emulator:
             return
         event.user_ids.discard(member.id)
         self._dispatch("GUILD_SCHEDULED_EVENT_USER_REMOVE", self._event_user(member, event))
+
+    def member_create_event(
+        self,
+        actor: Member,
+        name: str,
+        start: datetime,
+        *,
+        end: datetime | None = None,
+        channel: Channel | None = None,
+        location: str | None = None,
+        description: str | None = None,
+    ) -> ScheduledEvent:
+        """``actor`` creates an event in Discord's client (GUILD_SCHEDULED_EVENT_CREATE): in ``channel`` (a voice
+        or stage event) or, with ``location`` and ``end``, an external one; the bot's rules apply (Create Events,
+        the channel's permissions, the 100 limit)."""
+        guild = actor.guild
+        etype = events.EXTERNAL
+        if channel is not None:
+            etype = events.STAGE_INSTANCE if channel.type == STAGE else events.VOICE_EVENT
+        events.check_create(guild, actor, etype, channel)
+        event = ScheduledEvent(
+            id=self.snowflakes.next(),
+            guild=guild,
+            name=name,
+            scheduled_start_time=start.isoformat(),
+            scheduled_end_time=end.isoformat() if end else None,
+            entity_type=etype,
+            creator=actor.user,
+            description=description,
+            channel_id=channel.id if channel is not None else None,
+            location=location if channel is None else None,
+        )
+        guild.scheduled_events[event.id] = event
+        self._dispatch("GUILD_SCHEDULED_EVENT_CREATE", event.payload())
+        return event
+
+    def member_set_event_status(self, actor: Member, event: ScheduledEvent, status: int) -> None:
+        """``actor`` starts (2), ends (3) or cancels (4) an event in Discord's client (GUILD_SCHEDULED_EVENT_
+        UPDATE), under the same permission and transition rules as the bot (403/50013, 400/50035)."""
+        guild = actor.guild
+        channel = guild.channels.get(event.channel_id) if event.channel_id else None
+        events.check_manage(guild, actor, event, event.entity_type, channel)
+        events.check_status(event, status)
+        event.status = status
+        self._dispatch("GUILD_SCHEDULED_EVENT_UPDATE", event.payload())
+
+    def member_delete_event(self, actor: Member, event: ScheduledEvent) -> None:
+        """``actor`` deletes an event; Discord's client "Cancel Event" does this too, a DELETE rather than a status
+        change (discord-api-docs issue #4105) (GUILD_SCHEDULED_EVENT_DELETE)."""
+        guild = actor.guild
+        channel = guild.channels.get(event.channel_id) if event.channel_id else None
+        events.check_manage(guild, actor, event, event.entity_type, channel)
+        del guild.scheduled_events[event.id]
+        self._dispatch("GUILD_SCHEDULED_EVENT_DELETE", event.payload())
 
     def _may_subscribe(self, member: Member, event: ScheduledEvent) -> None:
         guild = member.guild

@@ -340,3 +340,39 @@ async def test_entity_type_field_rules(emu: Emulator, world: World, bot: ProbeBo
         await call(bot, "PATCH", f"{path}/{event['id']}", switch)  # channel_id not nulled
     edited = await call(bot, "PATCH", f"{path}/{event['id']}", {**switch, "channel_id": None})
     assert edited["channel_id"] is None and edited["entity_metadata"] == {"location": "library"}
+
+
+async def test_members_create_and_run_events_under_the_same_rules(
+    emu: Emulator, world: World, bot: ProbeBot
+) -> None:
+    """Events made, started and deleted in Discord's client reach the bot; the rules are the bot's."""
+    guild = bot.get_guild(world.guild.id)
+    assert guild is not None
+    updates: list[discord.EventStatus] = []
+
+    async def on_scheduled_event_update(before: discord.ScheduledEvent, after: discord.ScheduledEvent) -> None:
+        updates.append(before.status)  # ``after`` is discord.py's live object: later updates show in it
+
+    bot.add_listener(on_scheduled_event_update)
+    room = in_voice(emu, world.guild)
+    with pytest.raises(DiscordError) as info:  # bob: no Create Events
+        emu.member_create_event(world.bob, "bob's", START, channel=room)
+    assert info.value.code == 50013
+    host = emu.add_role(world.guild, "Host", permissions=discord.Permissions(create_events=True))
+    emu.set_roles(world.alice, [host])
+    event = emu.member_create_event(world.alice, "alice's", START, channel=room)
+    await emu.until(lambda: guild.get_scheduled_event(event.id) is not None)
+    seen = guild.get_scheduled_event(event.id)
+    assert seen is not None and seen.creator_id == world.alice.id and seen.channel_id == room.id
+    with pytest.raises(DiscordError):  # bob may not start alice's event
+        emu.member_set_event_status(world.bob, event, 2)
+    emu.member_set_event_status(world.alice, event, 2)
+    with pytest.raises(DiscordError) as transition:
+        emu.member_set_event_status(world.alice, event, 4)  # ACTIVE -> CANCELED
+    assert transition.value.code == 50035
+    emu.member_set_event_status(world.alice, event, 3)
+    await emu.until(lambda: len(updates) >= 2, timeout=2)
+    assert updates == [discord.EventStatus.scheduled, discord.EventStatus.active]
+    assert event.status == 3
+    emu.member_delete_event(world.alice, event)
+    await emu.until(lambda: guild.get_scheduled_event(event.id) is None)
