@@ -68,6 +68,35 @@ calls and these member-side helpers go through the same checks and raise/answer 
   active threads the bot sees, each with its ``member`` object. Not modelled: RECIPIENT_ADD/REMOVE system
   messages, THREAD_LIST_SYNC, announcement-thread limits.
 
+Guild scheduled events and voice (``events.py`` holds Discord's rules, each citing its documentation; REST and the
+member-side helpers share them):
+
+- Bot REST: creating needs Create Events (Manage Events alone is 403/50013); editing/deleting needs Manage Events,
+  or Create Events on the bot's own event; a voice event also needs View Channel and Connect on its channel, a
+  stage event Manage Channels, Mute Members and Move Members (403/50013; 403/50001 for a hidden channel; 50035 for
+  a channel of the wrong type). At most 100 SCHEDULED or ACTIVE events per guild (400/30038). Status moves only
+  SCHEDULED -> ACTIVE | CANCELED and ACTIVE -> COMPLETED (others 400/50035 on ``status``). ``with_user_count`` on
+  the list/get (``user_count`` only then); ``GET .../scheduled-events/{id}/users`` (``limit`` 1-100, ascending
+  user ids, ``before`` wins over ``after``, ``with_member``). ``GET /guilds/{id}/voice-states/{user|@me}`` (10065).
+- ``emu.interested(member, event)`` / ``emu.not_interested(member, event)``: GUILD_SCHEDULED_EVENT_USER_ADD /
+  USER_REMOVE (``event.user_ids``; repeating changes nothing); 404/10070 once the event is completed or
+  cancelled, 403/50001 when the member cannot see a voice/stage event's channel.
+- ``emu.member_create_event(actor, name, start, *, end=None, channel=None, location=None, description=None)`` ->
+  ``ScheduledEvent`` (voice/stage by ``channel``'s type, else external), ``emu.member_set_event_status(actor,
+  event, status)``, ``emu.member_delete_event(actor, event)`` (the client's "Cancel Event" is a delete): a human
+  in Discord's client, under the bot's rules (refusals raise ``DiscordError``).
+- ``emu.join_voice(member, channel, *, self_mute=False, self_deaf=False, self_video=False, self_stream=False)``
+  -> ``VoiceState`` (joining again elsewhere is a move), ``emu.move_voice(member, channel)`` (40032 when not
+  connected), ``emu.leave_voice(member)`` (``channel_id`` null), ``emu.voice_members(channel)``,
+  ``emu.voice_state(member)``, ``emu.add_channel(..., user_limit=N)``. Joining needs View Channel (403/50001) and
+  Connect (403/50013); a full channel refuses members without Move Members (403/50013 "Channel is full"); stage
+  joiners are audience (``suppress``). ``emu.remove_member`` disconnects from voice first.
+- Intents: GUILD_SCHEDULED_EVENT_* (USER_ADD/REMOVE included) only with GUILD_SCHEDULED_EVENTS; VOICE_STATE_UPDATE
+  and GUILD_CREATE's ``voice_states`` (with those members in its member list) only with GUILD_VOICE_STATES.
+  Not modelled: Discord's automatic status changes (external events starting/ending on time, voice/stage events
+  completing when empty, unstarted events cancelled after hours), stage instances, server mute/deafen, the bot's
+  own voice connection (op 4), recurrence rules, cover images.
+
 Playing the members' side (each waits for the bot's answer and returns an ``InteractionResult``):
 
 - ``await emu.slash(member, "group sub", *, options=None, in_channel=None, timeout=None, **options)``
@@ -111,8 +140,9 @@ asking for them is disconnected with 4014, as Discord does (the default switches
 Rules enforced: interaction deadline (``Emulator(interaction_deadline=3.0)``; late -> 404 code 10062), one
 initial response (40060), message/embed/component/modal/autocomplete limits (400 code 50035), empty message
 (50006), missing permissions and role hierarchy (403 code 50013), closed DMs (403 code 50007), command schema
-limits on sync (50035), forum tags (40067), scheduled event times (against ``Emulator(now=...)``), threads (50001,
-50013, 50083, 160005, 160006, 30033, 50035 for auto_archive_duration).
+limits on sync (50035), forum tags (40067), scheduled event times (against ``Emulator(now=...)``), scheduled events
+(30038, 50035 status transitions, 50013), threads (50001, 50013, 50083, 160005, 160006, 30033, 50035 for
+auto_archive_duration), voice (50001, 50013, 40032).
 """
 
 from __future__ import annotations
@@ -121,7 +151,7 @@ from .api import Emulator, EmulatorError
 from .interactions import Choices, InteractionRefused, InteractionResult, Modal
 from .rules import DiscordError
 from .server import RecordedRequest
-from .state import Channel, Guild, Member, Message, Role, ScheduledEvent, User
+from .state import Channel, Guild, Member, Message, Role, ScheduledEvent, User, VoiceState
 
 __all__ = [
     "Channel",
@@ -139,4 +169,5 @@ __all__ = [
     "Role",
     "ScheduledEvent",
     "User",
+    "VoiceState",
 ]

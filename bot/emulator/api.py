@@ -18,7 +18,9 @@ from discord import Permissions
 
 from bot.clock import SystemClock
 
-from .gateway import INTENT_MESSAGE_CONTENT, INTENT_PRESENCES, GatewaySession
+from . import events, rules
+from .events import VoiceRules
+from .gateway import INTENT_MESSAGE_CONTENT, INTENT_PRESENCES, INTENT_VOICE_STATES, GatewaySession
 from .interactions import (
     APPLICATION_COMMAND,
     AUTOCOMPLETE,
@@ -40,6 +42,7 @@ from .state import (
     FLAG_LOADING,
     PRIVATE_THREAD,
     PUBLIC_THREAD,
+    STAGE,
     TEXT,
     Channel,
     Guild,
@@ -50,6 +53,7 @@ from .state import (
     ScheduledEvent,
     Snowflakes,
     User,
+    VoiceState,
     default_bot_permissions,
     everyone_permissions,
     perm,
@@ -135,6 +139,7 @@ class Emulator:
         self.sessions: list[GatewaySession] = []
         self.rest = RestServer(self)
         self.thread_rules = ThreadRules(self)
+        self.voice = VoiceRules(self)
         self._changed = asyncio.Event()
         self._timers: list[asyncio.TimerHandle] = []
         self._runner: web.AppRunner | None = None
@@ -228,6 +233,15 @@ class Emulator:
         data["large"] = large
         if not data["members"] and (bot_member := guild.members.get(self.bot_user.id)) is not None:
             data["members"] = [bot_member.payload()]
+        if intents & INTENT_VOICE_STATES:
+            # "voice_states: States of members currently in voice channels" (Gateway Events, "Guild Create"), and
+            # the members they belong to come with them so the client can resolve them.
+            listed = {m["user"]["id"] for m in data["members"]}
+            data["members"] += [
+                v.member.payload() for v in guild.voice_states.values() if str(v.member.id) not in listed
+            ]
+        else:
+            data["voice_states"] = []
         return data
 
     # ------------------------------------------------------------------ waiting
@@ -468,8 +482,9 @@ class Emulator:
     join = add_member
 
     def remove_member(self, member: Member) -> None:
-        """The member leaves (GUILD_MEMBER_REMOVE)."""
+        """The member leaves (GUILD_MEMBER_REMOVE), disconnected from voice first (VOICE_STATE_UPDATE)."""
         guild = member.guild
+        self.voice.leave(member)
         guild.members.pop(member.id, None)
         self._dispatch("GUILD_MEMBER_REMOVE", {"guild_id": str(guild.id), "user": member.user.payload()})
 
@@ -505,9 +520,10 @@ class Emulator:
         overwrites: Mapping[Role | Member, tuple[PermissionsLike, PermissionsLike]] | None = None,
         tags: Iterable[str] = (),
         require_tag: bool = False,
+        user_limit: int = 0,
     ) -> Channel:
         """A channel made by a human. ``overwrites`` maps a role/member to ``(allow, deny)``; ``tags`` are a
-        forum's available tags."""
+        forum's available tags; ``user_limit`` caps a voice or stage channel (0: no limit)."""
         ctype = CHANNEL_TYPE_NAMES[type] if isinstance(type, str) else int(type)
         channel = Channel(
             self.snowflakes.next(),
@@ -518,6 +534,7 @@ class Emulator:
             position=len(guild.channels),
             topic=topic,
             parent_id=category.id if category else None,
+            user_limit=user_limit,
         )
         for target, (allow, deny) in (overwrites or {}).items():
             kind = 0 if isinstance(target, Role) else 1
@@ -608,6 +625,136 @@ class Emulator:
         """The guild's active (not archived) threads, whoever can see them."""
         self.archive_idle_threads()
         return [c for c in guild.channels.values() if c.is_thread and not c.archived]
+
+    # -- scheduled events and voice on the members' side (Discord's client), under events.py's rules ------------
+    def interested(self, member: Member, event: ScheduledEvent) -> None:
+        """``member`` marks "Interested" (GUILD_SCHEDULED_EVENT_USER_ADD, ``user_count`` + 1). Only a member who
+        can see the event (VIEW_CHANNEL on a stage/voice event's channel: 403/50001 otherwise) and only while it is
+        SCHEDULED or ACTIVE: a completed or cancelled event answers 404/10070 (Unknown Guild Scheduled Event), as
+        the client no longer lists it. Marking twice changes nothing."""
+        self._may_subscribe(member, event)
+        if member.id in event.user_ids:
+            return
+        event.user_ids.add(member.id)
+        self._dispatch("GUILD_SCHEDULED_EVENT_USER_ADD", self._event_user(member, event))
+
+    def not_interested(self, member: Member, event: ScheduledEvent) -> None:
+        """``member`` removes their interest (GUILD_SCHEDULED_EVENT_USER_REMOVE, ``user_count`` - 1)."""
+        self._may_subscribe(member, event)
+        if member.id not in event.user_ids:
+            return
+        event.user_ids.discard(member.id)
+        self._dispatch("GUILD_SCHEDULED_EVENT_USER_REMOVE", self._event_user(member, event))
+
+    def member_create_event(
+        self,
+        actor: Member,
+        name: str,
+        start: datetime,
+        *,
+        end: datetime | None = None,
+        channel: Channel | None = None,
+        location: str | None = None,
+        description: str | None = None,
+    ) -> ScheduledEvent:
+        """``actor`` creates an event in Discord's client (GUILD_SCHEDULED_EVENT_CREATE): in ``channel`` (a voice
+        or stage event) or, with ``location`` and ``end``, an external one; the bot's rules apply (Create Events,
+        the channel's permissions, the 100 limit)."""
+        guild = actor.guild
+        etype = events.EXTERNAL
+        if channel is not None:
+            etype = events.STAGE_INSTANCE if channel.type == STAGE else events.VOICE_EVENT
+        events.check_create(guild, actor, etype, channel)
+        event = ScheduledEvent(
+            id=self.snowflakes.next(),
+            guild=guild,
+            name=name,
+            scheduled_start_time=start.isoformat(),
+            scheduled_end_time=end.isoformat() if end else None,
+            entity_type=etype,
+            creator=actor.user,
+            description=description,
+            channel_id=channel.id if channel is not None else None,
+            location=location if channel is None else None,
+        )
+        guild.scheduled_events[event.id] = event
+        self._dispatch("GUILD_SCHEDULED_EVENT_CREATE", event.payload())
+        return event
+
+    def member_set_event_status(self, actor: Member, event: ScheduledEvent, status: int) -> None:
+        """``actor`` starts (2), ends (3) or cancels (4) an event in Discord's client (GUILD_SCHEDULED_EVENT_
+        UPDATE), under the same permission and transition rules as the bot (403/50013, 400/50035)."""
+        guild = actor.guild
+        channel = guild.channels.get(event.channel_id) if event.channel_id else None
+        events.check_manage(guild, actor, event, event.entity_type, channel)
+        events.check_status(event, status)
+        event.status = status
+        self._dispatch("GUILD_SCHEDULED_EVENT_UPDATE", event.payload())
+
+    def member_delete_event(self, actor: Member, event: ScheduledEvent) -> None:
+        """``actor`` deletes an event; Discord's client "Cancel Event" does this too, a DELETE rather than a status
+        change (discord-api-docs issue #4105) (GUILD_SCHEDULED_EVENT_DELETE)."""
+        guild = actor.guild
+        channel = guild.channels.get(event.channel_id) if event.channel_id else None
+        events.check_manage(guild, actor, event, event.entity_type, channel)
+        del guild.scheduled_events[event.id]
+        self._dispatch("GUILD_SCHEDULED_EVENT_DELETE", event.payload())
+
+    def _may_subscribe(self, member: Member, event: ScheduledEvent) -> None:
+        guild = member.guild
+        if event.guild is not guild or guild.scheduled_events.get(event.id) is not event:
+            raise DiscordError(404, rules.UNKNOWN_GUILD_SCHEDULED_EVENT, "Unknown Guild Scheduled Event")
+        if not events.can_see_event(guild, member, event):
+            raise DiscordError(403, rules.MISSING_ACCESS, "Missing Access")
+        if event.status not in (events.SCHEDULED, events.ACTIVE):
+            raise DiscordError(404, rules.UNKNOWN_GUILD_SCHEDULED_EVENT, "Unknown Guild Scheduled Event")
+
+    @staticmethod
+    def _event_user(member: Member, event: ScheduledEvent) -> dict[str, Any]:
+        # Guild Scheduled Event User Add/Remove Event Fields (Gateway Events).
+        return {
+            "guild_scheduled_event_id": str(event.id),
+            "user_id": str(member.id),
+            "guild_id": str(event.guild.id),
+        }
+
+    def join_voice(
+        self,
+        member: Member,
+        channel: Channel,
+        *,
+        self_mute: bool = False,
+        self_deaf: bool = False,
+        self_video: bool = False,
+        self_stream: bool = False,
+    ) -> VoiceState:
+        """``member`` connects to a voice or stage channel (VOICE_STATE_UPDATE); already connected elsewhere, this
+        is a move (same ``session_id``). Needs View Channel (else 403/50001) and Connect (403/50013); a full
+        channel (``user_limit``) refuses members without Move Members (403/50013, "Channel is full"); a stage
+        channel's joiners are audience (``suppress`` true)."""
+        return self.voice.join(
+            member,
+            channel,
+            self_mute=self_mute,
+            self_deaf=self_deaf,
+            self_video=self_video,
+            self_stream=self_stream,
+        )
+
+    def move_voice(self, member: Member, channel: Channel) -> VoiceState:
+        """A connected member switches channel, keeping mute/deafen (400/40032 when not connected)."""
+        return self.voice.move(member, channel)
+
+    def leave_voice(self, member: Member) -> None:
+        """``member`` disconnects (VOICE_STATE_UPDATE with ``channel_id`` null); nothing if not connected."""
+        self.voice.leave(member)
+
+    def voice_members(self, channel: Channel) -> list[Member]:
+        """The members connected to ``channel``, in joining order."""
+        return self.voice.members_in(channel)
+
+    def voice_state(self, member: Member) -> VoiceState | None:
+        return member.guild.voice_states.get(member.id)
 
     # ------------------------------------------------------------------ looking at the world
     def messages(self, channel: Channel) -> list[Message]:

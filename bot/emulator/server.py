@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from . import rules
+from . import events, rules
 from .interactions import (
     APPLICATION_COMMAND,
     AUTOCOMPLETE,
@@ -117,6 +117,11 @@ def _json_response(status: int, data: Any, headers: dict[str, str] | None = None
     return web.Response(status=status, body=json.dumps(data).encode(), headers={**JSON_HEADERS, **(headers or {})})
 
 
+def _truthy(value: Any) -> bool:
+    """Discord's boolean query strings: "True", "true" or "1" (API Reference, "Boolean Query Strings")."""
+    return str(value).lower() in ("true", "1")
+
+
 def _as_int(value: Any) -> int:
     return int(str(value))
 
@@ -196,6 +201,8 @@ class RestServer:
         r("GET", "/guilds/{guild_id}/scheduled-events/{event_id}", self.get_event)
         r("PATCH", "/guilds/{guild_id}/scheduled-events/{event_id}", self.edit_event)
         r("DELETE", "/guilds/{guild_id}/scheduled-events/{event_id}", self.delete_event)
+        r("GET", "/guilds/{guild_id}/scheduled-events/{event_id}/users", self.event_users)
+        r("GET", "/guilds/{guild_id}/voice-states/{user_id}", self.voice_state)
 
     def _route(self, method: str, template: str, handler: Handler) -> None:
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", re.escape(template).replace(r"\{", "{").replace(r"\}", "}"))
@@ -1099,6 +1106,10 @@ class RestServer:
                 errs.add(["entity_metadata", "location"], "BASE_TYPE_REQUIRED", "This field is required")
             if not data.get("scheduled_end_time"):
                 errs.add(["scheduled_end_time"], "BASE_TYPE_REQUIRED", "This field is required")
+            # "Field Requirements By Entity Type": EXTERNAL's channel_id "is required to be null" (Modify: "set to
+            # null if changing entity type to EXTERNAL").
+            if data.get("channel_id"):
+                errs.add(["channel_id"], "BASE_TYPE_BAD_VALUE", "Must be null for external events")
         elif etype in (1, 2) and not data.get("channel_id"):
             errs.add(["channel_id"], "BASE_TYPE_REQUIRED", "This field is required")
         start = data.get("scheduled_start_time")
@@ -1117,72 +1128,134 @@ class RestServer:
                 errs.add(["scheduled_end_time"], "BASE_TYPE_BAD_VALUE", "End time must be after the start time.")
         errs.raise_if_any()
 
+    def _event_channel(self, guild: Guild, channel_id: Any) -> Channel | None:
+        if not channel_id:
+            return None
+        channel = guild.channels.get(_as_int(channel_id)) if str(channel_id).isdigit() else None
+        if channel is None:
+            raise not_found(rules.UNKNOWN_CHANNEL, "Channel")
+        return channel
+
     async def list_events(self, req: Req) -> Any:
-        return [e.payload() for e in self._guild(req).scheduled_events.values()]
+        """Events the bot may see ("Get Permissions": VIEW_CHANNEL for stage and voice events); ``user_count``
+        only ``with_user_count`` ("include number of users subscribed to each event")."""
+        guild = self._guild(req)
+        counted = _truthy(req.query.get("with_user_count"))
+        bot = self._bot(guild)
+        return [
+            e.payload(with_user_count=counted)
+            for e in guild.scheduled_events.values()
+            if events.can_see_event(guild, bot, e)
+        ]
 
     async def get_event(self, req: Req) -> Any:
         guild = self._guild(req)
-        return self._event(guild, req).payload()
+        event = self._event(guild, req)
+        if not events.can_see_event(guild, self._bot(guild), event):
+            raise DiscordError(403, rules.MISSING_ACCESS, "Missing Access")
+        return event.payload(with_user_count=_truthy(req.query.get("with_user_count")))
 
     async def create_event(self, req: Req) -> Any:
         guild = self._guild(req)
-        bot_perms = guild.base_permissions(self._bot(guild))
-        if not bot_perms & (perm("manage_events") | perm("create_events")):
-            raise missing_permissions()
         body = req.body or {}
         self._check_event(guild, body, creating=True)
+        channel = self._event_channel(guild, body.get("channel_id"))
+        etype = int(body["entity_type"])
+        events.check_create(guild, self._bot(guild), etype, channel)
         event = ScheduledEvent(
             id=self.emu.snowflakes.next(),
             guild=guild,
             name=body["name"],
             scheduled_start_time=body["scheduled_start_time"],
             scheduled_end_time=body.get("scheduled_end_time"),
-            entity_type=int(body["entity_type"]),
+            entity_type=etype,
             creator=self.emu.bot_user,
             description=body.get("description"),
-            channel_id=_as_int(body["channel_id"]) if body.get("channel_id") else None,
-            location=(body.get("entity_metadata") or {}).get("location"),
+            channel_id=channel.id if channel is not None and etype != events.EXTERNAL else None,
+            location=(body.get("entity_metadata") or {}).get("location") if etype == events.EXTERNAL else None,
             privacy_level=int(body.get("privacy_level") or 2),
         )
         guild.scheduled_events[event.id] = event
         self.emu._dispatch("GUILD_SCHEDULED_EVENT_CREATE", event.payload())
-        return event.payload()
+        return event.payload(with_user_count=False)
 
     async def edit_event(self, req: Req) -> Any:
         guild = self._guild(req)
         event = self._event(guild, req)
-        if event.creator.id != self.emu.bot_user.id:
-            self._need(guild, perm("manage_events"))
-        elif not guild.base_permissions(self._bot(guild)) & (perm("manage_events") | perm("create_events")):
-            raise missing_permissions()
+        bot = self._bot(guild)
         body = req.body or {}
+        # The bot needs the rights on the event as it is and as it will be (its channel and entity type).
+        events.check_manage(guild, bot, event, event.entity_type, self._event_channel(guild, event.channel_id))
         merged = {**event.payload(), **body}
         self._check_event(guild, merged, creating=False)
+        etype = int(merged["entity_type"])
+        channel = self._event_channel(guild, merged.get("channel_id")) if etype != events.EXTERNAL else None
+        if "entity_type" in body or "channel_id" in body:
+            events.check_manage(guild, bot, event, etype, channel)
         if "status" in body:
-            new = int(body["status"])
-            valid = {1: {1, 2, 4}, 2: {2, 3}}.get(event.status, {event.status})
-            if new not in valid:
-                errs = rules.FormErrors()
-                errs.add(["status"], "GUILD_SCHEDULED_EVENT_INVALID_STATUS", "Invalid status transition")
-                errs.raise_if_any()
-            event.status = new
+            events.check_status(event, int(body["status"]))
+            event.status = int(body["status"])
         for key in ("name", "description", "scheduled_start_time", "scheduled_end_time", "privacy_level"):
             if key in body:
                 setattr(event, key, body[key])
-        if "entity_type" in body:
-            event.entity_type = int(body["entity_type"])
-        if "channel_id" in body:
-            event.channel_id = _as_int(body["channel_id"]) if body["channel_id"] else None
-        if "entity_metadata" in body:
+        event.entity_type = etype
+        event.channel_id = channel.id if channel is not None else None
+        # "This endpoint silently discards entity_metadata for non-EXTERNAL events" (Modify Guild Scheduled Event).
+        if etype != events.EXTERNAL:
+            event.location = None
+        elif "entity_metadata" in body:
             event.location = (body["entity_metadata"] or {}).get("location")
         self.emu._dispatch("GUILD_SCHEDULED_EVENT_UPDATE", event.payload())
-        return event.payload()
+        return event.payload(with_user_count=False)
 
     async def delete_event(self, req: Req) -> Any:
         guild = self._guild(req)
         event = self._event(guild, req)
-        if event.creator.id != self.emu.bot_user.id:
-            self._need(guild, perm("manage_events"))
+        channel = self._event_channel(guild, event.channel_id) if event.entity_type != events.EXTERNAL else None
+        events.check_manage(guild, self._bot(guild), event, event.entity_type, channel)
         del guild.scheduled_events[event.id]
         self.emu._dispatch("GUILD_SCHEDULED_EVENT_DELETE", event.payload())
         return None
+
+    async def event_users(self, req: Req) -> Any:
+        """Get Guild Scheduled Event Users: "limit ... up to maximum 100" (default 100); "Users will always be
+        returned in ascending order by user_id. If both before and after are provided, only before is respected";
+        member data with ``with_member`` "if it exists"."""
+        guild = self._guild(req)
+        event = self._event(guild, req)
+        if not events.can_see_event(guild, self._bot(guild), event):
+            raise DiscordError(403, rules.MISSING_ACCESS, "Missing Access")
+        limit = int(req.query.get("limit") or 100)
+        if not 1 <= limit <= 100:
+            errs = rules.FormErrors()
+            errs.add(["limit"], "NUMBER_TYPE_MAX" if limit > 100 else "NUMBER_TYPE_MIN", "Invalid limit")
+            errs.raise_if_any()
+        ids = sorted(event.user_ids)
+        if before := req.query.get("before"):
+            # The users closest below ``before``, still in ascending order.
+            ids = [i for i in ids if i < int(before)][-limit:]
+        else:
+            after = int(req.query.get("after") or 0)
+            ids = [i for i in ids if i > after][:limit]
+        with_member = _truthy(req.query.get("with_member"))
+        out = []
+        for uid in ids:
+            user = self.emu.users.get(uid)
+            if user is None:
+                continue
+            item: dict[str, Any] = {"guild_scheduled_event_id": str(event.id), "user": user.payload()}
+            if with_member and (member := guild.members.get(uid)) is not None:
+                item["member"] = member.payload(with_user=False)
+            out.append(item)
+        return out
+
+    # ------------------------------------------------------------------ voice states
+    async def voice_state(self, req: Req) -> Any:
+        """Get Current User Voice State / Get User Voice State (Voice resource); 10065 when not connected."""
+        guild = self._guild(req)
+        uid = req.params["user_id"]
+        user_id = self.emu.bot_user.id if uid == "@me" else (_as_int(uid) if uid.isdigit() else 0)
+        state = guild.voice_states.get(user_id)
+        if state is None:
+            raise events.unknown_voice_state()
+        return state.payload()

@@ -267,6 +267,8 @@ class Channel:
     last_activity: datetime = UNSTAMPED
     created_at: datetime = UNSTAMPED
     messages: list[Message] = field(default_factory=list)
+    # Voice and stage channels: "0 refers to no limit" (Channel resource, "Channel Structure").
+    user_limit: int = 0
 
     @property
     def is_thread(self) -> bool:
@@ -352,7 +354,7 @@ class Channel:
         if self.type in (TEXT, NEWS, FORUM):
             data.update(topic=self.topic, last_message_id=self.last_message_id, default_auto_archive_duration=1440)
         if self.type in (VOICE, STAGE):
-            data.update(bitrate=64000, user_limit=0, rtc_region=None, video_quality_mode=1)
+            data.update(bitrate=64000, user_limit=self.user_limit, rtc_region=None, video_quality_mode=1)
         if self.type == FORUM:
             data.update(
                 available_tags=self.available_tags,
@@ -492,8 +494,10 @@ class ScheduledEvent:
     status: int = 1
     user_ids: set[int] = field(default_factory=set)
 
-    def payload(self) -> dict[str, Any]:
-        return {
+    def payload(self, *, with_user_count: bool = True) -> dict[str, Any]:
+        """The event object; ``user_count`` is optional ("user_count?") and REST sends it only when asked with
+        ``with_user_count`` (Guild Scheduled Event, "List Scheduled Events for Guild")."""
+        data = {
             "id": str(self.id),
             "guild_id": str(self.guild.id),
             "channel_id": str(self.channel_id) if self.channel_id else None,
@@ -512,6 +516,46 @@ class ScheduledEvent:
             "image": None,
             "recurrence_rule": None,
         }
+        if not with_user_count:
+            del data["user_count"]
+        return data
+
+
+@dataclass(eq=False)
+class VoiceState:
+    """A member connected to a voice or stage channel (Voice resource, "Voice State Object")."""
+
+    member: Member
+    channel_id: int
+    session_id: str
+    self_mute: bool = False
+    self_deaf: bool = False
+    self_video: bool = False
+    self_stream: bool = False
+    suppress: bool = False
+    request_to_speak_timestamp: str | None = None
+
+    def payload(self, *, channel_id: int | None = -1, in_guild_create: bool = False) -> dict[str, Any]:
+        """``channel_id=None`` is the state sent when the member leaves ("channel_id ?snowflake"). The voice
+        states in GUILD_CREATE "lack the guild_id key" (Gateway Events, "Guild Create")."""
+        cid = self.channel_id if channel_id == -1 else channel_id
+        data: dict[str, Any] = {
+            "channel_id": str(cid) if cid is not None else None,
+            "user_id": str(self.member.id),
+            "session_id": self.session_id,
+            "deaf": False,
+            "mute": False,
+            "self_deaf": self.self_deaf,
+            "self_mute": self.self_mute,
+            "self_stream": self.self_stream,
+            "self_video": self.self_video,
+            "suppress": self.suppress,
+            "request_to_speak_timestamp": self.request_to_speak_timestamp,
+        }
+        if not in_guild_create:
+            data["guild_id"] = str(self.member.guild.id)
+            data["member"] = self.member.payload()
+        return data
 
 
 @dataclass(eq=False)
@@ -523,6 +567,7 @@ class Guild:
     members: dict[int, Member] = field(default_factory=dict)
     channels: dict[int, Channel] = field(default_factory=dict)
     scheduled_events: dict[int, ScheduledEvent] = field(default_factory=dict)
+    voice_states: dict[int, VoiceState] = field(default_factory=dict)
     created_at: datetime = UNSTAMPED
 
     @property
@@ -646,7 +691,7 @@ class Guild:
             "members": [m.payload() for m in self.members.values()] if members else [],
             # discord.py asks for the rest (op 8) while member_count exceeds the members it was sent.
             "member_count": len(self.members),
-            "voice_states": [],
+            "voice_states": [v.payload(in_guild_create=True) for v in self.voice_states.values()],
             "presences": [],
             "stage_instances": [],
             "guild_scheduled_events": [e.payload() for e in self.scheduled_events.values()],
