@@ -539,6 +539,44 @@ async def count_message(
     return Participation(cohort.id, week, None if result.duplicate else member.id, bool(result.awarded))
 
 
+async def took_part(
+    session: AsyncSession,
+    policy: ledger.LedgerPolicy,
+    *,
+    cohort: Cohort,
+    week: int,
+    replies: dict[int, datetime],
+    now: datetime,
+) -> list[int]:
+    """Replies found in the thread's history as the week closes (written while the bot was away, so no message
+    event reached it): each author who is an active member of the cohort and has nothing for the week yet gets
+    ``replied`` and the week's ``prompt_reply``, as a live reply would have given them. ``replies`` maps a
+    Discord id to the time of their first reply that week. Returns the members (members.id) credited."""
+    credited: list[int] = []
+    for discord_id, at in replies.items():
+        found = await active_membership(session, cohort.guild_id, discord_id, cohort.id)
+        if found is None:
+            continue
+        member = found[0]
+        checkin = dialect_insert(session, CohortCheckin).values(
+            cohort_id=cohort.id, member_id=member.id, week=week, status="replied", at=at, messages=1
+        )
+        await session.execute(checkin.on_conflict_do_nothing(index_elements=["cohort_id", "member_id", "week"]))
+        result = await ledger.record_event(
+            session,
+            policy,
+            guild_id=cohort.guild_id,
+            member_id=member.id,
+            kind=PROMPT_REPLY,
+            reference=f"cohort:{cohort.id}:week:{week}",
+            at=at,
+            now=now,
+        )
+        if not result.duplicate:
+            credited.append(member.id)
+    return credited
+
+
 # -- closing a week -----------------------------------------------------------------------------------------------
 @dataclass
 class Closed:

@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 NONE = discord.AllowedMentions.none()
 ARCHIVED = 50083
 ACTIVE_THREAD_LIMIT = 160006
+# Messages read from a week's thread history at its close (two pages); a week livelier than this has been seen
+# by message events anyway, unless the bot was away for most of it.
+HISTORY_LIMIT = 200
 
 
 class WeeklySteps:
@@ -176,9 +179,57 @@ class WeeklySteps:
         )
         return {"content": content[:2000]}
 
+    async def _replies_in_history(self, cohort_id: int, week: int, now: datetime) -> None:
+        """Before a week closes, the members' replies in its thread that no message event brought (the bot was
+        down or disconnected when they were written) are counted from the thread's history: authors and times
+        only, never content. A failure to read is logged and the week closes on what the events brought."""
+        from models.cohorts import Cohort, CohortWeek
+
+        async with self.bot.sessions() as session:
+            cohort = await session.get(Cohort, cohort_id)
+            row = await session.get(CohortWeek, (cohort_id, week))
+        if cohort is None or cohort.thread_id is None or (row is not None and row.closed_at is not None):
+            return
+        starts_at = weekly.aware(cohort.starts_at)
+        assert starts_at is not None
+        start = weekly.week_start(starts_at, cohort.zone, week)
+        end = min(weekly.week_start(starts_at, cohort.zone, week + 1), now)
+        replies: dict[int, datetime] = {}
+        try:
+            thread = await self._readable_thread(cohort.thread_id)
+            async for message in thread.history(after=start, before=end, limit=HISTORY_LIMIT, oldest_first=True):
+                if message.author.bot or message.type not in (
+                    discord.MessageType.default,
+                    discord.MessageType.reply,
+                ):
+                    continue
+                replies.setdefault(message.author.id, message.created_at)
+        except discord.HTTPException as exc:
+            log.warning("cohort %s week %s: the thread's history could not be read (%s)", cohort_id, week, exc)
+            return
+        if not replies:
+            return
+        async with self.bot.sessions.begin() as session:
+            credited = await weekly.took_part(
+                session, self.policy, cohort=cohort, week=week, replies=replies, now=now
+            )
+        for member_id in credited:
+            self.bot.ledger_recorded(member_id)
+
+    async def _readable_thread(self, thread_id: int) -> discord.Thread:
+        """The thread to read from; an archived one is read as it is (reading never needs it unarchived)."""
+        thread = self.bot.live_guild().get_thread(thread_id)
+        if thread is None:
+            channel = await self.bot.fetch_channel(thread_id)
+            if not isinstance(channel, discord.Thread):
+                raise PermanentSendError(f"channel {thread_id} is not a thread")
+            thread = channel
+        return thread
+
     async def _close_week(self, reminder: Reminder) -> None:
         cohort_id, week = reminder.target_id, int(reminder.payload["week"])
         now = self.bot.clock.now()
+        await self._replies_in_history(cohort_id, week, now)
         async with self.bot.sessions.begin() as session:
             closed = await weekly.close_week(
                 session,

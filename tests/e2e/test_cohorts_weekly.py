@@ -666,3 +666,30 @@ async def test_a_note_submit_is_answered_first_and_recorded_behind_a_busy_writer
         return any("with your note" in (m.content or "") for m in noted.followups)
 
     await eventually(told, True)
+
+
+async def test_replies_written_while_the_bot_was_down_count_at_the_weeks_close(world: AtlasHarness) -> None:
+    """No message event reaches a stopped bot: the week's close reads the thread's history (authors and times,
+    never content), so a member who replied meanwhile took part; one who did nothing missed the week."""
+    carol, dave = world.members["carol"], world.members["dave"]
+    cid, thread = await make_cohort(world, [carol, dave])
+    await world.advance(until(world, WEEK1 + timedelta(hours=1)))
+    await world.stop()
+    world.clock.set(WEEK1 + timedelta(days=2))
+    world.emu.post(carol, thread_of(world, thread), "my notes on replication lag")
+    world.clock.set(WEEK2 + timedelta(hours=2))  # back after week 1's close fell due
+    await world.start()
+    await world.advance(minutes=5)
+    async with world.bot.sessions() as session:
+        week1 = await session.get(CohortWeek, (cid, 1))
+        rows = (
+            await session.execute(
+                select(MemberRow.discord_id, CohortCheckin.status)
+                .join(MemberRow, MemberRow.id == CohortCheckin.member_id)
+                .where(CohortCheckin.cohort_id == cid, CohortCheckin.week == 1)
+            )
+        ).all()
+    assert week1 is not None and week1.closed_at is not None
+    assert dict(rows) == {carol.id: "replied", dave.id: "missed"}
+    assert await ledger_count(world, carol, "prompt_reply") == 1
+    assert await ledger_count(world, dave, "prompt_reply") == 0
