@@ -79,6 +79,12 @@ MEMBER_TABLES = {
     "cohorts": "kept",  # facilitator_id: the group stays; the anonymised member row is shown
     "cohort_projects": "kept",
     "cohort_milestones": "kept",
+    "office_hour_series": "kept",  # host_id: the series stays with the anonymised host
+    "office_hours": "kept",
+    "office_hour_rsvps": "erased",
+    "office_hour_questions": "erased",
+    "office_hour_queue": "erased",
+    "office_hour_attendance": "erased",
     "ledger_events": "kept",
     "member_points": "kept",
     "member_kind_stats": "kept",
