@@ -1,18 +1,52 @@
 """The /officehours commands: scheduling (one-off or weekly, in the host's own time zone), the native event and
 the announcement with RSVP buttons, cancelling and rescheduling, questions ahead. The live commands (start, end)
-come in from ``live_cog.LiveCommands``."""
+come in from ``live_cog.LiveCommands``.
+
+Every session is written to the database first; its native event and announcement follow, each recorded the
+moment it exists (``_publish``), so a Discord error or a restart half-way resumes rather than duplicates: the
+daily job (and each new schedule) publishes whatever is still missing and tops weekly series up to
+``[office_hours] series_ahead`` upcoming sessions.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from datetime import datetime
 from typing import TYPE_CHECKING
 
+import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.checks import Capability, require
+from bot.errors import UserError
+from bot.members import ensure_member, get_member
+from bot.scheduler import Job
+from bot.timefmt import discord_ts
+from cogs.officehours import service
+from cogs.officehours import when as when_module
 from cogs.officehours.live_cog import LiveCommands
+from cogs.officehours.views import SessionButton, announcement_view
+from models.officehours import OfficeHour
 
 if TYPE_CHECKING:
     from bot.core import AtlasBot
+
+log = logging.getLogger(__name__)
+
+SERIES_JOB = "officehours-series"
+# Discord: "Maximum number of uncompleted guild scheduled events reached (100)".
+MAX_EVENTS_CODE = 30038
+NO_MENTIONS = discord.AllowedMentions.none()
+
+
+def _when_text(row: OfficeHour) -> str:
+    return (
+        f"{discord_ts(row.starts_at, 'F')} ({discord_ts(row.starts_at, 'R')}), "
+        f"{row.duration_minutes} minutes; the host's time: {when_module.describe_instant(row.starts_at, row.zone)}"
+    )
 
 
 @app_commands.guild_only()
@@ -25,10 +59,372 @@ class OfficeHoursCog(
     def __init__(self, bot: AtlasBot) -> None:
         self.bot = bot
         self.config = bot.config.office_hours
+        self._refreshing: dict[int, bool] = {}
+        self._publishing = asyncio.Lock()
         super().__init__()
 
     async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(SessionButton)
+        self.bot.scheduler.add_job(Job(SERIES_JOB, {"hour": 3, "minute": 15}, self.series_job))
         await self.live_load()
 
     async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(SessionButton)
+        self.bot.scheduler.remove_job(SERIES_JOB)
         await self.live_unload()
+
+    # -- helpers ---------------------------------------------------------------------------------------------
+    async def _zone_of(self, user: discord.abc.User) -> str:
+        async with self.bot.sessions() as session:
+            row = await get_member(session, self.bot.guild_id, user.id)
+        return (row.timezone if row is not None and row.timezone else None) or self.bot.config.community.timezone
+
+    async def _member_id(self, user: discord.abc.User) -> int:
+        joined = getattr(user, "joined_at", None) or self.bot.clock.now()
+        async with self.bot.sessions.begin() as session:
+            row = await ensure_member(
+                session,
+                self.bot.guild_id,
+                user.id,
+                display_name=getattr(user, "display_name", ""),
+                joined_at=joined,
+            )
+            return row.id
+
+    # -- /officehours schedule -------------------------------------------------------------------------------
+    @app_commands.command(
+        name="schedule", description="Schedule office hours in your own time zone (mentors, teachers, maintainers)"
+    )
+    @app_commands.describe(
+        when='e.g. "Wed 4 Nov 18:00", "tomorrow 18:00" or "every Tuesday 18:00" (your profile\'s time zone)',
+        duration="Minutes",
+        topic="What the session is about",
+        channel="The voice or stage channel it takes place in",
+        capacity="Seats (default from the server's settings)",
+        recorded="Whether the session is recorded (shown to everyone before they join)",
+    )
+    @require(Capability.HOST_OFFICE_HOURS)
+    async def schedule(
+        self,
+        interaction: discord.Interaction,
+        when: str,
+        duration: app_commands.Range[int, 15, 1440],
+        topic: app_commands.Range[str, 1, 100],
+        channel: discord.VoiceChannel | discord.StageChannel,
+        capacity: app_commands.Range[int, 1, 500] | None = None,
+        recorded: bool = False,
+    ) -> None:
+        if duration > self.config.max_duration_minutes:
+            raise UserError(f"A session lasts at most {self.config.max_duration_minutes} minutes.")
+        if " ".join(topic.split()) == "":
+            raise UserError("Give the session a topic.")
+        now = self.bot.clock.now()
+        zone = await self._zone_of(interaction.user)
+        try:
+            parsed = _parse(when, zone, now)
+        except when_module.WhenError as exc:
+            raise UserError(str(exc)) from None
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        host_id = await self._member_id(interaction.user)
+        spec = service.SessionSpec(
+            guild_id=self.bot.guild_id,
+            host_id=host_id,
+            topic=" ".join(topic.split()),
+            zone=zone,
+            duration_minutes=duration,
+            capacity=capacity or self.config.default_capacity,
+            channel_id=channel.id,
+            recorded=recorded,
+        )
+        async with self.bot.sessions.begin() as session:
+            if isinstance(parsed, when_module.Once):
+                row = await service.create_once(session, spec, parsed.starts_at, now)
+                ids = [row.id]
+            else:
+                _series, ids = await service.create_series(session, spec, parsed, self.config.series_ahead, now)
+        problems = [p for p in [await self._publish(i) for i in ids] if p]
+        lines = [
+            f"Scheduled **{discord.utils.escape_markdown(spec.topic)}**: {when_module.describe(parsed, now)}."
+        ]
+        if len(ids) > 1:
+            lines.append(f"The next {len(ids)} sessions exist now; each following one is made as these pass.")
+        lines += problems
+        await interaction.followup.send("\n".join(lines), ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    @schedule.autocomplete("when")
+    async def when_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        zone = await self._zone_of(interaction.user)
+        if not current.strip():
+            return [app_commands.Choice(name=f"Type a day and time ({when_module.city(zone)} time)", value="")]
+        try:
+            shown = when_module.describe(_parse(current, zone, self.bot.clock.now()), self.bot.clock.now())
+        except when_module.WhenError as exc:
+            shown = f"✗ {exc}"
+        return [app_commands.Choice(name=shown[:100], value=current[:100])]
+
+    # -- Discord's view of a session -------------------------------------------------------------------------
+    async def _publish(self, office_hour_id: int) -> str | None:
+        """Creates what is missing of the session's native event and announcement, recording each at once; the
+        problems in words, or None. The announcement goes out even when the event cannot (yet) be made."""
+        async with self._publishing:
+            guild = self.bot.get_guild(self.bot.guild_id)
+            async with self.bot.sessions() as session:
+                row = await session.get(OfficeHour, office_hour_id)
+                if row is None or row.state != "scheduled":
+                    return None
+                left = (await service.seats(session, office_hour_id)).left
+            if guild is None:
+                return "The server is not available right now; the event will be created later."
+            problems = []
+            if row.event_id is None:
+                problem = await self._create_event(guild, row)
+                if problem:
+                    problems.append(problem)
+            if row.announcement_message_id is None:
+                problem = await self._announce(guild, row, left)
+                if problem:
+                    problems.append(problem)
+            return "\n".join(problems) or None
+
+    async def _create_event(self, guild: discord.Guild, row: OfficeHour) -> str | None:
+        channel = guild.get_channel(row.channel_id)
+        if not isinstance(channel, discord.VoiceChannel | discord.StageChannel):
+            return "The session's voice channel no longer exists: reschedule it in another channel."
+        try:
+            event = await guild.create_scheduled_event(
+                name=row.topic,
+                start_time=row.starts_at,
+                end_time=service.ends_at(row),
+                channel=channel,
+                privacy_level=discord.PrivacyLevel.guild_only,
+                description=_event_description(row),
+                reason="office hours scheduled",
+            )
+        except discord.HTTPException as exc:
+            if exc.code == MAX_EVENTS_CODE:
+                return (
+                    "Discord allows at most 100 upcoming events on a server and that many exist: the session is "
+                    "saved and announced; its event is created once an older one ends or is cancelled."
+                )
+            if isinstance(exc, discord.Forbidden):
+                needs = (
+                    "Manage Channels, Mute Members and Move Members"
+                    if isinstance(channel, discord.StageChannel)
+                    else "View Channel and Connect"
+                )
+                return (
+                    f"I may not create events in {channel.mention} (I need Create Events, and {needs} there): "
+                    "the session is saved and announced; its event is created once I can."
+                )
+            log.warning("office hours %s: creating the event failed: %s", row.id, exc)
+            return "Discord refused the event for now; it will be created later."
+        # Recorded at once: a crash after this never makes a second event.
+        async with self.bot.sessions.begin() as session:
+            fresh = await session.get(OfficeHour, row.id)
+            assert fresh is not None
+            fresh.event_id = event.id
+        row.event_id = event.id
+        return None
+
+    async def _announce(self, guild: discord.Guild, row: OfficeHour, left: int) -> str | None:
+        target = guild.get_channel(self.bot.config.channels.office_hours)
+        if not isinstance(target, discord.TextChannel):
+            return "The office-hours channel is not set up, so there is no announcement with RSVP buttons."
+        try:
+            message = await target.send(
+                _announcement(row, left), view=announcement_view(row.id), allowed_mentions=NO_MENTIONS
+            )
+        except discord.HTTPException as exc:
+            log.warning("office hours %s: the announcement failed: %s", row.id, exc)
+            return "The announcement could not be posted yet; it will be posted later."
+        async with self.bot.sessions.begin() as session:
+            fresh = await session.get(OfficeHour, row.id)
+            assert fresh is not None
+            fresh.announcement_channel_id, fresh.announcement_message_id = target.id, message.id
+        row.announcement_channel_id, row.announcement_message_id = target.id, message.id
+        return None
+
+    async def refresh_announcement(self, office_hour_id: int) -> None:
+        """Edits the announcement to the current seats (coalesced: many clicks, few edits)."""
+        if office_hour_id in self._refreshing:
+            self._refreshing[office_hour_id] = True
+            return
+        self._refreshing[office_hour_id] = False
+        try:
+            while True:
+                async with self.bot.sessions() as session:
+                    row = await session.get(OfficeHour, office_hour_id)
+                    if row is None or row.announcement_message_id is None or row.announcement_channel_id is None:
+                        return
+                    left = (await service.seats(session, office_hour_id)).left
+                channel = self.bot.get_channel(row.announcement_channel_id)
+                if isinstance(channel, discord.TextChannel):
+                    try:
+                        await channel.get_partial_message(row.announcement_message_id).edit(
+                            content=_announcement(row, left),
+                            view=announcement_view(row.id, closed=row.state in ("ended", "cancelled")),
+                            allowed_mentions=NO_MENTIONS,
+                        )
+                    except discord.HTTPException as exc:
+                        log.warning("office hours %s: editing the announcement failed: %s", office_hour_id, exc)
+                if not self._refreshing.get(office_hour_id):
+                    return
+                self._refreshing[office_hour_id] = False
+        finally:
+            self._refreshing.pop(office_hour_id, None)
+
+    async def series_job(self, now: datetime) -> None:
+        """Tops every weekly series up to ``series_ahead`` upcoming sessions and publishes what is missing."""
+        async with self.bot.sessions.begin() as session:
+            for series_id in await service.active_series(session, self.bot.guild_id):
+                await service.extend_series(session, series_id, self.config.series_ahead, now)
+        async with self.bot.sessions() as session:
+            ids = await service.needing_discord(session, self.bot.guild_id, now)
+        for office_hour_id in ids:
+            await self._publish(office_hour_id)
+
+    # -- RSVP ------------------------------------------------------------------------------------------------
+    async def rsvp_clicked(self, interaction: discord.Interaction, office_hour_id: int) -> None:
+        now = self.bot.clock.now()  # click order is the moment the click arrived
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        member_id = await self._member_id(interaction.user)
+        try:
+            async with self.bot.sessions.begin() as session:
+                result = await service.rsvp(session, office_hour_id, member_id, now)
+                row = await session.get(OfficeHour, office_hour_id)
+                assert row is not None
+                recorded = row.recorded
+        except service.ScheduleError as exc:
+            await interaction.followup.send(str(exc), ephemeral=True)
+            return
+        policy = "This session **is recorded**." if recorded else "This session is not recorded."
+        if result.state == service.SEAT:
+            text = f"You have seat {result.seat}. {policy}" if not result.already else "You already have a seat."
+        else:
+            text = (
+                f"The session is full: you are number {result.position} on the waitlist, and will get a DM if a "
+                f"seat frees up. {policy}"
+            )
+        await interaction.followup.send(text, ephemeral=True)
+        if not result.already:
+            await self.refresh_announcement(office_hour_id)
+
+    async def unrsvp_clicked(self, interaction: discord.Interaction, office_hour_id: int) -> None:
+        now = self.bot.clock.now()
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        member_id = await self._member_id(interaction.user)
+        async with self.bot.sessions.begin() as session:
+            result = await service.cancel_rsvp(session, office_hour_id, member_id, now)
+        if result.was is None:
+            await interaction.followup.send("You had no RSVP for this session.", ephemeral=True)
+            return
+        await interaction.followup.send("Your RSVP is cancelled.", ephemeral=True)
+        await self._promoted(office_hour_id, result.promoted)
+        await self.refresh_announcement(office_hour_id)
+
+    async def _promoted(self, office_hour_id: int, member_ids: list[int]) -> None:
+        """DMs the members moved from the waitlist into a seat."""
+        if not member_ids:
+            return
+        async with self.bot.sessions() as session:
+            row = await session.get(OfficeHour, office_hour_id)
+            ids = await service.discord_ids(session, member_ids)
+        assert row is not None
+        for member_id in member_ids:
+            user = self.bot.get_user(ids[member_id]) or await self.bot.fetch_user(ids[member_id])
+            try:
+                await user.send(
+                    f"A seat freed up: you now have a seat at **{discord.utils.escape_markdown(row.topic)}**, "
+                    f"{_when_text(row)}. {'It is recorded.' if row.recorded else 'It is not recorded.'}",
+                    allowed_mentions=NO_MENTIONS,
+                )
+            except discord.HTTPException as exc:
+                log.info("office hours %s: could not DM a promoted member: %s", office_hour_id, exc)
+
+    async def ask_clicked(self, interaction: discord.Interaction, office_hour_id: int) -> None:
+        raise UserError("Questions ahead are not available yet.")
+
+    async def question_submitted(
+        self, interaction: discord.Interaction, office_hour_id: int, topic: str, body: str
+    ) -> None:
+        raise UserError("Questions ahead are not available yet.")
+
+    # -- "Interested" on the native event counts as an RSVP --------------------------------------------------
+    async def _session_for_event(self, event_id: int) -> int | None:
+        from sqlalchemy import select
+
+        async with self.bot.sessions() as session:
+            return await session.scalar(select(OfficeHour.id).where(OfficeHour.event_id == event_id))
+
+    @commands.Cog.listener()
+    async def on_scheduled_event_user_add(self, event: discord.ScheduledEvent, user: discord.User) -> None:
+        await self._interested(event, user, True)
+
+    @commands.Cog.listener()
+    async def on_scheduled_event_user_remove(self, event: discord.ScheduledEvent, user: discord.User) -> None:
+        await self._interested(event, user, False)
+
+    async def _interested(self, event: discord.ScheduledEvent, user: discord.abc.User, added: bool) -> None:
+        if event.guild_id != self.bot.guild_id or user.bot:
+            return
+        office_hour_id = await self._session_for_event(event.id)
+        if office_hour_id is None:
+            return
+        member_id = await self._member_id(user)
+        now = self.bot.clock.now()
+        async with self.bot.sessions.begin() as session:
+            row = await session.get(OfficeHour, office_hour_id)
+            assert row is not None
+            topic = row.topic
+            if added:
+                try:
+                    result: service.RsvpResult | service.CancelResult = await service.rsvp(
+                        session, office_hour_id, member_id, now, via="interested"
+                    )
+                except service.ScheduleError:
+                    return
+            else:
+                result = await service.cancel_rsvp(session, office_hour_id, member_id, now, only_via="interested")
+        if isinstance(result, service.RsvpResult):
+            if result.already:
+                return
+            text = (
+                f"You marked **{discord.utils.escape_markdown(topic)}** as Interested: that holds seat "
+                f"{result.seat} for you."
+                if result.state == service.SEAT
+                else f"You marked **{discord.utils.escape_markdown(topic)}** as Interested, but it is full: you "
+                f"are number {result.position} on the waitlist and will get a DM if a seat frees up."
+            )
+            with contextlib.suppress(discord.HTTPException):
+                await user.send(text, allowed_mentions=NO_MENTIONS)
+        else:
+            await self._promoted(office_hour_id, result.promoted)
+        await self.refresh_announcement(office_hour_id)
+
+
+def _parse(text: str, zone: str, now: datetime) -> when_module.Once | when_module.Weekly:
+    return when_module.parse(text, zone, now)
+
+
+def _event_description(row: OfficeHour) -> str:
+    recorded = "This session is recorded." if row.recorded else "This session is not recorded."
+    return f"Office hours: {row.topic}. {recorded} RSVP in the office-hours channel (seats: {row.capacity})."[
+        :1000
+    ]
+
+
+def _announcement(row: OfficeHour, seats_left: int) -> str:
+    topic = discord.utils.escape_markdown(discord.utils.escape_mentions(row.topic))
+    recorded = "🔴 **Recorded**" if row.recorded else "Not recorded"
+    lines = [
+        f"**Office hours: {topic}**",
+        f"🕒 {_when_text(row)}",
+        f"🔊 <#{row.channel_id}> · {recorded}",
+    ]
+    if row.state == "cancelled":
+        lines.append("❌ **Cancelled**")
+    else:
+        lines.append(f"🪑 {seats_left} of {row.capacity} seats left" + ("" if seats_left else " (waitlist open)"))
+    return "\n".join(lines)

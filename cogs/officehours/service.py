@@ -1,0 +1,316 @@
+"""Office-hours rules: sessions and weekly series, RSVPs with capacity and a waitlist (no discord import).
+
+Seats: a member takes a seat inside a transaction that first touches the session row (``UPDATE office_hours SET
+capacity = capacity``): on PostgreSQL that takes the row's lock, on SQLite the process's write gate (the single
+writer), so the seats counted next cannot change under us; the partial unique index on (session, seat) makes a
+double-booked seat impossible even so. The waitlist is click order: ``created_at`` (strictly increasing per
+session: the order RSVPs were taken under the lock), then ``member_id``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db import dialect_insert
+from cogs.officehours import when
+from models import Member
+from models.officehours import OfficeHour, OfficeHourRsvp, OfficeHourSeries
+
+SEAT, WAITLIST, CANCELLED = "seat", "waitlist", "cancelled"
+
+
+class ScheduleError(ValueError):
+    """Refused with the reason in words."""
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    guild_id: int
+    host_id: int
+    topic: str
+    zone: str
+    duration_minutes: int
+    capacity: int
+    channel_id: int
+    recorded: bool
+
+
+async def create_once(session: AsyncSession, spec: SessionSpec, starts_at: datetime, now: datetime) -> OfficeHour:
+    row = OfficeHour(
+        guild_id=spec.guild_id,
+        host_id=spec.host_id,
+        topic=spec.topic,
+        zone=spec.zone,
+        starts_at=starts_at,
+        duration_minutes=spec.duration_minutes,
+        capacity=spec.capacity,
+        channel_id=spec.channel_id,
+        recorded=spec.recorded,
+        state="scheduled",
+        created_at=now,
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def create_series(
+    session: AsyncSession, spec: SessionSpec, weekly: when.Weekly, ahead: int, now: datetime
+) -> tuple[OfficeHourSeries, list[int]]:
+    series = OfficeHourSeries(
+        guild_id=spec.guild_id,
+        host_id=spec.host_id,
+        topic=spec.topic,
+        zone=spec.zone,
+        weekday=weekly.weekday,
+        local_time=weekly.local_time,
+        duration_minutes=spec.duration_minutes,
+        capacity=spec.capacity,
+        channel_id=spec.channel_id,
+        recorded=spec.recorded,
+        created_at=now,
+    )
+    session.add(series)
+    await session.flush()
+    return series, await extend_series(session, series.id, ahead, now)
+
+
+async def extend_series(session: AsyncSession, series_id: int, ahead: int, now: datetime) -> list[int]:
+    """Makes the series' upcoming sessions up to ``ahead`` of them (idempotent: UNIQUE(series_id, starts_at));
+    the ids of the sessions it created."""
+    series = await session.get(OfficeHourSeries, series_id)
+    if series is None or series.ended_at is not None:
+        return []
+    upcoming = list(
+        await session.scalars(
+            select(OfficeHour.starts_at).where(
+                OfficeHour.series_id == series_id,
+                OfficeHour.starts_at > now,
+                OfficeHour.state.in_(("scheduled", "live", "cancelled")),
+            )
+        )
+    )
+    latest = max(upcoming, default=now)
+    missing = ahead - len(upcoming)
+    created: list[int] = []
+    if missing <= 0:
+        return created
+    for start in when.occurrences(series.weekday, series.local_time, series.zone, latest, missing):
+        new_id = await session.scalar(
+            dialect_insert(session, OfficeHour)
+            .values(
+                guild_id=series.guild_id,
+                series_id=series.id,
+                host_id=series.host_id,
+                topic=series.topic,
+                description=series.description,
+                zone=series.zone,
+                starts_at=start,
+                duration_minutes=series.duration_minutes,
+                capacity=series.capacity,
+                channel_id=series.channel_id,
+                recorded=series.recorded,
+                state="scheduled",
+                created_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["series_id", "starts_at"])
+            .returning(OfficeHour.id)
+        )
+        if new_id is not None:
+            created.append(new_id)
+    return created
+
+
+async def active_series(session: AsyncSession, guild_id: int) -> list[int]:
+    return list(
+        await session.scalars(
+            select(OfficeHourSeries.id).where(
+                OfficeHourSeries.guild_id == guild_id, OfficeHourSeries.ended_at.is_(None)
+            )
+        )
+    )
+
+
+async def needing_discord(session: AsyncSession, guild_id: int, now: datetime) -> list[int]:
+    """Scheduled sessions whose native event or announcement is not made yet (a Discord error, a restart)."""
+    return list(
+        await session.scalars(
+            select(OfficeHour.id)
+            .where(
+                OfficeHour.guild_id == guild_id,
+                OfficeHour.state == "scheduled",
+                OfficeHour.starts_at > now,
+                (OfficeHour.event_id.is_(None)) | (OfficeHour.announcement_message_id.is_(None)),
+            )
+            .order_by(OfficeHour.starts_at)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Seats:
+    taken: int
+    capacity: int
+    waiting: int
+
+    @property
+    def left(self) -> int:
+        return max(self.capacity - self.taken, 0)
+
+
+async def seats(session: AsyncSession, office_hour_id: int) -> Seats:
+    row = await session.get(OfficeHour, office_hour_id)
+    assert row is not None
+    counts = dict(
+        (
+            await session.execute(
+                select(OfficeHourRsvp.state, func.count())
+                .where(OfficeHourRsvp.office_hour_id == office_hour_id)
+                .group_by(OfficeHourRsvp.state)
+            )
+        ).all()
+    )
+    return Seats(counts.get(SEAT, 0), row.capacity, counts.get(WAITLIST, 0))
+
+
+@dataclass(frozen=True)
+class RsvpResult:
+    state: str  # seat | waitlist
+    seat: int | None
+    position: int | None  # on the waitlist, 1-based
+    already: bool
+
+
+async def _lock_session(session: AsyncSession, office_hour_id: int) -> OfficeHour:
+    """Serialises seat changes of one session (row lock on PostgreSQL, the write gate on SQLite)."""
+    await session.execute(
+        update(OfficeHour).where(OfficeHour.id == office_hour_id).values(capacity=OfficeHour.capacity)
+    )
+    row = await session.get(OfficeHour, office_hour_id, populate_existing=True)
+    if row is None:
+        raise ScheduleError("This session no longer exists.")
+    return row
+
+
+async def _free_seat(session: AsyncSession, row: OfficeHour) -> int | None:
+    taken = set(
+        await session.scalars(
+            select(OfficeHourRsvp.seat).where(
+                OfficeHourRsvp.office_hour_id == row.id, OfficeHourRsvp.state == SEAT
+            )
+        )
+    )
+    return next((n for n in range(1, row.capacity + 1) if n not in taken), None)
+
+
+async def _position(session: AsyncSession, rsvp: OfficeHourRsvp) -> int:
+    ahead = await session.scalar(
+        select(func.count()).where(
+            OfficeHourRsvp.office_hour_id == rsvp.office_hour_id,
+            OfficeHourRsvp.state == WAITLIST,
+            (OfficeHourRsvp.created_at < rsvp.created_at)
+            | ((OfficeHourRsvp.created_at == rsvp.created_at) & (OfficeHourRsvp.member_id < rsvp.member_id)),
+        )
+    )
+    return int(ahead or 0) + 1
+
+
+async def rsvp(
+    session: AsyncSession, office_hour_id: int, member_id: int, now: datetime, *, via: str = "button"
+) -> RsvpResult:
+    row = await _lock_session(session, office_hour_id)
+    if row.state != "scheduled":
+        raise ScheduleError("This session is no longer taking RSVPs.")
+    existing = await session.get(OfficeHourRsvp, (office_hour_id, member_id), populate_existing=True)
+    if existing is not None and existing.state == SEAT:
+        return RsvpResult(SEAT, existing.seat, None, True)
+    if existing is not None and existing.state == WAITLIST:
+        return RsvpResult(WAITLIST, None, await _position(session, existing), True)
+    seat = await _free_seat(session, row)
+    # Waitlisted members keep their turn: a free seat goes to a newcomer only when nobody is waiting.
+    waiting = await session.scalar(
+        select(func.count()).where(
+            OfficeHourRsvp.office_hour_id == office_hour_id, OfficeHourRsvp.state == WAITLIST
+        )
+    )
+    state = SEAT if seat is not None and not waiting else WAITLIST
+    # Click order is the order RSVPs are taken under the session's lock: a stamp never earlier than the last
+    # one (many clicks in the same instant get consecutive microseconds), so the line never reshuffles.
+    last = await session.scalar(
+        select(func.max(OfficeHourRsvp.created_at)).where(OfficeHourRsvp.office_hour_id == office_hour_id)
+    )
+    stamp = now if last is None or now > last else last + timedelta(microseconds=1)
+    if existing is None:
+        existing = OfficeHourRsvp(office_hour_id=office_hour_id, member_id=member_id, created_at=stamp)
+        session.add(existing)
+    else:
+        existing.created_at = stamp  # back in line at the end
+    existing.state, existing.seat = state, (seat if state == SEAT else None)
+    existing.via, existing.updated_at = via, now
+    await session.flush()
+    if state == SEAT:
+        return RsvpResult(SEAT, seat, None, False)
+    return RsvpResult(WAITLIST, None, await _position(session, existing), False)
+
+
+@dataclass(frozen=True)
+class CancelResult:
+    was: str | None  # seat | waitlist | None (had no RSVP)
+    promoted: list[int]  # member ids moved from the waitlist into a seat
+
+
+async def cancel_rsvp(
+    session: AsyncSession, office_hour_id: int, member_id: int, now: datetime, *, only_via: str | None = None
+) -> CancelResult:
+    row = await _lock_session(session, office_hour_id)
+    existing = await session.get(OfficeHourRsvp, (office_hour_id, member_id), populate_existing=True)
+    if existing is None or existing.state == CANCELLED or (only_via is not None and existing.via != only_via):
+        return CancelResult(None, [])
+    was = existing.state
+    existing.state, existing.seat, existing.updated_at = CANCELLED, None, now
+    await session.flush()
+    promoted = await fill_seats(session, row, now) if row.state == "scheduled" else []
+    return CancelResult(was, promoted)
+
+
+async def fill_seats(session: AsyncSession, row: OfficeHour, now: datetime) -> list[int]:
+    """Moves the first waitlisted members into free seats (click order); their member ids."""
+    promoted: list[int] = []
+    while (seat := await _free_seat(session, row)) is not None:
+        first = await session.scalar(
+            select(OfficeHourRsvp)
+            .where(OfficeHourRsvp.office_hour_id == row.id, OfficeHourRsvp.state == WAITLIST)
+            .order_by(OfficeHourRsvp.created_at, OfficeHourRsvp.member_id)
+            .limit(1)
+        )
+        if first is None:
+            break
+        first.state, first.seat, first.updated_at = SEAT, seat, now
+        await session.flush()
+        promoted.append(first.member_id)
+    return promoted
+
+
+async def rsvps(session: AsyncSession, office_hour_id: int, state: str) -> list[OfficeHourRsvp]:
+    return list(
+        await session.scalars(
+            select(OfficeHourRsvp)
+            .where(OfficeHourRsvp.office_hour_id == office_hour_id, OfficeHourRsvp.state == state)
+            .order_by(OfficeHourRsvp.created_at, OfficeHourRsvp.member_id)
+        )
+    )
+
+
+async def discord_ids(session: AsyncSession, member_ids: list[int]) -> dict[int, int]:
+    if not member_ids:
+        return {}
+    rows = await session.execute(select(Member.id, Member.discord_id).where(Member.id.in_(member_ids)))
+    return dict(rows.all())
+
+
+def ends_at(row: OfficeHour) -> datetime:
+    return row.starts_at + timedelta(minutes=row.duration_minutes)
