@@ -13,22 +13,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.checks import Capability, require
+from bot.checks import Capability, member_has, require
 from bot.errors import UserError
 from bot.members import ensure_member, get_member
+from bot.reminders import PermanentSendError, ReminderKind
 from bot.scheduler import Job
 from bot.timefmt import discord_ts
 from cogs.officehours import service
 from cogs.officehours import when as when_module
 from cogs.officehours.live_cog import LiveCommands
 from cogs.officehours.views import SessionButton, announcement_view
+from models import Reminder
 from models.officehours import OfficeHour
 
 if TYPE_CHECKING:
@@ -66,14 +68,25 @@ class OfficeHoursCog(
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(SessionButton)
         self.bot.scheduler.add_job(Job(SERIES_JOB, {"hour": 3, "minute": 15}, self.series_job))
+        # The session reminders' own late policy is their expiry (the start); the grace only bounds a backlog.
+        grace = timedelta(days=7)
+        self.bot.reminders.register(ReminderKind(service.REMIND, self._fan_out, grace=grace))
+        self.bot.reminders.register(ReminderKind(service.REMIND_ONE, self._remind_one, grace=grace))
+        self.bot.reminders.register(ReminderKind(service.CANCELLED_ONE, self._tell_cancelled, grace=grace))
         await self.live_load()
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(SessionButton)
         self.bot.scheduler.remove_job(SERIES_JOB)
+        for kind in (service.REMIND, service.REMIND_ONE, service.CANCELLED_ONE):
+            self.bot.reminders.unregister(kind)
         await self.live_unload()
 
     # -- helpers ---------------------------------------------------------------------------------------------
+    @property
+    def _offsets(self) -> list[int]:
+        return list(self.bot.config.reminders.office_hours_offsets_minutes)
+
     async def _zone_of(self, user: discord.abc.User) -> str:
         async with self.bot.sessions() as session:
             row = await get_member(session, self.bot.guild_id, user.id)
@@ -142,6 +155,10 @@ class OfficeHoursCog(
                 ids = [row.id]
             else:
                 _series, ids = await service.create_series(session, spec, parsed, self.config.series_ahead, now)
+            for office_hour_id in ids:
+                made = await session.get(OfficeHour, office_hour_id)
+                assert made is not None
+                await service.plan_reminders(session, self.bot.reminders, made, self._offsets, now)
         problems = [p for p in [await self._publish(i) for i in ids] if p]
         lines = [
             f"Scheduled **{discord.utils.escape_markdown(spec.topic)}**: {when_module.describe(parsed, now)}."
@@ -279,11 +296,186 @@ class OfficeHoursCog(
         """Tops every weekly series up to ``series_ahead`` upcoming sessions and publishes what is missing."""
         async with self.bot.sessions.begin() as session:
             for series_id in await service.active_series(session, self.bot.guild_id):
-                await service.extend_series(session, series_id, self.config.series_ahead, now)
+                for office_hour_id in await service.extend_series(
+                    session, series_id, self.config.series_ahead, now
+                ):
+                    made = await session.get(OfficeHour, office_hour_id)
+                    assert made is not None
+                    await service.plan_reminders(session, self.bot.reminders, made, self._offsets, now)
         async with self.bot.sessions() as session:
             ids = await service.needing_discord(session, self.bot.guild_id, now)
         for office_hour_id in ids:
             await self._publish(office_hour_id)
+
+    # -- reminders -------------------------------------------------------------------------------------------
+    async def _fan_out(self, reminder: Reminder) -> None:
+        async with self.bot.sessions.begin() as session:
+            await service.fan_out(session, self.bot.reminders, reminder, self.bot.clock.now())
+
+    async def _reader_zone_line(self, discord_id: int, starts_at: datetime) -> str:
+        async with self.bot.sessions() as session:
+            member = await get_member(session, self.bot.guild_id, discord_id)
+        zone = member.timezone if member is not None and member.timezone else None
+        if zone is None:
+            return ""
+        local = starts_at.astimezone(when_module.zone_info(zone))
+        return f" ({local:%a} {local.day} {local:%b} {local:%H:%M} in your time zone, {zone})"
+
+    async def _dm_or_channel(self, discord_id: int, text: str) -> None:
+        """A DM; when the member's DMs are closed, the office-hours channel with that one member pinged."""
+        user = self.bot.get_user(discord_id) or await self.bot.fetch_user(discord_id)
+        try:
+            await user.send(text, allowed_mentions=NO_MENTIONS)
+            return
+        except discord.Forbidden:
+            pass
+        channel = self.bot.get_channel(self.bot.config.channels.office_hours)
+        if not isinstance(channel, discord.TextChannel):
+            raise PermanentSendError("DMs closed and no office-hours channel")
+        await channel.send(f"<@{discord_id}> {text}", allowed_mentions=discord.AllowedMentions(users=[user]))
+
+    async def _remind_one(self, reminder: Reminder) -> None:
+        now = self.bot.clock.now()
+        async with self.bot.sessions() as session:
+            row = await session.get(OfficeHour, reminder.payload["session"])
+            seated = {r.member_id for r in await service.rsvps(session, reminder.payload["session"], service.SEAT)}
+        if not service.still_due(row, reminder.payload["starts_at"], now):
+            return
+        assert row is not None
+        if not reminder.payload.get("host") and reminder.payload["member"] not in seated:
+            return  # the RSVP was cancelled since
+        topic = discord.utils.escape_markdown(row.topic)
+        role = "you are hosting" if reminder.payload.get("host") else "you have a seat at"
+        zone_line = await self._reader_zone_line(reminder.target_id, row.starts_at)
+        recorded = "It is recorded." if row.recorded else "It is not recorded."
+        text = (
+            f"⏰ Reminder: {role} **{topic}**, {discord_ts(row.starts_at, 'F')}{zone_line}, "
+            f"{discord_ts(row.starts_at, 'R')}, in <#{row.channel_id}>. {recorded}"
+        )
+        await self._dm_or_channel(reminder.target_id, text)
+
+    async def _tell_cancelled(self, reminder: Reminder) -> None:
+        async with self.bot.sessions() as session:
+            row = await session.get(OfficeHour, reminder.payload["session"])
+        if row is None or row.state != "cancelled":
+            return
+        reason = f" Reason: {discord.utils.escape_markdown(row.cancel_reason)}" if row.cancel_reason else ""
+        zone_line = await self._reader_zone_line(reminder.target_id, row.starts_at)
+        await self._dm_or_channel(
+            reminder.target_id,
+            f"❌ **{discord.utils.escape_markdown(row.topic)}** on {discord_ts(row.starts_at, 'F')}{zone_line} is "
+            f"cancelled.{reason}",
+        )
+
+    # -- /officehours cancel, reschedule ---------------------------------------------------------------------
+    async def _may_manage(self, interaction: discord.Interaction, office_hour_id: int) -> OfficeHour:
+        async with self.bot.sessions() as session:
+            row = await session.get(OfficeHour, office_hour_id)
+            me = await get_member(session, self.bot.guild_id, interaction.user.id)
+        if row is None or row.guild_id != self.bot.guild_id:
+            raise UserError("There is no such session.")
+        is_host = me is not None and row.host_id == me.id
+        if not is_host and not member_has(interaction.user, Capability.MANAGE_COMMUNITY, self.bot.community):
+            raise UserError("Only the session's host or a maintainer can do that.")
+        return row
+
+    async def session_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[int]]:
+        now = self.bot.clock.now()
+        async with self.bot.sessions() as session:
+            me = await get_member(session, self.bot.guild_id, interaction.user.id)
+            everyone = member_has(interaction.user, Capability.MANAGE_COMMUNITY, self.bot.community)
+            rows = await service.upcoming_for(
+                session, self.bot.guild_id, None if everyone else (me.id if me else -1), now
+            )
+        zone = await self._zone_of(interaction.user)
+        choices = []
+        for row in rows:
+            name = f"#{row.id} {row.topic} · {when_module.describe_instant(row.starts_at, zone)}"
+            if current.lower() in name.lower():
+                choices.append(app_commands.Choice(name=name[:100], value=row.id))
+        return choices[:25]
+
+    @app_commands.command(name="cancel", description="Cancel a scheduled session (its host, or maintainers)")
+    @app_commands.describe(session="The session", reason="Told to everyone who RSVP'd (optional)")
+    @app_commands.autocomplete(session=session_autocomplete)
+    @require(Capability.HOST_OFFICE_HOURS)
+    async def cancel(
+        self, interaction: discord.Interaction, session: int, reason: app_commands.Range[str, 0, 300] = ""
+    ) -> None:
+        await self._may_manage(interaction, session)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        now = self.bot.clock.now()
+        try:
+            async with self.bot.sessions.begin() as db:
+                row = await service.cancel_session(db, self.bot.reminders, session, reason, self._offsets, now)
+                event_id = row.event_id
+        except service.ScheduleError as exc:
+            await interaction.followup.send(str(exc), ephemeral=True)
+            return
+        problem = await self._set_event(event_id, cancel=True)
+        await self.refresh_announcement(session)
+        await interaction.followup.send(
+            "Cancelled. Everyone who RSVP'd (seated or waiting) is told once."
+            + (f"\n{problem}" if problem else ""),
+            ephemeral=True,
+        )
+
+    @app_commands.command(name="reschedule", description="Move a scheduled session (its host, or maintainers)")
+    @app_commands.describe(session="The session", when="The new day and time, in your time zone")
+    @app_commands.autocomplete(session=session_autocomplete)
+    @require(Capability.HOST_OFFICE_HOURS)
+    async def reschedule(self, interaction: discord.Interaction, session: int, when: str) -> None:
+        current = await self._may_manage(interaction, session)
+        now = self.bot.clock.now()
+        try:
+            parsed = _parse(when, current.zone, now)
+        except when_module.WhenError as exc:
+            raise UserError(str(exc)) from None
+        if not isinstance(parsed, when_module.Once):
+            raise UserError("Move a session to one day and time (a weekly series is scheduled anew).")
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            async with self.bot.sessions.begin() as db:
+                row, _before = await service.reschedule_session(
+                    db, self.bot.reminders, session, parsed.starts_at, self._offsets, now
+                )
+                event_id, ends = row.event_id, service.ends_at(row)
+        except service.ScheduleError as exc:
+            await interaction.followup.send(str(exc), ephemeral=True)
+            return
+        problem = await self._set_event(event_id, start=parsed.starts_at, end=ends)
+        await self.refresh_announcement(session)
+        await interaction.followup.send(
+            f"Moved to {when_module.describe_instant(parsed.starts_at, current.zone)}; the reminders move with it."
+            + (f"\n{problem}" if problem else ""),
+            ephemeral=True,
+        )
+
+    async def _set_event(
+        self,
+        event_id: int | None,
+        *,
+        cancel: bool = False,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> str | None:
+        guild = self.bot.get_guild(self.bot.guild_id)
+        if event_id is None or guild is None:
+            return None
+        try:
+            event = guild.get_scheduled_event(event_id) or await guild.fetch_scheduled_event(event_id)
+            if cancel:
+                await event.cancel(reason="office hours cancelled")
+            else:
+                await event.edit(start_time=start, end_time=end, reason="office hours rescheduled")
+        except discord.NotFound:
+            return None
+        except discord.HTTPException as exc:
+            log.warning("office hours: updating event %s failed: %s", event_id, exc)
+            return "Discord refused to update the native event; the session itself is updated."
+        return None
 
     # -- RSVP ------------------------------------------------------------------------------------------------
     async def rsvp_clicked(self, interaction: discord.Interaction, office_hour_id: int) -> None:

@@ -16,8 +16,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import dialect_insert
+from bot.reminders import Reminders
 from cogs.officehours import when
-from models import Member
+from models import Member, Reminder
 from models.officehours import OfficeHour, OfficeHourRsvp, OfficeHourSeries
 
 SEAT, WAITLIST, CANCELLED = "seat", "waitlist", "cancelled"
@@ -314,3 +315,158 @@ async def discord_ids(session: AsyncSession, member_ids: list[int]) -> dict[int,
 
 def ends_at(row: OfficeHour) -> datetime:
     return row.starts_at + timedelta(minutes=row.duration_minutes)
+
+
+# -- reminders, cancelling, rescheduling -----------------------------------------------------------------------
+# A reminder per (session, offset) fans out at its time into one DM reminder per recipient (the host and the
+# seated members as of then): each is durable and deduplicated, so a restart or a retry sends nobody two.
+REMIND = "officehours.remind"
+REMIND_ONE = "officehours.remind_one"
+CANCELLED_ONE = "officehours.cancelled_one"
+
+
+def remind_key(office_hour_id: int, offset: int, starts_at: datetime) -> str:
+    return f"oh:{office_hour_id}:{offset}:{int(starts_at.timestamp())}"
+
+
+async def plan_reminders(
+    session: AsyncSession, reminders: Reminders, row: OfficeHour, offsets: list[int], now: datetime
+) -> int:
+    """Schedules the session's reminders for its current start (those not already past); how many."""
+    planned = 0
+    for offset in sorted(set(offsets)):
+        due = row.starts_at - timedelta(minutes=offset)
+        if due <= now:
+            continue
+        added = await reminders.schedule(
+            session,
+            kind=REMIND,
+            guild_id=row.guild_id,
+            target_id=row.id,
+            due_at=due,
+            payload={"session": row.id, "offset": offset, "starts_at": int(row.starts_at.timestamp())},
+            dedupe_key=remind_key(row.id, offset, row.starts_at),
+            expires_at=row.starts_at,  # late policy: never after the start
+        )
+        planned += added is not None
+    return planned
+
+
+async def drop_reminders(
+    session: AsyncSession, reminders: Reminders, row: OfficeHour, offsets: list[int], starts_at: datetime
+) -> None:
+    for offset in set(offsets):
+        await reminders.cancel(session, kind=REMIND, dedupe_key=remind_key(row.id, offset, starts_at))
+
+
+def still_due(row: OfficeHour | None, starts_at_ts: int, now: datetime) -> bool:
+    """A reminder is sent only for a session still scheduled, at the start it was made for, not yet begun."""
+    return (
+        row is not None
+        and row.state == "scheduled"
+        and int(row.starts_at.timestamp()) == starts_at_ts
+        and now < row.starts_at
+    )
+
+
+async def fan_out(session: AsyncSession, reminders: Reminders, reminder: Reminder, now: datetime) -> int:
+    """The per-recipient DMs of one session reminder; how many were added."""
+    payload = reminder.payload
+    row = await session.get(OfficeHour, payload["session"])
+    if not still_due(row, payload["starts_at"], now):
+        return 0
+    assert row is not None
+    recipients = [r.member_id for r in await rsvps(session, row.id, SEAT)]
+    if row.host_id is not None:
+        recipients.insert(0, row.host_id)
+    ids = await discord_ids(session, recipients)
+    added = 0
+    for member_id in dict.fromkeys(recipients):
+        if member_id not in ids:
+            continue
+        added += (
+            await reminders.schedule(
+                session,
+                kind=REMIND_ONE,
+                guild_id=row.guild_id,
+                target_id=ids[member_id],
+                due_at=now,
+                payload={**payload, "member": member_id, "host": member_id == row.host_id},
+                dedupe_key=f"{remind_key(row.id, payload['offset'], row.starts_at)}:{member_id}",
+                expires_at=row.starts_at,
+            )
+            is not None
+        )
+    return added
+
+
+async def cancel_session(
+    session: AsyncSession,
+    reminders: Reminders,
+    office_hour_id: int,
+    reason: str,
+    offsets: list[int],
+    now: datetime,
+) -> OfficeHour:
+    """Cancels a scheduled session: its reminders dropped, one "cancelled" DM per seated and waitlisted member
+    (durable, deduplicated: told once)."""
+    row = await _lock_session(session, office_hour_id)
+    if row.state != "scheduled":
+        raise ScheduleError(f"This session is {row.state}; only a scheduled session can be cancelled.")
+    row.state, row.cancelled_at, row.cancel_reason = "cancelled", now, reason[:300] or None
+    await drop_reminders(session, reminders, row, offsets, row.starts_at)
+    told = [r.member_id for r in await rsvps(session, row.id, SEAT)] + [
+        r.member_id for r in await rsvps(session, row.id, WAITLIST)
+    ]
+    ids = await discord_ids(session, told)
+    for member_id in told:
+        await reminders.schedule(
+            session,
+            kind=CANCELLED_ONE,
+            guild_id=row.guild_id,
+            target_id=ids[member_id],
+            due_at=now,
+            payload={"session": row.id, "member": member_id},
+            dedupe_key=f"oh-cancelled:{row.id}:{member_id}",
+        )
+    return row
+
+
+async def reschedule_session(
+    session: AsyncSession,
+    reminders: Reminders,
+    office_hour_id: int,
+    starts_at: datetime,
+    offsets: list[int],
+    now: datetime,
+) -> tuple[OfficeHour, datetime]:
+    """Moves a scheduled session (its reminders with it); the row and its previous start."""
+    row = await _lock_session(session, office_hour_id)
+    if row.state != "scheduled":
+        raise ScheduleError(f"This session is {row.state}; only a scheduled session can be moved.")
+    if row.series_id is not None:
+        clash = await session.scalar(
+            select(OfficeHour.id).where(
+                OfficeHour.series_id == row.series_id, OfficeHour.starts_at == starts_at, OfficeHour.id != row.id
+            )
+        )
+        if clash is not None:
+            raise ScheduleError("Another session of this series already starts then.")
+    before = row.starts_at
+    await drop_reminders(session, reminders, row, offsets, before)
+    row.starts_at = starts_at
+    await session.flush()
+    await plan_reminders(session, reminders, row, offsets, now)
+    return row, before
+
+
+async def upcoming_for(
+    session: AsyncSession, guild_id: int, host_id: int | None, now: datetime
+) -> list[OfficeHour]:
+    """Scheduled sessions (of one host, or all when ``host_id`` is None), soonest first."""
+    query = select(OfficeHour).where(
+        OfficeHour.guild_id == guild_id, OfficeHour.state == "scheduled", OfficeHour.starts_at > now
+    )
+    if host_id is not None:
+        query = query.where(OfficeHour.host_id == host_id)
+    return list(await session.scalars(query.order_by(OfficeHour.starts_at).limit(25)))

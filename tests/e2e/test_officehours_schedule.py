@@ -220,3 +220,105 @@ async def wait_for(predicate) -> None:
                 return
             await asyncio.sleep(0.02)
     raise AssertionError("never happened")
+
+
+def reminders_to(atlas: Atlas, member: Member) -> list[str]:
+    return [dm.content for dm in atlas.emu.dms(member) if dm.content.startswith("⏰ Reminder")]
+
+
+async def seat(atlas: Atlas, member: Member, row: OfficeHour) -> None:
+    r = await atlas.emu.click(member, announcement(atlas, row), "RSVP")
+    assert "You have seat" in r.content, r.content
+
+
+async def test_reminders_fire_at_the_offsets_in_each_readers_zone_and_survive_a_restart(atlas: Atlas) -> None:
+    hana, lea, bob = atlas.members["hana"], atlas.members["lea"], atlas.members["bob"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await set_zone(atlas, lea, "Europe/Berlin")
+    await schedule(atlas, hana, "Wed 4 Nov 18:00")  # 23:00 UTC; offsets 1440 and 60 minutes before
+    [row] = await sessions(atlas)
+    await seat(atlas, lea, row)
+    await seat(atlas, bob, row)
+    await atlas.emu.click(bob, announcement(atlas, row), "Cancel RSVP")  # bob cancels: no reminders for him
+
+    await atlas.advance(until(atlas, datetime(2026, 11, 3, 22, 59, tzinfo=UTC)))
+    assert reminders_to(atlas, hana) == [] and reminders_to(atlas, lea) == []
+    await atlas.advance(minutes=2)
+    [to_host] = reminders_to(atlas, hana)
+    [to_lea] = reminders_to(atlas, lea)
+    stamp = f"<t:{int(row.starts_at.timestamp())}:F>"
+    assert "you are hosting" in to_host and stamp in to_host and "Wed 4 Nov 18:00 in your time zone" in to_host
+    assert "you have a seat" in to_lea and "Thu 5 Nov 00:00 in your time zone, Europe/Berlin" in to_lea
+    assert reminders_to(atlas, bob) == []
+
+    await atlas.restart()  # the second reminder is in the database, not in memory
+    await atlas.advance(until(atlas, datetime(2026, 11, 4, 22, 1, tzinfo=UTC)))
+    assert len(reminders_to(atlas, hana)) == 2 and len(reminders_to(atlas, lea)) == 2
+    await atlas.advance(hours=3)
+    assert len(reminders_to(atlas, hana)) == 2 and len(reminders_to(atlas, lea)) == 2
+
+
+async def test_no_reminders_after_cancel_and_everyone_told_once(atlas: Atlas) -> None:
+    hana, lea, bob = atlas.members["hana"], atlas.members["lea"], atlas.members["bob"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "Wed 4 Nov 18:00", capacity=1, topic="Tests <@&1> @everyone")
+    [row] = await sessions(atlas)
+    await seat(atlas, lea, row)
+    r = await atlas.emu.click(bob, announcement(atlas, row), "RSVP")
+    assert "waitlist" in r.content
+    r = await atlas.emu.slash(bob, "officehours cancel", session=row.id)
+    assert r.ephemeral and "Mentor" in r.content  # bob is no host
+    r = await atlas.emu.slash(hana, "officehours cancel", session=row.id, reason="ill")
+    assert r.ephemeral and "Cancelled" in r.content, r.content
+    await atlas.settle()
+    [event] = atlas.emu.scheduled_events(atlas.guild)
+    assert event.status == 4  # CANCELED
+    assert "Cancelled" in announcement(atlas, row).content
+    for member in (lea, bob):
+        told = [dm.content for dm in atlas.emu.dms(member) if "is cancelled" in dm.content]
+        assert len(told) == 1 and "Reason: ill" in told[0]
+    r = await atlas.emu.slash(hana, "officehours cancel", session=row.id)
+    assert "only a scheduled session" in r.content
+    await atlas.advance(days=6)
+    assert reminders_to(atlas, hana) == [] and reminders_to(atlas, lea) == []
+    assert len([dm for dm in atlas.emu.dms(lea) if "is cancelled" in dm.content]) == 1
+
+
+async def test_no_reminder_once_the_session_started(atlas: Atlas) -> None:
+    hana, lea = atlas.members["hana"], atlas.members["lea"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "Wed 4 Nov 18:00")
+    [row] = await sessions(atlas)
+    await seat(atlas, lea, row)
+    await atlas.advance(until(atlas, datetime(2026, 11, 4, 21, 0, tzinfo=UTC)))
+    assert len(reminders_to(atlas, lea)) == 1
+    async with atlas.bot.sessions.begin() as session:  # the host starts early (the live side sets this)
+        live = await session.get(OfficeHour, row.id)
+        live.state, live.started_at = "live", atlas.clock.now()
+    await atlas.advance(hours=3)
+    assert len(reminders_to(atlas, lea)) == 1 and len(reminders_to(atlas, hana)) == 1
+
+
+async def test_reschedule_moves_reminders_event_and_announcement(atlas: Atlas) -> None:
+    hana, lea = atlas.members["hana"], atlas.members["lea"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "Wed 4 Nov 18:00")
+    [row] = await sessions(atlas)
+    await seat(atlas, lea, row)
+    r = await atlas.emu.slash(hana, "officehours reschedule", session=row.id, when="Thu 5 Nov 18:00")
+    assert "Thu 5 Nov 18:00 New York = 23:00 UTC" in r.content, r.content
+    [event] = atlas.emu.scheduled_events(atlas.guild)
+    assert datetime.fromisoformat(event.scheduled_start_time) == datetime(2026, 11, 5, 23, 0, tzinfo=UTC)
+    moved = datetime(2026, 11, 5, 23, 0, tzinfo=UTC)
+    await wait_for(lambda: f"<t:{int(moved.timestamp())}:F>" in announcement(atlas, row).content)
+    await atlas.advance(until(atlas, datetime(2026, 11, 4, 23, 30, tzinfo=UTC)))
+    assert [stamp for stamp in reminders_to(atlas, lea)] == [
+        m for m in reminders_to(atlas, lea) if f"<t:{int(moved.timestamp())}:F>" in m
+    ]
+    assert len(reminders_to(atlas, lea)) == 1  # the 24 h one of the new time (22:59 on the 4th), not the old
+    await atlas.advance(until(atlas, datetime(2026, 11, 5, 22, 1, tzinfo=UTC)))
+    assert len(reminders_to(atlas, lea)) == 2
+
+
+def until(atlas: Atlas, moment: datetime):
+    return moment - atlas.clock.now()
