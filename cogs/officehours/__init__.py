@@ -17,8 +17,15 @@ if TYPE_CHECKING:
 
 
 async def setup(bot: AtlasBot) -> None:
+    from cogs.officehours import service
     from cogs.officehours.cog import OfficeHoursCog
     from cogs.officehours.live_cog import QueueCog
 
     await bot.add_cog(OfficeHoursCog(bot))
     await bot.add_cog(QueueCog(bot))
+    # /privacy export and delete reach RSVPs, questions, the queue and attendance through this (bot/privacy.py).
+    bot.member_data.register(service.member_data_handler(bot.reminders))
+
+
+async def teardown(bot: AtlasBot) -> None:
+    bot.member_data.unregister("officehours")

@@ -29,9 +29,9 @@ from bot.timefmt import discord_ts
 from cogs.officehours import service
 from cogs.officehours import when as when_module
 from cogs.officehours.live_cog import LiveCommands
-from cogs.officehours.views import SessionButton, announcement_view
+from cogs.officehours.views import QuestionModal, SessionButton, announcement_view
 from models import Reminder
-from models.officehours import OfficeHour
+from models.officehours import OfficeHour, OfficeHourRsvp
 
 if TYPE_CHECKING:
     from bot.core import AtlasBot
@@ -73,12 +73,13 @@ class OfficeHoursCog(
         self.bot.reminders.register(ReminderKind(service.REMIND, self._fan_out, grace=grace))
         self.bot.reminders.register(ReminderKind(service.REMIND_ONE, self._remind_one, grace=grace))
         self.bot.reminders.register(ReminderKind(service.CANCELLED_ONE, self._tell_cancelled, grace=grace))
+        self.bot.reminders.register(ReminderKind(service.PROMOTED_ONE, self._tell_promoted, grace=grace))
         await self.live_load()
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(SessionButton)
         self.bot.scheduler.remove_job(SERIES_JOB)
-        for kind in (service.REMIND, service.REMIND_ONE, service.CANCELLED_ONE):
+        for kind in (service.REMIND, service.REMIND_ONE, service.CANCELLED_ONE, service.PROMOTED_ONE):
             self.bot.reminders.unregister(kind)
         await self.live_unload()
 
@@ -397,7 +398,9 @@ class OfficeHoursCog(
                 choices.append(app_commands.Choice(name=name[:100], value=row.id))
         return choices[:25]
 
-    @app_commands.command(name="cancel", description="Cancel a scheduled session (its host, or maintainers)")
+    @app_commands.command(
+        name="cancel", description="Cancel a scheduled session you host (mentors, teachers, maintainers)"
+    )
     @app_commands.describe(session="The session", reason="Told to everyone who RSVP'd (optional)")
     @app_commands.autocomplete(session=session_autocomplete)
     @require(Capability.HOST_OFFICE_HOURS)
@@ -422,7 +425,9 @@ class OfficeHoursCog(
             ephemeral=True,
         )
 
-    @app_commands.command(name="reschedule", description="Move a scheduled session (its host, or maintainers)")
+    @app_commands.command(
+        name="reschedule", description="Move a scheduled session you host (mentors, teachers, maintainers)"
+    )
     @app_commands.describe(session="The session", when="The new day and time, in your time zone")
     @app_commands.autocomplete(session=session_autocomplete)
     @require(Capability.HOST_OFFICE_HOURS)
@@ -536,12 +541,70 @@ class OfficeHoursCog(
                 log.info("office hours %s: could not DM a promoted member: %s", office_hour_id, exc)
 
     async def ask_clicked(self, interaction: discord.Interaction, office_hour_id: int) -> None:
-        raise UserError("Questions ahead are not available yet.")
+        async with self.bot.sessions() as session:
+            me = await get_member(session, self.bot.guild_id, interaction.user.id)
+            mine = await session.get(OfficeHourRsvp, (office_hour_id, me.id)) if me is not None else None
+            row = await session.get(OfficeHour, office_hour_id)
+        if row is None or row.state not in ("scheduled", "live"):
+            raise UserError("This session is not taking questions any more.")
+        if mine is None or mine.state == service.CANCELLED:
+            raise UserError("RSVP to the session first, then send your question.")
+        await interaction.response.send_modal(QuestionModal(office_hour_id))
 
     async def question_submitted(
         self, interaction: discord.Interaction, office_hour_id: int, topic: str, body: str
     ) -> None:
-        raise UserError("Questions ahead are not available yet.")
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        member_id = await self._member_id(interaction.user)
+        try:
+            async with self.bot.sessions.begin() as session:
+                await service.add_question(session, office_hour_id, member_id, topic, body, self.bot.clock.now())
+        except service.ScheduleError as exc:
+            await interaction.followup.send(str(exc), ephemeral=True)
+            return
+        await interaction.followup.send("Your question is sent to the host.", ephemeral=True)
+
+    @app_commands.command(
+        name="questions",
+        description="Questions sent ahead for your session, by topic (mentors, teachers, maintainers)",
+    )
+    @app_commands.describe(session="The session")
+    @app_commands.autocomplete(session=session_autocomplete)
+    @require(Capability.HOST_OFFICE_HOURS)
+    async def questions(self, interaction: discord.Interaction, session: int) -> None:
+        row = await self._may_manage(interaction, session)
+        async with self.bot.sessions() as db:
+            groups = await service.questions_by_topic(db, session)
+        title = f"**Questions for {discord.utils.escape_markdown(row.topic)}** ({discord_ts(row.starts_at, 'f')})"
+        if not groups:
+            await interaction.response.send_message(f"{title}\nNo questions yet.", ephemeral=True)
+            return
+        lines = [title]
+        for group in groups:
+            lines.append(f"\n__{_safe(group.topic)}__ ({len(group.questions)})")
+            lines += [f"• {_safe(text_)} — {_safe(name)}" for name, text_ in group.questions]
+        pages, page = [], ""
+        for line in lines:
+            if len(page) + len(line) + 1 > 1900:
+                pages.append(page)
+                page = ""
+            page += line[:1900] + "\n"
+        pages.append(page)
+        await interaction.response.send_message(pages[0], ephemeral=True, allowed_mentions=NO_MENTIONS)
+        for extra in pages[1:]:
+            await interaction.followup.send(extra, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    async def _tell_promoted(self, reminder: Reminder) -> None:
+        async with self.bot.sessions() as session:
+            row = await session.get(OfficeHour, reminder.payload["session"])
+            mine = await session.get(OfficeHourRsvp, (reminder.payload["session"], reminder.payload["member"]))
+        if row is None or row.state != "scheduled" or mine is None or mine.state != service.SEAT:
+            return
+        await self._dm_or_channel(
+            reminder.target_id,
+            f"A seat freed up: you now have a seat at **{discord.utils.escape_markdown(row.topic)}**, "
+            f"{_when_text(row)}.",
+        )
 
     # -- "Interested" on the native event counts as an RSVP --------------------------------------------------
     async def _session_for_event(self, event_id: int) -> int | None:
@@ -598,6 +661,12 @@ class OfficeHoursCog(
 
 def _parse(text: str, zone: str, now: datetime) -> when_module.Once | when_module.Weekly:
     return when_module.parse(text, zone, now)
+
+
+def _safe(value: str) -> str:
+    """Member text shown as written: markdown and mentions neutralised (and sent with no pings anyway)."""
+    # Every "@" gets a zero-width space after it: no mention syntax (@everyone, <@id>, <@&id>) survives.
+    return discord.utils.escape_markdown(" ".join(value.split())).replace("@", "@\u200b")
 
 
 def _event_description(row: OfficeHour) -> str:

@@ -11,15 +11,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import dialect_insert
+from bot.privacy import DataSubject, MemberDataHandler
 from bot.reminders import Reminders
 from cogs.officehours import when
 from models import Member, Reminder
-from models.officehours import OfficeHour, OfficeHourRsvp, OfficeHourSeries
+from models.officehours import (
+    OfficeHour,
+    OfficeHourAttendance,
+    OfficeHourQuestion,
+    OfficeHourQueueEntry,
+    OfficeHourRsvp,
+    OfficeHourSeries,
+)
 
 SEAT, WAITLIST, CANCELLED = "seat", "waitlist", "cancelled"
 
@@ -470,3 +479,176 @@ async def upcoming_for(
     if host_id is not None:
         query = query.where(OfficeHour.host_id == host_id)
     return list(await session.scalars(query.order_by(OfficeHour.starts_at).limit(25)))
+
+
+# -- questions ahead -------------------------------------------------------------------------------------------
+MAX_QUESTIONS_PER_MEMBER = 5
+
+
+async def add_question(
+    session: AsyncSession, office_hour_id: int, member_id: int, topic: str, body: str, now: datetime
+) -> OfficeHourQuestion:
+    """A question from a member who RSVP'd (seat or waitlist) to a session not yet over."""
+    row = await session.get(OfficeHour, office_hour_id)
+    if row is None or row.state not in ("scheduled", "live"):
+        raise ScheduleError("This session is not taking questions any more.")
+    mine = await session.get(OfficeHourRsvp, (office_hour_id, member_id))
+    if mine is None or mine.state == CANCELLED:
+        raise ScheduleError("RSVP to the session first, then send your question.")
+    topic, body = " ".join(topic.split())[:60], body.strip()
+    if not topic or not body:
+        raise ScheduleError("Give your question a topic and some text.")
+    count = await session.scalar(
+        select(func.count()).where(
+            OfficeHourQuestion.office_hour_id == office_hour_id, OfficeHourQuestion.member_id == member_id
+        )
+    )
+    if (count or 0) >= MAX_QUESTIONS_PER_MEMBER:
+        raise ScheduleError(f"You have sent {MAX_QUESTIONS_PER_MEMBER} questions for this session already.")
+    question = OfficeHourQuestion(
+        office_hour_id=office_hour_id, member_id=member_id, topic=topic, text=body[:2000], created_at=now
+    )
+    session.add(question)
+    await session.flush()
+    return question
+
+
+@dataclass(frozen=True)
+class TopicQuestions:
+    topic: str
+    questions: list[tuple[str, str]]  # (asker's display name, text), oldest first
+
+
+async def questions_by_topic(session: AsyncSession, office_hour_id: int) -> list[TopicQuestions]:
+    """The session's unanswered questions grouped by topic (case-insensitive), topics in order of first asked."""
+    rows = (
+        await session.execute(
+            select(OfficeHourQuestion, Member.display_name)
+            .outerjoin(Member, Member.id == OfficeHourQuestion.member_id)
+            .where(OfficeHourQuestion.office_hour_id == office_hour_id, OfficeHourQuestion.answered_at.is_(None))
+            .order_by(OfficeHourQuestion.created_at, OfficeHourQuestion.id)
+        )
+    ).all()
+    groups: dict[str, TopicQuestions] = {}
+    for question, name in rows:
+        key = question.topic.casefold()
+        group = groups.setdefault(key, TopicQuestions(question.topic, []))
+        group.questions.append((name or "a former member", question.text))
+    return list(groups.values())
+
+
+# -- privacy ---------------------------------------------------------------------------------------------------
+async def export_member_data(session: AsyncSession, member_id: int) -> dict[str, Any]:
+    rsvp_rows = (
+        await session.execute(
+            select(OfficeHourRsvp, OfficeHour.topic, OfficeHour.starts_at)
+            .join(OfficeHour, OfficeHour.id == OfficeHourRsvp.office_hour_id)
+            .where(OfficeHourRsvp.member_id == member_id)
+            .order_by(OfficeHour.starts_at)
+        )
+    ).all()
+    questions = await session.scalars(
+        select(OfficeHourQuestion).where(OfficeHourQuestion.member_id == member_id).order_by(OfficeHourQuestion.id)
+    )
+    queue = await session.scalars(
+        select(OfficeHourQueueEntry)
+        .where(OfficeHourQueueEntry.member_id == member_id)
+        .order_by(OfficeHourQueueEntry.id)
+    )
+    attendance = await session.scalars(
+        select(OfficeHourAttendance).where(OfficeHourAttendance.member_id == member_id)
+    )
+    return {
+        "rsvps": [
+            {
+                "session": r.office_hour_id,
+                "topic": topic,
+                "starts_at": starts.isoformat(),
+                "state": r.state,
+                "seat": r.seat,
+                "via": r.via,
+                "at": r.created_at.isoformat(),
+            }
+            for r, topic, starts in rsvp_rows
+        ],
+        "questions": [
+            {"session": q.office_hour_id, "topic": q.topic, "text": q.text, "at": q.created_at.isoformat()}
+            for q in questions
+        ],
+        "queue": [
+            {
+                "session": e.office_hour_id,
+                "question": e.question,
+                "state": e.state,
+                "joined_at": e.joined_at.isoformat(),
+            }
+            for e in queue
+        ],
+        "attendance": [
+            {
+                "session": a.office_hour_id,
+                "first_seen_at": a.first_seen_at.isoformat(),
+                "rating": a.rating,
+                "comment": a.comment,
+            }
+            for a in attendance
+        ],
+    }
+
+
+async def erase_member_data(session: AsyncSession, member_id: int, now: datetime) -> dict[int, list[int]]:
+    """Deletes the member's RSVPs, questions, queue entries and attendance; a seat they held in a scheduled
+    session goes to the first waiting. The promoted members by session."""
+    held = list(
+        await session.scalars(
+            select(OfficeHourRsvp.office_hour_id)
+            .join(OfficeHour, OfficeHour.id == OfficeHourRsvp.office_hour_id)
+            .where(
+                OfficeHourRsvp.member_id == member_id,
+                OfficeHourRsvp.state == SEAT,
+                OfficeHour.state == "scheduled",
+            )
+        )
+    )
+    for model in (OfficeHourRsvp, OfficeHourQuestion, OfficeHourQueueEntry, OfficeHourAttendance):
+        await session.execute(delete(model).where(model.member_id == member_id))
+    promoted: dict[int, list[int]] = {}
+    for office_hour_id in held:
+        row = await _lock_session(session, office_hour_id)
+        if moved := await fill_seats(session, row, now):
+            promoted[office_hour_id] = moved
+    return promoted
+
+
+PROMOTED_ONE = "officehours.promoted_one"
+
+
+async def tell_promoted(
+    session: AsyncSession, reminders: Reminders, guild_id: int, promoted: dict[int, list[int]], now: datetime
+) -> None:
+    """One durable "a seat freed up" DM per promoted member (used where no interaction can send it at once)."""
+    for office_hour_id, member_ids in promoted.items():
+        ids = await discord_ids(session, member_ids)
+        for member_id in member_ids:
+            await reminders.schedule(
+                session,
+                kind=PROMOTED_ONE,
+                guild_id=guild_id,
+                target_id=ids[member_id],
+                due_at=now,
+                payload={"session": office_hour_id, "member": member_id},
+                dedupe_key=f"oh-promoted:{office_hour_id}:{member_id}:{int(now.timestamp())}",
+            )
+
+
+def member_data_handler(reminders: Reminders) -> MemberDataHandler:
+    """/privacy export and delete for office hours (rsvps, questions, queue, attendance)."""
+
+    async def export(session: AsyncSession, subject: DataSubject) -> dict[str, Any]:
+        return await export_member_data(session, subject.member_id)
+
+    async def erase(session: AsyncSession, subject: DataSubject, at: datetime) -> None:
+        promoted = await erase_member_data(session, subject.member_id, at)
+        await tell_promoted(session, reminders, subject.guild_id, promoted, at)
+
+    return MemberDataHandler("officehours", export, erase)

@@ -70,10 +70,10 @@ def announcement_view(office_hour_id: int, *, closed: bool = False) -> ui.View:
 
 class QuestionModal(ui.Modal, title="A question for the session"):
     topic: ui.TextInput[QuestionModal] = ui.TextInput(
-        label="Topic", max_length=60, placeholder="e.g. async, tests"
+        label="Topic", custom_id="topic", max_length=60, placeholder="e.g. async, tests"
     )
     body: ui.TextInput[QuestionModal] = ui.TextInput(
-        label="Your question", style=discord.TextStyle.paragraph, max_length=1000
+        label="Your question", custom_id="body", style=discord.TextStyle.paragraph, max_length=1000
     )
 
     def __init__(self, office_hour_id: int) -> None:

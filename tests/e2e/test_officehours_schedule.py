@@ -4,6 +4,7 @@ announcement with RSVP buttons, weekly series across DST, RSVPs with capacity an
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,10 +16,10 @@ from bot.clock import ManualClock
 from bot.emulator import Emulator, Member
 from bot.members import get_member
 from models import Member as MemberRow
-from models.officehours import OfficeHour, OfficeHourRsvp
+from models.officehours import OfficeHour, OfficeHourQuestion, OfficeHourRsvp
 from tests.e2e.conftest import Atlas, start_world
 
-COGS = ["meta", "onboarding", "recognition", "officehours"]
+COGS = ["meta", "onboarding", "recognition", "privacy", "officehours"]
 NEW_YORK = "America/New_York"
 
 
@@ -322,3 +323,61 @@ async def test_reschedule_moves_reminders_event_and_announcement(atlas: Atlas) -
 
 def until(atlas: Atlas, moment: datetime):
     return moment - atlas.clock.now()
+
+
+async def test_questions_ahead_by_topic_escaped_only_from_rsvpd_members(atlas: Atlas) -> None:
+    hana, lea, bob, tom = atlas.members["hana"], atlas.members["lea"], atlas.members["bob"], atlas.members["tom"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "Wed 4 Nov 18:00", capacity=1)
+    [row] = await sessions(atlas)
+    r = await atlas.emu.click(lea, announcement(atlas, row), "Ask a question")
+    assert r.ephemeral and "RSVP to the session first" in r.content
+    await seat(atlas, lea, row)
+    await atlas.emu.click(bob, announcement(atlas, row), "RSVP")  # waitlisted: may ask too
+    for member, topic, text in [
+        (lea, "Async", "How do I cancel a task? @everyone"),
+        (bob, "testing", "Mocks or fakes? <@&123> **bold**"),
+        (lea, "async ", "What is a TaskGroup?"),
+    ]:
+        modal = await atlas.emu.click(member, announcement(atlas, row), "Ask a question")
+        assert modal.modal is not None, modal.content
+        done = await atlas.emu.submit_modal(member, modal, {"topic": topic, "body": text})
+        assert done.ephemeral and "sent to the host" in done.content, done.content
+    r = await atlas.emu.slash(tom, "officehours questions", session=row.id)
+    assert "Only the session's host" in r.content  # another host's session
+    r = await atlas.emu.slash(hana, "officehours questions", session=row.id)
+    assert r.ephemeral
+    text = r.content
+    assert (
+        text.index("__Async__ (2)")
+        < text.index("How do I cancel")
+        < text.index("TaskGroup")
+        < text.index("__testing__")
+    )
+    assert "@everyone" not in text and "<@&123>" not in text and "@\u200beveryone" in text
+    assert "\\*\\*bold\\*\\*" in text
+
+
+async def test_privacy_delete_erases_rsvps_and_questions_and_frees_the_seat(atlas: Atlas) -> None:
+    hana, lea, bob = atlas.members["hana"], atlas.members["lea"], atlas.members["bob"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "Wed 4 Nov 18:00", capacity=1)
+    [row] = await sessions(atlas)
+    await seat(atlas, lea, row)
+    await atlas.emu.click(bob, announcement(atlas, row), "RSVP")
+    modal = await atlas.emu.click(lea, announcement(atlas, row), "Ask a question")
+    await atlas.emu.submit_modal(lea, modal, {"topic": "Async", "body": "secret question"})
+    export = await atlas.emu.slash(lea, "privacy export")
+    data = json.loads(export.message.files["atlas-data.json"])["officehours"]
+    assert [(r["state"], r["seat"]) for r in data["rsvps"]] == [("seat", 1)]
+    assert [q["text"] for q in data["questions"]] == ["secret question"]
+    ask = await atlas.emu.slash(lea, "privacy delete")
+    done = await atlas.emu.click(lea, ask, "Delete my data")
+    assert done.error is None and "deleted" in done.content
+    await atlas.advance(seconds=5)
+    async with atlas.bot.sessions() as session:
+        left = {(r.member_id, r.state) for r in await session.scalars(select(OfficeHourRsvp))}
+        questions = list(await session.scalars(select(OfficeHourQuestion)))
+        bob_row = await get_member(session, atlas.guild.id, bob.id)
+    assert left == {(bob_row.id, "seat")} and questions == []
+    await wait_for(lambda: any("A seat freed up" in dm.content for dm in atlas.emu.dms(bob)))
