@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import discord
 import pytest
 from sqlalchemy import select
 
@@ -381,3 +382,40 @@ async def test_privacy_delete_erases_rsvps_and_questions_and_frees_the_seat(atla
         bob_row = await get_member(session, atlas.guild.id, bob.id)
     assert left == {(bob_row.id, "seat")} and questions == []
     await wait_for(lambda: any("A seat freed up" in dm.content for dm in atlas.emu.dms(bob)))
+
+
+async def test_hundred_events_limit_is_explained_and_the_event_follows_later(atlas: Atlas) -> None:
+    hana, alice = atlas.members["hana"], atlas.members["bob"]
+    await set_zone(atlas, hana, NEW_YORK)
+    maker = atlas.emu.add_role(atlas.guild, "Events", permissions=discord.Permissions(create_events=True))
+    atlas.emu.set_roles(alice, [maker])  # a member who fills the server's event list in Discord's client
+    start = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    others = [
+        atlas.emu.member_create_event(alice, f"other {i}", start, channel=atlas.channel("office-voice"))
+        for i in range(100)
+    ]
+    await atlas.settle()
+    r = await schedule(atlas, hana, "Wed 4 Nov 18:00")
+    assert "at most 100 upcoming events" in r.content, r.content
+    [row] = await sessions(atlas)
+    assert row.event_id is None and row.announcement_message_id  # saved and announced, RSVPs open
+    atlas.emu.member_delete_event(alice, others[0])  # room for one
+    await atlas.settle()
+    await atlas.advance(days=2)  # the daily job (armed on its first day) creates what is missing
+    [row] = await sessions(atlas)
+    assert row.event_id is not None
+    assert (
+        datetime.fromisoformat(atlas.emu.scheduled_events(atlas.guild)[-1].scheduled_start_time) == row.starts_at
+    )
+
+
+async def test_reminder_falls_back_to_the_channel_when_dms_are_closed(atlas: Atlas) -> None:
+    hana, lea = atlas.members["hana"], atlas.members["lea"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "Wed 4 Nov 18:00")
+    [row] = await sessions(atlas)
+    await seat(atlas, lea, row)
+    atlas.emu.close_dms(lea)
+    await atlas.advance(until(atlas, datetime(2026, 11, 3, 23, 1, tzinfo=UTC)))
+    posts = [m for m in atlas.emu.messages(atlas.channel("office-hours")) if m.content.startswith(f"<@{lea.id}>")]
+    assert len(posts) == 1 and "you have a seat" in posts[0].content
