@@ -74,12 +74,19 @@ class OfficeHoursCog(
         self.bot.reminders.register(ReminderKind(service.REMIND_ONE, self._remind_one, grace=grace))
         self.bot.reminders.register(ReminderKind(service.CANCELLED_ONE, self._tell_cancelled, grace=grace))
         self.bot.reminders.register(ReminderKind(service.PROMOTED_ONE, self._tell_promoted, grace=grace))
+        self.bot.reminders.register(ReminderKind(service.MOVED_ONE, self._tell_moved, grace=grace))
         await self.live_load()
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(SessionButton)
         self.bot.scheduler.remove_job(SERIES_JOB)
-        for kind in (service.REMIND, service.REMIND_ONE, service.CANCELLED_ONE, service.PROMOTED_ONE):
+        for kind in (
+            service.REMIND,
+            service.REMIND_ONE,
+            service.CANCELLED_ONE,
+            service.PROMOTED_ONE,
+            service.MOVED_ONE,
+        ):
             self.bot.reminders.unregister(kind)
         await self.live_unload()
 
@@ -366,6 +373,19 @@ class OfficeHoursCog(
             reminder.target_id,
             f"❌ **{discord.utils.escape_markdown(row.topic)}** on {discord_ts(row.starts_at, 'F')}{zone_line} is "
             f"cancelled.{reason}",
+        )
+
+    async def _tell_moved(self, reminder: Reminder) -> None:
+        async with self.bot.sessions() as session:
+            row = await session.get(OfficeHour, reminder.payload["session"])
+        if not service.still_due(row, reminder.payload["starts_at"], self.bot.clock.now()):
+            return  # cancelled, started or moved again since (that move tells them)
+        assert row is not None
+        zone_line = await self._reader_zone_line(reminder.target_id, row.starts_at)
+        await self._dm_or_channel(
+            reminder.target_id,
+            f"🔁 **{discord.utils.escape_markdown(row.topic)}** has moved to {discord_ts(row.starts_at, 'F')}"
+            f"{zone_line}, {discord_ts(row.starts_at, 'R')}. Your RSVP stands.",
         )
 
     # -- /officehours cancel, reschedule ---------------------------------------------------------------------

@@ -332,6 +332,7 @@ def ends_at(row: OfficeHour) -> datetime:
 REMIND = "officehours.remind"
 REMIND_ONE = "officehours.remind_one"
 CANCELLED_ONE = "officehours.cancelled_one"
+MOVED_ONE = "officehours.moved_one"
 
 
 def remind_key(office_hour_id: int, offset: int, starts_at: datetime) -> str:
@@ -466,6 +467,21 @@ async def reschedule_session(
     row.starts_at = starts_at
     await session.flush()
     await plan_reminders(session, reminders, row, offsets, now)
+    # Everyone who RSVP'd is told the new time once (per move).
+    told = [r.member_id for r in await rsvps(session, row.id, SEAT)] + [
+        r.member_id for r in await rsvps(session, row.id, WAITLIST)
+    ]
+    ids = await discord_ids(session, told)
+    for member_id in told:
+        await reminders.schedule(
+            session,
+            kind=MOVED_ONE,
+            guild_id=row.guild_id,
+            target_id=ids[member_id],
+            due_at=now,
+            payload={"session": row.id, "member": member_id, "starts_at": int(starts_at.timestamp())},
+            dedupe_key=f"oh-moved:{row.id}:{int(starts_at.timestamp())}:{member_id}",
+        )
     return row, before
 
 

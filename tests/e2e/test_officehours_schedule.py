@@ -313,6 +313,9 @@ async def test_reschedule_moves_reminders_event_and_announcement(atlas: Atlas) -
     assert datetime.fromisoformat(event.scheduled_start_time) == datetime(2026, 11, 5, 23, 0, tzinfo=UTC)
     moved = datetime(2026, 11, 5, 23, 0, tzinfo=UTC)
     await wait_for(lambda: f"<t:{int(moved.timestamp())}:F>" in announcement(atlas, row).content)
+    await atlas.settle()
+    [told] = [dm.content for dm in atlas.emu.dms(lea) if "has moved to" in dm.content]
+    assert f"<t:{int(moved.timestamp())}:F>" in told
     await atlas.advance(until(atlas, datetime(2026, 11, 4, 23, 30, tzinfo=UTC)))
     assert [stamp for stamp in reminders_to(atlas, lea)] == [
         m for m in reminders_to(atlas, lea) if f"<t:{int(moved.timestamp())}:F>" in m
