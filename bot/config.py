@@ -23,7 +23,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 # Feature packages under cogs/ that can be loaded; a feature is added here when it lands.
-KNOWN_COGS = ("meta", "onboarding", "recognition", "privacy", "cohorts")
+KNOWN_COGS = ("meta", "onboarding", "recognition", "privacy", "cohorts", "officehours")
 
 Snowflake = Annotated[int, Field(ge=0, lt=2**64)]
 
@@ -274,6 +274,19 @@ class CohortsSection(Section):
         return None
 
 
+class OfficeHoursSection(Section):
+    # Seats of a session when the host gives none (the host may choose 1-500).
+    default_capacity: int = Field(10, ge=1, le=500)
+    # The longest session a host may schedule, in minutes.
+    max_duration_minutes: int = Field(240, ge=15, le=1440)
+    # How many upcoming sessions of a weekly series exist at a time (a guild holds at most 100 scheduled events).
+    series_ahead: int = Field(2, ge=1, le=10)
+    # A queue entry expires when its member has been out of the session's voice channel this long.
+    queue_expiry_minutes: int = Field(5, ge=1, le=120)
+    # The host and RSVP'd members are told once when the host has not started this long after the start time.
+    no_show_minutes: int = Field(10, ge=1, le=120)
+
+
 class RemindersSection(Section):
     office_hours_offsets_minutes: list[Annotated[int, Field(ge=1, le=10080)]] = Field(
         default_factory=lambda: [1440, 60]
@@ -394,6 +407,7 @@ class Config(Section):
     journey: JourneySection = Field(default_factory=JourneySection)
     onboarding: OnboardingSection = Field(default_factory=OnboardingSection)
     cohorts: CohortsSection = Field(default_factory=CohortsSection)
+    office_hours: OfficeHoursSection = Field(default_factory=OfficeHoursSection)
     reminders: RemindersSection = Field(default_factory=RemindersSection)
     community: CommunitySection = Field(default_factory=CommunitySection)
     recognition: RecognitionSection = Field(default_factory=RecognitionSection)

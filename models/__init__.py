@@ -13,6 +13,14 @@ from models.cohorts import (
 )
 from models.community import CommunityRole
 from models.core import BotState, JobRun, LedgerEvent, Member, Reminder, RoleGrant, StageChange
+from models.officehours import (
+    OfficeHour,
+    OfficeHourAttendance,
+    OfficeHourQuestion,
+    OfficeHourQueueEntry,
+    OfficeHourRsvp,
+    OfficeHourSeries,
+)
 from models.recognition import (
     BadgeAward,
     BadgeRevocation,
@@ -46,6 +54,12 @@ __all__ = [
     "Member",
     "MemberKindStats",
     "MemberPoints",
+    "OfficeHour",
+    "OfficeHourAttendance",
+    "OfficeHourQuestion",
+    "OfficeHourQueueEntry",
+    "OfficeHourRsvp",
+    "OfficeHourSeries",
     "RecognitionPref",
     "Reminder",
     "RoleGrant",

@@ -79,6 +79,12 @@ MEMBER_TABLES = {
     "cohorts": "kept",  # facilitator_id: the group stays; the anonymised member row is shown
     "cohort_projects": "kept",
     "cohort_milestones": "kept",
+    "office_hour_series": "kept",  # host_id: the series stays with the anonymised host
+    "office_hours": "kept",
+    "office_hour_rsvps": "erased",
+    "office_hour_questions": "erased",
+    "office_hour_queue": "erased",
+    "office_hour_attendance": "erased",
     "ledger_events": "kept",
     "member_points": "kept",
     "member_kind_stats": "kept",
@@ -103,11 +109,12 @@ async def test_features_register_their_handlers_and_unload_them(tmp_path) -> Non
     try:
         for cog in KNOWN_COGS:
             await bot.load_extension(f"cogs.{cog}")
-        assert [h.name for h in bot.member_data.handlers()] == ["cohorts", "onboarding", "recognition"]
+        all_handlers = ["cohorts", "officehours", "onboarding", "recognition"]
+        assert [h.name for h in bot.member_data.handlers()] == all_handlers
         await bot.unload_extension("cogs.recognition")
-        assert [h.name for h in bot.member_data.handlers()] == ["cohorts", "onboarding"]
+        assert [h.name for h in bot.member_data.handlers()] == ["cohorts", "officehours", "onboarding"]
         await bot.load_extension("cogs.recognition")  # loading again registers again, without a clash
-        assert [h.name for h in bot.member_data.handlers()] == ["cohorts", "onboarding", "recognition"]
+        assert [h.name for h in bot.member_data.handlers()] == all_handlers
     finally:
         await bot.close()
         await engine.dispose()

@@ -1,0 +1,711 @@
+"""The /officehours commands: scheduling (one-off or weekly, in the host's own time zone), the native event and
+the announcement with RSVP buttons, cancelling and rescheduling, questions ahead. The live commands (start, end)
+come in from ``live_cog.LiveCommands``.
+
+Every session is written to the database first; its native event and announcement follow, each recorded the
+moment it exists (``_publish``), so a Discord error or a restart half-way resumes rather than duplicates: the
+daily job (and each new schedule) publishes whatever is still missing and tops weekly series up to
+``[office_hours] series_ahead`` upcoming sessions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.checks import Capability, member_has, require
+from bot.errors import UserError
+from bot.members import ensure_member, get_member
+from bot.reminders import PermanentSendError, ReminderKind
+from bot.scheduler import Job
+from bot.timefmt import discord_ts
+from cogs.officehours import service
+from cogs.officehours import when as when_module
+from cogs.officehours.live_cog import LiveCommands
+from cogs.officehours.views import QuestionModal, SessionButton, announcement_view
+from models import Reminder
+from models.officehours import OfficeHour, OfficeHourRsvp
+
+if TYPE_CHECKING:
+    from bot.core import AtlasBot
+
+log = logging.getLogger(__name__)
+
+SERIES_JOB = "officehours-series"
+# Discord: "Maximum number of uncompleted guild scheduled events reached (100)".
+MAX_EVENTS_CODE = 30038
+NO_MENTIONS = discord.AllowedMentions.none()
+
+
+def _when_text(row: OfficeHour) -> str:
+    return (
+        f"{discord_ts(row.starts_at, 'F')} ({discord_ts(row.starts_at, 'R')}), "
+        f"{row.duration_minutes} minutes; the host's time: {when_module.describe_instant(row.starts_at, row.zone)}"
+    )
+
+
+@app_commands.guild_only()
+class OfficeHoursCog(
+    LiveCommands,
+    commands.GroupCog,
+    group_name="officehours",
+    group_description="Office hours: scheduled sessions with RSVPs, a live queue and follow-up",
+):
+    def __init__(self, bot: AtlasBot) -> None:
+        self.bot = bot
+        self.config = bot.config.office_hours
+        self._refreshing: dict[int, bool] = {}
+        self._publishing = asyncio.Lock()
+        super().__init__()
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(SessionButton)
+        self.bot.scheduler.add_job(Job(SERIES_JOB, {"hour": 3, "minute": 15}, self.series_job))
+        # The session reminders' own late policy is their expiry (the start); the grace only bounds a backlog.
+        grace = timedelta(days=7)
+        self.bot.reminders.register(ReminderKind(service.REMIND, self._fan_out, grace=grace))
+        self.bot.reminders.register(ReminderKind(service.REMIND_ONE, self._remind_one, grace=grace))
+        self.bot.reminders.register(ReminderKind(service.CANCELLED_ONE, self._tell_cancelled, grace=grace))
+        self.bot.reminders.register(ReminderKind(service.PROMOTED_ONE, self._tell_promoted, grace=grace))
+        self.bot.reminders.register(ReminderKind(service.MOVED_ONE, self._tell_moved, grace=grace))
+        await self.live_load()
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(SessionButton)
+        self.bot.scheduler.remove_job(SERIES_JOB)
+        for kind in (
+            service.REMIND,
+            service.REMIND_ONE,
+            service.CANCELLED_ONE,
+            service.PROMOTED_ONE,
+            service.MOVED_ONE,
+        ):
+            self.bot.reminders.unregister(kind)
+        await self.live_unload()
+
+    # -- helpers ---------------------------------------------------------------------------------------------
+    @property
+    def _offsets(self) -> list[int]:
+        return list(self.bot.config.reminders.office_hours_offsets_minutes)
+
+    async def _zone_of(self, user: discord.abc.User) -> str:
+        async with self.bot.sessions() as session:
+            row = await get_member(session, self.bot.guild_id, user.id)
+        return (row.timezone if row is not None and row.timezone else None) or self.bot.config.community.timezone
+
+    async def _member_id(self, user: discord.abc.User) -> int:
+        joined = getattr(user, "joined_at", None) or self.bot.clock.now()
+        async with self.bot.sessions.begin() as session:
+            row = await ensure_member(
+                session,
+                self.bot.guild_id,
+                user.id,
+                display_name=getattr(user, "display_name", ""),
+                joined_at=joined,
+            )
+            return row.id
+
+    # -- /officehours schedule -------------------------------------------------------------------------------
+    @app_commands.command(
+        name="schedule", description="Schedule office hours in your own time zone (mentors, teachers, maintainers)"
+    )
+    @app_commands.describe(
+        when='e.g. "Wed 4 Nov 18:00", "tomorrow 18:00" or "every Tuesday 18:00" (your profile\'s time zone)',
+        duration="Minutes",
+        topic="What the session is about",
+        channel="The voice or stage channel it takes place in",
+        capacity="Seats (default from the server's settings)",
+        recorded="Whether the session is recorded (shown to everyone before they join)",
+    )
+    @require(Capability.HOST_OFFICE_HOURS)
+    async def schedule(
+        self,
+        interaction: discord.Interaction,
+        when: str,
+        duration: app_commands.Range[int, 15, 1440],
+        topic: app_commands.Range[str, 1, 100],
+        channel: discord.VoiceChannel | discord.StageChannel,
+        capacity: app_commands.Range[int, 1, 500] | None = None,
+        recorded: bool = False,
+    ) -> None:
+        if duration > self.config.max_duration_minutes:
+            raise UserError(f"A session lasts at most {self.config.max_duration_minutes} minutes.")
+        if " ".join(topic.split()) == "":
+            raise UserError("Give the session a topic.")
+        now = self.bot.clock.now()
+        zone = await self._zone_of(interaction.user)
+        try:
+            parsed = _parse(when, zone, now)
+        except when_module.WhenError as exc:
+            raise UserError(str(exc)) from None
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        host_id = await self._member_id(interaction.user)
+        spec = service.SessionSpec(
+            guild_id=self.bot.guild_id,
+            host_id=host_id,
+            topic=" ".join(topic.split()),
+            zone=zone,
+            duration_minutes=duration,
+            capacity=capacity or self.config.default_capacity,
+            channel_id=channel.id,
+            recorded=recorded,
+        )
+        async with self.bot.sessions.begin() as session:
+            if isinstance(parsed, when_module.Once):
+                row = await service.create_once(session, spec, parsed.starts_at, now)
+                ids = [row.id]
+            else:
+                _series, ids = await service.create_series(session, spec, parsed, self.config.series_ahead, now)
+            for office_hour_id in ids:
+                made = await session.get(OfficeHour, office_hour_id)
+                assert made is not None
+                await service.plan_reminders(session, self.bot.reminders, made, self._offsets, now)
+        problems = [p for p in [await self._publish(i) for i in ids] if p]
+        lines = [
+            f"Scheduled **{discord.utils.escape_markdown(spec.topic)}**: {when_module.describe(parsed, now)}."
+        ]
+        if len(ids) > 1:
+            lines.append(f"The next {len(ids)} sessions exist now; each following one is made as these pass.")
+        lines += problems
+        await interaction.followup.send("\n".join(lines), ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    @schedule.autocomplete("when")
+    async def when_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        zone = await self._zone_of(interaction.user)
+        if not current.strip():
+            return [app_commands.Choice(name=f"Type a day and time ({when_module.city(zone)} time)", value="")]
+        try:
+            shown = when_module.describe(_parse(current, zone, self.bot.clock.now()), self.bot.clock.now())
+        except when_module.WhenError as exc:
+            shown = f"✗ {exc}"
+        return [app_commands.Choice(name=shown[:100], value=current[:100])]
+
+    # -- Discord's view of a session -------------------------------------------------------------------------
+    async def _publish(self, office_hour_id: int) -> str | None:
+        """Creates what is missing of the session's native event and announcement, recording each at once; the
+        problems in words, or None. The announcement goes out even when the event cannot (yet) be made."""
+        async with self._publishing:
+            guild = self.bot.get_guild(self.bot.guild_id)
+            async with self.bot.sessions() as session:
+                row = await session.get(OfficeHour, office_hour_id)
+                if row is None or row.state != "scheduled":
+                    return None
+                left = (await service.seats(session, office_hour_id)).left
+            if guild is None:
+                return "The server is not available right now; the event will be created later."
+            problems = []
+            if row.event_id is None:
+                problem = await self._create_event(guild, row)
+                if problem:
+                    problems.append(problem)
+            if row.announcement_message_id is None:
+                problem = await self._announce(guild, row, left)
+                if problem:
+                    problems.append(problem)
+            return "\n".join(problems) or None
+
+    async def _create_event(self, guild: discord.Guild, row: OfficeHour) -> str | None:
+        channel = guild.get_channel(row.channel_id)
+        if not isinstance(channel, discord.VoiceChannel | discord.StageChannel):
+            return "The session's voice channel no longer exists: reschedule it in another channel."
+        try:
+            event = await guild.create_scheduled_event(
+                name=row.topic,
+                start_time=row.starts_at,
+                end_time=service.ends_at(row),
+                channel=channel,
+                privacy_level=discord.PrivacyLevel.guild_only,
+                description=_event_description(row),
+                reason="office hours scheduled",
+            )
+        except discord.HTTPException as exc:
+            if exc.code == MAX_EVENTS_CODE:
+                return (
+                    "Discord allows at most 100 upcoming events on a server and that many exist: the session is "
+                    "saved and announced; its event is created once an older one ends or is cancelled."
+                )
+            if isinstance(exc, discord.Forbidden):
+                needs = (
+                    "Manage Channels, Mute Members and Move Members"
+                    if isinstance(channel, discord.StageChannel)
+                    else "View Channel and Connect"
+                )
+                return (
+                    f"I may not create events in {channel.mention} (I need Create Events, and {needs} there): "
+                    "the session is saved and announced; its event is created once I can."
+                )
+            log.warning("office hours %s: creating the event failed: %s", row.id, exc)
+            return "Discord refused the event for now; it will be created later."
+        # Recorded at once: a crash after this never makes a second event.
+        async with self.bot.sessions.begin() as session:
+            fresh = await session.get(OfficeHour, row.id)
+            assert fresh is not None
+            fresh.event_id = event.id
+        row.event_id = event.id
+        return None
+
+    async def _announce(self, guild: discord.Guild, row: OfficeHour, left: int) -> str | None:
+        target = guild.get_channel(self.bot.config.channels.office_hours)
+        if not isinstance(target, discord.TextChannel):
+            return "The office-hours channel is not set up, so there is no announcement with RSVP buttons."
+        try:
+            message = await target.send(
+                _announcement(row, left), view=announcement_view(row.id), allowed_mentions=NO_MENTIONS
+            )
+        except discord.HTTPException as exc:
+            log.warning("office hours %s: the announcement failed: %s", row.id, exc)
+            return "The announcement could not be posted yet; it will be posted later."
+        async with self.bot.sessions.begin() as session:
+            fresh = await session.get(OfficeHour, row.id)
+            assert fresh is not None
+            fresh.announcement_channel_id, fresh.announcement_message_id = target.id, message.id
+        row.announcement_channel_id, row.announcement_message_id = target.id, message.id
+        return None
+
+    async def refresh_announcement(self, office_hour_id: int) -> None:
+        """Edits the announcement to the current seats (coalesced: many clicks, few edits)."""
+        if office_hour_id in self._refreshing:
+            self._refreshing[office_hour_id] = True
+            return
+        self._refreshing[office_hour_id] = False
+        try:
+            while True:
+                async with self.bot.sessions() as session:
+                    row = await session.get(OfficeHour, office_hour_id)
+                    if row is None or row.announcement_message_id is None or row.announcement_channel_id is None:
+                        return
+                    left = (await service.seats(session, office_hour_id)).left
+                channel = self.bot.get_channel(row.announcement_channel_id)
+                if isinstance(channel, discord.TextChannel):
+                    try:
+                        await channel.get_partial_message(row.announcement_message_id).edit(
+                            content=_announcement(row, left),
+                            view=announcement_view(row.id, closed=row.state in ("ended", "cancelled")),
+                            allowed_mentions=NO_MENTIONS,
+                        )
+                    except discord.HTTPException as exc:
+                        log.warning("office hours %s: editing the announcement failed: %s", office_hour_id, exc)
+                if not self._refreshing.get(office_hour_id):
+                    return
+                self._refreshing[office_hour_id] = False
+        finally:
+            self._refreshing.pop(office_hour_id, None)
+
+    async def series_job(self, now: datetime) -> None:
+        """Tops every weekly series up to ``series_ahead`` upcoming sessions and publishes what is missing."""
+        async with self.bot.sessions.begin() as session:
+            for series_id in await service.active_series(session, self.bot.guild_id):
+                for office_hour_id in await service.extend_series(
+                    session, series_id, self.config.series_ahead, now
+                ):
+                    made = await session.get(OfficeHour, office_hour_id)
+                    assert made is not None
+                    await service.plan_reminders(session, self.bot.reminders, made, self._offsets, now)
+        async with self.bot.sessions() as session:
+            ids = await service.needing_discord(session, self.bot.guild_id, now)
+        for office_hour_id in ids:
+            await self._publish(office_hour_id)
+
+    # -- reminders -------------------------------------------------------------------------------------------
+    async def _fan_out(self, reminder: Reminder) -> None:
+        async with self.bot.sessions.begin() as session:
+            await service.fan_out(session, self.bot.reminders, reminder, self.bot.clock.now())
+
+    async def _reader_zone_line(self, discord_id: int, starts_at: datetime) -> str:
+        async with self.bot.sessions() as session:
+            member = await get_member(session, self.bot.guild_id, discord_id)
+        zone = member.timezone if member is not None and member.timezone else None
+        if zone is None:
+            return ""
+        local = starts_at.astimezone(when_module.zone_info(zone))
+        return f" ({local:%a} {local.day} {local:%b} {local:%H:%M} in your time zone, {zone})"
+
+    async def _dm_or_channel(self, discord_id: int, text: str) -> None:
+        """A DM; when the member's DMs are closed, the office-hours channel with that one member pinged."""
+        user = self.bot.get_user(discord_id) or await self.bot.fetch_user(discord_id)
+        try:
+            await user.send(text, allowed_mentions=NO_MENTIONS)
+            return
+        except discord.Forbidden:
+            pass
+        channel = self.bot.get_channel(self.bot.config.channels.office_hours)
+        if not isinstance(channel, discord.TextChannel):
+            raise PermanentSendError("DMs closed and no office-hours channel")
+        await channel.send(f"<@{discord_id}> {text}", allowed_mentions=discord.AllowedMentions(users=[user]))
+
+    async def _remind_one(self, reminder: Reminder) -> None:
+        now = self.bot.clock.now()
+        async with self.bot.sessions() as session:
+            row = await session.get(OfficeHour, reminder.payload["session"])
+            seated = {r.member_id for r in await service.rsvps(session, reminder.payload["session"], service.SEAT)}
+        if not service.still_due(row, reminder.payload["starts_at"], now):
+            return
+        assert row is not None
+        if not reminder.payload.get("host") and reminder.payload["member"] not in seated:
+            return  # the RSVP was cancelled since
+        topic = discord.utils.escape_markdown(row.topic)
+        role = "you are hosting" if reminder.payload.get("host") else "you have a seat at"
+        zone_line = await self._reader_zone_line(reminder.target_id, row.starts_at)
+        recorded = "It is recorded." if row.recorded else "It is not recorded."
+        text = (
+            f"⏰ Reminder: {role} **{topic}**, {discord_ts(row.starts_at, 'F')}{zone_line}, "
+            f"{discord_ts(row.starts_at, 'R')}, in <#{row.channel_id}>. {recorded}"
+        )
+        await self._dm_or_channel(reminder.target_id, text)
+
+    async def _tell_cancelled(self, reminder: Reminder) -> None:
+        async with self.bot.sessions() as session:
+            row = await session.get(OfficeHour, reminder.payload["session"])
+        if row is None or row.state != "cancelled":
+            return
+        reason = f" Reason: {discord.utils.escape_markdown(row.cancel_reason)}" if row.cancel_reason else ""
+        zone_line = await self._reader_zone_line(reminder.target_id, row.starts_at)
+        await self._dm_or_channel(
+            reminder.target_id,
+            f"❌ **{discord.utils.escape_markdown(row.topic)}** on {discord_ts(row.starts_at, 'F')}{zone_line} is "
+            f"cancelled.{reason}",
+        )
+
+    async def _tell_moved(self, reminder: Reminder) -> None:
+        async with self.bot.sessions() as session:
+            row = await session.get(OfficeHour, reminder.payload["session"])
+        if not service.still_due(row, reminder.payload["starts_at"], self.bot.clock.now()):
+            return  # cancelled, started or moved again since (that move tells them)
+        assert row is not None
+        zone_line = await self._reader_zone_line(reminder.target_id, row.starts_at)
+        await self._dm_or_channel(
+            reminder.target_id,
+            f"🔁 **{discord.utils.escape_markdown(row.topic)}** has moved to {discord_ts(row.starts_at, 'F')}"
+            f"{zone_line}, {discord_ts(row.starts_at, 'R')}. Your RSVP stands.",
+        )
+
+    # -- /officehours cancel, reschedule ---------------------------------------------------------------------
+    async def _may_manage(self, interaction: discord.Interaction, office_hour_id: int) -> OfficeHour:
+        async with self.bot.sessions() as session:
+            row = await session.get(OfficeHour, office_hour_id)
+            me = await get_member(session, self.bot.guild_id, interaction.user.id)
+        if row is None or row.guild_id != self.bot.guild_id:
+            raise UserError("There is no such session.")
+        is_host = me is not None and row.host_id == me.id
+        if not is_host and not member_has(interaction.user, Capability.MANAGE_COMMUNITY, self.bot.community):
+            raise UserError("Only the session's host or a maintainer can do that.")
+        return row
+
+    async def session_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[int]]:
+        now = self.bot.clock.now()
+        async with self.bot.sessions() as session:
+            me = await get_member(session, self.bot.guild_id, interaction.user.id)
+            everyone = member_has(interaction.user, Capability.MANAGE_COMMUNITY, self.bot.community)
+            rows = await service.upcoming_for(
+                session, self.bot.guild_id, None if everyone else (me.id if me else -1), now
+            )
+        zone = await self._zone_of(interaction.user)
+        choices = []
+        for row in rows:
+            name = f"#{row.id} {row.topic} · {when_module.describe_instant(row.starts_at, zone)}"
+            if current.lower() in name.lower():
+                choices.append(app_commands.Choice(name=name[:100], value=row.id))
+        return choices[:25]
+
+    @app_commands.command(
+        name="cancel", description="Cancel a scheduled session you host (mentors, teachers, maintainers)"
+    )
+    @app_commands.describe(session="The session", reason="Told to everyone who RSVP'd (optional)")
+    @app_commands.autocomplete(session=session_autocomplete)
+    @require(Capability.HOST_OFFICE_HOURS)
+    async def cancel(
+        self, interaction: discord.Interaction, session: int, reason: app_commands.Range[str, 0, 300] = ""
+    ) -> None:
+        await self._may_manage(interaction, session)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        now = self.bot.clock.now()
+        try:
+            async with self.bot.sessions.begin() as db:
+                row = await service.cancel_session(db, self.bot.reminders, session, reason, self._offsets, now)
+                event_id = row.event_id
+        except service.ScheduleError as exc:
+            await interaction.followup.send(str(exc), ephemeral=True)
+            return
+        problem = await self._set_event(event_id, cancel=True)
+        await self.refresh_announcement(session)
+        await interaction.followup.send(
+            "Cancelled. Everyone who RSVP'd (seated or waiting) is told once."
+            + (f"\n{problem}" if problem else ""),
+            ephemeral=True,
+        )
+
+    @app_commands.command(
+        name="reschedule", description="Move a scheduled session you host (mentors, teachers, maintainers)"
+    )
+    @app_commands.describe(session="The session", when="The new day and time, in your time zone")
+    @app_commands.autocomplete(session=session_autocomplete)
+    @require(Capability.HOST_OFFICE_HOURS)
+    async def reschedule(self, interaction: discord.Interaction, session: int, when: str) -> None:
+        current = await self._may_manage(interaction, session)
+        now = self.bot.clock.now()
+        try:
+            parsed = _parse(when, current.zone, now)
+        except when_module.WhenError as exc:
+            raise UserError(str(exc)) from None
+        if not isinstance(parsed, when_module.Once):
+            raise UserError("Move a session to one day and time (a weekly series is scheduled anew).")
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            async with self.bot.sessions.begin() as db:
+                row, _before = await service.reschedule_session(
+                    db, self.bot.reminders, session, parsed.starts_at, self._offsets, now
+                )
+                event_id, ends = row.event_id, service.ends_at(row)
+        except service.ScheduleError as exc:
+            await interaction.followup.send(str(exc), ephemeral=True)
+            return
+        problem = await self._set_event(event_id, start=parsed.starts_at, end=ends)
+        await self.refresh_announcement(session)
+        await interaction.followup.send(
+            f"Moved to {when_module.describe_instant(parsed.starts_at, current.zone)}; the reminders move with it."
+            + (f"\n{problem}" if problem else ""),
+            ephemeral=True,
+        )
+
+    async def _set_event(
+        self,
+        event_id: int | None,
+        *,
+        cancel: bool = False,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> str | None:
+        guild = self.bot.get_guild(self.bot.guild_id)
+        if event_id is None or guild is None:
+            return None
+        try:
+            event = guild.get_scheduled_event(event_id) or await guild.fetch_scheduled_event(event_id)
+            if cancel:
+                await event.cancel(reason="office hours cancelled")
+            else:
+                await event.edit(start_time=start, end_time=end, reason="office hours rescheduled")
+        except discord.NotFound:
+            return None
+        except discord.HTTPException as exc:
+            log.warning("office hours: updating event %s failed: %s", event_id, exc)
+            return "Discord refused to update the native event; the session itself is updated."
+        return None
+
+    # -- RSVP ------------------------------------------------------------------------------------------------
+    async def rsvp_clicked(self, interaction: discord.Interaction, office_hour_id: int) -> None:
+        now = self.bot.clock.now()  # click order is the moment the click arrived
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        member_id = await self._member_id(interaction.user)
+        try:
+            async with self.bot.sessions.begin() as session:
+                result = await service.rsvp(session, office_hour_id, member_id, now)
+                row = await session.get(OfficeHour, office_hour_id)
+                assert row is not None
+                recorded = row.recorded
+        except service.ScheduleError as exc:
+            await interaction.followup.send(str(exc), ephemeral=True)
+            return
+        policy = "This session **is recorded**." if recorded else "This session is not recorded."
+        if result.state == service.SEAT:
+            text = f"You have seat {result.seat}. {policy}" if not result.already else "You already have a seat."
+        else:
+            text = (
+                f"The session is full: you are number {result.position} on the waitlist, and will get a DM if a "
+                f"seat frees up. {policy}"
+            )
+        await interaction.followup.send(text, ephemeral=True)
+        if not result.already:
+            await self.refresh_announcement(office_hour_id)
+
+    async def unrsvp_clicked(self, interaction: discord.Interaction, office_hour_id: int) -> None:
+        now = self.bot.clock.now()
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        member_id = await self._member_id(interaction.user)
+        async with self.bot.sessions.begin() as session:
+            result = await service.cancel_rsvp(session, office_hour_id, member_id, now)
+        if result.was is None:
+            await interaction.followup.send("You had no RSVP for this session.", ephemeral=True)
+            return
+        await interaction.followup.send("Your RSVP is cancelled.", ephemeral=True)
+        await self._promoted(office_hour_id, result.promoted)
+        await self.refresh_announcement(office_hour_id)
+
+    async def _promoted(self, office_hour_id: int, member_ids: list[int]) -> None:
+        """DMs the members moved from the waitlist into a seat."""
+        if not member_ids:
+            return
+        async with self.bot.sessions() as session:
+            row = await session.get(OfficeHour, office_hour_id)
+            ids = await service.discord_ids(session, member_ids)
+        assert row is not None
+        for member_id in member_ids:
+            user = self.bot.get_user(ids[member_id]) or await self.bot.fetch_user(ids[member_id])
+            try:
+                await user.send(
+                    f"A seat freed up: you now have a seat at **{discord.utils.escape_markdown(row.topic)}**, "
+                    f"{_when_text(row)}. {'It is recorded.' if row.recorded else 'It is not recorded.'}",
+                    allowed_mentions=NO_MENTIONS,
+                )
+            except discord.HTTPException as exc:
+                log.info("office hours %s: could not DM a promoted member: %s", office_hour_id, exc)
+
+    async def ask_clicked(self, interaction: discord.Interaction, office_hour_id: int) -> None:
+        async with self.bot.sessions() as session:
+            me = await get_member(session, self.bot.guild_id, interaction.user.id)
+            mine = await session.get(OfficeHourRsvp, (office_hour_id, me.id)) if me is not None else None
+            row = await session.get(OfficeHour, office_hour_id)
+        if row is None or row.state not in ("scheduled", "live"):
+            raise UserError("This session is not taking questions any more.")
+        if mine is None or mine.state == service.CANCELLED:
+            raise UserError("RSVP to the session first, then send your question.")
+        await interaction.response.send_modal(QuestionModal(office_hour_id))
+
+    async def question_submitted(
+        self, interaction: discord.Interaction, office_hour_id: int, topic: str, body: str
+    ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        member_id = await self._member_id(interaction.user)
+        try:
+            async with self.bot.sessions.begin() as session:
+                await service.add_question(session, office_hour_id, member_id, topic, body, self.bot.clock.now())
+        except service.ScheduleError as exc:
+            await interaction.followup.send(str(exc), ephemeral=True)
+            return
+        await interaction.followup.send("Your question is sent to the host.", ephemeral=True)
+
+    @app_commands.command(
+        name="questions",
+        description="Questions sent ahead for your session, by topic (mentors, teachers, maintainers)",
+    )
+    @app_commands.describe(session="The session")
+    @app_commands.autocomplete(session=session_autocomplete)
+    @require(Capability.HOST_OFFICE_HOURS)
+    async def questions(self, interaction: discord.Interaction, session: int) -> None:
+        row = await self._may_manage(interaction, session)
+        async with self.bot.sessions() as db:
+            groups = await service.questions_by_topic(db, session)
+        title = f"**Questions for {discord.utils.escape_markdown(row.topic)}** ({discord_ts(row.starts_at, 'f')})"
+        if not groups:
+            await interaction.response.send_message(f"{title}\nNo questions yet.", ephemeral=True)
+            return
+        lines = [title]
+        for group in groups:
+            lines.append(f"\n__{_safe(group.topic)}__ ({len(group.questions)})")
+            lines += [f"• {_safe(text_)} — {_safe(name)}" for name, text_ in group.questions]
+        pages, page = [], ""
+        for line in lines:
+            if len(page) + len(line) + 1 > 1900:
+                pages.append(page)
+                page = ""
+            page += line[:1900] + "\n"
+        pages.append(page)
+        await interaction.response.send_message(pages[0], ephemeral=True, allowed_mentions=NO_MENTIONS)
+        for extra in pages[1:]:
+            await interaction.followup.send(extra, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    async def _tell_promoted(self, reminder: Reminder) -> None:
+        async with self.bot.sessions() as session:
+            row = await session.get(OfficeHour, reminder.payload["session"])
+            mine = await session.get(OfficeHourRsvp, (reminder.payload["session"], reminder.payload["member"]))
+        if row is None or row.state != "scheduled" or mine is None or mine.state != service.SEAT:
+            return
+        await self._dm_or_channel(
+            reminder.target_id,
+            f"A seat freed up: you now have a seat at **{discord.utils.escape_markdown(row.topic)}**, "
+            f"{_when_text(row)}.",
+        )
+
+    # -- "Interested" on the native event counts as an RSVP --------------------------------------------------
+    async def _session_for_event(self, event_id: int) -> int | None:
+        from sqlalchemy import select
+
+        async with self.bot.sessions() as session:
+            return await session.scalar(select(OfficeHour.id).where(OfficeHour.event_id == event_id))
+
+    @commands.Cog.listener()
+    async def on_scheduled_event_user_add(self, event: discord.ScheduledEvent, user: discord.User) -> None:
+        await self._interested(event, user, True)
+
+    @commands.Cog.listener()
+    async def on_scheduled_event_user_remove(self, event: discord.ScheduledEvent, user: discord.User) -> None:
+        await self._interested(event, user, False)
+
+    async def _interested(self, event: discord.ScheduledEvent, user: discord.abc.User, added: bool) -> None:
+        if event.guild_id != self.bot.guild_id or user.bot:
+            return
+        office_hour_id = await self._session_for_event(event.id)
+        if office_hour_id is None:
+            return
+        member_id = await self._member_id(user)
+        now = self.bot.clock.now()
+        async with self.bot.sessions.begin() as session:
+            row = await session.get(OfficeHour, office_hour_id)
+            assert row is not None
+            topic = row.topic
+            if added:
+                try:
+                    result: service.RsvpResult | service.CancelResult = await service.rsvp(
+                        session, office_hour_id, member_id, now, via="interested"
+                    )
+                except service.ScheduleError:
+                    return
+            else:
+                result = await service.cancel_rsvp(session, office_hour_id, member_id, now, only_via="interested")
+        if isinstance(result, service.RsvpResult):
+            if result.already:
+                return
+            text = (
+                f"You marked **{discord.utils.escape_markdown(topic)}** as Interested: that holds seat "
+                f"{result.seat} for you."
+                if result.state == service.SEAT
+                else f"You marked **{discord.utils.escape_markdown(topic)}** as Interested, but it is full: you "
+                f"are number {result.position} on the waitlist and will get a DM if a seat frees up."
+            )
+            with contextlib.suppress(discord.HTTPException):
+                await user.send(text, allowed_mentions=NO_MENTIONS)
+        else:
+            await self._promoted(office_hour_id, result.promoted)
+        await self.refresh_announcement(office_hour_id)
+
+
+def _parse(text: str, zone: str, now: datetime) -> when_module.Once | when_module.Weekly:
+    return when_module.parse(text, zone, now)
+
+
+def _safe(value: str) -> str:
+    """Member text shown as written: markdown and mentions neutralised (and sent with no pings anyway)."""
+    # Every "@" gets a zero-width space after it: no mention syntax (@everyone, <@id>, <@&id>) survives.
+    return discord.utils.escape_markdown(" ".join(value.split())).replace("@", "@\u200b")
+
+
+def _event_description(row: OfficeHour) -> str:
+    recorded = "This session is recorded." if row.recorded else "This session is not recorded."
+    return f"Office hours: {row.topic}. {recorded} RSVP in the office-hours channel (seats: {row.capacity})."[
+        :1000
+    ]
+
+
+def _announcement(row: OfficeHour, seats_left: int) -> str:
+    topic = discord.utils.escape_markdown(discord.utils.escape_mentions(row.topic))
+    recorded = "🔴 **Recorded**" if row.recorded else "Not recorded"
+    lines = [
+        f"**Office hours: {topic}**",
+        f"🕒 {_when_text(row)}",
+        f"🔊 <#{row.channel_id}> · {recorded}",
+    ]
+    if row.state == "cancelled":
+        lines.append("❌ **Cancelled**")
+    else:
+        lines.append(f"🪑 {seats_left} of {row.capacity} seats left" + ("" if seats_left else " (waitlist open)"))
+    return "\n".join(lines)

@@ -1,0 +1,140 @@
+"""Office-hours rules against the real migrated database (SQLite, and PostgreSQL with ATLAS_TEST_POSTGRES_URL):
+seats under concurrency, the waitlist, series top-up."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from bot.members import ensure_member
+from cogs.officehours import service, when
+from models.officehours import OfficeHour, OfficeHourRsvp
+
+GUILD = 1
+NY = "America/New_York"
+
+
+async def members(sessions, clock, count: int) -> list[int]:
+    async with sessions.begin() as session:
+        rows = [
+            await ensure_member(session, GUILD, 1000 + i, display_name=f"m{i}", joined_at=clock.now())
+            for i in range(count)
+        ]
+        return [row.id for row in rows]
+
+
+def spec(host_id: int, capacity: int = 10) -> service.SessionSpec:
+    return service.SessionSpec(GUILD, host_id, "Async Python", NY, 60, capacity, 555, False)
+
+
+async def a_session(sessions, clock, host_id: int, capacity: int = 10) -> int:
+    async with sessions.begin() as session:
+        row = await service.create_once(
+            session, spec(host_id, capacity), clock.now() + timedelta(days=3), clock.now()
+        )
+        return row.id
+
+
+async def take(sessions, clock, office_hour_id: int, member_id: int) -> service.RsvpResult:
+    async with sessions.begin() as session:
+        return await service.rsvp(session, office_hour_id, member_id, clock.now())
+
+
+async def rows(sessions, office_hour_id: int) -> list[OfficeHourRsvp]:
+    async with sessions() as session:
+        return list(
+            await session.scalars(
+                select(OfficeHourRsvp)
+                .where(OfficeHourRsvp.office_hour_id == office_hour_id)
+                .order_by(OfficeHourRsvp.created_at, OfficeHourRsvp.member_id)
+            )
+        )
+
+
+async def test_fifty_rsvps_at_once_fill_ten_seats_and_a_waitlist_in_order(sessions, clock) -> None:
+    ids = await members(sessions, clock, 51)
+    office_hour_id = await a_session(sessions, clock, ids[0], capacity=10)
+    results = await asyncio.gather(*(take(sessions, clock, office_hour_id, m) for m in ids[1:]))
+    seated = [r for r in results if r.state == service.SEAT]
+    waiting = [r for r in results if r.state == service.WAITLIST]
+    assert len(seated) == 10 and len(waiting) == 40
+    assert sorted(r.seat for r in seated) == list(range(1, 11))
+    assert sorted(r.position for r in waiting) == list(range(1, 41))
+    stored = await rows(sessions, office_hour_id)
+    assert sorted(r.seat for r in stored if r.state == service.SEAT) == list(range(1, 11))
+    # The stored line is the order the RSVPs were taken: each waiting member was told their place in it.
+    told = {m: r.position for m, r in zip(ids[1:], results, strict=True) if r.state == service.WAITLIST}
+    line = [r.member_id for r in stored if r.state == service.WAITLIST]
+    assert [told[m] for m in line] == list(range(1, 41))
+    # Everyone seated clicked before everyone waiting.
+    last_seat = max(r.created_at for r in stored if r.state == service.SEAT)
+    assert all(r.created_at > last_seat for r in stored if r.state == service.WAITLIST)
+
+
+async def test_cancel_frees_the_seat_for_the_first_waiting(sessions, clock) -> None:
+    ids = await members(sessions, clock, 5)
+    office_hour_id = await a_session(sessions, clock, ids[0], capacity=2)
+    for m in ids[1:]:
+        await take(sessions, clock, office_hour_id, m)
+        clock.advance(seconds=1)
+    async with sessions.begin() as session:
+        result = await service.cancel_rsvp(session, office_hour_id, ids[1], clock.now())
+    assert result == service.CancelResult(service.SEAT, [ids[3]])
+    stored = {r.member_id: (r.state, r.seat) for r in await rows(sessions, office_hour_id)}
+    assert stored == {
+        ids[1]: ("cancelled", None),
+        ids[2]: ("seat", 2),
+        ids[3]: ("seat", 1),
+        ids[4]: ("waitlist", None),
+    }
+    # A waitlisted member cancelling promotes nobody; RSVPing again goes to the end of the line.
+    async with sessions.begin() as session:
+        assert await service.cancel_rsvp(session, office_hour_id, ids[4], clock.now()) == service.CancelResult(
+            service.WAITLIST, []
+        )
+    clock.advance(seconds=1)
+    again = await take(sessions, clock, office_hour_id, ids[1])
+    assert again.state == service.WAITLIST and again.position == 1
+
+
+async def test_interested_removal_cancels_only_an_rsvp_made_that_way(sessions, clock) -> None:
+    ids = await members(sessions, clock, 3)
+    office_hour_id = await a_session(sessions, clock, ids[0])
+    await take(sessions, clock, office_hour_id, ids[1])  # by button
+    async with sessions.begin() as session:
+        await service.rsvp(session, office_hour_id, ids[2], clock.now(), via="interested")
+        assert (
+            await service.cancel_rsvp(session, office_hour_id, ids[1], clock.now(), only_via="interested")
+        ).was is None
+        assert (
+            await service.cancel_rsvp(session, office_hour_id, ids[2], clock.now(), only_via="interested")
+        ).was == (service.SEAT)
+
+
+async def test_series_top_up_is_idempotent_and_keeps_local_time(sessions, clock) -> None:
+    clock.set(datetime(2026, 10, 30, 15, 0, tzinfo=UTC))
+    [host] = await members(sessions, clock, 1)
+    weekly = when.parse("every Tuesday 18:00", NY, clock.now())
+    assert isinstance(weekly, when.Weekly)
+    async with sessions.begin() as session:
+        series, created = await service.create_series(session, spec(host), weekly, 2, clock.now())
+    assert len(created) == 2
+
+    # Two top-ups at once (two processes, a retry) make nothing twice.
+    async def top_up() -> list[int]:
+        async with sessions.begin() as session:
+            return await service.extend_series(session, series.id, 2, clock.now())
+
+    assert await asyncio.gather(top_up(), top_up()) == [[], []]
+    clock.advance(days=7)
+    made = await asyncio.gather(top_up(), top_up(), return_exceptions=True)
+    assert sum(len(m) for m in made if isinstance(m, list)) == 1, made
+    async with sessions() as session:
+        starts = list(await session.scalars(select(OfficeHour.starts_at).order_by(OfficeHour.starts_at)))
+    assert starts == [
+        datetime(2026, 11, 3, 23, 0, tzinfo=UTC),
+        datetime(2026, 11, 10, 23, 0, tzinfo=UTC),
+        datetime(2026, 11, 17, 23, 0, tzinfo=UTC),
+    ]
