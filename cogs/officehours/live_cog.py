@@ -93,7 +93,10 @@ class LiveCommands:
         return oh
 
     # -- /officehours start | end --------------------------------------------------------------------------------
-    @app_commands.command(name="start", description="Start your office hour: the event goes live, the queue opens")
+    @app_commands.command(
+        name="start",
+        description="Start your office hour: the event goes live, queue opens (mentors, teachers, maintainers)",
+    )
     @app_commands.describe(session="The office hour's number (default: your live or next one)")
     @require(Capability.HOST_OFFICE_HOURS)
     async def start(self, interaction: discord.Interaction, session: int | None = None) -> None:
@@ -136,7 +139,10 @@ class LiveCommands:
         said = "started" if newly else "was already live"
         await interaction.followup.send(f"Office hour #{oh.id} {said}; the queue is open.", ephemeral=True)
 
-    @app_commands.command(name="end", description="End your office hour: the queue closes, the event completes")
+    @app_commands.command(
+        name="end",
+        description="End your office hour: the queue closes, the event ends (mentors, teachers, maintainers)",
+    )
     @app_commands.describe(session="The office hour's number (default: your live one)")
     @require(Capability.HOST_OFFICE_HOURS)
     async def end(self, interaction: discord.Interaction, session: int | None = None) -> None:
@@ -365,7 +371,10 @@ class QueueCog(commands.GroupCog, group_name="queue", group_description="The liv
             f"**{safe_inline(oh.topic)}** queue\n{text}", ephemeral=True, allowed_mentions=NONE
         )
 
-    @app_commands.command(name="next", description="Call the next member in your office hour's queue (host)")
+    @app_commands.command(
+        name="next",
+        description="Call the next member in your office hour's queue (mentors, teachers, maintainers)",
+    )
     @require(Capability.HOST_OFFICE_HOURS)
     async def next_(self, interaction: discord.Interaction) -> None:
         maintainer = member_has(interaction.user, Capability.MANAGE_COMMUNITY, self.bot.community)
