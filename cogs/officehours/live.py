@@ -49,7 +49,15 @@ def reference(office_hour_id: int) -> str:
 
 
 async def _lock(session: AsyncSession, office_hour_id: int) -> OfficeHour:
-    oh = await session.scalar(select(OfficeHour).where(OfficeHour.id == office_hour_id).with_for_update())
+    """The session row, locked for this transaction: a no-op UPDATE takes the row lock on PostgreSQL and the write
+    lock (the WriteGate) on SQLite before anything is read, so concurrent joins, calls and ends take turns."""
+    await session.execute(
+        update(OfficeHour).where(OfficeHour.id == office_hour_id).values(id=OfficeHour.id),
+        execution_options={"synchronize_session": False},
+    )
+    oh = await session.scalar(
+        select(OfficeHour).where(OfficeHour.id == office_hour_id).execution_options(populate_existing=True)
+    )
     if oh is None:
         raise LiveRefused("That office hour does not exist.")
     return oh
