@@ -13,13 +13,17 @@ Decisions:
   ``office_hour_attended`` (same reference): the ledger's UNIQUE(member, kind, reference) makes it once however
   often ending runs (twice, after a restart).
 - Attending: being in the session's voice channel while it is live, or being called from the queue.
-- Questions sent ahead by members who were called are marked answered when the session ends.
+- Questions sent ahead by members who were called are marked answered when the session ends; the others of a
+  series' session are carried over to the series' next scheduled session (``carried_to_id``).
+- Follow-up: each attendee (the host excluded) is sent the feedback prompt once (``feedback_asked_at``); the
+  rating and comment may be changed later (the latest kept). The host's summary goes once (``summary_sent_at``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -134,6 +138,7 @@ async def end(session: AsyncSession, policy: ledger.LedgerPolicy, office_hour_id
             )
             closed += result.rowcount or 0  # type: ignore[attr-defined]
         oh.state, oh.ended_at = "ended", now
+        await carry_over(session, oh)
     attendees = list(
         await session.scalars(
             select(OfficeHourAttendance.member_id)
@@ -366,4 +371,148 @@ async def no_show_candidates(session: AsyncSession, guild_id: int, until: dateti
                 OfficeHour.starts_at <= until,
             )
         )
+    )
+
+
+# -- follow-up -------------------------------------------------------------------------------------------------
+FEEDBACK_KIND = "officehours.feedback"
+SUMMARY_KIND = "officehours.summary"
+
+
+async def carry_over(session: AsyncSession, oh: OfficeHour) -> int:
+    """Unanswered questions of an ended session of a series go to the series' next scheduled session."""
+    if oh.series_id is None:
+        return 0
+    following = await session.scalar(
+        select(OfficeHour.id)
+        .where(
+            OfficeHour.series_id == oh.series_id,
+            OfficeHour.state == "scheduled",
+            OfficeHour.starts_at > oh.starts_at,
+        )
+        .order_by(OfficeHour.starts_at)
+        .limit(1)
+    )
+    if following is None:
+        return 0
+    result = await session.execute(
+        update(OfficeHourQuestion)
+        .where(
+            OfficeHourQuestion.office_hour_id == oh.id,
+            OfficeHourQuestion.answered_at.is_(None),
+            OfficeHourQuestion.carried_to_id.is_(None),
+        )
+        .values(carried_to_id=following)
+    )
+    return result.rowcount or 0  # type: ignore[attr-defined]
+
+
+async def attendee_discord_ids(session: AsyncSession, office_hour_id: int, *, unasked: bool = False) -> list[int]:
+    """The attendees (the host excluded), by Discord id; ``unasked``: only those not yet sent the prompt."""
+    oh = await session.get(OfficeHour, office_hour_id)
+    query = (
+        select(Member.discord_id)
+        .join(OfficeHourAttendance, OfficeHourAttendance.member_id == Member.id)
+        .where(OfficeHourAttendance.office_hour_id == office_hour_id)
+        .order_by(OfficeHourAttendance.first_seen_at, Member.id)
+    )
+    if oh is not None and oh.host_id is not None:
+        query = query.where(Member.id != oh.host_id)
+    if unasked:
+        query = query.where(OfficeHourAttendance.feedback_asked_at.is_(None))
+    return [int(d) for d in await session.scalars(query)]
+
+
+async def _attendance(session: AsyncSession, office_hour_id: int, discord_id: int) -> OfficeHourAttendance | None:
+    return await session.scalar(
+        select(OfficeHourAttendance)
+        .join(Member, Member.id == OfficeHourAttendance.member_id)
+        .where(OfficeHourAttendance.office_hour_id == office_hour_id, Member.discord_id == discord_id)
+    )
+
+
+async def feedback_to_ask(session: AsyncSession, office_hour_id: int, discord_id: int) -> OfficeHour | None:
+    """The session when this attendee has not been sent the prompt yet (else None)."""
+    attendance = await _attendance(session, office_hour_id, discord_id)
+    if attendance is None or attendance.feedback_asked_at is not None:
+        return None
+    return await session.get(OfficeHour, office_hour_id)
+
+
+async def mark_asked(session: AsyncSession, office_hour_id: int, discord_id: int, now: datetime) -> None:
+    attendance = await _attendance(session, office_hour_id, discord_id)
+    if attendance is not None and attendance.feedback_asked_at is None:
+        attendance.feedback_asked_at = now
+
+
+async def record_feedback(
+    session: AsyncSession,
+    office_hour_id: int,
+    discord_id: int,
+    now: datetime,
+    *,
+    rating: int | None = None,
+    comment: str | None = None,
+) -> OfficeHourAttendance:
+    """Store (or change) an attendee's rating (1-5) or comment; one row per attendee, the latest answer kept."""
+    attendance = await _attendance(session, office_hour_id, discord_id)
+    if attendance is None:
+        raise LiveRefused("Only members who attended this office hour can give feedback on it.")
+    if rating is not None:
+        if not 1 <= rating <= 5:
+            raise LiveRefused("A rating is 1 to 5.")
+        attendance.rating = rating
+    if comment is not None:
+        attendance.comment = comment[:1000] or None
+    attendance.feedback_at = now
+    return attendance
+
+
+@dataclass
+class Summary:
+    office_hour: OfficeHour
+    attendees: list[int]  # Discord ids
+    done: int
+    asked: int
+    answered: int
+    carried: int
+
+
+async def summary_to_send(session: AsyncSession, office_hour_id: int) -> Summary | None:
+    """The host's summary of an ended session, unless it was sent already."""
+    oh = await session.get(OfficeHour, office_hour_id)
+    if oh is None or oh.state != "ended" or oh.summary_sent_at is not None:
+        return None
+
+    async def count(table: type, *where: Any) -> int:
+        found = await session.scalar(select(func.count()).select_from(table).where(*where))
+        return int(found or 0)
+
+    return Summary(
+        oh,
+        await attendee_discord_ids(session, oh.id),
+        await count(
+            OfficeHourQueueEntry,
+            OfficeHourQueueEntry.office_hour_id == oh.id,
+            OfficeHourQueueEntry.state == "done",
+        ),
+        await count(OfficeHourQuestion, OfficeHourQuestion.office_hour_id == oh.id),
+        await count(
+            OfficeHourQuestion,
+            OfficeHourQuestion.office_hour_id == oh.id,
+            OfficeHourQuestion.answered_at.is_not(None),
+        ),
+        await count(
+            OfficeHourQuestion,
+            OfficeHourQuestion.office_hour_id == oh.id,
+            OfficeHourQuestion.carried_to_id.is_not(None),
+        ),
+    )
+
+
+async def mark_summary_sent(session: AsyncSession, office_hour_id: int, now: datetime) -> None:
+    await session.execute(
+        update(OfficeHour)
+        .where(OfficeHour.id == office_hour_id, OfficeHour.summary_sent_at.is_(None))
+        .values(summary_sent_at=now)
     )

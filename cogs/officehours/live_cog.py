@@ -5,7 +5,9 @@ Telling people: "started" is one post in the office-hours channel that pings the
 the session goes live); "your turn" is a DM with a link to the voice channel, falling back to a post in the
 office-hours channel that pings only that member; the host is DMed when someone joins an empty queue; an
 expired entry's member is DMed; the host no-show notice is a DM to the host and each seated member (once,
-``no_show_notified_at``), falling back to one post pinging those whose DMs failed.
+``no_show_notified_at``), falling back to one post pinging those whose DMs failed. Ending schedules, in the
+same transaction (durable), each attendee's feedback DM (1-5 buttons and a comment modal, ``live_views``) and
+the host's summary DM; each goes once (``feedback_asked_at``, ``summary_sent_at``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 from discord.ext import commands
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import ledger
 from bot.checks import Capability, member_has, require
@@ -24,7 +27,10 @@ from bot.errors import UserError
 from bot.members import ensure_member, get_member
 from bot.reminders import ReminderKind
 from bot.scheduler import Job
+from bot.text import is_blank
+from bot.timefmt import discord_ts
 from cogs.officehours import live
+from cogs.officehours.live_views import DYNAMIC_ITEMS, CommentModal, feedback_view
 from models import Reminder
 from models.officehours import OfficeHour
 
@@ -60,6 +66,11 @@ class LiveCommands:
         r = self.bot.reminders
         r.register(ReminderKind(live.EXPIRE_KIND, self._expire, grace=timedelta(days=1)))
         r.register(ReminderKind(live.NO_SHOW_KIND, self._no_show, grace=DM_GRACE))
+        r.register(ReminderKind(live.FEEDBACK_KIND, self._ask_feedback, grace=timedelta(days=2)))
+        r.register(ReminderKind(live.SUMMARY_KIND, self._send_summary, grace=timedelta(days=7)))
+        self._comment_modal = CommentModal()
+        self.bot.add_view(self._comment_modal)
+        self.bot.add_dynamic_items(*DYNAMIC_ITEMS)
         self.bot.scheduler.add_job(Job(NO_SHOW_SWEEP, {"minute": "*/5"}, self.schedule_no_shows))
         await self.schedule_no_shows(self.bot.clock.now())
 
@@ -68,6 +79,9 @@ class LiveCommands:
         self.bot.scheduler.remove_job(NO_SHOW_SWEEP)
         self.bot.reminders.unregister(live.EXPIRE_KIND)
         self.bot.reminders.unregister(live.NO_SHOW_KIND)
+        self.bot.reminders.unregister(live.FEEDBACK_KIND)
+        self.bot.reminders.unregister(live.SUMMARY_KIND)
+        self.bot.remove_dynamic_items(*DYNAMIC_ITEMS)
 
     # -- helpers ------------------------------------------------------------------------------------------------
     def _announce_channel(self) -> discord.abc.Messageable | None:
@@ -152,6 +166,7 @@ class LiveCommands:
         try:
             async with self.bot.sessions.begin() as db:
                 ended = await live.end(db, self.policy, oh.id, now)
+                await self._schedule_follow_up(db, ended.office_hour, now)
         except live.LiveRefused as exc:
             await interaction.followup.send(str(exc), ephemeral=True)
             return
@@ -168,6 +183,104 @@ class LiveCommands:
         await interaction.followup.send(
             f"Office hour #{oh.id} {said}: {len(ended.attendees)} attended.", ephemeral=True
         )
+
+    # -- follow-up ------------------------------------------------------------------------------------------------
+    async def _schedule_follow_up(self, db: AsyncSession, oh: OfficeHour, now: datetime) -> None:
+        """In the ending transaction (durable): the attendees' feedback prompts and the host's summary. Ending
+        again schedules nothing twice (the dedupe keys)."""
+        for discord_id in await live.attendee_discord_ids(db, oh.id):
+            await self.bot.reminders.schedule(
+                db,
+                kind=live.FEEDBACK_KIND,
+                guild_id=oh.guild_id,
+                target_id=discord_id,
+                due_at=now,
+                payload={"office_hour_id": oh.id},
+                dedupe_key=f"oh-feedback:{oh.id}:{discord_id}",
+            )
+        host = await live.discord_id_of(db, oh.host_id)
+        if host is not None:
+            await self.bot.reminders.schedule(
+                db,
+                kind=live.SUMMARY_KIND,
+                guild_id=oh.guild_id,
+                target_id=host,
+                due_at=now,
+                payload={"office_hour_id": oh.id},
+                dedupe_key=f"oh-summary:{oh.id}",
+            )
+
+    async def _ask_feedback(self, reminder: Reminder) -> None:
+        oh_id = int(reminder.payload["office_hour_id"])
+        async with self.bot.sessions() as db:
+            oh = await live.feedback_to_ask(db, oh_id, reminder.target_id)
+        if oh is None:
+            return
+        member = await self.bot.live_member(reminder.target_id)
+        await member.send(
+            f"Thanks for coming to **{safe_inline(oh.topic)}** ({discord_ts(oh.starts_at, 'f')}). How useful was "
+            "it, from 1 (not at all) to 5 (very)? You can change your answer and add a comment.",
+            view=feedback_view(oh.id),
+            allowed_mentions=NONE,
+        )
+        async with self.bot.sessions.begin() as db:
+            await live.mark_asked(db, oh_id, reminder.target_id, self.bot.clock.now())
+
+    async def rate(self, interaction: discord.Interaction, office_hour_id: int, rating: int) -> None:
+        try:
+            async with self.bot.sessions.begin() as db:
+                await live.record_feedback(
+                    db, office_hour_id, interaction.user.id, self.bot.clock.now(), rating=rating
+                )
+        except live.LiveRefused as exc:
+            raise UserError(str(exc)) from None
+        await interaction.response.send_message(
+            f"Thanks: you rated it {rating}/5. Click another number to change it.", ephemeral=True
+        )
+
+    async def open_comment(self, interaction: discord.Interaction, office_hour_id: int) -> None:
+        async with self.bot.sessions() as db:
+            attendees = await live.attendee_discord_ids(db, office_hour_id)
+        if interaction.user.id not in attendees:
+            raise UserError("Only members who attended this office hour can give feedback on it.")
+        await interaction.response.send_modal(CommentModal(office_hour_id))
+        self.bot.add_view(
+            self._comment_modal
+        )  # send_modal registered the per-click copy: the shared one goes back
+
+    async def save_comment(self, interaction: discord.Interaction, office_hour_id: int, comment: str) -> None:
+        if is_blank(comment):
+            raise UserError("The comment is empty; nothing was saved.")
+        try:
+            async with self.bot.sessions.begin() as db:
+                await live.record_feedback(
+                    db, office_hour_id, interaction.user.id, self.bot.clock.now(), comment=comment
+                )
+        except live.LiveRefused as exc:
+            raise UserError(str(exc)) from None
+        await interaction.response.send_message("Thanks, your comment is saved.", ephemeral=True)
+
+    async def _send_summary(self, reminder: Reminder) -> None:
+        oh_id = int(reminder.payload["office_hour_id"])
+        async with self.bot.sessions() as db:
+            summary = await live.summary_to_send(db, oh_id)
+        if summary is None:
+            return
+        oh = summary.office_hour
+        who = ", ".join(f"<@{i}>" for i in summary.attendees[:40]) or "nobody"
+        if len(summary.attendees) > 40:
+            who += f" and {len(summary.attendees) - 40} more"
+        lines = [
+            f"📋 Summary of **{safe_inline(oh.topic)}** ({discord_ts(oh.starts_at, 'f')})",
+            f"Attended: {len(summary.attendees)} ({who})",
+            f"Helped from the queue: {summary.done}",
+            f"Questions sent ahead: {summary.asked}, answered: {summary.answered}, "
+            f"carried over to the next session: {summary.carried}",
+        ]
+        member = await self.bot.live_member(reminder.target_id)
+        await member.send("\n".join(lines), allowed_mentions=NONE)
+        async with self.bot.sessions.begin() as db:
+            await live.mark_summary_sent(db, oh_id, self.bot.clock.now())
 
     # -- voice states -------------------------------------------------------------------------------------------
     @commands.Cog.listener()

@@ -21,7 +21,14 @@ from bot.emulator import Emulator, Member
 from bot.harness import AtlasHarness
 from bot.members import ensure_member
 from models import LedgerEvent
-from models.officehours import OfficeHour, OfficeHourAttendance, OfficeHourQueueEntry, OfficeHourRsvp
+from models.officehours import (
+    OfficeHour,
+    OfficeHourAttendance,
+    OfficeHourQuestion,
+    OfficeHourQueueEntry,
+    OfficeHourRsvp,
+    OfficeHourSeries,
+)
 from tests.e2e.conftest import start_world
 
 COGS = ["meta", "officehours"]
@@ -299,3 +306,80 @@ async def test_no_show_not_sent_for_a_cancelled_session(world: AtlasHarness) -> 
         oh.state, oh.cancelled_at = "cancelled", world.clock.now()
     await world.advance(minutes=40)
     assert world.emu.dms(mia) == [] and world.emu.dms(carl) == []
+
+
+async def test_follow_up_feedback_recorded_and_host_summary_once(world: AtlasHarness) -> None:
+    mia, carl, dora, eve = (m(world, n) for n in ("mia", "carl", "dora", "eve"))
+    room = world.channel("office-room")
+    now = world.clock.now()
+    async with world.bot.sessions.begin() as session:
+        series = OfficeHourSeries(
+            guild_id=world.guild.id, host_id=await member_row(world, mia), topic="Raft", zone="UTC", weekday=0,
+            local_time="10:00", duration_minutes=60, capacity=10, channel_id=room.id, created_at=now,
+        )  # fmt: skip
+        session.add(series)
+        await session.flush()
+        series_id = series.id
+    oh_id = await make_session(world, mia)
+    after = await make_session(world, mia, starts_in=timedelta(days=7))
+    carl_id, dora_id = await member_row(world, carl), await member_row(world, dora)
+    async with world.bot.sessions.begin() as session:
+        for oid in (oh_id, after):
+            found = await session.get(OfficeHour, oid)
+            assert found is not None
+            found.series_id = series_id
+        session.add_all(
+            [
+                OfficeHourQuestion(
+                    office_hour_id=oh_id, member_id=carl_id, topic="raft", text="terms?", created_at=now
+                ),
+                OfficeHourQuestion(
+                    office_hour_id=oh_id, member_id=dora_id, topic="raft", text="logs?", created_at=now
+                ),
+            ]
+        )
+    await world.emu.slash(mia, "officehours start", session=oh_id)
+    world.emu.join_voice(carl, room)
+    world.emu.join_voice(eve, room)
+    await world.settle()
+    await world.emu.slash(carl, "queue join", question="terms?")
+    await world.emu.slash(mia, "queue next")
+    await world.emu.slash(mia, "officehours end", session=oh_id)
+    await world.settle()
+
+    prompt = [d for d in world.emu.dms(carl) if "How useful" in d.content]
+    assert len(prompt) == 1
+    labels = [c.get("label") for row in prompt[0].components for c in row["components"]]
+    assert labels == ["1", "2", "3", "4", "5", "Add a comment"]
+    assert len([d for d in world.emu.dms(eve) if "How useful" in d.content]) == 1
+    assert world.emu.dms(dora) == []  # never attended: no prompt
+
+    r = await world.emu.click(carl, prompt[0], f"oh:rate:{oh_id}:4")
+    assert "4/5" in r.content
+    await world.emu.click(carl, prompt[0], f"oh:rate:{oh_id}:2")  # changed
+    opened = await world.emu.click(carl, prompt[0], f"oh:cmt:{oh_id}")
+    saved = await world.emu.submit_modal(carl, opened, {f"oh:comment:{oh_id}": "More on *logs* @everyone"})
+    assert "saved" in saved.content
+    async with world.bot.sessions() as session:
+        fb = await session.get(OfficeHourAttendance, (oh_id, carl_id))
+        assert fb is not None and fb.rating == 2 and fb.comment == "More on *logs* @everyone"
+        assert fb.feedback_asked_at is not None and fb.feedback_at is not None
+        questions = {q.member_id: q for q in await session.scalars(select(OfficeHourQuestion))}
+        assert questions[carl_id].answered_at is not None and questions[carl_id].carried_to_id is None
+        assert questions[dora_id].answered_at is None and questions[dora_id].carried_to_id == after
+
+    summary = [d for d in world.emu.dms(mia) if "Summary" in d.content]
+    assert len(summary) == 1
+    assert "Attended: 2" in summary[0].content and "Helped from the queue: 1" in summary[0].content
+    assert "answered: 1" in summary[0].content and "carried over to the next session: 1" in summary[0].content
+    assert (await row(world, oh_id)).summary_sent_at is not None
+
+    # Ending again, and after a restart: no second prompt or summary; the buttons still work after the restart.
+    await world.emu.slash(mia, "officehours end", session=oh_id)
+    await world.restart()
+    await world.emu.slash(mia, "officehours end", session=oh_id)
+    await world.advance(hours=1)
+    assert len([d for d in world.emu.dms(carl) if "How useful" in d.content]) == 1
+    assert len([d for d in world.emu.dms(mia) if "Summary" in d.content]) == 1
+    r = await world.emu.click(carl, prompt[0], f"oh:rate:{oh_id}:5")
+    assert "5/5" in r.content

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from bot import ledger
@@ -149,3 +150,21 @@ async def test_no_show_not_for_a_started_session(sessions, clock) -> None:
         )
         oh = await session.get(OfficeHour, oh_id)
         assert oh is not None and oh.no_show_notified_at is None
+
+
+async def test_feedback_only_from_attendees_and_changeable(sessions, clock) -> None:
+    oh_id, (_host, a, _b) = await setup(sessions, clock)
+    async with sessions.begin() as session:
+        await live.seen_in_voice(session, oh_id, a, clock.now())
+    with pytest.raises(live.LiveRefused):
+        async with sessions.begin() as session:
+            await live.record_feedback(session, oh_id, 10_002, clock.now(), rating=3)  # b never attended
+    for rating in (4, 2):
+        async with sessions.begin() as session:
+            await live.record_feedback(session, oh_id, 10_001, clock.now(), rating=rating)
+    async with sessions.begin() as session:
+        await live.record_feedback(session, oh_id, 10_001, clock.now(), comment="good")
+    async with sessions() as session:
+        assert await live.attendee_discord_ids(session, oh_id) == [10_001]
+        got = await live._attendance(session, oh_id, 10_001)
+        assert got is not None and (got.rating, got.comment) == (2, "good")
