@@ -383,3 +383,32 @@ async def test_follow_up_feedback_recorded_and_host_summary_once(world: AtlasHar
     assert len([d for d in world.emu.dms(mia) if "Summary" in d.content]) == 1
     r = await world.emu.click(carl, prompt[0], f"oh:rate:{oh_id}:5")
     assert "5/5" in r.content
+
+
+async def test_your_turn_falls_back_to_one_ping_when_dms_are_closed(world: AtlasHarness) -> None:
+    mia, carl = m(world, "mia"), m(world, "carl")
+    quiet = world.emu.add_member(world.guild, "quiet", dms_open=False)
+    await world.settle()
+    oh_id = await make_session(world, mia)
+    refused = await world.emu.slash(carl, "officehours end", session=oh_id)
+    assert "Mentor" in refused.content
+    await world.emu.slash(mia, "officehours start")
+    await world.emu.slash(quiet, "queue join")
+    await world.emu.slash(mia, "queue next")
+    posts = [p for p in world.emu.messages(world.channel("office-hours")) if "your turn" in p.content]
+    assert len(posts) == 1 and posts[0].content.startswith(f"<@{quiet.id}>")
+    assert posts[0].mentioned_user_ids == [quiet.id] and not posts[0].mention_everyone
+    assert world.emu.dms(quiet) == []
+
+
+async def test_cancelled_session_cannot_start(world: AtlasHarness) -> None:
+    mia = m(world, "mia")
+    oh_id = await make_session(world, mia)
+    async with world.bot.sessions.begin() as session:
+        oh = await session.get(OfficeHour, oh_id)
+        assert oh is not None
+        oh.state = "cancelled"
+    r = await world.emu.slash(mia, "officehours start", session=oh_id)
+    assert "cancelled" in r.followups[-1].content
+    assert (await row(world, oh_id)).state == "cancelled"
+    assert world.guild.scheduled_events[oh.event_id].status == SCHEDULED
