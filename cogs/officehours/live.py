@@ -360,14 +360,17 @@ async def claim_no_show(session: AsyncSession, office_hour_id: int, now: datetim
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def no_show_candidates(session: AsyncSession, guild_id: int, until: datetime) -> list[OfficeHour]:
-    """Scheduled sessions starting before ``until`` whose no-show notice has not gone out."""
+async def no_show_candidates(
+    session: AsyncSession, guild_id: int, since: datetime, until: datetime
+) -> list[OfficeHour]:
+    """Scheduled sessions starting in [since, until] whose no-show notice has not gone out."""
     return list(
         await session.scalars(
             select(OfficeHour).where(
                 OfficeHour.guild_id == guild_id,
                 OfficeHour.state == "scheduled",
                 OfficeHour.no_show_notified_at.is_(None),
+                OfficeHour.starts_at >= since,
                 OfficeHour.starts_at <= until,
             )
         )

@@ -44,7 +44,8 @@ NONE = discord.AllowedMentions.none()
 NO_SHOW_SWEEP = "officehours.no_show_sweep"
 # How far ahead the sweep places the durable no-show reminders (it runs every 5 minutes and at start).
 NO_SHOW_HORIZON = timedelta(days=1)
-DM_GRACE = timedelta(hours=6)
+# A "the host has not started" notice later than this helps nobody (the bot was down): dropped.
+NO_SHOW_GRACE = timedelta(hours=2)
 
 
 def safe_inline(text: str) -> str:
@@ -65,7 +66,7 @@ class LiveCommands:
         self.policy = ledger.policy_for(self.bot.config)
         r = self.bot.reminders
         r.register(ReminderKind(live.EXPIRE_KIND, self._expire, grace=timedelta(days=1)))
-        r.register(ReminderKind(live.NO_SHOW_KIND, self._no_show, grace=DM_GRACE))
+        r.register(ReminderKind(live.NO_SHOW_KIND, self._no_show, grace=NO_SHOW_GRACE))
         r.register(ReminderKind(live.FEEDBACK_KIND, self._ask_feedback, grace=timedelta(days=2)))
         r.register(ReminderKind(live.SUMMARY_KIND, self._send_summary, grace=timedelta(days=7)))
         self._comment_modal = CommentModal()
@@ -345,13 +346,16 @@ class LiveCommands:
         time: a rescheduled session gets a new one, the old one finds the start moved and does nothing)."""
         after = timedelta(minutes=self.config.no_show_minutes)
         async with self.bot.sessions.begin() as db:
-            for oh in await live.no_show_candidates(db, self.bot.guild_id, now + NO_SHOW_HORIZON):
+            # Sessions that started up to a day ago too (the bot was down); the reminder's grace drops a notice
+            # that would come hours late.
+            since = now - NO_SHOW_HORIZON
+            for oh in await live.no_show_candidates(db, self.bot.guild_id, since, now + NO_SHOW_HORIZON):
                 await self.bot.reminders.schedule(
                     db,
                     kind=live.NO_SHOW_KIND,
                     guild_id=oh.guild_id,
                     target_id=oh.id,
-                    due_at=max(now, oh.starts_at + after),
+                    due_at=oh.starts_at + after,
                     payload={"office_hour_id": oh.id},
                     dedupe_key=f"oh-noshow:{oh.id}:{oh.starts_at.isoformat()}",
                 )
