@@ -42,8 +42,10 @@ log = logging.getLogger(__name__)
 
 NONE = discord.AllowedMentions.none()
 NO_SHOW_SWEEP = "officehours.no_show_sweep"
-# How far ahead the sweep places the durable no-show reminders (it runs every 5 minutes and at start).
-NO_SHOW_HORIZON = timedelta(days=1)
+# How far ahead the sweep places the durable no-show reminders. It runs daily, at start, and whenever a
+# scheduled event is created or updated (a session made or rescheduled), never every few minutes: tests and the
+# sandbox live through weeks by stopping at every job's fire time.
+NO_SHOW_HORIZON = timedelta(days=2)
 # A "the host has not started" notice later than this helps nobody (the bot was down): dropped.
 NO_SHOW_GRACE = timedelta(hours=2)
 
@@ -72,7 +74,7 @@ class LiveCommands:
         self._comment_modal = CommentModal()
         self.bot.add_view(self._comment_modal)
         self.bot.add_dynamic_items(*DYNAMIC_ITEMS)
-        self.bot.scheduler.add_job(Job(NO_SHOW_SWEEP, {"minute": "*/5"}, self.schedule_no_shows))
+        self.bot.scheduler.add_job(Job(NO_SHOW_SWEEP, {"hour": 0, "minute": 20}, self.schedule_no_shows))
         await self.schedule_no_shows(self.bot.clock.now())
 
     async def live_unload(self) -> None:
@@ -359,6 +361,26 @@ class LiveCommands:
                     payload={"office_hour_id": oh.id},
                     dedupe_key=f"oh-noshow:{oh.id}:{oh.starts_at.isoformat()}",
                 )
+
+    @commands.Cog.listener("on_scheduled_event_create")
+    async def _no_show_on_event_create(self, event: discord.ScheduledEvent) -> None:
+        await self._no_show_sweep_for(event)
+
+    @commands.Cog.listener("on_scheduled_event_update")
+    async def _no_show_on_event_update(
+        self, _before: discord.ScheduledEvent, after: discord.ScheduledEvent
+    ) -> None:
+        await self._no_show_sweep_for(after)
+
+    async def _no_show_sweep_for(self, event: discord.ScheduledEvent) -> None:
+        """A session's native event appeared or moved: its session row is committed by then (the row comes
+        first), so the sweep places (or moves) its no-show reminder."""
+        if event.guild_id != self.bot.guild_id or event.status is not discord.EventStatus.scheduled:
+            return
+        try:
+            await self.schedule_no_shows(self.bot.clock.now())
+        except Exception:
+            log.exception("placing the office hours' no-show reminders failed; the daily sweep will")
 
     async def _no_show(self, reminder: Reminder) -> None:
         now = self.bot.clock.now()

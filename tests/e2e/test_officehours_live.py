@@ -72,18 +72,12 @@ async def make_session(
     seated: tuple[Member, ...] = (),
     topic: str = "Raft *consensus*",
 ) -> int:
-    """A scheduled session hosted by ``host`` in the voice room, its native event made through the bot."""
+    """A scheduled session hosted by ``host`` in the voice room: the row first, then its native event made through
+    the bot and recorded (as the scheduling side does)."""
     now = world.clock.now()
     starts = now + starts_in
     room = world.channel("office-room")
     guild = world.bot.live_guild()
-    event = await guild.create_scheduled_event(
-        name=topic,
-        start_time=starts,
-        channel=guild.get_channel(room.id),
-        entity_type=discord.EntityType.voice,
-        privacy_level=discord.PrivacyLevel.guild_only,
-    )
     host_id = await member_row(world, host)
     seat_ids = [await member_row(world, who) for who in seated]
     async with world.bot.sessions.begin() as session:
@@ -97,7 +91,6 @@ async def make_session(
             capacity=10,
             channel_id=room.id,
             state="scheduled",
-            event_id=event.id,
             created_at=now,
         )
         session.add(oh)
@@ -113,7 +106,20 @@ async def make_session(
                     updated_at=now,
                 )
             )
-        return oh.id
+        oh_id = oh.id
+    event = await guild.create_scheduled_event(
+        name=topic,
+        start_time=starts,
+        channel=guild.get_channel(room.id),
+        entity_type=discord.EntityType.voice,
+        privacy_level=discord.PrivacyLevel.guild_only,
+    )
+    async with world.bot.sessions.begin() as session:
+        found = await session.get(OfficeHour, oh_id)
+        assert found is not None
+        found.event_id = event.id
+    await world.settle()
+    return oh_id
 
 
 def event_status(world: AtlasHarness, oh_id: int, event_id: int) -> int:
@@ -279,7 +285,6 @@ async def test_host_no_show_is_told_once_and_survives_a_restart(world: AtlasHarn
     mia, carl, dora = m(world, "mia"), m(world, "carl"), m(world, "dora")
     oh_id = await make_session(world, mia, starts_in=timedelta(minutes=30), seated=(carl,))
     started = await make_session(world, mia, starts_in=timedelta(minutes=30), seated=(dora,), topic="Other")
-    await world.bot.get_cog("OfficeHoursCog").schedule_no_shows(world.clock.now())  # type: ignore[union-attr]
     await world.emu.slash(mia, "officehours start", session=started)
     await world.advance(minutes=35)
     assert world.emu.dms(mia) == [] and world.emu.dms(carl) == []
@@ -412,3 +417,12 @@ async def test_cancelled_session_cannot_start(world: AtlasHarness) -> None:
     assert "cancelled" in r.followups[-1].content
     assert (await row(world, oh_id)).state == "cancelled"
     assert world.guild.scheduled_events[oh.event_id].status == SCHEDULED
+
+
+async def test_no_show_placed_when_the_session_is_made_without_a_restart(world: AtlasHarness) -> None:
+    mia, carl = m(world, "mia"), m(world, "carl")
+    await make_session(world, mia, starts_in=timedelta(minutes=20), seated=(carl,))
+    await world.advance(minutes=29)
+    assert world.emu.dms(mia) == []
+    await world.advance(minutes=2)
+    assert len(world.emu.dms(mia)) == 1 and len(world.emu.dms(carl)) == 1
