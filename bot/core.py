@@ -41,6 +41,7 @@ def required_intents() -> discord.Intents:
     intents.guilds = True  # guild, channels, roles and threads in the cache
     intents.members = True  # joins and leaves (onboarding), member lookups for roles
     intents.guild_scheduled_events = True  # office hours as Discord events
+    intents.voice_states = True  # who is in an office hour's voice channel (the live queue; not privileged)
     intents.guild_messages = True  # that someone wrote (not what: no message content) counts as activity
     return intents
 
