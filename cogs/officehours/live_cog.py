@@ -59,6 +59,19 @@ def _ping(user_ids: list[int]) -> discord.AllowedMentions:
     return discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(i) for i in user_ids])
 
 
+# Mentions per post: a session may seat 500, and 500 mentions pass Discord's 2,000 characters in one message.
+PINGS_PER_POST = 50
+
+
+async def _post_with_pings(channel: discord.abc.Messageable, text: str, user_ids: list[int]) -> None:
+    """``text`` pinging exactly ``user_ids``, in as many posts as Discord's message length needs."""
+    chunks = [user_ids[k : k + PINGS_PER_POST] for k in range(0, len(user_ids), PINGS_PER_POST)] or [[]]
+    for n, chunk in enumerate(chunks):
+        pings = " ".join(f"<@{i}>" for i in chunk)
+        body = f"{text} {pings}".strip() if n == 0 else pings
+        await channel.send(body, allowed_mentions=_ping(chunk))
+
+
 class LiveCommands:
     bot: AtlasBot
     config: OfficeHoursSection
@@ -147,11 +160,11 @@ class LiveCommands:
         if newly:
             channel = self._announce_channel()
             if channel is not None:
-                pings = " ".join(f"<@{i}>" for i in seated)
-                await channel.send(
+                await _post_with_pings(
+                    channel,
                     f"🟢 **{safe_inline(oh.topic)}** has started in <#{oh.channel_id}>. Join the queue with "
-                    f"`/queue join`.{(' ' + pings) if pings else ''}",
-                    allowed_mentions=_ping(seated),
+                    "`/queue join`.",
+                    seated,
                 )
         said = "started" if newly else "was already live"
         await interaction.followup.send(f"Office hour #{oh.id} {said}; the queue is open.", ephemeral=True)
@@ -413,10 +426,10 @@ class LiveCommands:
                 unreached.append(user_id)
         channel = self._announce_channel()
         if unreached and channel is not None:
-            await channel.send(
-                " ".join(f"<@{i}>" for i in unreached)
-                + f" ⏰ **{topic}** has not been started, {self.config.no_show_minutes} minutes after its time.",
-                allowed_mentions=_ping(unreached),
+            await _post_with_pings(
+                channel,
+                f"⏰ **{topic}** has not been started, {self.config.no_show_minutes} minutes after its time.",
+                unreached,
             )
 
 

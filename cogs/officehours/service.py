@@ -348,6 +348,14 @@ async def plan_reminders(
         due = row.starts_at - timedelta(minutes=offset)
         if due <= now:
             continue
+        key = remind_key(row.id, offset, row.starts_at)
+        # A session moved back to a start it had before: the reminder dropped by the first move holds the key;
+        # it goes, so the new one is made (a sent or pending one is kept, and schedule() keeps it single).
+        await session.execute(
+            delete(Reminder).where(
+                Reminder.kind == REMIND, Reminder.dedupe_key == key, Reminder.state == "dropped"
+            )
+        )
         added = await reminders.schedule(
             session,
             kind=REMIND,
@@ -355,7 +363,7 @@ async def plan_reminders(
             target_id=row.id,
             due_at=due,
             payload={"session": row.id, "offset": offset, "starts_at": int(row.starts_at.timestamp())},
-            dedupe_key=remind_key(row.id, offset, row.starts_at),
+            dedupe_key=key,
             expires_at=row.starts_at,  # late policy: never after the start
         )
         planned += added is not None
@@ -480,7 +488,8 @@ async def reschedule_session(
             target_id=ids[member_id],
             due_at=now,
             payload={"session": row.id, "member": member_id, "starts_at": int(starts_at.timestamp())},
-            dedupe_key=f"oh-moved:{row.id}:{int(starts_at.timestamp())}:{member_id}",
+            # Per move (its moment), so moving back and forth tells each move once.
+            dedupe_key=f"oh-moved:{row.id}:{int(now.timestamp() * 1000)}:{member_id}",
         )
     return row, before
 

@@ -172,6 +172,24 @@ async def test_start_goes_live_starts_the_event_and_tells_the_seated_once(world:
     assert len(world.emu.messages(world.channel("office-hours"))) == 1
 
 
+async def test_a_full_room_is_told_it_started_within_discords_message_length(world: AtlasHarness) -> None:
+    """120 seated members: 120 mentions do not fit one 2,000-character message; every one is pinged, once."""
+    mia = m(world, "mia")
+    crowd = [world.emu.add_member(world.guild, f"fan{i}") for i in range(120)]
+    await world.settle()
+    oh_id = await make_session(world, mia, seated=tuple(crowd))
+    async with world.bot.sessions.begin() as session:
+        found = await session.get(OfficeHour, oh_id)
+        assert found is not None
+        found.capacity = 120
+    r = await world.emu.slash(mia, "officehours start")
+    assert "started" in r.content and r.error is None
+    posts = world.emu.messages(world.channel("office-hours"))
+    assert len(posts) == 3 and all(len(p.content) <= 2000 for p in posts)
+    pinged = [uid for p in posts for uid in p.mentioned_user_ids]
+    assert sorted(pinged) == sorted(c.id for c in crowd)
+
+
 async def test_queue_order_positions_your_turn_and_host_alert(world: AtlasHarness) -> None:
     mia, carl, dora, eve = (m(world, n) for n in ("mia", "carl", "dora", "eve"))
     oh_id = await make_session(world, mia)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import discord
@@ -327,6 +327,24 @@ async def test_reschedule_moves_reminders_event_and_announcement(atlas: Atlas) -
 
 def until(atlas: Atlas, moment: datetime):
     return moment - atlas.clock.now()
+
+
+async def test_moving_a_session_away_and_back_keeps_its_reminders_and_tells_each_move(atlas: Atlas) -> None:
+    hana, lea = atlas.members["hana"], atlas.members["lea"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "Wed 4 Nov 18:00")
+    [row] = await sessions(atlas)
+    await seat(atlas, lea, row)
+    for when in ("Thu 5 Nov 18:00", "Wed 4 Nov 18:00", "Thu 5 Nov 18:00", "Wed 4 Nov 18:00"):
+        r = await atlas.emu.slash(hana, "officehours reschedule", session=row.id, when=when)
+        assert r.ephemeral and "New York" in r.content, r.content
+        atlas.clock.advance(timedelta(seconds=1))
+    await atlas.settle()
+    await wait_for(lambda: len([dm for dm in atlas.emu.dms(lea) if "has moved to" in dm.content]) == 4)
+    start = datetime(2026, 11, 4, 23, 0, tzinfo=UTC)
+    await atlas.advance(until(atlas, start - timedelta(minutes=59)))
+    stamp = f"<t:{int(start.timestamp())}:F>"
+    assert len([m for m in reminders_to(atlas, lea) if stamp in m]) == 2  # the 24 h and the 1 h one, once each
 
 
 async def test_questions_ahead_by_topic_escaped_only_from_rsvpd_members(atlas: Atlas) -> None:
