@@ -421,27 +421,49 @@ class OfficeHoursCog(
     @app_commands.command(
         name="cancel", description="Cancel a scheduled session you host (mentors, teachers, maintainers)"
     )
-    @app_commands.describe(session="The session", reason="Told to everyone who RSVP'd (optional)")
+    @app_commands.describe(
+        session="The session",
+        reason="Told to everyone who RSVP'd (optional)",
+        whole_series="Also end its weekly series: no more sessions, and every scheduled one cancelled",
+    )
     @app_commands.autocomplete(session=session_autocomplete)
     @require(Capability.HOST_OFFICE_HOURS)
     async def cancel(
-        self, interaction: discord.Interaction, session: int, reason: app_commands.Range[str, 0, 300] = ""
+        self,
+        interaction: discord.Interaction,
+        session: int,
+        reason: app_commands.Range[str, 0, 300] = "",
+        whole_series: bool = False,
     ) -> None:
         await self._may_manage(interaction, session)
         await interaction.response.defer(ephemeral=True, thinking=True)
         now = self.bot.clock.now()
         try:
             async with self.bot.sessions.begin() as db:
-                row = await service.cancel_session(db, self.bot.reminders, session, reason, self._offsets, now)
-                event_id = row.event_id
+                if whole_series:
+                    rows = await service.end_series(db, self.bot.reminders, session, reason, self._offsets, now)
+                else:
+                    rows = [
+                        await service.cancel_session(db, self.bot.reminders, session, reason, self._offsets, now)
+                    ]
+                cancelled = [(row.id, row.event_id) for row in rows]
         except service.ScheduleError as exc:
             await interaction.followup.send(str(exc), ephemeral=True)
             return
-        problem = await self._set_event(event_id, cancel=True)
-        await self.refresh_announcement(session)
+        problems = []
+        for office_hour_id, event_id in cancelled:
+            problem = await self._set_event(event_id, cancel=True)
+            if problem:
+                problems.append(problem)
+            await self.refresh_announcement(office_hour_id)
+        done = (
+            f"The series is ended and its {len(cancelled)} scheduled session(s) cancelled."
+            if whole_series
+            else "Cancelled."
+        )
         await interaction.followup.send(
-            "Cancelled. Everyone who RSVP'd (seated or waiting) is told once."
-            + (f"\n{problem}" if problem else ""),
+            f"{done} Everyone who RSVP'd (seated or waiting) is told once."
+            + ("\n" + "\n".join(problems[:3]) if problems else ""),
             ephemeral=True,
         )
 

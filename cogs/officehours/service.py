@@ -418,6 +418,32 @@ async def fan_out(session: AsyncSession, reminders: Reminders, reminder: Reminde
     return added
 
 
+async def end_series(
+    session: AsyncSession,
+    reminders: Reminders,
+    office_hour_id: int,
+    reason: str,
+    offsets: list[int],
+    now: datetime,
+) -> list[OfficeHour]:
+    """Ends the weekly series ``office_hour_id`` belongs to: no session is made after it, and its scheduled
+    sessions (this one included) are cancelled, each as ``cancel_session`` does. The cancelled rows."""
+    row = await session.get(OfficeHour, office_hour_id)
+    if row is None or row.series_id is None:
+        raise ScheduleError("This session is not part of a weekly series.")
+    series = await session.get(OfficeHourSeries, row.series_id)
+    if series is not None and series.ended_at is None:
+        series.ended_at = now
+    ids = list(
+        await session.scalars(
+            select(OfficeHour.id)
+            .where(OfficeHour.series_id == row.series_id, OfficeHour.state == "scheduled")
+            .order_by(OfficeHour.starts_at)
+        )
+    )
+    return [await cancel_session(session, reminders, i, reason, offsets, now) for i in ids]
+
+
 async def cancel_session(
     session: AsyncSession,
     reminders: Reminders,

@@ -100,6 +100,19 @@ async def test_stage_channel_needs_stage_permissions_and_default_capacity(atlas:
     assert "Not recorded" in announcement(atlas, row).content
 
 
+async def test_a_weekly_series_can_be_ended(atlas: Atlas) -> None:
+    hana = atlas.members["hana"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "every Friday 18:00")
+    first, _second = await sessions(atlas)
+    r = await atlas.emu.slash(hana, "officehours cancel", session=first.id, whole_series=True)
+    assert r.ephemeral and "series is ended" in r.content, r.content
+    assert {row.state for row in await sessions(atlas)} == {"cancelled"}
+    assert {e.status for e in atlas.emu.scheduled_events(atlas.guild)} == {4}  # CANCELED
+    await atlas.advance(days=3)  # the daily top-up job runs: the ended series makes nothing
+    assert len(await sessions(atlas)) == 2
+
+
 async def test_weekly_series_keeps_local_time_across_dst(atlas: Atlas) -> None:
     hana = atlas.members["hana"]
     await set_zone(atlas, hana, NEW_YORK)
