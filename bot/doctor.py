@@ -25,6 +25,7 @@ REQUIRED_PERMISSIONS = (
     "manage_threads",
     "create_public_threads",
     "create_private_threads",
+    "create_events",  # office hours make native scheduled events
     "manage_events",
 )
 
