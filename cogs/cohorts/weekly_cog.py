@@ -353,9 +353,8 @@ class WeeklyCommands(WeeklySteps):
         return out.getvalue()
 
     # -- /cohort project ------------------------------------------------------------------------------------------
-    async def _project_choices(
-        self, interaction: discord.Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
+    async def _my_projects(self, interaction: discord.Interaction) -> list[Any]:
+        """The caller's cohort's projects for autocomplete (none when they are in no cohort)."""
         async with self.bot.sessions() as session:
             try:
                 _cohort, found = await projects.list_projects(
@@ -363,6 +362,12 @@ class WeeklyCommands(WeeklySteps):
                 )
             except projects.ProjectError:
                 return []
+        return list(found)
+
+    async def _project_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        found = await self._my_projects(interaction)
         typed = current.lower()
         return [
             app_commands.Choice(name=p.title[:100], value=str(p.id))
@@ -373,13 +378,7 @@ class WeeklyCommands(WeeklySteps):
     async def _milestone_choices(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        async with self.bot.sessions() as session:
-            try:
-                _cohort, found = await projects.list_projects(
-                    session, guild_id=self.bot.guild_id, discord_id=interaction.user.id
-                )
-            except projects.ProjectError:
-                return []
+        found = await self._my_projects(interaction)
         typed = current.lower()
         return [
             app_commands.Choice(name=f"{p.title[:40]}: {m.title}"[:100], value=str(m.id))

@@ -57,13 +57,7 @@ class WeeklySteps:
     # -- the thread ----------------------------------------------------------------------------------------------
     async def _thread(self, thread_id: int) -> discord.Thread:
         """The cohort's thread, unarchived (Discord refuses posts in an archived thread)."""
-        guild = self.bot.live_guild()
-        thread = guild.get_thread(thread_id)
-        if thread is None:
-            channel = await self.bot.fetch_channel(thread_id)  # archived threads are not in the cache
-            if not isinstance(channel, discord.Thread):
-                raise PermanentSendError(f"channel {thread_id} is not a thread")
-            thread = channel
+        thread = await self._readable_thread(thread_id)
         if thread.archived:
             # A lock a moderator set stays: the bot (Manage Threads) may post in a locked thread, members not.
             try:
@@ -217,10 +211,10 @@ class WeeklySteps:
             self.bot.ledger_recorded(member_id)
 
     async def _readable_thread(self, thread_id: int) -> discord.Thread:
-        """The thread to read from; an archived one is read as it is (reading never needs it unarchived)."""
+        """The thread as it is, archived or not (reading never needs it unarchived)."""
         thread = self.bot.live_guild().get_thread(thread_id)
         if thread is None:
-            channel = await self.bot.fetch_channel(thread_id)
+            channel = await self.bot.fetch_channel(thread_id)  # archived threads are not in the cache
             if not isinstance(channel, discord.Thread):
                 raise PermanentSendError(f"channel {thread_id} is not a thread")
             thread = channel
