@@ -20,6 +20,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import when as when_module
 from bot.checks import Capability, member_has, require
 from bot.errors import UserError
 from bot.members import ensure_member, get_member
@@ -27,7 +28,6 @@ from bot.reminders import PermanentSendError, ReminderKind
 from bot.scheduler import Job
 from bot.timefmt import discord_ts
 from cogs.officehours import service
-from cogs.officehours import when as when_module
 from cogs.officehours.live_cog import LiveCommands
 from cogs.officehours.views import QuestionModal, SessionButton, announcement_view
 from models import Reminder

@@ -16,10 +16,10 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import when
 from bot.db import dialect_insert
 from bot.privacy import DataSubject, MemberDataHandler
 from bot.reminders import Reminders
-from cogs.officehours import when
 from models import Member, Reminder
 from models.officehours import (
     OfficeHour,

@@ -1,4 +1,4 @@
-"""cogs/officehours/when.py: times typed in the host's zone, refusals with reasons, weekly series across DST."""
+"""bot/when.py: times typed in the host's zone, refusals with reasons, weekly series across DST."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cogs.officehours import when
+from bot import when
 
 NY = "America/New_York"
 NOW = datetime(2026, 10, 30, 15, 0, tzinfo=UTC)  # Fri 30 Oct 2026, 11:00 in New York

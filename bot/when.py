@@ -1,4 +1,5 @@
-"""When a session takes place, as a host types it in their own time zone (pure: no discord, no database).
+"""When something takes place (an office hour, an announcement, a reminder), as a member types it in their own
+time zone (pure: no discord, no database).
 
 ``parse(text, zone, now)`` understands a one-off ("Wed 4 Nov 18:00", "2026-11-04 18:00", "tomorrow 18:00") or a
 weekly recurrence ("every Tuesday 18:00"). python-dateutil's parser reads the date and time; the checks here
