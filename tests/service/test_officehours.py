@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from bot import when
 from bot.members import ensure_member
-from cogs.officehours import service, when
+from cogs.officehours import service
 from models.officehours import OfficeHour, OfficeHourRsvp
 
 GUILD = 1
