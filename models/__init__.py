@@ -21,6 +21,7 @@ from models.officehours import (
     OfficeHourRsvp,
     OfficeHourSeries,
 )
+from models.qa import QaAnswer, QaQuestion, QaQuestionTag, QaSubscription, QaVote
 from models.recognition import (
     BadgeAward,
     BadgeRevocation,
@@ -60,6 +61,11 @@ __all__ = [
     "OfficeHourQueueEntry",
     "OfficeHourRsvp",
     "OfficeHourSeries",
+    "QaAnswer",
+    "QaQuestion",
+    "QaQuestionTag",
+    "QaSubscription",
+    "QaVote",
     "RecognitionPref",
     "Reminder",
     "RoleGrant",
