@@ -66,7 +66,11 @@ def group_settings(draw) -> Settings:
     lo = draw(st.integers(2, 5))
     hi = draw(st.integers(lo, lo + 4))
     spread = draw(st.sampled_from((0, 60, 120, 180, 240, 480, 720, 900, 1440)))
-    return Settings(min_size=lo, max_size=hi, max_spread_minutes=spread, seed=draw(st.integers(0, 3)))
+    # The time budget is a safety cap on wall-clock time: on a loaded machine it would cut the search at a
+    # different point in each run, so the properties (one result per seed) are checked without it.
+    return Settings(
+        min_size=lo, max_size=hi, max_spread_minutes=spread, seed=draw(st.integers(0, 3)), time_budget_s=3600.0
+    )
 
 
 def check_result(learners: Sequence[Learner], s: Settings, result: Grouping) -> None:
@@ -203,7 +207,7 @@ def clustered(n: int, seed: int) -> list[Learner]:
 @given(st.integers(40, 200), st.integers(0, 1000))
 def test_better_than_both_baselines_on_clustered_pools(n, seed) -> None:
     learners = clustered(n, seed)
-    s = Settings(min_size=4, max_size=6, max_spread_minutes=180, seed=seed)
+    s = Settings(min_size=4, max_size=6, max_spread_minutes=180, seed=seed, time_budget_s=3600.0)
     result = form_groups(learners, s)
     check_result(learners, s, result)
     assert not result.unplaced
