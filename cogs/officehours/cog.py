@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -42,6 +43,18 @@ SERIES_JOB = "officehours-series"
 # Discord: "Maximum number of uncompleted guild scheduled events reached (100)".
 MAX_EVENTS_CODE = 30038
 NO_MENTIONS = discord.AllowedMentions.none()
+# Seconds of quiet before a session's queued RSVP clicks are taken in click order (well inside the 3 s Discord
+# gives an interaction: the click is deferred at once).
+CLICK_SETTLE = 0.15
+CLICK_ROUNDS = 5
+
+
+@dataclass
+class _Click:
+    click_id: int  # the interaction's snowflake
+    user: discord.abc.User
+    via: str
+    future: asyncio.Future[tuple[service.RsvpResult, bool, str]]
 
 
 def _when_text(row: OfficeHour) -> str:
@@ -63,6 +76,8 @@ class OfficeHoursCog(
         self.config = bot.config.office_hours
         self._refreshing: dict[int, bool] = {}
         self._publishing = asyncio.Lock()
+        self._clicks: dict[int, list[_Click]] = {}
+        self._click_workers: dict[int, asyncio.Task[None]] = {}
         super().__init__()
 
     async def cog_load(self) -> None:
@@ -78,6 +93,8 @@ class OfficeHoursCog(
         await self.live_load()
 
     async def cog_unload(self) -> None:
+        for worker in list(self._click_workers.values()):
+            worker.cancel()
         self.bot.remove_dynamic_items(SessionButton)
         self.bot.scheduler.remove_job(SERIES_JOB)
         for kind in (
@@ -526,15 +543,11 @@ class OfficeHoursCog(
 
     # -- RSVP ------------------------------------------------------------------------------------------------
     async def rsvp_clicked(self, interaction: discord.Interaction, office_hour_id: int) -> None:
-        now = self.bot.clock.now()  # click order is the moment the click arrived
+        # Queued before the first await: the click's snowflake (Discord's time of the click) decides its turn.
+        taken = self._in_click_order(office_hour_id, interaction.id, interaction.user, "button")
         await interaction.response.defer(ephemeral=True, thinking=True)
-        member_id = await self._member_id(interaction.user)
         try:
-            async with self.bot.sessions.begin() as session:
-                result = await service.rsvp(session, office_hour_id, member_id, now)
-                row = await session.get(OfficeHour, office_hour_id)
-                assert row is not None
-                recorded = row.recorded
+            result, recorded, _topic = await taken
         except service.ScheduleError as exc:
             await interaction.followup.send(str(exc), ephemeral=True)
             return
@@ -549,6 +562,62 @@ class OfficeHoursCog(
         await interaction.followup.send(text, ephemeral=True)
         if not result.already:
             await self.refresh_announcement(office_hour_id)
+
+    def _in_click_order(
+        self, office_hour_id: int, click_id: int, user: discord.abc.User, via: str
+    ) -> asyncio.Future[tuple[service.RsvpResult, bool, str]]:
+        """Queues an RSVP; the session's clicks are taken in snowflake order once they stop arriving for
+        ``CLICK_SETTLE`` seconds (many members clicking at once reach the handlers in any order)."""
+        future: asyncio.Future[tuple[service.RsvpResult, bool, str]] = asyncio.get_running_loop().create_future()
+        self._clicks.setdefault(office_hour_id, []).append(_Click(click_id, user, via, future))
+        if office_hour_id not in self._click_workers:
+            self._click_workers[office_hour_id] = asyncio.create_task(self._serve_clicks(office_hour_id))
+        return future
+
+    async def _serve_clicks(self, office_hour_id: int) -> None:
+        batch: list[_Click] = []
+        try:
+            rounds = 0
+            while True:
+                waiting = len(self._clicks.get(office_hour_id, []))
+                await asyncio.sleep(CLICK_SETTLE)
+                rounds += 1
+                if len(self._clicks.get(office_hour_id, [])) != waiting and rounds < CLICK_ROUNDS:
+                    continue  # still arriving (a steady stream is still served every CLICK_ROUNDS rounds)
+                rounds = 0
+                batch = sorted(self._clicks.pop(office_hour_id, []), key=lambda c: c.click_id)
+                if not batch:
+                    return
+                for click in batch:
+                    try:
+                        click.future.set_result(await self._take_rsvp(office_hour_id, click))
+                    except Exception as exc:
+                        click.future.set_exception(exc)
+                batch = []
+        finally:
+            self._click_workers.pop(office_hour_id, None)
+            for click in [*batch, *self._clicks.pop(office_hour_id, [])]:
+                if not click.future.done():
+                    click.future.set_exception(service.ScheduleError("Office hours are restarting; click again."))
+
+    async def _take_rsvp(self, office_hour_id: int, click: _Click) -> tuple[service.RsvpResult, bool, str]:
+        now = self.bot.clock.now()
+        async with self.bot.sessions.begin() as session:
+            # The session's lock first, then the member row: every RSVP path locks in this order.
+            await service.lock_session(session, office_hour_id)
+            member = await ensure_member(
+                session,
+                self.bot.guild_id,
+                click.user.id,
+                display_name=getattr(click.user, "display_name", ""),
+                joined_at=getattr(click.user, "joined_at", None) or now,
+            )
+            result = await service.rsvp(
+                session, office_hour_id, member.id, now, via=click.via, click=click.click_id
+            )
+            row = await session.get(OfficeHour, office_hour_id)
+            assert row is not None
+            return result, row.recorded, row.topic
 
     async def unrsvp_clicked(self, interaction: discord.Interaction, office_hour_id: int) -> None:
         now = self.bot.clock.now()
@@ -669,21 +738,22 @@ class OfficeHoursCog(
         office_hour_id = await self._session_for_event(event.id)
         if office_hour_id is None:
             return
-        member_id = await self._member_id(user)
         now = self.bot.clock.now()
-        async with self.bot.sessions.begin() as session:
-            row = await session.get(OfficeHour, office_hour_id)
-            assert row is not None
-            topic = row.topic
-            if added:
-                try:
-                    result: service.RsvpResult | service.CancelResult = await service.rsvp(
-                        session, office_hour_id, member_id, now, via="interested"
-                    )
-                except service.ScheduleError:
-                    return
-            else:
+        result: service.RsvpResult | service.CancelResult
+        if added:
+            # No interaction: the moment it arrived is its click, in line with the buttons' clicks.
+            try:
+                result, _recorded, topic = await self._in_click_order(
+                    office_hour_id, service.snowflake_at(now), user, "interested"
+                )
+            except service.ScheduleError:
+                return
+        else:
+            member_id = await self._member_id(user)
+            async with self.bot.sessions.begin() as session:
                 result = await service.cancel_rsvp(session, office_hour_id, member_id, now, only_via="interested")
+                row = await session.get(OfficeHour, office_hour_id)
+                topic = row.topic if row is not None else ""
         if isinstance(result, service.RsvpResult):
             if result.already:
                 return

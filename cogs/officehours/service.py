@@ -3,8 +3,10 @@
 Seats: a member takes a seat inside a transaction that first touches the session row (``UPDATE office_hours SET
 capacity = capacity``): on PostgreSQL that takes the row's lock, on SQLite the process's write gate (the single
 writer), so the seats counted next cannot change under us; the partial unique index on (session, seat) makes a
-double-booked seat impossible even so. The waitlist is click order: ``created_at`` (strictly increasing per
-session: the order RSVPs were taken under the lock), then ``member_id``.
+double-booked seat impossible even so. Click order is when the member clicked: ``click_id``, the click's
+interaction snowflake (Discord stamps it when the click reaches Discord, so it orders clicks whatever order their
+handlers reach the database in), then ``member_id``. The cog hands simultaneous clicks to ``rsvp`` in that order
+(a short settle window per session), and the waitlist is always served by it.
 """
 
 from __future__ import annotations
@@ -206,6 +208,9 @@ async def _lock_session(session: AsyncSession, office_hour_id: int) -> OfficeHou
     return row
 
 
+lock_session = _lock_session
+
+
 async def _free_seat(session: AsyncSession, row: OfficeHour) -> int | None:
     taken = set(
         await session.scalars(
@@ -217,21 +222,36 @@ async def _free_seat(session: AsyncSession, row: OfficeHour) -> int | None:
     return next((n for n in range(1, row.capacity + 1) if n not in taken), None)
 
 
+DISCORD_EPOCH_MS = 1420070400000
+
+
+def snowflake_at(moment: datetime) -> int:
+    """The smallest Discord snowflake of ``moment`` (a click with no interaction, e.g. "Interested")."""
+    return (int(moment.timestamp() * 1000) - DISCORD_EPOCH_MS) << 22
+
+
 async def _position(session: AsyncSession, rsvp: OfficeHourRsvp) -> int:
     ahead = await session.scalar(
         select(func.count()).where(
             OfficeHourRsvp.office_hour_id == rsvp.office_hour_id,
             OfficeHourRsvp.state == WAITLIST,
-            (OfficeHourRsvp.created_at < rsvp.created_at)
-            | ((OfficeHourRsvp.created_at == rsvp.created_at) & (OfficeHourRsvp.member_id < rsvp.member_id)),
+            (OfficeHourRsvp.click_id < rsvp.click_id)
+            | ((OfficeHourRsvp.click_id == rsvp.click_id) & (OfficeHourRsvp.member_id < rsvp.member_id)),
         )
     )
     return int(ahead or 0) + 1
 
 
 async def rsvp(
-    session: AsyncSession, office_hour_id: int, member_id: int, now: datetime, *, via: str = "button"
+    session: AsyncSession,
+    office_hour_id: int,
+    member_id: int,
+    now: datetime,
+    *,
+    via: str = "button",
+    click: int | None = None,
 ) -> RsvpResult:
+    """``click``: the click's snowflake (default: ``now``'s), which places the member on the waitlist."""
     row = await _lock_session(session, office_hour_id)
     if row.state != "scheduled":
         raise ScheduleError("This session is no longer taking RSVPs.")
@@ -248,17 +268,14 @@ async def rsvp(
         )
     )
     state = SEAT if seat is not None and not waiting else WAITLIST
-    # Click order is the order RSVPs are taken under the session's lock: a stamp never earlier than the last
-    # one (many clicks in the same instant get consecutive microseconds), so the line never reshuffles.
-    last = await session.scalar(
-        select(func.max(OfficeHourRsvp.created_at)).where(OfficeHourRsvp.office_hour_id == office_hour_id)
-    )
-    stamp = now if last is None or now > last else last + timedelta(microseconds=1)
+    click_id = click if click is not None else snowflake_at(now)
     if existing is None:
-        existing = OfficeHourRsvp(office_hour_id=office_hour_id, member_id=member_id, created_at=stamp)
+        existing = OfficeHourRsvp(
+            office_hour_id=office_hour_id, member_id=member_id, created_at=now, click_id=click_id
+        )
         session.add(existing)
     else:
-        existing.created_at = stamp  # back in line at the end
+        existing.created_at, existing.click_id = now, click_id  # back in line, at this click
     existing.state, existing.seat = state, (seat if state == SEAT else None)
     existing.via, existing.updated_at = via, now
     await session.flush()
@@ -294,7 +311,7 @@ async def fill_seats(session: AsyncSession, row: OfficeHour, now: datetime) -> l
         first = await session.scalar(
             select(OfficeHourRsvp)
             .where(OfficeHourRsvp.office_hour_id == row.id, OfficeHourRsvp.state == WAITLIST)
-            .order_by(OfficeHourRsvp.created_at, OfficeHourRsvp.member_id)
+            .order_by(OfficeHourRsvp.click_id, OfficeHourRsvp.member_id)
             .limit(1)
         )
         if first is None:
@@ -310,7 +327,7 @@ async def rsvps(session: AsyncSession, office_hour_id: int, state: str) -> list[
         await session.scalars(
             select(OfficeHourRsvp)
             .where(OfficeHourRsvp.office_hour_id == office_hour_id, OfficeHourRsvp.state == state)
-            .order_by(OfficeHourRsvp.created_at, OfficeHourRsvp.member_id)
+            .order_by(OfficeHourRsvp.click_id, OfficeHourRsvp.member_id)
         )
     )
 

@@ -102,6 +102,7 @@ async def make_session(
                     member_id=member_id,
                     state="seat",
                     seat=seat,
+                    click_id=seat,
                     created_at=now,
                     updated_at=now,
                 )

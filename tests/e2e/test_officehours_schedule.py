@@ -16,6 +16,7 @@ from sqlalchemy import select
 from bot.clock import ManualClock
 from bot.emulator import Emulator, Member
 from bot.members import get_member
+from cogs.officehours import service
 from models import Member as MemberRow
 from models.officehours import OfficeHour, OfficeHourQuestion, OfficeHourRsvp
 from tests.e2e.conftest import Atlas, start_world
@@ -453,3 +454,23 @@ async def test_reminder_falls_back_to_the_channel_when_dms_are_closed(atlas: Atl
     await atlas.advance(until(atlas, datetime(2026, 11, 3, 23, 1, tzinfo=UTC)))
     posts = [m for m in atlas.emu.messages(atlas.channel("office-hours")) if m.content.startswith(f"<@{lea.id}>")]
     assert len(posts) == 1 and "you have a seat" in posts[0].content
+
+
+async def test_fifty_simultaneous_clicks_are_served_in_click_order(atlas: Atlas) -> None:
+    """Seats and the waitlist follow when each member clicked (the interaction's snowflake), not which handler
+    reached the database first."""
+    hana = atlas.members["hana"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "Wed 4 Nov 18:00", capacity=10)
+    [row] = await sessions(atlas)
+    message = announcement(atlas, row)
+    clickers = [atlas.members[f"m{i:02d}"] for i in range(50)]
+    # gather starts the clicks in list order: m00's interaction has the smallest snowflake, m49's the largest.
+    results = await asyncio.gather(*(atlas.emu.click(m, message, "RSVP") for m in clickers))
+    assert [r.content.startswith("You have seat") for r in results] == [True] * 10 + [False] * 40
+    positions = [int(r.content.split("number ")[1].split(" ")[0]) for r in results[10:]]
+    assert positions == list(range(1, 41))
+    async with atlas.bot.sessions() as session:
+        ids = {m.id: m.discord_id for m in await session.scalars(select(MemberRow))}
+        waitlist = await service.rsvps(session, row.id, service.WAITLIST)
+    assert [ids[r.member_id] for r in waitlist] == [m.id for m in clickers[10:]]
