@@ -625,31 +625,16 @@ class OfficeHoursCog(
         member_id = await self._member_id(interaction.user)
         async with self.bot.sessions.begin() as session:
             result = await service.cancel_rsvp(session, office_hour_id, member_id, now)
+            # The promoted members' "a seat freed up" goes as durable reminders committed with the seat change:
+            # a DM, or the office-hours channel when DMs are closed (``_tell_promoted``).
+            await service.tell_promoted(
+                session, self.bot.reminders, self.bot.guild_id, {office_hour_id: result.promoted}, now
+            )
         if result.was is None:
             await interaction.followup.send("You had no RSVP for this session.", ephemeral=True)
             return
         await interaction.followup.send("Your RSVP is cancelled.", ephemeral=True)
-        await self._promoted(office_hour_id, result.promoted)
         await self.refresh_announcement(office_hour_id)
-
-    async def _promoted(self, office_hour_id: int, member_ids: list[int]) -> None:
-        """DMs the members moved from the waitlist into a seat."""
-        if not member_ids:
-            return
-        async with self.bot.sessions() as session:
-            row = await session.get(OfficeHour, office_hour_id)
-            ids = await service.discord_ids(session, member_ids)
-        assert row is not None
-        for member_id in member_ids:
-            user = self.bot.get_user(ids[member_id]) or await self.bot.fetch_user(ids[member_id])
-            try:
-                await user.send(
-                    f"A seat freed up: you now have a seat at **{discord.utils.escape_markdown(row.topic)}**, "
-                    f"{_when_text(row)}. {'It is recorded.' if row.recorded else 'It is not recorded.'}",
-                    allowed_mentions=NO_MENTIONS,
-                )
-            except discord.HTTPException as exc:
-                log.info("office hours %s: could not DM a promoted member: %s", office_hour_id, exc)
 
     async def ask_clicked(self, interaction: discord.Interaction, office_hour_id: int) -> None:
         async with self.bot.sessions() as session:
@@ -714,7 +699,7 @@ class OfficeHoursCog(
         await self._dm_or_channel(
             reminder.target_id,
             f"A seat freed up: you now have a seat at **{discord.utils.escape_markdown(row.topic)}**, "
-            f"{_when_text(row)}.",
+            f"{_when_text(row)}. {'It is recorded.' if row.recorded else 'It is not recorded.'}",
         )
 
     # -- "Interested" on the native event counts as an RSVP --------------------------------------------------
@@ -752,6 +737,9 @@ class OfficeHoursCog(
             member_id = await self._member_id(user)
             async with self.bot.sessions.begin() as session:
                 result = await service.cancel_rsvp(session, office_hour_id, member_id, now, only_via="interested")
+                await service.tell_promoted(
+                    session, self.bot.reminders, self.bot.guild_id, {office_hour_id: result.promoted}, now
+                )
                 row = await session.get(OfficeHour, office_hour_id)
                 topic = row.topic if row is not None else ""
         if isinstance(result, service.RsvpResult):
@@ -766,8 +754,6 @@ class OfficeHoursCog(
             )
             with contextlib.suppress(discord.HTTPException):
                 await user.send(text, allowed_mentions=NO_MENTIONS)
-        else:
-            await self._promoted(office_hour_id, result.promoted)
         await self.refresh_announcement(office_hour_id)
 
 

@@ -474,3 +474,54 @@ async def test_fifty_simultaneous_clicks_are_served_in_click_order(atlas: Atlas)
         ids = {m.id: m.discord_id for m in await session.scalars(select(MemberRow))}
         waitlist = await service.rsvps(session, row.id, service.WAITLIST)
     assert [ids[r.member_id] for r in waitlist] == [m.id for m in clickers[10:]]
+
+
+async def test_promotion_falls_back_to_the_channel_when_dms_are_closed(atlas: Atlas) -> None:
+    hana, lea, bob = atlas.members["hana"], atlas.members["lea"], atlas.members["bob"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "Wed 4 Nov 18:00", capacity=1)
+    [row] = await sessions(atlas)
+    await seat(atlas, lea, row)
+    r = await atlas.emu.click(bob, announcement(atlas, row), "RSVP")
+    assert "waitlist" in r.content
+    atlas.emu.close_dms(bob)
+    r = await atlas.emu.click(lea, announcement(atlas, row), "Cancel RSVP")
+    assert "cancelled" in r.content
+
+    def pings() -> list[str]:
+        return [
+            m.content
+            for m in atlas.emu.messages(atlas.channel("office-hours"))
+            if m.content.startswith(f"<@{bob.id}>") and "A seat freed up" in m.content
+        ]
+
+    await wait_for(lambda: len(pings()) == 1)
+    await atlas.advance(seconds=5)
+    assert len(pings()) == 1 and atlas.emu.dms(bob) == []
+
+
+async def test_promotion_after_interest_removed_falls_back_to_the_channel(atlas: Atlas) -> None:
+    hana, lea, bob = atlas.members["hana"], atlas.members["lea"], atlas.members["bob"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "Wed 4 Nov 18:00", capacity=1)
+    [event_row] = await sessions(atlas)
+    [event] = atlas.emu.scheduled_events(atlas.guild)
+    atlas.emu.interested(lea, event)
+    await wait_for(lambda: any("holds seat 1" in dm.content for dm in atlas.emu.dms(lea)))
+    atlas.emu.close_dms(bob)
+    atlas.emu.interested(bob, event)
+
+    async def bob_waiting() -> bool:
+        async with atlas.bot.sessions() as session:
+            return len(await service.rsvps(session, event_row.id, service.WAITLIST)) == 1
+
+    async with asyncio.timeout(5):
+        while not await bob_waiting():
+            await asyncio.sleep(0.02)
+    atlas.emu.not_interested(lea, event)
+    await wait_for(
+        lambda: any(
+            m.content.startswith(f"<@{bob.id}>") and "A seat freed up" in m.content
+            for m in atlas.emu.messages(atlas.channel("office-hours"))
+        )
+    )
