@@ -382,8 +382,9 @@ class OfficeHoursCog(
     async def _tell_cancelled(self, reminder: Reminder) -> None:
         async with self.bot.sessions() as session:
             row = await session.get(OfficeHour, reminder.payload["session"])
-        if row is None or row.state != "cancelled":
-            return
+            mine = await session.get(OfficeHourRsvp, (reminder.payload["session"], reminder.payload["member"]))
+        if row is None or row.state != "cancelled" or mine is None:
+            return  # not cancelled, or the member's data was erased since
         reason = f" Reason: {discord.utils.escape_markdown(row.cancel_reason)}" if row.cancel_reason else ""
         zone_line = await self._reader_zone_line(reminder.target_id, row.starts_at)
         await self._dm_or_channel(

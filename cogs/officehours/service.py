@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import when
 from bot.db import dialect_insert
 from bot.privacy import DataSubject, MemberDataHandler
-from bot.reminders import Reminders
+from bot.reminders import DROPPED, PENDING, Reminders
+from cogs.officehours import live
 from models import Member, Reminder
 from models.officehours import (
     OfficeHour,
@@ -666,7 +667,20 @@ async def export_member_data(session: AsyncSession, member_id: int) -> dict[str,
 
 async def erase_member_data(session: AsyncSession, member_id: int, now: datetime) -> dict[int, list[int]]:
     """Deletes the member's RSVPs, questions, queue entries and attendance; a seat they held in a scheduled
-    session goes to the first waiting. The promoted members by session."""
+    session goes to the first waiting. The promoted members by session.
+
+    Locks first, in the RSVP and queue paths' order: each session the member has an RSVP or a queue entry in
+    (by id) before any of their rows is touched. Deleting an RSVP first and locking its session after would
+    deadlock on PostgreSQL with a concurrent cancel that holds the session and promotes that very RSVP."""
+    touched = set(
+        await session.scalars(select(OfficeHourRsvp.office_hour_id).where(OfficeHourRsvp.member_id == member_id))
+    ) | set(
+        await session.scalars(
+            select(OfficeHourQueueEntry.office_hour_id).where(OfficeHourQueueEntry.member_id == member_id)
+        )
+    )
+    for office_hour_id in sorted(touched):
+        await _lock_session(session, office_hour_id)
     held = list(
         await session.scalars(
             select(OfficeHourRsvp.office_hour_id)
@@ -709,6 +723,28 @@ async def tell_promoted(
             )
 
 
+# The office-hours reminders addressed to one member (their ``target_id`` is the member's Discord id).
+MEMBER_KINDS = (
+    REMIND_ONE,
+    CANCELLED_ONE,
+    PROMOTED_ONE,
+    MOVED_ONE,
+    live.EXPIRE_KIND,
+    live.FEEDBACK_KIND,
+    live.SUMMARY_KIND,
+)
+
+
+async def drop_member_reminders(session: AsyncSession, discord_id: int, now: datetime) -> int:
+    """Drops the member's pending office-hours DMs (an erased member is told nothing more); how many."""
+    result = await session.execute(
+        update(Reminder)
+        .where(Reminder.kind.in_(MEMBER_KINDS), Reminder.target_id == discord_id, Reminder.state == PENDING)
+        .values(state=DROPPED, finished_at=now, last_error="member data erased")
+    )
+    return result.rowcount or 0  # type: ignore[attr-defined]
+
+
 def member_data_handler(reminders: Reminders) -> MemberDataHandler:
     """/privacy export and delete for office hours (rsvps, questions, queue, attendance)."""
 
@@ -716,6 +752,7 @@ def member_data_handler(reminders: Reminders) -> MemberDataHandler:
         return await export_member_data(session, subject.member_id)
 
     async def erase(session: AsyncSession, subject: DataSubject, at: datetime) -> None:
+        await drop_member_reminders(session, subject.discord_id, at)
         promoted = await erase_member_data(session, subject.member_id, at)
         await tell_promoted(session, reminders, subject.guild_id, promoted, at)
 
