@@ -494,8 +494,10 @@ class OfficeHoursCog(
     async def reschedule(self, interaction: discord.Interaction, session: int, when: str) -> None:
         current = await self._may_manage(interaction, session)
         now = self.bot.clock.now()
+        # Read in the caller's own zone (a maintainer may move another host's session from elsewhere).
+        zone = await self._zone_of(interaction.user)
         try:
-            parsed = _parse(when, current.zone, now)
+            parsed = _parse(when, zone, now)
         except when_module.WhenError as exc:
             raise UserError(str(exc)) from None
         if not isinstance(parsed, when_module.Once):
@@ -513,10 +515,33 @@ class OfficeHoursCog(
         problem = await self._set_event(event_id, start=parsed.starts_at, end=ends)
         await self.refresh_announcement(session)
         await interaction.followup.send(
-            f"Moved to {when_module.describe_instant(parsed.starts_at, current.zone)}; the reminders move with it."
+            f"Moved to {_both_zones(parsed.starts_at, zone, current.zone)}; the reminders move with it."
             + (f"\n{problem}" if problem else ""),
             ephemeral=True,
         )
+
+    @reschedule.autocomplete("when")
+    async def reschedule_when_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        zone = await self._zone_of(interaction.user)
+        if not current.strip():
+            return [app_commands.Choice(name=f"Type a day and time ({when_module.city(zone)} time)", value="")]
+        host_zone = zone
+        chosen = getattr(interaction.namespace, "session", None)
+        if isinstance(chosen, int):
+            async with self.bot.sessions() as session:
+                row = await session.get(OfficeHour, chosen)
+            if row is not None and row.guild_id == self.bot.guild_id:
+                host_zone = row.zone
+        try:
+            parsed = _parse(current, zone, self.bot.clock.now())
+            if not isinstance(parsed, when_module.Once):
+                raise when_module.WhenError("Move a session to one day and time.")
+            shown = _both_zones(parsed.starts_at, zone, host_zone)
+        except when_module.WhenError as exc:
+            shown = f"✗ {exc}"
+        return [app_commands.Choice(name=shown[:100], value=current[:100])]
 
     async def _set_event(
         self,
@@ -760,6 +785,15 @@ class OfficeHoursCog(
 
 def _parse(text: str, zone: str, now: datetime) -> when_module.Once | when_module.Weekly:
     return when_module.parse(text, zone, now)
+
+
+def _both_zones(moment: datetime, zone: str, host_zone: str) -> str:
+    """The instant in the caller's zone, and in the session's (host's) zone when that differs."""
+    mine = when_module.describe_instant(moment, zone)
+    if host_zone == zone:
+        return mine
+    theirs = when_module.describe_instant(moment, host_zone).split(" = ")[0]
+    return f"{mine} (the host's time: {theirs})"
 
 
 def _safe(value: str) -> str:

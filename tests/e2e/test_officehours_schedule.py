@@ -525,3 +525,19 @@ async def test_promotion_after_interest_removed_falls_back_to_the_channel(atlas:
             for m in atlas.emu.messages(atlas.channel("office-hours"))
         )
     )
+
+
+async def test_a_maintainer_reschedules_in_their_own_zone_and_sees_both(atlas: Atlas) -> None:
+    hana, alice = atlas.members["hana"], atlas.members["alice"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "Wed 4 Nov 18:00")
+    await atlas.emu.slash(alice, "privacy export")  # alice's member row exists
+    await set_zone(atlas, alice, "Europe/Berlin")
+    [row] = await sessions(atlas)
+    ac = await atlas.emu.autocomplete(alice, "officehours reschedule", "when", "Thu 5 Nov 10:00", session=row.id)
+    assert "Thu 5 Nov 10:00 Berlin = 09:00 UTC" in ac[0]["name"], ac
+    r = await atlas.emu.slash(alice, "officehours reschedule", session=row.id, when="Thu 5 Nov 10:00")
+    assert r.ephemeral and "Thu 5 Nov 10:00 Berlin = 09:00 UTC" in r.content, r.content
+    assert "Thu 5 Nov 04:00 New York" in r.content, r.content  # the host's time too
+    [row] = await sessions(atlas)
+    assert row.starts_at == datetime(2026, 11, 5, 9, 0, tzinfo=UTC)
