@@ -433,6 +433,9 @@ class LiveCommands:
             )
 
 
+SESSION_HELP = "Which live office hour (needed only when several are live)"
+
+
 @app_commands.guild_only()
 class QueueCog(commands.GroupCog, group_name="queue", group_description="The live office-hours queue"):
     def __init__(self, bot: AtlasBot) -> None:
@@ -440,18 +443,51 @@ class QueueCog(commands.GroupCog, group_name="queue", group_description="The liv
         self.config = bot.config.office_hours
         super().__init__()
 
-    async def _live_session(self, user: discord.abc.User) -> OfficeHour:
-        """The live session the member means: the one whose voice channel they are in, else the latest started."""
+    async def _live_session(
+        self, user: discord.abc.User, session_id: int | None, *, queued_in: bool = False
+    ) -> OfficeHour:
+        """The live session the member means: the one named; else the only live one; else the one whose voice
+        channel they are in (or, with ``queued_in``, the only one whose queue they are in). Several live and
+        none of these: the member is asked to name one, nothing is changed."""
         async with self.bot.sessions() as db:
             sessions = await live.live_sessions(db, self.bot.guild_id)
+            if queued_in and len(sessions) > 1:
+                me = await get_member(db, self.bot.guild_id, user.id)
+                mine = [
+                    oh for oh in sessions if me is not None and await live.open_entry(db, oh.id, me.id) is not None
+                ]
+                if len(mine) == 1 and session_id is None:
+                    return mine[0]
+        if session_id is not None:
+            for oh in sessions:
+                if oh.id == session_id:
+                    return oh
+            raise UserError(f"Office hour #{session_id} is not live; pick a live one from the `session` list.")
         if not sessions:
             raise UserError("No office hour is live right now.")
+        if len(sessions) == 1:
+            return sessions[0]
         voice = getattr(user, "voice", None)
         channel_id = voice.channel.id if voice and voice.channel else None
+        here = [oh for oh in sessions if oh.channel_id == channel_id]
+        if len(here) == 1:
+            return here[0]
+        raise UserError(
+            f"{len(sessions)} office hours are live right now: choose one with the `session` option "
+            f"({', '.join(f'#{oh.id} {safe_inline(oh.topic)}' for oh in sessions[:5])})."
+        )
+
+    async def live_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[int]]:
+        async with self.bot.sessions() as db:
+            sessions = await live.live_sessions(db, self.bot.guild_id)
+        choices = []
         for oh in sessions:
-            if oh.channel_id == channel_id:
-                return oh
-        return sessions[-1]
+            name = f"#{oh.id} {' '.join(oh.topic.split())} (live in #{_channel_name(self.bot, oh.channel_id)})"
+            if current.lower() in name.lower():
+                choices.append(app_commands.Choice(name=name[:100], value=oh.id))
+        return choices[:25]
 
     async def _member_row_id(self, user: discord.abc.User) -> int:
         now = self.bot.clock.now()
@@ -463,9 +499,15 @@ class QueueCog(commands.GroupCog, group_name="queue", group_description="The liv
             return row.id
 
     @app_commands.command(name="join", description="Join the live office hour's queue")
-    @app_commands.describe(question="What you would like to ask (optional)")
-    async def join(self, interaction: discord.Interaction, question: app_commands.Range[str, 0, 300] = "") -> None:
-        oh = await self._live_session(interaction.user)
+    @app_commands.describe(question="What you would like to ask (optional)", session=SESSION_HELP)
+    @app_commands.autocomplete(session=live_autocomplete)
+    async def join(
+        self,
+        interaction: discord.Interaction,
+        question: app_commands.Range[str, 0, 300] = "",
+        session: int | None = None,
+    ) -> None:
+        oh = await self._live_session(interaction.user, session)
         member_id = await self._member_row_id(interaction.user)
         try:
             async with self.bot.sessions.begin() as db:
@@ -492,8 +534,10 @@ class QueueCog(commands.GroupCog, group_name="queue", group_description="The liv
                 log.info("could not tell the host of office hour %s about a join", oh.id)
 
     @app_commands.command(name="leave", description="Leave the live office hour's queue")
-    async def leave(self, interaction: discord.Interaction) -> None:
-        oh = await self._live_session(interaction.user)
+    @app_commands.describe(session=SESSION_HELP)
+    @app_commands.autocomplete(session=live_autocomplete)
+    async def leave(self, interaction: discord.Interaction, session: int | None = None) -> None:
+        oh = await self._live_session(interaction.user, session, queued_in=True)
         member_id = await self._member_row_id(interaction.user)
         async with self.bot.sessions.begin() as db:
             left = await live.leave(db, oh.id, member_id, self.bot.clock.now())
@@ -502,8 +546,10 @@ class QueueCog(commands.GroupCog, group_name="queue", group_description="The liv
         await interaction.response.send_message("You left the queue.", ephemeral=True)
 
     @app_commands.command(name="list", description="Who is in the live office hour's queue")
-    async def list_(self, interaction: discord.Interaction) -> None:
-        oh = await self._live_session(interaction.user)
+    @app_commands.describe(session=SESSION_HELP)
+    @app_commands.autocomplete(session=live_autocomplete)
+    async def list_(self, interaction: discord.Interaction, session: int | None = None) -> None:
+        oh = await self._live_session(interaction.user, session, queued_in=True)
         async with self.bot.sessions() as db:
             rows = await live.queue_listing(db, oh.id)
         if not rows:
@@ -527,8 +573,10 @@ class QueueCog(commands.GroupCog, group_name="queue", group_description="The liv
         name="next",
         description="Call the next member in your office hour's queue (mentors, teachers, maintainers)",
     )
+    @app_commands.describe(session=SESSION_HELP)
+    @app_commands.autocomplete(session=live_autocomplete)
     @require(Capability.HOST_OFFICE_HOURS)
-    async def next_(self, interaction: discord.Interaction) -> None:
+    async def next_(self, interaction: discord.Interaction, session: int | None = None) -> None:
         maintainer = member_has(interaction.user, Capability.MANAGE_COMMUNITY, self.bot.community)
         async with self.bot.sessions() as db:
             me = await get_member(db, self.bot.guild_id, interaction.user.id)
@@ -537,10 +585,12 @@ class QueueCog(commands.GroupCog, group_name="queue", group_description="The liv
                 for oh in await live.live_sessions(db, self.bot.guild_id)
                 if me is not None and oh.host_id == me.id
             ]
-        if mine:
-            oh = mine[-1]
-        elif maintainer:
-            oh = await self._live_session(interaction.user)
+        if session is None and len(mine) == 1:
+            oh = mine[0]
+        elif session is not None or mine or maintainer:
+            oh = await self._live_session(interaction.user, session)
+            if not maintainer and oh.id not in {own.id for own in mine}:
+                raise UserError("Only the host of this office hour (or a maintainer) can call its queue.")
         else:
             raise UserError("You are not hosting a live office hour.")
         await interaction.response.defer(ephemeral=True)
@@ -561,6 +611,11 @@ class QueueCog(commands.GroupCog, group_name="queue", group_description="The liv
         except discord.HTTPException:
             log.warning("could not tell member %s it is their turn", called.discord_id, exc_info=True)
         await interaction.followup.send(f"Called <@{called.discord_id}>.", ephemeral=True, allowed_mentions=NONE)
+
+
+def _channel_name(bot: AtlasBot, channel_id: int) -> str:
+    channel = bot.get_channel(channel_id)
+    return getattr(channel, "name", None) or str(channel_id)
 
 
 async def _dm_or_ping(bot: AtlasBot, user_id: int, text: str) -> None:

@@ -445,3 +445,30 @@ async def test_no_show_placed_when_the_session_is_made_without_a_restart(world: 
     assert world.emu.dms(mia) == []
     await world.advance(minutes=2)
     assert len(world.emu.dms(mia)) == 1 and len(world.emu.dms(carl)) == 1
+
+
+async def test_queue_names_a_session_when_two_are_live(world: AtlasHarness) -> None:
+    mia, alice, carl = m(world, "mia"), m(world, "alice"), m(world, "carl")
+    first = await make_session(world, mia, topic="Raft")
+    second = await make_session(world, alice, topic="Paxos")
+    await world.emu.slash(mia, "officehours start", session=first)
+    await world.emu.slash(alice, "officehours start", session=second)
+
+    vague = await world.emu.slash(carl, "queue join")
+    assert vague.ephemeral and "`session`" in vague.content, vague.content
+    assert await queue_states(world, first) == {} and await queue_states(world, second) == {}
+    choices = await world.emu.autocomplete(carl, "queue join", "session", "")
+    assert sorted(c["value"] for c in choices) == sorted([first, second])
+    assert any("Paxos" in c["name"] for c in choices)
+    r = await world.emu.slash(carl, "queue join", session=second)
+    assert "#1" in r.content and "Paxos" in r.content, r.content
+    assert await queue_states(world, second) == {carl.id: "waiting"}
+    assert "empty" in (await world.emu.slash(carl, "queue list", session=first)).content
+    not_live = await world.emu.slash(carl, "queue join", session=first + second + 100)
+    assert not_live.ephemeral and "not live" in not_live.content, not_live.content
+    # Only in one queue: leaving needs no name.
+    assert "You left" in (await world.emu.slash(carl, "queue leave")).content
+    # A host hosting one of them calls from their own without naming it.
+    await world.emu.slash(carl, "queue join", session=first)
+    called = await world.emu.slash(mia, "queue next")
+    assert f"<@{carl.id}>" in called.followups[-1].content
