@@ -82,6 +82,9 @@ class OfficeHoursCog(
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(SessionButton)
+        # The question form's submit works after a restart: one shared modal, the session in its inputs' ids.
+        self._question_modal = QuestionModal()
+        self.bot.add_view(self._question_modal)
         self.bot.scheduler.add_job(Job(SERIES_JOB, {"hour": 3, "minute": 15}, self.series_job))
         # The session reminders' own late policy is their expiry (the start); the grace only bounds a backlog.
         grace = timedelta(days=7)
@@ -672,6 +675,7 @@ class OfficeHoursCog(
         if mine is None or mine.state == service.CANCELLED:
             raise UserError("RSVP to the session first, then send your question.")
         await interaction.response.send_modal(QuestionModal(office_hour_id))
+        self.bot.add_view(self._question_modal)  # send_modal stored the per-click copy: the shared one goes back
 
     async def question_submitted(
         self, interaction: discord.Interaction, office_hour_id: int, topic: str, body: str

@@ -377,7 +377,7 @@ async def test_questions_ahead_by_topic_escaped_only_from_rsvpd_members(atlas: A
     ]:
         modal = await atlas.emu.click(member, announcement(atlas, row), "Ask a question")
         assert modal.modal is not None, modal.content
-        done = await atlas.emu.submit_modal(member, modal, {"topic": topic, "body": text})
+        done = await atlas.emu.submit_modal(member, modal, question_fields(row, topic, text))
         assert done.ephemeral and "sent to the host" in done.content, done.content
     r = await atlas.emu.slash(tom, "officehours questions", session=row.id)
     assert "Only the session's host" in r.content  # another host's session
@@ -402,7 +402,7 @@ async def test_privacy_delete_erases_rsvps_and_questions_and_frees_the_seat(atla
     await seat(atlas, lea, row)
     await atlas.emu.click(bob, announcement(atlas, row), "RSVP")
     modal = await atlas.emu.click(lea, announcement(atlas, row), "Ask a question")
-    await atlas.emu.submit_modal(lea, modal, {"topic": "Async", "body": "secret question"})
+    await atlas.emu.submit_modal(lea, modal, question_fields(row, "Async", "secret question"))
     export = await atlas.emu.slash(lea, "privacy export")
     data = json.loads(export.message.files["atlas-data.json"])["officehours"]
     assert [(r["state"], r["seat"]) for r in data["rsvps"]] == [("seat", 1)]
@@ -541,3 +541,34 @@ async def test_a_maintainer_reschedules_in_their_own_zone_and_sees_both(atlas: A
     assert "Thu 5 Nov 04:00 New York" in r.content, r.content  # the host's time too
     [row] = await sessions(atlas)
     assert row.starts_at == datetime(2026, 11, 5, 9, 0, tzinfo=UTC)
+
+
+def question_fields(row: OfficeHour, topic: str, body: str) -> dict[str, str]:
+    return {f"oh:qtopic:{row.id}": topic, f"oh:qbody:{row.id}": body}
+
+
+async def stored_questions(atlas: Atlas) -> list[str]:
+    async with atlas.bot.sessions() as session:
+        return sorted(q.text for q in await session.scalars(select(OfficeHourQuestion)))
+
+
+async def test_question_modal_survives_a_restart_and_two_askers(atlas: Atlas) -> None:
+    hana, lea, bob = atlas.members["hana"], atlas.members["lea"], atlas.members["bob"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "Wed 4 Nov 18:00")
+    [row] = await sessions(atlas)
+    await seat(atlas, lea, row)
+    await seat(atlas, bob, row)
+    # Two members open the form; the first to submit does not take the second's form away.
+    lea_form = await atlas.emu.click(lea, announcement(atlas, row), "Ask a question")
+    bob_form = await atlas.emu.click(bob, announcement(atlas, row), "Ask a question")
+    done = await atlas.emu.submit_modal(lea, lea_form, question_fields(row, "Async", "lea asks"))
+    assert "sent to the host" in done.content, done
+    done = await atlas.emu.submit_modal(bob, bob_form, question_fields(row, "Async", "bob asks"))
+    assert "sent to the host" in done.content, done
+    # A form opened before a restart is submitted after it.
+    lea_form = await atlas.emu.click(lea, announcement(atlas, row), "Ask a question")
+    await atlas.restart()
+    done = await atlas.emu.submit_modal(lea, lea_form, question_fields(row, "Tests", "after the restart"))
+    assert done.error is None and "sent to the host" in done.content, done
+    assert await stored_questions(atlas) == ["after the restart", "bob asks", "lea asks"]
