@@ -320,6 +320,21 @@ class OfficeHoursCog(
         finally:
             self._refreshing.pop(office_hour_id, None)
 
+    async def top_up_series(self, series_id: int | None) -> None:
+        """Makes a series' next session(s) right after one of its sessions ended or was cancelled (the daily job
+        does the same; UNIQUE(series_id, starts_at) keeps the two from making one twice)."""
+        if series_id is None:
+            return
+        now = self.bot.clock.now()
+        async with self.bot.sessions.begin() as session:
+            made = await service.extend_series(session, series_id, self.config.series_ahead, now)
+            for office_hour_id in made:
+                row = await session.get(OfficeHour, office_hour_id)
+                assert row is not None
+                await service.plan_reminders(session, self.bot.reminders, row, self._offsets, now)
+        for office_hour_id in made:
+            await self._publish(office_hour_id)
+
     async def series_job(self, now: datetime) -> None:
         """Tops every weekly series up to ``series_ahead`` upcoming sessions and publishes what is missing."""
         async with self.bot.sessions.begin() as session:
@@ -468,6 +483,7 @@ class OfficeHoursCog(
                         await service.cancel_session(db, self.bot.reminders, session, reason, self._offsets, now)
                     ]
                 cancelled = [(row.id, row.event_id) for row in rows]
+                series_id = rows[0].series_id if rows and not whole_series else None
         except service.ScheduleError as exc:
             await interaction.followup.send(str(exc), ephemeral=True)
             return
@@ -477,6 +493,10 @@ class OfficeHoursCog(
             if problem:
                 problems.append(problem)
             await self.refresh_announcement(office_hour_id)
+        try:
+            await self.top_up_series(series_id)
+        except Exception:
+            log.exception("making the next session of series %s failed; the daily job will", series_id)
         done = (
             f"The series is ended and its {len(cancelled)} scheduled session(s) cancelled."
             if whole_series

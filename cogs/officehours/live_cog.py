@@ -76,6 +76,10 @@ class LiveCommands:
     bot: AtlasBot
     config: OfficeHoursSection
 
+    async def top_up_series(self, series_id: int | None) -> None:
+        """Makes the series' next session (``cog.OfficeHoursCog`` has it)."""
+        raise NotImplementedError
+
     async def live_load(self) -> None:
         """Registers the live side's jobs and reminder kinds."""
         self.policy = ledger.policy_for(self.bot.config)
@@ -195,6 +199,10 @@ class LiveCommands:
                     await event.end()
             except discord.HTTPException:
                 log.warning("could not end the native event of office hour %s", oh.id, exc_info=True)
+        try:
+            await self.top_up_series(ended.office_hour.series_id)
+        except Exception:
+            log.exception("making the next session of office hour %s's series failed; the daily job will", oh.id)
         said = "ended" if ended.newly else "had already ended"
         await interaction.followup.send(
             f"Office hour #{oh.id} {said}: {len(ended.attendees)} attended.", ephemeral=True

@@ -98,17 +98,18 @@ async def extend_series(session: AsyncSession, series_id: int, ahead: int, now: 
     series = await session.get(OfficeHourSeries, series_id)
     if series is None or series.ended_at is not None:
         return []
-    upcoming = list(
-        await session.scalars(
-            select(OfficeHour.starts_at).where(
+    upcoming = (
+        await session.execute(
+            select(OfficeHour.starts_at, OfficeHour.state).where(
                 OfficeHour.series_id == series_id,
                 OfficeHour.starts_at > now,
                 OfficeHour.state.in_(("scheduled", "live", "cancelled")),
             )
         )
-    )
-    latest = max(upcoming, default=now)
-    missing = ahead - len(upcoming)
+    ).all()
+    # A cancelled one keeps its date (the next comes after it) but not its place: members get ``ahead`` real ones.
+    latest = max((start for start, _state in upcoming), default=now)
+    missing = ahead - sum(1 for _start, state in upcoming if state != "cancelled")
     created: list[int] = []
     if missing <= 0:
         return created

@@ -572,3 +572,36 @@ async def test_question_modal_survives_a_restart_and_two_askers(atlas: Atlas) ->
     done = await atlas.emu.submit_modal(lea, lea_form, question_fields(row, "Tests", "after the restart"))
     assert done.error is None and "sent to the host" in done.content, done
     assert await stored_questions(atlas) == ["after the restart", "bob asks", "lea asks"]
+
+
+async def test_a_series_makes_its_next_session_when_one_is_cancelled_or_ends(atlas: Atlas) -> None:
+    hana = atlas.members["hana"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "every Friday 18:00")
+    first, second = await sessions(atlas)
+    r = await atlas.emu.slash(hana, "officehours cancel", session=first.id)
+    assert "Cancelled" in r.content, r.content
+    # At once, not at the daily job: two sessions ahead again, the new one with its event and announcement.
+    rows = await sessions(atlas)
+    ahead = [row for row in rows if row.state == "scheduled"]
+    assert [row.starts_at for row in ahead] == [
+        datetime(2026, 11, 6, 23, 0, tzinfo=UTC),
+        datetime(2026, 11, 13, 23, 0, tzinfo=UTC),
+    ]
+    assert all(row.event_id and row.announcement_message_id for row in ahead)
+    assert len(atlas.emu.scheduled_events(atlas.guild)) == 3
+
+    await atlas.advance(until(atlas, datetime(2026, 11, 6, 23, 1, tzinfo=UTC)))
+    await atlas.emu.slash(hana, "officehours start", session=second.id)
+    atlas.clock.advance(timedelta(minutes=30))
+    r = await atlas.emu.slash(hana, "officehours end", session=second.id)
+    assert "ended" in r.content, r.content
+    ahead = [row for row in await sessions(atlas) if row.state == "scheduled"]
+    assert [row.starts_at for row in ahead] == [
+        datetime(2026, 11, 13, 23, 0, tzinfo=UTC),
+        datetime(2026, 11, 20, 23, 0, tzinfo=UTC),
+    ]
+    assert all(row.event_id and row.announcement_message_id for row in ahead)
+    # The daily job afterwards makes nothing twice.
+    await atlas.advance(days=1)
+    assert len(await sessions(atlas)) == 4
