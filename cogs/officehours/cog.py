@@ -30,7 +30,7 @@ from bot.scheduler import Job
 from bot.timefmt import discord_ts
 from cogs.officehours import service
 from cogs.officehours.live_cog import LiveCommands
-from cogs.officehours.views import QuestionModal, SessionButton, announcement_view
+from cogs.officehours.views import AnsweredSelect, QuestionModal, SessionButton, announcement_view, answered_view
 from models import Reminder
 from models.officehours import OfficeHour, OfficeHourRsvp
 
@@ -81,7 +81,7 @@ class OfficeHoursCog(
         super().__init__()
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(SessionButton)
+        self.bot.add_dynamic_items(SessionButton, AnsweredSelect)
         # The question form's submit works after a restart: one shared modal, the session in its inputs' ids.
         self._question_modal = QuestionModal()
         self.bot.add_view(self._question_modal)
@@ -98,7 +98,7 @@ class OfficeHoursCog(
     async def cog_unload(self) -> None:
         for worker in list(self._click_workers.values()):
             worker.cancel()
-        self.bot.remove_dynamic_items(SessionButton)
+        self.bot.remove_dynamic_items(SessionButton, AnsweredSelect)
         self.bot.scheduler.remove_job(SERIES_JOB)
         for kind in (
             service.REMIND,
@@ -721,10 +721,13 @@ class OfficeHoursCog(
         row = await self._may_manage(interaction, session)
         async with self.bot.sessions() as db:
             groups = await service.questions_by_topic(db, session)
+            open_ = await service.unanswered(db, session)
         title = f"**Questions for {discord.utils.escape_markdown(row.topic)}** ({discord_ts(row.starts_at, 'f')})"
         if not groups:
             await interaction.response.send_message(f"{title}\nNo questions yet.", ephemeral=True)
             return
+        # Select labels are plain text (no markdown, no pings): shown as written, whitespace folded.
+        marker = answered_view(session, [(q.id, " ".join(f"{q.topic}: {q.text}".split())) for q in open_])
         lines = [title]
         for group in groups:
             lines.append(f"\n__{_safe(group.topic)}__ ({len(group.questions)})")
@@ -736,9 +739,25 @@ class OfficeHoursCog(
                 page = ""
             page += line[:1900] + "\n"
         pages.append(page)
+        if len(pages) == 1:
+            await interaction.response.send_message(
+                pages[0], view=marker, ephemeral=True, allowed_mentions=NO_MENTIONS
+            )
+            return
         await interaction.response.send_message(pages[0], ephemeral=True, allowed_mentions=NO_MENTIONS)
-        for extra in pages[1:]:
+        for extra in pages[1:-1]:
             await interaction.followup.send(extra, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        await interaction.followup.send(pages[-1], view=marker, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    async def mark_answered(self, interaction: discord.Interaction, office_hour_id: int, ids: list[int]) -> None:
+        """The "mark answered" menu: only the session's host or a maintainer; those marked are not carried over."""
+        await self._may_manage(interaction, office_hour_id)
+        async with self.bot.sessions.begin() as db:
+            marked = await service.mark_answered(db, office_hour_id, ids, self.bot.clock.now())
+        said = "1 question marked answered" if marked == 1 else f"{marked} questions marked answered"
+        await interaction.response.send_message(
+            f"{said}; answered questions are not carried over to the next session.", ephemeral=True
+        )
 
     async def _tell_promoted(self, reminder: Reminder) -> None:
         async with self.bot.sessions() as session:

@@ -607,6 +607,35 @@ async def questions_by_topic(session: AsyncSession, office_hour_id: int) -> list
     return list(groups.values())
 
 
+async def unanswered(session: AsyncSession, office_hour_id: int, limit: int = 25) -> list[OfficeHourQuestion]:
+    """The session's unanswered questions, oldest first (what the host can mark answered)."""
+    return list(
+        await session.scalars(
+            select(OfficeHourQuestion)
+            .where(OfficeHourQuestion.office_hour_id == office_hour_id, OfficeHourQuestion.answered_at.is_(None))
+            .order_by(OfficeHourQuestion.created_at, OfficeHourQuestion.id)
+            .limit(limit)
+        )
+    )
+
+
+async def mark_answered(session: AsyncSession, office_hour_id: int, question_ids: list[int], now: datetime) -> int:
+    """The host marks questions of their session answered by hand: they leave the list and are not carried over
+    to the series' next session (nor counted as carried in the summary). How many were newly marked."""
+    if not question_ids:
+        return 0
+    result = await session.execute(
+        update(OfficeHourQuestion)
+        .where(
+            OfficeHourQuestion.office_hour_id == office_hour_id,
+            OfficeHourQuestion.id.in_(question_ids),
+            OfficeHourQuestion.answered_at.is_(None),
+        )
+        .values(answered_at=now, carried_to_id=None)
+    )
+    return result.rowcount or 0  # type: ignore[attr-defined]
+
+
 # -- privacy ---------------------------------------------------------------------------------------------------
 async def export_member_data(session: AsyncSession, member_id: int) -> dict[str, Any]:
     rsvp_rows = (

@@ -62,6 +62,45 @@ class SessionButton(ui.DynamicItem[ui.Button], template=r"oh:(?P<action>rsvp|unr
             await handle_interaction_error(interaction, exc, f"office hours {self.action} button")
 
 
+class AnsweredSelect(ui.DynamicItem[ui.Select], template=r"oh:answered:(?P<id>\d{1,18})"):
+    """The host's "mark answered" menu under /officehours questions (persistent: the session is in its id)."""
+
+    def __init__(self, office_hour_id: int, options: list[discord.SelectOption] | None = None) -> None:
+        options = options or [discord.SelectOption(label="-", value="0")]
+        super().__init__(
+            ui.Select(
+                custom_id=f"oh:answered:{office_hour_id}",
+                placeholder="Mark questions answered (not carried over)",
+                min_values=1,
+                max_values=len(options),
+                options=options,
+            )
+        )
+        self.office_hour_id = office_hour_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: ui.Select, match: re.Match[str], /
+    ) -> AnsweredSelect:
+        return cls(int(match["id"]), list(item.options) or None)
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        try:
+            values = (interaction.data or {}).get("values") or []  # type: ignore[union-attr]
+            ids = [int(v) for v in values if str(v).isdigit()]
+            await _cog(interaction).mark_answered(interaction, self.office_hour_id, ids)
+        except Exception as exc:
+            await handle_interaction_error(interaction, exc, "office hours mark answered")
+
+
+def answered_view(office_hour_id: int, questions: list[tuple[int, str]]) -> ui.View:
+    """``questions``: (id, label) of up to 25 unanswered questions."""
+    view = ui.View(timeout=None)
+    options = [discord.SelectOption(label=label[:100] or "-", value=str(qid)) for qid, label in questions[:25]]
+    view.add_item(AnsweredSelect(office_hour_id, options))
+    return view
+
+
 def announcement_view(office_hour_id: int, *, closed: bool = False) -> ui.View:
     view = ui.View(timeout=None)
     for action in ("rsvp", "unrsvp", "ask"):

@@ -605,3 +605,32 @@ async def test_a_series_makes_its_next_session_when_one_is_cancelled_or_ends(atl
     # The daily job afterwards makes nothing twice.
     await atlas.advance(days=1)
     assert len(await sessions(atlas)) == 4
+
+
+async def test_host_marks_a_question_answered_by_hand_and_it_is_not_carried_over(atlas: Atlas) -> None:
+    hana, lea = atlas.members["hana"], atlas.members["lea"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "every Friday 18:00")
+    first, second = await sessions(atlas)
+    await seat(atlas, lea, first)
+    for topic, body in [("Async", "answered in the chat"), ("Tests", "still open")]:
+        form = await atlas.emu.click(lea, announcement(atlas, first), "Ask a question")
+        await atlas.emu.submit_modal(lea, form, question_fields(first, topic, body))
+    async with atlas.bot.sessions() as session:
+        ids = {q.text: q.id for q in await session.scalars(select(OfficeHourQuestion))}
+    listing = await atlas.emu.slash(hana, "officehours questions", session=first.id)
+    assert "answered in the chat" in listing.content
+    marked = await atlas.emu.select(hana, listing, f"oh:answered:{first.id}", [str(ids["answered in the chat"])])
+    assert marked.ephemeral and "1 question marked answered" in marked.content, marked
+    listing = await atlas.emu.slash(hana, "officehours questions", session=first.id)
+    assert "answered in the chat" not in listing.content and "still open" in listing.content
+
+    await atlas.advance(until(atlas, datetime(2026, 10, 30, 22, 1, tzinfo=UTC)))
+    await atlas.emu.slash(hana, "officehours start", session=first.id)
+    await atlas.emu.slash(hana, "officehours end", session=first.id)
+    await atlas.settle()
+    async with atlas.bot.sessions() as session:
+        carried = {q.text: q.carried_to_id for q in await session.scalars(select(OfficeHourQuestion))}
+    assert carried == {"answered in the chat": None, "still open": second.id}
+    summary = [dm.content for dm in atlas.emu.dms(hana) if "Summary" in dm.content]
+    assert len(summary) == 1 and "answered: 1, carried over to the next session: 1" in summary[0], summary
