@@ -365,8 +365,12 @@ class OfficeHoursCog(
         return f" ({local:%a} {local.day} {local:%b} {local:%H:%M} in your time zone, {zone})"
 
     async def _dm_or_channel(self, discord_id: int, text: str) -> None:
-        """A DM; when the member's DMs are closed, the office-hours channel with that one member pinged."""
-        user = self.bot.get_user(discord_id) or await self.bot.fetch_user(discord_id)
+        """A DM; when the member's DMs are closed, the office-hours channel with that one member pinged. A deleted
+        account (404/10013 Unknown User) is permanent: the reminder fails once, is not retried, pings nobody."""
+        try:
+            user = self.bot.get_user(discord_id) or await self.bot.fetch_user(discord_id)
+        except discord.NotFound:
+            raise PermanentSendError("the account no longer exists (Unknown User)") from None
         try:
             await user.send(text, allowed_mentions=NO_MENTIONS)
             return

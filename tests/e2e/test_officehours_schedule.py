@@ -634,3 +634,29 @@ async def test_host_marks_a_question_answered_by_hand_and_it_is_not_carried_over
     assert carried == {"answered in the chat": None, "still open": second.id}
     summary = [dm.content for dm in atlas.emu.dms(hana) if "Summary" in dm.content]
     assert len(summary) == 1 and "answered: 1, carried over to the next session: 1" in summary[0], summary
+
+
+async def test_a_deleted_account_is_not_retried(atlas: Atlas) -> None:
+    """Discord answers 404/10013 (Unknown User) for a deleted account: permanent, the reminder fails once and is
+    not retried; the others are still told."""
+    from models import Reminder
+
+    hana, lea, bob = atlas.members["hana"], atlas.members["lea"], atlas.members["bob"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "Wed 4 Nov 18:00")
+    [row] = await sessions(atlas)
+    await seat(atlas, lea, row)
+    await seat(atlas, bob, row)
+    atlas.emu.remove_member(lea)
+    del atlas.emu.users[lea.id]  # the account is deleted
+    await atlas.settle()
+    await atlas.emu.slash(hana, "officehours cancel", session=row.id, reason="ill")
+    await atlas.advance(minutes=30)
+    async with atlas.bot.sessions() as session:
+        told = {
+            r.target_id: (r.state, r.attempts)
+            for r in await session.scalars(select(Reminder).where(Reminder.kind == service.CANCELLED_ONE))
+        }
+    assert told[bob.id][0] == "sent"
+    assert told[lea.id] == ("failed", 1), told
+    assert not any(f"<@{lea.id}>" in m.content for m in atlas.emu.messages(atlas.channel("office-hours")))
