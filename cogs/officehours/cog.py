@@ -46,6 +46,7 @@ NO_MENTIONS = discord.AllowedMentions.none()
 # Seconds of quiet before a session's queued RSVP clicks are taken in click order (well inside the 3 s Discord
 # gives an interaction: the click is deferred at once).
 CLICK_SETTLE = 0.15
+DISCORD_CANCELLED = "its Discord event was cancelled (it had not been started in time)."
 CLICK_ROUNDS = 5
 
 
@@ -319,6 +320,18 @@ class OfficeHoursCog(
                 self._refreshing[office_hour_id] = False
         finally:
             self._refreshing.pop(office_hour_id, None)
+
+    async def cancel_for_discord(self, office_hour_id: int) -> None:
+        """Discord cancelled the session's event (not started hours after its start, or cancelled in the client):
+        the session is cancelled with it, everyone who RSVP'd told once, the announcement closed."""
+        now = self.bot.clock.now()
+        async with self.bot.sessions.begin() as db:
+            row = await service.cancel_session(
+                db, self.bot.reminders, office_hour_id, DISCORD_CANCELLED, self._offsets, now
+            )
+            series_id = row.series_id
+        await self.refresh_announcement(office_hour_id)
+        await self.top_up_series(series_id)
 
     async def top_up_series(self, series_id: int | None) -> None:
         """Makes a series' next session(s) right after one of its sessions ended or was cancelled (the daily job

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 from discord.ext import commands
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import ledger
@@ -182,14 +183,23 @@ class LiveCommands:
     async def end(self, interaction: discord.Interaction, session: int | None = None) -> None:
         oh = await self._session_for_host(interaction, session)
         await interaction.response.defer(ephemeral=True)
-        now = self.bot.clock.now()
         try:
-            async with self.bot.sessions.begin() as db:
-                ended = await live.end(db, self.policy, oh.id, now)
-                await self._schedule_follow_up(db, ended.office_hour, now)
+            ended = await self.end_session(oh.id)
         except live.LiveRefused as exc:
             await interaction.followup.send(str(exc), ephemeral=True)
             return
+        said = "ended" if ended.newly else "had already ended"
+        await interaction.followup.send(
+            f"Office hour #{oh.id} {said}: {len(ended.attendees)} attended.", ephemeral=True
+        )
+
+    async def end_session(self, office_hour_id: int) -> live.Ended:
+        """Ends a live session (the host's /officehours end, or Discord completing its event): the queue closes,
+        the follow-up is scheduled in the same transaction, the ledger credited; ending again does none twice."""
+        now = self.bot.clock.now()
+        async with self.bot.sessions.begin() as db:
+            ended = await live.end(db, self.policy, office_hour_id, now)
+            await self._schedule_follow_up(db, ended.office_hour, now)
         for member_id in [*ended.attendees, *([ended.office_hour.host_id] if ended.office_hour.host_id else [])]:
             self.bot.ledger_recorded(member_id)
         if ended.office_hour.event_id:
@@ -198,15 +208,43 @@ class LiveCommands:
                 if event.status is discord.EventStatus.active:
                     await event.end()
             except discord.HTTPException:
-                log.warning("could not end the native event of office hour %s", oh.id, exc_info=True)
+                log.warning("could not end the native event of office hour %s", office_hour_id, exc_info=True)
+        if ended.newly:
+            try:
+                await self.top_up_series(ended.office_hour.series_id)
+            except Exception:
+                log.exception("the next session after office hour %s failed; the daily job will", office_hour_id)
+        return ended
+
+    # -- Discord changing the event by itself ---------------------------------------------------------------------
+    @commands.Cog.listener("on_scheduled_event_update")
+    async def _follow_event_status(self, _before: discord.ScheduledEvent, after: discord.ScheduledEvent) -> None:
+        """Discord completes an active voice/stage event minutes after its channel empties, and cancels an event
+        not started hours after its start ("Guild Scheduled Event Status Update Automation"); a member may end or
+        cancel it in the client too. The session follows: a live one ends as /officehours end does, a scheduled
+        one is cancelled as /officehours cancel does (everyone told once). The bot's own end or cancel arrives
+        here too and finds the session already so: nothing happens twice."""
+        if after.guild_id != self.bot.guild_id:
+            return
+        if after.status not in (discord.EventStatus.completed, discord.EventStatus.cancelled):
+            return
+        async with self.bot.sessions() as db:
+            oh = await db.scalar(select(OfficeHour).where(OfficeHour.event_id == after.id))
+        if oh is None:
+            return
         try:
-            await self.top_up_series(ended.office_hour.series_id)
+            if after.status is discord.EventStatus.completed and oh.state == "live":
+                await self.end_session(oh.id)
+            elif after.status is discord.EventStatus.cancelled and oh.state == "scheduled":
+                await self.cancel_for_discord(oh.id)
+        except (live.LiveRefused, ValueError):
+            return  # changed meanwhile (ended or cancelled by the host): nothing to follow
         except Exception:
-            log.exception("making the next session of office hour %s's series failed; the daily job will", oh.id)
-        said = "ended" if ended.newly else "had already ended"
-        await interaction.followup.send(
-            f"Office hour #{oh.id} {said}: {len(ended.attendees)} attended.", ephemeral=True
-        )
+            log.exception("following Discord's status change of event %s (office hour %s) failed", after.id, oh.id)
+
+    async def cancel_for_discord(self, office_hour_id: int) -> None:
+        """Cancels a scheduled session whose event Discord cancelled (``cog.OfficeHoursCog`` has it)."""
+        raise NotImplementedError
 
     # -- follow-up ------------------------------------------------------------------------------------------------
     async def _schedule_follow_up(self, db: AsyncSession, oh: OfficeHour, now: datetime) -> None:

@@ -515,9 +515,10 @@ async def test_promotion_after_interest_removed_falls_back_to_the_channel(atlas:
         async with atlas.bot.sessions() as session:
             return len(await service.rsvps(session, event_row.id, service.WAITLIST)) == 1
 
-    async with asyncio.timeout(5):
-        while not await bob_waiting():
-            await asyncio.sleep(0.02)
+    for _ in range(250):
+        if await bob_waiting():
+            break
+        await asyncio.sleep(0.02)
     atlas.emu.not_interested(lea, event)
     await wait_for(
         lambda: any(
@@ -595,8 +596,12 @@ async def test_a_series_makes_its_next_session_when_one_is_cancelled_or_ends(atl
     await atlas.emu.slash(hana, "officehours start", session=second.id)
     atlas.clock.advance(timedelta(minutes=30))
     r = await atlas.emu.slash(hana, "officehours end", session=second.id)
-    assert "ended" in r.content, r.content
-    ahead = [row for row in await sessions(atlas) if row.state == "scheduled"]
+    assert "ended" in r.content, r.content  # (Discord may have completed the empty room's event first)
+    for _ in range(250):
+        ahead = [row for row in await sessions(atlas) if row.state == "scheduled"]
+        if len(ahead) == 2 and all(row.event_id and row.announcement_message_id for row in ahead):
+            break
+        await asyncio.sleep(0.02)
     assert [row.starts_at for row in ahead] == [
         datetime(2026, 11, 13, 23, 0, tzinfo=UTC),
         datetime(2026, 11, 20, 23, 0, tzinfo=UTC),
