@@ -25,18 +25,30 @@ COGS = ["meta", "onboarding", "recognition", "privacy", "officehours"]
 NEW_YORK = "America/New_York"
 
 
-@pytest.fixture
-async def atlas(emulator: Emulator, e2e_clock: ManualClock, tmp_path: Path) -> AsyncIterator[Atlas]:
+async def _world(emulator: Emulator, e2e_clock: ManualClock, db: Path | str) -> AsyncIterator[Atlas]:
     e2e_clock.set(datetime(2026, 10, 30, 15, 0, tzinfo=UTC))  # Friday 30 Oct, 11:00 in New York (EDT)
     members = {"hana": ["Mentor"], "tom": ["Teacher"], "lea": []}
     members |= {f"m{i:02d}": [] for i in range(50)}
-    harness = await start_world(emulator, e2e_clock, tmp_path / "atlas.db", cogs=COGS, members=members)
+    harness = await start_world(emulator, e2e_clock, db, cogs=COGS, members=members)
     emulator.add_channel(harness.guild, "office-voice", type="voice")
     emulator.add_channel(harness.guild, "office-stage", type="stage")
     try:
         yield harness
     finally:
         await harness.stop()
+
+
+@pytest.fixture
+async def atlas(emulator: Emulator, e2e_clock: ManualClock, tmp_path: Path) -> AsyncIterator[Atlas]:
+    async for harness in _world(emulator, e2e_clock, tmp_path / "atlas.db"):
+        yield harness
+
+
+@pytest.fixture
+async def atlas_any_db(emulator: Emulator, e2e_clock: ManualClock, db_url: str) -> AsyncIterator[Atlas]:
+    """The same world on SQLite and on PostgreSQL (a fresh database; skipped without ATLAS_TEST_POSTGRES_URL)."""
+    async for harness in _world(emulator, e2e_clock, db_url):
+        yield harness
 
 
 async def set_zone(atlas: Atlas, member: Member, zone: str) -> None:
@@ -163,7 +175,8 @@ async def test_schedule_refusals_change_nothing(atlas: Atlas) -> None:
     assert await sessions(atlas) == [] and atlas.emu.scheduled_events(atlas.guild) == []
 
 
-async def test_fifty_rsvps_at_once_ten_seats_forty_waitlisted_in_click_order(atlas: Atlas) -> None:
+async def test_fifty_rsvps_at_once_ten_seats_forty_waitlisted_in_click_order(atlas_any_db: Atlas) -> None:
+    atlas = atlas_any_db
     hana = atlas.members["hana"]
     await set_zone(atlas, hana, NEW_YORK)
     await schedule(atlas, hana, "Wed 4 Nov 18:00", capacity=10)
@@ -456,9 +469,10 @@ async def test_reminder_falls_back_to_the_channel_when_dms_are_closed(atlas: Atl
     assert len(posts) == 1 and "you have a seat" in posts[0].content
 
 
-async def test_fifty_simultaneous_clicks_are_served_in_click_order(atlas: Atlas) -> None:
+async def test_fifty_simultaneous_clicks_are_served_in_click_order(atlas_any_db: Atlas) -> None:
     """Seats and the waitlist follow when each member clicked (the interaction's snowflake), not which handler
-    reached the database first."""
+    reached the database first; on SQLite and PostgreSQL."""
+    atlas = atlas_any_db
     hana = atlas.members["hana"]
     await set_zone(atlas, hana, NEW_YORK)
     await schedule(atlas, hana, "Wed 4 Nov 18:00", capacity=10)
