@@ -26,7 +26,7 @@ from bot import ledger
 from bot.checks import Capability, member_has, require
 from bot.errors import UserError
 from bot.members import ensure_member, get_member
-from bot.reminders import ReminderKind
+from bot.reminders import PermanentSendError, ReminderKind
 from bot.scheduler import Job
 from bot.text import is_blank
 from bot.timefmt import discord_ts
@@ -651,12 +651,16 @@ class QueueCog(commands.GroupCog, group_name="queue", group_description="The liv
             return
         link = f"https://discord.com/channels/{oh.guild_id}/{oh.channel_id}"
         question = f" Your question: {safe_inline(called.entry.question)}" if called.entry.question else ""
+        turn = f"🎙️ It is your turn in **{safe_inline(oh.topic)}**: join <#{oh.channel_id}> ({link}).{question}"
+        reached = False
         try:
-            await _dm_or_ping(self.bot, called.discord_id, f"🎙️ It is your turn in **{safe_inline(oh.topic)}**: "
-                              f"join <#{oh.channel_id}> ({link}).{question}")  # fmt: skip
+            reached = await _dm_or_ping(self.bot, called.discord_id, turn)
         except discord.HTTPException:
             log.warning("could not tell member %s it is their turn", called.discord_id, exc_info=True)
-        await interaction.followup.send(f"Called <@{called.discord_id}>.", ephemeral=True, allowed_mentions=NONE)
+        said = f"Called <@{called.discord_id}>."
+        if not reached:
+            said += " They have left the server or cannot be reached, so they were not told; `/queue next` again."
+        await interaction.followup.send(said, ephemeral=True, allowed_mentions=NONE)
 
 
 def _channel_name(bot: AtlasBot, channel_id: int) -> str:
@@ -664,14 +668,20 @@ def _channel_name(bot: AtlasBot, channel_id: int) -> str:
     return getattr(channel, "name", None) or str(channel_id)
 
 
-async def _dm_or_ping(bot: AtlasBot, user_id: int, text: str) -> None:
-    """A DM; when DMs are closed, a post in the office-hours channel pinging only that member."""
+async def _dm_or_ping(bot: AtlasBot, user_id: int, text: str) -> bool:
+    """A DM; when DMs are closed, a post in the office-hours channel pinging only that member. Whether they were
+    reached: a member no longer in the server (or a deleted account) is not, and nobody is pinged for them."""
     try:
         member = await bot.live_member(user_id)
+    except (PermanentSendError, discord.NotFound):
+        return False
+    try:
         await member.send(text, allowed_mentions=NONE)
-        return
+        return True
     except (discord.Forbidden, discord.NotFound):
         pass
     channel = bot.get_channel(bot.config.channels.office_hours)
     if isinstance(channel, discord.TextChannel):
         await channel.send(f"<@{user_id}> {text}", allowed_mentions=_ping([user_id]))
+        return True
+    return False

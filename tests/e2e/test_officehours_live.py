@@ -537,3 +537,19 @@ async def eventually(check) -> None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError("never happened")
+
+
+async def test_next_calls_a_member_who_left_the_server_without_an_error(world: AtlasHarness) -> None:
+    mia, carl, dora = m(world, "mia"), m(world, "carl"), m(world, "dora")
+    oh_id = await make_session(world, mia)
+    await world.emu.slash(mia, "officehours start")
+    await world.emu.slash(carl, "queue join")
+    await world.emu.slash(dora, "queue join")
+    world.emu.remove_member(carl)
+    await world.settle()
+    called = await world.emu.slash(mia, "queue next")
+    assert called.error is None and called.followups, called
+    assert f"<@{carl.id}>" in called.followups[-1].content and "left" in called.followups[-1].content
+    assert not any(f"<@{carl.id}>" in msg.content for msg in world.emu.messages(world.channel("office-hours")))
+    await world.emu.slash(mia, "queue next")
+    assert len(world.emu.dms(dora)) == 1 and (await queue_states(world, oh_id))[dora.id] == "called"
