@@ -46,8 +46,10 @@ NO_MENTIONS = discord.AllowedMentions.none()
 # Seconds of quiet before a session's queued RSVP clicks are taken in click order (well inside the 3 s Discord
 # gives an interaction: the click is deferred at once).
 CLICK_SETTLE = 0.15
-DISCORD_CANCELLED = "its Discord event was cancelled (it had not been started in time)."
 CLICK_ROUNDS = 5
+# The reason told to everyone who RSVP'd when Discord cancels an event nobody started ("a few hours" after its
+# start, "Guild Scheduled Event Status Update Automation").
+DISCORD_CANCELLED = "its Discord event was cancelled (it had not been started in time)."
 
 
 @dataclass
