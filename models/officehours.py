@@ -90,9 +90,10 @@ class OfficeHour(Base):
 class OfficeHourRsvp(Base):
     """A member's RSVP: ``state`` seat | waitlist | cancelled. Seats never exceed the session's capacity: a seat
     is taken under the session row's lock (PostgreSQL) or the single writer (SQLite), and the partial unique
-    index on (office_hour_id, seat) makes a double-booked seat number impossible. The waitlist is served in
-    click order (``created_at``, then ``member_id``). ``via``: button | interested (the native event's
-    "Interested")."""
+    index on (office_hour_id, seat) makes a double-booked seat number impossible. Seats and the waitlist go in
+    click order: ``click_id`` is the click's interaction snowflake (Discord's time of the click; for
+    "Interested", a snowflake of the moment it arrived), then ``member_id``. ``via``: button | interested (the
+    native event's "Interested")."""
 
     __tablename__ = "office_hour_rsvps"
     __table_args__ = (
@@ -105,6 +106,7 @@ class OfficeHourRsvp(Base):
             postgresql_where=SEATED,
         ),
         Index("ix_office_hour_rsvps_order", "office_hour_id", "state", "created_at"),
+        Index("ix_office_hour_rsvps_click", "office_hour_id", "state", "click_id"),
     )
 
     office_hour_id: Mapped[int] = mapped_column(
@@ -115,6 +117,8 @@ class OfficeHourRsvp(Base):
     # 1..capacity while seated; NULL on the waitlist or cancelled.
     seat: Mapped[int | None] = mapped_column(Integer)
     via: Mapped[str] = mapped_column(String(12), default="button")
+    # When the member clicked (a Discord snowflake: its time and order); a new RSVP after a cancel is a new click.
+    click_id: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

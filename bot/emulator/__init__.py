@@ -93,9 +93,13 @@ member-side helpers share them):
   joiners are audience (``suppress``). ``emu.remove_member`` disconnects from voice first.
 - Intents: GUILD_SCHEDULED_EVENT_* (USER_ADD/REMOVE included) only with GUILD_SCHEDULED_EVENTS; VOICE_STATE_UPDATE
   and GUILD_CREATE's ``voice_states`` (with those members in its member list) only with GUILD_VOICE_STATES.
-  Not modelled: Discord's automatic status changes (external events starting/ending on time, voice/stage events
-  completing when empty, unstarted events cancelled after hours), stage instances, server mute/deafen, the bot's
-  own voice connection (op 4), recurrence rules, cover images.
+  Discord's automatic status changes (``EventAutomation``, "Guild Scheduled Event Status Update Automation"):
+  external events go ACTIVE at their start and COMPLETED at their end; an ACTIVE voice/stage event is COMPLETED
+  once its channel has been empty ``emu.event_automation.empty_after`` (5 minutes); a SCHEDULED event is CANCELED
+  ``cancel_after`` (3 hours) past its start; each a GUILD_SCHEDULED_EVENT_UPDATE, run before every request, member
+  action and ``until`` poll, or at once with ``emu.run_event_automation()``.
+  Not modelled: stage instances, server mute/deafen, the bot's own voice connection (op 4), recurrence rules,
+  cover images.
 
 Playing the members' side (each waits for the bot's answer and returns an ``InteractionResult``):
 

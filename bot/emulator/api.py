@@ -19,7 +19,7 @@ from discord import Permissions
 from bot.clock import SystemClock
 
 from . import events, rules
-from .events import VoiceRules
+from .events import EventAutomation, VoiceRules
 from .gateway import INTENT_MESSAGE_CONTENT, INTENT_PRESENCES, INTENT_VOICE_STATES, GatewaySession
 from .interactions import (
     APPLICATION_COMMAND,
@@ -140,6 +140,7 @@ class Emulator:
         self.rest = RestServer(self)
         self.thread_rules = ThreadRules(self)
         self.voice = VoiceRules(self)
+        self.event_automation = EventAutomation(self)
         self._changed = asyncio.Event()
         self._timers: list[asyncio.TimerHandle] = []
         self._runner: web.AppRunner | None = None
@@ -586,7 +587,12 @@ class Emulator:
         """Archive every thread idle for its ``auto_archive_duration`` by the emulator's clock (THREAD_UPDATE for
         those the bot sees) and return them. Runs by itself before every request, member action and ``until``
         poll; call it after moving the clock to look at ``thread.archived`` at once."""
+        self.event_automation.run()  # Discord's own scheduled-event status changes run at the same moments
         return self.thread_rules.archive_idle()
+
+    def run_event_automation(self) -> list[ScheduledEvent]:
+        """Discord's automatic scheduled-event status changes due by the emulator's clock (events.py)."""
+        return self.event_automation.run()
 
     def member_create_thread(
         self,
@@ -689,6 +695,7 @@ class Emulator:
         events.check_manage(guild, actor, event, event.entity_type, channel)
         events.check_status(event, status)
         event.status = status
+        self.event_automation.status_set(event)
         self._dispatch("GUILD_SCHEDULED_EVENT_UPDATE", event.payload())
 
     def member_delete_event(self, actor: Member, event: ScheduledEvent) -> None:

@@ -5,6 +5,7 @@ helpers (``emu.interested``, ``emu.join_voice``, ...). Each rule cites the docum
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from . import rules
@@ -104,6 +105,86 @@ def can_see_event(guild: Guild, member: Member, event: ScheduledEvent) -> bool:
     return channel is not None and guild.can_view(channel, member)
 
 
+# "Guild Scheduled Event Status Update Automation" (resources/guild-scheduled-event): Discord changes statuses
+# by itself. The documentation gives the intervals only as "on the order of minutes" and "on the order of hours";
+# these are the emulator's choices (``emu.event_automation.empty_after`` / ``cancel_after`` change them).
+EMPTY_END_AFTER = timedelta(minutes=5)
+AUTO_CANCEL_AFTER = timedelta(hours=3)
+
+
+def _instant(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class EventAutomation:
+    """Discord's own status changes, each a GUILD_SCHEDULED_EVENT_UPDATE:
+
+    - "An active scheduled event for a stage channel [or a voice channel] where all users have left [...] will
+      automatically end a few minutes after the last user leaves the channel": ACTIVE -> COMPLETED once the
+      channel has had nobody in it for ``empty_after`` (counted from the later of the last leave and the start).
+    - "An external event will automatically begin at its scheduled start time" (SCHEDULED -> ACTIVE) "[and] end
+      at its scheduled end time" (ACTIVE -> COMPLETED).
+    - "Any scheduled event which has not begun after its scheduled start time will be automatically cancelled
+      after a few hours": SCHEDULED -> CANCELED ``cancel_after`` past the start.
+
+    Runs before every request, member action and ``until`` poll (with the thread auto-archive), and at once with
+    ``emu.run_event_automation()`` after a test moved the clock."""
+
+    def __init__(self, emu: Emulator) -> None:
+        self.emu = emu
+        self.empty_after = EMPTY_END_AFTER
+        self.cancel_after = AUTO_CANCEL_AFTER
+        self._active_since: dict[int, datetime] = {}  # event id -> when it went ACTIVE
+        self._emptied_at: dict[int, datetime] = {}  # channel id -> when its last member left
+
+    def status_set(self, event: ScheduledEvent) -> None:
+        """Called wherever an event's status is set (REST, a member in the client)."""
+        if event.status == ACTIVE:
+            self._active_since.setdefault(event.id, self.emu.now())
+
+    def left(self, channel_id: int | None, guild: Guild) -> None:
+        """A member left or moved out of ``channel_id``: when it is now empty, its emptiness starts now."""
+        if channel_id is None:
+            return
+        if not any(v.channel_id == channel_id for v in guild.voice_states.values()):
+            self._emptied_at[channel_id] = self.emu.now()
+
+    def run(self) -> list[ScheduledEvent]:
+        """Applies every status change that is due; the events changed."""
+        now = self.emu.now()
+        changed: list[ScheduledEvent] = []
+        for guild in list(self.emu.guilds.values()):
+            for event in list(guild.scheduled_events.values()):
+                while (new := self._due(guild, event, now)) is not None:
+                    event.status = new
+                    self.status_set(event)
+                    self.emu._dispatch("GUILD_SCHEDULED_EVENT_UPDATE", event.payload())
+                    changed.append(event)
+        return changed
+
+    def _due(self, guild: Guild, event: ScheduledEvent, now: datetime) -> int | None:
+        start = _instant(event.scheduled_start_time)
+        end = _instant(event.scheduled_end_time)
+        if event.status == SCHEDULED and start is not None:
+            if event.entity_type == EXTERNAL and now >= start:
+                return ACTIVE
+            if now >= start + self.cancel_after:
+                return CANCELED
+        elif event.status == ACTIVE:
+            if event.entity_type == EXTERNAL:
+                return COMPLETED if end is not None and now >= end else None
+            if any(v.channel_id == event.channel_id for v in guild.voice_states.values()):
+                return None
+            began = self._active_since.setdefault(event.id, now)
+            emptied = self._emptied_at.get(event.channel_id or 0, began)
+            if now - max(began, emptied) >= self.empty_after:
+                return COMPLETED
+        return None
+
+
 class VoiceRules:
     """Members joining, moving between and leaving voice and stage channels (VOICE_STATE_UPDATE)."""
 
@@ -140,6 +221,8 @@ class VoiceRules:
         )
         guild.voice_states[member.id] = state
         self.emu._dispatch("VOICE_STATE_UPDATE", state.payload())
+        if current is not None and current.channel_id != channel.id:
+            self.emu.event_automation.left(current.channel_id, guild)  # a move leaves the previous channel
         return state
 
     def move(self, member: Member, channel: Channel) -> VoiceState:
@@ -162,6 +245,7 @@ class VoiceRules:
             return
         # Leaving is a voice state whose "channel_id" is null (Voice State Object: "channel_id ?snowflake").
         self.emu._dispatch("VOICE_STATE_UPDATE", state.payload(channel_id=None))
+        self.emu.event_automation.left(state.channel_id, member.guild)
 
     def members_in(self, channel: Channel) -> list[Member]:
         guild = channel.guild

@@ -1195,6 +1195,7 @@ class RestServer:
         if "status" in body:
             events.check_status(event, int(body["status"]))
             event.status = int(body["status"])
+            self.emu.event_automation.status_set(event)
         for key in ("name", "description", "scheduled_start_time", "scheduled_end_time", "privacy_level"):
             if key in body:
                 setattr(event, key, body[key])

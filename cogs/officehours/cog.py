@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -29,7 +30,7 @@ from bot.scheduler import Job
 from bot.timefmt import discord_ts
 from cogs.officehours import service
 from cogs.officehours.live_cog import LiveCommands
-from cogs.officehours.views import QuestionModal, SessionButton, announcement_view
+from cogs.officehours.views import AnsweredSelect, QuestionModal, SessionButton, announcement_view, answered_view
 from models import Reminder
 from models.officehours import OfficeHour, OfficeHourRsvp
 
@@ -42,6 +43,21 @@ SERIES_JOB = "officehours-series"
 # Discord: "Maximum number of uncompleted guild scheduled events reached (100)".
 MAX_EVENTS_CODE = 30038
 NO_MENTIONS = discord.AllowedMentions.none()
+# Seconds of quiet before a session's queued RSVP clicks are taken in click order (well inside the 3 s Discord
+# gives an interaction: the click is deferred at once).
+CLICK_SETTLE = 0.15
+CLICK_ROUNDS = 5
+# The reason told to everyone who RSVP'd when Discord cancels an event nobody started ("a few hours" after its
+# start, "Guild Scheduled Event Status Update Automation").
+DISCORD_CANCELLED = "its Discord event was cancelled (it had not been started in time)."
+
+
+@dataclass
+class _Click:
+    click_id: int  # the interaction's snowflake
+    user: discord.abc.User
+    via: str
+    future: asyncio.Future[tuple[service.RsvpResult, bool, str]]
 
 
 def _when_text(row: OfficeHour) -> str:
@@ -63,10 +79,15 @@ class OfficeHoursCog(
         self.config = bot.config.office_hours
         self._refreshing: dict[int, bool] = {}
         self._publishing = asyncio.Lock()
+        self._clicks: dict[int, list[_Click]] = {}
+        self._click_workers: dict[int, asyncio.Task[None]] = {}
         super().__init__()
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(SessionButton)
+        self.bot.add_dynamic_items(SessionButton, AnsweredSelect)
+        # The question form's submit works after a restart: one shared modal, the session in its inputs' ids.
+        self._question_modal = QuestionModal()
+        self.bot.add_view(self._question_modal)
         self.bot.scheduler.add_job(Job(SERIES_JOB, {"hour": 3, "minute": 15}, self.series_job))
         # The session reminders' own late policy is their expiry (the start); the grace only bounds a backlog.
         grace = timedelta(days=7)
@@ -78,7 +99,9 @@ class OfficeHoursCog(
         await self.live_load()
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(SessionButton)
+        for worker in list(self._click_workers.values()):
+            worker.cancel()
+        self.bot.remove_dynamic_items(SessionButton, AnsweredSelect)
         self.bot.scheduler.remove_job(SERIES_JOB)
         for kind in (
             service.REMIND,
@@ -300,6 +323,33 @@ class OfficeHoursCog(
         finally:
             self._refreshing.pop(office_hour_id, None)
 
+    async def cancel_for_discord(self, office_hour_id: int) -> None:
+        """Discord cancelled the session's event (not started hours after its start, or cancelled in the client):
+        the session is cancelled with it, everyone who RSVP'd told once, the announcement closed."""
+        now = self.bot.clock.now()
+        async with self.bot.sessions.begin() as db:
+            row = await service.cancel_session(
+                db, self.bot.reminders, office_hour_id, DISCORD_CANCELLED, self._offsets, now
+            )
+            series_id = row.series_id
+        await self.refresh_announcement(office_hour_id)
+        await self.top_up_series(series_id)
+
+    async def top_up_series(self, series_id: int | None) -> None:
+        """Makes a series' next session(s) right after one of its sessions ended or was cancelled (the daily job
+        does the same; UNIQUE(series_id, starts_at) keeps the two from making one twice)."""
+        if series_id is None:
+            return
+        now = self.bot.clock.now()
+        async with self.bot.sessions.begin() as session:
+            made = await service.extend_series(session, series_id, self.config.series_ahead, now)
+            for office_hour_id in made:
+                row = await session.get(OfficeHour, office_hour_id)
+                assert row is not None
+                await service.plan_reminders(session, self.bot.reminders, row, self._offsets, now)
+        for office_hour_id in made:
+            await self._publish(office_hour_id)
+
     async def series_job(self, now: datetime) -> None:
         """Tops every weekly series up to ``series_ahead`` upcoming sessions and publishes what is missing."""
         async with self.bot.sessions.begin() as session:
@@ -330,8 +380,12 @@ class OfficeHoursCog(
         return f" ({local:%a} {local.day} {local:%b} {local:%H:%M} in your time zone, {zone})"
 
     async def _dm_or_channel(self, discord_id: int, text: str) -> None:
-        """A DM; when the member's DMs are closed, the office-hours channel with that one member pinged."""
-        user = self.bot.get_user(discord_id) or await self.bot.fetch_user(discord_id)
+        """A DM; when the member's DMs are closed, the office-hours channel with that one member pinged. A deleted
+        account (404/10013 Unknown User) is permanent: the reminder fails once, is not retried, pings nobody."""
+        try:
+            user = self.bot.get_user(discord_id) or await self.bot.fetch_user(discord_id)
+        except discord.NotFound:
+            raise PermanentSendError("the account no longer exists (Unknown User)") from None
         try:
             await user.send(text, allowed_mentions=NO_MENTIONS)
             return
@@ -365,8 +419,9 @@ class OfficeHoursCog(
     async def _tell_cancelled(self, reminder: Reminder) -> None:
         async with self.bot.sessions() as session:
             row = await session.get(OfficeHour, reminder.payload["session"])
-        if row is None or row.state != "cancelled":
-            return
+            mine = await session.get(OfficeHourRsvp, (reminder.payload["session"], reminder.payload["member"]))
+        if row is None or row.state != "cancelled" or mine is None:
+            return  # not cancelled, or the member's data was erased since
         reason = f" Reason: {discord.utils.escape_markdown(row.cancel_reason)}" if row.cancel_reason else ""
         zone_line = await self._reader_zone_line(reminder.target_id, row.starts_at)
         await self._dm_or_channel(
@@ -447,6 +502,7 @@ class OfficeHoursCog(
                         await service.cancel_session(db, self.bot.reminders, session, reason, self._offsets, now)
                     ]
                 cancelled = [(row.id, row.event_id) for row in rows]
+                series_id = rows[0].series_id if rows and not whole_series else None
         except service.ScheduleError as exc:
             await interaction.followup.send(str(exc), ephemeral=True)
             return
@@ -456,6 +512,10 @@ class OfficeHoursCog(
             if problem:
                 problems.append(problem)
             await self.refresh_announcement(office_hour_id)
+        try:
+            await self.top_up_series(series_id)
+        except Exception:
+            log.exception("making the next session of series %s failed; the daily job will", series_id)
         done = (
             f"The series is ended and its {len(cancelled)} scheduled session(s) cancelled."
             if whole_series
@@ -476,8 +536,10 @@ class OfficeHoursCog(
     async def reschedule(self, interaction: discord.Interaction, session: int, when: str) -> None:
         current = await self._may_manage(interaction, session)
         now = self.bot.clock.now()
+        # Read in the caller's own zone (a maintainer may move another host's session from elsewhere).
+        zone = await self._zone_of(interaction.user)
         try:
-            parsed = _parse(when, current.zone, now)
+            parsed = _parse(when, zone, now)
         except when_module.WhenError as exc:
             raise UserError(str(exc)) from None
         if not isinstance(parsed, when_module.Once):
@@ -495,10 +557,33 @@ class OfficeHoursCog(
         problem = await self._set_event(event_id, start=parsed.starts_at, end=ends)
         await self.refresh_announcement(session)
         await interaction.followup.send(
-            f"Moved to {when_module.describe_instant(parsed.starts_at, current.zone)}; the reminders move with it."
+            f"Moved to {_both_zones(parsed.starts_at, zone, current.zone)}; the reminders move with it."
             + (f"\n{problem}" if problem else ""),
             ephemeral=True,
         )
+
+    @reschedule.autocomplete("when")
+    async def reschedule_when_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        zone = await self._zone_of(interaction.user)
+        if not current.strip():
+            return [app_commands.Choice(name=f"Type a day and time ({when_module.city(zone)} time)", value="")]
+        host_zone = zone
+        chosen = getattr(interaction.namespace, "session", None)
+        if isinstance(chosen, int):
+            async with self.bot.sessions() as session:
+                row = await session.get(OfficeHour, chosen)
+            if row is not None and row.guild_id == self.bot.guild_id:
+                host_zone = row.zone
+        try:
+            parsed = _parse(current, zone, self.bot.clock.now())
+            if not isinstance(parsed, when_module.Once):
+                raise when_module.WhenError("Move a session to one day and time.")
+            shown = _both_zones(parsed.starts_at, zone, host_zone)
+        except when_module.WhenError as exc:
+            shown = f"✗ {exc}"
+        return [app_commands.Choice(name=shown[:100], value=current[:100])]
 
     async def _set_event(
         self,
@@ -526,15 +611,11 @@ class OfficeHoursCog(
 
     # -- RSVP ------------------------------------------------------------------------------------------------
     async def rsvp_clicked(self, interaction: discord.Interaction, office_hour_id: int) -> None:
-        now = self.bot.clock.now()  # click order is the moment the click arrived
+        # Queued before the first await: the click's snowflake (Discord's time of the click) decides its turn.
+        taken = self._in_click_order(office_hour_id, interaction.id, interaction.user, "button")
         await interaction.response.defer(ephemeral=True, thinking=True)
-        member_id = await self._member_id(interaction.user)
         try:
-            async with self.bot.sessions.begin() as session:
-                result = await service.rsvp(session, office_hour_id, member_id, now)
-                row = await session.get(OfficeHour, office_hour_id)
-                assert row is not None
-                recorded = row.recorded
+            result, recorded, _topic = await taken
         except service.ScheduleError as exc:
             await interaction.followup.send(str(exc), ephemeral=True)
             return
@@ -550,37 +631,78 @@ class OfficeHoursCog(
         if not result.already:
             await self.refresh_announcement(office_hour_id)
 
+    def _in_click_order(
+        self, office_hour_id: int, click_id: int, user: discord.abc.User, via: str
+    ) -> asyncio.Future[tuple[service.RsvpResult, bool, str]]:
+        """Queues an RSVP; the session's clicks are taken in snowflake order once they stop arriving for
+        ``CLICK_SETTLE`` seconds (many members clicking at once reach the handlers in any order)."""
+        future: asyncio.Future[tuple[service.RsvpResult, bool, str]] = asyncio.get_running_loop().create_future()
+        self._clicks.setdefault(office_hour_id, []).append(_Click(click_id, user, via, future))
+        if office_hour_id not in self._click_workers:
+            self._click_workers[office_hour_id] = asyncio.create_task(self._serve_clicks(office_hour_id))
+        return future
+
+    async def _serve_clicks(self, office_hour_id: int) -> None:
+        batch: list[_Click] = []
+        try:
+            rounds = 0
+            while True:
+                waiting = len(self._clicks.get(office_hour_id, []))
+                await asyncio.sleep(CLICK_SETTLE)
+                rounds += 1
+                if len(self._clicks.get(office_hour_id, [])) != waiting and rounds < CLICK_ROUNDS:
+                    continue  # still arriving (a steady stream is still served every CLICK_ROUNDS rounds)
+                rounds = 0
+                batch = sorted(self._clicks.pop(office_hour_id, []), key=lambda c: c.click_id)
+                if not batch:
+                    return
+                for click in batch:
+                    try:
+                        click.future.set_result(await self._take_rsvp(office_hour_id, click))
+                    except Exception as exc:
+                        click.future.set_exception(exc)
+                batch = []
+        finally:
+            self._click_workers.pop(office_hour_id, None)
+            for click in [*batch, *self._clicks.pop(office_hour_id, [])]:
+                if not click.future.done():
+                    click.future.set_exception(service.ScheduleError("Office hours are restarting; click again."))
+
+    async def _take_rsvp(self, office_hour_id: int, click: _Click) -> tuple[service.RsvpResult, bool, str]:
+        now = self.bot.clock.now()
+        async with self.bot.sessions.begin() as session:
+            # The session's lock first, then the member row: every RSVP path locks in this order.
+            await service.lock_session(session, office_hour_id)
+            member = await ensure_member(
+                session,
+                self.bot.guild_id,
+                click.user.id,
+                display_name=getattr(click.user, "display_name", ""),
+                joined_at=getattr(click.user, "joined_at", None) or now,
+            )
+            result = await service.rsvp(
+                session, office_hour_id, member.id, now, via=click.via, click=click.click_id
+            )
+            row = await session.get(OfficeHour, office_hour_id)
+            assert row is not None
+            return result, row.recorded, row.topic
+
     async def unrsvp_clicked(self, interaction: discord.Interaction, office_hour_id: int) -> None:
         now = self.bot.clock.now()
         await interaction.response.defer(ephemeral=True, thinking=True)
         member_id = await self._member_id(interaction.user)
         async with self.bot.sessions.begin() as session:
             result = await service.cancel_rsvp(session, office_hour_id, member_id, now)
+            # The promoted members' "a seat freed up" goes as durable reminders committed with the seat change:
+            # a DM, or the office-hours channel when DMs are closed (``_tell_promoted``).
+            await service.tell_promoted(
+                session, self.bot.reminders, self.bot.guild_id, {office_hour_id: result.promoted}, now
+            )
         if result.was is None:
             await interaction.followup.send("You had no RSVP for this session.", ephemeral=True)
             return
         await interaction.followup.send("Your RSVP is cancelled.", ephemeral=True)
-        await self._promoted(office_hour_id, result.promoted)
         await self.refresh_announcement(office_hour_id)
-
-    async def _promoted(self, office_hour_id: int, member_ids: list[int]) -> None:
-        """DMs the members moved from the waitlist into a seat."""
-        if not member_ids:
-            return
-        async with self.bot.sessions() as session:
-            row = await session.get(OfficeHour, office_hour_id)
-            ids = await service.discord_ids(session, member_ids)
-        assert row is not None
-        for member_id in member_ids:
-            user = self.bot.get_user(ids[member_id]) or await self.bot.fetch_user(ids[member_id])
-            try:
-                await user.send(
-                    f"A seat freed up: you now have a seat at **{discord.utils.escape_markdown(row.topic)}**, "
-                    f"{_when_text(row)}. {'It is recorded.' if row.recorded else 'It is not recorded.'}",
-                    allowed_mentions=NO_MENTIONS,
-                )
-            except discord.HTTPException as exc:
-                log.info("office hours %s: could not DM a promoted member: %s", office_hour_id, exc)
 
     async def ask_clicked(self, interaction: discord.Interaction, office_hour_id: int) -> None:
         async with self.bot.sessions() as session:
@@ -592,6 +714,7 @@ class OfficeHoursCog(
         if mine is None or mine.state == service.CANCELLED:
             raise UserError("RSVP to the session first, then send your question.")
         await interaction.response.send_modal(QuestionModal(office_hour_id))
+        self.bot.add_view(self._question_modal)  # send_modal stored the per-click copy: the shared one goes back
 
     async def question_submitted(
         self, interaction: discord.Interaction, office_hour_id: int, topic: str, body: str
@@ -617,10 +740,13 @@ class OfficeHoursCog(
         row = await self._may_manage(interaction, session)
         async with self.bot.sessions() as db:
             groups = await service.questions_by_topic(db, session)
+            open_ = await service.unanswered(db, session)
         title = f"**Questions for {discord.utils.escape_markdown(row.topic)}** ({discord_ts(row.starts_at, 'f')})"
         if not groups:
             await interaction.response.send_message(f"{title}\nNo questions yet.", ephemeral=True)
             return
+        # Select labels are plain text (no markdown, no pings): shown as written, whitespace folded.
+        marker = answered_view(session, [(q.id, " ".join(f"{q.topic}: {q.text}".split())) for q in open_])
         lines = [title]
         for group in groups:
             lines.append(f"\n__{_safe(group.topic)}__ ({len(group.questions)})")
@@ -632,9 +758,25 @@ class OfficeHoursCog(
                 page = ""
             page += line[:1900] + "\n"
         pages.append(page)
+        if len(pages) == 1:
+            await interaction.response.send_message(
+                pages[0], view=marker, ephemeral=True, allowed_mentions=NO_MENTIONS
+            )
+            return
         await interaction.response.send_message(pages[0], ephemeral=True, allowed_mentions=NO_MENTIONS)
-        for extra in pages[1:]:
+        for extra in pages[1:-1]:
             await interaction.followup.send(extra, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        await interaction.followup.send(pages[-1], view=marker, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    async def mark_answered(self, interaction: discord.Interaction, office_hour_id: int, ids: list[int]) -> None:
+        """The "mark answered" menu: only the session's host or a maintainer; those marked are not carried over."""
+        await self._may_manage(interaction, office_hour_id)
+        async with self.bot.sessions.begin() as db:
+            marked = await service.mark_answered(db, office_hour_id, ids, self.bot.clock.now())
+        said = "1 question marked answered" if marked == 1 else f"{marked} questions marked answered"
+        await interaction.response.send_message(
+            f"{said}; answered questions are not carried over to the next session.", ephemeral=True
+        )
 
     async def _tell_promoted(self, reminder: Reminder) -> None:
         async with self.bot.sessions() as session:
@@ -645,7 +787,7 @@ class OfficeHoursCog(
         await self._dm_or_channel(
             reminder.target_id,
             f"A seat freed up: you now have a seat at **{discord.utils.escape_markdown(row.topic)}**, "
-            f"{_when_text(row)}.",
+            f"{_when_text(row)}. {'It is recorded.' if row.recorded else 'It is not recorded.'}",
         )
 
     # -- "Interested" on the native event counts as an RSVP --------------------------------------------------
@@ -669,21 +811,25 @@ class OfficeHoursCog(
         office_hour_id = await self._session_for_event(event.id)
         if office_hour_id is None:
             return
-        member_id = await self._member_id(user)
         now = self.bot.clock.now()
-        async with self.bot.sessions.begin() as session:
-            row = await session.get(OfficeHour, office_hour_id)
-            assert row is not None
-            topic = row.topic
-            if added:
-                try:
-                    result: service.RsvpResult | service.CancelResult = await service.rsvp(
-                        session, office_hour_id, member_id, now, via="interested"
-                    )
-                except service.ScheduleError:
-                    return
-            else:
+        result: service.RsvpResult | service.CancelResult
+        if added:
+            # No interaction: the moment it arrived is its click, in line with the buttons' clicks.
+            try:
+                result, _recorded, topic = await self._in_click_order(
+                    office_hour_id, service.snowflake_at(now), user, "interested"
+                )
+            except service.ScheduleError:
+                return
+        else:
+            member_id = await self._member_id(user)
+            async with self.bot.sessions.begin() as session:
                 result = await service.cancel_rsvp(session, office_hour_id, member_id, now, only_via="interested")
+                await service.tell_promoted(
+                    session, self.bot.reminders, self.bot.guild_id, {office_hour_id: result.promoted}, now
+                )
+                row = await session.get(OfficeHour, office_hour_id)
+                topic = row.topic if row is not None else ""
         if isinstance(result, service.RsvpResult):
             if result.already:
                 return
@@ -696,13 +842,20 @@ class OfficeHoursCog(
             )
             with contextlib.suppress(discord.HTTPException):
                 await user.send(text, allowed_mentions=NO_MENTIONS)
-        else:
-            await self._promoted(office_hour_id, result.promoted)
         await self.refresh_announcement(office_hour_id)
 
 
 def _parse(text: str, zone: str, now: datetime) -> when_module.Once | when_module.Weekly:
     return when_module.parse(text, zone, now)
+
+
+def _both_zones(moment: datetime, zone: str, host_zone: str) -> str:
+    """The instant in the caller's zone, and in the session's (host's) zone when that differs."""
+    mine = when_module.describe_instant(moment, zone)
+    if host_zone == zone:
+        return mine
+    theirs = when_module.describe_instant(moment, host_zone).split(" = ")[0]
+    return f"{mine} (the host's time: {theirs})"
 
 
 def _safe(value: str) -> str:

@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 from discord.ext import commands
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import ledger
 from bot.checks import Capability, member_has, require
 from bot.errors import UserError
 from bot.members import ensure_member, get_member
-from bot.reminders import ReminderKind
+from bot.reminders import PermanentSendError, ReminderKind
 from bot.scheduler import Job
 from bot.text import is_blank
 from bot.timefmt import discord_ts
@@ -75,6 +76,10 @@ async def _post_with_pings(channel: discord.abc.Messageable, text: str, user_ids
 class LiveCommands:
     bot: AtlasBot
     config: OfficeHoursSection
+
+    async def top_up_series(self, series_id: int | None) -> None:
+        """Makes the series' next session (``cog.OfficeHoursCog`` has it)."""
+        raise NotImplementedError
 
     async def live_load(self) -> None:
         """Registers the live side's jobs and reminder kinds."""
@@ -178,14 +183,23 @@ class LiveCommands:
     async def end(self, interaction: discord.Interaction, session: int | None = None) -> None:
         oh = await self._session_for_host(interaction, session)
         await interaction.response.defer(ephemeral=True)
-        now = self.bot.clock.now()
         try:
-            async with self.bot.sessions.begin() as db:
-                ended = await live.end(db, self.policy, oh.id, now)
-                await self._schedule_follow_up(db, ended.office_hour, now)
+            ended = await self.end_session(oh.id)
         except live.LiveRefused as exc:
             await interaction.followup.send(str(exc), ephemeral=True)
             return
+        said = "ended" if ended.newly else "had already ended"
+        await interaction.followup.send(
+            f"Office hour #{oh.id} {said}: {len(ended.attendees)} attended.", ephemeral=True
+        )
+
+    async def end_session(self, office_hour_id: int) -> live.Ended:
+        """Ends a live session (the host's /officehours end, or Discord completing its event): the queue closes,
+        the follow-up is scheduled in the same transaction, the ledger credited; ending again does none twice."""
+        now = self.bot.clock.now()
+        async with self.bot.sessions.begin() as db:
+            ended = await live.end(db, self.policy, office_hour_id, now)
+            await self._schedule_follow_up(db, ended.office_hour, now)
         for member_id in [*ended.attendees, *([ended.office_hour.host_id] if ended.office_hour.host_id else [])]:
             self.bot.ledger_recorded(member_id)
         if ended.office_hour.event_id:
@@ -194,11 +208,43 @@ class LiveCommands:
                 if event.status is discord.EventStatus.active:
                     await event.end()
             except discord.HTTPException:
-                log.warning("could not end the native event of office hour %s", oh.id, exc_info=True)
-        said = "ended" if ended.newly else "had already ended"
-        await interaction.followup.send(
-            f"Office hour #{oh.id} {said}: {len(ended.attendees)} attended.", ephemeral=True
-        )
+                log.warning("could not end the native event of office hour %s", office_hour_id, exc_info=True)
+        if ended.newly:
+            try:
+                await self.top_up_series(ended.office_hour.series_id)
+            except Exception:
+                log.exception("the next session after office hour %s failed; the daily job will", office_hour_id)
+        return ended
+
+    # -- Discord changing the event by itself ---------------------------------------------------------------------
+    @commands.Cog.listener("on_scheduled_event_update")
+    async def _follow_event_status(self, _before: discord.ScheduledEvent, after: discord.ScheduledEvent) -> None:
+        """Discord completes an active voice/stage event minutes after its channel empties, and cancels an event
+        not started hours after its start ("Guild Scheduled Event Status Update Automation"); a member may end or
+        cancel it in the client too. The session follows: a live one ends as /officehours end does, a scheduled
+        one is cancelled as /officehours cancel does (everyone told once). The bot's own end or cancel arrives
+        here too and finds the session already so: nothing happens twice."""
+        if after.guild_id != self.bot.guild_id:
+            return
+        if after.status not in (discord.EventStatus.completed, discord.EventStatus.cancelled):
+            return
+        async with self.bot.sessions() as db:
+            oh = await db.scalar(select(OfficeHour).where(OfficeHour.event_id == after.id))
+        if oh is None:
+            return
+        try:
+            if after.status is discord.EventStatus.completed and oh.state == "live":
+                await self.end_session(oh.id)
+            elif after.status is discord.EventStatus.cancelled and oh.state == "scheduled":
+                await self.cancel_for_discord(oh.id)
+        except (live.LiveRefused, ValueError):
+            return  # changed meanwhile (ended or cancelled by the host): nothing to follow
+        except Exception:
+            log.exception("following Discord's status change of event %s (office hour %s) failed", after.id, oh.id)
+
+    async def cancel_for_discord(self, office_hour_id: int) -> None:
+        """Cancels a scheduled session whose event Discord cancelled (``cog.OfficeHoursCog`` has it)."""
+        raise NotImplementedError
 
     # -- follow-up ------------------------------------------------------------------------------------------------
     async def _schedule_follow_up(self, db: AsyncSession, oh: OfficeHour, now: datetime) -> None:
@@ -433,6 +479,9 @@ class LiveCommands:
             )
 
 
+SESSION_HELP = "Which live office hour (needed only when several are live)"
+
+
 @app_commands.guild_only()
 class QueueCog(commands.GroupCog, group_name="queue", group_description="The live office-hours queue"):
     def __init__(self, bot: AtlasBot) -> None:
@@ -440,18 +489,51 @@ class QueueCog(commands.GroupCog, group_name="queue", group_description="The liv
         self.config = bot.config.office_hours
         super().__init__()
 
-    async def _live_session(self, user: discord.abc.User) -> OfficeHour:
-        """The live session the member means: the one whose voice channel they are in, else the latest started."""
+    async def _live_session(
+        self, user: discord.abc.User, session_id: int | None, *, queued_in: bool = False
+    ) -> OfficeHour:
+        """The live session the member means: the one named; else the only live one; else the one whose voice
+        channel they are in (or, with ``queued_in``, the only one whose queue they are in). Several live and
+        none of these: the member is asked to name one, nothing is changed."""
         async with self.bot.sessions() as db:
             sessions = await live.live_sessions(db, self.bot.guild_id)
+            if queued_in and len(sessions) > 1:
+                me = await get_member(db, self.bot.guild_id, user.id)
+                mine = [
+                    oh for oh in sessions if me is not None and await live.open_entry(db, oh.id, me.id) is not None
+                ]
+                if len(mine) == 1 and session_id is None:
+                    return mine[0]
+        if session_id is not None:
+            for oh in sessions:
+                if oh.id == session_id:
+                    return oh
+            raise UserError(f"Office hour #{session_id} is not live; pick a live one from the `session` list.")
         if not sessions:
             raise UserError("No office hour is live right now.")
+        if len(sessions) == 1:
+            return sessions[0]
         voice = getattr(user, "voice", None)
         channel_id = voice.channel.id if voice and voice.channel else None
+        here = [oh for oh in sessions if oh.channel_id == channel_id]
+        if len(here) == 1:
+            return here[0]
+        raise UserError(
+            f"{len(sessions)} office hours are live right now: choose one with the `session` option "
+            f"({', '.join(f'#{oh.id} {safe_inline(oh.topic)}' for oh in sessions[:5])})."
+        )
+
+    async def live_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[int]]:
+        async with self.bot.sessions() as db:
+            sessions = await live.live_sessions(db, self.bot.guild_id)
+        choices = []
         for oh in sessions:
-            if oh.channel_id == channel_id:
-                return oh
-        return sessions[-1]
+            name = f"#{oh.id} {' '.join(oh.topic.split())} (live in #{_channel_name(self.bot, oh.channel_id)})"
+            if current.lower() in name.lower():
+                choices.append(app_commands.Choice(name=name[:100], value=oh.id))
+        return choices[:25]
 
     async def _member_row_id(self, user: discord.abc.User) -> int:
         now = self.bot.clock.now()
@@ -463,9 +545,15 @@ class QueueCog(commands.GroupCog, group_name="queue", group_description="The liv
             return row.id
 
     @app_commands.command(name="join", description="Join the live office hour's queue")
-    @app_commands.describe(question="What you would like to ask (optional)")
-    async def join(self, interaction: discord.Interaction, question: app_commands.Range[str, 0, 300] = "") -> None:
-        oh = await self._live_session(interaction.user)
+    @app_commands.describe(question="What you would like to ask (optional)", session=SESSION_HELP)
+    @app_commands.autocomplete(session=live_autocomplete)
+    async def join(
+        self,
+        interaction: discord.Interaction,
+        question: app_commands.Range[str, 0, 300] = "",
+        session: int | None = None,
+    ) -> None:
+        oh = await self._live_session(interaction.user, session)
         member_id = await self._member_row_id(interaction.user)
         try:
             async with self.bot.sessions.begin() as db:
@@ -492,8 +580,10 @@ class QueueCog(commands.GroupCog, group_name="queue", group_description="The liv
                 log.info("could not tell the host of office hour %s about a join", oh.id)
 
     @app_commands.command(name="leave", description="Leave the live office hour's queue")
-    async def leave(self, interaction: discord.Interaction) -> None:
-        oh = await self._live_session(interaction.user)
+    @app_commands.describe(session=SESSION_HELP)
+    @app_commands.autocomplete(session=live_autocomplete)
+    async def leave(self, interaction: discord.Interaction, session: int | None = None) -> None:
+        oh = await self._live_session(interaction.user, session, queued_in=True)
         member_id = await self._member_row_id(interaction.user)
         async with self.bot.sessions.begin() as db:
             left = await live.leave(db, oh.id, member_id, self.bot.clock.now())
@@ -502,8 +592,10 @@ class QueueCog(commands.GroupCog, group_name="queue", group_description="The liv
         await interaction.response.send_message("You left the queue.", ephemeral=True)
 
     @app_commands.command(name="list", description="Who is in the live office hour's queue")
-    async def list_(self, interaction: discord.Interaction) -> None:
-        oh = await self._live_session(interaction.user)
+    @app_commands.describe(session=SESSION_HELP)
+    @app_commands.autocomplete(session=live_autocomplete)
+    async def list_(self, interaction: discord.Interaction, session: int | None = None) -> None:
+        oh = await self._live_session(interaction.user, session, queued_in=True)
         async with self.bot.sessions() as db:
             rows = await live.queue_listing(db, oh.id)
         if not rows:
@@ -527,8 +619,10 @@ class QueueCog(commands.GroupCog, group_name="queue", group_description="The liv
         name="next",
         description="Call the next member in your office hour's queue (mentors, teachers, maintainers)",
     )
+    @app_commands.describe(session=SESSION_HELP)
+    @app_commands.autocomplete(session=live_autocomplete)
     @require(Capability.HOST_OFFICE_HOURS)
-    async def next_(self, interaction: discord.Interaction) -> None:
+    async def next_(self, interaction: discord.Interaction, session: int | None = None) -> None:
         maintainer = member_has(interaction.user, Capability.MANAGE_COMMUNITY, self.bot.community)
         async with self.bot.sessions() as db:
             me = await get_member(db, self.bot.guild_id, interaction.user.id)
@@ -537,10 +631,12 @@ class QueueCog(commands.GroupCog, group_name="queue", group_description="The liv
                 for oh in await live.live_sessions(db, self.bot.guild_id)
                 if me is not None and oh.host_id == me.id
             ]
-        if mine:
-            oh = mine[-1]
-        elif maintainer:
-            oh = await self._live_session(interaction.user)
+        if session is None and len(mine) == 1:
+            oh = mine[0]
+        elif session is not None or mine or maintainer:
+            oh = await self._live_session(interaction.user, session)
+            if not maintainer and oh.id not in {own.id for own in mine}:
+                raise UserError("Only the host of this office hour (or a maintainer) can call its queue.")
         else:
             raise UserError("You are not hosting a live office hour.")
         await interaction.response.defer(ephemeral=True)
@@ -555,22 +651,37 @@ class QueueCog(commands.GroupCog, group_name="queue", group_description="The liv
             return
         link = f"https://discord.com/channels/{oh.guild_id}/{oh.channel_id}"
         question = f" Your question: {safe_inline(called.entry.question)}" if called.entry.question else ""
+        turn = f"🎙️ It is your turn in **{safe_inline(oh.topic)}**: join <#{oh.channel_id}> ({link}).{question}"
+        reached = False
         try:
-            await _dm_or_ping(self.bot, called.discord_id, f"🎙️ It is your turn in **{safe_inline(oh.topic)}**: "
-                              f"join <#{oh.channel_id}> ({link}).{question}")  # fmt: skip
+            reached = await _dm_or_ping(self.bot, called.discord_id, turn)
         except discord.HTTPException:
             log.warning("could not tell member %s it is their turn", called.discord_id, exc_info=True)
-        await interaction.followup.send(f"Called <@{called.discord_id}>.", ephemeral=True, allowed_mentions=NONE)
+        said = f"Called <@{called.discord_id}>."
+        if not reached:
+            said += " They have left the server or cannot be reached, so they were not told; `/queue next` again."
+        await interaction.followup.send(said, ephemeral=True, allowed_mentions=NONE)
 
 
-async def _dm_or_ping(bot: AtlasBot, user_id: int, text: str) -> None:
-    """A DM; when DMs are closed, a post in the office-hours channel pinging only that member."""
+def _channel_name(bot: AtlasBot, channel_id: int) -> str:
+    channel = bot.get_channel(channel_id)
+    return getattr(channel, "name", None) or str(channel_id)
+
+
+async def _dm_or_ping(bot: AtlasBot, user_id: int, text: str) -> bool:
+    """A DM; when DMs are closed, a post in the office-hours channel pinging only that member. Whether they were
+    reached: a member no longer in the server (or a deleted account) is not, and nobody is pinged for them."""
     try:
         member = await bot.live_member(user_id)
+    except (PermanentSendError, discord.NotFound):
+        return False
+    try:
         await member.send(text, allowed_mentions=NONE)
-        return
+        return True
     except (discord.Forbidden, discord.NotFound):
         pass
     channel = bot.get_channel(bot.config.channels.office_hours)
     if isinstance(channel, discord.TextChannel):
         await channel.send(f"<@{user_id}> {text}", allowed_mentions=_ping([user_id]))
+        return True
+    return False

@@ -3,8 +3,10 @@
 Seats: a member takes a seat inside a transaction that first touches the session row (``UPDATE office_hours SET
 capacity = capacity``): on PostgreSQL that takes the row's lock, on SQLite the process's write gate (the single
 writer), so the seats counted next cannot change under us; the partial unique index on (session, seat) makes a
-double-booked seat impossible even so. The waitlist is click order: ``created_at`` (strictly increasing per
-session: the order RSVPs were taken under the lock), then ``member_id``.
+double-booked seat impossible even so. Click order is when the member clicked: ``click_id``, the click's
+interaction snowflake (Discord stamps it when the click reaches Discord, so it orders clicks whatever order their
+handlers reach the database in), then ``member_id``. The cog hands simultaneous clicks to ``rsvp`` in that order
+(a short settle window per session), and the waitlist is always served by it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import when
 from bot.db import dialect_insert
 from bot.privacy import DataSubject, MemberDataHandler
-from bot.reminders import Reminders
+from bot.reminders import DROPPED, PENDING, Reminders
+from cogs.officehours import live
 from models import Member, Reminder
 from models.officehours import (
     OfficeHour,
@@ -95,17 +98,18 @@ async def extend_series(session: AsyncSession, series_id: int, ahead: int, now: 
     series = await session.get(OfficeHourSeries, series_id)
     if series is None or series.ended_at is not None:
         return []
-    upcoming = list(
-        await session.scalars(
-            select(OfficeHour.starts_at).where(
+    upcoming = (
+        await session.execute(
+            select(OfficeHour.starts_at, OfficeHour.state).where(
                 OfficeHour.series_id == series_id,
                 OfficeHour.starts_at > now,
                 OfficeHour.state.in_(("scheduled", "live", "cancelled")),
             )
         )
-    )
-    latest = max(upcoming, default=now)
-    missing = ahead - len(upcoming)
+    ).all()
+    # A cancelled one keeps its date (the next comes after it) but not its place: members get ``ahead`` real ones.
+    latest = max((start for start, _state in upcoming), default=now)
+    missing = ahead - sum(1 for _start, state in upcoming if state != "cancelled")
     created: list[int] = []
     if missing <= 0:
         return created
@@ -206,6 +210,9 @@ async def _lock_session(session: AsyncSession, office_hour_id: int) -> OfficeHou
     return row
 
 
+lock_session = _lock_session
+
+
 async def _free_seat(session: AsyncSession, row: OfficeHour) -> int | None:
     taken = set(
         await session.scalars(
@@ -217,21 +224,36 @@ async def _free_seat(session: AsyncSession, row: OfficeHour) -> int | None:
     return next((n for n in range(1, row.capacity + 1) if n not in taken), None)
 
 
+DISCORD_EPOCH_MS = 1420070400000
+
+
+def snowflake_at(moment: datetime) -> int:
+    """The smallest Discord snowflake of ``moment`` (a click with no interaction, e.g. "Interested")."""
+    return (int(moment.timestamp() * 1000) - DISCORD_EPOCH_MS) << 22
+
+
 async def _position(session: AsyncSession, rsvp: OfficeHourRsvp) -> int:
     ahead = await session.scalar(
         select(func.count()).where(
             OfficeHourRsvp.office_hour_id == rsvp.office_hour_id,
             OfficeHourRsvp.state == WAITLIST,
-            (OfficeHourRsvp.created_at < rsvp.created_at)
-            | ((OfficeHourRsvp.created_at == rsvp.created_at) & (OfficeHourRsvp.member_id < rsvp.member_id)),
+            (OfficeHourRsvp.click_id < rsvp.click_id)
+            | ((OfficeHourRsvp.click_id == rsvp.click_id) & (OfficeHourRsvp.member_id < rsvp.member_id)),
         )
     )
     return int(ahead or 0) + 1
 
 
 async def rsvp(
-    session: AsyncSession, office_hour_id: int, member_id: int, now: datetime, *, via: str = "button"
+    session: AsyncSession,
+    office_hour_id: int,
+    member_id: int,
+    now: datetime,
+    *,
+    via: str = "button",
+    click: int | None = None,
 ) -> RsvpResult:
+    """``click``: the click's snowflake (default: ``now``'s), which places the member on the waitlist."""
     row = await _lock_session(session, office_hour_id)
     if row.state != "scheduled":
         raise ScheduleError("This session is no longer taking RSVPs.")
@@ -248,17 +270,14 @@ async def rsvp(
         )
     )
     state = SEAT if seat is not None and not waiting else WAITLIST
-    # Click order is the order RSVPs are taken under the session's lock: a stamp never earlier than the last
-    # one (many clicks in the same instant get consecutive microseconds), so the line never reshuffles.
-    last = await session.scalar(
-        select(func.max(OfficeHourRsvp.created_at)).where(OfficeHourRsvp.office_hour_id == office_hour_id)
-    )
-    stamp = now if last is None or now > last else last + timedelta(microseconds=1)
+    click_id = click if click is not None else snowflake_at(now)
     if existing is None:
-        existing = OfficeHourRsvp(office_hour_id=office_hour_id, member_id=member_id, created_at=stamp)
+        existing = OfficeHourRsvp(
+            office_hour_id=office_hour_id, member_id=member_id, created_at=now, click_id=click_id
+        )
         session.add(existing)
     else:
-        existing.created_at = stamp  # back in line at the end
+        existing.created_at, existing.click_id = now, click_id  # back in line, at this click
     existing.state, existing.seat = state, (seat if state == SEAT else None)
     existing.via, existing.updated_at = via, now
     await session.flush()
@@ -294,7 +313,7 @@ async def fill_seats(session: AsyncSession, row: OfficeHour, now: datetime) -> l
         first = await session.scalar(
             select(OfficeHourRsvp)
             .where(OfficeHourRsvp.office_hour_id == row.id, OfficeHourRsvp.state == WAITLIST)
-            .order_by(OfficeHourRsvp.created_at, OfficeHourRsvp.member_id)
+            .order_by(OfficeHourRsvp.click_id, OfficeHourRsvp.member_id)
             .limit(1)
         )
         if first is None:
@@ -310,7 +329,7 @@ async def rsvps(session: AsyncSession, office_hour_id: int, state: str) -> list[
         await session.scalars(
             select(OfficeHourRsvp)
             .where(OfficeHourRsvp.office_hour_id == office_hour_id, OfficeHourRsvp.state == state)
-            .order_by(OfficeHourRsvp.created_at, OfficeHourRsvp.member_id)
+            .order_by(OfficeHourRsvp.click_id, OfficeHourRsvp.member_id)
         )
     )
 
@@ -588,6 +607,35 @@ async def questions_by_topic(session: AsyncSession, office_hour_id: int) -> list
     return list(groups.values())
 
 
+async def unanswered(session: AsyncSession, office_hour_id: int, limit: int = 25) -> list[OfficeHourQuestion]:
+    """The session's unanswered questions, oldest first (what the host can mark answered)."""
+    return list(
+        await session.scalars(
+            select(OfficeHourQuestion)
+            .where(OfficeHourQuestion.office_hour_id == office_hour_id, OfficeHourQuestion.answered_at.is_(None))
+            .order_by(OfficeHourQuestion.created_at, OfficeHourQuestion.id)
+            .limit(limit)
+        )
+    )
+
+
+async def mark_answered(session: AsyncSession, office_hour_id: int, question_ids: list[int], now: datetime) -> int:
+    """The host marks questions of their session answered by hand: they leave the list and are not carried over
+    to the series' next session (nor counted as carried in the summary). How many were newly marked."""
+    if not question_ids:
+        return 0
+    result = await session.execute(
+        update(OfficeHourQuestion)
+        .where(
+            OfficeHourQuestion.office_hour_id == office_hour_id,
+            OfficeHourQuestion.id.in_(question_ids),
+            OfficeHourQuestion.answered_at.is_(None),
+        )
+        .values(answered_at=now, carried_to_id=None)
+    )
+    return result.rowcount or 0  # type: ignore[attr-defined]
+
+
 # -- privacy ---------------------------------------------------------------------------------------------------
 async def export_member_data(session: AsyncSession, member_id: int) -> dict[str, Any]:
     rsvp_rows = (
@@ -649,7 +697,20 @@ async def export_member_data(session: AsyncSession, member_id: int) -> dict[str,
 
 async def erase_member_data(session: AsyncSession, member_id: int, now: datetime) -> dict[int, list[int]]:
     """Deletes the member's RSVPs, questions, queue entries and attendance; a seat they held in a scheduled
-    session goes to the first waiting. The promoted members by session."""
+    session goes to the first waiting. The promoted members by session.
+
+    Locks first, in the RSVP and queue paths' order: each session the member has an RSVP or a queue entry in
+    (by id) before any of their rows is touched. Deleting an RSVP first and locking its session after would
+    deadlock on PostgreSQL with a concurrent cancel that holds the session and promotes that very RSVP."""
+    touched = set(
+        await session.scalars(select(OfficeHourRsvp.office_hour_id).where(OfficeHourRsvp.member_id == member_id))
+    ) | set(
+        await session.scalars(
+            select(OfficeHourQueueEntry.office_hour_id).where(OfficeHourQueueEntry.member_id == member_id)
+        )
+    )
+    for office_hour_id in sorted(touched):
+        await _lock_session(session, office_hour_id)
     held = list(
         await session.scalars(
             select(OfficeHourRsvp.office_hour_id)
@@ -692,6 +753,28 @@ async def tell_promoted(
             )
 
 
+# The office-hours reminders addressed to one member (their ``target_id`` is the member's Discord id).
+MEMBER_KINDS = (
+    REMIND_ONE,
+    CANCELLED_ONE,
+    PROMOTED_ONE,
+    MOVED_ONE,
+    live.EXPIRE_KIND,
+    live.FEEDBACK_KIND,
+    live.SUMMARY_KIND,
+)
+
+
+async def drop_member_reminders(session: AsyncSession, discord_id: int, now: datetime) -> int:
+    """Drops the member's pending office-hours DMs (an erased member is told nothing more); how many."""
+    result = await session.execute(
+        update(Reminder)
+        .where(Reminder.kind.in_(MEMBER_KINDS), Reminder.target_id == discord_id, Reminder.state == PENDING)
+        .values(state=DROPPED, finished_at=now, last_error="member data erased")
+    )
+    return result.rowcount or 0  # type: ignore[attr-defined]
+
+
 def member_data_handler(reminders: Reminders) -> MemberDataHandler:
     """/privacy export and delete for office hours (rsvps, questions, queue, attendance)."""
 
@@ -699,6 +782,7 @@ def member_data_handler(reminders: Reminders) -> MemberDataHandler:
         return await export_member_data(session, subject.member_id)
 
     async def erase(session: AsyncSession, subject: DataSubject, at: datetime) -> None:
+        await drop_member_reminders(session, subject.discord_id, at)
         promoted = await erase_member_data(session, subject.member_id, at)
         await tell_promoted(session, reminders, subject.guild_id, promoted, at)
 

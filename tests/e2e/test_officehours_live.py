@@ -8,6 +8,7 @@ Sessions are made by ``make_session``: an office_hours row and its native event 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -102,6 +103,7 @@ async def make_session(
                     member_id=member_id,
                     state="seat",
                     seat=seat,
+                    click_id=seat,
                     created_at=now,
                     updated_at=now,
                 )
@@ -444,3 +446,110 @@ async def test_no_show_placed_when_the_session_is_made_without_a_restart(world: 
     assert world.emu.dms(mia) == []
     await world.advance(minutes=2)
     assert len(world.emu.dms(mia)) == 1 and len(world.emu.dms(carl)) == 1
+
+
+async def test_queue_names_a_session_when_two_are_live(world: AtlasHarness) -> None:
+    mia, alice, carl = m(world, "mia"), m(world, "alice"), m(world, "carl")
+    first = await make_session(world, mia, topic="Raft")
+    second = await make_session(world, alice, topic="Paxos")
+    await world.emu.slash(mia, "officehours start", session=first)
+    await world.emu.slash(alice, "officehours start", session=second)
+
+    vague = await world.emu.slash(carl, "queue join")
+    assert vague.ephemeral and "`session`" in vague.content, vague.content
+    assert await queue_states(world, first) == {} and await queue_states(world, second) == {}
+    choices = await world.emu.autocomplete(carl, "queue join", "session", "")
+    assert sorted(c["value"] for c in choices) == sorted([first, second])
+    assert any("Paxos" in c["name"] for c in choices)
+    r = await world.emu.slash(carl, "queue join", session=second)
+    assert "#1" in r.content and "Paxos" in r.content, r.content
+    assert await queue_states(world, second) == {carl.id: "waiting"}
+    assert "empty" in (await world.emu.slash(carl, "queue list", session=first)).content
+    not_live = await world.emu.slash(carl, "queue join", session=first + second + 100)
+    assert not_live.ephemeral and "not live" in not_live.content, not_live.content
+    # Only in one queue: leaving needs no name.
+    assert "You left" in (await world.emu.slash(carl, "queue leave")).content
+    # A host hosting one of them calls from their own without naming it.
+    await world.emu.slash(carl, "queue join", session=first)
+    called = await world.emu.slash(mia, "queue next")
+    assert f"<@{carl.id}>" in called.followups[-1].content
+
+
+async def test_discord_completing_the_event_ends_the_session_once(world: AtlasHarness) -> None:
+    """Discord completes an active voice event minutes after everyone left its channel: the session ends with it
+    (queue closed, follow-up, ledger), and the host's own /officehours end afterwards does nothing twice."""
+    mia, carl, dora = m(world, "mia"), m(world, "carl"), m(world, "dora")
+    oh_id = await make_session(world, mia)
+    await world.emu.slash(mia, "officehours start")
+    room = world.channel("office-room")
+    world.emu.join_voice(carl, room)
+    await world.emu.slash(dora, "queue join", question="text only")
+    await world.settle()
+    world.emu.leave_voice(carl)
+    await world.settle()
+    await world.advance(minutes=6)
+    world.emu.run_event_automation()
+    oh = await row(world, oh_id)
+    assert event_status(world, oh_id, oh.event_id) == COMPLETED
+
+    async def ended() -> bool:
+        return (await row(world, oh_id)).state == "ended"
+
+    await eventually(ended)
+    await world.settle()
+    assert (await queue_states(world, oh_id))[dora.id] == "left"
+    assert await ledger_count(world, "office_hour_hosted") == 1
+    assert await ledger_count(world, "office_hour_attended") == 1  # carl was in the voice channel
+    summaries = [dm for dm in world.emu.dms(mia) if "Summary" in dm.content]
+    assert len(summaries) == 1
+    again = await world.emu.slash(mia, "officehours end", session=oh_id)
+    assert "had already ended" in again.followups[-1].content if again.followups else again.content
+    await world.settle()
+    assert len([dm for dm in world.emu.dms(mia) if "Summary" in dm.content]) == 1
+    assert len([dm for dm in world.emu.dms(carl) if "How useful" in dm.content]) == 1
+    assert await ledger_count(world, "office_hour_hosted") == 1
+
+
+async def test_discord_cancelling_an_unstarted_event_cancels_the_session_once(world: AtlasHarness) -> None:
+    mia, carl = m(world, "mia"), m(world, "carl")
+    oh_id = await make_session(world, mia, seated=(carl,))
+    await world.advance(hours=4, minutes=1)  # the start plus Discord's "few hours"
+    world.emu.run_event_automation()
+    oh = await row(world, oh_id)
+    assert event_status(world, oh_id, oh.event_id) == 4  # CANCELED
+
+    def told() -> list[str]:
+        return [dm.content for dm in world.emu.dms(carl) if "is cancelled" in dm.content]
+
+    await world.emu.until(lambda: len(told()) == 1)
+    assert (await row(world, oh_id)).state == "cancelled"
+    await world.restart()
+    await world.advance(minutes=5)
+    assert len(told()) == 1
+    refused = await world.emu.slash(mia, "officehours start", session=oh_id)
+    assert "cancelled" in (refused.followups[-1].content if refused.followups else refused.content)
+
+
+async def eventually(check) -> None:
+    """What the bot does on a gateway event lands a moment later."""
+    for _ in range(250):
+        if await check():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("never happened")
+
+
+async def test_next_calls_a_member_who_left_the_server_without_an_error(world: AtlasHarness) -> None:
+    mia, carl, dora = m(world, "mia"), m(world, "carl"), m(world, "dora")
+    oh_id = await make_session(world, mia)
+    await world.emu.slash(mia, "officehours start")
+    await world.emu.slash(carl, "queue join")
+    await world.emu.slash(dora, "queue join")
+    world.emu.remove_member(carl)
+    await world.settle()
+    called = await world.emu.slash(mia, "queue next")
+    assert called.error is None and called.followups, called
+    assert f"<@{carl.id}>" in called.followups[-1].content and "left" in called.followups[-1].content
+    assert not any(f"<@{carl.id}>" in msg.content for msg in world.emu.messages(world.channel("office-hours")))
+    await world.emu.slash(mia, "queue next")
+    assert len(world.emu.dms(dora)) == 1 and (await queue_states(world, oh_id))[dora.id] == "called"

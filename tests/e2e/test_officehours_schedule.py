@@ -16,6 +16,7 @@ from sqlalchemy import select
 from bot.clock import ManualClock
 from bot.emulator import Emulator, Member
 from bot.members import get_member
+from cogs.officehours import service
 from models import Member as MemberRow
 from models.officehours import OfficeHour, OfficeHourQuestion, OfficeHourRsvp
 from tests.e2e.conftest import Atlas, start_world
@@ -24,18 +25,30 @@ COGS = ["meta", "onboarding", "recognition", "privacy", "officehours"]
 NEW_YORK = "America/New_York"
 
 
-@pytest.fixture
-async def atlas(emulator: Emulator, e2e_clock: ManualClock, tmp_path: Path) -> AsyncIterator[Atlas]:
+async def _world(emulator: Emulator, e2e_clock: ManualClock, db: Path | str) -> AsyncIterator[Atlas]:
     e2e_clock.set(datetime(2026, 10, 30, 15, 0, tzinfo=UTC))  # Friday 30 Oct, 11:00 in New York (EDT)
     members = {"hana": ["Mentor"], "tom": ["Teacher"], "lea": []}
     members |= {f"m{i:02d}": [] for i in range(50)}
-    harness = await start_world(emulator, e2e_clock, tmp_path / "atlas.db", cogs=COGS, members=members)
+    harness = await start_world(emulator, e2e_clock, db, cogs=COGS, members=members)
     emulator.add_channel(harness.guild, "office-voice", type="voice")
     emulator.add_channel(harness.guild, "office-stage", type="stage")
     try:
         yield harness
     finally:
         await harness.stop()
+
+
+@pytest.fixture
+async def atlas(emulator: Emulator, e2e_clock: ManualClock, tmp_path: Path) -> AsyncIterator[Atlas]:
+    async for harness in _world(emulator, e2e_clock, tmp_path / "atlas.db"):
+        yield harness
+
+
+@pytest.fixture
+async def atlas_any_db(emulator: Emulator, e2e_clock: ManualClock, db_url: str) -> AsyncIterator[Atlas]:
+    """The same world on SQLite and on PostgreSQL (a fresh database; skipped without ATLAS_TEST_POSTGRES_URL)."""
+    async for harness in _world(emulator, e2e_clock, db_url):
+        yield harness
 
 
 async def set_zone(atlas: Atlas, member: Member, zone: str) -> None:
@@ -162,7 +175,8 @@ async def test_schedule_refusals_change_nothing(atlas: Atlas) -> None:
     assert await sessions(atlas) == [] and atlas.emu.scheduled_events(atlas.guild) == []
 
 
-async def test_fifty_rsvps_at_once_ten_seats_forty_waitlisted_in_click_order(atlas: Atlas) -> None:
+async def test_fifty_rsvps_at_once_ten_seats_forty_waitlisted_in_click_order(atlas_any_db: Atlas) -> None:
+    atlas = atlas_any_db
     hana = atlas.members["hana"]
     await set_zone(atlas, hana, NEW_YORK)
     await schedule(atlas, hana, "Wed 4 Nov 18:00", capacity=10)
@@ -376,7 +390,7 @@ async def test_questions_ahead_by_topic_escaped_only_from_rsvpd_members(atlas: A
     ]:
         modal = await atlas.emu.click(member, announcement(atlas, row), "Ask a question")
         assert modal.modal is not None, modal.content
-        done = await atlas.emu.submit_modal(member, modal, {"topic": topic, "body": text})
+        done = await atlas.emu.submit_modal(member, modal, question_fields(row, topic, text))
         assert done.ephemeral and "sent to the host" in done.content, done.content
     r = await atlas.emu.slash(tom, "officehours questions", session=row.id)
     assert "Only the session's host" in r.content  # another host's session
@@ -401,7 +415,7 @@ async def test_privacy_delete_erases_rsvps_and_questions_and_frees_the_seat(atla
     await seat(atlas, lea, row)
     await atlas.emu.click(bob, announcement(atlas, row), "RSVP")
     modal = await atlas.emu.click(lea, announcement(atlas, row), "Ask a question")
-    await atlas.emu.submit_modal(lea, modal, {"topic": "Async", "body": "secret question"})
+    await atlas.emu.submit_modal(lea, modal, question_fields(row, "Async", "secret question"))
     export = await atlas.emu.slash(lea, "privacy export")
     data = json.loads(export.message.files["atlas-data.json"])["officehours"]
     assert [(r["state"], r["seat"]) for r in data["rsvps"]] == [("seat", 1)]
@@ -453,3 +467,215 @@ async def test_reminder_falls_back_to_the_channel_when_dms_are_closed(atlas: Atl
     await atlas.advance(until(atlas, datetime(2026, 11, 3, 23, 1, tzinfo=UTC)))
     posts = [m for m in atlas.emu.messages(atlas.channel("office-hours")) if m.content.startswith(f"<@{lea.id}>")]
     assert len(posts) == 1 and "you have a seat" in posts[0].content
+
+
+async def test_fifty_simultaneous_clicks_are_served_in_click_order(atlas_any_db: Atlas) -> None:
+    """Seats and the waitlist follow when each member clicked (the interaction's snowflake), not which handler
+    reached the database first; on SQLite and PostgreSQL."""
+    atlas = atlas_any_db
+    hana = atlas.members["hana"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "Wed 4 Nov 18:00", capacity=10)
+    [row] = await sessions(atlas)
+    message = announcement(atlas, row)
+    clickers = [atlas.members[f"m{i:02d}"] for i in range(50)]
+    # gather starts the clicks in list order: m00's interaction has the smallest snowflake, m49's the largest.
+    results = await asyncio.gather(*(atlas.emu.click(m, message, "RSVP") for m in clickers))
+    assert [r.content.startswith("You have seat") for r in results] == [True] * 10 + [False] * 40
+    positions = [int(r.content.split("number ")[1].split(" ")[0]) for r in results[10:]]
+    assert positions == list(range(1, 41))
+    async with atlas.bot.sessions() as session:
+        ids = {m.id: m.discord_id for m in await session.scalars(select(MemberRow))}
+        waitlist = await service.rsvps(session, row.id, service.WAITLIST)
+    assert [ids[r.member_id] for r in waitlist] == [m.id for m in clickers[10:]]
+
+
+async def test_promotion_falls_back_to_the_channel_when_dms_are_closed(atlas: Atlas) -> None:
+    hana, lea, bob = atlas.members["hana"], atlas.members["lea"], atlas.members["bob"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "Wed 4 Nov 18:00", capacity=1)
+    [row] = await sessions(atlas)
+    await seat(atlas, lea, row)
+    r = await atlas.emu.click(bob, announcement(atlas, row), "RSVP")
+    assert "waitlist" in r.content
+    atlas.emu.close_dms(bob)
+    r = await atlas.emu.click(lea, announcement(atlas, row), "Cancel RSVP")
+    assert "cancelled" in r.content
+
+    def pings() -> list[str]:
+        return [
+            m.content
+            for m in atlas.emu.messages(atlas.channel("office-hours"))
+            if m.content.startswith(f"<@{bob.id}>") and "A seat freed up" in m.content
+        ]
+
+    await wait_for(lambda: len(pings()) == 1)
+    await atlas.advance(seconds=5)
+    assert len(pings()) == 1 and atlas.emu.dms(bob) == []
+
+
+async def test_promotion_after_interest_removed_falls_back_to_the_channel(atlas: Atlas) -> None:
+    hana, lea, bob = atlas.members["hana"], atlas.members["lea"], atlas.members["bob"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "Wed 4 Nov 18:00", capacity=1)
+    [event_row] = await sessions(atlas)
+    [event] = atlas.emu.scheduled_events(atlas.guild)
+    atlas.emu.interested(lea, event)
+    await wait_for(lambda: any("holds seat 1" in dm.content for dm in atlas.emu.dms(lea)))
+    atlas.emu.close_dms(bob)
+    atlas.emu.interested(bob, event)
+
+    async def bob_waiting() -> bool:
+        async with atlas.bot.sessions() as session:
+            return len(await service.rsvps(session, event_row.id, service.WAITLIST)) == 1
+
+    for _ in range(250):
+        if await bob_waiting():
+            break
+        await asyncio.sleep(0.02)
+    atlas.emu.not_interested(lea, event)
+    await wait_for(
+        lambda: any(
+            m.content.startswith(f"<@{bob.id}>") and "A seat freed up" in m.content
+            for m in atlas.emu.messages(atlas.channel("office-hours"))
+        )
+    )
+
+
+async def test_a_maintainer_reschedules_in_their_own_zone_and_sees_both(atlas: Atlas) -> None:
+    hana, alice = atlas.members["hana"], atlas.members["alice"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "Wed 4 Nov 18:00")
+    await atlas.emu.slash(alice, "privacy export")  # alice's member row exists
+    await set_zone(atlas, alice, "Europe/Berlin")
+    [row] = await sessions(atlas)
+    ac = await atlas.emu.autocomplete(alice, "officehours reschedule", "when", "Thu 5 Nov 10:00", session=row.id)
+    assert "Thu 5 Nov 10:00 Berlin = 09:00 UTC" in ac[0]["name"], ac
+    r = await atlas.emu.slash(alice, "officehours reschedule", session=row.id, when="Thu 5 Nov 10:00")
+    assert r.ephemeral and "Thu 5 Nov 10:00 Berlin = 09:00 UTC" in r.content, r.content
+    assert "Thu 5 Nov 04:00 New York" in r.content, r.content  # the host's time too
+    [row] = await sessions(atlas)
+    assert row.starts_at == datetime(2026, 11, 5, 9, 0, tzinfo=UTC)
+
+
+def question_fields(row: OfficeHour, topic: str, body: str) -> dict[str, str]:
+    return {f"oh:qtopic:{row.id}": topic, f"oh:qbody:{row.id}": body}
+
+
+async def stored_questions(atlas: Atlas) -> list[str]:
+    async with atlas.bot.sessions() as session:
+        return sorted(q.text for q in await session.scalars(select(OfficeHourQuestion)))
+
+
+async def test_question_modal_survives_a_restart_and_two_askers(atlas: Atlas) -> None:
+    hana, lea, bob = atlas.members["hana"], atlas.members["lea"], atlas.members["bob"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "Wed 4 Nov 18:00")
+    [row] = await sessions(atlas)
+    await seat(atlas, lea, row)
+    await seat(atlas, bob, row)
+    # Two members open the form; the first to submit does not take the second's form away.
+    lea_form = await atlas.emu.click(lea, announcement(atlas, row), "Ask a question")
+    bob_form = await atlas.emu.click(bob, announcement(atlas, row), "Ask a question")
+    done = await atlas.emu.submit_modal(lea, lea_form, question_fields(row, "Async", "lea asks"))
+    assert "sent to the host" in done.content, done
+    done = await atlas.emu.submit_modal(bob, bob_form, question_fields(row, "Async", "bob asks"))
+    assert "sent to the host" in done.content, done
+    # A form opened before a restart is submitted after it.
+    lea_form = await atlas.emu.click(lea, announcement(atlas, row), "Ask a question")
+    await atlas.restart()
+    done = await atlas.emu.submit_modal(lea, lea_form, question_fields(row, "Tests", "after the restart"))
+    assert done.error is None and "sent to the host" in done.content, done
+    assert await stored_questions(atlas) == ["after the restart", "bob asks", "lea asks"]
+
+
+async def test_a_series_makes_its_next_session_when_one_is_cancelled_or_ends(atlas: Atlas) -> None:
+    hana = atlas.members["hana"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "every Friday 18:00")
+    first, second = await sessions(atlas)
+    r = await atlas.emu.slash(hana, "officehours cancel", session=first.id)
+    assert "Cancelled" in r.content, r.content
+    # At once, not at the daily job: two sessions ahead again, the new one with its event and announcement.
+    rows = await sessions(atlas)
+    ahead = [row for row in rows if row.state == "scheduled"]
+    assert [row.starts_at for row in ahead] == [
+        datetime(2026, 11, 6, 23, 0, tzinfo=UTC),
+        datetime(2026, 11, 13, 23, 0, tzinfo=UTC),
+    ]
+    assert all(row.event_id and row.announcement_message_id for row in ahead)
+    assert len(atlas.emu.scheduled_events(atlas.guild)) == 3
+
+    await atlas.advance(until(atlas, datetime(2026, 11, 6, 23, 1, tzinfo=UTC)))
+    await atlas.emu.slash(hana, "officehours start", session=second.id)
+    atlas.clock.advance(timedelta(minutes=30))
+    r = await atlas.emu.slash(hana, "officehours end", session=second.id)
+    assert "ended" in r.content, r.content  # (Discord may have completed the empty room's event first)
+    for _ in range(250):
+        ahead = [row for row in await sessions(atlas) if row.state == "scheduled"]
+        if len(ahead) == 2 and all(row.event_id and row.announcement_message_id for row in ahead):
+            break
+        await asyncio.sleep(0.02)
+    assert [row.starts_at for row in ahead] == [
+        datetime(2026, 11, 13, 23, 0, tzinfo=UTC),
+        datetime(2026, 11, 20, 23, 0, tzinfo=UTC),
+    ]
+    assert all(row.event_id and row.announcement_message_id for row in ahead)
+    # The daily job afterwards makes nothing twice.
+    await atlas.advance(days=1)
+    assert len(await sessions(atlas)) == 4
+
+
+async def test_host_marks_a_question_answered_by_hand_and_it_is_not_carried_over(atlas: Atlas) -> None:
+    hana, lea = atlas.members["hana"], atlas.members["lea"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "every Friday 18:00")
+    first, second = await sessions(atlas)
+    await seat(atlas, lea, first)
+    for topic, body in [("Async", "answered in the chat"), ("Tests", "still open")]:
+        form = await atlas.emu.click(lea, announcement(atlas, first), "Ask a question")
+        await atlas.emu.submit_modal(lea, form, question_fields(first, topic, body))
+    async with atlas.bot.sessions() as session:
+        ids = {q.text: q.id for q in await session.scalars(select(OfficeHourQuestion))}
+    listing = await atlas.emu.slash(hana, "officehours questions", session=first.id)
+    assert "answered in the chat" in listing.content
+    marked = await atlas.emu.select(hana, listing, f"oh:answered:{first.id}", [str(ids["answered in the chat"])])
+    assert marked.ephemeral and "1 question marked answered" in marked.content, marked
+    listing = await atlas.emu.slash(hana, "officehours questions", session=first.id)
+    assert "answered in the chat" not in listing.content and "still open" in listing.content
+
+    await atlas.advance(until(atlas, datetime(2026, 10, 30, 22, 1, tzinfo=UTC)))
+    await atlas.emu.slash(hana, "officehours start", session=first.id)
+    await atlas.emu.slash(hana, "officehours end", session=first.id)
+    await atlas.settle()
+    async with atlas.bot.sessions() as session:
+        carried = {q.text: q.carried_to_id for q in await session.scalars(select(OfficeHourQuestion))}
+    assert carried == {"answered in the chat": None, "still open": second.id}
+    summary = [dm.content for dm in atlas.emu.dms(hana) if "Summary" in dm.content]
+    assert len(summary) == 1 and "answered: 1, carried over to the next session: 1" in summary[0], summary
+
+
+async def test_a_deleted_account_is_not_retried(atlas: Atlas) -> None:
+    """Discord answers 404/10013 (Unknown User) for a deleted account: permanent, the reminder fails once and is
+    not retried; the others are still told."""
+    from models import Reminder
+
+    hana, lea, bob = atlas.members["hana"], atlas.members["lea"], atlas.members["bob"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "Wed 4 Nov 18:00")
+    [row] = await sessions(atlas)
+    await seat(atlas, lea, row)
+    await seat(atlas, bob, row)
+    atlas.emu.remove_member(lea)
+    del atlas.emu.users[lea.id]  # the account is deleted
+    await atlas.settle()
+    await atlas.emu.slash(hana, "officehours cancel", session=row.id, reason="ill")
+    await atlas.advance(minutes=30)
+    async with atlas.bot.sessions() as session:
+        told = {
+            r.target_id: (r.state, r.attempts)
+            for r in await session.scalars(select(Reminder).where(Reminder.kind == service.CANCELLED_ONE))
+        }
+    assert told[bob.id][0] == "sent"
+    assert told[lea.id] == ("failed", 1), told
+    assert not any(f"<@{lea.id}>" in m.content for m in atlas.emu.messages(atlas.channel("office-hours")))

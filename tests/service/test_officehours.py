@@ -38,9 +38,11 @@ async def a_session(sessions, clock, host_id: int, capacity: int = 10) -> int:
         return row.id
 
 
-async def take(sessions, clock, office_hour_id: int, member_id: int) -> service.RsvpResult:
+async def take(
+    sessions, clock, office_hour_id: int, member_id: int, click: int | None = None
+) -> service.RsvpResult:
     async with sessions.begin() as session:
-        return await service.rsvp(session, office_hour_id, member_id, clock.now())
+        return await service.rsvp(session, office_hour_id, member_id, clock.now(), click=click)
 
 
 async def rows(sessions, office_hour_id: int) -> list[OfficeHourRsvp]:
@@ -57,21 +59,21 @@ async def rows(sessions, office_hour_id: int) -> list[OfficeHourRsvp]:
 async def test_fifty_rsvps_at_once_fill_ten_seats_and_a_waitlist_in_order(sessions, clock) -> None:
     ids = await members(sessions, clock, 51)
     office_hour_id = await a_session(sessions, clock, ids[0], capacity=10)
-    results = await asyncio.gather(*(take(sessions, clock, office_hour_id, m) for m in ids[1:]))
+    # Fifty distinct clicks (snowflakes), reaching the database in whatever order the transactions run.
+    base = service.snowflake_at(clock.now())
+    clicks = {m: base + (n * 7919) % 50 for n, m in enumerate(ids[1:])}
+    results = await asyncio.gather(*(take(sessions, clock, office_hour_id, m, clicks[m]) for m in ids[1:]))
     seated = [r for r in results if r.state == service.SEAT]
     waiting = [r for r in results if r.state == service.WAITLIST]
     assert len(seated) == 10 and len(waiting) == 40
     assert sorted(r.seat for r in seated) == list(range(1, 11))
-    assert sorted(r.position for r in waiting) == list(range(1, 41))
     stored = await rows(sessions, office_hour_id)
     assert sorted(r.seat for r in stored if r.state == service.SEAT) == list(range(1, 11))
-    # The stored line is the order the RSVPs were taken: each waiting member was told their place in it.
-    told = {m: r.position for m, r in zip(ids[1:], results, strict=True) if r.state == service.WAITLIST}
-    line = [r.member_id for r in stored if r.state == service.WAITLIST]
-    assert [told[m] for m in line] == list(range(1, 41))
-    # Everyone seated clicked before everyone waiting.
-    last_seat = max(r.created_at for r in stored if r.state == service.SEAT)
-    assert all(r.created_at > last_seat for r in stored if r.state == service.WAITLIST)
+    # The stored line is click order, whatever order the RSVPs were taken in.
+    async with sessions() as session:
+        line = [r.member_id for r in await service.rsvps(session, office_hour_id, service.WAITLIST)]
+    assert line == sorted((m for m, r in zip(ids[1:], results, strict=True) if r.state == service.WAITLIST),
+                          key=clicks.__getitem__)  # fmt: skip
 
 
 async def test_cancel_frees_the_seat_for_the_first_waiting(sessions, clock) -> None:
@@ -139,3 +141,61 @@ async def test_series_top_up_is_idempotent_and_keeps_local_time(sessions, clock)
         datetime(2026, 11, 10, 23, 0, tzinfo=UTC),
         datetime(2026, 11, 17, 23, 0, tzinfo=UTC),
     ]
+
+
+async def test_erase_drops_the_members_pending_office_hours_dms(sessions, clock) -> None:
+    """A member erased (privacy delete) after a session was cancelled is not sent its pending "cancelled" DM
+    (nor any other pending office-hours DM); the others still are."""
+    from bot.privacy import DataSubject
+    from bot.reminders import Reminders
+    from models import Member, Reminder
+
+    ids = await members(sessions, clock, 3)
+    office_hour_id = await a_session(sessions, clock, ids[0], capacity=5)
+    for m in ids[1:]:
+        await take(sessions, clock, office_hour_id, m)
+    reminders = Reminders(sessions, clock)
+    async with sessions.begin() as session:
+        await service.cancel_session(session, reminders, office_hour_id, "ill", [60], clock.now())
+    async with sessions.begin() as session:
+        erased = await session.get(Member, ids[1])
+        subject = DataSubject(GUILD, ids[1], erased.discord_id)
+        await service.member_data_handler(reminders).erase(session, subject, clock.now())
+    async with sessions() as session:
+        pending = {
+            (r.kind, r.target_id)
+            for r in await session.scalars(select(Reminder).where(Reminder.state == "pending"))
+        }
+    assert pending == {(service.CANCELLED_ONE, 1002)}
+
+
+async def test_erase_takes_the_session_lock_before_deleting_against_a_concurrent_cancel(sessions, clock) -> None:
+    """A cancel holds the session and promotes the first waiting member while that member is erased: the erase
+    waits for the session before deleting anything, so PostgreSQL sees no deadlock and the seats stay right."""
+    from bot.privacy import DataSubject
+    from bot.reminders import Reminders
+    from models import Member
+
+    ids = await members(sessions, clock, 5)
+    office_hour_id = await a_session(sessions, clock, ids[0], capacity=1)
+    for n, m in enumerate(ids[1:]):  # ids[1] seated; ids[2], ids[3], ids[4] waiting in that order
+        await take(sessions, clock, office_hour_id, m, service.snowflake_at(clock.now()) + n)
+    reminders = Reminders(sessions, clock)
+    async with sessions() as session:
+        erased = await session.get(Member, ids[2])
+        subject = DataSubject(GUILD, ids[2], erased.discord_id)
+
+    async def erase() -> None:
+        async with sessions.begin() as session:
+            await service.member_data_handler(reminders).erase(session, subject, clock.now())
+
+    async with sessions.begin() as session:
+        await service.lock_session(session, office_hour_id)
+        eraser = asyncio.create_task(erase())
+        await asyncio.sleep(0.5)  # the erase runs up to where it waits for this transaction
+        result = await service.cancel_rsvp(session, office_hour_id, ids[1], clock.now())
+        assert result.promoted == [ids[2]]
+    await asyncio.wait_for(eraser, 10)
+    stored = {r.member_id: r.state for r in await rows(sessions, office_hour_id)}
+    # The erased member's seat went on to the next in line.
+    assert stored == {ids[1]: "cancelled", ids[3]: "seat", ids[4]: "waitlist"}
