@@ -75,7 +75,7 @@ async def request_talk(
         member_id=member.id,
         topics=topics,
         level=level_of(member.skill, None, skill_levels),
-        utc_offsets_awake=awake_utc_hours(member.timezone, now),
+        awake=awake_utc_hours(member.timezone, now),
         style=member.communication_style or "",
     )
     mentors = [

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import ledger
 from bot.privacy import DataSubject, MemberDataHandler
-from cogs.mentorship.matching import Matching, MenteeIn, MentorIn
+from cogs.mentorship.matching import Matching, MenteeIn, MentorIn, awake_hours
 from models import Member
 from models.mentorship import (
     CareerRequest,
@@ -69,19 +69,19 @@ def parse_topics(text: str) -> tuple[str, ...]:
 
 
 def awake_utc_hours(zone: str | None, at: datetime) -> frozenset[int]:
-    """The UTC hours of the day (0-23) that fall in 08:00-22:00 local time in ``zone`` on ``at``'s date (the
-    offset of that date, so DST is as it is now). No zone: UTC is assumed."""
+    """The UTC hours (0-23) in 08:00-22:00 local time in ``zone`` at ``at`` (its offset now, so DST is as it is
+    at matching time; ``matching.awake_hours``). No zone: UTC is assumed."""
     tz = ZoneInfo(zone) if zone else ZoneInfo("UTC")
     offset = at.astimezone(tz).utcoffset() or timedelta(0)
-    shift = round(offset.total_seconds() / 3600)
-    return frozenset((local - shift) % 24 for local in range(WAKE_FROM, WAKE_TO))
+    return awake_hours(round(offset.total_seconds() / 60), WAKE_FROM, WAKE_TO)
 
 
 def level_of(skill: str | None, stage: str | None, skill_levels: Sequence[str]) -> int:
-    """Experience on one scale: the skill's index (beginner 0 ...) plus one for Teachers, plus one for a mentor
-    role's stage over a learner's (Contributors have shipped work here)."""
+    """Experience on matching's scale 0 (beginner) .. 4 (expert): the profile's skill level (its place in
+    [onboarding] skill_levels, spread over 0-3), plus one for Teachers, at most 4."""
     index = skill_levels.index(skill) if skill in skill_levels else 0
-    return index + (1 if stage == "teacher" else 0) + (1 if stage in MENTOR_STAGES else 0)
+    spread = round(index * 3 / max(1, len(skill_levels) - 1))
+    return min(4, spread + (1 if stage == "teacher" else 0))
 
 
 # -- sign-ups ----------------------------------------------------------------------------------------------------
@@ -242,7 +242,7 @@ async def mentors_in(
                 topics=topics.get(member.id, frozenset()),
                 level=level_of(member.skill, member.stage, skill_levels),
                 capacity=free,
-                utc_offsets_awake=awake_utc_hours(member.timezone, now),
+                awake=awake_utc_hours(member.timezone, now),
                 style=profile.style,
             )
         )
@@ -274,8 +274,8 @@ async def mentees_in(
         MenteeIn(
             member_id=member.id,
             topics=topics.get(member.id, frozenset()),
-            level=level_of(member.skill, member.stage if member.stage in MENTOR_STAGES else None, skill_levels),
-            utc_offsets_awake=awake_utc_hours(member.timezone, now),
+            level=level_of(member.skill, member.stage, skill_levels),
+            awake=awake_utc_hours(member.timezone, now),
             style=profile.style,
         )
         for profile, member in rows

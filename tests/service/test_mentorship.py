@@ -91,6 +91,9 @@ async def test_signup_rules_and_edit(sessions, clock) -> None:
 def test_awake_hours_follow_the_zone(clock) -> None:
     berlin = service.awake_utc_hours("Europe/Berlin", clock.now())  # winter: UTC+1
     assert min(berlin) == 7 and len(berlin) == 14
+    assert (
+        service.level_of("expert", "teacher", LEVELS) == 4 and service.level_of("beginner", "learner", LEVELS) == 0
+    )
     assert service.awake_utc_hours("America/New_York", clock.now()) == frozenset(
         (h + 5) % 24 for h in range(8, 22)
     )
@@ -235,7 +238,7 @@ async def test_review_claimed_once_never_by_requester_and_rating_credits(session
 
 
 async def test_export_and_erase(sessions, clock) -> None:
-    run_id, mentor, mentee = await _pair(sessions, clock)
+    run_id, _mentor, mentee = await _pair(sessions, clock)
     async with sessions.begin() as session:
         await service.confirm_run(session, GUILD, run_id, clock.now(), 77)
         await reviews.create(session, GUILD, mentee, "https://example.org/pr/2", "python", "secret", clock.now())
