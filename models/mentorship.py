@@ -181,7 +181,7 @@ class CareerRequest(Base):
     guild_id: Mapped[int] = mapped_column(BigInteger)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
     topic: Mapped[str] = mapped_column(String(300))
-    # open | matched
+    # open | matched | unmatched (nobody could take it then; the member may ask again)
     state: Mapped[str] = mapped_column(String(12), default="open")
     pair_id: Mapped[int | None] = mapped_column(ForeignKey("mentor_pairs.id", ondelete="SET NULL"))
     created_at: Mapped[datetime]

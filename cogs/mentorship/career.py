@@ -20,7 +20,6 @@ from cogs.mentorship.service import (
     awake_utc_hours,
     level_of,
     mentors_in,
-    parse_topics,
     previous_pairs,
 )
 from models import Member
@@ -67,13 +66,10 @@ async def request_talk(
     )
     session.add(request)
     await session.flush()
-    try:
-        topics = frozenset(parse_topics(topic.replace(" ", ",")))
-    except MentorError:
-        topics = frozenset()
+    # No topics: any willing mentor may talk careers (matching then weighs level, hours and style).
     mentee = matching.MenteeIn(
         member_id=member.id,
-        topics=topics,
+        topics=frozenset(),
         level=level_of(member.skill, None, skill_levels),
         awake=awake_utc_hours(member.timezone, now),
         style=member.communication_style or "",
@@ -82,10 +78,12 @@ async def request_talk(
         m for m in await mentors_in(session, guild_id, now, skill_levels, career=True) if m.member_id != member.id
     ]
     if not mentors:
-        return CareerResult(request.id, None, "No mentor offers career conversations right now.")
+        request.state = "unmatched"  # kept for the record; the member may ask again later
+        return CareerResult(request.id, None, "no mentor offers career conversations right now")
     result = matching.match(mentors, [mentee], previous=await previous_pairs(session, guild_id))
     if not result.pairs:
-        reason = result.unmatched[0].reason if result.unmatched else "No willing mentor suits you right now."
+        request.state = "unmatched"
+        reason = result.unmatched[0].reason if result.unmatched else "no willing mentor suits you right now"
         return CareerResult(request.id, None, reason)
     chosen = result.pairs[0]
     pair = MentorPair(

@@ -147,6 +147,14 @@ async def record_thread(session: AsyncSession, request_id: int, thread_id: int) 
     await session.execute(update(ReviewRequest).where(ReviewRequest.id == request_id).values(thread_id=thread_id))
 
 
+async def release(session: AsyncSession, request_id: int) -> None:
+    await session.execute(
+        update(ReviewRequest)
+        .where(ReviewRequest.id == request_id, ReviewRequest.state == CLAIMED)
+        .values(state=OPEN, reviewer_id=None, claimed_at=None, thread_id=None)
+    )
+
+
 async def by_thread(session: AsyncSession, thread_id: int) -> RequestView | None:
     request_id = await session.scalar(select(ReviewRequest.id).where(ReviewRequest.thread_id == thread_id))
     return await view(session, request_id) if request_id is not None else None

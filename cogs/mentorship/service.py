@@ -605,6 +605,11 @@ async def quiet_pairs(session: AsyncSession, guild_id: int, now: datetime, quiet
     return [v for i in sorted(ids) if (v := await pair_view(session, i)) is not None]
 
 
+async def unflag(session: AsyncSession, pair_ids: Sequence[int]) -> None:
+    """The flag's post failed: the next scan flags them again."""
+    await session.execute(update(MentorPair).where(MentorPair.id.in_(pair_ids)).values(flagged_at=None))
+
+
 # -- profiles shown to their member ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Profiles:
