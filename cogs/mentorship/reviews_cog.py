@@ -120,7 +120,8 @@ class ReviewCog(commands.GroupCog, group_name="review", group_description="The c
         assert found is not None
         try:
             await channel.send(
-                f"🔎 New review request {_summary(found)}\nReviewers: `/review queue` to claim it.",
+                f"🔎 New review request {_summary(found)}\nReviewers: `/review queue`, or `/review claim "
+                f"request:{found.id}`.",
                 allowed_mentions=NONE,
             )
         except discord.HTTPException:
@@ -149,6 +150,13 @@ class ReviewCog(commands.GroupCog, group_name="review", group_description="The c
             ephemeral=True,
             allowed_mentions=NONE,
         )
+
+    @app_commands.command(name="claim", description="Claim a review request by its number (reviewers)")
+    @app_commands.describe(request="The request's number, as announced in the reviews channel")
+    async def claim_command(
+        self, interaction: discord.Interaction, request: app_commands.Range[int, 1, 2**53]
+    ) -> None:
+        await self.claim(interaction, request)
 
     async def claim(self, interaction: discord.Interaction, request_id: int) -> None:
         member_id = await self._member_id(interaction.user)
