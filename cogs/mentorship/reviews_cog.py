@@ -127,7 +127,9 @@ class ReviewCog(commands.GroupCog, group_name="review", group_description="The c
         except discord.HTTPException:
             log.warning("could not announce review request %s; it is in the queue", request_id, exc_info=True)
 
-    @app_commands.command(name="queue", description="Open review requests that match your expertise (reviewers)")
+    @app_commands.command(
+        name="queue", description="Open review requests that match your expertise (needs the review privilege)"
+    )
     async def queue(self, interaction: discord.Interaction) -> None:
         member_id = await self._member_id(interaction.user)
         if not await self._may_review(interaction.user, member_id):
@@ -151,7 +153,9 @@ class ReviewCog(commands.GroupCog, group_name="review", group_description="The c
             allowed_mentions=NONE,
         )
 
-    @app_commands.command(name="claim", description="Claim a review request by its number (reviewers)")
+    @app_commands.command(
+        name="claim", description="Claim a review request by its number (needs the review privilege)"
+    )
     @app_commands.describe(request="The request's number, as announced in the reviews channel")
     async def claim_command(
         self, interaction: discord.Interaction, request: app_commands.Range[int, 1, 2**53]

@@ -680,6 +680,10 @@ async def export_member_data(session: AsyncSession, member_id: int) -> dict[str,
         ],
         "sessions_logged": [{"pair_id": s.pair_id, "day": s.day, "note": s.note} for s in sessions],
         "feedback_given": [{"pair_id": f.pair_id, "rating": f.rating, "comment": f.comment} for f in feedback],
+        "career_requests": [
+            {"topic": c.topic, "state": c.state, "at": _iso(c.created_at)}
+            for c in await session.scalars(select(CareerRequest).where(CareerRequest.member_id == member_id))
+        ],
         **await reviews.export_member_data(session, member_id),
     }
 
@@ -692,6 +696,7 @@ async def erase_member_data(session: AsyncSession, member_id: int, at: datetime)
     await session.execute(delete(MentorTopic).where(MentorTopic.member_id == member_id))
     await session.execute(delete(MentorProfile).where(MentorProfile.member_id == member_id))
     await session.execute(delete(MenteeProfile).where(MenteeProfile.member_id == member_id))
+    await session.execute(delete(CareerRequest).where(CareerRequest.member_id == member_id))
     await session.execute(
         update(MentorPair)
         .where(
