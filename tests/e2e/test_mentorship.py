@@ -6,6 +6,7 @@ career conversations."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -252,3 +253,28 @@ async def test_career_resources_and_a_matched_conversation(atlas: AtlasHarness) 
     assert "moving into backend" in atlas.emu.messages(thread)[0].content
     again = await atlas.emu.slash(m["leo"], "career", ask="more")
     assert "one at a time" in final(again)
+
+
+async def test_privacy_export_and_delete_cover_mentorship(
+    emulator: Emulator, e2e_clock: ManualClock, tmp_path: Path
+) -> None:
+    atlas = await start_mentorship(emulator, e2e_clock, tmp_path, {**PEOPLE})
+    await atlas.stop()
+    config = atlas.config.with_overrides(bot={"cogs": [*COGS, "privacy"]})
+    await atlas.start(config)
+    try:
+        m = atlas.members
+        await sign_up_everyone(atlas)
+        r = await atlas.emu.slash(m["leo"], "privacy export")
+        data = json.loads(r.message.files["atlas-data.json"])
+        assert data["mentorship"]["mentee_signup"]["goals"] == "Ship my first <@&1> PR @everyone"
+        assert data["mentorship"]["mentee_signup"]["topics"] == ["python"]
+        ask = await atlas.emu.slash(m["leo"], "privacy delete")
+        done = await atlas.emu.click(m["leo"], ask, "Delete my data")
+        assert done.error is None and "deleted" in done.content
+        await atlas.settle()
+        assert await count(atlas, MenteeProfile) == 1  # ivy's stays; leo's is gone
+        preview = await confirm_match(atlas)
+        assert "leo" not in final(preview)
+    finally:
+        await atlas.stop()
