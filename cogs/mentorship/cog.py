@@ -41,6 +41,9 @@ QUIET_JOB = "mentorship.quiet_pairs"
 AUTO_ARCHIVE_MINUTES = 10080
 NONE = discord.AllowedMentions.none()
 PREVIEW_LINES = 25
+KICKOFF_MARK = "👋"
+# Discord's codes for a member or user that is gone (they left the server since the match).
+UNKNOWN_MEMBER, UNKNOWN_USER = 10007, 10013
 # Thread activity is written at most this often per thread (a busy thread is not a write per message).
 TOUCH_EVERY = timedelta(hours=1)
 
@@ -376,9 +379,19 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
         if thread.archived:
             await thread.edit(archived=False)
         for side in (pair.mentor, pair.mentee):
-            await thread.add_user(discord.Object(side.discord_id))  # adding someone already in it is a no-op
+            try:
+                await thread.add_user(discord.Object(side.discord_id))  # adding someone already in it is a no-op
+            except discord.HTTPException as exc:
+                if exc.code not in (UNKNOWN_MEMBER, UNKNOWN_USER):
+                    raise  # about the bot or the thread: the pair stays forming for the retry
+                # They left the server since the match: the pair cannot start; the other side stays signed up.
+                log.info("mentorship pair %s: %s left the server; the pair is dropped", pair_id, side.member_id)
+                async with self.bot.sessions.begin() as session:
+                    await service.drop_forming(session, pair_id, self.bot.clock.now())
+                return
         now = self.bot.clock.now()
-        message = await thread.send(
+        # A kickoff Discord posted whose response was lost (or a stop before recording it) is found, not reposted.
+        message = await self._posted_kickoff(thread) or await thread.send(
             self._kickoff(pair, now),
             allowed_mentions=discord.AllowedMentions(
                 everyone=False,
@@ -391,6 +404,13 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
                 await self._schedule_checkin(session, pair.id, thread.id, now, 1)
         self._threads.add(thread.id)
 
+    async def _posted_kickoff(self, thread: discord.Thread) -> discord.Message | None:
+        me = self.bot.user.id if self.bot.user else 0
+        async for message in thread.history(limit=20):
+            if message.author.id == me and message.content.startswith(KICKOFF_MARK):
+                return message
+        return None
+
     def _kickoff(self, pair: service.PairView, now: datetime) -> str:
         times = first_meeting_times(pair.mentor.zone, pair.mentee.zone, now)
         suggestions = "\n".join(
@@ -400,12 +420,14 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
         )
         if pair.kind == service.CAREER:
             head = (
-                f"👋 A career conversation: <@{pair.mentee.discord_id}> meets <@{pair.mentor.discord_id}>.\n"
+                f"{KICKOFF_MARK} A career conversation: <@{pair.mentee.discord_id}> meets "
+                f"<@{pair.mentor.discord_id}>.\n"
                 f"**What they would like to talk about:** {_escape(pair.goals) or '—'}"
             )
         else:
             head = (
-                f"👋 Welcome, <@{pair.mentor.discord_id}> (mentor) and <@{pair.mentee.discord_id}> (mentee)! "
+                f"{KICKOFF_MARK} Welcome, <@{pair.mentor.discord_id}> (mentor) and "
+                f"<@{pair.mentee.discord_id}> (mentee)! "
                 "This private thread is yours.\n"
                 f"**{_escape(pair.mentee.name)}'s goals:** {_escape(pair.goals) or '—'}\n"
                 f"**Why you were matched:** {_escape(pair.reasons) or '—'}"

@@ -479,6 +479,15 @@ async def record_kickoff(session: AsyncSession, pair_id: int, message_id: int, n
     return bool(result.rowcount)
 
 
+async def drop_forming(session: AsyncSession, pair_id: int, now: datetime) -> None:
+    """A pair that cannot start (a side left the server): ended before it began, so neither side is held."""
+    await session.execute(
+        update(MentorPair)
+        .where(MentorPair.id == pair_id, MentorPair.state == FORMING)
+        .values(state=ENDED, ended_at=now)
+    )
+
+
 async def active_thread_ids(session: AsyncSession, guild_id: int) -> set[int]:
     rows = await session.scalars(
         select(MentorPair.thread_id).where(

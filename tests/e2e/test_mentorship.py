@@ -6,6 +6,7 @@ career conversations."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -278,3 +279,20 @@ async def test_privacy_export_and_delete_cover_mentorship(
         assert "leo" not in final(preview)
     finally:
         await atlas.stop()
+
+
+async def test_a_mentee_who_left_after_the_preview_is_not_paired(atlas: AtlasHarness) -> None:
+    m = atlas.members
+    await sign_up_everyone(atlas)
+    preview = await confirm_match(atlas)
+    text = final(preview)
+    assert "maya → leo" in text
+    atlas.emu.remove_member(m["leo"])
+    for _ in range(100):  # the bot records the leave from GUILD_MEMBER_REMOVE
+        if (await _row(atlas, m["leo"])).left_at is not None:
+            break
+        await asyncio.sleep(0.05)
+    message = preview.followups[-1] if preview.followups else preview
+    done = await atlas.emu.click(atlas.alice, message, "Confirm and open the pairs' threads")
+    assert "0 pair(s)" in final(done) and "1 previewed pair(s) were no longer possible" in final(done), final(done)
+    assert pair_threads(atlas) == [] and await count(atlas, MentorPair) == 0
