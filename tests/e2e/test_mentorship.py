@@ -296,3 +296,24 @@ async def test_a_mentee_who_left_after_the_preview_is_not_paired(atlas: AtlasHar
     done = await atlas.emu.click(atlas.alice, message, "Confirm and open the pairs' threads")
     assert "0 pair(s)" in final(done) and "1 previewed pair(s) were no longer possible" in final(done), final(done)
     assert pair_threads(atlas) == [] and await count(atlas, MentorPair) == 0
+
+
+async def test_a_message_in_the_thread_keeps_a_pair_from_being_flagged(atlas: AtlasHarness) -> None:
+    m = atlas.members
+    await sign_up_everyone(atlas)
+    preview = await confirm_match(atlas)
+    message = preview.followups[-1] if preview.followups else preview
+    await atlas.emu.click(atlas.alice, message, "Confirm and open the pairs' threads")
+    (thread,) = pair_threads(atlas)
+    mod_log = atlas.channel("mod-log")
+
+    def flags() -> int:
+        return len([x for x in atlas.emu.messages(mod_log) if "mentorship pair" in x.content])
+
+    await atlas.advance(days=20)
+    atlas.emu.post(m["leo"], thread, "Here is my first PR, could you look at it this week?")
+    await atlas.settle()
+    await atlas.advance(days=20)  # 40 days since the kickoff, 20 since leo's message
+    assert flags() == 0
+    await atlas.advance(days=12)
+    assert flags() == 1
