@@ -190,7 +190,7 @@ def test_vectorised_scores_equal_score(instance) -> None:
     mentors, mentees, previous = instance
     enc = matching._Encoded(mentors, mentees, DEFAULT_WEIGHTS)
     cells = matching._previous_cells(mentors, mentees, previous).get(0, [])
-    value, _ = enc.block(slice(0, len(mentees)), cells)
+    value = enc.block(slice(0, len(mentees)), cells)
     for i, e in enumerate(mentees):
         for j, r in enumerate(mentors):
             scored = score(r, e, previous)
@@ -288,3 +288,21 @@ def test_larger_instance_beats_greedy_and_sparse_close_to_dense() -> None:
     check_feasible(sparse, mentors, mentees, frozenset())
     assert sparse.total <= dense.total + 1e-9
     assert np.isfinite(sparse.total)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances(max_mentors=6, max_mentees=8, max_capacity=3))
+def test_small_blocks_and_per_block_profiles_give_the_same_result(instance) -> None:
+    # Big pools are scored in blocks of mentees, with the non-topic terms per block when there are too many
+    # profiles to precompute: the same scores, pairs and reasons as in one block.
+    mentors, mentees, previous = instance
+    whole = match(mentors, mentees, previous=previous)
+    whole_sparse = match(mentors, mentees, previous=previous, candidates_per_mentee=3)
+    saved = matching.BLOCK_ROWS, matching.PROFILE_CELLS
+    matching.BLOCK_ROWS, matching.PROFILE_CELLS = 2, 0
+    try:
+        assert match(mentors, mentees, previous=previous) == whole
+        assert match(mentors, mentees, previous=previous, candidates_per_mentee=3) == whole_sparse
+        assert math.fsum(p.score for p in greedy(mentors, mentees, previous)) == whole.greedy_total
+    finally:
+        matching.BLOCK_ROWS, matching.PROFILE_CELLS = saved
