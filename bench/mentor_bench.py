@@ -19,6 +19,7 @@ The results are deterministic, so the totals are the same every run; only the ti
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import random
 import statistics
@@ -31,51 +32,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.cohort_bench import REFERENCE, ZONES
 from cogs.cohorts.meeting import utc_offset_minutes
-from cogs.mentorship.matching import Matching, MenteeIn, MentorIn, awake_hours, greedy, match
+from cogs.mentorship.matching import MenteeIn, MentorIn, awake_hours, greedy, match
 
 TOPICS = (
-    "raft",
-    "paxos",
-    "consensus",
-    "kafka",
-    "streaming",
-    "postgres",
-    "replication",
-    "sharding",
-    "caching",
-    "redis",
-    "kubernetes",
-    "docker",
-    "observability",
-    "tracing",
-    "metrics",
-    "rust",
-    "go",
-    "java",
-    "python",
-    "grpc",
-    "http",
-    "load-balancing",
-    "queues",
-    "sagas",
-    "crdt",
-    "clocks",
-    "gossip",
-    "storage",
-    "lsm-trees",
-    "b-trees",
-    "transactions",
-    "isolation",
-    "testing",
-    "chaos-engineering",
-    "sre",
-    "on-call",
-    "career",
-    "system-design",
-    "interviews",
-    "networking",
-    "security",
-)
+    "raft", "paxos", "consensus", "kafka", "streaming", "postgres", "replication", "sharding", "caching",
+    "redis", "kubernetes", "docker", "observability", "tracing", "metrics", "rust", "go", "java", "python",
+    "grpc", "http", "load-balancing", "queues", "sagas", "crdt", "clocks", "gossip", "storage", "lsm-trees",
+    "b-trees", "transactions", "isolation", "testing", "chaos-engineering", "sre", "on-call", "career",
+    "system-design", "interviews", "networking", "security"
+)  # fmt: skip
 STYLES = (("async", 35), ("calls", 30), ("pairing", 15), ("any", 20))
 CAPACITY = ((1, 35), (2, 30), (3, 15), (4, 10), (5, 10))
 MENTOR_LEVELS = ((2, 45), (3, 35), (4, 20))
@@ -125,20 +90,28 @@ def pool(
 
 
 def _timed(runs: int, fn):
-    times, result = [], None
+    """Median wall time, every run's wall time, median CPU time of this process (less sensitive to the other
+    engineers' load on the shared machine), and the (deterministic) result."""
+    times, cpu, result = [], [], None
     for _ in range(runs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = fn()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times), times, result
+        cpu.append(time.process_time() - c0)
+    return statistics.median(times), times, statistics.median(cpu), result
 
 
-def _describe(label: str, seconds: float, times: list[float], result: Matching, previous) -> None:
-    repeats = sum(1 for p in result.pairs if (p.mentor_id, p.mentee_id) in previous)
+def _line(
+    label: str, seconds: float, times: list[float], cpu: float, pairs: int, total: float, repeats: int
+) -> None:
     print(
-        f"{label:<26} {seconds:>8.3f} s  (runs: {', '.join(f'{t:.3f}' for t in times)})"
-        f"  pairs {len(result.pairs)}  total {result.total:.2f}  repeats {repeats}"
+        f"{label:<24} {seconds:>7.3f} s wall (runs {', '.join(f'{t:.3f}' for t in times)}), {cpu:.3f} s CPU;"
+        f" pairs {pairs}, total {total:.2f}, repeats {repeats}"
     )
+
+
+def _repeats(pairs, previous) -> int:
+    return sum(1 for p in pairs if (p.mentor_id, p.mentee_id) in previous)
 
 
 def section(
@@ -148,16 +121,14 @@ def section(
     slots = sum(m.capacity for m in mentor_list)
     print(f"\n{mentees} mentees x {mentors} mentors ({slots} places), {len(previous)} previous pairs")
     label = "match (exact, dense)" if candidates is None else f"match (best {candidates}, sparse)"
-    median, times, result = _timed(
+    median, times, cpu, result = _timed(
         runs, lambda: match(mentor_list, mentee_list, previous=previous, candidates_per_mentee=candidates)
     )
-    _describe(label, median, times, result, previous)
-    g_median, g_times, g_pairs = _timed(runs, lambda: greedy(mentor_list, mentee_list, previous))
-    g_repeats = sum(1 for p in g_pairs if (p.mentor_id, p.mentee_id) in previous)
-    print(
-        f"{'greedy (sign-up order)':<26} {g_median:>8.3f} s  (runs: {', '.join(f'{t:.3f}' for t in g_times)})"
-        f"  pairs {len(g_pairs)}  total {result.greedy_total:.2f}  repeats {g_repeats}"
-    )
+    _line(label, median, times, cpu, len(result.pairs), result.total, _repeats(result.pairs, previous))
+    g_median, g_times, g_cpu, g_pairs = _timed(runs, lambda: greedy(mentor_list, mentee_list, previous))
+    assert math.fsum(p.score for p in g_pairs) == result.greedy_total
+    _line("greedy (sign-up order)", g_median, g_times, g_cpu, len(g_pairs), result.greedy_total,
+          _repeats(g_pairs, previous))  # fmt: skip
     gain = result.total / result.greedy_total - 1
     print(
         f"optimal / greedy: {result.total / result.greedy_total:.4f} (+{100 * gain:.2f}%), mean score per pair"
@@ -167,10 +138,11 @@ def section(
     for reason, n in reasons.most_common():
         print(f"  unmatched {n:>5}: {reason}")
     if compare_sparse:
-        s_median, s_times, sparse = _timed(
+        s_median, s_times, s_cpu, sparse = _timed(
             runs, lambda: match(mentor_list, mentee_list, previous=previous, candidates_per_mentee=50)
         )
-        _describe("match (best 50, sparse)", s_median, s_times, sparse, previous)
+        _line("match (best 50, sparse)", s_median, s_times, s_cpu, len(sparse.pairs), sparse.total,
+              _repeats(sparse.pairs, previous))  # fmt: skip
         print(f"sparse / exact: {sparse.total / result.total:.6f}")
 
 
