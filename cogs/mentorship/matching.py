@@ -56,7 +56,7 @@ from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
 HOURS = 24
 FLEXIBLE_STYLES = frozenset({"", "any", "flexible", "either", "no preference"})
-BLOCK_ROWS = 1024  # mentees scored per numpy block: bounds memory at BLOCK_ROWS x mentors floats
+BLOCK_ROWS = 256  # mentees scored per numpy block: 256 x 5,000 floats (10 MB) stay nearer the caches than 1024
 
 
 @dataclass(frozen=True)
