@@ -306,3 +306,23 @@ def test_small_blocks_and_per_block_profiles_give_the_same_result(instance) -> N
         assert math.fsum(p.score for p in greedy(mentors, mentees, previous)) == whole.greedy_total
     finally:
         matching.BLOCK_ROWS, matching.PROFILE_CELLS = saved
+
+
+def test_career_conversation_one_mentee_best_willing_mentor() -> None:
+    # /career: one member asks for a conversation, matched among the mentors willing to do career talks with the
+    # same optimiser; listing no topics skips the topic rule, and a previous mentor is the last resort.
+    asker = MenteeIn(50, frozenset(), 1, awake_hours(60), "calls")
+    willing = [
+        MentorIn(1, frozenset({"rust"}), 3, 1, awake_hours(60), "calls"),  # 2 ahead, same zone and style: best
+        MentorIn(2, frozenset({"go"}), 2, 1, awake_hours(540), "async"),  # 1 ahead, Tokyo, different style
+        MentorIn(3, frozenset({"raft"}), 1, 1, awake_hours(60), "calls"),  # not ahead: invalid
+    ]
+    result = match(willing, [asker])
+    assert [(p.mentor_id, p.mentee_id) for p in result.pairs] == [(1, 50)]
+    assert result.unmatched == ()
+    after = match(willing, [asker], previous=frozenset({(1, 50)}))
+    assert [p.mentor_id for p in after.pairs] == [2]
+    nobody = match(willing[2:], [asker])
+    assert (
+        nobody.pairs == () and nobody.unmatched[0].reason == "no mentor with room is 1 to 3 levels ahead of them"
+    )
