@@ -383,6 +383,8 @@ def _check(mentors: Sequence[MentorIn], mentees: Sequence[MenteeIn]) -> None:
         raise ValueError("a mentor is listed twice")
     if len({m.member_id for m in mentees}) != len(mentees):
         raise ValueError("a mentee is listed twice")
+    if any(not 0 <= h < HOURS for p in (*mentors, *mentees) for h in p.awake):
+        raise ValueError("waking hours are UTC hours 0-23")
 
 
 def _greedy_rows(value: np.ndarray, remaining: np.ndarray) -> list[tuple[int, int]]:
@@ -503,12 +505,13 @@ def match(
     for i, mentee in enumerate(given):
         if mentee.member_id in matched:
             continue
-        unmatched.append(Unmatched(mentee.member_id, _unmatched_reason(int(codes[i]), weights, m, dense is None)))
+        truncated = candidates_per_mentee is not None and candidates_per_mentee < m
+        unmatched.append(Unmatched(mentee.member_id, _unmatched_reason(int(codes[i]), weights, m, truncated)))
     unmatched.sort(key=lambda u: u.mentee_id)
     return Matching(pairs, tuple(unmatched), math.fsum(p.score for p in pairs), greedy_total)
 
 
-def _unmatched_reason(code: int, weights: Weights, mentor_count: int, sparse: bool) -> str:
+def _unmatched_reason(code: int, weights: Weights, mentor_count: int, truncated: bool) -> str:
     if mentor_count == 0:
         return "no mentor has room"
     if code == _NO_LEVEL:
@@ -517,7 +520,7 @@ def _unmatched_reason(code: int, weights: Weights, mentor_count: int, sparse: bo
         return "no mentor at a suitable level shares one of their topics"
     if code == _NO_HOURS:
         return "no mentor who knows their topics is awake at the same hours"
-    if sparse:
+    if truncated:  # only the best k were considered: a less suited mentor may still have room
         return "their best-suited mentors are full"
     return "every mentor who suits them is full"
 

@@ -236,6 +236,11 @@ def test_unmatched_explained() -> None:
         14: "no mentor who knows their topics is awake at the same hours",
     }
     assert match([], mentees[:1]).unmatched[0].reason == "no mentor has room"
+    # With every mentor a candidate, the sparse solver says the same; with fewer, only that the best are full.
+    assert match(mentors, mentees, candidates_per_mentee=1).unmatched == result.unmatched
+    two = [mentors[0], MentorIn(2, frozenset({"raft"}), 3, 1, awake, "async")]
+    short = match(two, [*mentees[:2], MenteeIn(15, frozenset({"raft"}), 1, awake)], candidates_per_mentee=1)
+    assert "their best-suited mentors are full" in {u.reason for u in short.unmatched}
     full = MentorIn(1, frozenset({"raft"}), 3, 0, awake, "any")  # capacity 0: paused or full
     assert match([full], mentees[:1]).unmatched[0].reason == "no mentor has room"
 
@@ -260,6 +265,8 @@ def test_bad_input_refused() -> None:
         match([r], [e, e])
     with pytest.raises(ValueError):
         match([r], [e], candidates_per_mentee=0)
+    with pytest.raises(ValueError):
+        match([r], [MenteeIn(11, frozenset(), 1, frozenset({24}))])
     with pytest.raises(ValueError):
         Weights(repeat_factor=0.5)  # a previous pair could then outscore a fresh one
     with pytest.raises(ValueError):
