@@ -23,7 +23,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 # Feature packages under cogs/ that can be loaded; a feature is added here when it lands.
-KNOWN_COGS = ("meta", "onboarding", "recognition", "privacy", "cohorts", "officehours")
+KNOWN_COGS = ("meta", "onboarding", "recognition", "privacy", "cohorts", "officehours", "mentorship")
 
 Snowflake = Annotated[int, Field(ge=0, lt=2**64)]
 
@@ -287,6 +287,36 @@ class OfficeHoursSection(Section):
     no_show_minutes: int = Field(10, ge=1, le=120)
 
 
+ResourceName = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class MentorshipSection(Section):
+    # The channel whose private threads hold the pairs and career talks; 0 means [channels] study_groups.
+    pair_channel: Snowflake = 0
+    # A check-in is posted in each active pair's thread this often.
+    checkin_days: int = Field(14, ge=1, le=90)
+    # A pair with no logged session and no message in its thread for this long is flagged to maintainers once.
+    quiet_days: int = Field(30, ge=1, le=365)
+    # An unclaimed review request is offered again in [channels] reviews after this many hours.
+    review_reoffer_hours: int = Field(24, ge=1, le=720)
+    # Shown to reviewers with the queue and in each review's thread.
+    review_standards: str = Field(
+        "Be kind and specific. Start with what works, then the most important issue first. Explain why, suggest "
+        "a fix, and separate must-fix from nice-to-have.",
+        min_length=1,
+        max_length=1000,
+    )
+    # /career: resource name -> link or short text (paths, interview preparation, negotiation).
+    career_resources: dict[ResourceName, Annotated[str, Field(max_length=300)]] = Field(
+        default_factory=lambda: {
+            "Career paths": "https://roadmap.sh/backend",
+            "Interview preparation": "https://github.com/donnemartin/system-design-primer",
+            "Negotiation": "https://www.kalzumeus.com/2012/01/23/salary-negotiation/",
+        },
+        max_length=20,
+    )
+
+
 class RemindersSection(Section):
     office_hours_offsets_minutes: list[Annotated[int, Field(ge=1, le=10080)]] = Field(
         default_factory=lambda: [1440, 60]
@@ -408,6 +438,7 @@ class Config(Section):
     onboarding: OnboardingSection = Field(default_factory=OnboardingSection)
     cohorts: CohortsSection = Field(default_factory=CohortsSection)
     office_hours: OfficeHoursSection = Field(default_factory=OfficeHoursSection)
+    mentorship: MentorshipSection = Field(default_factory=MentorshipSection)
     reminders: RemindersSection = Field(default_factory=RemindersSection)
     community: CommunitySection = Field(default_factory=CommunitySection)
     recognition: RecognitionSection = Field(default_factory=RecognitionSection)

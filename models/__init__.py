@@ -13,6 +13,17 @@ from models.cohorts import (
 )
 from models.community import CommunityRole
 from models.core import BotState, JobRun, LedgerEvent, Member, Reminder, RoleGrant, StageChange
+from models.mentorship import (
+    CareerRequest,
+    MenteeProfile,
+    MentorFeedback,
+    MentorMatchRun,
+    MentorPair,
+    MentorProfile,
+    MentorSession,
+    MentorTopic,
+    ReviewRequest,
+)
 from models.officehours import (
     OfficeHour,
     OfficeHourAttendance,
@@ -40,6 +51,7 @@ __all__ = [
     "Base",
     "BoardCount",
     "BotState",
+    "CareerRequest",
     "Cohort",
     "CohortCheckin",
     "CohortFormation",
@@ -55,6 +67,13 @@ __all__ = [
     "Member",
     "MemberKindStats",
     "MemberPoints",
+    "MenteeProfile",
+    "MentorFeedback",
+    "MentorMatchRun",
+    "MentorPair",
+    "MentorProfile",
+    "MentorSession",
+    "MentorTopic",
     "OfficeHour",
     "OfficeHourAttendance",
     "OfficeHourQuestion",
@@ -68,6 +87,7 @@ __all__ = [
     "QaVote",
     "RecognitionPref",
     "Reminder",
+    "ReviewRequest",
     "RoleGrant",
     "Spotlight",
     "SpotlightEntry",

@@ -85,6 +85,14 @@ MEMBER_TABLES = {
     "office_hour_questions": "erased",
     "office_hour_queue": "erased",
     "office_hour_attendance": "erased",
+    "mentor_profiles": "erased",
+    "mentee_profiles": "erased",
+    "mentor_topics": "erased",
+    "career_requests": "erased",
+    "mentor_pairs": "kept",  # ended; matching keeps avoiding the pair, shown with the anonymised member
+    "mentor_sessions": "kept",  # logged_by: the note is blanked, the pair's session count stays
+    "mentor_feedback": "kept",  # the comment is blanked, the rating stays
+    "review_requests": "kept",  # link and text blanked; a review given keeps its rating
     "ledger_events": "kept",
     "member_points": "kept",
     "member_kind_stats": "kept",
@@ -109,10 +117,10 @@ async def test_features_register_their_handlers_and_unload_them(tmp_path) -> Non
     try:
         for cog in KNOWN_COGS:
             await bot.load_extension(f"cogs.{cog}")
-        all_handlers = ["cohorts", "officehours", "onboarding", "recognition"]
+        all_handlers = ["cohorts", "mentorship", "officehours", "onboarding", "recognition"]
         assert [h.name for h in bot.member_data.handlers()] == all_handlers
         await bot.unload_extension("cogs.recognition")
-        assert [h.name for h in bot.member_data.handlers()] == ["cohorts", "officehours", "onboarding"]
+        assert [h.name for h in bot.member_data.handlers()] == [n for n in all_handlers if n != "recognition"]
         await bot.load_extension("cogs.recognition")  # loading again registers again, without a clash
         assert [h.name for h in bot.member_data.handlers()] == all_handlers
     finally:
