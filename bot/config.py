@@ -292,6 +292,9 @@ class QaSection(Section):
 
     # The forum tag put on solved questions (created on the forum when missing; at most 20 characters).
     solved_tag: str = Field("Solved", min_length=1, max_length=20)
+    # Ask for the Message Content intent (privileged: Developer Portal > Bot) to store answers' text from thread
+    # messages. Off: answers are stored from "Mark as solution", whose target message Discord always sends.
+    message_content: bool = True
     # A question with no activity this long gets one reminder to its asker.
     idle_hours: int = Field(48, ge=1, le=2160)
     # Still unanswered this long after that reminder: one post to the members subscribed to its tags.

@@ -35,14 +35,18 @@ from models import BotState
 log = logging.getLogger(__name__)
 
 
-def required_intents() -> discord.Intents:
-    """Only what the features use. ``members`` is privileged: turn on "Server Members Intent" in the portal."""
+def required_intents(config: Config | None = None) -> discord.Intents:
+    """Only what the features use. ``members`` is privileged: turn on "Server Members Intent" in the portal;
+    so is ``message_content``, asked for only when the Q&A cog stores answers' text ([qa] message_content)."""
     intents = discord.Intents.none()
     intents.guilds = True  # guild, channels, roles and threads in the cache
     intents.members = True  # joins and leaves (onboarding), member lookups for roles
     intents.guild_scheduled_events = True  # office hours as Discord events
     intents.voice_states = True  # who is in an office hour's voice channel (the live queue; not privileged)
     intents.guild_messages = True  # that someone wrote (not what: no message content) counts as activity
+    intents.guild_reactions = True  # Q&A votes are 👍/👎 reactions (not privileged)
+    if config is not None and "qa" in config.bot.cogs and config.qa.message_content:
+        intents.message_content = True  # the Q&A cog stores the text of messages in Q&A threads only
     return intents
 
 
@@ -66,7 +70,7 @@ class AtlasBot(commands.Bot):
         super().__init__(
             # No prefix commands: everything is a slash command (on_message below never parses messages).
             command_prefix=(),
-            intents=required_intents(),
+            intents=required_intents(config),
             tree_cls=AtlasTree,
             help_command=None,
             # Nothing a member wrote is ever sent with live pings; a cog opts in per message when it must ping.

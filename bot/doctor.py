@@ -74,6 +74,18 @@ async def check_discord(config: Config, client: discord.Client) -> list[Finding]
         findings.append(
             Finding("error", "Server Members Intent is off: Developer Portal > Bot > Privileged Gateway Intents")
         )
+    if "qa" in config.bot.cogs and config.qa.message_content:
+        if flags.gateway_message_content or flags.gateway_message_content_limited:
+            findings.append(Finding("ok", "Message Content Intent is on (Q&A answers read from thread messages)"))
+        else:
+            findings.append(
+                Finding(
+                    "error",
+                    "Message Content Intent is off but [qa] message_content = true asks for it: turn it on in "
+                    "Developer Portal > Bot > Privileged Gateway Intents, or set [qa] message_content = false "
+                    "(answers are then stored from \"Mark as solution\" only)",
+                )
+            )
     if not config.bot.guild_id:
         findings.append(Finding("error", "[bot] guild_id is 0: set it to your server's id"))
         return findings

@@ -16,10 +16,13 @@ if TYPE_CHECKING:
 
 
 async def setup(bot: AtlasBot) -> None:
+    from cogs.qa import service
     from cogs.qa.cog import QaCog
 
     await bot.add_cog(QaCog(bot))
+    # /privacy export and delete reach votes, subscriptions, questions and answers through this (bot/privacy.py).
+    bot.member_data.register(service.member_data_handler())
 
 
 async def teardown(bot: AtlasBot) -> None:
-    pass
+    bot.member_data.unregister("qa")

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import ledger, reminders
 from bot.config import Config
 from bot.db import dialect_insert
+from bot.privacy import DataSubject, MemberDataHandler
 from cogs.qa import search
 from models import LedgerEvent, Member
 from models.qa import QaAnswer, QaQuestion, QaQuestionTag, QaSubscription, QaVote
@@ -288,12 +289,13 @@ async def edit_answer(session: AsyncSession, message_id: int, body: str, now: da
 
 async def delete_answer(
     session: AsyncSession, rules: QaRules, policy: ledger.LedgerPolicy, message_id: int, now: datetime
-) -> QaAnswer | None:
+) -> bool | None:
     """A deleted message: out of search; an accepted one is un-accepted (its points reversed, the question
-    open again)."""
+    open again). None when it was no stored answer; else whether it was the accepted one."""
     answer = await session.scalar(select(QaAnswer).where(QaAnswer.message_id == message_id))
     if answer is None or answer.deleted_at is not None:
         return None
+    was_accepted = answer.accepted
     question = await session.get(QaQuestion, answer.question_id)
     assert question is not None
     answer.deleted_at = now
@@ -306,7 +308,7 @@ async def delete_answer(
     await session.flush()
     await search.drop_answer(session, answer.id)
     await search.index_question(session, question.id)
-    return answer
+    return was_accepted
 
 
 # -- votes ------------------------------------------------------------------------------------------------------
@@ -672,6 +674,14 @@ async def accepted_answer(session: AsyncSession, question_id: int) -> QaAnswer |
     )
 
 
+async def latest_answer(session: AsyncSession, question: QaQuestion) -> QaAnswer | None:
+    """The newest answer by someone other than the asker (what ``/solved`` without a link marks)."""
+    query = select(QaAnswer).where(QaAnswer.question_id == question.id, QaAnswer.deleted_at.is_(None))
+    if question.asker_id is not None:
+        query = query.where((QaAnswer.author_id != question.asker_id) | QaAnswer.author_id.is_(None))
+    return await session.scalar(query.order_by(QaAnswer.created_at.desc(), QaAnswer.id.desc()).limit(1))
+
+
 async def close(
     session: AsyncSession, question: QaQuestion, *, by_member_id: int, moderator: bool, now: datetime
 ) -> bool:
@@ -929,3 +939,45 @@ async def solved_pages(session: AsyncSession, guild_id: int | None = None) -> li
 
 def export_row(question: QaQuestion) -> dict[str, Any]:
     return {"title": question.title, "thread_id": question.thread_id, "state": question.state}
+
+
+# -- member data (/privacy export and delete) -------------------------------------------------------------------
+async def export_member_data(session: AsyncSession, member_id: int) -> dict[str, Any]:
+    questions = await session.scalars(
+        select(QaQuestion).where(QaQuestion.asker_id == member_id).order_by(QaQuestion.id)
+    )
+    answers = await session.scalars(select(QaAnswer).where(QaAnswer.author_id == member_id).order_by(QaAnswer.id))
+    votes = await session.scalars(
+        select(QaVote).where(QaVote.voter_id == member_id, QaVote.value != 0).order_by(QaVote.message_id)
+    )
+    return {
+        "questions": [export_row(q) for q in questions],
+        "answers": [
+            {
+                "message_id": a.message_id,
+                "body": a.body,
+                "accepted": a.accepted,
+                "deleted": a.deleted_at is not None,
+            }
+            for a in answers
+        ],
+        "votes": [{"message_id": v.message_id, "value": v.value} for v in votes],
+        "subscriptions": await subscriptions(session, member_id),
+    }
+
+
+async def erase_member_data(session: AsyncSession, member_id: int) -> None:
+    """Subscriptions and votes go. Questions and answers mirror public forum posts (the member deletes those in
+    Discord, which drops them from search); their rows stay, linked to the anonymised member, for the ledger."""
+    await session.execute(delete(QaSubscription).where(QaSubscription.member_id == member_id))
+    await session.execute(delete(QaVote).where(QaVote.voter_id == member_id))
+
+
+def member_data_handler() -> MemberDataHandler:
+    async def export(session: AsyncSession, subject: DataSubject) -> dict[str, Any]:
+        return await export_member_data(session, subject.member_id)
+
+    async def erase(session: AsyncSession, subject: DataSubject, at: datetime) -> None:
+        await erase_member_data(session, subject.member_id)
+
+    return MemberDataHandler("qa", export, erase)

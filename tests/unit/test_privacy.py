@@ -85,6 +85,10 @@ MEMBER_TABLES = {
     "office_hour_questions": "erased",
     "office_hour_queue": "erased",
     "office_hour_attendance": "erased",
+    "qa_questions": "kept",  # asker_id: public forum posts; the member deletes them in Discord
+    "qa_answers": "kept",
+    "qa_votes": "erased",
+    "qa_subscriptions": "erased",
     "ledger_events": "kept",
     "member_points": "kept",
     "member_kind_stats": "kept",
@@ -109,10 +113,10 @@ async def test_features_register_their_handlers_and_unload_them(tmp_path) -> Non
     try:
         for cog in KNOWN_COGS:
             await bot.load_extension(f"cogs.{cog}")
-        all_handlers = ["cohorts", "officehours", "onboarding", "recognition"]
+        all_handlers = ["cohorts", "officehours", "onboarding", "qa", "recognition"]
         assert [h.name for h in bot.member_data.handlers()] == all_handlers
         await bot.unload_extension("cogs.recognition")
-        assert [h.name for h in bot.member_data.handlers()] == ["cohorts", "officehours", "onboarding"]
+        assert [h.name for h in bot.member_data.handlers()] == ["cohorts", "officehours", "onboarding", "qa"]
         await bot.load_extension("cogs.recognition")  # loading again registers again, without a clash
         assert [h.name for h in bot.member_data.handlers()] == all_handlers
     finally:
