@@ -280,6 +280,11 @@ class Channel:
 
     @property
     def last_message_id(self) -> str | None:
+        if self.type == FORUM and self.guild is not None:
+            # "The last_message_id field is the ID of the most recently created thread in that channel" (Threads
+            # topic, "Forum and Media Channel Fields").
+            posts = [c.id for c in self.guild.channels.values() if c.is_thread and c.parent_id == self.id]
+            return str(max(posts)) if posts else None
         return str(self.messages[-1].id) if self.messages else None
 
     @property
