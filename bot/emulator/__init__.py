@@ -96,6 +96,23 @@ documentation; the bot's REST calls and these member-side helpers share them):
   ``components`` (no ``poll``) except the bot's own messages, DMs and messages that mention the bot; REST reads
   (``GET /channels/{id}/messages[/{id}]``) follow the application's flags the same way.
 
+Reactions (``reactions.py`` holds Discord's rules, each citing its documentation; REST and members share them):
+
+- ``emu.react(member, message, emoji)`` / ``emu.unreact(member, message, emoji)`` (a Unicode emoji such as
+  ``"👍"``): MESSAGE_REACTION_ADD (``user_id``, ``channel_id``, ``message_id``, ``guild_id``, ``member``,
+  ``emoji``, ``message_author_id``, ``burst``, ``burst_colors``, ``type``) / MESSAGE_REACTION_REMOVE (no
+  ``member``), only to a bot with GUILD_MESSAGE_REACTIONS (DIRECT_MESSAGE_REACTIONS in DMs) that can see the
+  channel; repeating changes and sends nothing. ``emu.reaction_counts(message)`` -> ``{emoji: count}``;
+  ``emu.reactors(message, emoji)`` -> ids.
+- Rules: Read Message History (403/50013); Add Reactions only for an emoji nobody used yet on the message
+  (403/50013); at most 20 different emoji (400/30010); not an emoji, or a custom ``name:id`` emoji (the guilds have
+  none) -> 400/10014; an archived thread -> 400/50083.
+- Bot REST (discord.py ``Message.add_reaction``, ``remove_reaction``, ``clear_reaction``, ``clear_reactions``,
+  ``Reaction.users``): PUT/DELETE ``.../reactions/{emoji}/@me``, DELETE ``.../reactions/{emoji}/{user}`` and the
+  clears (Manage Messages; MESSAGE_REACTION_REMOVE_EMOJI / _REMOVE_ALL), GET ``.../reactions/{emoji}`` (users by
+  ascending id, ``after``, ``limit`` 1-100 default 25, ``type=1`` empty). Messages carry ``reactions`` (``count``,
+  ``count_details``, ``me``). Not modelled: super reactions, custom emoji.
+
 Guild scheduled events and voice (``events.py`` holds Discord's rules, each citing its documentation; REST and the
 member-side helpers share them):
 
@@ -168,9 +185,10 @@ asking for them is disconnected with 4014, as Discord does (the default switches
 Rules enforced: interaction deadline (``Emulator(interaction_deadline=3.0)``; late -> 404 code 10062), one initial
 response (40060), message/embed/component/modal/autocomplete limits (400 code 50035), empty message (50006),
 missing permissions and role hierarchy (403 code 50013), closed DMs (403 code 50007), command schema limits on sync
-(50035), forums (40067, 40066, 40061, 50008, 50035 for tag counts), members' messages (50005), scheduled event
-times (against ``Emulator(now=...)``), scheduled events (30038, 50035 status transitions, 50013), threads (50001,
-50013, 50083, 160005, 160006, 30033, 50035 for auto_archive_duration), voice (50001, 50013, 40032).
+(50035), forums (40067, 40066, 40061, 50008, 50035 for tag counts), members' messages (50005), reactions (10014,
+30010, 50013, 50083), scheduled event times (against ``Emulator(now=...)``), scheduled events (30038, 50035 status
+transitions, 50013), threads (50001, 50013, 50083, 160005, 160006, 30033, 50035 for auto_archive_duration), voice
+(50001, 50013, 40032).
 """
 
 from __future__ import annotations

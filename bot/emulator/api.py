@@ -34,6 +34,7 @@ from .interactions import (
     Modal,
 )
 from .ratelimits import GLOBAL_LIMIT, RateLimiter
+from .reactions import ReactionRules
 from .rules import ATTACHMENT_SIZE_LIMIT, DiscordError, missing_permissions
 from .server import API_PREFIX, Failure, RecordedRequest, RestServer
 from .state import (
@@ -145,6 +146,7 @@ class Emulator:
         self.rest = RestServer(self)
         self.thread_rules = ThreadRules(self)
         self.forums = ForumRules(self)
+        self.reactions = ReactionRules(self)
         self.voice = VoiceRules(self)
         self._changed = asyncio.Event()
         self._timers: list[asyncio.TimerHandle] = []
@@ -618,6 +620,38 @@ class Emulator:
         thread, _ = self.forums.create_post(actor, forum, body, {})
         return thread
 
+    # -- reactions on the members' side (Discord's client), under reactions.py's rules -------------------------
+    def react(self, member: Member, message: Message, emoji: str) -> None:
+        """``member`` reacts with ``emoji`` (a Unicode emoji such as ``"👍"``): MESSAGE_REACTION_ADD to a bot with
+        the GUILD_MESSAGE_REACTIONS intent. Read Message History is needed, Add Reactions for an emoji nobody used
+        yet on the message (403/50013); at most 20 different emoji (400/30010); 400/50083 in an archived thread;
+        400/10014 for something that is not an emoji. Reacting twice changes nothing."""
+        msg = self._live_message(message)
+        self.archive_idle_threads()
+        self.reactions.add(member, msg, emoji)
+
+    def unreact(self, member: Member, message: Message, emoji: str) -> None:
+        """``member`` takes their ``emoji`` reaction back (MESSAGE_REACTION_REMOVE); nothing if they had none."""
+        msg = self._live_message(message)
+        self.archive_idle_threads()
+        self.reactions.remove(member, msg, emoji)
+
+    def reaction_counts(self, message: Message) -> dict[str, int]:
+        """``{emoji: count}`` of a message's reactions, in the order they were first added."""
+        msg = self.messages_by_id.get(message.id, message)
+        return {e: len(u) for e, u in msg.reactions.items() if u}
+
+    def reactors(self, message: Message, emoji: str) -> list[int]:
+        """The ids of the users who reacted with ``emoji``, ascending."""
+        msg = self.messages_by_id.get(message.id, message)
+        return sorted(msg.reactions.get(emoji, ()))
+
+    def _live_message(self, message: Message) -> Message:
+        msg = self.messages_by_id.get(message.id, message)
+        if msg.deleted or msg.ephemeral:
+            raise DiscordError(404, rules.UNKNOWN_MESSAGE, "Unknown Message")
+        return msg
+
     def tag_id(self, forum: Channel, name: str) -> int:
         """The id of the forum's available tag called ``name`` (KeyError if there is none)."""
         return tag_named(forum, name)
@@ -990,6 +1024,7 @@ class Emulator:
             embeds=list(body.get("embeds") or []),
             components=list(body.get("components") or []),
             flags=flags,
+            viewer_id=self.bot_user.id,
         )
         if files:
             self._attachments(msg, body, files)

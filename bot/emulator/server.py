@@ -52,6 +52,7 @@ from .state import (
     Overwrite,
     Role,
     ScheduledEvent,
+    User,
     perm,
 )
 
@@ -160,6 +161,10 @@ class RestServer:
         r("DELETE", "/channels/{channel_id}/messages/{mid}", self.delete_message)
         r("PUT", "/channels/{channel_id}/messages/{mid}/reactions/{emoji}/@me", self.add_reaction)
         r("DELETE", "/channels/{channel_id}/messages/{mid}/reactions/{emoji}/@me", self.remove_reaction)
+        r("DELETE", "/channels/{channel_id}/messages/{mid}/reactions/{emoji}/{user_id}", self.remove_user_reaction)
+        r("GET", "/channels/{channel_id}/messages/{mid}/reactions/{emoji}", self.reaction_users)
+        r("DELETE", "/channels/{channel_id}/messages/{mid}/reactions/{emoji}", self.clear_emoji)
+        r("DELETE", "/channels/{channel_id}/messages/{mid}/reactions", self.clear_reactions)
         r("PUT", "/channels/{channel_id}/pins/{mid}", self.pin)
         r("DELETE", "/channels/{channel_id}/pins/{mid}", self.unpin)
         r("PUT", "/channels/{channel_id}/messages/pins/{mid}", self.pin)
@@ -641,18 +646,46 @@ class RestServer:
         self.emu._delete_message(msg)
         return None
 
+    # Reactions: the rules and events are in reactions.py. The bot in a DM channel acts as its own user.
+    def _reactor(self, channel: Channel) -> Member | User:
+        return self._bot(channel.guild) if channel.guild is not None else self.emu.bot_user
+
     async def add_reaction(self, req: Req) -> Any:
         channel = self._channel(req)
         msg = self._message(channel, req.params["mid"])
-        self.emu.thread_rules.not_archived(channel)
-        msg.reactions.setdefault(req.params["emoji"], set()).add(self.emu.bot_user.id)
+        self.emu.reactions.add(self._reactor(channel), msg, req.params["emoji"])
         return None
 
     async def remove_reaction(self, req: Req) -> Any:
         channel = self._channel(req)
         msg = self._message(channel, req.params["mid"])
-        self.emu.thread_rules.not_archived(channel)
-        msg.reactions.get(req.params["emoji"], set()).discard(self.emu.bot_user.id)
+        self.emu.reactions.remove(self._reactor(channel), msg, req.params["emoji"])
+        return None
+
+    async def remove_user_reaction(self, req: Req) -> Any:
+        channel = self._channel(req)
+        msg = self._message(channel, req.params["mid"])
+        uid = req.params["user_id"]
+        if not uid.isdigit():
+            raise not_found(rules.UNKNOWN_USER, "User")
+        self.emu.reactions.remove(self._reactor(channel), msg, req.params["emoji"], target=int(uid))
+        return None
+
+    async def reaction_users(self, req: Req) -> Any:
+        channel = self._channel(req)
+        msg = self._message(channel, req.params["mid"])
+        return self.emu.reactions.users(self._reactor(channel), msg, req.params["emoji"], req.query)
+
+    async def clear_emoji(self, req: Req) -> Any:
+        channel = self._channel(req)
+        msg = self._message(channel, req.params["mid"])
+        self.emu.reactions.clear(self._reactor(channel), msg, req.params["emoji"])
+        return None
+
+    async def clear_reactions(self, req: Req) -> Any:
+        channel = self._channel(req)
+        msg = self._message(channel, req.params["mid"])
+        self.emu.reactions.clear(self._reactor(channel), msg, None)
         return None
 
     async def pin(self, req: Req) -> Any:

@@ -51,10 +51,13 @@ class Panel(discord.ui.View):
 class ProbeBot(commands.Bot):
     """Records what it saw so tests can assert on the bot's side too."""
 
-    def __init__(self, guild_id: int, *, members_intent: bool = True, message_content: bool = True) -> None:
+    def __init__(
+        self, guild_id: int, *, members_intent: bool = True, message_content: bool = True, reactions: bool = True
+    ) -> None:
         intents = discord.Intents.default()
         intents.members = members_intent
         intents.message_content = message_content
+        intents.reactions = reactions
         super().__init__(
             command_prefix="!",
             intents=intents,
