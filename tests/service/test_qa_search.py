@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from itertools import count
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -362,3 +363,40 @@ async def test_downgrade_removes_the_index_tables(db_url: str) -> None:
     finally:
         await engine.dispose()
     await db.upgrade(db_url)
+
+
+async def test_search_rebuild_command(
+    migrated_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot import cli
+
+    engine = db.create_engine(migrated_url)
+    try:
+        async with db.create_sessionmaker(engine).begin() as s:
+            await ask(s, "Split brain", answers=("fencing tokens",))
+            await ask(s, "Clock skew")
+            # Rows changed behind the index's back (a restore, a hand edit): the index is stale.
+            await s.execute(update(QaAnswer).values(body="lease expiry"))
+            await s.execute(text("DELETE FROM qa_search"))
+        config = tmp_path / "config.toml"
+        config.write_text(f'[database]\nurl = "{migrated_url}"\n')
+        assert await asyncio.to_thread(cli.main, ["search-rebuild", "-c", str(config)]) == 0
+        assert "search index rebuilt: 2 question(s) indexed" in capsys.readouterr().out
+        async with db.create_sessionmaker(engine)() as s:
+            assert await titles(s, "lease") == ["Split brain"] and await titles(s, "fencing") == []
+    finally:
+        await engine.dispose()
+
+
+async def test_search_rebuild_refuses_an_unmigrated_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot import cli
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    await db.upgrade(url, "0014")
+    config = tmp_path / "config.toml"
+    config.write_text(f'[database]\nurl = "{url}"\n')
+    assert await asyncio.to_thread(cli.main, ["search-rebuild", "-c", str(config)]) == 2
+    expected = f"is at revision 0014, not {db.head_revision()}: run `atlas-bot migrate`"
+    assert expected in capsys.readouterr().err
