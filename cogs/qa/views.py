@@ -14,7 +14,11 @@ Check = Callable[[discord.Interaction, str, str, list[str]], Awaitable[None]]
 
 class AskModal(discord.ui.Modal, title="Ask a question"):
     question_title: discord.ui.TextInput[AskModal] = discord.ui.TextInput(
-        label="Title", placeholder="One line: what do you want to know?", min_length=5, max_length=100
+        label="Title",
+        placeholder="One line: what do you want to know?",
+        min_length=5,
+        max_length=100,
+        custom_id="qa:ask:title",
     )
     body: discord.ui.TextInput[AskModal] = discord.ui.TextInput(
         label="Details",
@@ -22,6 +26,7 @@ class AskModal(discord.ui.Modal, title="Ask a question"):
         placeholder="What you tried, what happened, what you expected",
         min_length=10,
         max_length=4000,
+        custom_id="qa:ask:body",
     )
 
     def __init__(self, tags: list[str], then: Check) -> None:
