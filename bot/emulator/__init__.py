@@ -150,6 +150,13 @@ Playing the members' side (each waits for the bot's answer and returns an ``Inte
 - ``await emu.click(member, message_or_result, custom_id_or_label, *, timeout=None)``
 - ``await emu.select(member, message_or_result, custom_id, values, *, timeout=None)``
 - ``await emu.submit_modal(member, modal_or_result, {custom_id: text}, *, timeout=None)``
+- ``await emu.message_command(member, "Mark as solution", message, *, timeout=None)``: the message's "Apps" menu
+  (``data.type`` 3, ``target_id``, ``resolved.messages`` with the whole message: content included even without the
+  Message Content intent, as Discord always sends it); ``await emu.user_command(member, name, target, *,
+  in_channel=None, timeout=None)`` (``data.type`` 2, ``resolved`` users and members). Refused for an unsynced or
+  hidden (``default_member_permissions``) command, or a deleted message. Syncing USER/MESSAGE commands: names of
+  1-32 characters (capitals and spaces allowed), no description or options, at most 15 of each type per scope
+  (50035); they read back with ``description`` "".
 
 ``InteractionResult``: ``content``, ``embeds``, ``components``, ``ephemeral``, ``deferred``, ``updated``,
 ``response_type``, ``message`` (clickable), ``followups`` (live list), ``modal``, ``choices``, ``errors`` (Discord

@@ -1391,6 +1391,85 @@ class Emulator:
         choices.interaction = r
         return choices
 
+    # -- context menus: "Apps" on a message or a user in Discord's client ----------------------------------------
+    def _find_context_command(self, member: Member, name: str, ctype: int) -> dict[str, Any]:
+        """The synced USER (2) or MESSAGE (3) command called ``name`` (the guild's, else the global one), refused
+        as the client would not offer it: unsynced, or hidden by ``default_member_permissions``."""
+        guild = member.guild
+        for scope in (guild.id, None):
+            found = next(
+                (c for c in self.app_commands.get(scope, []) if c.get("type") == ctype and c["name"] == name), None
+            )
+            if found is not None:
+                break
+        else:
+            kind = "message" if ctype == 3 else "user"
+            raise InteractionRefused(f"no {kind} command {name!r} is synced (Discord shows no such app)")
+        required = found.get("default_member_permissions")
+        if required is not None:
+            have = guild.base_permissions(member)
+            if not have & ADMINISTRATOR and have & int(required) != int(required):
+                raise InteractionRefused(f"{name!r} is hidden from {member.name} (default_member_permissions)")
+        return found
+
+    def _context_data(self, command: dict[str, Any], ctype: int, target_id: int, resolved: dict[str, Any]) -> Any:
+        data: dict[str, Any] = {
+            "id": command["id"],
+            "name": command["name"],
+            "type": ctype,
+            "target_id": str(target_id),
+            "resolved": resolved,
+        }
+        if command.get("guild_id"):
+            data["guild_id"] = command["guild_id"]  # discord.py finds guild commands by data.guild_id
+        return data
+
+    async def message_command(
+        self,
+        member: Member,
+        name: str,
+        message: Message,
+        /,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - how long to wait for the bot's answer
+    ) -> InteractionResult:
+        """``member`` picks the message command ``name`` ("Apps" in the message's context menu) on
+        ``message``: an APPLICATION_COMMAND interaction with ``data.type`` 3, ``target_id`` and
+        ``resolved.messages`` holding the whole message. Its content is always there: the Message Content intent's
+        exceptions include "Content of the message a message context menu command is used on" (Gateway, "Message
+        Content Intent"). Refused (``InteractionRefused``) for an unsynced or hidden command, a deleted or
+        ephemeral message, or a channel the member cannot see."""
+        msg = self.messages_by_id.get(message.id, message)
+        if msg.deleted or msg.ephemeral:
+            raise InteractionRefused("that message is not in the channel")
+        command = self._find_context_command(member, name, 3)
+        target = msg.payload()
+        guild = msg.channel.guild
+        if guild is not None and (author := guild.members.get(msg.author.id)) is not None:
+            target["member"] = author.payload(with_user=False)
+        data = self._context_data(command, 3, msg.id, {"messages": {str(msg.id): target}})
+        return await self._interact(member, msg.channel, APPLICATION_COMMAND, data, command=name, timeout=timeout)
+
+    async def user_command(
+        self,
+        member: Member,
+        name: str,
+        target: Member,
+        /,
+        *,
+        in_channel: Channel | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - how long to wait for the bot's answer
+    ) -> InteractionResult:
+        """``member`` picks the user command ``name`` on ``target`` ("Apps" in a member's context menu):
+        ``data.type`` 2, ``target_id`` and ``resolved`` users and members ("If data for a Member is included, data
+        for its corresponding User will also be included")."""
+        command = self._find_context_command(member, name, 2)
+        resolved: dict[str, dict[str, Any]] = {}
+        self._resolve_member(member.guild, target, resolved)
+        data = self._context_data(command, 2, target.id, resolved)
+        channel = in_channel or self._default_channel(member.guild)
+        return await self._interact(member, channel, APPLICATION_COMMAND, data, command=name, timeout=timeout)
+
     def _source(self, message: Message | InteractionResult) -> Message:
         if isinstance(message, InteractionResult):
             if message.message is None:

@@ -430,6 +430,8 @@ class RestServer:
                 "type": int(cmd.get("type", 1)),
                 "default_member_permissions": cmd.get("default_member_permissions"),
             }
+            if data["type"] in (2, 3):
+                data["description"] = ""  # "will be an empty string (instead of null) when fetching commands"
             if scope is not None:
                 data["guild_id"] = str(scope)
             stored.append(data)
