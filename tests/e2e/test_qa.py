@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import discord
 import pytest
 from sqlalchemy import func, select
 
@@ -61,17 +62,31 @@ class QaWorld:
 
 
 async def start_qa(
-    emu: Emulator, clock: ManualClock, db: Path, *, message_content: bool = True, vote_reputation: int = 0
+    emu: Emulator,
+    clock: ManualClock,
+    db: Path,
+    *,
+    message_content: bool = True,
+    vote_reputation: int = 0,
+    account_age_days: int = 0,
 ) -> QaWorld:
     guild = make_world(emu)
     forum = emu.add_channel(guild, "questions", type="forum", tags=TAGS)
     config = config_for(emu, guild, cogs=COGS).with_overrides(
         channels={"qa_forum": forum.id},
-        qa={"message_content": message_content, "idle_hours": 48, "subscribers_after_hours": 24},
+        qa={
+            "message_content": message_content,
+            "idle_hours": 48,
+            "subscribers_after_hours": 24,
+            # The emulator's accounts are created "now"; the age rule has its own test.
+            "min_account_age_days": account_age_days,
+        },
         recognition={"privileges": {"vote": vote_reputation, "comment": 50, "review": 100, "edit_tags": 500}},
     )
     atlas = AtlasHarness(emu, guild, clock, config, f"sqlite+aiosqlite:///{db}")
-    atlas.members["alice"] = emu.add_member(guild, "alice", roles=["Maintainer"])
+    # Alice moderates the forum as Discord's client lets her: Manage Threads and Manage Messages.
+    emu.add_role(guild, "Forum mods", permissions=discord.Permissions(manage_threads=True, manage_messages=True))
+    atlas.members["alice"] = emu.add_member(guild, "alice", roles=["Maintainer", "Forum mods"])
     for name in ("bob", "carol", "dave"):
         atlas.members[name] = emu.add_member(guild, name)
     await atlas.start()
@@ -339,8 +354,10 @@ async def test_without_message_content_answers_come_from_solved_and_votes(qa_wit
         assert accepted == 1
 
 
-async def test_voting_needs_reputation(emulator: Emulator, e2e_clock: ManualClock, tmp_path: Path) -> None:
-    qa = await start_qa(emulator, e2e_clock, tmp_path / "qa.db", vote_reputation=15)
+async def test_voting_needs_reputation_and_young_accounts_earn_no_accept_points(
+    emulator: Emulator, e2e_clock: ManualClock, tmp_path: Path
+) -> None:
+    qa = await start_qa(emulator, e2e_clock, tmp_path / "qa.db", vote_reputation=15, account_age_days=7)
     try:
         emu = qa.emu
         thread = await qa.post("bob", "Raft joint consensus", "How do membership changes work?", ("raft",))
@@ -350,6 +367,9 @@ async def test_voting_needs_reputation(emulator: Emulator, e2e_clock: ManualCloc
         await qa.eventually(lambda: _no_reactors(emu, reply))
         assert emu.reactors(reply, "👍") == []  # removed: dave has no reputation yet
         assert await qa.points("carol") == 5
+        done = await emu.slash(qa.atlas.members["bob"], "solved", in_channel=thread)
+        assert done.error is None and (await qa.question(thread.id)).state == "solved"
+        assert await qa.points("carol") == 5  # carol's account is minutes old: the accept earns nothing
     finally:
         await qa.atlas.stop()
 
