@@ -376,3 +376,33 @@ async def test_voting_needs_reputation_and_young_accounts_earn_no_accept_points(
 
 async def _no_reactors(emu: Emulator, message: Any) -> bool:
     return emu.reactors(message, "👍") == []
+
+
+async def test_mark_as_solution_menu_stores_the_answer_text_even_without_the_intent(
+    qa_without_content: QaWorld,
+) -> None:
+    qa = qa_without_content
+    emu = qa.emu
+    bob, carol, dave = (qa.atlas.members[n] for n in ("bob", "carol", "dave"))
+    thread = await qa.post("bob", "Go context cancellation", "How do I stop workers?", ("go",))
+    reply = emu.post(carol, thread, "Pass a context and select on ctx.Done() in each worker.")
+    assert (await qa.eventually(lambda: qa.answer(reply.id))).body == ""
+
+    refused = await emu.message_command(dave, "Mark as solution", reply)
+    assert "Only the member who asked" in refused.followups[-1].content
+    assert (await qa.question(thread.id)).state == "open"
+    on_question = await emu.message_command(bob, "Mark as solution", emu.messages(thread)[0])
+    assert "the question itself" in on_question.content
+
+    done = await emu.message_command(bob, "Mark as solution", reply)
+    assert done.error is None and "Marked as the solution" in done.followups[-1].content
+    stored = await qa.answer(reply.id)
+    assert stored.accepted and stored.body == "Pass a context and select on ctx.Done() in each worker."
+    assert "Solved" in emu.applied_tags(thread)
+    assert await qa.points("carol") == 5 + 15
+    # The answer's text is searchable now.
+    found = await emu.slash(dave, "search", query="ctx.Done workers", solved=True)
+    assert "Go context cancellation" in found.followups[-1].embeds[0]["description"]
+    again = await emu.message_command(bob, "Mark as solution", reply)
+    assert "already the accepted solution" in again.followups[-1].content
+    assert await qa.points("carol") == 5 + 15
