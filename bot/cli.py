@@ -1,5 +1,5 @@
 """The ``atlas-bot`` command (also ``python -m bot``): run, migrate, sync, check, ledger-rebuild, search-rebuild,
-sandbox."""
+export-kb, sandbox."""
 
 from __future__ import annotations
 
@@ -284,6 +284,31 @@ def cmd_search_rebuild(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_export_kb(args: argparse.Namespace, config: Config) -> int:
+    """Solved Q&A questions as Markdown pages in DIR (one per question, and index.md), to publish as docs."""
+    from bot import db
+    from cogs.qa import export, service
+
+    async def pages() -> list[export.Page]:
+        url = config.database.url
+        current, head = await db.known_revision_at(url), db.head_revision()
+        if current != head:
+            raise SetupError(
+                f"the database is at revision {current or 'none (empty)'}, not {head}: run `atlas-bot migrate`"
+            )
+        engine = db.create_engine(url)
+        try:
+            async with db.create_sessionmaker(engine)() as session:
+                return await service.kb_pages(session, config.bot.guild_id or None)
+        finally:
+            await engine.dispose()
+
+    found = asyncio.run(pages())
+    written = export.write(found, Path(args.directory))
+    print(f"exported {len(found):,} solved question(s) to {args.directory} ({len(written):,} files with index.md)")
+    return 0
+
+
 def cmd_sandbox(args: argparse.Namespace, _config: Config | None) -> int:
     from bot.sandbox import main as sandbox_main
 
@@ -328,6 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_ledger_rebuild,
     )
     add("search-rebuild", "rebuild the Q&A full-text search index from questions and answers", cmd_search_rebuild)
+    k = add("export-kb", "write solved Q&A questions as Markdown pages, ready to publish", cmd_export_kb)
+    k.add_argument("directory", help="folder for the pages (created when missing; same-named pages are replaced)")
     s = add("sandbox", "try the bot offline against a local Discord emulator", cmd_sandbox)
     s.add_argument("--script", type=Path, help="replay a scenario file instead of prompting")
     s.add_argument("--demo", action="store_true", help="replay the shipped demo of a community's first weeks")

@@ -30,7 +30,7 @@ from bot import ledger, reminders
 from bot.config import Config
 from bot.db import dialect_insert
 from bot.privacy import DataSubject, MemberDataHandler
-from cogs.qa import search
+from cogs.qa import export, search
 from models import LedgerEvent, Member
 from models.qa import QaAnswer, QaQuestion, QaQuestionTag, QaSubscription, QaVote
 
@@ -935,6 +935,32 @@ async def solved_pages(session: AsyncSession, guild_id: int | None = None) -> li
             continue
         pages.append(SolvedPage(question, await tags_of(session, question.id), answers[0], answers[1:]))
     return pages
+
+
+async def kb_pages(session: AsyncSession, guild_id: int | None = None) -> list[export.Page]:
+    """The solved questions as export pages, with the display names of askers and answerers."""
+    pages = await solved_pages(session, guild_id)
+    people = {p.question.asker_id for p in pages} | {a.author_id for p in pages for a in (p.accepted, *p.others)}
+    ids = [m for m in people if m is not None]
+    names = dict((await session.execute(select(Member.id, Member.display_name).where(Member.id.in_(ids)))).all())
+
+    def text(answer: QaAnswer) -> export.AnswerText:
+        return export.AnswerText(answer.message_id, names.get(answer.author_id, ""), answer.body, answer.score)
+
+    return [
+        export.Page(
+            question_id=p.question.id,
+            guild_id=p.question.guild_id,
+            thread_id=p.question.thread_id,
+            title=p.question.title,
+            tags=p.tags,
+            asker=names.get(p.question.asker_id, ""),
+            body=p.question.body,
+            accepted=text(p.accepted),
+            others=[text(a) for a in p.others],
+        )
+        for p in pages
+    ]
 
 
 def export_row(question: QaQuestion) -> dict[str, Any]:
