@@ -124,7 +124,38 @@ async def check_discord(config: Config, client: discord.Client) -> list[Finding]
             findings.append(Finding("ok", f"[channels] {key}: #{channels[channel_id].name} (id {channel_id})"))
     if "cohorts" in config.bot.cogs:
         findings += cohort_findings(config, channels, me)
+    if "qa" in config.bot.cogs:
+        findings += qa_findings(config, channels, me)
     return findings
+
+
+# The Q&A forum: posting questions, tagging them Solved (adding the tag when missing), pinning accepted answers,
+# removing votes that do not count.
+QA_PERMISSIONS = (
+    "view_channel",
+    "send_messages",
+    "send_messages_in_threads",
+    "read_message_history",
+    "manage_threads",
+    "manage_messages",
+    "manage_channels",
+)
+
+
+def qa_findings(config: Config, channels: dict[int, Any], me: discord.Member) -> list[Finding]:
+    channel_id = config.channels.qa_forum
+    if not channel_id:
+        return [Finding("error", "Q&A: [channels] qa_forum is not set; /ask has nowhere to post")]
+    channel = channels.get(channel_id)
+    if channel is None:
+        return []  # reported above as a missing channel
+    if not isinstance(channel, discord.ForumChannel):
+        return [Finding("error", f"Q&A: #{channel.name} is not a forum channel; [channels] qa_forum must be one")]
+    perms = channel.permissions_for(me)
+    missing = [p.replace("_", " ") for p in QA_PERMISSIONS if not getattr(perms, p)]
+    if missing:
+        return [Finding("error", f"Q&A: in #{channel.name} the bot lacks: {', '.join(missing)}")]
+    return [Finding("ok", f"Q&A: the bot can post, tag and pin in the forum #{channel.name}")]
 
 
 # Cohorts are private threads in the study-groups channel: making one, adding members to a thread that is not
