@@ -113,6 +113,19 @@ Reactions (``reactions.py`` holds Discord's rules, each citing its documentation
   ascending id, ``after``, ``limit`` 1-100 default 25, ``type=1`` empty). Messages carry ``reactions`` (``count``,
   ``count_details``, ``me``). Not modelled: super reactions, custom emoji.
 
+Pins (``pins.py`` holds Discord's rules, each citing its documentation; REST and members share them):
+
+- discord.py 2.7's ``Message.pin()``/``unpin()`` (PUT/DELETE ``/channels/{id}/messages/pins/{message}``; the
+  deprecated ``/channels/{id}/pins/{message}`` too) and ``channel.pins()`` (GET ``/channels/{id}/messages/pins``:
+  ``items`` of ``{pinned_at, message}``, newest pin first, ``before`` a pinned_at, ``limit`` 1-50, ``has_more``;
+  nothing without Read Message History). Pinning needs Pin Messages (Manage Messages alone no longer does since
+  February 2026; the bot's default role has it), 403/50013; at most ``emu.max_pins`` (250,
+  ``Emulator(max_pins=...)``) a channel, 400/30003; archived thread 400/50083. A pin fires CHANNEL_PINS_UPDATE
+  (``last_pin_timestamp``) and posts the type 6 system message by the pinner (``message_reference`` to the pin);
+  unpinning fires CHANNEL_PINS_UPDATE only; deleting a pinned message fires none. Pinning twice changes nothing.
+- ``emu.member_pin(actor, message)``, ``emu.member_unpin(actor, message)``, ``emu.pinned(channel)`` -> messages,
+  the most recently pinned first (``message.pinned``, ``message.pinned_at``).
+
 Guild scheduled events and voice (``events.py`` holds Discord's rules, each citing its documentation; REST and the
 member-side helpers share them):
 

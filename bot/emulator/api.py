@@ -33,6 +33,7 @@ from .interactions import (
     InteractionResult,
     Modal,
 )
+from .pins import MAX_PINS, PinRules
 from .ratelimits import GLOBAL_LIMIT, RateLimiter
 from .reactions import ReactionRules
 from .rules import ATTACHMENT_SIZE_LIMIT, DiscordError, missing_permissions
@@ -108,11 +109,13 @@ class Emulator:
         max_active_threads: int = MAX_ACTIVE_THREADS,
         max_thread_members: int = MAX_THREAD_MEMBERS,
         message_content: bool = True,
+        max_pins: int = MAX_PINS,
     ) -> None:
         self.interaction_deadline = interaction_deadline
         # Discord's per-guild active-thread cap (160006) and per-thread member cap (30033); tests may lower them.
         self.max_active_threads = max_active_threads
         self.max_thread_members = max_thread_members
+        self.max_pins = max_pins  # Discord's 250 pins a channel (30003); tests may lower it
         # Discord's REST rate limits (ratelimits.py): off by default so tests that post in a tight loop stay fast;
         # on, every answer carries X-RateLimit-* headers and an exhausted bucket or the global limit answers 429.
         self.rate_limiter: RateLimiter | None = (
@@ -147,6 +150,7 @@ class Emulator:
         self.thread_rules = ThreadRules(self)
         self.forums = ForumRules(self)
         self.reactions = ReactionRules(self)
+        self.pins = PinRules(self)
         self.voice = VoiceRules(self)
         self._changed = asyncio.Event()
         self._timers: list[asyncio.TimerHandle] = []
@@ -636,6 +640,22 @@ class Emulator:
         self.archive_idle_threads()
         self.reactions.remove(member, msg, emoji)
 
+    # -- pins on the members' side, under pins.py's rules -------------------------------------------------------
+    def member_pin(self, actor: Member, message: Message) -> None:
+        """``actor`` pins a message (Pin Messages; 403/50013): CHANNEL_PINS_UPDATE and the "pinned a message"
+        system message (type 6) by ``actor``; 400/30003 past ``emu.max_pins``; 400/50083 in an archived thread."""
+        self.archive_idle_threads()
+        self.pins.pin(actor, self._live_message(message))
+
+    def member_unpin(self, actor: Member, message: Message) -> None:
+        """``actor`` unpins a message (Pin Messages; CHANNEL_PINS_UPDATE)."""
+        self.archive_idle_threads()
+        self.pins.unpin(actor, self._live_message(message))
+
+    def pinned(self, channel: Channel) -> list[Message]:
+        """The channel's (or thread's) pinned messages, the most recently pinned first."""
+        return self.pins.pinned(channel)
+
     def reaction_counts(self, message: Message) -> dict[str, int]:
         """``{emoji: count}`` of a message's reactions, in the order they were first added."""
         msg = self.messages_by_id.get(message.id, message)
@@ -1014,6 +1034,7 @@ class Emulator:
         interaction: InteractionResult | None = None,
         author: User | None = None,
         mid: int | None = None,
+        mtype: int | None = None,
     ) -> Message:
         msg = Message(
             mid or self.snowflakes.next(),
@@ -1033,6 +1054,8 @@ class Emulator:
             ref = body["message_reference"]
             msg.message_reference = {k: str(v) if k.endswith("_id") else v for k, v in ref.items()}
             msg.type = 19
+        if mtype is not None:
+            msg.type = mtype
         if interaction is not None:
             msg.webhook_id = self.application_id
             msg.type = 20 if interaction.type == APPLICATION_COMMAND else 19

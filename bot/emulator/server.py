@@ -53,6 +53,7 @@ from .state import (
     Role,
     ScheduledEvent,
     User,
+    iso,
     perm,
 )
 
@@ -156,6 +157,8 @@ class RestServer:
         # messages
         r("POST", "/channels/{channel_id}/messages", self.create_message)
         r("GET", "/channels/{channel_id}/messages", self.list_messages)
+        # Before /messages/{mid}, which would take "pins" for a message id.
+        r("GET", "/channels/{channel_id}/messages/pins", self.channel_pins)
         r("GET", "/channels/{channel_id}/messages/{mid}", self.get_message)
         r("PATCH", "/channels/{channel_id}/messages/{mid}", self.edit_message)
         r("DELETE", "/channels/{channel_id}/messages/{mid}", self.delete_message)
@@ -167,6 +170,7 @@ class RestServer:
         r("DELETE", "/channels/{channel_id}/messages/{mid}/reactions", self.clear_reactions)
         r("PUT", "/channels/{channel_id}/pins/{mid}", self.pin)
         r("DELETE", "/channels/{channel_id}/pins/{mid}", self.unpin)
+        r("GET", "/channels/{channel_id}/pins", self.legacy_pins)
         r("PUT", "/channels/{channel_id}/messages/pins/{mid}", self.pin)
         r("DELETE", "/channels/{channel_id}/messages/pins/{mid}", self.unpin)
         r("POST", "/users/@me/channels", self.open_dm)
@@ -690,18 +694,28 @@ class RestServer:
         self.emu.reactions.clear(self._reactor(channel), msg, None)
         return None
 
+    # Pins: the rules and events are in pins.py.
     async def pin(self, req: Req) -> Any:
         channel = self._channel(req)
-        if channel.guild is not None:
-            self._need(channel.guild, perm("manage_messages") | perm("view_channel"), channel)
-        self.emu.thread_rules.not_archived(channel)
-        self._message(channel, req.params["mid"]).pinned = True
+        self.emu.pins.pin(self._reactor(channel), self._message(channel, req.params["mid"]))
         return None
 
     async def unpin(self, req: Req) -> Any:
         channel = self._channel(req)
-        self._message(channel, req.params["mid"]).pinned = False
+        self.emu.pins.unpin(self._reactor(channel), self._message(channel, req.params["mid"]))
         return None
+
+    async def channel_pins(self, req: Req) -> Any:
+        """Get Channel Pins: ``{"items": [{"pinned_at", "message"}], "has_more"}`` (Message Pin Object)."""
+        channel = self._channel(req)
+        pins, more = self.emu.pins.listing(self._reactor(channel), channel, req.query)
+        items = [{"pinned_at": iso(at), "message": self._readable(m)} for m, at in pins]
+        return {"items": items, "has_more": more}
+
+    async def legacy_pins(self, req: Req) -> Any:
+        channel = self._channel(req)
+        pins, _ = self.emu.pins.listing(self._reactor(channel), channel, req.query, legacy=True)
+        return [self._readable(m) for m, _ in pins]
 
     async def open_dm(self, req: Req) -> Any:
         body = req.body or {}

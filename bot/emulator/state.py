@@ -65,6 +65,7 @@ def default_bot_permissions() -> int:
         manage_roles=True,
         manage_channels=True,
         manage_messages=True,
+        pin_messages=True,  # split from Manage Messages; required alone since February 2026 (pins.py)
         manage_threads=True,
         manage_events=True,
         create_events=True,
@@ -398,6 +399,7 @@ class Message:
     reactions: dict[str, set[int]] = field(default_factory=dict)
     thread_id: int | None = None
     deleted: bool = False
+    pinned_at: datetime | None = None
     # The bot's user id, for ``me`` in the message's reaction objects ("Whether the current user reacted").
     viewer_id: int | None = None
 
