@@ -129,8 +129,9 @@ async def check_discord(config: Config, client: discord.Client) -> list[Finding]
     return findings
 
 
-# The Q&A forum: posting questions, tagging them Solved (adding the tag when missing), pinning accepted answers,
-# removing votes that do not count.
+# The Q&A forum: posting questions, tagging them Solved (adding the tag when missing: Manage Channels), pinning
+# accepted answers (Pin Messages, split from Manage Messages in 2026), removing votes that do not count (Manage
+# Messages).
 QA_PERMISSIONS = (
     "view_channel",
     "send_messages",
@@ -138,6 +139,7 @@ QA_PERMISSIONS = (
     "read_message_history",
     "manage_threads",
     "manage_messages",
+    "pin_messages",
     "manage_channels",
 )
 

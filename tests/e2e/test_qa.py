@@ -267,18 +267,20 @@ async def test_solved_by_asker_or_maintainer_refused_for_others_close_and_reopen
     assert row.state == "solved" and (await qa.answer(first.id)).accepted
     assert await qa.points("carol") == 5 + 15
     assert "Solved" in emu.applied_tags(thread)
+    assert [m.id for m in emu.pinned(thread)] == [first.id]
     assert any("marked" in (m.content or "") and "as the solution" in m.content for m in emu.messages(thread))
 
     # A maintainer may switch it; the first accept is reversed.
     switched = await emu.slash(alice, "solved", in_channel=thread, answer=str(second.id))
     assert switched.error is None
     assert await qa.points("carol") == 5 and await qa.points("dave") == 5 + 15
+    assert [m.id for m in emu.pinned(thread)] == [second.id]
 
     # Reopen (the asker): unsolved, tag off, points reversed; close; others may not reopen.
     reopened = await emu.slash(bob, "qa reopen", in_channel=thread)
     assert reopened.error is None and "Reopened" in reopened.content
     assert (await qa.question(thread.id)).state == "open"
-    await emu.until(lambda: "Solved" not in emu.applied_tags(thread))  # after the reply
+    await emu.until(lambda: "Solved" not in emu.applied_tags(thread) and not emu.pinned(thread))  # after the reply
     assert await qa.points("dave") == 5
     closed = await emu.slash(bob, "qa close", in_channel=thread)
     assert "Closed" in closed.content and (await qa.question(thread.id)).state == "closed"
@@ -400,7 +402,7 @@ async def test_mark_as_solution_menu_stores_the_answer_text_even_without_the_int
     assert done.error is None and "Marked as the solution" in done.followups[-1].content
     stored = await qa.answer(reply.id)
     assert stored.accepted and stored.body == "Pass a context and select on ctx.Done() in each worker."
-    assert "Solved" in emu.applied_tags(thread)
+    assert "Solved" in emu.applied_tags(thread) and [m.id for m in emu.pinned(thread)] == [reply.id]
     assert await qa.points("carol") == 5 + 15
     # The answer's text is searchable now.
     found = await emu.slash(dave, "search", query="ctx.Done workers", solved=True)
