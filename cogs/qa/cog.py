@@ -157,6 +157,19 @@ class QaCog(commands.Cog):
         return question
 
     @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        """Posts made while the bot was away: the forum's active threads (GUILD_CREATE lists them) not stored
+        yet are stored now, each in its own transaction."""
+        forum = self.bot.get_channel(self.forum_id) if self.forum_id else None
+        if not isinstance(forum, discord.ForumChannel):
+            return
+        for thread in list(forum.threads):
+            try:
+                await self._ensure_question(thread)
+            except Exception:
+                log.exception("could not store the Q&A post %s found at start-up", thread.id)
+
+    @commands.Cog.listener()
     async def on_thread_create(self, thread: discord.Thread) -> None:
         if self.is_qa_thread(thread):
             await self._ensure_question(thread)
@@ -830,10 +843,20 @@ class QaCog(commands.Cog):
             return
         if step.asker_discord_id is not None:
             thread = await self._thread_for(step.question.thread_id)
+            if step.question.answer_count:
+                text = (
+                    f"<@{step.asker_discord_id}> did one of the answers solve this? Mark it for the next "
+                    "person: right-click it > Apps > **Mark as solution**, or `/solved`. If not, say what is "
+                    "still missing."
+                )
+            else:
+                text = (
+                    f"<@{step.asker_discord_id}> no answer yet. Adding what you tried, an error message or a "
+                    "small example often helps someone answer. Solved it yourself? Post how and mark it with "
+                    "`/solved`."
+                )
             await thread.send(
-                f"<@{step.asker_discord_id}> no answer yet. Adding what you tried, an error message or a small "
-                "example often helps someone answer. Solved it yourself? Post how and mark it with `/solved`.",
-                allowed_mentions=discord.AllowedMentions(users=[discord.Object(step.asker_discord_id)]),
+                text, allowed_mentions=discord.AllowedMentions(users=[discord.Object(step.asker_discord_id)])
             )
         async with self.bot.sessions.begin() as session:
             await service.mark_idle_reminded(session, self.rules, reminder.target_id, self.bot.clock.now())

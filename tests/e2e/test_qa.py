@@ -410,3 +410,21 @@ async def test_mark_as_solution_menu_stores_the_answer_text_even_without_the_int
     again = await emu.message_command(bob, "Mark as solution", reply)
     assert "already the accepted solution" in again.followups[-1].content
     assert await qa.points("carol") == 5 + 15
+
+
+async def test_posts_made_while_the_bot_was_down_are_picked_up(qa: QaWorld) -> None:
+    emu = qa.emu
+    await qa.atlas.stop()
+    thread = emu.member_create_post(qa.atlas.members["bob"], qa.forum, "Quorum reads", "Are they linearizable?")
+    await qa.atlas.start()
+    stored = await qa.eventually(lambda: qa.question(thread.id))
+    assert stored is not None and stored.title == "Quorum reads" and stored.body == "Are they linearizable?"
+    assert await qa.points("bob") == 2
+    # Its idle reminder to the asker comes once; an answered question's reminder asks for a solution instead.
+    reply = emu.post(qa.atlas.members["carol"], thread, "Only with read repair or a leader lease.")
+    assert await qa.eventually(lambda: qa.answer(reply.id))
+    await qa.atlas.advance(hours=49)
+    nudges = [m for m in emu.messages(thread) if "did one of the answers solve this" in (m.content or "")]
+    assert len(nudges) == 1
+    await qa.atlas.advance(days=5)
+    assert not await _any(emu.messages(thread), "still waiting for an answer")

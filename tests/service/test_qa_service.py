@@ -437,3 +437,25 @@ async def test_random_votes_and_accepts_keep_reputation_equal_to_the_ledger(
             select(func.count()).where(QaAnswer.question_id == question.id, QaAnswer.accepted.is_(True))
         )
         assert accepted == (1 if q.state == service.SOLVED else 0)
+
+
+async def test_ledger_pair_limit_spans_its_kinds_only_and_counts_per_counterpart(sessions, clock) -> None:
+    p = ledger.default_policy()
+    limit = ledger.PairLimit(frozenset({"answer_upvoted", "answer_accepted"}), 20, 7)
+    member, giver, other = await new_members(sessions, clock.now(), 3)
+
+    async def give(kind: str, ref: str, subject: int = giver) -> ledger.Recorded:
+        async with sessions.begin() as session:
+            return await ledger.record_event(
+                session, p, guild_id=GUILD, member_id=member, kind=kind, reference=ref, at=clock.now(),
+                now=clock.now(), subject_member_id=subject, pair_limit=limit,
+            )  # fmt: skip
+
+    assert (await give("answer_upvoted", "a")).points == 10
+    capped = await give("answer_accepted", "b")
+    assert (capped.points, capped.adjustment) == (10, ledger.PAIR_CAP)
+    assert (await give("answer_upvoted", "c")).points == 0
+    assert (await give("answer_posted", "d")).points == p.points["answer_posted"]  # a kind outside the limit
+    assert (await give("answer_upvoted", "e", subject=other)).points == 10  # another counterpart's own budget
+    clock.advance(timedelta(days=7, minutes=1))
+    assert (await give("answer_upvoted", "f")).points == 10
