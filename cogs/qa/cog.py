@@ -44,6 +44,8 @@ UPVOTE, DOWNVOTE = "👍", "👎"
 VOTES = {UPVOTE: service.UP, DOWNVOTE: service.DOWN}
 NO_MENTIONS = discord.AllowedMentions.none()
 LINK = re.compile(r"(\d{15,21})\s*/?\s*$")
+# The last line of an /ask post: who asked (the post's owner is the bot).
+ASKED_BY = re.compile(r"\n\n— asked by <@!?(\d{15,21})>\s*$")
 
 
 def _thread_link(guild_id: int, thread_id: int) -> str:
@@ -128,9 +130,20 @@ class QaCog(commands.Cog):
                     await service.edit_question(session, thread.id, body=body, now=self.bot.clock.now())
                 return question
             owner = owner_id if owner_id is not None else thread.owner_id
-            if owner is None or (self.bot.user is not None and owner == self.bot.user.id):
-                return None  # /ask's own posts are stored by /ask
-            if body is None and self.bot.intents.message_content:
+            if owner is None:
+                return None
+            if self.bot.user is not None and owner == self.bot.user.id:
+                # An /ask post: /ask stores it; this recovers one whose store did not happen (a crash between
+                # the post and the commit). The bot's own messages always carry their content.
+                try:
+                    starter = thread.starter_message or await thread.fetch_message(thread.id)
+                except discord.HTTPException:
+                    return None
+                asked = ASKED_BY.search(starter.content)
+                if asked is None:
+                    return None
+                owner, body = int(asked.group(1)), starter.content[: asked.start()]
+            elif body is None and self.bot.intents.message_content:
                 try:
                     starter = thread.starter_message or await thread.fetch_message(thread.id)
                     body = starter.content

@@ -25,7 +25,8 @@ class AskModal(discord.ui.Modal, title="Ask a question"):
         style=discord.TextStyle.paragraph,
         placeholder="What you tried, what happened, what you expected",
         min_length=10,
-        max_length=4000,
+        # The post is one message (2,000 characters at most) that also names the asker.
+        max_length=1800,
         custom_id="qa:ask:body",
     )
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import discord
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from bot import ledger
 from bot.clock import ManualClock
@@ -414,12 +414,26 @@ async def test_mark_as_solution_menu_stores_the_answer_text_even_without_the_int
 
 async def test_posts_made_while_the_bot_was_down_are_picked_up(qa: QaWorld) -> None:
     emu = qa.emu
+    # An /ask post whose store was lost (the process died between the post and the commit).
+    opened = await emu.slash(qa.atlas.members["dave"], "ask", tag="go")
+    await emu.submit_modal(
+        qa.atlas.members["dave"], opened, {"qa:ask:title": "Go maps and races", "qa:ask:body": "Is a map safe?"}
+    )
+    lost = emu.threads(qa.forum)[0]
+    async with qa.atlas.bot.sessions.begin() as session:
+        await session.execute(delete(QaQuestion).where(QaQuestion.thread_id == lost.id))
     await qa.atlas.stop()
     thread = emu.member_create_post(qa.atlas.members["bob"], qa.forum, "Quorum reads", "Are they linearizable?")
     await qa.atlas.start()
     stored = await qa.eventually(lambda: qa.question(thread.id))
     assert stored is not None and stored.title == "Quorum reads" and stored.body == "Are they linearizable?"
     assert await qa.points("bob") == 2
+    recovered = await qa.eventually(lambda: qa.question(lost.id))
+    assert recovered.body == "Is a map safe?" and recovered.title == "Go maps and races"
+    async with qa.atlas.bot.sessions() as session:
+        from cogs.qa import service
+
+        assert await service.discord_id_of(session, recovered.asker_id) == qa.atlas.members["dave"].id
     # Its idle reminder to the asker comes once; an answered question's reminder asks for a solution instead.
     reply = emu.post(qa.atlas.members["carol"], thread, "Only with read repair or a leader lease.")
     assert await qa.eventually(lambda: qa.answer(reply.id))
