@@ -221,6 +221,9 @@ async def test_forum_posts_answers_votes_and_search_with_the_intent(qa: QaWorld)
     found = await emu.slash(dave, "search", query="channels deadlock")
     assert found.error is None
     assert "Go channels deadlock" in found.followups[-1].embeds[0]["description"]
+    for hostile in ('"unclosed', "NEAR(", "* - AND OR", '"" -', "x" * 200):
+        odd = await emu.slash(dave, "search", query=hostile)
+        assert odd.error is None and odd.followups and odd.followups[-1].ephemeral, hostile
     titles = await emu.autocomplete(dave, "search", "query", "Go chan")
     assert "Go channels deadlock" in [c["value"] for c in titles]
 
