@@ -363,7 +363,7 @@ async def _search_sqlite(
     limit: int,
     offset: int,
     *,
-    cap: int = RANK_CAP,
+    cap: int | None = None,
 ) -> list[Hit]:
     """Usually three statements: the query's breadth (and exact-title candidates), the ranked page, snippets.
 
@@ -375,6 +375,7 @@ async def _search_sqlite(
     too few does the search rank the candidates with the filters joined, and then, for a broad query, every
     match (slower, and rare).
     """
+    cap = RANK_CAP if cap is None else cap
     params: dict[str, Any] = {"guild": guild_id, "match": fts5_match(parsed), "cap": cap}
     filters = _filters(tag, solved, params, sqlite=True)
     exact_sql = "NULL"
@@ -404,7 +405,7 @@ async def _search_sqlite(
     )
     result = (await session.execute(sql_text(sql), params)).all()
     rows = [_Row(int(r[0]), int(r[1]), r[2], r[3], int(r[4]), -float(r[5])) for r in result]
-    full = pooled < pool  # every match was ranked and filtered: nothing more to find
+    full = pooled < pool and floor is None  # every match was ranked and filtered: nothing more to find
     for bound in (window, "") if window else ("",):
         if len(rows) >= wanted or full:
             break
