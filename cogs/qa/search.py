@@ -43,7 +43,8 @@ SNIPPET_CHARS = 160
 POOL = 100
 # Called directly rather than through FTS5's ``rank`` column: the same order, a third cheaper per row.
 _BM25 = "bm25(qa_search, {}, {}, {})".format(*BM25_WEIGHTS)
-# A query matching more questions than this ranks the newest this many of them (see _search_sqlite).
+# A query matching more questions than this ranks the newest this many of them (see _search_sqlite), on both
+# backends.
 RANK_CAP = 1000
 SIMILAR_RANK_CAP = 5000
 _MARK_START, _MARK_END = "\ue000", "\ue001"
@@ -473,18 +474,33 @@ async def _search_pg(
     solved: bool | None,
     limit: int,
     offset: int,
+    *,
+    cap: int | None = None,
 ) -> list[Hit]:
     params: dict[str, Any] = {"guild": guild_id}
     tsquery = pg_tsquery(parsed, params)
     filters = _filters(tag, solved, params)
     exact_ids = await _pg_exact_title_ids(session, parsed, filters, params)
     wanted = offset + limit
+    cap = RANK_CAP if cap is None else cap
+    # As on SQLite: the newest `cap` matches are ranked (ts_rank_cd reads each match's whole tsvector), with
+    # the filters joined; every match only when that leaves the page short and there were more.
+    window = "ORDER BY s.question_id DESC LIMIT :cap" if cap > 0 else ""
     sql = (
-        f"SELECT q.id, q.thread_id, q.title, q.state, q.answer_count, ts_rank_cd(s.document, tq.q) AS rank "
-        f"FROM (SELECT {tsquery} AS q) tq, qa_search s JOIN qa_questions q ON q.id = s.question_id "
-        f"WHERE s.document @@ tq.q {filters} ORDER BY rank DESC, q.id DESC LIMIT :wanted"
+        f"SELECT q.id, q.thread_id, q.title, q.state, q.answer_count, ts_rank_cd(w.document, w.q) AS rank "
+        f"FROM (SELECT s.question_id, s.document, tq.q FROM (SELECT {tsquery} AS q) tq, qa_search s "
+        f"WHERE s.document @@ tq.q {window}) w JOIN qa_questions q ON q.id = w.question_id "
+        f"WHERE 1 = 1 {filters} ORDER BY rank DESC, q.id DESC LIMIT :wanted"
     )
-    result = (await session.execute(sql_text(sql), {**params, "wanted": wanted})).all()
+    args = {**params, "wanted": wanted, "cap": cap}
+    result = (await session.execute(sql_text(sql), args)).all()
+    if len(result) < wanted and window:
+        more = (
+            f"SELECT count(*) FROM (SELECT 1 FROM (SELECT {tsquery} AS q) tq, qa_search s "
+            "WHERE s.document @@ tq.q LIMIT :cap + 1) m"
+        )
+        if (await session.execute(sql_text(more), args)).scalar_one() > cap:
+            result = (await session.execute(sql_text(sql.replace(window, "")), args)).all()
     rows = [_Row(int(r[0]), int(r[1]), r[2], r[3], int(r[4]), float(r[5])) for r in result]
     missing = exact_ids - {r.question_id for r in rows}
     if missing:
@@ -556,5 +572,5 @@ async def similar_solved(session: AsyncSession, guild_id: int, text: str, limit:
         return []
     parsed = Query((tuple(Term((w,)) for w in found),))
     if _dialect(session) == "postgresql":
-        return await _search_pg(session, guild_id, parsed, None, True, min(limit, 25), 0)
+        return await _search_pg(session, guild_id, parsed, None, True, min(limit, 25), 0, cap=SIMILAR_RANK_CAP)
     return await _search_sqlite(session, guild_id, parsed, None, True, min(limit, 25), 0, cap=SIMILAR_RANK_CAP)

@@ -402,23 +402,20 @@ async def test_search_rebuild_refuses_an_unmigrated_database(
     assert expected in capsys.readouterr().err
 
 
-async def test_a_broad_query_on_sqlite_ranks_the_newest_matches_yet_misses_no_exact_title_or_filtered_match(
+async def test_a_broad_query_ranks_the_newest_matches_yet_misses_no_exact_title_or_filtered_match(
     sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """SQLite bounds the cost of ranking: past RANK_CAP matches, the newest RANK_CAP are ranked (PostgreSQL
-    ranks every match)."""
+    """The cost of ranking is bounded: past RANK_CAP matches, the newest RANK_CAP are ranked."""
     monkeypatch.setattr(search, "RANK_CAP", 5)
     async with sessions.begin() as s:
         old_best = await ask(s, "Raft raft raft", "raft raft raft", state="solved")
         old_exact = await ask(s, "Raft log", "an old question")
         for i in range(8):
             await ask(s, f"Question {i}", "mentions raft once among other words" + " filler" * i)
-        if s.get_bind().dialect.name != "sqlite":
-            pytest.skip("PostgreSQL ranks every match")
     async with sessions() as s:
         hits = await search.search(s, GUILD, "raft", limit=3)
-        # The newest five matches (questions 3-7) ranked: a shorter body ranks higher.
-        assert [h.title for h in hits] == ["Question 3", "Question 4", "Question 5"]
+        # Only the newest five matches (questions 3-7) were ranked, though the oldest has the best text.
+        assert len(hits) == 3 and {h.title for h in hits} <= {f"Question {i}" for i in range(3, 8)}
         # A page the window cannot fill: every match is ranked.
         assert (await search.search(s, GUILD, "raft", limit=10))[0].question_id == old_best.id
         # An exact title is found wherever it is, and comes first.
