@@ -231,6 +231,9 @@ def _dialect(session: AsyncSession) -> str:
 
 
 async def _reindex(session: AsyncSession, question_id: int, *, skip_answer: int = 0) -> None:
+    # Raw SQL does not autoflush: the caller's pending changes (a title set on the object) must reach the rows
+    # this reads first.
+    await session.flush()
     params = {"id": question_id, "skip": skip_answer}
     await drop_question(session, question_id)
     if _dialect(session) == "postgresql":
@@ -246,6 +249,7 @@ async def index_question(session: AsyncSession, question_id: int) -> None:
 
 
 async def _question_of(session: AsyncSession, answer_id: int) -> int | None:
+    await session.flush()
     row = await session.execute(sql_text("SELECT question_id FROM qa_answers WHERE id = :id"), {"id": answer_id})
     return row.scalar()
 

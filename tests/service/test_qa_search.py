@@ -424,3 +424,20 @@ async def test_a_broad_query_ranks_the_newest_matches_yet_misses_no_exact_title_
         assert [h.question_id for h in await search.search(s, GUILD, "raft", solved=True)] == [old_best.id]
         monkeypatch.setattr(search, "RANK_CAP", 1000)
         assert (await search.search(s, GUILD, "raft", limit=3))[0].question_id == old_best.id
+
+
+async def test_changes_not_yet_flushed_are_indexed(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """The caller sets attributes and calls index_* without flushing: the index sees the new values."""
+    async with sessions.begin() as s:
+        question = await ask(s, "Old title", answers=("old answer",))
+    async with sessions.begin() as s:
+        loaded = await s.get(QaQuestion, question.id)
+        assert loaded is not None
+        loaded.title = "Membership changes"
+        await search.index_question(s, loaded.id)
+        answer = (await s.execute(select(QaAnswer).where(QaAnswer.question_id == loaded.id))).scalar_one()
+        answer.body = "joint consensus"
+        await search.index_answer(s, answer.id)
+    async with sessions() as s:
+        assert await titles(s, "membership") == ["Membership changes"] and await titles(s, "old") == []
+        assert await titles(s, "joint") == ["Membership changes"]
