@@ -231,8 +231,8 @@ def _dialect(session: AsyncSession) -> str:
 
 
 async def _reindex(session: AsyncSession, question_id: int, *, skip_answer: int = 0) -> None:
-    # Raw SQL does not autoflush: the caller's pending changes (a title set on the object) must reach the rows
-    # this reads first.
+    # The caller's pending changes (a title set on the object) must reach the rows this reads: flushed here
+    # explicitly rather than trusting autoflush (a session may have it off).
     await session.flush()
     params = {"id": question_id, "skip": skip_answer}
     await drop_question(session, question_id)
