@@ -12,15 +12,24 @@ The index is written in the caller's transaction, so it never disagrees with the
 calls ``index_question`` / ``index_answer`` / ``drop_*`` after its own change, before committing.
 
 Member text never reaches a query parser: ``parse_query`` reads it into plain words and phrases (a small
-websearch-like grammar: ``"exact phrase"``, ``-excluded``, ``a OR b``, ``prefix*``), and the engines get those
-words quoted (FTS5) or as bound parameters of ``plainto_tsquery`` and friends (PostgreSQL). Whatever the text,
-the result is hits or a ``QueryError`` whose message can be shown to the member as it is.
+websearch-like grammar: ``"exact phrase"``, ``-excluded``, ``a OR b``, ``prefix*``; English stop words dropped
+beside other words), and the engines get those words quoted (FTS5) or as bound parameters of
+``phraseto_tsquery`` / ``to_tsquery`` (PostgreSQL). Whatever the text, the result is hits or a ``QueryError``
+whose message can be shown to the member as it is.
+
+Ranking: a question whose title is exactly the query comes first; then relevance (``Hit.rank``, higher is
+better: minus bm25 on SQLite, ts_rank_cd on PostgreSQL, not comparable between them). Ranking costs one to three
+microseconds per matching question, so a broad query (a common word matching tens of thousands) ranks only its
+newest ``RANK_CAP`` matches: the latency stays flat as the knowledge base grows (bench/README.md), and a member
+narrows a broad search with another word. Filters (tag, solved) that leave the page short make it rank every
+match.
 
 No discord import here.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +49,12 @@ SIMILAR_MAX_WORDS = 20
 SNIPPET_CHARS = 160
 # Rank this many best documents by text alone before joining the filters; more only when filters eat them.
 POOL = 100
+# Called directly rather than through FTS5's ``rank`` column: the same order, a third cheaper per row.
+_BM25 = "bm25(qa_search, {}, {}, {})".format(*BM25_WEIGHTS)
+# A query matching more questions than this ranks the newest this many of them (see _search_sqlite), on both
+# backends.
+RANK_CAP = 1000
+SIMILAR_RANK_CAP = 5000
 _MARK_START, _MARK_END = "\ue000", "\ue001"
 
 
@@ -85,12 +100,9 @@ class Query:
 
     groups: tuple[tuple[Term, ...], ...]
     excluded: tuple[Term, ...] = ()
-
-    def plain_words(self) -> tuple[str, ...] | None:
-        """The words, when the query is nothing but words (no operators): the candidate for an exact title."""
-        if self.excluded or any(len(g) != 1 or g[0].prefix for g in self.groups):
-            return None
-        return tuple(w for g in self.groups for w in g[0].words)
+    # Every word typed, when the query is nothing but words (no operators, stop words kept): a title with
+    # exactly these words is an exact title match.
+    exact: tuple[str, ...] = ()
 
 
 def words(value: str) -> list[str]:
@@ -139,7 +151,13 @@ def parse_query(raw: str) -> Query:
         raise QueryError("Type a word or two to search for.")
     if sum(len(g) for g in groups) + len(excluded) > MAX_TERMS:
         raise QueryError(f"That search has too many words; use at most {MAX_TERMS}.")
-    return Query(tuple(tuple(g) for g in groups), tuple(excluded))
+    exact = ()
+    if not excluded and all(len(g) == 1 and not g[0].prefix for g in groups):
+        exact = tuple(w for g in groups for w in g[0].words)
+    # Stop words alone ("how", "to") match nearly every question: dropped when other words remain, as
+    # PostgreSQL's english configuration does anyway (inside a phrase they stay).
+    kept = [g for g in groups if not (len(g) == 1 and g[0].words[0] in _STOPWORDS and len(g[0].words) == 1)]
+    return Query(tuple(tuple(g) for g in (kept or groups)), tuple(excluded), exact)
 
 
 def similar_words(value: str) -> list[str]:
@@ -153,15 +171,15 @@ def similar_words(value: str) -> list[str]:
     return list(seen)
 
 
+def _fts5_term(t: Term) -> str:
+    # Words are letters and digits only (no '"'), so quoting cannot be broken out of.
+    return f'"{" ".join(t.words)}"' + (" *" if t.prefix else "")
+
+
 def fts5_match(query: Query) -> str:
     """The FTS5 MATCH expression: every word inside double quotes, so nothing the member typed is syntax."""
-
-    def term(t: Term) -> str:
-        # Words are letters and digits only (no '"'), so quoting cannot be broken out of.
-        return f'"{" ".join(t.words)}"' + (" *" if t.prefix else "")
-
-    positive = " AND ".join("(" + " OR ".join(term(t) for t in g) + ")" for g in query.groups)
-    return "(" + positive + ")" + "".join(f" NOT {term(t)}" for t in query.excluded)
+    positive = " AND ".join("(" + " OR ".join(_fts5_term(t) for t in g) + ")" for g in query.groups)
+    return "(" + positive + ")" + "".join(f" NOT {_fts5_term(t)}" for t in query.excluded)
 
 
 def pg_tsquery(query: Query, params: dict[str, Any], config: str = "english") -> str:
@@ -213,6 +231,9 @@ def _dialect(session: AsyncSession) -> str:
 
 
 async def _reindex(session: AsyncSession, question_id: int, *, skip_answer: int = 0) -> None:
+    # The caller's pending changes (a title set on the object) must reach the rows this reads: flushed here
+    # explicitly rather than trusting autoflush (a session may have it off).
+    await session.flush()
     params = {"id": question_id, "skip": skip_answer}
     await drop_question(session, question_id)
     if _dialect(session) == "postgresql":
@@ -228,6 +249,7 @@ async def index_question(session: AsyncSession, question_id: int) -> None:
 
 
 async def _question_of(session: AsyncSession, answer_id: int) -> int | None:
+    await session.flush()
     row = await session.execute(sql_text("SELECT question_id FROM qa_answers WHERE id = :id"), {"id": answer_id})
     return row.scalar()
 
@@ -277,8 +299,12 @@ async def rebuild(session: AsyncSession) -> int:
 # --- searching -----------------------------------------------------------------------------------------------
 
 
-def _filters(tag: str | None, solved: bool | None, params: dict[str, Any]) -> str:
-    sql = " AND q.guild_id = :guild AND q.deleted_at IS NULL"
+def _filters(tag: str | None, solved: bool | None, params: dict[str, Any], *, sqlite: bool = False) -> str:
+    """Conditions on ``q`` (qa_questions). On SQLite the FTS table is joined first with CROSS JOIN, which
+    SQLite never reorders: left to itself the planner would walk the guild's questions by the guild index and
+    probe the FTS table once per row (a full scan per search). The unary ``+`` keeps SQLite off the guild
+    index in ``q.id IN (...)`` lookups for the same reason."""
+    sql = f" AND {'+' if sqlite else ''}q.guild_id = :guild AND q.deleted_at IS NULL"
     if solved is True:
         sql += " AND q.state = 'solved'"
     elif solved is False:
@@ -327,25 +353,18 @@ def _order(rows: list[_Row], exact_ids: set[int]) -> list[_Row]:
     return sorted(rows, key=lambda r: (not r.exact, -r.rank, -r.question_id))
 
 
-async def _exact_title_ids(session: AsyncSession, parsed: Query, filters: str, params: dict[str, Any]) -> set[int]:
+async def _pg_exact_title_ids(
+    session: AsyncSession, parsed: Query, filters: str, params: dict[str, Any]
+) -> set[int]:
     """Questions whose title has exactly the query's words (case and punctuation aside)."""
-    plain = parsed.plain_words()
-    if not plain:
+    if not parsed.exact:
         return set()
-    if _dialect(session) == "postgresql":
-        sql = (
-            "SELECT q.id, q.title FROM qa_search s JOIN qa_questions q ON q.id = s.question_id "
-            "WHERE s.title_words @@ phraseto_tsquery('simple', :phrase)" + filters + " LIMIT 50"
-        )
-        args = {**params, "phrase": " ".join(plain)}
-    else:
-        sql = (
-            "SELECT q.id, q.title FROM qa_search_titles JOIN qa_questions q ON q.id = qa_search_titles.rowid "
-            "WHERE qa_search_titles MATCH :phrase" + filters + " LIMIT 50"
-        )
-        args = {**params, "phrase": '^"' + " ".join(plain) + '"'}
-    rows = (await session.execute(sql_text(sql), args)).all()
-    return {int(r[0]) for r in rows if tuple(words(r[1])) == plain}
+    sql = (
+        "SELECT q.id, q.title FROM qa_search s JOIN qa_questions q ON q.id = s.question_id "
+        "WHERE s.title_words @@ phraseto_tsquery('simple', :phrase)" + filters + " LIMIT 50"
+    )
+    rows = (await session.execute(sql_text(sql), {**params, "phrase": " ".join(parsed.exact)})).all()
+    return {int(r[0]) for r in rows if tuple(words(r[1])) == parsed.exact}
 
 
 async def _search_sqlite(
@@ -356,34 +375,60 @@ async def _search_sqlite(
     solved: bool | None,
     limit: int,
     offset: int,
+    *,
+    cap: int | None = None,
 ) -> list[Hit]:
-    params: dict[str, Any] = {"guild": guild_id, "match": fts5_match(parsed)}
-    filters = _filters(tag, solved, params)
-    params["weights"] = "bm25({}, {}, {})".format(*BM25_WEIGHTS)
-    exact_ids = await _exact_title_ids(session, parsed, filters, params)
-    wanted = offset + limit
-    # Rank by text alone first (FTS5 sorts its own matches without reading the tables), then filter that pool;
-    # only when the filters leave too few rows of a full pool, rank every match with the filters joined.
-    pool = max(POOL, 4 * wanted)
-    sql = (
-        "SELECT rowid, rank FROM qa_search WHERE qa_search MATCH :match AND rank MATCH :weights "
-        "ORDER BY rank LIMIT :pool"
-    )
-    top = {int(r[0]): -float(r[1]) for r in (await session.execute(sql_text(sql), {**params, "pool": pool})).all()}
-    rows: list[_Row] = []
-    if top:
-        sql = (
-            "SELECT q.id, q.thread_id, q.title, q.state, q.answer_count FROM qa_questions q "
-            f"WHERE q.id IN ({', '.join(map(str, top))})" + filters
+    """Usually three statements: the query's breadth (and exact-title candidates), the ranked page, snippets.
+
+    bm25 costs one to three microseconds per matching document, so ranking every match of a broad query (a
+    common word: tens of thousands of questions) would take tens of milliseconds. A query matching more than
+    ``cap`` questions ranks the newest ``cap`` of its matches (FTS5 walks its doclist from a rowid, so finding
+    that bound costs little); narrower queries rank every match. An exact title match comes first wherever it
+    is. The best ranked candidates are then filtered (guild, tag, solved, deleted); only when the filters leave
+    too few does the search rank the candidates with the filters joined, and then, for a broad query, every
+    match (slower, and rare).
+    """
+    cap = RANK_CAP if cap is None else cap
+    params: dict[str, Any] = {"guild": guild_id, "match": fts5_match(parsed), "cap": cap}
+    filters = _filters(tag, solved, params, sqlite=True)
+    exact_sql = "NULL"
+    if parsed.exact:
+        params["phrase"] = '^"' + " ".join(parsed.exact) + '"'
+        exact_sql = (
+            "(SELECT json_group_array(json_array(q.id, q.title)) FROM (SELECT rowid FROM qa_search_titles "
+            "WHERE qa_search_titles MATCH :phrase LIMIT 50) t CROSS JOIN qa_questions q ON q.id = t.rowid "
+            "WHERE 1 = 1" + filters + ")"
         )
-        result = (await session.execute(sql_text(sql), params)).all()
-        rows = [_Row(int(r[0]), int(r[1]), r[2], r[3], int(r[4]), top[int(r[0])]) for r in result]
-    if len(rows) < wanted and len(top) >= pool:
+    # The rowid below the newest `cap` matches, or NULL when there are no more than `cap`.
+    floor_sql = "SELECT rowid FROM qa_search WHERE qa_search MATCH :match ORDER BY rowid DESC LIMIT 1 OFFSET :cap"
+    wanted = offset + limit
+    params["pool"] = pool = max(POOL, 4 * wanted)
+    # How many matches, up to the pool: all of them ranked at once, or not.
+    pooled_sql = "SELECT count(*) FROM (SELECT 1 FROM qa_search WHERE qa_search MATCH :match LIMIT :pool)"
+    sql = f"SELECT ({floor_sql if cap > 0 else 'NULL'}), ({pooled_sql}), {exact_sql}"
+    floor, pooled, exact_json = (await session.execute(sql_text(sql), params)).one()
+    exact_ids = {int(i) for i, title in json.loads(exact_json or "[]") if tuple(words(title)) == parsed.exact}
+    params["floor"] = floor
+    window = " AND rowid > :floor" if floor is not None else ""
+
+    sql = (
+        "SELECT q.id, q.thread_id, q.title, q.state, q.answer_count, top.rank FROM ("
+        f"SELECT rowid AS id, {_BM25} AS rank FROM qa_search WHERE qa_search MATCH :match{window} "
+        "ORDER BY rank LIMIT :pool) top CROSS JOIN qa_questions q ON q.id = top.id WHERE 1 = 1" + filters
+    )
+    result = (await session.execute(sql_text(sql), params)).all()
+    rows = [_Row(int(r[0]), int(r[1]), r[2], r[3], int(r[4]), -float(r[5])) for r in result]
+    full = pooled < pool and floor is None  # every match was ranked and filtered: nothing more to find
+    for bound in (window, "") if window else ("",):
+        if len(rows) >= wanted or full:
+            break
+        # The filters ate the best candidates: rank with the filters joined, in the window, then everywhere.
         sql = (
-            "SELECT q.id, q.thread_id, q.title, q.state, q.answer_count, qa_search.rank FROM qa_search "
-            "JOIN qa_questions q ON q.id = qa_search.rowid WHERE qa_search MATCH :match AND rank MATCH :weights"
+            f"SELECT q.id, q.thread_id, q.title, q.state, q.answer_count, {_BM25} AS rank FROM qa_search "
+            "CROSS JOIN qa_questions q ON q.id = qa_search.rowid "
+            f"WHERE qa_search MATCH :match{bound.replace('rowid', 'qa_search.rowid')}"
             + filters
-            + " ORDER BY qa_search.rank LIMIT :wanted"
+            + " ORDER BY rank LIMIT :wanted"
         )
         result = (await session.execute(sql_text(sql), {**params, "wanted": wanted})).all()
         rows = [_Row(int(r[0]), int(r[1]), r[2], r[3], int(r[4]), -float(r[5])) for r in result]
@@ -397,8 +442,8 @@ async def _search_sqlite(
 
 async def _sqlite_rows(session: AsyncSession, params: dict[str, Any], ids: set[int]) -> list[_Row]:
     sql = (
-        "SELECT q.id, q.thread_id, q.title, q.state, q.answer_count, qa_search.rank FROM qa_search "
-        "JOIN qa_questions q ON q.id = qa_search.rowid WHERE qa_search MATCH :match AND rank MATCH :weights "
+        f"SELECT q.id, q.thread_id, q.title, q.state, q.answer_count, {_BM25} FROM qa_search "
+        "CROSS JOIN qa_questions q ON q.id = qa_search.rowid WHERE qa_search MATCH :match "
         f"AND qa_search.rowid IN ({', '.join(str(int(i)) for i in ids)})"
     )
     result = (await session.execute(sql_text(sql), params)).all()
@@ -441,18 +486,33 @@ async def _search_pg(
     solved: bool | None,
     limit: int,
     offset: int,
+    *,
+    cap: int | None = None,
 ) -> list[Hit]:
     params: dict[str, Any] = {"guild": guild_id}
     tsquery = pg_tsquery(parsed, params)
     filters = _filters(tag, solved, params)
-    exact_ids = await _exact_title_ids(session, parsed, filters, params)
+    exact_ids = await _pg_exact_title_ids(session, parsed, filters, params)
     wanted = offset + limit
+    cap = RANK_CAP if cap is None else cap
+    # As on SQLite: the newest `cap` matches are ranked (ts_rank_cd reads each match's whole tsvector), with
+    # the filters joined; every match only when that leaves the page short and there were more.
+    window = "ORDER BY s.question_id DESC LIMIT :cap" if cap > 0 else ""
     sql = (
-        f"SELECT q.id, q.thread_id, q.title, q.state, q.answer_count, ts_rank_cd(s.document, tq.q) AS rank "
-        f"FROM (SELECT {tsquery} AS q) tq, qa_search s JOIN qa_questions q ON q.id = s.question_id "
-        f"WHERE s.document @@ tq.q {filters} ORDER BY rank DESC, q.id DESC LIMIT :wanted"
+        f"SELECT q.id, q.thread_id, q.title, q.state, q.answer_count, ts_rank_cd(w.document, w.q) AS rank "
+        f"FROM (SELECT s.question_id, s.document, tq.q FROM (SELECT {tsquery} AS q) tq, qa_search s "
+        f"WHERE s.document @@ tq.q {window}) w JOIN qa_questions q ON q.id = w.question_id "
+        f"WHERE 1 = 1 {filters} ORDER BY rank DESC, q.id DESC LIMIT :wanted"
     )
-    result = (await session.execute(sql_text(sql), {**params, "wanted": wanted})).all()
+    args = {**params, "wanted": wanted, "cap": cap}
+    result = (await session.execute(sql_text(sql), args)).all()
+    if len(result) < wanted and window:
+        more = (
+            f"SELECT count(*) FROM (SELECT 1 FROM (SELECT {tsquery} AS q) tq, qa_search s "
+            "WHERE s.document @@ tq.q LIMIT :cap + 1) m"
+        )
+        if (await session.execute(sql_text(more), args)).scalar_one() > cap:
+            result = (await session.execute(sql_text(sql.replace(window, "")), args)).all()
     rows = [_Row(int(r[0]), int(r[1]), r[2], r[3], int(r[4]), float(r[5])) for r in result]
     missing = exact_ids - {r.question_id for r in rows}
     if missing:
@@ -508,8 +568,10 @@ async def suggest_titles(
             terms[-1] += " *"
         params["match"] = " ".join(terms)
         sql = (
-            "SELECT q.id, q.title FROM qa_search_titles JOIN qa_questions q ON q.id = qa_search_titles.rowid "
-            "WHERE qa_search_titles MATCH :match" + filters + " ORDER BY qa_search_titles.rowid DESC LIMIT :limit"
+            "SELECT q.id, q.title FROM qa_search_titles CROSS JOIN qa_questions q "
+            "ON q.id = qa_search_titles.rowid WHERE qa_search_titles MATCH :match"
+            + filters
+            + " ORDER BY qa_search_titles.rowid DESC LIMIT :limit"
         )
     return [(int(r[0]), r[1]) for r in (await session.execute(sql_text(sql), params)).all()]
 
@@ -522,5 +584,5 @@ async def similar_solved(session: AsyncSession, guild_id: int, text: str, limit:
         return []
     parsed = Query((tuple(Term((w,)) for w in found),))
     if _dialect(session) == "postgresql":
-        return await _search_pg(session, guild_id, parsed, None, True, min(limit, 25), 0)
-    return await _search_sqlite(session, guild_id, parsed, None, True, min(limit, 25), 0)
+        return await _search_pg(session, guild_id, parsed, None, True, min(limit, 25), 0, cap=SIMILAR_RANK_CAP)
+    return await _search_sqlite(session, guild_id, parsed, None, True, min(limit, 25), 0, cap=SIMILAR_RANK_CAP)

@@ -7,6 +7,7 @@ Each test names the rule it checks; the rules and their sources are in bot/emula
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -80,6 +81,12 @@ async def test_bot_post_is_a_thread_whose_starter_message_has_its_id(
     assert events[1][1]["id"] == str(thread.id) and events[1][1]["content"] == "Asking about Raft"
     # "The last_message_id field is the ID of the most recently created thread in that channel".
     assert forum.payload()["last_message_id"] == str(thread.id)
+    # A post with a file (multipart: the thread's JSON in payload_json, the file beside it).
+    with_file = await channel.create_thread(
+        name="Logs attached", content="see the log", file=discord.File(io.BytesIO(b"trace"), "log.txt")
+    )
+    assert [a.filename for a in with_file.message.attachments] == ["log.txt"]
+    assert forum.payload()["last_message_id"] == str(with_file.thread.id)
     # "Messages cannot be sent directly in forum channels": 50008.
     with pytest.raises(discord.HTTPException) as info:
         await call(bot, "POST", f"/channels/{forum.id}/messages", {"content": "hello"})

@@ -245,3 +245,21 @@ async def test_bot_rest_reactions(emu: Emulator, world: World, bot: ProbeBot) ->
             await attempt
         refused(forbidden, 403, 50013)
     assert emu.reaction_counts(question) == {UP: 1}
+
+
+async def test_no_events_from_a_private_thread_the_bot_cannot_see(
+    emu: Emulator, world: World, bot: ProbeBot
+) -> None:
+    """ "Clients will not be informed of a thread through the gateway if they do not have permission to view that
+    thread" (Threads topic): no reaction events from it either."""
+    emu.set_role_permissions(world.guild, "Maintainer", discord.Permissions(create_private_threads=True))
+    role = emu.bot_role(world.guild)
+    emu.set_role_permissions(world.guild, role, role.permissions & ~discord.Permissions(manage_threads=True).value)
+    secret = emu.member_create_thread(world.alice, world.general, "secret")
+    emu.member_add_to_thread(world.alice, secret, world.bob)
+    note = emu.post(world.alice, secret, "hidden")
+    emu.react(world.bob, note, UP)
+    marker = emu.post(world.alice, world.general, "after")
+    emu.react(world.bob, marker, UP)
+    await emu.until(lambda: bool(bot.received("MESSAGE_REACTION_ADD")))
+    assert [d["message_id"] for d in bot.received("MESSAGE_REACTION_ADD")] == [str(marker.id)]

@@ -400,3 +400,44 @@ async def test_search_rebuild_refuses_an_unmigrated_database(
     assert await asyncio.to_thread(cli.main, ["search-rebuild", "-c", str(config)]) == 2
     expected = f"is at revision 0014, not {db.head_revision()}: run `atlas-bot migrate`"
     assert expected in capsys.readouterr().err
+
+
+async def test_a_broad_query_ranks_the_newest_matches_yet_misses_no_exact_title_or_filtered_match(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cost of ranking is bounded: past RANK_CAP matches, the newest RANK_CAP are ranked."""
+    monkeypatch.setattr(search, "RANK_CAP", 5)
+    async with sessions.begin() as s:
+        old_best = await ask(s, "Raft raft raft", "raft raft raft", state="solved")
+        old_exact = await ask(s, "Raft log", "an old question")
+        for i in range(8):
+            await ask(s, f"Question {i}", "mentions raft once among other words" + " filler" * i)
+    async with sessions() as s:
+        hits = await search.search(s, GUILD, "raft", limit=3)
+        # Only the newest five matches (questions 3-7) were ranked, though the oldest has the best text.
+        assert len(hits) == 3 and {h.title for h in hits} <= {f"Question {i}" for i in range(3, 8)}
+        # A page the window cannot fill: every match is ranked.
+        assert (await search.search(s, GUILD, "raft", limit=10))[0].question_id == old_best.id
+        # An exact title is found wherever it is, and comes first.
+        assert [h.question_id for h in await search.search(s, GUILD, "raft log")][:1] == [old_exact.id]
+        # Filters that the newest matches fail: every match is ranked.
+        assert [h.question_id for h in await search.search(s, GUILD, "raft", solved=True)] == [old_best.id]
+        monkeypatch.setattr(search, "RANK_CAP", 1000)
+        assert (await search.search(s, GUILD, "raft", limit=3))[0].question_id == old_best.id
+
+
+async def test_changes_not_yet_flushed_are_indexed(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """The caller sets attributes and calls index_* without flushing: the index sees the new values."""
+    async with sessions.begin() as s:
+        question = await ask(s, "Old title", answers=("old answer",))
+    async with sessions.begin() as s:
+        loaded = await s.get(QaQuestion, question.id)
+        assert loaded is not None
+        loaded.title = "Membership changes"
+        await search.index_question(s, loaded.id)
+        answer = (await s.execute(select(QaAnswer).where(QaAnswer.question_id == loaded.id))).scalar_one()
+        answer.body = "joint consensus"
+        await search.index_answer(s, answer.id)
+    async with sessions() as s:
+        assert await titles(s, "membership") == ["Membership changes"] and await titles(s, "old") == []
+        assert await titles(s, "joint") == ["Membership changes"]

@@ -76,11 +76,17 @@ def test_the_grammar() -> None:
         ),
         excluded=(Term(("skew",)),),
     )
+    assert q.exact == ()
     assert fts5_match(q) == (
         '(("snapshot isolation") AND ("raft" OR "paxos") AND ("leader" *) AND ("e mail") AND ("x")) NOT "skew"'
     )
-    assert parse_query("Gossip protocol?").plain_words() == ("gossip", "protocol")
-    assert parse_query("gossip -x").plain_words() is None
+    assert parse_query("Gossip protocol?").exact == ("gossip", "protocol")
+    assert parse_query("gossip -x").exact == ()
+    # Stop words are dropped when other words remain (the exact title keeps them), kept in phrases and alone.
+    how = parse_query("How to use Kafka")
+    assert how.groups == ((Term(("use",)),), (Term(("kafka",)),)) and how.exact == ("how", "to", "use", "kafka")
+    assert parse_query('"how to" kafka').groups[0] == (Term(("how", "to")),)
+    assert parse_query("the").groups == ((Term(("the",)),),)
 
 
 def test_pg_tsquery_binds_every_word() -> None:
