@@ -488,7 +488,10 @@ async def run_sandbox(config: Config, lines: list[str] | None, database: str | N
         async with Emulator(now=clock.now) as emu:
             point_discord_at(emu.api_base, emu.gateway_url)
             guild = make_world(emu, "Atlas Sandbox")
-            harness = AtlasHarness(emu, guild, clock, config_for(emu, guild, base=config), db_url)
+            # The Q&A knowledge base's forum (/ask, /search, "Mark as solution").
+            forum = emu.add_channel(guild, "questions", type="forum", tags=["raft", "go", "python", "databases"])
+            qa_config = config_for(emu, guild, base=config, channels={"qa_forum": forum.id})
+            harness = AtlasHarness(emu, guild, clock, qa_config, db_url)
             for name, roles in DEMO_MEMBERS.items():
                 harness.members[name] = emu.add_member(guild, name, roles=roles)
             try:
