@@ -237,6 +237,7 @@ async def add_answer(
     context menu on a message stored without its text) it fills in the body when it had none."""
     if message_id == question.thread_id or question.deleted_at is not None:
         return None
+    await lock_question(session, question)  # answer_count below, and one row per message
     existing = await session.scalar(select(QaAnswer).where(QaAnswer.message_id == message_id))
     if existing is not None:
         if body and not existing.body:
@@ -295,9 +296,13 @@ async def delete_answer(
     answer = await session.scalar(select(QaAnswer).where(QaAnswer.message_id == message_id))
     if answer is None or answer.deleted_at is not None:
         return None
-    was_accepted = answer.accepted
     question = await session.get(QaQuestion, answer.question_id)
     assert question is not None
+    await lock_question(session, question)
+    await session.refresh(answer)
+    if answer.deleted_at is not None:
+        return None
+    was_accepted = answer.accepted
     answer.deleted_at = now
     if answer.author_id != question.asker_id:
         question.answer_count = max(0, question.answer_count - 1)
@@ -309,6 +314,20 @@ async def delete_answer(
     await search.drop_answer(session, answer.id)
     await search.index_question(session, question.id)
     return was_accepted
+
+
+async def lock_question(session: AsyncSession, question: QaQuestion) -> None:
+    """Serialise the writers of one question (votes, accepts, close/reopen) and read it afresh: an UPDATE that
+    changes nothing takes the row's lock on PostgreSQL and, as the transaction's first write, the process's
+    write gate on SQLite (whose reads before a first write run outside any transaction), so what is read next
+    cannot change under us."""
+    await session.execute(
+        update(QaQuestion)
+        .where(QaQuestion.id == question.id)
+        .values(score=QaQuestion.score)
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(question)
 
 
 # -- votes ------------------------------------------------------------------------------------------------------
@@ -358,6 +377,9 @@ async def vote(
         return VoteResult("self", author)
     if "vote" in policy.privileges and not await ledger.has_privilege(session, voter_id, "vote", policy=policy):
         return VoteResult("no_privilege", author)
+    await lock_question(session, question)
+    if answer is not None:
+        await session.refresh(answer)
     await ledger.lock_members(session, [author, voter_id])
     row = await session.scalar(
         select(QaVote)
@@ -405,6 +427,13 @@ async def unvote(
     now: datetime,
 ) -> VoteResult:
     """The 👍 or 👎 reaction was removed: the vote it made (if it is the current one) is reversed."""
+    seen = await session.scalar(
+        select(QaVote.question_id).where(QaVote.voter_id == voter_id, QaVote.message_id == message_id)
+    )
+    locked = await session.get(QaQuestion, seen) if seen is not None else None
+    if locked is None:
+        return VoteResult("unchanged")
+    await lock_question(session, locked)
     row = await session.scalar(
         select(QaVote)
         .where(QaVote.voter_id == voter_id, QaVote.message_id == message_id)
@@ -416,6 +445,8 @@ async def unvote(
     question = await session.get(QaQuestion, row.question_id)
     answer = await session.get(QaAnswer, row.answer_id) if row.answer_id is not None else None
     assert question is not None
+    if answer is not None:
+        await session.refresh(answer)
     author = answer.author_id if answer is not None else question.asker_id
     if author is not None:
         await ledger.lock_members(session, [author, voter_id])
@@ -578,6 +609,10 @@ async def accept(
         raise QaError("This question is closed: reopen it first.")
     if answer.message_id == question.thread_id:
         raise QaError("The question itself cannot be its solution: pick an answer in the thread.")
+    await lock_question(session, question)
+    await session.refresh(answer)
+    if question.state == CLOSED:
+        raise QaError("This question is closed: reopen it first.")
     if answer.accepted:
         return AcceptResult(question, answer, True, None, 0)
     people = [m for m in (question.asker_id, answer.author_id) if m is not None]
@@ -689,6 +724,7 @@ async def close(
     underneath: its accepted answer and points are kept."""
     if not may_manage(question, by_member_id, moderator):
         raise QaError("Only the member who asked (or a maintainer) can close this question.")
+    await lock_question(session, question)
     if question.state == CLOSED:
         return False
     question.state, question.closed_at = CLOSED, now
@@ -717,6 +753,7 @@ async def reopen(
     its points reversed)."""
     if not may_manage(question, by_member_id, moderator):
         raise QaError("Only the member who asked (or a maintainer) can reopen this question.")
+    await lock_question(session, question)
     if question.state == OPEN:
         return ReopenResult(False, None)
     unaccepted = None

@@ -459,3 +459,41 @@ async def test_ledger_pair_limit_spans_its_kinds_only_and_counts_per_counterpart
     assert (await give("answer_upvoted", "e", subject=other)).points == 10  # another counterpart's own budget
     clock.advance(timedelta(days=7, minutes=1))
     assert (await give("answer_upvoted", "f")).points == 10
+
+
+async def test_concurrent_votes_answers_and_accepts_stay_consistent(sessions, clock) -> None:
+    import asyncio
+
+    r, p = rules(), open_policy()
+    asker, *helpers = await new_members(sessions, clock.now(), 7)
+    question = await ask(sessions, r, p, asker, clock.now())
+    a = await answer(sessions, r, p, question, helpers[0], clock.now())
+    values = [service.UP, service.DOWN] * 5
+    # One voter flipping fast (reaction events arrive together), and five others voting at once.
+    await asyncio.gather(
+        *(vote(sessions, r, p, a.message_id, helpers[1], v, clock.now()) for v in values),
+        *(vote(sessions, r, p, a.message_id, h, service.UP, clock.now()) for h in helpers[2:]),
+    )
+    async with sessions() as session:
+        row = await session.get(QaAnswer, a.id)
+        votes = list(await session.scalars(select(QaVote).where(QaVote.message_id == a.message_id)))
+        assert row.score == sum(v.value for v in votes)
+        assert len(votes) == 5
+    assert await maintained(sessions, helpers[0]) == await points(sessions, helpers[0])
+    # Two answers land together; then the asker and a moderator accept different answers at once.
+    b, c = await asyncio.gather(*(answer(sessions, r, p, question, h, clock.now()) for h in helpers[1:3]))
+    results = await asyncio.gather(
+        accept(sessions, r, p, b, asker, clock.now()), accept(sessions, r, p, c, helpers[5], clock.now(), mod=True)
+    )
+    assert len(results) == 2
+    async with sessions() as session:
+        q = await session.get(QaQuestion, question.id)
+        assert q.answer_count == 3 and q.state == service.SOLVED
+        accepted = list(
+            await session.scalars(
+                select(QaAnswer).where(QaAnswer.question_id == q.id, QaAnswer.accepted.is_(True))
+            )
+        )
+        assert len(accepted) == 1
+    for m in (asker, *helpers):
+        assert await maintained(sessions, m) == await points(sessions, m)
