@@ -409,12 +409,14 @@ class QaCog(commands.Cog):
         return [app_commands.Choice(name=n, value=n) for n in names[:25]]
 
     def _forum_tags(self, forum: discord.ForumChannel, names: list[str]) -> list[discord.ForumTag]:
-        by_name = {t.name.lower(): t for t in forum.available_tags}
+        solved = self.bot.config.qa.solved_tag.lower()
+        # The Solved tag is the bot's to set, when an answer is accepted.
+        by_name = {t.name.lower(): t for t in forum.available_tags if t.name.lower() != solved}
         tags: list[discord.ForumTag] = []
         for name in service.clean_tags(names):
             tag = by_name.get(name.lower())
             if tag is None:
-                known = ", ".join(t.name for t in forum.available_tags) or "none"
+                known = ", ".join(t.name for t in by_name.values()) or "none"
                 raise UserError(f"There is no tag called “{_one_line(name, 20)}” in the Q&A forum. Tags: {known}.")
             if tag not in tags:
                 tags.append(tag)

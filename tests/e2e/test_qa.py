@@ -146,6 +146,8 @@ async def test_ask_posts_in_the_forum_and_suggests_similar_solved_questions_firs
     assert "Solved" in emu.applied_tags(thread)
 
     dave = qa.atlas.members["dave"]
+    not_yours = await emu.slash(dave, "ask", tag="Solved")  # the bot's tag, set when an answer is accepted
+    assert not_yours.ephemeral and "no tag called" in not_yours.content
     opened = await emu.slash(dave, "ask", tag="raft")
     shown = await emu.submit_modal(
         dave,
