@@ -21,7 +21,7 @@ from bot.clock import Clock
 from bot.community_roles import CommunityRoles
 from bot.config import Config
 from bot.cooldowns import Cooldowns
-from bot.discord_seam import filter_interactions, ready_when_guilds_arrive, silence_voice_warnings
+from bot.discord_seam import drop_intent, filter_interactions, ready_when_guilds_arrive, silence_voice_warnings
 from bot.errors import AtlasTree
 from bot.failures import SetupError
 from bot.ledger_rebuild import LedgerUpgrade
@@ -117,6 +117,8 @@ class AtlasBot(commands.Bot):
         return self.get_guild(self.guild_id)
 
     async def setup_hook(self) -> None:
+        if self.intents.message_content:
+            await self.drop_message_content_unless_enabled()
         await self.prepare_database()
         await self.ledger_upgrade.start(ledger.policy_for(self.config))
         await self.community.load()
@@ -129,6 +131,22 @@ class AtlasBot(commands.Bot):
             self.scheduler.start()
             await self.scheduler.wake_for_pending()
         await self.sync_commands()
+
+    async def drop_message_content_unless_enabled(self) -> None:
+        """Message Content is privileged: asking without the portal's toggle gets the connection closed (4014).
+        Without it the bot connects without the intent and the Q&A stores answers from "Mark as solution" only;
+        ``atlas-bot check`` reports it."""
+        try:
+            flags = (await self.application_info()).flags
+        except discord.HTTPException as exc:
+            log.warning("could not read the application's intents (%s); asking for Message Content anyway", exc)
+            return
+        if not (flags.gateway_message_content or flags.gateway_message_content_limited):
+            log.warning(
+                "the Message Content intent is off in the Developer Portal: connecting without it, so Q&A answers "
+                "are stored from \"Mark as solution\" only (turn it on, or set [qa] message_content = false)"
+            )
+            drop_intent(self, "message_content")
 
     async def prepare_database(self) -> None:
         url = self.engine.url.render_as_string(hide_password=False)

@@ -147,7 +147,7 @@ QA_PERMISSIONS = (
 def qa_findings(config: Config, channels: dict[int, Any], me: discord.Member) -> list[Finding]:
     channel_id = config.channels.qa_forum
     if not channel_id:
-        return [Finding("error", "Q&A: [channels] qa_forum is not set; /ask has nowhere to post")]
+        return [Finding("warn", "Q&A: [channels] qa_forum is not set; /ask says so until it is a forum channel")]
     channel = channels.get(channel_id)
     if channel is None:
         return []  # reported above as a missing channel

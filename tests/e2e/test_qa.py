@@ -447,3 +447,21 @@ async def test_posts_made_while_the_bot_was_down_are_picked_up(qa: QaWorld) -> N
     assert len(nudges) == 1
     await qa.atlas.advance(days=5)
     assert not await _any(emu.messages(thread), "still waiting for an answer")
+
+
+async def test_the_bot_connects_without_the_intent_the_portal_does_not_allow(
+    e2e_clock: ManualClock, tmp_path: Path
+) -> None:
+    """[qa] message_content = true (the default) but the portal's toggle is off: no 4014, the bot runs without
+    the intent and the Q&A still stores answers (without their text)."""
+    async with Emulator(now=e2e_clock.now, response_timeout=5.0, message_content=False) as emu:
+        point_discord_at(emu.api_base, emu.gateway_url)
+        qa = await start_qa(emu, e2e_clock, tmp_path / "qa.db", message_content=True)
+        try:
+            assert qa.atlas.bot.config.qa.message_content and not qa.atlas.bot.intents.message_content
+            thread = await qa.post("bob", "Raft reads", "Leader leases?", ("raft",))
+            reply = emu.post(qa.atlas.members["carol"], thread, "Use read index instead.")
+            assert (await qa.eventually(lambda: qa.answer(reply.id))).body == ""
+        finally:
+            await qa.atlas.stop()
+            point_discord_at(None)
