@@ -45,6 +45,18 @@ SEND_MESSAGES = perm("send_messages")
 TagRef = int | str | dict[str, Any]
 
 
+def tag_ids(values: Any) -> list[int]:
+    """``applied_tags`` as ints ("array of snowflakes"); anything else is 50035, as for any bad snowflake."""
+    out: list[int] = []
+    for i, value in enumerate(values or []):
+        if not str(value).isdigit():
+            errs = rules.FormErrors()
+            errs.add(["applied_tags", i], "NUMBER_TYPE_COERCE", f'Value "{value}" is not snowflake.')
+            errs.raise_if_any()
+        out.append(int(str(value)))
+    return out
+
+
 def is_forum(channel: Channel | None) -> bool:
     return channel is not None and channel.type == FORUM
 
@@ -155,7 +167,7 @@ class ForumRules:
             raise missing_access()
         if not guild.channel_permissions(forum, actor) & SEND_MESSAGES:
             raise missing_permissions()
-        tags = [int(str(t)) for t in body.get("applied_tags") or []]
+        tags = tag_ids(body.get("applied_tags"))
         self.check_applied(actor, forum, tags)
         if forum.flags & FLAG_REQUIRE_TAG and not tags:
             moderator = bool(guild.channel_permissions(forum, actor) & MANAGE_THREADS)

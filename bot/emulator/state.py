@@ -459,7 +459,7 @@ class Message:
             "type": self.type,
             "flags": self.flags,
             # Reaction Object: count, count_details {burst, normal}, me, me_burst, emoji, burst_colors (no super
-            # reactions here). Discord leaves ``reactions`` out of a message nobody reacted to.
+            # reactions here); "reactions?" may be absent, an empty list reads the same to discord.py.
             "reactions": [
                 {
                     "emoji": {"id": None, "name": e},

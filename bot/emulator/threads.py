@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from . import rules
+from .forums import tag_ids
 from .rules import DiscordError, missing_access, missing_permissions, thread_archived
 from .state import (
     FLAG_PINNED,
@@ -309,7 +310,7 @@ class ThreadRules:
         errs.raise_if_any()
         if body.get("applied_tags") is not None:
             parent = guild.channels.get(thread.parent_id or 0)
-            new_tags = [int(str(t)) for t in body["applied_tags"]]
+            new_tags = tag_ids(body["applied_tags"])
             if parent is not None and parent.type == FORUM:  # count, known ids, moderated tags (forums.py)
                 self.emu.forums.check_applied(actor, parent, new_tags, thread.applied_tags)
         was_archived = thread.archived
@@ -318,7 +319,7 @@ class ThreadRules:
         if body.get("name") is not None:
             thread.name = body["name"]
         if body.get("applied_tags") is not None:
-            thread.applied_tags = [int(str(t)) for t in body["applied_tags"]]
+            thread.applied_tags = tag_ids(body["applied_tags"])
         for key in ("locked", "invitable"):
             if body.get(key) is not None:
                 setattr(thread, key, bool(body[key]))

@@ -492,6 +492,9 @@ async def _search_pg(
     params: dict[str, Any] = {"guild": guild_id}
     tsquery = pg_tsquery(parsed, params)
     filters = _filters(tag, solved, params)
+    # Only stop words ("the"): an empty tsquery, which the GIN index cannot answer (a scan of every row).
+    if not (await session.execute(sql_text(f"SELECT numnode({tsquery})"), params)).scalar_one():
+        return []
     exact_ids = await _pg_exact_title_ids(session, parsed, filters, params)
     wanted = offset + limit
     cap = RANK_CAP if cap is None else cap

@@ -102,6 +102,7 @@ async def test_bot_post_rules_refuse_and_create_nothing(
     cases: list[tuple[dict[str, Any], int, int]] = [
         ({**base, "applied_tags": tag_ids}, 400, 50035),  # six tags: "limited to 5"
         ({**base, "applied_tags": ["123"]}, 400, 50035),  # not one of the forum's tags
+        ({**base, "applied_tags": ["raft"]}, 400, 50035),  # "array of snowflakes"
         ({**base, "name": ""}, 400, 50035),  # "1-100 character channel name"
         ({**base, "name": "x" * 101}, 400, 50035),
         ({"name": "empty", "message": {}}, 400, 50006),  # "at least one of content, embeds, ..."

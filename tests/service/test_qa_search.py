@@ -441,3 +441,14 @@ async def test_changes_not_yet_flushed_are_indexed(sessions: async_sessionmaker[
     async with sessions() as s:
         assert await titles(s, "membership") == ["Membership changes"] and await titles(s, "old") == []
         assert await titles(s, "joint") == ["Membership changes"]
+
+
+async def test_a_query_of_stop_words_alone(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """SQLite has no stop words and finds them; PostgreSQL's english configuration drops them, leaving an empty
+    query answered with no hits (without scanning every row)."""
+    async with sessions.begin() as s:
+        await ask(s, "What is the quorum")
+        postgres = s.get_bind().dialect.name == "postgresql"
+    async with sessions() as s:
+        assert await titles(s, "what is the") == ([] if postgres else ["What is the quorum"])
+        assert await titles(s, "what is the quorum") == ["What is the quorum"]
