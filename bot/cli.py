@@ -1,4 +1,5 @@
-"""The ``atlas-bot`` command (also ``python -m bot``): run, migrate, sync, check, ledger-rebuild, sandbox."""
+"""The ``atlas-bot`` command (also ``python -m bot``): run, migrate, sync, check, ledger-rebuild, search-rebuild,
+export-kb, sandbox."""
 
 from __future__ import annotations
 
@@ -252,6 +253,62 @@ def cmd_ledger_rebuild(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_search_rebuild(args: argparse.Namespace, config: Config) -> int:
+    """The Q&A full-text index again from the questions and answers (after a restore, or to repair it)."""
+    from bot import db
+    from bot.failures import sqlite_file
+    from cogs.qa import search
+
+    async def rebuild() -> int:
+        url = config.database.url
+        current, head = await db.known_revision_at(url), db.head_revision()
+        path = sqlite_file(url)
+        if current is None and path is not None and not path.exists():
+            raise SetupError(
+                f"the database {path} does not exist yet: run `atlas-bot migrate` (or start the bot) first"
+            )
+        if current != head:
+            raise SetupError(
+                f"the database is at revision {current or 'none (empty)'}, not {head}: run `atlas-bot migrate`"
+            )
+        engine = db.create_engine(url)
+        try:
+            # One transaction: searches meanwhile see the old index until the new one is complete.
+            async with db.create_sessionmaker(engine).begin() as session:
+                return await search.rebuild(session)
+        finally:
+            await engine.dispose()
+
+    print("rebuilding the Q&A search index...", file=sys.stderr)
+    print(f"search index rebuilt: {asyncio.run(rebuild()):,} question(s) indexed")
+    return 0
+
+
+def cmd_export_kb(args: argparse.Namespace, config: Config) -> int:
+    """Solved Q&A questions as Markdown pages in DIR (one per question, and index.md), to publish as docs."""
+    from bot import db
+    from cogs.qa import export, service
+
+    async def pages() -> list[export.Page]:
+        url = config.database.url
+        current, head = await db.known_revision_at(url), db.head_revision()
+        if current != head:
+            raise SetupError(
+                f"the database is at revision {current or 'none (empty)'}, not {head}: run `atlas-bot migrate`"
+            )
+        engine = db.create_engine(url)
+        try:
+            async with db.create_sessionmaker(engine)() as session:
+                return await service.kb_pages(session, config.bot.guild_id or None)
+        finally:
+            await engine.dispose()
+
+    found = asyncio.run(pages())
+    written = export.write(found, Path(args.directory))
+    print(f"exported {len(found):,} solved question(s) to {args.directory} ({len(written):,} files with index.md)")
+    return 0
+
+
 def cmd_sandbox(args: argparse.Namespace, _config: Config | None) -> int:
     from bot.sandbox import main as sandbox_main
 
@@ -295,6 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
         "recompute leaderboard aggregates from the ledger and award the badges already earned",
         cmd_ledger_rebuild,
     )
+    add("search-rebuild", "rebuild the Q&A full-text search index from questions and answers", cmd_search_rebuild)
+    k = add("export-kb", "write solved Q&A questions as Markdown pages, ready to publish", cmd_export_kb)
+    k.add_argument("directory", help="folder for the pages (created when missing; same-named pages are replaced)")
     s = add("sandbox", "try the bot offline against a local Discord emulator", cmd_sandbox)
     s.add_argument("--script", type=Path, help="replay a scenario file instead of prompting")
     s.add_argument("--demo", action="store_true", help="replay the shipped demo of a community's first weeks")

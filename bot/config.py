@@ -23,7 +23,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 # Feature packages under cogs/ that can be loaded; a feature is added here when it lands.
-KNOWN_COGS = ("meta", "onboarding", "recognition", "privacy", "cohorts", "officehours", "mentorship")
+KNOWN_COGS = ("meta", "onboarding", "recognition", "privacy", "cohorts", "officehours", "qa", "mentorship")
 
 Snowflake = Annotated[int, Field(ge=0, lt=2**64)]
 
@@ -317,6 +317,28 @@ class MentorshipSection(Section):
     )
 
 
+class QaSection(Section):
+    """The Q&A knowledge base (cogs/qa): a forum channel ([channels] qa_forum) of questions."""
+
+    # The forum tag put on solved questions (created on the forum when missing; at most 20 characters).
+    solved_tag: str = Field("Solved", min_length=1, max_length=20)
+    # Ask for the Message Content intent (privileged: Developer Portal > Bot) to store answers' text from thread
+    # messages. Off: answers are stored from "Mark as solution", whose target message Discord always sends.
+    message_content: bool = True
+    # A question with no activity this long gets one reminder to its asker.
+    idle_hours: int = Field(48, ge=1, le=2160)
+    # Still unanswered this long after that reminder: one post to the members subscribed to its tags.
+    subscribers_after_hours: int = Field(24, ge=0, le=2160)
+    # Points one member may give another through accepts and votes together, in any 7 days.
+    pair_weekly_points: int = Field(40, ge=0, le=100_000)
+    # An accepted answer by a Discord account younger than this earns no points.
+    min_account_age_days: int = Field(7, ge=0, le=365)
+    # What a downvote takes from the post's author (Stack Overflow: 2), and what marking a solution gives
+    # the asker.
+    downvote_points: int = Field(2, ge=0, le=100)
+    accepter_points: int = Field(2, ge=0, le=100)
+
+
 class RemindersSection(Section):
     office_hours_offsets_minutes: list[Annotated[int, Field(ge=1, le=10080)]] = Field(
         default_factory=lambda: [1440, 60]
@@ -439,6 +461,7 @@ class Config(Section):
     cohorts: CohortsSection = Field(default_factory=CohortsSection)
     office_hours: OfficeHoursSection = Field(default_factory=OfficeHoursSection)
     mentorship: MentorshipSection = Field(default_factory=MentorshipSection)
+    qa: QaSection = Field(default_factory=QaSection)
     reminders: RemindersSection = Field(default_factory=RemindersSection)
     community: CommunitySection = Field(default_factory=CommunitySection)
     recognition: RecognitionSection = Field(default_factory=RecognitionSection)

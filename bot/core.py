@@ -21,7 +21,7 @@ from bot.clock import Clock
 from bot.community_roles import CommunityRoles
 from bot.config import Config
 from bot.cooldowns import Cooldowns
-from bot.discord_seam import filter_interactions, ready_when_guilds_arrive, silence_voice_warnings
+from bot.discord_seam import drop_intent, filter_interactions, ready_when_guilds_arrive, silence_voice_warnings
 from bot.errors import AtlasTree
 from bot.failures import SetupError
 from bot.ledger_rebuild import LedgerUpgrade
@@ -35,14 +35,18 @@ from models import BotState
 log = logging.getLogger(__name__)
 
 
-def required_intents() -> discord.Intents:
-    """Only what the features use. ``members`` is privileged: turn on "Server Members Intent" in the portal."""
+def required_intents(config: Config | None = None) -> discord.Intents:
+    """Only what the features use. ``members`` is privileged: turn on "Server Members Intent" in the portal;
+    so is ``message_content``, asked for only when the Q&A cog stores answers' text ([qa] message_content)."""
     intents = discord.Intents.none()
     intents.guilds = True  # guild, channels, roles and threads in the cache
     intents.members = True  # joins and leaves (onboarding), member lookups for roles
     intents.guild_scheduled_events = True  # office hours as Discord events
     intents.voice_states = True  # who is in an office hour's voice channel (the live queue; not privileged)
     intents.guild_messages = True  # that someone wrote (not what: no message content) counts as activity
+    intents.guild_reactions = True  # Q&A votes are 👍/👎 reactions (not privileged)
+    if config is not None and "qa" in config.bot.cogs and config.qa.message_content:
+        intents.message_content = True  # the Q&A cog stores the text of messages in Q&A threads only
     return intents
 
 
@@ -66,7 +70,7 @@ class AtlasBot(commands.Bot):
         super().__init__(
             # No prefix commands: everything is a slash command (on_message below never parses messages).
             command_prefix=(),
-            intents=required_intents(),
+            intents=required_intents(config),
             tree_cls=AtlasTree,
             help_command=None,
             # Nothing a member wrote is ever sent with live pings; a cog opts in per message when it must ping.
@@ -113,6 +117,8 @@ class AtlasBot(commands.Bot):
         return self.get_guild(self.guild_id)
 
     async def setup_hook(self) -> None:
+        if self.intents.message_content:
+            await self.drop_message_content_unless_enabled()
         await self.prepare_database()
         await self.ledger_upgrade.start(ledger.policy_for(self.config))
         await self.community.load()
@@ -125,6 +131,22 @@ class AtlasBot(commands.Bot):
             self.scheduler.start()
             await self.scheduler.wake_for_pending()
         await self.sync_commands()
+
+    async def drop_message_content_unless_enabled(self) -> None:
+        """Message Content is privileged: asking without the portal's toggle gets the connection closed (4014).
+        Without it the bot connects without the intent and the Q&A stores answers from "Mark as solution" only;
+        ``atlas-bot check`` reports it."""
+        try:
+            flags = (await self.application_info()).flags
+        except discord.HTTPException as exc:
+            log.warning("could not read the application's intents (%s); asking for Message Content anyway", exc)
+            return
+        if not (flags.gateway_message_content or flags.gateway_message_content_limited):
+            log.warning(
+                "the Message Content intent is off in the Developer Portal: connecting without it, so Q&A answers "
+                "are stored from \"Mark as solution\" only (turn it on, or set [qa] message_content = false)"
+            )
+            drop_intent(self, "message_content")
 
     async def prepare_database(self) -> None:
         url = self.engine.url.render_as_string(hide_password=False)

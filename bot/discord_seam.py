@@ -41,6 +41,12 @@ def point_discord_at(api_base: str | None, gateway: str | None = None) -> None:
     DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway)
 
 
+def drop_intent(client: Client, name: str) -> None:
+    """Stop asking for one intent before the gateway connects (IDENTIFY reads ``state._intents``; the public
+    ``client.intents`` is a copy)."""
+    setattr(client._connection._intents, name, False)
+
+
 def filter_interactions(client: Client, func: Callable[[dict[str, Any]], None]) -> None:
     """Run ``func`` on every raw INTERACTION_CREATE payload before discord.py parses it: the one place every
     slash-command option, autocomplete input, modal field and component value passes through, whichever cog,

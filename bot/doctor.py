@@ -74,6 +74,18 @@ async def check_discord(config: Config, client: discord.Client) -> list[Finding]
         findings.append(
             Finding("error", "Server Members Intent is off: Developer Portal > Bot > Privileged Gateway Intents")
         )
+    if "qa" in config.bot.cogs and config.qa.message_content:
+        if flags.gateway_message_content or flags.gateway_message_content_limited:
+            findings.append(Finding("ok", "Message Content Intent is on (Q&A answers read from thread messages)"))
+        else:
+            findings.append(
+                Finding(
+                    "error",
+                    "Message Content Intent is off but [qa] message_content = true asks for it: turn it on in "
+                    "Developer Portal > Bot > Privileged Gateway Intents, or set [qa] message_content = false "
+                    "(answers are then stored from \"Mark as solution\" only)",
+                )
+            )
     if not config.bot.guild_id:
         findings.append(Finding("error", "[bot] guild_id is 0: set it to your server's id"))
         return findings
@@ -112,7 +124,40 @@ async def check_discord(config: Config, client: discord.Client) -> list[Finding]
             findings.append(Finding("ok", f"[channels] {key}: #{channels[channel_id].name} (id {channel_id})"))
     if "cohorts" in config.bot.cogs:
         findings += cohort_findings(config, channels, me)
+    if "qa" in config.bot.cogs:
+        findings += qa_findings(config, channels, me)
     return findings
+
+
+# The Q&A forum: posting questions, tagging them Solved (adding the tag when missing: Manage Channels), pinning
+# accepted answers (Pin Messages, split from Manage Messages in 2026), removing votes that do not count (Manage
+# Messages).
+QA_PERMISSIONS = (
+    "view_channel",
+    "send_messages",
+    "send_messages_in_threads",
+    "read_message_history",
+    "manage_threads",
+    "manage_messages",
+    "pin_messages",
+    "manage_channels",
+)
+
+
+def qa_findings(config: Config, channels: dict[int, Any], me: discord.Member) -> list[Finding]:
+    channel_id = config.channels.qa_forum
+    if not channel_id:
+        return [Finding("warn", "Q&A: [channels] qa_forum is not set; /ask says so until it is a forum channel")]
+    channel = channels.get(channel_id)
+    if channel is None:
+        return []  # reported above as a missing channel
+    if not isinstance(channel, discord.ForumChannel):
+        return [Finding("error", f"Q&A: #{channel.name} is not a forum channel; [channels] qa_forum must be one")]
+    perms = channel.permissions_for(me)
+    missing = [p.replace("_", " ") for p in QA_PERMISSIONS if not getattr(perms, p)]
+    if missing:
+        return [Finding("error", f"Q&A: in #{channel.name} the bot lacks: {', '.join(missing)}")]
+    return [Finding("ok", f"Q&A: the bot can post, tag and pin in the forum #{channel.name}")]
 
 
 # Cohorts are private threads in the study-groups channel: making one, adding members to a thread that is not

@@ -505,6 +505,16 @@ async def lock_members(session: AsyncSession, member_ids: Iterable[int]) -> None
     held.update(wanted)
 
 
+@dataclass(frozen=True)
+class PairLimit:
+    """A feature's limit across several kinds at once: what one member may get from one counterpart through any
+    of ``kinds`` in ``days`` days (the Q&A's accepts and votes together), applied beside ``pair_caps``."""
+
+    kinds: frozenset[str]
+    points: int
+    days: int
+
+
 class LedgerTimeError(ValueError):
     """An event dated in the future, or a member-driven event recorded without the clock's time."""
 
@@ -538,6 +548,7 @@ async def record_event(
     subject_member_id: int | None = None,
     points: int | None = None,
     now: datetime | None = None,
+    pair_limit: PairLimit | None = None,
 ) -> Recorded:
     """Record one event in the caller's transaction, update the aggregates, and award any badge it earns.
 
@@ -548,7 +559,8 @@ async def record_event(
     ±MAX_EVENT_POINTS). ``now`` is the clock's time (``bot.clock.now()``): with it an event dated in the future
     is refused; a member-driven event (a vote kind, or one with a counterpart) needs it and is dated no earlier
     than ``now - RECORD_WINDOW``, so ``at`` cannot buy it a fresh daily cap. The anti-farming rules (self, pair
-    cap, daily cap) are all applied here, under the member's lock.
+    cap, daily cap) are all applied here, under the member's lock; ``pair_limit`` adds a feature's cap over
+    several kinds together (an event of a kind outside its ``kinds`` ignores it).
     """
     if not kind or not reference:
         raise ValueError("a ledger event needs a kind and a reference")
@@ -602,6 +614,18 @@ async def record_event(
                 LedgerEvent.subject_member_id == subject_member_id,
             )
             if granted > (allowed := max(0, cap - used)):
+                granted, adjustment = allowed, PAIR_CAP
+        if pair_limit is not None and subject_member_id is not None and kind in pair_limit.kinds:
+            used = await _points_since(
+                session,
+                member_id,
+                pair_limit.kinds,
+                event.id,
+                at - timedelta(days=pair_limit.days),
+                None,
+                LedgerEvent.subject_member_id == subject_member_id,
+            )
+            if granted > (allowed := max(0, pair_limit.points - used)):
                 granted, adjustment = allowed, PAIR_CAP
         if kind in policy.vote_kinds:
             used = await _points_since(

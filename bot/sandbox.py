@@ -10,6 +10,9 @@ you move by hand. Type what a member would do and see what the bot answers, post
     click Start onboarding        a button by label or custom_id, on the newest message that has it
     select onb:skill intermediate a select menu by custom_id, with one or more values
     submit timezone=Berlin goals="Learn Raft" weekly_hours=6 language=English
+    say general Hello everyone    write in a channel or thread (by name) as the current member
+    react general 👍              react to the newest message there; `unreact general 👍` takes it back
+    app general Mark as solution  a message's Apps (context-menu) command, on the newest message there
     advance 13w                   move the clock (w, d, h, m, s) and run what became due
     contribute carol 60           record ledger points, as other features would for real contributions
     dms carol | channel welcome | roles carol | members | now | help | quit
@@ -39,7 +42,7 @@ from bot import ledger
 from bot.clock import ManualClock, SystemClock, parse_duration
 from bot.config import Config, ConfigError, load_config
 from bot.discord_seam import point_discord_at
-from bot.emulator import Emulator, InteractionRefused, InteractionResult, Member, Message
+from bot.emulator import DiscordError, Emulator, InteractionRefused, InteractionResult, Member, Message
 from bot.emulator.interactions import Modal
 from bot.harness import AtlasHarness, config_for, make_world
 from bot.members import ensure_member
@@ -347,6 +350,38 @@ class Sandbox:
         modal, self.modal = self.modal, None
         await self._interact(self.emu.submit_modal(self.actor, modal, values))
 
+    # -- a member's messages, reactions and message Apps (context-menu commands) ------------------------------
+    def _newest(self, where: str) -> Message:
+        messages = self.emu.messages(self.channel(where))
+        if not messages:
+            raise StepFailed(f"#{where.lstrip('#')} has no messages yet")
+        return messages[-1]
+
+    def _as_member(self, action: Callable[[], Any]) -> None:
+        try:
+            action()
+        except DiscordError as exc:  # what Discord's client would show instead of doing it
+            raise StepFailed(f"Discord refused: {exc.message} (code {exc.code})") from None
+
+    def cmd_say(self, args: list[str]) -> None:
+        _need(args, 2, "say CHANNEL TEXT")
+        channel = self.channel(args[0])
+        self._as_member(lambda: self.emu.post(self.actor, channel, " ".join(args[1:])))
+
+    def cmd_react(self, args: list[str]) -> None:
+        _need(args, 2, "react CHANNEL EMOJI")
+        msg = self._newest(args[0])
+        self._as_member(lambda: self.emu.react(self.actor, msg, args[1]))
+
+    def cmd_unreact(self, args: list[str]) -> None:
+        _need(args, 2, "unreact CHANNEL EMOJI")
+        msg = self._newest(args[0])
+        self._as_member(lambda: self.emu.unreact(self.actor, msg, args[1]))
+
+    async def cmd_app(self, args: list[str]) -> None:
+        _need(args, 2, "app CHANNEL COMMAND NAME (a message command, on the newest message there)")
+        await self._interact(self.emu.message_command(self.actor, " ".join(args[1:]), self._newest(args[0])))
+
     async def cmd_advance(self, args: list[str]) -> None:
         _need(args, 1, "advance DURATION (e.g. 7d, 13w, 2h30m)")
         try:
@@ -453,7 +488,10 @@ async def run_sandbox(config: Config, lines: list[str] | None, database: str | N
         async with Emulator(now=clock.now) as emu:
             point_discord_at(emu.api_base, emu.gateway_url)
             guild = make_world(emu, "Atlas Sandbox")
-            harness = AtlasHarness(emu, guild, clock, config_for(emu, guild, base=config), db_url)
+            # The Q&A knowledge base's forum (/ask, /search, "Mark as solution").
+            forum = emu.add_channel(guild, "questions", type="forum", tags=["raft", "go", "python", "databases"])
+            qa_config = config_for(emu, guild, base=config, channels={"qa_forum": forum.id})
+            harness = AtlasHarness(emu, guild, clock, qa_config, db_url)
             for name, roles in DEMO_MEMBERS.items():
                 harness.members[name] = emu.add_member(guild, name, roles=roles)
             try:

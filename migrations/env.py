@@ -9,9 +9,15 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from models import Base
+from models.base import is_unmapped_table
 
 config = context.config
 target_metadata = Base.metadata
+
+
+def include_name(name: str | None, type_: str, _parent: dict[str, str | None]) -> bool:
+    # Autogenerate must not propose dropping the full-text index (models/base.py is_unmapped_table).
+    return not (type_ == "table" and name is not None and is_unmapped_table(name))
 
 
 def run_migrations_offline() -> None:
@@ -20,6 +26,7 @@ def run_migrations_offline() -> None:
         target_metadata=target_metadata,
         literal_binds=True,
         render_as_batch=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -27,7 +34,9 @@ def run_migrations_offline() -> None:
 
 def do_run_migrations(connection: Connection) -> None:
     # Batch mode rewrites tables on SQLite, which cannot ALTER most things in place.
-    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+    context.configure(
+        connection=connection, target_metadata=target_metadata, render_as_batch=True, include_name=include_name
+    )
     with context.begin_transaction():
         context.run_migrations()
 

@@ -96,9 +96,10 @@ class QaAnswer(Base):
 
 
 class QaVote(Base):
-    """One vote per member and post (a question's starter message or an answer): ``value`` +1 or -1. Changing a
-    vote updates the row; removing the reaction deletes it. ``seq`` counts the changes, so each ledger event
-    (and each reversal) has its own idempotent reference."""
+    """One vote per member and post (a question's starter message or an answer): ``value`` +1, -1, or 0 once
+    the reaction was removed. Changing or removing a vote updates the row (kept at 0, so ``seq`` keeps
+    counting): ``seq`` counts the changes, so each ledger event (and each reversal) has its own idempotent
+    reference."""
 
     __tablename__ = "qa_votes"
     __table_args__ = (Index("ix_qa_votes_question", "question_id"),)

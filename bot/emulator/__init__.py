@@ -68,6 +68,64 @@ calls and these member-side helpers go through the same checks and raise/answer 
   active threads the bot sees, each with its ``member`` object. Not modelled: RECIPIENT_ADD/REMOVE system
   messages, THREAD_LIST_SYNC, announcement-thread limits.
 
+Forums, members' messages and the Message Content intent (``forums.py`` holds Discord's rules, each citing its
+documentation; the bot's REST calls and these member-side helpers share them):
+
+- ``emu.add_channel(guild, name, type="forum", tags=["raft", ...], require_tag=True)``. The bot's ``POST
+  /channels/{forum}/threads`` (discord.py ``ForumChannel.create_thread``): Send Messages on the forum (403/50013;
+  50001 hidden), name 1-100, a message (50006 when empty), ``applied_tags`` at most 5 and from the forum's tags
+  (400/50035), a moderated tag only with Manage Threads (403/50013), REQUIRE_TAG (40067; 40066 when every tag is
+  moderated); the starter message has the thread's id; THREAD_CREATE (``newly_created``, ``applied_tags``) then
+  MESSAGE_CREATE. ``POST /channels/{forum}/messages`` and ``emu.post(member, forum, ...)`` are 400/50008.
+- Editing a post (``PATCH /channels/{thread}``, ``emu.member_edit_thread(actor, thread, applied_tags=[names or
+  ids])``): tags by the post's owner or Manage Threads (a locked post: Manage Threads only), the same tag rules,
+  50083 while archived. ``PATCH /channels/{forum}`` with ``available_tags`` (discord.py ``ForumChannel.edit`` /
+  ``create_tag``): Manage Channels, at most 20 (50035), names up to 20 characters, unique (40061); tags given with
+  a known id keep it, others get a new id; CHANNEL_UPDATE. A forum's ``last_message_id`` is its newest post.
+- ``emu.member_create_post(actor, forum, title, content, *, tags=(), auto_archive_duration=1440, **message)`` ->
+  the post's thread ``Channel`` (``emu.messages(thread)[0]`` is the starter, ``thread.owner_id`` the author);
+  ``emu.tag_id(forum, name)`` -> int; ``emu.applied_tags(thread)`` -> tag names.
+- ``emu.edit_message(member, message, text)`` (MESSAGE_UPDATE with the whole message, mentions re-parsed; 403/50005
+  for another's message, 400/50083 in an archived thread); ``emu.delete_message(actor, message)`` (MESSAGE_DELETE
+  with ``id``, ``channel_id``, ``guild_id``; another's message needs Manage Messages, 403/50013; allowed in
+  archived threads; 404/10008 when already deleted); ``emu.delete_thread(actor, thread)`` (Manage Threads,
+  403/50013; THREAD_DELETE; its messages are gone from ``emu.messages``).
+- Message Content: ``Emulator(message_content=False)`` is an app whose toggle is off (the flags in READY and ``GET
+  /applications/@me`` lack it; a bot asking for the intent gets 4014; ``emu.message_content_enabled``). A
+  connection without the intent gets MESSAGE_CREATE/UPDATE with empty ``content``, ``embeds``, ``attachments``,
+  ``components`` (no ``poll``) except the bot's own messages, DMs and messages that mention the bot; REST reads
+  (``GET /channels/{id}/messages[/{id}]``) follow the application's flags the same way.
+
+Reactions (``reactions.py`` holds Discord's rules, each citing its documentation; REST and members share them):
+
+- ``emu.react(member, message, emoji)`` / ``emu.unreact(member, message, emoji)`` (a Unicode emoji such as
+  ``"👍"``): MESSAGE_REACTION_ADD (``user_id``, ``channel_id``, ``message_id``, ``guild_id``, ``member``,
+  ``emoji``, ``message_author_id``, ``burst``, ``burst_colors``, ``type``) / MESSAGE_REACTION_REMOVE (no
+  ``member``), only to a bot with GUILD_MESSAGE_REACTIONS (DIRECT_MESSAGE_REACTIONS in DMs) that can see the
+  channel; repeating changes and sends nothing. ``emu.reaction_counts(message)`` -> ``{emoji: count}``;
+  ``emu.reactors(message, emoji)`` -> ids.
+- Rules: Read Message History (403/50013); Add Reactions only for an emoji nobody used yet on the message
+  (403/50013); at most 20 different emoji (400/30010); not an emoji, or a custom ``name:id`` emoji (the guilds have
+  none) -> 400/10014; an archived thread -> 400/50083.
+- Bot REST (discord.py ``Message.add_reaction``, ``remove_reaction``, ``clear_reaction``, ``clear_reactions``,
+  ``Reaction.users``): PUT/DELETE ``.../reactions/{emoji}/@me``, DELETE ``.../reactions/{emoji}/{user}`` and the
+  clears (Manage Messages; MESSAGE_REACTION_REMOVE_EMOJI / _REMOVE_ALL), GET ``.../reactions/{emoji}`` (users by
+  ascending id, ``after``, ``limit`` 1-100 default 25, ``type=1`` empty). Messages carry ``reactions`` (``count``,
+  ``count_details``, ``me``). Not modelled: super reactions, custom emoji.
+
+Pins (``pins.py`` holds Discord's rules, each citing its documentation; REST and members share them):
+
+- discord.py 2.7's ``Message.pin()``/``unpin()`` (PUT/DELETE ``/channels/{id}/messages/pins/{message}``; the
+  deprecated ``/channels/{id}/pins/{message}`` too) and ``channel.pins()`` (GET ``/channels/{id}/messages/pins``:
+  ``items`` of ``{pinned_at, message}``, newest pin first, ``before`` a pinned_at, ``limit`` 1-50, ``has_more``;
+  nothing without Read Message History). Pinning needs Pin Messages (Manage Messages alone no longer does since
+  February 2026; the bot's default role has it), 403/50013; at most ``emu.max_pins`` (250,
+  ``Emulator(max_pins=...)``) a channel, 400/30003; archived thread 400/50083. A pin fires CHANNEL_PINS_UPDATE
+  (``last_pin_timestamp``) and posts the type 6 system message by the pinner (``message_reference`` to the pin);
+  unpinning fires CHANNEL_PINS_UPDATE only; deleting a pinned message fires none. Pinning twice changes nothing.
+- ``emu.member_pin(actor, message)``, ``emu.member_unpin(actor, message)``, ``emu.pinned(channel)`` -> messages,
+  the most recently pinned first (``message.pinned``, ``message.pinned_at``).
+
 Guild scheduled events and voice (``events.py`` holds Discord's rules, each citing its documentation; REST and the
 member-side helpers share them):
 
@@ -109,6 +167,13 @@ Playing the members' side (each waits for the bot's answer and returns an ``Inte
 - ``await emu.click(member, message_or_result, custom_id_or_label, *, timeout=None)``
 - ``await emu.select(member, message_or_result, custom_id, values, *, timeout=None)``
 - ``await emu.submit_modal(member, modal_or_result, {custom_id: text}, *, timeout=None)``
+- ``await emu.message_command(member, "Mark as solution", message, *, timeout=None)``: the message's "Apps" menu
+  (``data.type`` 3, ``target_id``, ``resolved.messages`` with the whole message: content included even without the
+  Message Content intent, as Discord always sends it); ``await emu.user_command(member, name, target, *,
+  in_channel=None, timeout=None)`` (``data.type`` 2, ``resolved`` users and members). Refused for an unsynced or
+  hidden (``default_member_permissions``) command, or a deleted message. Syncing USER/MESSAGE commands: names of
+  1-32 characters (capitals and spaces allowed), no description or options, at most 15 of each type per scope
+  (50035); they read back with ``description`` "".
 
 ``InteractionResult``: ``content``, ``embeds``, ``components``, ``ephemeral``, ``deferred``, ``updated``,
 ``response_type``, ``message`` (clickable), ``followups`` (live list), ``modal``, ``choices``, ``errors`` (Discord
@@ -141,12 +206,13 @@ edits, member roles and thread creation have their own buckets (``ROUTES``). Off
 ``Emulator(app_flags=0)`` is an application whose privileged intents are off in the Developer Portal: a bot
 asking for them is disconnected with 4014, as Discord does (the default switches all of them on).
 
-Rules enforced: interaction deadline (``Emulator(interaction_deadline=3.0)``; late -> 404 code 10062), one
-initial response (40060), message/embed/component/modal/autocomplete limits (400 code 50035), empty message
-(50006), missing permissions and role hierarchy (403 code 50013), closed DMs (403 code 50007), command schema
-limits on sync (50035), forum tags (40067), scheduled event times (against ``Emulator(now=...)``), scheduled events
-(30038, 50035 status transitions, 50013), threads (50001, 50013, 50083, 160005, 160006, 30033, 50035 for
-auto_archive_duration), voice (50001, 50013, 40032).
+Rules enforced: interaction deadline (``Emulator(interaction_deadline=3.0)``; late -> 404 code 10062), one initial
+response (40060), message/embed/component/modal/autocomplete limits (400 code 50035), empty message (50006),
+missing permissions and role hierarchy (403 code 50013), closed DMs (403 code 50007), command schema limits on sync
+(50035), forums (40067, 40066, 40061, 50008, 50035 for tag counts), members' messages (50005), reactions (10014,
+30010, 50013, 50083), scheduled event times (against ``Emulator(now=...)``), scheduled events (30038, 50035 status
+transitions, 50013), threads (50001, 50013, 50083, 160005, 160006, 30033, 50035 for auto_archive_duration), voice
+(50001, 50013, 40032).
 """
 
 from __future__ import annotations

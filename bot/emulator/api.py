@@ -20,6 +20,7 @@ from bot.clock import SystemClock
 
 from . import events, rules
 from .events import EventAutomation, VoiceRules
+from .forums import ForumRules, TagRef, content_exempt, strip_content, tag_named
 from .gateway import INTENT_MESSAGE_CONTENT, INTENT_PRESENCES, INTENT_VOICE_STATES, GatewaySession
 from .interactions import (
     APPLICATION_COMMAND,
@@ -32,7 +33,9 @@ from .interactions import (
     InteractionResult,
     Modal,
 )
+from .pins import MAX_PINS, PinRules
 from .ratelimits import GLOBAL_LIMIT, RateLimiter
+from .reactions import ReactionRules
 from .rules import ATTACHMENT_SIZE_LIMIT, DiscordError, missing_permissions
 from .server import API_PREFIX, Failure, RecordedRequest, RestServer
 from .state import (
@@ -105,17 +108,23 @@ class Emulator:
         global_rate_limit: int = GLOBAL_LIMIT,
         max_active_threads: int = MAX_ACTIVE_THREADS,
         max_thread_members: int = MAX_THREAD_MEMBERS,
+        message_content: bool = True,
+        max_pins: int = MAX_PINS,
     ) -> None:
         self.interaction_deadline = interaction_deadline
         # Discord's per-guild active-thread cap (160006) and per-thread member cap (30033); tests may lower them.
         self.max_active_threads = max_active_threads
         self.max_thread_members = max_thread_members
+        self.max_pins = max_pins  # Discord's 250 pins a channel (30003); tests may lower it
         # Discord's REST rate limits (ratelimits.py): off by default so tests that post in a tight loop stay fast;
         # on, every answer carries X-RateLimit-* headers and an exhausted bucket or the global limit answers 429.
         self.rate_limiter: RateLimiter | None = (
             RateLimiter(global_limit=global_rate_limit) if rate_limits else None
         )
         # The application's flags: which privileged intents the Developer Portal switched on.
+        # ``message_content=False``: an app whose Message Content toggle is off (forums.py: the intent's rules).
+        if not message_content:
+            app_flags &= ~(APP_FLAG_GATEWAY_MESSAGE_CONTENT | APP_FLAG_GATEWAY_MESSAGE_CONTENT_LIMITED)
         self.app_flags = app_flags
         self.response_timeout = response_timeout
         self.now: Callable[[], datetime] = now or SystemClock().now
@@ -139,6 +148,9 @@ class Emulator:
         self.sessions: list[GatewaySession] = []
         self.rest = RestServer(self)
         self.thread_rules = ThreadRules(self)
+        self.forums = ForumRules(self)
+        self.reactions = ReactionRules(self)
+        self.pins = PinRules(self)
         self.voice = VoiceRules(self)
         self.event_automation = EventAutomation(self)
         self._changed = asyncio.Event()
@@ -188,6 +200,14 @@ class Emulator:
     def members_intent_enabled(self) -> bool:
         """Whether the application may use the GUILD_MEMBERS privileged intent (Developer Portal switch)."""
         return bool(self.app_flags & (APP_FLAG_GATEWAY_GUILD_MEMBERS | APP_FLAG_GATEWAY_GUILD_MEMBERS_LIMITED))
+
+    @property
+    def message_content_enabled(self) -> bool:
+        """Whether the application may use the MESSAGE_CONTENT privileged intent (Developer Portal switch); REST
+        reads of messages follow this, gateway events the intents the bot identified with."""
+        return bool(
+            self.app_flags & (APP_FLAG_GATEWAY_MESSAGE_CONTENT | APP_FLAG_GATEWAY_MESSAGE_CONTENT_LIMITED)
+        )
 
     @property
     def connected(self) -> bool:
@@ -571,10 +591,124 @@ class Emulator:
         (threads.py ``before_send``): a member who cannot see it gets DiscordError 403/50001, one without Send
         Messages in Threads 403/50013; an archived thread is unarchived (THREAD_UPDATE) unless locked (50083, or
         160005 while active) and the author becomes a thread member."""
+        self.forums.check_send_in(channel)
         if channel.is_thread:
             self.archive_idle_threads()
             self.thread_rules.before_send(member, channel)
         return self._new_message(channel, {"content": content, **fields}, {}, flags=0, author=member.user)
+
+    # -- forum posts and a member's own messages (Discord's client), under forums.py's rules --------------------
+    def member_create_post(
+        self,
+        actor: Member,
+        forum: Channel,
+        title: str,
+        content: str,
+        *,
+        tags: Iterable[TagRef] = (),
+        auto_archive_duration: int = 1440,
+        **message: Any,
+    ) -> Channel:
+        """``actor`` creates a post in a forum channel: a public thread named ``title`` whose starter message
+        (``content``; same id as the thread) is theirs, with ``tags`` (names, ids or tag dicts). THREAD_CREATE then
+        MESSAGE_CREATE, as for the bot's posts. Refusals raise ``DiscordError`` (50001, 50013, 40067, 40066,
+        50035 for more than 5 or unknown tags, a name outside 1-100, or too long a message)."""
+        self.archive_idle_threads()
+        if forum.type != CHANNEL_TYPE_NAMES["forum"]:
+            raise EmulatorError(f"#{forum.name} is not a forum channel")
+        body = {
+            "name": title,
+            "auto_archive_duration": auto_archive_duration,
+            "applied_tags": [tag_named(forum, t) for t in tags],
+            "message": {"content": content, **message},
+        }
+        thread, _ = self.forums.create_post(actor, forum, body, {})
+        return thread
+
+    # -- reactions on the members' side (Discord's client), under reactions.py's rules -------------------------
+    def react(self, member: Member, message: Message, emoji: str) -> None:
+        """``member`` reacts with ``emoji`` (a Unicode emoji such as ``"👍"``): MESSAGE_REACTION_ADD to a bot with
+        the GUILD_MESSAGE_REACTIONS intent. Read Message History is needed, Add Reactions for an emoji nobody used
+        yet on the message (403/50013); at most 20 different emoji (400/30010); 400/50083 in an archived thread;
+        400/10014 for something that is not an emoji. Reacting twice changes nothing."""
+        msg = self._live_message(message)
+        self.archive_idle_threads()
+        self.reactions.add(member, msg, emoji)
+
+    def unreact(self, member: Member, message: Message, emoji: str) -> None:
+        """``member`` takes their ``emoji`` reaction back (MESSAGE_REACTION_REMOVE); nothing if they had none."""
+        msg = self._live_message(message)
+        self.archive_idle_threads()
+        self.reactions.remove(member, msg, emoji)
+
+    # -- pins on the members' side, under pins.py's rules -------------------------------------------------------
+    def member_pin(self, actor: Member, message: Message) -> None:
+        """``actor`` pins a message (Pin Messages; 403/50013): CHANNEL_PINS_UPDATE and the "pinned a message"
+        system message (type 6) by ``actor``; 400/30003 past ``emu.max_pins``; 400/50083 in an archived thread."""
+        self.archive_idle_threads()
+        self.pins.pin(actor, self._live_message(message))
+
+    def member_unpin(self, actor: Member, message: Message) -> None:
+        """``actor`` unpins a message (Pin Messages; CHANNEL_PINS_UPDATE)."""
+        self.archive_idle_threads()
+        self.pins.unpin(actor, self._live_message(message))
+
+    def pinned(self, channel: Channel) -> list[Message]:
+        """The channel's (or thread's) pinned messages, the most recently pinned first."""
+        return self.pins.pinned(channel)
+
+    def reaction_counts(self, message: Message) -> dict[str, int]:
+        """``{emoji: count}`` of a message's reactions, in the order they were first added."""
+        msg = self.messages_by_id.get(message.id, message)
+        return {e: len(u) for e, u in msg.reactions.items() if u}
+
+    def reactors(self, message: Message, emoji: str) -> list[int]:
+        """The ids of the users who reacted with ``emoji``, ascending."""
+        msg = self.messages_by_id.get(message.id, message)
+        return sorted(msg.reactions.get(emoji, ()))
+
+    def _live_message(self, message: Message) -> Message:
+        msg = self.messages_by_id.get(message.id, message)
+        if msg.deleted or msg.ephemeral:
+            raise DiscordError(404, rules.UNKNOWN_MESSAGE, "Unknown Message")
+        return msg
+
+    def tag_id(self, forum: Channel, name: str) -> int:
+        """The id of the forum's available tag called ``name`` (KeyError if there is none)."""
+        return tag_named(forum, name)
+
+    def applied_tags(self, thread: Channel) -> list[str]:
+        """The names of a forum post's applied tags, in order (ids no longer available show as the id)."""
+        parent = self.all_channels.get(thread.parent_id or 0)
+        names = {int(t["id"]): t["name"] for t in (parent.available_tags if parent else [])}
+        return [names.get(t, str(t)) for t in thread.applied_tags]
+
+    def edit_message(self, member: Member, message: Message, content: str) -> Message:
+        """``member`` edits their own message (MESSAGE_UPDATE with the whole message, mentions re-parsed). Refused
+        with 403/50005 for someone else's message, 400/50083 in an archived thread, 50035 past 2,000 characters."""
+        msg = self.messages_by_id.get(message.id, message)
+        if msg.deleted:
+            raise DiscordError(404, rules.UNKNOWN_MESSAGE, "Unknown Message")
+        self.archive_idle_threads()
+        self.forums.check_edit(member, msg)
+        rules.check_message({"content": content}, creating=True)
+        self._edit_message(msg, {"content": content}, {})
+        return msg
+
+    def delete_message(self, actor: Member, message: Message) -> None:
+        """``actor`` deletes a message (MESSAGE_DELETE): their own, or anyone's with Manage Messages in the
+        channel (403/50013 otherwise; 403/50001 if they cannot see it). Allowed in archived threads."""
+        msg = self.messages_by_id.get(message.id, message)
+        if msg.deleted:
+            raise DiscordError(404, rules.UNKNOWN_MESSAGE, "Unknown Message")
+        self.forums.check_delete(actor, msg)
+        self._delete_message(msg)
+
+    def delete_thread(self, actor: Member, thread: Channel) -> None:
+        """``actor`` deletes a thread or forum post (THREAD_DELETE): "Deleting a thread requires the
+        MANAGE_THREADS permission" (Threads topic), so a post's author without it is refused (403/50013)."""
+        self.archive_idle_threads()
+        self.thread_rules.delete(actor, thread)
 
     # -- threads on the members' side (Discord's client), under the same rules as the bot (threads.py) ----------
     def can_view(self, member: Member, channel: Channel) -> bool:
@@ -622,8 +756,13 @@ class Emulator:
 
     def member_edit_thread(self, actor: Member, thread: Channel, **fields: Any) -> Channel:
         """``actor`` edits a thread in Discord's client: ``archived``, ``locked``, ``name``,
-        ``auto_archive_duration``, ``invitable``, ``rate_limit_per_user`` (THREAD_UPDATE)."""
+        ``auto_archive_duration``, ``invitable``, ``rate_limit_per_user``, ``applied_tags`` (names or ids; the
+        post's owner or Manage Threads, forums.py's tag rules) (THREAD_UPDATE)."""
         self.archive_idle_threads()
+        if fields.get("applied_tags") is not None:  # names are accepted, as the client shows them
+            parent = self.all_channels.get(thread.parent_id or 0)
+            if parent is not None:
+                fields["applied_tags"] = [tag_named(parent, t) for t in fields["applied_tags"]]
         self.thread_rules.edit(actor, thread, fields)
         return thread
 
@@ -902,6 +1041,7 @@ class Emulator:
         interaction: InteractionResult | None = None,
         author: User | None = None,
         mid: int | None = None,
+        mtype: int | None = None,
     ) -> Message:
         msg = Message(
             mid or self.snowflakes.next(),
@@ -912,6 +1052,7 @@ class Emulator:
             embeds=list(body.get("embeds") or []),
             components=list(body.get("components") or []),
             flags=flags,
+            viewer_id=self.bot_user.id,
         )
         if files:
             self._attachments(msg, body, files)
@@ -920,6 +1061,8 @@ class Emulator:
             ref = body["message_reference"]
             msg.message_reference = {k: str(v) if k.endswith("_id") else v for k, v in ref.items()}
             msg.type = 19
+        if mtype is not None:
+            msg.type = mtype
         if interaction is not None:
             msg.webhook_id = self.application_id
             msg.type = 20 if interaction.type == APPLICATION_COMMAND else 19
@@ -945,11 +1088,9 @@ class Emulator:
         if guild is not None and (member := guild.members.get(msg.author.id)) is not None:
             data["member"] = member.payload(with_user=False)
         session = self.session
-        if session is not None and not session.intents & INTENT_MESSAGE_CONTENT:
-            # Without the message content intent, others' guild messages arrive empty unless they mention the bot.
-            mentioned = self.bot_user.id in msg.mentioned_user_ids
-            if guild is not None and msg.author.id != self.bot_user.id and not mentioned:
-                data.update(content="", embeds=[], components=[], attachments=[])
+        intent = session is None or bool(session.intents & INTENT_MESSAGE_CONTENT)
+        if not intent and not content_exempt(msg, self.bot_user.id):
+            strip_content(data)  # others' guild messages arrive empty unless they mention the bot (forums.py)
         self._dispatch(event, data)
 
     def _edit_message(
@@ -1279,6 +1420,85 @@ class Emulator:
         choices = Choices(r.choices or [])
         choices.interaction = r
         return choices
+
+    # -- context menus: "Apps" on a message or a user in Discord's client ----------------------------------------
+    def _find_context_command(self, member: Member, name: str, ctype: int) -> dict[str, Any]:
+        """The synced USER (2) or MESSAGE (3) command called ``name`` (the guild's, else the global one), refused
+        as the client would not offer it: unsynced, or hidden by ``default_member_permissions``."""
+        guild = member.guild
+        for scope in (guild.id, None):
+            found = next(
+                (c for c in self.app_commands.get(scope, []) if c.get("type") == ctype and c["name"] == name), None
+            )
+            if found is not None:
+                break
+        else:
+            kind = "message" if ctype == 3 else "user"
+            raise InteractionRefused(f"no {kind} command {name!r} is synced (Discord shows no such app)")
+        required = found.get("default_member_permissions")
+        if required is not None:
+            have = guild.base_permissions(member)
+            if not have & ADMINISTRATOR and have & int(required) != int(required):
+                raise InteractionRefused(f"{name!r} is hidden from {member.name} (default_member_permissions)")
+        return found
+
+    def _context_data(self, command: dict[str, Any], ctype: int, target_id: int, resolved: dict[str, Any]) -> Any:
+        data: dict[str, Any] = {
+            "id": command["id"],
+            "name": command["name"],
+            "type": ctype,
+            "target_id": str(target_id),
+            "resolved": resolved,
+        }
+        if command.get("guild_id"):
+            data["guild_id"] = command["guild_id"]  # discord.py finds guild commands by data.guild_id
+        return data
+
+    async def message_command(
+        self,
+        member: Member,
+        name: str,
+        message: Message,
+        /,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - how long to wait for the bot's answer
+    ) -> InteractionResult:
+        """``member`` picks the message command ``name`` ("Apps" in the message's context menu) on
+        ``message``: an APPLICATION_COMMAND interaction with ``data.type`` 3, ``target_id`` and
+        ``resolved.messages`` holding the whole message. Its content is always there: the Message Content intent's
+        exceptions include "Content of the message a message context menu command is used on" (Gateway, "Message
+        Content Intent"). Refused (``InteractionRefused``) for an unsynced or hidden command, a deleted or
+        ephemeral message, or a channel the member cannot see."""
+        msg = self.messages_by_id.get(message.id, message)
+        if msg.deleted or msg.ephemeral:
+            raise InteractionRefused("that message is not in the channel")
+        command = self._find_context_command(member, name, 3)
+        target = msg.payload()
+        guild = msg.channel.guild
+        if guild is not None and (author := guild.members.get(msg.author.id)) is not None:
+            target["member"] = author.payload(with_user=False)
+        data = self._context_data(command, 3, msg.id, {"messages": {str(msg.id): target}})
+        return await self._interact(member, msg.channel, APPLICATION_COMMAND, data, command=name, timeout=timeout)
+
+    async def user_command(
+        self,
+        member: Member,
+        name: str,
+        target: Member,
+        /,
+        *,
+        in_channel: Channel | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - how long to wait for the bot's answer
+    ) -> InteractionResult:
+        """``member`` picks the user command ``name`` on ``target`` ("Apps" in a member's context menu):
+        ``data.type`` 2, ``target_id`` and ``resolved`` users and members ("If data for a Member is included, data
+        for its corresponding User will also be included")."""
+        command = self._find_context_command(member, name, 2)
+        resolved: dict[str, dict[str, Any]] = {}
+        self._resolve_member(member.guild, target, resolved)
+        data = self._context_data(command, 2, target.id, resolved)
+        channel = in_channel or self._default_channel(member.guild)
+        return await self._interact(member, channel, APPLICATION_COMMAND, data, command=name, timeout=timeout)
 
     def _source(self, message: Message | InteractionResult) -> Message:
         if isinstance(message, InteractionResult):

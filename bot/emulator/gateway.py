@@ -32,6 +32,8 @@ INTENT_MEMBERS = 1 << 1
 INTENT_VOICE_STATES = 1 << 7
 INTENT_PRESENCES = 1 << 8
 INTENT_GUILD_MESSAGES = 1 << 9
+INTENT_GUILD_MESSAGE_REACTIONS = 1 << 10
+INTENT_DM_REACTIONS = 1 << 13
 INTENT_DM_MESSAGES = 1 << 12
 INTENT_MESSAGE_CONTENT = 1 << 15
 INTENT_SCHEDULED_EVENTS = 1 << 16
@@ -84,6 +86,11 @@ class GatewaySession:
     def wants(self, event: str, data: dict[str, Any]) -> bool:
         if event == "MESSAGE_CREATE" or event == "MESSAGE_UPDATE":
             needed = INTENT_GUILD_MESSAGES if "guild_id" in data else INTENT_DM_MESSAGES
+            return bool(self.intents & needed)
+        if event.startswith("MESSAGE_REACTION_"):
+            # "GUILD_MESSAGE_REACTIONS (1 << 10): MESSAGE_REACTION_ADD, MESSAGE_REACTION_REMOVE, ..._REMOVE_ALL,
+            # ..._REMOVE_EMOJI", the same under "DIRECT_MESSAGE_REACTIONS (1 << 13)" (Gateway, "List of Intents").
+            needed = INTENT_GUILD_MESSAGE_REACTIONS if "guild_id" in data else INTENT_DM_REACTIONS
             return bool(self.intents & needed)
         if event == "THREAD_MEMBERS_UPDATE":
             # "by default only includes if the current user was added to or removed from a thread. To receive

@@ -63,6 +63,9 @@ LIMITS = {
     "commands": 100,
     "command_name": 32,
     "command_description": 100,
+    # "15 global USER commands", "15 global MESSAGE commands" and "the same amount of guild-specific commands per
+    # guild" (Application Commands, "Registering a Command"); discord.py 2.7 itself still stops at 5.
+    "context_menu_commands": 15,
 }
 
 # Lowercase letters of any script, digits, '-' and '_' (Discord's CHAT_INPUT name regex, simplified).
@@ -252,6 +255,9 @@ def check_commands(commands: list[dict[str, Any]]) -> None:
     errs = FormErrors()
     if len([c for c in commands if c.get("type", 1) == 1]) > LIMITS["commands"]:
         errs.add([], "BASE_TYPE_MAX_LENGTH", f"Must be {LIMITS['commands']} or fewer in length.")
+    for ctype in (2, 3):  # the code Discord answers for too many is not documented; 50035 as for CHAT_INPUT
+        if len([c for c in commands if int(c.get("type", 1)) == ctype]) > LIMITS["context_menu_commands"]:
+            errs.add([], "BASE_TYPE_MAX_LENGTH", f"Must be {LIMITS['context_menu_commands']} or fewer in length.")
     seen: set[tuple[int, str]] = set()
     for i, cmd in enumerate(commands):
         ctype = int(cmd.get("type", 1))
@@ -268,8 +274,22 @@ def check_commands(commands: list[dict[str, Any]]) -> None:
             errs.length_between([i, "description"], cmd.get("description"), 1, LIMITS["command_description"])
             _check_options(errs, [i, "options"], cmd.get("options") or [], depth=0)
         else:
-            errs.length_between([i, "name"], name, 1, LIMITS["command_name"])
+            _check_context_menu(errs, i, cmd)
     errs.raise_if_any()
+
+
+def _check_context_menu(errs: FormErrors, i: int, cmd: dict[str, Any]) -> None:
+    """A USER (2) or MESSAGE (3) command: a "1-32 character name"; "USER and MESSAGE commands may be mixed case and
+    can include spaces" (Application Command Naming); "The description field is not allowed when creating user
+    commands" (and message commands; it reads back as ""); they "don't take any arguments"."""
+    name = cmd.get("name") or ""
+    errs.length_between([i, "name"], name, 1, LIMITS["command_name"])
+    if name and not name.strip():
+        errs.add([i, "name"], "APPLICATION_COMMAND_INVALID_NAME", f"Command name is invalid: {name!r}")
+    if cmd.get("description"):
+        errs.add([i, "description"], "BASE_TYPE_BAD_VALUE", "Context menu commands cannot have a description")
+    if cmd.get("options"):
+        errs.add([i, "options"], "BASE_TYPE_BAD_VALUE", "Context menu commands cannot have options")
 
 
 def _check_name(errs: FormErrors, path: list[str | int], name: str) -> None:

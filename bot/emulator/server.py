@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from . import events, rules
+from .forums import content_exempt, strip_content
 from .interactions import (
     APPLICATION_COMMAND,
     AUTOCOMPLETE,
@@ -51,6 +52,8 @@ from .state import (
     Overwrite,
     Role,
     ScheduledEvent,
+    User,
+    iso,
     perm,
 )
 
@@ -154,13 +157,20 @@ class RestServer:
         # messages
         r("POST", "/channels/{channel_id}/messages", self.create_message)
         r("GET", "/channels/{channel_id}/messages", self.list_messages)
+        # Before /messages/{mid}, which would take "pins" for a message id.
+        r("GET", "/channels/{channel_id}/messages/pins", self.channel_pins)
         r("GET", "/channels/{channel_id}/messages/{mid}", self.get_message)
         r("PATCH", "/channels/{channel_id}/messages/{mid}", self.edit_message)
         r("DELETE", "/channels/{channel_id}/messages/{mid}", self.delete_message)
         r("PUT", "/channels/{channel_id}/messages/{mid}/reactions/{emoji}/@me", self.add_reaction)
         r("DELETE", "/channels/{channel_id}/messages/{mid}/reactions/{emoji}/@me", self.remove_reaction)
+        r("DELETE", "/channels/{channel_id}/messages/{mid}/reactions/{emoji}/{user_id}", self.remove_user_reaction)
+        r("GET", "/channels/{channel_id}/messages/{mid}/reactions/{emoji}", self.reaction_users)
+        r("DELETE", "/channels/{channel_id}/messages/{mid}/reactions/{emoji}", self.clear_emoji)
+        r("DELETE", "/channels/{channel_id}/messages/{mid}/reactions", self.clear_reactions)
         r("PUT", "/channels/{channel_id}/pins/{mid}", self.pin)
         r("DELETE", "/channels/{channel_id}/pins/{mid}", self.unpin)
+        r("GET", "/channels/{channel_id}/pins", self.legacy_pins)
         r("PUT", "/channels/{channel_id}/messages/pins/{mid}", self.pin)
         r("DELETE", "/channels/{channel_id}/messages/pins/{mid}", self.unpin)
         r("POST", "/users/@me/channels", self.open_dm)
@@ -424,6 +434,8 @@ class RestServer:
                 "type": int(cmd.get("type", 1)),
                 "default_member_permissions": cmd.get("default_member_permissions"),
             }
+            if data["type"] in (2, 3):
+                data["description"] = ""  # "will be an empty string (instead of null) when fetching commands"
             if scope is not None:
                 data["guild_id"] = str(scope)
             stored.append(data)
@@ -582,13 +594,21 @@ class RestServer:
     async def create_message(self, req: Req) -> Any:
         channel = self._channel(req)
         body = req.body or {}
-        if channel.type == FORUM:
-            raise DiscordError(400, 50008, "Cannot send messages in a non-text channel")
+        self.emu.forums.check_send_in(channel)
         rules.check_message(body, creating=True)
         self._check_can_send(channel)
         flags = int(body.get("flags") or 0) & (4 | 4096 | 32768)
         msg = self.emu._new_message(channel, body, req.files, flags=flags)
         return msg.payload()
+
+    def _readable(self, msg: Message) -> dict[str, Any]:
+        """A message as the bot reads it over REST: the Message Content intent "permits your app to receive
+        message content data across the APIs" (Gateway, "Message Content Intent"), so without it in the
+        application's flags others' guild messages come back empty (forums.py lists the exceptions)."""
+        data = msg.payload()
+        if not self.emu.message_content_enabled and not content_exempt(msg, self.emu.bot_user.id):
+            strip_content(data)
+        return data
 
     async def list_messages(self, req: Req) -> Any:
         channel = self._channel(req)
@@ -604,10 +624,13 @@ class RestServer:
         if around := req.query.get("around"):
             msgs.sort(key=lambda m: abs(m.id - int(around)))
             msgs = sorted(msgs[:limit], key=lambda m: m.id)
-        return [m.payload() for m in reversed(msgs[-limit:])]
+        return [self._readable(m) for m in reversed(msgs[-limit:])]
 
     async def get_message(self, req: Req) -> Any:
-        return self._message(self._channel(req), req.params["mid"]).payload()
+        channel = self._channel(req)
+        if channel.guild is not None:
+            self._need(channel.guild, perm("view_channel") | perm("read_message_history"), channel)
+        return self._readable(self._message(channel, req.params["mid"]))
 
     async def edit_message(self, req: Req) -> Any:
         channel = self._channel(req)
@@ -629,32 +652,70 @@ class RestServer:
         self.emu._delete_message(msg)
         return None
 
+    # Reactions: the rules and events are in reactions.py. The bot in a DM channel acts as its own user.
+    def _reactor(self, channel: Channel) -> Member | User:
+        return self._bot(channel.guild) if channel.guild is not None else self.emu.bot_user
+
     async def add_reaction(self, req: Req) -> Any:
         channel = self._channel(req)
         msg = self._message(channel, req.params["mid"])
-        self.emu.thread_rules.not_archived(channel)
-        msg.reactions.setdefault(req.params["emoji"], set()).add(self.emu.bot_user.id)
+        self.emu.reactions.add(self._reactor(channel), msg, req.params["emoji"])
         return None
 
     async def remove_reaction(self, req: Req) -> Any:
         channel = self._channel(req)
         msg = self._message(channel, req.params["mid"])
-        self.emu.thread_rules.not_archived(channel)
-        msg.reactions.get(req.params["emoji"], set()).discard(self.emu.bot_user.id)
+        self.emu.reactions.remove(self._reactor(channel), msg, req.params["emoji"])
         return None
 
+    async def remove_user_reaction(self, req: Req) -> Any:
+        channel = self._channel(req)
+        msg = self._message(channel, req.params["mid"])
+        uid = req.params["user_id"]
+        if not uid.isdigit():
+            raise not_found(rules.UNKNOWN_USER, "User")
+        self.emu.reactions.remove(self._reactor(channel), msg, req.params["emoji"], target=int(uid))
+        return None
+
+    async def reaction_users(self, req: Req) -> Any:
+        channel = self._channel(req)
+        msg = self._message(channel, req.params["mid"])
+        return self.emu.reactions.users(self._reactor(channel), msg, req.params["emoji"], req.query)
+
+    async def clear_emoji(self, req: Req) -> Any:
+        channel = self._channel(req)
+        msg = self._message(channel, req.params["mid"])
+        self.emu.reactions.clear(self._reactor(channel), msg, req.params["emoji"])
+        return None
+
+    async def clear_reactions(self, req: Req) -> Any:
+        channel = self._channel(req)
+        msg = self._message(channel, req.params["mid"])
+        self.emu.reactions.clear(self._reactor(channel), msg, None)
+        return None
+
+    # Pins: the rules and events are in pins.py.
     async def pin(self, req: Req) -> Any:
         channel = self._channel(req)
-        if channel.guild is not None:
-            self._need(channel.guild, perm("manage_messages") | perm("view_channel"), channel)
-        self.emu.thread_rules.not_archived(channel)
-        self._message(channel, req.params["mid"]).pinned = True
+        self.emu.pins.pin(self._reactor(channel), self._message(channel, req.params["mid"]))
         return None
 
     async def unpin(self, req: Req) -> Any:
         channel = self._channel(req)
-        self._message(channel, req.params["mid"]).pinned = False
+        self.emu.pins.unpin(self._reactor(channel), self._message(channel, req.params["mid"]))
         return None
+
+    async def channel_pins(self, req: Req) -> Any:
+        """Get Channel Pins: ``{"items": [{"pinned_at", "message"}], "has_more"}`` (Message Pin Object)."""
+        channel = self._channel(req)
+        pins, more = self.emu.pins.listing(self._reactor(channel), channel, req.query)
+        items = [{"pinned_at": iso(at), "message": self._readable(m)} for m, at in pins]
+        return {"items": items, "has_more": more}
+
+    async def legacy_pins(self, req: Req) -> Any:
+        channel = self._channel(req)
+        pins, _ = self.emu.pins.listing(self._reactor(channel), channel, req.query, legacy=True)
+        return [self._readable(m) for m, _ in pins]
 
     async def open_dm(self, req: Req) -> Any:
         body = req.body or {}
@@ -830,22 +891,13 @@ class RestServer:
         if body.get("topic") is not None:
             errs.max_length(["topic"], body["topic"], 4096 if channel.type == FORUM else 1024)
         errs.raise_if_any()
+        if body.get("available_tags") is not None and channel.type == FORUM:
+            self.emu.forums.set_available(channel, list(body["available_tags"]))  # first: it may refuse
         for key in ("name", "topic", "nsfw", "rate_limit_per_user", "position", "flags"):
             if key in body and body[key] is not None:
                 setattr(channel, key, body[key])
         if "parent_id" in body:
             channel.parent_id = _as_int(body["parent_id"]) if body["parent_id"] else None
-        if body.get("available_tags") is not None:
-            channel.available_tags = [
-                {
-                    "id": str(t.get("id") or self.emu.snowflakes.next()),
-                    "name": t["name"],
-                    "moderated": bool(t.get("moderated", False)),
-                    "emoji_id": t.get("emoji_id"),
-                    "emoji_name": t.get("emoji_name"),
-                }
-                for t in body["available_tags"]
-            ]
 
     async def create_channel(self, req: Req) -> Any:
         guild = self._guild(req)
@@ -938,23 +990,8 @@ class RestServer:
         bot = self._bot(guild)
         threads = self.emu.thread_rules
         if parent.type == FORUM:
-            self._need(guild, perm("view_channel") | perm("send_messages"), parent)
-            tags = [_as_int(t) for t in body.get("applied_tags") or []]
-            known = {int(t["id"]) for t in parent.available_tags}
-            errs = rules.FormErrors()
-            if len(tags) > 5 or set(tags) - known:
-                errs.add(["applied_tags"], "BASE_TYPE_BAD_LENGTH", "Unknown or too many tags")
-            errs.raise_if_any()
-            if parent.flags & (1 << 4) and not tags:
-                raise DiscordError(
-                    400, rules.TAG_REQUIRED, "A tag is required to create a forum post in this channel"
-                )
-            message = body.get("message") or {}
-            rules.check_message(message, creating=True, prefix=["message"])
-            thread = threads.create(bot, parent, {**body, "type": PUBLIC_THREAD}, PUBLIC_THREAD, forum=True)
-            thread.applied_tags = tags
-            # A forum post's starter message has the thread's id.
-            starter = self.emu._new_message(thread, message, req.files, flags=0, mid=thread.id)
+            # "Returns a channel, with a nested message object" (Start Thread in Forum or Media Channel).
+            thread, starter = self.emu.forums.create_post(bot, parent, body, req.files)
             return {**threads.payload(thread), "message": starter.payload()}
         # "type currently defaults to PRIVATE_THREAD" (Channel resource, Start Thread without Message).
         ttype = int(body.get("type") or PRIVATE_THREAD)

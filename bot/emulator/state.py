@@ -65,6 +65,7 @@ def default_bot_permissions() -> int:
         manage_roles=True,
         manage_channels=True,
         manage_messages=True,
+        pin_messages=True,  # split from Manage Messages; required alone since February 2026 (pins.py)
         manage_threads=True,
         manage_events=True,
         create_events=True,
@@ -280,6 +281,11 @@ class Channel:
 
     @property
     def last_message_id(self) -> str | None:
+        if self.type == FORUM and self.guild is not None:
+            # "The last_message_id field is the ID of the most recently created thread in that channel" (Threads
+            # topic, "Forum and Media Channel Fields").
+            posts = [c.id for c in self.guild.channels.values() if c.is_thread and c.parent_id == self.id]
+            return str(max(posts)) if posts else None
         return str(self.messages[-1].id) if self.messages else None
 
     @property
@@ -393,6 +399,9 @@ class Message:
     reactions: dict[str, set[int]] = field(default_factory=dict)
     thread_id: int | None = None
     deleted: bool = False
+    pinned_at: datetime | None = None
+    # The bot's user id, for ``me`` in the message's reaction objects ("Whether the current user reacted").
+    viewer_id: int | None = None
 
     @property
     def channel_id(self) -> int:
@@ -449,8 +458,17 @@ class Message:
             "pinned": self.pinned,
             "type": self.type,
             "flags": self.flags,
+            # Reaction Object: count, count_details {burst, normal}, me, me_burst, emoji, burst_colors (no super
+            # reactions here); "reactions?" may be absent, an empty list reads the same to discord.py.
             "reactions": [
-                {"emoji": {"id": None, "name": e}, "count": len(u), "me": False, "count_details": {}}
+                {
+                    "emoji": {"id": None, "name": e},
+                    "count": len(u),
+                    "count_details": {"burst": 0, "normal": len(u)},
+                    "me": self.viewer_id in u,
+                    "me_burst": False,
+                    "burst_colors": [],
+                }
                 for e, u in self.reactions.items()
                 if u
             ],

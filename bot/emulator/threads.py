@@ -18,9 +18,11 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from . import rules
+from .forums import tag_ids
 from .rules import DiscordError, missing_access, missing_permissions, thread_archived
 from .state import (
     FLAG_PINNED,
+    FORUM,
     NEWS,
     NEWS_THREAD,
     PRIVATE_THREAD,
@@ -250,6 +252,8 @@ class ThreadRules:
             invitable=bool(body.get("invitable", True)) if ttype == PRIVATE_THREAD else True,
             thread_member_ids={actor.id},
             thread_joined_at={actor.id: now},
+            # A forum post's tags, checked by ForumRules, are part of its THREAD_CREATE.
+            applied_tags=list(body.get("applied_tags") or []) if forum else [],
         )
         guild.channels[thread.id] = thread
         self.emu.all_channels[thread.id] = thread
@@ -304,13 +308,18 @@ class ThreadRules:
         if body.get("invitable") is not None and thread.type != PRIVATE_THREAD:
             errs.add(["invitable"], "BASE_TYPE_BAD_VALUE", "invitable is only available on private threads")
         errs.raise_if_any()
+        if body.get("applied_tags") is not None:
+            parent = guild.channels.get(thread.parent_id or 0)
+            new_tags = tag_ids(body["applied_tags"])
+            if parent is not None and parent.type == FORUM:  # count, known ids, moderated tags (forums.py)
+                self.emu.forums.check_applied(actor, parent, new_tags, thread.applied_tags)
         was_archived = thread.archived
         if was_archived and unarchiving:
             self.check_active_limit(guild)
         if body.get("name") is not None:
             thread.name = body["name"]
         if body.get("applied_tags") is not None:
-            thread.applied_tags = [int(str(t)) for t in body["applied_tags"]]
+            thread.applied_tags = tag_ids(body["applied_tags"])
         for key in ("locked", "invitable"):
             if body.get(key) is not None:
                 setattr(thread, key, bool(body[key]))
@@ -340,6 +349,8 @@ class ThreadRules:
         saw = self.bot_sees(thread)
         del guild.channels[thread.id]
         del self.emu.all_channels[thread.id]
+        for msg in thread.messages:  # gone with the thread; Discord sends no MESSAGE_DELETE for them
+            msg.deleted = True
         self._next_due = None
         if saw:
             self.emu._dispatch(

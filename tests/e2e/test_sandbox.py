@@ -45,6 +45,16 @@ def test_help_lists_the_sandbox_commands_and_the_slash_commands(tmp_path: Path) 
     assert result.returncode == 0, result.stdout[-2000:]
 
 
+def test_members_write_react_and_use_message_apps(tmp_path: Path) -> None:
+    script = "say general Hello there\nreact general 👍\nunreact general 👍\nreact general notanemoji\n"
+    result = sandbox(tmp_path, script=script)
+    assert result.returncode == 1 and "Discord refused: Unknown Emoji (code 10014)" in result.stdout
+    assert "script failed at: react general notanemoji" in result.stdout  # the steps before it passed
+    result = sandbox(tmp_path, script="say general Hello\napp general No Such App\n")
+    assert result.returncode == 1
+    assert "Discord would not send that: no message command 'No Such App'" in result.stdout
+
+
 def interactive(tmp_path: Path, lines: list[str]) -> subprocess.CompletedProcess[str]:
     """The sandbox at its prompt, typed into line by line (stdin), as a newcomer uses it."""
     env = {**os.environ, "HOME": str(tmp_path)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import discord
@@ -50,23 +51,37 @@ class Panel(discord.ui.View):
 class ProbeBot(commands.Bot):
     """Records what it saw so tests can assert on the bot's side too."""
 
-    def __init__(self, guild_id: int, *, members_intent: bool = True) -> None:
+    def __init__(
+        self, guild_id: int, *, members_intent: bool = True, message_content: bool = True, reactions: bool = True
+    ) -> None:
         intents = discord.Intents.default()
         intents.members = members_intent
-        intents.message_content = True
+        intents.message_content = message_content
+        intents.reactions = reactions
         super().__init__(
             command_prefix="!",
             intents=intents,
             guild_ready_timeout=0.05,  # discord.py waits this long after the last GUILD_CREATE before on_ready
             allowed_mentions=discord.AllowedMentions.none(),
+            enable_debug_events=True,  # on_socket_raw_receive: the gateway payloads exactly as sent
         )
         self.guild_obj = discord.Object(guild_id)
+        self.gateway: list[tuple[str, dict[str, Any]]] = []
         self.errors: list[BaseException] = []
         self.joined: list[discord.Member] = []
         self.ready_event = asyncio.Event()
 
     async def on_ready(self) -> None:
         self.ready_event.set()
+
+    async def on_socket_raw_receive(self, raw: str) -> None:
+        frame = json.loads(raw)
+        if frame.get("op") == 0:
+            self.gateway.append((frame["t"], frame["d"]))
+
+    def received(self, event: str) -> list[dict[str, Any]]:
+        """The payloads of every ``event`` dispatch the bot received, in order."""
+        return [d for t, d in self.gateway if t == event]
 
     async def on_member_join(self, member: discord.Member) -> None:
         self.joined.append(member)

@@ -93,6 +93,10 @@ MEMBER_TABLES = {
     "mentor_sessions": "kept",  # logged_by: the note is blanked, the pair's session count stays
     "mentor_feedback": "kept",  # the comment is blanked, the rating stays
     "review_requests": "kept",  # link and text blanked; a review given keeps its rating
+    "qa_questions": "kept",  # asker_id: public forum posts; the member deletes them in Discord
+    "qa_answers": "kept",
+    "qa_votes": "erased",
+    "qa_subscriptions": "erased",
     "ledger_events": "kept",
     "member_points": "kept",
     "member_kind_stats": "kept",
@@ -117,7 +121,7 @@ async def test_features_register_their_handlers_and_unload_them(tmp_path) -> Non
     try:
         for cog in KNOWN_COGS:
             await bot.load_extension(f"cogs.{cog}")
-        all_handlers = ["cohorts", "mentorship", "officehours", "onboarding", "recognition"]
+        all_handlers = ["cohorts", "mentorship", "officehours", "onboarding", "qa", "recognition"]
         assert [h.name for h in bot.member_data.handlers()] == all_handlers
         await bot.unload_extension("cogs.recognition")
         assert [h.name for h in bot.member_data.handlers()] == [n for n in all_handlers if n != "recognition"]

@@ -1,0 +1,591 @@
+"""Full-text search over the Q&A knowledge base: one interface, SQLite FTS5 or PostgreSQL full-text search.
+
+One search document per question: its title, its body and the text of its live answers, weighted in that order
+(title over body over answers). On SQLite the documents live in the FTS5 table ``qa_search`` (rowid = question
+id, Porter stemming, ranked by ``bm25`` with column weights) and the titles again in ``qa_search_titles``
+(no stemming, prefix indexes) for the autocomplete, whose half-typed last word must match as a prefix, which a
+stemmed index gets wrong ("connecti" is not a prefix of the stem "connect"). On PostgreSQL ``qa_search`` holds a
+weighted tsvector (setweight A/B/C, GIN index, ranked by ``ts_rank_cd``) and an unstemmed title tsvector. Neither
+shape is an ORM model (they differ per backend): migration 0015 creates them and every write here is raw SQL.
+
+The index is written in the caller's transaction, so it never disagrees with the rows it mirrors: the caller
+calls ``index_question`` / ``index_answer`` / ``drop_*`` after its own change, before committing.
+
+Member text never reaches a query parser: ``parse_query`` reads it into plain words and phrases (a small
+websearch-like grammar: ``"exact phrase"``, ``-excluded``, ``a OR b``, ``prefix*``; English stop words dropped
+beside other words), and the engines get those words quoted (FTS5) or as bound parameters of
+``phraseto_tsquery`` / ``to_tsquery`` (PostgreSQL). Whatever the text, the result is hits or a ``QueryError``
+whose message can be shown to the member as it is.
+
+Ranking: a question whose title is exactly the query comes first; then relevance (``Hit.rank``, higher is
+better: minus bm25 on SQLite, ts_rank_cd on PostgreSQL, not comparable between them). Ranking costs one to three
+microseconds per matching question, so a broad query (a common word matching tens of thousands) ranks only its
+newest ``RANK_CAP`` matches: the latency stays flat as the knowledge base grows (bench/README.md), and a member
+narrows a broad search with another word. Filters (tag, solved) that leave the page short make it rank every
+match.
+
+No discord import here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text as sql_text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+# bm25 column weights on SQLite (title, body, answers); PostgreSQL uses setweight A/B/C with ts_rank_cd's
+# default weights (1.0, 0.4, 0.2).
+BM25_WEIGHTS = (10.0, 3.0, 1.0)
+MAX_QUERY_CHARS = 300
+MAX_TERMS = 12
+MAX_WORD_CHARS = 64
+# An answers column is capped (PostgreSQL's tsvector has a 1 MB limit; nobody needs the 200th answer indexed).
+MAX_INDEXED_CHARS = 100_000
+SIMILAR_MAX_WORDS = 20
+SNIPPET_CHARS = 160
+# Rank this many best documents by text alone before joining the filters; more only when filters eat them.
+POOL = 100
+# Called directly rather than through FTS5's ``rank`` column: the same order, a third cheaper per row.
+_BM25 = "bm25(qa_search, {}, {}, {})".format(*BM25_WEIGHTS)
+# A query matching more questions than this ranks the newest this many of them (see _search_sqlite), on both
+# backends.
+RANK_CAP = 1000
+SIMILAR_RANK_CAP = 5000
+_MARK_START, _MARK_END = "\ue000", "\ue001"
+
+
+class QueryError(ValueError):
+    """A search the member should rephrase; ``str(exc)`` is the message to show them."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    question_id: int
+    thread_id: int
+    title: str
+    snippet: str
+    rank: float
+    solved: bool
+    answer_count: int
+
+
+# --- the query language (pure) -------------------------------------------------------------------------------
+
+_WORD = re.compile(r"[^\W_]+")
+_TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
+# Left out of "similar questions" matching: they would match nearly every question.
+_STOPWORD_TEXT = (
+    "a an and are as at be but by can do does for from had has have how i if in into is it its me my no not of on "
+    "or our so than that the their then there these they this to was we what when where which who why will with "
+    "would you your"
+)
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """A word (``words`` of one), or a phrase: words that must appear in this order."""
+
+    words: tuple[str, ...]
+    prefix: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """All ``groups`` must match (each group: any one of its terms); none of ``excluded`` may."""
+
+    groups: tuple[tuple[Term, ...], ...]
+    excluded: tuple[Term, ...] = ()
+    # Every word typed, when the query is nothing but words (no operators, stop words kept): a title with
+    # exactly these words is an exact title match.
+    exact: tuple[str, ...] = ()
+
+
+def words(value: str) -> list[str]:
+    """Letters and digits in runs, case-folded: how both engines split text (punctuation and ``_`` separate)."""
+    return [w[:MAX_WORD_CHARS] for w in _WORD.findall(value.casefold())]
+
+
+def parse_query(raw: str) -> Query:
+    """Read member text into a ``Query``, or raise ``QueryError`` saying what to change."""
+    value = raw.strip()
+    if len(value) > MAX_QUERY_CHARS:
+        raise QueryError(
+            f"That search is {len(value):,} characters long; use at most {MAX_QUERY_CHARS} "
+            "(a few keywords work best)."
+        )
+    groups: list[list[Term]] = []
+    excluded: list[Term] = []
+    pending_or = False
+    for match in _TOKEN.finditer(value):
+        negate, phrase, bare = match.group(1) == "-", match.group(2), match.group(3)
+        if bare is not None:
+            if bare == "OR":
+                pending_or = bool(groups)
+                continue
+            if bare == "AND":
+                continue
+            negate = bare.startswith("-")
+            found = words(bare)
+            prefix = bare.rstrip().endswith("*") and len(found) == 1
+        else:
+            found, prefix = words(phrase), False
+        if not found:
+            continue
+        term = Term(tuple(found), prefix)
+        if negate:
+            excluded.append(term)
+            pending_or = False
+        elif pending_or:
+            groups[-1].append(term)
+            pending_or = False
+        else:
+            groups.append([term])
+    if not groups:
+        if excluded:
+            raise QueryError("Add a word to look for: a search can't be only words to leave out (-word).")
+        raise QueryError("Type a word or two to search for.")
+    if sum(len(g) for g in groups) + len(excluded) > MAX_TERMS:
+        raise QueryError(f"That search has too many words; use at most {MAX_TERMS}.")
+    exact = ()
+    if not excluded and all(len(g) == 1 and not g[0].prefix for g in groups):
+        exact = tuple(w for g in groups for w in g[0].words)
+    # Stop words alone ("how", "to") match nearly every question: dropped when other words remain, as
+    # PostgreSQL's english configuration does anyway (inside a phrase they stay).
+    kept = [g for g in groups if not (len(g) == 1 and g[0].words[0] in _STOPWORDS and len(g[0].words) == 1)]
+    return Query(tuple(tuple(g) for g in (kept or groups)), tuple(excluded), exact)
+
+
+def similar_words(value: str) -> list[str]:
+    """The words of a new question worth matching against solved ones: distinct, not stop words, in order."""
+    seen: dict[str, None] = {}
+    for word in words(value[:5000]):
+        if len(word) > 1 and word not in _STOPWORDS:
+            seen.setdefault(word, None)
+            if len(seen) == SIMILAR_MAX_WORDS:
+                break
+    return list(seen)
+
+
+def _fts5_term(t: Term) -> str:
+    # Words are letters and digits only (no '"'), so quoting cannot be broken out of.
+    return f'"{" ".join(t.words)}"' + (" *" if t.prefix else "")
+
+
+def fts5_match(query: Query) -> str:
+    """The FTS5 MATCH expression: every word inside double quotes, so nothing the member typed is syntax."""
+    positive = " AND ".join("(" + " OR ".join(_fts5_term(t) for t in g) + ")" for g in query.groups)
+    return "(" + positive + ")" + "".join(f" NOT {_fts5_term(t)}" for t in query.excluded)
+
+
+def pg_tsquery(query: Query, params: dict[str, Any], config: str = "english") -> str:
+    """A tsquery expression in SQL, each word a bound parameter (``params`` gets them)."""
+
+    def term(t: Term) -> str:
+        key = f"w{len(params)}"
+        if t.prefix:
+            params[key] = t.words[0] + ":*"  # letters and digits only: nothing else for to_tsquery to parse
+            return f"to_tsquery('{config}', :{key})"
+        params[key] = " ".join(t.words)
+        return f"phraseto_tsquery('{config}', :{key})"
+
+    positive = " && ".join("(" + " || ".join(term(t) for t in g) + ")" for g in query.groups)
+    return "(" + positive + "".join(f" && !!{term(t)}" for t in query.excluded) + ")"
+
+
+def clean_snippet(value: str | None) -> str:
+    """Plain text on one line, at most SNIPPET_CHARS, without the match markers."""
+    flat = " ".join((value or "").replace(_MARK_START, "").replace(_MARK_END, "").split())
+    return flat if len(flat) <= SNIPPET_CHARS else flat[: SNIPPET_CHARS - 1].rstrip() + "…"
+
+
+# --- writing the index ---------------------------------------------------------------------------------------
+
+_SQLITE_ANSWERS = f"""coalesce((SELECT substr(group_concat(x.body, char(10)), 1, {MAX_INDEXED_CHARS}) FROM (
+        SELECT a.body FROM qa_answers a WHERE a.question_id = q.id AND a.deleted_at IS NULL AND a.id != :skip
+        ORDER BY a.created_at, a.id) x), '')"""
+_SQLITE_INSERT = (
+    "INSERT INTO qa_search (rowid, title, body, answers) "
+    f"SELECT q.id, q.title, q.body, {_SQLITE_ANSWERS} FROM qa_questions q WHERE q.deleted_at IS NULL"
+)
+_SQLITE_INSERT_TITLES = """INSERT INTO qa_search_titles (rowid, title)
+    SELECT q.id, q.title FROM qa_questions q WHERE q.deleted_at IS NULL"""
+_PG_INSERT = f"""INSERT INTO qa_search (question_id, document, title_words, answers)
+    SELECT q.id,
+        setweight(to_tsvector('english', q.title), 'A') || setweight(to_tsvector('english', q.body), 'B')
+            || setweight(to_tsvector('english', a.text), 'C'),
+        to_tsvector('simple', q.title), a.text
+    FROM qa_questions q CROSS JOIN LATERAL (
+        SELECT left(coalesce(string_agg(x.body, E'\\n' ORDER BY x.created_at, x.id), ''), {MAX_INDEXED_CHARS})
+            AS text
+        FROM qa_answers x WHERE x.question_id = q.id AND x.deleted_at IS NULL AND x.id <> :skip) a
+    WHERE q.deleted_at IS NULL"""
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+async def _reindex(session: AsyncSession, question_id: int, *, skip_answer: int = 0) -> None:
+    # The caller's pending changes (a title set on the object) must reach the rows this reads: flushed here
+    # explicitly rather than trusting autoflush (a session may have it off).
+    await session.flush()
+    params = {"id": question_id, "skip": skip_answer}
+    await drop_question(session, question_id)
+    if _dialect(session) == "postgresql":
+        await session.execute(sql_text(_PG_INSERT + " AND q.id = :id"), params)
+    else:
+        await session.execute(sql_text(_SQLITE_INSERT + " AND q.id = :id"), params)
+        await session.execute(sql_text(_SQLITE_INSERT_TITLES + " AND q.id = :id"), params)
+
+
+async def index_question(session: AsyncSession, question_id: int) -> None:
+    """(Re)index a question from its row and its live answers; a deleted question (``deleted_at``) is dropped."""
+    await _reindex(session, question_id)
+
+
+async def _question_of(session: AsyncSession, answer_id: int) -> int | None:
+    await session.flush()
+    row = await session.execute(sql_text("SELECT question_id FROM qa_answers WHERE id = :id"), {"id": answer_id})
+    return row.scalar()
+
+
+async def index_answer(session: AsyncSession, answer_id: int) -> None:
+    """(Re)index an answer: its question's document is rebuilt with it (or without it, once deleted)."""
+    question_id = await _question_of(session, answer_id)
+    if question_id is not None:
+        await _reindex(session, question_id)
+
+
+async def drop_answer(session: AsyncSession, answer_id: int) -> None:
+    """Take an answer out of search, whether or not its ``deleted_at`` is set yet (call it before deleting the
+    row itself: a row already gone leaves nothing to say which question to reindex)."""
+    question_id = await _question_of(session, answer_id)
+    if question_id is not None:
+        await _reindex(session, question_id, skip_answer=answer_id)
+
+
+async def drop_question(session: AsyncSession, question_id: int) -> None:
+    """Take a question (and so its answers) out of search."""
+    params = {"id": question_id}
+    if _dialect(session) == "postgresql":
+        await session.execute(sql_text("DELETE FROM qa_search WHERE question_id = :id"), params)
+    else:
+        await session.execute(sql_text("DELETE FROM qa_search WHERE rowid = :id"), params)
+        await session.execute(sql_text("DELETE FROM qa_search_titles WHERE rowid = :id"), params)
+
+
+async def rebuild(session: AsyncSession) -> int:
+    """The whole index again from the tables, in the caller's transaction; returns the documents indexed."""
+    params = {"skip": 0}
+    if _dialect(session) == "postgresql":
+        await session.execute(sql_text("DELETE FROM qa_search"))
+        await session.execute(sql_text(_PG_INSERT), params)
+    else:
+        for table in ("qa_search", "qa_search_titles"):
+            await session.execute(sql_text(f"DELETE FROM {table}"))
+        await session.execute(sql_text(_SQLITE_INSERT), params)
+        await session.execute(sql_text(_SQLITE_INSERT_TITLES), params)
+        for table in ("qa_search", "qa_search_titles"):
+            # Merge the b-tree segments the bulk insert left: fewer segments, faster queries.
+            await session.execute(sql_text(f"INSERT INTO {table} ({table}) VALUES ('optimize')"))
+    return int((await session.execute(sql_text("SELECT count(*) FROM qa_search"))).scalar_one())
+
+
+# --- searching -----------------------------------------------------------------------------------------------
+
+
+def _filters(tag: str | None, solved: bool | None, params: dict[str, Any], *, sqlite: bool = False) -> str:
+    """Conditions on ``q`` (qa_questions). On SQLite the FTS table is joined first with CROSS JOIN, which
+    SQLite never reorders: left to itself the planner would walk the guild's questions by the guild index and
+    probe the FTS table once per row (a full scan per search). The unary ``+`` keeps SQLite off the guild
+    index in ``q.id IN (...)`` lookups for the same reason."""
+    sql = f" AND {'+' if sqlite else ''}q.guild_id = :guild AND q.deleted_at IS NULL"
+    if solved is True:
+        sql += " AND q.state = 'solved'"
+    elif solved is False:
+        sql += " AND q.state <> 'solved'"
+    if tag is not None:
+        params["tag"] = tag.strip().casefold()
+        sql += " AND EXISTS (SELECT 1 FROM qa_question_tags t WHERE t.question_id = q.id AND lower(t.tag) = :tag)"
+    return sql
+
+
+@dataclass(slots=True)
+class _Row:
+    question_id: int
+    thread_id: int
+    title: str
+    state: str
+    answer_count: int
+    rank: float
+    exact: bool = False
+
+
+async def search(
+    session: AsyncSession,
+    guild_id: int,
+    query: str,
+    *,
+    tag: str | None = None,
+    solved: bool | None = None,
+    limit: int = 10,
+    offset: int = 0,
+) -> list[Hit]:
+    """Ranked hits for member text: a question whose title is exactly the query first, then by relevance
+    (title over body over answers). Raises ``QueryError`` for text to rephrase."""
+    parsed = parse_query(query)
+    limit, offset = max(0, min(limit, 100)), max(0, offset)
+    if limit == 0:
+        return []
+    if _dialect(session) == "postgresql":
+        return await _search_pg(session, guild_id, parsed, tag, solved, limit, offset)
+    return await _search_sqlite(session, guild_id, parsed, tag, solved, limit, offset)
+
+
+def _order(rows: list[_Row], exact_ids: set[int]) -> list[_Row]:
+    for row in rows:
+        row.exact = row.question_id in exact_ids
+    return sorted(rows, key=lambda r: (not r.exact, -r.rank, -r.question_id))
+
+
+async def _pg_exact_title_ids(
+    session: AsyncSession, parsed: Query, filters: str, params: dict[str, Any]
+) -> set[int]:
+    """Questions whose title has exactly the query's words (case and punctuation aside)."""
+    if not parsed.exact:
+        return set()
+    sql = (
+        "SELECT q.id, q.title FROM qa_search s JOIN qa_questions q ON q.id = s.question_id "
+        "WHERE s.title_words @@ phraseto_tsquery('simple', :phrase)" + filters + " LIMIT 50"
+    )
+    rows = (await session.execute(sql_text(sql), {**params, "phrase": " ".join(parsed.exact)})).all()
+    return {int(r[0]) for r in rows if tuple(words(r[1])) == parsed.exact}
+
+
+async def _search_sqlite(
+    session: AsyncSession,
+    guild_id: int,
+    parsed: Query,
+    tag: str | None,
+    solved: bool | None,
+    limit: int,
+    offset: int,
+    *,
+    cap: int | None = None,
+) -> list[Hit]:
+    """Usually three statements: the query's breadth (and exact-title candidates), the ranked page, snippets.
+
+    bm25 costs one to three microseconds per matching document, so ranking every match of a broad query (a
+    common word: tens of thousands of questions) would take tens of milliseconds. A query matching more than
+    ``cap`` questions ranks the newest ``cap`` of its matches (FTS5 walks its doclist from a rowid, so finding
+    that bound costs little); narrower queries rank every match. An exact title match comes first wherever it
+    is. The best ranked candidates are then filtered (guild, tag, solved, deleted); only when the filters leave
+    too few does the search rank the candidates with the filters joined, and then, for a broad query, every
+    match (slower, and rare).
+    """
+    cap = RANK_CAP if cap is None else cap
+    params: dict[str, Any] = {"guild": guild_id, "match": fts5_match(parsed), "cap": cap}
+    filters = _filters(tag, solved, params, sqlite=True)
+    exact_sql = "NULL"
+    if parsed.exact:
+        params["phrase"] = '^"' + " ".join(parsed.exact) + '"'
+        exact_sql = (
+            "(SELECT json_group_array(json_array(q.id, q.title)) FROM (SELECT rowid FROM qa_search_titles "
+            "WHERE qa_search_titles MATCH :phrase LIMIT 50) t CROSS JOIN qa_questions q ON q.id = t.rowid "
+            "WHERE 1 = 1" + filters + ")"
+        )
+    # The rowid below the newest `cap` matches, or NULL when there are no more than `cap`.
+    floor_sql = "SELECT rowid FROM qa_search WHERE qa_search MATCH :match ORDER BY rowid DESC LIMIT 1 OFFSET :cap"
+    wanted = offset + limit
+    params["pool"] = pool = max(POOL, 4 * wanted)
+    # How many matches, up to the pool: all of them ranked at once, or not.
+    pooled_sql = "SELECT count(*) FROM (SELECT 1 FROM qa_search WHERE qa_search MATCH :match LIMIT :pool)"
+    sql = f"SELECT ({floor_sql if cap > 0 else 'NULL'}), ({pooled_sql}), {exact_sql}"
+    floor, pooled, exact_json = (await session.execute(sql_text(sql), params)).one()
+    exact_ids = {int(i) for i, title in json.loads(exact_json or "[]") if tuple(words(title)) == parsed.exact}
+    params["floor"] = floor
+    window = " AND rowid > :floor" if floor is not None else ""
+
+    sql = (
+        "SELECT q.id, q.thread_id, q.title, q.state, q.answer_count, top.rank FROM ("
+        f"SELECT rowid AS id, {_BM25} AS rank FROM qa_search WHERE qa_search MATCH :match{window} "
+        "ORDER BY rank LIMIT :pool) top CROSS JOIN qa_questions q ON q.id = top.id WHERE 1 = 1" + filters
+    )
+    result = (await session.execute(sql_text(sql), params)).all()
+    rows = [_Row(int(r[0]), int(r[1]), r[2], r[3], int(r[4]), -float(r[5])) for r in result]
+    full = pooled < pool and floor is None  # every match was ranked and filtered: nothing more to find
+    for bound in (window, "") if window else ("",):
+        if len(rows) >= wanted or full:
+            break
+        # The filters ate the best candidates: rank with the filters joined, in the window, then everywhere.
+        sql = (
+            f"SELECT q.id, q.thread_id, q.title, q.state, q.answer_count, {_BM25} AS rank FROM qa_search "
+            "CROSS JOIN qa_questions q ON q.id = qa_search.rowid "
+            f"WHERE qa_search MATCH :match{bound.replace('rowid', 'qa_search.rowid')}"
+            + filters
+            + " ORDER BY rank LIMIT :wanted"
+        )
+        result = (await session.execute(sql_text(sql), {**params, "wanted": wanted})).all()
+        rows = [_Row(int(r[0]), int(r[1]), r[2], r[3], int(r[4]), -float(r[5])) for r in result]
+    missing = exact_ids - {r.question_id for r in rows}
+    if missing:
+        rows += await _sqlite_rows(session, params, missing)
+    page = _order(rows, exact_ids)[offset:wanted]
+    snippets = await _sqlite_snippets(session, params["match"], [r.question_id for r in page])
+    return [_hit(r, snippets.get(r.question_id, "")) for r in page]
+
+
+async def _sqlite_rows(session: AsyncSession, params: dict[str, Any], ids: set[int]) -> list[_Row]:
+    sql = (
+        f"SELECT q.id, q.thread_id, q.title, q.state, q.answer_count, {_BM25} FROM qa_search "
+        "CROSS JOIN qa_questions q ON q.id = qa_search.rowid WHERE qa_search MATCH :match "
+        f"AND qa_search.rowid IN ({', '.join(str(int(i)) for i in ids)})"
+    )
+    result = (await session.execute(sql_text(sql), params)).all()
+    return [_Row(int(r[0]), int(r[1]), r[2], r[3], int(r[4]), -float(r[5])) for r in result]
+
+
+async def _sqlite_snippets(session: AsyncSession, match: str, ids: list[int]) -> dict[int, str]:
+    """A short passage around the match, from the body, else the answers (the title is shown anyway)."""
+    if not ids:
+        return {}
+    marks = f"'{_MARK_START}', '{_MARK_END}', '…', 16"
+    sql = (
+        f"SELECT rowid, snippet(qa_search, 1, {marks}), snippet(qa_search, 2, {marks}) FROM qa_search "
+        f"WHERE qa_search MATCH :match AND rowid IN ({', '.join(str(int(i)) for i in ids)})"
+    )
+    out = {}
+    for rowid, body, answers in (await session.execute(sql_text(sql), {"match": match})).all():
+        pick = answers if _MARK_START not in (body or "") and _MARK_START in (answers or "") else body
+        out[int(rowid)] = clean_snippet(pick)
+    return out
+
+
+def _hit(row: _Row, snippet: str) -> Hit:
+    return Hit(
+        question_id=row.question_id,
+        thread_id=row.thread_id,
+        title=row.title,
+        snippet=snippet,
+        rank=row.rank,
+        solved=row.state == "solved",
+        answer_count=row.answer_count,
+    )
+
+
+async def _search_pg(
+    session: AsyncSession,
+    guild_id: int,
+    parsed: Query,
+    tag: str | None,
+    solved: bool | None,
+    limit: int,
+    offset: int,
+    *,
+    cap: int | None = None,
+) -> list[Hit]:
+    params: dict[str, Any] = {"guild": guild_id}
+    tsquery = pg_tsquery(parsed, params)
+    filters = _filters(tag, solved, params)
+    # Only stop words ("the"): an empty tsquery, which the GIN index cannot answer (a scan of every row).
+    if not (await session.execute(sql_text(f"SELECT numnode({tsquery})"), params)).scalar_one():
+        return []
+    exact_ids = await _pg_exact_title_ids(session, parsed, filters, params)
+    wanted = offset + limit
+    cap = RANK_CAP if cap is None else cap
+    # As on SQLite: the newest `cap` matches are ranked (ts_rank_cd reads each match's whole tsvector), with
+    # the filters joined; every match only when that leaves the page short and there were more.
+    window = "ORDER BY s.question_id DESC LIMIT :cap" if cap > 0 else ""
+    sql = (
+        f"SELECT q.id, q.thread_id, q.title, q.state, q.answer_count, ts_rank_cd(w.document, w.q) AS rank "
+        f"FROM (SELECT s.question_id, s.document, tq.q FROM (SELECT {tsquery} AS q) tq, qa_search s "
+        f"WHERE s.document @@ tq.q {window}) w JOIN qa_questions q ON q.id = w.question_id "
+        f"WHERE 1 = 1 {filters} ORDER BY rank DESC, q.id DESC LIMIT :wanted"
+    )
+    args = {**params, "wanted": wanted, "cap": cap}
+    result = (await session.execute(sql_text(sql), args)).all()
+    if len(result) < wanted and window:
+        more = (
+            f"SELECT count(*) FROM (SELECT 1 FROM (SELECT {tsquery} AS q) tq, qa_search s "
+            "WHERE s.document @@ tq.q LIMIT :cap + 1) m"
+        )
+        if (await session.execute(sql_text(more), args)).scalar_one() > cap:
+            result = (await session.execute(sql_text(sql.replace(window, "")), args)).all()
+    rows = [_Row(int(r[0]), int(r[1]), r[2], r[3], int(r[4]), float(r[5])) for r in result]
+    missing = exact_ids - {r.question_id for r in rows}
+    if missing:
+        sql = (
+            f"SELECT q.id, q.thread_id, q.title, q.state, q.answer_count, ts_rank_cd(s.document, tq.q) "
+            f"FROM (SELECT {tsquery} AS q) tq, qa_search s JOIN qa_questions q ON q.id = s.question_id "
+            f"WHERE q.id IN ({', '.join(str(int(i)) for i in missing)})"
+        )
+        result = (await session.execute(sql_text(sql), params)).all()
+        rows += [_Row(int(r[0]), int(r[1]), r[2], r[3], int(r[4]), float(r[5])) for r in result]
+    page = _order(rows, exact_ids)[offset:wanted]
+    if not page:
+        return []
+    options = f"StartSel={_MARK_START}, StopSel={_MARK_END}, MaxWords=20, MinWords=8, MaxFragments=1"
+    sql = (
+        f"SELECT q.id, ts_headline('english', q.body, tq.q, :options), ts_headline('english', s.answers, tq.q, "
+        f":options) FROM (SELECT {tsquery} AS q) tq, qa_search s JOIN qa_questions q ON q.id = s.question_id "
+        f"WHERE q.id IN ({', '.join(str(r.question_id) for r in page)})"
+    )
+    snippets = {}
+    for qid, body, answers in (await session.execute(sql_text(sql), {**params, "options": options})).all():
+        pick = answers if _MARK_START not in (body or "") and _MARK_START in (answers or "") else body
+        snippets[int(qid)] = clean_snippet(pick)
+    return [_hit(r, snippets.get(r.question_id, "")) for r in page]
+
+
+async def suggest_titles(
+    session: AsyncSession, guild_id: int, prefix: str, limit: int = 25
+) -> list[tuple[int, str]]:
+    """Titles for an autocomplete as the member types: every word typed, the last one as a prefix unless a space
+    follows it; newest first. Nothing typed yet: the newest questions. Never raises on any text."""
+    limit = max(0, min(limit, 25))
+    typed = words(prefix[:MAX_QUERY_CHARS])[:MAX_TERMS]
+    params: dict[str, Any] = {"guild": guild_id, "limit": limit}
+    filters = _filters(None, None, params)
+    if not typed or limit == 0:
+        sql = "SELECT q.id, q.title FROM qa_questions q WHERE 1 = 1" + filters + " ORDER BY q.id DESC LIMIT :limit"
+        result = await session.execute(sql_text(sql), params)
+        return [(int(r[0]), r[1]) for r in result.all()] if limit else []
+    last_is_prefix = not prefix[-1:].isspace()
+    if _dialect(session) == "postgresql":
+        parts = []
+        for i, word in enumerate(typed):
+            params[f"w{i}"] = word + (":*" if last_is_prefix and i == len(typed) - 1 else "")
+            parts.append(f"to_tsquery('simple', :w{i})")
+        sql = (
+            "SELECT q.id, q.title FROM qa_search s JOIN qa_questions q ON q.id = s.question_id "
+            f"WHERE s.title_words @@ ({' && '.join(parts)})" + filters + " ORDER BY q.id DESC LIMIT :limit"
+        )
+    else:
+        terms = [f'"{w}"' for w in typed]
+        if last_is_prefix:
+            terms[-1] += " *"
+        params["match"] = " ".join(terms)
+        sql = (
+            "SELECT q.id, q.title FROM qa_search_titles CROSS JOIN qa_questions q "
+            "ON q.id = qa_search_titles.rowid WHERE qa_search_titles MATCH :match"
+            + filters
+            + " ORDER BY qa_search_titles.rowid DESC LIMIT :limit"
+        )
+    return [(int(r[0]), r[1]) for r in (await session.execute(sql_text(sql), params)).all()]
+
+
+async def similar_solved(session: AsyncSession, guild_id: int, text: str, limit: int = 5) -> list[Hit]:
+    """Solved questions most like a question being asked (any of its significant words, ranked); never raises:
+    text with nothing to match gives no hits."""
+    found = similar_words(text)
+    if not found or limit <= 0:
+        return []
+    parsed = Query((tuple(Term((w,)) for w in found),))
+    if _dialect(session) == "postgresql":
+        return await _search_pg(session, guild_id, parsed, None, True, min(limit, 25), 0, cap=SIMILAR_RANK_CAP)
+    return await _search_sqlite(session, guild_id, parsed, None, True, min(limit, 25), 0, cap=SIMILAR_RANK_CAP)
