@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.clock import ManualClock
-from bot.emulator import Emulator, Member
+from bot.emulator import Emulator, InteractionResult, Member
 from bot.members import get_member
 from cogs.officehours import service
 from models import Member as MemberRow
@@ -479,8 +479,15 @@ async def test_fifty_simultaneous_clicks_are_served_in_click_order(atlas_any_db:
     [row] = await sessions(atlas)
     message = announcement(atlas, row)
     clickers = [atlas.members[f"m{i:02d}"] for i in range(50)]
-    # gather starts the clicks in list order: m00's interaction has the smallest snowflake, m49's the largest.
-    results = await asyncio.gather(*(atlas.emu.click(m, message, "RSVP") for m in clickers))
+    # m00 clicked first (the smallest snowflake), m49 last; the clicks reach the bot in the reverse order, a few
+    # milliseconds apart, so the handler reached first is the latest click.
+    click_ids = [atlas.emu.snowflakes.next() for _ in clickers]
+
+    async def late_click(n: int) -> InteractionResult:
+        await asyncio.sleep(0.004 * (len(clickers) - 1 - n))
+        return await atlas.emu.click(clickers[n], message, "RSVP", interaction_id=click_ids[n])
+
+    results = await asyncio.gather(*(late_click(n) for n in range(len(clickers))))
     assert [r.content.startswith("You have seat") for r in results] == [True] * 10 + [False] * 40
     positions = [int(r.content.split("number ")[1].split(" ")[0]) for r in results[10:]]
     assert positions == list(range(1, 41))
