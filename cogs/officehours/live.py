@@ -21,7 +21,7 @@ Decisions:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,6 +42,9 @@ from models.officehours import (
 OPEN = ("waiting", "called")
 EXPIRE_KIND = "officehours.queue_expiry"
 NO_SHOW_KIND = "officehours.no_show"
+# Discord ended a live session's event by itself (its channel stayed empty): the host and each member still
+# waiting in the queue are told why, durably (scheduled in the ending transaction).
+DISCORD_ENDED_KIND = "officehours.discord_ended"
 
 
 class LiveRefused(Exception):
@@ -101,6 +104,7 @@ class Ended:
     newly: bool
     attendees: list[int]  # members.id
     closed_entries: int
+    waiting_closed: list[int] = field(default_factory=list)  # members.id still waiting when the queue closed
 
 
 async def end(session: AsyncSession, policy: ledger.LedgerPolicy, office_hour_id: int, now: datetime) -> Ended:
@@ -111,7 +115,15 @@ async def end(session: AsyncSession, policy: ledger.LedgerPolicy, office_hour_id
         raise LiveRefused(f"This office hour is {oh.state}; only a live one can be ended.")
     newly = oh.state == "live"
     closed = 0
+    waiting_closed: list[int] = []
     if newly:
+        waiting_closed = list(
+            await session.scalars(
+                select(OfficeHourQueueEntry.member_id)
+                .where(OfficeHourQueueEntry.office_hour_id == oh.id, OfficeHourQueueEntry.state == "waiting")
+                .order_by(OfficeHourQueueEntry.id)
+            )
+        )
         called = list(
             await session.scalars(
                 select(OfficeHourQueueEntry.member_id).where(
@@ -160,7 +172,7 @@ async def end(session: AsyncSession, policy: ledger.LedgerPolicy, office_hour_id
             session, policy, guild_id=oh.guild_id, member_id=member_id, kind="office_hour_attended",
             reference=ref, at=at,
         )  # fmt: skip
-    return Ended(oh, newly, [m for m in attendees if m != oh.host_id], closed)
+    return Ended(oh, newly, [m for m in attendees if m != oh.host_id], closed, waiting_closed)
 
 
 async def seen_in_voice(session: AsyncSession, office_hour_id: int, member_id: int, now: datetime) -> None:
