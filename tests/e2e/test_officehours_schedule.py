@@ -686,3 +686,70 @@ async def test_a_deleted_account_is_not_retried(atlas: Atlas) -> None:
     assert told[bob.id][0] == "sent"
     assert told[lea.id] == ("failed", 1), told
     assert not any(f"<@{lea.id}>" in m.content for m in atlas.emu.messages(atlas.channel("office-hours")))
+
+
+async def rsvp_state(atlas: Atlas, row: OfficeHour, member: Member) -> str | None:
+    async with atlas.bot.sessions() as session:
+        me = await get_member(session, atlas.guild.id, member.id)
+        mine = await session.get(OfficeHourRsvp, (row.id, me.id)) if me is not None else None
+    return mine.state if mine is not None else None
+
+
+async def test_a_cancel_right_after_the_rsvp_does_not_overtake_it(atlas: Atlas) -> None:
+    """RSVP then Cancel a moment later: the cancel is taken after the RSVP, so the member ends up without a seat
+    and is told their RSVP is cancelled."""
+    hana, lea = atlas.members["hana"], atlas.members["lea"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "Wed 4 Nov 18:00", capacity=5)
+    [row] = await sessions(atlas)
+    message = announcement(atlas, row)
+
+    async def cancel_soon() -> InteractionResult:
+        await asyncio.sleep(0.02)
+        return await atlas.emu.click(lea, message, "Cancel RSVP")
+
+    rsvped, cancelled = await asyncio.gather(atlas.emu.click(lea, message, "RSVP"), cancel_soon())
+    assert rsvped.content.startswith("You have seat")
+    assert "cancelled" in cancelled.content, cancelled.content
+    assert await rsvp_state(atlas, row, lea) == service.CANCELLED
+
+
+async def test_interested_removed_right_after_added_does_not_overtake_it(atlas: Atlas) -> None:
+    hana, bob = atlas.members["hana"], atlas.members["m00"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "Wed 4 Nov 18:00", capacity=5)
+    [row] = await sessions(atlas)
+    [event] = atlas.emu.scheduled_events(atlas.guild)
+    atlas.emu.interested(bob, event)
+    await asyncio.sleep(0.02)
+    atlas.emu.not_interested(bob, event)
+    await wait_for(lambda: any("holds seat" in dm.content for dm in atlas.emu.dms(bob)))
+    await asyncio.sleep(0.5)
+    assert await rsvp_state(atlas, row, bob) == service.CANCELLED
+
+
+async def test_clicks_queued_at_unload_are_taken_not_dropped(atlas: Atlas) -> None:
+    hana, lea = atlas.members["hana"], atlas.members["lea"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "Wed 4 Nov 18:00")
+    [row] = await sessions(atlas)
+    click = asyncio.create_task(atlas.emu.click(lea, announcement(atlas, row), "RSVP"))
+    cog = atlas.bot.get_cog("OfficeHoursCog")
+    await wait_for(lambda: bool(cog._clicks))  # queued, not yet taken
+    await atlas.bot.unload_extension("cogs.officehours")
+    result = await click
+    assert result.followups and result.followups[-1].content.startswith("You have seat"), result.content
+    assert await rsvp_state(atlas, row, lea) == service.SEAT
+
+
+async def test_a_click_discord_no_longer_accepts_takes_no_seat(atlas: Atlas) -> None:
+    """The interaction's 3 seconds ran out before the bot deferred: nothing is queued, so nobody holds a seat
+    they were never told about."""
+    hana, lea = atlas.members["hana"], atlas.members["lea"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "Wed 4 Nov 18:00")
+    [row] = await sessions(atlas)
+    atlas.emu.interaction_deadline = 0.0  # expired before the bot's defer arrives
+    await atlas.emu.click(lea, announcement(atlas, row), "RSVP", timeout=0.5)
+    await asyncio.sleep(0.5)
+    assert await rsvp_state(atlas, row, lea) is None
