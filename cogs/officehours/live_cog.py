@@ -26,7 +26,7 @@ from bot import ledger
 from bot.checks import Capability, member_has, require
 from bot.errors import UserError
 from bot.members import ensure_member, get_member
-from bot.reminders import PermanentSendError, ReminderKind
+from bot.reminders import PermanentSendError, ReminderKind, TransientSendError
 from bot.scheduler import Job
 from bot.text import is_blank
 from bot.timefmt import discord_ts
@@ -273,6 +273,54 @@ class LiveCommands:
         except Exception:
             log.exception("following Discord's status change of event %s (office hour %s) failed", after.id, oh.id)
 
+    @commands.Cog.listener("on_ready")
+    async def _catch_up_on_ready(self) -> None:
+        await self.catch_up_events()
+
+    async def catch_up_events(self) -> None:
+        """At ready (after downtime or a lost connection): the status changes missed while away are applied as if
+        they had arrived. A live session whose event completed, was cancelled or deleted ends; a scheduled one
+        whose event was cancelled is cancelled, one whose event was started goes live."""
+        try:
+            guild = self.bot.live_guild()
+            listed = {e.id: e for e in await guild.fetch_scheduled_events()}
+        except (discord.HTTPException, TransientSendError):
+            log.warning("office hours: could not list the scheduled events to catch up", exc_info=True)
+            return
+        async with self.bot.sessions() as db:
+            rows = list(
+                await db.scalars(
+                    select(OfficeHour).where(
+                        OfficeHour.guild_id == self.bot.guild_id,
+                        OfficeHour.state.in_(("scheduled", "live")),
+                        OfficeHour.event_id.is_not(None),
+                    )
+                )
+            )
+        for oh in rows:
+            assert oh.event_id is not None
+            event = listed.get(oh.event_id)
+            status: discord.EventStatus | None = event.status if event is not None else None
+            if event is None:  # a finished event may be missing from the list: asked by id (404: deleted)
+                try:
+                    status = (await guild.fetch_scheduled_event(oh.event_id)).status
+                except discord.NotFound:
+                    status = None
+                except discord.HTTPException:
+                    continue
+            try:
+                if oh.state == "live" and status is not discord.EventStatus.active:
+                    if status is not discord.EventStatus.scheduled:
+                        await self.end_session(oh.id, by_discord=True)
+                elif status is discord.EventStatus.cancelled:
+                    await self.cancel_for_discord(oh.id)
+                elif status is discord.EventStatus.active:
+                    await self.open_for_discord(oh.id)
+            except (live.LiveRefused, ValueError):
+                continue
+            except Exception:
+                log.exception("office hours: catching up with the event of office hour %s failed", oh.id)
+
     async def open_for_discord(self, office_hour_id: int) -> None:
         """The event was started in the Discord client while the session was scheduled: the session goes live as
         with /officehours start (queue open, seated told once, no host no-show notice); its completion then ends
@@ -309,14 +357,15 @@ class LiveCommands:
         if reminder.payload["role"] == "host":
             waiting = int(reminder.payload["waiting"])
             text = (
-                f"⏹️ Discord ended the event of your office hour **{topic}**: its voice channel <#{oh.channel_id}> "
-                "stayed empty for a few minutes, and Discord then completes an event by itself. The session ended "
-                f"with it: the queue is closed ({waiting} still waiting, each told) and the follow-up goes out."
+                f"⏹️ Discord ended the event of your office hour **{topic}** (it does so by itself a few minutes "
+                f"after the voice channel <#{oh.channel_id}> empties; it may also have been ended or deleted in "
+                f"Discord). The session ended with it: the queue is closed ({waiting} still waiting, each told) "
+                "and the follow-up goes out."
             )
         else:
             text = (
                 f"⏹️ The queue of **{topic}** is closed and your place in it ended: Discord ended the session's "
-                "event because its voice channel stayed empty for a few minutes."
+                "event (the voice channel had emptied, or it was ended in Discord)."
             )
         if not await _dm_or_ping(self.bot, reminder.target_id, text):
             raise PermanentSendError("the member cannot be reached")

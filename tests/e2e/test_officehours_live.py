@@ -600,3 +600,31 @@ async def test_an_event_started_in_the_discord_client_opens_the_session(world: A
     await eventually(ended)
     posts = [p for p in world.emu.messages(world.channel("office-hours")) if "has started" in p.content]
     assert len(posts) == 1 and f"<@{carl.id}>" in posts[0].content
+
+
+async def test_status_changes_missed_while_down_are_caught_up_at_ready(world: AtlasHarness) -> None:
+    """While the bot was down Discord completed one live session's event and cancelled another (scheduled)
+    session's: at the next start the first ends (host told why) and the second is cancelled (the seated told)."""
+    mia, carl, dora = m(world, "mia"), m(world, "carl"), m(world, "dora")
+    live_id = await make_session(world, mia, starts_in=timedelta(minutes=1))
+    later_id = await make_session(world, mia, seated=(carl,), topic="Later")
+    await world.advance(minutes=1)
+    world.emu.join_voice(mia, world.channel("office-room"))
+    await world.emu.slash(mia, "officehours start", session=live_id)
+    await world.emu.slash(dora, "queue join")
+    await world.stop()
+    events = world.emu.add_role(world.guild, "Events", permissions=discord.Permissions(manage_events=True))
+    eve = m(world, "eve")
+    world.emu.set_roles(eve, [events])
+    live_row, later_row = await row(world, live_id), await row(world, later_id)
+    world.emu.member_set_event_status(eve, world.guild.scheduled_events[live_row.event_id], COMPLETED)
+    world.emu.member_set_event_status(eve, world.guild.scheduled_events[later_row.event_id], 4)  # CANCELED
+    await world.start()
+
+    async def caught_up() -> bool:
+        return (await row(world, live_id)).state == "ended" and (await row(world, later_id)).state == "cancelled"
+
+    await eventually(caught_up)
+    await world.emu.until(lambda: any("Discord ended the event" in dm.content for dm in world.emu.dms(mia)))
+    await world.emu.until(lambda: any("queue of" in dm.content for dm in world.emu.dms(dora)))
+    await world.emu.until(lambda: any("is cancelled" in dm.content for dm in world.emu.dms(carl)))
