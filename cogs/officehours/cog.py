@@ -53,9 +53,11 @@ NO_MENTIONS = discord.AllowedMentions.none()
 # gives an interaction: the click is deferred at once).
 CLICK_SETTLE = 0.15
 CLICK_ROUNDS = 5
-# The reason told to everyone who RSVP'd when Discord cancels an event nobody started ("a few hours" after its
-# start, "Guild Scheduled Event Status Update Automation").
-DISCORD_CANCELLED = "its Discord event was cancelled (it had not been started in time)."
+# The reason told to everyone who RSVP'd when the session's event is cancelled outside the bot. After the start it
+# is Discord's own (an event not started is cancelled "after a few hours", "Guild Scheduled Event Status Update
+# Automation"); before the start it can only have been someone cancelling it in Discord.
+DISCORD_CANCELLED_LATE = "its Discord event was cancelled (it had not been started in time)."
+DISCORD_CANCELLED_EARLY = "its Discord event was cancelled in Discord."
 
 
 RSVP, CANCEL = "rsvp", "cancel"
@@ -344,9 +346,10 @@ class OfficeHoursCog(
         the session is cancelled with it, everyone who RSVP'd told once, the announcement closed."""
         now = self.bot.clock.now()
         async with self.bot.sessions.begin() as db:
-            row = await service.cancel_session(
-                db, self.bot.reminders, office_hour_id, DISCORD_CANCELLED, self._offsets, now
-            )
+            current = await db.get(OfficeHour, office_hour_id)
+            late = current is not None and now >= current.starts_at
+            reason = DISCORD_CANCELLED_LATE if late else DISCORD_CANCELLED_EARLY
+            row = await service.cancel_session(db, self.bot.reminders, office_hour_id, reason, self._offsets, now)
             series_id = row.series_id
         await self.refresh_announcement(office_hour_id)
         await self.top_up_series(series_id)

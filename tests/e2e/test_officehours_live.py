@@ -532,6 +532,7 @@ async def test_discord_cancelling_an_unstarted_event_cancels_the_session_once(wo
         return [dm.content for dm in world.emu.dms(carl) if "is cancelled" in dm.content]
 
     await world.emu.until(lambda: len(told()) == 1)
+    assert "had not been started in time" in told()[0]
     assert (await row(world, oh_id)).state == "cancelled"
     await world.restart()
     await world.advance(minutes=5)
@@ -628,3 +629,19 @@ async def test_status_changes_missed_while_down_are_caught_up_at_ready(world: At
     await world.emu.until(lambda: any("Discord ended the event" in dm.content for dm in world.emu.dms(mia)))
     await world.emu.until(lambda: any("queue of" in dm.content for dm in world.emu.dms(dora)))
     await world.emu.until(lambda: any("is cancelled" in dm.content for dm in world.emu.dms(carl)))
+
+
+async def test_an_event_cancelled_in_discord_before_its_start_says_so(world: AtlasHarness) -> None:
+    mia, carl = m(world, "mia"), m(world, "carl")
+    oh_id = await make_session(world, mia, seated=(carl,))
+    events = world.emu.add_role(world.guild, "Events", permissions=discord.Permissions(manage_events=True))
+    eve = m(world, "eve")
+    world.emu.set_roles(eve, [events])
+    oh = await row(world, oh_id)
+    world.emu.member_set_event_status(eve, world.guild.scheduled_events[oh.event_id], 4)  # CANCELED, before the start
+
+    def told() -> list[str]:
+        return [dm.content for dm in world.emu.dms(carl) if "is cancelled" in dm.content]
+
+    await world.emu.until(lambda: len(told()) == 1)
+    assert "cancelled in Discord" in told()[0] and "in time" not in told()[0]
