@@ -638,7 +638,7 @@ async def test_an_event_cancelled_in_discord_before_its_start_says_so(world: Atl
     eve = m(world, "eve")
     world.emu.set_roles(eve, [events])
     oh = await row(world, oh_id)
-    world.emu.member_set_event_status(eve, world.guild.scheduled_events[oh.event_id], 4)  # CANCELED, before the start
+    world.emu.member_set_event_status(eve, world.guild.scheduled_events[oh.event_id], 4)  # cancelled early
 
     def told() -> list[str]:
         return [dm.content for dm in world.emu.dms(carl) if "is cancelled" in dm.content]
