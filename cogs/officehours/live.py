@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import ledger
@@ -394,6 +394,12 @@ FEEDBACK_KIND = "officehours.feedback"
 SUMMARY_KIND = "officehours.summary"
 
 
+def questions_of(office_hour_id: int) -> ColumnElement[bool]:
+    """A session's questions: those sent for it and those carried over to it from the series' earlier one."""
+    question = OfficeHourQuestion
+    return or_(question.office_hour_id == office_hour_id, question.carried_to_id == office_hour_id)
+
+
 async def carry_over(session: AsyncSession, oh: OfficeHour) -> int:
     """Unanswered questions of an ended session of a series go to the series' next scheduled session."""
     if oh.series_id is None:
@@ -413,9 +419,12 @@ async def carry_over(session: AsyncSession, oh: OfficeHour) -> int:
     result = await session.execute(
         update(OfficeHourQuestion)
         .where(
-            OfficeHourQuestion.office_hour_id == oh.id,
             OfficeHourQuestion.answered_at.is_(None),
-            OfficeHourQuestion.carried_to_id.is_(None),
+            # Its own not yet carried, and those carried to it (they go on to the next one in turn).
+            or_(
+                (OfficeHourQuestion.office_hour_id == oh.id) & OfficeHourQuestion.carried_to_id.is_(None),
+                OfficeHourQuestion.carried_to_id == oh.id,
+            ),
         )
         .values(carried_to_id=following)
     )

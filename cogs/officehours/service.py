@@ -590,12 +590,13 @@ class TopicQuestions:
 
 
 async def questions_by_topic(session: AsyncSession, office_hour_id: int) -> list[TopicQuestions]:
-    """The session's unanswered questions grouped by topic (case-insensitive), topics in order of first asked."""
+    """The session's unanswered questions (its own and those carried over to it) grouped by topic
+    (case-insensitive), topics in order of first asked."""
     rows = (
         await session.execute(
             select(OfficeHourQuestion, Member.display_name)
             .outerjoin(Member, Member.id == OfficeHourQuestion.member_id)
-            .where(OfficeHourQuestion.office_hour_id == office_hour_id, OfficeHourQuestion.answered_at.is_(None))
+            .where(live.questions_of(office_hour_id), OfficeHourQuestion.answered_at.is_(None))
             .order_by(OfficeHourQuestion.created_at, OfficeHourQuestion.id)
         )
     ).all()
@@ -608,11 +609,12 @@ async def questions_by_topic(session: AsyncSession, office_hour_id: int) -> list
 
 
 async def unanswered(session: AsyncSession, office_hour_id: int, limit: int = 25) -> list[OfficeHourQuestion]:
-    """The session's unanswered questions, oldest first (what the host can mark answered)."""
+    """The session's unanswered questions (carried over ones too), oldest first (what the host can mark
+    answered)."""
     return list(
         await session.scalars(
             select(OfficeHourQuestion)
-            .where(OfficeHourQuestion.office_hour_id == office_hour_id, OfficeHourQuestion.answered_at.is_(None))
+            .where(live.questions_of(office_hour_id), OfficeHourQuestion.answered_at.is_(None))
             .order_by(OfficeHourQuestion.created_at, OfficeHourQuestion.id)
             .limit(limit)
         )
@@ -627,11 +629,11 @@ async def mark_answered(session: AsyncSession, office_hour_id: int, question_ids
     result = await session.execute(
         update(OfficeHourQuestion)
         .where(
-            OfficeHourQuestion.office_hour_id == office_hour_id,
+            live.questions_of(office_hour_id),
             OfficeHourQuestion.id.in_(question_ids),
             OfficeHourQuestion.answered_at.is_(None),
         )
-        .values(answered_at=now, carried_to_id=None)
+        .values(answered_at=now)
     )
     return result.rowcount or 0  # type: ignore[attr-defined]
 

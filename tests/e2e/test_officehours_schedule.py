@@ -660,6 +660,31 @@ async def test_host_marks_a_question_answered_by_hand_and_it_is_not_carried_over
     assert carried == {"answered in the chat": None, "still open": second.id}
     summary = [dm.content for dm in atlas.emu.dms(hana) if "Summary" in dm.content]
     assert len(summary) == 1 and "answered: 1, carried over to the next session: 1" in summary[0], summary
+    # The carried question is the next session's: listed there, and its host can mark it answered there.
+    listing = await atlas.emu.slash(hana, "officehours questions", session=second.id)
+    assert "still open" in listing.content and "answered in the chat" not in listing.content, listing.content
+    marked = await atlas.emu.select(hana, listing, f"oh:answered:{second.id}", [str(ids["still open"])])
+    assert "1 question marked answered" in marked.content, marked.content
+    listing = await atlas.emu.slash(hana, "officehours questions", session=second.id)
+    assert "still open" not in listing.content
+
+
+async def test_a_question_not_answered_twice_is_carried_on_again(atlas: Atlas) -> None:
+    hana, lea = atlas.members["hana"], atlas.members["lea"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "every Friday 18:00")
+    first, second = await sessions(atlas)
+    await seat(atlas, lea, first)
+    form = await atlas.emu.click(lea, announcement(atlas, first), "Ask a question")
+    await atlas.emu.submit_modal(lea, form, question_fields(first, "Tests", "still open"))
+    for row, moment in [(first, datetime(2026, 10, 30, 22, 1)), (second, datetime(2026, 11, 6, 23, 1))]:
+        await atlas.advance(until(atlas, moment.replace(tzinfo=UTC)))
+        await atlas.emu.slash(hana, "officehours start", session=row.id)
+        await atlas.emu.slash(hana, "officehours end", session=row.id)
+        await atlas.settle()
+    third = next(r for r in await sessions(atlas) if r.starts_at == datetime(2026, 11, 13, 23, 0, tzinfo=UTC))
+    listing = await atlas.emu.slash(hana, "officehours questions", session=third.id)
+    assert "still open" in listing.content, listing.content
 
 
 async def test_a_deleted_account_is_not_retried(atlas: Atlas) -> None:
