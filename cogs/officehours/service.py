@@ -101,15 +101,14 @@ async def extend_series(session: AsyncSession, series_id: int, ahead: int, now: 
     upcoming = (
         await session.execute(
             select(OfficeHour.starts_at, OfficeHour.state).where(
-                OfficeHour.series_id == series_id,
-                OfficeHour.starts_at > now,
-                OfficeHour.state.in_(("scheduled", "live", "cancelled")),
+                OfficeHour.series_id == series_id, OfficeHour.starts_at > now
             )
         )
     ).all()
-    # A cancelled one keeps its date (the next comes after it) but not its place: members get ``ahead`` real ones.
+    # Every later date is taken, whatever its state (a cancelled one, one run early and already ended): the next
+    # comes after it. Only scheduled and live ones hold a place: members get ``ahead`` real ones.
     latest = max((start for start, _state in upcoming), default=now)
-    missing = ahead - sum(1 for _start, state in upcoming if state != "cancelled")
+    missing = ahead - sum(1 for _start, state in upcoming if state in ("scheduled", "live"))
     created: list[int] = []
     if missing <= 0:
         return created
