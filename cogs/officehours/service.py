@@ -763,6 +763,7 @@ MEMBER_KINDS = (
     live.EXPIRE_KIND,
     live.FEEDBACK_KIND,
     live.SUMMARY_KIND,
+    live.DISCORD_ENDED_KIND,
 )
 
 
@@ -783,8 +784,10 @@ def member_data_handler(reminders: Reminders) -> MemberDataHandler:
         return await export_member_data(session, subject.member_id)
 
     async def erase(session: AsyncSession, subject: DataSubject, at: datetime) -> None:
-        await drop_member_reminders(session, subject.discord_id, at)
         promoted = await erase_member_data(session, subject.member_id, at)
+        # After the erase, which holds their sessions' locks: a concurrent cancel cannot schedule a "seat freed
+        # up" for them after the drop.
+        await drop_member_reminders(session, subject.discord_id, at)
         await tell_promoted(session, reminders, subject.guild_id, promoted, at)
 
     return MemberDataHandler("officehours", export, erase)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bot import when
 from bot.members import ensure_member
-from cogs.officehours import service
+from cogs.officehours import live, service
 from models.officehours import OfficeHour, OfficeHourRsvp
 
 GUILD = 1
@@ -181,6 +181,15 @@ async def test_erase_drops_the_members_pending_office_hours_dms(sessions, clock)
     reminders = Reminders(sessions, clock)
     async with sessions.begin() as session:
         await service.cancel_session(session, reminders, office_hour_id, "ill", [60], clock.now())
+        # A "Discord ended the event" notice pending for the erased member is dropped too.
+        await reminders.schedule(
+            session,
+            kind=live.DISCORD_ENDED_KIND,
+            guild_id=GUILD,
+            target_id=1001,
+            due_at=clock.now(),
+            payload={"office_hour_id": office_hour_id, "role": "waiting", "waiting": 1},
+        )
     async with sessions.begin() as session:
         erased = await session.get(Member, ids[1])
         subject = DataSubject(GUILD, ids[1], erased.discord_id)
