@@ -399,12 +399,11 @@ class OfficeHoursCog(
         return f" ({local:%a} {local.day} {local:%b} {local:%H:%M} in your time zone, {zone})"
 
     async def _dm_or_channel(self, discord_id: int, text: str) -> None:
-        """A DM; when the member's DMs are closed, the office-hours channel with that one member pinged. A deleted
-        account (404/10013 Unknown User) is permanent: the reminder fails once, is not retried, pings nobody."""
-        try:
-            user = self.bot.get_user(discord_id) or await self.bot.fetch_user(discord_id)
-        except discord.NotFound:
-            raise PermanentSendError("the account no longer exists (Unknown User)") from None
+        """A DM; when the member's DMs are closed, the office-hours channel with that one member pinged. A member
+        no longer in the server, or a deleted account, is permanent: the reminder fails once, is not retried,
+        pings nobody."""
+        # The member as the server knows them: one who left (or a deleted account) fails the reminder for good.
+        user = await self.bot.live_member(discord_id)
         try:
             await user.send(text, allowed_mentions=NO_MENTIONS)
             return
@@ -837,6 +836,27 @@ class OfficeHoursCog(
 
         async with self.bot.sessions() as session:
             return await session.scalar(select(OfficeHour.id).where(OfficeHour.event_id == event_id))
+
+    @commands.Cog.listener()
+    async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
+        """A member who left the server gives up their seats and waitlist places in upcoming sessions: the first
+        waiting gets the seat (told as for a cancelled RSVP). Through the click queue, after their own clicks."""
+        if payload.guild_id != self.bot.guild_id or payload.user.bot:
+            return
+        async with self.bot.sessions() as session:
+            me = await get_member(session, self.bot.guild_id, payload.user.id)
+            if me is None:
+                return
+            held = await service.held_by(session, me.id)
+        now = self.bot.clock.now()
+        for office_hour_id in held:
+            try:
+                await self._in_click_order(
+                    office_hour_id, service.snowflake_at(now), payload.user, "button", CANCEL
+                )
+            except service.ScheduleError:
+                continue
+            await self.refresh_announcement(office_hour_id)
 
     @commands.Cog.listener()
     async def on_scheduled_event_user_add(self, event: discord.ScheduledEvent, user: discord.User) -> None:

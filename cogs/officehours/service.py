@@ -305,6 +305,22 @@ async def cancel_rsvp(
     return CancelResult(was, promoted)
 
 
+async def held_by(session: AsyncSession, member_id: int) -> list[int]:
+    """The scheduled sessions the member holds a seat or a waitlist place in."""
+    return list(
+        await session.scalars(
+            select(OfficeHourRsvp.office_hour_id)
+            .join(OfficeHour, OfficeHour.id == OfficeHourRsvp.office_hour_id)
+            .where(
+                OfficeHourRsvp.member_id == member_id,
+                OfficeHourRsvp.state.in_((SEAT, WAITLIST)),
+                OfficeHour.state == "scheduled",
+            )
+            .order_by(OfficeHourRsvp.office_hour_id)
+        )
+    )
+
+
 async def fill_seats(session: AsyncSession, row: OfficeHour, now: datetime) -> list[int]:
     """Moves the first waitlisted members into free seats (click order); their member ids."""
     promoted: list[int] = []

@@ -778,3 +778,28 @@ async def test_a_click_discord_no_longer_accepts_takes_no_seat(atlas: Atlas) -> 
     await atlas.emu.click(lea, announcement(atlas, row), "RSVP", timeout=0.5)
     await asyncio.sleep(0.5)
     assert await rsvp_state(atlas, row, lea) is None
+
+
+async def test_a_member_who_leaves_the_server_frees_their_seat(atlas: Atlas) -> None:
+    hana, lea, bob = atlas.members["hana"], atlas.members["lea"], atlas.members["bob"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "Wed 4 Nov 18:00", capacity=1)
+    [row] = await sessions(atlas)
+    await seat(atlas, lea, row)
+    r = await atlas.emu.click(bob, announcement(atlas, row), "RSVP")
+    assert "waitlist" in r.content
+    atlas.emu.remove_member(lea)
+    await wait_for(lambda: any("A seat freed up" in dm.content for dm in atlas.emu.dms(bob)))
+    assert await rsvp_state(atlas, row, lea) == service.CANCELLED
+    assert await rsvp_state(atlas, row, bob) == service.SEAT
+
+
+async def test_a_host_who_left_the_server_is_not_pinged_in_the_channel(atlas: Atlas) -> None:
+    hana = atlas.members["hana"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "Wed 4 Nov 18:00")
+    atlas.emu.remove_member(hana)
+    await atlas.advance(until(atlas, datetime(2026, 11, 3, 23, 1, tzinfo=UTC)))
+    await atlas.settle()
+    assert not [m for m in atlas.emu.messages(atlas.channel("office-hours")) if f"<@{hana.id}>" in m.content]
+    assert not [dm for dm in atlas.emu.dms(hana) if "Reminder" in dm.content]
