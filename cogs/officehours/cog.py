@@ -31,7 +31,7 @@ from bot import when as when_module
 from bot.checks import Capability, member_has, require
 from bot.errors import UserError
 from bot.members import ensure_member, get_member
-from bot.reminders import PermanentSendError, ReminderKind
+from bot.reminders import PermanentSendError, ReminderKind, TransientSendError
 from bot.scheduler import Job
 from bot.timefmt import discord_ts
 from cogs.officehours import service
@@ -900,8 +900,9 @@ class OfficeHoursCog(
                 else f"You marked **{discord.utils.escape_markdown(topic)}** as Interested, but it is full: you "
                 f"are number {result.position} on the waitlist and will get a DM if a seat frees up."
             )
-            with contextlib.suppress(discord.HTTPException):
-                await user.send(text, allowed_mentions=NO_MENTIONS)
+            # Interested gives no interaction to answer: a DM, or the office-hours channel when DMs are closed.
+            with contextlib.suppress(discord.HTTPException, PermanentSendError, TransientSendError):
+                await self._dm_or_channel(user.id, text)
         await self.refresh_announcement(office_hour_id)
 
 

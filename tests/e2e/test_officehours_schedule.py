@@ -803,3 +803,18 @@ async def test_a_host_who_left_the_server_is_not_pinged_in_the_channel(atlas: At
     await atlas.settle()
     assert not [m for m in atlas.emu.messages(atlas.channel("office-hours")) if f"<@{hana.id}>" in m.content]
     assert not [dm for dm in atlas.emu.dms(hana) if "Reminder" in dm.content]
+
+
+async def test_interested_with_dms_closed_is_told_in_the_channel(atlas: Atlas) -> None:
+    hana, bob = atlas.members["hana"], atlas.members["bob"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "Wed 4 Nov 18:00")
+    [event] = atlas.emu.scheduled_events(atlas.guild)
+    atlas.emu.close_dms(bob)
+    atlas.emu.interested(bob, event)
+
+    def posts() -> list:
+        return [m for m in atlas.emu.messages(atlas.channel("office-hours")) if "holds seat 1" in m.content]
+
+    await wait_for(lambda: len(posts()) == 1)
+    assert posts()[0].content.startswith(f"<@{bob.id}>") and posts()[0].mentioned_user_ids == [bob.id]
