@@ -164,7 +164,8 @@ Playing the members' side (each waits for the bot's answer and returns an ``Inte
 - ``await emu.slash(member, "group sub", *, options=None, in_channel=None, timeout=None, **options)``
 - ``await emu.autocomplete(member, "cmd", "option", "typed", *, in_channel=None, timeout=None, **others)``
   -> ``Choices`` (a list of ``{"name", "value"}``; ``.interaction`` is the result).
-- ``await emu.click(member, message_or_result, custom_id_or_label, *, timeout=None)``
+- ``await emu.click(member, message_or_result, custom_id_or_label, *, timeout=None, interaction_id=None)``
+  (``interaction_id``: an id taken earlier from ``emu.snowflakes.next()``, delivers clicks out of snowflake order)
 - ``await emu.select(member, message_or_result, custom_id, values, *, timeout=None)``
 - ``await emu.submit_modal(member, modal_or_result, {custom_id: text}, *, timeout=None)``
 - ``await emu.message_command(member, "Mark as solution", message, *, timeout=None)``: the message's "Apps" menu

@@ -1158,6 +1158,7 @@ class Emulator:
         source: Message | None = None,
         command: str | None = None,
         timeout: float | None = None,  # noqa: ASYNC109 - how long to wait for the bot's answer
+        interaction_id: int | None = None,
     ) -> InteractionResult:
         session = self._require_session()
         self.archive_idle_threads()
@@ -1167,7 +1168,7 @@ class Emulator:
             raise InteractionRefused(f"{member.name} cannot see #{channel.name}")
         bot = guild.members[self.bot_user.id]
         r = InteractionResult(
-            id=self.snowflakes.next(),
+            id=interaction_id or self.snowflakes.next(),
             token="emu." + secrets.token_urlsafe(48),
             type=itype,
             member=member,
@@ -1530,14 +1531,24 @@ class Emulator:
         /,
         *,
         timeout: float | None = None,  # noqa: ASYNC109 - how long to wait for the bot's answer
+        interaction_id: int | None = None,
     ) -> InteractionResult:
-        """Press a button (found by ``custom_id`` or label) on a message (or on a result's message)."""
+        """Press a button (found by ``custom_id`` or label) on a message (or on a result's message).
+        ``interaction_id`` (from ``emu.snowflakes.next()`` taken earlier) delivers a click made earlier than it
+        arrives: clicks reaching the bot out of snowflake order, as many members' clicks at once can."""
         msg = self._source(message)
         comp = self._component(member, msg, custom_id, (2,))
         data = {"custom_id": comp["custom_id"], "component_type": 2}
         channel = msg.channel
         return await self._interact(
-            member, channel, MESSAGE_COMPONENT, data, source=msg, command=comp["custom_id"], timeout=timeout
+            member,
+            channel,
+            MESSAGE_COMPONENT,
+            data,
+            source=msg,
+            command=comp["custom_id"],
+            timeout=timeout,
+            interaction_id=interaction_id,
         )
 
     async def select(

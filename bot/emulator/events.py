@@ -124,7 +124,9 @@ class EventAutomation:
 
     - "An active scheduled event for a stage channel [or a voice channel] where all users have left [...] will
       automatically end a few minutes after the last user leaves the channel": ACTIVE -> COMPLETED once the
-      channel has had nobody in it for ``empty_after`` (counted from the later of the last leave and the start).
+      channel has had nobody in it for ``empty_after`` since a member left it while the event was ACTIVE (the
+      documentation's "certain period of time (on the order of minutes)"; 5 minutes is the emulator's choice). An
+      event whose channel nobody left since it started is not completed: the documentation does not say it is.
     - "An external event will automatically begin at its scheduled start time" (SCHEDULED -> ACTIVE) "[and] end
       at its scheduled end time" (ACTIVE -> COMPLETED).
     - "Any scheduled event which has not begun after its scheduled start time will be automatically cancelled
@@ -179,8 +181,12 @@ class EventAutomation:
             if any(v.channel_id == event.channel_id for v in guild.voice_states.values()):
                 return None
             began = self._active_since.setdefault(event.id, now)
-            emptied = self._emptied_at.get(event.channel_id or 0, began)
-            if now - max(began, emptied) >= self.empty_after:
+            emptied = self._emptied_at.get(event.channel_id or 0)
+            # Only "after the last user leaves the channel": the documentation says nothing of an event whose
+            # channel nobody joined since it went active, so the emulator leaves such an event ACTIVE.
+            if emptied is None or emptied < began:
+                return None
+            if now - emptied >= self.empty_after:
                 return COMPLETED
         return None
 

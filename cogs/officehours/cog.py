@@ -6,6 +6,11 @@ Every session is written to the database first; its native event and announcemen
 moment it exists (``_publish``), so a Discord error or a restart half-way resumes rather than duplicates: the
 daily job (and each new schedule) publishes whatever is still missing and tops weekly series up to
 ``[office_hours] series_ahead`` upcoming sessions.
+
+RSVPs, cancels and Interested changes of a session go through one queue per session and are taken in snowflake
+order (``_in_click_order``), each only after its interaction was deferred; unloading takes what is queued before
+stopping. The queue lives in this process: were two bot processes to share the database, each would order its own
+clicks, and between the two the seats go by the order they take the session's row lock (never over capacity).
 """
 
 from __future__ import annotations
@@ -15,17 +20,18 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import when as when_module
 from bot.checks import Capability, member_has, require
 from bot.errors import UserError
 from bot.members import ensure_member, get_member
-from bot.reminders import PermanentSendError, ReminderKind
+from bot.reminders import PermanentSendError, ReminderKind, TransientSendError
 from bot.scheduler import Job
 from bot.timefmt import discord_ts
 from cogs.officehours import service
@@ -47,17 +53,25 @@ NO_MENTIONS = discord.AllowedMentions.none()
 # gives an interaction: the click is deferred at once).
 CLICK_SETTLE = 0.15
 CLICK_ROUNDS = 5
-# The reason told to everyone who RSVP'd when Discord cancels an event nobody started ("a few hours" after its
-# start, "Guild Scheduled Event Status Update Automation").
-DISCORD_CANCELLED = "its Discord event was cancelled (it had not been started in time)."
+# The reason told to everyone who RSVP'd when the session's event is cancelled outside the bot. After the start it
+# is Discord's own (an event not started is cancelled "after a few hours", "Guild Scheduled Event Status Update
+# Automation"); before the start it can only have been someone cancelling it in Discord.
+DISCORD_CANCELLED_LATE = "its Discord event was cancelled (it had not been started in time)."
+DISCORD_CANCELLED_EARLY = "its Discord event was cancelled in Discord."
+
+
+RSVP, CANCEL = "rsvp", "cancel"
+# How long unloading waits for the queued clicks to be taken (each is answered) before giving up on the rest.
+CLICK_DRAIN = 5.0
 
 
 @dataclass
 class _Click:
-    click_id: int  # the interaction's snowflake
+    click_id: int  # the interaction's snowflake (or the moment an Interested change arrived, as one)
     user: discord.abc.User
-    via: str
-    future: asyncio.Future[tuple[service.RsvpResult, bool, str]]
+    via: str  # "button" | "interested"
+    future: asyncio.Future[Any]
+    action: str = RSVP  # RSVP, or CANCEL (an Interested removal cancels only an RSVP made by Interested)
 
 
 def _when_text(row: OfficeHour) -> str:
@@ -99,8 +113,12 @@ class OfficeHoursCog(
         await self.live_load()
 
     async def cog_unload(self) -> None:
-        for worker in list(self._click_workers.values()):
-            worker.cancel()
+        # The clicks already queued are taken (and answered) rather than dropped; only a stuck worker is cancelled.
+        workers = list(self._click_workers.values())
+        if workers:
+            _done, stuck = await asyncio.wait(workers, timeout=CLICK_DRAIN)
+            for worker in stuck:
+                worker.cancel()
         self.bot.remove_dynamic_items(SessionButton, AnsweredSelect)
         self.bot.scheduler.remove_job(SERIES_JOB)
         for kind in (
@@ -328,9 +346,10 @@ class OfficeHoursCog(
         the session is cancelled with it, everyone who RSVP'd told once, the announcement closed."""
         now = self.bot.clock.now()
         async with self.bot.sessions.begin() as db:
-            row = await service.cancel_session(
-                db, self.bot.reminders, office_hour_id, DISCORD_CANCELLED, self._offsets, now
-            )
+            current = await db.get(OfficeHour, office_hour_id)
+            late = current is not None and now >= current.starts_at
+            reason = DISCORD_CANCELLED_LATE if late else DISCORD_CANCELLED_EARLY
+            row = await service.cancel_session(db, self.bot.reminders, office_hour_id, reason, self._offsets, now)
             series_id = row.series_id
         await self.refresh_announcement(office_hour_id)
         await self.top_up_series(series_id)
@@ -380,12 +399,11 @@ class OfficeHoursCog(
         return f" ({local:%a} {local.day} {local:%b} {local:%H:%M} in your time zone, {zone})"
 
     async def _dm_or_channel(self, discord_id: int, text: str) -> None:
-        """A DM; when the member's DMs are closed, the office-hours channel with that one member pinged. A deleted
-        account (404/10013 Unknown User) is permanent: the reminder fails once, is not retried, pings nobody."""
-        try:
-            user = self.bot.get_user(discord_id) or await self.bot.fetch_user(discord_id)
-        except discord.NotFound:
-            raise PermanentSendError("the account no longer exists (Unknown User)") from None
+        """A DM; when the member's DMs are closed, the office-hours channel with that one member pinged. A member
+        no longer in the server, or a deleted account, is permanent: the reminder fails once, is not retried,
+        pings nobody."""
+        # The member as the server knows them: one who left (or a deleted account) fails the reminder for good.
+        user = await self.bot.live_member(discord_id)
         try:
             await user.send(text, allowed_mentions=NO_MENTIONS)
             return
@@ -611,9 +629,10 @@ class OfficeHoursCog(
 
     # -- RSVP ------------------------------------------------------------------------------------------------
     async def rsvp_clicked(self, interaction: discord.Interaction, office_hour_id: int) -> None:
-        # Queued before the first await: the click's snowflake (Discord's time of the click) decides its turn.
-        taken = self._in_click_order(office_hour_id, interaction.id, interaction.user, "button")
+        # Deferred first: a click Discord no longer accepts (the deadline passed) is never queued, so nobody holds
+        # a seat they were not told about. Its snowflake (Discord's time of the click) still decides its turn.
         await interaction.response.defer(ephemeral=True, thinking=True)
+        taken = self._in_click_order(office_hour_id, interaction.id, interaction.user, "button")
         try:
             result, recorded, _topic = await taken
         except service.ScheduleError as exc:
@@ -632,12 +651,16 @@ class OfficeHoursCog(
             await self.refresh_announcement(office_hour_id)
 
     def _in_click_order(
-        self, office_hour_id: int, click_id: int, user: discord.abc.User, via: str
-    ) -> asyncio.Future[tuple[service.RsvpResult, bool, str]]:
-        """Queues an RSVP; the session's clicks are taken in snowflake order once they stop arriving for
-        ``CLICK_SETTLE`` seconds (many members clicking at once reach the handlers in any order)."""
-        future: asyncio.Future[tuple[service.RsvpResult, bool, str]] = asyncio.get_running_loop().create_future()
-        self._clicks.setdefault(office_hour_id, []).append(_Click(click_id, user, via, future))
+        self, office_hour_id: int, click_id: int, user: discord.abc.User, via: str, action: str = RSVP
+    ) -> asyncio.Future[Any]:
+        """Queues an RSVP or a cancel; the session's clicks are taken in snowflake order once they stop arriving
+        for ``CLICK_SETTLE`` seconds (many members clicking at once reach the handlers in any order, and a
+        member's cancel never overtakes their own earlier RSVP).
+
+        The queue is per process: two bot processes on one database would each take their own clicks in order,
+        and between them seats go by the order they take the session's row lock (still never over capacity)."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._clicks.setdefault(office_hour_id, []).append(_Click(click_id, user, via, future, action))
         if office_hour_id not in self._click_workers:
             self._click_workers[office_hour_id] = asyncio.create_task(self._serve_clicks(office_hour_id))
         return future
@@ -658,7 +681,8 @@ class OfficeHoursCog(
                     return
                 for click in batch:
                     try:
-                        click.future.set_result(await self._take_rsvp(office_hour_id, click))
+                        taker = self._take_rsvp if click.action == RSVP else self._take_cancel
+                        click.future.set_result(await taker(office_hour_id, click))
                     except Exception as exc:
                         click.future.set_exception(exc)
                 batch = []
@@ -668,36 +692,52 @@ class OfficeHoursCog(
                 if not click.future.done():
                     click.future.set_exception(service.ScheduleError("Office hours are restarting; click again."))
 
+    async def _locked_member(self, session: AsyncSession, office_hour_id: int, user: discord.abc.User) -> int:
+        # The session's lock first, then the member row: every RSVP path locks in this order.
+        await service.lock_session(session, office_hour_id)
+        member = await ensure_member(
+            session,
+            self.bot.guild_id,
+            user.id,
+            display_name=getattr(user, "display_name", ""),
+            joined_at=getattr(user, "joined_at", None) or self.bot.clock.now(),
+        )
+        return member.id
+
     async def _take_rsvp(self, office_hour_id: int, click: _Click) -> tuple[service.RsvpResult, bool, str]:
         now = self.bot.clock.now()
         async with self.bot.sessions.begin() as session:
-            # The session's lock first, then the member row: every RSVP path locks in this order.
-            await service.lock_session(session, office_hour_id)
-            member = await ensure_member(
-                session,
-                self.bot.guild_id,
-                click.user.id,
-                display_name=getattr(click.user, "display_name", ""),
-                joined_at=getattr(click.user, "joined_at", None) or now,
-            )
+            member_id = await self._locked_member(session, office_hour_id, click.user)
             result = await service.rsvp(
-                session, office_hour_id, member.id, now, via=click.via, click=click.click_id
+                session, office_hour_id, member_id, now, via=click.via, click=click.click_id
             )
             row = await session.get(OfficeHour, office_hour_id)
             assert row is not None
             return result, row.recorded, row.topic
 
-    async def unrsvp_clicked(self, interaction: discord.Interaction, office_hour_id: int) -> None:
+    async def _take_cancel(self, office_hour_id: int, click: _Click) -> tuple[service.CancelResult, str]:
         now = self.bot.clock.now()
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        member_id = await self._member_id(interaction.user)
+        only_via = "interested" if click.via == "interested" else None
         async with self.bot.sessions.begin() as session:
-            result = await service.cancel_rsvp(session, office_hour_id, member_id, now)
+            member_id = await self._locked_member(session, office_hour_id, click.user)
+            result = await service.cancel_rsvp(session, office_hour_id, member_id, now, only_via=only_via)
             # The promoted members' "a seat freed up" goes as durable reminders committed with the seat change:
             # a DM, or the office-hours channel when DMs are closed (``_tell_promoted``).
             await service.tell_promoted(
                 session, self.bot.reminders, self.bot.guild_id, {office_hour_id: result.promoted}, now
             )
+            row = await session.get(OfficeHour, office_hour_id)
+            return result, row.topic if row is not None else ""
+
+    async def unrsvp_clicked(self, interaction: discord.Interaction, office_hour_id: int) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            result, _topic = await self._in_click_order(
+                office_hour_id, interaction.id, interaction.user, "button", CANCEL
+            )
+        except service.ScheduleError as exc:
+            await interaction.followup.send(str(exc), ephemeral=True)
+            return
         if result.was is None:
             await interaction.followup.send("You had no RSVP for this session.", ephemeral=True)
             return
@@ -798,6 +838,27 @@ class OfficeHoursCog(
             return await session.scalar(select(OfficeHour.id).where(OfficeHour.event_id == event_id))
 
     @commands.Cog.listener()
+    async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
+        """A member who left the server gives up their seats and waitlist places in upcoming sessions: the first
+        waiting gets the seat (told as for a cancelled RSVP). Through the click queue, after their own clicks."""
+        if payload.guild_id != self.bot.guild_id or payload.user.bot:
+            return
+        async with self.bot.sessions() as session:
+            me = await get_member(session, self.bot.guild_id, payload.user.id)
+            if me is None:
+                return
+            held = await service.held_by(session, me.id)
+        now = self.bot.clock.now()
+        for office_hour_id in held:
+            try:
+                await self._in_click_order(
+                    office_hour_id, service.snowflake_at(now), payload.user, "button", CANCEL
+                )
+            except service.ScheduleError:
+                continue
+            await self.refresh_announcement(office_hour_id)
+
+    @commands.Cog.listener()
     async def on_scheduled_event_user_add(self, event: discord.ScheduledEvent, user: discord.User) -> None:
         await self._interested(event, user, True)
 
@@ -822,14 +883,13 @@ class OfficeHoursCog(
             except service.ScheduleError:
                 return
         else:
-            member_id = await self._member_id(user)
-            async with self.bot.sessions.begin() as session:
-                result = await service.cancel_rsvp(session, office_hour_id, member_id, now, only_via="interested")
-                await service.tell_promoted(
-                    session, self.bot.reminders, self.bot.guild_id, {office_hour_id: result.promoted}, now
+            # Through the same queue as the clicks: it never overtakes the member's own earlier RSVP.
+            try:
+                result, topic = await self._in_click_order(
+                    office_hour_id, service.snowflake_at(now), user, "interested", CANCEL
                 )
-                row = await session.get(OfficeHour, office_hour_id)
-                topic = row.topic if row is not None else ""
+            except service.ScheduleError:
+                return
         if isinstance(result, service.RsvpResult):
             if result.already:
                 return
@@ -840,8 +900,9 @@ class OfficeHoursCog(
                 else f"You marked **{discord.utils.escape_markdown(topic)}** as Interested, but it is full: you "
                 f"are number {result.position} on the waitlist and will get a DM if a seat frees up."
             )
-            with contextlib.suppress(discord.HTTPException):
-                await user.send(text, allowed_mentions=NO_MENTIONS)
+            # Interested gives no interaction to answer: a DM, or the office-hours channel when DMs are closed.
+            with contextlib.suppress(discord.HTTPException, PermanentSendError, TransientSendError):
+                await self._dm_or_channel(user.id, text)
         await self.refresh_announcement(office_hour_id)
 
 

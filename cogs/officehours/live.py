@@ -21,11 +21,11 @@ Decisions:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import ledger
@@ -42,6 +42,9 @@ from models.officehours import (
 OPEN = ("waiting", "called")
 EXPIRE_KIND = "officehours.queue_expiry"
 NO_SHOW_KIND = "officehours.no_show"
+# Discord ended a live session's event by itself (its channel stayed empty): the host and each member still
+# waiting in the queue are told why, durably (scheduled in the ending transaction).
+DISCORD_ENDED_KIND = "officehours.discord_ended"
 
 
 class LiveRefused(Exception):
@@ -101,6 +104,7 @@ class Ended:
     newly: bool
     attendees: list[int]  # members.id
     closed_entries: int
+    waiting_closed: list[int] = field(default_factory=list)  # members.id still waiting when the queue closed
 
 
 async def end(session: AsyncSession, policy: ledger.LedgerPolicy, office_hour_id: int, now: datetime) -> Ended:
@@ -111,7 +115,15 @@ async def end(session: AsyncSession, policy: ledger.LedgerPolicy, office_hour_id
         raise LiveRefused(f"This office hour is {oh.state}; only a live one can be ended.")
     newly = oh.state == "live"
     closed = 0
+    waiting_closed: list[int] = []
     if newly:
+        waiting_closed = list(
+            await session.scalars(
+                select(OfficeHourQueueEntry.member_id)
+                .where(OfficeHourQueueEntry.office_hour_id == oh.id, OfficeHourQueueEntry.state == "waiting")
+                .order_by(OfficeHourQueueEntry.id)
+            )
+        )
         called = list(
             await session.scalars(
                 select(OfficeHourQueueEntry.member_id).where(
@@ -160,7 +172,7 @@ async def end(session: AsyncSession, policy: ledger.LedgerPolicy, office_hour_id
             session, policy, guild_id=oh.guild_id, member_id=member_id, kind="office_hour_attended",
             reference=ref, at=at,
         )  # fmt: skip
-    return Ended(oh, newly, [m for m in attendees if m != oh.host_id], closed)
+    return Ended(oh, newly, [m for m in attendees if m != oh.host_id], closed, waiting_closed)
 
 
 async def seen_in_voice(session: AsyncSession, office_hour_id: int, member_id: int, now: datetime) -> None:
@@ -382,6 +394,12 @@ FEEDBACK_KIND = "officehours.feedback"
 SUMMARY_KIND = "officehours.summary"
 
 
+def questions_of(office_hour_id: int) -> ColumnElement[bool]:
+    """A session's questions: those sent for it and those carried over to it from the series' earlier one."""
+    question = OfficeHourQuestion
+    return or_(question.office_hour_id == office_hour_id, question.carried_to_id == office_hour_id)
+
+
 async def carry_over(session: AsyncSession, oh: OfficeHour) -> int:
     """Unanswered questions of an ended session of a series go to the series' next scheduled session."""
     if oh.series_id is None:
@@ -401,9 +419,12 @@ async def carry_over(session: AsyncSession, oh: OfficeHour) -> int:
     result = await session.execute(
         update(OfficeHourQuestion)
         .where(
-            OfficeHourQuestion.office_hour_id == oh.id,
             OfficeHourQuestion.answered_at.is_(None),
-            OfficeHourQuestion.carried_to_id.is_(None),
+            # Its own not yet carried, and those carried to it (they go on to the next one in turn).
+            or_(
+                (OfficeHourQuestion.office_hour_id == oh.id) & OfficeHourQuestion.carried_to_id.is_(None),
+                OfficeHourQuestion.carried_to_id == oh.id,
+            ),
         )
         .values(carried_to_id=following)
     )

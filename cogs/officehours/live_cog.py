@@ -26,7 +26,7 @@ from bot import ledger
 from bot.checks import Capability, member_has, require
 from bot.errors import UserError
 from bot.members import ensure_member, get_member
-from bot.reminders import PermanentSendError, ReminderKind
+from bot.reminders import PermanentSendError, ReminderKind, TransientSendError
 from bot.scheduler import Job
 from bot.text import is_blank
 from bot.timefmt import discord_ts
@@ -89,6 +89,7 @@ class LiveCommands:
         r.register(ReminderKind(live.NO_SHOW_KIND, self._no_show, grace=NO_SHOW_GRACE))
         r.register(ReminderKind(live.FEEDBACK_KIND, self._ask_feedback, grace=timedelta(days=2)))
         r.register(ReminderKind(live.SUMMARY_KIND, self._send_summary, grace=timedelta(days=7)))
+        r.register(ReminderKind(live.DISCORD_ENDED_KIND, self._tell_discord_ended, grace=timedelta(days=1)))
         self._comment_modal = CommentModal()
         self.bot.add_view(self._comment_modal)
         self.bot.add_dynamic_items(*DYNAMIC_ITEMS)
@@ -102,6 +103,7 @@ class LiveCommands:
         self.bot.reminders.unregister(live.NO_SHOW_KIND)
         self.bot.reminders.unregister(live.FEEDBACK_KIND)
         self.bot.reminders.unregister(live.SUMMARY_KIND)
+        self.bot.reminders.unregister(live.DISCORD_ENDED_KIND)
         self.bot.remove_dynamic_items(*DYNAMIC_ITEMS)
 
     # -- helpers ------------------------------------------------------------------------------------------------
@@ -145,23 +147,38 @@ class LiveCommands:
         except live.LiveRefused as exc:
             await interaction.followup.send(str(exc), ephemeral=True)
             return
+        occupied = await self._went_live(oh, newly, seated, now)
+        said = "started" if newly else "was already live"
+        event_note = (
+            ""
+            if occupied or not oh.event_id
+            else f" Its Discord event goes live when someone joins <#{oh.channel_id}> (Discord ends an event "
+            "whose channel stays empty)."
+        )
+        await interaction.followup.send(
+            f"Office hour #{oh.id} {said}; the queue is open.{event_note}", ephemeral=True
+        )
+
+    async def _went_live(self, oh: OfficeHour, newly: bool, seated: list[int], now: datetime) -> bool:
+        """After a session went live (the host's /officehours start, or its event started in the Discord client):
+        whoever is already in the voice channel attends, the native event starts when someone is there (Discord
+        completes an active voice event whose channel stays empty), the seated are told once. Whether anyone
+        was in the channel."""
         guild = self.bot.live_guild()
-        if oh.event_id:
-            try:
-                event = await guild.fetch_scheduled_event(oh.event_id)
-                if event.status is discord.EventStatus.scheduled:
-                    await event.start()
-            except discord.HTTPException:
-                log.warning("could not start the native event of office hour %s", oh.id, exc_info=True)
-        # Whoever is already in the voice channel attends.
         voice = guild.get_channel(oh.channel_id)
-        if isinstance(voice, (discord.VoiceChannel, discord.StageChannel)) and voice.members:
+        present = (
+            [m for m in voice.members if not m.bot]
+            if isinstance(voice, (discord.VoiceChannel, discord.StageChannel))
+            else []
+        )
+        if present:
             async with self.bot.sessions.begin() as db:
-                for m in voice.members:
+                for m in present:
                     row = await ensure_member(
                         db, guild.id, m.id, display_name=m.display_name, joined_at=m.joined_at or now
                     )
                     await live.seen_in_voice(db, oh.id, row.id, now)
+            await self._start_event(oh)
         if newly:
             channel = self._announce_channel()
             if channel is not None:
@@ -171,8 +188,19 @@ class LiveCommands:
                     "`/queue join`.",
                     seated,
                 )
-        said = "started" if newly else "was already live"
-        await interaction.followup.send(f"Office hour #{oh.id} {said}; the queue is open.", ephemeral=True)
+        return bool(present)
+
+    async def _start_event(self, oh: OfficeHour) -> None:
+        """Starts the live session's native event if it is still scheduled."""
+        if not oh.event_id:
+            return
+        try:
+            guild = self.bot.live_guild()
+            event = guild.get_scheduled_event(oh.event_id) or await guild.fetch_scheduled_event(oh.event_id)
+            if event.status is discord.EventStatus.scheduled:
+                await event.start()
+        except discord.HTTPException:
+            log.warning("could not start the native event of office hour %s", oh.id, exc_info=True)
 
     @app_commands.command(
         name="end",
@@ -193,13 +221,16 @@ class LiveCommands:
             f"Office hour #{oh.id} {said}: {len(ended.attendees)} attended.", ephemeral=True
         )
 
-    async def end_session(self, office_hour_id: int) -> live.Ended:
+    async def end_session(self, office_hour_id: int, *, by_discord: bool = False) -> live.Ended:
         """Ends a live session (the host's /officehours end, or Discord completing its event): the queue closes,
-        the follow-up is scheduled in the same transaction, the ledger credited; ending again does none twice."""
+        the follow-up is scheduled in the same transaction, the ledger credited; ending again does none twice.
+        When Discord ended it, the host and the members still waiting are told why (durably, same transaction)."""
         now = self.bot.clock.now()
         async with self.bot.sessions.begin() as db:
             ended = await live.end(db, self.policy, office_hour_id, now)
             await self._schedule_follow_up(db, ended.office_hour, now)
+            if by_discord and ended.newly:
+                await self._schedule_discord_ended(db, ended, now)
         for member_id in [*ended.attendees, *([ended.office_hour.host_id] if ended.office_hour.host_id else [])]:
             self.bot.ledger_recorded(member_id)
         if ended.office_hour.event_id:
@@ -224,23 +255,120 @@ class LiveCommands:
         cancel it in the client too. The session follows: a live one ends as /officehours end does, a scheduled
         one is cancelled as /officehours cancel does (everyone told once). The bot's own end or cancel arrives
         here too and finds the session already so: nothing happens twice."""
-        if after.guild_id != self.bot.guild_id:
-            return
-        if after.status not in (discord.EventStatus.completed, discord.EventStatus.cancelled):
+        if after.guild_id != self.bot.guild_id or after.status is discord.EventStatus.scheduled:
             return
         async with self.bot.sessions() as db:
             oh = await db.scalar(select(OfficeHour).where(OfficeHour.event_id == after.id))
         if oh is None:
             return
         try:
-            if after.status is discord.EventStatus.completed and oh.state == "live":
-                await self.end_session(oh.id)
+            if after.status is discord.EventStatus.active and oh.state == "scheduled":
+                await self.open_for_discord(oh.id)
+            elif after.status is discord.EventStatus.completed and oh.state == "live":
+                await self.end_session(oh.id, by_discord=True)
             elif after.status is discord.EventStatus.cancelled and oh.state == "scheduled":
                 await self.cancel_for_discord(oh.id)
         except (live.LiveRefused, ValueError):
             return  # changed meanwhile (ended or cancelled by the host): nothing to follow
         except Exception:
             log.exception("following Discord's status change of event %s (office hour %s) failed", after.id, oh.id)
+
+    @commands.Cog.listener("on_ready")
+    async def _catch_up_on_ready(self) -> None:
+        await self.catch_up_events()
+
+    async def catch_up_events(self) -> None:
+        """At ready (after downtime or a lost connection): the status changes missed while away are applied as if
+        they had arrived. A live session whose event completed, was cancelled or deleted ends; a scheduled one
+        whose event was cancelled is cancelled, one whose event was started goes live."""
+        try:
+            guild = self.bot.live_guild()
+            listed = {e.id: e for e in await guild.fetch_scheduled_events()}
+        except (discord.HTTPException, TransientSendError):
+            log.warning("office hours: could not list the scheduled events to catch up", exc_info=True)
+            return
+        async with self.bot.sessions() as db:
+            rows = list(
+                await db.scalars(
+                    select(OfficeHour).where(
+                        OfficeHour.guild_id == self.bot.guild_id,
+                        OfficeHour.state.in_(("scheduled", "live")),
+                        OfficeHour.event_id.is_not(None),
+                    )
+                )
+            )
+        for oh in rows:
+            assert oh.event_id is not None
+            event = listed.get(oh.event_id)
+            status: discord.EventStatus | None = event.status if event is not None else None
+            if event is None:  # a finished event may be missing from the list: asked by id (404: deleted)
+                try:
+                    status = (await guild.fetch_scheduled_event(oh.event_id)).status
+                except discord.NotFound:
+                    status = None
+                except discord.HTTPException:
+                    continue
+            try:
+                if oh.state == "live" and status is not discord.EventStatus.active:
+                    if status is not discord.EventStatus.scheduled:
+                        await self.end_session(oh.id, by_discord=True)
+                elif status is discord.EventStatus.cancelled:
+                    await self.cancel_for_discord(oh.id)
+                elif status is discord.EventStatus.active:
+                    await self.open_for_discord(oh.id)
+            except (live.LiveRefused, ValueError):
+                continue
+            except Exception:
+                log.exception("office hours: catching up with the event of office hour %s failed", oh.id)
+
+    async def open_for_discord(self, office_hour_id: int) -> None:
+        """The event was started in the Discord client while the session was scheduled: the session goes live as
+        with /officehours start (queue open, seated told once, no host no-show notice); its completion then ends
+        it like any live session's."""
+        now = self.bot.clock.now()
+        async with self.bot.sessions.begin() as db:
+            oh, newly = await live.start(db, office_hour_id, now)
+            seated = await live.seated_discord_ids(db, oh.id)
+        await self._went_live(oh, newly, seated, now)
+
+    async def _schedule_discord_ended(self, db: AsyncSession, ended: live.Ended, now: datetime) -> None:
+        oh = ended.office_hour
+        targets = [(await live.discord_id_of(db, oh.host_id), "host")]
+        targets += [(await live.discord_id_of(db, m), "waiting") for m in ended.waiting_closed]
+        for discord_id, role in targets:
+            if discord_id is None:
+                continue
+            await self.bot.reminders.schedule(
+                db,
+                kind=live.DISCORD_ENDED_KIND,
+                guild_id=oh.guild_id,
+                target_id=discord_id,
+                due_at=now,
+                payload={"office_hour_id": oh.id, "role": role, "waiting": len(ended.waiting_closed)},
+                dedupe_key=f"oh-discord-ended:{oh.id}:{discord_id}",
+            )
+
+    async def _tell_discord_ended(self, reminder: Reminder) -> None:
+        async with self.bot.sessions() as db:
+            oh = await db.get(OfficeHour, int(reminder.payload["office_hour_id"]))
+        if oh is None:
+            return
+        topic = safe_inline(oh.topic)
+        if reminder.payload["role"] == "host":
+            waiting = int(reminder.payload["waiting"])
+            text = (
+                f"⏹️ Discord ended the event of your office hour **{topic}** (it does so by itself a few minutes "
+                f"after the voice channel <#{oh.channel_id}> empties; it may also have been ended or deleted in "
+                f"Discord). The session ended with it: the queue is closed ({waiting} still waiting, each told) "
+                "and the follow-up goes out."
+            )
+        else:
+            text = (
+                f"⏹️ The queue of **{topic}** is closed and your place in it ended: Discord ended the session's "
+                "event (the voice channel had emptied, or it was ended in Discord)."
+            )
+        if not await _dm_or_ping(self.bot, reminder.target_id, text):
+            raise PermanentSendError("the member cannot be reached")
 
     async def cancel_for_discord(self, office_hour_id: int) -> None:
         """Cancels a scheduled session whose event Discord cancelled (``cog.OfficeHoursCog`` has it)."""
@@ -380,6 +508,9 @@ class LiveCommands:
                             payload={"entry_id": entry.id, "left_at": now.isoformat(), "office_hour_id": oh.id},
                             dedupe_key=f"oh-expire:{entry.id}:{now.isoformat()}",
                         )
+        for oh in sessions:
+            if oh.channel_id == now_in:
+                await self._start_event(oh)  # someone is in the channel now: the event may go live
 
     async def _expire(self, reminder: Reminder) -> None:
         now = self.bot.clock.now()

@@ -101,15 +101,14 @@ async def extend_series(session: AsyncSession, series_id: int, ahead: int, now: 
     upcoming = (
         await session.execute(
             select(OfficeHour.starts_at, OfficeHour.state).where(
-                OfficeHour.series_id == series_id,
-                OfficeHour.starts_at > now,
-                OfficeHour.state.in_(("scheduled", "live", "cancelled")),
+                OfficeHour.series_id == series_id, OfficeHour.starts_at > now
             )
         )
     ).all()
-    # A cancelled one keeps its date (the next comes after it) but not its place: members get ``ahead`` real ones.
+    # Every later date is taken, whatever its state (a cancelled one, one run early and already ended): the next
+    # comes after it. Only scheduled and live ones hold a place: members get ``ahead`` real ones.
     latest = max((start for start, _state in upcoming), default=now)
-    missing = ahead - sum(1 for _start, state in upcoming if state != "cancelled")
+    missing = ahead - sum(1 for _start, state in upcoming if state in ("scheduled", "live"))
     created: list[int] = []
     if missing <= 0:
         return created
@@ -304,6 +303,22 @@ async def cancel_rsvp(
     await session.flush()
     promoted = await fill_seats(session, row, now) if row.state == "scheduled" else []
     return CancelResult(was, promoted)
+
+
+async def held_by(session: AsyncSession, member_id: int) -> list[int]:
+    """The scheduled sessions the member holds a seat or a waitlist place in."""
+    return list(
+        await session.scalars(
+            select(OfficeHourRsvp.office_hour_id)
+            .join(OfficeHour, OfficeHour.id == OfficeHourRsvp.office_hour_id)
+            .where(
+                OfficeHourRsvp.member_id == member_id,
+                OfficeHourRsvp.state.in_((SEAT, WAITLIST)),
+                OfficeHour.state == "scheduled",
+            )
+            .order_by(OfficeHourRsvp.office_hour_id)
+        )
+    )
 
 
 async def fill_seats(session: AsyncSession, row: OfficeHour, now: datetime) -> list[int]:
@@ -590,12 +605,13 @@ class TopicQuestions:
 
 
 async def questions_by_topic(session: AsyncSession, office_hour_id: int) -> list[TopicQuestions]:
-    """The session's unanswered questions grouped by topic (case-insensitive), topics in order of first asked."""
+    """The session's unanswered questions (its own and those carried over to it) grouped by topic
+    (case-insensitive), topics in order of first asked."""
     rows = (
         await session.execute(
             select(OfficeHourQuestion, Member.display_name)
             .outerjoin(Member, Member.id == OfficeHourQuestion.member_id)
-            .where(OfficeHourQuestion.office_hour_id == office_hour_id, OfficeHourQuestion.answered_at.is_(None))
+            .where(live.questions_of(office_hour_id), OfficeHourQuestion.answered_at.is_(None))
             .order_by(OfficeHourQuestion.created_at, OfficeHourQuestion.id)
         )
     ).all()
@@ -608,11 +624,12 @@ async def questions_by_topic(session: AsyncSession, office_hour_id: int) -> list
 
 
 async def unanswered(session: AsyncSession, office_hour_id: int, limit: int = 25) -> list[OfficeHourQuestion]:
-    """The session's unanswered questions, oldest first (what the host can mark answered)."""
+    """The session's unanswered questions (carried over ones too), oldest first (what the host can mark
+    answered)."""
     return list(
         await session.scalars(
             select(OfficeHourQuestion)
-            .where(OfficeHourQuestion.office_hour_id == office_hour_id, OfficeHourQuestion.answered_at.is_(None))
+            .where(live.questions_of(office_hour_id), OfficeHourQuestion.answered_at.is_(None))
             .order_by(OfficeHourQuestion.created_at, OfficeHourQuestion.id)
             .limit(limit)
         )
@@ -627,11 +644,11 @@ async def mark_answered(session: AsyncSession, office_hour_id: int, question_ids
     result = await session.execute(
         update(OfficeHourQuestion)
         .where(
-            OfficeHourQuestion.office_hour_id == office_hour_id,
+            live.questions_of(office_hour_id),
             OfficeHourQuestion.id.in_(question_ids),
             OfficeHourQuestion.answered_at.is_(None),
         )
-        .values(answered_at=now, carried_to_id=None)
+        .values(answered_at=now)
     )
     return result.rowcount or 0  # type: ignore[attr-defined]
 
@@ -762,6 +779,7 @@ MEMBER_KINDS = (
     live.EXPIRE_KIND,
     live.FEEDBACK_KIND,
     live.SUMMARY_KIND,
+    live.DISCORD_ENDED_KIND,
 )
 
 
@@ -782,8 +800,10 @@ def member_data_handler(reminders: Reminders) -> MemberDataHandler:
         return await export_member_data(session, subject.member_id)
 
     async def erase(session: AsyncSession, subject: DataSubject, at: datetime) -> None:
-        await drop_member_reminders(session, subject.discord_id, at)
         promoted = await erase_member_data(session, subject.member_id, at)
+        # After the erase, which holds their sessions' locks: a concurrent cancel cannot schedule a "seat freed
+        # up" for them after the drop.
+        await drop_member_reminders(session, subject.discord_id, at)
         await tell_promoted(session, reminders, subject.guild_id, promoted, at)
 
     return MemberDataHandler("officehours", export, erase)

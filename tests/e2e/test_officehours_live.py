@@ -166,7 +166,10 @@ async def test_start_goes_live_starts_the_event_and_tells_the_seated_once(world:
     assert "started" in r.content
     oh = await row(world, oh_id)
     assert oh.state == "live" and oh.started_at == world.clock.now()
-    assert event_status(world, oh_id, oh.event_id) == ACTIVE
+    # Nobody in the voice channel yet: the event waits for the first one (Discord ends an empty active event).
+    assert event_status(world, oh_id, oh.event_id) == SCHEDULED and "goes live when someone joins" in r.content
+    world.emu.join_voice(mia, world.channel("office-room"))
+    await world.emu.until(lambda: event_status(world, oh_id, oh.event_id) == ACTIVE)
     posts = world.emu.messages(world.channel("office-hours"))
     assert len(posts) == 1 and f"<@{carl.id}>" in posts[0].content and "has started" in posts[0].content
     again = await world.emu.slash(mia, "officehours start")
@@ -498,6 +501,10 @@ async def test_discord_completing_the_event_ends_the_session_once(world: AtlasHa
     await eventually(ended)
     await world.settle()
     assert (await queue_states(world, oh_id))[dora.id] == "left"
+    # Told why: the host, and the member whose place in the queue closed (once each).
+    await world.emu.until(lambda: any("Discord ended the event" in dm.content for dm in world.emu.dms(mia)))
+    await world.emu.until(lambda: any("queue of" in dm.content for dm in world.emu.dms(dora)))
+    assert "1 still waiting" in next(dm.content for dm in world.emu.dms(mia) if "Discord ended" in dm.content)
     assert await ledger_count(world, "office_hour_hosted") == 1
     assert await ledger_count(world, "office_hour_attended") == 1  # carl was in the voice channel
     summaries = [dm for dm in world.emu.dms(mia) if "Summary" in dm.content]
@@ -508,6 +515,9 @@ async def test_discord_completing_the_event_ends_the_session_once(world: AtlasHa
     assert len([dm for dm in world.emu.dms(mia) if "Summary" in dm.content]) == 1
     assert len([dm for dm in world.emu.dms(carl) if "How useful" in dm.content]) == 1
     assert await ledger_count(world, "office_hour_hosted") == 1
+    assert len([dm for dm in world.emu.dms(mia) if "Discord ended the event" in dm.content]) == 1
+    assert len([dm for dm in world.emu.dms(dora) if "queue of" in dm.content]) == 1
+    assert not any("Discord ended" in dm.content for dm in world.emu.dms(carl))  # carl was not waiting
 
 
 async def test_discord_cancelling_an_unstarted_event_cancels_the_session_once(world: AtlasHarness) -> None:
@@ -522,6 +532,7 @@ async def test_discord_cancelling_an_unstarted_event_cancels_the_session_once(wo
         return [dm.content for dm in world.emu.dms(carl) if "is cancelled" in dm.content]
 
     await world.emu.until(lambda: len(told()) == 1)
+    assert "had not been started in time" in told()[0]
     assert (await row(world, oh_id)).state == "cancelled"
     await world.restart()
     await world.advance(minutes=5)
@@ -553,3 +564,84 @@ async def test_next_calls_a_member_who_left_the_server_without_an_error(world: A
     assert not any(f"<@{carl.id}>" in msg.content for msg in world.emu.messages(world.channel("office-hours")))
     await world.emu.slash(mia, "queue next")
     assert len(world.emu.dms(dora)) == 1 and (await queue_states(world, oh_id))[dora.id] == "called"
+
+
+async def test_an_event_started_in_the_discord_client_opens_the_session(world: AtlasHarness) -> None:
+    """The host starts the event from Discord's client instead of /officehours start: the session goes live (the
+    seated told once, the queue open, no "host has not started" notice) and Discord completing it ends it."""
+    mia, carl, dora = m(world, "mia"), m(world, "carl"), m(world, "dora")
+    oh_id = await make_session(world, mia, starts_in=timedelta(minutes=5), seated=(carl,))
+    await world.advance(minutes=5)
+    room = world.channel("office-room")
+    world.emu.join_voice(mia, room)
+    oh = await row(world, oh_id)
+    events = world.emu.add_role(world.guild, "Events", permissions=discord.Permissions(manage_events=True))
+    eve = m(world, "eve")
+    world.emu.set_roles(eve, [events])
+    world.emu.member_set_event_status(eve, world.guild.scheduled_events[oh.event_id], ACTIVE)
+
+    async def live_now() -> bool:
+        return (await row(world, oh_id)).state == "live"
+
+    await eventually(live_now)
+    posted = world.channel("office-hours")
+    await world.emu.until(lambda: any("has started" in p.content for p in world.emu.messages(posted)))
+    joined = await world.emu.slash(dora, "queue join")
+    assert "#1" in joined.content, joined.content
+    await world.advance(minutes=30)
+    assert not any("not been started" in dm.content for dm in world.emu.dms(mia))
+    assert not any("not started it yet" in dm.content for dm in world.emu.dms(carl))
+    world.emu.leave_voice(mia)
+    await world.advance(minutes=6)
+    world.emu.run_event_automation()
+
+    async def ended() -> bool:
+        return (await row(world, oh_id)).state == "ended"
+
+    await eventually(ended)
+    posts = [p for p in world.emu.messages(world.channel("office-hours")) if "has started" in p.content]
+    assert len(posts) == 1 and f"<@{carl.id}>" in posts[0].content
+
+
+async def test_status_changes_missed_while_down_are_caught_up_at_ready(world: AtlasHarness) -> None:
+    """While the bot was down Discord completed one live session's event and cancelled another (scheduled)
+    session's: at the next start the first ends (host told why) and the second is cancelled (the seated told)."""
+    mia, carl, dora = m(world, "mia"), m(world, "carl"), m(world, "dora")
+    live_id = await make_session(world, mia, starts_in=timedelta(minutes=1))
+    later_id = await make_session(world, mia, seated=(carl,), topic="Later")
+    await world.advance(minutes=1)
+    world.emu.join_voice(mia, world.channel("office-room"))
+    await world.emu.slash(mia, "officehours start", session=live_id)
+    await world.emu.slash(dora, "queue join")
+    await world.stop()
+    events = world.emu.add_role(world.guild, "Events", permissions=discord.Permissions(manage_events=True))
+    eve = m(world, "eve")
+    world.emu.set_roles(eve, [events])
+    live_row, later_row = await row(world, live_id), await row(world, later_id)
+    world.emu.member_set_event_status(eve, world.guild.scheduled_events[live_row.event_id], COMPLETED)
+    world.emu.member_set_event_status(eve, world.guild.scheduled_events[later_row.event_id], 4)  # CANCELED
+    await world.start()
+
+    async def caught_up() -> bool:
+        return (await row(world, live_id)).state == "ended" and (await row(world, later_id)).state == "cancelled"
+
+    await eventually(caught_up)
+    await world.emu.until(lambda: any("Discord ended the event" in dm.content for dm in world.emu.dms(mia)))
+    await world.emu.until(lambda: any("queue of" in dm.content for dm in world.emu.dms(dora)))
+    await world.emu.until(lambda: any("is cancelled" in dm.content for dm in world.emu.dms(carl)))
+
+
+async def test_an_event_cancelled_in_discord_before_its_start_says_so(world: AtlasHarness) -> None:
+    mia, carl = m(world, "mia"), m(world, "carl")
+    oh_id = await make_session(world, mia, seated=(carl,))
+    events = world.emu.add_role(world.guild, "Events", permissions=discord.Permissions(manage_events=True))
+    eve = m(world, "eve")
+    world.emu.set_roles(eve, [events])
+    oh = await row(world, oh_id)
+    world.emu.member_set_event_status(eve, world.guild.scheduled_events[oh.event_id], 4)  # cancelled early
+
+    def told() -> list[str]:
+        return [dm.content for dm in world.emu.dms(carl) if "is cancelled" in dm.content]
+
+    await world.emu.until(lambda: len(told()) == 1)
+    assert "cancelled in Discord" in told()[0] and "in time" not in told()[0]

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.clock import ManualClock
-from bot.emulator import Emulator, Member
+from bot.emulator import Emulator, InteractionResult, Member
 from bot.members import get_member
 from cogs.officehours import service
 from models import Member as MemberRow
@@ -479,8 +479,15 @@ async def test_fifty_simultaneous_clicks_are_served_in_click_order(atlas_any_db:
     [row] = await sessions(atlas)
     message = announcement(atlas, row)
     clickers = [atlas.members[f"m{i:02d}"] for i in range(50)]
-    # gather starts the clicks in list order: m00's interaction has the smallest snowflake, m49's the largest.
-    results = await asyncio.gather(*(atlas.emu.click(m, message, "RSVP") for m in clickers))
+    # m00 clicked first (the smallest snowflake), m49 last; the clicks reach the bot in the reverse order, a few
+    # milliseconds apart, so the handler reached first is the latest click.
+    click_ids = [atlas.emu.snowflakes.next() for _ in clickers]
+
+    async def late_click(n: int) -> InteractionResult:
+        await asyncio.sleep(0.004 * (len(clickers) - 1 - n))
+        return await atlas.emu.click(clickers[n], message, "RSVP", interaction_id=click_ids[n])
+
+    results = await asyncio.gather(*(late_click(n) for n in range(len(clickers))))
     assert [r.content.startswith("You have seat") for r in results] == [True] * 10 + [False] * 40
     positions = [int(r.content.split("number ")[1].split(" ")[0]) for r in results[10:]]
     assert positions == list(range(1, 41))
@@ -653,6 +660,31 @@ async def test_host_marks_a_question_answered_by_hand_and_it_is_not_carried_over
     assert carried == {"answered in the chat": None, "still open": second.id}
     summary = [dm.content for dm in atlas.emu.dms(hana) if "Summary" in dm.content]
     assert len(summary) == 1 and "answered: 1, carried over to the next session: 1" in summary[0], summary
+    # The carried question is the next session's: listed there, and its host can mark it answered there.
+    listing = await atlas.emu.slash(hana, "officehours questions", session=second.id)
+    assert "still open" in listing.content and "answered in the chat" not in listing.content, listing.content
+    marked = await atlas.emu.select(hana, listing, f"oh:answered:{second.id}", [str(ids["still open"])])
+    assert "1 question marked answered" in marked.content, marked.content
+    listing = await atlas.emu.slash(hana, "officehours questions", session=second.id)
+    assert "still open" not in listing.content
+
+
+async def test_a_question_not_answered_twice_is_carried_on_again(atlas: Atlas) -> None:
+    hana, lea = atlas.members["hana"], atlas.members["lea"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "every Friday 18:00")
+    first, second = await sessions(atlas)
+    await seat(atlas, lea, first)
+    form = await atlas.emu.click(lea, announcement(atlas, first), "Ask a question")
+    await atlas.emu.submit_modal(lea, form, question_fields(first, "Tests", "still open"))
+    for row, moment in [(first, datetime(2026, 10, 30, 22, 1)), (second, datetime(2026, 11, 6, 23, 1))]:
+        await atlas.advance(until(atlas, moment.replace(tzinfo=UTC)))
+        await atlas.emu.slash(hana, "officehours start", session=row.id)
+        await atlas.emu.slash(hana, "officehours end", session=row.id)
+        await atlas.settle()
+    third = next(r for r in await sessions(atlas) if r.starts_at == datetime(2026, 11, 13, 23, 0, tzinfo=UTC))
+    listing = await atlas.emu.slash(hana, "officehours questions", session=third.id)
+    assert "still open" in listing.content, listing.content
 
 
 async def test_a_deleted_account_is_not_retried(atlas: Atlas) -> None:
@@ -679,3 +711,110 @@ async def test_a_deleted_account_is_not_retried(atlas: Atlas) -> None:
     assert told[bob.id][0] == "sent"
     assert told[lea.id] == ("failed", 1), told
     assert not any(f"<@{lea.id}>" in m.content for m in atlas.emu.messages(atlas.channel("office-hours")))
+
+
+async def rsvp_state(atlas: Atlas, row: OfficeHour, member: Member) -> str | None:
+    async with atlas.bot.sessions() as session:
+        me = await get_member(session, atlas.guild.id, member.id)
+        mine = await session.get(OfficeHourRsvp, (row.id, me.id)) if me is not None else None
+    return mine.state if mine is not None else None
+
+
+async def test_a_cancel_right_after_the_rsvp_does_not_overtake_it(atlas: Atlas) -> None:
+    """RSVP then Cancel a moment later: the cancel is taken after the RSVP, so the member ends up without a seat
+    and is told their RSVP is cancelled."""
+    hana, lea = atlas.members["hana"], atlas.members["lea"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "Wed 4 Nov 18:00", capacity=5)
+    [row] = await sessions(atlas)
+    message = announcement(atlas, row)
+
+    async def cancel_soon() -> InteractionResult:
+        await asyncio.sleep(0.02)
+        return await atlas.emu.click(lea, message, "Cancel RSVP")
+
+    rsvped, cancelled = await asyncio.gather(atlas.emu.click(lea, message, "RSVP"), cancel_soon())
+    assert rsvped.content.startswith("You have seat")
+    assert "cancelled" in cancelled.content, cancelled.content
+    assert await rsvp_state(atlas, row, lea) == service.CANCELLED
+
+
+async def test_interested_removed_right_after_added_does_not_overtake_it(atlas: Atlas) -> None:
+    hana, bob = atlas.members["hana"], atlas.members["m00"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "Wed 4 Nov 18:00", capacity=5)
+    [row] = await sessions(atlas)
+    [event] = atlas.emu.scheduled_events(atlas.guild)
+    atlas.emu.interested(bob, event)
+    await asyncio.sleep(0.02)
+    atlas.emu.not_interested(bob, event)
+    await wait_for(lambda: any("holds seat" in dm.content for dm in atlas.emu.dms(bob)))
+    await asyncio.sleep(0.5)
+    assert await rsvp_state(atlas, row, bob) == service.CANCELLED
+
+
+async def test_clicks_queued_at_unload_are_taken_not_dropped(atlas: Atlas) -> None:
+    hana, lea = atlas.members["hana"], atlas.members["lea"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "Wed 4 Nov 18:00")
+    [row] = await sessions(atlas)
+    click = asyncio.create_task(atlas.emu.click(lea, announcement(atlas, row), "RSVP"))
+    cog = atlas.bot.get_cog("OfficeHoursCog")
+    await wait_for(lambda: bool(cog._clicks))  # queued, not yet taken
+    await atlas.bot.unload_extension("cogs.officehours")
+    result = await click
+    assert result.followups and result.followups[-1].content.startswith("You have seat"), result.content
+    assert await rsvp_state(atlas, row, lea) == service.SEAT
+
+
+async def test_a_click_discord_no_longer_accepts_takes_no_seat(atlas: Atlas) -> None:
+    """The interaction's 3 seconds ran out before the bot deferred: nothing is queued, so nobody holds a seat
+    they were never told about."""
+    hana, lea = atlas.members["hana"], atlas.members["lea"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "Wed 4 Nov 18:00")
+    [row] = await sessions(atlas)
+    atlas.emu.interaction_deadline = 0.0  # expired before the bot's defer arrives
+    await atlas.emu.click(lea, announcement(atlas, row), "RSVP", timeout=0.5)
+    await asyncio.sleep(0.5)
+    assert await rsvp_state(atlas, row, lea) is None
+
+
+async def test_a_member_who_leaves_the_server_frees_their_seat(atlas: Atlas) -> None:
+    hana, lea, bob = atlas.members["hana"], atlas.members["lea"], atlas.members["bob"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "Wed 4 Nov 18:00", capacity=1)
+    [row] = await sessions(atlas)
+    await seat(atlas, lea, row)
+    r = await atlas.emu.click(bob, announcement(atlas, row), "RSVP")
+    assert "waitlist" in r.content
+    atlas.emu.remove_member(lea)
+    await wait_for(lambda: any("A seat freed up" in dm.content for dm in atlas.emu.dms(bob)))
+    assert await rsvp_state(atlas, row, lea) == service.CANCELLED
+    assert await rsvp_state(atlas, row, bob) == service.SEAT
+
+
+async def test_a_host_who_left_the_server_is_not_pinged_in_the_channel(atlas: Atlas) -> None:
+    hana = atlas.members["hana"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "Wed 4 Nov 18:00")
+    atlas.emu.remove_member(hana)
+    await atlas.advance(until(atlas, datetime(2026, 11, 3, 23, 1, tzinfo=UTC)))
+    await atlas.settle()
+    assert not [m for m in atlas.emu.messages(atlas.channel("office-hours")) if f"<@{hana.id}>" in m.content]
+    assert not [dm for dm in atlas.emu.dms(hana) if "Reminder" in dm.content]
+
+
+async def test_interested_with_dms_closed_is_told_in_the_channel(atlas: Atlas) -> None:
+    hana, bob = atlas.members["hana"], atlas.members["bob"]
+    await set_zone(atlas, hana, NEW_YORK)
+    await schedule(atlas, hana, "Wed 4 Nov 18:00")
+    [event] = atlas.emu.scheduled_events(atlas.guild)
+    atlas.emu.close_dms(bob)
+    atlas.emu.interested(bob, event)
+
+    def posts() -> list:
+        return [m for m in atlas.emu.messages(atlas.channel("office-hours")) if "holds seat 1" in m.content]
+
+    await wait_for(lambda: len(posts()) == 1)
+    assert posts()[0].content.startswith(f"<@{bob.id}>") and posts()[0].mentioned_user_ids == [bob.id]

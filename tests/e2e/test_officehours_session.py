@@ -32,6 +32,8 @@ async def test_an_office_hour_from_schedule_to_follow_up(atlas: Atlas) -> None: 
     await seat(atlas, lea, row)
 
     await atlas.advance(datetime(2026, 11, 4, 23, 0, tzinfo=UTC) - atlas.clock.now())
+    atlas.emu.join_voice(hana, atlas.channel("office-voice"))  # the host is in the channel: the event goes live
+    await atlas.settle()
     started = await atlas.emu.slash(hana, "officehours start")
     assert "started" in started.content, started.content
     [event] = atlas.emu.scheduled_events(atlas.guild)

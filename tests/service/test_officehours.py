@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bot import when
 from bot.members import ensure_member
-from cogs.officehours import service
+from cogs.officehours import live, service
 from models.officehours import OfficeHour, OfficeHourRsvp
 
 GUILD = 1
@@ -143,6 +143,30 @@ async def test_series_top_up_is_idempotent_and_keeps_local_time(sessions, clock)
     ]
 
 
+async def test_series_top_up_counts_from_a_session_ended_before_its_date(sessions, clock) -> None:
+    """A host ran the next session early and ended it before its date: the top-up still makes ``ahead``
+    sessions after it, none on that date (it would collide with the ended one and be skipped)."""
+    clock.set(datetime(2026, 10, 30, 15, 0, tzinfo=UTC))
+    [host] = await members(sessions, clock, 1)
+    weekly = when.parse("every Tuesday 18:00", NY, clock.now())
+    assert isinstance(weekly, when.Weekly)
+    async with sessions.begin() as session:
+        series, created = await service.create_series(session, spec(host), weekly, 2, clock.now())
+        last = await session.get(OfficeHour, created[-1])
+        assert last is not None
+        last.state, last.started_at, last.ended_at = "ended", clock.now(), clock.now()
+    async with sessions.begin() as session:
+        made = await service.extend_series(session, series.id, 2, clock.now())
+    assert len(made) == 1
+    async with sessions() as session:
+        starts = list(await session.scalars(select(OfficeHour.starts_at).order_by(OfficeHour.starts_at)))
+    assert starts == [
+        datetime(2026, 11, 3, 23, 0, tzinfo=UTC),
+        datetime(2026, 11, 10, 23, 0, tzinfo=UTC),
+        datetime(2026, 11, 17, 23, 0, tzinfo=UTC),
+    ]
+
+
 async def test_erase_drops_the_members_pending_office_hours_dms(sessions, clock) -> None:
     """A member erased (privacy delete) after a session was cancelled is not sent its pending "cancelled" DM
     (nor any other pending office-hours DM); the others still are."""
@@ -157,6 +181,15 @@ async def test_erase_drops_the_members_pending_office_hours_dms(sessions, clock)
     reminders = Reminders(sessions, clock)
     async with sessions.begin() as session:
         await service.cancel_session(session, reminders, office_hour_id, "ill", [60], clock.now())
+        # A "Discord ended the event" notice pending for the erased member is dropped too.
+        await reminders.schedule(
+            session,
+            kind=live.DISCORD_ENDED_KIND,
+            guild_id=GUILD,
+            target_id=1001,
+            due_at=clock.now(),
+            payload={"office_hour_id": office_hour_id, "role": "waiting", "waiting": 1},
+        )
     async with sessions.begin() as session:
         erased = await session.get(Member, ids[1])
         subject = DataSubject(GUILD, ids[1], erased.discord_id)
