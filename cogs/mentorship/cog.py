@@ -67,6 +67,21 @@ def first_meeting_times(mentor_zone: str | None, mentee_zone: str | None, now: d
     return [day + timedelta(days=d) for d in (1, 2, 3)]
 
 
+def flag_post(head: str, lines: list[str], limit: int = 1900) -> str:
+    """``head`` and as many ``lines`` as fit in one Discord message (2,000; ``limit`` leaves room for emoji counted
+    as two), then "… and N more." for the rest: however many pairs are quiet, the post is never too long."""
+    text, shown = head, 0
+    for i, line in enumerate(lines):
+        rest = len(lines) - i - 1
+        tail = f"\n… and {rest} more." if rest else ""
+        if len(text) + 1 + len(line) + len(tail) > limit:
+            break
+        text, shown = f"{text}\n{line}", i + 1
+    if shown < len(lines):
+        text += f"\n… and {len(lines) - shown} more."
+    return text[:limit]
+
+
 def _local(at: datetime, zone: str | None) -> str:
     tz = ZoneInfo(zone) if zone else ZoneInfo("UTC")
     return f"{at.astimezone(tz):%a %H:%M} {zone or 'UTC'}"
@@ -501,15 +516,14 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
         lines = [
             f"• {p.kind} #{p.id}: {_escape(p.mentor.name)} and {_escape(p.mentee.name)}"
             + (f" (<#{p.thread_id}>)" if p.thread_id else "")
-            for p in quiet[:30]
+            for p in quiet
         ]
-        more = f"\n… and {len(quiet) - 30} more." if len(quiet) > 30 else ""
+        head = (
+            f"🔕 {len(quiet)} mentorship pair(s) with no logged session or message for "
+            f"{self.config.quiet_days} days:"
+        )
         try:
-            await channel.send(
-                f"🔕 {len(quiet)} mentorship pair(s) with no logged session or message for "
-                f"{self.config.quiet_days} days:\n" + "\n".join(lines) + more,
-                allowed_mentions=NONE,
-            )
+            await channel.send(flag_post(head, lines), allowed_mentions=NONE)
         except discord.HTTPException:
             async with self.bot.sessions.begin() as session:
                 await service.unflag(session, [p.id for p in quiet])

@@ -317,3 +317,52 @@ async def test_a_message_in_the_thread_keeps_a_pair_from_being_flagged(atlas: At
     assert flags() == 0
     await atlas.advance(days=12)
     assert flags() == 1
+
+
+async def test_forty_quiet_pairs_are_flagged_within_discords_message_limit(atlas: AtlasHarness) -> None:
+    """Long names and thread mentions for 40 quiet pairs: every post stays under 2,000 characters, so the flag
+    does not fail (and come back) every day."""
+    from models import Member as MemberRow
+
+    now = atlas.clock.now()
+    async with atlas.bot.sessions.begin() as session:
+        for i in range(40):
+            rows = [
+                MemberRow(
+                    guild_id=atlas.guild.id,
+                    discord_id=9_000_000 + 2 * i + k,
+                    display_name=f"{'w' * 28}{i:02}{k}",
+                    joined_at=now - timedelta(days=90),
+                )
+                for k in (0, 1)
+            ]
+            session.add_all(rows)
+            await session.flush()
+            session.add(
+                MentorPair(
+                    guild_id=atlas.guild.id,
+                    mentor_id=rows[0].id,
+                    mentee_id=rows[1].id,
+                    kind="mentorship",
+                    state="active",
+                    parent_channel_id=atlas.channel("study-groups").id,
+                    thread_id=1_234_567_890_123_456_789 + i,
+                    created_at=now - timedelta(days=60),
+                    last_activity_at=now - timedelta(days=60),
+                )
+            )
+    mod_log = atlas.channel("mod-log")
+    await atlas.advance(days=2, hours=1)  # the first day arms the daily job
+    posts = [x.content for x in atlas.emu.messages(mod_log)]
+    assert posts and all(len(p) <= 2000 for p in posts)
+    text = "\n".join(posts)
+    assert "40 mentorship pair(s)" in text
+    shown = sum(1 for i in range(40) if f"{'w' * 28}{i:02}0" in text)
+    more = [int(t.split(" more")[0].rsplit(" ", 1)[1]) for t in text.splitlines() if t.startswith("… and ")]
+    assert shown + sum(more) == 40, (shown, more)
+    async with atlas.bot.sessions() as session:
+        assert len((await session.scalars(select(MentorPair).where(MentorPair.flagged_at.is_(None)))).all()) == 0
+    await atlas.advance(days=1)
+    assert len([x for x in atlas.emu.messages(mod_log) if "mentorship pair" in x.content]) == len(
+        [p for p in posts if "mentorship pair" in p]
+    )
