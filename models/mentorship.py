@@ -97,6 +97,14 @@ class MentorPair(Base):
             sqlite_where=text("state != 'ended'"),
             postgresql_where=text("state != 'ended'"),
         ),
+        # One open mentorship per mentee (career talks aside): two confirms at once cannot give two mentors.
+        Index(
+            "uq_mentor_pairs_open_mentee",
+            "mentee_id",
+            unique=True,
+            sqlite_where=text("state != 'ended' AND kind = 'mentorship'"),
+            postgresql_where=text("state != 'ended' AND kind = 'mentorship'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

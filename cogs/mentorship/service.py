@@ -339,9 +339,17 @@ async def confirm_run(
         raise MentorError(f"Match #{run_id} is no longer a preview (already confirmed, discarded or replaced).")
     run = await session.get(MentorMatchRun, run_id)
     assert run is not None
+    # The guild's mentor rows locked (PostgreSQL; SQLite's one writer already serialises): a second confirm at
+    # the same moment waits here and then sees this one's pairs, so no mentee gets two mentors and no mentor
+    # goes over capacity. Always in member order, so two confirms never deadlock.
     capacity = {
         p.member_id: p.capacity
-        for p in await session.scalars(select(MentorProfile).where(MentorProfile.guild_id == guild_id))
+        for p in await session.scalars(
+            select(MentorProfile)
+            .where(MentorProfile.guild_id == guild_id)
+            .order_by(MentorProfile.member_id)
+            .with_for_update()
+        )
     }
     load = await _open_load(session, guild_id)
     paired = set(

@@ -95,6 +95,13 @@ def upgrade() -> None:
             sqlite_where=sa.text("state != 'ended'"),
             postgresql_where=sa.text("state != 'ended'"),
         )
+        batch_op.create_index(
+            "uq_mentor_pairs_open_mentee",
+            ["mentee_id"],
+            unique=True,
+            sqlite_where=sa.text("state != 'ended' AND kind = 'mentorship'"),
+            postgresql_where=sa.text("state != 'ended' AND kind = 'mentorship'"),
+        )
 
     op.create_table(
         "mentor_profiles",
@@ -240,6 +247,11 @@ def downgrade() -> None:
     op.drop_table("mentor_topics")
     op.drop_table("mentor_profiles")
     with op.batch_alter_table("mentor_pairs", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_mentor_pairs_open_mentee",
+            sqlite_where=sa.text("state != 'ended' AND kind = 'mentorship'"),
+            postgresql_where=sa.text("state != 'ended' AND kind = 'mentorship'"),
+        )
         batch_op.drop_index(
             "uq_mentor_pairs_open",
             sqlite_where=sa.text("state != 'ended'"),

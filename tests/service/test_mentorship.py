@@ -9,14 +9,15 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from bot import ledger
 from bot.members import ensure_member
 from cogs.mentorship import reviews, service
 from cogs.mentorship.matching import Matching, Pair, Unmatched
 from models import LedgerEvent, Member
-from models.mentorship import MentorPair, MentorSession, ReviewRequest
+from models.mentorship import MentorMatchRun, MentorPair, MentorSession, ReviewRequest
 
 GUILD = 1
 LEVELS = ["beginner", "intermediate", "advanced", "expert"]
@@ -151,6 +152,74 @@ async def test_confirm_once_and_within_capacity(sessions, clock) -> None:
         pairs = list(await session.scalars(select(MentorPair)))
         assert [(p.mentor_id, p.mentee_id, p.state) for p in pairs] == [(mentor, mentee, "forming")]
         assert await service.previous_pairs(session, GUILD) == {(mentor, mentee)}
+
+
+async def test_two_runs_confirmed_at_once_give_no_mentee_two_mentors_nor_a_mentor_too_many(sessions, clock):
+    """Two previews confirmed at the same moment (PostgreSQL runs them truly at once): the mentor rows are
+    locked, so the second sees the first's pairs; the index backs it (one open mentorship per mentee)."""
+    m1 = await member(sessions, clock, 20, stage="teacher", skill="expert")
+    m2 = await member(sessions, clock, 21, stage="teacher", skill="expert")
+    a, b = await member(sessions, clock, 22), await member(sessions, clock, 23)
+    async with sessions.begin() as session:
+        for m in (m1, m2):
+            await service.mentor_signup(
+                session,
+                await session.get(Member, m),
+                clock.now(),
+                topics="python",
+                capacity=1,
+                hours=4,
+                style="text chat",
+                career=False,
+                elevated=False,
+            )
+        for m in (a, b):
+            await service.mentee_signup(
+                session, await session.get(Member, m), clock.now(), goals="go", topics="python", style="text chat"
+            )
+        first = await service.save_run(
+            session, GUILD, 1, Matching((Pair(m1, a, 3.0, ("python",)),), (), 3.0, 3.0), clock.now()
+        )
+        second = await service.save_run(
+            session,
+            GUILD,
+            1,
+            Matching((Pair(m2, a, 3.0, ("python",)), Pair(m1, b, 2.0, ("python",))), (), 5.0, 5.0),
+            clock.now(),
+        )
+        # Both previews open, as two /mentor match at the same moment leave them.
+        await session.execute(update(MentorMatchRun).values(state="preview"))
+
+    async def confirm(run_id: int) -> service.Confirmed:
+        async with sessions.begin() as session:
+            return await service.confirm_run(session, GUILD, run_id, clock.now(), 77)
+
+    for _ in range(3):  # a few rounds: the race is a matter of timing
+        results = await asyncio.gather(confirm(first), confirm(second), return_exceptions=True)
+        assert all(isinstance(r, service.Confirmed) for r in results), results
+        async with sessions() as session:
+            pairs = [(p.mentor_id, p.mentee_id) for p in await session.scalars(select(MentorPair))]
+        assert len({mentee for _m, mentee in pairs}) == len(pairs), pairs  # no mentee twice
+        assert len({mentor for mentor, _m in pairs}) == len(pairs), pairs  # capacity 1 each
+        async with sessions.begin() as session:
+            await session.execute(delete(MentorPair))
+            await session.execute(update(MentorMatchRun).values(state="preview"))
+    async with sessions.begin() as session:  # the index refuses a second open mentorship of one mentee
+        await service.confirm_run(session, GUILD, first, clock.now(), 77)
+    with pytest.raises(IntegrityError):
+        async with sessions.begin() as session:
+            session.add(
+                MentorPair(
+                    guild_id=GUILD,
+                    mentor_id=m2,
+                    mentee_id=a,
+                    kind="mentorship",
+                    state="forming",
+                    parent_channel_id=77,
+                    created_at=clock.now(),
+                    last_activity_at=clock.now(),
+                )
+            )
 
 
 async def test_session_once_a_day_quiet_flag_once_and_end_once(sessions, clock) -> None:
