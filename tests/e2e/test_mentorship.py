@@ -366,3 +366,28 @@ async def test_forty_quiet_pairs_are_flagged_within_discords_message_limit(atlas
     assert len([x for x in atlas.emu.messages(mod_log) if "mentorship pair" in x.content]) == len(
         [p for p in posts if "mentorship pair" in p]
     )
+
+
+async def test_career_talk_when_your_own_mentor_is_the_only_willing_one(atlas: AtlasHarness) -> None:
+    """leo's mentor maya is the only mentor open to career talks: /career says so and points to their thread,
+    rather than failing on the open pair of the same two members."""
+    m = atlas.members
+    await sign_up_everyone(atlas)
+    r = await atlas.emu.slash(
+        m["maya"],
+        "mentor signup",
+        topics="python, distributed systems",
+        capacity=2,
+        hours=6,
+        style="text chat",
+        career=True,
+    )
+    assert "updated" in r.content
+    preview = await confirm_match(atlas)
+    message = preview.followups[-1] if preview.followups else preview
+    await atlas.emu.click(atlas.alice, message, "Confirm and open the pairs' threads")
+    (thread,) = pair_threads(atlas)
+    r = await atlas.emu.slash(m["leo"], "career", ask="moving into backend", timeout=30)
+    assert r.error is None and r.ephemeral, (r.error, final(r))
+    assert "No mentor could take" in final(r) and f"<#{thread.id}>" in final(r), final(r)
+    assert pair_threads(atlas) == [thread] and await count(atlas, MentorPair) == 1
