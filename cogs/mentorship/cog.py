@@ -4,7 +4,9 @@ thread, the kickoff, check-ins, activity, the quiet-pair flag and ending with fe
 A pair's Discord steps are recorded as they happen (``service``): the private thread (``invitable`` false, in
 [mentorship] pair_channel or else the study-groups channel) as soon as it exists, then both members added, then
 the kickoff (which makes the pair active and schedules its first check-in). A pair left in state forming by a
-Discord error is finished by the next confirm, by ``/mentor match`` and when the bot starts.
+Discord error is finished by a retry RETRY_AFTER later (a durable reminder, so also after a restart), the daily
+job, the next confirm and when the bot starts; one failing pair does not hold up the others. A thread whose
+creation response was lost is found by name, a kickoff by its mark: a retry never makes either twice.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ log = logging.getLogger(__name__)
 
 CHECKIN = "mentorship.checkin"
 QUIET_JOB = "mentorship.quiet_pairs"
+RESUME = "mentorship.resume_forming"
+RESUME_JOB = "mentorship.resume_forming_daily"
+RETRY_AFTER = timedelta(minutes=10)
 AUTO_ARCHIVE_MINUTES = 10080
 NONE = discord.AllowedMentions.none()
 PREVIEW_LINES = 25
@@ -82,6 +87,12 @@ def flag_post(head: str, lines: list[str], limit: int = 1900) -> str:
     return text[:limit]
 
 
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, discord.HTTPException):
+        return f"Discord refused a step ({exc.status}, code {exc.code})"
+    return f"Discord could not be reached ({exc!r})"
+
+
 def _local(at: datetime, zone: str | None) -> str:
     tz = ZoneInfo(zone) if zone else ZoneInfo("UTC")
     return f"{at.astimezone(tz):%a %H:%M} {zone or 'UTC'}"
@@ -94,6 +105,7 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
         self.config = bot.config.mentorship
         self._tasks: set[asyncio.Task[Any]] = set()
         self._forming = asyncio.Lock()
+        self._active_threads: list[discord.Thread] | None = None  # asked of Discord at most once per run
         self._threads: set[int] = set()
         self._touched: dict[int, datetime] = {}
         super().__init__()
@@ -105,12 +117,16 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
     async def cog_load(self) -> None:
         self.bot.reminders.register(ReminderKind(CHECKIN, self._checkin, grace=timedelta(days=3)))
         self.bot.scheduler.add_job(Job(QUIET_JOB, {"hour": 5, "minute": 20}, self.quiet_job))
+        self.bot.reminders.register(ReminderKind(RESUME, self._resume_reminder, grace=timedelta(days=30)))
+        self.bot.scheduler.add_job(Job(RESUME_JOB, {"hour": 4, "minute": 50}, self.resume_job))
         if self.bot.is_ready():
             self._spawn(self._on_start())
 
     async def cog_unload(self) -> None:
         self.bot.reminders.unregister(CHECKIN)
         self.bot.scheduler.remove_job(QUIET_JOB)
+        self.bot.reminders.unregister(RESUME)
+        self.bot.scheduler.remove_job(RESUME_JOB)
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -129,11 +145,25 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
     async def _on_start(self) -> None:
         async with self.bot.sessions() as session:
             self._threads = await service.active_thread_ids(session, self.bot.guild_id)
-        try:
-            await self.form_pending()
-        except discord.HTTPException:
-            log.warning(
-                "finishing mentorship pairs at start failed; the next confirm or start retries", exc_info=True
+        await self.form_pending()
+
+    async def resume_job(self, now: datetime) -> None:
+        await self.form_pending()
+
+    async def _resume_reminder(self, reminder: Reminder) -> None:
+        await self.form_pending()
+
+    async def _retry_later(self) -> None:
+        """A one-shot retry of every pair still forming, RETRY_AFTER from now (one per 10-minute slot)."""
+        due = self.bot.clock.now() + RETRY_AFTER
+        async with self.bot.sessions.begin() as session:
+            await self.bot.reminders.schedule(
+                session,
+                kind=RESUME,
+                guild_id=self.bot.guild_id,
+                target_id=self.bot.guild_id,
+                due_at=due,
+                dedupe_key=f"mentorship-resume:{int(due.timestamp()) // int(RETRY_AFTER.total_seconds())}",
             )
 
     async def _row(self, session: Any, user: discord.abc.User) -> Any:
@@ -333,17 +363,11 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
                 )
         except service.MentorError as exc:
             raise UserError(exc.message) from None
-        error = None
-        try:
-            await self.form_pending()
-        except discord.HTTPException as exc:
-            error = (
-                f"Discord refused a step ({exc.status}, code {exc.code}); the rest is retried at the next start."
-            )
+        error = await self.form_pending()
         skipped = f" {done.skipped} previewed pair(s) were no longer possible." if done.skipped else ""
         await interaction.followup.send(
             f"Confirmed match #{run_id}: {len(done.pair_ids)} pair(s) with private threads.{skipped}"
-            + (f"\n⚠️ {error}" if error else ""),
+            + (f"\n⚠️ {error}; the pairs still forming are retried in 10 minutes." if error else ""),
             ephemeral=True,
         )
 
@@ -353,14 +377,49 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
         return channel if isinstance(channel, discord.TextChannel) else None
 
     # -- a pair's Discord steps -----------------------------------------------------------------------------------
-    async def form_pending(self) -> None:
+    async def form_pending(self) -> str | None:
+        """Run the Discord steps of every pair still forming, past any that fails; on a failure a retry is
+        scheduled and the first error is returned in words (None when all are done)."""
+        error = None
         async with self._forming:
+            self._active_threads = None
             async with self.bot.sessions() as session:
                 pending = await service.forming_pairs(session, self.bot.guild_id)
             for pair_id in pending:
-                await self.form_pair(pair_id)
+                try:
+                    await self._form_pair(pair_id)
+                except (discord.HTTPException, OSError, TimeoutError) as exc:
+                    log.warning("forming mentorship pair %s stopped: %r; retried later", pair_id, exc)
+                    error = error or _describe(exc)
+        if error is not None:
+            await self._retry_later()
+        return error
 
     async def form_pair(self, pair_id: int) -> None:
+        """One pair's Discord steps (a career talk at once), under the forming lock so a retry running at the same
+        moment never makes a second thread; a failure schedules the retry and is raised."""
+        async with self._forming:
+            self._active_threads = None
+            try:
+                await self._form_pair(pair_id)
+            except (discord.HTTPException, OSError, TimeoutError):
+                await self._retry_later()
+                raise
+
+    async def _find_own_thread(self, parent: discord.TextChannel, name: str) -> discord.Thread | None:
+        """A thread the bot made for this pair whose creation was not recorded (the response was lost, or the bot
+        stopped first): in the cache, or else in Discord's list of active threads (asked once per run)."""
+        me = self.bot.user.id if self.bot.user else 0
+        found = next((t for t in parent.threads if t.name == name and t.owner_id == me), None)
+        if found is not None:
+            return found
+        if self._active_threads is None:
+            self._active_threads = [
+                t for t in await parent.guild.active_threads() if t.parent_id == parent.id and t.owner_id == me
+            ]
+        return next((t for t in self._active_threads if t.name == name), None)
+
+    async def _form_pair(self, pair_id: int) -> None:
         async with self.bot.sessions() as session:
             pair = await service.pair_view(session, pair_id)
         if pair is None or pair.state != service.FORMING:
@@ -382,7 +441,7 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
                 log.warning("the channel %s of mentorship pair %s is gone", pair.parent_channel_id, pair_id)
                 return
             label = "Career talk" if pair.kind == service.CAREER else "Mentorship"
-            thread = await parent.create_thread(
+            thread = await self._find_own_thread(parent, f"{label} #{pair.id}") or await parent.create_thread(
                 name=f"{label} #{pair.id}",
                 type=discord.ChannelType.private_thread,
                 invitable=False,

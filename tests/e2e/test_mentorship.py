@@ -391,3 +391,43 @@ async def test_career_talk_when_your_own_mentor_is_the_only_willing_one(atlas: A
     assert r.error is None and r.ephemeral, (r.error, final(r))
     assert "No mentor could take" in final(r) and f"<#{thread.id}>" in final(r), final(r)
     assert pair_threads(atlas) == [thread] and await count(atlas, MentorPair) == 1
+
+
+async def test_pairs_left_half_formed_by_discord_errors_are_retried_while_running(atlas: AtlasHarness) -> None:
+    """A thread created but its response lost, then a member add and a kickoff post whose responses are lost:
+    the other pair of the match forms anyway, and the retry (10 minutes later, while running) finishes the first
+    without a second thread, add or kickoff."""
+    m = atlas.members
+    await sign_up_everyone(atlas)
+    r = await atlas.emu.slash(m["ivy"], "mentee signup", goals="Learn Rust", topics="rust", style="text chat")
+    assert r.ephemeral
+    preview = await confirm_match(atlas)
+    assert "2 pair(s)" in final(preview), final(preview)
+    message = preview.followups[-1] if preview.followups else preview
+    atlas.emu.fail_next("POST", "/channels/*/threads", status=503, after=True)
+    done = await atlas.emu.click(atlas.alice, message, "Confirm and open the pairs' threads", timeout=30)
+    assert "2 pair(s)" in final(done) and "⚠️" in final(done), final(done)
+    assert len(pair_threads(atlas)) == 2  # the first exists on Discord, unrecorded
+    assert await count(atlas, MentorPair, MentorPair.state == "active") == 1  # the second formed past the error
+    assert await count(atlas, MentorPair, MentorPair.state == "forming") == 1
+
+    atlas.emu.fail_next("PUT", "/channels/*/thread-members/*", status=503, after=True)
+    await atlas.advance(minutes=11)
+    assert await count(atlas, MentorPair, MentorPair.state == "forming") == 1
+    atlas.emu.fail_next("POST", "/channels/*/messages", status=503, after=True)
+    await atlas.advance(minutes=11)
+    assert await count(atlas, MentorPair, MentorPair.state == "forming") == 1
+    await atlas.advance(minutes=11)
+    assert await count(atlas, MentorPair, MentorPair.state == "active") == 2
+
+    threads = pair_threads(atlas)
+    assert len(threads) == 2 and len(atlas.emu.requests_to("POST", "/channels/*/threads")) == 2
+    for thread in threads:
+        kickoffs = [x for x in atlas.emu.messages(thread) if x.content.startswith("👋")]
+        assert len(kickoffs) == 1, [x.content for x in atlas.emu.messages(thread)]
+    bot_id = atlas.emu.bot_user.id
+    members = sorted(sorted(t.thread_member_ids - {bot_id}) for t in threads)
+    assert members == sorted([sorted([m["maya"].id, m["leo"].id]), sorted([m["omar"].id, m["ivy"].id])])
+    async with atlas.bot.sessions() as session:
+        recorded = set((await session.scalars(select(MentorPair.thread_id))).all())
+    assert recorded == {t.id for t in threads}
