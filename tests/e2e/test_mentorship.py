@@ -431,3 +431,29 @@ async def test_pairs_left_half_formed_by_discord_errors_are_retried_while_runnin
     async with atlas.bot.sessions() as session:
         recorded = set((await session.scalars(select(MentorPair.thread_id))).all())
     assert recorded == {t.id for t in threads}
+
+
+async def test_a_career_pair_formed_while_a_retry_runs_gets_one_thread(atlas: AtlasHarness) -> None:
+    """/career forms its pair at once while the retry of pairs still forming may be running: one thread."""
+    m = atlas.members
+    await sign_up_everyone(atlas)
+    maya, leo = await _row(atlas, m["maya"]), await _row(atlas, m["leo"])
+    async with atlas.bot.sessions.begin() as session:
+        pair = MentorPair(
+            guild_id=atlas.guild.id,
+            mentor_id=maya.id,
+            mentee_id=leo.id,
+            kind="career",
+            state="forming",
+            parent_channel_id=atlas.channel("study-groups").id,
+            created_at=atlas.clock.now(),
+            last_activity_at=atlas.clock.now(),
+        )
+        session.add(pair)
+        await session.flush()
+        pair_id = pair.id
+    cog = atlas.bot.get_cog("MentorCog")
+    await asyncio.gather(cog.form_pair(pair_id), cog.form_pending())
+    await atlas.settle()
+    (thread,) = pair_threads(atlas)
+    assert len([x for x in atlas.emu.messages(thread) if x.content.startswith("👋")]) == 1
