@@ -270,8 +270,11 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
                 + ("; career conversations" if found.mentor.career else "")
             )
         if found.mentee is not None:
+            waiting = (
+                " (not waiting for a mentor: `/mentee signup` to ask again)" if found.mentee.paused_at else ""
+            )
             lines.append(
-                f"**Mentee**: goals: {_escape(found.mentee.goals)}; topics: "
+                f"**Mentee**{waiting}: goals: {_escape(found.mentee.goals)}; topics: "
                 f"{_escape(', '.join(found.mentee_topics))}; {found.mentee.style}"
             )
         for p in found.pairs:
@@ -724,3 +727,19 @@ class MenteeCog(commands.GroupCog, group_name="mentee", group_description="Mento
     async def _styles(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         styles = self.bot.config.onboarding.communication_styles
         return [app_commands.Choice(name=s, value=s) for s in styles if current.lower() in s.lower()][:25]
+
+    @app_commands.command(name="pause", description="Stop waiting for a mentor (sign up again to rejoin)")
+    async def pause(self, interaction: discord.Interaction) -> None:
+        try:
+            async with self.bot.sessions.begin() as session:
+                row = await get_member(session, self.bot.guild_id, interaction.user.id)
+                if row is None:
+                    raise service.MentorError("You are not signed up as a mentee: nothing to pause.")
+                changed = await service.pause_mentee(session, row.id, self.bot.clock.now())
+        except service.MentorError as exc:
+            raise UserError(exc.message) from None
+        text = (
+            "You will not be matched with a mentor. A current pairing goes on; `/mentee signup` when you want a "
+            "mentor again."
+        )
+        await interaction.response.send_message(text if changed else f"Nothing changed. {text}", ephemeral=True)

@@ -162,6 +162,7 @@ async def mentee_signup(
         row = MenteeProfile(member_id=member.id, guild_id=member.guild_id, created_at=now)
         session.add(row)
     row.goals, row.style, row.updated_at = goals[:500], style, now
+    row.paused_at = None  # signing up (again) is asking for a mentor (again)
     await _set_topics(session, member.id, "mentee", parsed)
     return Signup(outcome, parsed)
 
@@ -175,6 +176,18 @@ async def set_paused(session: AsyncSession, member_id: int, now: datetime, pause
         return False
     row.paused_at = now if paused else None
     row.updated_at = now
+    return True
+
+
+async def pause_mentee(session: AsyncSession, member_id: int, now: datetime) -> bool:
+    """Stop waiting for a mentor (``/mentee signup`` again rejoins); False when already so. Refused when not
+    signed up. A current pairing goes on."""
+    row = await session.get(MenteeProfile, member_id)
+    if row is None:
+        raise MentorError("You are not signed up as a mentee: nothing to pause.")
+    if row.paused_at is not None:
+        return False
+    row.paused_at = row.updated_at = now
     return True
 
 
@@ -264,6 +277,7 @@ async def mentees_in(
                 MenteeProfile.guild_id == guild_id,
                 Member.left_at.is_(None),
                 Member.erased_at.is_(None),
+                MenteeProfile.paused_at.is_(None),
                 MenteeProfile.member_id.not_in(paired),
             )
             .order_by(MenteeProfile.created_at, MenteeProfile.member_id)
@@ -343,7 +357,7 @@ async def confirm_run(
     # the same moment waits here and then sees this one's pairs, so no mentee gets two mentors and no mentor
     # goes over capacity. Always in member order, so two confirms never deadlock.
     capacity = {
-        p.member_id: p.capacity
+        p.member_id: 0 if p.paused_at is not None else p.capacity
         for p in await session.scalars(
             select(MentorProfile)
             .where(MentorProfile.guild_id == guild_id)
@@ -366,12 +380,17 @@ async def confirm_run(
             )
         )
     )
+    # Paused since the preview (a mentor's /mentor pause: capacity 0 above; a mentee's /mentee pause): skipped.
+    paused = set(
+        await session.scalars(select(MenteeProfile.member_id).where(MenteeProfile.paused_at.is_not(None)))
+    )
     ids: list[int] = []
     skipped = 0
     for p in run.plan.get("pairs", []):
         mentor, mentee = p["mentor"], p["mentee"]
         if (
             mentee in paired
+            or mentee in paused
             or load.get(mentor, 0) >= capacity.get(mentor, 0)
             or mentor not in present
             or mentee not in present
@@ -596,6 +615,14 @@ async def end_pair(
     )
     if not result.rowcount:
         raise MentorError("This pairing has already ended.")
+    pair = await session.get(MentorPair, pair_id)
+    if pair is not None and pair.kind == MENTORSHIP:
+        # The mentee is not put back in the pool by the end: they sign up again when they want a new mentor.
+        await session.execute(
+            update(MenteeProfile)
+            .where(MenteeProfile.member_id == pair.mentee_id, MenteeProfile.paused_at.is_(None))
+            .values(paused_at=now)
+        )
     session.add(MentorFeedback(pair_id=pair_id, member_id=by, rating=rating, comment=comment[:1000], at=now))
     view = await pair_view(session, pair_id)
     assert view is not None
@@ -683,6 +710,7 @@ async def export_member_data(session: AsyncSession, member_id: int) -> dict[str,
             "goals": mentee.goals,
             "style": mentee.style,
             "topics": list(await topics_of(session, member_id, "mentee")),
+            "paused_at": _iso(mentee.paused_at),
         },
         "pairs": [
             {

@@ -46,6 +46,7 @@ def upgrade() -> None:
         sa.Column("style", sa.String(length=40), nullable=False),
         sa.Column("created_at", models.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("paused_at", models.base.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["member_id"], ["members.id"], name=op.f("fk_mentee_profiles_member_id_members"), ondelete="CASCADE"
         ),

@@ -457,3 +457,34 @@ async def test_a_career_pair_formed_while_a_retry_runs_gets_one_thread(atlas: At
     await atlas.settle()
     (thread,) = pair_threads(atlas)
     assert len([x for x in atlas.emu.messages(thread) if x.content.startswith("👋")]) == 1
+
+
+async def test_a_mentee_can_withdraw_and_an_ended_pairing_does_not_put_them_back(atlas: AtlasHarness) -> None:
+    m = atlas.members
+    await sign_up_everyone(atlas)
+    r = await atlas.emu.slash(m["leo"], "mentee pause")
+    assert r.ephemeral and "not be matched" in r.content, r.content
+    r = await atlas.emu.slash(atlas.alice, "mentor match", timeout=30)
+    assert "0 pair(s)" in final(r) and "leo" not in final(r), final(r)  # only ivy (go) waits
+    r = await atlas.emu.slash(
+        m["leo"], "mentee signup", goals="Ship my first PR", topics="python", style="text chat"
+    )
+    assert r.ephemeral and "updated" in r.content
+    preview = await confirm_match(atlas)
+    assert "maya → leo" in final(preview)
+    message = preview.followups[-1] if preview.followups else preview
+    await atlas.emu.click(atlas.alice, message, "Confirm and open the pairs' threads")
+    (thread,) = pair_threads(atlas)
+    form = await atlas.emu.slash(m["leo"], "mentor end", in_channel=thread)
+    ended = await atlas.emu.submit_modal(m["leo"], form, {"rating": "4", "comment": ""})
+    assert "has ended" in ended.content
+    # A fresh python mentor: leo is not back in the pool until leo signs up again.
+    await set_profile(atlas, m["omar"], "Asia/Tokyo", skill="advanced", stage="contributor")
+    await atlas.emu.slash(m["omar"], "mentor signup", topics="python", capacity=1, hours=4, style="text chat")
+    r = await atlas.emu.slash(atlas.alice, "mentor match", timeout=30)
+    assert "0 pair(s)" in final(r) and "leo" not in final(r), final(r)  # only ivy (go) waits
+    shown = await atlas.emu.slash(m["leo"], "mentor profile")
+    assert "not waiting" in shown.content, shown.content
+    r = await atlas.emu.slash(m["leo"], "mentee signup", goals="Next: testing", topics="python", style="text chat")
+    preview = await confirm_match(atlas)
+    assert "omar → leo" in final(preview), final(preview)

@@ -222,6 +222,22 @@ async def test_two_runs_confirmed_at_once_give_no_mentee_two_mentors_nor_a_mento
             )
 
 
+async def test_a_mentee_or_mentor_paused_after_the_preview_is_not_paired(sessions, clock) -> None:
+    run_id, mentor, mentee = await _pair(sessions, clock)
+    async with sessions.begin() as session:
+        assert await service.pause_mentee(session, mentee, clock.now())
+        assert not await service.pause_mentee(session, mentee, clock.now())
+        done = await service.confirm_run(session, GUILD, run_id, clock.now(), 77)
+    # mentee paused: skipped; the other previewed pair (capacity 1) is made instead.
+    assert done.skipped == 1 and len(done.pair_ids) == 1
+    async with sessions.begin() as session:
+        await session.execute(delete(MentorPair))
+        await session.execute(update(MentorMatchRun).values(state="preview"))
+        assert await service.set_paused(session, mentor, clock.now(), True)
+        done = await service.confirm_run(session, GUILD, run_id, clock.now(), 77)
+    assert done.pair_ids == () and done.skipped == 2
+
+
 async def test_session_once_a_day_quiet_flag_once_and_end_once(sessions, clock) -> None:
     run_id, mentor, mentee = await _pair(sessions, clock)
     async with sessions.begin() as session:
