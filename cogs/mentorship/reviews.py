@@ -21,6 +21,11 @@ from models.mentorship import ReviewRequest
 OPEN, CLAIMED, DELIVERED, RATED = "open", "claimed", "delivered", "rated"
 
 
+# The link is shown as ``<link>`` in the public reviews channel: these would end that early and turn the rest into
+# markdown (a masked link, code, a mention).
+LINK_FORBIDDEN = frozenset("<>[]()`")
+
+
 def check_link(link: str) -> str:
     link = link.strip()
     parsed = urlparse(link)
@@ -28,6 +33,8 @@ def check_link(link: str) -> str:
         raise MentorError(
             "The link must be a web address starting with https:// (a pull request, a gist, a repo)."
         )
+    if any(c in LINK_FORBIDDEN for c in link):
+        raise MentorError("The link may not contain < > [ ] ( ) or backticks; give the plain web address.")
     return link
 
 

@@ -212,3 +212,20 @@ async def test_a_failed_claim_leaves_no_thread_and_a_requester_who_left_cancels_
     assert atlas.emu.threads(reviews) == [] and (await state_of(atlas)).state == "cancelled"
     again = await atlas.emu.slash(m["rex"], "review claim", request=1)
     assert atlas.emu.threads(reviews) == [] and "Claimed" not in final(again)
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://example.com/a>[free nitro](https://evil.example)",
+        "https://example.com/`code`",
+        "https://example.com/<@&1>",
+        "https://example.com/(x)",
+    ],
+)
+async def test_a_link_that_would_break_out_of_its_markdown_is_refused(atlas: AtlasHarness, link: str) -> None:
+    r = await atlas.emu.slash(atlas.members["leo"], "review request", link=link, area="sql", wanted="index choice")
+    assert r.ephemeral and "link" in r.content, r.content
+    async with atlas.bot.sessions() as session:
+        assert (await session.scalars(select(ReviewRequest))).all() == []
+    assert atlas.emu.messages(atlas.channel("reviews")) == []
