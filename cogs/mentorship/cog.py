@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CHECKIN = "mentorship.checkin"
+CHECKIN = service.CHECKIN
 QUIET_JOB = "mentorship.quiet_pairs"
 RESUME = "mentorship.resume_forming"
 RESUME_JOB = "mentorship.resume_forming_daily"
@@ -524,7 +524,7 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
             target_id=thread_id,
             due_at=after + timedelta(days=self.config.checkin_days),
             payload={"pair_id": pair_id, "n": n},
-            dedupe_key=f"mentor-pair:{pair_id}:checkin:{n}",
+            dedupe_key=service.checkin_key(pair_id, n),
         )
 
     async def _checkin(self, reminder: Reminder) -> None:
@@ -536,6 +536,9 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
         thread = await self.bot.fetch_channel(pair.thread_id)
         if not isinstance(thread, discord.Thread):
             raise PermanentSendError(f"the thread {pair.thread_id} of pair {pair_id} is not a thread")
+        # The next one first (idempotent by its key): a stop or a refused post after this never ends the series.
+        async with self.bot.sessions.begin() as session:
+            await self._schedule_checkin(session, pair_id, pair.thread_id, reminder.due_at, n + 1)
         if thread.archived:
             await thread.edit(archived=False)
         await thread.send(
@@ -546,8 +549,6 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
                 users=[discord.Object(pair.mentor.discord_id), discord.Object(pair.mentee.discord_id)]
             ),
         )
-        async with self.bot.sessions.begin() as session:
-            await self._schedule_checkin(session, pair_id, pair.thread_id, reminder.due_at, n + 1)
 
     # -- activity and the quiet-pair scan -------------------------------------------------------------------------
     @commands.Cog.listener()

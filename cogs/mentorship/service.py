@@ -19,10 +19,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import ledger
+from bot import ledger, reminders
 from bot.privacy import DataSubject, MemberDataHandler
 from cogs.mentorship.matching import Matching, MenteeIn, MentorIn, awake_hours
-from models import Member
+from models import Member, Reminder
 from models.mentorship import (
     CareerRequest,
     MenteeProfile,
@@ -602,6 +602,31 @@ async def log_session(
     return Logged(True, day, recorded.points)
 
 
+CHECKIN = "mentorship.checkin"
+
+
+def checkin_key(pair_id: int, n: int) -> str:
+    return f"mentor-pair:{pair_id}:checkin:{n}"
+
+
+async def drop_checkins(session: AsyncSession, pair_ids: Sequence[int], at: datetime, why: str) -> int:
+    """Drop the pairs' pending check-in (one per pair, whatever its number) in the caller's transaction."""
+    if not pair_ids:
+        return 0
+    keys = await session.scalars(
+        select(Reminder.dedupe_key).where(
+            Reminder.kind == CHECKIN,
+            Reminder.state == reminders.PENDING,
+            or_(*(Reminder.dedupe_key.like(f"mentor-pair:{i}:checkin:%") for i in pair_ids)),
+        )
+    )
+    dropped = 0
+    for key in list(keys):
+        if key is not None:
+            dropped += await reminders.drop_pending(session, kind=CHECKIN, dedupe_key=key, at=at, why=why)
+    return dropped
+
+
 async def end_pair(
     session: AsyncSession, pair_id: int, by: int, rating: int, comment: str, now: datetime
 ) -> PairView:
@@ -615,6 +640,7 @@ async def end_pair(
     )
     if not result.rowcount:
         raise MentorError("This pairing has already ended.")
+    await drop_checkins(session, [pair_id], now, "the pairing ended")
     pair = await session.get(MentorPair, pair_id)
     if pair is not None and pair.kind == MENTORSHIP:
         # The mentee is not put back in the pool by the end: they sign up again when they want a new mentor.
@@ -742,6 +768,12 @@ async def erase_member_data(session: AsyncSession, member_id: int, at: datetime)
     await session.execute(delete(MentorProfile).where(MentorProfile.member_id == member_id))
     await session.execute(delete(MenteeProfile).where(MenteeProfile.member_id == member_id))
     await session.execute(delete(CareerRequest).where(CareerRequest.member_id == member_id))
+    open_pairs = await session.scalars(
+        select(MentorPair.id).where(
+            or_(MentorPair.mentor_id == member_id, MentorPair.mentee_id == member_id), MentorPair.state != ENDED
+        )
+    )
+    await drop_checkins(session, list(open_pairs), at, "a member's data was erased")
     await session.execute(
         update(MentorPair)
         .where(

@@ -216,6 +216,9 @@ async def test_match_preview_confirm_private_thread_checkins_quiet_and_end(atlas
     await set_profile(atlas, m["omar"], "Asia/Tokyo", skill="advanced", stage="contributor")
     r = await atlas.emu.slash(m["omar"], "mentor signup", topics="python", capacity=1, hours=4, style="text chat")
     assert "updated" in r.content
+    # Ending put leo out of the pool; signing up again asks for a new mentor.
+    r = await atlas.emu.slash(m["leo"], "mentee signup", goals="Next: tests", topics="python", style="text chat")
+    assert "updated" in r.content
     preview = await confirm_match(atlas)
     assert "omar → leo" in final(preview) and "maya → leo" not in final(preview), final(preview)
 
@@ -488,3 +491,28 @@ async def test_a_mentee_can_withdraw_and_an_ended_pairing_does_not_put_them_back
     r = await atlas.emu.slash(m["leo"], "mentee signup", goals="Next: testing", topics="python", style="text chat")
     preview = await confirm_match(atlas)
     assert "omar → leo" in final(preview), final(preview)
+
+
+async def test_a_checkin_discord_refuses_does_not_stop_the_next_and_ending_drops_the_pending_one(
+    atlas: AtlasHarness,
+) -> None:
+    from models import Reminder
+
+    m = atlas.members
+    await sign_up_everyone(atlas)
+    preview = await confirm_match(atlas)
+    message = preview.followups[-1] if preview.followups else preview
+    await atlas.emu.click(atlas.alice, message, "Confirm and open the pairs' threads")
+    (thread,) = pair_threads(atlas)
+    atlas.emu.fail_next(
+        "POST", "/channels/*/messages", status=403, body={"message": "Missing Permissions", "code": 50013}
+    )
+    await atlas.advance(days=14, hours=1)
+    assert not any("Check-in #1" in x.content for x in atlas.emu.messages(thread))
+    await atlas.advance(days=14)
+    assert any("Check-in #2" in x.content for x in atlas.emu.messages(thread))
+    form = await atlas.emu.slash(m["leo"], "mentor end", in_channel=thread)
+    ended = await atlas.emu.submit_modal(m["leo"], form, {"rating": "5", "comment": ""})
+    assert "has ended" in ended.content
+    pending = await count(atlas, Reminder, Reminder.kind == "mentorship.checkin", Reminder.state == "pending")
+    assert pending == 0

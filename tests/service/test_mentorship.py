@@ -238,6 +238,34 @@ async def test_a_mentee_or_mentor_paused_after_the_preview_is_not_paired(session
     assert done.pair_ids == () and done.skipped == 2
 
 
+async def test_erasing_a_member_drops_their_pairs_pending_checkin(sessions, clock) -> None:
+    from bot import reminders
+    from models import Reminder
+
+    run_id, _mentor, mentee = await _pair(sessions, clock)
+    async with sessions.begin() as session:
+        (pair_id,) = (await service.confirm_run(session, GUILD, run_id, clock.now(), 77)).pair_ids
+        await service.record_thread(session, pair_id, 4242)
+        assert await service.record_kickoff(session, pair_id, 1, clock.now())
+        for key in (service.checkin_key(pair_id, 3), service.checkin_key(pair_id + 10, 1)):
+            await reminders.add(
+                session,
+                kind=service.CHECKIN,
+                guild_id=GUILD,
+                target_id=4242,
+                due_at=clock.now() + timedelta(days=14),
+                created_at=clock.now(),
+                payload={"pair_id": pair_id, "n": 3},
+                dedupe_key=key,
+            )
+    async with sessions.begin() as session:
+        await service.erase_member_data(session, mentee, clock.now())
+    async with sessions() as session:
+        states = dict((await session.execute(select(Reminder.dedupe_key, Reminder.state))).all())
+    # Only this pair's check-in goes (pair 1's key is not a prefix of pair 11's).
+    assert states == {service.checkin_key(pair_id, 3): "dropped", service.checkin_key(pair_id + 10, 1): "pending"}
+
+
 async def test_session_once_a_day_quiet_flag_once_and_end_once(sessions, clock) -> None:
     run_id, mentor, mentee = await _pair(sessions, clock)
     async with sessions.begin() as session:
