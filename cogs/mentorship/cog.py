@@ -565,7 +565,17 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
 
     async def quiet_job(self, now: datetime) -> None:
         """Flag quiet pairs once (one post for all of them in [channels] mod_log). The flag is committed before
-        the post, so two processes never flag a pair twice; a post Discord refuses gives the flags back."""
+        the post, so two processes never flag a pair twice; a post Discord refuses gives the flags back. Career
+        talks are not flagged: they close by themselves after service.CAREER_OPEN_DAYS."""
+        async with self.bot.sessions.begin() as session:
+            closed = await service.close_old_career_talks(session, self.bot.guild_id, now)
+        for thread_id in closed:
+            self._threads.discard(thread_id)
+            await self._close_thread(
+                thread_id,
+                f"This career conversation closes after {service.CAREER_OPEN_DAYS} days; thank you both! "
+                "`/career` again any time. The thread is archived and locked.",
+            )
         channel_id = self.bot.config.channels.mod_log
         guild = self.bot.home_guild
         channel = guild.get_channel(channel_id) if guild is not None and channel_id else None
@@ -668,17 +678,21 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
         )
         if pair.thread_id is not None:
             self._threads.discard(pair.thread_id)
-            with contextlib.suppress(discord.HTTPException):
-                thread = await self.bot.fetch_channel(pair.thread_id)
-                if isinstance(thread, discord.Thread):
-                    if thread.archived:
-                        await thread.edit(archived=False)
-                    await thread.send(
-                        f"This pairing was ended by {_escape(interaction.user.display_name)}. Thank you both! "
-                        "The thread is archived and locked.",
-                        allowed_mentions=NONE,
-                    )
-                    await thread.edit(archived=True, locked=True)
+            await self._close_thread(
+                pair.thread_id,
+                f"This pairing was ended by {_escape(interaction.user.display_name)}. Thank you both! "
+                "The thread is archived and locked.",
+            )
+
+    async def _close_thread(self, thread_id: int, text: str) -> None:
+        """Say why, then archive and lock (best effort: the pair's end is already recorded)."""
+        with contextlib.suppress(discord.HTTPException):
+            thread = await self.bot.fetch_channel(thread_id)
+            if isinstance(thread, discord.Thread):
+                if thread.archived:
+                    await thread.edit(archived=False)
+                await thread.send(text, allowed_mentions=NONE)
+                await thread.edit(archived=True, locked=True)
 
 
 @app_commands.guild_only()

@@ -200,10 +200,10 @@ async def previous_pairs(session: AsyncSession, guild_id: int) -> frozenset[tupl
     return frozenset((a, b) for a, b in rows)
 
 
-async def _open_load(session: AsyncSession, guild_id: int) -> dict[int, int]:
+async def _open_load(session: AsyncSession, guild_id: int, kind: str = MENTORSHIP) -> dict[int, int]:
     rows = await session.execute(
         select(MentorPair.mentor_id, func.count())
-        .where(MentorPair.guild_id == guild_id, MentorPair.state != ENDED, MentorPair.kind == MENTORSHIP)
+        .where(MentorPair.guild_id == guild_id, MentorPair.state != ENDED, MentorPair.kind == kind)
         .group_by(MentorPair.mentor_id)
     )
     return {m: int(n) for m, n in rows}
@@ -240,13 +240,14 @@ async def mentors_in(
     if career:
         query = query.where(MentorProfile.career.is_(True))
     rows = (await session.execute(query)).all()
-    load = await _open_load(session, guild_id)
+    load = await _open_load(session, guild_id, CAREER if career else MENTORSHIP)
     topics = await _topics_by_member(session, "mentor", [p.member_id for p, _m in rows])
     out = []
     for profile, member in rows:
         free = profile.capacity - load.get(member.id, 0)
         if career:
-            free = 1  # a career talk is one conversation, outside the mentee slots
+            # One open career talk per mentor, outside the mentee slots: talks spread over the willing mentors.
+            free = 1 - load.get(member.id, 0)
         if free <= 0:
             continue
         out.append(
@@ -665,6 +666,7 @@ async def quiet_pairs(session: AsyncSession, guild_id: int, now: datetime, quiet
             .where(
                 MentorPair.guild_id == guild_id,
                 MentorPair.state == ACTIVE,
+                MentorPair.kind == MENTORSHIP,  # career talks close by themselves (close_old_career_talks)
                 MentorPair.flagged_at.is_(None),
                 MentorPair.last_activity_at < cutoff,
             )
@@ -673,6 +675,28 @@ async def quiet_pairs(session: AsyncSession, guild_id: int, now: datetime, quiet
         )
     )
     return [v for i in sorted(ids) if (v := await pair_view(session, i)) is not None]
+
+
+# A career talk is one conversation: its pair ends by itself this long after it was made.
+CAREER_OPEN_DAYS = 30
+
+
+async def close_old_career_talks(session: AsyncSession, guild_id: int, now: datetime) -> list[int]:
+    """End the career talks older than CAREER_OPEN_DAYS (their mentor is free for the next); the threads of
+    those that had one, for the caller to archive."""
+    cutoff = now - timedelta(days=CAREER_OPEN_DAYS)
+    rows = await session.execute(
+        update(MentorPair)
+        .where(
+            MentorPair.guild_id == guild_id,
+            MentorPair.kind == CAREER,
+            MentorPair.state != ENDED,
+            MentorPair.created_at < cutoff,
+        )
+        .values(state=ENDED, ended_at=now)
+        .returning(MentorPair.thread_id)
+    )
+    return [t for (t,) in rows if t is not None]
 
 
 async def unflag(session: AsyncSession, pair_ids: Sequence[int]) -> None:

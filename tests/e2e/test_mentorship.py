@@ -257,6 +257,12 @@ async def test_career_resources_and_a_matched_conversation(atlas: AtlasHarness) 
     assert "moving into backend" in atlas.emu.messages(thread)[0].content
     again = await atlas.emu.slash(m["leo"], "career", ask="more")
     assert "one at a time" in final(again)
+    # Never flagged as quiet; closed by itself after a month, and leo may ask again.
+    await atlas.advance(days=32)
+    await atlas.emu.until(lambda: thread.archived and thread.locked)
+    assert not [x for x in atlas.emu.messages(atlas.channel("mod-log")) if "mentorship pair" in x.content]
+    r = await atlas.emu.slash(m["leo"], "career", ask="one more question", timeout=30)
+    assert "one at a time" not in final(r), final(r)
 
 
 async def test_privacy_export_and_delete_cover_mentorship(

@@ -266,6 +266,59 @@ async def test_erasing_a_member_drops_their_pairs_pending_checkin(sessions, cloc
     assert states == {service.checkin_key(pair_id, 3): "dropped", service.checkin_key(pair_id + 10, 1): "pending"}
 
 
+async def test_career_talks_spread_over_mentors_stay_out_of_the_quiet_scan_and_close_after_a_while(
+    sessions, clock
+) -> None:
+    from cogs.mentorship import career
+
+    mentors = [await member(sessions, clock, 30 + i, stage="contributor", skill="advanced") for i in range(2)]
+    askers = [await member(sessions, clock, 40 + i) for i in range(3)]
+    async with sessions.begin() as session:
+        for m in mentors:
+            await service.mentor_signup(
+                session,
+                await session.get(Member, m),
+                clock.now(),
+                topics="python",
+                capacity=2,
+                hours=4,
+                style="text chat",
+                career=True,
+                elevated=False,
+            )
+    results = []
+    for a in askers:
+        async with sessions.begin() as session:
+            results.append(
+                await career.request_talk(
+                    session, GUILD, await session.get(Member, a), "backend to SRE", clock.now(), LEVELS, 77
+                )
+            )
+    # One open career talk per mentor: two different mentors, the third ask waits.
+    assert [r.pair_id is not None for r in results] == [True, True, False], results
+    async with sessions.begin() as session:
+        talks = list(await session.scalars(select(MentorPair).where(MentorPair.kind == "career")))
+        assert len({t.mentor_id for t in talks}) == 2
+        for t in talks:
+            await service.record_thread(session, t.id, 9000 + t.id)
+            assert await service.record_kickoff(session, t.id, 1, clock.now())
+    clock.advance(days=service.CAREER_OPEN_DAYS - 1)
+    async with sessions.begin() as session:
+        assert await service.quiet_pairs(session, GUILD, clock.now(), 10) == []  # never flagged as quiet
+        assert await service.close_old_career_talks(session, GUILD, clock.now()) == []
+    clock.advance(days=2)
+    async with sessions.begin() as session:
+        closed = await service.close_old_career_talks(session, GUILD, clock.now())
+    assert sorted(closed) == sorted(9000 + t.id for t in talks)
+    async with sessions() as session:
+        assert {p.state for p in await session.scalars(select(MentorPair))} == {"ended"}
+    async with sessions.begin() as session:  # a mentor is free for the next talk
+        again = await career.request_talk(
+            session, GUILD, await session.get(Member, askers[2]), "backend to SRE", clock.now(), LEVELS, 77
+        )
+    assert again.pair_id is not None
+
+
 async def test_session_once_a_day_quiet_flag_once_and_end_once(sessions, clock) -> None:
     run_id, mentor, mentee = await _pair(sessions, clock)
     async with sessions.begin() as session:
