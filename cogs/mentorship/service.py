@@ -20,6 +20,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import ledger, reminders
+from bot.db import dialect_insert
 from bot.privacy import DataSubject, MemberDataHandler
 from cogs.mentorship.matching import Matching, MenteeIn, MentorIn, awake_hours
 from models import Member, Reminder
@@ -581,13 +582,15 @@ async def log_session(
     """One session per pair and UTC day; the mentor's ``mentoring_session`` in the ledger, counterpart the
     mentee (so the ledger's pair caps apply)."""
     day = now.date().isoformat()
-    exists = await session.scalar(
-        select(MentorSession.id).where(MentorSession.pair_id == pair.id, MentorSession.day == day)
+    # INSERT ... ON CONFLICT DO NOTHING: two logs at the same moment make one row; the other is told so.
+    inserted = await session.scalar(
+        dialect_insert(session, MentorSession)
+        .values(pair_id=pair.id, day=day, logged_by=by, note=note[:300], at=now)
+        .on_conflict_do_nothing(index_elements=["pair_id", "day"])
+        .returning(MentorSession.id)
     )
-    if exists is not None:
+    if inserted is None:
         return Logged(False, day, 0)
-    session.add(MentorSession(pair_id=pair.id, day=day, logged_by=by, note=note[:300], at=now))
-    await session.flush()
     await session.execute(update(MentorPair).where(MentorPair.id == pair.id).values(last_activity_at=now))
     recorded = await ledger.record_event(
         session,

@@ -319,6 +319,32 @@ async def test_career_talks_spread_over_mentors_stay_out_of_the_quiet_scan_and_c
     assert again.pair_id is not None
 
 
+async def test_two_session_logs_at_once_make_one_session_and_one_credit(sessions, clock) -> None:
+    run_id, mentor, mentee = await _pair(sessions, clock)
+    async with sessions.begin() as session:
+        (pair_id,) = (await service.confirm_run(session, GUILD, run_id, clock.now(), 77)).pair_ids
+        await service.record_thread(session, pair_id, 4242)
+        assert await service.record_kickoff(session, pair_id, 1, clock.now())
+    policy = ledger.default_policy()
+
+    async def log(by: int) -> service.Logged:
+        async with sessions.begin() as session:
+            pair = await service.pair_view(session, pair_id)
+            return await service.log_session(session, policy, pair, by, "", clock.now())
+
+    for _ in range(3):
+        results = await asyncio.gather(log(mentor), log(mentee), return_exceptions=True)
+        assert all(isinstance(r, service.Logged) for r in results), results
+        assert sorted(r.created for r in results) == [False, True]
+        async with sessions() as session:
+            assert await session.scalar(select(func.count()).select_from(MentorSession)) == 1
+            kinds = select(func.count()).select_from(LedgerEvent).where(LedgerEvent.kind == "mentoring_session")
+            assert await session.scalar(kinds) == 1
+        async with sessions.begin() as session:
+            await session.execute(delete(MentorSession))
+            await session.execute(delete(LedgerEvent))
+
+
 async def test_session_once_a_day_quiet_flag_once_and_end_once(sessions, clock) -> None:
     run_id, mentor, mentee = await _pair(sessions, clock)
     async with sessions.begin() as session:
