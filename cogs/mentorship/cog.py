@@ -26,6 +26,7 @@ from bot import ledger
 from bot.checks import Capability, require
 from bot.errors import UserError
 from bot.members import get_member
+from bot.names import shown
 from bot.reminders import PermanentSendError, ReminderKind
 from bot.scheduler import Job
 from bot.timefmt import discord_ts
@@ -53,10 +54,6 @@ UNKNOWN_MEMBER, UNKNOWN_USER = 10007, 10013
 TOUCH_EVERY = timedelta(hours=1)
 
 
-def _escape(text: str) -> str:
-    return discord.utils.escape_mentions(discord.utils.escape_markdown(text))
-
-
 def first_meeting_times(mentor_zone: str | None, mentee_zone: str | None, now: datetime) -> list[datetime]:
     """Three suggestions on the next three days, at the hour both are awake that is latest in the mentee's
     evening-ish window (or 17:00 UTC when they share no waking hour)."""
@@ -75,15 +72,15 @@ def first_meeting_times(mentor_zone: str | None, mentee_zone: str | None, now: d
 def flag_post(head: str, lines: list[str], limit: int = 1900) -> str:
     """``head`` and as many ``lines`` as fit in one Discord message (2,000; ``limit`` leaves room for emoji counted
     as two), then "… and N more." for the rest: however many pairs are quiet, the post is never too long."""
-    text, shown = head, 0
+    text, count = head, 0
     for i, line in enumerate(lines):
         rest = len(lines) - i - 1
         tail = f"\n… and {rest} more." if rest else ""
         if len(text) + 1 + len(line) + len(tail) > limit:
             break
-        text, shown = f"{text}\n{line}", i + 1
-    if shown < len(lines):
-        text += f"\n… and {len(lines) - shown} more."
+        text, count = f"{text}\n{line}", i + 1
+    if count < len(lines):
+        text += f"\n… and {len(lines) - count} more."
     return text[:limit]
 
 
@@ -217,7 +214,7 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
         head = "You are signed up as a mentor" if done.outcome == "signed_up" else "Your mentor sign-up is updated"
         await interaction.response.send_message(
             f"{head}: up to {capacity} mentee(s), {hours} h a month, {style}; topics: "
-            f"{_escape(', '.join(done.topics))}.{' Open to career conversations.' if career else ''} "
+            f"{shown(', '.join(done.topics))}.{' Open to career conversations.' if career else ''} "
             "Maintainers match pairs with `/mentor match`; `/mentor pause` stops new matches.",
             ephemeral=True,
         )
@@ -266,7 +263,7 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
             state = "paused" if found.mentor.paused_at else "open to matches"
             lines.append(
                 f"**Mentor** ({state}): up to {found.mentor.capacity} mentee(s), {found.mentor.hours} h a month, "
-                f"{found.mentor.style}; topics: {_escape(', '.join(found.mentor_topics))}"
+                f"{found.mentor.style}; topics: {shown(', '.join(found.mentor_topics))}"
                 + ("; career conversations" if found.mentor.career else "")
             )
         if found.mentee is not None:
@@ -274,8 +271,8 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
                 " (not waiting for a mentor: `/mentee signup` to ask again)" if found.mentee.paused_at else ""
             )
             lines.append(
-                f"**Mentee**{waiting}: goals: {_escape(found.mentee.goals)}; topics: "
-                f"{_escape(', '.join(found.mentee_topics))}; {found.mentee.style}"
+                f"**Mentee**{waiting}: goals: {shown(found.mentee.goals)}; topics: "
+                f"{shown(', '.join(found.mentee_topics))}; {found.mentee.style}"
             )
         for p in found.pairs:
             other = p.mentee if p.side_of(row.id) == "mentor" else p.mentor
@@ -316,12 +313,12 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
         ]
         for p in result.pairs[:PREVIEW_LINES]:
             lines.append(
-                f"• {names[p.mentor_id]} → {names[p.mentee_id]} ({p.score:.2f}): {_escape('; '.join(p.reasons))}"
+                f"• {names[p.mentor_id]} → {names[p.mentee_id]} ({p.score:.2f}): {shown('; '.join(p.reasons))}"
             )
         if len(result.pairs) > PREVIEW_LINES:
             lines.append(f"… and {len(result.pairs) - PREVIEW_LINES} more pair(s).")
         for u in result.unmatched[:10]:
-            lines.append(f"✗ {names[u.mentee_id]}: {_escape(u.reason)}")
+            lines.append(f"✗ {names[u.mentee_id]}: {shown(u.reason)}")
         if len(result.unmatched) > 10:
             lines.append(f"… and {len(result.unmatched) - 10} more unmatched.")
         content = "\n".join(lines)
@@ -340,7 +337,7 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
         from models import Member
 
         rows = await session.execute(select(Member.id, Member.display_name).where(Member.id.in_(member_ids)))
-        return {i: _escape(n or f"member {i}") for i, n in rows}
+        return {i: shown(n or f"member {i}") for i, n in rows}
 
     async def match_button(self, interaction: discord.Interaction, action: str, run_id: int) -> None:
         if action == "discard":
@@ -499,15 +496,15 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
             head = (
                 f"{KICKOFF_MARK} A career conversation: <@{pair.mentee.discord_id}> meets "
                 f"<@{pair.mentor.discord_id}>.\n"
-                f"**What they would like to talk about:** {_escape(pair.goals) or '—'}"
+                f"**What they would like to talk about:** {shown(pair.goals) or '—'}"
             )
         else:
             head = (
                 f"{KICKOFF_MARK} Welcome, <@{pair.mentor.discord_id}> (mentor) and "
                 f"<@{pair.mentee.discord_id}> (mentee)! "
                 "This private thread is yours.\n"
-                f"**{_escape(pair.mentee.name)}'s goals:** {_escape(pair.goals) or '—'}\n"
-                f"**Why you were matched:** {_escape(pair.reasons) or '—'}"
+                f"**{shown(pair.mentee.name)}'s goals:** {shown(pair.goals) or '—'}\n"
+                f"**Why you were matched:** {shown(pair.reasons) or '—'}"
             )
         return (
             f"{head}\n**Suggested first meeting times** (each of you sees your own time in the timestamp):\n"
@@ -587,7 +584,7 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
         if not quiet:
             return
         lines = [
-            f"• {p.kind} #{p.id}: {_escape(p.mentor.name)} and {_escape(p.mentee.name)}"
+            f"• {p.kind} #{p.id}: {shown(p.mentor.name)} and {shown(p.mentee.name)}"
             + (f" (<#{p.thread_id}>)" if p.thread_id else "")
             for p in quiet
         ]
@@ -680,7 +677,7 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
             self._threads.discard(pair.thread_id)
             await self._close_thread(
                 pair.thread_id,
-                f"This pairing was ended by {_escape(interaction.user.display_name)}. Thank you both! "
+                f"This pairing was ended by {shown(interaction.user.display_name)}. Thank you both! "
                 "The thread is archived and locked.",
             )
 
@@ -733,7 +730,7 @@ class MenteeCog(commands.GroupCog, group_name="mentee", group_description="Mento
             "You are signed up for a mentor" if done.outcome == "signed_up" else "Your mentee sign-up is updated"
         )
         await interaction.response.send_message(
-            f"{head}: topics {_escape(', '.join(done.topics))}; {style}. You will get a private thread with your "
+            f"{head}: topics {shown(', '.join(done.topics))}; {style}. You will get a private thread with your "
             "mentor once maintainers run the next match. `/mentor profile` shows your sign-up.",
             ephemeral=True,
         )

@@ -23,6 +23,7 @@ from bot import ledger
 from bot.checks import Capability, member_has
 from bot.errors import UserError
 from bot.members import get_member
+from bot.names import shown
 from bot.reminders import ReminderKind
 from cogs.mentorship import reviews
 from cogs.mentorship.service import MentorError
@@ -43,12 +44,8 @@ UNKNOWN_MEMBER, UNKNOWN_USER = 10007, 10013
 NONE = discord.AllowedMentions.none()
 
 
-def _escape(text: str) -> str:
-    return discord.utils.escape_mentions(discord.utils.escape_markdown(text))
-
-
 def _summary(r: reviews.RequestView) -> str:
-    return f"**#{r.id}** ({_escape(r.area)}) <{r.link}>\n> {_escape(r.wanted)[:300]}"
+    return f"**#{r.id}** ({shown(r.area)}) <{r.link}>\n> {shown(r.wanted[:300])}"
 
 
 @app_commands.guild_only()
@@ -148,7 +145,7 @@ class ReviewCog(commands.GroupCog, group_name="review", group_description="The c
             )
         async with self.bot.sessions() as session:
             found = await reviews.queue_for(session, self.bot.guild_id, member_id, limit=5)
-        standards = f"**Review standards:** {_escape(self.config.review_standards)}"
+        standards = f"**Review standards:** {shown(self.config.review_standards)}"
         if not found:
             await interaction.response.send_message(
                 f"No open request matches your expertise right now.\n{standards}", ephemeral=True
@@ -226,7 +223,7 @@ class ReviewCog(commands.GroupCog, group_name="review", group_description="The c
             ) from None
         await thread.send(
             f"<@{interaction.user.id}> is reviewing <@{found.requester_discord_id}>'s request {_summary(found)}\n"
-            f"**Review standards:** {_escape(self.config.review_standards)}\n"
+            f"**Review standards:** {shown(self.config.review_standards)}\n"
             "Post your feedback here, then `/review deliver` in this thread; the requester rates it.",
             allowed_mentions=discord.AllowedMentions(
                 users=[discord.Object(found.requester_discord_id), discord.Object(interaction.user.id)]
@@ -250,7 +247,7 @@ class ReviewCog(commands.GroupCog, group_name="review", group_description="The c
                 await reviews.deliver(session, found.id, member_id, self.bot.clock.now())
         except MentorError as exc:
             raise UserError(exc.message) from None
-        body = f"\n> {_escape(summary)}" if summary.strip() else ""
+        body = f"\n> {shown(summary)}" if summary.strip() else ""
         await interaction.response.send_message(
             f"✅ Review #{found.id} delivered by <@{interaction.user.id}>.{body}\n"
             f"<@{found.requester_discord_id}>, how useful was it? Rate it (1-5):",

@@ -158,7 +158,8 @@ async def test_match_preview_confirm_private_thread_checkins_quiet_and_end(atlas
     (kickoff,) = atlas.emu.messages(thread)
     assert "goals" in kickoff.content and "<t:" in kickoff.content and "America/New_York" in kickoff.content
     assert "Europe/Berlin" in kickoff.content
-    # The goals are echoed without live mentions: only the two members are pinged.
+    # The goals are echoed as typed: no live mentions (only the two members are pinged), no markdown.
+    assert "\\<@&1>" in kickoff.content, kickoff.content
     assert sorted(kickoff.mentioned_user_ids) == sorted([m["maya"].id, m["leo"].id])
     assert not kickoff.mention_everyone and not kickoff.mentioned_role_ids
 
