@@ -23,7 +23,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import ledger
-from bot.checks import Capability, require
+from bot.checks import Capability, member_has, require
 from bot.errors import UserError
 from bot.members import get_member
 from bot.names import shown
@@ -193,9 +193,7 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
         career: bool = False,
     ) -> None:
         style = self._check_style(style)
-        elevated = isinstance(interaction.user, discord.Member) and any(
-            r.id in self.bot.community.ids_for(("ambassador", "maintainer")) for r in interaction.user.roles
-        )
+        elevated = member_has(interaction.user, Capability.MENTOR, self.bot.community)
         try:
             async with self.bot.sessions.begin() as session:
                 done = await service.mentor_signup(

@@ -23,6 +23,7 @@ from bot import ledger, reminders
 from bot.db import dialect_insert
 from bot.privacy import DataSubject, MemberDataHandler
 from cogs.mentorship.matching import Matching, MenteeIn, MentorIn, awake_hours
+from cogs.onboarding import journey
 from models import Member, Reminder
 from models.mentorship import (
     CareerRequest,
@@ -35,7 +36,6 @@ from models.mentorship import (
     MentorTopic,
 )
 
-MENTOR_STAGES = ("contributor", "teacher")
 FORMING, ACTIVE, ENDED = "forming", "active", "ended"
 MENTORSHIP, CAREER = "mentorship", "career"
 MAX_TOPICS = 10
@@ -126,10 +126,10 @@ async def mentor_signup(
     career: bool,
     elevated: bool,
 ) -> Signup:
-    """Sign up (or edit) as a mentor. Contributors and up only (``elevated``: holds the Ambassador or Maintainer
-    role). Refused (MentorError, nothing changed) otherwise, or with bad values."""
+    """Sign up (or edit) as a mentor. A journey stage from Contributor on, or ``elevated`` (the MENTOR capability
+    of bot/checks.py, by role). Refused (MentorError, nothing changed) otherwise, or with bad values."""
     member = _ready(member)
-    if member.stage not in MENTOR_STAGES and not elevated:
+    if journey.rank(member.stage) < journey.rank(journey.CONTRIBUTOR) and not elevated:
         raise MentorError(
             f"Mentoring is for Contributors and up (your journey stage is {(member.stage or 'not set').title()}). "
             "`/mentee signup` gets you a mentor meanwhile; `/journey show` shows when you reach Contributor."

@@ -523,3 +523,17 @@ async def test_a_checkin_discord_refuses_does_not_stop_the_next_and_ending_drops
     assert "has ended" in ended.content
     pending = await count(atlas, Reminder, Reminder.kind == "mentorship.checkin", Reminder.state == "pending")
     assert pending == 0
+
+
+async def test_the_mentor_role_may_sign_up_as_a_mentor_whatever_the_journey_stage(atlas: AtlasHarness) -> None:
+    """Who may mentor is the MENTOR capability (bot/checks.py POLICY: the Mentor, Ambassador and Maintainer roles
+    among others) or a journey stage from Contributor on."""
+    guide = atlas.emu.add_member(atlas.guild, "guide", roles=["Mentor"])
+    await atlas.settle()
+    await set_profile(atlas, guide, "Europe/Paris", skill="advanced", stage="learner")
+    r = await atlas.emu.slash(guide, "mentor signup", topics="python", capacity=1, hours=4, style="text chat")
+    assert r.ephemeral and "signed up as a mentor" in r.content, r.content
+    leo = atlas.members["leo"]
+    await set_profile(atlas, leo, "America/New_York", stage="teacher")
+    r = await atlas.emu.slash(leo, "mentor signup", topics="python", capacity=1, hours=4, style="text chat")
+    assert r.ephemeral and "signed up as a mentor" in r.content, r.content
