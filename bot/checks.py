@@ -29,6 +29,7 @@ class Capability(StrEnum):
     REVIEW_CONTRIBUTIONS = "review contributions"
     MODERATE_QA = "moderate the Q&A"
     AWARD_BADGES = "award badges by hand"
+    MENTOR = "mentor other members"  # besides a journey stage from Contributor on (cogs/mentorship)
     # Profile visibility (bot/privacy.py): holders count as members of the community, and as mentors.
     VIEW_COMMUNITY_PROFILES = "see profiles shared with members of the community"
     VIEW_RESTRICTED_PROFILES = "see profiles shared with mentors and maintainers"
@@ -42,6 +43,7 @@ POLICY: dict[Capability, tuple[str, ...]] = {
     Capability.REVIEW_CONTRIBUTIONS: ("contributor", "teacher", "ambassador", "maintainer"),
     Capability.MODERATE_QA: ("ambassador", "maintainer"),
     Capability.AWARD_BADGES: ("maintainer",),
+    Capability.MENTOR: ("contributor", "teacher", "mentor", "ambassador", "maintainer"),
     Capability.VIEW_COMMUNITY_PROFILES: (
         "learner",
         "contributor",

@@ -36,7 +36,8 @@ class MentorProfile(Base):
 
 
 class MenteeProfile(Base):
-    """A mentee's sign-up: goals (free text, shown in the kickoff) and style. ``matched`` pairs end it."""
+    """A mentee's sign-up: goals (free text, shown in the kickoff) and style. ``paused_at`` set (``/mentee pause``,
+    or their mentorship ended): not matched until they sign up again."""
 
     __tablename__ = "mentee_profiles"
 
@@ -46,6 +47,7 @@ class MenteeProfile(Base):
     style: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    paused_at: Mapped[datetime | None]
 
 
 class MentorTopic(Base):
@@ -96,6 +98,14 @@ class MentorPair(Base):
             unique=True,
             sqlite_where=text("state != 'ended'"),
             postgresql_where=text("state != 'ended'"),
+        ),
+        # One open mentorship per mentee (career talks aside): two confirms at once cannot give two mentors.
+        Index(
+            "uq_mentor_pairs_open_mentee",
+            "mentee_id",
+            unique=True,
+            sqlite_where=text("state != 'ended' AND kind = 'mentorship'"),
+            postgresql_where=text("state != 'ended' AND kind = 'mentorship'"),
         ),
     )
 

@@ -74,11 +74,26 @@ async def request_talk(
         awake=awake_utc_hours(member.timezone, now),
         style=member.communication_style or "",
     )
-    mentors = [
-        m for m in await mentors_in(session, guild_id, now, skill_levels, career=True) if m.member_id != member.id
-    ]
+    # A mentor already paired with the member is left out (one open pair of the same two people): their own
+    # thread is the place for that talk.
+    partners = {
+        mentor_id: thread_id
+        for mentor_id, thread_id in await session.execute(
+            select(MentorPair.mentor_id, MentorPair.thread_id).where(
+                MentorPair.mentee_id == member.id, MentorPair.state != ENDED
+            )
+        )
+    }
+    willing = await mentors_in(session, guild_id, now, skill_levels, career=True)
+    mentors = [m for m in willing if m.member_id != member.id and m.member_id not in partners]
     if not mentors:
         request.state = "unmatched"  # kept for the record; the member may ask again later
+        own = [partners[m.member_id] for m in willing if m.member_id in partners]
+        if own:
+            where = f" in <#{own[0]}>" if own[0] else ""
+            return CareerResult(
+                request.id, None, f"the only willing mentor is your own mentor: talk it over with them{where}"
+            )
         return CareerResult(request.id, None, "no mentor offers career conversations right now")
     result = matching.match(mentors, [mentee], previous=await previous_pairs(session, guild_id))
     if not result.pairs:

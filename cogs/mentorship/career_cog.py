@@ -66,8 +66,8 @@ class CareerCog(commands.Cog):
             await mentors.form_pair(result.pair_id)
         except discord.HTTPException:
             await interaction.followup.send(
-                "You are matched with a mentor, but Discord refused the thread for now; it is retried at the next "
-                "start or match.",
+                "You are matched with a mentor, but Discord refused the thread for now; it is retried in 10 "
+                "minutes.",
                 ephemeral=True,
             )
             return

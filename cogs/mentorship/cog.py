@@ -4,7 +4,9 @@ thread, the kickoff, check-ins, activity, the quiet-pair flag and ending with fe
 A pair's Discord steps are recorded as they happen (``service``): the private thread (``invitable`` false, in
 [mentorship] pair_channel or else the study-groups channel) as soon as it exists, then both members added, then
 the kickoff (which makes the pair active and schedules its first check-in). A pair left in state forming by a
-Discord error is finished by the next confirm, by ``/mentor match`` and when the bot starts.
+Discord error is finished by a retry RETRY_AFTER later (a durable reminder, so also after a restart), the daily
+job, the next confirm and when the bot starts; one failing pair does not hold up the others. A thread whose
+creation response was lost is found by name, a kickoff by its mark: a retry never makes either twice.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import ledger
-from bot.checks import Capability, require
+from bot.checks import Capability, member_has, require
 from bot.errors import UserError
 from bot.members import get_member
+from bot.names import shown
 from bot.reminders import PermanentSendError, ReminderKind
 from bot.scheduler import Job
 from bot.timefmt import discord_ts
@@ -36,8 +39,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CHECKIN = "mentorship.checkin"
+CHECKIN = service.CHECKIN
 QUIET_JOB = "mentorship.quiet_pairs"
+RESUME = "mentorship.resume_forming"
+RESUME_JOB = "mentorship.resume_forming_daily"
+RETRY_AFTER = timedelta(minutes=10)
 AUTO_ARCHIVE_MINUTES = 10080
 NONE = discord.AllowedMentions.none()
 PREVIEW_LINES = 25
@@ -46,10 +52,6 @@ KICKOFF_MARK = "👋"
 UNKNOWN_MEMBER, UNKNOWN_USER = 10007, 10013
 # Thread activity is written at most this often per thread (a busy thread is not a write per message).
 TOUCH_EVERY = timedelta(hours=1)
-
-
-def _escape(text: str) -> str:
-    return discord.utils.escape_mentions(discord.utils.escape_markdown(text))
 
 
 def first_meeting_times(mentor_zone: str | None, mentee_zone: str | None, now: datetime) -> list[datetime]:
@@ -67,6 +69,27 @@ def first_meeting_times(mentor_zone: str | None, mentee_zone: str | None, now: d
     return [day + timedelta(days=d) for d in (1, 2, 3)]
 
 
+def flag_post(head: str, lines: list[str], limit: int = 1900) -> str:
+    """``head`` and as many ``lines`` as fit in one Discord message (2,000; ``limit`` leaves room for emoji counted
+    as two), then "… and N more." for the rest: however many pairs are quiet, the post is never too long."""
+    text, count = head, 0
+    for i, line in enumerate(lines):
+        rest = len(lines) - i - 1
+        tail = f"\n… and {rest} more." if rest else ""
+        if len(text) + 1 + len(line) + len(tail) > limit:
+            break
+        text, count = f"{text}\n{line}", i + 1
+    if count < len(lines):
+        text += f"\n… and {len(lines) - count} more."
+    return text[:limit]
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, discord.HTTPException):
+        return f"Discord refused a step ({exc.status}, code {exc.code})"
+    return f"Discord could not be reached ({exc!r})"
+
+
 def _local(at: datetime, zone: str | None) -> str:
     tz = ZoneInfo(zone) if zone else ZoneInfo("UTC")
     return f"{at.astimezone(tz):%a %H:%M} {zone or 'UTC'}"
@@ -79,6 +102,7 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
         self.config = bot.config.mentorship
         self._tasks: set[asyncio.Task[Any]] = set()
         self._forming = asyncio.Lock()
+        self._active_threads: list[discord.Thread] | None = None  # asked of Discord at most once per run
         self._threads: set[int] = set()
         self._touched: dict[int, datetime] = {}
         super().__init__()
@@ -90,12 +114,16 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
     async def cog_load(self) -> None:
         self.bot.reminders.register(ReminderKind(CHECKIN, self._checkin, grace=timedelta(days=3)))
         self.bot.scheduler.add_job(Job(QUIET_JOB, {"hour": 5, "minute": 20}, self.quiet_job))
+        self.bot.reminders.register(ReminderKind(RESUME, self._resume_reminder, grace=timedelta(days=30)))
+        self.bot.scheduler.add_job(Job(RESUME_JOB, {"hour": 4, "minute": 50}, self.resume_job))
         if self.bot.is_ready():
             self._spawn(self._on_start())
 
     async def cog_unload(self) -> None:
         self.bot.reminders.unregister(CHECKIN)
         self.bot.scheduler.remove_job(QUIET_JOB)
+        self.bot.reminders.unregister(RESUME)
+        self.bot.scheduler.remove_job(RESUME_JOB)
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -114,11 +142,25 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
     async def _on_start(self) -> None:
         async with self.bot.sessions() as session:
             self._threads = await service.active_thread_ids(session, self.bot.guild_id)
-        try:
-            await self.form_pending()
-        except discord.HTTPException:
-            log.warning(
-                "finishing mentorship pairs at start failed; the next confirm or start retries", exc_info=True
+        await self.form_pending()
+
+    async def resume_job(self, now: datetime) -> None:
+        await self.form_pending()
+
+    async def _resume_reminder(self, reminder: Reminder) -> None:
+        await self.form_pending()
+
+    async def _retry_later(self) -> None:
+        """A one-shot retry of every pair still forming, RETRY_AFTER from now (one per 10-minute slot)."""
+        due = self.bot.clock.now() + RETRY_AFTER
+        async with self.bot.sessions.begin() as session:
+            await self.bot.reminders.schedule(
+                session,
+                kind=RESUME,
+                guild_id=self.bot.guild_id,
+                target_id=self.bot.guild_id,
+                due_at=due,
+                dedupe_key=f"mentorship-resume:{int(due.timestamp()) // int(RETRY_AFTER.total_seconds())}",
             )
 
     async def _row(self, session: Any, user: discord.abc.User) -> Any:
@@ -151,9 +193,7 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
         career: bool = False,
     ) -> None:
         style = self._check_style(style)
-        elevated = isinstance(interaction.user, discord.Member) and any(
-            r.id in self.bot.community.ids_for(("ambassador", "maintainer")) for r in interaction.user.roles
-        )
+        elevated = member_has(interaction.user, Capability.MENTOR, self.bot.community)
         try:
             async with self.bot.sessions.begin() as session:
                 done = await service.mentor_signup(
@@ -172,7 +212,7 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
         head = "You are signed up as a mentor" if done.outcome == "signed_up" else "Your mentor sign-up is updated"
         await interaction.response.send_message(
             f"{head}: up to {capacity} mentee(s), {hours} h a month, {style}; topics: "
-            f"{_escape(', '.join(done.topics))}.{' Open to career conversations.' if career else ''} "
+            f"{shown(', '.join(done.topics))}.{' Open to career conversations.' if career else ''} "
             "Maintainers match pairs with `/mentor match`; `/mentor pause` stops new matches.",
             ephemeral=True,
         )
@@ -221,13 +261,16 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
             state = "paused" if found.mentor.paused_at else "open to matches"
             lines.append(
                 f"**Mentor** ({state}): up to {found.mentor.capacity} mentee(s), {found.mentor.hours} h a month, "
-                f"{found.mentor.style}; topics: {_escape(', '.join(found.mentor_topics))}"
+                f"{found.mentor.style}; topics: {shown(', '.join(found.mentor_topics))}"
                 + ("; career conversations" if found.mentor.career else "")
             )
         if found.mentee is not None:
+            waiting = (
+                " (not waiting for a mentor: `/mentee signup` to ask again)" if found.mentee.paused_at else ""
+            )
             lines.append(
-                f"**Mentee**: goals: {_escape(found.mentee.goals)}; topics: "
-                f"{_escape(', '.join(found.mentee_topics))}; {found.mentee.style}"
+                f"**Mentee**{waiting}: goals: {shown(found.mentee.goals)}; topics: "
+                f"{shown(', '.join(found.mentee_topics))}; {found.mentee.style}"
             )
         for p in found.pairs:
             other = p.mentee if p.side_of(row.id) == "mentor" else p.mentor
@@ -268,12 +311,12 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
         ]
         for p in result.pairs[:PREVIEW_LINES]:
             lines.append(
-                f"• {names[p.mentor_id]} → {names[p.mentee_id]} ({p.score:.2f}): {_escape('; '.join(p.reasons))}"
+                f"• {names[p.mentor_id]} → {names[p.mentee_id]} ({p.score:.2f}): {shown('; '.join(p.reasons))}"
             )
         if len(result.pairs) > PREVIEW_LINES:
             lines.append(f"… and {len(result.pairs) - PREVIEW_LINES} more pair(s).")
         for u in result.unmatched[:10]:
-            lines.append(f"✗ {names[u.mentee_id]}: {_escape(u.reason)}")
+            lines.append(f"✗ {names[u.mentee_id]}: {shown(u.reason)}")
         if len(result.unmatched) > 10:
             lines.append(f"… and {len(result.unmatched) - 10} more unmatched.")
         content = "\n".join(lines)
@@ -292,7 +335,7 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
         from models import Member
 
         rows = await session.execute(select(Member.id, Member.display_name).where(Member.id.in_(member_ids)))
-        return {i: _escape(n or f"member {i}") for i, n in rows}
+        return {i: shown(n or f"member {i}") for i, n in rows}
 
     async def match_button(self, interaction: discord.Interaction, action: str, run_id: int) -> None:
         if action == "discard":
@@ -318,17 +361,11 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
                 )
         except service.MentorError as exc:
             raise UserError(exc.message) from None
-        error = None
-        try:
-            await self.form_pending()
-        except discord.HTTPException as exc:
-            error = (
-                f"Discord refused a step ({exc.status}, code {exc.code}); the rest is retried at the next start."
-            )
+        error = await self.form_pending()
         skipped = f" {done.skipped} previewed pair(s) were no longer possible." if done.skipped else ""
         await interaction.followup.send(
             f"Confirmed match #{run_id}: {len(done.pair_ids)} pair(s) with private threads.{skipped}"
-            + (f"\n⚠️ {error}" if error else ""),
+            + (f"\n⚠️ {error}; the pairs still forming are retried in 10 minutes." if error else ""),
             ephemeral=True,
         )
 
@@ -338,14 +375,49 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
         return channel if isinstance(channel, discord.TextChannel) else None
 
     # -- a pair's Discord steps -----------------------------------------------------------------------------------
-    async def form_pending(self) -> None:
+    async def form_pending(self) -> str | None:
+        """Run the Discord steps of every pair still forming, past any that fails; on a failure a retry is
+        scheduled and the first error is returned in words (None when all are done)."""
+        error = None
         async with self._forming:
+            self._active_threads = None
             async with self.bot.sessions() as session:
                 pending = await service.forming_pairs(session, self.bot.guild_id)
             for pair_id in pending:
-                await self.form_pair(pair_id)
+                try:
+                    await self._form_pair(pair_id)
+                except (discord.HTTPException, OSError, TimeoutError) as exc:
+                    log.warning("forming mentorship pair %s stopped: %r; retried later", pair_id, exc)
+                    error = error or _describe(exc)
+        if error is not None:
+            await self._retry_later()
+        return error
 
     async def form_pair(self, pair_id: int) -> None:
+        """One pair's Discord steps (a career talk at once), under the forming lock so a retry running at the same
+        moment never makes a second thread; a failure schedules the retry and is raised."""
+        async with self._forming:
+            self._active_threads = None
+            try:
+                await self._form_pair(pair_id)
+            except (discord.HTTPException, OSError, TimeoutError):
+                await self._retry_later()
+                raise
+
+    async def _find_own_thread(self, parent: discord.TextChannel, name: str) -> discord.Thread | None:
+        """A thread the bot made for this pair whose creation was not recorded (the response was lost, or the bot
+        stopped first): in the cache, or else in Discord's list of active threads (asked once per run)."""
+        me = self.bot.user.id if self.bot.user else 0
+        found = next((t for t in parent.threads if t.name == name and t.owner_id == me), None)
+        if found is not None:
+            return found
+        if self._active_threads is None:
+            self._active_threads = [
+                t for t in await parent.guild.active_threads() if t.parent_id == parent.id and t.owner_id == me
+            ]
+        return next((t for t in self._active_threads if t.name == name), None)
+
+    async def _form_pair(self, pair_id: int) -> None:
         async with self.bot.sessions() as session:
             pair = await service.pair_view(session, pair_id)
         if pair is None or pair.state != service.FORMING:
@@ -367,7 +439,7 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
                 log.warning("the channel %s of mentorship pair %s is gone", pair.parent_channel_id, pair_id)
                 return
             label = "Career talk" if pair.kind == service.CAREER else "Mentorship"
-            thread = await parent.create_thread(
+            thread = await self._find_own_thread(parent, f"{label} #{pair.id}") or await parent.create_thread(
                 name=f"{label} #{pair.id}",
                 type=discord.ChannelType.private_thread,
                 invitable=False,
@@ -422,15 +494,15 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
             head = (
                 f"{KICKOFF_MARK} A career conversation: <@{pair.mentee.discord_id}> meets "
                 f"<@{pair.mentor.discord_id}>.\n"
-                f"**What they would like to talk about:** {_escape(pair.goals) or '—'}"
+                f"**What they would like to talk about:** {shown(pair.goals) or '—'}"
             )
         else:
             head = (
                 f"{KICKOFF_MARK} Welcome, <@{pair.mentor.discord_id}> (mentor) and "
                 f"<@{pair.mentee.discord_id}> (mentee)! "
                 "This private thread is yours.\n"
-                f"**{_escape(pair.mentee.name)}'s goals:** {_escape(pair.goals) or '—'}\n"
-                f"**Why you were matched:** {_escape(pair.reasons) or '—'}"
+                f"**{shown(pair.mentee.name)}'s goals:** {shown(pair.goals) or '—'}\n"
+                f"**Why you were matched:** {shown(pair.reasons) or '—'}"
             )
         return (
             f"{head}\n**Suggested first meeting times** (each of you sees your own time in the timestamp):\n"
@@ -447,7 +519,7 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
             target_id=thread_id,
             due_at=after + timedelta(days=self.config.checkin_days),
             payload={"pair_id": pair_id, "n": n},
-            dedupe_key=f"mentor-pair:{pair_id}:checkin:{n}",
+            dedupe_key=service.checkin_key(pair_id, n),
         )
 
     async def _checkin(self, reminder: Reminder) -> None:
@@ -459,6 +531,9 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
         thread = await self.bot.fetch_channel(pair.thread_id)
         if not isinstance(thread, discord.Thread):
             raise PermanentSendError(f"the thread {pair.thread_id} of pair {pair_id} is not a thread")
+        # The next one first (idempotent by its key): a stop or a refused post after this never ends the series.
+        async with self.bot.sessions.begin() as session:
+            await self._schedule_checkin(session, pair_id, pair.thread_id, reminder.due_at, n + 1)
         if thread.archived:
             await thread.edit(archived=False)
         await thread.send(
@@ -469,8 +544,6 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
                 users=[discord.Object(pair.mentor.discord_id), discord.Object(pair.mentee.discord_id)]
             ),
         )
-        async with self.bot.sessions.begin() as session:
-            await self._schedule_checkin(session, pair_id, pair.thread_id, reminder.due_at, n + 1)
 
     # -- activity and the quiet-pair scan -------------------------------------------------------------------------
     @commands.Cog.listener()
@@ -487,7 +560,17 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
 
     async def quiet_job(self, now: datetime) -> None:
         """Flag quiet pairs once (one post for all of them in [channels] mod_log). The flag is committed before
-        the post, so two processes never flag a pair twice; a post Discord refuses gives the flags back."""
+        the post, so two processes never flag a pair twice; a post Discord refuses gives the flags back. Career
+        talks are not flagged: they close by themselves after service.CAREER_OPEN_DAYS."""
+        async with self.bot.sessions.begin() as session:
+            closed = await service.close_old_career_talks(session, self.bot.guild_id, now)
+        for thread_id in closed:
+            self._threads.discard(thread_id)
+            await self._close_thread(
+                thread_id,
+                f"This career conversation closes after {service.CAREER_OPEN_DAYS} days; thank you both! "
+                "`/career` again any time. The thread is archived and locked.",
+            )
         channel_id = self.bot.config.channels.mod_log
         guild = self.bot.home_guild
         channel = guild.get_channel(channel_id) if guild is not None and channel_id else None
@@ -499,17 +582,16 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
         if not quiet:
             return
         lines = [
-            f"• {p.kind} #{p.id}: {_escape(p.mentor.name)} and {_escape(p.mentee.name)}"
+            f"• {p.kind} #{p.id}: {shown(p.mentor.name)} and {shown(p.mentee.name)}"
             + (f" (<#{p.thread_id}>)" if p.thread_id else "")
-            for p in quiet[:30]
+            for p in quiet
         ]
-        more = f"\n… and {len(quiet) - 30} more." if len(quiet) > 30 else ""
+        head = (
+            f"🔕 {len(quiet)} mentorship pair(s) with no logged session or message for "
+            f"{self.config.quiet_days} days:"
+        )
         try:
-            await channel.send(
-                f"🔕 {len(quiet)} mentorship pair(s) with no logged session or message for "
-                f"{self.config.quiet_days} days:\n" + "\n".join(lines) + more,
-                allowed_mentions=NONE,
-            )
+            await channel.send(flag_post(head, lines), allowed_mentions=NONE)
         except discord.HTTPException:
             async with self.bot.sessions.begin() as session:
                 await service.unflag(session, [p.id for p in quiet])
@@ -591,17 +673,21 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
         )
         if pair.thread_id is not None:
             self._threads.discard(pair.thread_id)
-            with contextlib.suppress(discord.HTTPException):
-                thread = await self.bot.fetch_channel(pair.thread_id)
-                if isinstance(thread, discord.Thread):
-                    if thread.archived:
-                        await thread.edit(archived=False)
-                    await thread.send(
-                        f"This pairing was ended by {_escape(interaction.user.display_name)}. Thank you both! "
-                        "The thread is archived and locked.",
-                        allowed_mentions=NONE,
-                    )
-                    await thread.edit(archived=True, locked=True)
+            await self._close_thread(
+                pair.thread_id,
+                f"This pairing was ended by {shown(interaction.user.display_name)}. Thank you both! "
+                "The thread is archived and locked.",
+            )
+
+    async def _close_thread(self, thread_id: int, text: str) -> None:
+        """Say why, then archive and lock (best effort: the pair's end is already recorded)."""
+        with contextlib.suppress(discord.HTTPException):
+            thread = await self.bot.fetch_channel(thread_id)
+            if isinstance(thread, discord.Thread):
+                if thread.archived:
+                    await thread.edit(archived=False)
+                await thread.send(text, allowed_mentions=NONE)
+                await thread.edit(archived=True, locked=True)
 
 
 @app_commands.guild_only()
@@ -642,7 +728,7 @@ class MenteeCog(commands.GroupCog, group_name="mentee", group_description="Mento
             "You are signed up for a mentor" if done.outcome == "signed_up" else "Your mentee sign-up is updated"
         )
         await interaction.response.send_message(
-            f"{head}: topics {_escape(', '.join(done.topics))}; {style}. You will get a private thread with your "
+            f"{head}: topics {shown(', '.join(done.topics))}; {style}. You will get a private thread with your "
             "mentor once maintainers run the next match. `/mentor profile` shows your sign-up.",
             ephemeral=True,
         )
@@ -651,3 +737,19 @@ class MenteeCog(commands.GroupCog, group_name="mentee", group_description="Mento
     async def _styles(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         styles = self.bot.config.onboarding.communication_styles
         return [app_commands.Choice(name=s, value=s) for s in styles if current.lower() in s.lower()][:25]
+
+    @app_commands.command(name="pause", description="Stop waiting for a mentor (sign up again to rejoin)")
+    async def pause(self, interaction: discord.Interaction) -> None:
+        try:
+            async with self.bot.sessions.begin() as session:
+                row = await get_member(session, self.bot.guild_id, interaction.user.id)
+                if row is None:
+                    raise service.MentorError("You are not signed up as a mentee: nothing to pause.")
+                changed = await service.pause_mentee(session, row.id, self.bot.clock.now())
+        except service.MentorError as exc:
+            raise UserError(exc.message) from None
+        text = (
+            "You will not be matched with a mentor. A current pairing goes on; `/mentee signup` when you want a "
+            "mentor again."
+        )
+        await interaction.response.send_message(text if changed else f"Nothing changed. {text}", ephemeral=True)

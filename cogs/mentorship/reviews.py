@@ -21,6 +21,11 @@ from models.mentorship import ReviewRequest
 OPEN, CLAIMED, DELIVERED, RATED = "open", "claimed", "delivered", "rated"
 
 
+# The link is shown as ``<link>`` in the public reviews channel: these would end that early and turn the rest into
+# markdown (a masked link, code, a mention).
+LINK_FORBIDDEN = frozenset("<>[]()`")
+
+
 def check_link(link: str) -> str:
     link = link.strip()
     parsed = urlparse(link)
@@ -28,6 +33,8 @@ def check_link(link: str) -> str:
         raise MentorError(
             "The link must be a web address starting with https:// (a pull request, a gist, a repo)."
         )
+    if any(c in LINK_FORBIDDEN for c in link):
+        raise MentorError("The link may not contain < > [ ] ( ) or backticks; give the plain web address.")
     return link
 
 
@@ -147,11 +154,39 @@ async def record_thread(session: AsyncSession, request_id: int, thread_id: int) 
     await session.execute(update(ReviewRequest).where(ReviewRequest.id == request_id).values(thread_id=thread_id))
 
 
-async def release(session: AsyncSession, request_id: int) -> None:
+async def release(
+    session: AsyncSession,
+    request_id: int,
+    *,
+    reviewer_id: int | None = None,
+    claimed_before: datetime | None = None,
+) -> int | None:
+    """Back in the queue: only while claimed (by ``reviewer_id`` when given; claimed before ``claimed_before``
+    when given, so an old auto-release never undoes a newer claim). The released claim's thread id (0 when it had
+    none), or None when nothing was released."""
+    row = await session.get(ReviewRequest, request_id)
+    if row is None:
+        return None
+    thread_id = row.thread_id
+    query = update(ReviewRequest).where(ReviewRequest.id == request_id, ReviewRequest.state == CLAIMED)
+    if reviewer_id is not None:
+        query = query.where(ReviewRequest.reviewer_id == reviewer_id)
+    if claimed_before is not None:
+        query = query.where(ReviewRequest.claimed_at <= claimed_before)
+    result = await session.execute(
+        query.values(state=OPEN, reviewer_id=None, claimed_at=None, thread_id=None).execution_options(
+            synchronize_session=False
+        )
+    )
+    return (thread_id or 0) if result.rowcount else None
+
+
+async def cancel(session: AsyncSession, request_id: int) -> None:
+    """The requester is gone (left the server): nobody can review it for them."""
     await session.execute(
         update(ReviewRequest)
-        .where(ReviewRequest.id == request_id, ReviewRequest.state == CLAIMED)
-        .values(state=OPEN, reviewer_id=None, claimed_at=None, thread_id=None)
+        .where(ReviewRequest.id == request_id, ReviewRequest.state.in_((OPEN, CLAIMED)))
+        .values(state="cancelled", thread_id=None)
     )
 
 

@@ -3,11 +3,14 @@
 their expertise and claim one, which opens a private thread for requester and reviewer with the review standards;
 the reviewer delivers with ``/review deliver`` in it and the requester rates the review (1-5), which credits the
 reviewer's ``review_done``. An unclaimed request is offered again in the reviews channel after [mentorship]
-review_reoffer_hours (a durable reminder, up to ``MAX_REOFFERS`` times).
+review_reoffer_hours (a durable reminder, up to ``MAX_REOFFERS`` times). A claim not delivered within
+``RELEASE_AFTER`` goes back to the queue by itself (a durable reminder), and a reviewer can ``/review release`` it;
+a claim whose thread fails deletes the thread, and one whose requester has left the server cancels the request.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -20,6 +23,7 @@ from bot import ledger
 from bot.checks import Capability, member_has
 from bot.errors import UserError
 from bot.members import get_member
+from bot.names import shown
 from bot.reminders import ReminderKind
 from cogs.mentorship import reviews
 from cogs.mentorship.service import MentorError
@@ -33,15 +37,15 @@ log = logging.getLogger(__name__)
 
 REOFFER = "mentorship.review_reoffer"
 MAX_REOFFERS = 7
+RELEASE = "mentorship.review_release"
+RELEASE_AFTER = timedelta(days=5)
+# Discord's codes for a member or user that is gone (the requester left the server).
+UNKNOWN_MEMBER, UNKNOWN_USER = 10007, 10013
 NONE = discord.AllowedMentions.none()
 
 
-def _escape(text: str) -> str:
-    return discord.utils.escape_mentions(discord.utils.escape_markdown(text))
-
-
 def _summary(r: reviews.RequestView) -> str:
-    return f"**#{r.id}** ({_escape(r.area)}) <{r.link}>\n> {_escape(r.wanted)[:300]}"
+    return f"**#{r.id}** ({shown(r.area)}) <{r.link}>\n> {shown(r.wanted[:300])}"
 
 
 @app_commands.guild_only()
@@ -53,9 +57,11 @@ class ReviewCog(commands.GroupCog, group_name="review", group_description="The c
 
     async def cog_load(self) -> None:
         self.bot.reminders.register(ReminderKind(REOFFER, self._reoffer, grace=timedelta(days=2)))
+        self.bot.reminders.register(ReminderKind(RELEASE, self._auto_release, grace=timedelta(days=30)))
 
     async def cog_unload(self) -> None:
         self.bot.reminders.unregister(REOFFER)
+        self.bot.reminders.unregister(RELEASE)
 
     def _channel(self) -> discord.TextChannel:
         guild = self.bot.home_guild
@@ -139,7 +145,7 @@ class ReviewCog(commands.GroupCog, group_name="review", group_description="The c
             )
         async with self.bot.sessions() as session:
             found = await reviews.queue_for(session, self.bot.guild_id, member_id, limit=5)
-        standards = f"**Review standards:** {_escape(self.config.review_standards)}"
+        standards = f"**Review standards:** {shown(self.config.review_standards)}"
         if not found:
             await interaction.response.send_message(
                 f"No open request matches your expertise right now.\n{standards}", ephemeral=True
@@ -167,12 +173,24 @@ class ReviewCog(commands.GroupCog, group_name="review", group_description="The c
         if not await self._may_review(interaction.user, member_id):
             raise UserError("Reviewing unlocks with the `review` privilege.")
         channel = self._channel()
+        now = self.bot.clock.now()
         try:
             async with self.bot.sessions.begin() as session:
-                found = await reviews.claim(session, request_id, member_id, self.bot.clock.now())
+                found = await reviews.claim(session, request_id, member_id, now)
+                # Not delivered within RELEASE_AFTER: back in the queue by itself (this claim only).
+                await self.bot.reminders.schedule(
+                    session,
+                    kind=RELEASE,
+                    guild_id=self.bot.guild_id,
+                    target_id=channel.id,
+                    due_at=now + RELEASE_AFTER,
+                    payload={"request_id": request_id, "reviewer_id": member_id},
+                    dedupe_key=f"review:{request_id}:release:{member_id}:{int(now.timestamp())}",
+                )
         except MentorError as exc:
             raise UserError(exc.message) from None
         await interaction.response.defer(ephemeral=True, thinking=True)
+        thread = None
         try:
             thread = await channel.create_thread(
                 name=f"Review #{request_id}",
@@ -186,6 +204,16 @@ class ReviewCog(commands.GroupCog, group_name="review", group_description="The c
             for discord_id in (found.requester_discord_id, interaction.user.id):
                 await thread.add_user(discord.Object(discord_id))
         except discord.HTTPException as exc:
+            if thread is not None:  # no orphan thread left behind
+                with contextlib.suppress(discord.HTTPException):
+                    await thread.delete()
+            if exc.code in (UNKNOWN_MEMBER, UNKNOWN_USER):
+                # The requester left the server: nobody can review it for them.
+                async with self.bot.sessions.begin() as session:
+                    await reviews.cancel(session, request_id)
+                raise UserError(
+                    f"The member who asked for review #{request_id} has left the server; the request is cancelled."
+                ) from None
             # Back in the queue for anyone (this reviewer included) rather than claimed with no thread.
             async with self.bot.sessions.begin() as session:
                 await reviews.release(session, request_id)
@@ -195,7 +223,7 @@ class ReviewCog(commands.GroupCog, group_name="review", group_description="The c
             ) from None
         await thread.send(
             f"<@{interaction.user.id}> is reviewing <@{found.requester_discord_id}>'s request {_summary(found)}\n"
-            f"**Review standards:** {_escape(self.config.review_standards)}\n"
+            f"**Review standards:** {shown(self.config.review_standards)}\n"
             "Post your feedback here, then `/review deliver` in this thread; the requester rates it.",
             allowed_mentions=discord.AllowedMentions(
                 users=[discord.Object(found.requester_discord_id), discord.Object(interaction.user.id)]
@@ -219,7 +247,7 @@ class ReviewCog(commands.GroupCog, group_name="review", group_description="The c
                 await reviews.deliver(session, found.id, member_id, self.bot.clock.now())
         except MentorError as exc:
             raise UserError(exc.message) from None
-        body = f"\n> {_escape(summary)}" if summary.strip() else ""
+        body = f"\n> {shown(summary)}" if summary.strip() else ""
         await interaction.response.send_message(
             f"✅ Review #{found.id} delivered by <@{interaction.user.id}>.{body}\n"
             f"<@{found.requester_discord_id}>, how useful was it? Rate it (1-5):",
@@ -246,6 +274,70 @@ class ReviewCog(commands.GroupCog, group_name="review", group_description="The c
             f"<@{rated.request.reviewer_discord_id}> is credited for it.",
             ephemeral=True,
         )
+
+    @app_commands.command(name="release", description="Give a review you claimed back to the queue")
+    @app_commands.describe(request="The request's number (not needed in the review's thread)")
+    async def release_command(
+        self, interaction: discord.Interaction, request: app_commands.Range[int, 1, 2**53] | None = None
+    ) -> None:
+        member_id = await self._member_id(interaction.user)
+        channel = interaction.channel
+        async with self.bot.sessions() as session:
+            if request is not None:
+                found = await reviews.view(session, request)
+            elif isinstance(channel, discord.Thread):
+                found = await reviews.by_thread(session, channel.id)
+            else:
+                found = None
+        if found is None:
+            raise UserError("Run `/review release` in the review's thread, or give the request's number.")
+        if found.state != reviews.CLAIMED or found.reviewer_id != member_id:
+            raise UserError(f"Only the reviewer who claimed review #{found.id} can release it, before delivering.")
+        async with self.bot.sessions.begin() as session:
+            thread_id = await reviews.release(session, found.id, reviewer_id=member_id)
+        if thread_id is None:
+            raise UserError(f"Review #{found.id} is no longer claimed by you; nothing changed.")
+        await interaction.response.send_message(
+            f"Released: review #{found.id} is back in the queue for another reviewer.", ephemeral=True
+        )
+        await self._released(found.id, thread_id, f"<@{interaction.user.id}> released this review")
+
+    async def _auto_release(self, reminder: Reminder) -> None:
+        request_id, reviewer_id = int(reminder.payload["request_id"]), int(reminder.payload["reviewer_id"])
+        async with self.bot.sessions.begin() as session:
+            thread_id = await reviews.release(
+                session,
+                request_id,
+                reviewer_id=reviewer_id,
+                claimed_before=reminder.due_at - RELEASE_AFTER + timedelta(seconds=1),
+            )
+        if thread_id is not None:
+            days = RELEASE_AFTER.days
+            await self._released(request_id, thread_id, f"Not delivered within {days} days of the claim")
+
+    async def _released(self, request_id: int, thread_id: int, why: str) -> None:
+        """Tell the released claim's thread (then archived and locked) and the reviews channel."""
+        if thread_id:
+            with contextlib.suppress(discord.HTTPException):
+                thread = await self.bot.fetch_channel(thread_id)
+                if isinstance(thread, discord.Thread):
+                    if thread.archived:
+                        await thread.edit(archived=False)
+                    await thread.send(
+                        f"{why}: it is back in the queue and this thread is closed.", allowed_mentions=NONE
+                    )
+                    await thread.edit(archived=True, locked=True)
+        async with self.bot.sessions() as session:
+            found = await reviews.view(session, request_id)
+        guild = self.bot.home_guild
+        channel_id = self.bot.config.channels.reviews
+        channel = guild.get_channel(channel_id) if guild is not None and channel_id else None
+        if found is not None and isinstance(channel, discord.TextChannel):
+            with contextlib.suppress(discord.HTTPException):
+                await channel.send(
+                    f"🔁 Back in the queue: {_summary(found)}\nReviewers: `/review claim request:{found.id}`.",
+                    allowed_mentions=NONE,
+                )
 
     async def _reoffer(self, reminder: Reminder) -> None:
         request_id, n = int(reminder.payload["request_id"]), int(reminder.payload["n"])

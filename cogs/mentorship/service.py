@@ -19,10 +19,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import ledger
+from bot import ledger, reminders
+from bot.db import dialect_insert
 from bot.privacy import DataSubject, MemberDataHandler
 from cogs.mentorship.matching import Matching, MenteeIn, MentorIn, awake_hours
-from models import Member
+from cogs.onboarding import journey
+from models import Member, Reminder
 from models.mentorship import (
     CareerRequest,
     MenteeProfile,
@@ -34,7 +36,6 @@ from models.mentorship import (
     MentorTopic,
 )
 
-MENTOR_STAGES = ("contributor", "teacher")
 FORMING, ACTIVE, ENDED = "forming", "active", "ended"
 MENTORSHIP, CAREER = "mentorship", "career"
 MAX_TOPICS = 10
@@ -125,10 +126,10 @@ async def mentor_signup(
     career: bool,
     elevated: bool,
 ) -> Signup:
-    """Sign up (or edit) as a mentor. Contributors and up only (``elevated``: holds the Ambassador or Maintainer
-    role). Refused (MentorError, nothing changed) otherwise, or with bad values."""
+    """Sign up (or edit) as a mentor. A journey stage from Contributor on, or ``elevated`` (the MENTOR capability
+    of bot/checks.py, by role). Refused (MentorError, nothing changed) otherwise, or with bad values."""
     member = _ready(member)
-    if member.stage not in MENTOR_STAGES and not elevated:
+    if journey.rank(member.stage) < journey.rank(journey.CONTRIBUTOR) and not elevated:
         raise MentorError(
             f"Mentoring is for Contributors and up (your journey stage is {(member.stage or 'not set').title()}). "
             "`/mentee signup` gets you a mentor meanwhile; `/journey show` shows when you reach Contributor."
@@ -162,6 +163,7 @@ async def mentee_signup(
         row = MenteeProfile(member_id=member.id, guild_id=member.guild_id, created_at=now)
         session.add(row)
     row.goals, row.style, row.updated_at = goals[:500], style, now
+    row.paused_at = None  # signing up (again) is asking for a mentor (again)
     await _set_topics(session, member.id, "mentee", parsed)
     return Signup(outcome, parsed)
 
@@ -178,6 +180,18 @@ async def set_paused(session: AsyncSession, member_id: int, now: datetime, pause
     return True
 
 
+async def pause_mentee(session: AsyncSession, member_id: int, now: datetime) -> bool:
+    """Stop waiting for a mentor (``/mentee signup`` again rejoins); False when already so. Refused when not
+    signed up. A current pairing goes on."""
+    row = await session.get(MenteeProfile, member_id)
+    if row is None:
+        raise MentorError("You are not signed up as a mentee: nothing to pause.")
+    if row.paused_at is not None:
+        return False
+    row.paused_at = row.updated_at = now
+    return True
+
+
 # -- matching inputs ---------------------------------------------------------------------------------------------
 async def previous_pairs(session: AsyncSession, guild_id: int) -> frozenset[tuple[int, int]]:
     """Every (mentor, mentee) ever paired, ended or not: matching avoids them."""
@@ -187,10 +201,10 @@ async def previous_pairs(session: AsyncSession, guild_id: int) -> frozenset[tupl
     return frozenset((a, b) for a, b in rows)
 
 
-async def _open_load(session: AsyncSession, guild_id: int) -> dict[int, int]:
+async def _open_load(session: AsyncSession, guild_id: int, kind: str = MENTORSHIP) -> dict[int, int]:
     rows = await session.execute(
         select(MentorPair.mentor_id, func.count())
-        .where(MentorPair.guild_id == guild_id, MentorPair.state != ENDED, MentorPair.kind == MENTORSHIP)
+        .where(MentorPair.guild_id == guild_id, MentorPair.state != ENDED, MentorPair.kind == kind)
         .group_by(MentorPair.mentor_id)
     )
     return {m: int(n) for m, n in rows}
@@ -227,13 +241,14 @@ async def mentors_in(
     if career:
         query = query.where(MentorProfile.career.is_(True))
     rows = (await session.execute(query)).all()
-    load = await _open_load(session, guild_id)
+    load = await _open_load(session, guild_id, CAREER if career else MENTORSHIP)
     topics = await _topics_by_member(session, "mentor", [p.member_id for p, _m in rows])
     out = []
     for profile, member in rows:
         free = profile.capacity - load.get(member.id, 0)
         if career:
-            free = 1  # a career talk is one conversation, outside the mentee slots
+            # One open career talk per mentor, outside the mentee slots: talks spread over the willing mentors.
+            free = 1 - load.get(member.id, 0)
         if free <= 0:
             continue
         out.append(
@@ -264,6 +279,7 @@ async def mentees_in(
                 MenteeProfile.guild_id == guild_id,
                 Member.left_at.is_(None),
                 Member.erased_at.is_(None),
+                MenteeProfile.paused_at.is_(None),
                 MenteeProfile.member_id.not_in(paired),
             )
             .order_by(MenteeProfile.created_at, MenteeProfile.member_id)
@@ -339,9 +355,17 @@ async def confirm_run(
         raise MentorError(f"Match #{run_id} is no longer a preview (already confirmed, discarded or replaced).")
     run = await session.get(MentorMatchRun, run_id)
     assert run is not None
+    # The guild's mentor rows locked (PostgreSQL; SQLite's one writer already serialises): a second confirm at
+    # the same moment waits here and then sees this one's pairs, so no mentee gets two mentors and no mentor
+    # goes over capacity. Always in member order, so two confirms never deadlock.
     capacity = {
-        p.member_id: p.capacity
-        for p in await session.scalars(select(MentorProfile).where(MentorProfile.guild_id == guild_id))
+        p.member_id: 0 if p.paused_at is not None else p.capacity
+        for p in await session.scalars(
+            select(MentorProfile)
+            .where(MentorProfile.guild_id == guild_id)
+            .order_by(MentorProfile.member_id)
+            .with_for_update()
+        )
     }
     load = await _open_load(session, guild_id)
     paired = set(
@@ -358,12 +382,17 @@ async def confirm_run(
             )
         )
     )
+    # Paused since the preview (a mentor's /mentor pause: capacity 0 above; a mentee's /mentee pause): skipped.
+    paused = set(
+        await session.scalars(select(MenteeProfile.member_id).where(MenteeProfile.paused_at.is_not(None)))
+    )
     ids: list[int] = []
     skipped = 0
     for p in run.plan.get("pairs", []):
         mentor, mentee = p["mentor"], p["mentee"]
         if (
             mentee in paired
+            or mentee in paused
             or load.get(mentor, 0) >= capacity.get(mentor, 0)
             or mentor not in present
             or mentee not in present
@@ -553,13 +582,15 @@ async def log_session(
     """One session per pair and UTC day; the mentor's ``mentoring_session`` in the ledger, counterpart the
     mentee (so the ledger's pair caps apply)."""
     day = now.date().isoformat()
-    exists = await session.scalar(
-        select(MentorSession.id).where(MentorSession.pair_id == pair.id, MentorSession.day == day)
+    # INSERT ... ON CONFLICT DO NOTHING: two logs at the same moment make one row; the other is told so.
+    inserted = await session.scalar(
+        dialect_insert(session, MentorSession)
+        .values(pair_id=pair.id, day=day, logged_by=by, note=note[:300], at=now)
+        .on_conflict_do_nothing(index_elements=["pair_id", "day"])
+        .returning(MentorSession.id)
     )
-    if exists is not None:
+    if inserted is None:
         return Logged(False, day, 0)
-    session.add(MentorSession(pair_id=pair.id, day=day, logged_by=by, note=note[:300], at=now))
-    await session.flush()
     await session.execute(update(MentorPair).where(MentorPair.id == pair.id).values(last_activity_at=now))
     recorded = await ledger.record_event(
         session,
@@ -575,6 +606,31 @@ async def log_session(
     return Logged(True, day, recorded.points)
 
 
+CHECKIN = "mentorship.checkin"
+
+
+def checkin_key(pair_id: int, n: int) -> str:
+    return f"mentor-pair:{pair_id}:checkin:{n}"
+
+
+async def drop_checkins(session: AsyncSession, pair_ids: Sequence[int], at: datetime, why: str) -> int:
+    """Drop the pairs' pending check-in (one per pair, whatever its number) in the caller's transaction."""
+    if not pair_ids:
+        return 0
+    keys = await session.scalars(
+        select(Reminder.dedupe_key).where(
+            Reminder.kind == CHECKIN,
+            Reminder.state == reminders.PENDING,
+            or_(*(Reminder.dedupe_key.like(f"mentor-pair:{i}:checkin:%") for i in pair_ids)),
+        )
+    )
+    dropped = 0
+    for key in list(keys):
+        if key is not None:
+            dropped += await reminders.drop_pending(session, kind=CHECKIN, dedupe_key=key, at=at, why=why)
+    return dropped
+
+
 async def end_pair(
     session: AsyncSession, pair_id: int, by: int, rating: int, comment: str, now: datetime
 ) -> PairView:
@@ -588,6 +644,15 @@ async def end_pair(
     )
     if not result.rowcount:
         raise MentorError("This pairing has already ended.")
+    await drop_checkins(session, [pair_id], now, "the pairing ended")
+    pair = await session.get(MentorPair, pair_id)
+    if pair is not None and pair.kind == MENTORSHIP:
+        # The mentee is not put back in the pool by the end: they sign up again when they want a new mentor.
+        await session.execute(
+            update(MenteeProfile)
+            .where(MenteeProfile.member_id == pair.mentee_id, MenteeProfile.paused_at.is_(None))
+            .values(paused_at=now)
+        )
     session.add(MentorFeedback(pair_id=pair_id, member_id=by, rating=rating, comment=comment[:1000], at=now))
     view = await pair_view(session, pair_id)
     assert view is not None
@@ -604,6 +669,7 @@ async def quiet_pairs(session: AsyncSession, guild_id: int, now: datetime, quiet
             .where(
                 MentorPair.guild_id == guild_id,
                 MentorPair.state == ACTIVE,
+                MentorPair.kind == MENTORSHIP,  # career talks close by themselves (close_old_career_talks)
                 MentorPair.flagged_at.is_(None),
                 MentorPair.last_activity_at < cutoff,
             )
@@ -612,6 +678,28 @@ async def quiet_pairs(session: AsyncSession, guild_id: int, now: datetime, quiet
         )
     )
     return [v for i in sorted(ids) if (v := await pair_view(session, i)) is not None]
+
+
+# A career talk is one conversation: its pair ends by itself this long after it was made.
+CAREER_OPEN_DAYS = 30
+
+
+async def close_old_career_talks(session: AsyncSession, guild_id: int, now: datetime) -> list[int]:
+    """End the career talks older than CAREER_OPEN_DAYS (their mentor is free for the next); the threads of
+    those that had one, for the caller to archive."""
+    cutoff = now - timedelta(days=CAREER_OPEN_DAYS)
+    rows = await session.execute(
+        update(MentorPair)
+        .where(
+            MentorPair.guild_id == guild_id,
+            MentorPair.kind == CAREER,
+            MentorPair.state != ENDED,
+            MentorPair.created_at < cutoff,
+        )
+        .values(state=ENDED, ended_at=now)
+        .returning(MentorPair.thread_id)
+    )
+    return [t for (t,) in rows if t is not None]
 
 
 async def unflag(session: AsyncSession, pair_ids: Sequence[int]) -> None:
@@ -675,6 +763,7 @@ async def export_member_data(session: AsyncSession, member_id: int) -> dict[str,
             "goals": mentee.goals,
             "style": mentee.style,
             "topics": list(await topics_of(session, member_id, "mentee")),
+            "paused_at": _iso(mentee.paused_at),
         },
         "pairs": [
             {
@@ -706,6 +795,12 @@ async def erase_member_data(session: AsyncSession, member_id: int, at: datetime)
     await session.execute(delete(MentorProfile).where(MentorProfile.member_id == member_id))
     await session.execute(delete(MenteeProfile).where(MenteeProfile.member_id == member_id))
     await session.execute(delete(CareerRequest).where(CareerRequest.member_id == member_id))
+    open_pairs = await session.scalars(
+        select(MentorPair.id).where(
+            or_(MentorPair.mentor_id == member_id, MentorPair.mentee_id == member_id), MentorPair.state != ENDED
+        )
+    )
+    await drop_checkins(session, list(open_pairs), at, "a member's data was erased")
     await session.execute(
         update(MentorPair)
         .where(

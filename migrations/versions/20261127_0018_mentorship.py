@@ -46,6 +46,7 @@ def upgrade() -> None:
         sa.Column("style", sa.String(length=40), nullable=False),
         sa.Column("created_at", models.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("paused_at", models.base.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["member_id"], ["members.id"], name=op.f("fk_mentee_profiles_member_id_members"), ondelete="CASCADE"
         ),
@@ -94,6 +95,13 @@ def upgrade() -> None:
             unique=True,
             sqlite_where=sa.text("state != 'ended'"),
             postgresql_where=sa.text("state != 'ended'"),
+        )
+        batch_op.create_index(
+            "uq_mentor_pairs_open_mentee",
+            ["mentee_id"],
+            unique=True,
+            sqlite_where=sa.text("state != 'ended' AND kind = 'mentorship'"),
+            postgresql_where=sa.text("state != 'ended' AND kind = 'mentorship'"),
         )
 
     op.create_table(
@@ -240,6 +248,11 @@ def downgrade() -> None:
     op.drop_table("mentor_topics")
     op.drop_table("mentor_profiles")
     with op.batch_alter_table("mentor_pairs", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_mentor_pairs_open_mentee",
+            sqlite_where=sa.text("state != 'ended' AND kind = 'mentorship'"),
+            postgresql_where=sa.text("state != 'ended' AND kind = 'mentorship'"),
+        )
         batch_op.drop_index(
             "uq_mentor_pairs_open",
             sqlite_where=sa.text("state != 'ended'"),

@@ -158,7 +158,8 @@ async def test_match_preview_confirm_private_thread_checkins_quiet_and_end(atlas
     (kickoff,) = atlas.emu.messages(thread)
     assert "goals" in kickoff.content and "<t:" in kickoff.content and "America/New_York" in kickoff.content
     assert "Europe/Berlin" in kickoff.content
-    # The goals are echoed without live mentions: only the two members are pinged.
+    # The goals are echoed as typed: no live mentions (only the two members are pinged), no markdown.
+    assert "\\<@&1>" in kickoff.content, kickoff.content
     assert sorted(kickoff.mentioned_user_ids) == sorted([m["maya"].id, m["leo"].id])
     assert not kickoff.mention_everyone and not kickoff.mentioned_role_ids
 
@@ -216,6 +217,9 @@ async def test_match_preview_confirm_private_thread_checkins_quiet_and_end(atlas
     await set_profile(atlas, m["omar"], "Asia/Tokyo", skill="advanced", stage="contributor")
     r = await atlas.emu.slash(m["omar"], "mentor signup", topics="python", capacity=1, hours=4, style="text chat")
     assert "updated" in r.content
+    # Ending put leo out of the pool; signing up again asks for a new mentor.
+    r = await atlas.emu.slash(m["leo"], "mentee signup", goals="Next: tests", topics="python", style="text chat")
+    assert "updated" in r.content
     preview = await confirm_match(atlas)
     assert "omar → leo" in final(preview) and "maya → leo" not in final(preview), final(preview)
 
@@ -254,6 +258,12 @@ async def test_career_resources_and_a_matched_conversation(atlas: AtlasHarness) 
     assert "moving into backend" in atlas.emu.messages(thread)[0].content
     again = await atlas.emu.slash(m["leo"], "career", ask="more")
     assert "one at a time" in final(again)
+    # Never flagged as quiet; closed by itself after a month, and leo may ask again.
+    await atlas.advance(days=32)
+    await atlas.emu.until(lambda: thread.archived and thread.locked)
+    assert not [x for x in atlas.emu.messages(atlas.channel("mod-log")) if "mentorship pair" in x.content]
+    r = await atlas.emu.slash(m["leo"], "career", ask="one more question", timeout=30)
+    assert "one at a time" not in final(r), final(r)
 
 
 async def test_privacy_export_and_delete_cover_mentorship(
@@ -317,3 +327,213 @@ async def test_a_message_in_the_thread_keeps_a_pair_from_being_flagged(atlas: At
     assert flags() == 0
     await atlas.advance(days=12)
     assert flags() == 1
+
+
+async def test_forty_quiet_pairs_are_flagged_within_discords_message_limit(atlas: AtlasHarness) -> None:
+    """Long names and thread mentions for 40 quiet pairs: every post stays under 2,000 characters, so the flag
+    does not fail (and come back) every day."""
+    from models import Member as MemberRow
+
+    now = atlas.clock.now()
+    async with atlas.bot.sessions.begin() as session:
+        for i in range(40):
+            rows = [
+                MemberRow(
+                    guild_id=atlas.guild.id,
+                    discord_id=9_000_000 + 2 * i + k,
+                    display_name=f"{'w' * 28}{i:02}{k}",
+                    joined_at=now - timedelta(days=90),
+                )
+                for k in (0, 1)
+            ]
+            session.add_all(rows)
+            await session.flush()
+            session.add(
+                MentorPair(
+                    guild_id=atlas.guild.id,
+                    mentor_id=rows[0].id,
+                    mentee_id=rows[1].id,
+                    kind="mentorship",
+                    state="active",
+                    parent_channel_id=atlas.channel("study-groups").id,
+                    thread_id=1_234_567_890_123_456_789 + i,
+                    created_at=now - timedelta(days=60),
+                    last_activity_at=now - timedelta(days=60),
+                )
+            )
+    mod_log = atlas.channel("mod-log")
+    await atlas.advance(days=2, hours=1)  # the first day arms the daily job
+    posts = [x.content for x in atlas.emu.messages(mod_log)]
+    assert posts and all(len(p) <= 2000 for p in posts)
+    text = "\n".join(posts)
+    assert "40 mentorship pair(s)" in text
+    shown = sum(1 for i in range(40) if f"{'w' * 28}{i:02}0" in text)
+    more = [int(t.split(" more")[0].rsplit(" ", 1)[1]) for t in text.splitlines() if t.startswith("… and ")]
+    assert shown + sum(more) == 40, (shown, more)
+    async with atlas.bot.sessions() as session:
+        assert len((await session.scalars(select(MentorPair).where(MentorPair.flagged_at.is_(None)))).all()) == 0
+    await atlas.advance(days=1)
+    assert len([x for x in atlas.emu.messages(mod_log) if "mentorship pair" in x.content]) == len(
+        [p for p in posts if "mentorship pair" in p]
+    )
+
+
+async def test_career_talk_when_your_own_mentor_is_the_only_willing_one(atlas: AtlasHarness) -> None:
+    """leo's mentor maya is the only mentor open to career talks: /career says so and points to their thread,
+    rather than failing on the open pair of the same two members."""
+    m = atlas.members
+    await sign_up_everyone(atlas)
+    r = await atlas.emu.slash(
+        m["maya"],
+        "mentor signup",
+        topics="python, distributed systems",
+        capacity=2,
+        hours=6,
+        style="text chat",
+        career=True,
+    )
+    assert "updated" in r.content
+    preview = await confirm_match(atlas)
+    message = preview.followups[-1] if preview.followups else preview
+    await atlas.emu.click(atlas.alice, message, "Confirm and open the pairs' threads")
+    (thread,) = pair_threads(atlas)
+    r = await atlas.emu.slash(m["leo"], "career", ask="moving into backend", timeout=30)
+    assert r.error is None and r.ephemeral, (r.error, final(r))
+    assert "No mentor could take" in final(r) and f"<#{thread.id}>" in final(r), final(r)
+    assert pair_threads(atlas) == [thread] and await count(atlas, MentorPair) == 1
+
+
+async def test_pairs_left_half_formed_by_discord_errors_are_retried_while_running(atlas: AtlasHarness) -> None:
+    """A thread created but its response lost, then a member add and a kickoff post whose responses are lost:
+    the other pair of the match forms anyway, and the retry (10 minutes later, while running) finishes the first
+    without a second thread, add or kickoff."""
+    m = atlas.members
+    await sign_up_everyone(atlas)
+    r = await atlas.emu.slash(m["ivy"], "mentee signup", goals="Learn Rust", topics="rust", style="text chat")
+    assert r.ephemeral
+    preview = await confirm_match(atlas)
+    assert "2 pair(s)" in final(preview), final(preview)
+    message = preview.followups[-1] if preview.followups else preview
+    atlas.emu.fail_next("POST", "/channels/*/threads", status=503, after=True)
+    done = await atlas.emu.click(atlas.alice, message, "Confirm and open the pairs' threads", timeout=30)
+    assert "2 pair(s)" in final(done) and "⚠️" in final(done), final(done)
+    assert len(pair_threads(atlas)) == 2  # the first exists on Discord, unrecorded
+    assert await count(atlas, MentorPair, MentorPair.state == "active") == 1  # the second formed past the error
+    assert await count(atlas, MentorPair, MentorPair.state == "forming") == 1
+
+    atlas.emu.fail_next("PUT", "/channels/*/thread-members/*", status=503, after=True)
+    await atlas.advance(minutes=11)
+    assert await count(atlas, MentorPair, MentorPair.state == "forming") == 1
+    atlas.emu.fail_next("POST", "/channels/*/messages", status=503, after=True)
+    await atlas.advance(minutes=11)
+    assert await count(atlas, MentorPair, MentorPair.state == "forming") == 1
+    await atlas.advance(minutes=11)
+    assert await count(atlas, MentorPair, MentorPair.state == "active") == 2
+
+    threads = pair_threads(atlas)
+    assert len(threads) == 2 and len(atlas.emu.requests_to("POST", "/channels/*/threads")) == 2
+    for thread in threads:
+        kickoffs = [x for x in atlas.emu.messages(thread) if x.content.startswith("👋")]
+        assert len(kickoffs) == 1, [x.content for x in atlas.emu.messages(thread)]
+    bot_id = atlas.emu.bot_user.id
+    members = sorted(sorted(t.thread_member_ids - {bot_id}) for t in threads)
+    assert members == sorted([sorted([m["maya"].id, m["leo"].id]), sorted([m["omar"].id, m["ivy"].id])])
+    async with atlas.bot.sessions() as session:
+        recorded = set((await session.scalars(select(MentorPair.thread_id))).all())
+    assert recorded == {t.id for t in threads}
+
+
+async def test_a_career_pair_formed_while_a_retry_runs_gets_one_thread(atlas: AtlasHarness) -> None:
+    """/career forms its pair at once while the retry of pairs still forming may be running: one thread."""
+    m = atlas.members
+    await sign_up_everyone(atlas)
+    maya, leo = await _row(atlas, m["maya"]), await _row(atlas, m["leo"])
+    async with atlas.bot.sessions.begin() as session:
+        pair = MentorPair(
+            guild_id=atlas.guild.id,
+            mentor_id=maya.id,
+            mentee_id=leo.id,
+            kind="career",
+            state="forming",
+            parent_channel_id=atlas.channel("study-groups").id,
+            created_at=atlas.clock.now(),
+            last_activity_at=atlas.clock.now(),
+        )
+        session.add(pair)
+        await session.flush()
+        pair_id = pair.id
+    cog = atlas.bot.get_cog("MentorCog")
+    await asyncio.gather(cog.form_pair(pair_id), cog.form_pending())
+    await atlas.settle()
+    (thread,) = pair_threads(atlas)
+    assert len([x for x in atlas.emu.messages(thread) if x.content.startswith("👋")]) == 1
+
+
+async def test_a_mentee_can_withdraw_and_an_ended_pairing_does_not_put_them_back(atlas: AtlasHarness) -> None:
+    m = atlas.members
+    await sign_up_everyone(atlas)
+    r = await atlas.emu.slash(m["leo"], "mentee pause")
+    assert r.ephemeral and "not be matched" in r.content, r.content
+    r = await atlas.emu.slash(atlas.alice, "mentor match", timeout=30)
+    assert "0 pair(s)" in final(r) and "leo" not in final(r), final(r)  # only ivy (go) waits
+    r = await atlas.emu.slash(
+        m["leo"], "mentee signup", goals="Ship my first PR", topics="python", style="text chat"
+    )
+    assert r.ephemeral and "updated" in r.content
+    preview = await confirm_match(atlas)
+    assert "maya → leo" in final(preview)
+    message = preview.followups[-1] if preview.followups else preview
+    await atlas.emu.click(atlas.alice, message, "Confirm and open the pairs' threads")
+    (thread,) = pair_threads(atlas)
+    form = await atlas.emu.slash(m["leo"], "mentor end", in_channel=thread)
+    ended = await atlas.emu.submit_modal(m["leo"], form, {"rating": "4", "comment": ""})
+    assert "has ended" in ended.content
+    # A fresh python mentor: leo is not back in the pool until leo signs up again.
+    await set_profile(atlas, m["omar"], "Asia/Tokyo", skill="advanced", stage="contributor")
+    await atlas.emu.slash(m["omar"], "mentor signup", topics="python", capacity=1, hours=4, style="text chat")
+    r = await atlas.emu.slash(atlas.alice, "mentor match", timeout=30)
+    assert "0 pair(s)" in final(r) and "leo" not in final(r), final(r)  # only ivy (go) waits
+    shown = await atlas.emu.slash(m["leo"], "mentor profile")
+    assert "not waiting" in shown.content, shown.content
+    r = await atlas.emu.slash(m["leo"], "mentee signup", goals="Next: testing", topics="python", style="text chat")
+    preview = await confirm_match(atlas)
+    assert "omar → leo" in final(preview), final(preview)
+
+
+async def test_a_checkin_discord_refuses_does_not_stop_the_next_and_ending_drops_the_pending_one(
+    atlas: AtlasHarness,
+) -> None:
+    from models import Reminder
+
+    m = atlas.members
+    await sign_up_everyone(atlas)
+    preview = await confirm_match(atlas)
+    message = preview.followups[-1] if preview.followups else preview
+    await atlas.emu.click(atlas.alice, message, "Confirm and open the pairs' threads")
+    (thread,) = pair_threads(atlas)
+    atlas.emu.fail_next(
+        "POST", "/channels/*/messages", status=403, body={"message": "Missing Permissions", "code": 50013}
+    )
+    await atlas.advance(days=14, hours=1)
+    assert not any("Check-in #1" in x.content for x in atlas.emu.messages(thread))
+    await atlas.advance(days=14)
+    assert any("Check-in #2" in x.content for x in atlas.emu.messages(thread))
+    form = await atlas.emu.slash(m["leo"], "mentor end", in_channel=thread)
+    ended = await atlas.emu.submit_modal(m["leo"], form, {"rating": "5", "comment": ""})
+    assert "has ended" in ended.content
+    pending = await count(atlas, Reminder, Reminder.kind == "mentorship.checkin", Reminder.state == "pending")
+    assert pending == 0
+
+
+async def test_the_mentor_role_may_sign_up_as_a_mentor_whatever_the_journey_stage(atlas: AtlasHarness) -> None:
+    """Who may mentor is the MENTOR capability (bot/checks.py POLICY: the Mentor, Ambassador and Maintainer roles
+    among others) or a journey stage from Contributor on."""
+    guide = atlas.emu.add_member(atlas.guild, "guide", roles=["Mentor"])
+    await atlas.settle()
+    await set_profile(atlas, guide, "Europe/Paris", skill="advanced", stage="learner")
+    r = await atlas.emu.slash(guide, "mentor signup", topics="python", capacity=1, hours=4, style="text chat")
+    assert r.ephemeral and "signed up as a mentor" in r.content, r.content
+    leo = atlas.members["leo"]
+    await set_profile(atlas, leo, "America/New_York", stage="teacher")
+    r = await atlas.emu.slash(leo, "mentor signup", topics="python", capacity=1, hours=4, style="text chat")
+    assert r.ephemeral and "signed up as a mentor" in r.content, r.content

@@ -138,3 +138,94 @@ async def test_an_unclaimed_request_is_offered_again_after_a_day(atlas: AtlasHar
     await atlas.emu.click(m["rex"], queue, "rev:claim:1")
     await atlas.advance(days=3)
     assert len([x for x in atlas.emu.messages(reviews) if "Still waiting" in x.content]) == 1
+
+
+async def _claimed(atlas: AtlasHarness) -> InteractionResult:
+    m = atlas.members
+    await grant_reputation(atlas, "rex", 150)
+    await grant_reputation(atlas, "sam", 150)
+    r = await atlas.emu.slash(
+        m["leo"], "review request", link="https://gist.github.com/x/1", area="sql", wanted="index choice"
+    )
+    assert r.ephemeral
+    return await atlas.emu.slash(m["rex"], "review claim", request=1)
+
+
+async def state_of(atlas: AtlasHarness, request_id: int = 1) -> ReviewRequest:
+    async with atlas.bot.sessions() as session:
+        row = await session.get(ReviewRequest, request_id)
+    assert row is not None
+    return row
+
+
+async def test_a_reviewer_releases_a_claim_and_a_stale_claim_is_released_after_days(atlas: AtlasHarness) -> None:
+    m = atlas.members
+    claimed = await _claimed(atlas)
+    assert "Claimed #1" in final(claimed), final(claimed)
+    reviews = atlas.channel("reviews")
+    (thread,) = atlas.emu.threads(reviews)
+    refused = await atlas.emu.slash(m["leo"], "review release", in_channel=thread)
+    assert refused.ephemeral and "Only the reviewer" in refused.content
+    released = await atlas.emu.slash(m["rex"], "review release", in_channel=thread)
+    assert released.ephemeral and "back in the queue" in final(released), final(released)
+    assert (await state_of(atlas)).state == "open"
+    await atlas.emu.until(lambda: thread.archived and thread.locked)
+    await atlas.settle()
+    assert len([x for x in atlas.emu.messages(reviews) if "Back in the queue" in x.content]) == 1
+    # Claimed again by sam, who then goes quiet: released by itself after RELEASE_AFTER days.
+    again = await atlas.emu.slash(m["sam"], "review claim", request=1)
+    assert "Claimed #1" in final(again), final(again)
+    await atlas.advance(days=4)
+    assert (await state_of(atlas)).state == "claimed"
+    await atlas.advance(days=2)
+    row = await state_of(atlas)
+    assert row.state == "open" and row.reviewer_id is None
+    assert len([x for x in atlas.emu.messages(reviews) if "Back in the queue" in x.content]) == 2
+    second = [t for t in atlas.emu.threads(reviews) if t.id != thread.id]
+    assert len(second) == 1 and second[0].archived and second[0].locked
+    # A delivered review is never released.
+    third = await atlas.emu.slash(m["rex"], "review claim", request=1)
+    (live,) = [t for t in atlas.emu.threads(reviews) if not t.locked]
+    await atlas.emu.slash(m["rex"], "review deliver", in_channel=live)
+    assert "Claimed #1" in final(third)
+    await atlas.advance(days=7)
+    assert (await state_of(atlas)).state == "delivered"
+
+
+async def test_a_failed_claim_leaves_no_thread_and_a_requester_who_left_cancels_it(atlas: AtlasHarness) -> None:
+    m = atlas.members
+    await grant_reputation(atlas, "rex", 150)
+    r = await atlas.emu.slash(
+        m["leo"], "review request", link="https://gist.github.com/x/1", area="sql", wanted="index choice"
+    )
+    assert r.ephemeral
+    reviews = atlas.channel("reviews")
+    atlas.emu.fail_next("PUT", "/channels/*/thread-members/*", status=503)
+    failed = await atlas.emu.slash(m["rex"], "review claim", request=1)
+    assert "back in the" in final(failed), final(failed)
+    assert atlas.emu.threads(reviews) == [] and (await state_of(atlas)).state == "open"
+
+    atlas.emu.remove_member(m["leo"])
+    await atlas.settle()
+    gone = await atlas.emu.slash(m["rex"], "review claim", request=1)
+    assert "left the server" in final(gone) and "cancelled" in final(gone), final(gone)
+    assert atlas.emu.threads(reviews) == [] and (await state_of(atlas)).state == "cancelled"
+    again = await atlas.emu.slash(m["rex"], "review claim", request=1)
+    assert atlas.emu.threads(reviews) == [] and "Claimed" not in final(again)
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://example.com/a>[free nitro](https://evil.example)",
+        "https://example.com/`code`",
+        "https://example.com/<@&1>",
+        "https://example.com/(x)",
+    ],
+)
+async def test_a_link_that_would_break_out_of_its_markdown_is_refused(atlas: AtlasHarness, link: str) -> None:
+    r = await atlas.emu.slash(atlas.members["leo"], "review request", link=link, area="sql", wanted="index choice")
+    assert r.ephemeral and "link" in r.content, r.content
+    async with atlas.bot.sessions() as session:
+        assert (await session.scalars(select(ReviewRequest))).all() == []
+    assert atlas.emu.messages(atlas.channel("reviews")) == []

@@ -9,14 +9,15 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from bot import ledger
 from bot.members import ensure_member
 from cogs.mentorship import reviews, service
 from cogs.mentorship.matching import Matching, Pair, Unmatched
 from models import LedgerEvent, Member
-from models.mentorship import MentorPair, MentorSession, ReviewRequest
+from models.mentorship import MentorMatchRun, MentorPair, MentorSession, ReviewRequest
 
 GUILD = 1
 LEVELS = ["beginner", "intermediate", "advanced", "expert"]
@@ -151,6 +152,197 @@ async def test_confirm_once_and_within_capacity(sessions, clock) -> None:
         pairs = list(await session.scalars(select(MentorPair)))
         assert [(p.mentor_id, p.mentee_id, p.state) for p in pairs] == [(mentor, mentee, "forming")]
         assert await service.previous_pairs(session, GUILD) == {(mentor, mentee)}
+
+
+async def test_two_runs_confirmed_at_once_give_no_mentee_two_mentors_nor_a_mentor_too_many(sessions, clock):
+    """Two previews confirmed at the same moment (PostgreSQL runs them truly at once): the mentor rows are
+    locked, so the second sees the first's pairs; the index backs it (one open mentorship per mentee)."""
+    m1 = await member(sessions, clock, 20, stage="teacher", skill="expert")
+    m2 = await member(sessions, clock, 21, stage="teacher", skill="expert")
+    a, b = await member(sessions, clock, 22), await member(sessions, clock, 23)
+    async with sessions.begin() as session:
+        for m in (m1, m2):
+            await service.mentor_signup(
+                session,
+                await session.get(Member, m),
+                clock.now(),
+                topics="python",
+                capacity=1,
+                hours=4,
+                style="text chat",
+                career=False,
+                elevated=False,
+            )
+        for m in (a, b):
+            await service.mentee_signup(
+                session, await session.get(Member, m), clock.now(), goals="go", topics="python", style="text chat"
+            )
+        first = await service.save_run(
+            session, GUILD, 1, Matching((Pair(m1, a, 3.0, ("python",)),), (), 3.0, 3.0), clock.now()
+        )
+        second = await service.save_run(
+            session,
+            GUILD,
+            1,
+            Matching((Pair(m2, a, 3.0, ("python",)), Pair(m1, b, 2.0, ("python",))), (), 5.0, 5.0),
+            clock.now(),
+        )
+        # Both previews open, as two /mentor match at the same moment leave them.
+        await session.execute(update(MentorMatchRun).values(state="preview"))
+
+    async def confirm(run_id: int) -> service.Confirmed:
+        async with sessions.begin() as session:
+            return await service.confirm_run(session, GUILD, run_id, clock.now(), 77)
+
+    for _ in range(3):  # a few rounds: the race is a matter of timing
+        results = await asyncio.gather(confirm(first), confirm(second), return_exceptions=True)
+        assert all(isinstance(r, service.Confirmed) for r in results), results
+        async with sessions() as session:
+            pairs = [(p.mentor_id, p.mentee_id) for p in await session.scalars(select(MentorPair))]
+        assert len({mentee for _m, mentee in pairs}) == len(pairs), pairs  # no mentee twice
+        assert len({mentor for mentor, _m in pairs}) == len(pairs), pairs  # capacity 1 each
+        async with sessions.begin() as session:
+            await session.execute(delete(MentorPair))
+            await session.execute(update(MentorMatchRun).values(state="preview"))
+    async with sessions.begin() as session:  # the index refuses a second open mentorship of one mentee
+        await service.confirm_run(session, GUILD, first, clock.now(), 77)
+    with pytest.raises(IntegrityError):
+        async with sessions.begin() as session:
+            session.add(
+                MentorPair(
+                    guild_id=GUILD,
+                    mentor_id=m2,
+                    mentee_id=a,
+                    kind="mentorship",
+                    state="forming",
+                    parent_channel_id=77,
+                    created_at=clock.now(),
+                    last_activity_at=clock.now(),
+                )
+            )
+
+
+async def test_a_mentee_or_mentor_paused_after_the_preview_is_not_paired(sessions, clock) -> None:
+    run_id, mentor, mentee = await _pair(sessions, clock)
+    async with sessions.begin() as session:
+        assert await service.pause_mentee(session, mentee, clock.now())
+        assert not await service.pause_mentee(session, mentee, clock.now())
+        done = await service.confirm_run(session, GUILD, run_id, clock.now(), 77)
+    # mentee paused: skipped; the other previewed pair (capacity 1) is made instead.
+    assert done.skipped == 1 and len(done.pair_ids) == 1
+    async with sessions.begin() as session:
+        await session.execute(delete(MentorPair))
+        await session.execute(update(MentorMatchRun).values(state="preview"))
+        assert await service.set_paused(session, mentor, clock.now(), True)
+        done = await service.confirm_run(session, GUILD, run_id, clock.now(), 77)
+    assert done.pair_ids == () and done.skipped == 2
+
+
+async def test_erasing_a_member_drops_their_pairs_pending_checkin(sessions, clock) -> None:
+    from bot import reminders
+    from models import Reminder
+
+    run_id, _mentor, mentee = await _pair(sessions, clock)
+    async with sessions.begin() as session:
+        (pair_id,) = (await service.confirm_run(session, GUILD, run_id, clock.now(), 77)).pair_ids
+        await service.record_thread(session, pair_id, 4242)
+        assert await service.record_kickoff(session, pair_id, 1, clock.now())
+        for key in (service.checkin_key(pair_id, 3), service.checkin_key(pair_id + 10, 1)):
+            await reminders.add(
+                session,
+                kind=service.CHECKIN,
+                guild_id=GUILD,
+                target_id=4242,
+                due_at=clock.now() + timedelta(days=14),
+                created_at=clock.now(),
+                payload={"pair_id": pair_id, "n": 3},
+                dedupe_key=key,
+            )
+    async with sessions.begin() as session:
+        await service.erase_member_data(session, mentee, clock.now())
+    async with sessions() as session:
+        states = dict((await session.execute(select(Reminder.dedupe_key, Reminder.state))).all())
+    # Only this pair's check-in goes (pair 1's key is not a prefix of pair 11's).
+    assert states == {service.checkin_key(pair_id, 3): "dropped", service.checkin_key(pair_id + 10, 1): "pending"}
+
+
+async def test_career_talks_spread_over_mentors_stay_out_of_the_quiet_scan_and_close_after_a_while(
+    sessions, clock
+) -> None:
+    from cogs.mentorship import career
+
+    mentors = [await member(sessions, clock, 30 + i, stage="contributor", skill="advanced") for i in range(2)]
+    askers = [await member(sessions, clock, 40 + i) for i in range(3)]
+    async with sessions.begin() as session:
+        for m in mentors:
+            await service.mentor_signup(
+                session,
+                await session.get(Member, m),
+                clock.now(),
+                topics="python",
+                capacity=2,
+                hours=4,
+                style="text chat",
+                career=True,
+                elevated=False,
+            )
+    results = []
+    for a in askers:
+        async with sessions.begin() as session:
+            results.append(
+                await career.request_talk(
+                    session, GUILD, await session.get(Member, a), "backend to SRE", clock.now(), LEVELS, 77
+                )
+            )
+    # One open career talk per mentor: two different mentors, the third ask waits.
+    assert [r.pair_id is not None for r in results] == [True, True, False], results
+    async with sessions.begin() as session:
+        talks = list(await session.scalars(select(MentorPair).where(MentorPair.kind == "career")))
+        assert len({t.mentor_id for t in talks}) == 2
+        for t in talks:
+            await service.record_thread(session, t.id, 9000 + t.id)
+            assert await service.record_kickoff(session, t.id, 1, clock.now())
+    clock.advance(days=service.CAREER_OPEN_DAYS - 1)
+    async with sessions.begin() as session:
+        assert await service.quiet_pairs(session, GUILD, clock.now(), 10) == []  # never flagged as quiet
+        assert await service.close_old_career_talks(session, GUILD, clock.now()) == []
+    clock.advance(days=2)
+    async with sessions.begin() as session:
+        closed = await service.close_old_career_talks(session, GUILD, clock.now())
+    assert sorted(closed) == sorted(9000 + t.id for t in talks)
+    async with sessions() as session:
+        assert {p.state for p in await session.scalars(select(MentorPair))} == {"ended"}
+    async with sessions.begin() as session:  # a mentor is free for the next talk
+        again = await career.request_talk(
+            session, GUILD, await session.get(Member, askers[2]), "backend to SRE", clock.now(), LEVELS, 77
+        )
+    assert again.pair_id is not None
+
+
+async def test_two_session_logs_at_once_make_one_session_and_one_credit(sessions, clock) -> None:
+    run_id, mentor, mentee = await _pair(sessions, clock)
+    async with sessions.begin() as session:
+        (pair_id,) = (await service.confirm_run(session, GUILD, run_id, clock.now(), 77)).pair_ids
+        await service.record_thread(session, pair_id, 4242)
+        assert await service.record_kickoff(session, pair_id, 1, clock.now())
+    policy = ledger.default_policy()
+
+    async def log(by: int) -> service.Logged:
+        async with sessions.begin() as session:
+            pair = await service.pair_view(session, pair_id)
+            return await service.log_session(session, policy, pair, by, "", clock.now())
+
+    for _ in range(3):
+        results = await asyncio.gather(log(mentor), log(mentee), return_exceptions=True)
+        assert all(isinstance(r, service.Logged) for r in results), results
+        assert sorted(r.created for r in results) == [False, True]
+        async with sessions() as session:
+            assert await session.scalar(select(func.count()).select_from(MentorSession)) == 1
+            kinds = select(func.count()).select_from(LedgerEvent).where(LedgerEvent.kind == "mentoring_session")
+            assert await session.scalar(kinds) == 1
+        async with sessions.begin() as session:
+            await session.execute(delete(MentorSession))
+            await session.execute(delete(LedgerEvent))
 
 
 async def test_session_once_a_day_quiet_flag_once_and_end_once(sessions, clock) -> None:
