@@ -1,0 +1,506 @@
+"""The /announce commands: schedule (a modal for the message, then a preview of the next five occurrences as
+Discord timestamps, then Confirm), list, edit, pause, resume, cancel; and the handler that posts an occurrence.
+
+Who may: Maintainers, and Ambassadors when ``[announcements] ambassadors_may_schedule`` is on. The role to
+mention is an explicit option, shown in the preview and allowed by ``allowed_mentions``; mentions typed in the
+text never ping. Each post goes through a durable reminder (``service.POST``), whose late policy is
+``[announcements] grace_minutes``: an occurrence found later than that is skipped and shown in /announce list.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import when as when_module
+from bot.checks import CAPABILITY_ATTR, Capability, member_has
+from bot.errors import NotAllowed, UserError
+from bot.reminders import PermanentSendError, ReminderKind, TransientSendError, classify_error
+from bot.timefmt import discord_ts
+from cogs.announce import service
+from cogs.announce.views import BODY_MAX, ConfirmView, MessageModal
+from cogs.onboarding import timezones
+from models import Reminder
+from models.announcements import Announcement
+
+if TYPE_CHECKING:
+    from bot.core import AtlasBot
+
+log = logging.getLogger(__name__)
+
+NO_MENTIONS = discord.AllowedMentions.none()
+# The durable reminder's own grace only bounds a backlog: the late policy is ours (service.begin_occurrence).
+KIND_GRACE = timedelta(days=3660)
+PREVIEW_COUNT = 5
+
+
+def may_announce(interaction: discord.Interaction) -> bool:
+    bot: AtlasBot = interaction.client  # type: ignore[assignment]
+    user = interaction.user
+    if member_has(user, Capability.MANAGE_COMMUNITY, bot.community):
+        return True
+    if bot.config.announcements.ambassadors_may_schedule and isinstance(user, discord.Member):
+        allowed = bot.community.ids_for(("ambassador",))
+        return any(role.id in allowed for role in user.roles)
+    return False
+
+
+def require_announcer() -> Any:
+    """App-command check: Maintainers, and Ambassadors when configured."""
+
+    async def predicate(interaction: discord.Interaction) -> bool:
+        if interaction.guild is None:
+            raise app_commands.NoPrivateMessage()
+        bot: AtlasBot = interaction.client  # type: ignore[assignment]
+        await bot.community.wait_known()
+        if not may_announce(interaction):
+            names = bot.community.display_name("maintainer")
+            if bot.config.announcements.ambassadors_may_schedule:
+                names += " or " + bot.community.display_name("ambassador")
+            raise NotAllowed(f"Only members with the {names} role can schedule and manage announcements.")
+        return True
+
+    def decorator(func: Any) -> Any:
+        setattr(func, CAPABILITY_ATTR, Capability.MANAGE_COMMUNITY)
+        return app_commands.check(predicate)(func)
+
+    return decorator
+
+
+def render(row_title: str | None, body: str, role_id: int | None) -> tuple[str | None, discord.Embed | None]:
+    """The post: the role mention (if any) then the text, or the text in an embed under its title."""
+    mention = f"<@&{role_id}>" if role_id else None
+    if row_title:
+        embed = discord.Embed(title=row_title, description=body, colour=discord.Colour.blurple())
+        return mention, embed
+    return (f"{mention}\n{body}" if mention else body), None
+
+
+def post_mentions(role_id: int | None) -> discord.AllowedMentions:
+    if role_id is None:
+        return NO_MENTIONS
+    return discord.AllowedMentions(
+        everyone=False, users=False, roles=[discord.Object(role_id)], replied_user=False
+    )
+
+
+def occurrences_text(parsed: when_module.Once | when_module.Recurrence, now: datetime) -> list[datetime]:
+    if isinstance(parsed, when_module.Once):
+        return [parsed.starts_at]
+    return parsed.next(now, PREVIEW_COUNT)
+
+
+@app_commands.guild_only()
+class AnnounceCog(
+    commands.GroupCog, group_name="announce", group_description="Scheduled and recurring community announcements"
+):
+    def __init__(self, bot: AtlasBot) -> None:
+        self.bot = bot
+        super().__init__()
+
+    async def cog_load(self) -> None:
+        self.bot.reminders.register(
+            ReminderKind(service.POST, self._post, grace=KIND_GRACE, max_backoff=timedelta(minutes=10))
+        )
+
+    async def cog_unload(self) -> None:
+        self.bot.reminders.unregister(service.POST)
+
+    @property
+    def _grace(self) -> timedelta:
+        return timedelta(minutes=self.bot.config.announcements.grace_minutes)
+
+    # -- parsing ---------------------------------------------------------------------------------------------
+    def _zone(self, zone: str | None) -> str:
+        if not zone:
+            return self.bot.config.community.timezone
+        found = timezones.canonical(zone)
+        if found is None:
+            raise UserError(f"Unknown time zone {zone!r}: pick one from the list (e.g. Europe/Berlin).")
+        return found
+
+    def _parse(self, when: str, zone: str, until: str | None) -> when_module.Once | when_module.Recurrence:
+        now = self.bot.clock.now()
+        try:
+            end = when_module.parse_until(until, zone, now) if until else None
+            parsed = when_module.parse_schedule(when, zone, now, end)
+        except when_module.WhenError as exc:
+            raise UserError(str(exc)) from exc
+        if end is not None and isinstance(parsed, when_module.Once):
+            raise UserError("An end date is for a repeating announcement; this one happens once.")
+        if isinstance(parsed, when_module.Recurrence) and not parsed.next(now, 1):
+            raise UserError("That repeat has no occurrence before its end date.")
+        return parsed
+
+    def _check_channel(self, channel: discord.abc.GuildChannel, titled: bool) -> None:
+        me = channel.guild.me
+        perms = channel.permissions_for(me)
+        missing = [
+            name
+            for name, ok in (
+                ("View Channel", perms.view_channel),
+                ("Send Messages", perms.send_messages),
+                ("Embed Links", perms.embed_links or not titled),
+            )
+            if not ok
+        ]
+        if missing:
+            raise UserError(f"I cannot post in {channel.mention}: I need {' and '.join(missing)} there.")
+
+    # -- autocomplete ----------------------------------------------------------------------------------------
+    async def when_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        namespace = interaction.namespace
+        try:
+            zone = self._zone(getattr(namespace, "zone", None))
+        except UserError:
+            zone = self.bot.config.community.timezone
+        if not current.strip():
+            return [
+                app_commands.Choice(name=f'e.g. "every Thursday 17:00" ({when_module.city(zone)} time)', value="")
+            ]
+        now = self.bot.clock.now()
+        try:
+            shown = when_module.describe_schedule(when_module.parse_schedule(current, zone, now), now)
+        except when_module.WhenError as exc:
+            shown = f"✗ {exc}"
+        return [app_commands.Choice(name=shown[:100], value=current[:100])]
+
+    async def zone_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        now = self.bot.clock.now()
+        return [
+            app_commands.Choice(name=timezones.label(z, now)[:100], value=z)
+            for z in timezones.suggest(current, now)
+        ]
+
+    async def announcement_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[int]]:
+        if not may_announce(interaction):
+            return []
+        async with self.bot.sessions() as session:
+            rows = await service.announcements(session, self.bot.guild_id)
+        choices = []
+        for row in rows:
+            label = row.title or " ".join(row.body.split())
+            paused = " (paused)" if row.state == service.PAUSED else ""
+            name = f"#{row.id} {label[:50]} · {service.describe_row(row)}{paused}"
+            if current.lower() in name.lower():
+                choices.append(app_commands.Choice(name=name[:100], value=row.id))
+        return choices[:25]
+
+    # -- /announce schedule ----------------------------------------------------------------------------------
+    @app_commands.command(name="schedule", description="Schedule an announcement, once or repeating (maintainers)")
+    @app_commands.describe(
+        channel="Where it is posted",
+        when='e.g. "2026-12-03 18:30", "every Thursday 17:00", "first Monday of the month 18:00"',
+        zone="The time zone the time is in (default: the community's)",
+        until="For a repeating one: the last day, e.g. 2027-06-30",
+        role="A role to mention with each post (pinged)",
+        title="An optional title (the post becomes an embed)",
+    )
+    @app_commands.autocomplete(when=when_autocomplete, zone=zone_autocomplete)
+    @require_announcer()
+    async def schedule(
+        self,
+        interaction: discord.Interaction,
+        channel: discord.TextChannel,
+        when: app_commands.Range[str, 1, 100],
+        zone: str | None = None,
+        until: app_commands.Range[str, 1, 40] | None = None,
+        role: discord.Role | None = None,
+        title: app_commands.Range[str, 1, 256] | None = None,
+    ) -> None:
+        tz = self._zone(zone)
+        parsed = self._parse(when, tz, until)
+        self._check_channel(channel, bool(title))
+        if role is not None and role.is_default():
+            raise UserError("Mentioning @everyone is not offered: pick a role.")
+        spec_base = {"channel_id": channel.id, "title": title, "role_id": role.id if role else None}
+
+        async def submitted(modal_interaction: discord.Interaction, body: str) -> None:
+            if not body.strip():
+                raise UserError("The message is empty.")
+            await self._preview(modal_interaction, body, parsed, spec_base, role)
+
+        await interaction.response.send_modal(MessageModal(submitted))
+
+    async def _preview(
+        self,
+        interaction: discord.Interaction,
+        body: str,
+        parsed: when_module.Once | when_module.Recurrence,
+        spec_base: dict[str, Any],
+        role: discord.Role | None,
+    ) -> None:
+        now = self.bot.clock.now()
+        upcoming = occurrences_text(parsed, now)
+        if not upcoming or upcoming[0] <= now:
+            raise UserError("That time has passed meanwhile: schedule it again.")
+        lines = [
+            f"**Preview** of the announcement in <#{spec_base['channel_id']}>:",
+            f"When: {when_module.describe_schedule(parsed, now)}",
+            "Next: " + ", ".join(f"{discord_ts(at, 'F')}" for at in upcoming),
+        ]
+        if role is not None:
+            lines.append(f"Mentions {role.mention} with each post (they are pinged).")
+            me = interaction.guild.me if interaction.guild else None
+            if not role.mentionable and me is not None and not me.guild_permissions.mention_everyone:
+                lines.append(
+                    "⚠ That role is not mentionable and I lack Mention Everyone: Discord shows it without a ping."
+                )
+        else:
+            lines.append("Mentions nobody (mentions typed in the text do not ping).")
+        content, embed = render(spec_base["title"], body, spec_base["role_id"])
+        lines.append("─" * 10)
+        if content:
+            lines.append(content)
+        text = "\n".join(lines)
+        if len(text) > 2000:
+            text = text[:1997] + "…"
+
+        async def confirm(click: discord.Interaction) -> None:
+            spec = service.AnnouncementSpec(
+                guild_id=self.bot.guild_id, author_id=click.user.id, body=body, **spec_base
+            )
+            try:
+                async with self.bot.sessions.begin() as session:
+                    row = await service.create_announcement(
+                        session,
+                        self.bot.reminders,
+                        spec,
+                        parsed,
+                        self.bot.clock.now(),
+                        self.bot.config.announcements.max_active,
+                    )
+            except service.RuleError as exc:
+                raise UserError(str(exc)) from exc
+            assert row.next_at is not None
+            await click.response.edit_message(
+                content=f"Scheduled announcement #{row.id}: {service.describe_row(row)}; next "
+                f"{discord_ts(row.next_at, 'F')} ({discord_ts(row.next_at, 'R')}).",
+                embed=None,
+                view=None,
+                allowed_mentions=NO_MENTIONS,
+            )
+
+        await interaction.response.send_message(
+            text,
+            embed=embed,
+            view=ConfirmView(interaction.user.id, confirm),
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    # -- /announce list --------------------------------------------------------------------------------------
+    @app_commands.command(name="list", description="The scheduled announcements (maintainers)")
+    @require_announcer()
+    async def list_(self, interaction: discord.Interaction) -> None:
+        async with self.bot.sessions() as session:
+            rows = await service.announcements(session, self.bot.guild_id)
+            runs = {row.id: await service.recent_runs(session, row.id, 5) for row in rows}
+        if not rows:
+            await interaction.response.send_message("No announcements are scheduled.", ephemeral=True)
+            return
+        lines = []
+        for row in rows:
+            label = discord.utils.escape_markdown(row.title or " ".join(row.body.split()))[:60]
+            state = "paused" if row.state == service.PAUSED else "active"
+            nxt = f"next {discord_ts(row.next_at, 'F')}" if row.next_at and row.state == service.ACTIVE else state
+            role = f", mentions <@&{row.role_id}>" if row.role_id else ""
+            lines.append(f"**#{row.id}** {label} in <#{row.channel_id}>{role}: {service.describe_row(row)}; {nxt}")
+            for run in runs[row.id]:
+                if run.state == service.SKIPPED:
+                    lines.append(f"  · skipped {discord_ts(run.due_at, 'F')}: {run.note}")
+                elif run.state == service.FAILED:
+                    lines.append(f"  · not posted {discord_ts(run.due_at, 'F')}: {run.note}")
+                else:
+                    lines.append(f"  · posted {discord_ts(run.due_at, 'F')}")
+        text = "\n".join(lines)
+        await interaction.response.send_message(
+            text[:1990] + ("…" if len(text) > 1990 else ""), ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
+
+    # -- edit, pause, resume, cancel -------------------------------------------------------------------------
+    async def _row(self, session: Any, announcement_id: int) -> Announcement:
+        try:
+            return await service.get_announcement(session, self.bot.guild_id, announcement_id)
+        except service.RuleError as exc:
+            raise UserError(str(exc)) from exc
+
+    @app_commands.command(name="edit", description="Change an announcement from its next post on (maintainers)")
+    @app_commands.describe(
+        announcement="The announcement",
+        text="New text (or leave empty and set edit_text to edit it in a form)",
+        edit_text="Open a form with the current text",
+        when="A new time or repeat",
+        zone="The time zone of the new time",
+        until="A new last day for a repeating one",
+        channel="A new channel",
+        role="A new role to mention",
+        no_role="Stop mentioning a role",
+        title="A new title",
+    )
+    @app_commands.autocomplete(
+        announcement=announcement_autocomplete, when=when_autocomplete, zone=zone_autocomplete
+    )
+    @require_announcer()
+    async def edit(
+        self,
+        interaction: discord.Interaction,
+        announcement: int,
+        text: app_commands.Range[str, 1, BODY_MAX] | None = None,
+        edit_text: bool = False,
+        when: app_commands.Range[str, 1, 100] | None = None,
+        zone: str | None = None,
+        until: app_commands.Range[str, 1, 40] | None = None,
+        channel: discord.TextChannel | None = None,
+        role: discord.Role | None = None,
+        no_role: bool = False,
+        title: app_commands.Range[str, 1, 256] | None = None,
+    ) -> None:
+        async with self.bot.sessions() as session:
+            current = await self._row(session, announcement)
+        fields: dict[str, Any] = {}
+        parsed = None
+        if when is not None or until is not None or zone is not None:
+            if when is None:
+                raise UserError("Give the time again (when:) together with a new zone or end date.")
+            parsed = self._parse(when, self._zone(zone) if zone else current.zone, until)
+        if channel is not None:
+            self._check_channel(channel, bool(title or current.title))
+            fields["channel_id"] = channel.id
+        if role is not None and no_role:
+            raise UserError("Choose a role or no_role, not both.")
+        if role is not None:
+            if role.is_default():
+                raise UserError("Mentioning @everyone is not offered: pick a role.")
+            fields["role_id"] = role.id
+        if no_role:
+            fields["role_id"] = None
+        if title is not None:
+            fields["title"] = title
+        if text is not None:
+            if not text.strip():
+                raise UserError("The message is empty.")
+            fields["body"] = text
+
+        async def apply(target: discord.Interaction, body: str | None) -> None:
+            if body is not None:
+                if not body.strip():
+                    raise UserError("The message is empty.")
+                fields["body"] = body
+            if not fields and parsed is None:
+                raise UserError("Nothing to change: give at least one option.")
+            async with self.bot.sessions.begin() as session:
+                row = await self._row(session, announcement)
+                try:
+                    await service.edit_announcement(
+                        session, self.bot.reminders, row, self.bot.clock.now(), parsed=parsed, **fields
+                    )
+                except service.RuleError as exc:
+                    raise UserError(str(exc)) from exc
+                nxt = (
+                    f"next {discord_ts(row.next_at, 'F')}"
+                    if row.next_at and row.state == service.ACTIVE
+                    else row.state
+                )
+                summary = (
+                    f"Announcement #{row.id} changed from its next post on: {service.describe_row(row)}; {nxt}."
+                )
+            await target.response.send_message(summary, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+        if edit_text:
+            await interaction.response.send_modal(MessageModal(apply, default=current.body))
+        else:
+            await apply(interaction, None)
+
+    async def _transition(self, interaction: discord.Interaction, announcement: int, action: str) -> None:
+        now = self.bot.clock.now()
+        async with self.bot.sessions.begin() as session:
+            row = await self._row(session, announcement)
+            try:
+                await getattr(service, f"{action}_announcement")(session, self.bot.reminders, row, now)
+            except service.RuleError as exc:
+                raise UserError(str(exc)) from exc
+            words = {
+                "pause": "paused: nothing is posted until you resume it",
+                "resume": f"resumed: next {discord_ts(row.next_at, 'F')}" if row.next_at else "resumed",
+                "cancel": "cancelled: nothing more is posted",
+            }[action]
+            text = f"Announcement #{row.id} {words}."
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    @app_commands.command(name="pause", description="Pause an announcement (maintainers)")
+    @app_commands.autocomplete(announcement=announcement_autocomplete)
+    @require_announcer()
+    async def pause(self, interaction: discord.Interaction, announcement: int) -> None:
+        await self._transition(interaction, announcement, "pause")
+
+    @app_commands.command(name="resume", description="Resume a paused announcement (maintainers)")
+    @app_commands.autocomplete(announcement=announcement_autocomplete)
+    @require_announcer()
+    async def resume(self, interaction: discord.Interaction, announcement: int) -> None:
+        await self._transition(interaction, announcement, "resume")
+
+    @app_commands.command(name="cancel", description="Cancel an announcement for good (maintainers)")
+    @app_commands.autocomplete(announcement=announcement_autocomplete)
+    @require_announcer()
+    async def cancel(self, interaction: discord.Interaction, announcement: int) -> None:
+        await self._transition(interaction, announcement, "cancel")
+
+    # -- posting ---------------------------------------------------------------------------------------------
+    async def _post(self, reminder: Reminder) -> None:
+        now = self.bot.clock.now()
+        async with self.bot.sessions.begin() as session:
+            step = await service.begin_occurrence(
+                session, self.bot.reminders, service.POST, reminder.payload, now, self._grace
+            )
+            if step.action != "send":
+                if step.action == "skip":
+                    log.info("announcement %s: occurrence %s skipped (late)", reminder.payload["id"], step.due)
+                return
+            row = step.row
+            assert isinstance(row, Announcement) and step.due is not None
+            title, body, role_id, channel_id, due = row.title, row.body, row.role_id, row.channel_id, step.due
+        content, embed = render(title, body, role_id)
+        try:
+            channel = self.bot.get_channel(channel_id) or await self.bot.fetch_channel(channel_id)
+            if not isinstance(channel, discord.abc.Messageable):
+                raise PermanentSendError("the channel is not one I can post in")
+            message = await channel.send(content, embed=embed, allowed_mentions=post_mentions(role_id))
+        except Exception as exc:
+            error = classify_error(exc)
+            if isinstance(error, TransientSendError):
+                raise error from exc  # the dispatcher retries the same occurrence
+            note = str(error) if isinstance(error, PermanentSendError) else f"error: {exc!r}"
+            log.warning("announcement %s: occurrence %s not posted: %s", row.id, due, note)
+            async with self.bot.sessions.begin() as session:
+                await service.finish_occurrence(
+                    session,
+                    self.bot.reminders,
+                    service.POST,
+                    reminder.payload["id"],
+                    due,
+                    self.bot.clock.now(),
+                    (service.FAILED, None, note),
+                )
+            return
+        async with self.bot.sessions.begin() as session:
+            await service.finish_occurrence(
+                session,
+                self.bot.reminders,
+                service.POST,
+                reminder.payload["id"],
+                due,
+                self.bot.clock.now(),
+                (service.POSTED, message.id, ""),
+            )

@@ -1,0 +1,405 @@
+"""Announcement and personal-reminder rules (no discord import): creating, the occurrence chain, the late policy,
+edit, pause, resume, cancel, the per-member limit.
+
+Each row has at most one pending durable reminder, for its ``next_at``, keyed ``<prefix>:<id>:<instant>``. The
+handler asks ``begin_occurrence`` what to do with a due one: nothing (stale: edited, paused, cancelled since),
+skip it (found past its grace: recorded, the chain moves on), or send it; after a send (or a refusal by Discord
+that no retry cures) ``advance`` records the outcome and schedules the next occurrence in one transaction. A
+transient Discord error leaves ``next_at`` alone, so the dispatcher's retry finds the same occurrence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import when
+from bot.reminders import Reminders
+from models import Reminder
+from models.announcements import Announcement, AnnouncementRun, PersonalReminder
+
+POST = "announce.post"
+REMIND = "remind.personal"
+ACTIVE, PAUSED, CANCELLED, DONE = "active", "paused", "cancelled", "done"
+POSTED, SKIPPED, FAILED = "posted", "skipped", "failed"
+
+
+class RuleError(ValueError):
+    """Refused with the reason in words."""
+
+
+def recurrence_of(row: Announcement | PersonalReminder) -> when.Recurrence | None:
+    if row.rule is None:
+        return None
+    assert row.local_time is not None and row.anchor is not None
+    until = row.until if isinstance(row, Announcement) else None
+    return when.Recurrence(row.rule, row.local_time, row.zone, row.anchor, until)
+
+
+def describe_row(row: Announcement | PersonalReminder) -> str:
+    rec = recurrence_of(row)
+    if rec is not None:
+        return rec.describe_rule()
+    assert row.next_at is not None
+    return when.describe_instant(row.next_at, row.zone)
+
+
+def _key(prefix: str, row_id: int, at: datetime) -> str:
+    return f"{prefix}:{row_id}:{at.isoformat()}"
+
+
+async def _plan(session: AsyncSession, reminders: Reminders, kind: str, row: Any) -> None:
+    """The durable reminder for ``row.next_at`` (a key dropped by an earlier edit is freed first)."""
+    assert row.next_at is not None
+    key = _key(kind, row.id, row.next_at)
+    await session.execute(
+        delete(Reminder).where(Reminder.kind == kind, Reminder.dedupe_key == key, Reminder.state == "dropped")
+    )
+    await reminders.schedule(
+        session,
+        kind=kind,
+        guild_id=row.guild_id,
+        target_id=row.id,
+        due_at=row.next_at,
+        payload={"id": row.id, "due": row.next_at.isoformat()},
+        dedupe_key=key,
+    )
+
+
+async def _unplan(session: AsyncSession, reminders: Reminders, kind: str, row: Any) -> None:
+    if row.next_at is not None:
+        await reminders.cancel(session, kind=kind, dedupe_key=_key(kind, row.id, row.next_at))
+
+
+def _set_schedule(
+    row: Announcement | PersonalReminder, parsed: when.Once | when.Recurrence, now: datetime
+) -> None:
+    if isinstance(parsed, when.Once):
+        row.rule, row.local_time, row.anchor, row.next_at = None, None, None, parsed.starts_at
+        if isinstance(row, Announcement):
+            row.until = None
+        return
+    first = parsed.next(now, 1)
+    if not first:
+        raise RuleError("That repeat has no occurrence left before its end date.")
+    row.rule, row.local_time, row.anchor, row.next_at = parsed.rule, parsed.local_time, parsed.anchor, first[0]
+    if isinstance(row, Announcement):
+        row.until = parsed.until
+    row.zone = parsed.zone
+
+
+# -- announcements ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AnnouncementSpec:
+    guild_id: int
+    author_id: int
+    channel_id: int
+    title: str | None
+    body: str
+    role_id: int | None
+    with_event: bool = False
+
+
+async def active_count(session: AsyncSession, guild_id: int) -> int:
+    return (
+        await session.scalar(
+            select(func.count()).where(Announcement.guild_id == guild_id, Announcement.state.in_((ACTIVE, PAUSED)))
+        )
+        or 0
+    )
+
+
+async def create_announcement(
+    session: AsyncSession,
+    reminders: Reminders,
+    spec: AnnouncementSpec,
+    parsed: when.Once | when.Recurrence,
+    now: datetime,
+    max_active: int,
+) -> Announcement:
+    if await active_count(session, spec.guild_id) >= max_active:
+        raise RuleError(f"The server already has {max_active} announcements: cancel one first.")
+    row = Announcement(
+        guild_id=spec.guild_id,
+        author_id=spec.author_id,
+        channel_id=spec.channel_id,
+        title=spec.title,
+        body=spec.body,
+        role_id=spec.role_id,
+        zone=parsed.zone,
+        with_event=spec.with_event,
+        state=ACTIVE,
+        created_at=now,
+        updated_at=now,
+    )
+    _set_schedule(row, parsed, now)
+    session.add(row)
+    await session.flush()
+    await _plan(session, reminders, POST, row)
+    return row
+
+
+async def announcements(
+    session: AsyncSession, guild_id: int, states: tuple[str, ...] = (ACTIVE, PAUSED)
+) -> list[Announcement]:
+    return list(
+        await session.scalars(
+            select(Announcement)
+            .where(Announcement.guild_id == guild_id, Announcement.state.in_(states))
+            .order_by(Announcement.next_at, Announcement.id)
+        )
+    )
+
+
+async def get_announcement(session: AsyncSession, guild_id: int, announcement_id: int) -> Announcement:
+    row = await session.get(Announcement, announcement_id)
+    if row is None or row.guild_id != guild_id or row.state in (CANCELLED, DONE):
+        raise RuleError("There is no such announcement (it may have ended or been cancelled).")
+    return row
+
+
+async def recent_runs(session: AsyncSession, announcement_id: int, limit: int = 3) -> list[AnnouncementRun]:
+    return list(
+        await session.scalars(
+            select(AnnouncementRun)
+            .where(AnnouncementRun.announcement_id == announcement_id)
+            .order_by(AnnouncementRun.due_at.desc())
+            .limit(limit)
+        )
+    )
+
+
+async def edit_announcement(
+    session: AsyncSession,
+    reminders: Reminders,
+    row: Announcement,
+    now: datetime,
+    *,
+    parsed: when.Once | when.Recurrence | None = None,
+    **fields: Any,
+) -> None:
+    """Text, title, channel and role take effect on the next post (read when it goes out); a new time or rule
+    moves the pending occurrence."""
+    for name, value in fields.items():
+        setattr(row, name, value)
+    if parsed is not None:
+        if row.state == ACTIVE:
+            await _unplan(session, reminders, POST, row)
+        _set_schedule(row, parsed, now)
+        if row.state == ACTIVE:
+            await _plan(session, reminders, POST, row)
+    row.updated_at = now
+
+
+async def pause_announcement(
+    session: AsyncSession, reminders: Reminders, row: Announcement, now: datetime
+) -> None:
+    if row.state != ACTIVE:
+        raise RuleError("Only an active announcement can be paused.")
+    await _unplan(session, reminders, POST, row)
+    row.state, row.updated_at = PAUSED, now
+
+
+async def resume_announcement(
+    session: AsyncSession, reminders: Reminders, row: Announcement, now: datetime
+) -> None:
+    """The next occurrence after now (those that fell in the pause are not posted)."""
+    if row.state != PAUSED:
+        raise RuleError("Only a paused announcement can be resumed.")
+    rec = recurrence_of(row)
+    if rec is None:
+        if row.next_at is None or row.next_at <= now:
+            raise RuleError("Its time passed while it was paused: edit it with a new time instead.")
+    else:
+        following = rec.next(now, 1)
+        if not following:
+            raise RuleError("Its end date passed while it was paused.")
+        row.next_at = following[0]
+    row.state, row.updated_at = ACTIVE, now
+    await _plan(session, reminders, POST, row)
+
+
+async def cancel_announcement(
+    session: AsyncSession, reminders: Reminders, row: Announcement, now: datetime
+) -> None:
+    if row.state == ACTIVE:
+        await _unplan(session, reminders, POST, row)
+    row.state, row.updated_at = CANCELLED, now
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """What the handler does with a due reminder: ``action`` "send" or "skip" (already recorded) or "stale"."""
+
+    action: str
+    row: Announcement | PersonalReminder | None = None
+    due: datetime | None = None
+
+
+async def begin_occurrence(
+    session: AsyncSession,
+    reminders: Reminders,
+    kind: str,
+    payload: dict[str, Any],
+    now: datetime,
+    grace: timedelta,
+) -> Occurrence:
+    model = Announcement if kind == POST else PersonalReminder
+    row = await session.get(model, payload["id"])
+    due = datetime.fromisoformat(payload["due"])
+    if row is None or row.state != ACTIVE or row.next_at != due:
+        return Occurrence("stale")
+    if isinstance(row, Announcement):
+        done = await session.scalar(
+            select(AnnouncementRun.state).where(
+                AnnouncementRun.announcement_id == row.id, AnnouncementRun.due_at == due
+            )
+        )
+        if done is not None:  # recorded by a process that died before the reminder was: move on, never twice
+            await advance(session, reminders, kind, row, due, now, None)
+            return Occurrence("stale")
+    if now > due + grace:
+        await advance(
+            session,
+            reminders,
+            kind,
+            row,
+            due,
+            now,
+            (SKIPPED, None, f"the bot was down past the {_span(grace)} grace"),
+        )
+        return Occurrence("skip", row, due)
+    return Occurrence("send", row, due)
+
+
+def _span(grace: timedelta) -> str:
+    minutes = int(grace.total_seconds() // 60)
+    return f"{minutes // 60} h" if minutes % 60 == 0 and minutes else f"{minutes} min"
+
+
+async def advance(
+    session: AsyncSession,
+    reminders: Reminders,
+    kind: str,
+    row: Announcement | PersonalReminder,
+    due: datetime,
+    now: datetime,
+    outcome: tuple[str, int | None, str] | None,
+) -> None:
+    """Record one occurrence's ``outcome`` (state, message id, note) and plan the next one (or end the row)."""
+    if outcome is not None and isinstance(row, Announcement):
+        state, message_id, note = outcome
+        session.add(
+            AnnouncementRun(
+                announcement_id=row.id, due_at=due, state=state, message_id=message_id, note=note[:200], at=now
+            )
+        )
+    rec = recurrence_of(row)
+    following = rec.next(due, 1) if rec is not None else []
+    if not following:
+        row.state, row.next_at = DONE, None
+        return
+    row.next_at = following[0]
+    await _plan(session, reminders, kind, row)
+
+
+async def finish_occurrence(
+    session: AsyncSession,
+    reminders: Reminders,
+    kind: str,
+    row_id: int,
+    due: datetime,
+    now: datetime,
+    outcome: tuple[str, int | None, str],
+) -> None:
+    """After the send (or Discord's final refusal): record it and move on, unless the row changed meanwhile."""
+    model = Announcement if kind == POST else PersonalReminder
+    row = await session.get(model, row_id)
+    if row is None:
+        return
+    if row.state == ACTIVE and row.next_at == due:
+        await advance(session, reminders, kind, row, due, now, outcome)
+    elif isinstance(row, Announcement):
+        state, message_id, note = outcome
+        session.add(
+            AnnouncementRun(
+                announcement_id=row.id, due_at=due, state=state, message_id=message_id, note=note[:200], at=now
+            )
+        )
+
+
+# -- personal reminders -----------------------------------------------------------------------------------------
+async def active_reminders(session: AsyncSession, guild_id: int, owner_id: int) -> list[PersonalReminder]:
+    return list(
+        await session.scalars(
+            select(PersonalReminder)
+            .where(
+                PersonalReminder.guild_id == guild_id,
+                PersonalReminder.owner_id == owner_id,
+                PersonalReminder.state == ACTIVE,
+            )
+            .order_by(PersonalReminder.next_at, PersonalReminder.id)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class ReminderSpec:
+    guild_id: int
+    owner_id: int
+    text: str
+    place: str  # "dm" | "channel"
+    channel_id: int
+    jump_url: str
+
+
+async def create_reminder(
+    session: AsyncSession,
+    reminders: Reminders,
+    spec: ReminderSpec,
+    parsed: when.Once | when.Recurrence,
+    now: datetime,
+    limit: int,
+) -> PersonalReminder:
+    held = await session.scalar(
+        select(func.count()).where(
+            PersonalReminder.guild_id == spec.guild_id,
+            PersonalReminder.owner_id == spec.owner_id,
+            PersonalReminder.state == ACTIVE,
+        )
+    )
+    if (held or 0) >= limit:
+        raise RuleError(
+            f"You already have {limit} active reminders, the most one member may hold: cancel one first."
+        )
+    row = PersonalReminder(
+        guild_id=spec.guild_id,
+        owner_id=spec.owner_id,
+        text=spec.text,
+        zone=parsed.zone,
+        place=spec.place,
+        channel_id=spec.channel_id,
+        jump_url=spec.jump_url,
+        state=ACTIVE,
+        created_at=now,
+    )
+    _set_schedule(row, parsed, now)
+    session.add(row)
+    await session.flush()
+    await _plan(session, reminders, REMIND, row)
+    return row
+
+
+async def cancel_reminder(
+    session: AsyncSession, reminders: Reminders, guild_id: int, owner_id: int, reminder_id: int
+) -> PersonalReminder:
+    row = await session.get(PersonalReminder, reminder_id)
+    if row is None or row.guild_id != guild_id or row.owner_id != owner_id or row.state != ACTIVE:
+        raise RuleError("You have no such active reminder.")
+    await _unplan(session, reminders, REMIND, row)
+    row.state = CANCELLED
+    return row

@@ -1,0 +1,252 @@
+"""Announcements end to end: /announce schedule (modal, preview of the next five, Confirm), posts at the right
+UTC instant across DST, a monthly "first Monday" rule over a year, downtime and the late policy, edit and cancel,
+explicit role mentions only, who may schedule."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.clock import ManualClock
+from bot.emulator import Emulator, Member, Message
+from bot.harness import config_for
+from models.announcements import Announcement, AnnouncementRun
+from tests.e2e.conftest import Atlas, start_world
+
+COGS = ["meta", "onboarding", "recognition", "announce"]
+BERLIN = "Europe/Berlin"
+
+
+@pytest.fixture
+async def atlas(emulator: Emulator, e2e_clock: ManualClock, tmp_path: Path) -> AsyncIterator[Atlas]:
+    # The default clock: Mon 2 Mar 2026 09:00 UTC (10:00 in Berlin, CET); Berlin moves to CEST on 29 Mar.
+    members = {"amy": ["Ambassador"], "lea": ["Learner"]}
+    harness = await start_world(emulator, e2e_clock, tmp_path / "atlas.db", cogs=COGS, members=members)
+    try:
+        yield harness
+    finally:
+        await harness.stop()
+
+
+def at(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def posts(atlas: Atlas, channel: str = "announcements") -> list[Message]:
+    return [m for m in atlas.emu.messages(atlas.channel(channel)) if m.author.bot]
+
+
+async def schedule(atlas: Atlas, who: Member, text: str, *, confirm: bool = True, **options):
+    """/announce schedule, the message in the modal, then Confirm on the preview: (the preview's text as shown,
+    the confirmation); without ``confirm``, (the preview, None)."""
+    options.setdefault("channel", atlas.channel("announcements"))
+    r = await atlas.emu.slash(who, "announce schedule", **options)
+    assert r.modal is not None, r.content
+    preview = await atlas.emu.submit_modal(who, r, {"announce:body": text})
+    assert preview.ephemeral, preview.content
+    if not confirm:
+        return preview, None
+    shown = preview.content  # Confirm edits the preview in place
+    done = await atlas.emu.click(who, preview, "Confirm")
+    return shown, done
+
+
+async def rows(atlas: Atlas) -> list[Announcement]:
+    async with atlas.bot.sessions() as session:
+        return list(await session.scalars(select(Announcement).order_by(Announcement.id)))
+
+
+async def test_weekly_1700_berlin_posts_at_1600_utc_in_winter_and_1500_in_summer(atlas: Atlas) -> None:
+    learner = atlas.emu.role(atlas.guild, "Learner")
+    ac = await atlas.emu.autocomplete(
+        atlas.alice, "announce schedule", "when", "every Thursday 17:00", zone=BERLIN
+    )
+    assert ac[0]["name"] == "Every Thursday 17:00 Berlin; first Thu 5 Mar 17:00 Berlin = 16:00 UTC", ac
+    preview, done = await schedule(
+        atlas,
+        atlas.alice,
+        "Community call tonight! <@%d> @everyone" % atlas.bob.id,
+        when="every Thursday 17:00",
+        zone=BERLIN,
+        role=learner,
+    )
+    # The preview: the next five as Discord timestamps (the fifth after the DST change), the role shown.
+    expected = [
+        at(2026, 3, 5, 16),
+        at(2026, 3, 12, 16),
+        at(2026, 3, 19, 16),
+        at(2026, 3, 26, 16),
+        at(2026, 4, 2, 15),
+    ]
+    for instant in expected:
+        assert f"<t:{int(instant.timestamp())}:F>" in preview, preview
+    assert f"<@&{learner.id}>" in preview and "pinged" in preview
+    assert "Scheduled announcement #1" in done.content, done.content
+    assert posts(atlas) == []
+
+    await atlas.advance(at(2026, 4, 3) - atlas.clock.now())
+    sent = posts(atlas)
+    assert [m.timestamp for m in sent] == expected
+    for message in sent:
+        assert message.content.startswith(f"<@&{learner.id}>\nCommunity call tonight!")
+        # Only the role chosen in the command pings: the member and @everyone typed in the text do not.
+        assert message.mentioned_role_ids == [learner.id]
+        assert message.mentioned_user_ids == [] and not message.mention_everyone
+
+
+async def test_first_monday_of_the_month_across_a_year(atlas: Atlas) -> None:
+    _preview, done = await schedule(
+        atlas,
+        atlas.alice,
+        "Monthly spotlight",
+        when="first Monday of the month 18:00",
+        zone=BERLIN,
+        title="Spotlight",
+    )
+    assert "First Monday of every month 18:00 Berlin" in done.content, done.content
+    await atlas.advance(days=366)
+    # 18:00 Berlin: 17:00 UTC in winter (CET), 16:00 UTC in summer (CEST, 29 Mar - 25 Oct 2026).
+    expected = [
+        at(2026, 3, 2, 17), at(2026, 4, 6, 16), at(2026, 5, 4, 16), at(2026, 6, 1, 16), at(2026, 7, 6, 16),
+        at(2026, 8, 3, 16), at(2026, 9, 7, 16), at(2026, 10, 5, 16), at(2026, 11, 2, 17), at(2026, 12, 7, 17),
+        at(2027, 1, 4, 17), at(2027, 2, 1, 17), at(2027, 3, 1, 17),
+    ]  # fmt: skip
+    sent = posts(atlas)
+    assert [m.timestamp for m in sent] == expected
+    assert all(m.embeds and m.embeds[0]["title"] == "Spotlight" for m in sent)
+    assert all(m.embeds[0]["description"] == "Monthly spotlight" for m in sent)
+
+
+async def test_downtime_across_two_occurrences_posts_the_one_in_grace_once_and_lists_the_skipped(
+    atlas: Atlas,
+) -> None:
+    await schedule(atlas, atlas.alice, "Weekly call", when="every Thursday 17:00", zone=BERLIN)
+    await atlas.advance(at(2026, 3, 5, 17) - atlas.clock.now())
+    assert [m.timestamp for m in posts(atlas)] == [at(2026, 3, 5, 16)]
+
+    # Down from Fri 6 Mar to Thu 19 Mar 16:30 UTC: 12 Mar (a week late) is skipped, 19 Mar (30 minutes late, the
+    # grace is 60) is posted, once.
+    await atlas.stop()
+    atlas.clock.set(at(2026, 3, 19, 16, 30))
+    await atlas.start()
+    await atlas.advance(minutes=1)
+    assert [m.timestamp for m in posts(atlas)] == [at(2026, 3, 5, 16), at(2026, 3, 19, 16, 31)]
+    await atlas.restart()
+    await atlas.advance(at(2026, 3, 26, 17) - atlas.clock.now())
+    assert [m.timestamp for m in posts(atlas)] == [
+        at(2026, 3, 5, 16),
+        at(2026, 3, 19, 16, 31),
+        at(2026, 3, 26, 16),
+    ]
+
+    async with atlas.bot.sessions() as session:
+        runs = {(r.due_at, r.state) for r in await session.scalars(select(AnnouncementRun))}
+    assert runs == {
+        (at(2026, 3, 5, 16), "posted"),
+        (at(2026, 3, 12, 16), "skipped"),
+        (at(2026, 3, 19, 16), "posted"),
+        (at(2026, 3, 26, 16), "posted"),
+    }
+    listed = await atlas.emu.slash(atlas.alice, "announce list")
+    assert listed.ephemeral
+    assert f"skipped <t:{int(at(2026, 3, 12, 16).timestamp())}:F>" in listed.content, listed.content
+
+
+async def test_edit_and_cancel_take_effect_on_the_next_occurrence(atlas: Atlas) -> None:
+    await schedule(atlas, atlas.alice, "Old text", when="every Thursday 17:00", zone=BERLIN)
+    [row] = await rows(atlas)
+    ac = await atlas.emu.autocomplete(atlas.alice, "announce edit", "announcement", "")
+    assert [c["value"] for c in ac] == [row.id] and "Old text" in ac[0]["name"]
+    await atlas.advance(at(2026, 3, 5, 17) - atlas.clock.now())
+    assert [m.content for m in posts(atlas)] == ["Old text"]
+
+    general = atlas.channel("general")
+    r = await atlas.emu.slash(atlas.alice, "announce edit", announcement=row.id, text="New text", channel=general)
+    assert r.ephemeral and "changed from its next post on" in r.content, r.content
+    await atlas.advance(at(2026, 3, 12, 17) - atlas.clock.now())
+    assert [m.content for m in posts(atlas)] == ["Old text"]
+    assert [(m.content, m.timestamp) for m in posts(atlas, "general")] == [("New text", at(2026, 3, 12, 16))]
+
+    # A new time moves the next occurrence: Fridays 09:00 from now on.
+    r = await atlas.emu.slash(atlas.alice, "announce edit", announcement=row.id, when="every Friday 9:00")
+    assert "Every Friday 09:00 Berlin" in r.content, r.content
+    await atlas.advance(at(2026, 3, 20, 9) - atlas.clock.now())
+    assert [m.timestamp for m in posts(atlas, "general")] == [
+        at(2026, 3, 12, 16),
+        at(2026, 3, 13, 8),
+        at(2026, 3, 20, 8),
+    ]
+
+    r = await atlas.emu.slash(atlas.alice, "announce cancel", announcement=row.id)
+    assert r.ephemeral and "cancelled" in r.content
+    await atlas.advance(days=21)
+    assert len(posts(atlas, "general")) == 3
+    assert (await rows(atlas))[0].state == "cancelled"
+    listed = await atlas.emu.slash(atlas.alice, "announce list")
+    assert "No announcements" in listed.content
+
+
+async def test_pause_and_resume(atlas: Atlas) -> None:
+    await schedule(atlas, atlas.alice, "Daily standup", when="every day 9:00", zone=BERLIN)
+    [row] = await rows(atlas)
+    await atlas.advance(at(2026, 3, 3, 9) - atlas.clock.now())
+    assert len(posts(atlas)) == 1
+    r = await atlas.emu.slash(atlas.alice, "announce pause", announcement=row.id)
+    assert "paused" in r.content
+    await atlas.advance(days=2)
+    assert len(posts(atlas)) == 1
+    r = await atlas.emu.slash(atlas.alice, "announce resume", announcement=row.id)
+    assert "resumed" in r.content, r.content
+    await atlas.advance(days=1)
+    assert [m.timestamp for m in posts(atlas)] == [at(2026, 3, 3, 8), at(2026, 3, 6, 8)]
+
+
+async def test_a_plain_member_cannot_schedule_announcements(atlas: Atlas) -> None:
+    for who in (atlas.bob, atlas.members["lea"], atlas.members["amy"]):
+        r = await atlas.emu.slash(
+            who, "announce schedule", channel=atlas.channel("announcements"), when="every Thursday 17:00"
+        )
+        assert r.modal is None and r.ephemeral and "Maintainer" in r.content, r.content
+        r = await atlas.emu.slash(who, "announce list")
+        assert r.ephemeral and "Maintainer" in r.content
+    assert await rows(atlas) == []
+
+
+async def test_ambassadors_may_schedule_when_configured(atlas: Atlas) -> None:
+    await atlas.restart(
+        config_for(atlas.emu, atlas.guild, cogs=COGS, announcements={"ambassadors_may_schedule": True})
+    )
+    _preview, done = await schedule(atlas, atlas.members["amy"], "Meetup", when="2026-03-10 18:00")
+    assert "Scheduled announcement" in done.content, done.content
+    r = await atlas.emu.slash(atlas.bob, "announce list")
+    assert "Maintainer or Ambassador" in r.content, r.content
+
+
+async def test_refusals_change_nothing(atlas: Atlas) -> None:
+    for when, reason in [
+        ("every 2 weeks", "Say"),
+        ("4/5 18:00", "day-first or month-first"),
+        ("every Thursday", "Say the time"),
+        ("2026-03-01 10:00", "already passed"),
+    ]:
+        r = await atlas.emu.slash(
+            atlas.alice, "announce schedule", channel=atlas.channel("announcements"), when=when, zone=BERLIN
+        )
+        assert r.modal is None and r.ephemeral and reason in r.content, (when, r.content)
+    r = await atlas.emu.slash(
+        atlas.alice,
+        "announce schedule",
+        channel=atlas.channel("announcements"),
+        when="every day 9:00",
+        zone="Mars/Base",
+    )
+    assert "Unknown time zone" in r.content
+    preview, _ = await schedule(atlas, atlas.alice, "Maybe", when="every day 9:00", confirm=False)
+    r = await atlas.emu.click(atlas.alice, preview, "Cancel")
+    assert await rows(atlas) == []
+    await atlas.advance(days=2)
+    assert posts(atlas) == []
