@@ -5,7 +5,7 @@ explicit role mentions only, who may schedule."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -69,7 +69,7 @@ async def test_weekly_1700_berlin_posts_at_1600_utc_in_winter_and_1500_in_summer
     preview, done = await schedule(
         atlas,
         atlas.alice,
-        "Community call tonight! <@%d> @everyone" % atlas.bob.id,
+        f"Community call tonight! <@{atlas.bob.id}> @everyone",
         when="every Thursday 17:00",
         zone=BERLIN,
         role=learner,
