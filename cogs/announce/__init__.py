@@ -16,8 +16,15 @@ if TYPE_CHECKING:
 
 
 async def setup(bot: AtlasBot) -> None:
+    from cogs.announce import service
     from cogs.announce.cog import AnnounceCog
     from cogs.announce.remind_cog import RemindCog
 
     await bot.add_cog(AnnounceCog(bot))
     await bot.add_cog(RemindCog(bot))
+    # /privacy export and delete reach personal reminders and the announcements a member scheduled.
+    bot.member_data.register(service.member_data_handler(bot.reminders))
+
+
+async def teardown(bot: AtlasBot) -> None:
+    bot.member_data.unregister("announce")

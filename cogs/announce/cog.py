@@ -440,18 +440,21 @@ class AnnounceCog(
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     @app_commands.command(name="pause", description="Pause an announcement (maintainers)")
+    @app_commands.describe(announcement="The announcement")
     @app_commands.autocomplete(announcement=announcement_autocomplete)
     @require_announcer()
     async def pause(self, interaction: discord.Interaction, announcement: int) -> None:
         await self._transition(interaction, announcement, "pause")
 
     @app_commands.command(name="resume", description="Resume a paused announcement (maintainers)")
+    @app_commands.describe(announcement="The announcement")
     @app_commands.autocomplete(announcement=announcement_autocomplete)
     @require_announcer()
     async def resume(self, interaction: discord.Interaction, announcement: int) -> None:
         await self._transition(interaction, announcement, "resume")
 
     @app_commands.command(name="cancel", description="Cancel an announcement for good (maintainers)")
+    @app_commands.describe(announcement="The announcement")
     @app_commands.autocomplete(announcement=announcement_autocomplete)
     @require_announcer()
     async def cancel(self, interaction: discord.Interaction, announcement: int) -> None:

@@ -163,6 +163,7 @@ class RemindCog(commands.GroupCog, group_name="remind", group_description="Your 
         return choices[:25]
 
     @app_commands.command(name="cancel", description="Cancel one of your reminders")
+    @app_commands.describe(reminder="The reminder")
     @app_commands.autocomplete(reminder=reminder_autocomplete)
     async def cancel(self, interaction: discord.Interaction, reminder: int) -> None:
         try:

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import when
+from bot.privacy import DataSubject, MemberDataHandler
 from bot.reminders import Reminders
 from models import Reminder
 from models.announcements import Announcement, AnnouncementRun, PersonalReminder
@@ -403,3 +404,64 @@ async def cancel_reminder(
     await _unplan(session, reminders, REMIND, row)
     row.state = CANCELLED
     return row
+
+
+# -- /privacy export and delete ---------------------------------------------------------------------------------
+def member_data_handler(reminders: Reminders) -> MemberDataHandler:
+    """A member's personal reminders (exported; erased with their pending sends) and the announcements they
+    scheduled (exported; on erasure they stay, no longer tied to them: they belong to the community)."""
+
+    async def export(session: AsyncSession, subject: DataSubject) -> dict[str, Any]:
+        mine = await session.scalars(
+            select(PersonalReminder).where(
+                PersonalReminder.guild_id == subject.guild_id, PersonalReminder.owner_id == subject.discord_id
+            )
+        )
+        authored = await session.scalars(
+            select(Announcement).where(
+                Announcement.guild_id == subject.guild_id, Announcement.author_id == subject.discord_id
+            )
+        )
+        return {
+            "personal_reminders": [
+                {
+                    "id": r.id,
+                    "text": r.text,
+                    "zone": r.zone,
+                    "rule": r.rule,
+                    "next_at": r.next_at.isoformat() if r.next_at else None,
+                    "place": r.place,
+                    "state": r.state,
+                    "created_at": r.created_at.isoformat(),
+                }
+                for r in mine
+            ],
+            "announcements_scheduled": [
+                {
+                    "id": a.id,
+                    "title": a.title,
+                    "body": a.body,
+                    "state": a.state,
+                    "created_at": a.created_at.isoformat(),
+                }
+                for a in authored
+            ],
+        }
+
+    async def erase(session: AsyncSession, subject: DataSubject, at: datetime) -> None:
+        rows = await session.scalars(
+            select(PersonalReminder).where(
+                PersonalReminder.guild_id == subject.guild_id, PersonalReminder.owner_id == subject.discord_id
+            )
+        )
+        for row in rows:
+            if row.state == ACTIVE:
+                await _unplan(session, reminders, REMIND, row)
+            await session.delete(row)
+        await session.execute(
+            update(Announcement)
+            .where(Announcement.guild_id == subject.guild_id, Announcement.author_id == subject.discord_id)
+            .values(author_id=0)
+        )
+
+    return MemberDataHandler("announce", export, erase)

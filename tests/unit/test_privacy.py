@@ -109,10 +109,10 @@ async def test_features_register_their_handlers_and_unload_them(tmp_path) -> Non
     try:
         for cog in KNOWN_COGS:
             await bot.load_extension(f"cogs.{cog}")
-        all_handlers = ["cohorts", "officehours", "onboarding", "recognition"]
+        all_handlers = ["announce", "cohorts", "officehours", "onboarding", "recognition"]
         assert [h.name for h in bot.member_data.handlers()] == all_handlers
         await bot.unload_extension("cogs.recognition")
-        assert [h.name for h in bot.member_data.handlers()] == ["cohorts", "officehours", "onboarding"]
+        assert [h.name for h in bot.member_data.handlers()] == ["announce", "cohorts", "officehours", "onboarding"]
         await bot.load_extension("cogs.recognition")  # loading again registers again, without a clash
         assert [h.name for h in bot.member_data.handlers()] == all_handlers
     finally:
