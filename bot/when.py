@@ -420,17 +420,18 @@ def parse_until(text: str, zone: str, now: datetime) -> datetime:
     raw = " ".join(text.split())
     if not raw:
         raise WhenError("Say the end date, e.g. 2027-06-30.")
-    try:
-        a, b = _parse_fields(raw, dayfirst=re.search(r"\d{4}[/.-]\d{1,2}[/.-]\d{1,2}", raw) is None)
-    except WhenError as exc:
-        raise WhenError(f"I could not read {raw!r} as an end date (try 2027-06-30).") from exc
-    if (a.year, a.month, a.day) != (b.year, b.month, b.day) or a.hour != b.hour:
-        raise WhenError(f"Give the end as a full date with the year, e.g. 2027-06-30 (not {raw!r}).")
+    iso = re.search(r"\d{4}[/.-]\d{1,2}[/.-]\d{1,2}", raw) is not None
     match = _NUMERIC_DATE.search(raw)
-    if match and re.search(r"\d{4}[/.-]\d{1,2}[/.-]\d{1,2}", raw) is None:
+    if match and not iso:
         first, second = int(match.group(1)), int(match.group(2))
         if first != second and first <= 12 and second <= 12:
             raise WhenError(f"{match.group(0)!r} could be read day-first or month-first: write it as 2027-06-30.")
+    try:
+        a, b = _parse_fields(raw, dayfirst=not iso)
+    except WhenError as exc:
+        raise WhenError(f"I could not read {raw!r} as an end date (try 2027-06-30).") from exc
+    if (a.year, a.month, a.day) != (b.year, b.month, b.day):
+        raise WhenError(f"Give the end as a full date with the year, e.g. 2027-06-30 (not {raw!r}).")
     tz = zone_info(zone)
     end = datetime.combine(date(a.year, a.month, a.day), time(23, 59, 59), tzinfo=tz).astimezone(UTC)
     if end <= now:
