@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
@@ -40,9 +40,12 @@ class Announcement(Base):
     anchor: Mapped[date | None] = mapped_column(Date)
     until: Mapped[datetime | None]
     next_at: Mapped[datetime | None]
-    # Also create the matching native guild scheduled event for each occurrence (a community call).
-    with_event: Mapped[bool] = mapped_column(default=False, server_default=false())
-    event_minutes: Mapped[int] = mapped_column(Integer, default=60, server_default="60")
+    # Optionally the matching native guild scheduled event (EXTERNAL, at ``event_location``) for the next
+    # occurrence, lasting ``event_minutes``: ``event_id`` is the one made, for the occurrence ``event_for``.
+    event_location: Mapped[str | None] = mapped_column(String(100))
+    event_minutes: Mapped[int] = mapped_column(Integer, default=60)
+    event_id: Mapped[int | None] = mapped_column(BigInteger)
+    event_for: Mapped[datetime | None]
     state: Mapped[str] = mapped_column(String(10))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -59,7 +62,6 @@ class AnnouncementRun(Base):
     due_at: Mapped[datetime]
     state: Mapped[str] = mapped_column(String(10))
     message_id: Mapped[int | None] = mapped_column(BigInteger)
-    event_id: Mapped[int | None] = mapped_column(BigInteger)
     note: Mapped[str] = mapped_column(String(200), default="")
     at: Mapped[datetime]
 

@@ -9,6 +9,7 @@ text never ping. Each post goes through a durable reminder (``service.POST``), w
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -101,6 +102,7 @@ class AnnounceCog(
 ):
     def __init__(self, bot: AtlasBot) -> None:
         self.bot = bot
+        self._events = asyncio.Lock()
         super().__init__()
 
     async def cog_load(self) -> None:
@@ -206,6 +208,8 @@ class AnnounceCog(
         until="For a repeating one: the last day, e.g. 2027-06-30",
         role="A role to mention with each post (pinged)",
         title="An optional title (the post becomes an embed)",
+        event_location="Also make a native Discord event for each occurrence, at this place (e.g. a link)",
+        event_minutes="How long that event lasts, in minutes (default 60)",
     )
     @app_commands.autocomplete(when=when_autocomplete, zone=zone_autocomplete)
     @require_announcer()
@@ -218,13 +222,21 @@ class AnnounceCog(
         until: app_commands.Range[str, 1, 40] | None = None,
         role: discord.Role | None = None,
         title: app_commands.Range[str, 1, 256] | None = None,
+        event_location: app_commands.Range[str, 1, 100] | None = None,
+        event_minutes: app_commands.Range[int, 15, 1440] = 60,
     ) -> None:
         tz = self._zone(zone)
         parsed = self._parse(when, tz, until)
         self._check_channel(channel, bool(title))
         if role is not None and role.is_default():
             raise UserError("Mentioning @everyone is not offered: pick a role.")
-        spec_base = {"channel_id": channel.id, "title": title, "role_id": role.id if role else None}
+        spec_base = {
+            "channel_id": channel.id,
+            "title": title,
+            "role_id": role.id if role else None,
+            "event_location": event_location,
+            "event_minutes": event_minutes,
+        }
 
         async def submitted(modal_interaction: discord.Interaction, body: str) -> None:
             if not body.strip():
@@ -259,6 +271,11 @@ class AnnounceCog(
                 )
         else:
             lines.append("Mentions nobody (mentions typed in the text do not ping).")
+        if spec_base["event_location"]:
+            lines.append(
+                f"Also a native Discord event for each next occurrence ({spec_base['event_minutes']} minutes, at "
+                f"{discord.utils.escape_markdown(spec_base['event_location'])})."
+            )
         content, embed = render(spec_base["title"], body, spec_base["role_id"])
         lines.append("─" * 10)
         if content:
@@ -284,9 +301,20 @@ class AnnounceCog(
             except service.RuleError as exc:
                 raise UserError(str(exc)) from exc
             assert row.next_at is not None
+            content = (
+                f"Scheduled announcement #{row.id}: {service.describe_row(row)}; next "
+                f"{discord_ts(row.next_at, 'F')} ({discord_ts(row.next_at, 'R')})."
+            )
+            if row.event_location:
+                await click.response.defer()  # making the event is a second Discord call
+                problem = await self.sync_event(row.id)
+                content += f"\n⚠ {problem}" if problem else "\nThe native event for it is made."
+                await click.edit_original_response(
+                    content=content, embed=None, view=None, allowed_mentions=NO_MENTIONS
+                )
+                return
             await click.response.edit_message(
-                content=f"Scheduled announcement #{row.id}: {service.describe_row(row)}; next "
-                f"{discord_ts(row.next_at, 'F')} ({discord_ts(row.next_at, 'R')}).",
+                content=content,
                 embed=None,
                 view=None,
                 allowed_mentions=NO_MENTIONS,
@@ -437,7 +465,10 @@ class AnnounceCog(
                 "cancel": "cancelled: nothing more is posted",
             }[action]
             text = f"Announcement #{row.id} {words}."
+            has_event = row.event_location is not None
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        if has_event:
+            await self.sync_event(announcement)
 
     @app_commands.command(name="pause", description="Pause an announcement (maintainers)")
     @app_commands.describe(announcement="The announcement")
@@ -470,6 +501,7 @@ class AnnounceCog(
             if step.action != "send":
                 if step.action == "skip":
                     log.info("announcement %s: occurrence %s skipped (late)", reminder.payload["id"], step.due)
+                    await self._sync_after(reminder.payload["id"])
                 return
             row = step.row
             assert isinstance(row, Announcement) and step.due is not None
@@ -496,6 +528,7 @@ class AnnounceCog(
                     self.bot.clock.now(),
                     (service.FAILED, None, note),
                 )
+            await self._sync_after(reminder.payload["id"])
             return
         async with self.bot.sessions.begin() as session:
             await service.finish_occurrence(
@@ -507,3 +540,62 @@ class AnnounceCog(
                 self.bot.clock.now(),
                 (service.POSTED, message.id, ""),
             )
+        await self._sync_after(reminder.payload["id"])
+
+    # -- the optional native event ---------------------------------------------------------------------------
+    async def _sync_after(self, announcement_id: int) -> None:
+        problem = await self.sync_event(announcement_id)
+        if problem:
+            log.warning("announcement %s: %s", announcement_id, problem)
+
+    async def sync_event(self, announcement_id: int) -> str | None:
+        """Bring the native event in line with the announcement: one (EXTERNAL) for its next occurrence while it
+        is active; one made for an occurrence that is no longer coming (edited, paused, cancelled) is cancelled.
+        Each change is recorded as soon as Discord made it; the problem in words, or None."""
+        async with self._events:
+            now = self.bot.clock.now()
+            async with self.bot.sessions() as session:
+                row = await session.get(Announcement, announcement_id)
+                if row is None:
+                    return None
+                want = service.event_wanted(row, now)
+                event_id, event_for = row.event_id, row.event_for
+                name = (row.title or " ".join(row.body.split()))[:100]
+                location, minutes = row.event_location, row.event_minutes
+            guild = self.bot.get_guild(self.bot.guild_id)
+            if guild is None:
+                return "the server is not available"
+            if event_id is not None and event_for != want:
+                if event_for is not None and event_for > now:  # its occurrence is not coming any more
+                    try:
+                        event = await guild.fetch_scheduled_event(event_id)
+                        if event.status is discord.EventStatus.scheduled:
+                            await event.cancel()
+                    except discord.NotFound:
+                        pass
+                    except discord.HTTPException as exc:
+                        return f"The old native event could not be cancelled: {exc.text or exc.status}."
+                # A past occurrence's event is left as it is: Discord starts and ends an external event itself.
+                await self._record_event(announcement_id, None, None)
+                event_id = None
+            if want is None or event_id is not None or location is None:
+                return None
+            try:
+                event = await guild.create_scheduled_event(
+                    name=name or "Announcement",
+                    start_time=want,
+                    end_time=want + timedelta(minutes=minutes),
+                    entity_type=discord.EntityType.external,
+                    privacy_level=discord.PrivacyLevel.guild_only,
+                    location=location,
+                )
+            except discord.HTTPException as exc:
+                return f"The native event could not be made: {exc.text or exc.status}."
+            await self._record_event(announcement_id, event.id, want)
+            return None
+
+    async def _record_event(self, announcement_id: int, event_id: int | None, event_for: datetime | None) -> None:
+        async with self.bot.sessions.begin() as session:
+            row = await session.get(Announcement, announcement_id)
+            if row is not None:
+                row.event_id, row.event_for = event_id, event_for

@@ -102,7 +102,15 @@ class AnnouncementSpec:
     title: str | None
     body: str
     role_id: int | None
-    with_event: bool = False
+    event_location: str | None = None
+    event_minutes: int = 60
+
+
+def event_wanted(row: Announcement, now: datetime) -> datetime | None:
+    """The occurrence the native event should be for: the next one, while the announcement is active."""
+    if row.event_location is None or row.state != ACTIVE or row.next_at is None or row.next_at <= now:
+        return None
+    return row.next_at
 
 
 async def active_count(session: AsyncSession, guild_id: int) -> int:
@@ -132,7 +140,8 @@ async def create_announcement(
         body=spec.body,
         role_id=spec.role_id,
         zone=parsed.zone,
-        with_event=spec.with_event,
+        event_location=spec.event_location,
+        event_minutes=spec.event_minutes,
         state=ACTIVE,
         created_at=now,
         updated_at=now,

@@ -250,3 +250,37 @@ async def test_refusals_change_nothing(atlas: Atlas) -> None:
     assert await rows(atlas) == []
     await atlas.advance(days=2)
     assert posts(atlas) == []
+
+
+async def test_the_optional_native_event_follows_the_next_occurrence(atlas: Atlas) -> None:
+    _preview, done = await schedule(
+        atlas,
+        atlas.alice,
+        "Community call",
+        when="every Thursday 17:00",
+        zone=BERLIN,
+        title="Community call",
+        event_location="https://meet.example/call",
+        event_minutes=45,
+    )
+    assert "native event for it is made" in done.content, done.content
+    [first] = atlas.emu.scheduled_events(atlas.guild)
+    assert datetime.fromisoformat(first.scheduled_start_time) == at(2026, 3, 5, 16)
+    assert datetime.fromisoformat(first.scheduled_end_time) == at(2026, 3, 5, 16, 45)
+    assert (
+        first.entity_type == 3 and first.location == "https://meet.example/call" and first.name == "Community call"
+    )
+
+    await atlas.advance(at(2026, 3, 6) - atlas.clock.now())  # posted: the event for the next one is made
+    events = atlas.emu.scheduled_events(atlas.guild)
+    assert [datetime.fromisoformat(e.scheduled_start_time) for e in events] == [
+        at(2026, 3, 5, 16),
+        at(2026, 3, 12, 16),
+    ]
+    [row] = await rows(atlas)
+    r = await atlas.emu.slash(atlas.alice, "announce cancel", announcement=row.id)
+    assert "cancelled" in r.content
+    await atlas.settle()
+    assert atlas.emu.scheduled_events(atlas.guild)[1].status == 4  # CANCELED
+    await atlas.advance(days=14)
+    assert len(atlas.emu.scheduled_events(atlas.guild)) == 2 and len(posts(atlas)) == 1
