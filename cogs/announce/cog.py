@@ -22,6 +22,7 @@ from bot import when as when_module
 from bot.checks import CAPABILITY_ATTR, Capability, member_has
 from bot.errors import NotAllowed, UserError
 from bot.reminders import PermanentSendError, ReminderKind, TransientSendError, classify_error
+from bot.scheduler import Job
 from bot.timefmt import discord_ts
 from cogs.announce import service
 from cogs.announce.views import BODY_MAX, ConfirmView, MessageModal
@@ -38,6 +39,10 @@ NO_MENTIONS = discord.AllowedMentions.none()
 # The durable reminder's own grace only bounds a backlog: the late policy is ours (service.begin_occurrence).
 KIND_GRACE = timedelta(days=3660)
 PREVIEW_COUNT = 5
+# Discord trouble: keep retrying (at most every 10 minutes) until the late policy skips the occurrence.
+MAX_ATTEMPTS = 10_000
+MAX_BACKOFF = timedelta(minutes=10)
+REPAIR_JOB = "announce-repair"
 
 
 def may_announce(interaction: discord.Interaction) -> bool:
@@ -107,11 +112,22 @@ class AnnounceCog(
 
     async def cog_load(self) -> None:
         self.bot.reminders.register(
-            ReminderKind(service.POST, self._post, grace=KIND_GRACE, max_backoff=timedelta(minutes=10))
+            ReminderKind(
+                service.POST, self._post, grace=KIND_GRACE, max_attempts=MAX_ATTEMPTS, max_backoff=MAX_BACKOFF
+            )
         )
+        self.bot.scheduler.add_job(Job(REPAIR_JOB, {"hour": 4, "minute": 40}, self.repair_job))
 
     async def cog_unload(self) -> None:
         self.bot.reminders.unregister(service.POST)
+        self.bot.scheduler.remove_job(REPAIR_JOB)
+
+    async def repair_job(self, now: datetime) -> None:
+        """Daily: an active announcement or reminder whose pending send was given up gets it back."""
+        async with self.bot.sessions.begin() as session:
+            replanned = await service.replan_missing(session, self.bot.reminders, now)
+        if replanned:
+            log.warning("announce: replanned %s occurrence(s) whose reminder was missing", replanned)
 
     @property
     def _grace(self) -> timedelta:

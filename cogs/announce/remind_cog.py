@@ -19,6 +19,7 @@ from bot.members import get_member
 from bot.reminders import PermanentSendError, ReminderKind, TransientSendError, classify_error
 from bot.timefmt import discord_ts
 from cogs.announce import service
+from cogs.announce.cog import MAX_ATTEMPTS, MAX_BACKOFF
 from models import Reminder
 from models.announcements import PersonalReminder
 
@@ -45,7 +46,9 @@ class RemindCog(commands.GroupCog, group_name="remind", group_description="Your 
 
     async def cog_load(self) -> None:
         self.bot.reminders.register(
-            ReminderKind(service.REMIND, self._send, grace=KIND_GRACE, max_backoff=timedelta(minutes=10))
+            ReminderKind(
+                service.REMIND, self._send, grace=KIND_GRACE, max_attempts=MAX_ATTEMPTS, max_backoff=MAX_BACKOFF
+            )
         )
 
     async def cog_unload(self) -> None:

@@ -342,6 +342,35 @@ async def finish_occurrence(
         )
 
 
+async def replan_missing(session: AsyncSession, reminders: Reminders, now: datetime) -> int:
+    """Active rows whose pending reminder is gone (given up after Discord trouble, or lost to a bug) get it
+    again for their ``next_at``; the late policy then decides. How many were replanned."""
+    count = 0
+    for kind, model in ((POST, Announcement), (REMIND, PersonalReminder)):
+        rows = await session.scalars(select(model).where(model.state == ACTIVE, model.next_at.is_not(None)))
+        for row in rows:
+            key = _key(kind, row.id, row.next_at)
+            live = await session.scalar(
+                select(Reminder.id).where(
+                    Reminder.kind == kind, Reminder.dedupe_key == key, Reminder.state.in_(("pending", "claimed"))
+                )
+            )
+            sent = await session.scalar(
+                select(Reminder.id).where(
+                    Reminder.kind == kind, Reminder.dedupe_key == key, Reminder.state == "sent"
+                )
+            )
+            if live is None and sent is None:
+                await session.execute(
+                    delete(Reminder).where(
+                        Reminder.kind == kind, Reminder.dedupe_key == key, Reminder.state != "sent"
+                    )
+                )
+                await _plan(session, reminders, kind, row)
+                count += 1
+    return count
+
+
 # -- personal reminders -----------------------------------------------------------------------------------------
 async def active_reminders(session: AsyncSession, guild_id: int, owner_id: int) -> list[PersonalReminder]:
     return list(

@@ -280,3 +280,18 @@ async def test_privacy_export_and_erase(sessions, clock) -> None:
         assert [r.owner_id for r in await session.scalars(select(PersonalReminder))] == [6]
         assert [a.author_id for a in await session.scalars(select(Announcement))] == [0]
     assert len(await pending(sessions, service.REMIND)) == 1  # only member 6's send is left
+
+
+async def test_repair_replans_an_occurrence_whose_reminder_was_given_up(sessions, clock) -> None:
+    reminders, poster = dispatcher(sessions, clock)
+    row_id = await create(sessions, clock, reminders)
+    async with sessions.begin() as session:
+        assert await service.replan_missing(session, reminders, clock.now()) == 0  # nothing missing
+        reminder = await session.scalar(select(Reminder).where(Reminder.kind == service.POST))
+        reminder.state = "failed"  # the dispatcher gave up (Discord trouble)
+    assert await pending(sessions) == []
+    async with sessions.begin() as session:
+        assert await service.replan_missing(session, reminders, clock.now()) == 1
+    assert await pending(sessions) == [at(2026, 3, 5, 16)]
+    await run_until(reminders, clock, at(2026, 3, 6))
+    assert [(i, due) for i, due, _ in poster.posted] == [(row_id, at(2026, 3, 5, 16))]
