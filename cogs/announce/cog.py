@@ -514,14 +514,16 @@ class AnnounceCog(
             step = await service.begin_occurrence(
                 session, self.bot.reminders, service.POST, reminder.payload, now, self._grace
             )
-            if step.action != "send":
-                if step.action == "skip":
-                    log.info("announcement %s: occurrence %s skipped (late)", reminder.payload["id"], step.due)
-                    await self._sync_after(reminder.payload["id"])
-                return
-            row = step.row
-            assert isinstance(row, Announcement) and step.due is not None
-            title, body, role_id, channel_id, due = row.title, row.body, row.role_id, row.channel_id, step.due
+            if step.action == "send":
+                row = step.row
+                assert isinstance(row, Announcement) and step.due is not None
+                title, body, role_id, channel_id, due = row.title, row.body, row.role_id, row.channel_id, step.due
+        if step.action != "send":
+            if step.action == "skip":
+                # After the transaction: the event sync writes in its own session (SQLite's one writer).
+                log.info("announcement %s: occurrence %s skipped (late)", reminder.payload["id"], step.due)
+                await self._sync_after(reminder.payload["id"])
+            return
         content, embed = render(title, body, role_id)
         try:
             channel = self.bot.get_channel(channel_id) or await self.bot.fetch_channel(channel_id)
