@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import when
@@ -31,6 +31,21 @@ POSTED, SKIPPED, FAILED = "posted", "skipped", "failed"
 
 class RuleError(ValueError):
     """Refused with the reason in words."""
+
+
+# pg_advisory_xact_lock's class for this module ("ANNC"); the key is the (guild, owner) being counted.
+LOCK_CLASS = 0x414E4E43
+
+
+async def _serialise(session: AsyncSession, guild_id: int, owner_id: int) -> None:
+    """Until the transaction ends, one creator per (guild, owner) at a time, so a limit's count-then-insert
+    cannot be raced. PostgreSQL: an advisory lock on the pair (a hash collision only serialises more); SQLite:
+    a write (a no-op UPDATE) takes the database's write lock (the WriteGate) before the count is read."""
+    if session.get_bind().dialect.name == "postgresql":
+        key = hash((guild_id, owner_id)) & 0x7FFFFFFF  # stable for ints: no per-process hash seed
+        await session.execute(text("SELECT pg_advisory_xact_lock(:cls, :key)"), {"cls": LOCK_CLASS, "key": key})
+    else:
+        await session.execute(update(PersonalReminder).where(PersonalReminder.id == -1).values(state=ACTIVE))
 
 
 def recurrence_of(row: Announcement | PersonalReminder) -> when.Recurrence | None:
@@ -130,6 +145,7 @@ async def create_announcement(
     now: datetime,
     max_active: int,
 ) -> Announcement:
+    await _serialise(session, spec.guild_id, 0)  # the limit is the server's
     if await active_count(session, spec.guild_id) >= max_active:
         raise RuleError(f"The server already has {max_active} announcements: cancel one first.")
     row = Announcement(
@@ -404,6 +420,7 @@ async def create_reminder(
     now: datetime,
     limit: int,
 ) -> PersonalReminder:
+    await _serialise(session, spec.guild_id, spec.owner_id)
     held = await session.scalar(
         select(func.count()).where(
             PersonalReminder.guild_id == spec.guild_id,

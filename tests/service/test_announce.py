@@ -261,6 +261,35 @@ async def test_personal_limit_is_per_member_and_cancel_frees_a_place(sessions, c
     assert len(await pending(sessions, service.REMIND)) == 3
 
 
+async def test_limits_hold_under_concurrent_creates(sessions, clock) -> None:
+    """Count-then-insert is serialised per (guild, owner): five at once under a limit of 2 make exactly 2."""
+    reminders = Reminders(sessions, clock)
+    once = when.parse_schedule("in 2 days", "UTC", clock.now())
+    daily = when.parse_schedule("every day 9:00", BERLIN, clock.now())
+    spec = service.AnnouncementSpec(GUILD, 42, 7, None, "x", None)
+
+    async def attempt(make) -> str:
+        try:
+            async with sessions.begin() as session:
+                await make(session)
+            return "made"
+        except service.RuleError:
+            return "refused"
+
+    def reminder(session):
+        return service.create_reminder(session, reminders, reminder_spec(5), once, clock.now(), 2)
+
+    def announcement(session):
+        return service.create_announcement(session, reminders, spec, daily, clock.now(), 2)
+
+    for make in (reminder, announcement):
+        outcomes = await asyncio.gather(*(attempt(make) for _ in range(5)))
+        assert sorted(outcomes) == ["made", "made", "refused", "refused", "refused"], outcomes
+    async with sessions() as session:
+        assert len(await service.active_reminders(session, GUILD, 5)) == 2
+        assert await service.active_count(session, GUILD) == 2
+
+
 async def test_privacy_export_and_erase(sessions, clock) -> None:
     reminders = Reminders(sessions, clock)
     handler = service.member_data_handler(reminders)
