@@ -43,6 +43,9 @@ PREVIEW_COUNT = 5
 MAX_ATTEMPTS = 10_000
 MAX_BACKOFF = timedelta(minutes=10)
 REPAIR_JOB = "announce-repair"
+# /announce list: characters per page (under Discord's 2,000 with the page line) and trouble lines per entry.
+LIST_PAGE = 1850
+LIST_RUNS = 5
 
 
 def may_announce(interaction: discord.Interaction) -> bool:
@@ -76,6 +79,22 @@ def require_announcer() -> Any:
         return app_commands.check(predicate)(func)
 
     return decorator
+
+
+def paginate(blocks: list[str], size: int) -> list[str]:
+    """Blocks joined by newlines into pages of at most ``size`` characters, a block never split (one longer
+    than a page is cut)."""
+    pages: list[str] = []
+    current = ""
+    for block in blocks:
+        block = block if len(block) <= size else block[: size - 1] + "…"
+        if current and len(current) + 1 + len(block) > size:
+            pages.append(current)
+            current = ""
+        current = f"{current}\n{block}" if current else block
+    if current:
+        pages.append(current)
+    return pages
 
 
 def render(row_title: str | None, body: str, role_id: int | None) -> tuple[str | None, discord.Embed | None]:
@@ -346,32 +365,39 @@ class AnnounceCog(
 
     # -- /announce list --------------------------------------------------------------------------------------
     @app_commands.command(name="list", description="The scheduled announcements (maintainers)")
+    @app_commands.describe(page="Which page, when the list is long")
     @require_announcer()
-    async def list_(self, interaction: discord.Interaction) -> None:
+    async def list_(self, interaction: discord.Interaction, page: app_commands.Range[int, 1, 100] = 1) -> None:
         async with self.bot.sessions() as session:
-            rows = await service.announcements(session, self.bot.guild_id)
-            runs = {row.id: await service.recent_runs(session, row.id, 5) for row in rows}
-        if not rows:
+            listed = await service.listed_announcements(session, self.bot.guild_id, self.bot.clock.now())
+        if not listed:
             await interaction.response.send_message("No announcements are scheduled.", ephemeral=True)
             return
-        lines = []
-        for row in rows:
-            label = discord.utils.escape_markdown(row.title or " ".join(row.body.split()))[:60]
-            state = "paused" if row.state == service.PAUSED else "active"
-            nxt = f"next {discord_ts(row.next_at, 'F')}" if row.next_at and row.state == service.ACTIVE else state
-            role = f", mentions <@&{row.role_id}>" if row.role_id else ""
-            lines.append(f"**#{row.id}** {label} in <#{row.channel_id}>{role}: {service.describe_row(row)}; {nxt}")
-            for run in runs[row.id]:
-                if run.state == service.SKIPPED:
-                    lines.append(f"  · skipped {discord_ts(run.due_at, 'F')}: {run.note}")
-                elif run.state == service.FAILED:
-                    lines.append(f"  · not posted {discord_ts(run.due_at, 'F')}: {run.note}")
-                else:
-                    lines.append(f"  · posted {discord_ts(run.due_at, 'F')}")
-        text = "\n".join(lines)
-        await interaction.response.send_message(
-            text[:1990] + ("…" if len(text) > 1990 else ""), ephemeral=True, allowed_mentions=NO_MENTIONS
-        )
+        blocks = [self._list_block(row, runs) for row, runs in listed]
+        pages = paginate(blocks, LIST_PAGE)
+        if page > len(pages):
+            raise UserError(f"There are {len(pages)} page(s) of announcements.")
+        text = pages[page - 1]
+        if len(pages) > 1:
+            text += f"\n*Page {page} of {len(pages)}: see the others with `/announce list page:`.*"
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    @staticmethod
+    def _list_block(row: Announcement, runs: list[Any]) -> str:
+        label = discord.utils.escape_markdown(" ".join((row.title or row.body).split()))[:60]
+        if row.state == service.ACTIVE and row.next_at is not None:
+            nxt = f"next {discord_ts(row.next_at, 'F')}"
+        else:
+            nxt = {service.PAUSED: "paused", service.DONE: "ended"}.get(row.state, row.state)
+        role = f", mentions <@&{row.role_id}>" if row.role_id else ""
+        lines = [f"**#{row.id}** {label} in <#{row.channel_id}>{role}: {service.describe_row(row)}; {nxt}"]
+        for run in runs[:LIST_RUNS]:
+            what = "skipped" if run.state == service.SKIPPED else "not posted"
+            note = discord.utils.escape_markdown(run.note)[:120]
+            lines.append(f"  · {what} {discord_ts(run.due_at, 'F')}: {note}")
+        if len(runs) > LIST_RUNS:
+            lines.append(f"  · and {len(runs) - LIST_RUNS} more skipped or not posted in the last two weeks")
+        return "\n".join(lines)
 
     # -- edit, pause, resume, cancel -------------------------------------------------------------------------
     async def _row(self, session: Any, announcement_id: int) -> Announcement:

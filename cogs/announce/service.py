@@ -60,7 +60,8 @@ def describe_row(row: Announcement | PersonalReminder) -> str:
     rec = recurrence_of(row)
     if rec is not None:
         return rec.describe_rule()
-    assert row.next_at is not None
+    if row.next_at is None:  # a one-off that has ended
+        return "once"
     return when.describe_instant(row.next_at, row.zone)
 
 
@@ -179,6 +180,45 @@ async def announcements(
             .order_by(Announcement.next_at, Announcement.id)
         )
     )
+
+
+# /announce list: an ended announcement stays listed while it has a skipped or failed occurrence this recent;
+# a listed one's skipped or failed occurrences are shown back this far.
+ENDED_SHOWN = timedelta(days=14)
+TROUBLE_SHOWN = timedelta(days=30)
+
+
+async def listed_announcements(
+    session: AsyncSession, guild_id: int, now: datetime
+) -> list[tuple[Announcement, list[AnnouncementRun]]]:
+    """What /announce list shows: the active and paused announcements, then those ended (a one-off or the last
+    of a series) with a skipped or failed occurrence in the last two weeks; each with its skipped or failed runs
+    of the last month, newest first (posted ones are not news)."""
+    troubled = list(
+        await session.scalars(
+            select(AnnouncementRun)
+            .join(Announcement, Announcement.id == AnnouncementRun.announcement_id)
+            .where(
+                Announcement.guild_id == guild_id,
+                AnnouncementRun.state.in_((SKIPPED, FAILED)),
+                AnnouncementRun.due_at >= now - TROUBLE_SHOWN,
+            )
+            .order_by(AnnouncementRun.due_at.desc())
+        )
+    )
+    runs: dict[int, list[AnnouncementRun]] = {}
+    for run in troubled:
+        runs.setdefault(run.announcement_id, []).append(run)
+    live = await announcements(session, guild_id)
+    recent = [key for key, found in runs.items() if found[0].due_at >= now - ENDED_SHOWN]
+    ended = list(
+        await session.scalars(
+            select(Announcement)
+            .where(Announcement.id.in_(recent), Announcement.state == DONE)
+            .order_by(Announcement.updated_at.desc(), Announcement.id)
+        )
+    ) if recent else []  # fmt: skip
+    return [(row, runs.get(row.id, [])) for row in [*live, *ended]]
 
 
 async def get_announcement(session: AsyncSession, guild_id: int, announcement_id: int) -> Announcement:
@@ -328,6 +368,8 @@ async def advance(
     following = rec.next(due, 1) if rec is not None else []
     if not following:
         row.state, row.next_at = DONE, None
+        if isinstance(row, Announcement):
+            row.updated_at = now
         return
     row.next_at = following[0]
     await _plan(session, reminders, kind, row)

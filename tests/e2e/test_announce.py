@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from bot import when as when_module
 from bot.clock import ManualClock
 from bot.emulator import Emulator, Member, Message
 from bot.harness import config_for
+from cogs.announce import service
 from models.announcements import Announcement, AnnouncementRun
 from tests.e2e.conftest import Atlas, start_world
 
@@ -160,6 +162,43 @@ async def test_downtime_across_two_occurrences_posts_the_one_in_grace_once_and_l
     listed = await atlas.emu.slash(atlas.alice, "announce list")
     assert listed.ephemeral
     assert f"skipped <t:{int(at(2026, 3, 12, 16).timestamp())}:F>" in listed.content, listed.content
+
+
+async def test_a_one_off_skipped_across_downtime_is_listed(atlas: Atlas) -> None:
+    await schedule(atlas, atlas.alice, "Meetup tonight", when="2026-03-03 18:00", zone=BERLIN)
+    await atlas.stop()
+    atlas.clock.set(at(2026, 3, 4, 12))  # 3 Mar 17:00 UTC missed by far more than the hour's grace
+    await atlas.start()
+    await atlas.advance(minutes=1)
+    assert posts(atlas) == []
+    listed = await atlas.emu.slash(atlas.alice, "announce list")
+    assert "Meetup tonight" in listed.content and "ended" in listed.content, listed.content
+    assert f"skipped <t:{int(at(2026, 3, 3, 17).timestamp())}:F>" in listed.content, listed.content
+    await atlas.advance(days=15)  # after two weeks an ended one drops off the list
+    listed = await atlas.emu.slash(atlas.alice, "announce list")
+    assert "No announcements" in listed.content, listed.content
+
+
+async def test_the_list_shows_only_trouble_and_pages(atlas: Atlas) -> None:
+    parsed = when_module.parse_schedule("every day 9:00", BERLIN, atlas.clock.now())
+    async with atlas.bot.sessions.begin() as session:
+        for n in range(40):
+            spec = service.AnnouncementSpec(atlas.guild.id, atlas.alice.id, atlas.channel("announcements").id,
+                                            f"Announcement number {n:02d} " + "x" * 40, "Body", None)  # fmt: skip
+            await service.create_announcement(session, atlas.bot.reminders, spec, parsed, atlas.clock.now(), 50)
+    await atlas.advance(days=1)  # one posted occurrence each: not listed (only skipped or failed ones are)
+    first = await atlas.emu.slash(atlas.alice, "announce list")
+    assert "posted" not in first.content and "Page 1 of" in first.content, first.content
+    pages = int(first.content.split("Page 1 of ", 1)[1].split()[0].rstrip(":"))
+    assert pages >= 2
+    seen = first.content
+    for page in range(2, pages + 1):
+        r = await atlas.emu.slash(atlas.alice, "announce list", page=page)
+        assert len(r.content) <= 2000 and f"Page {page} of {pages}" in r.content, r.content
+        seen += r.content
+    for n in range(40):
+        assert f"Announcement number {n:02d}" in seen, n
+    assert "…" not in seen
 
 
 async def test_edit_and_cancel_take_effect_on_the_next_occurrence(atlas: Atlas) -> None:
