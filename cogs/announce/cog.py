@@ -486,7 +486,12 @@ class AnnounceCog(
                 summary = (
                     f"Announcement #{row.id} changed from its next post on: {service.describe_row(row)}; {nxt}."
                 )
+                has_event = row.event_location is not None
             await target.response.send_message(summary, ephemeral=True, allowed_mentions=NO_MENTIONS)
+            if has_event:  # after the commit: the event follows the new time and name
+                problem = await self.sync_event(announcement, refresh=True)
+                if problem:
+                    await target.followup.send(f"⚠ {problem}", ephemeral=True, allowed_mentions=NO_MENTIONS)
 
         if edit_text:
             await interaction.response.send_modal(MessageModal(apply, default=current.body))
@@ -592,9 +597,10 @@ class AnnounceCog(
         if problem:
             log.warning("announcement %s: %s", announcement_id, problem)
 
-    async def sync_event(self, announcement_id: int) -> str | None:
+    async def sync_event(self, announcement_id: int, *, refresh: bool = False) -> str | None:
         """Bring the native event in line with the announcement: one (EXTERNAL) for its next occurrence while it
-        is active; one made for an occurrence that is no longer coming (edited, paused, cancelled) is cancelled.
+        is active; one for a coming occurrence that moved (an edit) is moved, and with ``refresh`` (after an
+        edit) also renamed; one made for an occurrence that is no longer coming (paused, cancelled) is cancelled.
         Each change is recorded as soon as Discord made it; the problem in words, or None."""
         async with self._events:
             now = self.bot.clock.now()
@@ -609,6 +615,24 @@ class AnnounceCog(
             guild = self.bot.get_guild(self.bot.guild_id)
             if guild is None:
                 return "the server is not available"
+            moved = event_for != want or refresh
+            if event_id is not None and want is not None and event_for is not None and event_for > now and moved:
+                # Edited: the same event moved and renamed (members who marked interest keep it).
+                try:
+                    event = await guild.fetch_scheduled_event(event_id)
+                    if event.status is discord.EventStatus.scheduled:
+                        await event.edit(
+                            name=name or "Announcement",
+                            start_time=want,
+                            end_time=want + timedelta(minutes=minutes),
+                            location=location,
+                        )
+                        await self._record_event(announcement_id, event_id, want)
+                        return None
+                except discord.NotFound:
+                    pass  # deleted by hand: a new one is made below
+                except discord.HTTPException as exc:
+                    return f"The native event could not be changed: {exc.text or exc.status}."
             if event_id is not None and event_for != want:
                 if event_for is not None and event_for > now:  # its occurrence is not coming any more
                     try:

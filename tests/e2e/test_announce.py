@@ -329,3 +329,23 @@ async def test_the_optional_native_event_follows_the_next_occurrence(atlas: Atla
     assert atlas.emu.scheduled_events(atlas.guild)[1].status == 4  # CANCELED
     await atlas.advance(days=14)
     assert len(atlas.emu.scheduled_events(atlas.guild)) == 2 and len(posts(atlas)) == 1
+
+
+async def test_edit_moves_and_renames_the_native_event(atlas: Atlas) -> None:
+    await schedule(
+        atlas, atlas.alice, "Call", when="every Thursday 17:00", zone=BERLIN, title="Call",
+        event_location="https://meet.example/call",
+    )  # fmt: skip
+    [row] = await rows(atlas)
+    r = await atlas.emu.slash(atlas.alice, "announce edit", announcement=row.id, title="Community call")
+    assert "changed" in r.content, r.content
+    await atlas.settle()
+    [event] = [e for e in atlas.emu.scheduled_events(atlas.guild) if e.status == 1]
+    assert event.name == "Community call"
+    r = await atlas.emu.slash(atlas.alice, "announce edit", announcement=row.id, when="every Friday 9:00")
+    assert "Every Friday 09:00 Berlin" in r.content, r.content
+    await atlas.settle()
+    [event] = [e for e in atlas.emu.scheduled_events(atlas.guild) if e.status == 1]
+    assert datetime.fromisoformat(event.scheduled_start_time) == at(2026, 3, 6, 8)
+    assert datetime.fromisoformat(event.scheduled_end_time) == at(2026, 3, 6, 9)
+    assert event.name == "Community call"
