@@ -45,6 +45,8 @@ MAX_BACKOFF = timedelta(minutes=10)
 REPAIR_JOB = "announce-repair"
 # /announce list: characters per page (under Discord's 2,000 with the page line) and trouble lines per entry.
 LIST_PAGE = 1850
+# Messages read after an occurrence's time when looking for a post made by an interrupted earlier attempt.
+HISTORY_LIMIT = 100
 LIST_RUNS = 5
 
 
@@ -541,55 +543,77 @@ class AnnounceCog(
     # -- posting ---------------------------------------------------------------------------------------------
     async def _post(self, reminder: Reminder) -> None:
         now = self.bot.clock.now()
+        announcement_id = reminder.payload["id"]
         async with self.bot.sessions.begin() as session:
             step = await service.begin_occurrence(
                 session, self.bot.reminders, service.POST, reminder.payload, now, self._grace
             )
-            if step.action == "send":
+            if step.action in ("send", "check"):
                 row = step.row
                 assert isinstance(row, Announcement) and step.due is not None
                 title, body, role_id, channel_id, due = row.title, row.body, row.role_id, row.channel_id, step.due
-        if step.action != "send":
+        if step.action not in ("send", "check"):
             if step.action == "skip":
                 # After the transaction: the event sync writes in its own session (SQLite's one writer).
-                log.info("announcement %s: occurrence %s skipped (late)", reminder.payload["id"], step.due)
-                await self._sync_after(reminder.payload["id"])
+                log.info("announcement %s: occurrence %s skipped (late)", announcement_id, step.due)
+                await self._sync_after(announcement_id)
             return
         content, embed = render(title, body, role_id)
+        outcome: tuple[str, int | None, str]
         try:
             channel = self.bot.get_channel(channel_id) or await self.bot.fetch_channel(channel_id)
             if not isinstance(channel, discord.abc.Messageable):
                 raise PermanentSendError("the channel is not one I can post in")
-            message = await channel.send(content, embed=embed, allowed_mentions=post_mentions(role_id))
+            found = await self._find_post(channel, due, content, embed) if step.action == "check" else None
+            if found is not None:
+                log.info("announcement %s: occurrence %s was posted by an earlier attempt", announcement_id, due)
+                outcome = (service.POSTED, found.id, "")
+            elif step.late:
+                outcome = (service.SKIPPED, None, f"the bot was down past the {service.span(self._grace)} grace")
+            else:
+                # The nonce makes Discord answer a retry of the same request (discord.py's own, after a lost
+                # 5xx answer) with the message it already made, instead of a second one.
+                message = await channel.send(
+                    content,
+                    embed=embed,
+                    allowed_mentions=post_mentions(role_id),
+                    nonce=f"a{announcement_id}.{int(due.timestamp())}"[:25],
+                )
+                outcome = (service.POSTED, message.id, "")
         except Exception as exc:
             error = classify_error(exc)
             if isinstance(error, TransientSendError):
-                raise error from exc  # the dispatcher retries the same occurrence
+                raise error from exc  # the dispatcher retries the same occurrence (its run stays "sending")
             note = str(error) if isinstance(error, PermanentSendError) else f"error: {exc!r}"
-            log.warning("announcement %s: occurrence %s not posted: %s", row.id, due, note)
-            async with self.bot.sessions.begin() as session:
-                await service.finish_occurrence(
-                    session,
-                    self.bot.reminders,
-                    service.POST,
-                    reminder.payload["id"],
-                    due,
-                    self.bot.clock.now(),
-                    (service.FAILED, None, note),
-                )
-            await self._sync_after(reminder.payload["id"])
-            return
+            log.warning("announcement %s: occurrence %s not posted: %s", announcement_id, due, note)
+            outcome = (service.FAILED, None, note)
         async with self.bot.sessions.begin() as session:
             await service.finish_occurrence(
-                session,
-                self.bot.reminders,
-                service.POST,
-                reminder.payload["id"],
-                due,
-                self.bot.clock.now(),
-                (service.POSTED, message.id, ""),
+                session, self.bot.reminders, service.POST, announcement_id, due, self.bot.clock.now(), outcome
             )
-        await self._sync_after(reminder.payload["id"])
+        await self._sync_after(announcement_id)
+
+    async def _find_post(
+        self, channel: discord.abc.Messageable, due: datetime, content: str | None, embed: discord.Embed | None
+    ) -> discord.Message | None:
+        """The occurrence's post by an earlier attempt, if it is in the channel (the bot sees its own messages'
+        content); None when it is not, or when the history cannot be read (then it is posted: a missed
+        announcement is worse than a rare double)."""
+        me = self.bot.user
+        after = discord.Object(discord.utils.time_snowflake(due - timedelta(minutes=1)))
+        try:
+            async for message in channel.history(limit=HISTORY_LIMIT, after=after, oldest_first=True):
+                if me is None or message.author.id != me.id or message.content != (content or ""):
+                    continue
+                if embed is None or (
+                    message.embeds
+                    and message.embeds[0].title == embed.title
+                    and message.embeds[0].description == embed.description
+                ):
+                    return message
+        except discord.Forbidden:
+            log.warning("announcement: cannot read the history of %s to look for an earlier post", channel)
+        return None
 
     # -- the optional native event ---------------------------------------------------------------------------
     async def _sync_after(self, announcement_id: int) -> None:

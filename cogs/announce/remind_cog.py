@@ -6,7 +6,7 @@ in that channel. The reminder pings only its owner; its text never pings anyone.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import discord
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 NO_MENTIONS = discord.AllowedMentions.none()
 KIND_GRACE = timedelta(days=3660)  # the late policy is ours ([reminders] personal_grace_minutes)
+HISTORY_LIMIT = 50  # messages read after a reminder's time when a retry looks for an earlier attempt's
 
 
 def owner_only(owner_id: int) -> discord.AllowedMentions:
@@ -200,14 +201,20 @@ class RemindCog(commands.GroupCog, group_name="remind", group_description="Your 
                 step.due,
             )
         late = now - due > timedelta(minutes=5)
-        body = f"⏰ Reminder: {text}\n(set in {jump}"
-        body += f"; due {discord_ts(due, 'F')}, sent late)" if late else ")"
+        mark = f"⏰ Reminder: {text}\n(set in {jump}"
+        body = mark + (f"; due {discord_ts(due, 'F')}, sent late)" if late else ")")
+        # An attempt after the first may follow one that Discord carried out (its answer lost, or the process
+        # died before recording it): look for that message first.
+        check = reminder.attempts > 1
+        nonce = f"r{reminder.payload['id']}.{int(due.timestamp())}"[:25]
         try:
-            await self._deliver(owner, place, channel_id, body)
+            await self._deliver(owner, place, channel_id, body, mark, due, nonce, check)
         except Exception as exc:
             error = classify_error(exc)
             if isinstance(error, TransientSendError):
                 raise error from exc
+            if not isinstance(error, PermanentSendError):
+                raise  # a bug: the dispatcher records it with its traceback, nothing is swallowed
             log.warning("personal reminder %s not delivered: %s", reminder.payload["id"], error)
         async with self.bot.sessions.begin() as session:
             await service.finish_occurrence(
@@ -220,15 +227,43 @@ class RemindCog(commands.GroupCog, group_name="remind", group_description="Your 
                 ("", None, ""),
             )
 
-    async def _deliver(self, owner_id: int, place: str, channel_id: int, body: str) -> None:
+    async def _deliver(
+        self,
+        owner_id: int,
+        place: str,
+        channel_id: int,
+        body: str,
+        mark: str,
+        due: datetime,
+        nonce: str,
+        check: bool,
+    ) -> None:
         if place == "dm":
             user = self.bot.get_user(owner_id) or await self.bot.fetch_user(owner_id)
             try:
-                await user.send(body, allowed_mentions=NO_MENTIONS)
+                dm = user.dm_channel or await user.create_dm()
+                if check and await self._already_sent(dm, mark, due):
+                    return
+                await dm.send(body, allowed_mentions=NO_MENTIONS, nonce=nonce)
                 return
             except discord.Forbidden:
                 pass  # DMs closed: the channel where it was set, pinging only the owner
         channel = self.bot.get_channel(channel_id) or await self.bot.fetch_channel(channel_id)
         if not isinstance(channel, discord.abc.Messageable):
             raise PermanentSendError("DMs closed and the channel is gone")
-        await channel.send(f"<@{owner_id}> {body}", allowed_mentions=owner_only(owner_id))
+        if check and await self._already_sent(channel, mark, due):
+            return
+        await channel.send(f"<@{owner_id}> {body}", allowed_mentions=owner_only(owner_id), nonce=nonce)
+
+    async def _already_sent(self, channel: discord.abc.Messageable, mark: str, due: datetime) -> bool:
+        """Whether the bot's reminder is in ``channel`` since just before it was due (the bot sees its own
+        messages' content); False when the history cannot be read."""
+        me = self.bot.user
+        after = discord.Object(discord.utils.time_snowflake(due - timedelta(minutes=1)))
+        try:
+            async for message in channel.history(limit=HISTORY_LIMIT, after=after, oldest_first=True):
+                if me is not None and message.author.id == me.id and mark in message.content:
+                    return True
+        except discord.Forbidden:
+            return False
+        return False

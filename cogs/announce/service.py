@@ -27,6 +27,9 @@ POST = "announce.post"
 REMIND = "remind.personal"
 ACTIVE, PAUSED, CANCELLED, DONE = "active", "paused", "cancelled", "done"
 POSTED, SKIPPED, FAILED = "posted", "skipped", "failed"
+# A run recorded before the post goes out: found again by a later attempt, which looks for the post in the
+# channel before posting (the process died after the send, or Discord's answer was lost).
+SENDING = "sending"
 
 
 class RuleError(ValueError):
@@ -299,11 +302,14 @@ async def cancel_announcement(
 
 @dataclass(frozen=True)
 class Occurrence:
-    """What the handler does with a due reminder: ``action`` "send" or "skip" (already recorded) or "stale"."""
+    """What the handler does with a due reminder: ``action`` "send", "skip" (already recorded), "stale", or
+    "check": an earlier attempt recorded the send and may have posted, so look for the post first (``late``: if
+    it is not there, the occurrence is past its grace and is skipped, not posted)."""
 
     action: str
     row: Announcement | PersonalReminder | None = None
     due: datetime | None = None
+    late: bool = False
 
 
 async def begin_occurrence(
@@ -319,16 +325,19 @@ async def begin_occurrence(
     due = datetime.fromisoformat(payload["due"])
     if row is None or row.state != ACTIVE or row.next_at != due:
         return Occurrence("stale")
+    late = now > due + grace
     if isinstance(row, Announcement):
         done = await session.scalar(
             select(AnnouncementRun.state).where(
                 AnnouncementRun.announcement_id == row.id, AnnouncementRun.due_at == due
             )
         )
+        if done == SENDING:
+            return Occurrence("check", row, due, late)
         if done is not None:  # recorded by a process that died before the reminder was: move on, never twice
             await advance(session, reminders, kind, row, due, now, None)
             return Occurrence("stale")
-    if now > due + grace:
+    if late:
         await advance(
             session,
             reminders,
@@ -336,13 +345,29 @@ async def begin_occurrence(
             row,
             due,
             now,
-            (SKIPPED, None, f"the bot was down past the {_span(grace)} grace"),
+            (SKIPPED, None, f"the bot was down past the {span(grace)} grace"),
         )
         return Occurrence("skip", row, due)
+    if isinstance(row, Announcement):
+        session.add(AnnouncementRun(announcement_id=row.id, due_at=due, state=SENDING, note="", at=now))
     return Occurrence("send", row, due)
 
 
-def _span(grace: timedelta) -> str:
+async def _record_run(
+    session: AsyncSession, row: Announcement, due: datetime, now: datetime, outcome: tuple[str, int | None, str]
+) -> None:
+    """The occurrence's outcome, over its "sending" run when there is one."""
+    state, message_id, note = outcome
+    run = await session.scalar(
+        select(AnnouncementRun).where(AnnouncementRun.announcement_id == row.id, AnnouncementRun.due_at == due)
+    )
+    if run is None:
+        run = AnnouncementRun(announcement_id=row.id, due_at=due)
+        session.add(run)
+    run.state, run.message_id, run.note, run.at = state, message_id, note[:200], now
+
+
+def span(grace: timedelta) -> str:
     minutes = int(grace.total_seconds() // 60)
     return f"{minutes // 60} h" if minutes % 60 == 0 and minutes else f"{minutes} min"
 
@@ -358,12 +383,7 @@ async def advance(
 ) -> None:
     """Record one occurrence's ``outcome`` (state, message id, note) and plan the next one (or end the row)."""
     if outcome is not None and isinstance(row, Announcement):
-        state, message_id, note = outcome
-        session.add(
-            AnnouncementRun(
-                announcement_id=row.id, due_at=due, state=state, message_id=message_id, note=note[:200], at=now
-            )
-        )
+        await _record_run(session, row, due, now, outcome)
     rec = recurrence_of(row)
     following = rec.next(due, 1) if rec is not None else []
     if not following:
@@ -392,12 +412,7 @@ async def finish_occurrence(
     if row.state == ACTIVE and row.next_at == due:
         await advance(session, reminders, kind, row, due, now, outcome)
     elif isinstance(row, Announcement):
-        state, message_id, note = outcome
-        session.add(
-            AnnouncementRun(
-                announcement_id=row.id, due_at=due, state=state, message_id=message_id, note=note[:200], at=now
-            )
-        )
+        await _record_run(session, row, due, now, outcome)
 
 
 async def replan_missing(session: AsyncSession, reminders: Reminders, now: datetime) -> int:

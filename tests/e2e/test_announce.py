@@ -349,3 +349,26 @@ async def test_edit_moves_and_renames_the_native_event(atlas: Atlas) -> None:
     assert datetime.fromisoformat(event.scheduled_start_time) == at(2026, 3, 6, 8)
     assert datetime.fromisoformat(event.scheduled_end_time) == at(2026, 3, 6, 9)
     assert event.name == "Community call"
+
+
+async def test_a_lost_response_is_not_posted_twice(atlas: Atlas) -> None:
+    """Discord posted but the answer was lost (a 503 after the fact): the retry finds the post in the channel."""
+    await schedule(atlas, atlas.alice, "Meetup tonight", when="2026-03-03 18:00", zone=BERLIN)
+    atlas.emu.fail_next("POST", "/channels/*/messages", status=503, after=True)
+    await atlas.advance(at(2026, 3, 3, 18) - atlas.clock.now())
+    assert [m.content for m in posts(atlas)] == ["Meetup tonight"]
+    async with atlas.bot.sessions() as session:
+        [run] = list(await session.scalars(select(AnnouncementRun)))
+    assert run.state == "posted" and run.message_id == posts(atlas)[0].id
+
+
+async def test_an_occurrence_left_sending_by_a_crash_is_posted_once(atlas: Atlas) -> None:
+    """A run left 'sending' (the process died between recording it and the post) without the post in the
+    channel: the occurrence is posted, once."""
+    await schedule(atlas, atlas.alice, "Meetup tonight", when="2026-03-03 18:00", zone=BERLIN)
+    [row] = await rows(atlas)
+    async with atlas.bot.sessions.begin() as session:
+        session.add(AnnouncementRun(announcement_id=row.id, due_at=at(2026, 3, 3, 17), state="sending", note="",
+                                    at=at(2026, 3, 3, 17)))  # fmt: skip
+    await atlas.advance(at(2026, 3, 3, 18) - atlas.clock.now())
+    assert [(m.content, m.timestamp) for m in posts(atlas)] == [("Meetup tonight", at(2026, 3, 3, 17))]

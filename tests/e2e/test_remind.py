@@ -170,3 +170,12 @@ async def test_bad_times_are_asked_back(atlas: Atlas) -> None:
         assert r.ephemeral and reason in r.content, (when, r.content)
     async with atlas.bot.sessions() as session:
         assert list(await session.scalars(select(PersonalReminder))) == []
+
+
+async def test_a_lost_response_does_not_send_a_reminder_twice(atlas: Atlas) -> None:
+    lea = atlas.members["lea"]
+    r = await atlas.emu.slash(lea, "remind me", when="in 2 hours", text="Water the plants")
+    assert r.ephemeral, r.content
+    atlas.emu.fail_next("POST", "/channels/*/messages", status=503, after=True)  # Discord sent it; answer lost
+    await atlas.advance(hours=3)
+    assert len(reminders_in_dm(atlas, lea)) == 1
