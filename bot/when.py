@@ -39,6 +39,7 @@ from dateutil.relativedelta import relativedelta
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _INFO = dateparser.parserinfo()
 # Two unlikely defaults: a field whose value differs between the two parses came from the default.
+# (_rule_time compares the dates with these.)
 _DEFAULTS = (datetime(2001, 1, 1, 0, 0), datetime(2002, 2, 2, 13, 0))  # minutes: "6pm" means 18:00
 _NUMERIC_DATE = re.compile(r"\b(\d{1,2})[/.](\d{1,2})\b")
 
@@ -306,7 +307,8 @@ def _is_recurrence(words: list[str]) -> bool:
 
 def _recurrence(raw: str, zone: str, now: datetime, until: datetime | None) -> Recurrence:
     tz = zone_info(zone)
-    words = raw.lower().replace(",", " ").split()
+    typed = raw.replace(",", " ").split()  # as the member typed them, for the refusals
+    words = [word.lower() for word in typed]
     freq: str | None = None
     interval: int | None = None
     ordinal: int | None = None
@@ -335,10 +337,10 @@ def _recurrence(raw: str, zone: str, now: datetime, until: datetime | None) -> R
         elif (day := _INFO.weekday(word)) is not None:
             weekdays.append(day)
         else:
-            rest.append(word)
+            rest.append(typed[index])
     if not rest:
         raise WhenError('Say the time too, e.g. "every Thursday 17:00".')
-    at = _time_of(" ".join(rest))
+    at = _rule_time(rest)
     if ordinal is not None:
         freq = "MONTHLY"
     if freq is None:
@@ -371,6 +373,26 @@ def _recurrence(raw: str, zone: str, now: datetime, until: datetime | None) -> R
     if not first:
         raise WhenError("That repeat ends before its first occurrence.")
     return Recurrence(rule, f"{at:%H:%M}", zone, first[0].astimezone(tz).date(), until)
+
+
+def _rule_time(rest: list[str]) -> time:
+    """The one time of day left after the rule's words. dateutil would take the last of two times, or read a
+    stray number or month as a date and drop it: each is asked back instead."""
+    shown = " ".join(rest)
+    if sum(1 for token in rest if any(ch.isdigit() for ch in token)) > 1:
+        raise WhenError(
+            f'I could not tell the time in "{shown}": say one time, e.g. "every Thursday 17:00" (or "every 2 '
+            'weeks on Thursday 17:00" for a repeat every two weeks).'
+        )
+    try:
+        a, b = _parse_fields(shown, dayfirst=True)
+    except WhenError as exc:
+        raise WhenError(f'I could not read "{shown}" as a time of day (try "17:00" or "5pm").') from exc
+    if a.hour != b.hour:  # a bare number ("at 5") is read as a day, not as a time
+        raise WhenError('Say the time too, e.g. "every Thursday 17:00".')
+    if (a.year, a.month, a.day) != (2001, 1, 1) or (b.year, b.month, b.day) != (2002, 2, 2):
+        raise WhenError(f'"{shown}" has a date in it: after the repeat, say only the time, e.g. "17:00".')
+    return time(a.hour, a.minute)
 
 
 def _relative(raw: str, zone: str, now: datetime) -> Once:

@@ -277,6 +277,8 @@ async def test_refusals_change_nothing(atlas: Atlas) -> None:
         ("4/5 18:00", "day-first or month-first"),
         ("every Thursday", "Say the time"),
         ("2026-03-01 10:00", "already passed"),
+        ("every day 9:00 and 18:00", "one time"),
+        ("every Thursday 17:00 2027", "one time"),
     ]:
         r = await atlas.emu.slash(
             atlas.alice, "announce schedule", channel=atlas.channel("announcements"), when=when, zone=BERLIN

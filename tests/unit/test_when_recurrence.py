@@ -80,6 +80,12 @@ def test_the_office_hours_parser_is_unchanged_for_one_offs() -> None:
         ("in 2 fortnights", "could not read"),
         ("in 9000 days", "too far ahead"),
         ("4/5 18:00", "day-first or month-first"),
+        # Two times, a number that is not a repeat, a year or a day after the time: not guessed.
+        ("every day 9:00 and 18:00", "one time"),
+        ("every 2 Thursday 17:00", "one time"),
+        ("every Thursday 17:00 2027", "one time"),
+        ("every Thursday 17:00 3", "one time"),
+        ("every Thursday March 17:00", "only the time"),
     ],
 )
 def test_ambiguous_or_incomplete_is_asked_back(typed: str, reason: str) -> None:
