@@ -191,6 +191,27 @@ class AnnounceCog(
         if missing:
             raise UserError(f"I cannot post in {channel.mention}: I need {' and '.join(missing)} there.")
 
+    @staticmethod
+    def _check_invoker(
+        user: discord.abc.User, channel: discord.abc.GuildChannel, role: discord.Role | None
+    ) -> None:
+        """The bot posts for the announcer, and lends them nothing Discord does not give them: they must see and
+        send in the channel, and the role must be mentionable or they hold Mention @everyone (which lets a member
+        mention any role)."""
+        if not isinstance(user, discord.Member):
+            raise UserError("Announcements are scheduled from the server.")
+        perms = channel.permissions_for(user)
+        if not (perms.view_channel and perms.send_messages):
+            raise UserError(
+                f"You cannot post in {channel.mention} yourself (Discord gives you no View Channel and Send "
+                "Messages there), so I will not post there for you."
+            )
+        if role is not None and not role.mentionable and not perms.mention_everyone:
+            raise UserError(
+                f"{role.mention} is not mentionable and you lack Mention @everyone in {channel.mention}, so you "
+                "could not mention it yourself: pick another role, or ask an admin."
+            )
+
     # -- autocomplete ----------------------------------------------------------------------------------------
     async def when_autocomplete(
         self, interaction: discord.Interaction, current: str
@@ -267,6 +288,7 @@ class AnnounceCog(
         self._check_channel(channel, bool(title))
         if role is not None and role.is_default():
             raise UserError("Mentioning @everyone is not offered: pick a role.")
+        self._check_invoker(interaction.user, channel, role)
         spec_base = {
             "channel_id": channel.id,
             "title": title,
@@ -464,6 +486,13 @@ class AnnounceCog(
             if not text.strip():
                 raise UserError("The message is empty.")
             fields["body"] = text
+        # The announcer's own Discord permissions, for the channel and role it will post with after the edit.
+        target = channel or (interaction.guild.get_channel(current.channel_id) if interaction.guild else None)
+        if isinstance(target, discord.abc.GuildChannel):
+            new_role = role
+            if new_role is None and not no_role and current.role_id is not None and interaction.guild is not None:
+                new_role = interaction.guild.get_role(current.role_id)
+            self._check_invoker(interaction.user, target, new_role)
 
         async def apply(target: discord.Interaction, body: str | None) -> None:
             if body is not None:

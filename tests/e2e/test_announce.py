@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import discord
 import pytest
 from sqlalchemy import select
 
@@ -63,7 +64,9 @@ async def rows(atlas: Atlas) -> list[Announcement]:
 
 
 async def test_weekly_1700_berlin_posts_at_1600_utc_in_winter_and_1500_in_summer(atlas: Atlas) -> None:
-    learner = atlas.emu.role(atlas.guild, "Learner")
+    learner = atlas.emu.role(atlas.guild, "Learner")  # not mentionable: the Maintainers may mention any role
+    atlas.emu.set_role_permissions(atlas.guild, "Maintainer", discord.Permissions(mention_everyone=True))
+    await atlas.settle()
     ac = await atlas.emu.autocomplete(
         atlas.alice, "announce schedule", "when", "every Thursday 17:00", zone=BERLIN
     )
@@ -269,6 +272,39 @@ async def test_ambassadors_may_schedule_when_configured(atlas: Atlas) -> None:
     assert "Scheduled announcement" in done.content, done.content
     r = await atlas.emu.slash(atlas.bob, "announce list")
     assert "Maintainer or Ambassador" in r.content, r.content
+
+
+async def test_an_announcer_needs_discords_own_permissions_for_channel_and_role(atlas: Atlas) -> None:
+    """The bot posts for the announcer, so it does not lend them more than Discord gives them: the channel must
+    be one they can see and send in, and the role one they could mention themselves."""
+    await atlas.restart(
+        config_for(atlas.emu, atlas.guild, cogs=COGS, announcements={"ambassadors_may_schedule": True})
+    )
+    amy, learner = atlas.members["amy"], atlas.emu.role(atlas.guild, "Learner")
+    ambassador = atlas.emu.role(atlas.guild, "Ambassador")
+    staff = atlas.emu.add_channel(
+        atlas.guild, "staff-news", overwrites={ambassador: (0, discord.Permissions(send_messages=True))}
+    )
+    await atlas.settle()
+    r = await atlas.emu.slash(amy, "announce schedule", channel=staff, when="2026-03-10 18:00")
+    assert r.modal is None and r.ephemeral and "Send Messages" in r.content, r.content
+    r = await atlas.emu.slash(
+        amy, "announce schedule", channel=atlas.channel("announcements"), when="2026-03-10 18:00", role=learner
+    )
+    assert r.modal is None and r.ephemeral and "mention" in r.content, r.content
+    _preview, done = await schedule(atlas, amy, "Meetup", when="2026-03-10 18:00")
+    assert "Scheduled announcement" in done.content, done.content
+    [row] = await rows(atlas)
+    for options in ({"channel": staff}, {"role": learner}):
+        r = await atlas.emu.slash(amy, "announce edit", announcement=row.id, **options)
+        assert r.ephemeral and "changed" not in r.content, r.content
+    [row] = await rows(atlas)
+    assert row.channel_id == atlas.channel("announcements").id and row.role_id is None
+    # With Mention @everyone (Discord's permission to mention any role) the role is hers to mention.
+    atlas.emu.set_role_permissions(atlas.guild, ambassador, discord.Permissions(mention_everyone=True))
+    await atlas.settle()
+    r = await atlas.emu.slash(amy, "announce edit", announcement=row.id, role=learner)
+    assert "changed" in r.content, r.content
 
 
 async def test_refusals_change_nothing(atlas: Atlas) -> None:
