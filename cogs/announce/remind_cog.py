@@ -109,9 +109,16 @@ class RemindCog(commands.GroupCog, group_name="remind", group_description="Your 
         assert channel is not None and interaction.guild is not None
         if where == "channel":
             me = interaction.guild.me
-            if not channel.permissions_for(me).send_messages:  # type: ignore[union-attr]
+            perms = channel.permissions_for(me)  # type: ignore[union-attr]
+            in_thread = isinstance(channel, discord.Thread)
+            if not (perms.send_messages_in_threads if in_thread else perms.send_messages):
                 raise UserError("I cannot post in this channel: choose a DM instead.")
+        # A slash command has no message of its own: the link goes to the last message where it was set (in a
+        # thread, the thread's), or to the channel or thread itself when it has none.
         jump_url = f"https://discord.com/channels/{interaction.guild.id}/{channel.id}"
+        last_id = getattr(channel, "last_message_id", None)
+        if last_id:
+            jump_url += f"/{last_id}"
         spec = service.ReminderSpec(
             guild_id=self.bot.guild_id,
             owner_id=interaction.user.id,

@@ -179,3 +179,19 @@ async def test_a_lost_response_does_not_send_a_reminder_twice(atlas: Atlas) -> N
     atlas.emu.fail_next("POST", "/channels/*/messages", status=503, after=True)  # Discord sent it; answer lost
     await atlas.advance(hours=3)
     assert len(reminders_in_dm(atlas, lea)) == 1
+
+
+async def test_the_reminder_links_to_the_message_where_it_was_set_or_its_thread(atlas: Atlas) -> None:
+    lea = atlas.members["lea"]
+    general = atlas.channel("general")
+    said = atlas.emu.post(lea, general, "I must renew the domain")
+    thread = atlas.emu.member_create_thread(lea, general, "Domains", private=False)
+    in_thread = atlas.emu.post(lea, thread, "and the certificate")
+    await atlas.settle()
+    await atlas.emu.slash(lea, "remind me", when="in 1 hour", text="Renew", in_channel=general)
+    await atlas.emu.slash(lea, "remind me", when="in 2 hours", text="Certificate", in_channel=thread)
+    await atlas.advance(hours=3)
+    first, second = reminders_in_dm(atlas, lea)
+    assert f"https://discord.com/channels/{atlas.guild.id}/{general.id}/{said.id}" in first.content, first.content
+    link = f"https://discord.com/channels/{atlas.guild.id}/{thread.id}/{in_thread.id}"
+    assert link in second.content, second.content
