@@ -424,9 +424,9 @@ class AnnounceCog(
         return "\n".join(lines)
 
     # -- edit, pause, resume, cancel -------------------------------------------------------------------------
-    async def _row(self, session: Any, announcement_id: int) -> Announcement:
+    async def _row(self, session: Any, announcement_id: int, *, lock: bool = False) -> Announcement:
         try:
-            return await service.get_announcement(session, self.bot.guild_id, announcement_id)
+            return await service.get_announcement(session, self.bot.guild_id, announcement_id, lock=lock)
         except service.RuleError as exc:
             raise UserError(str(exc)) from exc
 
@@ -502,7 +502,7 @@ class AnnounceCog(
             if not fields and parsed is None:
                 raise UserError("Nothing to change: give at least one option.")
             async with self.bot.sessions.begin() as session:
-                row = await self._row(session, announcement)
+                row = await self._row(session, announcement, lock=True)
                 try:
                     await service.edit_announcement(
                         session, self.bot.reminders, row, self.bot.clock.now(), parsed=parsed, **fields
@@ -532,7 +532,7 @@ class AnnounceCog(
     async def _transition(self, interaction: discord.Interaction, announcement: int, action: str) -> None:
         now = self.bot.clock.now()
         async with self.bot.sessions.begin() as session:
-            row = await self._row(session, announcement)
+            row = await self._row(session, announcement, lock=True)
             try:
                 await getattr(service, f"{action}_announcement")(session, self.bot.reminders, row, now)
             except service.RuleError as exc:

@@ -224,8 +224,24 @@ async def listed_announcements(
     return [(row, runs.get(row.id, [])) for row in [*live, *ended]]
 
 
-async def get_announcement(session: AsyncSession, guild_id: int, announcement_id: int) -> Announcement:
-    row = await session.get(Announcement, announcement_id)
+async def _locked(session: AsyncSession, model: type[Any], row_id: int) -> Any:
+    """The row, held until the transaction ends, so a change made meanwhile by another transaction (an edit
+    and a post finishing) is neither lost nor acted on stale: PostgreSQL's row lock; on SQLite a write (a
+    no-op UPDATE) takes the write lock (the WriteGate) before the row is read, as FOR UPDATE does nothing there."""
+    if session.get_bind().dialect.name == "postgresql":
+        return await session.get(model, row_id, with_for_update=True, populate_existing=True)
+    await session.execute(update(model).where(model.id == row_id).values(id=model.id))
+    return await session.get(model, row_id, populate_existing=True)
+
+
+async def get_announcement(
+    session: AsyncSession, guild_id: int, announcement_id: int, *, lock: bool = False
+) -> Announcement:
+    """``lock``: held for a change (edit, pause, resume, cancel) until the transaction ends."""
+    if lock:
+        row = await _locked(session, Announcement, announcement_id)
+    else:
+        row = await session.get(Announcement, announcement_id)
     if row is None or row.guild_id != guild_id or row.state in (CANCELLED, DONE):
         raise RuleError("There is no such announcement (it may have ended or been cancelled).")
     return row
@@ -321,7 +337,7 @@ async def begin_occurrence(
     grace: timedelta,
 ) -> Occurrence:
     model = Announcement if kind == POST else PersonalReminder
-    row = await session.get(model, payload["id"])
+    row = await _locked(session, model, payload["id"])
     due = datetime.fromisoformat(payload["due"])
     if row is None or row.state != ACTIVE or row.next_at != due:
         return Occurrence("stale")
@@ -406,7 +422,7 @@ async def finish_occurrence(
 ) -> None:
     """After the send (or Discord's final refusal): record it and move on, unless the row changed meanwhile."""
     model = Announcement if kind == POST else PersonalReminder
-    row = await session.get(model, row_id)
+    row = await _locked(session, model, row_id)
     if row is None:
         return
     if row.state == ACTIVE and row.next_at == due:

@@ -290,6 +290,37 @@ async def test_limits_hold_under_concurrent_creates(sessions, clock) -> None:
         assert await service.active_count(session, GUILD) == 2
 
 
+async def test_an_edit_and_a_finishing_post_do_not_lose_either_update(sessions, clock) -> None:
+    """The edit holds the announcement's row; the post finishing meanwhile for the old occurrence waits, then sees
+    the edit (the next occurrence is no longer its own) and only records its run."""
+    reminders = Reminders(sessions, clock)
+    row_id = await create(sessions, clock, reminders)
+    due = at(2026, 3, 5, 16)
+    finished = asyncio.Event()
+
+    async def finish() -> None:
+        async with sessions.begin() as session:
+            await service.finish_occurrence(
+                session, reminders, service.POST, row_id, due, clock.now(), (service.POSTED, 1, "")
+            )
+        finished.set()
+
+    async with sessions.begin() as session:
+        row = await service.get_announcement(session, GUILD, row_id, lock=True)
+        task = asyncio.create_task(finish())
+        for _ in range(20):  # let the finishing post reach its read of the row (it then waits, with the fix)
+            await asyncio.sleep(0.01)
+        friday = when.parse_schedule("every Friday 9:00", BERLIN, clock.now())
+        await service.edit_announcement(session, reminders, row, clock.now(), parsed=friday)
+    await task
+    async with sessions() as session:
+        row = await session.get(Announcement, row_id)
+        assert row is not None and row.next_at == at(2026, 3, 6, 8)
+        [run] = list(await session.scalars(select(AnnouncementRun)))
+        assert (run.due_at, run.state) == (due, service.POSTED)
+    assert await pending(sessions) == [at(2026, 3, 6, 8)]
+
+
 async def test_privacy_export_and_erase(sessions, clock) -> None:
     reminders = Reminders(sessions, clock)
     handler = service.member_data_handler(reminders)
