@@ -99,6 +99,8 @@ def _set_schedule(
     row: Announcement | PersonalReminder, parsed: when.Once | when.Recurrence, now: datetime
 ) -> None:
     if isinstance(parsed, when.Once):
+        if parsed.starts_at <= now:  # read earlier (a preview, an edit's form) and passed meanwhile
+            raise RuleError("That time has passed meanwhile: give a new one.")
         row.rule, row.local_time, row.anchor, row.next_at = None, None, None, parsed.starts_at
         if isinstance(row, Announcement):
             row.until = None

@@ -410,3 +410,13 @@ async def test_an_occurrence_left_sending_by_a_crash_is_posted_once(atlas: Atlas
                                     at=at(2026, 3, 3, 17)))  # fmt: skip
     await atlas.advance(at(2026, 3, 3, 18) - atlas.clock.now())
     assert [(m.content, m.timestamp) for m in posts(atlas)] == [("Meetup tonight", at(2026, 3, 3, 17))]
+
+
+async def test_confirm_refuses_a_one_off_whose_time_passed_during_the_preview(atlas: Atlas) -> None:
+    preview, _ = await schedule(atlas, atlas.alice, "Soon", when="2026-03-02 10:30", zone=BERLIN, confirm=False)
+    await atlas.advance(hours=1)  # 09:30 UTC passes while the preview waits
+    r = await atlas.emu.click(atlas.alice, preview, "Confirm")
+    assert "passed" in r.content, r.content
+    assert await rows(atlas) == []
+    await atlas.advance(hours=1)
+    assert posts(atlas) == []
