@@ -221,6 +221,13 @@ class AnnounceCog(
             zone = self._zone(getattr(namespace, "zone", None))
         except UserError:
             zone = self.bot.config.community.timezone
+        announcement_id = getattr(namespace, "announcement", None)
+        if not getattr(namespace, "zone", None) and isinstance(announcement_id, int):
+            # /announce edit without a zone reads the time in the announcement's zone, as the edit saves it.
+            async with self.bot.sessions() as session:
+                row = await session.get(Announcement, announcement_id)
+            if row is not None and row.guild_id == self.bot.guild_id and may_announce(interaction):
+                zone = row.zone
         if not current.strip():
             return [
                 app_commands.Choice(name=f'e.g. "every Thursday 17:00" ({when_module.city(zone)} time)', value="")

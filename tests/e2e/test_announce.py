@@ -420,3 +420,14 @@ async def test_confirm_refuses_a_one_off_whose_time_passed_during_the_preview(at
     assert await rows(atlas) == []
     await atlas.advance(hours=1)
     assert posts(atlas) == []
+
+
+async def test_edit_autocomplete_reads_the_time_in_the_announcements_zone(atlas: Atlas) -> None:
+    await schedule(atlas, atlas.alice, "Call", when="every Thursday 17:00", zone="America/New_York")
+    [row] = await rows(atlas)
+    ac = await atlas.emu.autocomplete(
+        atlas.alice, "announce edit", "when", "every Friday 9:00", announcement=row.id
+    )
+    assert ac[0]["name"].startswith("Every Friday 09:00 New York"), ac
+    r = await atlas.emu.slash(atlas.alice, "announce edit", announcement=row.id, when="every Friday 9:00")
+    assert "Every Friday 09:00 New York" in r.content, r.content
