@@ -15,6 +15,7 @@ from bot.clock import ManualClock
 from bot.emulator import Emulator, Member, Message
 from bot.harness import config_for
 from bot.members import get_member
+from models import Reminder
 from models.announcements import PersonalReminder
 from tests.e2e.conftest import Atlas, start_world
 
@@ -195,3 +196,21 @@ async def test_the_reminder_links_to_the_message_where_it_was_set_or_its_thread(
     assert f"https://discord.com/channels/{atlas.guild.id}/{general.id}/{said.id}" in first.content, first.content
     link = f"https://discord.com/channels/{atlas.guild.id}/{thread.id}/{in_thread.id}"
     assert link in second.content, second.content
+
+
+async def test_a_bug_while_sending_is_not_swallowed(atlas: Atlas, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Anything but Discord's refusal or trouble is a bug: the dispatcher records it (with its traceback) and the
+    reminder is not marked done as if it had been delivered."""
+    lea = atlas.members["lea"]
+    await atlas.emu.slash(lea, "remind me", when="in 1 hour", text="Stretch")
+    cog = atlas.bot.get_cog("RemindCog")
+
+    async def broken(*_args: object, **_kwargs: object) -> None:
+        raise ValueError("a bug in delivery")
+
+    monkeypatch.setattr(cog, "_deliver", broken)
+    await atlas.advance(hours=2)
+    async with atlas.bot.sessions() as session:
+        [row] = list(await session.scalars(select(PersonalReminder)))
+        [sent] = list(await session.scalars(select(Reminder).where(Reminder.kind == "remind.personal")))
+    assert row.state == "active" and sent.state == "failed" and "a bug in delivery" in (sent.last_error or "")
