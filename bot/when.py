@@ -131,6 +131,7 @@ def parse(text: str, zone: str, now: datetime) -> Once | Weekly:
         raise WhenError('Say when, e.g. "Wed 4 Nov 18:00" or "every Tuesday 18:00".')
     lowered = raw.lower()
     local_now = now.astimezone(tz)
+    typed = raw  # refusals quote this, not the rewritten text dateutil reads
 
     if lowered.startswith("every "):
         rest = raw[6:]
@@ -156,7 +157,10 @@ def parse(text: str, zone: str, now: datetime) -> Once | Weekly:
                 f"{match.group(0)!r} could be read day-first or month-first: write the month as a word "
                 '("4 Nov") or the date as 2026-11-04.'
             )
-    a, b = _parse_fields(raw, dayfirst=dayfirst)
+    try:
+        a, b = _parse_fields(raw, dayfirst=dayfirst)
+    except WhenError as exc:
+        raise WhenError(f'I could not read {typed!r} as a date and time (try "Wed 4 Nov 18:00").') from exc
     weekdays = _weekday_tokens(raw)
     if a.hour != b.hour:
         raise WhenError('Say the time too, e.g. "18:00".')
@@ -402,7 +406,7 @@ def _relative(raw: str, zone: str, now: datetime) -> Once:
     amounts: dict[str, int] = {}
     for count, unit in zip(words[::2], words[1::2], strict=True):
         if unit not in _UNITS or not (count.isdigit() or count in _NUMBERS):
-            raise WhenError(f'I could not read "in {" ".join(words)}" (try "in 2 days" or "in 3 hours").')
+            raise WhenError(f'I could not read "{raw}" (try "in 2 days" or "in 3 hours").')
         name = _UNITS[unit]
         amounts[name] = amounts.get(name, 0) + (int(count) if count.isdigit() else _NUMBERS[count])
     tz = zone_info(zone)

@@ -315,6 +315,7 @@ async def test_refusals_change_nothing(atlas: Atlas) -> None:
         ("2026-03-01 10:00", "already passed"),
         ("every day 9:00 and 18:00", "one time"),
         ("every Thursday 17:00 2027", "one time"),
+        ("tomorrow at 9", "'tomorrow at 9'"),  # echoed as typed, not as rewritten for the parser
     ]:
         r = await atlas.emu.slash(
             atlas.alice, "announce schedule", channel=atlas.channel("announcements"), when=when, zone=BERLIN

@@ -132,3 +132,13 @@ def test_occurrences_keep_local_time_and_increase(
         ), (local, zone)
     # Each is exactly what the rule asks: consecutive calls continue the same sequence.
     assert rec.next(found[2], 3) == found[3:6]
+
+
+@pytest.mark.parametrize(
+    ("typed", "echo"),
+    [("tomorrow at 9", "tomorrow at 9"), ("in 2 Fortnights", "in 2 Fortnights"), ("every Thursday Noon", "Noon")],
+)
+def test_refusals_echo_what_was_typed(typed: str, echo: str) -> None:
+    with pytest.raises(when.WhenError) as refused:
+        when.parse_schedule(typed, BERLIN, NOW)
+    assert echo in str(refused.value) and "2026-03-03" not in str(refused.value), str(refused.value)
