@@ -3,8 +3,9 @@ a named one, previewed before they are confirmed) and personal reminders (/remin
 DM with the channel as fallback).
 
 Layout: ``bot.when`` parses times and rrule recurrences (pure); ``service`` holds the rules and the occurrence
-chain over the durable reminders (no discord import); ``cog`` is /announce, ``remind_cog`` is /remind, and
-``views`` holds the modal and the preview's buttons.
+chain over the durable reminders (no discord import); ``cog`` is /announce, ``handlers`` posts a due occurrence
+and keeps the native event in line, ``remind_cog`` is /remind, and ``views`` holds the modal and the preview's
+buttons. Who may schedule is ``bot.checks``' SCHEDULE_ANNOUNCEMENTS capability.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The /announce commands: schedule (a modal for the message, then a preview of the next five occurrences as
-Discord timestamps, then Confirm), list, edit, pause, resume, cancel; and the handler that posts an occurrence.
+Discord timestamps, then Confirm), list, edit, pause, resume, cancel (posting is in ``handlers``).
 
 Who may: Maintainers, and Ambassadors when ``[announcements] ambassadors_may_schedule`` is on. The role to
 mention is an explicit option, shown in the preview and allowed by ``allowed_mentions``; mentions typed in the
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -19,15 +19,15 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import when as when_module
-from bot.checks import CAPABILITY_ATTR, Capability, member_has
-from bot.errors import NotAllowed, UserError
-from bot.reminders import PermanentSendError, ReminderKind, TransientSendError, classify_error
+from bot.checks import Capability, member_has, require
+from bot.errors import UserError
+from bot.reminders import ReminderKind
 from bot.scheduler import Job
 from bot.timefmt import discord_ts
 from cogs.announce import service
-from cogs.announce.views import BODY_MAX, ConfirmView, MessageModal
+from cogs.announce.handlers import AnnouncementHandlers, render
+from cogs.announce.views import BODY_MAX, NO_MENTIONS, ConfirmView, MessageModal
 from cogs.onboarding import timezones
-from models import Reminder
 from models.announcements import Announcement
 
 if TYPE_CHECKING:
@@ -35,52 +35,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NO_MENTIONS = discord.AllowedMentions.none()
-# The durable reminder's own grace only bounds a backlog: the late policy is ours (service.begin_occurrence).
-KIND_GRACE = timedelta(days=3660)
 PREVIEW_COUNT = 5
-# Discord trouble: keep retrying (at most every 10 minutes) until the late policy skips the occurrence.
-MAX_ATTEMPTS = 10_000
-MAX_BACKOFF = timedelta(minutes=10)
 REPAIR_JOB = "announce-repair"
 # /announce list: characters per page (under Discord's 2,000 with the page line) and trouble lines per entry.
 LIST_PAGE = 1850
-# Messages read after an occurrence's time when looking for a post made by an interrupted earlier attempt.
-HISTORY_LIMIT = 100
 LIST_RUNS = 5
-
-
-def may_announce(interaction: discord.Interaction) -> bool:
-    bot: AtlasBot = interaction.client  # type: ignore[assignment]
-    user = interaction.user
-    if member_has(user, Capability.MANAGE_COMMUNITY, bot.community):
-        return True
-    if bot.config.announcements.ambassadors_may_schedule and isinstance(user, discord.Member):
-        allowed = bot.community.ids_for(("ambassador",))
-        return any(role.id in allowed for role in user.roles)
-    return False
-
-
-def require_announcer() -> Any:
-    """App-command check: Maintainers, and Ambassadors when configured."""
-
-    async def predicate(interaction: discord.Interaction) -> bool:
-        if interaction.guild is None:
-            raise app_commands.NoPrivateMessage()
-        bot: AtlasBot = interaction.client  # type: ignore[assignment]
-        await bot.community.wait_known()
-        if not may_announce(interaction):
-            names = bot.community.display_name("maintainer")
-            if bot.config.announcements.ambassadors_may_schedule:
-                names += " or " + bot.community.display_name("ambassador")
-            raise NotAllowed(f"Only members with the {names} role can schedule and manage announcements.")
-        return True
-
-    def decorator(func: Any) -> Any:
-        setattr(func, CAPABILITY_ATTR, Capability.MANAGE_COMMUNITY)
-        return app_commands.check(predicate)(func)
-
-    return decorator
 
 
 def paginate(blocks: list[str], size: int) -> list[str]:
@@ -99,23 +58,6 @@ def paginate(blocks: list[str], size: int) -> list[str]:
     return pages
 
 
-def render(row_title: str | None, body: str, role_id: int | None) -> tuple[str | None, discord.Embed | None]:
-    """The post: the role mention (if any) then the text, or the text in an embed under its title."""
-    mention = f"<@&{role_id}>" if role_id else None
-    if row_title:
-        embed = discord.Embed(title=row_title, description=body, colour=discord.Colour.blurple())
-        return mention, embed
-    return (f"{mention}\n{body}" if mention else body), None
-
-
-def post_mentions(role_id: int | None) -> discord.AllowedMentions:
-    if role_id is None:
-        return NO_MENTIONS
-    return discord.AllowedMentions(
-        everyone=False, users=False, roles=[discord.Object(role_id)], replied_user=False
-    )
-
-
 def occurrences_text(parsed: when_module.Once | when_module.Recurrence, now: datetime) -> list[datetime]:
     if isinstance(parsed, when_module.Once):
         return [parsed.starts_at]
@@ -124,7 +66,10 @@ def occurrences_text(parsed: when_module.Once | when_module.Recurrence, now: dat
 
 @app_commands.guild_only()
 class AnnounceCog(
-    commands.GroupCog, group_name="announce", group_description="Scheduled and recurring community announcements"
+    AnnouncementHandlers,
+    commands.GroupCog,
+    group_name="announce",
+    group_description="Scheduled and recurring community announcements",
 ):
     def __init__(self, bot: AtlasBot) -> None:
         self.bot = bot
@@ -134,7 +79,11 @@ class AnnounceCog(
     async def cog_load(self) -> None:
         self.bot.reminders.register(
             ReminderKind(
-                service.POST, self._post, grace=KIND_GRACE, max_attempts=MAX_ATTEMPTS, max_backoff=MAX_BACKOFF
+                service.POST,
+                self._post,
+                grace=service.KIND_GRACE,
+                max_attempts=service.MAX_ATTEMPTS,
+                max_backoff=service.MAX_BACKOFF,
             )
         )
         self.bot.scheduler.add_job(Job(REPAIR_JOB, {"hour": 4, "minute": 40}, self.repair_job))
@@ -150,9 +99,8 @@ class AnnounceCog(
         if replanned:
             log.warning("announce: replanned %s occurrence(s) whose reminder was missing", replanned)
 
-    @property
-    def _grace(self) -> timedelta:
-        return timedelta(minutes=self.bot.config.announcements.grace_minutes)
+    def _may_announce(self, interaction: discord.Interaction) -> bool:
+        return member_has(interaction.user, Capability.SCHEDULE_ANNOUNCEMENTS, self.bot.community, self.bot.config)
 
     # -- parsing ---------------------------------------------------------------------------------------------
     def _zone(self, zone: str | None) -> str:
@@ -226,7 +174,7 @@ class AnnounceCog(
             # /announce edit without a zone reads the time in the announcement's zone, as the edit saves it.
             async with self.bot.sessions() as session:
                 row = await session.get(Announcement, announcement_id)
-            if row is not None and row.guild_id == self.bot.guild_id and may_announce(interaction):
+            if row is not None and row.guild_id == self.bot.guild_id and self._may_announce(interaction):
                 zone = row.zone
         if not current.strip():
             return [
@@ -251,7 +199,7 @@ class AnnounceCog(
     async def announcement_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[int]]:
-        if not may_announce(interaction):
+        if not self._may_announce(interaction):
             return []
         async with self.bot.sessions() as session:
             rows = await service.announcements(session, self.bot.guild_id)
@@ -277,7 +225,7 @@ class AnnounceCog(
         event_minutes="How long that event lasts, in minutes (default 60)",
     )
     @app_commands.autocomplete(when=when_autocomplete, zone=zone_autocomplete)
-    @require_announcer()
+    @require(Capability.SCHEDULE_ANNOUNCEMENTS)
     async def schedule(
         self,
         interaction: discord.Interaction,
@@ -397,7 +345,7 @@ class AnnounceCog(
     # -- /announce list --------------------------------------------------------------------------------------
     @app_commands.command(name="list", description="The scheduled announcements (maintainers)")
     @app_commands.describe(page="Which page, when the list is long")
-    @require_announcer()
+    @require(Capability.SCHEDULE_ANNOUNCEMENTS)
     async def list_(self, interaction: discord.Interaction, page: app_commands.Range[int, 1, 100] = 1) -> None:
         async with self.bot.sessions() as session:
             listed = await service.listed_announcements(session, self.bot.guild_id, self.bot.clock.now())
@@ -453,7 +401,7 @@ class AnnounceCog(
     @app_commands.autocomplete(
         announcement=announcement_autocomplete, when=when_autocomplete, zone=zone_autocomplete
     )
-    @require_announcer()
+    @require(Capability.SCHEDULE_ANNOUNCEMENTS)
     async def edit(
         self,
         interaction: discord.Interaction,
@@ -558,172 +506,20 @@ class AnnounceCog(
     @app_commands.command(name="pause", description="Pause an announcement (maintainers)")
     @app_commands.describe(announcement="The announcement")
     @app_commands.autocomplete(announcement=announcement_autocomplete)
-    @require_announcer()
+    @require(Capability.SCHEDULE_ANNOUNCEMENTS)
     async def pause(self, interaction: discord.Interaction, announcement: int) -> None:
         await self._transition(interaction, announcement, "pause")
 
     @app_commands.command(name="resume", description="Resume a paused announcement (maintainers)")
     @app_commands.describe(announcement="The announcement")
     @app_commands.autocomplete(announcement=announcement_autocomplete)
-    @require_announcer()
+    @require(Capability.SCHEDULE_ANNOUNCEMENTS)
     async def resume(self, interaction: discord.Interaction, announcement: int) -> None:
         await self._transition(interaction, announcement, "resume")
 
     @app_commands.command(name="cancel", description="Cancel an announcement for good (maintainers)")
     @app_commands.describe(announcement="The announcement")
     @app_commands.autocomplete(announcement=announcement_autocomplete)
-    @require_announcer()
+    @require(Capability.SCHEDULE_ANNOUNCEMENTS)
     async def cancel(self, interaction: discord.Interaction, announcement: int) -> None:
         await self._transition(interaction, announcement, "cancel")
-
-    # -- posting ---------------------------------------------------------------------------------------------
-    async def _post(self, reminder: Reminder) -> None:
-        now = self.bot.clock.now()
-        announcement_id = reminder.payload["id"]
-        async with self.bot.sessions.begin() as session:
-            step = await service.begin_occurrence(
-                session, self.bot.reminders, service.POST, reminder.payload, now, self._grace
-            )
-            if step.action in ("send", "check"):
-                row = step.row
-                assert isinstance(row, Announcement) and step.due is not None
-                title, body, role_id, channel_id, due = row.title, row.body, row.role_id, row.channel_id, step.due
-        if step.action not in ("send", "check"):
-            if step.action == "skip":
-                # After the transaction: the event sync writes in its own session (SQLite's one writer).
-                log.info("announcement %s: occurrence %s skipped (late)", announcement_id, step.due)
-                await self._sync_after(announcement_id)
-            return
-        content, embed = render(title, body, role_id)
-        outcome: tuple[str, int | None, str]
-        try:
-            channel = self.bot.get_channel(channel_id) or await self.bot.fetch_channel(channel_id)
-            if not isinstance(channel, discord.abc.Messageable):
-                raise PermanentSendError("the channel is not one I can post in")
-            found = await self._find_post(channel, due, content, embed) if step.action == "check" else None
-            if found is not None:
-                log.info("announcement %s: occurrence %s was posted by an earlier attempt", announcement_id, due)
-                outcome = (service.POSTED, found.id, "")
-            elif step.late:
-                outcome = (service.SKIPPED, None, f"the bot was down past the {service.span(self._grace)} grace")
-            else:
-                # The nonce makes Discord answer a retry of the same request (discord.py's own, after a lost
-                # 5xx answer) with the message it already made, instead of a second one.
-                message = await channel.send(
-                    content,
-                    embed=embed,
-                    allowed_mentions=post_mentions(role_id),
-                    nonce=f"a{announcement_id}.{int(due.timestamp())}"[:25],
-                )
-                outcome = (service.POSTED, message.id, "")
-        except Exception as exc:
-            error = classify_error(exc)
-            if isinstance(error, TransientSendError):
-                raise error from exc  # the dispatcher retries the same occurrence (its run stays "sending")
-            note = str(error) if isinstance(error, PermanentSendError) else f"error: {exc!r}"
-            log.warning("announcement %s: occurrence %s not posted: %s", announcement_id, due, note)
-            outcome = (service.FAILED, None, note)
-        async with self.bot.sessions.begin() as session:
-            await service.finish_occurrence(
-                session, self.bot.reminders, service.POST, announcement_id, due, self.bot.clock.now(), outcome
-            )
-        await self._sync_after(announcement_id)
-
-    async def _find_post(
-        self, channel: discord.abc.Messageable, due: datetime, content: str | None, embed: discord.Embed | None
-    ) -> discord.Message | None:
-        """The occurrence's post by an earlier attempt, if it is in the channel (the bot sees its own messages'
-        content); None when it is not, or when the history cannot be read (then it is posted: a missed
-        announcement is worse than a rare double)."""
-        me = self.bot.user
-        after = discord.Object(discord.utils.time_snowflake(due - timedelta(minutes=1)))
-        try:
-            async for message in channel.history(limit=HISTORY_LIMIT, after=after, oldest_first=True):
-                if me is None or message.author.id != me.id or message.content != (content or ""):
-                    continue
-                if embed is None or (
-                    message.embeds
-                    and message.embeds[0].title == embed.title
-                    and message.embeds[0].description == embed.description
-                ):
-                    return message
-        except discord.Forbidden:
-            log.warning("announcement: cannot read the history of %s to look for an earlier post", channel)
-        return None
-
-    # -- the optional native event ---------------------------------------------------------------------------
-    async def _sync_after(self, announcement_id: int) -> None:
-        problem = await self.sync_event(announcement_id)
-        if problem:
-            log.warning("announcement %s: %s", announcement_id, problem)
-
-    async def sync_event(self, announcement_id: int, *, refresh: bool = False) -> str | None:
-        """Bring the native event in line with the announcement: one (EXTERNAL) for its next occurrence while it
-        is active; one for a coming occurrence that moved (an edit) is moved, and with ``refresh`` (after an
-        edit) also renamed; one made for an occurrence that is no longer coming (paused, cancelled) is cancelled.
-        Each change is recorded as soon as Discord made it; the problem in words, or None."""
-        async with self._events:
-            now = self.bot.clock.now()
-            async with self.bot.sessions() as session:
-                row = await session.get(Announcement, announcement_id)
-                if row is None:
-                    return None
-                want = service.event_wanted(row, now)
-                event_id, event_for = row.event_id, row.event_for
-                name = (row.title or " ".join(row.body.split()))[:100]
-                location, minutes = row.event_location, row.event_minutes
-            guild = self.bot.get_guild(self.bot.guild_id)
-            if guild is None:
-                return "the server is not available"
-            moved = event_for != want or refresh
-            if event_id is not None and want is not None and event_for is not None and event_for > now and moved:
-                # Edited: the same event moved and renamed (members who marked interest keep it).
-                try:
-                    event = await guild.fetch_scheduled_event(event_id)
-                    if event.status is discord.EventStatus.scheduled:
-                        await event.edit(
-                            name=name or "Announcement",
-                            start_time=want,
-                            end_time=want + timedelta(minutes=minutes),
-                            location=location,
-                        )
-                        await self._record_event(announcement_id, event_id, want)
-                        return None
-                except discord.NotFound:
-                    pass  # deleted by hand: a new one is made below
-                except discord.HTTPException as exc:
-                    return f"The native event could not be changed: {exc.text or exc.status}."
-            if event_id is not None and event_for != want:
-                if event_for is not None and event_for > now:  # its occurrence is not coming any more
-                    try:
-                        event = await guild.fetch_scheduled_event(event_id)
-                        if event.status is discord.EventStatus.scheduled:
-                            await event.cancel()
-                    except discord.NotFound:
-                        pass
-                    except discord.HTTPException as exc:
-                        return f"The old native event could not be cancelled: {exc.text or exc.status}."
-                # A past occurrence's event is left as it is: Discord starts and ends an external event itself.
-                await self._record_event(announcement_id, None, None)
-                event_id = None
-            if want is None or event_id is not None or location is None:
-                return None
-            try:
-                event = await guild.create_scheduled_event(
-                    name=name or "Announcement",
-                    start_time=want,
-                    end_time=want + timedelta(minutes=minutes),
-                    entity_type=discord.EntityType.external,
-                    privacy_level=discord.PrivacyLevel.guild_only,
-                    location=location,
-                )
-            except discord.HTTPException as exc:
-                return f"The native event could not be made: {exc.text or exc.status}."
-            await self._record_event(announcement_id, event.id, want)
-            return None
-
-    async def _record_event(self, announcement_id: int, event_id: int | None, event_for: datetime | None) -> None:
-        async with self.bot.sessions.begin() as session:
-            row = await session.get(Announcement, announcement_id)
-            if row is not None:
-                row.event_id, row.event_for = event_id, event_for

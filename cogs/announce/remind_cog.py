@@ -19,7 +19,7 @@ from bot.members import get_member
 from bot.reminders import PermanentSendError, ReminderKind, TransientSendError, classify_error
 from bot.timefmt import discord_ts
 from cogs.announce import service
-from cogs.announce.cog import MAX_ATTEMPTS, MAX_BACKOFF
+from cogs.announce.views import NO_MENTIONS
 from models import Reminder
 from models.announcements import PersonalReminder
 
@@ -28,8 +28,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NO_MENTIONS = discord.AllowedMentions.none()
-KIND_GRACE = timedelta(days=3660)  # the late policy is ours ([reminders] personal_grace_minutes)
 HISTORY_LIMIT = 50  # messages read after a reminder's time when a retry looks for an earlier attempt's
 
 
@@ -48,7 +46,11 @@ class RemindCog(commands.GroupCog, group_name="remind", group_description="Your 
     async def cog_load(self) -> None:
         self.bot.reminders.register(
             ReminderKind(
-                service.REMIND, self._send, grace=KIND_GRACE, max_attempts=MAX_ATTEMPTS, max_backoff=MAX_BACKOFF
+                service.REMIND,
+                self._send,
+                grace=service.KIND_GRACE,  # the late policy is ours ([reminders] personal_grace_minutes)
+                max_attempts=service.MAX_ATTEMPTS,
+                max_backoff=service.MAX_BACKOFF,
             )
         )
 

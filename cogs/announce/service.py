@@ -32,6 +32,13 @@ POSTED, SKIPPED, FAILED = "posted", "skipped", "failed"
 SENDING = "sending"
 
 
+# The durable reminders' own grace only bounds a backlog: the late policy is ours (begin_occurrence). Discord
+# trouble: keep retrying (at most every 10 minutes) until the late policy skips the occurrence.
+KIND_GRACE = timedelta(days=3660)
+MAX_ATTEMPTS = 10_000
+MAX_BACKOFF = timedelta(minutes=10)
+
+
 class RuleError(ValueError):
     """Refused with the reason in words."""
 

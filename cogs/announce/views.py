@@ -15,6 +15,8 @@ from bot.errors import handle_interaction_error
 Submit = Callable[[discord.Interaction, str], Awaitable[None]]
 Decide = Callable[[discord.Interaction], Awaitable[None]]
 
+# Replies and posts echo member text: nothing in them pings unless a send names its one deliberate mention.
+NO_MENTIONS = discord.AllowedMentions.none()
 BODY_MAX = 1800  # a post is the role mention (about 25 characters) plus this, under Discord's 2,000
 
 
