@@ -52,7 +52,9 @@ class Announcement(Base):
 
 
 class AnnouncementRun(Base):
-    """One occurrence's outcome: ``posted`` (with its message) or ``skipped`` (found past its grace)."""
+    """One occurrence's outcome: ``posted`` (with its message), ``skipped`` (found past its grace) or ``failed``
+    (refused by Discord); ``sending`` while the post is going out (a later attempt that finds it looks in the
+    channel for the post before posting)."""
 
     __tablename__ = "announcement_runs"
     __table_args__ = (UniqueConstraint("announcement_id", "due_at"),)
