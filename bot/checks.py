@@ -8,6 +8,7 @@ never locked out.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -33,6 +34,7 @@ class Capability(StrEnum):
     # Profile visibility (bot/privacy.py): holders count as members of the community, and as mentors.
     VIEW_COMMUNITY_PROFILES = "see profiles shared with members of the community"
     VIEW_RESTRICTED_PROFILES = "see profiles shared with mentors and maintainers"
+    SCHEDULE_ANNOUNCEMENTS = "schedule and manage announcements"
 
 
 # Capability -> the config role keys (RolesSection fields) whose holders have it.
@@ -53,25 +55,43 @@ POLICY: dict[Capability, tuple[str, ...]] = {
         "mentor",
     ),
     Capability.VIEW_RESTRICTED_PROFILES: ("mentor", "maintainer"),
+    Capability.SCHEDULE_ANNOUNCEMENTS: ("maintainer",),
 }
+
+# Roles that hold a capability only while the configuration (``bot.config``) says so.
+CONFIGURED_POLICY: dict[Capability, tuple[tuple[str, Callable[[Any], bool]], ...]] = {
+    Capability.SCHEDULE_ANNOUNCEMENTS: (
+        ("ambassador", lambda config: config.announcements.ambassadors_may_schedule),
+    ),
+}
+
+
+def _role_keys(capability: Capability, config: Any | None) -> tuple[str, ...]:
+    extra = tuple(key for key, on in CONFIGURED_POLICY.get(capability, ()) if config is not None and on(config))
+    return POLICY[capability] + extra
 
 # Marker set on commands so a suite-wide test can prove every privileged command has a check.
 CAPABILITY_ATTR = "__atlas_capability__"
 
 
-def member_has(member: discord.Member | discord.User, capability: Capability, community: CommunityRoles) -> bool:
+def member_has(
+    member: discord.Member | discord.User, capability: Capability, community: CommunityRoles, config: Any = None
+) -> bool:
+    """``config`` (``bot.config``): also the roles ``CONFIGURED_POLICY`` turns on."""
     if not isinstance(member, discord.Member):
         return False
     if member.guild_permissions.administrator or member.guild.owner_id == member.id:
         return True
-    allowed = community.ids_for(POLICY[capability])
+    allowed = community.ids_for(_role_keys(capability, config))
     return any(role.id in allowed for role in member.roles)
 
 
-def ensure(member: discord.Member | discord.User, capability: Capability, community: CommunityRoles) -> None:
+def ensure(
+    member: discord.Member | discord.User, capability: Capability, community: CommunityRoles, config: Any = None
+) -> None:
     """The same check for buttons and modals, which app-command checks do not cover: pass ``bot.community``."""
-    if not member_has(member, capability, community):
-        names = " or ".join(community.display_name(key) for key in POLICY[capability])
+    if not member_has(member, capability, community, config):
+        names = " or ".join(community.display_name(key) for key in _role_keys(capability, config))
         raise NotAllowed(f"Only members with the {names} role can {capability.value}.")
 
 
@@ -83,7 +103,7 @@ def require(capability: Capability) -> Any:
             raise app_commands.NoPrivateMessage()
         community = interaction.client.community  # type: ignore[attr-defined]
         await community.wait_known()
-        ensure(interaction.user, capability, community)
+        ensure(interaction.user, capability, community, getattr(interaction.client, "config", None))
         return True
 
     def decorator(func: T) -> T:

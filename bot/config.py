@@ -23,7 +23,17 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 # Feature packages under cogs/ that can be loaded; a feature is added here when it lands.
-KNOWN_COGS = ("meta", "onboarding", "recognition", "privacy", "cohorts", "officehours", "qa", "mentorship")
+KNOWN_COGS = (
+    "meta",
+    "onboarding",
+    "recognition",
+    "privacy",
+    "cohorts",
+    "officehours",
+    "qa",
+    "mentorship",
+    "announce",
+)
 
 Snowflake = Annotated[int, Field(ge=0, lt=2**64)]
 
@@ -347,6 +357,18 @@ class RemindersSection(Section):
     default_grace_minutes: int = Field(60, ge=0, le=10080)
     max_attempts: int = Field(5, ge=1, le=50)
     poll_seconds: int = Field(30, ge=1, le=3600)
+    # /remind me: active reminders one member may hold, and how late one found after a restart still goes out.
+    max_active_per_member: int = Field(25, ge=1, le=500)
+    personal_grace_minutes: int = Field(1440, ge=0, le=10080)
+
+
+class AnnouncementsSection(Section):
+    # An occurrence found late (the bot was down) is still posted within this many minutes, else skipped.
+    grace_minutes: int = Field(60, ge=0, le=10080)
+    # Whether Ambassadors may schedule and manage announcements too (Maintainers always may).
+    ambassadors_may_schedule: bool = False
+    # Announcements (active or paused) a server may hold at once.
+    max_active: int = Field(50, ge=1, le=1000)
 
 
 class CommunitySection(Section):
@@ -463,6 +485,7 @@ class Config(Section):
     mentorship: MentorshipSection = Field(default_factory=MentorshipSection)
     qa: QaSection = Field(default_factory=QaSection)
     reminders: RemindersSection = Field(default_factory=RemindersSection)
+    announcements: AnnouncementsSection = Field(default_factory=AnnouncementsSection)
     community: CommunitySection = Field(default_factory=CommunitySection)
     recognition: RecognitionSection = Field(default_factory=RecognitionSection)
 

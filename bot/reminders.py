@@ -332,7 +332,7 @@ class Reminders:
                 else:
                     self.notify()
 
-            def after_rollback(_sync_session: Any) -> None:
+            def after_rollback(_sync_session: Any, _previous_transaction: Any) -> None:
                 pending.clear()
 
             event.listen(session.sync_session, "after_commit", after_commit)

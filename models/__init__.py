@@ -1,5 +1,6 @@
 """All tables, imported here so ``Base.metadata`` is complete for Alembic and tests."""
 
+from models.announcements import Announcement, AnnouncementRun, PersonalReminder
 from models.base import Base, UTCDateTime
 from models.cohorts import (
     Cohort,
@@ -46,6 +47,8 @@ from models.recognition import (
 )
 
 __all__ = [
+    "Announcement",
+    "AnnouncementRun",
     "BadgeAward",
     "BadgeRevocation",
     "Base",
@@ -80,6 +83,7 @@ __all__ = [
     "OfficeHourQueueEntry",
     "OfficeHourRsvp",
     "OfficeHourSeries",
+    "PersonalReminder",
     "QaAnswer",
     "QaQuestion",
     "QaQuestionTag",
