@@ -307,15 +307,21 @@ class QaCog(commands.Cog):
 
     @commands.Cog.listener()
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
-        channel = self.bot.get_channel(payload.channel_id)
-        if not self.is_qa_thread(channel) or payload.message_id == payload.channel_id:
+        # Found by its ids in the database: an archived thread is not in the bot's cache (Discord sends the
+        # delete all the same), so get_channel cannot say whether this is a Q&A thread.
+        if payload.message_id == payload.channel_id or payload.guild_id != self.bot.guild_id:
             return
         async with self.bot.sessions.begin() as session:
             was_accepted = await service.delete_answer(
-                session, self.rules, self.policy, payload.message_id, self.bot.clock.now()
+                session, self.rules, self.policy, payload.message_id, self.bot.clock.now(),
+                thread_id=payload.channel_id,
             )
-        if was_accepted and isinstance(channel, discord.Thread):
-            await self._show_solved(channel, await self._is_solved(channel.id))
+        if was_accepted:
+            try:
+                thread = await self._thread_for(payload.channel_id)
+            except PermanentSendError:
+                return
+            await self._set_post(thread, solved=await self._is_solved(thread.id))
 
     async def _is_solved(self, thread_id: int) -> bool:
         async with self.bot.sessions() as session:
@@ -501,6 +507,12 @@ class QaCog(commands.Cog):
             )
         self.bot.ledger_recorded(asker)
         self.bot.scheduler.kick()
+        # The post's owner is the bot, so Discord does not make the asker a thread member: without this they
+        # are not notified of answers in their own question.
+        try:
+            await thread.add_user(user)
+        except discord.HTTPException as exc:
+            log.warning("could not add the asker to their question %s: %s", thread.id, exc)
         await interaction.followup.send(f"Posted: {thread.jump_url}", ephemeral=True)
 
     # -- accepting ------------------------------------------------------------------------------------------------
@@ -600,7 +612,7 @@ class QaCog(commands.Cog):
         for member in (answerer, asker):
             if member is not None:
                 self.bot.ledger_recorded(member)
-        problems = await self._show_solved(thread, True)
+        problems = await self._set_post(thread, solved=True)
         if result.replaced_message_id is not None:
             await self._pin(thread, result.replaced_message_id, pin=False)
         if not await self._pin(thread, message_id, pin=True):
@@ -634,28 +646,35 @@ class QaCog(commands.Cog):
             log.warning("could not add the %r tag to the Q&A forum: %s", name, exc)
             return None
 
-    async def _show_solved(self, thread: discord.Thread, solved: bool) -> list[str]:
-        """The Solved tag on (or off) the post; returns what could not be done."""
-        forum = thread.parent
+    async def _set_post(self, thread: discord.Thread, *, solved: bool) -> list[str]:
+        """The Solved tag on (or off) the post, unarchiving it in the same edit: Discord refuses tag changes
+        and pins in an archived thread (50083) unless the edit also sets ``archived`` false. Returns what could
+        not be done."""
+        forum = thread.parent if isinstance(thread.parent, discord.ForumChannel) else self.bot.get_channel(
+            thread.parent_id
+        )
         if not isinstance(forum, discord.ForumChannel):
             return []
         tag = await self._solved_tag(forum) if solved else None
         name = self.bot.config.qa.solved_tag.lower()
         current = [t for t in thread.applied_tags if t.name.lower() != name]
-        if solved:
-            if tag is None:
-                return ["tag the post"]
-            wanted = [tag, *current][:5]  # Discord: at most 5 tags on a post; Solved goes first
+        if solved and tag is None:
+            wanted, problems = current, ["tag the post"]
         else:
-            wanted = current
-        if [t.id for t in wanted] == [t.id for t in thread.applied_tags]:
-            return []
+            # Discord: at most 5 tags on a post; Solved goes first.
+            wanted, problems = ([tag, *current][:5] if tag is not None else current), []
+        same = [t.id for t in wanted] == [t.id for t in thread.applied_tags]
+        if same and not thread.archived:
+            return problems
         try:
-            await thread.edit(applied_tags=wanted)
+            if thread.archived:
+                await thread.edit(archived=False, applied_tags=wanted)
+            else:
+                await thread.edit(applied_tags=wanted)
         except discord.HTTPException as exc:
             log.warning("could not change the tags of %s: %s", thread.id, exc)
             return ["tag the post"]
-        return []
+        return problems
 
     async def _pin(self, thread: discord.Thread, message_id: int, *, pin: bool) -> bool:
         message = thread.get_partial_message(message_id)
@@ -737,7 +756,7 @@ class QaCog(commands.Cog):
         await interaction.response.send_message(
             f"🔓 Reopened by {interaction.user.mention}: answers welcome again.", allowed_mentions=NO_MENTIONS
         )
-        await self._show_solved(thread, False)
+        await self._set_post(thread, solved=result.solved)
         if result.unaccepted_message_id is not None:
             await self._pin(thread, result.unaccepted_message_id, pin=False)
 

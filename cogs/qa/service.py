@@ -34,13 +34,16 @@ from cogs.qa import export, search
 from models import LedgerEvent, Member
 from models.qa import QaAnswer, QaQuestion, QaQuestionTag, QaSubscription, QaVote
 
-OPEN, SOLVED, CLOSED = "open", "solved", "closed"
+# A question's state is open or solved; closing is ``closed_at`` on top of either (so closing a solved
+# question keeps it in the knowledge base).
+OPEN, SOLVED = "open", "solved"
 UP, DOWN = 1, -1
 # Reminder kinds (durable; bot/reminders.py): the idle reminder to the asker, then the post to subscribers.
 IDLE = "qa.idle"
 SUBSCRIBERS = "qa.subscribers"
 REVERSED_VOTE = "qa_vote_reversed"
 REVERSED_ACCEPT = "qa_accept_reversed"
+REVERSED_ANSWER = "qa_answer_reversed"
 ACCEPTED = "answer_accepted"
 MARKED = "solution_marked"
 VOTE_KINDS = {(True, UP): "question_upvoted", (True, DOWN): "question_downvoted"} | {
@@ -289,15 +292,24 @@ async def edit_answer(session: AsyncSession, message_id: int, body: str, now: da
 
 
 async def delete_answer(
-    session: AsyncSession, rules: QaRules, policy: ledger.LedgerPolicy, message_id: int, now: datetime
+    session: AsyncSession,
+    rules: QaRules,
+    policy: ledger.LedgerPolicy,
+    message_id: int,
+    now: datetime,
+    *,
+    thread_id: int | None = None,
 ) -> bool | None:
     """A deleted message: out of search; an accepted one is un-accepted (its points reversed, the question
-    open again). None when it was no stored answer; else whether it was the accepted one."""
+    open again). None when it was no stored answer (of the question in ``thread_id``, when given); else
+    whether it was the accepted one."""
     answer = await session.scalar(select(QaAnswer).where(QaAnswer.message_id == message_id))
     if answer is None or answer.deleted_at is not None:
         return None
     question = await session.get(QaQuestion, answer.question_id)
     assert question is not None
+    if thread_id is not None and question.thread_id != thread_id:
+        return None
     await lock_question(session, question)
     await session.refresh(answer)
     if answer.deleted_at is not None:
@@ -311,6 +323,26 @@ async def delete_answer(
         if question.state == SOLVED:
             question.state, question.solved_at = OPEN, None
     await session.flush()
+    if answer.author_id is not None and not await session.scalar(
+        select(func.count()).where(
+            QaAnswer.question_id == question.id,
+            QaAnswer.author_id == answer.author_id,
+            QaAnswer.deleted_at.is_(None),
+        )
+    ):
+        # Their last answer here is gone: answer_posted is taken back (once; answering again earns nothing,
+        # so posting and deleting cannot farm it).
+        await ledger.lock_members(session, [answer.author_id])
+        await _reverse(
+            session,
+            rules,
+            policy,
+            member_id=answer.author_id,
+            kind=REVERSED_ANSWER,
+            reference=f"qa:answered:{question.id}:{answer.author_id}",
+            subject=question.asker_id,
+            now=now,
+        )
     await search.drop_answer(session, answer.id)
     await search.index_question(session, question.id)
     return was_accepted
@@ -499,7 +531,7 @@ async def _granted(session: AsyncSession, member_id: int, reference: str) -> int
         select(LedgerEvent.points).where(
             LedgerEvent.member_id == member_id,
             LedgerEvent.reference == reference,
-            LedgerEvent.kind.not_in((REVERSED_VOTE, REVERSED_ACCEPT)),
+            LedgerEvent.kind.not_in((REVERSED_VOTE, REVERSED_ACCEPT, REVERSED_ANSWER)),
         )
     )
 
@@ -605,13 +637,13 @@ async def accept(
         raise QaError("That question or answer was deleted.")
     if answer.question_id != question.id:
         raise QaError("That message is not an answer to this question.")
-    if question.state == CLOSED:
+    if question.closed_at is not None:
         raise QaError("This question is closed: reopen it first.")
     if answer.message_id == question.thread_id:
         raise QaError("The question itself cannot be its solution: pick an answer in the thread.")
     await lock_question(session, question)
     await session.refresh(answer)
-    if question.state == CLOSED:
+    if question.closed_at is not None:
         raise QaError("This question is closed: reopen it first.")
     if answer.accepted:
         return AcceptResult(question, answer, True, None, 0)
@@ -625,7 +657,7 @@ async def accept(
         await _unaccept(session, rules, policy, question, previous, now)
         replaced = previous.message_id
     answer.accepted = True
-    question.state, question.solved_at, question.closed_at = SOLVED, now, None
+    question.state, question.solved_at = SOLVED, now
     question.last_activity_at = now
     await session.flush()
     points = 0
@@ -720,14 +752,15 @@ async def latest_answer(session: AsyncSession, question: QaQuestion) -> QaAnswer
 async def close(
     session: AsyncSession, question: QaQuestion, *, by_member_id: int, moderator: bool, now: datetime
 ) -> bool:
-    """Close (no more answers wanted); False when it was closed already. A solved question stays solved
-    underneath: its accepted answer and points are kept."""
+    """Close (no more answers wanted); False when it was closed already. Closing is ``closed_at`` alone:
+    ``state`` stays solved or open, so a solved question stays in the knowledge base with its accepted answer
+    and points."""
     if not may_manage(question, by_member_id, moderator):
         raise QaError("Only the member who asked (or a maintainer) can close this question.")
     await lock_question(session, question)
-    if question.state == CLOSED:
+    if question.closed_at is not None:
         return False
-    question.state, question.closed_at = CLOSED, now
+    question.closed_at = now
     await session.flush()
     await search.index_question(session, question.id)
     return True
@@ -737,6 +770,7 @@ async def close(
 class ReopenResult:
     reopened: bool
     unaccepted_message_id: int | None  # the answer that is no longer the solution (to unpin)
+    solved: bool = False  # still solved (a closed solved question reopened keeps its accept)
 
 
 async def reopen(
@@ -749,11 +783,17 @@ async def reopen(
     moderator: bool,
     now: datetime,
 ) -> ReopenResult:
-    """Open again: a closed question, or a solved one whose solution turned out wrong (it is un-accepted and
-    its points reversed)."""
+    """Open again: a closed question (only the close is undone: a solved one keeps its accepted answer), or a
+    solved one whose solution turned out wrong (it is un-accepted and its points reversed)."""
     if not may_manage(question, by_member_id, moderator):
         raise QaError("Only the member who asked (or a maintainer) can reopen this question.")
     await lock_question(session, question)
+    if question.closed_at is not None:
+        question.closed_at = None
+        question.last_activity_at = now
+        await session.flush()
+        await search.index_question(session, question.id)
+        return ReopenResult(True, None, question.state == SOLVED)
     if question.state == OPEN:
         return ReopenResult(False, None)
     unaccepted = None
@@ -761,7 +801,7 @@ async def reopen(
     if previous is not None:
         await _unaccept(session, rules, policy, question, previous, now)
         unaccepted = previous.message_id
-    question.state, question.closed_at, question.solved_at = OPEN, None, None
+    question.state, question.solved_at = OPEN, None
     question.last_activity_at = now
     await session.flush()
     await search.index_question(session, question.id)
@@ -789,6 +829,7 @@ async def claim_thanks_prompt(session: AsyncSession, question_id: int, now: date
             QaQuestion.id == question_id,
             QaQuestion.thanks_prompted_at.is_(None),
             QaQuestion.state == OPEN,
+            QaQuestion.closed_at.is_(None),
             QaQuestion.answer_count > 0,
             QaQuestion.deleted_at.is_(None),
         )
@@ -809,7 +850,7 @@ async def idle_step(session: AsyncSession, rules: QaRules, question_id: int, now
     """What a due idle reminder does: remind the asker once (an open question idle for ``idle``), or come back
     when newer activity moved the idle time."""
     question = await session.get(QaQuestion, question_id)
-    if question is None or question.deleted_at is not None or question.state != OPEN:
+    if question is None or question.deleted_at is not None or question.state != OPEN or question.closed_at:
         return IdleStep("none")
     if question.idle_reminded_at is not None:
         return IdleStep("none")
@@ -860,6 +901,7 @@ async def subscribers_to_tell(
         question is None
         or question.deleted_at is not None
         or question.state != OPEN
+        or question.closed_at is not None
         or question.answer_count > 0
         or question.subscribers_notified_at is not None
     ):
@@ -924,6 +966,7 @@ async def unanswered(
     query = select(QaQuestion).where(
         QaQuestion.guild_id == guild_id,
         QaQuestion.state == OPEN,
+        QaQuestion.closed_at.is_(None),
         QaQuestion.answer_count == 0,
         QaQuestion.deleted_at.is_(None),
     )
@@ -1001,7 +1044,12 @@ async def kb_pages(session: AsyncSession, guild_id: int | None = None) -> list[e
 
 
 def export_row(question: QaQuestion) -> dict[str, Any]:
-    return {"title": question.title, "thread_id": question.thread_id, "state": question.state}
+    return {
+        "title": question.title,
+        "thread_id": question.thread_id,
+        "state": question.state,
+        "closed": question.closed_at is not None,
+    }
 
 
 # -- member data (/privacy export and delete) -------------------------------------------------------------------

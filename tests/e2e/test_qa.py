@@ -288,12 +288,12 @@ async def test_solved_by_asker_or_maintainer_refused_for_others_close_and_reopen
     await emu.until(lambda: "Solved" not in emu.applied_tags(thread) and not emu.pinned(thread))  # after the reply
     assert await qa.points("dave") == 5
     closed = await emu.slash(bob, "qa close", in_channel=thread)
-    assert "Closed" in closed.content and (await qa.question(thread.id)).state == "closed"
+    assert "Closed" in closed.content and (await qa.question(thread.id)).closed_at is not None
     not_yours = await emu.slash(carol, "qa reopen", in_channel=thread)
     assert not_yours.ephemeral and "Only the member who asked" in not_yours.content
-    assert (await qa.question(thread.id)).state == "closed"
+    assert (await qa.question(thread.id)).closed_at is not None
     again = await emu.slash(bob, "qa reopen", in_channel=thread)
-    assert again.error is None and (await qa.question(thread.id)).state == "open"
+    assert again.error is None and (await qa.question(thread.id)).closed_at is None
 
     outside = await emu.slash(bob, "solved", in_channel=qa.atlas.channel("welcome"))
     assert outside.ephemeral and "inside the question's post" in outside.content
@@ -465,3 +465,79 @@ async def test_the_bot_connects_without_the_intent_the_portal_does_not_allow(
         finally:
             await qa.atlas.stop()
             point_discord_at(None)
+
+
+async def test_deleting_the_accepted_answer_in_an_archived_thread_reopens_it(qa: QaWorld) -> None:
+    """Discord does not send archived threads to the bot's cache: the delete is found by its ids."""
+    emu = qa.emu
+    bob, carol = qa.atlas.members["bob"], qa.atlas.members["carol"]
+    thread = await qa.post("bob", "Raft log compaction", "When do I snapshot?")
+    reply = emu.post(carol, thread, "Snapshot when the log passes a size threshold.")
+    assert await qa.eventually(lambda: qa.answer(reply.id))
+    assert (await emu.slash(bob, "solved", in_channel=thread, answer=str(reply.id))).error is None
+    await emu.until(lambda: "Solved" in emu.applied_tags(thread))
+    emu.member_edit_thread(bob, thread, archived=True)
+    await qa.atlas.settle()
+    emu.delete_message(carol, reply)
+
+    async def reopened() -> bool:
+        row, answer = await qa.question(thread.id), await qa.answer(reply.id)
+        return row.state == "open" and answer.deleted_at is not None
+
+    assert await qa.eventually(reopened)
+    assert await qa.points("carol") == 0  # answer_posted and the accept both reversed
+    await emu.until(lambda: "Solved" not in emu.applied_tags(thread))
+
+
+async def test_reopen_after_close_of_a_solved_question_unarchives_and_untags(qa: QaWorld) -> None:
+    emu = qa.emu
+    bob, carol = qa.atlas.members["bob"], qa.atlas.members["carol"]
+    thread = await qa.post("bob", "Go maps and goroutines", "Is a map safe for concurrent writes?", ("go",))
+    reply = emu.post(carol, thread, "No: guard it with a sync.Mutex or use sync.Map.")
+    assert await qa.eventually(lambda: qa.answer(reply.id))
+    assert (await emu.slash(bob, "solved", in_channel=thread, answer=str(reply.id))).error is None
+    await emu.until(lambda: [m.id for m in emu.pinned(thread)] == [reply.id])
+    closed = await emu.slash(bob, "qa close", in_channel=thread)
+    assert "Closed" in closed.content
+    await emu.until(lambda: thread.archived)
+    row = await qa.question(thread.id)
+    assert row.state == "solved" and row.closed_at is not None  # still in the knowledge base
+    assert await qa.points("carol") == 5 + 15
+    found = await emu.slash(bob, "search", query="map concurrent writes", solved=True)
+    assert "Go maps and goroutines" in found.followups[-1].embeds[0]["description"]
+
+    reopened = await emu.slash(bob, "qa reopen", in_channel=thread)
+    assert reopened.error is None and "Reopened" in reopened.content
+    await emu.until(lambda: not thread.archived)
+    row = await qa.question(thread.id)
+    assert row.state == "solved" and row.closed_at is None  # reopening a close keeps the accept
+    assert await qa.points("carol") == 5 + 15
+    assert "Solved" in emu.applied_tags(thread)
+
+    # Reopening a solved question takes the accept back: tag off and unpinned, though Discord archived it.
+    emu.member_edit_thread(bob, thread, archived=True)
+    await qa.atlas.settle()
+    again = await emu.slash(bob, "qa reopen", in_channel=thread)
+    assert again.error is None
+    await emu.until(lambda: "Solved" not in emu.applied_tags(thread) and not emu.pinned(thread))
+    assert not thread.archived and (await qa.question(thread.id)).state == "open"
+    assert await qa.points("carol") == 5
+
+
+async def test_the_asker_is_added_to_their_ask_thread(qa: QaWorld) -> None:
+    emu, bob = qa.emu, qa.atlas.members["bob"]
+    opened = await emu.slash(bob, "ask", tag="python")
+    done = await emu.submit_modal(
+        bob,
+        opened,
+        {"qa:ask:title": "Python typing protocols", "qa:ask:body": "When do I use a Protocol over an ABC?"},
+    )
+    assert done.error is None
+    row = await qa.eventually(lambda: _newest_question(qa))
+    thread = emu.all_channels[row.thread_id]
+    assert bob.id in thread.thread_member_ids
+
+
+async def _newest_question(qa: QaWorld) -> QaQuestion | None:
+    async with qa.atlas.bot.sessions() as session:
+        return await session.scalar(select(QaQuestion).order_by(QaQuestion.id.desc()).limit(1))

@@ -340,7 +340,8 @@ async def test_unanswered_listing_and_deleted_answers(sessions, clock) -> None:
         await service.delete_answer(session, r, p, a.message_id, clock.now())
         q = await session.get(QaQuestion, q1.id)
         assert q.state == service.OPEN and q.answer_count == 0
-    assert await points(sessions, helper) == before - p.points["answer_accepted"]
+    # The accept and, their only answer here gone, answer_posted are taken back.
+    assert await points(sessions, helper) == before - p.points["answer_accepted"] - p.points["answer_posted"]
 
 
 # -- random sequences -------------------------------------------------------------------------------------------
