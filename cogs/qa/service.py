@@ -7,12 +7,16 @@ Ledger (bot/ledger.py), reputation always equal to the ledger's sum:
   same thread earn nothing more), with the asker as counterpart, so answering one's own question earns nothing;
 - a vote is an event for the post's author with the voter as counterpart (``answer_upvoted`` /
   ``question_upvoted``, vote kinds under the daily cap; ``answer_downvoted`` / ``question_downvoted`` take
-  ``downvote_points``). Changing or removing a vote appends a ``qa_vote_reversed`` event worth minus what the
-  old one was granted: the ledger stays append-only and the sum stays right. ``QaVote.seq`` numbers the
-  changes, so every event and reversal has its own reference (recording is idempotent on it);
+  ``downvote_points``). Changing or removing a vote appends a ``<kind>_reversed`` event
+  (``ledger.reversal_kind``, in the reversed kind's category, so every board drops) worth minus what the old
+  one was granted: the ledger stays append-only and the sum stays right. ``QaVote.seq`` numbers the changes,
+  so every event and reversal has its own reference (recording is idempotent on it);
 - an accept credits the answerer (``answer_accepted``, 0 points for an account younger than
-  ``min_account_age_days``) and the asker (``solution_marked``); un-accepting (another answer chosen, the
-  question reopened, the answer deleted) appends ``qa_accept_reversed`` events for both;
+  ``min_account_age_days``) and the asker (``solution_marked``), once per answer for good; un-accepting
+  (another answer chosen, the question reopened, the answer deleted) appends reversal-kind events for both,
+  and accepting that answer again restores them with reversal-kind events (badges count ``answer_accepted``
+  events, which switching must not grow); deleting a member's last answer in a question reverses
+  ``answer_posted``;
 - votes and accepts together are capped per pair (``[qa] pair_weekly_points`` in 7 days) by the ledger's
   ``PairLimit``, the one place anti-farming lives. A reversal never refunds that budget or the daily cap.
 """
@@ -41,9 +45,6 @@ UP, DOWN = 1, -1
 # Reminder kinds (durable; bot/reminders.py): the idle reminder to the asker, then the post to subscribers.
 IDLE = "qa.idle"
 SUBSCRIBERS = "qa.subscribers"
-REVERSED_VOTE = "qa_vote_reversed"
-REVERSED_ACCEPT = "qa_accept_reversed"
-REVERSED_ANSWER = "qa_answer_reversed"
 ACCEPTED = "answer_accepted"
 MARKED = "solution_marked"
 VOTE_KINDS = {(True, UP): "question_upvoted", (True, DOWN): "question_downvoted"} | {
@@ -338,7 +339,6 @@ async def delete_answer(
             rules,
             policy,
             member_id=answer.author_id,
-            kind=REVERSED_ANSWER,
             reference=f"qa:answered:{question.id}:{answer.author_id}",
             subject=question.asker_id,
             now=now,
@@ -525,14 +525,27 @@ async def _record_vote(
     return result.points
 
 
-async def _granted(session: AsyncSession, member_id: int, reference: str) -> int | None:
-    """The points the member's event with this reference was granted (None: no such event)."""
-    return await session.scalar(
-        select(LedgerEvent.points).where(
-            LedgerEvent.member_id == member_id,
-            LedgerEvent.reference == reference,
-            LedgerEvent.kind.not_in((REVERSED_VOTE, REVERSED_ACCEPT, REVERSED_ANSWER)),
+async def _granted(session: AsyncSession, member_id: int, reference: str) -> tuple[str, int] | None:
+    """The kind and points of the member's event with this reference (None: no such event). Reversals have
+    references of their own (``<reference>:undo:<n>`` / ``:redo:<n>``), so this finds the original."""
+    row = (
+        await session.execute(
+            select(LedgerEvent.kind, LedgerEvent.points).where(
+                LedgerEvent.member_id == member_id, LedgerEvent.reference == reference
+            )
         )
+    ).first()
+    return None if row is None else (str(row[0]), int(row[1]))
+
+
+async def _count_refs(session: AsyncSession, member_id: int, prefix: str) -> int:
+    return int(
+        await session.scalar(
+            select(func.count()).where(
+                LedgerEvent.member_id == member_id, LedgerEvent.reference.like(f"{prefix}%")
+            )
+        )
+        or 0
     )
 
 
@@ -542,40 +555,44 @@ async def _reverse(
     policy: ledger.LedgerPolicy,
     *,
     member_id: int,
-    kind: str,
     reference: str,
     subject: int | None,
     now: datetime,
-) -> None:
-    granted = await _granted(session, member_id, reference)
-    if not granted:
-        return  # nothing was given (self, capped to 0, or never recorded): nothing to take back
+    restore: bool = False,
+) -> int:
+    """Take back (or, ``restore``, give back after a take-back) what the member's event ``reference`` was
+    granted, as an event of the reversal kind of that event's kind (``ledger.reversal_kind``): it lands in the
+    same category, and the original kind's count (what badges count) does not grow. Balanced: taken back only
+    while it counts, restored only while taken back. Returns the points moved."""
+    original = await _granted(session, member_id, reference)
+    if original is None or not original[1]:
+        return 0  # nothing was given (self, capped to 0, or never recorded): nothing to move
+    kind, granted = original
+    undone = await _count_refs(session, member_id, f"{reference}:undo:")
+    redone = await _count_refs(session, member_id, f"{reference}:redo:")
+    if (undone > redone) != restore:
+        return 0
+    moved = granted if restore else -granted
     await ledger.record_event(
         session,
         policy,
         guild_id=rules.guild_id,
         member_id=member_id,
-        kind=kind,
-        reference=f"{reference}:undo",
+        kind=ledger.reversal_kind(kind),
+        reference=f"{reference}:redo:{redone}" if restore else f"{reference}:undo:{undone}",
         at=now,
         now=now,
         subject_member_id=subject,
-        points=-granted,
+        points=moved,
     )
+    return moved
 
 
 async def _reverse_vote(
     session: AsyncSession, rules: QaRules, policy: ledger.LedgerPolicy, row: QaVote, author: int, now: datetime
 ) -> None:
     await _reverse(
-        session,
-        rules,
-        policy,
-        member_id=author,
-        kind=REVERSED_VOTE,
-        reference=_vote_reference(row),
-        subject=row.voter_id,
-        now=now,
+        session, rules, policy, member_id=author, reference=_vote_reference(row), subject=row.voter_id, now=now
     )
 
 
@@ -594,27 +611,13 @@ def may_manage(question: QaQuestion, member_id: int, moderator: bool) -> bool:
     return moderator or (question.asker_id is not None and question.asker_id == member_id)
 
 
-async def _accept_round(session: AsyncSession, answer_id: int) -> int:
-    """How many times this answer was accepted before (each accept has its own ledger references)."""
-    return int(
-        await session.scalar(
-            select(func.count()).where(
-                LedgerEvent.kind == ACCEPTED, LedgerEvent.reference.like(f"qa:accept:{answer_id}:%")
-            )
-        )
-        or 0
-    )
+def _accept_ref(answer: QaAnswer) -> str:
+    """One answer_accepted per answer for good: accepting it again after a take-back restores those points."""
+    return f"qa:accept:{answer.id}"
 
 
-async def _accepted_refs(session: AsyncSession, answer_id: int) -> str | None:
-    """The reference suffix of the answer's current (latest) accept."""
-    latest = await session.scalar(
-        select(LedgerEvent.reference)
-        .where(LedgerEvent.kind == ACCEPTED, LedgerEvent.reference.like(f"qa:accept:{answer_id}:%"))
-        .order_by(LedgerEvent.id.desc())
-        .limit(1)
-    )
-    return latest.rsplit(":", 1)[1] if latest else None
+def _marked_ref(answer: QaAnswer) -> str:
+    return f"qa:marked:{answer.id}"
 
 
 async def accept(
@@ -661,37 +664,52 @@ async def accept(
     question.last_activity_at = now
     await session.flush()
     points = 0
-    round_ = await _accept_round(session, answer.id)
     if answer.author_id is not None:
-        young = answerer_account_created is not None and now - answerer_account_created < rules.min_account_age
-        result = await ledger.record_event(
-            session,
-            policy,
-            guild_id=rules.guild_id,
-            member_id=answer.author_id,
-            kind=ACCEPTED,
-            reference=f"qa:accept:{answer.id}:{round_}",
-            at=now,
-            now=now,
-            subject_member_id=question.asker_id,
-            points=0 if young else None,
-            pair_limit=rules.pair_limit,
-        )
-        points = result.points
+        if await _granted(session, answer.author_id, _accept_ref(answer)) is not None:
+            # Accepted before, then taken back: restored (a reversal-kind event), never a second
+            # answer_accepted, so switching the accepted answer back and forth cannot farm badges.
+            points = await _reverse(
+                session, rules, policy, member_id=answer.author_id, reference=_accept_ref(answer),
+                subject=question.asker_id, now=now, restore=True,
+            )  # fmt: skip
+        else:
+            young = (
+                answerer_account_created is not None and now - answerer_account_created < rules.min_account_age
+            )
+            result = await ledger.record_event(
+                session,
+                policy,
+                guild_id=rules.guild_id,
+                member_id=answer.author_id,
+                kind=ACCEPTED,
+                reference=_accept_ref(answer),
+                at=now,
+                now=now,
+                subject_member_id=question.asker_id,
+                points=0 if young else None,
+                pair_limit=rules.pair_limit,
+            )
+            points = result.points
     if question.asker_id is not None:
-        await ledger.record_event(
-            session,
-            policy,
-            guild_id=rules.guild_id,
-            member_id=question.asker_id,
-            kind=MARKED,
-            reference=f"qa:marked:{answer.id}:{round_}",
-            at=now,
-            now=now,
-            subject_member_id=answer.author_id,
-            points=rules.accepter_points,
-            pair_limit=rules.pair_limit,
-        )
+        if await _granted(session, question.asker_id, _marked_ref(answer)) is not None:
+            await _reverse(
+                session, rules, policy, member_id=question.asker_id, reference=_marked_ref(answer),
+                subject=answer.author_id, now=now, restore=True,
+            )  # fmt: skip
+        else:
+            await ledger.record_event(
+                session,
+                policy,
+                guild_id=rules.guild_id,
+                member_id=question.asker_id,
+                kind=MARKED,
+                reference=_marked_ref(answer),
+                at=now,
+                now=now,
+                subject_member_id=answer.author_id,
+                points=rules.accepter_points,
+                pair_limit=rules.pair_limit,
+            )
     await search.index_question(session, question.id)
     return AcceptResult(question, answer, False, replaced, points)
 
@@ -706,33 +724,18 @@ async def _unaccept(
 ) -> None:
     answer.accepted = False
     await session.flush()
-    round_ = await _accepted_refs(session, answer.id)
-    if round_ is None:
-        return
     people = [m for m in (question.asker_id, answer.author_id) if m is not None]
     await ledger.lock_members(session, people)
     if answer.author_id is not None:
         await _reverse(
-            session,
-            rules,
-            policy,
-            member_id=answer.author_id,
-            kind=REVERSED_ACCEPT,
-            reference=f"qa:accept:{answer.id}:{round_}",
-            subject=question.asker_id,
-            now=now,
-        )
+            session, rules, policy, member_id=answer.author_id, reference=_accept_ref(answer),
+            subject=question.asker_id, now=now,
+        )  # fmt: skip
     if question.asker_id is not None:
         await _reverse(
-            session,
-            rules,
-            policy,
-            member_id=question.asker_id,
-            kind=REVERSED_ACCEPT,
-            reference=f"qa:marked:{answer.id}:{round_}",
-            subject=answer.author_id,
-            now=now,
-        )
+            session, rules, policy, member_id=question.asker_id, reference=_marked_ref(answer),
+            subject=answer.author_id, now=now,
+        )  # fmt: skip
 
 
 async def accepted_answer(session: AsyncSession, question_id: int) -> QaAnswer | None:
