@@ -541,3 +541,22 @@ async def test_the_asker_is_added_to_their_ask_thread(qa: QaWorld) -> None:
 async def _newest_question(qa: QaWorld) -> QaQuestion | None:
     async with qa.atlas.bot.sessions() as session:
         return await session.scalar(select(QaQuestion).order_by(QaQuestion.id.desc()).limit(1))
+
+
+async def test_an_error_after_the_ask_modal_is_a_clear_ephemeral_reply(qa: QaWorld) -> None:
+    """A tag removed from the forum while the member typed: the modal's error goes to the shared handler."""
+    emu, bob = qa.emu, qa.atlas.members["bob"]
+    opened = await emu.slash(bob, "ask", tag="python")
+    forum = qa.atlas.bot.get_channel(qa.forum.id)
+    assert isinstance(forum, discord.ForumChannel)
+    await forum.edit(available_tags=[t for t in forum.available_tags if t.name != "python"])
+    await emu.until(lambda: "python" not in [t["name"] for t in qa.forum.available_tags])
+    done = await emu.submit_modal(
+        bob,
+        opened,
+        {"qa:ask:title": "Python typing protocols", "qa:ask:body": "When do I use a Protocol over an ABC?"},
+    )
+    replies = [m.content or "" for m in done.followups] + [done.content or ""]
+    assert any("There is no tag called" in r for r in replies), replies
+    assert all(m.ephemeral for m in done.followups)
+    assert await _newest_question(qa) is None
