@@ -30,7 +30,7 @@ from bot.checks import Capability, member_has
 from bot.errors import UserError
 from bot.members import ensure_member
 from bot.reminders import PermanentSendError, ReminderKind
-from cogs.qa import search, service
+from cogs.qa import render, search, service
 from cogs.qa.views import AskModal, ConfirmAsk
 from models import Reminder
 from models.qa import QaAnswer, QaQuestion
@@ -459,8 +459,9 @@ class QaCog(commands.Cog):
             await self._post_question(interaction, title, body, tags)
             return
         lines = [
-            f"• [{_one_line(h.title, 90)}]({_thread_link(self.bot.guild_id, h.thread_id)})"
-            + (f" — {_one_line(h.snippet, 120)}" if h.snippet else "")
+            "• "
+            + render.link(h.title, _thread_link(self.bot.guild_id, h.thread_id), 90)
+            + (f" — {render.plain(h.snippet, 120)}" if h.snippet else "")
             for h in similar[:5]
         ]
         embed = discord.Embed(title="Solved questions like yours", description="\n".join(lines))
@@ -804,8 +805,9 @@ class QaCog(commands.Cog):
             mark = "✅ solved" if hit.solved else "open"
             link = _thread_link(self.bot.guild_id, hit.thread_id)
             lines.append(
-                f"**{i}. [{_one_line(hit.title, 90)}]({link})** — {mark}, "
-                f"{hit.answer_count} answer{'s' if hit.answer_count != 1 else ''}\n{_one_line(hit.snippet, 160)}"
+                f"**{i}. {render.link(hit.title, link, 90)}** — {mark}, "
+                f"{hit.answer_count} answer{'s' if hit.answer_count != 1 else ''}\n"
+                + render.plain(hit.snippet, 160)
             )
         embed = discord.Embed(title="Q&A search", description="\n".join(lines)[:4000])
         await interaction.followup.send(embed=embed, ephemeral=True)
@@ -821,7 +823,7 @@ class QaCog(commands.Cog):
             await interaction.response.send_message(f"No unanswered questions{where}. 🎉", ephemeral=True)
             return
         lines = [
-            f"• [{_one_line(q.title, 90)}]({_thread_link(self.bot.guild_id, q.thread_id)}) — asked "
+            f"• {render.link(q.title, _thread_link(self.bot.guild_id, q.thread_id), 90)} — asked "
             f"<t:{int(q.created_at.timestamp())}:R>"
             for q in rows
         ]

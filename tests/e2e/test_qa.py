@@ -560,3 +560,14 @@ async def test_an_error_after_the_ask_modal_is_a_clear_ephemeral_reply(qa: QaWor
     assert any("There is no tag called" in r for r in replies), replies
     assert all(m.ephemeral for m in done.followups)
     assert await _newest_question(qa) is None
+
+
+async def test_member_text_makes_no_links_in_the_bots_embeds(qa: QaWorld) -> None:
+    emu, dave = qa.emu, qa.atlas.members["dave"]
+    await qa.post("bob", "[Raft snapshots](https://evil.example) help", "Body [here](https://evil.example/b) ok")
+    found = await emu.slash(dave, "search", query="Raft snapshots")
+    text = found.followups[-1].embeds[0]["description"]
+    assert "Raft snapshots" in text and "](https://evil" not in text
+    waiting = await emu.slash(dave, "qa unanswered")
+    text = waiting.embeds[0]["description"]
+    assert "Raft snapshots" in text and "](https://evil" not in text
