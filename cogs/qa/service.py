@@ -1081,10 +1081,30 @@ async def export_member_data(session: AsyncSession, member_id: int) -> dict[str,
 
 
 async def erase_member_data(session: AsyncSession, member_id: int) -> None:
-    """Subscriptions and votes go. Questions and answers mirror public forum posts (the member deletes those in
-    Discord, which drops them from search); their rows stay, linked to the anonymised member, for the ledger."""
+    """Subscriptions and votes go, and the member's votes come off the scores they made. The member's question
+    and answer texts are blanked and re-indexed (search no longer finds them by it); the rows stay, linked to
+    the anonymised member, for the ledger."""
     await session.execute(delete(QaSubscription).where(QaSubscription.member_id == member_id))
+    votes = list(await session.scalars(select(QaVote).where(QaVote.voter_id == member_id, QaVote.value != 0)))
+    for row in votes:
+        question = await session.get(QaQuestion, row.question_id)
+        answer = await session.get(QaAnswer, row.answer_id) if row.answer_id is not None else None
+        if question is not None:
+            await lock_question(session, question)
+            if answer is not None:
+                await session.refresh(answer)
+            _add_score(question, answer, -row.value)
     await session.execute(delete(QaVote).where(QaVote.voter_id == member_id))
+    touched: set[int] = set()
+    for question in await session.scalars(select(QaQuestion).where(QaQuestion.asker_id == member_id)):
+        question.body = ""
+        touched.add(question.id)
+    for answer in await session.scalars(select(QaAnswer).where(QaAnswer.author_id == member_id)):
+        answer.body = ""
+        touched.add(answer.question_id)
+    await session.flush()
+    for question_id in sorted(touched):
+        await search.index_question(session, question_id)
 
 
 def member_data_handler() -> MemberDataHandler:

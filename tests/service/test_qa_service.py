@@ -566,3 +566,38 @@ async def test_concurrent_votes_answers_and_accepts_stay_consistent(sessions, cl
         assert len(accepted) == 1
     for m in (asker, *helpers):
         assert await maintained(sessions, m) == await points(sessions, m)
+
+
+async def test_erasing_a_member_blanks_their_text_reindexes_and_takes_their_votes_off_scores(
+    sessions, clock
+) -> None:
+    from cogs.qa import search
+
+    r, p = rules(), open_policy()
+    asker, helper, voter = await new_members(sessions, clock.now(), 3)
+    async with sessions.begin() as session:
+        question = await service.create_question(
+            session, r, p, thread_id=next(_threads), forum_id=77, asker_id=voter,
+            title="Quorum question", body="Secret zanzibar details", tags=["raft"], now=clock.now(),
+        )  # fmt: skip
+    mine = await answer(sessions, r, p, question, voter, clock.now())
+    other_q = await ask(sessions, r, p, asker, clock.now())
+    theirs = await answer(sessions, r, p, other_q, helper, clock.now())
+    async with sessions.begin() as session:
+        row = await session.get(QaAnswer, mine.id)
+        row.body = "my zanzibar answer"
+        await search.index_answer(session, row.id)
+    await vote(sessions, r, p, theirs.message_id, voter, service.UP, clock.now())
+    await vote(sessions, r, p, other_q.thread_id, voter, service.DOWN, clock.now())
+    async with sessions() as session:
+        assert await search.search(session, GUILD, "zanzibar", limit=5)
+    async with sessions.begin() as session:
+        await service.erase_member_data(session, voter)
+    async with sessions() as session:
+        q = await session.get(QaQuestion, question.id)
+        assert q.body == "" and q.asker_id == voter  # the row stays for the ledger
+        assert (await session.get(QaAnswer, mine.id)).body == ""
+        assert not [h for h in await search.search(session, GUILD, "zanzibar details", limit=5)]
+        assert not [h for h in await search.search(session, GUILD, "zanzibar answer", limit=5)]
+        assert (await session.get(QaAnswer, theirs.id)).score == 0
+        assert (await session.get(QaQuestion, other_q.id)).score == 0

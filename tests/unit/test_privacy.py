@@ -85,7 +85,7 @@ MEMBER_TABLES = {
     "office_hour_questions": "erased",
     "office_hour_queue": "erased",
     "office_hour_attendance": "erased",
-    "qa_questions": "kept",  # asker_id: public forum posts; the member deletes them in Discord
+    "qa_questions": "kept",  # asker_id: kept for the ledger, the member's text blanked and re-indexed
     "qa_answers": "kept",
     "qa_votes": "erased",
     "qa_subscriptions": "erased",
