@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 UPVOTE, DOWNVOTE = "👍", "👎"
 VOTES = {UPVOTE: service.UP, DOWNVOTE: service.DOWN}
 NO_MENTIONS = discord.AllowedMentions.none()
+# Members' messages: a pin notice, a thread's starter system message and the like are never answers.
+ANSWER_TYPES = (discord.MessageType.default, discord.MessageType.reply)
 LINK = re.compile(r"(\d{15,21})\s*/?\s*$")
 # The last line of an /ask post: who asked (the post's owner is the bot).
 ASKED_BY = re.compile(r"\n\n— asked by <@!?(\d{15,21})>\s*$")
@@ -216,11 +218,7 @@ class QaCog(commands.Cog):
         if (
             message.author.bot
             or not self.is_qa_thread(message.channel)
-            or message.type
-            not in (
-                discord.MessageType.default,
-                discord.MessageType.reply,
-            )
+            or message.type not in ANSWER_TYPES
         ):
             return
         thread = message.channel
@@ -352,7 +350,17 @@ class QaCog(commands.Cog):
             async with self.bot.sessions() as session:
                 known = await session.scalar(select(QaAnswer.id).where(QaAnswer.message_id == payload.message_id))
             if known is None and author != (self.bot.user.id if self.bot.user else 0):
-                await self._store_answer(question.id, None, "", author=author, message_id=payload.message_id)
+                # Fetched once to tell a member's answer from another bot's message or a system message (a pin
+                # notice names the member who pinned as its author); neither is an answer nor takes votes.
+                try:
+                    fetched = await thread.fetch_message(payload.message_id)
+                except discord.HTTPException:
+                    return
+                if fetched.author.bot or fetched.type not in ANSWER_TYPES:
+                    return
+                await self._store_answer(
+                    question.id, fetched, fetched.content, author=author, message_id=payload.message_id
+                )
         now = self.bot.clock.now()
         async with self.bot.sessions.begin() as session:
             voter = await self.member_id(session, payload.member or payload.user_id)
@@ -524,9 +532,14 @@ class QaCog(commands.Cog):
             raise UserError("“Mark as solution” works on an answer in a Q&A forum post.")
         assert isinstance(thread, discord.Thread)
         if message.id == thread.id:
+            # Discord sends the target in full: a question stored without its text (no intent) gets it now.
+            if message.content:
+                await self._ensure_question(thread, body=message.content, owner_id=message.author.id)
             raise UserError("That is the question itself: use “Mark as solution” on the answer that solved it.")
         if message.author.bot:
             raise UserError("That message is from a bot: mark the member's answer that solved it.")
+        if message.type not in ANSWER_TYPES:
+            raise UserError("That is a system message: mark the member's answer that solved it.")
         await interaction.response.defer(ephemeral=True, thinking=True)
         question = await self._ensure_question(thread)
         if question is None:
@@ -556,7 +569,7 @@ class QaCog(commands.Cog):
                 message = await thread.fetch_message(int(found.group(1)))
             except discord.NotFound:
                 raise UserError("No message with that link or id in this post.") from None
-            if message.id == thread.id or message.author.bot:
+            if message.id == thread.id or message.author.bot or message.type not in ANSWER_TYPES:
                 raise UserError("Pick a member's answer in this post, not the question or a bot's message.")
             stored = await self._store_answer(question.id, message, message.content)
             if stored is None:
@@ -627,7 +640,7 @@ class QaCog(commands.Cog):
         except discord.HTTPException as exc:
             log.warning("could not announce the solution in %s: %s", thread.id, exc)
         note = (
-            f" (I could not {' or '.join(problems)}: I need Manage Threads and Manage Messages.)"
+            f" (I could not {' or '.join(problems)}: I need Manage Threads and Pin Messages.)"
             if problems
             else ""
         )
@@ -877,6 +890,12 @@ class QaCog(commands.Cog):
             step = await service.idle_step(session, self.rules, reminder.target_id, now)
         if step.action != "remind" or step.question is None:
             return
+        # Stamped, and the subscribers' post scheduled, before the send: a crash or a failed send after it
+        # leaves at most no reminder, never a second one (and never a lost subscribers' post).
+        async with self.bot.sessions.begin() as session:
+            if not await service.mark_idle_reminded(session, self.rules, reminder.target_id, self.bot.clock.now()):
+                return
+        self.bot.scheduler.kick()
         if step.asker_discord_id is not None:
             thread = await self._thread_for(step.question.thread_id)
             if step.question.answer_count:
@@ -894,9 +913,6 @@ class QaCog(commands.Cog):
             await thread.send(
                 text, allowed_mentions=discord.AllowedMentions(users=[discord.Object(step.asker_discord_id)])
             )
-        async with self.bot.sessions.begin() as session:
-            await service.mark_idle_reminded(session, self.rules, reminder.target_id, self.bot.clock.now())
-        self.bot.scheduler.kick()
 
     async def _tell_subscribers(self, reminder: Reminder) -> None:
         async with self.bot.sessions() as session:

@@ -571,3 +571,47 @@ async def test_member_text_makes_no_links_in_the_bots_embeds(qa: QaWorld) -> Non
     waiting = await emu.slash(dave, "qa unanswered")
     text = waiting.embeds[0]["description"]
     assert "Raft snapshots" in text and "](https://evil" not in text
+
+
+async def test_the_pin_notice_and_bot_messages_are_not_answers_and_take_no_votes(
+    qa_without_content: QaWorld,
+) -> None:
+    """Without the intent a reaction stores an unknown answer: a pin notice (its author is whoever pinned) and
+    a bot's message are not answers."""
+    qa = qa_without_content
+    emu = qa.emu
+    alice, bob, carol, dave = (qa.atlas.members[n] for n in ("alice", "bob", "carol", "dave"))
+    thread = await qa.post("bob", "Raft membership changes", "Joint consensus or single-server changes?")
+    reply = emu.post(carol, thread, "Single-server changes are simpler.")
+    assert await qa.eventually(lambda: qa.answer(reply.id))
+    emu.add_role(qa.atlas.guild, "Pinners", permissions=discord.Permissions(pin_messages=True))
+    emu.set_roles(alice, ["Maintainer", "Forum mods", "Pinners"])
+    emu.member_pin(alice, reply)
+    notice = next(m for m in emu.messages(thread) if m.type == 6)
+    before = await qa.points("alice")
+    emu.react(dave, notice, "👍")
+    await qa.atlas.settle()
+    await asyncio.sleep(0.2)
+    await qa.atlas.settle()
+    assert await qa.answer(notice.id) is None and await qa.points("alice") == before
+    menu = await emu.message_command(bob, "Mark as solution", notice)
+    text = (menu.followups[-1].content if menu.followups else menu.content) or ""
+    assert "system message" in text and not (await qa.answer(reply.id)).accepted
+    done = await emu.slash(bob, "solved", in_channel=thread, answer=str(reply.id))
+    assert done.error is None
+    announcement = next(m for m in emu.messages(thread) if m.author.id == qa.atlas.bot.user.id)
+    emu.react(dave, announcement, "👍")
+    await qa.atlas.settle()
+    assert await qa.answer(announcement.id) is None
+
+
+async def test_mark_as_solution_on_the_question_fills_its_missing_text(qa_without_content: QaWorld) -> None:
+    qa = qa_without_content
+    emu, bob = qa.emu, qa.atlas.members["bob"]
+    thread = await qa.post("bob", "Go generics constraints", "How do I constrain to numbers?", ("go",))
+    assert (await qa.question(thread.id)).body == ""
+    starter = emu.messages(thread)[0]
+    menu = await emu.message_command(bob, "Mark as solution", starter)
+    text = (menu.followups[-1].content if menu.followups else menu.content) or ""
+    assert "the question itself" in text
+    assert (await qa.question(thread.id)).body == "How do I constrain to numbers?"
