@@ -419,10 +419,21 @@ class QaCog(commands.Cog):
             return []
         solved = self.bot.config.qa.solved_tag
         typed = current.lower().strip()
-        names = [t.name for t in forum.available_tags if t.name != solved and typed in t.name.lower()]
+        may_moderate = self._manages_threads(interaction.user, forum)
+        names = [
+            t.name
+            for t in forum.available_tags
+            if t.name != solved and typed in t.name.lower() and (may_moderate or not t.moderated)
+        ]
         return [app_commands.Choice(name=n, value=n) for n in names[:25]]
 
-    def _forum_tags(self, forum: discord.ForumChannel, names: list[str]) -> list[discord.ForumTag]:
+    @staticmethod
+    def _manages_threads(user: discord.abc.User, forum: discord.ForumChannel) -> bool:
+        return isinstance(user, discord.Member) and forum.permissions_for(user).manage_threads
+
+    def _forum_tags(
+        self, forum: discord.ForumChannel, names: list[str], user: discord.abc.User | None = None
+    ) -> list[discord.ForumTag]:
         solved = self.bot.config.qa.solved_tag.lower()
         # The Solved tag is the bot's to set, when an answer is accepted.
         by_name = {t.name.lower(): t for t in forum.available_tags if t.name.lower() != solved}
@@ -432,6 +443,9 @@ class QaCog(commands.Cog):
             if tag is None:
                 known = ", ".join(t.name for t in by_name.values()) or "none"
                 raise UserError(f"There is no tag called “{_one_line(name, 20)}” in the Q&A forum. Tags: {known}.")
+            if tag.moderated and user is not None and not self._manages_threads(user, forum):
+                # Discord: only members with Manage Threads may put a moderated tag on a post.
+                raise UserError(f"The “{tag.name}” tag is for members with Manage Threads in the Q&A forum.")
             if tag not in tags:
                 tags.append(tag)
         if not tags and forum.flags.require_tag:
@@ -451,7 +465,8 @@ class QaCog(commands.Cog):
     ) -> None:
         forum = self.forum()
         names = [t for t in (tag, tag2, tag3) if t]
-        self._forum_tags(forum, names)  # refused before the modal, so nothing typed is lost to a bad tag
+        # Refused before the modal, so nothing typed is lost to a bad tag.
+        self._forum_tags(forum, names, interaction.user)
         await interaction.response.send_modal(AskModal(names, self._check_similar))
 
     async def _check_similar(
@@ -486,7 +501,7 @@ class QaCog(commands.Cog):
         if not interaction.response.is_done():
             await interaction.response.defer(ephemeral=True, thinking=True)
         forum = self.forum()
-        applied = self._forum_tags(forum, tags)
+        applied = self._forum_tags(forum, tags, interaction.user)
         user = interaction.user
         content = f"{body}\n\n— asked by {user.mention}"
         try:

@@ -615,3 +615,17 @@ async def test_mark_as_solution_on_the_question_fills_its_missing_text(qa_withou
     text = (menu.followups[-1].content if menu.followups else menu.content) or ""
     assert "the question itself" in text
     assert (await qa.question(thread.id)).body == "How do I constrain to numbers?"
+
+
+async def test_moderated_tags_are_only_for_members_with_manage_threads(qa: QaWorld) -> None:
+    emu, bob, alice = qa.emu, qa.atlas.members["bob"], qa.atlas.members["alice"]
+    forum = qa.atlas.bot.get_channel(qa.forum.id)
+    assert isinstance(forum, discord.ForumChannel)
+    await forum.create_tag(name="faq", moderated=True)
+    await emu.until(lambda: "faq" in [t["name"] for t in qa.forum.available_tags])
+    await qa.atlas.settle()
+    refused = await emu.slash(bob, "ask", tag="faq")
+    assert refused.modal is None and refused.ephemeral and "Manage Threads" in refused.content
+    assert "faq" not in [c["value"] for c in await emu.autocomplete(bob, "ask", "tag", "fa")]
+    allowed = await emu.slash(alice, "ask", tag="faq")
+    assert allowed.modal is not None
