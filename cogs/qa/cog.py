@@ -190,19 +190,33 @@ class QaCog(commands.Cog):
             await self._ensure_question(thread)
 
     @commands.Cog.listener()
-    async def on_thread_update(self, before: discord.Thread, after: discord.Thread) -> None:
-        if not self.is_qa_thread(after):
+    async def on_raw_thread_update(self, payload: discord.RawThreadUpdateEvent) -> None:
+        """A renamed or retagged post. The raw event, because an archived thread is not in the bot's cache and
+        discord.py then sends no on_thread_update (a post renamed as it is unarchived, say); what changed is
+        decided against the stored row."""
+        if not self.forum_id or payload.parent_id != self.forum_id or payload.guild_id != self.bot.guild_id:
             return
-        renamed = before.name != after.name
-        retagged = self._thread_tags(before) != self._thread_tags(after)
-        if renamed or retagged:
-            async with self.bot.sessions.begin() as session:
+        forum = self.bot.get_channel(self.forum_id)
+        by_id = {t.id: t.name for t in forum.available_tags} if isinstance(forum, discord.ForumChannel) else {}
+        solved = self.bot.config.qa.solved_tag
+        name = str(payload.data.get("name") or "")
+        tags = [by_id[int(t)] for t in payload.data.get("applied_tags") or [] if int(t) in by_id]
+        tags = [t for t in tags if t != solved]
+        async with self.bot.sessions.begin() as session:
+            question = await service.question_by_thread(session, payload.thread_id)
+            if question is None:
+                return
+            renamed = bool(name) and name != question.title
+            retagged = "applied_tags" in payload.data and set(service.clean_tags(tags)) != set(
+                await service.tags_of(session, question.id)
+            )
+            if renamed or retagged:
                 await service.edit_question(
                     session,
-                    after.id,
+                    payload.thread_id,
                     now=self.bot.clock.now(),
-                    title=after.name if renamed else None,
-                    tags=self._thread_tags(after) if retagged else None,
+                    title=name if renamed else None,
+                    tags=tags if retagged else None,
                 )
 
     @commands.Cog.listener()

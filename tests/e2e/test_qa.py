@@ -629,3 +629,23 @@ async def test_moderated_tags_are_only_for_members_with_manage_threads(qa: QaWor
     assert "faq" not in [c["value"] for c in await emu.autocomplete(bob, "ask", "tag", "fa")]
     allowed = await emu.slash(alice, "ask", tag="faq")
     assert allowed.modal is not None
+
+
+async def test_a_post_renamed_and_retagged_as_it_is_unarchived_is_stored(qa: QaWorld) -> None:
+    """An archived thread is out of the bot's cache: its THREAD_UPDATE reaches only on_raw_thread_update."""
+    emu, bob = qa.emu, qa.atlas.members["bob"]
+    thread = await qa.post("bob", "Raft pre-vote", "Why a pre-vote phase?")
+    emu.member_edit_thread(bob, thread, archived=True)
+    await qa.atlas.settle()
+    emu.member_edit_thread(bob, thread, archived=False, name="Raft pre-vote and check quorum", applied_tags=["go"])
+
+    async def renamed() -> bool:
+        row = await qa.question(thread.id)
+        return row.title == "Raft pre-vote and check quorum"
+
+    assert await qa.eventually(renamed)
+    async with qa.atlas.bot.sessions() as session:
+        from cogs.qa import service
+
+        row = await qa.question(thread.id)
+        assert await service.tags_of(session, row.id) == ["go"]
