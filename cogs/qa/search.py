@@ -452,8 +452,7 @@ def _sqlite_statement(parsed: Query, filters: str, mode: str) -> str:
     whose count tells whether more exist; "window"/"all": matches passing the filters, newer than ``floor`` or
     all, the best ``wanted``); ``page``: the best candidates passing the filters; ``ex``: exact-title
     candidates (titles starting with the query's words: Python checks the rest of the title); ``sn``: the
-    page's snippets, from a second FTS5 cursor over one rowid range, as ``rowid IN`` would restart the cursor
-    once per id (for a prefix query, a merge of every matching term's doclist each time). Each row: matches,
+    page's snippets, from a second FTS5 cursor. Each row: matches,
     floor, id, thread_id, title, state, answer_count, rank, exact candidate, outside the page, body snippet,
     answers snippet; one row of NULLs after the first two when nothing is found."""
     if mode == "pool":
@@ -488,11 +487,15 @@ def _sqlite_statement(parsed: Query, filters: str, mode: str) -> str:
             "WHERE qa_search_titles MATCH :phrase LIMIT 50) t CROSS JOIN qa_questions q ON q.id = t.rowid "
             "WHERE 1 = 1" + filters
         )
+    # The page's rows found by id: FTS5 seeks each id in the doclists (fast), except for a prefix query, whose
+    # every seek merges every matching term's doclist again: one walk over the page's rowid range instead.
+    ids = "rowid IN (SELECT id FROM page)"
+    if any(t.prefix for g in parsed.groups for t in g) or any(t.prefix for t in parsed.excluded):
+        ids = "+" + ids + " AND rowid BETWEEN (SELECT min(id) FROM page) AND (SELECT max(id) FROM page)"
     return f"""WITH m AS MATERIALIZED ({m}), page AS MATERIALIZED ({page}), ex AS MATERIALIZED ({ex}),
     sn AS MATERIALIZED (SELECT rowid AS id, snippet(qa_search, 1, {_MARKS}) AS body,
             snippet(qa_search, 2, {_MARKS}) AS answers
-        FROM qa_search WHERE qa_search MATCH :match AND +rowid IN (SELECT id FROM page)
-            AND rowid BETWEEN (SELECT min(id) FROM page) AND (SELECT max(id) FROM page)),
+        FROM qa_search WHERE qa_search MATCH :match AND {ids}),
     hits AS (SELECT id, thread_id, title, state, answer_count, r, 0 AS extra FROM page
         UNION ALL SELECT id, thread_id, title, state, answer_count, NULL, 1 FROM ex
         WHERE id NOT IN (SELECT id FROM page))
