@@ -353,20 +353,6 @@ def _order(rows: list[_Row], exact_ids: set[int]) -> list[_Row]:
     return sorted(rows, key=lambda r: (not r.exact, -r.rank, -r.question_id))
 
 
-async def _pg_exact_title_ids(
-    session: AsyncSession, parsed: Query, filters: str, params: dict[str, Any]
-) -> set[int]:
-    """Questions whose title has exactly the query's words (case and punctuation aside)."""
-    if not parsed.exact:
-        return set()
-    sql = (
-        "SELECT q.id, q.title FROM qa_search s JOIN qa_questions q ON q.id = s.question_id "
-        "WHERE s.title_words @@ phraseto_tsquery('simple', :phrase)" + filters + " LIMIT 50"
-    )
-    rows = (await session.execute(sql_text(sql), {**params, "phrase": " ".join(parsed.exact)})).all()
-    return {int(r[0]) for r in rows if tuple(words(r[1])) == parsed.exact}
-
-
 async def _search_sqlite(
     session: AsyncSession,
     guild_id: int,
@@ -527,57 +513,80 @@ async def _search_pg(
     *,
     cap: int | None = None,
 ) -> list[Hit]:
+    """As on SQLite, usually one statement (``_pg_statement``): the newest ``cap`` matches ranked with the
+    filters joined (ts_rank_cd reads each match's whole tsvector), exact-title candidates, headlines for the
+    page; every match ranked only when that leaves the page short and there were more."""
     params: dict[str, Any] = {"guild": guild_id}
     tsquery = pg_tsquery(parsed, params)
     filters = _filters(tag, solved, params)
-    # Only stop words ("the"): an empty tsquery, which the GIN index cannot answer (a scan of every row).
-    if not (await session.execute(sql_text(f"SELECT numnode({tsquery})"), params)).scalar_one():
-        return []
-    exact_ids = await _pg_exact_title_ids(session, parsed, filters, params)
     wanted = offset + limit
     cap = RANK_CAP if cap is None else cap
-    # As on SQLite: the newest `cap` matches are ranked (ts_rank_cd reads each match's whole tsvector), with
-    # the filters joined; every match only when that leaves the page short and there were more.
-    window = "ORDER BY s.question_id DESC LIMIT :cap" if cap > 0 else ""
-    sql = (
-        f"SELECT q.id, q.thread_id, q.title, q.state, q.answer_count, ts_rank_cd(w.document, w.q) AS rank "
-        f"FROM (SELECT s.question_id, s.document, tq.q FROM (SELECT {tsquery} AS q) tq, qa_search s "
-        f"WHERE s.document @@ tq.q {window}) w JOIN qa_questions q ON q.id = w.question_id "
-        f"WHERE 1 = 1 {filters} ORDER BY rank DESC, q.id DESC LIMIT :wanted"
-    )
-    args = {**params, "wanted": wanted, "cap": cap}
-    result = (await session.execute(sql_text(sql), args)).all()
-    if len(result) < wanted and window:
-        more = (
-            f"SELECT count(*) FROM (SELECT 1 FROM (SELECT {tsquery} AS q) tq, qa_search s "
-            "WHERE s.document @@ tq.q LIMIT :cap + 1) m"
-        )
-        if (await session.execute(sql_text(more), args)).scalar_one() > cap:
-            result = (await session.execute(sql_text(sql.replace(window, "")), args)).all()
-    rows = [_Row(int(r[0]), int(r[1]), r[2], r[3], int(r[4]), float(r[5])) for r in result]
-    missing = exact_ids - {r.question_id for r in rows}
-    if missing:
-        sql = (
-            f"SELECT q.id, q.thread_id, q.title, q.state, q.answer_count, ts_rank_cd(s.document, tq.q) "
-            f"FROM (SELECT {tsquery} AS q) tq, qa_search s JOIN qa_questions q ON q.id = s.question_id "
-            f"WHERE q.id IN ({', '.join(str(int(i)) for i in missing)})"
-        )
-        result = (await session.execute(sql_text(sql), params)).all()
-        rows += [_Row(int(r[0]), int(r[1]), r[2], r[3], int(r[4]), float(r[5])) for r in result]
+    params.update(wanted=wanted, cap=cap if cap > 0 else None, cap1=cap + 1 if cap > 0 else None)
+    params["options"] = f"StartSel={_MARK_START}, StopSel={_MARK_END}, MaxWords=20, MinWords=8, MaxFragments=1"
+    if parsed.exact:
+        params["phrase"] = " ".join(parsed.exact)
+    result = (await session.execute(sql_text(_pg_statement(parsed, tsquery, filters, True)), params)).all()
+    matches = result[0][0]
+    if cap > 0 and matches > cap and sum(1 for r in result if r[2] is not None and not r[9]) < wanted:
+        # The filters left the newest matches' page short: every match, ranked.
+        result = (await session.execute(sql_text(_pg_statement(parsed, tsquery, filters, False)), params)).all()
+    rows, exact_ids, snippets, missing = [], set(), {}, set()
+    for r in result:
+        if r[2] is None:
+            continue
+        exact = bool(r[8]) and tuple(words(r[4])) == parsed.exact
+        if r[9] and not exact:  # a title containing the query's words, but not only them
+            continue
+        row = _Row(int(r[2]), int(r[3]), r[4], r[5], int(r[6]), float(r[7]))
+        rows.append(row)
+        if exact:
+            exact_ids.add(row.question_id)
+        if r[9]:
+            missing.add(row.question_id)
+        else:
+            snippets[row.question_id] = _pick_snippet(r[10], r[11])
     page = _order(rows, exact_ids)[offset:wanted]
-    if not page:
-        return []
-    options = f"StartSel={_MARK_START}, StopSel={_MARK_END}, MaxWords=20, MinWords=8, MaxFragments=1"
-    sql = (
-        f"SELECT q.id, ts_headline('english', q.body, tq.q, :options), ts_headline('english', s.answers, tq.q, "
-        f":options) FROM (SELECT {tsquery} AS q) tq, qa_search s JOIN qa_questions q ON q.id = s.question_id "
-        f"WHERE q.id IN ({', '.join(str(r.question_id) for r in page)})"
-    )
-    snippets = {}
-    for qid, body, answers in (await session.execute(sql_text(sql), {**params, "options": options})).all():
-        pick = answers if _MARK_START not in (body or "") and _MARK_START in (answers or "") else body
-        snippets[int(qid)] = clean_snippet(pick)
+    if missing & {r.question_id for r in page}:
+        # Rare: an exact title the ranked page lacks, whose headline was left out of the statement.
+        sql = (
+            "SELECT q.id, ts_headline('english', q.body, tq.q, :options), ts_headline('english', s.answers, tq.q, "
+            f":options) FROM (SELECT {tsquery} AS q) tq, qa_search s JOIN qa_questions q ON q.id = s.question_id "
+            f"WHERE q.id IN ({', '.join(str(i) for i in missing)})"
+        )
+        for qid, body, answers in (await session.execute(sql_text(sql), params)).all():
+            snippets[int(qid)] = _pick_snippet(body, answers)
     return [_hit(r, snippets.get(r.question_id, "")) for r in page]
+
+
+def _pg_statement(parsed: Query, tsquery: str, filters: str, window: bool) -> str:
+    """One search as one statement, the same row shape as ``_sqlite_statement``. A tsquery of stop words alone
+    is empty (``numnode`` 0), which the GIN index cannot answer (a scan of every row): it finds nothing here."""
+    m = "SELECT s.question_id, s.document FROM tq, qa_search s WHERE numnode(tq.q) > 0 AND s.document @@ tq.q"
+    if window:
+        m += " ORDER BY s.question_id DESC LIMIT :cap1"
+        # Past `cap` matches, the oldest of the `cap` + 1 read is left out: the newest `cap` are ranked.
+        floor = "(SELECT CASE WHEN count(*) > :cap THEN min(question_id) END FROM m)"
+    else:
+        floor = "NULL"
+    exact = "s.title_words @@ phraseto_tsquery('simple', :phrase)" if parsed.exact else "false"
+    ex = (
+        "SELECT q.id, q.thread_id, q.title, q.state, q.answer_count, ts_rank_cd(s.document, tq.q) AS r "
+        "FROM tq, qa_search s JOIN qa_questions q ON q.id = s.question_id "
+        f"WHERE {exact} AND numnode(tq.q) > 0 AND s.document @@ tq.q" + filters + " LIMIT 50"
+    )
+    return f"""WITH tq AS NOT MATERIALIZED (SELECT {tsquery} AS q), m AS MATERIALIZED ({m}),
+    page AS MATERIALIZED (SELECT q.id, q.thread_id, q.title, q.state, q.answer_count,
+            ts_rank_cd(m.document, tq.q) AS r FROM tq, m JOIN qa_questions q ON q.id = m.question_id
+        WHERE m.question_id > coalesce({floor}, 0){filters} ORDER BY r DESC, q.id DESC LIMIT :wanted),
+    ex AS MATERIALIZED ({ex})
+    SELECT (SELECT count(*) FROM m), NULL, h.id, h.thread_id, h.title, h.state, h.answer_count, h.r,
+        h.id IN (SELECT id FROM ex), h.extra,
+        CASE WHEN h.extra = 0 THEN ts_headline('english', hq.body, tq.q, :options) END,
+        CASE WHEN h.extra = 0 THEN ts_headline('english', hs.answers, tq.q, :options) END
+    FROM tq LEFT JOIN (SELECT id, thread_id, title, state, answer_count, r, 0 AS extra FROM page
+        UNION ALL SELECT id, thread_id, title, state, answer_count, r, 1 FROM ex
+        WHERE id NOT IN (SELECT id FROM page)) h ON true
+        LEFT JOIN qa_questions hq ON hq.id = h.id LEFT JOIN qa_search hs ON hs.question_id = h.id"""
 
 
 async def suggest_titles(
