@@ -568,11 +568,12 @@ def _pg_statement(parsed: Query, tsquery: str, filters: str, window: bool) -> st
         floor = "(SELECT CASE WHEN count(*) > :cap THEN min(question_id) END FROM m)"
     else:
         floor = "NULL"
+    # Exact-title candidates by their title index alone (the document's would be a second walk of the query).
     exact = "s.title_words @@ phraseto_tsquery('simple', :phrase)" if parsed.exact else "false"
     ex = (
         "SELECT q.id, q.thread_id, q.title, q.state, q.answer_count, ts_rank_cd(s.document, tq.q) AS r "
         "FROM tq, qa_search s JOIN qa_questions q ON q.id = s.question_id "
-        f"WHERE {exact} AND numnode(tq.q) > 0 AND s.document @@ tq.q" + filters + " LIMIT 50"
+        f"WHERE {exact} AND numnode(tq.q) > 0" + filters + " LIMIT 50"
     )
     return f"""WITH tq AS NOT MATERIALIZED (SELECT {tsquery} AS q), m AS MATERIALIZED ({m}),
     page AS MATERIALIZED (SELECT q.id, q.thread_id, q.title, q.state, q.answer_count,
