@@ -333,12 +333,18 @@ class QaCog(commands.Cog):
                 thread = await self._thread_for(payload.channel_id)
             except PermanentSendError:
                 return
-            await self._set_post(thread, solved=await self._is_solved(thread.id))
+            solved, closed = await self._is_solved(thread.id)
+            # A closed question stays archived: its tags wait (Discord refuses them while archived).
+            if not (closed and thread.archived):
+                await self._set_post(thread, solved=solved)
 
-    async def _is_solved(self, thread_id: int) -> bool:
+    async def _is_solved(self, thread_id: int) -> tuple[bool, bool]:
+        """Whether the stored question is solved, and whether it is closed."""
         async with self.bot.sessions() as session:
             question = await service.question_by_thread(session, thread_id)
-            return question is not None and question.state == service.SOLVED
+            if question is None:
+                return False, False
+            return question.state == service.SOLVED, question.closed_at is not None
 
     # -- votes ----------------------------------------------------------------------------------------------------
     async def _vote_target(self, payload: discord.RawReactionActionEvent) -> discord.Thread | None:
