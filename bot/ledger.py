@@ -356,6 +356,12 @@ def load_badges(path: str | Path = BUNDLED_BADGES) -> tuple[Badge, ...]:
 
 
 # -- policy ----------------------------------------------------------------------------------------------------
+def reversal_kind(kind: str) -> str:
+    """The kind of the event that takes back (or, with positive points, restores) an event of ``kind``: it is in
+    ``kind``'s category, and is counted apart from ``kind`` so badges counting ``kind`` do not grow."""
+    return f"{kind}_reversed"
+
+
 @dataclass(frozen=True)
 class LedgerPolicy:
     """The ledger's rules, from ``[recognition]`` config and the badge file: built once, shared by all."""
@@ -380,6 +386,9 @@ class LedgerPolicy:
         categories = {k: "answers" for k in section.answer_kinds}
         categories |= {k: "reviews" for k in section.review_kinds}
         categories |= {k: "mentoring" for k in section.mentoring_kinds}
+        # A reversal counts in the category of the kind it reverses, so taking points back lowers the same
+        # boards the event raised (and a rebuild, which maps kinds to categories, agrees).
+        categories |= {reversal_kind(k): c for k, c in categories.items() if len(reversal_kind(k)) <= 40}
         return cls(
             points=dict(section.points),
             categories=categories,

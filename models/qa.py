@@ -22,8 +22,10 @@ ACCEPTED = text("accepted")
 
 
 class QaQuestion(Base):
-    """``state``: open -> solved (an answer accepted) or closed (by the asker or a maintainer); both can be
-    reopened. ``deleted_at`` is set when the thread is deleted: the row stays for the ledger, search drops it."""
+    """``state``: open -> solved (an answer accepted), back to open when the accept is undone. Closing (the
+    asker or a maintainer) only sets ``closed_at``, so a closed solved question stays in the knowledge base;
+    reopening a closed question clears it. ``deleted_at`` is set when the thread is deleted: the row stays for
+    the ledger, search drops it."""
 
     __tablename__ = "qa_questions"
     __table_args__ = (

@@ -30,7 +30,7 @@ from bot.checks import Capability, member_has
 from bot.errors import UserError
 from bot.members import ensure_member
 from bot.reminders import PermanentSendError, ReminderKind
-from cogs.qa import search, service
+from cogs.qa import render, search, service
 from cogs.qa.views import AskModal, ConfirmAsk
 from models import Reminder
 from models.qa import QaAnswer, QaQuestion
@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 UPVOTE, DOWNVOTE = "👍", "👎"
 VOTES = {UPVOTE: service.UP, DOWNVOTE: service.DOWN}
 NO_MENTIONS = discord.AllowedMentions.none()
+# Members' messages: a pin notice, a thread's starter system message and the like are never answers.
+ANSWER_TYPES = (discord.MessageType.default, discord.MessageType.reply)
 LINK = re.compile(r"(\d{15,21})\s*/?\s*$")
 # The last line of an /ask post: who asked (the post's owner is the bot).
 ASKED_BY = re.compile(r"\n\n— asked by <@!?(\d{15,21})>\s*$")
@@ -188,19 +190,33 @@ class QaCog(commands.Cog):
             await self._ensure_question(thread)
 
     @commands.Cog.listener()
-    async def on_thread_update(self, before: discord.Thread, after: discord.Thread) -> None:
-        if not self.is_qa_thread(after):
+    async def on_raw_thread_update(self, payload: discord.RawThreadUpdateEvent) -> None:
+        """A renamed or retagged post. The raw event, because an archived thread is not in the bot's cache and
+        discord.py then sends no on_thread_update (a post renamed as it is unarchived, say); what changed is
+        decided against the stored row."""
+        if not self.forum_id or payload.parent_id != self.forum_id or payload.guild_id != self.bot.guild_id:
             return
-        renamed = before.name != after.name
-        retagged = self._thread_tags(before) != self._thread_tags(after)
-        if renamed or retagged:
-            async with self.bot.sessions.begin() as session:
+        forum = self.bot.get_channel(self.forum_id)
+        by_id = {t.id: t.name for t in forum.available_tags} if isinstance(forum, discord.ForumChannel) else {}
+        solved = self.bot.config.qa.solved_tag
+        name = str(payload.data.get("name") or "")
+        tags = [by_id[int(t)] for t in payload.data.get("applied_tags") or [] if int(t) in by_id]
+        tags = [t for t in tags if t != solved]
+        async with self.bot.sessions.begin() as session:
+            question = await service.question_by_thread(session, payload.thread_id)
+            if question is None:
+                return
+            renamed = bool(name) and name != question.title
+            retagged = "applied_tags" in payload.data and set(service.clean_tags(tags)) != set(
+                await service.tags_of(session, question.id)
+            )
+            if renamed or retagged:
                 await service.edit_question(
                     session,
-                    after.id,
+                    payload.thread_id,
                     now=self.bot.clock.now(),
-                    title=after.name if renamed else None,
-                    tags=self._thread_tags(after) if retagged else None,
+                    title=name if renamed else None,
+                    tags=tags if retagged else None,
                 )
 
     @commands.Cog.listener()
@@ -216,11 +232,7 @@ class QaCog(commands.Cog):
         if (
             message.author.bot
             or not self.is_qa_thread(message.channel)
-            or message.type
-            not in (
-                discord.MessageType.default,
-                discord.MessageType.reply,
-            )
+            or message.type not in ANSWER_TYPES
         ):
             return
         thread = message.channel
@@ -307,20 +319,32 @@ class QaCog(commands.Cog):
 
     @commands.Cog.listener()
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
-        channel = self.bot.get_channel(payload.channel_id)
-        if not self.is_qa_thread(channel) or payload.message_id == payload.channel_id:
+        # Found by its ids in the database: an archived thread is not in the bot's cache (Discord sends the
+        # delete all the same), so get_channel cannot say whether this is a Q&A thread.
+        if payload.message_id == payload.channel_id or payload.guild_id != self.bot.guild_id:
             return
         async with self.bot.sessions.begin() as session:
             was_accepted = await service.delete_answer(
-                session, self.rules, self.policy, payload.message_id, self.bot.clock.now()
+                session, self.rules, self.policy, payload.message_id, self.bot.clock.now(),
+                thread_id=payload.channel_id,
             )
-        if was_accepted and isinstance(channel, discord.Thread):
-            await self._show_solved(channel, await self._is_solved(channel.id))
+        if was_accepted:
+            try:
+                thread = await self._thread_for(payload.channel_id)
+            except PermanentSendError:
+                return
+            solved, closed = await self._is_solved(thread.id)
+            # A closed question stays archived: its tags wait (Discord refuses them while archived).
+            if not (closed and thread.archived):
+                await self._set_post(thread, solved=solved)
 
-    async def _is_solved(self, thread_id: int) -> bool:
+    async def _is_solved(self, thread_id: int) -> tuple[bool, bool]:
+        """Whether the stored question is solved, and whether it is closed."""
         async with self.bot.sessions() as session:
             question = await service.question_by_thread(session, thread_id)
-            return question is not None and question.state == service.SOLVED
+            if question is None:
+                return False, False
+            return question.state == service.SOLVED, question.closed_at is not None
 
     # -- votes ----------------------------------------------------------------------------------------------------
     async def _vote_target(self, payload: discord.RawReactionActionEvent) -> discord.Thread | None:
@@ -346,7 +370,17 @@ class QaCog(commands.Cog):
             async with self.bot.sessions() as session:
                 known = await session.scalar(select(QaAnswer.id).where(QaAnswer.message_id == payload.message_id))
             if known is None and author != (self.bot.user.id if self.bot.user else 0):
-                await self._store_answer(question.id, None, "", author=author, message_id=payload.message_id)
+                # Fetched once to tell a member's answer from another bot's message or a system message (a pin
+                # notice names the member who pinned as its author); neither is an answer nor takes votes.
+                try:
+                    fetched = await thread.fetch_message(payload.message_id)
+                except discord.HTTPException:
+                    return
+                if fetched.author.bot or fetched.type not in ANSWER_TYPES:
+                    return
+                await self._store_answer(
+                    question.id, fetched, fetched.content, author=author, message_id=payload.message_id
+                )
         now = self.bot.clock.now()
         async with self.bot.sessions.begin() as session:
             voter = await self.member_id(session, payload.member or payload.user_id)
@@ -405,10 +439,21 @@ class QaCog(commands.Cog):
             return []
         solved = self.bot.config.qa.solved_tag
         typed = current.lower().strip()
-        names = [t.name for t in forum.available_tags if t.name != solved and typed in t.name.lower()]
+        may_moderate = self._manages_threads(interaction.user, forum)
+        names = [
+            t.name
+            for t in forum.available_tags
+            if t.name != solved and typed in t.name.lower() and (may_moderate or not t.moderated)
+        ]
         return [app_commands.Choice(name=n, value=n) for n in names[:25]]
 
-    def _forum_tags(self, forum: discord.ForumChannel, names: list[str]) -> list[discord.ForumTag]:
+    @staticmethod
+    def _manages_threads(user: discord.abc.User, forum: discord.ForumChannel) -> bool:
+        return isinstance(user, discord.Member) and forum.permissions_for(user).manage_threads
+
+    def _forum_tags(
+        self, forum: discord.ForumChannel, names: list[str], user: discord.abc.User | None = None
+    ) -> list[discord.ForumTag]:
         solved = self.bot.config.qa.solved_tag.lower()
         # The Solved tag is the bot's to set, when an answer is accepted.
         by_name = {t.name.lower(): t for t in forum.available_tags if t.name.lower() != solved}
@@ -418,6 +463,9 @@ class QaCog(commands.Cog):
             if tag is None:
                 known = ", ".join(t.name for t in by_name.values()) or "none"
                 raise UserError(f"There is no tag called “{_one_line(name, 20)}” in the Q&A forum. Tags: {known}.")
+            if tag.moderated and user is not None and not self._manages_threads(user, forum):
+                # Discord: only members with Manage Threads may put a moderated tag on a post.
+                raise UserError(f"The “{tag.name}” tag is for members with Manage Threads in the Q&A forum.")
             if tag not in tags:
                 tags.append(tag)
         if not tags and forum.flags.require_tag:
@@ -437,7 +485,8 @@ class QaCog(commands.Cog):
     ) -> None:
         forum = self.forum()
         names = [t for t in (tag, tag2, tag3) if t]
-        self._forum_tags(forum, names)  # refused before the modal, so nothing typed is lost to a bad tag
+        # Refused before the modal, so nothing typed is lost to a bad tag.
+        self._forum_tags(forum, names, interaction.user)
         await interaction.response.send_modal(AskModal(names, self._check_similar))
 
     async def _check_similar(
@@ -453,8 +502,9 @@ class QaCog(commands.Cog):
             await self._post_question(interaction, title, body, tags)
             return
         lines = [
-            f"• [{_one_line(h.title, 90)}]({_thread_link(self.bot.guild_id, h.thread_id)})"
-            + (f" — {_one_line(h.snippet, 120)}" if h.snippet else "")
+            "• "
+            + render.link(h.title, _thread_link(self.bot.guild_id, h.thread_id), 90)
+            + (f" — {render.plain(h.snippet, 120)}" if h.snippet else "")
             for h in similar[:5]
         ]
         embed = discord.Embed(title="Solved questions like yours", description="\n".join(lines))
@@ -471,7 +521,7 @@ class QaCog(commands.Cog):
         if not interaction.response.is_done():
             await interaction.response.defer(ephemeral=True, thinking=True)
         forum = self.forum()
-        applied = self._forum_tags(forum, tags)
+        applied = self._forum_tags(forum, tags, interaction.user)
         user = interaction.user
         content = f"{body}\n\n— asked by {user.mention}"
         try:
@@ -501,6 +551,12 @@ class QaCog(commands.Cog):
             )
         self.bot.ledger_recorded(asker)
         self.bot.scheduler.kick()
+        # The post's owner is the bot, so Discord does not make the asker a thread member: without this they
+        # are not notified of answers in their own question.
+        try:
+            await thread.add_user(user)
+        except discord.HTTPException as exc:
+            log.warning("could not add the asker to their question %s: %s", thread.id, exc)
         await interaction.followup.send(f"Posted: {thread.jump_url}", ephemeral=True)
 
     # -- accepting ------------------------------------------------------------------------------------------------
@@ -511,9 +567,14 @@ class QaCog(commands.Cog):
             raise UserError("“Mark as solution” works on an answer in a Q&A forum post.")
         assert isinstance(thread, discord.Thread)
         if message.id == thread.id:
+            # Discord sends the target in full: a question stored without its text (no intent) gets it now.
+            if message.content:
+                await self._ensure_question(thread, body=message.content, owner_id=message.author.id)
             raise UserError("That is the question itself: use “Mark as solution” on the answer that solved it.")
         if message.author.bot:
             raise UserError("That message is from a bot: mark the member's answer that solved it.")
+        if message.type not in ANSWER_TYPES:
+            raise UserError("That is a system message: mark the member's answer that solved it.")
         await interaction.response.defer(ephemeral=True, thinking=True)
         question = await self._ensure_question(thread)
         if question is None:
@@ -543,7 +604,7 @@ class QaCog(commands.Cog):
                 message = await thread.fetch_message(int(found.group(1)))
             except discord.NotFound:
                 raise UserError("No message with that link or id in this post.") from None
-            if message.id == thread.id or message.author.bot:
+            if message.id == thread.id or message.author.bot or message.type not in ANSWER_TYPES:
                 raise UserError("Pick a member's answer in this post, not the question or a bot's message.")
             stored = await self._store_answer(question.id, message, message.content)
             if stored is None:
@@ -600,7 +661,7 @@ class QaCog(commands.Cog):
         for member in (answerer, asker):
             if member is not None:
                 self.bot.ledger_recorded(member)
-        problems = await self._show_solved(thread, True)
+        problems = await self._set_post(thread, solved=True)
         if result.replaced_message_id is not None:
             await self._pin(thread, result.replaced_message_id, pin=False)
         if not await self._pin(thread, message_id, pin=True):
@@ -614,7 +675,7 @@ class QaCog(commands.Cog):
         except discord.HTTPException as exc:
             log.warning("could not announce the solution in %s: %s", thread.id, exc)
         note = (
-            f" (I could not {' or '.join(problems)}: I need Manage Threads and Manage Messages.)"
+            f" (I could not {' or '.join(problems)}: I need Manage Threads and Pin Messages.)"
             if problems
             else ""
         )
@@ -634,28 +695,35 @@ class QaCog(commands.Cog):
             log.warning("could not add the %r tag to the Q&A forum: %s", name, exc)
             return None
 
-    async def _show_solved(self, thread: discord.Thread, solved: bool) -> list[str]:
-        """The Solved tag on (or off) the post; returns what could not be done."""
-        forum = thread.parent
+    async def _set_post(self, thread: discord.Thread, *, solved: bool) -> list[str]:
+        """The Solved tag on (or off) the post, unarchiving it in the same edit: Discord refuses tag changes
+        and pins in an archived thread (50083) unless the edit also sets ``archived`` false. Returns what could
+        not be done."""
+        forum = thread.parent if isinstance(thread.parent, discord.ForumChannel) else self.bot.get_channel(
+            thread.parent_id
+        )
         if not isinstance(forum, discord.ForumChannel):
             return []
         tag = await self._solved_tag(forum) if solved else None
         name = self.bot.config.qa.solved_tag.lower()
         current = [t for t in thread.applied_tags if t.name.lower() != name]
-        if solved:
-            if tag is None:
-                return ["tag the post"]
-            wanted = [tag, *current][:5]  # Discord: at most 5 tags on a post; Solved goes first
+        if solved and tag is None:
+            wanted, problems = current, ["tag the post"]
         else:
-            wanted = current
-        if [t.id for t in wanted] == [t.id for t in thread.applied_tags]:
-            return []
+            # Discord: at most 5 tags on a post; Solved goes first.
+            wanted, problems = ([tag, *current][:5] if tag is not None else current), []
+        same = [t.id for t in wanted] == [t.id for t in thread.applied_tags]
+        if same and not thread.archived:
+            return problems
         try:
-            await thread.edit(applied_tags=wanted)
+            if thread.archived:
+                await thread.edit(archived=False, applied_tags=wanted)
+            else:
+                await thread.edit(applied_tags=wanted)
         except discord.HTTPException as exc:
             log.warning("could not change the tags of %s: %s", thread.id, exc)
             return ["tag the post"]
-        return []
+        return problems
 
     async def _pin(self, thread: discord.Thread, message_id: int, *, pin: bool) -> bool:
         message = thread.get_partial_message(message_id)
@@ -737,7 +805,7 @@ class QaCog(commands.Cog):
         await interaction.response.send_message(
             f"🔓 Reopened by {interaction.user.mention}: answers welcome again.", allowed_mentions=NO_MENTIONS
         )
-        await self._show_solved(thread, False)
+        await self._set_post(thread, solved=result.solved)
         if result.unaccepted_message_id is not None:
             await self._pin(thread, result.unaccepted_message_id, pin=False)
 
@@ -785,8 +853,9 @@ class QaCog(commands.Cog):
             mark = "✅ solved" if hit.solved else "open"
             link = _thread_link(self.bot.guild_id, hit.thread_id)
             lines.append(
-                f"**{i}. [{_one_line(hit.title, 90)}]({link})** — {mark}, "
-                f"{hit.answer_count} answer{'s' if hit.answer_count != 1 else ''}\n{_one_line(hit.snippet, 160)}"
+                f"**{i}. {render.link(hit.title, link, 90)}** — {mark}, "
+                f"{hit.answer_count} answer{'s' if hit.answer_count != 1 else ''}\n"
+                + render.plain(hit.snippet, 160)
             )
         embed = discord.Embed(title="Q&A search", description="\n".join(lines)[:4000])
         await interaction.followup.send(embed=embed, ephemeral=True)
@@ -802,7 +871,7 @@ class QaCog(commands.Cog):
             await interaction.response.send_message(f"No unanswered questions{where}. 🎉", ephemeral=True)
             return
         lines = [
-            f"• [{_one_line(q.title, 90)}]({_thread_link(self.bot.guild_id, q.thread_id)}) — asked "
+            f"• {render.link(q.title, _thread_link(self.bot.guild_id, q.thread_id), 90)} — asked "
             f"<t:{int(q.created_at.timestamp())}:R>"
             for q in rows
         ]
@@ -856,6 +925,12 @@ class QaCog(commands.Cog):
             step = await service.idle_step(session, self.rules, reminder.target_id, now)
         if step.action != "remind" or step.question is None:
             return
+        # Stamped, and the subscribers' post scheduled, before the send: a crash or a failed send after it
+        # leaves at most no reminder, never a second one (and never a lost subscribers' post).
+        async with self.bot.sessions.begin() as session:
+            if not await service.mark_idle_reminded(session, self.rules, reminder.target_id, self.bot.clock.now()):
+                return
+        self.bot.scheduler.kick()
         if step.asker_discord_id is not None:
             thread = await self._thread_for(step.question.thread_id)
             if step.question.answer_count:
@@ -873,9 +948,6 @@ class QaCog(commands.Cog):
             await thread.send(
                 text, allowed_mentions=discord.AllowedMentions(users=[discord.Object(step.asker_discord_id)])
             )
-        async with self.bot.sessions.begin() as session:
-            await service.mark_idle_reminded(session, self.rules, reminder.target_id, self.bot.clock.now())
-        self.bot.scheduler.kick()
 
     async def _tell_subscribers(self, reminder: Reminder) -> None:
         async with self.bot.sessions() as session:

@@ -4,8 +4,9 @@ rendering here; the rows come from ``service.solved_pages``).
 One page per solved question, named ``<id>-<slug>.md`` so a title edit keeps its page's place in a listing and an
 export run again overwrites the same files: the title, its tags, a link back to the thread, the question, the
 accepted answer first, then the other answers by score. ``index.md`` lists every page. Text is written as members
-typed it (it is Markdown already); only what would break the page's own structure is escaped: a title is one
-line and cannot start a new heading.
+typed it (it is Markdown already); only what would break the page's own structure or run in a reader's browser
+is escaped: a title is one line, cannot start a new heading, and has ``[`` ``]`` and ``<`` escaped (the index
+links it); raw HTML outside code in a body is shown as text, since published Markdown renders it.
 """
 
 from __future__ import annotations
@@ -54,6 +55,21 @@ def one_line(text: str) -> str:
     return line or "(untitled)"
 
 
+_TITLE_ESCAPES = str.maketrans({"\\": "\\\\", "[": "\\[", "]": "\\]", "<": "&lt;", "&": "&amp;"})
+_CODE = re.compile(r"(```.*?(?:```|$)|`[^`\n]*`)", re.DOTALL)
+
+
+def title_text(text: str) -> str:
+    """Member text (a title, a name, a tag) on one line, safe in a heading and as a link's text."""
+    return one_line(text).translate(_TITLE_ESCAPES)
+
+
+def safe_body(text: str) -> str:
+    """A member's Markdown with raw HTML outside code shown as text (``<`` escaped); code is left as typed."""
+    parts = _CODE.split(text)
+    return "".join(p if i % 2 else p.replace("<", "&lt;") for i, p in enumerate(parts))
+
+
 def link(guild_id: int, channel_id: int, message_id: int | None = None) -> str:
     tail = f"/{message_id}" if message_id is not None else ""
     return f"https://discord.com/channels/{guild_id}/{channel_id}{tail}"
@@ -64,23 +80,23 @@ def _answer(page: Page, answer: AnswerText, heading: str) -> list[str]:
     return [
         f"## {heading}",
         "",
-        f"By {one_line(answer.author) or 'a former member'} · score {answer.score} · "
+        f"By {title_text(answer.author) if answer.author.strip() else 'a former member'} · score {answer.score} · "
         f"[in Discord]({link(page.guild_id, page.thread_id, answer.message_id)})",
         "",
-        body,
+        safe_body(body),
         "",
     ]
 
 
 def render(page: Page) -> str:
-    lines = [f"# {one_line(page.title)}", ""]
+    lines = [f"# {title_text(page.title)}", ""]
     if page.tags:
-        lines += ["Tags: " + ", ".join(f"`{one_line(t)}`" for t in page.tags), ""]
+        lines += ["Tags: " + ", ".join(f"`{one_line(t).replace('`', '')}`" for t in page.tags), ""]
     lines += [
-        f"Asked by {one_line(page.asker) or 'a former member'} · [the discussion in Discord]"
-        f"({link(page.guild_id, page.thread_id)})",
+        f"Asked by {title_text(page.asker) if page.asker.strip() else 'a former member'} · [the discussion in "
+        f"Discord]({link(page.guild_id, page.thread_id)})",
         "",
-        page.body.strip() or "_(no details)_",
+        safe_body(page.body.strip()) or "_(no details)_",
         "",
     ]
     lines += _answer(page, page.accepted, "Accepted answer")
@@ -92,8 +108,8 @@ def render(page: Page) -> str:
 def render_index(pages: list[Page]) -> str:
     lines = ["# Knowledge base", "", f"{len(pages)} solved question(s).", ""]
     for page in sorted(pages, key=lambda p: one_line(p.title).lower()):
-        tags = f" ({', '.join(page.tags)})" if page.tags else ""
-        lines.append(f"- [{one_line(page.title)}]({filename(page)}){tags}")
+        tags = f" ({', '.join(title_text(t) for t in page.tags)})" if page.tags else ""
+        lines.append(f"- [{title_text(page.title)}]({filename(page)}){tags}")
     return "\n".join(lines) + "\n"
 
 

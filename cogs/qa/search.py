@@ -22,14 +22,15 @@ better: minus bm25 on SQLite, ts_rank_cd on PostgreSQL, not comparable between t
 microseconds per matching question, so a broad query (a common word matching tens of thousands) ranks only its
 newest ``RANK_CAP`` matches: the latency stays flat as the knowledge base grows (bench/README.md), and a member
 narrows a broad search with another word. Filters (tag, solved) that leave the page short make it rank every
-match.
+match. A search is one SQL statement (ranked window, filters, exact-title candidates, snippets), a second only
+in those rarer cases: each statement is a trip through the driver, and on SQLite each FTS5 cursor a walk of the
+query's doclists (bm25 also walks each phrase's whole doclist once per statement, for its idf).
 
 No discord import here.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +57,7 @@ _BM25 = "bm25(qa_search, {}, {}, {})".format(*BM25_WEIGHTS)
 RANK_CAP = 1000
 SIMILAR_RANK_CAP = 5000
 _MARK_START, _MARK_END = "\ue000", "\ue001"
+_MARKS = f"'{_MARK_START}', '{_MARK_END}', '…', 16"  # snippet(): the markers, the ellipsis, 16 tokens
 
 
 class QueryError(ValueError):
@@ -353,20 +355,6 @@ def _order(rows: list[_Row], exact_ids: set[int]) -> list[_Row]:
     return sorted(rows, key=lambda r: (not r.exact, -r.rank, -r.question_id))
 
 
-async def _pg_exact_title_ids(
-    session: AsyncSession, parsed: Query, filters: str, params: dict[str, Any]
-) -> set[int]:
-    """Questions whose title has exactly the query's words (case and punctuation aside)."""
-    if not parsed.exact:
-        return set()
-    sql = (
-        "SELECT q.id, q.title FROM qa_search s JOIN qa_questions q ON q.id = s.question_id "
-        "WHERE s.title_words @@ phraseto_tsquery('simple', :phrase)" + filters + " LIMIT 50"
-    )
-    rows = (await session.execute(sql_text(sql), {**params, "phrase": " ".join(parsed.exact)})).all()
-    return {int(r[0]) for r in rows if tuple(words(r[1])) == parsed.exact}
-
-
 async def _search_sqlite(
     session: AsyncSession,
     guild_id: int,
@@ -378,92 +366,130 @@ async def _search_sqlite(
     *,
     cap: int | None = None,
 ) -> list[Hit]:
-    """Usually three statements: the query's breadth (and exact-title candidates), the ranked page, snippets.
+    """Usually one statement: the newest ``cap`` matches ranked, the best filtered, exact-title candidates and
+    the page's snippets (``_sqlite_statement``). Every statement costs a trip through aiosqlite's thread, and
+    every FTS5 cursor over the query a walk of its doclists (for a prefix, merging every matching term's), so
+    it is done once.
 
-    bm25 costs one to three microseconds per matching document, so ranking every match of a broad query (a
-    common word: tens of thousands of questions) would take tens of milliseconds. A query matching more than
-    ``cap`` questions ranks the newest ``cap`` of its matches (FTS5 walks its doclist from a rowid, so finding
-    that bound costs little); narrower queries rank every match. An exact title match comes first wherever it
-    is. The best ranked candidates are then filtered (guild, tag, solved, deleted); only when the filters leave
-    too few does the search rank the candidates with the filters joined, and then, for a broad query, every
-    match (slower, and rare).
+    bm25 costs a scan of each phrase's whole doclist per statement (its idf) plus one to three microseconds per
+    ranked row, so ranking every match of a broad query (a common word: tens of thousands of questions) would
+    take tens of milliseconds. A query matching more than ``cap`` questions ranks the newest ``cap`` of its
+    matches (FTS5 walks its doclist newest first, so the bound costs little); narrower queries rank every match.
+    An exact title match comes first wherever it is. The best ``pool`` ranked candidates are then filtered
+    (guild, tag, solved, deleted); only when the filters leave too few does a second statement rank the matches
+    with the filters joined, in the window and then, for a broad query, everywhere (slower, and rare).
     """
     cap = RANK_CAP if cap is None else cap
-    params: dict[str, Any] = {"guild": guild_id, "match": fts5_match(parsed), "cap": cap}
+    params: dict[str, Any] = {"guild": guild_id, "match": fts5_match(parsed), "cap": cap if cap > 0 else -1}
+    params["cap1"] = cap + 1 if cap > 0 else -1  # LIMIT -1: no limit
     filters = _filters(tag, solved, params, sqlite=True)
-    exact_sql = "NULL"
+    wanted = offset + limit
+    params["wanted"] = wanted
+    params["pool"] = pool = max(POOL, 4 * wanted)
     if parsed.exact:
         params["phrase"] = '^"' + " ".join(parsed.exact) + '"'
-        exact_sql = (
-            "(SELECT json_group_array(json_array(q.id, q.title)) FROM (SELECT rowid FROM qa_search_titles "
-            "WHERE qa_search_titles MATCH :phrase LIMIT 50) t CROSS JOIN qa_questions q ON q.id = t.rowid "
-            "WHERE 1 = 1" + filters + ")"
-        )
-    # The rowid below the newest `cap` matches, or NULL when there are no more than `cap`.
-    floor_sql = "SELECT rowid FROM qa_search WHERE qa_search MATCH :match ORDER BY rowid DESC LIMIT 1 OFFSET :cap"
-    wanted = offset + limit
-    params["pool"] = pool = max(POOL, 4 * wanted)
-    # How many matches, up to the pool: all of them ranked at once, or not.
-    pooled_sql = "SELECT count(*) FROM (SELECT 1 FROM qa_search WHERE qa_search MATCH :match LIMIT :pool)"
-    sql = f"SELECT ({floor_sql if cap > 0 else 'NULL'}), ({pooled_sql}), {exact_sql}"
-    floor, pooled, exact_json = (await session.execute(sql_text(sql), params)).one()
-    exact_ids = {int(i) for i, title in json.loads(exact_json or "[]") if tuple(words(title)) == parsed.exact}
-    params["floor"] = floor
-    window = " AND rowid > :floor" if floor is not None else ""
-
-    sql = (
-        "SELECT q.id, q.thread_id, q.title, q.state, q.answer_count, top.rank FROM ("
-        f"SELECT rowid AS id, {_BM25} AS rank FROM qa_search WHERE qa_search MATCH :match{window} "
-        "ORDER BY rank LIMIT :pool) top CROSS JOIN qa_questions q ON q.id = top.id WHERE 1 = 1" + filters
-    )
-    result = (await session.execute(sql_text(sql), params)).all()
-    rows = [_Row(int(r[0]), int(r[1]), r[2], r[3], int(r[4]), -float(r[5])) for r in result]
-    full = pooled < pool and floor is None  # every match was ranked and filtered: nothing more to find
-    for bound in (window, "") if window else ("",):
-        if len(rows) >= wanted or full:
+    result = (await session.execute(sql_text(_sqlite_statement(parsed, filters, "pool")), params)).all()
+    matches, floor = result[0][0], result[0][1]
+    # Every match was ranked and filtered (no more than the pool, none left out by the window): nothing more.
+    full = matches <= pool and (cap <= 0 or matches <= cap)
+    for bound in (floor, None) if floor is not None else (None,):
+        if full or sum(1 for r in result if r[2] is not None and not r[9]) >= wanted:
             break
         # The filters ate the best candidates: rank with the filters joined, in the window, then everywhere.
-        sql = (
-            f"SELECT q.id, q.thread_id, q.title, q.state, q.answer_count, {_BM25} AS rank FROM qa_search "
-            "CROSS JOIN qa_questions q ON q.id = qa_search.rowid "
-            f"WHERE qa_search MATCH :match{bound.replace('rowid', 'qa_search.rowid')}"
-            + filters
-            + " ORDER BY rank LIMIT :wanted"
-        )
-        result = (await session.execute(sql_text(sql), {**params, "wanted": wanted})).all()
-        rows = [_Row(int(r[0]), int(r[1]), r[2], r[3], int(r[4]), -float(r[5])) for r in result]
-    missing = exact_ids - {r.question_id for r in rows}
+        params["floor"] = bound
+        mode = "window" if bound is not None else "all"
+        result = (await session.execute(sql_text(_sqlite_statement(parsed, filters, mode)), params)).all()
+    rows, exact_ids, snippets, missing = [], set(), {}, set()
+    for r in result:
+        if r[2] is None:  # nothing found
+            continue
+        exact = bool(r[8]) and tuple(words(r[4])) == parsed.exact
+        if r[9]:  # an exact-title candidate (a title starting with the query's words) outside the page
+            if exact:
+                missing.add(int(r[2]))
+            continue
+        row = _Row(int(r[2]), int(r[3]), r[4], r[5], int(r[6]), -float(r[7]))
+        rows.append(row)
+        if exact:
+            exact_ids.add(row.question_id)
+        snippets[row.question_id] = _pick_snippet(r[10], r[11])
     if missing:
-        rows += await _sqlite_rows(session, params, missing)
+        # Rare: an exact title the ranked page lacks (outside the window, or ranked low).
+        exact_ids |= missing
+        sql = (
+            f"SELECT q.id, q.thread_id, q.title, q.state, q.answer_count, {_BM25}, "
+            f"snippet(qa_search, 1, {_MARKS}), snippet(qa_search, 2, {_MARKS}) FROM qa_search "
+            "CROSS JOIN qa_questions q ON q.id = qa_search.rowid WHERE qa_search MATCH :match "
+            f"AND +qa_search.rowid IN ({', '.join(str(i) for i in missing)}) "
+            f"AND qa_search.rowid BETWEEN {min(missing)} AND {max(missing)}"
+        )
+        for r in (await session.execute(sql_text(sql), params)).all():
+            rows.append(_Row(int(r[0]), int(r[1]), r[2], r[3], int(r[4]), -float(r[5])))
+            snippets[int(r[0])] = _pick_snippet(r[6], r[7])
     page = _order(rows, exact_ids)[offset:wanted]
-    snippets = await _sqlite_snippets(session, params["match"], [r.question_id for r in page])
     return [_hit(r, snippets.get(r.question_id, "")) for r in page]
 
 
-async def _sqlite_rows(session: AsyncSession, params: dict[str, Any], ids: set[int]) -> list[_Row]:
-    sql = (
-        f"SELECT q.id, q.thread_id, q.title, q.state, q.answer_count, {_BM25} FROM qa_search "
-        "CROSS JOIN qa_questions q ON q.id = qa_search.rowid WHERE qa_search MATCH :match "
-        f"AND qa_search.rowid IN ({', '.join(str(int(i)) for i in ids)})"
-    )
-    result = (await session.execute(sql_text(sql), params)).all()
-    return [_Row(int(r[0]), int(r[1]), r[2], r[3], int(r[4]), -float(r[5])) for r in result]
+def _pick_snippet(body: str | None, answers: str | None) -> str:
+    """The body's passage around the match, else the answers' when only they match."""
+    return clean_snippet(answers if _MARK_START not in (body or "") and _MARK_START in (answers or "") else body)
 
 
-async def _sqlite_snippets(session: AsyncSession, match: str, ids: list[int]) -> dict[int, str]:
-    """A short passage around the match, from the body, else the answers (the title is shown anyway)."""
-    if not ids:
-        return {}
-    marks = f"'{_MARK_START}', '{_MARK_END}', '…', 16"
-    sql = (
-        f"SELECT rowid, snippet(qa_search, 1, {marks}), snippet(qa_search, 2, {marks}) FROM qa_search "
-        f"WHERE qa_search MATCH :match AND rowid IN ({', '.join(str(int(i)) for i in ids)})"
-    )
-    out = {}
-    for rowid, body, answers in (await session.execute(sql_text(sql), {"match": match})).all():
-        pick = answers if _MARK_START not in (body or "") and _MARK_START in (answers or "") else body
-        out[int(rowid)] = clean_snippet(pick)
-    return out
+def _sqlite_statement(parsed: Query, filters: str, mode: str) -> str:
+    """One search as one statement. ``m``: the ranked candidates (mode "pool": the newest ``cap`` matches + 1,
+    whose count tells whether more exist; "window"/"all": matches passing the filters, newer than ``floor`` or
+    all, the best ``wanted``); ``page``: the best candidates passing the filters; ``ex``: exact-title
+    candidates (titles starting with the query's words: Python checks the rest of the title); ``sn``: the
+    page's snippets, from a second FTS5 cursor. Each row: matches,
+    floor, id, thread_id, title, state, answer_count, rank, exact candidate, outside the page, body snippet,
+    answers snippet; one row of NULLs after the first two when nothing is found."""
+    if mode == "pool":
+        m = (
+            f"SELECT rowid AS id, {_BM25} AS r FROM qa_search WHERE qa_search MATCH :match "
+            "ORDER BY rowid DESC LIMIT :cap1"
+        )
+        # Past `cap` matches, the oldest of the `cap` + 1 read is the floor: ranked candidates are newer.
+        floor = "CASE WHEN :cap >= 0 AND (SELECT count(*) FROM m) > :cap THEN (SELECT min(id) FROM m) END"
+        page = (
+            "SELECT q.id, q.thread_id, q.title, q.state, q.answer_count, top.r FROM (SELECT id, r FROM m "
+            f"WHERE id > coalesce({floor}, 0) ORDER BY r LIMIT :pool) top CROSS JOIN qa_questions q "
+            "ON q.id = top.id WHERE 1 = 1" + filters + " ORDER BY top.r LIMIT :wanted"
+        )
+    else:
+        window = " AND qa_search.rowid > :floor" if mode == "window" else ""
+        m = (
+            f"SELECT qa_search.rowid AS id, {_BM25} AS r FROM qa_search CROSS JOIN qa_questions q "
+            f"ON q.id = qa_search.rowid WHERE qa_search MATCH :match{window}"
+            + filters
+            + " ORDER BY r LIMIT :wanted"
+        )
+        floor = "NULL"
+        page = (
+            "SELECT q.id, q.thread_id, q.title, q.state, q.answer_count, m.r FROM m "
+            "CROSS JOIN qa_questions q ON q.id = m.id"
+        )
+    ex = "SELECT NULL AS id, NULL AS thread_id, NULL AS title, NULL AS state, NULL AS answer_count WHERE 0"
+    if parsed.exact:
+        ex = (
+            "SELECT q.id, q.thread_id, q.title, q.state, q.answer_count FROM (SELECT rowid FROM qa_search_titles "
+            "WHERE qa_search_titles MATCH :phrase LIMIT 50) t CROSS JOIN qa_questions q ON q.id = t.rowid "
+            "WHERE 1 = 1" + filters
+        )
+    # The page's rows found by id: FTS5 seeks each id in the doclists (fast), except for a prefix query, whose
+    # every seek merges every matching term's doclist again: one walk over the page's rowid range instead.
+    ids = "rowid IN (SELECT id FROM page)"
+    if any(t.prefix for g in parsed.groups for t in g) or any(t.prefix for t in parsed.excluded):
+        ids = "+" + ids + " AND rowid BETWEEN (SELECT min(id) FROM page) AND (SELECT max(id) FROM page)"
+    return f"""WITH m AS MATERIALIZED ({m}), page AS MATERIALIZED ({page}), ex AS MATERIALIZED ({ex}),
+    sn AS MATERIALIZED (SELECT rowid AS id, snippet(qa_search, 1, {_MARKS}) AS body,
+            snippet(qa_search, 2, {_MARKS}) AS answers
+        FROM qa_search WHERE qa_search MATCH :match AND {ids}),
+    hits AS (SELECT id, thread_id, title, state, answer_count, r, 0 AS extra FROM page
+        UNION ALL SELECT id, thread_id, title, state, answer_count, NULL, 1 FROM ex
+        WHERE id NOT IN (SELECT id FROM page))
+    SELECT (SELECT count(*) FROM m), {floor}, hits.id, hits.thread_id, hits.title, hits.state, hits.answer_count,
+        hits.r, hits.id IN (SELECT id FROM ex), hits.extra, sn.body, sn.answers
+    FROM (SELECT 1) one LEFT JOIN hits LEFT JOIN sn ON sn.id = hits.id"""
 
 
 def _hit(row: _Row, snippet: str) -> Hit:
@@ -489,57 +515,81 @@ async def _search_pg(
     *,
     cap: int | None = None,
 ) -> list[Hit]:
+    """As on SQLite, usually one statement (``_pg_statement``): the newest ``cap`` matches ranked with the
+    filters joined (ts_rank_cd reads each match's whole tsvector), exact-title candidates, headlines for the
+    page; every match ranked only when that leaves the page short and there were more."""
     params: dict[str, Any] = {"guild": guild_id}
     tsquery = pg_tsquery(parsed, params)
     filters = _filters(tag, solved, params)
-    # Only stop words ("the"): an empty tsquery, which the GIN index cannot answer (a scan of every row).
-    if not (await session.execute(sql_text(f"SELECT numnode({tsquery})"), params)).scalar_one():
-        return []
-    exact_ids = await _pg_exact_title_ids(session, parsed, filters, params)
     wanted = offset + limit
     cap = RANK_CAP if cap is None else cap
-    # As on SQLite: the newest `cap` matches are ranked (ts_rank_cd reads each match's whole tsvector), with
-    # the filters joined; every match only when that leaves the page short and there were more.
-    window = "ORDER BY s.question_id DESC LIMIT :cap" if cap > 0 else ""
-    sql = (
-        f"SELECT q.id, q.thread_id, q.title, q.state, q.answer_count, ts_rank_cd(w.document, w.q) AS rank "
-        f"FROM (SELECT s.question_id, s.document, tq.q FROM (SELECT {tsquery} AS q) tq, qa_search s "
-        f"WHERE s.document @@ tq.q {window}) w JOIN qa_questions q ON q.id = w.question_id "
-        f"WHERE 1 = 1 {filters} ORDER BY rank DESC, q.id DESC LIMIT :wanted"
-    )
-    args = {**params, "wanted": wanted, "cap": cap}
-    result = (await session.execute(sql_text(sql), args)).all()
-    if len(result) < wanted and window:
-        more = (
-            f"SELECT count(*) FROM (SELECT 1 FROM (SELECT {tsquery} AS q) tq, qa_search s "
-            "WHERE s.document @@ tq.q LIMIT :cap + 1) m"
-        )
-        if (await session.execute(sql_text(more), args)).scalar_one() > cap:
-            result = (await session.execute(sql_text(sql.replace(window, "")), args)).all()
-    rows = [_Row(int(r[0]), int(r[1]), r[2], r[3], int(r[4]), float(r[5])) for r in result]
-    missing = exact_ids - {r.question_id for r in rows}
-    if missing:
-        sql = (
-            f"SELECT q.id, q.thread_id, q.title, q.state, q.answer_count, ts_rank_cd(s.document, tq.q) "
-            f"FROM (SELECT {tsquery} AS q) tq, qa_search s JOIN qa_questions q ON q.id = s.question_id "
-            f"WHERE q.id IN ({', '.join(str(int(i)) for i in missing)})"
-        )
-        result = (await session.execute(sql_text(sql), params)).all()
-        rows += [_Row(int(r[0]), int(r[1]), r[2], r[3], int(r[4]), float(r[5])) for r in result]
+    params.update(wanted=wanted, cap=cap if cap > 0 else None, cap1=cap + 1 if cap > 0 else None)
+    params["options"] = f"StartSel={_MARK_START}, StopSel={_MARK_END}, MaxWords=20, MinWords=8, MaxFragments=1"
+    if parsed.exact:
+        params["phrase"] = " ".join(parsed.exact)
+    result = (await session.execute(sql_text(_pg_statement(parsed, tsquery, filters, True)), params)).all()
+    matches = result[0][0]
+    if cap > 0 and matches > cap and sum(1 for r in result if r[2] is not None and not r[9]) < wanted:
+        # The filters left the newest matches' page short: every match, ranked.
+        result = (await session.execute(sql_text(_pg_statement(parsed, tsquery, filters, False)), params)).all()
+    rows, exact_ids, snippets, missing = [], set(), {}, set()
+    for r in result:
+        if r[2] is None:
+            continue
+        exact = bool(r[8]) and tuple(words(r[4])) == parsed.exact
+        if r[9] and not exact:  # a title containing the query's words, but not only them
+            continue
+        row = _Row(int(r[2]), int(r[3]), r[4], r[5], int(r[6]), float(r[7]))
+        rows.append(row)
+        if exact:
+            exact_ids.add(row.question_id)
+        if r[9]:
+            missing.add(row.question_id)
+        else:
+            snippets[row.question_id] = _pick_snippet(r[10], r[11])
     page = _order(rows, exact_ids)[offset:wanted]
-    if not page:
-        return []
-    options = f"StartSel={_MARK_START}, StopSel={_MARK_END}, MaxWords=20, MinWords=8, MaxFragments=1"
-    sql = (
-        f"SELECT q.id, ts_headline('english', q.body, tq.q, :options), ts_headline('english', s.answers, tq.q, "
-        f":options) FROM (SELECT {tsquery} AS q) tq, qa_search s JOIN qa_questions q ON q.id = s.question_id "
-        f"WHERE q.id IN ({', '.join(str(r.question_id) for r in page)})"
-    )
-    snippets = {}
-    for qid, body, answers in (await session.execute(sql_text(sql), {**params, "options": options})).all():
-        pick = answers if _MARK_START not in (body or "") and _MARK_START in (answers or "") else body
-        snippets[int(qid)] = clean_snippet(pick)
+    if missing & {r.question_id for r in page}:
+        # Rare: an exact title the ranked page lacks, whose headline was left out of the statement.
+        sql = (
+            "SELECT q.id, ts_headline('english', q.body, tq.q, :options), ts_headline('english', s.answers, tq.q, "
+            f":options) FROM (SELECT {tsquery} AS q) tq, qa_search s JOIN qa_questions q ON q.id = s.question_id "
+            f"WHERE q.id IN ({', '.join(str(i) for i in missing)})"
+        )
+        for qid, body, answers in (await session.execute(sql_text(sql), params)).all():
+            snippets[int(qid)] = _pick_snippet(body, answers)
     return [_hit(r, snippets.get(r.question_id, "")) for r in page]
+
+
+def _pg_statement(parsed: Query, tsquery: str, filters: str, window: bool) -> str:
+    """One search as one statement, the same row shape as ``_sqlite_statement``. A tsquery of stop words alone
+    is empty (``numnode`` 0), which the GIN index cannot answer (a scan of every row): it finds nothing here."""
+    m = "SELECT s.question_id, s.document FROM tq, qa_search s WHERE numnode(tq.q) > 0 AND s.document @@ tq.q"
+    if window:
+        m += " ORDER BY s.question_id DESC LIMIT :cap1"
+        # Past `cap` matches, the oldest of the `cap` + 1 read is left out: the newest `cap` are ranked.
+        floor = "(SELECT CASE WHEN count(*) > :cap THEN min(question_id) END FROM m)"
+    else:
+        floor = "NULL"
+    # Exact-title candidates by their title index alone (the document's would be a second walk of the query).
+    exact = "s.title_words @@ phraseto_tsquery('simple', :phrase)" if parsed.exact else "false"
+    ex = (
+        "SELECT q.id, q.thread_id, q.title, q.state, q.answer_count, ts_rank_cd(s.document, tq.q) AS r "
+        "FROM tq, qa_search s JOIN qa_questions q ON q.id = s.question_id "
+        f"WHERE {exact} AND numnode(tq.q) > 0" + filters + " LIMIT 50"
+    )
+    return f"""WITH tq AS NOT MATERIALIZED (SELECT {tsquery} AS q), m AS MATERIALIZED ({m}),
+    page AS MATERIALIZED (SELECT q.id, q.thread_id, q.title, q.state, q.answer_count,
+            ts_rank_cd(m.document, tq.q) AS r FROM tq, m JOIN qa_questions q ON q.id = m.question_id
+        WHERE m.question_id > coalesce({floor}, 0){filters} ORDER BY r DESC, q.id DESC LIMIT :wanted),
+    ex AS MATERIALIZED ({ex})
+    SELECT (SELECT count(*) FROM m), NULL, h.id, h.thread_id, h.title, h.state, h.answer_count, h.r,
+        h.id IN (SELECT id FROM ex), h.extra,
+        CASE WHEN h.extra = 0 THEN ts_headline('english', hq.body, tq.q, :options) END,
+        CASE WHEN h.extra = 0 THEN ts_headline('english', hs.answers, tq.q, :options) END
+    FROM tq LEFT JOIN (SELECT id, thread_id, title, state, answer_count, r, 0 AS extra FROM page
+        UNION ALL SELECT id, thread_id, title, state, answer_count, r, 1 FROM ex
+        WHERE id NOT IN (SELECT id FROM page)) h ON true
+        LEFT JOIN qa_questions hq ON hq.id = h.id LEFT JOIN qa_search hs ON hs.question_id = h.id"""
 
 
 async def suggest_titles(

@@ -7,12 +7,16 @@ Ledger (bot/ledger.py), reputation always equal to the ledger's sum:
   same thread earn nothing more), with the asker as counterpart, so answering one's own question earns nothing;
 - a vote is an event for the post's author with the voter as counterpart (``answer_upvoted`` /
   ``question_upvoted``, vote kinds under the daily cap; ``answer_downvoted`` / ``question_downvoted`` take
-  ``downvote_points``). Changing or removing a vote appends a ``qa_vote_reversed`` event worth minus what the
-  old one was granted: the ledger stays append-only and the sum stays right. ``QaVote.seq`` numbers the
-  changes, so every event and reversal has its own reference (recording is idempotent on it);
+  ``downvote_points``). Changing or removing a vote appends a ``<kind>_reversed`` event
+  (``ledger.reversal_kind``, in the reversed kind's category, so every board drops) worth minus what the old
+  one was granted: the ledger stays append-only and the sum stays right. ``QaVote.seq`` numbers the changes,
+  so every event and reversal has its own reference (recording is idempotent on it);
 - an accept credits the answerer (``answer_accepted``, 0 points for an account younger than
-  ``min_account_age_days``) and the asker (``solution_marked``); un-accepting (another answer chosen, the
-  question reopened, the answer deleted) appends ``qa_accept_reversed`` events for both;
+  ``min_account_age_days``) and the asker (``solution_marked``), once per answer for good; un-accepting
+  (another answer chosen, the question reopened, the answer deleted) appends reversal-kind events for both,
+  and accepting that answer again restores them with reversal-kind events (badges count ``answer_accepted``
+  events, which switching must not grow); deleting a member's last answer in a question reverses
+  ``answer_posted``;
 - votes and accepts together are capped per pair (``[qa] pair_weekly_points`` in 7 days) by the ledger's
   ``PairLimit``, the one place anti-farming lives. A reversal never refunds that budget or the daily cap.
 """
@@ -34,13 +38,13 @@ from cogs.qa import export, search
 from models import LedgerEvent, Member
 from models.qa import QaAnswer, QaQuestion, QaQuestionTag, QaSubscription, QaVote
 
-OPEN, SOLVED, CLOSED = "open", "solved", "closed"
+# A question's state is open or solved; closing is ``closed_at`` on top of either (so closing a solved
+# question keeps it in the knowledge base).
+OPEN, SOLVED = "open", "solved"
 UP, DOWN = 1, -1
 # Reminder kinds (durable; bot/reminders.py): the idle reminder to the asker, then the post to subscribers.
 IDLE = "qa.idle"
 SUBSCRIBERS = "qa.subscribers"
-REVERSED_VOTE = "qa_vote_reversed"
-REVERSED_ACCEPT = "qa_accept_reversed"
 ACCEPTED = "answer_accepted"
 MARKED = "solution_marked"
 VOTE_KINDS = {(True, UP): "question_upvoted", (True, DOWN): "question_downvoted"} | {
@@ -289,15 +293,24 @@ async def edit_answer(session: AsyncSession, message_id: int, body: str, now: da
 
 
 async def delete_answer(
-    session: AsyncSession, rules: QaRules, policy: ledger.LedgerPolicy, message_id: int, now: datetime
+    session: AsyncSession,
+    rules: QaRules,
+    policy: ledger.LedgerPolicy,
+    message_id: int,
+    now: datetime,
+    *,
+    thread_id: int | None = None,
 ) -> bool | None:
     """A deleted message: out of search; an accepted one is un-accepted (its points reversed, the question
-    open again). None when it was no stored answer; else whether it was the accepted one."""
+    open again). None when it was no stored answer (of the question in ``thread_id``, when given); else
+    whether it was the accepted one."""
     answer = await session.scalar(select(QaAnswer).where(QaAnswer.message_id == message_id))
     if answer is None or answer.deleted_at is not None:
         return None
     question = await session.get(QaQuestion, answer.question_id)
     assert question is not None
+    if thread_id is not None and question.thread_id != thread_id:
+        return None
     await lock_question(session, question)
     await session.refresh(answer)
     if answer.deleted_at is not None:
@@ -311,6 +324,25 @@ async def delete_answer(
         if question.state == SOLVED:
             question.state, question.solved_at = OPEN, None
     await session.flush()
+    if answer.author_id is not None and not await session.scalar(
+        select(func.count()).where(
+            QaAnswer.question_id == question.id,
+            QaAnswer.author_id == answer.author_id,
+            QaAnswer.deleted_at.is_(None),
+        )
+    ):
+        # Their last answer here is gone: answer_posted is taken back (once; answering again earns nothing,
+        # so posting and deleting cannot farm it).
+        await ledger.lock_members(session, [answer.author_id])
+        await _reverse(
+            session,
+            rules,
+            policy,
+            member_id=answer.author_id,
+            reference=f"qa:answered:{question.id}:{answer.author_id}",
+            subject=question.asker_id,
+            now=now,
+        )
     await search.drop_answer(session, answer.id)
     await search.index_question(session, question.id)
     return was_accepted
@@ -493,14 +525,27 @@ async def _record_vote(
     return result.points
 
 
-async def _granted(session: AsyncSession, member_id: int, reference: str) -> int | None:
-    """The points the member's event with this reference was granted (None: no such event)."""
-    return await session.scalar(
-        select(LedgerEvent.points).where(
-            LedgerEvent.member_id == member_id,
-            LedgerEvent.reference == reference,
-            LedgerEvent.kind.not_in((REVERSED_VOTE, REVERSED_ACCEPT)),
+async def _granted(session: AsyncSession, member_id: int, reference: str) -> tuple[str, int] | None:
+    """The kind and points of the member's event with this reference (None: no such event). Reversals have
+    references of their own (``<reference>:undo:<n>`` / ``:redo:<n>``), so this finds the original."""
+    row = (
+        await session.execute(
+            select(LedgerEvent.kind, LedgerEvent.points).where(
+                LedgerEvent.member_id == member_id, LedgerEvent.reference == reference
+            )
         )
+    ).first()
+    return None if row is None else (str(row[0]), int(row[1]))
+
+
+async def _count_refs(session: AsyncSession, member_id: int, prefix: str) -> int:
+    return int(
+        await session.scalar(
+            select(func.count()).where(
+                LedgerEvent.member_id == member_id, LedgerEvent.reference.like(f"{prefix}%")
+            )
+        )
+        or 0
     )
 
 
@@ -510,40 +555,44 @@ async def _reverse(
     policy: ledger.LedgerPolicy,
     *,
     member_id: int,
-    kind: str,
     reference: str,
     subject: int | None,
     now: datetime,
-) -> None:
-    granted = await _granted(session, member_id, reference)
-    if not granted:
-        return  # nothing was given (self, capped to 0, or never recorded): nothing to take back
+    restore: bool = False,
+) -> int:
+    """Take back (or, ``restore``, give back after a take-back) what the member's event ``reference`` was
+    granted, as an event of the reversal kind of that event's kind (``ledger.reversal_kind``): it lands in the
+    same category, and the original kind's count (what badges count) does not grow. Balanced: taken back only
+    while it counts, restored only while taken back. Returns the points moved."""
+    original = await _granted(session, member_id, reference)
+    if original is None or not original[1]:
+        return 0  # nothing was given (self, capped to 0, or never recorded): nothing to move
+    kind, granted = original
+    undone = await _count_refs(session, member_id, f"{reference}:undo:")
+    redone = await _count_refs(session, member_id, f"{reference}:redo:")
+    if (undone > redone) != restore:
+        return 0
+    moved = granted if restore else -granted
     await ledger.record_event(
         session,
         policy,
         guild_id=rules.guild_id,
         member_id=member_id,
-        kind=kind,
-        reference=f"{reference}:undo",
+        kind=ledger.reversal_kind(kind),
+        reference=f"{reference}:redo:{redone}" if restore else f"{reference}:undo:{undone}",
         at=now,
         now=now,
         subject_member_id=subject,
-        points=-granted,
+        points=moved,
     )
+    return moved
 
 
 async def _reverse_vote(
     session: AsyncSession, rules: QaRules, policy: ledger.LedgerPolicy, row: QaVote, author: int, now: datetime
 ) -> None:
     await _reverse(
-        session,
-        rules,
-        policy,
-        member_id=author,
-        kind=REVERSED_VOTE,
-        reference=_vote_reference(row),
-        subject=row.voter_id,
-        now=now,
+        session, rules, policy, member_id=author, reference=_vote_reference(row), subject=row.voter_id, now=now
     )
 
 
@@ -562,27 +611,13 @@ def may_manage(question: QaQuestion, member_id: int, moderator: bool) -> bool:
     return moderator or (question.asker_id is not None and question.asker_id == member_id)
 
 
-async def _accept_round(session: AsyncSession, answer_id: int) -> int:
-    """How many times this answer was accepted before (each accept has its own ledger references)."""
-    return int(
-        await session.scalar(
-            select(func.count()).where(
-                LedgerEvent.kind == ACCEPTED, LedgerEvent.reference.like(f"qa:accept:{answer_id}:%")
-            )
-        )
-        or 0
-    )
+def _accept_ref(answer: QaAnswer) -> str:
+    """One answer_accepted per answer for good: accepting it again after a take-back restores those points."""
+    return f"qa:accept:{answer.id}"
 
 
-async def _accepted_refs(session: AsyncSession, answer_id: int) -> str | None:
-    """The reference suffix of the answer's current (latest) accept."""
-    latest = await session.scalar(
-        select(LedgerEvent.reference)
-        .where(LedgerEvent.kind == ACCEPTED, LedgerEvent.reference.like(f"qa:accept:{answer_id}:%"))
-        .order_by(LedgerEvent.id.desc())
-        .limit(1)
-    )
-    return latest.rsplit(":", 1)[1] if latest else None
+def _marked_ref(answer: QaAnswer) -> str:
+    return f"qa:marked:{answer.id}"
 
 
 async def accept(
@@ -605,13 +640,13 @@ async def accept(
         raise QaError("That question or answer was deleted.")
     if answer.question_id != question.id:
         raise QaError("That message is not an answer to this question.")
-    if question.state == CLOSED:
+    if question.closed_at is not None:
         raise QaError("This question is closed: reopen it first.")
     if answer.message_id == question.thread_id:
         raise QaError("The question itself cannot be its solution: pick an answer in the thread.")
     await lock_question(session, question)
     await session.refresh(answer)
-    if question.state == CLOSED:
+    if question.closed_at is not None:
         raise QaError("This question is closed: reopen it first.")
     if answer.accepted:
         return AcceptResult(question, answer, True, None, 0)
@@ -625,41 +660,56 @@ async def accept(
         await _unaccept(session, rules, policy, question, previous, now)
         replaced = previous.message_id
     answer.accepted = True
-    question.state, question.solved_at, question.closed_at = SOLVED, now, None
+    question.state, question.solved_at = SOLVED, now
     question.last_activity_at = now
     await session.flush()
     points = 0
-    round_ = await _accept_round(session, answer.id)
     if answer.author_id is not None:
-        young = answerer_account_created is not None and now - answerer_account_created < rules.min_account_age
-        result = await ledger.record_event(
-            session,
-            policy,
-            guild_id=rules.guild_id,
-            member_id=answer.author_id,
-            kind=ACCEPTED,
-            reference=f"qa:accept:{answer.id}:{round_}",
-            at=now,
-            now=now,
-            subject_member_id=question.asker_id,
-            points=0 if young else None,
-            pair_limit=rules.pair_limit,
-        )
-        points = result.points
+        if await _granted(session, answer.author_id, _accept_ref(answer)) is not None:
+            # Accepted before, then taken back: restored (a reversal-kind event), never a second
+            # answer_accepted, so switching the accepted answer back and forth cannot farm badges.
+            points = await _reverse(
+                session, rules, policy, member_id=answer.author_id, reference=_accept_ref(answer),
+                subject=question.asker_id, now=now, restore=True,
+            )  # fmt: skip
+        else:
+            young = (
+                answerer_account_created is not None and now - answerer_account_created < rules.min_account_age
+            )
+            result = await ledger.record_event(
+                session,
+                policy,
+                guild_id=rules.guild_id,
+                member_id=answer.author_id,
+                kind=ACCEPTED,
+                reference=_accept_ref(answer),
+                at=now,
+                now=now,
+                subject_member_id=question.asker_id,
+                points=0 if young else None,
+                pair_limit=rules.pair_limit,
+            )
+            points = result.points
     if question.asker_id is not None:
-        await ledger.record_event(
-            session,
-            policy,
-            guild_id=rules.guild_id,
-            member_id=question.asker_id,
-            kind=MARKED,
-            reference=f"qa:marked:{answer.id}:{round_}",
-            at=now,
-            now=now,
-            subject_member_id=answer.author_id,
-            points=rules.accepter_points,
-            pair_limit=rules.pair_limit,
-        )
+        if await _granted(session, question.asker_id, _marked_ref(answer)) is not None:
+            await _reverse(
+                session, rules, policy, member_id=question.asker_id, reference=_marked_ref(answer),
+                subject=answer.author_id, now=now, restore=True,
+            )  # fmt: skip
+        else:
+            await ledger.record_event(
+                session,
+                policy,
+                guild_id=rules.guild_id,
+                member_id=question.asker_id,
+                kind=MARKED,
+                reference=_marked_ref(answer),
+                at=now,
+                now=now,
+                subject_member_id=answer.author_id,
+                points=rules.accepter_points,
+                pair_limit=rules.pair_limit,
+            )
     await search.index_question(session, question.id)
     return AcceptResult(question, answer, False, replaced, points)
 
@@ -674,33 +724,18 @@ async def _unaccept(
 ) -> None:
     answer.accepted = False
     await session.flush()
-    round_ = await _accepted_refs(session, answer.id)
-    if round_ is None:
-        return
     people = [m for m in (question.asker_id, answer.author_id) if m is not None]
     await ledger.lock_members(session, people)
     if answer.author_id is not None:
         await _reverse(
-            session,
-            rules,
-            policy,
-            member_id=answer.author_id,
-            kind=REVERSED_ACCEPT,
-            reference=f"qa:accept:{answer.id}:{round_}",
-            subject=question.asker_id,
-            now=now,
-        )
+            session, rules, policy, member_id=answer.author_id, reference=_accept_ref(answer),
+            subject=question.asker_id, now=now,
+        )  # fmt: skip
     if question.asker_id is not None:
         await _reverse(
-            session,
-            rules,
-            policy,
-            member_id=question.asker_id,
-            kind=REVERSED_ACCEPT,
-            reference=f"qa:marked:{answer.id}:{round_}",
-            subject=answer.author_id,
-            now=now,
-        )
+            session, rules, policy, member_id=question.asker_id, reference=_marked_ref(answer),
+            subject=answer.author_id, now=now,
+        )  # fmt: skip
 
 
 async def accepted_answer(session: AsyncSession, question_id: int) -> QaAnswer | None:
@@ -720,14 +755,15 @@ async def latest_answer(session: AsyncSession, question: QaQuestion) -> QaAnswer
 async def close(
     session: AsyncSession, question: QaQuestion, *, by_member_id: int, moderator: bool, now: datetime
 ) -> bool:
-    """Close (no more answers wanted); False when it was closed already. A solved question stays solved
-    underneath: its accepted answer and points are kept."""
+    """Close (no more answers wanted); False when it was closed already. Closing is ``closed_at`` alone:
+    ``state`` stays solved or open, so a solved question stays in the knowledge base with its accepted answer
+    and points."""
     if not may_manage(question, by_member_id, moderator):
         raise QaError("Only the member who asked (or a maintainer) can close this question.")
     await lock_question(session, question)
-    if question.state == CLOSED:
+    if question.closed_at is not None:
         return False
-    question.state, question.closed_at = CLOSED, now
+    question.closed_at = now
     await session.flush()
     await search.index_question(session, question.id)
     return True
@@ -737,6 +773,7 @@ async def close(
 class ReopenResult:
     reopened: bool
     unaccepted_message_id: int | None  # the answer that is no longer the solution (to unpin)
+    solved: bool = False  # still solved (a closed solved question reopened keeps its accept)
 
 
 async def reopen(
@@ -749,11 +786,17 @@ async def reopen(
     moderator: bool,
     now: datetime,
 ) -> ReopenResult:
-    """Open again: a closed question, or a solved one whose solution turned out wrong (it is un-accepted and
-    its points reversed)."""
+    """Open again: a closed question (only the close is undone: a solved one keeps its accepted answer), or a
+    solved one whose solution turned out wrong (it is un-accepted and its points reversed)."""
     if not may_manage(question, by_member_id, moderator):
         raise QaError("Only the member who asked (or a maintainer) can reopen this question.")
     await lock_question(session, question)
+    if question.closed_at is not None:
+        question.closed_at = None
+        question.last_activity_at = now
+        await session.flush()
+        await search.index_question(session, question.id)
+        return ReopenResult(True, None, question.state == SOLVED)
     if question.state == OPEN:
         return ReopenResult(False, None)
     unaccepted = None
@@ -761,7 +804,7 @@ async def reopen(
     if previous is not None:
         await _unaccept(session, rules, policy, question, previous, now)
         unaccepted = previous.message_id
-    question.state, question.closed_at, question.solved_at = OPEN, None, None
+    question.state, question.solved_at = OPEN, None
     question.last_activity_at = now
     await session.flush()
     await search.index_question(session, question.id)
@@ -789,6 +832,7 @@ async def claim_thanks_prompt(session: AsyncSession, question_id: int, now: date
             QaQuestion.id == question_id,
             QaQuestion.thanks_prompted_at.is_(None),
             QaQuestion.state == OPEN,
+            QaQuestion.closed_at.is_(None),
             QaQuestion.answer_count > 0,
             QaQuestion.deleted_at.is_(None),
         )
@@ -809,7 +853,7 @@ async def idle_step(session: AsyncSession, rules: QaRules, question_id: int, now
     """What a due idle reminder does: remind the asker once (an open question idle for ``idle``), or come back
     when newer activity moved the idle time."""
     question = await session.get(QaQuestion, question_id)
-    if question is None or question.deleted_at is not None or question.state != OPEN:
+    if question is None or question.deleted_at is not None or question.state != OPEN or question.closed_at:
         return IdleStep("none")
     if question.idle_reminded_at is not None:
         return IdleStep("none")
@@ -860,6 +904,7 @@ async def subscribers_to_tell(
         question is None
         or question.deleted_at is not None
         or question.state != OPEN
+        or question.closed_at is not None
         or question.answer_count > 0
         or question.subscribers_notified_at is not None
     ):
@@ -924,6 +969,7 @@ async def unanswered(
     query = select(QaQuestion).where(
         QaQuestion.guild_id == guild_id,
         QaQuestion.state == OPEN,
+        QaQuestion.closed_at.is_(None),
         QaQuestion.answer_count == 0,
         QaQuestion.deleted_at.is_(None),
     )
@@ -1001,7 +1047,12 @@ async def kb_pages(session: AsyncSession, guild_id: int | None = None) -> list[e
 
 
 def export_row(question: QaQuestion) -> dict[str, Any]:
-    return {"title": question.title, "thread_id": question.thread_id, "state": question.state}
+    return {
+        "title": question.title,
+        "thread_id": question.thread_id,
+        "state": question.state,
+        "closed": question.closed_at is not None,
+    }
 
 
 # -- member data (/privacy export and delete) -------------------------------------------------------------------
@@ -1030,10 +1081,30 @@ async def export_member_data(session: AsyncSession, member_id: int) -> dict[str,
 
 
 async def erase_member_data(session: AsyncSession, member_id: int) -> None:
-    """Subscriptions and votes go. Questions and answers mirror public forum posts (the member deletes those in
-    Discord, which drops them from search); their rows stay, linked to the anonymised member, for the ledger."""
+    """Subscriptions and votes go, and the member's votes come off the scores they made. The member's question
+    and answer texts are blanked and re-indexed (search no longer finds them by it); the rows stay, linked to
+    the anonymised member, for the ledger."""
     await session.execute(delete(QaSubscription).where(QaSubscription.member_id == member_id))
+    votes = list(await session.scalars(select(QaVote).where(QaVote.voter_id == member_id, QaVote.value != 0)))
+    for row in votes:
+        question = await session.get(QaQuestion, row.question_id)
+        answer = await session.get(QaAnswer, row.answer_id) if row.answer_id is not None else None
+        if question is not None:
+            await lock_question(session, question)
+            if answer is not None:
+                await session.refresh(answer)
+            _add_score(question, answer, -row.value)
     await session.execute(delete(QaVote).where(QaVote.voter_id == member_id))
+    touched: set[int] = set()
+    for question in await session.scalars(select(QaQuestion).where(QaQuestion.asker_id == member_id)):
+        question.body = ""
+        touched.add(question.id)
+    for answer in await session.scalars(select(QaAnswer).where(QaAnswer.author_id == member_id)):
+        answer.body = ""
+        touched.add(answer.question_id)
+    await session.flush()
+    for question_id in sorted(touched):
+        await search.index_question(session, question_id)
 
 
 def member_data_handler() -> MemberDataHandler:

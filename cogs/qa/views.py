@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import discord
 
+from bot.errors import handle_interaction_error
 from bot.text import is_blank
 
 Post = Callable[[discord.Interaction, str, str, list[str]], Awaitable[None]]
@@ -44,6 +46,10 @@ class AskModal(discord.ui.Modal, title="Ask a question"):
             return
         await self.then(interaction, title, body, self.tags)
 
+    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+        # The one error rule (a UserError is the member's clear ephemeral reply), as for commands.
+        await handle_interaction_error(interaction, error, "the /ask modal")
+
 
 class ConfirmAsk(discord.ui.View):
     """Shown (ephemeral) with similar solved questions: post anyway, or stop here. Only the asker sees it."""
@@ -52,6 +58,11 @@ class ConfirmAsk(discord.ui.View):
         super().__init__(timeout=900)
         self.title, self.body, self.tags, self.post = title, body, tags, post
         self.done = False
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[Any]
+    ) -> None:
+        await handle_interaction_error(interaction, error, f"component {getattr(item, 'custom_id', '?')}")
 
     @discord.ui.button(label="Post my question", style=discord.ButtonStyle.primary, custom_id="qa:ask:post")
     async def post_anyway(self, interaction: discord.Interaction, _button: discord.ui.Button[ConfirmAsk]) -> None:

@@ -288,12 +288,12 @@ async def test_solved_by_asker_or_maintainer_refused_for_others_close_and_reopen
     await emu.until(lambda: "Solved" not in emu.applied_tags(thread) and not emu.pinned(thread))  # after the reply
     assert await qa.points("dave") == 5
     closed = await emu.slash(bob, "qa close", in_channel=thread)
-    assert "Closed" in closed.content and (await qa.question(thread.id)).state == "closed"
+    assert "Closed" in closed.content and (await qa.question(thread.id)).closed_at is not None
     not_yours = await emu.slash(carol, "qa reopen", in_channel=thread)
     assert not_yours.ephemeral and "Only the member who asked" in not_yours.content
-    assert (await qa.question(thread.id)).state == "closed"
+    assert (await qa.question(thread.id)).closed_at is not None
     again = await emu.slash(bob, "qa reopen", in_channel=thread)
-    assert again.error is None and (await qa.question(thread.id)).state == "open"
+    assert again.error is None and (await qa.question(thread.id)).closed_at is None
 
     outside = await emu.slash(bob, "solved", in_channel=qa.atlas.channel("welcome"))
     assert outside.ephemeral and "inside the question's post" in outside.content
@@ -465,3 +465,187 @@ async def test_the_bot_connects_without_the_intent_the_portal_does_not_allow(
         finally:
             await qa.atlas.stop()
             point_discord_at(None)
+
+
+async def test_deleting_the_accepted_answer_in_an_archived_thread_reopens_it(qa: QaWorld) -> None:
+    """Discord does not send archived threads to the bot's cache: the delete is found by its ids."""
+    emu = qa.emu
+    bob, carol = qa.atlas.members["bob"], qa.atlas.members["carol"]
+    thread = await qa.post("bob", "Raft log compaction", "When do I snapshot?")
+    reply = emu.post(carol, thread, "Snapshot when the log passes a size threshold.")
+    assert await qa.eventually(lambda: qa.answer(reply.id))
+    assert (await emu.slash(bob, "solved", in_channel=thread, answer=str(reply.id))).error is None
+    await emu.until(lambda: "Solved" in emu.applied_tags(thread))
+    emu.member_edit_thread(bob, thread, archived=True)
+    await qa.atlas.settle()
+    emu.delete_message(carol, reply)
+
+    async def reopened() -> bool:
+        row, answer = await qa.question(thread.id), await qa.answer(reply.id)
+        return row.state == "open" and answer.deleted_at is not None
+
+    assert await qa.eventually(reopened)
+    assert await qa.points("carol") == 0  # answer_posted and the accept both reversed
+    await emu.until(lambda: "Solved" not in emu.applied_tags(thread))
+
+
+async def test_reopen_after_close_of_a_solved_question_unarchives_and_untags(qa: QaWorld) -> None:
+    emu = qa.emu
+    bob, carol = qa.atlas.members["bob"], qa.atlas.members["carol"]
+    thread = await qa.post("bob", "Go maps and goroutines", "Is a map safe for concurrent writes?", ("go",))
+    reply = emu.post(carol, thread, "No: guard it with a sync.Mutex or use sync.Map.")
+    assert await qa.eventually(lambda: qa.answer(reply.id))
+    assert (await emu.slash(bob, "solved", in_channel=thread, answer=str(reply.id))).error is None
+    await emu.until(lambda: [m.id for m in emu.pinned(thread)] == [reply.id])
+    closed = await emu.slash(bob, "qa close", in_channel=thread)
+    assert "Closed" in closed.content
+    await emu.until(lambda: thread.archived)
+    row = await qa.question(thread.id)
+    assert row.state == "solved" and row.closed_at is not None  # still in the knowledge base
+    assert await qa.points("carol") == 5 + 15
+    found = await emu.slash(bob, "search", query="map concurrent writes", solved=True)
+    assert "Go maps and goroutines" in found.followups[-1].embeds[0]["description"]
+
+    reopened = await emu.slash(bob, "qa reopen", in_channel=thread)
+    assert reopened.error is None and "Reopened" in reopened.content
+    await emu.until(lambda: not thread.archived)
+    row = await qa.question(thread.id)
+    assert row.state == "solved" and row.closed_at is None  # reopening a close keeps the accept
+    assert await qa.points("carol") == 5 + 15
+    assert "Solved" in emu.applied_tags(thread)
+
+    # Reopening a solved question takes the accept back: tag off and unpinned, though Discord archived it.
+    emu.member_edit_thread(bob, thread, archived=True)
+    await qa.atlas.settle()
+    again = await emu.slash(bob, "qa reopen", in_channel=thread)
+    assert again.error is None
+    await emu.until(lambda: "Solved" not in emu.applied_tags(thread) and not emu.pinned(thread))
+    assert not thread.archived and (await qa.question(thread.id)).state == "open"
+    assert await qa.points("carol") == 5
+
+
+async def test_the_asker_is_added_to_their_ask_thread(qa: QaWorld) -> None:
+    emu, bob = qa.emu, qa.atlas.members["bob"]
+    opened = await emu.slash(bob, "ask", tag="python")
+    done = await emu.submit_modal(
+        bob,
+        opened,
+        {"qa:ask:title": "Python typing protocols", "qa:ask:body": "When do I use a Protocol over an ABC?"},
+    )
+    assert done.error is None
+    row = await qa.eventually(lambda: _newest_question(qa))
+    thread = emu.all_channels[row.thread_id]
+    assert bob.id in thread.thread_member_ids
+
+
+async def _newest_question(qa: QaWorld) -> QaQuestion | None:
+    async with qa.atlas.bot.sessions() as session:
+        return await session.scalar(select(QaQuestion).order_by(QaQuestion.id.desc()).limit(1))
+
+
+async def test_an_error_after_the_ask_modal_is_a_clear_ephemeral_reply(qa: QaWorld) -> None:
+    """A tag removed from the forum while the member typed: the modal's error goes to the shared handler."""
+    emu, bob = qa.emu, qa.atlas.members["bob"]
+    opened = await emu.slash(bob, "ask", tag="python")
+    forum = qa.atlas.bot.get_channel(qa.forum.id)
+    assert isinstance(forum, discord.ForumChannel)
+    await forum.edit(available_tags=[t for t in forum.available_tags if t.name != "python"])
+    await emu.until(lambda: "python" not in [t["name"] for t in qa.forum.available_tags])
+    done = await emu.submit_modal(
+        bob,
+        opened,
+        {"qa:ask:title": "Python typing protocols", "qa:ask:body": "When do I use a Protocol over an ABC?"},
+    )
+    replies = [m.content or "" for m in done.followups] + [done.content or ""]
+    assert any("There is no tag called" in r for r in replies), replies
+    assert all(m.ephemeral for m in done.followups)
+    assert await _newest_question(qa) is None
+
+
+async def test_member_text_makes_no_links_in_the_bots_embeds(qa: QaWorld) -> None:
+    emu, dave = qa.emu, qa.atlas.members["dave"]
+    await qa.post("bob", "[Raft snapshots](https://evil.example) help", "Body [here](https://evil.example/b) ok")
+    found = await emu.slash(dave, "search", query="Raft snapshots")
+    text = found.followups[-1].embeds[0]["description"]
+    assert "Raft snapshots" in text and "](https://evil" not in text
+    waiting = await emu.slash(dave, "qa unanswered")
+    text = waiting.embeds[0]["description"]
+    assert "Raft snapshots" in text and "](https://evil" not in text
+
+
+async def test_the_pin_notice_and_bot_messages_are_not_answers_and_take_no_votes(
+    qa_without_content: QaWorld,
+) -> None:
+    """Without the intent a reaction stores an unknown answer: a pin notice (its author is whoever pinned) and
+    a bot's message are not answers."""
+    qa = qa_without_content
+    emu = qa.emu
+    alice, bob, carol, dave = (qa.atlas.members[n] for n in ("alice", "bob", "carol", "dave"))
+    thread = await qa.post("bob", "Raft membership changes", "Joint consensus or single-server changes?")
+    reply = emu.post(carol, thread, "Single-server changes are simpler.")
+    assert await qa.eventually(lambda: qa.answer(reply.id))
+    emu.add_role(qa.atlas.guild, "Pinners", permissions=discord.Permissions(pin_messages=True))
+    emu.set_roles(alice, ["Maintainer", "Forum mods", "Pinners"])
+    emu.member_pin(alice, reply)
+    notice = next(m for m in emu.messages(thread) if m.type == 6)
+    before = await qa.points("alice")
+    emu.react(dave, notice, "👍")
+    await qa.atlas.settle()
+    await asyncio.sleep(0.2)
+    await qa.atlas.settle()
+    assert await qa.answer(notice.id) is None and await qa.points("alice") == before
+    menu = await emu.message_command(bob, "Mark as solution", notice)
+    text = (menu.followups[-1].content if menu.followups else menu.content) or ""
+    assert "system message" in text and not (await qa.answer(reply.id)).accepted
+    done = await emu.slash(bob, "solved", in_channel=thread, answer=str(reply.id))
+    assert done.error is None
+    announcement = next(m for m in emu.messages(thread) if m.author.id == qa.atlas.bot.user.id)
+    emu.react(dave, announcement, "👍")
+    await qa.atlas.settle()
+    assert await qa.answer(announcement.id) is None
+
+
+async def test_mark_as_solution_on_the_question_fills_its_missing_text(qa_without_content: QaWorld) -> None:
+    qa = qa_without_content
+    emu, bob = qa.emu, qa.atlas.members["bob"]
+    thread = await qa.post("bob", "Go generics constraints", "How do I constrain to numbers?", ("go",))
+    assert (await qa.question(thread.id)).body == ""
+    starter = emu.messages(thread)[0]
+    menu = await emu.message_command(bob, "Mark as solution", starter)
+    text = (menu.followups[-1].content if menu.followups else menu.content) or ""
+    assert "the question itself" in text
+    assert (await qa.question(thread.id)).body == "How do I constrain to numbers?"
+
+
+async def test_moderated_tags_are_only_for_members_with_manage_threads(qa: QaWorld) -> None:
+    emu, bob, alice = qa.emu, qa.atlas.members["bob"], qa.atlas.members["alice"]
+    forum = qa.atlas.bot.get_channel(qa.forum.id)
+    assert isinstance(forum, discord.ForumChannel)
+    await forum.create_tag(name="faq", moderated=True)
+    await emu.until(lambda: "faq" in [t["name"] for t in qa.forum.available_tags])
+    await qa.atlas.settle()
+    refused = await emu.slash(bob, "ask", tag="faq")
+    assert refused.modal is None and refused.ephemeral and "Manage Threads" in refused.content
+    assert "faq" not in [c["value"] for c in await emu.autocomplete(bob, "ask", "tag", "fa")]
+    allowed = await emu.slash(alice, "ask", tag="faq")
+    assert allowed.modal is not None
+
+
+async def test_a_post_renamed_and_retagged_as_it_is_unarchived_is_stored(qa: QaWorld) -> None:
+    """An archived thread is out of the bot's cache: its THREAD_UPDATE reaches only on_raw_thread_update."""
+    emu, bob = qa.emu, qa.atlas.members["bob"]
+    thread = await qa.post("bob", "Raft pre-vote", "Why a pre-vote phase?")
+    emu.member_edit_thread(bob, thread, archived=True)
+    await qa.atlas.settle()
+    emu.member_edit_thread(bob, thread, archived=False, name="Raft pre-vote and check quorum", applied_tags=["go"])
+
+    async def renamed() -> bool:
+        row = await qa.question(thread.id)
+        return row.title == "Raft pre-vote and check quorum"
+
+    assert await qa.eventually(renamed)
+    async with qa.atlas.bot.sessions() as session:
+        from cogs.qa import service
+
+        row = await qa.question(thread.id)
+        assert await service.tags_of(session, row.id) == ["go"]

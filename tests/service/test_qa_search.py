@@ -452,3 +452,25 @@ async def test_a_query_of_stop_words_alone(sessions: async_sessionmaker[AsyncSes
     async with sessions() as s:
         assert await titles(s, "what is the") == ([] if postgres else ["What is the quorum"])
         assert await titles(s, "what is the quorum") == ["What is the quorum"]
+
+
+async def test_snippets_of_a_prefix_query_and_of_an_exact_title_found_outside_the_window(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Snippets come from the same statement as the ranking (found by id, or by rowid range for a prefix), and
+    from the extra statement for an exact title the ranked page lacked (older than the newest RANK_CAP)."""
+    monkeypatch.setattr(search, "RANK_CAP", 3)
+    async with sessions.begin() as s:
+        await ask(s, "Replica lag", "the follower replicas fall behind", answers=("tune the fetch size",))
+        await ask(s, "Unrelated", "nothing here", answers=("replicas need a quorum to acknowledge",))
+        old_exact = await ask(s, "Raft log", "compaction of the raft log on followers")
+        for i in range(6):
+            await ask(s, f"Question {i}", "raft log, raft log: the raft log mentioned here")
+    async with sessions() as s:
+        hits = {h.title: h.snippet for h in await search.search(s, GUILD, "replica*")}
+        assert "follower replicas fall behind" in hits["Replica lag"]
+        assert "replicas need a quorum" in hits["Unrelated"]
+        # A page the newest RANK_CAP matches fill: the exact title comes from outside them.
+        exact = await search.search(s, GUILD, "raft log", limit=2)
+        assert exact[0].question_id == old_exact.id and "compaction of the raft log" in exact[0].snippet
+        assert all(h.snippet and "\ue000" not in h.snippet for h in exact)

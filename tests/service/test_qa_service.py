@@ -16,7 +16,7 @@ from bot import ledger
 from bot.config import Config
 from bot.members import ensure_member
 from cogs.qa import service
-from models import LedgerEvent, MemberPoints, Reminder
+from models import LedgerEvent, MemberKindStats, MemberPoints, Reminder
 from models.qa import QaAnswer, QaQuestion, QaVote
 
 GUILD = 1
@@ -234,6 +234,36 @@ async def test_accept_by_asker_or_moderator_only_switch_and_reopen_reverse(sessi
         assert await maintained(sessions, m) == await points(sessions, m)
 
 
+async def test_switching_the_accepted_answer_earns_no_more_accept_events(sessions, clock) -> None:
+    r, p = rules(pair_weekly_points=1000), open_policy()
+    asker, carol, dave = await new_members(sessions, clock.now(), 3)
+    question = await ask(sessions, r, p, asker, clock.now())
+    a = await answer(sessions, r, p, question, carol, clock.now())
+    b = await answer(sessions, r, p, question, dave, clock.now())
+    for _ in range(4):
+        await accept(sessions, r, p, a, asker, clock.now())
+        await accept(sessions, r, p, b, asker, clock.now())
+    async with sessions() as session:
+        for m in (carol, dave):
+            kinds = list(
+                await session.scalars(
+                    select(LedgerEvent.kind).where(
+                        LedgerEvent.member_id == m, LedgerEvent.kind == service.ACCEPTED
+                    )
+                )
+            )
+            assert len(kinds) == 1
+            assert await session.scalar(
+                select(MemberKindStats.events).where(
+                    MemberKindStats.member_id == m, MemberKindStats.kind == service.ACCEPTED
+                )
+            ) == 1
+    accepted = p.points["answer_accepted"]
+    assert await points(sessions, dave) == p.points["answer_posted"] + accepted
+    assert await points(sessions, carol) == p.points["answer_posted"]
+    assert await maintained(sessions, carol) == await points(sessions, carol)
+
+
 async def test_close_and_reopen_rules(sessions, clock) -> None:
     r, p = rules(), open_policy()
     asker, helper, stranger = await new_members(sessions, clock.now(), 3)
@@ -340,13 +370,14 @@ async def test_unanswered_listing_and_deleted_answers(sessions, clock) -> None:
         await service.delete_answer(session, r, p, a.message_id, clock.now())
         q = await session.get(QaQuestion, q1.id)
         assert q.state == service.OPEN and q.answer_count == 0
-    assert await points(sessions, helper) == before - p.points["answer_accepted"]
+    # The accept and, their only answer here gone, answer_posted are taken back.
+    assert await points(sessions, helper) == before - p.points["answer_accepted"] - p.points["answer_posted"]
 
 
 # -- random sequences -------------------------------------------------------------------------------------------
 OPS = st.lists(
     st.tuples(
-        st.sampled_from(["up", "down", "unup", "undown", "accept", "reopen", "delete"]),
+        st.sampled_from(["up", "down", "unup", "undown", "accept", "reopen", "close", "delete"]),
         st.integers(0, 3),  # who acts (member index)
         st.integers(0, 3),  # which post: 0 the question, 1-3 answers
         st.integers(0, 60),  # minutes later
@@ -382,7 +413,9 @@ async def test_random_votes_and_accepts_keep_reputation_equal_to_the_ledger(
             try:
                 await accept(sessions, r, p, answers[post - 1], voter, clock.now())
             except service.QaError:
-                assert voter != asker or message in deleted
+                async with sessions() as session:
+                    closed = (await session.get(QaQuestion, question.id)).closed_at is not None
+                assert voter != asker or message in deleted or closed
         elif op == "reopen":
             async with sessions.begin() as session:
                 q = await session.get(QaQuestion, question.id)
@@ -390,6 +423,15 @@ async def test_random_votes_and_accepts_keep_reputation_equal_to_the_ledger(
                     await service.reopen(session, r, p, q, by_member_id=voter, moderator=False, now=clock.now())
                 except service.QaError:
                     assert voter != asker
+        elif op == "close":
+            async with sessions.begin() as session:
+                q = await session.get(QaQuestion, question.id)
+                was = q.state
+                try:
+                    await service.close(session, q, by_member_id=voter, moderator=False, now=clock.now())
+                except service.QaError:
+                    assert voter != asker
+                assert q.state == was  # closing keeps solved/open: a solved question stays in the knowledge base
         elif op == "delete" and post > 0 and who == 0:
             async with sessions.begin() as session:
                 await service.delete_answer(session, r, p, message, clock.now())
@@ -437,6 +479,33 @@ async def test_random_votes_and_accepts_keep_reputation_equal_to_the_ledger(
             select(func.count()).where(QaAnswer.question_id == question.id, QaAnswer.accepted.is_(True))
         )
         assert accepted == (1 if q.state == service.SOLVED else 0)
+        # Each category's board (maintained) equals the ledger's sum over the kinds in that category: a
+        # reversal lowers the board its event raised.
+        for m in people:
+            events = (
+                await session.execute(
+                    select(LedgerEvent.kind, func.sum(LedgerEvent.points))
+                    .where(LedgerEvent.member_id == m)
+                    .group_by(LedgerEvent.kind)
+                )
+            ).all()
+            for category in ("answers", "reviews", "mentoring"):
+                expected = sum(int(t) for k, t in events if category in p.categories_of(k))
+                board = await session.scalar(
+                    select(MemberPoints.points).where(
+                        MemberPoints.member_id == m,
+                        MemberPoints.category == category,
+                        MemberPoints.period_kind == "all",
+                    )
+                )
+                assert int(board or 0) == expected, (m, category)
+            # Switching the accepted answer back and forth never adds answer_accepted events (badges count them).
+            stats = await session.scalar(
+                select(MemberKindStats.events).where(
+                    MemberKindStats.member_id == m, MemberKindStats.kind == service.ACCEPTED
+                )
+            )
+            assert int(stats or 0) <= 1
 
 
 async def test_ledger_pair_limit_spans_its_kinds_only_and_counts_per_counterpart(sessions, clock) -> None:
@@ -497,3 +566,38 @@ async def test_concurrent_votes_answers_and_accepts_stay_consistent(sessions, cl
         assert len(accepted) == 1
     for m in (asker, *helpers):
         assert await maintained(sessions, m) == await points(sessions, m)
+
+
+async def test_erasing_a_member_blanks_their_text_reindexes_and_takes_their_votes_off_scores(
+    sessions, clock
+) -> None:
+    from cogs.qa import search
+
+    r, p = rules(), open_policy()
+    asker, helper, voter = await new_members(sessions, clock.now(), 3)
+    async with sessions.begin() as session:
+        question = await service.create_question(
+            session, r, p, thread_id=next(_threads), forum_id=77, asker_id=voter,
+            title="Quorum question", body="Secret zanzibar details", tags=["raft"], now=clock.now(),
+        )  # fmt: skip
+    mine = await answer(sessions, r, p, question, voter, clock.now())
+    other_q = await ask(sessions, r, p, asker, clock.now())
+    theirs = await answer(sessions, r, p, other_q, helper, clock.now())
+    async with sessions.begin() as session:
+        row = await session.get(QaAnswer, mine.id)
+        row.body = "my zanzibar answer"
+        await search.index_answer(session, row.id)
+    await vote(sessions, r, p, theirs.message_id, voter, service.UP, clock.now())
+    await vote(sessions, r, p, other_q.thread_id, voter, service.DOWN, clock.now())
+    async with sessions() as session:
+        assert await search.search(session, GUILD, "zanzibar", limit=5)
+    async with sessions.begin() as session:
+        await service.erase_member_data(session, voter)
+    async with sessions() as session:
+        q = await session.get(QaQuestion, question.id)
+        assert q.body == "" and q.asker_id == voter  # the row stays for the ledger
+        assert (await session.get(QaAnswer, mine.id)).body == ""
+        assert not [h for h in await search.search(session, GUILD, "zanzibar details", limit=5)]
+        assert not [h for h in await search.search(session, GUILD, "zanzibar answer", limit=5)]
+        assert (await session.get(QaAnswer, theirs.id)).score == 0
+        assert (await session.get(QaQuestion, other_q.id)).score == 0

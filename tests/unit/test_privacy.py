@@ -93,7 +93,7 @@ MEMBER_TABLES = {
     "mentor_sessions": "kept",  # logged_by: the note is blanked, the pair's session count stays
     "mentor_feedback": "kept",  # the comment is blanked, the rating stays
     "review_requests": "kept",  # link and text blanked; a review given keeps its rating
-    "qa_questions": "kept",  # asker_id: public forum posts; the member deletes them in Discord
+    "qa_questions": "kept",  # asker_id: kept for the ledger, the member's text blanked and re-indexed
     "qa_answers": "kept",
     "qa_votes": "erased",
     "qa_subscriptions": "erased",
