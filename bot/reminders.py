@@ -379,6 +379,7 @@ class Reminders:
         what falls due meanwhile joins it); returns what happened to each, in due order."""
         outcomes: list[tuple[tuple[datetime, int], Outcome]] = []
         running: dict[asyncio.Task[list[tuple[tuple[datetime, int], Outcome]]], str | None] = {}
+        batch_since: dict[asyncio.Task[Any], int] = {}  # a coalesced kind's batch task: the generation it began in
         unhandled: set[str] = set()  # kinds nobody handles go back to pending once per pass, not in a loop
         # Claimed nothing since the last notify: coalesced kinds by name, lanes as "lane:<name>", None for the
         # other one-by-one kinds. ``waiting``: full lanes known to have due rows (looked at once, not per wake).
@@ -430,6 +431,7 @@ class Reminders:
                     task = asyncio.create_task(self._run_batch(kind, at, reserved))
                     task.add_done_callback(lambda _t, name=kind.name: self._busy_kinds.discard(name))
                     running[task] = kind.name
+                    batch_since[task] = self._generation
                     started = True
                 for lane, names in self._lane_kinds().items():
                     key = f"lane:{lane.name}"
@@ -491,12 +493,14 @@ class Reminders:
                     if task is wake:
                         continue
                     kind_name = running.pop(task)  # type: ignore[call-overload]
+                    since = batch_since.pop(task, None)  # type: ignore[call-overload]
                     results = task.result()
                     outcomes.extend(results)
                     # A coalesced kind that sent something may have more waiting: claim again; one that found
-                    # nothing rests until notified. A finished one-by-one send frees a slot, which is filled
-                    # unless the last claim already took everything that was due.
-                    if kind_name is not None and not kind_name.startswith("lane:") and not results:
+                    # nothing rests until notified, unless a notify came while it looked (its look may predate
+                    # that commit, and the notify was taken in while the kind was busy). A finished one-by-one
+                    # send frees a slot, which is filled unless the last claim already took everything due.
+                    if since == self._generation and not results:
                         idle.add(kind_name)
         except asyncio.CancelledError:
             # Shutting down: in-flight sends hand their reminders back to pending.

@@ -712,3 +712,47 @@ async def test_a_batch_cut_off_between_its_posts_never_posts_the_first_again(ses
     outcomes = await reminders.run_due()
     assert sorted(o.reminder_id for o in outcomes) == ids[2:]
     assert sorted(i for post in posts for i in post) == ids  # everyone named once, across the restart
+
+
+async def test_a_reminder_committed_while_its_kinds_look_is_on_its_way_goes_out_in_the_same_pass(
+    sessions, clock, reminders
+) -> None:
+    """The welcome DM schedules the channel post when it succeeds. If the post kind's look for due rows read
+    before that commit but returned after the pass had handled the commit's notify, the pass once marked the
+    kind idle and ended with the post still pending, until the next poll (a minute later on a live bot)."""
+    poster = Poster()
+    reminders.register(ReminderKind("welcome", batch_handler=poster.handler, batch_size=10))
+    committed, looked_again = asyncio.Event(), asyncio.Event()
+    real_has_due = reminders._has_due
+    slowed = False
+
+    async def has_due_slowly(at, kinds=(), skip=()) -> bool:  # type: ignore[no-untyped-def]
+        nonlocal slowed
+        found = await real_has_due(at, kinds, skip)
+        if list(kinds) == ["welcome"] and not slowed:
+            slowed = True
+            await committed.wait()  # it saw nothing; the row is committed and notified before the look returns
+            await looked_again.wait()  # and the pass has taken that notify in meanwhile
+        return found
+
+    class Watched(asyncio.Event):
+        def clear(self) -> None:  # the pass clears it when it takes a notify in, before looking again
+            super().clear()
+            if committed.is_set():
+                looked_again.set()
+
+    reminders._has_due = has_due_slowly  # type: ignore[method-assign]
+    reminders._new_work = Watched()
+
+    async def greet(reminder: Reminder) -> None:
+        async with sessions.begin() as session:
+            await reminders.schedule(
+                session, kind="welcome", guild_id=1, target_id=2, due_at=clock.now(), payload={}
+            )
+        committed.set()
+
+    reminders.register(ReminderKind("dm", greet))
+    await add(reminders, sessions, clock, kind="dm", in_=timedelta(0))
+    outcomes = await asyncio.wait_for(reminders.run_due(), 10)
+    assert slowed and len(poster.batches) == 1
+    assert [(o.kind, o.state) for o in outcomes] == [("dm", SENT), ("welcome", SENT)]
