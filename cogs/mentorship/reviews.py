@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlparse
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import ledger
@@ -121,8 +121,9 @@ async def queue_for(session: AsyncSession, guild_id: int, reviewer_id: int, limi
     if expertise:
         query = query.where(
             or_(
-                *(ReviewRequest.area.contains(t) for t in expertise),
-                *(ReviewRequest.wanted.contains(t) for t in expertise),
+                # Literal and case-insensitive on both backends: a topic's `_` or `%` is not a wildcard.
+                *(func.lower(ReviewRequest.area).contains(t.lower(), autoescape=True) for t in expertise),
+                *(func.lower(ReviewRequest.wanted).contains(t.lower(), autoescape=True) for t in expertise),
             )
         )
     ids = list(await session.scalars(query))

@@ -444,3 +444,31 @@ async def test_export_and_erase(sessions, clock) -> None:
         data = await service.export_member_data(session, mentee)
     assert data["mentee_signup"] is None and data["review_requests"][0]["wanted"] == ""
     assert data["pairs"][0]["state"] == "ended"
+
+
+async def test_review_queue_matches_expertise_as_words_not_patterns_and_ignores_case(sessions, clock) -> None:
+    """A mentor's topics match a request's area or wanted text literally and case-insensitively on both
+    backends: `_` and `%` in a topic are characters, not LIKE wildcards."""
+    asker = await member(sessions, clock, 30)
+    reviewer = await member(sessions, clock, 31, stage="contributor", skill="advanced")
+    async with sessions.begin() as session:
+        await service.mentor_signup(
+            session,
+            await session.get(Member, reviewer),
+            clock.now(),
+            topics="c_a, 100%",
+            capacity=2,
+            hours=4,
+            style="text chat",
+            career=False,
+            elevated=False,
+        )
+        ids = {
+            area: await reviews.create(
+                session, GUILD, asker, f"https://example.org/pr/{n}", area, "thoughts?", clock.now()
+            )
+            for n, area in enumerate(["cxa", "C_A design", "1000 nodes", "100% uptime"])
+        }
+    async with sessions() as session:
+        queue = {v.id for v in await reviews.queue_for(session, GUILD, reviewer)}
+    assert queue == {ids["C_A design"], ids["100% uptime"]}
