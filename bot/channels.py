@@ -38,7 +38,7 @@ class ChannelIds:
             rows = await session.execute(
                 select(SetupChannel.key, SetupChannel.channel_id).where(SetupChannel.guild_id == self.bot.guild_id)
             )
-            self.recorded = {key: channel_id for key, channel_id in rows.tuples()}
+            self.recorded = {key: channel_id for key, channel_id in rows.all()}
 
     def update(self, recorded: Mapping[str, int]) -> None:
         self.recorded.update(recorded)

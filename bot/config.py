@@ -33,6 +33,7 @@ KNOWN_COGS = (
     "qa",
     "mentorship",
     "announce",
+    "setup",
 )
 
 Snowflake = Annotated[int, Field(ge=0, lt=2**64)]

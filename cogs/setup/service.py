@@ -30,7 +30,7 @@ async def channel_ids(session: AsyncSession, guild_id: int) -> dict[str, int]:
     rows = await session.execute(
         select(SetupChannel.key, SetupChannel.channel_id).where(SetupChannel.guild_id == guild_id)
     )
-    return {key: channel_id for key, channel_id in rows.tuples()}
+    return {key: channel_id for key, channel_id in rows.all()}
 
 
 async def record_channel(
