@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from . import events, rules
+from . import events, guildsetup, rules
 from .forums import content_exempt, strip_content
 from .interactions import (
     APPLICATION_COMMAND,
@@ -759,6 +759,7 @@ class RestServer:
     async def create_role(self, req: Req) -> Any:
         guild = self._guild(req)
         self._need(guild, perm("manage_roles"))
+        guildsetup.check_role_create(guild)
         role = Role(id=self.emu.snowflakes.next(), guild_id=guild.id, name="new role", position=1)
         self._role_fields(guild, role, req.body or {})
         for other in guild.roles.values():
@@ -775,6 +776,7 @@ class RestServer:
             role = self._role(guild, item["id"])
             self._need_above(guild, role)
             if item.get("position") is not None:
+                guildsetup.check_role_position(guild, self._bot(guild), int(item["position"]))
                 role.position = int(item["position"])
             self.emu._dispatch("GUILD_ROLE_UPDATE", {"guild_id": str(guild.id), "role": role.payload()})
         return [r.payload() for r in guild.roles.values()]
@@ -903,6 +905,7 @@ class RestServer:
         guild = self._guild(req)
         self._need(guild, perm("manage_channels"))
         body = req.body or {}
+        guildsetup.check_channel_create(guild, body)
         channel = Channel(
             id=self.emu.snowflakes.next(),
             type=int(body.get("type") or 0),
@@ -913,6 +916,7 @@ class RestServer:
         self._channel_fields(channel, body)
         if body.get("permission_overwrites"):
             self._need(guild, perm("manage_roles"))
+            guildsetup.check_overwrites(guild, self._bot(guild), body["permission_overwrites"])
             self._apply_overwrites(guild, channel, body["permission_overwrites"])
         self.emu._add_channel(guild, channel)
         return channel.payload()
@@ -935,8 +939,11 @@ class RestServer:
             self.emu.thread_rules.edit(self._bot(guild), channel, body)
             return self.emu.thread_rules.payload(channel)
         self._need(guild, perm("manage_channels"), channel)
+        if body.get("parent_id"):
+            guildsetup.check_parent(guild, channel.type, _as_int(body["parent_id"]), moving=channel)
         if body.get("permission_overwrites") is not None:
             self._need(guild, perm("manage_roles"), channel)
+            guildsetup.check_overwrites(guild, self._bot(guild), body["permission_overwrites"])
             self._apply_overwrites(guild, channel, body["permission_overwrites"])
         self._channel_fields(channel, body)
         self.emu._dispatch("CHANNEL_UPDATE", channel.payload())
