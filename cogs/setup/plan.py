@@ -204,7 +204,8 @@ def plan(
     steps: list[Step] = []
     ids: dict[str, int] = {}
     roles_by_id = {r.id: r for r in live.roles}
-    taken: set[int] = set()
+    # A configured id belongs to its key: no other key records or adopts it.
+    taken: set[int] = {i for k, i in configured.items() if k in {r.key for r in template.roles}}
 
     # Roles.
     created_roles: list[tuple[RoleSpec, LiveRole]] = []
@@ -231,7 +232,7 @@ def plan(
 
     # Channels.
     channels_by_id = {c.id: c for c in live.channels}
-    taken_channels: set[int] = set()
+    taken_channels: set[int] = {i for k, i in configured.items() if k in {c.key for c in template.channels}}
     for spec in template.channels:
         record, config_id = records.get(spec.key), configured.get(spec.key)
         channel: LiveChannel | None = None
@@ -262,7 +263,11 @@ def plan(
                     )
                 )
                 continue
-        elif record is not None and (channel := channels_by_id.get(record.id)) is not None:
+        elif (
+            record is not None
+            and record.id not in taken_channels
+            and (channel := channels_by_id.get(record.id)) is not None
+        ):
             if record.created:
                 changes = _channel_changes(spec, channel, live, ids)
                 if changes:
@@ -364,7 +369,7 @@ def _find_role(
             f"config.toml names role {config_id}, which this server does not have: fix the id",
             role=spec,
         )
-    if record is not None and record.name == spec.name and record.id in by_id:
+    if record is not None and record.name == spec.name and record.id in by_id and record.id not in taken:
         role = by_id[record.id]
         if not record.created:
             return role.id, Step("role", spec.key, "keep", role.name, "adopted: left as it is", role.id, role=spec)
