@@ -136,6 +136,8 @@ class RestServer:
         self.requests: list[RecordedRequest] = []
         self.unknown_routes: list[tuple[str, str]] = []
         self.failures: list[Failure] = []
+        # [method, glob, countdown, action]: the world changes after the n-th matching request (Emulator.when).
+        self.triggers: list[list[Any]] = []
         r = self._route
         r("GET", "/users/@me", self.get_me)
         r("GET", "/users/{user_id}", self.get_user)
@@ -274,6 +276,12 @@ class RestServer:
         response = await self._route_request(method, path, body, files, query)
         if decision is not None:
             response.headers.update(decision.headers)
+        for trigger in list(self.triggers):
+            if trigger[0] in (method, "*") and fnmatch.fnmatchcase(path, trigger[1]) and response.status < 400:
+                trigger[2] -= 1
+                if trigger[2] <= 0:
+                    self.triggers.remove(trigger)
+                    trigger[3]()
         return response
 
     async def _route_request(

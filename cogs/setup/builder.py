@@ -154,15 +154,21 @@ def _needs(step: p.Step) -> tuple[str, ...]:
 
 def _explain(step: p.Step, exc: discord.HTTPException) -> str:
     what = f"{step.action} the {step.kind} {step.name}"
+    needs = " and ".join(_NAMES[n] for n in _needs(step))
     if isinstance(exc, discord.Forbidden):
         hint = (
-            "I may lack a permission, or the change names a permission I do not have myself, or a role above mine"
+            f"Discord refused it: this needs the {needs} permission{'s' if ' and ' in needs else ''} (Server "
+            "Settings > Roles > my role), my role above the roles it names, and only permissions I have myself "
+            "in its overwrites"
         )
     elif exc.status == 400:
-        hint = "Discord refused the request (a limit of the server, such as 500 channels or 50 per category?)"
+        hint = "Discord refused it (a limit of the server, such as 500 channels or 50 in a category?)"
     else:
-        hint = "Discord had a problem; run setup again later"
-    return f"Stopped: I could not {what}: {hint} (Discord: {exc.status} {exc.code} {exc.text[:200]})."
+        hint = "Discord had a problem"
+    return (
+        f"Stopped: I could not {what}. {hint} (Discord: {exc.status}, code {exc.code}). What is done so far is "
+        "kept and recorded; run setup again once it is fixed and it continues from here."
+    )
 
 
 class Builder:
