@@ -770,11 +770,13 @@ class RestServer:
         guildsetup.check_role_create(guild)
         role = Role(id=self.emu.snowflakes.next(), guild_id=guild.id, name="new role", position=1)
         self._role_fields(guild, role, req.body or {})
-        for other in guild.roles.values():
-            if other.position >= 1:
-                other.position += 1
+        pushed = [other for other in guild.roles.values() if other.position >= 1]
+        for other in pushed:
+            other.position += 1
         guild.roles[role.id] = role
         self.emu._dispatch("GUILD_ROLE_CREATE", {"guild_id": str(guild.id), "role": role.payload()})
+        for other in pushed:  # as when a member makes a role: the roles it pushed up are updated
+            self.emu._dispatch("GUILD_ROLE_UPDATE", {"guild_id": str(guild.id), "role": other.payload()})
         return role.payload()
 
     async def move_roles(self, req: Req) -> Any:

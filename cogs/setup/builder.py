@@ -13,6 +13,7 @@ permission the bot lacks is not even tried: the run stops there and says which p
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -197,6 +198,7 @@ class Builder:
             for step in first.writes:
                 if step.kind == "role":
                     await self._step(step, first.ids, report, on_role)
+            await self._settle()
             second = await self.plan()
             ids = dict(second.ids)
             for step in second.writes:
@@ -204,6 +206,21 @@ class Builder:
         except Stop as exc:
             report.stopped = str(exc)
         return report
+
+    async def _settle(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109 - a bound on waiting for the cache
+        """Wait (briefly) for the gateway to bring the roles made in the first pass into the cache: Discord
+        places each at the bottom and moves the others up, and the roles' order is planned from the cache."""
+
+        def settled() -> bool:
+            cached = [self.guild.get_role(i) for i in self.view.roles]
+            positions = [r.position for r in cached if r is not None]
+            return len(positions) == len(cached) and len(set(positions)) == len(positions)
+
+        for _ in range(int(timeout / 0.05)):
+            if settled():
+                break
+            await asyncio.sleep(0.05)
+        self.view.roles = {i: r for i, r in self.view.roles.items() if self.guild.get_role(i) is None}
 
     def _precheck(self, step: p.Step) -> None:
         have = self.guild.me.guild_permissions
