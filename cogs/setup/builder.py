@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import discord
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,6 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import ROLE_KEYS, Config
 from cogs.setup import plan as p
 from cogs.setup import service
+
+if TYPE_CHECKING:
+    from bot.core import AtlasBot
 
 log = logging.getLogger(__name__)
 
@@ -406,3 +410,12 @@ class Builder:
                     discord.Permissions(ow.allow), discord.Permissions(ow.deny)
                 )
                 await channel.set_permissions(target, overwrite=pair, reason=REASON)
+
+
+async def build_for(bot: AtlasBot, template: p.Template) -> Report:
+    """Apply the template to the bot's guild, as ``/setup apply`` does (and the sandbox, to build its server): the
+    community roles and channel ids it records are used at once."""
+    build = Builder(bot.live_guild(), bot.sessions, bot.config, template, bot.clock.now)
+    report = await build.apply(on_role=bot.community.remember)
+    bot.channel_ids.update(report.recorded)
+    return report
