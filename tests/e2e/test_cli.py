@@ -434,3 +434,8 @@ async def test_setup_dry_run_changes_nothing_then_setup_builds_the_server_once(t
         assert recorded["welcome"] == emu.channel(guild, "welcome").id
         code, out = await run_cli("setup", "-c", str(config), cwd=tmp_path)
         assert code == 0 and "nothing to do" in out, out
+        # `check` finds the channels setup recorded, with no id in config.toml.
+        code, out = await run_cli("check", "-c", str(config), cwd=tmp_path)
+        welcome = emu.channel(guild, "welcome").id
+        assert f"[ok  ] [channels] welcome: #welcome (id {welcome}, recorded by `atlas-bot setup`)" in out, out
+        assert "Q&A" not in out or "[channels] qa_forum is not set" not in out
