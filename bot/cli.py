@@ -1,14 +1,15 @@
-"""The ``atlas-bot`` command (also ``python -m bot``): run, migrate, sync, check, ledger-rebuild, search-rebuild,
-export-kb, sandbox."""
+"""The ``atlas-bot`` command (also ``python -m bot``): run, migrate, sync, check, setup, ledger-rebuild,
+search-rebuild, export-kb, sandbox."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import IO
 
@@ -175,6 +176,76 @@ def cmd_check(args: argparse.Namespace, config: Config) -> int:
     errors = sum(f.level == "error" for f in findings)
     print(f"{errors} problem(s)" if errors else "check passed")
     return 1 if errors else 0
+
+
+def cmd_setup(args: argparse.Namespace, config: Config) -> int:
+    """Build the server from the template (cogs/setup), or with --dry-run print the plan only."""
+    import discord
+
+    from bot import db
+    from bot.clock import SystemClock
+    from bot.core import required_intents
+    from bot.discord_seam import point_discord_at, silence_voice_warnings
+    from bot.launcher import setup_logging
+    from cogs.setup import builder
+    from cogs.setup import template as templates
+
+    token = _token()
+    setup_logging(config.bot.log_level)
+    try:
+        tpl = templates.load(config)
+    except templates.TemplateError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+
+    async def run() -> int:
+        if config.bot.auto_migrate:
+            await db.upgrade(config.database.url)
+        engine = db.create_engine(config.database.url)
+        point_discord_at(config.discord.api_base or None, config.discord.gateway or None)
+        silence_voice_warnings()
+        client = discord.Client(intents=required_intents(config))
+        ready = asyncio.Event()
+        client.event(_setter(ready))
+        task = asyncio.create_task(client.start(token))
+        try:
+            waiter = asyncio.create_task(ready.wait())
+            done, _ = await asyncio.wait({task, waiter}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+            if task in done:
+                waiter.cancel()
+                task.result()  # the connection failure, explained by _guarded
+            guild = client.get_guild(config.bot.guild_id)
+            if guild is None:
+                print(f"error: the bot is not in guild {config.bot.guild_id} ([bot] guild_id)", file=sys.stderr)
+                return 2
+            build = builder.Builder(guild, db.create_sessionmaker(engine), config, tpl, SystemClock().now)
+            if args.dry_run:
+                plan = await build.plan()
+                print("\n".join(plan.lines()))
+                print(f"{len(plan.writes)} change(s) to make" if plan.writes else "nothing to do: it matches")
+                return 0
+            report = await build.apply()
+            for line in report.done or ["nothing to do: the server matches the template"]:
+                print(line)
+            if report.stopped:
+                print(report.stopped, file=sys.stderr)
+                return 1
+            print("server setup done")
+            return 0
+        finally:
+            await client.close()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, 5)
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def _setter(event: asyncio.Event) -> Callable[[], Awaitable[None]]:
+    async def on_ready() -> None:
+        event.set()
+
+    return on_ready
 
 
 class ProgressBar:
@@ -347,6 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--down", action="store_true", help="downgrade to the revision instead")
     add("sync", "sync slash commands to the guild now", cmd_sync)
     add("check", "validate config and database and, with a token, the guild setup", cmd_check)
+    su = add("setup", "create and adopt the server template's roles and channels, recording their ids", cmd_setup)
+    su.add_argument("--dry-run", action="store_true", help="print the plan only; change nothing")
     add(
         "ledger-rebuild",
         "recompute leaderboard aggregates from the ledger and award the badges already earned",

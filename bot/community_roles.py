@@ -125,6 +125,12 @@ class CommunityRoles:
             raise RoleUnavailable(f"the {self.config.name_of(key)} role is not available")
         return role
 
+    def remember(self, key: str, role: discord.Role) -> None:
+        """Server setup (cogs/setup) made or adopted ``role`` for ``key`` and stored it: use it from now on."""
+        self.ids[key] = role.id
+        if self.bot.home_guild is None or self.bot.home_guild.get_role(role.id) is None:
+            self._made[role.id] = role
+
     async def _stored(self) -> dict[str, Stored]:
         async with self.bot.sessions() as session:
             return await community.load(session, self.bot.guild_id)

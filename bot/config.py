@@ -33,6 +33,7 @@ KNOWN_COGS = (
     "qa",
     "mentorship",
     "announce",
+    "setup",
 )
 
 Snowflake = Annotated[int, Field(ge=0, lt=2**64)]
@@ -472,6 +473,11 @@ class RecognitionSection(Section):
         return None
 
 
+class SetupSection(Section):
+    # The server template of /setup and `atlas-bot setup`. Empty: the shipped cogs/setup/template.toml.
+    template: str = Field("", max_length=500)
+
+
 class Config(Section):
     bot: BotSection = Field(default_factory=BotSection)
     discord: DiscordSection = Field(default_factory=DiscordSection)
@@ -488,6 +494,7 @@ class Config(Section):
     announcements: AnnouncementsSection = Field(default_factory=AnnouncementsSection)
     community: CommunitySection = Field(default_factory=CommunitySection)
     recognition: RecognitionSection = Field(default_factory=RecognitionSection)
+    setup: SetupSection = Field(default_factory=SetupSection)
 
     def with_overrides(self, **sections: dict[str, Any]) -> Config:
         """A copy with some keys replaced, validated again (used by the sandbox and tests)."""

@@ -17,6 +17,7 @@ from discord.ext import commands
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import db, heap, ledger, pacing, text
+from bot.channels import ChannelIds
 from bot.clock import Clock
 from bot.community_roles import CommunityRoles
 from bot.config import Config
@@ -103,6 +104,8 @@ class AtlasBot(commands.Bot):
         self.member_data = MemberDataRegistry()
         # Community roles by id (resolved once, stored); capability checks and role changes ask it, never names.
         self.community = CommunityRoles(self)
+        # Channels by purpose key: config.toml's id, else the one server setup made or adopted (bot/channels.py).
+        self.channel_ids = ChannelIds(self)
         # The first start after an upgrade rebuilds the ledger's aggregates in the background while the bot serves;
         # features that read them check ``ledger_ready`` (bot/ledger_rebuild.py).
         self.ledger_upgrade = LedgerUpgrade(engine, clock)
@@ -122,6 +125,7 @@ class AtlasBot(commands.Bot):
         await self.prepare_database()
         await self.ledger_upgrade.start(ledger.policy_for(self.config))
         await self.community.load()
+        await self.channel_ids.load()
         recovered = await self.reminders.recover_stale_claims()
         if recovered:
             log.warning("%d reminder(s) were claimed by a process that stopped mid-send; retrying them", recovered)
@@ -232,7 +236,7 @@ class AtlasBot(commands.Bot):
             return False
         log.warning("maintainer notice %s: %s", key, text)
         guild = self.home_guild
-        channel = self.get_channel(self.config.channels.mod_log) if self.config.channels.mod_log else None
+        channel = self.get_channel(mod_log) if (mod_log := self.channel_ids.id("mod_log")) else None
         try:
             if isinstance(channel, discord.abc.Messageable):
                 await channel.send(f"⚠️ {text}")

@@ -6,11 +6,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import discord
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from bot import community, db
 from bot.config import ROLE_KEYS, Config
 from bot.failures import DatabaseUnreachable, SetupError, explain, sqlite_file
+from models import SetupChannel
 
 Level = Literal["ok", "warn", "error"]
 
@@ -115,13 +117,19 @@ async def check_discord(config: Config, client: discord.Client) -> list[Finding]
     top = max((r.position for r in my_roles), default=0)
     findings += role_findings(config, roles, await stored_roles(config), top)
     channels = {c.id: c for c in await guild.fetch_channels()}
+    # A key not set in config.toml uses the channel server setup made or adopted (bot/channels.py).
+    recorded = await stored_channels(config)
+    configured = config.channels.model_dump()
+    config = config.with_overrides(channels={k: v or recorded.get(k, 0) for k, v in configured.items()})
     for key, channel_id in config.channels.model_dump().items():
+        how = "" if configured[key] else ", recorded by `atlas-bot setup`"
         if not channel_id:
-            findings.append(Finding("warn", f"[channels] {key} is not set"))
+            findings.append(Finding("warn", f"[channels] {key} is not set (`atlas-bot setup` makes the channels)"))
         elif channel_id not in channels:
-            findings.append(Finding("error", f"[channels] {key}: no channel {channel_id} in the guild"))
+            findings.append(Finding("error", f"[channels] {key}: no channel {channel_id} in the guild{how}"))
         else:
-            findings.append(Finding("ok", f"[channels] {key}: #{channels[channel_id].name} (id {channel_id})"))
+            name = channels[channel_id].name
+            findings.append(Finding("ok", f"[channels] {key}: #{name} (id {channel_id}{how})"))
     if "cohorts" in config.bot.cogs:
         findings += cohort_findings(config, channels, me)
     if "qa" in config.bot.cogs:
@@ -179,6 +187,24 @@ def cohort_findings(config: Config, channels: dict[int, Any], me: discord.Member
     if missing:
         return [Finding("error", f"cohorts: in #{channel.name} the bot lacks: {', '.join(missing)}")]
     return [Finding("ok", f"cohorts: the bot can make private threads in #{channel.name}")]
+
+
+async def stored_channels(config: Config) -> dict[str, int]:
+    """The channel ids server setup recorded, read like ``stored_roles``."""
+    url = config.database.url
+    try:
+        if await db.known_revision_at(url) is None:
+            return {}
+        engine = db.create_engine(url)
+        try:
+            async with db.create_sessionmaker(engine)() as session:
+                query = select(SetupChannel.key, SetupChannel.channel_id)
+                rows = await session.execute(query.where(SetupChannel.guild_id == config.bot.guild_id))
+                return {key: channel_id for key, channel_id in rows.all()}
+        finally:
+            await engine.dispose()
+    except (SetupError, DatabaseUnreachable, DBAPIError):  # an older revision without the table, a bad path
+        return {}
 
 
 async def stored_roles(config: Config) -> dict[str, community.Stored]:

@@ -40,12 +40,14 @@ from typing import Any, TextIO
 
 from bot import ledger
 from bot.clock import ManualClock, SystemClock, parse_duration
-from bot.config import Config, ConfigError, load_config
+from bot.config import ROLE_KEYS, Config, ConfigError, load_config
 from bot.discord_seam import point_discord_at
 from bot.emulator import DiscordError, Emulator, InteractionRefused, InteractionResult, Member, Message
 from bot.emulator.interactions import Modal
-from bot.harness import AtlasHarness, config_for, make_world
+from bot.harness import AtlasHarness
 from bot.members import ensure_member
+from cogs.setup import template as templates
+from cogs.setup.builder import build_for
 
 DEMO_MEMBERS = {"alice": ["Maintainer"], "bob": []}
 MAX_POINTS = ledger.MAX_EVENT_POINTS  # per `contribute`: the ledger's own bound on explicit points
@@ -487,18 +489,30 @@ async def run_sandbox(config: Config, lines: list[str] | None, database: str | N
         db_url = database or f"sqlite+aiosqlite:///{Path(tmp) / 'sandbox.db'}"
         async with Emulator(now=clock.now) as emu:
             point_discord_at(emu.api_base, emu.gateway_url)
-            guild = make_world(emu, "Atlas Sandbox")
-            # The Q&A knowledge base's forum (/ask, /search, "Mark as solution").
-            forum = emu.add_channel(guild, "questions", type="forum", tags=["raft", "go", "python", "databases"])
-            qa_config = config_for(emu, guild, base=config, channels={"qa_forum": forum.id})
-            harness = AtlasHarness(emu, guild, clock, qa_config, db_url)
-            for name, roles in DEMO_MEMBERS.items():
-                harness.members[name] = emu.add_member(guild, name, roles=roles)
+            # A new server as Discord makes it (#general only), built by the same server setup as a real one
+            # (cogs/setup): no channel or role id in the config, the template's roles and channels instead.
+            guild = emu.add_guild("Atlas Sandbox")
+            sandbox_config = config.with_overrides(
+                bot={"guild_id": guild.id, "auto_migrate": True},
+                discord={"api_base": emu.api_base, "gateway": emu.gateway_url},
+                channels=dict.fromkeys(config.channels.model_dump(), 0),
+                roles={f"{key}_id": 0 for key in ROLE_KEYS},
+            )
+            harness = AtlasHarness(emu, guild, clock, sandbox_config, db_url)
             try:
                 await harness.start()
+                report = await build_for(harness.bot, templates.load(sandbox_config))
+                if report.stopped:
+                    out.write(f"the sandbox server could not be set up: {report.stopped}\n")
+                    return 1
+                for name, roles in DEMO_MEMBERS.items():
+                    harness.members[name] = emu.add_member(guild, name, roles=roles)
+                await harness.settle()
                 sandbox = Sandbox(harness, out)
                 out.write(
                     f"Atlas sandbox: the real bot against a local Discord emulator, database {db_url}\n"
+                    f"The server was built by `atlas-bot setup` from {templates.template_path(sandbox_config)} "
+                    f"({len(report.done)} steps).\n"
                     f"Members: {', '.join(harness.members)} (alice is a maintainer). Type `help`.\n"
                 )
                 return await _loop(sandbox, lines, out)

@@ -12,7 +12,7 @@ from models.cohorts import (
     CohortSignup,
     CohortWeek,
 )
-from models.community import CommunityRole
+from models.community import CommunityRole, SetupChannel
 from models.core import BotState, JobRun, LedgerEvent, Member, Reminder, RoleGrant, StageChange
 from models.mentorship import (
     CareerRequest,
@@ -93,6 +93,7 @@ __all__ = [
     "Reminder",
     "ReviewRequest",
     "RoleGrant",
+    "SetupChannel",
     "Spotlight",
     "SpotlightEntry",
     "StageChange",

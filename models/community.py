@@ -27,3 +27,21 @@ class CommunityRole(Base):
     # How it was found: "config" (an id in config.toml), "name" (by name on the first start) or "created".
     how: Mapped[str] = mapped_column(String(12))
     resolved_at: Mapped[datetime]
+
+
+class SetupChannel(Base):
+    """A channel (or category) of the server template, by its template key, that setup created or adopted.
+
+    Features find channels through ``bot.channels`` (an id in config.toml first, then this). The community roles
+    setup makes or adopts are stored in ``community_roles`` (one store of role ids for the whole bot).
+    """
+
+    __tablename__ = "setup_channels"
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    channel_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(10))  # category, text, news, voice, stage, forum
+    # True: setup made it (and may bring it back in line with the template); False: adopted, never changed.
+    created: Mapped[bool]
+    recorded_at: Mapped[datetime]

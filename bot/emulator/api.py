@@ -972,6 +972,11 @@ class Emulator:
         first and its response is then lost (the failure is answered instead)."""
         self.rest.failures.append(Failure(method.upper(), path, status, count, retry_after, body, after))
 
+    def when(self, method: str, path: str, *, after: int, do: Callable[[], Any]) -> None:
+        """Run ``do`` (a human changing the world, e.g. removing a permission) right after the ``after``-th
+        successful request matching ``method`` and the glob ``path``, before its response is sent."""
+        self.rest.triggers.append([method.upper(), path, after, do])
+
     # ------------------------------------------------------------------ messages (used by the REST handlers)
     def _dispatch(self, event: str, data: dict[str, Any]) -> None:
         if self.session is not None:

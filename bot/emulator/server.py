@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from . import events, rules
+from . import events, guildsetup, rules
 from .forums import content_exempt, strip_content
 from .interactions import (
     APPLICATION_COMMAND,
@@ -136,6 +136,8 @@ class RestServer:
         self.requests: list[RecordedRequest] = []
         self.unknown_routes: list[tuple[str, str]] = []
         self.failures: list[Failure] = []
+        # [method, glob, countdown, action]: the world changes after the n-th matching request (Emulator.when).
+        self.triggers: list[list[Any]] = []
         r = self._route
         r("GET", "/users/@me", self.get_me)
         r("GET", "/users/{user_id}", self.get_user)
@@ -274,6 +276,12 @@ class RestServer:
         response = await self._route_request(method, path, body, files, query)
         if decision is not None:
             response.headers.update(decision.headers)
+        for trigger in list(self.triggers):
+            if trigger[0] in (method, "*") and fnmatch.fnmatchcase(path, trigger[1]) and response.status < 400:
+                trigger[2] -= 1
+                if trigger[2] <= 0:
+                    self.triggers.remove(trigger)
+                    trigger[3]()
         return response
 
     async def _route_request(
@@ -759,13 +767,16 @@ class RestServer:
     async def create_role(self, req: Req) -> Any:
         guild = self._guild(req)
         self._need(guild, perm("manage_roles"))
+        guildsetup.check_role_create(guild)
         role = Role(id=self.emu.snowflakes.next(), guild_id=guild.id, name="new role", position=1)
         self._role_fields(guild, role, req.body or {})
-        for other in guild.roles.values():
-            if other.position >= 1:
-                other.position += 1
+        pushed = [other for other in guild.roles.values() if other.position >= 1]
+        for other in pushed:
+            other.position += 1
         guild.roles[role.id] = role
         self.emu._dispatch("GUILD_ROLE_CREATE", {"guild_id": str(guild.id), "role": role.payload()})
+        for other in pushed:  # as when a member makes a role: the roles it pushed up are updated
+            self.emu._dispatch("GUILD_ROLE_UPDATE", {"guild_id": str(guild.id), "role": other.payload()})
         return role.payload()
 
     async def move_roles(self, req: Req) -> Any:
@@ -775,6 +786,7 @@ class RestServer:
             role = self._role(guild, item["id"])
             self._need_above(guild, role)
             if item.get("position") is not None:
+                guildsetup.check_role_position(guild, self._bot(guild), int(item["position"]))
                 role.position = int(item["position"])
             self.emu._dispatch("GUILD_ROLE_UPDATE", {"guild_id": str(guild.id), "role": role.payload()})
         return [r.payload() for r in guild.roles.values()]
@@ -903,6 +915,7 @@ class RestServer:
         guild = self._guild(req)
         self._need(guild, perm("manage_channels"))
         body = req.body or {}
+        guildsetup.check_channel_create(guild, body)
         channel = Channel(
             id=self.emu.snowflakes.next(),
             type=int(body.get("type") or 0),
@@ -913,6 +926,7 @@ class RestServer:
         self._channel_fields(channel, body)
         if body.get("permission_overwrites"):
             self._need(guild, perm("manage_roles"))
+            guildsetup.check_overwrites(guild, self._bot(guild), body["permission_overwrites"])
             self._apply_overwrites(guild, channel, body["permission_overwrites"])
         self.emu._add_channel(guild, channel)
         return channel.payload()
@@ -935,8 +949,11 @@ class RestServer:
             self.emu.thread_rules.edit(self._bot(guild), channel, body)
             return self.emu.thread_rules.payload(channel)
         self._need(guild, perm("manage_channels"), channel)
+        if body.get("parent_id"):
+            guildsetup.check_parent(guild, channel.type, _as_int(body["parent_id"]), moving=channel)
         if body.get("permission_overwrites") is not None:
             self._need(guild, perm("manage_roles"), channel)
+            guildsetup.check_overwrites(guild, self._bot(guild), body["permission_overwrites"])
             self._apply_overwrites(guild, channel, body["permission_overwrites"])
         self._channel_fields(channel, body)
         self.emu._dispatch("CHANNEL_UPDATE", channel.payload())

@@ -280,7 +280,7 @@ class CohortCog(
     def _channel_problem(self) -> str | None:
         """Why cohorts' threads cannot be made right now (the study-groups channel or the bot's permissions in
         it), in words a maintainer can act on; None when they can."""
-        channel_id = self.bot.config.channels.study_groups
+        channel_id = self.bot.channel_ids.id("study_groups")
         if not channel_id:
             return (
                 "No study-groups channel is configured: set [channels] study_groups in config.toml to the id of "
@@ -394,7 +394,7 @@ class CohortCog(
                         formation_id=formation_id,
                         by=interaction.user.id,
                         now=self.bot.clock.now(),
-                        parent_channel_id=self.bot.config.channels.study_groups,
+                        parent_channel_id=self.bot.channel_ids.id("study_groups"),
                         weeks=self.config.weeks,
                         week_post_at=self.config.week_post_at,
                         other_active_threads=others,

@@ -109,7 +109,7 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
 
     @property
     def pair_channel_id(self) -> int:
-        return self.config.pair_channel or self.bot.config.channels.study_groups
+        return self.config.pair_channel or self.bot.channel_ids.id("study_groups")
 
     async def cog_load(self) -> None:
         self.bot.reminders.register(ReminderKind(CHECKIN, self._checkin, grace=timedelta(days=3)))
@@ -571,7 +571,7 @@ class MentorCog(commands.GroupCog, group_name="mentor", group_description="Mento
                 f"This career conversation closes after {service.CAREER_OPEN_DAYS} days; thank you both! "
                 "`/career` again any time. The thread is archived and locked.",
             )
-        channel_id = self.bot.config.channels.mod_log
+        channel_id = self.bot.channel_ids.id("mod_log")
         guild = self.bot.home_guild
         channel = guild.get_channel(channel_id) if guild is not None and channel_id else None
         if not isinstance(channel, discord.TextChannel):

@@ -65,7 +65,7 @@ class ReviewCog(commands.GroupCog, group_name="review", group_description="The c
 
     def _channel(self) -> discord.TextChannel:
         guild = self.bot.home_guild
-        channel_id = self.bot.config.channels.reviews
+        channel_id = self.bot.channel_ids.id("reviews")
         channel = guild.get_channel(channel_id) if guild is not None and channel_id else None
         if not isinstance(channel, discord.TextChannel):
             raise UserError("The review exchange has no channel yet: a maintainer sets [channels] reviews.")
@@ -330,7 +330,7 @@ class ReviewCog(commands.GroupCog, group_name="review", group_description="The c
         async with self.bot.sessions() as session:
             found = await reviews.view(session, request_id)
         guild = self.bot.home_guild
-        channel_id = self.bot.config.channels.reviews
+        channel_id = self.bot.channel_ids.id("reviews")
         channel = guild.get_channel(channel_id) if guild is not None and channel_id else None
         if found is not None and isinstance(channel, discord.TextChannel):
             with contextlib.suppress(discord.HTTPException):

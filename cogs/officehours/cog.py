@@ -295,7 +295,7 @@ class OfficeHoursCog(
         return None
 
     async def _announce(self, guild: discord.Guild, row: OfficeHour, left: int) -> str | None:
-        target = guild.get_channel(self.bot.config.channels.office_hours)
+        target = guild.get_channel(self.bot.channel_ids.id("office_hours"))
         if not isinstance(target, discord.TextChannel):
             return "The office-hours channel is not set up, so there is no announcement with RSVP buttons."
         try:
@@ -409,7 +409,7 @@ class OfficeHoursCog(
             return
         except discord.Forbidden:
             pass
-        channel = self.bot.get_channel(self.bot.config.channels.office_hours)
+        channel = self.bot.get_channel(self.bot.channel_ids.id("office_hours"))
         if not isinstance(channel, discord.TextChannel):
             raise PermanentSendError("DMs closed and no office-hours channel")
         await channel.send(f"<@{discord_id}> {text}", allowed_mentions=discord.AllowedMentions(users=[user]))

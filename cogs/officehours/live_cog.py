@@ -108,7 +108,7 @@ class LiveCommands:
 
     # -- helpers ------------------------------------------------------------------------------------------------
     def _announce_channel(self) -> discord.abc.Messageable | None:
-        channel = self.bot.get_channel(self.bot.config.channels.office_hours)
+        channel = self.bot.get_channel(self.bot.channel_ids.id("office_hours"))
         return channel if isinstance(channel, discord.TextChannel) else None
 
     async def _session_for_host(self, interaction: discord.Interaction, session_id: int | None) -> OfficeHour:
@@ -811,7 +811,7 @@ async def _dm_or_ping(bot: AtlasBot, user_id: int, text: str) -> bool:
         return True
     except (discord.Forbidden, discord.NotFound):
         pass
-    channel = bot.get_channel(bot.config.channels.office_hours)
+    channel = bot.get_channel(bot.channel_ids.id("office_hours"))
     if isinstance(channel, discord.TextChannel):
         await channel.send(f"<@{user_id}> {text}", allowed_mentions=_ping([user_id]))
         return True

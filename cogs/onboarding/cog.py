@@ -132,7 +132,7 @@ class OnboardingCog(commands.Cog):
                 batch_handler=self._post_promotions,
                 batch_size=50,
                 digest_window=timedelta(minutes=15),
-                lane=Lane.channel(posts_in) if (posts_in := self.bot.config.channels.announcements) else None,
+                lane=Lane.channel(posts_in) if (posts_in := self.bot.channel_ids.id("announcements")) else None,
             )
         )
         r.register(ReminderKind(NUDGE, self._send_nudge, grace=timedelta(days=3)))
@@ -285,7 +285,7 @@ class OnboardingCog(commands.Cog):
         GREET_POST_BATCH), pinging only them; what falls due while it is on its way goes in the next one
         (bot.reminders). A member who left is skipped; their reminder fails on its own, the others go out."""
         guild = self.bot.live_guild()
-        channel_id = self.bot.config.channels.welcome
+        channel_id = self.bot.channel_ids.id("welcome")
         channel = guild.get_channel(channel_id) if channel_id else None
         failures: dict[int, Exception] = {}
         if not isinstance(channel, discord.TextChannel):
@@ -615,7 +615,7 @@ class OnboardingCog(commands.Cog):
         """``journey.promoted_post``, coalesced: one post per stage naming everyone promoted to it (as mentions,
         pinging nobody); each promotion keeps its own reminder row (bot.reminders)."""
         guild = self.bot.live_guild()
-        channel_id = self.bot.config.channels.announcements
+        channel_id = self.bot.channel_ids.id("announcements")
         channel = guild.get_channel(channel_id) if channel_id else None
         if not isinstance(channel, discord.TextChannel):
             return {}  # no announcements channel configured: the DM is enough

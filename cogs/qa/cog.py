@@ -75,7 +75,7 @@ class QaCog(commands.Cog):
 
     @property
     def forum_id(self) -> int:
-        return self.bot.config.channels.qa_forum
+        return self.bot.channel_ids.id("qa_forum")
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.mark_menu)

@@ -212,7 +212,7 @@ class RecognitionCog(commands.Cog):
     async def cog_load(self) -> None:
         await self._align_spotlights()
         self.bot.add_dynamic_items(LeaderboardButton, SpotlightPostButton)
-        announcements = self.bot.config.channels.announcements
+        announcements = self.bot.channel_ids.id("announcements")
         self.bot.reminders.register(
             ReminderKind(
                 BADGE_POST,
@@ -260,7 +260,7 @@ class RecognitionCog(commands.Cog):
 
     # -- reminder handlers -------------------------------------------------------------------------------------
     async def _announcements(self) -> discord.abc.Messageable:
-        channel_id = self.bot.config.channels.announcements
+        channel_id = self.bot.channel_ids.id("announcements")
         if not channel_id:
             raise PermanentSendError("no announcements channel is configured ([channels] announcements)")
         guild = self.bot.live_guild()
@@ -676,7 +676,7 @@ class RecognitionCog(commands.Cog):
     async def post_spotlight_now(self, spotlight_id: int) -> str:
         """The "Post now" button: the draft's post reminder becomes due now (revived if it failed or was
         dropped as too late); the reminder's handler posts it, with retries."""
-        if not self.bot.config.channels.announcements:
+        if not self.bot.channel_ids.id("announcements"):
             raise UserError(
                 "No announcements channel is configured ([channels] announcements), so nothing can be posted."
             )
@@ -705,7 +705,7 @@ class RecognitionCog(commands.Cog):
         self.bot.scheduler.kick()
         return (
             f"Posting the spotlight for {_month_name(draft.month_start, self.tz)} in "
-            f"<#{self.bot.config.channels.announcements}> now."
+            f"<#{self.bot.channel_ids.id('announcements')}> now."
         )
 
     # -- jobs and listeners ------------------------------------------------------------------------------------
@@ -734,7 +734,7 @@ class RecognitionCog(commands.Cog):
         await self._tell_maintainers(text)
 
     async def _tell_maintainers(self, text: str) -> None:
-        channel = await self._channel(self.bot.config.channels.mod_log)
+        channel = await self._channel(self.bot.channel_ids.id("mod_log"))
         if channel is None:
             log.info("recognition (no mod log channel): %s", text)
             return
@@ -755,7 +755,7 @@ class RecognitionCog(commands.Cog):
                 f"quarter ({review.new_members} new member(s))."
             )
             return
-        channel = await self._channel(self.bot.config.channels.announcements)
+        channel = await self._channel(self.bot.channel_ids.id("announcements"))
         if channel is None:
             log.warning("quarterly review not posted: no announcements channel configured")
             return

@@ -415,3 +415,27 @@ async def test_a_missing_badge_file_is_one_line_naming_it(db_url: str, tmp_path:
     code, out = await run_with_badges_file(db_url, tmp_path, tmp_path / "nosuch.toml")
     assert code == 2 and "Traceback" not in out, out  # above it: the log lines of `run` starting
     assert out.strip().splitlines()[-1] == f"error: {tmp_path / 'nosuch.toml'}: file not found", out
+
+
+async def test_setup_dry_run_changes_nothing_then_setup_builds_the_server_once(tmp_path: Path) -> None:
+    async with Emulator() as emu:
+        guild = emu.add_guild("Fresh server")  # #general only, as Discord makes it
+        config = write_config(tmp_path / "config.toml", emu, guild.id, tmp_path / "a.db")
+        code, out = await run_cli("setup", "--dry-run", "-c", str(config), cwd=tmp_path)
+        assert code == 0, out
+        assert "+ create channel welcome [welcome]: missing" in out and "change(s) to make" in out
+        assert [c.name for c in emu.channels(guild)] == ["general"]
+        code, out = await run_cli("setup", "-c", str(config), cwd=tmp_path)
+        assert code == 0 and "server setup done" in out, out
+        assert {"welcome", "q-and-a", "mod-log", "reports"} <= {c.name for c in emu.channels(guild)}
+        assert {"Learner", "Maintainer"} <= {r.name for r in guild.roles.values()}
+        with sqlite3.connect(tmp_path / "a.db") as conn:
+            recorded = dict(conn.execute("SELECT key, channel_id FROM setup_channels").fetchall())
+        assert recorded["welcome"] == emu.channel(guild, "welcome").id
+        code, out = await run_cli("setup", "-c", str(config), cwd=tmp_path)
+        assert code == 0 and "nothing to do" in out, out
+        # `check` finds the channels setup recorded, with no id in config.toml.
+        code, out = await run_cli("check", "-c", str(config), cwd=tmp_path)
+        welcome = emu.channel(guild, "welcome").id
+        assert f"[ok  ] [channels] welcome: #welcome (id {welcome}, recorded by `atlas-bot setup`)" in out, out
+        assert "Q&A" not in out or "[channels] qa_forum is not set" not in out

@@ -32,6 +32,9 @@ def test_sandbox_demo_script_runs_green(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert result.stdout.rstrip().endswith("script finished: every step passed")
     assert "roles carol: +Teacher" in result.stdout
+    # The demo server is built by server setup from the shipped template, with no channel id in the config.
+    assert "The server was built by `atlas-bot setup` from" in result.stdout
+    assert "cogs/setup/template.toml" in result.stdout
 
 
 def test_a_failing_script_step_fails_the_run(tmp_path: Path) -> None:
@@ -137,3 +140,11 @@ expect │ Member of the journey since · 2026-03-02 09:00 UTC
 """
     result = sandbox(tmp_path, script=script)
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_the_sandbox_server_has_the_template_channels_and_the_bot_posts_in_them(tmp_path: Path) -> None:
+    script = "channel reports\njoin carol\nchannel welcome\nexpect carol\nchannel no-such\n"
+    result = sandbox(tmp_path, script=script)
+    assert "no channel #no-such; channels: #general, #Start here, #welcome, #announcements" in result.stdout
+    assert "#q-and-a" in result.stdout and "#mod-log, #reports" in result.stdout
+    assert result.returncode == 1 and "script failed at: channel no-such" in result.stdout

@@ -1,0 +1,54 @@
+"""The ids server setup records, in the real migrated database (SQLite, and PostgreSQL when configured): channels
+in ``setup_channels``, community roles in ``community_roles`` (the one store of role ids)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot import community
+from bot.clock import ManualClock
+from cogs.setup import service
+from cogs.setup.plan import Record
+
+GUILD = 2**62 + 7  # snowflakes need 64 bits
+
+
+async def test_channels_and_roles_recorded_then_loaded_per_guild(
+    sessions: async_sessionmaker[AsyncSession], clock: ManualClock
+) -> None:
+    async with sessions.begin() as session:
+        assert await service.load_records(session, GUILD) == {}
+        await service.record_channel(session, GUILD, "welcome", 2**63 - 1, "text", True, clock.now())
+        await service.record_channel(session, GUILD, "qa_forum", 21, "forum", False, clock.now())
+        await service.record_channel(session, GUILD + 1, "welcome", 31, "text", True, clock.now())  # another guild
+        await service.record_role(session, GUILD, "maintainer", 41, "Maintainer", False, clock.now())
+        await service.record_role(session, GUILD, "learner", 42, "Learner", True, clock.now())
+    async with sessions() as session:
+        assert await service.load_records(session, GUILD) == {
+            "welcome": Record(2**63 - 1, True),
+            "qa_forum": Record(21, False),
+            "maintainer": Record(41, False, "Maintainer"),
+            "learner": Record(42, True, "Learner"),
+        }
+        assert await service.channel_ids(session, GUILD) == {"welcome": 2**63 - 1, "qa_forum": 21}
+        # The community roles' resolver reads the same rows (how: name = adopted, created = made by the bot).
+        stored = await community.load(session, GUILD)
+        assert (stored["maintainer"].how, stored["learner"].how) == ("name", "created")
+
+
+async def test_recording_again_replaces_and_concurrent_records_of_one_key_leave_one_row(
+    sessions: async_sessionmaker[AsyncSession], clock: ManualClock
+) -> None:
+    async with sessions.begin() as session:
+        await service.record_channel(session, GUILD, "welcome", 10, "text", False, clock.now())
+
+    async def record(channel_id: int) -> None:
+        async with sessions.begin() as session:
+            await service.record_channel(session, GUILD, "welcome", channel_id, "text", True, clock.now())
+
+    await asyncio.gather(*(record(100 + i) for i in range(5)))
+    async with sessions() as session:
+        ids = await service.channel_ids(session, GUILD)
+    assert list(ids) == ["welcome"] and ids["welcome"] in range(100, 105)
