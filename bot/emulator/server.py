@@ -76,6 +76,21 @@ class RecordedRequest:
     files: dict[str, bytes] = field(default_factory=dict)
 
 
+# Discord's JSON bodies for the errors tests inject (API Reference, "JSON Error Codes"; a 5xx from Discord's API
+# carries "<status>: <reason>" and code 0; a 502 comes from Cloudflare as an HTML page).
+FAULT_BODIES: dict[tuple[int, int], dict[str, Any]] = {
+    (403, rules.MISSING_ACCESS): {"message": "Missing Access", "code": rules.MISSING_ACCESS},
+    (403, 50013): {"message": "Missing Permissions", "code": 50013},
+    (500, 0): {"message": "500: Internal Server Error", "code": 0},
+    (503, 0): {"message": "503: Service Unavailable", "code": 0},
+    (504, 0): {"message": "504: Gateway Timeout", "code": 0},
+}
+CLOUDFLARE_502 = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>"
+    "\r\n<hr><center>cloudflare</center>\r\n</body>\r\n</html>\r\n"
+)
+
+
 @dataclass
 class Failure:
     method: str
@@ -85,9 +100,26 @@ class Failure:
     retry_after: float
     body: dict[str, Any] | None = None
     after: bool = False  # act first, then answer the failure (a response lost after Discord did it)
+    code: int = 0  # the JSON error code of a 4xx (403: 50013 Missing Permissions, 50001 Missing Access)
+    every: int = 1  # fail only every Nth matching request (the others go through)
+    until: float | None = None  # time.monotonic() after which the failure stops (an outage of some seconds)
+    is_global: bool = False  # a 429 of the global rate limit
+    seen: int = 0
+    answered: int = 0  # how many requests got the failure
 
     def matches(self, method: str, path: str) -> bool:
-        return self.remaining > 0 and self.method in (method, "*") and fnmatch.fnmatchcase(path, self.pattern)
+        if self.remaining <= 0 or (self.until is not None and time.monotonic() >= self.until):
+            return False
+        return self.method in (method, "*") and fnmatch.fnmatchcase(path, self.pattern)
+
+    def take(self) -> bool:
+        """A matching request arrived: whether this one fails (every Nth does)."""
+        self.seen += 1
+        if self.seen % self.every:
+            return False
+        self.remaining -= 1
+        self.answered += 1
+        return True
 
 
 @dataclass
@@ -262,8 +294,8 @@ class RestServer:
         if ban is not None:
             return web.Response(status=ban.status, text=ban.text, headers=ban.headers)
         for failure in self.failures:
-            if failure.matches(method, path):
-                failure.remaining -= 1
+            if failure.matches(method, path) and failure.take():
+                log.info("%s %s -> injected %s", method, path, failure.status)
                 if failure.after:
                     await self._route_request(method, path, body, files, query)
                 return self._failure_response(failure)
@@ -305,6 +337,21 @@ class RestServer:
         return _json_response(404, {"message": "404: Not Found", "code": 0})
 
     def _failure_response(self, failure: Failure) -> web.Response:
+        if failure.status == 429 and failure.is_global:
+            # The global limit: "X-RateLimit-Global: true" and "X-RateLimit-Scope: global", no bucket headers
+            # (Rate Limits, "Header Format" and "Exceeding A Rate Limit").
+            headers = {
+                "Retry-After": str(max(1, math.ceil(failure.retry_after))),
+                "X-RateLimit-Global": "true",
+                "X-RateLimit-Scope": "global",
+                "Via": "1.1 google",
+            }
+            body = failure.body or {
+                "message": "You are being rate limited.",
+                "retry_after": failure.retry_after,
+                "global": True,
+            }
+            return _json_response(429, body, headers)
         if failure.status == 429:
             reset = time.time() + failure.retry_after
             headers = {
@@ -324,7 +371,10 @@ class RestServer:
                 "global": False,
             }
             return _json_response(429, body, headers)
-        body = failure.body or {"message": f"{failure.status}: Server Error", "code": 0}
+        if failure.status == 502 and failure.body is None:
+            return web.Response(status=502, text=CLOUDFLARE_502, content_type="text/html")
+        known = FAULT_BODIES.get((failure.status, failure.code))
+        body = failure.body or known or {"message": f"{failure.status}: Server Error", "code": failure.code}
         return _json_response(failure.status, body)
 
     # ------------------------------------------------------------------ helpers
