@@ -15,7 +15,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -63,6 +63,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("bot.emulator.rest")
 
 API_PREFIX = "/api/v10"
+NONCE_WINDOW = timedelta(minutes=5)  # Discord's "past few minutes" for enforce_nonce, on the emulator's clock
 JSON_HEADERS = {"Content-Type": "application/json"}
 
 
@@ -168,6 +169,7 @@ class RestServer:
         self.requests: list[RecordedRequest] = []
         self.unknown_routes: list[tuple[str, str]] = []
         self.failures: list[Failure] = []
+        self.nonces: dict[tuple[int, str], Message] = {}  # (channel id, nonce) -> the bot's message with it
         r = self._route
         r("GET", "/users/@me", self.get_me)
         r("GET", "/users/{user_id}", self.get_user)
@@ -648,7 +650,19 @@ class RestServer:
         rules.check_message(body, creating=True)
         self._check_can_send(channel)
         flags = int(body.get("flags") or 0) & (4 | 4096 | 32768)
+        # "enforce_nonce: If true and nonce is present, it will be checked for uniqueness in the past few
+        # minutes. If another message was created by the same author with the same nonce, that message will be
+        # returned and no new message will be created" (Create Message). discord.py sets it with every nonce,
+        # so a retry after a lost answer (a 5xx after Discord acted, a crash) does not post twice.
+        key = None
+        if body.get("nonce") is not None and body.get("enforce_nonce"):
+            key = (channel.id, str(body["nonce"]))
+        earlier = self.nonces.get(key) if key is not None else None
+        if earlier is not None and not earlier.deleted and self.emu.now() - earlier.timestamp <= NONCE_WINDOW:
+            return earlier.payload()
         msg = self.emu._new_message(channel, body, req.files, flags=flags)
+        if key is not None:
+            self.nonces[key] = msg
         return msg.payload()
 
     def _readable(self, msg: Message) -> dict[str, Any]:
