@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -267,7 +268,12 @@ class OnboardingCog(commands.Cog):
         )
         dm_ok = True
         try:
-            await member.send(embed=embed, view=StartView(self))
+            # A later attempt may follow one Discord carried out (the process died before recording it): look
+            # for that DM first. The nonce covers a retry within Discord's few minutes (enforce_nonce).
+            if reminder.attempts <= 1 or not await self._sent_since(
+                await member.create_dm(), reminder.created_at, lambda m: bool(m.embeds and m.components)
+            ):
+                await member.send(embed=embed, view=StartView(self), nonce=f"g{reminder.id}"[:25])
         except discord.Forbidden:
             dm_ok = False  # DMs closed: the welcome channel is the fallback, never a failed join
         if not dm_ok or cfg.onboarding.greet_in_channel:
@@ -279,6 +285,27 @@ class OnboardingCog(commands.Cog):
                     {"dm_closed": not dm_ok},
                     dedupe=f"{reminder.dedupe_key or reminder.id}:post",
                 )
+
+    async def _sent_since(
+        self,
+        channel: discord.abc.Messageable,
+        since: datetime,
+        match: Callable[[discord.Message], bool],
+        *,
+        limit: int = 50,
+    ) -> list[discord.Message]:
+        """The bot's own messages in ``channel`` since ``since`` that ``match`` (it sees its own content)."""
+        me = self.bot.user
+        after = discord.Object(discord.utils.time_snowflake(since - timedelta(minutes=1)))
+        try:
+            return [
+                m
+                async for m in channel.history(limit=limit, after=after)
+                if me is not None and m.author.id == me.id and match(m)
+            ]
+        except discord.HTTPException as exc:  # unreadable: send again (a missed welcome is worse than a double)
+            log.warning("could not read %s to look for an earlier welcome: %s", channel, exc)
+            return []
 
     async def _post_greetings(self, reminders: list[Reminder]) -> dict[int, Exception]:
         """The #welcome posts, coalesced: one post names every member whose welcome is due (up to
@@ -295,6 +322,12 @@ class OnboardingCog(commands.Cog):
             return failures
         members: dict[int, discord.Member] = {}
         closed: set[int] = set()
+        retried = [r for r in reminders if r.attempts > 1]
+        if retried:  # an earlier attempt may have posted before the process died: those are welcomed already
+            since = min(r.created_at for r in retried)
+            posted = await self._sent_since(channel, since, lambda m: True, limit=200)
+            named = {int(uid) for m in posted for uid in m.raw_mentions}
+            reminders = [r for r in reminders if r.attempts <= 1 or r.target_id not in named]
         for reminder in reminders:
             try:
                 member = await self.bot.live_member(reminder.target_id)
