@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +23,7 @@ from bot.checks import Capability, member_has, require
 from bot.community_roles import RoleUnavailable
 from bot.cooldowns import cooldown
 from bot.discord_seam import set_option_range
+from bot.earlier_sends import own_messages_since
 from bot.errors import UserError
 from bot.member_sync import Arrivals
 from bot.members import ensure_member, get_member
@@ -270,8 +270,9 @@ class OnboardingCog(commands.Cog):
         try:
             # A later attempt may follow one Discord carried out (the process died before recording it): look
             # for that DM first. The nonce covers a retry within Discord's few minutes (enforce_nonce).
-            if reminder.attempts <= 1 or not await self._sent_since(
-                await member.create_dm(), reminder.created_at, lambda m: bool(m.embeds and m.components)
+            is_greeting = lambda m: bool(m.embeds and m.components)  # noqa: E731 - a one-line filter
+            if reminder.attempts <= 1 or not await own_messages_since(
+                self.bot.user, await member.create_dm(), reminder.created_at, is_greeting
             ):
                 await member.send(embed=embed, view=StartView(self), nonce=f"g{reminder.id}"[:25])
         except discord.Forbidden:
@@ -285,27 +286,6 @@ class OnboardingCog(commands.Cog):
                     {"dm_closed": not dm_ok},
                     dedupe=f"{reminder.dedupe_key or reminder.id}:post",
                 )
-
-    async def _sent_since(
-        self,
-        channel: discord.abc.Messageable,
-        since: datetime,
-        match: Callable[[discord.Message], bool],
-        *,
-        limit: int = 50,
-    ) -> list[discord.Message]:
-        """The bot's own messages in ``channel`` since ``since`` that ``match`` (it sees its own content)."""
-        me = self.bot.user
-        after = discord.Object(discord.utils.time_snowflake(since - timedelta(minutes=1)))
-        try:
-            return [
-                m
-                async for m in channel.history(limit=limit, after=after)
-                if me is not None and m.author.id == me.id and match(m)
-            ]
-        except discord.HTTPException as exc:  # unreadable: send again (a missed welcome is worse than a double)
-            log.warning("could not read %s to look for an earlier welcome: %s", channel, exc)
-            return []
 
     async def _post_greetings(self, reminders: list[Reminder]) -> dict[int, Exception]:
         """The #welcome posts, coalesced: one post names every member whose welcome is due (up to
@@ -325,7 +305,7 @@ class OnboardingCog(commands.Cog):
         retried = [r for r in reminders if r.attempts > 1]
         if retried:  # an earlier attempt may have posted before the process died: those are welcomed already
             since = min(r.created_at for r in retried)
-            posted = await self._sent_since(channel, since, lambda m: True, limit=200)
+            posted = await own_messages_since(self.bot.user, channel, since)
             named = {int(uid) for m in posted for uid in m.raw_mentions}
             reminders = [r for r in reminders if r.attempts <= 1 or r.target_id not in named]
         for reminder in reminders:
