@@ -110,6 +110,7 @@ class GatewaySession:
         self.invalid = False  # no RESUME possible any more (clean close, non-resumable code, expired, resumed)
         self.zombie = False  # the network ate the link: nothing reaches the client, heartbeats are not ACKed
         self.resumed_from: str | None = None  # the session_id this connection resumed, if it did
+        self.taken_over = False  # a RESUME on another connection carries this session on
         self.buffer: deque[tuple[int, str, dict[str, Any]]] = deque(maxlen=emu.resume_buffer)
         # (event, data, seq): seq is set for replayed events, which keep the number they were first given.
         self._queue: asyncio.Queue[tuple[str, dict[str, Any], int | None]] = asyncio.Queue()
@@ -192,8 +193,9 @@ class GatewaySession:
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
-            # Events queued but never sent were not received either: number and keep them for the RESUME.
-            while not self._queue.empty():
+            # Events queued but never sent were not received either: number and keep them for the RESUME (unless
+            # a RESUME already took them over).
+            while not self.taken_over and not self._queue.empty():
                 event, data, seq = self._queue.get_nowait()
                 if seq is None:
                     self._number(event, data)
@@ -278,22 +280,30 @@ class GatewaySession:
             log.info("gateway: RESUME of session %s at seq %s refused", d.get("session_id"), d.get("seq"))
             await self._send(OP_INVALID_SESSION, False)
             return
-        if not old.closed:  # the client left a connection Discord still thinks is open (a zombie)
-            old.close_code = 4000
-            old.invalid = True
-            await old.ws.close(code=4000)
-        # Take the session over: same id, numbering and buffer; nothing awaited until the replay is queued, so an
-        # event dispatched meanwhile comes after it.
+        # Take the session over: same id, numbering and buffer; nothing awaited until the replay is queued and
+        # this connection is the emulator's session, so an event dispatched meanwhile comes after it.
         old.invalid = True
-        self.session_id, self.seq, self.buffer = old.session_id, old.seq, old.buffer
+        old.taken_over = True
+        self.session_id, self.buffer = old.session_id, old.buffer
         self.token, self.intents, self.large_threshold = old.token, old.intents, old.large_threshold
         self.resumed_from = old.session_id
+        # Events the old connection had queued but not yet numbered come after the replay, numbered anew.
+        unsent = []
+        while not old._queue.empty():
+            unsent.append(old._queue.get_nowait())
+        self.seq = old.seq
         for number, event, data in list(self.buffer):
             if number > seq:
                 self._queue.put_nowait((event, data, number))
+        for event, data, number in unsent:
+            self._queue.put_nowait((event, data, number))
         self._queue.put_nowait(("RESUMED", {}, None))
         self.ready.set()
         self.emu._session_ready(self)
+        if not old.closed:  # the client left a connection Discord still thinks is open (a zombie): close it
+            old.close_code = 4000
+            with contextlib.suppress(Exception):
+                await old.ws.close(code=4000)
 
     async def _members_chunk(self, d: dict[str, Any]) -> None:
         """REQUEST_GUILD_MEMBERS: the matching members in GUILD_MEMBERS_CHUNK events of up to 1,000 each."""
