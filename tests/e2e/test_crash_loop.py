@@ -1,6 +1,7 @@
 """The real ``atlas-bot run`` process on a SQLite file against the emulator, killed with SIGKILL at random
 moments while it writes (members joining and being greeted, personal reminders set and falling due, badges
-awarded into the ledger and announced) and restarted, 20 times in a row. Afterwards, with one last process left
+awarded into the ledger and announced, office hours scheduled with their native event and announcement) and
+restarted, 20 times in a row. Afterwards, with one last process left
 to catch up: every greeting, reminder and badge announcement went out exactly once (counted in the emulator),
 every acknowledged command's record exists and no record is half-made, no reminder is stuck claimed, and
 ``PRAGMA integrity_check``/``foreign_key_check`` pass.
@@ -20,6 +21,7 @@ import signal
 import sqlite3
 import sys
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from bot.emulator import Emulator, InteractionResult, Member
@@ -34,7 +36,7 @@ BADGE = "helping-hand"
 def write_config(path: Path, emu: Emulator, guild_id: int, db: Path, channels: dict[str, int]) -> Path:
     ids = "\n".join(f"{key} = {value}" for key, value in channels.items())
     path.write_text(
-        f'[bot]\nguild_id = {guild_id}\ncogs = ["meta", "onboarding", "recognition", "announce"]\n'
+        f'[bot]\nguild_id = {guild_id}\ncogs = ["meta", "onboarding", "recognition", "announce", "officehours"]\n'
         f'[discord]\napi_base = "{emu.api_base}"\n'
         f'[database]\nurl = "sqlite+aiosqlite:///{db}"\n'
         f"[channels]\n{ids}\n"
@@ -53,6 +55,8 @@ class Ledger:
     reminders_tried: set[str] = field(default_factory=set)
     awards_acked: set[int] = field(default_factory=set)  # Discord ids of members told "Awarded"
     awards_tried: set[int] = field(default_factory=set)
+    sessions_acked: set[str] = field(default_factory=set)  # office-hour topics the bot confirmed
+    sessions_tried: set[str] = field(default_factory=set)
     unanswered: int = 0
 
 
@@ -78,7 +82,9 @@ async def ready(emu: Emulator, previous: object, proc: asyncio.subprocess.Proces
     raise TimeoutError("the restarted bot did not connect")
 
 
-async def work(emu: Emulator, cycle: int, rng: random.Random, book: Ledger, alice: Member, lea: Member) -> None:
+async def work(
+    emu: Emulator, cycle: int, rng: random.Random, book: Ledger, alice: Member, lea: Member, hana: Member
+) -> None:
     """One burst of writes, as members would cause them; any of it may be cut by the kill."""
     guild = alice.guild
     tasks: list[asyncio.Task[InteractionResult]] = []
@@ -94,6 +100,15 @@ async def work(emu: Emulator, cycle: int, rng: random.Random, book: Ledger, alic
     tasks.append(
         asyncio.create_task(emu.slash(alice, "badge award", member=newcomer, badge=BADGE, reason="crash loop"))
     )
+    topic = f"oh-{cycle}"
+    book.sessions_tried.add(topic)
+    when = (datetime(2027, 1, 4, 18, 0) + timedelta(days=cycle)).strftime("%Y-%m-%d %H:%M")
+    voice = emu.channel(guild, "office-voice")
+    tasks.append(
+        asyncio.create_task(
+            emu.slash(hana, "officehours schedule", when=when, duration=60, topic=topic, channel=voice)
+        )
+    )
     results = await asyncio.gather(*tasks, return_exceptions=True)
     for r in results:
         if isinstance(r, BaseException) or r.content is None:
@@ -103,6 +118,8 @@ async def work(emu: Emulator, cycle: int, rng: random.Random, book: Ledger, alic
             book.reminders_acked.add(f"crash-{cycle}")
         if r.content.startswith("Awarded"):
             book.awards_acked.add(newcomer.id)
+        if r.content.startswith("Scheduled"):
+            book.sessions_acked.add(topic)
 
 
 def greetings(emu: Emulator, member: Member) -> int:
@@ -140,6 +157,8 @@ async def test_sigkill_at_random_moments_loses_and_repeats_nothing(tmp_path: Pat
         guild = make_world(emu)
         alice = emu.add_member(guild, "alice", roles=["Maintainer"])
         lea = emu.add_member(guild, "lea", roles=["Learner"])
+        hana = emu.add_member(guild, "hana", roles=["Mentor"])
+        emu.add_channel(guild, "office-voice", type="voice")
         channels = {key: emu.channel(guild, name).id for key, name in CHANNELS.items()}
         config = write_config(tmp_path / "config.toml", emu, guild.id, db, channels)
         welcome, announcements = emu.channel(guild, "welcome"), emu.channel(guild, "announcements")
@@ -150,7 +169,7 @@ async def test_sigkill_at_random_moments_loses_and_repeats_nothing(tmp_path: Pat
                 proc = await start(config, tmp_path, log)
                 await ready(emu, previous, proc)
                 lea_dms_before = len(emu.dms(lea))
-                burst = asyncio.create_task(work(emu, cycle, rng, book, alice, lea))
+                burst = asyncio.create_task(work(emu, cycle, rng, book, alice, lea, hana))
                 # Kill at a random moment: often mid-burst, sometimes while a due reminder is being sent.
                 await asyncio.sleep(rng.uniform(0.0, 1.2))
                 proc.kill()
@@ -172,7 +191,15 @@ async def test_sigkill_at_random_moments_loses_and_repeats_nothing(tmp_path: Pat
                     all(greetings(emu, m) >= 1 for m in book.joined)
                     and all(welcome_mentions(emu, welcome, m) >= 1 for m in book.joined)
                     and due <= set(reminder_dms(emu, lea))
-                    and not query(db, "SELECT id FROM reminders WHERE state IN ('pending', 'claimed')")
+                    and not query(
+                        db,
+                        "SELECT id FROM reminders WHERE state = 'claimed' "
+                        "OR (state = 'pending' AND kind NOT LIKE 'officehours%')",
+                    )
+                    and not query(
+                        db,
+                        "SELECT id FROM office_hours WHERE event_id IS NULL OR announcement_message_id IS NULL",
+                    )
                 )
 
             while not caught_up():
@@ -209,8 +236,28 @@ async def test_sigkill_at_random_moments_loses_and_repeats_nothing(tmp_path: Pat
         assert book.awards_acked <= awarded <= book.awards_tried, where
         by_id = {m.id: m for m in book.joined}
         assert {i: badge_posts(emu, announcements, by_id[i]) for i in awarded} == dict.fromkeys(awarded, 1), where
+        # Office hours: every confirmed one stored, each with exactly one native event and one announcement.
+        office = emu.channel(guild, "office-hours")
+        sessions = query(db, "SELECT id, topic, event_id FROM office_hours")
+        assert book.sessions_acked <= {topic for _id, topic, _e in sessions} <= book.sessions_tried, where
+        events = [e for e in emu.scheduled_events(guild) if e.name.startswith("oh-")]
+        assert sorted(e.name for e in events) == sorted(topic for _id, topic, _e in sessions), where
+        assert {e.id for e in events} == {event_id for _id, _t, event_id in sessions}, where
+        announced = {
+            row_id: sum(
+                1
+                for m in emu.messages(office)
+                if any(c.get("custom_id") == f"oh:rsvp:{row_id}" for r in m.components for c in r["components"])
+            )
+            for row_id, _t, _e in sessions
+        }
+        assert announced == dict.fromkeys(announced, 1), where
         # The database is whole.
         assert query(db, "PRAGMA integrity_check") == [("ok",)]
         assert query(db, "PRAGMA foreign_key_check") == []
-        assert query(db, "SELECT state, count(*) FROM reminders WHERE state NOT IN ('sent') GROUP BY state") == []
+        # Nothing stuck or given up; the office-hour reminders wait for their sessions (weeks ahead).
+        stuck = (
+            "SELECT kind, state FROM reminders WHERE state NOT IN ('sent', 'pending') OR (state = 'pending' AND "
+        )
+        assert query(db, stuck + "kind NOT LIKE 'officehours%')") == [], where
         assert emu.unknown_routes == []
