@@ -95,6 +95,7 @@ class AtlasBot(commands.Bot):
             default_grace=timedelta(minutes=config.reminders.default_grace_minutes),
             max_attempts=config.reminders.max_attempts,
             send_rate=pacing.dm_rate(config.discord.global_rate_limit),  # DMs spread under the global limit
+            stale_claim=timedelta(seconds=config.reminders.stale_claim_seconds),
         )
         self.scheduler = Scheduler(sessionmaker, clock, self.reminders, poll_seconds=config.reminders.poll_seconds)
         self.member_sync = MemberSync(self)

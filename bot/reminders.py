@@ -252,8 +252,10 @@ class Reminders:
         base_backoff: timedelta = timedelta(seconds=30),
         max_in_flight: int = 50,
         send_rate: float | None = None,
+        stale_claim: timedelta = STALE_CLAIM,
     ) -> None:
         self._sessions = sessionmaker
+        self.stale_claim = stale_claim
         self._clock = clock
         self._kinds: dict[str, ReminderKind] = {}
         self.default_grace = default_grace
@@ -347,7 +349,7 @@ class Reminders:
         async with self._sessions.begin() as session:
             result = await session.execute(
                 update(Reminder)
-                .where(Reminder.state == CLAIMED, Reminder.claimed_at < now - STALE_CLAIM)
+                .where(Reminder.state == CLAIMED, Reminder.claimed_at < now - self.stale_claim)
                 .values(state=PENDING, claim_token=None)
             )
         return result.rowcount or 0

@@ -193,8 +193,19 @@ Looking at the world: ``emu.messages(channel)``, ``emu.dms(member)``, ``emu.role
 ``await emu.until(predicate, timeout=5)``.
 
 Failure injection: ``emu.fail_next("POST", "/channels/*/messages", status=429, count=2, retry_after=0.05)``
-(429 with Discord's body and X-RateLimit-*/Retry-After headers, ``global: false``; or any 5xx); ``after=True``
-carries the request out first and then answers the failure (a response lost after Discord acted).
+(429 with Discord's body and X-RateLimit-*/Retry-After headers, ``global: false``, or ``is_global=True``; 500,
+503, 504 with Discord's JSON body, 502 as Cloudflare's HTML; 403 with ``code=50013`` (default) or ``50001``);
+``after=True`` carries the request out first and then answers the failure (a response lost after Discord acted);
+``every=n`` fails every nth match; ``seconds=s`` fails every match for s seconds; ``emu.clear_failures()``.
+
+Gateway faults (``gateway.py``: sessions survive their connection, with sequence numbers and a replay buffer):
+``await emu.drop_gateway(code=4000)`` closes the bot's connection (``None``: the TCP link dies without a close
+frame; ``zombie=True``: nothing gets through and heartbeats are not ACKed); the bot RESUMEs and gets what was
+dispatched meanwhile (joins, interactions: an interaction replayed after its 3 s deadline is answered with
+10062), then RESUMED. 4007/4009, a client close with 1000/1001, ``emu.invalidate_sessions()``, a ``seq`` older
+than ``emu.resume_buffer`` events or a session older than ``emu.resume_window`` seconds: INVALID_SESSION(false)
+and a new IDENTIFY. ``emu.refuse_gateway(seconds)``: new connections fail (503) meanwhile, an outage.
+``emu.heartbeat_interval_ms`` (HELLO's interval), ``emu.session.resumed_from``.
 
 Rate limits (``ratelimits.py``): ``Emulator(rate_limits=True)`` answers like Discord: per-route buckets with
 ``X-RateLimit-*`` headers (messages: 5 per 5 s per channel, DMs included), 429 with ``retry_after`` on an

@@ -21,7 +21,15 @@ from bot.clock import SystemClock
 from . import events, rules
 from .events import EventAutomation, VoiceRules
 from .forums import ForumRules, TagRef, content_exempt, strip_content, tag_named
-from .gateway import INTENT_MESSAGE_CONTENT, INTENT_PRESENCES, INTENT_VOICE_STATES, GatewaySession
+from .gateway import (
+    HEARTBEAT_INTERVAL_MS,
+    INTENT_MESSAGE_CONTENT,
+    INTENT_PRESENCES,
+    INTENT_VOICE_STATES,
+    RESUME_BUFFER,
+    RESUME_WINDOW_S,
+    GatewaySession,
+)
 from .interactions import (
     APPLICATION_COMMAND,
     AUTOCOMPLETE,
@@ -144,8 +152,13 @@ class Emulator:
         self.interactions: dict[int, InteractionResult] = {}
         self.interactions_by_token: dict[str, InteractionResult] = {}
         self.last_interaction: InteractionResult | None = None
-        self.session: GatewaySession | None = None
+        self.session: GatewaySession | None = None  # the live session, or one disconnected but still resumable
         self.sessions: list[GatewaySession] = []
+        # Gateway session knobs (gateway.py); tests shorten the heartbeat to see a zombie connection noticed.
+        self.heartbeat_interval_ms = HEARTBEAT_INTERVAL_MS
+        self.resume_buffer = RESUME_BUFFER
+        self.resume_window = RESUME_WINDOW_S
+        self.gateway_down_until = 0.0  # time.monotonic() before which new gateway connections are refused
         self.rest = RestServer(self)
         self.thread_rules = ThreadRules(self)
         self.forums = ForumRules(self)
@@ -217,10 +230,12 @@ class Emulator:
         """Until a bot has identified and been sent READY and every GUILD_CREATE."""
         await self.until(lambda: self.connected, timeout=timeout)
 
-    async def _gateway_handler(self, request: web.Request) -> web.WebSocketResponse:
+    async def _gateway_handler(self, request: web.Request) -> web.StreamResponse:
+        if time.monotonic() < self.gateway_down_until:  # an outage: the upgrade fails, the client backs off
+            return web.Response(status=503, text="upstream connect error")
         ws = web.WebSocketResponse(max_msg_size=0, autoping=True)
         await ws.prepare(request)
-        session = GatewaySession(self, ws)
+        session = GatewaySession(self, ws, request.transport)
         self.sessions.append(session)
         await session.run()
         return ws
@@ -230,9 +245,20 @@ class Emulator:
         self._notify()
 
     def _session_closed(self, session: GatewaySession) -> None:
-        if self.session is session:
-            self.session = None
+        if self.session is session and not session.resumable:
+            self.session = None  # a resumable session stays, buffering what happens until the bot RESUMEs
         self._notify()
+
+    def _session_by_id(self, session_id: str) -> GatewaySession | None:
+        return next((s for s in reversed(self.sessions) if s.session_id == session_id and s.ready.is_set()), None)
+
+    def _new_session_identifying(self, session: GatewaySession) -> None:
+        # A bot that identifies afresh (a restarted process) abandons its disconnected sessions.
+        for old in self.sessions:
+            if old is not session and old.closed:
+                old.invalid = True
+        if self.session is not None and self.session.closed:
+            self.session = None
 
     def _guild_create_payload(self, guild: Guild, intents: int, large_threshold: int = 50) -> dict[str, Any]:
         """GUILD_CREATE as Discord sends it. Its member list holds only the bot (and members in voice, not
@@ -965,12 +991,55 @@ class Emulator:
         retry_after: float = 0.05,
         body: dict[str, Any] | None = None,
         after: bool = False,
-    ) -> None:
+        code: int | None = None,
+        every: int = 1,
+        seconds: float | None = None,
+        is_global: bool = False,
+    ) -> Failure:
         """The next ``count`` requests matching ``method`` (or ``*``) and the glob ``path`` (relative to
         ``/api/v10``, e.g. ``/channels/*/messages``) answer ``status``: 429 with ``retry_after`` (body and
-        X-RateLimit-*/Retry-After headers, ``global: false``) or a 5xx. ``after=True``: the request is carried out
-        first and its response is then lost (the failure is answered instead)."""
-        self.rest.failures.append(Failure(method.upper(), path, status, count, retry_after, body, after))
+        X-RateLimit-*/Retry-After headers, ``global: false``; ``is_global=True``: the global limit's body and
+        headers), a 5xx (500/503/504 with Discord's JSON body, 502 as Cloudflare's HTML page) or a 403 with
+        ``code`` 50013 Missing Permissions (default) or 50001 Missing Access. ``after=True``: the request is
+        carried out first and its response is then lost (the failure is answered instead). ``every=n``: only
+        every nth matching request fails; ``seconds=s``: an outage, every match fails for ``s`` seconds
+        (``count`` then defaults to unlimited). Returns the ``Failure`` (``.answered`` counts the failures sent);
+        ``emu.clear_failures()`` ends them all."""
+        if code is None:
+            code = 50013 if status == 403 else 0
+        if seconds is not None and count == 1:
+            count = 1 << 30
+        until = time.monotonic() + seconds if seconds is not None else None
+        failure = Failure(
+            method.upper(), path, status, count, retry_after, body, after, code, max(1, every), until, is_global
+        )
+        self.rest.failures.append(failure)
+        return failure
+
+    def clear_failures(self) -> None:
+        self.rest.failures.clear()
+
+    async def drop_gateway(self, code: int | None = 4000, *, zombie: bool = False) -> None:
+        """Discord ends the bot's gateway connection: closed with ``code`` (4000-4009 resumable except 4007 and
+        4009; 4004 and 4010-4014 end it for good), or with ``code=None`` the TCP connection dies without a close
+        frame. ``zombie=True`` instead leaves the socket open but lets nothing through and ACKs no heartbeat, so
+        the client notices only by its heartbeat timeout. Either way what is dispatched meanwhile is kept and
+        replayed when the bot RESUMEs (``gateway.py``)."""
+        session = self._require_session()
+        if zombie:
+            session.zombie = True
+            return
+        await session.drop(code)
+
+    def refuse_gateway(self, seconds: float) -> None:
+        """For ``seconds``, new gateway connections fail their upgrade (503), as in a Discord outage: a dropped
+        bot stays disconnected that long, retrying with backoff, then RESUMEs."""
+        self.gateway_down_until = time.monotonic() + seconds
+
+    def invalidate_sessions(self) -> None:
+        """Every session expires: a RESUME now gets INVALID_SESSION(false) and the bot must identify again."""
+        for session in self.sessions:
+            session.invalid = True
 
     def when(self, method: str, path: str, *, after: int, do: Callable[[], Any]) -> None:
         """Run ``do`` (a human changing the world, e.g. removing a permission) right after the ``after``-th
@@ -1143,7 +1212,9 @@ class Emulator:
 
     # ------------------------------------------------------------------ members' side: interactions
     def _require_session(self) -> GatewaySession:
-        if not self.connected or self.session is None:
+        # A disconnected but resumable session counts: Discord creates the interaction and replays it on RESUME
+        # (by then it may be past its deadline, as on Discord).
+        if self.session is None or not self.session.resumable:
             raise EmulatorError("no bot is connected to the emulator gateway")
         return self.session
 

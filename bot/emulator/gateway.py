@@ -1,8 +1,20 @@
-"""The gateway websocket: HELLO, IDENTIFY, READY, GUILD_CREATE, heartbeats, and event dispatch.
+"""The gateway websocket: HELLO, IDENTIFY, READY, GUILD_CREATE, heartbeats, event dispatch, and RESUME.
 
 discord.py asks for ``compress=zlib-stream`` but also reads plain JSON text frames, so every frame is sent as text.
 Events go through a per-session queue so that synchronous test helpers (``emu.join``) can dispatch and order is
 kept.
+
+Sessions outlive their connection, as Discord's do ("Gateway", "Resuming"): every dispatch gets the next sequence
+number and is kept in a bounded buffer; when the connection drops without the session being invalidated, events
+keep being numbered and buffered. A new connection that sends RESUME (op 6) with the session's ``session_id`` and
+the last ``seq`` it received gets every later event replayed in order, then a RESUMED dispatch. An unknown or
+expired session, a ``seq`` older than the buffer, or a session closed with a code that does not allow resuming
+gets INVALID_SESSION with ``d: false`` ("Invalid Session": the client must identify again).
+
+Close codes ("Opcodes and Status Codes", "Gateway Close Event Codes"): a client closing with 1000 or 1001 ends its
+session; of the server's codes only 4004 and 4010-4014 forbid reconnecting, and 4007 (invalid seq) and 4009
+(session timed out) allow a new connection but not a resume. A connection lost without a close frame (the TCP
+socket dies, a SIGKILLed bot) keeps its session resumable.
 """
 
 from __future__ import annotations
@@ -12,6 +24,8 @@ import contextlib
 import json
 import logging
 import secrets
+import time
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
@@ -59,14 +73,31 @@ _EVENT_INTENTS: dict[str, int] = {
 }
 
 HEARTBEAT_INTERVAL_MS = 41250
+# How many dispatched events a session keeps for replay, and how long a disconnected session may be resumed.
+# Discord documents neither figure; a resume past them gets INVALID_SESSION(false), as on Discord.
+RESUME_BUFFER = 1000
+RESUME_WINDOW_S = 120.0
+
+# "Gateway Close Event Codes": reconnect = false for these; 4007 and 4009 reconnect with a new session.
+CLOSE_NO_RECONNECT = frozenset({4004, 4010, 4011, 4012, 4013, 4014})
+CLOSE_NEW_SESSION = frozenset({4007, 4009})
+CLIENT_CLOSE_ENDS_SESSION = frozenset({1000, 1001})
+
+
+def close_code_resumable(code: int | None) -> bool:
+    """Whether a session whose connection closed with ``code`` (None: no close frame) may be resumed."""
+    return code is None or code not in CLOSE_NO_RECONNECT | CLOSE_NEW_SESSION | CLIENT_CLOSE_ENDS_SESSION
 
 
 class GatewaySession:
-    """One bot connection. ``ready`` is set once READY and every GUILD_CREATE have been sent."""
+    """One bot connection and the session it carries. ``ready`` is set once READY and every GUILD_CREATE have
+    been sent (or RESUMED queued). After the connection closes (``closed``) the session stays resumable until
+    ``invalid``: meanwhile dispatches are numbered and buffered for the RESUME."""
 
-    def __init__(self, emu: Emulator, ws: web.WebSocketResponse) -> None:
+    def __init__(self, emu: Emulator, ws: web.WebSocketResponse, transport: Any = None) -> None:
         self.emu = emu
         self.ws = ws
+        self.transport = transport  # the TCP transport, to drop the connection without a close frame
         self.session_id = secrets.token_hex(16)
         self.seq = 0
         self.intents = 0
@@ -74,13 +105,35 @@ class GatewaySession:
         self.token: str | None = None
         self.ready = asyncio.Event()
         self.closed = False
-        self._queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+        self.closed_at = 0.0
+        self.close_code: int | None = None
+        self.invalid = False  # no RESUME possible any more (clean close, non-resumable code, expired, resumed)
+        self.zombie = False  # the network ate the link: nothing reaches the client, heartbeats are not ACKed
+        self.resumed_from: str | None = None  # the session_id this connection resumed, if it did
+        self.taken_over = False  # a RESUME on another connection carries this session on
+        self.buffer: deque[tuple[int, str, dict[str, Any]]] = deque(maxlen=emu.resume_buffer)
+        # (event, data, seq): seq is set for replayed events, which keep the number they were first given.
+        self._queue: asyncio.Queue[tuple[str, dict[str, Any], int | None]] = asyncio.Queue()
 
-    async def _send(self, op: int, d: Any, t: str | None = None) -> None:
+    @property
+    def resumable(self) -> bool:
+        return (
+            self.ready.is_set()
+            and not self.invalid
+            and (not self.closed or time.monotonic() - self.closed_at <= self.emu.resume_window)
+        )
+
+    def _number(self, event: str, data: dict[str, Any]) -> int:
+        self.seq += 1
+        self.buffer.append((self.seq, event, data))
+        return self.seq
+
+    async def _send(self, op: int, d: Any, t: str | None = None, *, seq: int | None = None) -> None:
         frame: dict[str, Any] = {"op": op, "d": d, "s": None, "t": t}
         if op == OP_DISPATCH:
-            self.seq += 1
-            frame["s"] = self.seq
+            frame["s"] = seq if seq is not None else self._number(t or "", d)
+        if self.zombie:
+            return  # lost on the way: the client never sees it (a dispatch stays buffered for the RESUME)
         await self.ws.send_str(json.dumps(frame))
 
     def wants(self, event: str, data: dict[str, Any]) -> bool:
@@ -104,15 +157,18 @@ class GatewaySession:
         return needed is None or bool(self.intents & needed)
 
     def dispatch(self, event: str, data: dict[str, Any]) -> None:
-        if self.closed or not self.ready.is_set() or not self.wants(event, data):
+        if not self.resumable or not self.wants(event, data):
             return
-        self._queue.put_nowait((event, data))
+        if self.closed:
+            self._number(event, data)  # disconnected: kept for the RESUME
+            return
+        self._queue.put_nowait((event, data, None))
 
     async def _pump(self) -> None:
         while True:
-            event, data = await self._queue.get()
+            event, data, seq = await self._queue.get()
             try:
-                await self._send(OP_DISPATCH, data, event)
+                await self._send(OP_DISPATCH, data, event, seq=seq)
             except (ConnectionResetError, RuntimeError):
                 log.debug("gateway closed while sending %s", event)
                 return
@@ -120,7 +176,7 @@ class GatewaySession:
     async def run(self) -> None:
         pump = asyncio.create_task(self._pump())
         try:
-            await self._send(OP_HELLO, {"heartbeat_interval": HEARTBEAT_INTERVAL_MS})
+            await self._send(OP_HELLO, {"heartbeat_interval": self.emu.heartbeat_interval_ms})
             async for msg in self.ws:
                 if msg.type is not WSMsgType.TEXT:
                     if msg.type is WSMsgType.ERROR:
@@ -129,20 +185,40 @@ class GatewaySession:
                 await self._handle(json.loads(msg.data))
         finally:
             self.closed = True
+            self.closed_at = time.monotonic()
+            if self.close_code is None:
+                self.close_code = self.ws.close_code
+            if not close_code_resumable(self.close_code):
+                self.invalid = True
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
+            # Events queued but never sent were not received either: number and keep them for the RESUME (unless
+            # a RESUME already took them over).
+            while not self.taken_over and not self._queue.empty():
+                event, data, seq = self._queue.get_nowait()
+                if seq is None:
+                    self._number(event, data)
             self.emu._session_closed(self)
+
+    async def drop(self, code: int | None) -> None:
+        """Discord ends the connection: with close ``code``, or (None) the TCP connection just dies."""
+        self.close_code = code
+        if code is None:
+            if self.transport is not None:
+                self.transport.abort()
+            return
+        await self.ws.close(code=code, message=b"emulator: connection dropped")
 
     async def _handle(self, frame: dict[str, Any]) -> None:
         op, d = frame.get("op"), frame.get("d")
         if op == OP_HEARTBEAT:
-            await self._send(OP_HEARTBEAT_ACK, None)
+            if not self.zombie:
+                await self._send(OP_HEARTBEAT_ACK, None)
         elif op == OP_IDENTIFY:
             await self._identify(d or {})
         elif op == OP_RESUME:
-            # Sessions are not kept across connections; discord.py then identifies afresh.
-            await self._send(OP_INVALID_SESSION, False)
+            await self._resume(d or {})
         elif op == OP_REQUEST_MEMBERS:
             await self._members_chunk(d or {})
         elif op in (OP_PRESENCE, OP_VOICE):
@@ -152,6 +228,7 @@ class GatewaySession:
 
     async def _identify(self, d: dict[str, Any]) -> None:
         self.token = d.get("token")
+        self.emu._new_session_identifying(self)
         self.intents = int(d.get("intents") or 0)
         # Discord's range is 50-250 (default 50): above it a guild is "large" and its offline members are not sent.
         self.large_threshold = min(250, max(50, int(d.get("large_threshold") or 50)))
@@ -185,6 +262,48 @@ class GatewaySession:
             await self._send(OP_DISPATCH, payload, "GUILD_CREATE")
         self.ready.set()
         emu._session_ready(self)
+
+    async def _resume(self, d: dict[str, Any]) -> None:
+        """RESUME: replay what the session dispatched after ``seq``, then RESUMED ("Gateway", "Resuming")."""
+        old = self.emu._session_by_id(str(d.get("session_id") or ""))
+        if old is not None and old.token is not None and d.get("token") != old.token:
+            await self.ws.close(code=4004, message=b"Authentication failed.")
+            return
+        try:
+            seq = int(d.get("seq") or 0)
+        except (TypeError, ValueError):
+            seq = -1
+        first = old.buffer[0][0] if old is not None and old.buffer else 1
+        if old is None or not old.resumable or seq < first - 1 or seq > old.seq:
+            if old is not None:
+                old.invalid = True
+            log.info("gateway: RESUME of session %s at seq %s refused", d.get("session_id"), d.get("seq"))
+            await self._send(OP_INVALID_SESSION, False)
+            return
+        # Take the session over: same id, numbering and buffer; nothing awaited until the replay is queued and
+        # this connection is the emulator's session, so an event dispatched meanwhile comes after it.
+        old.invalid = True
+        old.taken_over = True
+        self.session_id, self.buffer = old.session_id, old.buffer
+        self.token, self.intents, self.large_threshold = old.token, old.intents, old.large_threshold
+        self.resumed_from = old.session_id
+        # Events the old connection had queued but not yet numbered come after the replay, numbered anew.
+        unsent = []
+        while not old._queue.empty():
+            unsent.append(old._queue.get_nowait())
+        self.seq = old.seq
+        for number, event, data in list(self.buffer):
+            if number > seq:
+                self._queue.put_nowait((event, data, number))
+        for event, data, number in unsent:
+            self._queue.put_nowait((event, data, number))
+        self._queue.put_nowait(("RESUMED", {}, None))
+        self.ready.set()
+        self.emu._session_ready(self)
+        if not old.closed:  # the client left a connection Discord still thinks is open (a zombie): close it
+            old.close_code = 4000
+            with contextlib.suppress(Exception):
+                await old.ws.close(code=4000)
 
     async def _members_chunk(self, d: dict[str, Any]) -> None:
         """REQUEST_GUILD_MEMBERS: the matching members in GUILD_MEMBERS_CHUNK events of up to 1,000 each."""

@@ -15,7 +15,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -63,6 +63,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("bot.emulator.rest")
 
 API_PREFIX = "/api/v10"
+NONCE_WINDOW = timedelta(minutes=5)  # Discord's "past few minutes" for enforce_nonce, on the emulator's clock
 JSON_HEADERS = {"Content-Type": "application/json"}
 
 
@@ -76,6 +77,21 @@ class RecordedRequest:
     files: dict[str, bytes] = field(default_factory=dict)
 
 
+# Discord's JSON bodies for the errors tests inject (API Reference, "JSON Error Codes"; a 5xx from Discord's API
+# carries "<status>: <reason>" and code 0; a 502 comes from Cloudflare as an HTML page).
+FAULT_BODIES: dict[tuple[int, int], dict[str, Any]] = {
+    (403, rules.MISSING_ACCESS): {"message": "Missing Access", "code": rules.MISSING_ACCESS},
+    (403, 50013): {"message": "Missing Permissions", "code": 50013},
+    (500, 0): {"message": "500: Internal Server Error", "code": 0},
+    (503, 0): {"message": "503: Service Unavailable", "code": 0},
+    (504, 0): {"message": "504: Gateway Timeout", "code": 0},
+}
+CLOUDFLARE_502 = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>"
+    "\r\n<hr><center>cloudflare</center>\r\n</body>\r\n</html>\r\n"
+)
+
+
 @dataclass
 class Failure:
     method: str
@@ -85,9 +101,26 @@ class Failure:
     retry_after: float
     body: dict[str, Any] | None = None
     after: bool = False  # act first, then answer the failure (a response lost after Discord did it)
+    code: int = 0  # the JSON error code of a 4xx (403: 50013 Missing Permissions, 50001 Missing Access)
+    every: int = 1  # fail only every Nth matching request (the others go through)
+    until: float | None = None  # time.monotonic() after which the failure stops (an outage of some seconds)
+    is_global: bool = False  # a 429 of the global rate limit
+    seen: int = 0
+    answered: int = 0  # how many requests got the failure
 
     def matches(self, method: str, path: str) -> bool:
-        return self.remaining > 0 and self.method in (method, "*") and fnmatch.fnmatchcase(path, self.pattern)
+        if self.remaining <= 0 or (self.until is not None and time.monotonic() >= self.until):
+            return False
+        return self.method in (method, "*") and fnmatch.fnmatchcase(path, self.pattern)
+
+    def take(self) -> bool:
+        """A matching request arrived: whether this one fails (every Nth does)."""
+        self.seen += 1
+        if self.seen % self.every:
+            return False
+        self.remaining -= 1
+        self.answered += 1
+        return True
 
 
 @dataclass
@@ -138,6 +171,7 @@ class RestServer:
         self.failures: list[Failure] = []
         # [method, glob, countdown, action]: the world changes after the n-th matching request (Emulator.when).
         self.triggers: list[list[Any]] = []
+        self.nonces: dict[tuple[int, str], Message] = {}  # (channel id, nonce) -> the bot's message with it
         r = self._route
         r("GET", "/users/@me", self.get_me)
         r("GET", "/users/{user_id}", self.get_user)
@@ -264,8 +298,8 @@ class RestServer:
         if ban is not None:
             return web.Response(status=ban.status, text=ban.text, headers=ban.headers)
         for failure in self.failures:
-            if failure.matches(method, path):
-                failure.remaining -= 1
+            if failure.matches(method, path) and failure.take():
+                log.info("%s %s -> injected %s", method, path, failure.status)
                 if failure.after:
                     await self._route_request(method, path, body, files, query)
                 return self._failure_response(failure)
@@ -313,6 +347,21 @@ class RestServer:
         return _json_response(404, {"message": "404: Not Found", "code": 0})
 
     def _failure_response(self, failure: Failure) -> web.Response:
+        if failure.status == 429 and failure.is_global:
+            # The global limit: "X-RateLimit-Global: true" and "X-RateLimit-Scope: global", no bucket headers
+            # (Rate Limits, "Header Format" and "Exceeding A Rate Limit").
+            headers = {
+                "Retry-After": str(max(1, math.ceil(failure.retry_after))),
+                "X-RateLimit-Global": "true",
+                "X-RateLimit-Scope": "global",
+                "Via": "1.1 google",
+            }
+            body = failure.body or {
+                "message": "You are being rate limited.",
+                "retry_after": failure.retry_after,
+                "global": True,
+            }
+            return _json_response(429, body, headers)
         if failure.status == 429:
             reset = time.time() + failure.retry_after
             headers = {
@@ -332,7 +381,10 @@ class RestServer:
                 "global": False,
             }
             return _json_response(429, body, headers)
-        body = failure.body or {"message": f"{failure.status}: Server Error", "code": 0}
+        if failure.status == 502 and failure.body is None:
+            return web.Response(status=502, text=CLOUDFLARE_502, content_type="text/html")
+        known = FAULT_BODIES.get((failure.status, failure.code))
+        body = failure.body or known or {"message": f"{failure.status}: Server Error", "code": failure.code}
         return _json_response(failure.status, body)
 
     # ------------------------------------------------------------------ helpers
@@ -606,7 +658,19 @@ class RestServer:
         rules.check_message(body, creating=True)
         self._check_can_send(channel)
         flags = int(body.get("flags") or 0) & (4 | 4096 | 32768)
+        # "enforce_nonce: If true and nonce is present, it will be checked for uniqueness in the past few
+        # minutes. If another message was created by the same author with the same nonce, that message will be
+        # returned and no new message will be created" (Create Message). discord.py sets it with every nonce,
+        # so a retry after a lost answer (a 5xx after Discord acted, a crash) does not post twice.
+        key = None
+        if body.get("nonce") is not None and body.get("enforce_nonce"):
+            key = (channel.id, str(body["nonce"]))
+        earlier = self.nonces.get(key) if key is not None else None
+        if earlier is not None and not earlier.deleted and self.emu.now() - earlier.timestamp <= NONCE_WINDOW:
+            return earlier.payload()
         msg = self.emu._new_message(channel, body, req.files, flags=flags)
+        if key is not None:
+            self.nonces[key] = msg
         return msg.payload()
 
     def _readable(self, msg: Message) -> dict[str, Any]:

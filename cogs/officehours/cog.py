@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import when as when_module
 from bot.checks import Capability, member_has, require
+from bot.earlier_sends import own_messages_since
 from bot.errors import UserError
 from bot.members import ensure_member, get_member
 from bot.reminders import PermanentSendError, ReminderKind, TransientSendError
@@ -231,9 +232,11 @@ class OfficeHoursCog(
         return [app_commands.Choice(name=shown[:100], value=current[:100])]
 
     # -- Discord's view of a session -------------------------------------------------------------------------
-    async def _publish(self, office_hour_id: int) -> str | None:
+    async def _publish(self, office_hour_id: int, *, again: bool = False) -> str | None:
         """Creates what is missing of the session's native event and announcement, recording each at once; the
-        problems in words, or None. The announcement goes out even when the event cannot (yet) be made."""
+        problems in words, or None. The announcement goes out even when the event cannot (yet) be made.
+        ``again``: an earlier attempt may have made them without recording it (the process died in between):
+        an event or announcement of ours for this session is adopted instead of made a second time."""
         async with self._publishing:
             guild = self.bot.get_guild(self.bot.guild_id)
             async with self.bot.sessions() as session:
@@ -245,21 +248,24 @@ class OfficeHoursCog(
                 return "The server is not available right now; the event will be created later."
             problems = []
             if row.event_id is None:
-                problem = await self._create_event(guild, row)
+                problem = await self._create_event(guild, row, again=again)
                 if problem:
                     problems.append(problem)
             if row.announcement_message_id is None:
-                problem = await self._announce(guild, row, left)
+                problem = await self._announce(guild, row, left, again=again)
                 if problem:
                     problems.append(problem)
             return "\n".join(problems) or None
 
-    async def _create_event(self, guild: discord.Guild, row: OfficeHour) -> str | None:
+    async def _create_event(self, guild: discord.Guild, row: OfficeHour, *, again: bool = False) -> str | None:
         channel = guild.get_channel(row.channel_id)
         if not isinstance(channel, discord.VoiceChannel | discord.StageChannel):
             return "The session's voice channel no longer exists: reschedule it in another channel."
+        earlier = (
+            next((e for e in guild.scheduled_events if _made_for(e, row, self.bot.user)), None) if again else None
+        )
         try:
-            event = await guild.create_scheduled_event(
+            event = earlier or await guild.create_scheduled_event(
                 name=row.topic,
                 start_time=row.starts_at,
                 end_time=service.ends_at(row),
@@ -294,13 +300,30 @@ class OfficeHoursCog(
         row.event_id = event.id
         return None
 
-    async def _announce(self, guild: discord.Guild, row: OfficeHour, left: int) -> str | None:
+    async def _announce(
+        self, guild: discord.Guild, row: OfficeHour, left: int, *, again: bool = False
+    ) -> str | None:
         target = guild.get_channel(self.bot.channel_ids.id("office_hours"))
         if not isinstance(target, discord.TextChannel):
             return "The office-hours channel is not set up, so there is no announcement with RSVP buttons."
+        rsvp = f"oh:rsvp:{row.id}"
+        earlier = (
+            await own_messages_since(
+                self.bot.user,
+                target,
+                row.created_at,
+                lambda m: any(getattr(c, "custom_id", None) == rsvp for r in m.components for c in r.children),
+            )
+            if again
+            else []
+        )
         try:
-            message = await target.send(
-                _announcement(row, left), view=announcement_view(row.id), allowed_mentions=NO_MENTIONS
+            message = (
+                earlier[0]
+                if earlier
+                else await target.send(
+                    _announcement(row, left), view=announcement_view(row.id), allowed_mentions=NO_MENTIONS
+                )
             )
         except discord.HTTPException as exc:
             log.warning("office hours %s: the announcement failed: %s", row.id, exc)
@@ -382,7 +405,19 @@ class OfficeHoursCog(
         async with self.bot.sessions() as session:
             ids = await service.needing_discord(session, self.bot.guild_id, now)
         for office_hour_id in ids:
-            await self._publish(office_hour_id)
+            await self._publish(office_hour_id, again=True)
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        """Sessions a stopped process left without their event or announcement are finished at once, not at
+        the next series job (a member would meanwhile see no RSVP button)."""
+        async with self.bot.sessions() as session:
+            ids = await service.needing_discord(session, self.bot.guild_id, self.bot.clock.now())
+        for office_hour_id in ids:
+            try:
+                await self._publish(office_hour_id, again=True)
+            except Exception:
+                log.exception("office hours %s: publishing after the restart failed", office_hour_id)
 
     # -- reminders -------------------------------------------------------------------------------------------
     async def _fan_out(self, reminder: Reminder) -> None:
@@ -945,3 +980,14 @@ def _announcement(row: OfficeHour, seats_left: int) -> str:
     else:
         lines.append(f"🪑 {seats_left} of {row.capacity} seats left" + ("" if seats_left else " (waitlist open)"))
     return "\n".join(lines)
+
+
+def _made_for(event: discord.ScheduledEvent, row: OfficeHour, me: discord.abc.Snowflake | None) -> bool:
+    """Whether ``event`` is the bot's native event for the session ``row`` (made before the process died)."""
+    return (
+        me is not None
+        and event.creator_id == me.id
+        and event.name == row.topic
+        and event.channel_id == row.channel_id
+        and abs((event.start_time - row.starts_at).total_seconds()) < 1
+    )

@@ -23,6 +23,7 @@ from bot.checks import Capability, member_has, require
 from bot.community_roles import RoleUnavailable
 from bot.cooldowns import cooldown
 from bot.discord_seam import set_option_range
+from bot.earlier_sends import own_messages_since
 from bot.errors import UserError
 from bot.member_sync import Arrivals
 from bot.members import ensure_member, get_member
@@ -267,7 +268,13 @@ class OnboardingCog(commands.Cog):
         )
         dm_ok = True
         try:
-            await member.send(embed=embed, view=StartView(self))
+            # A later attempt may follow one Discord carried out (the process died before recording it): look
+            # for that DM first. The nonce covers a retry within Discord's few minutes (enforce_nonce).
+            is_greeting = lambda m: bool(m.embeds and m.components)  # noqa: E731 - a one-line filter
+            if reminder.attempts <= 1 or not await own_messages_since(
+                self.bot.user, await member.create_dm(), reminder.created_at, is_greeting
+            ):
+                await member.send(embed=embed, view=StartView(self), nonce=f"g{reminder.id}"[:25])
         except discord.Forbidden:
             dm_ok = False  # DMs closed: the welcome channel is the fallback, never a failed join
         if not dm_ok or cfg.onboarding.greet_in_channel:
@@ -295,6 +302,12 @@ class OnboardingCog(commands.Cog):
             return failures
         members: dict[int, discord.Member] = {}
         closed: set[int] = set()
+        retried = [r for r in reminders if r.attempts > 1]
+        if retried:  # an earlier attempt may have posted before the process died: those are welcomed already
+            since = min(r.created_at for r in retried)
+            posted = await own_messages_since(self.bot.user, channel, since)
+            named = {int(uid) for m in posted for uid in m.raw_mentions}
+            reminders = [r for r in reminders if r.attempts <= 1 or r.target_id not in named]
         for reminder in reminders:
             try:
                 member = await self.bot.live_member(reminder.target_id)

@@ -22,6 +22,7 @@ from discord.ext import commands
 from bot import ledger
 from bot.checks import Capability, ensure, require
 from bot.cooldowns import cooldown
+from bot.earlier_sends import own_messages_since
 from bot.errors import UserError, handle_interaction_error
 from bot.members import ensure_member, get_member
 from bot.names import name_of
@@ -298,6 +299,17 @@ class RecognitionCog(commands.Cog):
             channel = await self._announcements()
         except Exception as exc:
             return failures | {reminder_id: exc for reminder_id, _a in public}
+        retried = {r.id: r.created_at for r in reminders if r.attempts > 1}
+        if retried and (earlier := await own_messages_since(self.bot.user, channel, min(retried.values()))):
+            # An attempt before a crash may have posted some of these: they are announced already.
+            public = [
+                (rid, a)
+                for rid, a in public
+                if rid not in retried
+                or not any(f"<@{a.discord_id}>" in m.content and a.badge.name in m.content for m in earlier)
+            ]
+            if not public:
+                return failures
         chunks = badge_digest(public)
         for k, (text, ids) in enumerate(chunks):
             try:
