@@ -1,0 +1,173 @@
+"""Every synced slash command, subcommand, context menu and autocomplete, driven with hostile values as a plain
+member and as a maintainer (bot/fuzzing.py): no unhandled error, no apology, refusals ephemeral, no stray ping,
+every answer within Discord's 3 seconds, and the database consistent afterwards.
+
+The commands are read from what the bot synced, so a command added by a new feature is fuzzed the day it lands.
+A modal a command opens is submitted with hostile text, and one enabled component of its answer is used.
+``ATLAS_FUZZ_EXAMPLES`` sets the examples per command and member (CI: the default; a longer run: 50 or more).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from bot.emulator import Member
+from bot.emulator.interactions import InteractionRefused, InteractionResult
+from bot.fuzzing import (
+    FuzzWorld,
+    SlashCommand,
+    clickable,
+    hostile_text,
+    modal_strategy,
+    options_strategy,
+)
+
+EXAMPLES = int(os.environ.get("ATLAS_FUZZ_EXAMPLES", "4"))
+
+
+def fuzz_settings(examples: int = EXAMPLES) -> settings:
+    # No shrinking: the world keeps its state between examples, so the example that failed is the one to read.
+    return settings(
+        max_examples=examples,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=(Phase.explicit, Phase.generate),
+        suppress_health_check=list(HealthCheck),
+        report_multiple_bugs=False,
+    )
+
+
+async def follow_up(world: FuzzWorld, actor: Member, r: InteractionResult, data: Any) -> list[str]:
+    """Submit the modal the answer opened with hostile text, or use one of its enabled components."""
+    if r.modal is not None:
+        values = data.draw(modal_strategy(world, r.modal.fields()), label="modal")
+        try:
+            submitted = await world.emu.submit_modal(actor, r, values)
+        except InteractionRefused:
+            return []
+        return world.problems(submitted)
+    message = r.message if r.message is not None and not r.deferred else (r.followups or [None])[0]
+    if message is None:
+        return []
+    components = clickable(message)
+    if not components or not data.draw(st.booleans(), label="use a component"):
+        return []
+    comp = data.draw(st.sampled_from(components), label="component")
+    try:
+        if comp["type"] == 2:
+            used = await world.emu.click(actor, message, comp["custom_id"])
+        else:
+            value = data.draw(st.sampled_from([o["value"] for o in comp["options"]]), label="value")
+            used = await world.emu.select(actor, message, comp["custom_id"], [value])
+    except InteractionRefused:
+        return []
+    return world.problems(used)
+
+
+def fuzz_command(world: FuzzWorld, actor: Member, command: SlashCommand, examples: int = EXAMPLES) -> None:
+    strategy = options_strategy(world, command.options)
+    if strategy is None:
+        return  # an attachment option the emulator cannot send
+    refused = command.capability is not None and actor is world.member
+
+    @fuzz_settings(examples)
+    @given(data=st.data())
+    def example(data: Any) -> None:
+        options = data.draw(strategy, label=f"/{command.path} options")
+
+        async def go() -> list[str]:
+            r = await world.emu.slash(actor, command.path, options=options)
+            found = world.problems(r, refused_expected=refused)
+            if not refused:
+                found += await follow_up(world, actor, r, data)
+            return found
+
+        problems = world.run(go())
+        assert not problems, f"/{command.path} as {actor.name}: {problems}"
+
+    example()
+
+
+def fuzz_autocomplete(world: FuzzWorld, actor: Member, command: SlashCommand) -> None:
+    for option in command.options:
+        if not option.get("autocomplete"):
+            continue
+        if int(option["type"]) == 3:
+            typed = hostile_text(world.ids, max_length=int(option.get("max_length", 100) or 100))
+        else:  # Discord's client lets only a number's characters into a number option
+            typed = st.one_of(st.just(""), st.just("-"), st.integers(-(2**53), 2**53).map(str))
+
+        @fuzz_settings()
+        @given(typed=typed)
+        def example(typed: str, name: str = option["name"]) -> None:
+            async def go() -> list[str]:
+                choices = await world.emu.autocomplete(actor, command.path, name, typed)
+                return world.problems(choices.interaction)
+
+            problems = world.run(go())
+            assert not problems, f"/{command.path} {name} autocomplete as {actor.name}: {problems}"
+
+        example()
+
+
+def assert_consistent(world: FuzzWorld) -> None:
+    problems = world.run(world.consistency())
+    problems += world.problems(None)
+    assert not problems, problems
+
+
+def test_every_command_as_a_plain_member_then_as_a_maintainer(tmp_path: Path) -> None:
+    """A plain member first (the maintainer's grants would otherwise lift them), then a maintainer."""
+    with FuzzWorld.open(tmp_path) as world:
+        commands = world.slash_commands()
+        assert len(commands) > 40, [c.path for c in commands]  # the tree was read
+        for actor in (world.member, world.maintainer):
+            for command in commands:
+                fuzz_command(world, actor, command)
+            assert_consistent(world)
+
+
+def test_every_autocomplete_with_hostile_typing(tmp_path: Path) -> None:
+    with FuzzWorld.open(tmp_path) as world:
+        completing = [c for c in world.slash_commands() if any(o.get("autocomplete") for o in c.options)]
+        assert completing
+        for actor in (world.member, world.maintainer):
+            for command in completing:
+                fuzz_autocomplete(world, actor, command)
+        assert_consistent(world)
+
+
+def test_every_context_menu_on_hostile_messages(tmp_path: Path) -> None:
+    """Message commands on messages of every kind of author and text; user commands on every kind of member."""
+    with FuzzWorld.open(tmp_path) as world:
+        menus = world.context_commands()
+        assert menus
+        channel = world.emu.channel(world.guild, "general")
+        for actor in (world.member, world.maintainer):
+            for menu in menus:
+
+                @fuzz_settings()
+                @given(data=st.data())
+                def example(data: Any, menu: Any = menu, actor: Member = actor) -> None:
+                    async def go() -> list[str]:
+                        if menu.type == 3:
+                            author = data.draw(st.sampled_from(world.user_targets()[:4]), label="author")
+                            content = data.draw(hostile_text(world.ids, min_length=1, max_length=2000))
+                            message = world.emu.post(author, channel, content)
+                            r = await world.emu.message_command(actor, menu.name, message)
+                        else:
+                            target = data.draw(st.sampled_from(world.user_targets()), label="target")
+                            r = await world.emu.user_command(actor, menu.name, target)
+                        return world.problems(r) + await follow_up(world, actor, r, data)
+
+                    problems = world.run(go())
+                    assert not problems, f"{menu.name} as {actor.name}: {problems}"
+
+                example()
+        assert_consistent(world)
