@@ -121,9 +121,11 @@ def option_strategy(world: FuzzWorld, option: dict[str, Any]) -> st.SearchStrate
     if choices:
         return st.sampled_from([c["value"] for c in choices])
     if otype == 3:
+        # Discord's client sends no required option empty.
+        low = max(int(option.get("min_length", 0) or 0), 1 if option.get("required") else 0)
         return hostile_text(
             world.ids,
-            min_length=int(option.get("min_length", 0) or 0),
+            min_length=low,
             max_length=int(option.get("max_length", 6000) or 6000),
         )
     if otype in (4, 10):

@@ -10,6 +10,7 @@ A modal a command opens is submitted with hostile text, and one enabled componen
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,6 @@ from bot.fuzzing import (
     SlashCommand,
     clickable,
     hostile_text,
-    modal_strategy,
     options_strategy,
 )
 
@@ -43,27 +43,51 @@ def fuzz_settings(examples: int = EXAMPLES) -> settings:
     )
 
 
-async def follow_up(world: FuzzWorld, actor: Member, r: InteractionResult, data: Any) -> list[str]:
+@dataclass(frozen=True)
+class FollowUp:
+    """What to do with the answer, drawn before it is known (hypothesis needs the same draws whatever the bot
+    answers): hostile text for up to five modal inputs, whether to use a component, and which."""
+
+    texts: list[str]
+    use: bool
+    pick: int
+
+
+def follow_ups(world: FuzzWorld) -> st.SearchStrategy[FollowUp]:
+    texts = st.lists(hostile_text(world.ids, max_length=4000), min_size=5, max_size=5)
+    return st.builds(FollowUp, texts, st.booleans(), st.integers(0, 10**6))
+
+
+def fit(value: str, comp: dict[str, Any]) -> str:
+    """A text input's bounds, which Discord's client enforces: required ones never empty."""
+    low = max(int(comp.get("min_length") or 0), 1 if comp.get("required", True) else 0)
+    value = value[: int(comp.get("max_length") or 4000)]
+    return value + "x" * max(0, low - len(value))
+
+
+async def follow_up(world: FuzzWorld, actor: Member, r: InteractionResult, plan: FollowUp) -> list[str]:
     """Submit the modal the answer opened with hostile text, or use one of its enabled components."""
     if r.modal is not None:
-        values = data.draw(modal_strategy(world, r.modal.fields()), label="modal")
+        inputs = [c for c in r.modal.fields() if c.get("type") == 4]
+        values = {c["custom_id"]: fit(plan.texts[i % 5], c) for i, c in enumerate(inputs)}
         try:
             submitted = await world.emu.submit_modal(actor, r, values)
         except InteractionRefused:
             return []
         return world.problems(submitted)
     message = r.message if r.message is not None and not r.deferred else (r.followups or [None])[0]
-    if message is None:
+    if message is None or not plan.use:
         return []
     components = clickable(message)
-    if not components or not data.draw(st.booleans(), label="use a component"):
+    if not components:
         return []
-    comp = data.draw(st.sampled_from(components), label="component")
+    comp = components[plan.pick % len(components)]
     try:
         if comp["type"] == 2:
             used = await world.emu.click(actor, message, comp["custom_id"])
         else:
-            value = data.draw(st.sampled_from([o["value"] for o in comp["options"]]), label="value")
+            options = comp["options"]
+            value = options[plan.pick % len(options)]["value"]
             used = await world.emu.select(actor, message, comp["custom_id"], [value])
     except InteractionRefused:
         return []
@@ -80,12 +104,13 @@ def fuzz_command(world: FuzzWorld, actor: Member, command: SlashCommand, example
     @given(data=st.data())
     def example(data: Any) -> None:
         options = data.draw(strategy, label=f"/{command.path} options")
+        plan = data.draw(follow_ups(world), label="then")
 
         async def go() -> list[str]:
             r = await world.emu.slash(actor, command.path, options=options)
             found = world.problems(r, refused_expected=refused)
             if not refused:
-                found += await follow_up(world, actor, r, data)
+                found += await follow_up(world, actor, r, plan)
             return found
 
         problems = world.run(go())
@@ -155,16 +180,18 @@ def test_every_context_menu_on_hostile_messages(tmp_path: Path) -> None:
                 @fuzz_settings()
                 @given(data=st.data())
                 def example(data: Any, menu: Any = menu, actor: Member = actor) -> None:
+                    plan = data.draw(follow_ups(world), label="then")
+                    author = data.draw(st.sampled_from(world.user_targets()[:4]), label="author")
+                    content = data.draw(hostile_text(world.ids, min_length=1, max_length=2000), label="text")
+                    target = data.draw(st.sampled_from(world.user_targets()), label="target")
+
                     async def go() -> list[str]:
                         if menu.type == 3:
-                            author = data.draw(st.sampled_from(world.user_targets()[:4]), label="author")
-                            content = data.draw(hostile_text(world.ids, min_length=1, max_length=2000))
                             message = world.emu.post(author, channel, content)
                             r = await world.emu.message_command(actor, menu.name, message)
                         else:
-                            target = data.draw(st.sampled_from(world.user_targets()), label="target")
                             r = await world.emu.user_command(actor, menu.name, target)
-                        return world.problems(r) + await follow_up(world, actor, r, data)
+                        return world.problems(r) + await follow_up(world, actor, r, plan)
 
                     problems = world.run(go())
                     assert not problems, f"{menu.name} as {actor.name}: {problems}"

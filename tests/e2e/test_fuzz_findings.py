@@ -3,9 +3,14 @@ ordinary tests so each fix stays fixed."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from bot.clock import ManualClock
+from bot.emulator import Emulator
 from bot.members import get_member
 from tests.e2e.conftest import Atlas
 from tests.e2e.test_onboarding import PROFILE, join
+from tests.e2e.test_qa import start_qa
 
 
 async def test_an_ambiguous_time_zone_does_not_let_bad_hours_through_the_form(atlas: Atlas) -> None:
@@ -19,3 +24,15 @@ async def test_an_ambiguous_time_zone_does_not_let_bad_hours_through_the_form(at
     async with atlas.bot.sessions() as session:
         row = await get_member(session, atlas.guild.id, carol.id)
     assert row is not None and row.goals is None and row.weekly_hours is None  # nothing saved
+
+
+async def test_subscribing_to_a_blank_tag_name_is_a_hint(
+    emulator: Emulator, e2e_clock: ManualClock, tmp_path: Path
+) -> None:
+    """Found: a tag of only spaces cleaned down to no tag at all, and ``[0]`` of nothing raised."""
+    world = await start_qa(emulator, e2e_clock, tmp_path / "qa.db")
+    try:
+        r = await emulator.slash(world.atlas.bob, "qa subscribe", tag=" \t ")
+        assert r.ephemeral and r.content == "Pick a tag from the list to subscribe to.", r.content
+    finally:
+        await world.atlas.stop()
