@@ -87,6 +87,26 @@ HOSTILE_TEXT = (
 HOSTILE_INTS = (0, -1, 1, 2**31, -(2**31), 2**53, -(2**53), 2**53 - 1, 10**15, 4, 7, 100)
 
 
+class Ref:
+    """A world object drawn as an option value, shown by name in hypothesis's reports (the emulator's objects
+    print their whole guild)."""
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def __repr__(self) -> str:
+        kind = type(self.obj).__name__
+        return f"<{kind} {getattr(self.obj, 'name', '?')} {getattr(self.obj, 'id', '')}>"
+
+
+def refs(objects: list[Any]) -> st.SearchStrategy[Ref]:
+    return st.sampled_from([Ref(o) for o in objects])
+
+
+def unwrap(options: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.obj if isinstance(v, Ref) else v for k, v in options.items()}
+
+
 @dataclass
 class Ids:
     user: int
@@ -140,15 +160,15 @@ def option_strategy(world: FuzzWorld, option: dict[str, Any]) -> st.SearchStrate
     if otype == 5:
         return st.booleans()
     if otype == 6:
-        return st.sampled_from(world.user_targets())
+        return refs(world.user_targets())
     if otype == 7:
         allowed = option.get("channel_types")
         channels = [c for c in world.emu.channels(world.guild) if not allowed or c.type in allowed]
-        return st.sampled_from(channels) if channels else None
+        return refs(channels) if channels else None
     if otype == 8:
-        return st.sampled_from(world.role_targets())
+        return refs(world.role_targets())
     if otype == 9:
-        return st.sampled_from([*world.user_targets(), *world.role_targets()])
+        return refs([*world.user_targets(), *world.role_targets()])
     return None  # attachments: not modelled by the emulator
 
 

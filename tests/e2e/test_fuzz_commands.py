@@ -20,14 +20,17 @@ from hypothesis import strategies as st
 from bot.emulator import Member
 from bot.emulator.interactions import InteractionRefused, InteractionResult
 from bot.fuzzing import (
+    ContextCommand,
     FuzzWorld,
     SlashCommand,
     clickable,
     hostile_text,
     options_strategy,
+    refs,
+    unwrap,
 )
 
-EXAMPLES = int(os.environ.get("ATLAS_FUZZ_EXAMPLES", "4"))
+EXAMPLES = int(os.environ.get("ATLAS_FUZZ_EXAMPLES", "20"))
 
 
 def fuzz_settings(examples: int = EXAMPLES) -> settings:
@@ -107,7 +110,7 @@ def fuzz_command(world: FuzzWorld, actor: Member, command: SlashCommand, example
         plan = data.draw(follow_ups(world), label="then")
 
         async def go() -> list[str]:
-            r = await world.emu.slash(actor, command.path, options=options)
+            r = await world.emu.slash(actor, command.path, options=unwrap(options))
             found = world.problems(r, refused_expected=refused)
             if not refused:
                 found += await follow_up(world, actor, r, plan)
@@ -119,26 +122,49 @@ def fuzz_command(world: FuzzWorld, actor: Member, command: SlashCommand, example
     example()
 
 
-def fuzz_autocomplete(world: FuzzWorld, actor: Member, command: SlashCommand) -> None:
-    for option in command.options:
-        if not option.get("autocomplete"):
-            continue
-        if int(option["type"]) == 3:
-            typed = hostile_text(world.ids, max_length=int(option.get("max_length", 100) or 100))
-        else:  # Discord's client lets only a number's characters into a number option
-            typed = st.one_of(st.just(""), st.just("-"), st.integers(-(2**53), 2**53).map(str))
+def fuzz_autocomplete(world: FuzzWorld, actor: Member, command: SlashCommand, option: dict[str, Any]) -> None:
+    name = option["name"]
+    if int(option["type"]) == 3:
+        typed = hostile_text(world.ids, max_length=int(option.get("max_length", 100) or 100))
+    else:  # Discord's client lets only a number's characters into a number option
+        typed = st.one_of(st.just(""), st.just("-"), st.integers(-(2**53), 2**53).map(str))
 
-        @fuzz_settings()
-        @given(typed=typed)
-        def example(typed: str, name: str = option["name"]) -> None:
-            async def go() -> list[str]:
-                choices = await world.emu.autocomplete(actor, command.path, name, typed)
-                return world.problems(choices.interaction)
+    @fuzz_settings()
+    @given(typed=typed)
+    def example(typed: str) -> None:
+        async def go() -> list[str]:
+            choices = await world.emu.autocomplete(actor, command.path, name, typed)
+            return world.problems(choices.interaction)
 
-            problems = world.run(go())
-            assert not problems, f"/{command.path} {name} autocomplete as {actor.name}: {problems}"
+        problems = world.run(go())
+        assert not problems, f"/{command.path} {name} autocomplete as {actor.name}: {problems}"
 
-        example()
+    example()
+
+
+def fuzz_context_menu(world: FuzzWorld, actor: Member, menu: ContextCommand) -> None:
+    channel = world.emu.channel(world.guild, "general")
+
+    @fuzz_settings()
+    @given(data=st.data())
+    def example(data: Any) -> None:
+        plan = data.draw(follow_ups(world), label="then")
+        author = data.draw(refs(world.user_targets()[:4]), label="author").obj
+        content = data.draw(hostile_text(world.ids, min_length=1, max_length=2000), label="text")
+        target = data.draw(refs(world.user_targets()), label="target").obj
+
+        async def go() -> list[str]:
+            if menu.type == 3:
+                message = world.emu.post(author, channel, content)
+                r = await world.emu.message_command(actor, menu.name, message)
+            else:
+                r = await world.emu.user_command(actor, menu.name, target)
+            return world.problems(r) + await follow_up(world, actor, r, plan)
+
+        problems = world.run(go())
+        assert not problems, f"{menu.name} as {actor.name}: {problems}"
+
+    example()
 
 
 def assert_consistent(world: FuzzWorld) -> None:
@@ -164,7 +190,9 @@ def test_every_autocomplete_with_hostile_typing(tmp_path: Path) -> None:
         assert completing
         for actor in (world.member, world.maintainer):
             for command in completing:
-                fuzz_autocomplete(world, actor, command)
+                for option in command.options:
+                    if option.get("autocomplete"):
+                        fuzz_autocomplete(world, actor, command, option)
         assert_consistent(world)
 
 
@@ -173,28 +201,7 @@ def test_every_context_menu_on_hostile_messages(tmp_path: Path) -> None:
     with FuzzWorld.open(tmp_path) as world:
         menus = world.context_commands()
         assert menus
-        channel = world.emu.channel(world.guild, "general")
         for actor in (world.member, world.maintainer):
             for menu in menus:
-
-                @fuzz_settings()
-                @given(data=st.data())
-                def example(data: Any, menu: Any = menu, actor: Member = actor) -> None:
-                    plan = data.draw(follow_ups(world), label="then")
-                    author = data.draw(st.sampled_from(world.user_targets()[:4]), label="author")
-                    content = data.draw(hostile_text(world.ids, min_length=1, max_length=2000), label="text")
-                    target = data.draw(st.sampled_from(world.user_targets()), label="target")
-
-                    async def go() -> list[str]:
-                        if menu.type == 3:
-                            message = world.emu.post(author, channel, content)
-                            r = await world.emu.message_command(actor, menu.name, message)
-                        else:
-                            r = await world.emu.user_command(actor, menu.name, target)
-                        return world.problems(r) + await follow_up(world, actor, r, plan)
-
-                    problems = world.run(go())
-                    assert not problems, f"{menu.name} as {actor.name}: {problems}"
-
-                example()
+                fuzz_context_menu(world, actor, menu)
         assert_consistent(world)

@@ -8,7 +8,7 @@ from pathlib import Path
 from bot.clock import ManualClock
 from bot.emulator import Emulator
 from bot.members import get_member
-from tests.e2e.conftest import Atlas
+from tests.e2e.conftest import Atlas, start_world
 from tests.e2e.test_onboarding import PROFILE, join
 from tests.e2e.test_qa import start_qa
 
@@ -36,3 +36,25 @@ async def test_subscribing_to_a_blank_tag_name_is_a_hint(
         assert r.ephemeral and r.content == "Pick a tag from the list to subscribe to.", r.content
     finally:
         await world.atlas.stop()
+
+
+async def test_an_unknown_zone_of_six_thousand_characters_is_answered_briefly(
+    emulator: Emulator, e2e_clock: ManualClock, tmp_path: Path
+) -> None:
+    """Found: the hint quoted the whole zone the member typed, past Discord's 2,000 characters: Discord refused
+    the reply (50035) and the member saw nothing."""
+    atlas = await start_world(emulator, e2e_clock, tmp_path / "a.db", cogs=["meta", "onboarding", "announce"])
+    try:
+        zone = "@everyone " * 600
+        r = await emulator.slash(
+            atlas.alice,
+            "announce schedule",
+            channel=atlas.channel("announcements"),
+            when="tomorrow 10:00",
+            zone=zone,
+        )
+        assert not r.errors and r.ephemeral, r
+        assert r.content.startswith("Unknown time zone") and len(r.content) < 200, r.content
+        assert not r.message.pings
+    finally:
+        await atlas.stop()
