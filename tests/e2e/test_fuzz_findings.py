@@ -3,7 +3,10 @@ ordinary tests so each fix stays fixed."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+
+import pytest
 
 from bot.clock import ManualClock
 from bot.emulator import Emulator
@@ -58,3 +61,22 @@ async def test_an_unknown_zone_of_six_thousand_characters_is_answered_briefly(
         assert not r.message.pings
     finally:
         await atlas.stop()
+
+
+@pytest.mark.parametrize("post_id", ["9223372036854775808", "999999999999999999"])
+async def test_a_persistent_button_with_an_id_past_64_bits_is_no_crash(
+    atlas: Atlas, caplog: pytest.LogCaptureFixture, post_id: str
+) -> None:
+    """Found: templates with an unbounded ``\\d+`` handed ids past SQLite's 64-bit integers to the database
+    (OverflowError, an apology). The ids are now at most 18 digits, as the bot's own ids are: a longer one is no
+    component of the bot's (Discord then says the interaction failed); an unknown one gets a hint."""
+    caplog.set_level(logging.ERROR)
+    components = [
+        {"type": 1, "components": [{"type": 2, "style": 1, "label": "Post", "custom_id": f"spot:post:{post_id}"}]}
+    ]
+    message = atlas.emu._new_message(
+        atlas.channel("general"), {"content": "", "components": components}, {}, flags=0, author=atlas.emu.bot_user
+    )
+    r = await atlas.emu.click(atlas.alice, message, f"spot:post:{post_id}")
+    assert not [rec for rec in caplog.records if rec.levelno >= logging.ERROR], caplog.text
+    assert r.content is None or ("Sorry" not in r.content and r.ephemeral), r
