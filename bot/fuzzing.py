@@ -358,7 +358,8 @@ class FuzzWorld:
 
     def user_targets(self) -> list[Member]:
         bot_member = self.guild.members[self.emu.bot_user.id]
-        return [self.maintainer, self.member, self.admin, self.atlas.members["learner"], bot_member]
+        others = [self.atlas.members["learner"], bot_member, self.atlas.members["gone"]]
+        return [self.maintainer, self.member, self.admin, *others]
 
     def role_targets(self) -> list[Role]:
         return list(self.guild.roles.values())
@@ -456,6 +457,9 @@ async def _start(emu: Emulator, clock: ManualClock, db: Path) -> AtlasHarness:
     atlas.members["bob"] = atlas.members["member"]
     atlas.members["admin"] = emu.add_member(guild, "root", roles=[admins])
     atlas.members["learner"] = emu.add_member(guild, "lea", roles=["Learner"])
+    # Someone who left before the bot ever saw them: a user option can still name them (resolved user, no member).
+    atlas.members["gone"] = emu.add_member(guild, "ghost")
+    emu.remove_member(atlas.members["gone"])
     await atlas.start()
     return atlas
 

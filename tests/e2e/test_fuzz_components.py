@@ -12,6 +12,7 @@ with custom_ids generated from its template (ids wrong, huge, zero, or real), an
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import typing
 from pathlib import Path
@@ -26,7 +27,7 @@ from bot.emulator.interactions import MESSAGE_COMPONENT, InteractionRefused, Int
 from bot.fuzzing import FuzzWorld, hostile_text
 from tests.e2e.test_fuzz_commands import assert_consistent, fuzz_settings
 
-EXAMPLES = 15
+EXAMPLES = int(os.environ.get("ATLAS_FUZZ_EXAMPLES", "15"))
 
 
 def custom_ids(world: FuzzWorld, pattern: str) -> st.SearchStrategy[str]:
