@@ -84,6 +84,46 @@ HOSTILE_TEXT = (
     "<t:99999999999999:F>",
     "{user}",
 )
+# Values that pass the first validation of many commands, so the hostile text in the other options gets further.
+PLAUSIBLE_TEXT = (
+    "https://github.com/atlas/raft/pull/1",
+    "tomorrow 18:00",
+    "in 2 hours",
+    "every Thursday 17:00",
+    "2026-03-10 18:00",
+    "Europe/Berlin",
+    "Berlin",
+    "UTC",
+    "raft",
+    "paxos",
+    "beginner",
+    "English",
+    "6",
+    "distributed systems",
+    "ambassador",
+    "maintainer",
+    "contributor",
+    "first_contribution",
+)
+# Plausible values by option name, so that what follows a command's first check is reached too.
+NAME_HINTS: dict[str, tuple[str, ...]] = {
+    "link": ("https://github.com/atlas/raft/pull/1", "https://gist.github.com/a/1"),
+    "url": ("https://github.com/atlas/raft/pull/1",),
+    "when": ("tomorrow 18:00", "in 2 hours", "every Thursday 17:00", "2026-03-10 18:00", "in 10 minutes"),
+    "due": ("2026-03-20", "in 2 weeks", "tomorrow"),
+    "until": ("2026-06-01", "in 3 months"),
+    "zone": ("Europe/Berlin", "Berlin", "UTC", "America/New_York"),
+    "timezone": ("Europe/Berlin", "Berlin", "UTC+1"),
+    "tag": ("raft", "paxos", "crdt"),
+    "badge": ("first_contribution", "helper", "mentor"),
+    "role": ("ambassador", "maintainer"),
+    "stage": ("learner", "contributor", "teacher"),
+    "skill": ("beginner", "intermediate"),
+    "style": ("text chat", "pair programming", "async"),
+    "visibility": ("everyone", "community", "mentors", "me"),
+    "window": ("week", "month", "all"),
+}
+PINGS = ("@everyone", "@here", "<@{user}>", "<@&{role}>", "<@{user}> <@{user}>")
 HOSTILE_INTS = (0, -1, 1, 2**31, -(2**31), 2**53, -(2**53), 2**53 - 1, 10**15, 4, 7, 100)
 
 
@@ -114,16 +154,29 @@ class Ids:
     channel: int
 
 
-def hostile_text(ids: Ids, *, min_length: int = 0, max_length: int = 6000) -> st.SearchStrategy[str]:
+def hostile_text(
+    ids: Ids, *, min_length: int = 0, max_length: int = 6000, name: str = ""
+) -> st.SearchStrategy[str]:
     """Hostile strings fitted into a string option's length bounds (Discord enforces them; over-long ones are
-    cut, short ones padded), so every draw is an interaction Discord would deliver."""
-    seeds = st.sampled_from(HOSTILE_TEXT).map(
-        lambda s: s.format(user=ids.user, role=ids.role, channel=ids.channel)
-    )
+    cut, short ones padded), so every draw is an interaction Discord would deliver. ``name``: the option's, for
+    plausible values that pass its first check (``NAME_HINTS``), alone or with mentions after them."""
+
+    def fill(s: str) -> str:
+        return s.format(user=ids.user, role=ids.role, channel=ids.channel)
+
+    seeds = st.sampled_from(HOSTILE_TEXT).map(fill)
+    pings = st.sampled_from(PINGS).map(fill)
     maximal = st.sampled_from(("x", "\u05e9", "@everyone ", "\U0001f600", "a" * 10)).map(lambda s: s * 6000)
+    plausible = st.sampled_from(PLAUSIBLE_TEXT)
     anything = st.text(max_size=60)
-    combined = st.lists(st.one_of(seeds, anything), min_size=1, max_size=3).map("".join)
-    base = st.one_of(seeds, seeds, maximal, anything, combined)
+    combined = st.lists(st.one_of(seeds, plausible, anything), min_size=1, max_size=3).map(" ".join)
+    pinging = st.tuples(plausible, pings).map(" ".join)
+    # Half the draws start plausible, so a command's other options are read too, not only its first check's.
+    base = st.one_of(plausible, seeds, pinging, combined, plausible, maximal, pings, anything)
+    hints = next((v for k, v in NAME_HINTS.items() if name.startswith(k)), None)
+    if hints is not None:
+        hinted = st.sampled_from(hints)
+        base = st.one_of(hinted, base, hinted, st.tuples(hinted, pings).map(" ".join))
 
     def fit(value: str) -> str:
         value = value[:max_length]
@@ -145,6 +198,7 @@ def option_strategy(world: FuzzWorld, option: dict[str, Any]) -> st.SearchStrate
         low = max(int(option.get("min_length", 0) or 0), 1 if option.get("required") else 0)
         return hostile_text(
             world.ids,
+            name=option["name"],
             min_length=low,
             max_length=int(option.get("max_length", 6000) or 6000),
         )
@@ -170,6 +224,43 @@ def option_strategy(world: FuzzWorld, option: dict[str, Any]) -> st.SearchStrate
     if otype == 9:
         return refs([*world.user_targets(), *world.role_targets()])
     return None  # attachments: not modelled by the emulator
+
+
+def plausible_options(world: FuzzWorld, schema: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """One value per option that passes most first checks, the free text carrying every kind of ping and
+    markdown: the example each command gets before hypothesis's, so its deeper paths are always reached."""
+    out: dict[str, Any] = {}
+    ids = world.ids
+    loud = f"Plausible text @everyone @here <@{ids.user}> <@&{ids.role}> **bold** ||spoiler||"
+    for option in schema:
+        name, otype = option["name"], int(option["type"])
+        if option.get("choices"):
+            out[name] = option["choices"][0]["value"]
+        elif otype == 3:
+            hints = next((v for k, v in NAME_HINTS.items() if name.startswith(k)), None)
+            value = hints[0] if hints else loud
+            low = int(option.get("min_length", 0) or 0)
+            value = value[: int(option.get("max_length", 6000) or 6000)]
+            out[name] = value + "x" * max(0, low - len(value))
+        elif otype in (4, 10):
+            out[name] = option.get("min_value") if option.get("min_value") is not None else 1
+        elif otype == 5:
+            out[name] = False
+        elif otype in (6, 9):
+            out[name] = world.member
+        elif otype == 7:
+            allowed = option.get("channel_types")
+            found = [c for c in world.emu.channels(world.guild) if not allowed or c.type in allowed]
+            if not found:
+                if option.get("required"):
+                    return None
+                continue
+            out[name] = found[0]
+        elif otype == 8:
+            out[name] = world.emu.role(world.guild, "Learner")
+        elif option.get("required"):
+            return None
+    return out
 
 
 def options_strategy(world: FuzzWorld, schema: list[dict[str, Any]]) -> st.SearchStrategy[dict[str, Any]] | None:
@@ -267,7 +358,7 @@ class FuzzWorld:
             atlas = runner.run(_start(emu, clock, tmp_path / "fuzz.db"))
             guild = atlas.guild
             ids = Ids(
-                user=atlas.members["member"].id,
+                user=atlas.members["bystander"].id,
                 role=emu.role(guild, "Maintainer").id,
                 channel=emu.channel(guild, "general").id,
             )
@@ -368,6 +459,23 @@ class FuzzWorld:
         return list(self.emu.channels(self.guild))
 
     # -- the rules ---------------------------------------------------------------------------------------------
+    async def check(self, r: InteractionResult | None, *, refused_expected: bool = False) -> list[str]:
+        """``problems`` once the bot has finished what the interaction started (messages it posts after
+        answering, reminders it kicked), so a stray ping is blamed on the example that caused it."""
+        await self.quiet()
+        return self.problems(r, refused_expected=refused_expected)
+
+    async def quiet(self, step: float = 0.01, limit: float = 2.0) -> None:
+        """Until the bot has sent Discord nothing for ``step`` seconds and its scheduler is idle (bounded)."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + limit
+        while loop.time() < end:
+            seen = len(self.emu.requests)
+            await asyncio.sleep(step)
+            await self.atlas.bot.scheduler.idle()
+            if len(self.emu.requests) == seen:
+                return
+
     def problems(self, r: InteractionResult | None, *, refused_expected: bool = False) -> list[str]:
         """What broke the rules in one interaction's answer and in every bot message since the last call."""
         out = [f"logged error: {line}" for line in self.errors.take()]
@@ -391,9 +499,12 @@ class FuzzWorld:
             self.seen_messages.add(mid)
             if msg.author.id != self.emu.bot_user.id or msg.ephemeral or not msg.pings:
                 continue
-            if msg.mention_everyone or msg.mentioned_role_ids or len(msg.mentioned_user_ids) > 1:
+            stray = self.ids.user in msg.mentioned_user_ids
+            # Several named members are pinged only where they were just brought together: a private thread.
+            several = len(msg.mentioned_user_ids) > 1 and not msg.channel.is_thread
+            if msg.mention_everyone or msg.mentioned_role_ids or several or stray:
                 out.append(
-                    f"message {mid} pings everyone/roles/several: everyone={msg.mention_everyone} "
+                    f"message {mid} pings everyone/roles/several/a stray member: everyone={msg.mention_everyone} "
                     f"roles={msg.mentioned_role_ids} users={msg.mentioned_user_ids} {msg.content[:120]!r}"
                 )
         return out
@@ -457,6 +568,8 @@ async def _start(emu: Emulator, clock: ManualClock, db: Path) -> AtlasHarness:
     atlas.members["bob"] = atlas.members["member"]
     atlas.members["admin"] = emu.add_member(guild, "root", roles=[admins])
     atlas.members["learner"] = emu.add_member(guild, "lea", roles=["Learner"])
+    # Named only inside typed text ("<@id>"), never an actor or an option's member: any ping of them is stray.
+    atlas.members["bystander"] = emu.add_member(guild, "bystander")
     # Someone who left before the bot ever saw them: a user option can still name them (resolved user, no member).
     atlas.members["gone"] = emu.add_member(guild, "ghost")
     emu.remove_member(atlas.members["gone"])

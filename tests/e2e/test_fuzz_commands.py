@@ -26,11 +26,12 @@ from bot.fuzzing import (
     clickable,
     hostile_text,
     options_strategy,
+    plausible_options,
     refs,
     unwrap,
 )
 
-EXAMPLES = int(os.environ.get("ATLAS_FUZZ_EXAMPLES", "20"))
+EXAMPLES = int(os.environ.get("ATLAS_FUZZ_EXAMPLES", "12"))
 # A comma-separated list of command paths to fuzz alone (e.g. "announce schedule,qa subscribe"), to rerun one.
 ONLY = [p.strip() for p in os.environ.get("ATLAS_FUZZ_ONLY", "").split(",") if p.strip()]
 
@@ -83,7 +84,7 @@ async def follow_up(world: FuzzWorld, actor: Member, r: InteractionResult, plan:
             submitted = await world.emu.submit_modal(actor, r, values)
         except InteractionRefused:
             return []
-        return world.problems(submitted)
+        return await world.check(submitted)
     message = r.message if r.message is not None and not r.deferred else (r.followups or [None])[0]
     if message is None or not plan.use:
         return []
@@ -100,7 +101,7 @@ async def follow_up(world: FuzzWorld, actor: Member, r: InteractionResult, plan:
             used = await world.emu.select(actor, message, comp["custom_id"], [value])
     except InteractionRefused:
         return []
-    return world.problems(used)
+    return await world.check(used)
 
 
 def fuzz_command(world: FuzzWorld, actor: Member, command: SlashCommand, examples: int = EXAMPLES) -> None:
@@ -117,7 +118,7 @@ def fuzz_command(world: FuzzWorld, actor: Member, command: SlashCommand, example
 
         async def go() -> list[str]:
             r = await world.emu.slash(actor, command.path, options=unwrap(options))
-            found = world.problems(r, refused_expected=refused)
+            found = await world.check(r, refused_expected=refused)
             if not refused:
                 found += await follow_up(world, actor, r, plan)
             return found
@@ -125,6 +126,15 @@ def fuzz_command(world: FuzzWorld, actor: Member, command: SlashCommand, example
         problems = world.run(go())
         assert not problems, f"/{command.path} as {actor.name}: {problems}"
 
+    plausible = plausible_options(world, command.options)
+    if plausible is not None:
+
+        async def first() -> list[str]:
+            r = await world.emu.slash(actor, command.path, options=plausible)
+            return await world.check(r, refused_expected=refused)
+
+        problems = world.run(first())
+        assert not problems, f"/{command.path} as {actor.name} with {plausible}: {problems}"
     example()
 
 
@@ -140,7 +150,7 @@ def fuzz_autocomplete(world: FuzzWorld, actor: Member, command: SlashCommand, op
     def example(typed: str) -> None:
         async def go() -> list[str]:
             choices = await world.emu.autocomplete(actor, command.path, name, typed)
-            return world.problems(choices.interaction)
+            return world.problems(choices.interaction)  # autocomplete posts nothing
 
         problems = world.run(go())
         assert not problems, f"/{command.path} {name} autocomplete as {actor.name}: {problems}"
@@ -165,7 +175,7 @@ def fuzz_context_menu(world: FuzzWorld, actor: Member, menu: ContextCommand) -> 
                 r = await world.emu.message_command(actor, menu.name, message)
             else:
                 r = await world.emu.user_command(actor, menu.name, target)
-            return world.problems(r) + await follow_up(world, actor, r, plan)
+            return await world.check(r) + await follow_up(world, actor, r, plan)
 
         problems = world.run(go())
         assert not problems, f"{menu.name} as {actor.name}: {problems}"
@@ -175,7 +185,7 @@ def fuzz_context_menu(world: FuzzWorld, actor: Member, menu: ContextCommand) -> 
 
 def assert_consistent(world: FuzzWorld) -> None:
     problems = world.run(world.consistency())
-    problems += world.problems(None)
+    problems += world.run(world.check(None))
     assert not problems, problems
 
 

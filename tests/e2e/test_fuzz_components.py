@@ -78,12 +78,12 @@ async def use(world: FuzzWorld, actor: Member, components: list[dict[str, Any]],
             r = await world.emu.select(actor, message, comp["custom_id"], values)
     except InteractionRefused:
         return []
-    found = world.problems(r)
+    found = await world.check(r)
     if r.modal is not None:  # the button opened a form: fill it with hostile text too
         texts = iter(values * 5)
         filled = {c["custom_id"]: fit(next(texts), c) for c in r.modal.fields() if c.get("type") == 4}
         with contextlib.suppress(InteractionRefused):
-            found += world.problems(await world.emu.submit_modal(actor, r, filled))
+            found += await world.check(await world.emu.submit_modal(actor, r, filled))
     return found
 
 
@@ -184,7 +184,7 @@ def fuzz_modal(world: FuzzWorld, actor: Member, custom_id: str, modal: discord.u
                 r = await world.emu.submit_modal(actor, shown, values)
             except InteractionRefused:
                 return []
-            return world.problems(r)
+            return await world.check(r)
 
         problems = world.run(go())
         assert not problems, f"modal {custom_id} as {actor.name}: {problems}"
