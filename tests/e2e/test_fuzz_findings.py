@@ -80,3 +80,31 @@ async def test_a_persistent_button_with_an_id_past_64_bits_is_no_crash(
     r = await atlas.emu.click(atlas.alice, message, f"spot:post:{post_id}")
     assert not [rec for rec in caplog.records if rec.levelno >= logging.ERROR], caplog.text
     assert r.content is None or ("Sorry" not in r.content and r.ephemeral), r
+
+
+async def test_a_superscript_digit_in_the_answered_menu_is_no_crash(
+    emulator: Emulator, e2e_clock: ManualClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found: "³" passed ``str.isdigit()`` and broke ``int()`` in the office-hours "mark answered" menu."""
+    atlas = await start_world(emulator, e2e_clock, tmp_path / "a.db", cogs=["meta", "onboarding", "officehours"])
+    try:
+        caplog.set_level(logging.ERROR)
+        menu = {
+            "type": 3,
+            "custom_id": "oh:answered:1",
+            "options": [{"label": "³", "value": "³"}],
+            "min_values": 1,
+            "max_values": 1,
+        }
+        message = emulator._new_message(
+            atlas.channel("general"),
+            {"content": "", "components": [{"type": 1, "components": [menu]}]},
+            {},
+            flags=0,
+            author=emulator.bot_user,
+        )
+        r = await emulator.select(atlas.alice, message, "oh:answered:1", ["³"])
+        assert r.ephemeral and "Sorry" not in (r.content or ""), r
+        assert not [rec for rec in caplog.records if rec.levelno >= logging.ERROR], caplog.text
+    finally:
+        await atlas.stop()
