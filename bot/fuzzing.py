@@ -524,6 +524,8 @@ class FuzzWorld:
             fk = (await session.execute(text("PRAGMA foreign_key_check"))).all()
             if fk:
                 out.append(f"foreign_key_check: {fk[:10]}")
+        if out:
+            return out  # a rebuild over broken rows would only fail on them again
 
         async def snapshot(session: Any) -> tuple[list[Any], list[Any]]:
             points = (
