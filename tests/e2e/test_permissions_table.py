@@ -59,6 +59,16 @@ EXPECTED: dict[str, Capability] = {
     "spotlight remove": C.MANAGE_COMMUNITY,
 }
 
+# Who holds each capability the commands use (bot/checks.py POLICY with the default configuration), written out
+# so that a change of policy shows up here as well.
+HOLDERS: dict[Capability, set[str]] = {
+    C.MANAGE_COMMUNITY: {"maintainer"},
+    C.GRANT_ROLES: {"maintainer"},
+    C.AWARD_BADGES: {"maintainer"},
+    C.SCHEDULE_ANNOUNCEMENTS: {"maintainer"},
+    C.HOST_OFFICE_HOURS: {"mentor", "teacher", "maintainer"},
+}
+
 COMMUNITY = ["learner", "contributor", "teacher", "mentor", "ambassador", "maintainer"]
 # People without a community role but with power in Discord: none of it is a community capability.
 POWERFUL = ["plain", "administrator", "manage_server", "owner", "impostor"]
@@ -166,6 +176,8 @@ async def test_the_gated_commands_are_exactly_the_table(world: tuple[AtlasHarnes
     assert not gone, f"EXPECTED lists commands that are no longer gated or no longer exist: {gone}"
     changed = {p: (EXPECTED[p], c) for p, c in found.items() if EXPECTED[p] != c}
     assert not changed, f"capability changed (expected, found): {changed}"
+    policy = {c: set(_role_keys(c, atlas.bot.config)) for c in set(found.values())}
+    assert policy == {c: HOLDERS[c] for c in policy}, policy
 
 
 async def test_everyone_without_the_capability_is_refused_and_holders_pass(
@@ -177,7 +189,7 @@ async def test_everyone_without_the_capability_is_refused_and_holders_pass(
     wrong: list[str] = []
     for command in commands:
         assert command.capability is not None
-        holders = set(_role_keys(command.capability, atlas.bot.config))
+        holders = HOLDERS[command.capability]
         options = some_options(atlas, command.options, people)
         before = await row_counts(atlas)
         for who in [k for k in COMMUNITY if k not in holders] + POWERFUL:
