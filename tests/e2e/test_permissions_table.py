@@ -207,3 +207,48 @@ async def test_everyone_without_the_capability_is_refused_and_holders_pass(
             if (r.content or "").startswith("Only members with the") or r.error:
                 wrong.append(f"/{command.path} by {who} (holds it) did not get past the check: {r!r}")
     assert not wrong, "\n".join(wrong)
+
+
+# Buttons that check a capability themselves (``bot.checks.ensure``): a persistent button answers whoever clicks
+# it on any message that carries it, so the check is the button's, not the message's.
+GATED_BUTTONS: dict[str, Capability] = {
+    "mtr:confirm:1": C.MANAGE_COMMUNITY,
+    "mtr:discard:1": C.MANAGE_COMMUNITY,
+    "cohf:confirm:1": C.MANAGE_COMMUNITY,
+    "cohf:discard:1": C.MANAGE_COMMUNITY,
+    "cohf:retry:1": C.MANAGE_COMMUNITY,
+    "spot:post:1": C.MANAGE_COMMUNITY,
+    "cohort:health:1:n": C.MANAGE_COMMUNITY,
+}
+
+
+async def test_gated_buttons_refuse_everyone_without_the_capability(
+    world: tuple[AtlasHarness, dict[str, Member]],
+) -> None:
+    atlas, people = world
+    wrong: list[str] = []
+    for custom_id, capability in GATED_BUTTONS.items():
+        row = [{"type": 2, "style": 1, "label": "Go", "custom_id": custom_id}]
+        message = atlas.emu._new_message(  # a message of the bot carrying the button
+            atlas.channel("general"),
+            {"content": "", "components": [{"type": 1, "components": row}]},
+            {},
+            flags=0,
+            author=atlas.emu.bot_user,
+        )
+        before = await row_counts(atlas)
+        for who in [k for k in COMMUNITY if k not in HOLDERS[capability]] + POWERFUL:
+            r = await atlas.emu.click(people[who], message, custom_id)
+            if not (r.ephemeral and (r.content or "").startswith("Only members with the")):
+                wrong.append(f"{custom_id} by {who} was not refused: {r!r}")
+        await atlas.settle()
+        if await row_counts(atlas) != before:
+            wrong.append(f"{custom_id}: refusals changed the database")
+        for who in sorted(HOLDERS[capability]):
+            r = await atlas.emu.click(people[who], message, custom_id)
+            if (r.content or "").startswith("Only members with the") or r.error:
+                wrong.append(f"{custom_id} by {who} (holds it) did not get past the check: {r!r}")
+    r = await atlas.emu.slash(people["administrator"], "cohort status", all_cohorts=True)
+    if not (r.ephemeral and (r.content or "").startswith("Only members with the")):
+        wrong.append(f"/cohort status all_cohorts by an administrator was not refused: {r!r}")
+    assert not wrong, "\n".join(wrong)
