@@ -227,25 +227,29 @@ async def test_gated_buttons_refuse_everyone_without_the_capability(
 ) -> None:
     atlas, people = world
     wrong: list[str] = []
-    for custom_id, capability in GATED_BUTTONS.items():
+
+    def carrying(custom_id: str) -> Any:
+        """A fresh message of the bot with the button (a click may edit the message it is on)."""
         row = [{"type": 2, "style": 1, "label": "Go", "custom_id": custom_id}]
-        message = atlas.emu._new_message(  # a message of the bot carrying the button
+        return atlas.emu._new_message(
             atlas.channel("general"),
             {"content": "", "components": [{"type": 1, "components": row}]},
             {},
             flags=0,
             author=atlas.emu.bot_user,
         )
+
+    for custom_id, capability in GATED_BUTTONS.items():
         before = await row_counts(atlas)
         for who in [k for k in COMMUNITY if k not in HOLDERS[capability]] + POWERFUL:
-            r = await atlas.emu.click(people[who], message, custom_id)
+            r = await atlas.emu.click(people[who], carrying(custom_id), custom_id)
             if not (r.ephemeral and (r.content or "").startswith("Only members with the")):
                 wrong.append(f"{custom_id} by {who} was not refused: {r!r}")
         await atlas.settle()
         if await row_counts(atlas) != before:
             wrong.append(f"{custom_id}: refusals changed the database")
         for who in sorted(HOLDERS[capability]):
-            r = await atlas.emu.click(people[who], message, custom_id)
+            r = await atlas.emu.click(people[who], carrying(custom_id), custom_id)
             if (r.content or "").startswith("Only members with the") or r.error:
                 wrong.append(f"{custom_id} by {who} (holds it) did not get past the check: {r!r}")
     r = await atlas.emu.slash(people["administrator"], "cohort status", all_cohorts=True)
