@@ -2,8 +2,10 @@
 
 Commands declare a capability with ``@require(Capability.X)``; who holds it is this table plus the community
 roles, compared by **id** (``bot.community``, resolved once and stored): anyone with Manage Roles can make a role
-named "Maintainer", so a name proves nothing. Server administrators hold every capability so a fresh install is
-never locked out.
+named "Maintainer", so a name proves nothing. Discord permissions grant nothing here, Administrator and the
+server's ownership included: a capability is the community's decision, held through its role. Nobody is locked
+out of a fresh install: the bot makes any missing community role at start-up, and an administrator or the owner
+gives themselves the Maintainer role in Discord like any other role.
 """
 
 from __future__ import annotations
@@ -80,8 +82,6 @@ def member_has(
     """``config`` (``bot.config``): also the roles ``CONFIGURED_POLICY`` turns on."""
     if not isinstance(member, discord.Member):
         return False
-    if member.guild_permissions.administrator or member.guild.owner_id == member.id:
-        return True
     allowed = community.ids_for(_role_keys(capability, config))
     return any(role.id in allowed for role in member.roles)
 

@@ -79,7 +79,7 @@ class CommunityRoles:
         return role.name if role is not None else self.config.name_of(key)
 
     async def wait_known(self, timeout: float = 1.0) -> None:  # noqa: ASYNC109 - a short bound inside a check
-        """On a first start the ids are known once the guild was read; until then only administrators pass."""
+        """On a first start the ids are known once the guild was read; until then no role check passes."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._known.wait(), timeout)
 

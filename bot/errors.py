@@ -92,6 +92,8 @@ def describe_error(error: BaseException) -> ErrorReply:
 
 async def send_ephemeral(interaction: discord.Interaction, content: str) -> None:
     """Reply ephemerally whether or not the interaction was already answered; never raises."""
+    if len(content) > 2000:  # Discord refuses a longer message (50035): a hint quoting long input is cut
+        content = content[:1999] + "…"
     try:
         if interaction.response.is_done():
             await interaction.followup.send(

@@ -63,7 +63,7 @@ class Viewer:
     is_self: bool
     # Onboarded, or holding a community role.
     in_community: bool
-    # Holds the Mentor or Maintainer role (or is a server administrator).
+    # Holds the Mentor or Maintainer role.
     mentor_or_maintainer: bool
 
 

@@ -332,10 +332,10 @@ def _recurrence(raw: str, zone: str, now: datetime, until: datetime | None) -> R
             if ordinal is not None:
                 raise WhenError('Say one day of the month, e.g. "first Monday of the month 18:00".')
             ordinal = _ORDINALS[word]
-        elif (word.isdigit() or word in _NUMBERS) and index + 1 < len(words) and words[index + 1] in _UNITS:
+        elif (_is_number(word) or word in _NUMBERS) and index + 1 < len(words) and words[index + 1] in _UNITS:
             if interval is not None:
                 raise WhenError('Say the repeat once, e.g. "every 2 weeks on Thursday 17:00".')
-            interval = int(word) if word.isdigit() else _NUMBERS[word]
+            interval = int(word) if _is_number(word) else _NUMBERS[word]
         elif word == "other" and index + 1 < len(words) and _INFO.weekday(words[index + 1]) is not None:
             interval = 2  # "every other Monday"
         elif (day := _INFO.weekday(word)) is not None:
@@ -399,16 +399,21 @@ def _rule_time(rest: list[str]) -> time:
     return time(a.hour, a.minute)
 
 
+def _is_number(word: str) -> bool:
+    """ASCII digits only: str.isdigit() also holds for "²", which int() refuses."""
+    return word.isascii() and word.isdigit()
+
+
 def _relative(raw: str, zone: str, now: datetime) -> Once:
     words = raw.lower().replace(",", " ").replace(" and ", " ").split()[1:]  # after "in"
     if not words or len(words) % 2:
         raise WhenError('Say a number and a unit, e.g. "in 2 days" or "in 3 hours".')
     amounts: dict[str, int] = {}
     for count, unit in zip(words[::2], words[1::2], strict=True):
-        if unit not in _UNITS or not (count.isdigit() or count in _NUMBERS):
+        if unit not in _UNITS or not (_is_number(count) or count in _NUMBERS):
             raise WhenError(f'I could not read "{raw}" (try "in 2 days" or "in 3 hours").')
         name = _UNITS[unit]
-        amounts[name] = amounts.get(name, 0) + (int(count) if count.isdigit() else _NUMBERS[count])
+        amounts[name] = amounts.get(name, 0) + (int(count) if _is_number(count) else _NUMBERS[count])
     tz = zone_info(zone)
     try:
         # Days, weeks and months move the local calendar (the clock time stays across DST); hours are exact.

@@ -108,7 +108,8 @@ class AnnounceCog(
             return self.bot.config.community.timezone
         found = timezones.canonical(zone)
         if found is None:
-            raise UserError(f"Unknown time zone {zone!r}: pick one from the list (e.g. Europe/Berlin).")
+            shown = discord.utils.escape_markdown(" ".join(zone.split())[:40])  # a reply holds 2,000 characters
+            raise UserError(f"Unknown time zone “{shown}”: pick one from the list (e.g. Europe/Berlin).")
         return found
 
     def _parse(self, when: str, zone: str, until: str | None) -> when_module.Once | when_module.Recurrence:

@@ -389,7 +389,7 @@ class WeeklyCommands(WeeklySteps):
 
     @staticmethod
     def _id(value: str, what: str) -> int:
-        if not value.isdigit():
+        if not (value.isascii() and value.isdigit()):  # "²" is a digit to isdigit() but not to int()
             raise UserError(f"Pick the {what} from the list.")
         return int(value)
 

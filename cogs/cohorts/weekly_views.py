@@ -31,7 +31,7 @@ def _cog(interaction: discord.Interaction) -> WeeklyCommands:
 
 
 class CheckinButton(
-    ui.DynamicItem[ui.Button], template=r"cohort:ci:(?P<c>\d+):(?P<w>\d+):(?P<s>on_track|behind|blocked)"
+    ui.DynamicItem[ui.Button], template=r"cohort:ci:(?P<c>\d{1,18}):(?P<w>\d{1,4}):(?P<s>on_track|behind|blocked)"
 ):
     def __init__(self, cohort_id: int, week: int, status: str) -> None:
         label, emoji = STATUS_LABELS[status]
@@ -97,7 +97,7 @@ class NoteModal(ui.Modal, title="Checked in. Add a note?"):
         await handle_interaction_error(interaction, error, "check-in note")
 
 
-class MoveButton(ui.DynamicItem[ui.Button], template=r"cohort:move:(?P<c>\d+)"):
+class MoveButton(ui.DynamicItem[ui.Button], template=r"cohort:move:(?P<c>\d{1,18})"):
     def __init__(self, cohort_id: int) -> None:
         super().__init__(
             ui.Button(

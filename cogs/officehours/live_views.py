@@ -29,7 +29,7 @@ def _cog(interaction: discord.Interaction) -> LiveCommands:
     return cog
 
 
-class RatingButton(ui.DynamicItem[ui.Button], template=r"oh:rate:(?P<o>\d+):(?P<r>[1-5])"):
+class RatingButton(ui.DynamicItem[ui.Button], template=r"oh:rate:(?P<o>\d{1,18}):(?P<r>[1-5])"):
     def __init__(self, office_hour_id: int, rating: int) -> None:
         super().__init__(
             ui.Button(
@@ -53,7 +53,7 @@ class RatingButton(ui.DynamicItem[ui.Button], template=r"oh:rate:(?P<o>\d+):(?P<
             await handle_interaction_error(interaction, exc, "office hour rating")
 
 
-class CommentButton(ui.DynamicItem[ui.Button], template=r"oh:cmt:(?P<o>\d+)"):
+class CommentButton(ui.DynamicItem[ui.Button], template=r"oh:cmt:(?P<o>\d{1,18})"):
     def __init__(self, office_hour_id: int) -> None:
         super().__init__(
             ui.Button(

@@ -87,7 +87,7 @@ class AnsweredSelect(ui.DynamicItem[ui.Select], template=r"oh:answered:(?P<id>\d
     async def callback(self, interaction: discord.Interaction) -> None:
         try:
             values = (interaction.data or {}).get("values") or []  # type: ignore[union-attr]
-            ids = [int(v) for v in values if str(v).isdigit()]
+            ids = [int(v) for v in values if str(v).isascii() and str(v).isdigit()]  # not "³": int() refuses it
             await _cog(interaction).mark_answered(interaction, self.office_hour_id, ids)
         except Exception as exc:
             await handle_interaction_error(interaction, exc, "office hours mark answered")

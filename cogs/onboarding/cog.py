@@ -383,10 +383,13 @@ class OnboardingCog(commands.Cog):
         now = self.bot.clock.now()
         suggestions: list[str] | None = None
         try:
-            service.validate_profile(values, self.bot.config.onboarding, now)
-        except AmbiguousTimezone as exc:
-            suggestions = exc.suggestions
-            values = {k: v for k, v in values.items() if k != "timezone"}
+            try:
+                service.validate_profile(values, self.bot.config.onboarding, now)
+            except AmbiguousTimezone as exc:
+                suggestions = exc.suggestions
+                values = {k: v for k, v in values.items() if k != "timezone"}
+                # The zone is picked from a list next; the other fields must still pass before anything is saved.
+                service.validate_profile(values, self.bot.config.onboarding, now)
         except ProfileError as exc:
             await self._refuse_form(interaction, str(exc), typed)
             return

@@ -882,7 +882,10 @@ class QaCog(commands.Cog):
     @app_commands.describe(tag="The forum tag")
     @app_commands.autocomplete(tag=tag_autocomplete)
     async def subscribe(self, interaction: discord.Interaction, tag: str) -> None:
-        forum_tag = self._forum_tags(self.forum(), [tag])[0]
+        picked = self._forum_tags(self.forum(), [tag])
+        if not picked:  # only spaces: no tag name at all
+            raise UserError("Pick a tag from the list to subscribe to.")
+        forum_tag = picked[0]
         async with self.bot.sessions.begin() as session:
             member = await self.member_id(session, interaction.user)
             added = await service.subscribe(

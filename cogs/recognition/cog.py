@@ -167,7 +167,7 @@ class LeaderboardButton(
             await handle_interaction_error(interaction, exc, "leaderboard button")
 
 
-class SpotlightPostButton(discord.ui.DynamicItem[discord.ui.Button], template=r"spot:post:(?P<id>\d+)"):
+class SpotlightPostButton(discord.ui.DynamicItem[discord.ui.Button], template=r"spot:post:(?P<id>\d{1,18})"):
     def __init__(self, spotlight_id: int) -> None:
         super().__init__(
             discord.ui.Button(
