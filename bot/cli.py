@@ -47,8 +47,7 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
         print("error: [bot] guild_id is 0: set it to your server's id in " + args.config, file=sys.stderr)
         return 2
     setup_logging(config.bot.log_level)
-    asyncio.run(run_bot(config, token))
-    return 0
+    return asyncio.run(run_bot(config, token))
 
 
 def _is_relative(revision: str) -> bool:
