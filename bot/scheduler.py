@@ -192,12 +192,22 @@ class Scheduler:
         self._gate.clear()
 
     async def _live_run(self) -> None:
-        await self._gate.wait()
+        # Tracked like a kick, so that ``aclose`` lets a run in progress finish (or cancels it) before the engine
+        # goes, instead of the loop's end cancelling it and APScheduler logging that as a failed job.
+        task = asyncio.current_task()
         try:
+            await self._gate.wait()
+            if task is not None:
+                self._kicks.add(task)
             await self.reminders.recover_stale_claims()
             await self.run_due()
+        except asyncio.CancelledError:
+            log.debug("a scheduled run was cancelled by the shutdown; the next start picks up what is due")
         except Exception:
             log.exception("scheduled run failed; the next poll retries")
+        finally:
+            if task is not None:
+                self._kicks.discard(task)
 
     def start(self) -> None:
         """Start APScheduler: cron triggers for jobs, a poll as a safety net, and a wake per reminder."""
