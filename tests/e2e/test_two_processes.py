@@ -278,7 +278,11 @@ async def test_the_standby_takes_over_when_the_active_process_is_killed(tmp_path
             await emu.wait_ready(timeout=60)
             await active.wait_for("leader lease taken")
             standby = await Bot.start(config, tmp_path / "standby.log")
-            await standby.wait_for("standby: another process is active")
+            # It waits as the standby, or (the rule broken) connects beside the active one.
+            await emu.until(
+                lambda: "standby: another process" in standby.output or live_sessions(emu) > 1, timeout=30
+            )
+            assert live_sessions(emu) == 1, "the standby connected to Discord beside the active process"
             early = [emu.add_member(guild, f"early{i}") for i in range(3)]
             await emu.until(lambda: all(len(emu.dms(m)) == 1 for m in early), timeout=20)
             assert live_sessions(emu) == 1  # the standby never connected to Discord beside the active
