@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import db, ledger
@@ -305,6 +305,44 @@ async def test_the_standby_takes_over_when_the_active_process_is_killed(tmp_path
             if standby is not None:
                 await standby.stop()
     assert "Traceback" not in standby.output, standby.output
+
+
+async def test_the_active_stops_when_its_lease_connection_is_cut(tmp_path: Path, pg_url: str) -> None:
+    async with Emulator() as emu:
+        guild = make_world(emu)
+        config = write_config(tmp_path / "config.toml", emu, guild, pg_url)
+        active = await Bot.start(config, tmp_path / "active.log")
+        standby: Bot | None = None
+        try:
+            await emu.wait_ready(timeout=60)
+            await active.wait_for("leader lease taken")
+            standby = await Bot.start(config, tmp_path / "standby.log")
+            await standby.wait_for("standby: another process is active")
+            # The database ends the active's lease session (a restart, a network cut): its lock is gone with it.
+            engine = db.create_engine(pg_url)
+            try:
+                async with engine.begin() as conn:
+                    cut = await conn.scalar(
+                        text(
+                            "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' "
+                            "AND granted AND pid <> pg_backend_pid()"
+                        )
+                    )
+            finally:
+                await engine.dispose()
+            assert cut == 1
+            # The active stops (status 1: its supervisor restarts it as a standby); the standby takes over.
+            assert await asyncio.wait_for(active.proc.wait(), 30) == 1
+            assert "lost the leader lease" in active.output
+            await standby.wait_for("this standby takes over")
+            await emu.until(lambda: live_sessions(emu) == 1, timeout=60)
+            member = emu.add_member(guild, "after")
+            await emu.until(lambda: len(emu.dms(member)) == 1, timeout=30)
+            assert await standby.stop() == 0
+        finally:
+            await active.stop()
+            if standby is not None:
+                await standby.stop()
 
 
 def world_on_shard(emu: Emulator, shard_id: int, shard_count: int = 2) -> Guild:
