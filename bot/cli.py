@@ -323,6 +323,13 @@ def cmd_copy_db(args: argparse.Namespace, _config: Config | None) -> int:
     except copydb.CopyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except copydb.Unreachable as exc:
+        failure = explain(exc.__cause__ or exc, database_url=exc.url)
+        if failure is None or args.debug:
+            raise
+        message = failure.message.replace("[database] url", f"the {exc.side} URL")
+        print(f"error: the {exc.side} database: {message}", file=sys.stderr)
+        return failure.status
     print(
         f"copied {result.total:,} row(s) in {len(result.counts)} table(s) into {dst}; row counts verified on "
         f"both sides; {result.search_documents:,} question(s) indexed for search. Point [database] url at it."

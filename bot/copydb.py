@@ -50,6 +50,30 @@ class CopyError(Exception):
     """The copy failed or did not verify; the message says what happened and what state each side is in."""
 
 
+class Unreachable(Exception):
+    """One side could not be opened; ``side`` says which (the cause says why)."""
+
+    def __init__(self, side: str, url: str) -> None:
+        super().__init__(f"the {side} database cannot be opened")
+        self.side, self.url = side, url
+
+
+async def _probe(url: str, side: str) -> None:
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        if side == "source":
+            raise SetupError(f"the source database {path} does not exist")
+        return  # a new SQLite destination file is created by the migration
+    engine = db.create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        raise Unreachable(side, url) from exc
+    finally:
+        await engine.dispose()
+
+
 def tables() -> list[Table]:
     """Every mapped table that holds facts (not ``DERIVED_TABLES``), parents before children."""
     import models
@@ -70,9 +94,8 @@ async def _counts(conn: AsyncConnection, names: list[Table]) -> dict[str, int]:
 
 async def _check_revisions(src_url: str, dst_url: str) -> None:
     head = db.head_revision()
-    path = sqlite_file(src_url)
-    if path is not None and not path.exists():
-        raise SetupError(f"the source database {path} does not exist")
+    await _probe(src_url, "source")
+    await _probe(dst_url, "destination")
     src = await db.known_revision_at(src_url)
     if src != head:
         raise SetupError(
@@ -105,7 +128,9 @@ async def copy_database(
                 present = {name: n for name, n in (await _counts(target, order)).items() if n}
                 await target.rollback()  # end the reads' transaction: the copy's own begins below
                 if present:
-                    listed = ", ".join(f"{name} ({n:,})" for name, n in sorted(present.items()))
+                    names = [f"{name} ({n:,})" for name, n in sorted(present.items())]
+                    more = f" and {len(names) - 5} more table(s)" if len(names) > 5 else ""
+                    listed = ", ".join(names[:5]) + more
                     raise SetupError(
                         f"the destination database is not empty: {listed}; copy-db only fills an empty database "
                         "(create a new one, or drop and recreate it)"

@@ -199,3 +199,15 @@ async def test_copy_db_refuses_an_unmigrated_source_and_the_same_database(tmp_pa
         await copydb.copy_database(old, f"sqlite+aiosqlite:///{tmp_path / 'b.db'}")
     with pytest.raises(SetupError, match="the source and destination are the same database"):
         await copydb.copy_database(old, f"sqlite+aiosqlite:///{tmp_path / 'x' / '..' / 'old.db'}")
+
+
+async def test_copy_db_says_which_side_cannot_be_reached(tmp_path: Path) -> None:
+    src = f"sqlite+aiosqlite:///{tmp_path / 'source.db'}"
+    await db.upgrade(src)
+    code, out = await _cli(src, "postgresql+asyncpg://atlas:secret@127.0.0.1:1/atlas")
+    assert code == 1, out
+    assert out.splitlines()[-1].startswith(
+        "error: the destination database: cannot connect to the database server "
+        "postgresql+asyncpg://atlas:***@127.0.0.1:1/atlas"
+    ), out
+    assert "secret" not in out and "Traceback" not in out
