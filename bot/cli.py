@@ -1,5 +1,5 @@
 """The ``atlas-bot`` command (also ``python -m bot``): run, migrate, sync, check, setup, ledger-rebuild,
-search-rebuild, export-kb, sandbox."""
+search-rebuild, export-kb, copy-db, sandbox."""
 
 from __future__ import annotations
 
@@ -48,8 +48,7 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
         print("error: [bot] guild_id is 0: set it to your server's id in " + args.config, file=sys.stderr)
         return 2
     setup_logging(config.bot.log_level)
-    asyncio.run(run_bot(config, token))
-    return 0
+    return asyncio.run(run_bot(config, token))
 
 
 def _is_relative(revision: str) -> bool:
@@ -380,6 +379,35 @@ def cmd_export_kb(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_copy_db(args: argparse.Namespace, _config: Config | None) -> int:
+    """Every table from SRC_URL into the empty DST_URL (bot/copydb.py), counts verified."""
+    from bot import copydb
+
+    def progress(table: str, done: int, total: int) -> None:
+        if done == total:
+            print(f"  {table}: {total:,} row(s)", file=sys.stderr)
+
+    src, dst = copydb.label(args.src_url), copydb.label(args.dst_url)
+    print(f"copying {src} into {dst} (stop the bot first)...", file=sys.stderr)
+    try:
+        result = asyncio.run(copydb.copy_database(args.src_url, args.dst_url, progress=progress))
+    except copydb.CopyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except copydb.Unreachable as exc:
+        failure = explain(exc.__cause__ or exc, database_url=exc.url)
+        if failure is None or args.debug:
+            raise
+        message = failure.message.replace("[database] url", f"the {exc.side} URL")
+        print(f"error: the {exc.side} database: {message}", file=sys.stderr)
+        return failure.status
+    print(
+        f"copied {result.total:,} row(s) in {len(result.counts)} table(s) into {dst}; row counts verified on "
+        f"both sides; {result.search_documents:,} question(s) indexed for search. Point [database] url at it."
+    )
+    return 0
+
+
 def cmd_sandbox(args: argparse.Namespace, _config: Config | None) -> int:
     from bot.sandbox import main as sandbox_main
 
@@ -428,6 +456,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("search-rebuild", "rebuild the Q&A full-text search index from questions and answers", cmd_search_rebuild)
     k = add("export-kb", "write solved Q&A questions as Markdown pages, ready to publish", cmd_export_kb)
     k.add_argument("directory", help="folder for the pages (created when missing; same-named pages are replaced)")
+    c = add(
+        "copy-db",
+        "copy every table into an empty database (e.g. SQLite to PostgreSQL), verifying the counts",
+        cmd_copy_db,
+    )
+    c.add_argument("src_url", help="the database to copy (only read), e.g. sqlite+aiosqlite:///atlas.db")
+    c.add_argument("dst_url", help="an empty database, e.g. postgresql+asyncpg://atlas:PASSWORD@host/atlas")
     s = add("sandbox", "try the bot offline against a local Discord emulator", cmd_sandbox)
     s.add_argument("--script", type=Path, help="replay a scenario file instead of prompting")
     s.add_argument("--demo", action="store_true", help="replay the shipped demo of a community's first weeks")
@@ -457,6 +492,8 @@ def main(argv: list[str] | None = None) -> int:
         if not Path(args.config).exists():
             args.config = None  # the sandbox runs on defaults when there is no config file
         return _guarded(lambda: args.func(args, None), debug=args.debug, database_url=args.database or "")
+    if args.command == "copy-db":  # both databases are named on the command line: no config needed
+        return _guarded(lambda: args.func(args, None), debug=args.debug, database_url=args.src_url)
     config = _config(args.config)
     return _guarded(
         lambda: args.func(args, config),

@@ -106,6 +106,21 @@ class BotSection(Section):
     auto_migrate: bool = True
     # Shown in error messages and embeds.
     name: str = Field("Atlas", min_length=1, max_length=32)
+    # Sharding (README "Running two processes / sharding"): this process is shard shard_id of shard_count, and
+    # its guild must be on it, the shard Discord sends the guild to: (guild_id >> 22) % shard_count.
+    shard_id: int = Field(0, ge=0)
+    shard_count: int = Field(1, ge=1, le=1024)
+
+    @rule("shard_id", "shard_count", "guild_id")
+    def _shard(self) -> str | None:
+        if self.shard_id >= self.shard_count:
+            return f"shard_id {self.shard_id} must be below shard_count {self.shard_count} (shards count from 0)"
+        if self.shard_count > 1 and self.guild_id and (self.guild_id >> 22) % self.shard_count != self.shard_id:
+            return (
+                f"guild {self.guild_id} is on shard {(self.guild_id >> 22) % self.shard_count} of "
+                f"{self.shard_count}, not shard_id {self.shard_id}: Discord sends a guild's events to that shard"
+            )
+        return None
 
     @field_validator("cogs")
     @classmethod

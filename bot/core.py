@@ -68,6 +68,9 @@ class AtlasBot(commands.Bot):
         **client_options: Any,
     ) -> None:
         silence_voice_warnings()
+        if config.bot.shard_count > 1:  # IDENTIFY with [shard_id, shard_count]: Discord sends this shard's guilds
+            shard = {"shard_id": config.bot.shard_id, "shard_count": config.bot.shard_count}
+            client_options = {**shard, **client_options}
         super().__init__(
             # No prefix commands: everything is a slash command (on_message below never parses messages).
             command_prefix=(),
@@ -98,6 +101,9 @@ class AtlasBot(commands.Bot):
             stale_claim=timedelta(seconds=config.reminders.stale_claim_seconds),
         )
         self.scheduler = Scheduler(sessionmaker, clock, self.reminders, poll_seconds=config.reminders.poll_seconds)
+        if config.bot.shard_count > 1:  # other shards' processes share the database: this guild's work only
+            self.reminders.guild_ids = frozenset({config.bot.guild_id})
+            self.scheduler.scope = str(config.bot.guild_id)
         self.member_sync = MemberSync(self)
         self.cooldowns = Cooldowns(clock)
         self.last_sync_happened: bool | None = None

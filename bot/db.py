@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError as AlembicCommandError
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy import event
+from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -188,9 +191,35 @@ def _run_downgrade(url: str, revision: str) -> None:
 
 async def upgrade(url: str, revision: str = "head") -> None:
     """Apply migrations. Alembic's async env runs its own event loop, so it goes to a worker thread."""
-    before = await known_revision_at(url)
-    await asyncio.to_thread(_run_upgrade, url, revision)
-    await _log_migrated(url, before)
+    async with _migration_lock(url):
+        before = await known_revision_at(url)
+        await asyncio.to_thread(_run_upgrade, url, revision)
+        await _log_migrated(url, before)
+
+
+# pg_advisory_lock key: processes starting together on one PostgreSQL database (shards) migrate one at a time.
+_MIGRATION_LOCK = 0x41544C41534D4947  # "ATLASMIG"
+
+
+@contextlib.asynccontextmanager
+async def _migration_lock(url: str) -> AsyncIterator[None]:
+    """On PostgreSQL, hold an advisory lock while migrating: the second process waits, then finds the schema
+    current (two concurrent upgrades would both try to create the same tables)."""
+    if not url.startswith("postgresql"):
+        yield
+        return
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(sql_text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK})
+            await conn.commit()
+            try:
+                yield
+            finally:
+                await conn.execute(sql_text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK})
+                await conn.commit()
+    finally:
+        await engine.dispose()
 
 
 async def downgrade(url: str, revision: str) -> None:

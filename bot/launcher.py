@@ -12,6 +12,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.core import AtlasBot
 from bot.discord_seam import point_discord_at
+from bot.lease import Lease, lease_key
 
 log = logging.getLogger(__name__)
 
@@ -39,23 +40,38 @@ def make_bot(config: Config, *, clock: Clock | None = None, start_scheduler: boo
     )
 
 
-async def run_bot(config: Config, token: str) -> None:
+async def run_bot(config: Config, token: str) -> int:
+    """Run until SIGINT/SIGTERM (0), or until the leader lease is lost (1: restart as a standby)."""
     bot = make_bot(config)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):  # not on Windows
             loop.add_signal_handler(sig, stop.set)
+    # PostgreSQL: one active process per guild and shard, the others wait as standbys (bot/lease.py).
+    lease = None
+    if bot.engine.dialect.name == "postgresql":
+        lease = Lease(bot.engine, lease_key(config.bot.guild_id, config.bot.shard_id))
+    status = 0
     try:
+        if lease is not None and not await lease.acquire(stop):
+            log.info("shutting down")
+            return 0
         async with bot:
             runner = asyncio.create_task(bot.start(token))
             stopper = asyncio.create_task(stop.wait())
-            done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            if stopper in done:
+            lost = asyncio.create_task(lease.lost() if lease is not None else asyncio.Event().wait())
+            done, _ = await asyncio.wait({runner, stopper, lost}, return_when=asyncio.FIRST_COMPLETED)
+            if stopper in done or lost in done:
+                status = 1 if lost in done else 0
                 log.info("shutting down")
                 await bot.close()
             stopper.cancel()
+            lost.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await runner  # re-raises a login or connection error
     finally:
+        if lease is not None:
+            await lease.release()
         await bot.engine.dispose()
+    return status

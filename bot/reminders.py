@@ -277,6 +277,12 @@ class Reminders:
         self._last_digest: dict[str, datetime] = {}  # clock time each digest kind last claimed a batch
         self.claim_statements = 0  # claim UPDATEs issued, for tests and benchmarks
         self._stopped = False
+        # Sharded (several processes on one database, each connected to its own guilds): only these guilds'
+        # reminders are this process's to claim; the others' handlers would not find the guild. None: all.
+        self.guild_ids: frozenset[int] | None = None
+
+    def _mine(self) -> list[Any]:
+        return [] if self.guild_ids is None else [Reminder.guild_id.in_(sorted(self.guild_ids))]
 
     def register(self, kind: ReminderKind) -> None:
         if kind.name in self._kinds:
@@ -357,7 +363,10 @@ class Reminders:
     async def next_due(self) -> datetime | None:
         async with self._sessions() as session:
             return await session.scalar(
-                select(Reminder.due_at).where(Reminder.state == PENDING).order_by(Reminder.due_at).limit(1)
+                select(Reminder.due_at)
+                .where(Reminder.state == PENDING, *self._mine())
+                .order_by(Reminder.due_at)
+                .limit(1)
             )
 
     def stop(self) -> None:
@@ -526,7 +535,7 @@ class Reminders:
     async def _has_due(self, at: datetime, kinds: Collection[str] = (), skip: Collection[str] = ()) -> bool:
         """Whether a reminder is due (of ``kinds`` if given, not of ``skip``): a read, so that a pass that finds
         nothing due issues no claim (on SQLite an UPDATE takes the write lock even when it matches nothing)."""
-        look = select(Reminder.id).where(Reminder.state == PENDING, Reminder.due_at <= at)
+        look = select(Reminder.id).where(Reminder.state == PENDING, Reminder.due_at <= at, *self._mine())
         if kinds:
             look = look.where(Reminder.kind.in_(kinds))
         if skip:
@@ -544,7 +553,7 @@ class Reminders:
             return False
         due = (
             select(Reminder.id)
-            .where(Reminder.state == PENDING, Reminder.due_at <= at, Reminder.kind == kind.name)
+            .where(Reminder.state == PENDING, Reminder.due_at <= at, Reminder.kind == kind.name, *self._mine())
             .limit(kind.batch_size)
             .subquery()
         )
@@ -560,7 +569,7 @@ class Reminders:
         self, at: datetime, limit: int, *, kinds: Collection[str] = (), skip: Collection[str] = ()
     ) -> list[Reminder]:
         """Claim up to ``limit`` due reminders with one statement (of ``kinds`` if given, not of ``skip``)."""
-        pick = select(Reminder.id).where(Reminder.state == PENDING, Reminder.due_at <= at)
+        pick = select(Reminder.id).where(Reminder.state == PENDING, Reminder.due_at <= at, *self._mine())
         if kinds:
             pick = pick.where(Reminder.kind.in_(kinds))
         if skip:

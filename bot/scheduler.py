@@ -88,6 +88,9 @@ class Scheduler:
         self._dispatcher: asyncio.Task[None] | None = None
         self._gate = asyncio.Event()
         reminders.on_scheduled = self._wake_at
+        # Sharded: each process runs its own guild's jobs, so a job's period is claimed per scope (the guild id)
+        # in ``job_runs``; "" (one process, or an active and its standby) keeps the plain job names.
+        self.scope = ""
 
     def add_job(self, job: Job) -> None:
         if job.name in self.jobs:
@@ -109,13 +112,18 @@ class Scheduler:
         sent = await self.reminders.run_due(now)
         return fired, sent
 
+    def run_key(self, name: str) -> str:
+        """The job's row in ``job_runs``."""
+        return f"{name}@{self.scope}" if self.scope else name
+
     async def _run_job_if_due(self, job: Job, now: datetime) -> JobOutcome | None:
+        key = self.run_key(job.name)
         async with self._sessions.begin() as session:
-            run = await session.get(JobRun, job.name)
+            run = await session.get(JobRun, key)
             if run is None:
                 # First sight of a job: arm it from now rather than firing for all of history.
                 # (INSERT ... ON CONFLICT DO NOTHING: two processes starting together both arm it, once.)
-                stmt = dialect_insert(session, JobRun).values(name=job.name, last_fire_at=now)
+                stmt = dialect_insert(session, JobRun).values(name=key, last_fire_at=now)
                 await session.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
                 return None
             previous = run.last_fire_at
@@ -126,7 +134,7 @@ class Scheduler:
             # only one fires the period, and a crash mid-job does not make the next start repeat it.
             claimed = await session.execute(
                 update(JobRun)
-                .where(JobRun.name == job.name, JobRun.last_fire_at == previous)
+                .where(JobRun.name == key, JobRun.last_fire_at == previous)
                 .values(last_fire_at=fire_at)
             )
             if claimed.rowcount != 1:
@@ -135,14 +143,14 @@ class Scheduler:
             await job.func(now)
         except NotYet as exc:
             log.info("recurring job %s waits: %s; the next run retries it", job.name, exc)
-            await self._record(job.name, now, repr(exc), rewind_to=previous)
+            await self._record(key, now, repr(exc), rewind_to=previous)
             return JobOutcome(job.name, fire_at, ok=False, error=repr(exc))
         except Exception as exc:
             log.exception("recurring job %s failed at %s; the next run retries it", job.name, fire_at.isoformat())
             # Give the period back: jobs are idempotent, so a retry on the next poll beats a skipped period.
-            await self._record(job.name, now, repr(exc), rewind_to=previous)
+            await self._record(key, now, repr(exc), rewind_to=previous)
             return JobOutcome(job.name, fire_at, ok=False, error=repr(exc))
-        await self._record(job.name, now, None)
+        await self._record(key, now, None)
         return JobOutcome(job.name, fire_at, ok=True)
 
     async def _record(
@@ -161,7 +169,7 @@ class Scheduler:
         runs = await self.job_runs()
         times = [t for t in [await self.reminders.next_due()] if t is not None]
         for job in self.jobs.values():
-            run = runs.get(job.name)
+            run = runs.get(self.run_key(job.name))
             if run is not None:
                 fire = job.trigger().get_next_fire_time(None, run.last_fire_at + timedelta(microseconds=1))
                 if fire is not None:
@@ -184,12 +192,22 @@ class Scheduler:
         self._gate.clear()
 
     async def _live_run(self) -> None:
-        await self._gate.wait()
+        # Tracked like a kick, so that ``aclose`` lets a run in progress finish (or cancels it) before the engine
+        # goes, instead of the loop's end cancelling it and APScheduler logging that as a failed job.
+        task = asyncio.current_task()
         try:
+            await self._gate.wait()
+            if task is not None:
+                self._kicks.add(task)
             await self.reminders.recover_stale_claims()
             await self.run_due()
+        except asyncio.CancelledError:
+            log.debug("a scheduled run was cancelled by the shutdown; the next start picks up what is due")
         except Exception:
             log.exception("scheduled run failed; the next poll retries")
+        finally:
+            if task is not None:
+                self._kicks.discard(task)
 
     def start(self) -> None:
         """Start APScheduler: cron triggers for jobs, a poll as a safety net, and a wake per reminder."""

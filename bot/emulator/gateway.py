@@ -237,7 +237,10 @@ class GatewaySession:
             # Discord closes the connection with 4014 when a privileged intent is not enabled in the portal.
             await self.ws.close(code=4014, message=b"Disallowed intent(s).")
             return
-        guilds = list(emu.guilds.values())
+        # A sharded IDENTIFY ("shard": [shard_id, num_shards]) gets the guilds on that shard only:
+        # "(guild_id >> 22) % num_shards == shard_id" (Gateway, "Sharding"), and READY echoes the pair.
+        shard_id, num_shards = (int(x) for x in (d.get("shard") or [0, 1]))
+        guilds = [g for g in emu.guilds.values() if (g.id >> 22) % num_shards == shard_id]
         await self._send(
             OP_DISPATCH,
             {
@@ -246,7 +249,7 @@ class GatewaySession:
                 "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
                 "session_id": self.session_id,
                 "resume_gateway_url": emu.gateway_url,
-                "shard": [0, 1],
+                "shard": [shard_id, num_shards],
                 "application": {"id": str(emu.application_id), "flags": emu.app_flags},
                 "private_channels": [],
                 "relationships": [],

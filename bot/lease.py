@@ -1,0 +1,111 @@
+"""The leader lease: of several ``atlas-bot run`` processes for one guild (and shard) on one PostgreSQL database,
+one is active and the others wait as standbys, taking over when it dies.
+
+Two connected processes would both answer every interaction (Discord sends each event to every session of the
+shard) and race to send every greeting. So a process takes a **session-level advisory lock** on its own
+connection before it connects to Discord, and the others wait for it (``pg_try_advisory_lock``, tried every few
+seconds). PostgreSQL releases the lock the moment the holder's connection ends: a process that exits, crashes or
+is SIGKILLed loses it with its socket, and a standby takes over within one retry interval. Reminders and job
+periods live in the database (claimed atomically), so the new active sends what fell due meanwhile, once;
+members who joined while no process was connected are found by the member sync that follows every READY.
+
+The active checks its lease connection every few seconds. If that connection is lost (a database restart, a
+network cut), PostgreSQL has dropped the lock and a standby may already be active: this process stops at once
+and exits with status 1, so its supervisor restarts it as a standby, rather than risk two active processes.
+
+SQLite has no lease: a SQLite file serves one process (README: "Running two processes / sharding").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+log = logging.getLogger(__name__)
+
+
+def lease_key(guild_id: int, shard_id: int = 0) -> int:
+    """The advisory lock's 64-bit key for a guild and shard: shards of one application do not exclude each
+    other, two processes for the same guild and shard do."""
+    digest = hashlib.sha256(f"atlas-leader:{guild_id}:{shard_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class Lease:
+    def __init__(self, engine: AsyncEngine, key: int, *, retry: float = 2.0, check: float = 2.0) -> None:
+        self.engine = engine
+        self.key = key
+        self.retry = retry  # seconds between a standby's tries
+        self.check = check  # seconds between the active's checks of its lease connection
+        self._conn: AsyncConnection | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._conn is not None
+
+    async def _try(self) -> bool:
+        if self._conn is None:
+            self._conn = await self.engine.connect()
+        got = (await self._conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": self.key})).scalar()
+        await self._conn.commit()  # a session-level lock outlives the transaction: none is left open
+        return bool(got)
+
+    async def acquire(self, stop: asyncio.Event) -> bool:
+        """Wait until this process holds the lease (True), or until ``stop`` is set (False)."""
+        said = False
+        while not stop.is_set():
+            try:
+                if await self._try():
+                    log.info(
+                        "the active process is gone: this standby takes over" if said else "leader lease taken"
+                    )
+                    return True
+            except Exception as exc:  # the database is unreachable for now: a standby keeps waiting
+                log.warning("leader lease: cannot reach the database (%s); trying again", type(exc).__name__)
+                await self._drop()
+            if not said:
+                log.info(
+                    "standby: another process is active for this guild and shard; taking over when it stops "
+                    "(checking every %g s)",
+                    self.retry,
+                )
+                said = True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.retry)
+        await self._drop()
+        return False
+
+    async def lost(self) -> None:
+        """Return when the lease connection fails (the lock is then gone with it)."""
+        assert self._conn is not None, "acquire() first"
+        while True:
+            await asyncio.sleep(self.check)
+            try:
+                await self._conn.execute(text("SELECT 1"))
+                await self._conn.commit()
+            except Exception as exc:
+                log.error(
+                    "lost the leader lease (its database connection failed: %s): stopping, so that a standby "
+                    "takes over; restart this process and it waits as the standby",
+                    type(exc).__name__,
+                )
+                self._conn = None
+                return
+
+    async def _drop(self) -> None:
+        # Invalidated, not returned to the pool: the PostgreSQL session ends, and any lock it held with it.
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.invalidate()
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    async def release(self) -> None:
+        """Give the lease up (a clean shutdown): a standby takes over at its next try."""
+        await self._drop()

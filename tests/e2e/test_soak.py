@@ -1,0 +1,39 @@
+"""The soak benchmark's short form (bench/soak_bench.py): a 10,000-member server under a steady mix of commands,
+joins, clicks and due reminders for 40 seconds, then a drain. Asserted: all the work done (every interaction
+answered without error, every joiner greeted once, every reminder sent once, nothing failed or left) and no
+growing backlog. Never a timing: the figures are printed for the log, the full run's are in bench/README.md."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+from bench.soak_bench import run_soak, summary
+
+
+def growing(values: list[int], slack: int) -> bool:
+    """A backlog that rises at every one of the last samples and ends above ``slack``: work arriving faster than
+    the bot does it. A backlog that comes and goes (reminders falling due in bursts) is not."""
+    tail = values[-4:]
+    return len(tail) == 4 and all(b > a for a, b in itertools.pairwise(tail)) and tail[-1] > slack
+
+
+def test_growing_is_a_sustained_rise() -> None:
+    assert growing([0, 2, 5, 9, 14, 30], slack=10)
+    assert not growing([0, 2, 5, 9, 3, 30], slack=10)
+    assert not growing([0, 1, 2, 3, 4, 5], slack=10)
+
+
+async def test_soak_short_form_does_all_the_work_without_a_growing_backlog(tmp_path: Path) -> None:
+    lines: list[str] = []
+    report = await run_soak(
+        members=10_000, seconds=40, sample=5, workdir=tmp_path, drain=60, say=lines.append, seed=15
+    )
+    print("\n".join(lines), summary(report), sep="\n")
+    assert report.ops["command"] and report.ops["join"] and report.ops["click"] and report.ops["reminder"]
+    assert report.errors == []
+    assert len(report.latencies) == report.ops["command"] + report.ops["click"]
+    assert report.joined and report.not_greeted == 0 and report.greeted_twice == 0
+    assert report.scheduled == report.ops["reminder"] == report.sent_once
+    assert report.sent_twice == report.failed == report.left_due == 0
+    assert not growing([s.due for s in report.samples], slack=4 * 5 * 2)  # two samples' worth of reminders
