@@ -53,6 +53,8 @@ EXPECTED: dict[str, Capability] = {
     "officehours schedule": C.HOST_OFFICE_HOURS,
     "officehours start": C.HOST_OFFICE_HOURS,
     "queue next": C.HOST_OFFICE_HOURS,
+    "setup apply": C.MANAGE_COMMUNITY,
+    "setup plan": C.MANAGE_COMMUNITY,
     "spotlight add": C.MANAGE_COMMUNITY,
     "spotlight note": C.MANAGE_COMMUNITY,
     "spotlight preview": C.MANAGE_COMMUNITY,
