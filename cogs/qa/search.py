@@ -168,6 +168,13 @@ def parse_query(raw: str) -> Query:
     return Query(tuple(tuple(g) for g in (kept or groups)), tuple(excluded), exact)
 
 
+def stop_words_only(query: Query) -> bool:
+    """Whether every word to find is a stop word (so nearly every question matches), with nothing excluded."""
+    return not query.excluded and all(
+        not t.prefix and all(w in _STOPWORDS for w in t.words) for g in query.groups for t in g
+    )
+
+
 def similar_words(value: str) -> list[str]:
     """The words of a new question worth matching against solved ones: distinct, not stop words, in order."""
     seen: dict[str, None] = {}
@@ -415,10 +422,13 @@ async def _search_sqlite(
     params["pool"] = pool = max(POOL, 4 * wanted)
     if parsed.exact:
         params["phrase"] = '^"' + " ".join(parsed.exact) + '"'
-    result = await _sqlite_read(session, _sqlite_statement(parsed, filters, "pool"), params)
+    common = stop_words_only(parsed)
+    statement = _sqlite_statement(parsed, filters, "common" if common else "pool")
+    result = await _sqlite_read(session, statement, params)
     matches, floor = result[0][0], result[0][1]
-    # Every match was ranked and filtered (no more than the pool, none left out by the window): nothing more.
-    full = matches <= pool and (cap <= 0 or matches <= cap)
+    # Every match was ranked and filtered (no more than the pool, none left out by the window; or the newest
+    # matches, unranked, filters joined): nothing more.
+    full = common or (matches <= pool and (cap <= 0 or matches <= cap))
     for bound in (floor, None) if floor is not None else (None,):
         if full or sum(1 for r in result if r[2] is not None and not r[9]) >= wanted:
             break
@@ -444,7 +454,7 @@ async def _search_sqlite(
         # Rare: an exact title the ranked page lacks (outside the window, or ranked low).
         exact_ids |= missing
         sql = (
-            f"SELECT q.id, q.thread_id, q.title, q.state, q.answer_count, {_BM25}, "
+            f"SELECT q.id, q.thread_id, q.title, q.state, q.answer_count, {'-1.0' if common else _BM25}, "
             f"snippet(qa_search, 1, {_MARKS}), snippet(qa_search, 2, {_MARKS}) FROM qa_search "
             "CROSS JOIN qa_questions q ON q.id = qa_search.rowid WHERE qa_search MATCH :match "
             f"AND +qa_search.rowid IN ({', '.join(str(i) for i in missing)}) "
@@ -470,7 +480,27 @@ def _sqlite_statement(parsed: Query, filters: str, mode: str) -> str:
     page's snippets, from a second FTS5 cursor. Each row: matches,
     floor, id, thread_id, title, state, answer_count, rank, exact candidate, outside the page, body snippet,
     answers snippet; one row of NULLs after the first two when nothing is found."""
-    if mode == "pool":
+    if mode == "common":
+        # Words that are in most questions (stop words alone): no bm25, whose idf pass alone would walk the
+        # word's whole doclist (every question), to give scores that say nothing (FTS5 clamps the idf of a
+        # word in more than half the documents to 1e-6). ``m``: the newest titles with the words (title over
+        # body, as bm25's weights put it), then the newest other matches; filters joined, the rank -1 or 0.
+        m = (
+            "SELECT q.id, q.thread_id, q.title, q.state, q.answer_count, -1.0 AS r FROM qa_search_titles "
+            "CROSS JOIN qa_questions q ON q.id = qa_search_titles.rowid WHERE qa_search_titles MATCH :match"
+            + filters
+            + " ORDER BY qa_search_titles.rowid DESC LIMIT :wanted"
+        )
+        floor = "NULL"
+        page = (
+            "SELECT * FROM m UNION ALL SELECT * FROM (SELECT q.id, q.thread_id, q.title, q.state, q.answer_count, "
+            "0.0 AS r FROM qa_search CROSS JOIN qa_questions q ON q.id = qa_search.rowid "
+            "WHERE qa_search MATCH :match AND +qa_search.rowid NOT IN (SELECT id FROM m)" + filters
+            # The LIMIT, evaluated once, skips the walk when the titles filled the page (a condition in the
+            # WHERE would be checked on every row of the doclist).
+            + " ORDER BY qa_search.rowid DESC LIMIT max(0, :wanted - (SELECT count(*) FROM m)))"
+        )
+    elif mode == "pool":
         m = (
             f"SELECT rowid AS id, {_BM25} AS r FROM qa_search WHERE qa_search MATCH :match "
             "ORDER BY rowid DESC LIMIT :cap1"
