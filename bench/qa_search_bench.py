@@ -4,6 +4,7 @@
     .venv/bin/python -m bench.qa_search_bench --backend postgres   # needs ATLAS_TEST_POSTGRES_URL (or --pg-url)
     .venv/bin/python -m bench.qa_search_bench --big                # 1,000,000 questions (3,000,000 answers)
     # --questions N  --runs 20 (passes over the query set)  --like-runs 1  --keep DIR (reuse generated data)
+    # --keep-index (and its index)  --baseline REV (that revision's search code timed beside this one's)
 
 Generates questions and answers from a Zipf-distributed vocabulary (common English words at the head, the
 community's terms spread from common to rare, a long synthetic tail), bulk-loads them into a database migrated
@@ -364,7 +365,9 @@ async def per_query(url: str, baseline: ModuleType | None) -> list[tuple[str, fl
     return out
 
 
-async def prepare(url: str, n: int, backend: str, path: Path | None) -> float:
+async def prepare(url: str, n: int, backend: str, path: Path | None, reindex: bool = True) -> float:
+    """Load ``n`` questions unless they are there, then (re)build the index; returns its build time (0 when a
+    loaded index was kept: ``reindex`` off)."""
     await db.upgrade(url)
     engine = db.create_engine(url)
     try:
@@ -383,6 +386,10 @@ async def prepare(url: str, n: int, backend: str, path: Path | None) -> float:
             await load_postgres(url, n)
     engine = db.create_engine(url)
     try:
+        if have == n and not reindex:
+            async with engine.connect() as conn:
+                if (await conn.execute(text("SELECT count(*) FROM qa_search"))).scalar_one() == n:
+                    return 0.0
         start = time.perf_counter()
         async with db.create_sessionmaker(engine).begin() as s:
             indexed = await search.rebuild(s)
@@ -413,7 +420,7 @@ async def run(args: argparse.Namespace) -> None:
             if not admin:
                 raise SystemExit("PostgreSQL: set ATLAS_TEST_POSTGRES_URL or --pg-url (scripts/with-postgres.sh)")
             url, path = await _pg_database(admin, n), None
-        build = await prepare(url, n, backend, path)
+        build = await prepare(url, n, backend, path, not args.keep_index)
         baseline = baseline_module(args.baseline) if args.baseline else None
         figures = await measure(url, args.runs, args.like_runs, baseline)
         print(
@@ -454,6 +461,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20, help="passes over the query set")
     parser.add_argument("--like-runs", type=int, default=1, help="passes of the LIKE scan (slow)")
     parser.add_argument("--keep", default="", help="folder for the SQLite file, reused when it exists")
+    parser.add_argument("--keep-index", action="store_true", help="with --keep: reuse the built index too")
     parser.add_argument("--per-query", action="store_true", help="also print each query's median")
     parser.add_argument(
         "--baseline", default="", help="a git revision whose cogs/qa/search.py is timed beside this (old vs new)"
