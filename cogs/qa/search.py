@@ -22,9 +22,13 @@ better: minus bm25 on SQLite, ts_rank_cd on PostgreSQL, not comparable between t
 microseconds per matching question, so a broad query (a common word matching tens of thousands) ranks only its
 newest ``RANK_CAP`` matches: the latency stays flat as the knowledge base grows (bench/README.md), and a member
 narrows a broad search with another word. Filters (tag, solved) that leave the page short make it rank every
-match. A search is one SQL statement (ranked window, filters, exact-title candidates, snippets), a second only
-in those rarer cases: each statement is a trip through the driver, and on SQLite each FTS5 cursor a walk of the
-query's doclists (bm25 also walks each phrase's whole doclist once per statement, for its idf).
+match. Stop words alone (in nearly every question) are not scored on SQLite: bm25 would first walk the word's
+whole doclist for an idf FTS5 then clamps to nothing; titles with the words come first, newest first, then the
+other matches (PostgreSQL's english configuration finds nothing for them). A search is one SQL statement
+(ranked window, filters, exact-title candidates, snippets), a second only in those rarer cases: each statement
+is a trip through the driver, and on SQLite each FTS5 cursor a walk of the query's doclists (bm25 also walks
+each phrase's whole doclist once per statement, for its idf). On SQLite the statement goes to aiosqlite's
+thread in one trip (``_sqlite_read``) rather than session.execute's four.
 
 No discord import here.
 """

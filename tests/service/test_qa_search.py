@@ -569,7 +569,11 @@ async def test_reading_through_the_driver_gives_what_session_execute_gives(
     direct = await run()
     monkeypatch.setattr(search, "DIRECT_READS", False)
     assert await run() == direct
-    assert all(direct[:-1]) and direct[-1] == []
+    # Found, except what matches nothing, and stop words alone on PostgreSQL (its english configuration).
+    async with sessions() as s:
+        postgres = s.get_bind().dialect.name == "postgresql"
+    none = {"nothingmatches"} | ({"the", "how the"} if postgres else set())
+    assert [bool(hits) for hits in direct] == [q not in none for q, _ in queries]
 
 
 async def test_a_database_error_on_the_direct_read_is_sqlalchemys(
