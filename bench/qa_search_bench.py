@@ -282,15 +282,21 @@ async def measure(url: str, runs: int, like_runs: int, baseline: ModuleType | No
 
         old: list[float] = []
         new: list[float] = []
+        old_cpu: list[float] = []
+        new_cpu: list[float] = []
 
         async def both_searches(i: int) -> None:
-            # Old and new code in turn, which first alternating: the same load for both.
+            # Old and new code in turn, which first alternating: the same load for both. Beside the time, the
+            # CPU time of this process (all its threads): what the search costs without the waits for a core
+            # that other processes cause, nearly its time on a quiet machine.
             q, kw = queries[i % len(queries)]
-            for module, out in ((baseline, old), (search, new)) if i % 2 else ((search, new), (baseline, old)):
-                start = time.perf_counter()
+            pairs = ((baseline, old, old_cpu), (search, new, new_cpu))
+            for module, out, cpu in pairs[::-1] if i % 2 else pairs:
+                start, cpu_start = time.perf_counter(), time.process_time()
                 async with sessions() as s:
                     await module.search(s, GUILD, q, **kw)
                 out.append((time.perf_counter() - start) * 1000)
+                cpu.append((time.process_time() - cpu_start) * 1000)
 
         async def one_suggest(i: int) -> object:
             async with sessions() as s:
@@ -318,7 +324,9 @@ async def measure(url: str, runs: int, like_runs: int, baseline: ModuleType | No
         gc.freeze()
         if baseline is not None:
             await timed(runs * len(queries), both_searches)
-            figures = {"search": new, f"search, baseline {baseline.__name__[19:]}": old}
+            rev = baseline.__name__[19:]
+            figures = {"search": new, f"search, baseline {rev}": old}
+            figures |= {"search, CPU time": new_cpu, f"search, baseline {rev}, CPU time": old_cpu}
         else:
             figures = {"search": await timed(runs * len(queries), one_search)}
         return figures | {
