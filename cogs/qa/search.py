@@ -64,10 +64,10 @@ _BM25 = "bm25(qa_search, {}, {}, {})".format(*BM25_WEIGHTS)
 RANK_CAP = 1000
 SIMILAR_RANK_CAP = 5000
 _MARK_START, _MARK_END = "\ue000", "\ue001"
-# Searches on SQLite read through the driver's connection in one trip (``_sqlite_read``); off, through
-# ``session.execute`` (the benchmark measures both in the same run).
-DIRECT_READS = True
 _MARKS = f"'{_MARK_START}', '{_MARK_END}', '…', 16"  # snippet(): the markers, the ellipsis, 16 tokens
+# Searches on SQLite read through the driver's connection in one trip (``_sqlite_read``); off, through
+# ``session.execute`` (a test checks both give the same hits).
+DIRECT_READS = True
 
 
 class QueryError(ValueError):
@@ -479,11 +479,11 @@ def _pick_snippet(body: str | None, answers: str | None) -> str:
 def _sqlite_statement(parsed: Query, filters: str, mode: str) -> str:
     """One search as one statement. ``m``: the ranked candidates (mode "pool": the newest ``cap`` matches + 1,
     whose count tells whether more exist; "window"/"all": matches passing the filters, newer than ``floor`` or
-    all, the best ``wanted``); ``page``: the best candidates passing the filters; ``ex``: exact-title
-    candidates (titles starting with the query's words: Python checks the rest of the title); ``sn``: the
-    page's snippets, from a second FTS5 cursor. Each row: matches,
-    floor, id, thread_id, title, state, answer_count, rank, exact candidate, outside the page, body snippet,
-    answers snippet; one row of NULLs after the first two when nothing is found."""
+    all, the best ``wanted``; "common", stop words alone: the newest titles with them, unranked); ``page``: the
+    best candidates passing the filters; ``ex``: exact-title candidates (titles starting with the query's words:
+    Python checks the rest of the title); ``sn``: the page's snippets, from a second FTS5 cursor. Each row:
+    matches, floor, id, thread_id, title, state, answer_count, rank, exact candidate, outside the page, body
+    snippet, answers snippet; one row of NULLs after the first two when nothing is found."""
     if mode == "common":
         # Words that are in most questions (stop words alone): no bm25, whose idf pass alone would walk the
         # word's whole doclist (every question), to give scores that say nothing (FTS5 clamps the idf of a
