@@ -2,11 +2,13 @@
 
 One search document per question: its title, its body and the text of its live answers, weighted in that order
 (title over body over answers). On SQLite the documents live in the FTS5 table ``qa_search`` (rowid = question
-id, Porter stemming, ranked by ``bm25`` with column weights) and the titles again in ``qa_search_titles``
-(no stemming, prefix indexes) for the autocomplete, whose half-typed last word must match as a prefix, which a
-stemmed index gets wrong ("connecti" is not a prefix of the stem "connect"). On PostgreSQL ``qa_search`` holds a
-weighted tsvector (setweight A/B/C, GIN index, ranked by ``ts_rank_cd``) and an unstemmed title tsvector. Neither
-shape is an ORM model (they differ per backend): migration 0015 creates them and every write here is raw SQL.
+id, Porter stemming, ranked by ``bm25`` with column weights; prefix indexes of 2 to 8 characters, migration 0021,
+so that ``repl*`` reads one doclist rather than merging those of every term starting with it) and the titles again
+in ``qa_search_titles`` (no stemming, prefix indexes) for the autocomplete, whose half-typed last word must match
+as a prefix, which a stemmed index gets wrong ("connecti" is not a prefix of the stem "connect"). On PostgreSQL
+``qa_search`` holds a weighted tsvector (setweight A/B/C, GIN index, ranked by ``ts_rank_cd``) and an unstemmed
+title tsvector. Neither shape is an ORM model (they differ per backend): migration 0015 creates them and every
+write here is raw SQL.
 
 The index is written in the caller's transaction, so it never disagrees with the rows it mirrors: the caller
 calls ``index_question`` / ``index_answer`` / ``drop_*`` after its own change, before committing.
@@ -536,8 +538,9 @@ def _sqlite_statement(parsed: Query, filters: str, mode: str) -> str:
             "WHERE qa_search_titles MATCH :phrase LIMIT 50) t CROSS JOIN qa_questions q ON q.id = t.rowid "
             "WHERE 1 = 1" + filters
         )
-    # The page's rows found by id: FTS5 seeks each id in the doclists (fast), except for a prefix query, whose
-    # every seek merges every matching term's doclist again: one walk over the page's rowid range instead.
+    # The page's rows found by id: FTS5 seeks each id in the doclists (fast), except for a prefix query longer
+    # than the prefix indexes (8 characters), whose every seek merges every matching term's doclist again: one
+    # walk over the page's rowid range instead (as fast as the seeks for a prefix read from its index).
     ids = "rowid IN (SELECT id FROM page)"
     if any(t.prefix for g in parsed.groups for t in g) or any(t.prefix for t in parsed.excluded):
         ids = "+" + ids + " AND rowid BETWEEN (SELECT min(id) FROM page) AND (SELECT max(id) FROM page)"

@@ -591,3 +591,44 @@ async def test_a_database_error_on_the_direct_read_is_sqlalchemys(
                 await search.search(s, GUILD, "gossip")
         await s.rollback()
         assert await titles(s, "gossip") == ["Gossip and the membership list"]
+
+
+async def test_the_prefix_index_migration_reindexes_what_is_there_and_serves_every_prefix_length(
+    db_url: str,
+) -> None:
+    await db.upgrade(db_url, "0018")
+    engine = db.create_engine(db_url)
+    sqlite = db_url.startswith("sqlite")
+
+    async def table_sql() -> str:
+        async with engine.connect() as conn:
+            found = await conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'qa_search'"))
+            return found.scalar_one()
+
+    async def prefixes_find_it(*fencing: str) -> None:
+        async with db.create_sessionmaker(engine)() as s:
+            for n in range(2, 13):  # each indexed length (2 to 8) and longer ones, merged from the terms'
+                assert await titles(s, "foundationdb"[:n] + "*") == ["FoundationDB backups"], n
+            assert set(await titles(s, "fenc*")) == {"Leader leases", *fencing}
+            assert await titles(s, '"foundationdb backups"') == ["FoundationDB backups"]
+
+    try:
+        async with db.create_sessionmaker(engine).begin() as s:
+            await ask(s, "FoundationDB backups", "restore a cluster", answers=("use the backup agent",))
+            await ask(s, "Leader leases", "fencing tokens")
+        await engine.dispose()
+        await db.upgrade(db_url)
+        if sqlite:
+            assert "prefix = '2 3 4 5 6 7 8'" in await table_sql()
+        await prefixes_find_it()
+        async with db.create_sessionmaker(engine).begin() as s:  # written after it: indexed with the prefixes
+            await ask(s, "Fencing without leases")
+        await prefixes_find_it("Fencing without leases")
+        await engine.dispose()
+        await db.downgrade(db_url, "0018")
+        if sqlite:
+            assert "prefix" not in await table_sql()
+        await prefixes_find_it("Fencing without leases")
+    finally:
+        await engine.dispose()
+    await db.upgrade(db_url)
