@@ -4,6 +4,7 @@
     .venv/bin/python -m bench.qa_search_bench --backend postgres   # needs ATLAS_TEST_POSTGRES_URL (or --pg-url)
     .venv/bin/python -m bench.qa_search_bench --big                # 1,000,000 questions (3,000,000 answers)
     # --questions N  --runs 20 (passes over the query set)  --like-runs 1  --keep DIR (reuse generated data)
+    # --keep-index (and its index)  --baseline REV (that revision's search code timed beside this one's)
 
 Generates questions and answers from a Zipf-distributed vocabulary (common English words at the head, the
 community's terms spread from common to rare, a long synthetic tail), bulk-loads them into a database migrated
@@ -25,12 +26,14 @@ import random
 import shutil
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -251,7 +254,20 @@ async def timed(n: int, make: Callable[[int], Awaitable[object]]) -> list[float]
     return out
 
 
-async def measure(url: str, runs: int, like_runs: int) -> dict[str, list[float]]:
+def baseline_module(rev: str) -> ModuleType:
+    """cogs/qa/search.py as of git revision ``rev``, loaded beside the current one: the old code, timed in the
+    same run on the same database (an index schema both understand)."""
+    root = Path(__file__).resolve().parents[1]
+    source = subprocess.run(
+        ["git", "show", f"{rev}:cogs/qa/search.py"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout
+    module = ModuleType(f"qa_search_baseline_{rev}")
+    sys.modules[module.__name__] = module  # dataclasses look their module up
+    exec(compile(source, f"{rev}:cogs/qa/search.py", "exec"), module.__dict__)
+    return module
+
+
+async def measure(url: str, runs: int, like_runs: int, baseline: ModuleType | None) -> dict[str, list[float]]:
     engine = db.create_engine(url)
     sessions: async_sessionmaker[AsyncSession] = db.create_sessionmaker(engine)
     try:
@@ -263,6 +279,24 @@ async def measure(url: str, runs: int, like_runs: int) -> dict[str, list[float]]
             q, kw = queries[i % len(queries)]
             async with sessions() as s:
                 return await search.search(s, GUILD, q, **kw)
+
+        old: list[float] = []
+        new: list[float] = []
+        old_cpu: list[float] = []
+        new_cpu: list[float] = []
+
+        async def both_searches(i: int) -> None:
+            # Old and new code in turn, which first alternating: the same load for both. Beside the time, the
+            # CPU time of this process (all its threads): what the search costs without the waits for a core
+            # that other processes cause, nearly its time on a quiet machine.
+            q, kw = queries[i % len(queries)]
+            pairs = ((baseline, old, old_cpu), (search, new, new_cpu))
+            for module, out, cpu in pairs[::-1] if i % 2 else pairs:
+                start, cpu_start = time.perf_counter(), time.process_time()
+                async with sessions() as s:
+                    await module.search(s, GUILD, q, **kw)
+                out.append((time.perf_counter() - start) * 1000)
+                cpu.append((time.process_time() - cpu_start) * 1000)
 
         async def one_suggest(i: int) -> object:
             async with sessions() as s:
@@ -288,8 +322,14 @@ async def measure(url: str, runs: int, like_runs: int) -> dict[str, list[float]]
         await timed(len(queries), one_search)  # warm the cache
         gc.collect()
         gc.freeze()
-        return {
-            "search": await timed(runs * len(queries), one_search),
+        if baseline is not None:
+            await timed(runs * len(queries), both_searches)
+            rev = baseline.__name__[19:]
+            figures = {"search": new, f"search, baseline {rev}": old}
+            figures |= {"search, CPU time": new_cpu, f"search, baseline {rev}, CPU time": old_cpu}
+        else:
+            figures = {"search": await timed(runs * len(queries), one_search)}
+        return figures | {
             "suggest_titles": await timed(runs * len(SUGGEST), one_suggest),
             "similar_solved": await timed(max(1, runs // 2) * len(SIMILAR), one_similar),
             "LIKE scan (same words, no ranking)": await timed(like_runs * len(plain), one_like),
@@ -306,8 +346,9 @@ async def _plain(
         await search.search(s, GUILD, plain[i % len(plain)][0])
 
 
-async def per_query(url: str) -> list[tuple[str, float, int]]:
-    """Median ms per query of the set (where the p99 comes from), with its hit count."""
+async def per_query(url: str, baseline: ModuleType | None) -> list[tuple[str, float, float, int]]:
+    """Median ms per query of the set (where the p99 comes from), with the baseline's (old and new in turn; 0
+    without a baseline) and the hit count."""
     engine = db.create_engine(url)
     sessions = db.create_sessionmaker(engine)
     out = []
@@ -315,19 +356,26 @@ async def per_query(url: str) -> list[tuple[str, float, int]]:
         async with sessions() as s:
             exact = (await s.execute(text("SELECT title FROM qa_questions WHERE id = 4242"))).scalar_one()
         for q, kw in query_set(exact):
-            samples = []
-            for _ in range(5):
+            samples: dict[Any, list[float]] = {search: [], baseline: [0.0]}
+            hits = 0
+            for k in range(10 if baseline else 5):
+                module = baseline if baseline and k % 2 else search
                 start = time.perf_counter()
                 async with sessions() as s:
-                    hits = await search.search(s, GUILD, q, **kw)
-                samples.append((time.perf_counter() - start) * 1000)
-            out.append((q + (f" {kw}" if kw else ""), statistics.median(samples), len(hits)))
+                    found = await module.search(s, GUILD, q, **kw)
+                samples[module].append((time.perf_counter() - start) * 1000)
+                if module is search:
+                    hits = len(found)
+            label = q + (f" {kw}" if kw else "")
+            out.append((label, statistics.median(samples[search]), statistics.median(samples[baseline]), hits))
     finally:
         await engine.dispose()
     return out
 
 
-async def prepare(url: str, n: int, backend: str, path: Path | None) -> float:
+async def prepare(url: str, n: int, backend: str, path: Path | None, reindex: bool = True) -> float:
+    """Load ``n`` questions unless they are there, then (re)build the index; returns its build time (0 when a
+    loaded index was kept: ``reindex`` off)."""
     await db.upgrade(url)
     engine = db.create_engine(url)
     try:
@@ -346,6 +394,10 @@ async def prepare(url: str, n: int, backend: str, path: Path | None) -> float:
             await load_postgres(url, n)
     engine = db.create_engine(url)
     try:
+        if have == n and not reindex:
+            async with engine.connect() as conn:
+                if (await conn.execute(text("SELECT count(*) FROM qa_search"))).scalar_one() == n:
+                    return 0.0
         start = time.perf_counter()
         async with db.create_sessionmaker(engine).begin() as s:
             indexed = await search.rebuild(s)
@@ -376,18 +428,20 @@ async def run(args: argparse.Namespace) -> None:
             if not admin:
                 raise SystemExit("PostgreSQL: set ATLAS_TEST_POSTGRES_URL or --pg-url (scripts/with-postgres.sh)")
             url, path = await _pg_database(admin, n), None
-        build = await prepare(url, n, backend, path)
-        figures = await measure(url, args.runs, args.like_runs)
+        build = await prepare(url, n, backend, path, not args.keep_index)
+        baseline = baseline_module(args.baseline) if args.baseline else None
+        figures = await measure(url, args.runs, args.like_runs, baseline)
         print(
             f"\n{backend}, {n:,} questions (index built in {build:.0f} s), load average {os.getloadavg()[0]:.1f}"
         )
         print(f"{'operation':40} {'samples':>8} {'p50 ms':>9} {'p99 ms':>9}")
         for name, samples in figures.items():
-            print(f"{name:40} {len(samples):8} {pct(samples, 50):9.2f} {pct(samples, 99):9.2f}")
+            if samples:
+                print(f"{name:40} {len(samples):8} {pct(samples, 50):9.2f} {pct(samples, 99):9.2f}")
         if args.per_query:
-            print("\nper query (median of 5, hits):")
-            for q, ms, hits in await per_query(url):
-                print(f"  {ms:8.2f} ms {hits:3}  {q[:70]}")
+            print("\nper query (median of 5, ms; baseline beside it when given; hits):")
+            for q, ms, old_ms, hits in await per_query(url, baseline):
+                print(f"  {ms:8.2f} {old_ms:8.2f} {hits:3}  {q[:70]}")
         if tmp:
             shutil.rmtree(tmp)
 
@@ -415,7 +469,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20, help="passes over the query set")
     parser.add_argument("--like-runs", type=int, default=1, help="passes of the LIKE scan (slow)")
     parser.add_argument("--keep", default="", help="folder for the SQLite file, reused when it exists")
+    parser.add_argument("--keep-index", action="store_true", help="with --keep: reuse the built index too")
     parser.add_argument("--per-query", action="store_true", help="also print each query's median")
+    parser.add_argument(
+        "--baseline", default="", help="a git revision whose cogs/qa/search.py is timed beside this (old vs new)"
+    )
     asyncio.run(run(parser.parse_args()))
 
 

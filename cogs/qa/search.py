@@ -2,11 +2,13 @@
 
 One search document per question: its title, its body and the text of its live answers, weighted in that order
 (title over body over answers). On SQLite the documents live in the FTS5 table ``qa_search`` (rowid = question
-id, Porter stemming, ranked by ``bm25`` with column weights) and the titles again in ``qa_search_titles``
-(no stemming, prefix indexes) for the autocomplete, whose half-typed last word must match as a prefix, which a
-stemmed index gets wrong ("connecti" is not a prefix of the stem "connect"). On PostgreSQL ``qa_search`` holds a
-weighted tsvector (setweight A/B/C, GIN index, ranked by ``ts_rank_cd``) and an unstemmed title tsvector. Neither
-shape is an ORM model (they differ per backend): migration 0015 creates them and every write here is raw SQL.
+id, Porter stemming, ranked by ``bm25`` with column weights; prefix indexes of 2 to 8 characters, migration 0021,
+so that ``repl*`` reads one doclist rather than merging those of every term starting with it) and the titles again
+in ``qa_search_titles`` (no stemming, prefix indexes) for the autocomplete, whose half-typed last word must match
+as a prefix, which a stemmed index gets wrong ("connecti" is not a prefix of the stem "connect"). On PostgreSQL
+``qa_search`` holds a weighted tsvector (setweight A/B/C, GIN index, ranked by ``ts_rank_cd``) and an unstemmed
+title tsvector. Neither shape is an ORM model (they differ per backend): migration 0015 creates them and every
+write here is raw SQL.
 
 The index is written in the caller's transaction, so it never disagrees with the rows it mirrors: the caller
 calls ``index_question`` / ``index_answer`` / ``drop_*`` after its own change, before committing.
@@ -22,9 +24,13 @@ better: minus bm25 on SQLite, ts_rank_cd on PostgreSQL, not comparable between t
 microseconds per matching question, so a broad query (a common word matching tens of thousands) ranks only its
 newest ``RANK_CAP`` matches: the latency stays flat as the knowledge base grows (bench/README.md), and a member
 narrows a broad search with another word. Filters (tag, solved) that leave the page short make it rank every
-match. A search is one SQL statement (ranked window, filters, exact-title candidates, snippets), a second only
-in those rarer cases: each statement is a trip through the driver, and on SQLite each FTS5 cursor a walk of the
-query's doclists (bm25 also walks each phrase's whole doclist once per statement, for its idf).
+match. Stop words alone (in nearly every question) are not scored on SQLite: bm25 would first walk the word's
+whole doclist for an idf FTS5 then clamps to nothing; titles with the words come first, newest first, then the
+other matches (PostgreSQL's english configuration finds nothing for them). A search is one SQL statement
+(ranked window, filters, exact-title candidates, snippets), a second only in those rarer cases: each statement
+is a trip through the driver, and on SQLite each FTS5 cursor a walk of the query's doclists (bm25 also walks
+each phrase's whole doclist once per statement, for its idf). On SQLite the statement goes to aiosqlite's
+thread in one trip (``_sqlite_read``) rather than session.execute's four.
 
 No discord import here.
 """
@@ -32,10 +38,13 @@ No discord import here.
 from __future__ import annotations
 
 import re
+import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+import aiosqlite
 from sqlalchemy import text as sql_text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 # bm25 column weights on SQLite (title, body, answers); PostgreSQL uses setweight A/B/C with ts_rank_cd's
@@ -58,6 +67,9 @@ RANK_CAP = 1000
 SIMILAR_RANK_CAP = 5000
 _MARK_START, _MARK_END = "\ue000", "\ue001"
 _MARKS = f"'{_MARK_START}', '{_MARK_END}', '…', 16"  # snippet(): the markers, the ellipsis, 16 tokens
+# Searches on SQLite read through the driver's connection in one trip (``_sqlite_read``); off, through
+# ``session.execute`` (a test checks both give the same hits).
+DIRECT_READS = True
 
 
 class QueryError(ValueError):
@@ -160,6 +172,13 @@ def parse_query(raw: str) -> Query:
     # PostgreSQL's english configuration does anyway (inside a phrase they stay).
     kept = [g for g in groups if not (len(g) == 1 and g[0].words[0] in _STOPWORDS and len(g[0].words) == 1)]
     return Query(tuple(tuple(g) for g in (kept or groups)), tuple(excluded), exact)
+
+
+def stop_words_only(query: Query) -> bool:
+    """Whether every word to find is a stop word (so nearly every question matches), with nothing excluded."""
+    return not query.excluded and all(
+        not t.prefix and all(w in _STOPWORDS for w in t.words) for g in query.groups for t in g
+    )
 
 
 def similar_words(value: str) -> list[str]:
@@ -355,6 +374,27 @@ def _order(rows: list[_Row], exact_ids: set[int]) -> list[_Row]:
     return sorted(rows, key=lambda r: (not r.exact, -r.rank, -r.question_id))
 
 
+async def _sqlite_read(session: AsyncSession, sql: str, params: dict[str, Any]) -> list[Any]:
+    """Rows of one read statement in the session's transaction, in one trip to aiosqlite's thread.
+
+    Through ``session.execute`` a statement takes four trips to the driver's thread (cursor, execute, fetchall,
+    close), each a wake-up of that thread and then of the event loop: about 0.25 ms of a 1-3 ms search, more
+    when the two cores are busy. ``execute_fetchall`` (aiosqlite's public API) on the session's own connection
+    does it in one, on the same transaction, so what the session wrote is seen as before; the SQL and its
+    named parameters are the same ones sqlite3 reads natively. Any other driver, or ``DIRECT_READS`` off (the
+    benchmark compares both), takes the ordinary path."""
+    if session.autoflush:
+        await session.flush()  # as session.execute would: the caller's pending changes reach the rows read
+    if DIRECT_READS:
+        driver = (await (await session.connection()).get_raw_connection()).driver_connection
+        if isinstance(driver, aiosqlite.Connection):
+            try:
+                return list(await driver.execute_fetchall(sql, params))
+            except sqlite3.Error as exc:  # the error session.execute would raise (a DBAPIError subclass)
+                raise DBAPIError.instance(sql, params, exc, sqlite3.Error, hide_parameters=True) from exc
+    return list((await session.execute(sql_text(sql), params)).all())
+
+
 async def _search_sqlite(
     session: AsyncSession,
     guild_id: int,
@@ -388,17 +428,20 @@ async def _search_sqlite(
     params["pool"] = pool = max(POOL, 4 * wanted)
     if parsed.exact:
         params["phrase"] = '^"' + " ".join(parsed.exact) + '"'
-    result = (await session.execute(sql_text(_sqlite_statement(parsed, filters, "pool")), params)).all()
+    common = stop_words_only(parsed)
+    statement = _sqlite_statement(parsed, filters, "common" if common else "pool")
+    result = await _sqlite_read(session, statement, params)
     matches, floor = result[0][0], result[0][1]
-    # Every match was ranked and filtered (no more than the pool, none left out by the window): nothing more.
-    full = matches <= pool and (cap <= 0 or matches <= cap)
+    # Every match was ranked and filtered (no more than the pool, none left out by the window; or the newest
+    # matches, unranked, filters joined): nothing more.
+    full = common or (matches <= pool and (cap <= 0 or matches <= cap))
     for bound in (floor, None) if floor is not None else (None,):
         if full or sum(1 for r in result if r[2] is not None and not r[9]) >= wanted:
             break
         # The filters ate the best candidates: rank with the filters joined, in the window, then everywhere.
         params["floor"] = bound
         mode = "window" if bound is not None else "all"
-        result = (await session.execute(sql_text(_sqlite_statement(parsed, filters, mode)), params)).all()
+        result = await _sqlite_read(session, _sqlite_statement(parsed, filters, mode), params)
     rows, exact_ids, snippets, missing = [], set(), {}, set()
     for r in result:
         if r[2] is None:  # nothing found
@@ -417,13 +460,13 @@ async def _search_sqlite(
         # Rare: an exact title the ranked page lacks (outside the window, or ranked low).
         exact_ids |= missing
         sql = (
-            f"SELECT q.id, q.thread_id, q.title, q.state, q.answer_count, {_BM25}, "
+            f"SELECT q.id, q.thread_id, q.title, q.state, q.answer_count, {'-1.0' if common else _BM25}, "
             f"snippet(qa_search, 1, {_MARKS}), snippet(qa_search, 2, {_MARKS}) FROM qa_search "
             "CROSS JOIN qa_questions q ON q.id = qa_search.rowid WHERE qa_search MATCH :match "
             f"AND +qa_search.rowid IN ({', '.join(str(i) for i in missing)}) "
             f"AND qa_search.rowid BETWEEN {min(missing)} AND {max(missing)}"
         )
-        for r in (await session.execute(sql_text(sql), params)).all():
+        for r in await _sqlite_read(session, sql, params):
             rows.append(_Row(int(r[0]), int(r[1]), r[2], r[3], int(r[4]), -float(r[5])))
             snippets[int(r[0])] = _pick_snippet(r[6], r[7])
     page = _order(rows, exact_ids)[offset:wanted]
@@ -438,12 +481,32 @@ def _pick_snippet(body: str | None, answers: str | None) -> str:
 def _sqlite_statement(parsed: Query, filters: str, mode: str) -> str:
     """One search as one statement. ``m``: the ranked candidates (mode "pool": the newest ``cap`` matches + 1,
     whose count tells whether more exist; "window"/"all": matches passing the filters, newer than ``floor`` or
-    all, the best ``wanted``); ``page``: the best candidates passing the filters; ``ex``: exact-title
-    candidates (titles starting with the query's words: Python checks the rest of the title); ``sn``: the
-    page's snippets, from a second FTS5 cursor. Each row: matches,
-    floor, id, thread_id, title, state, answer_count, rank, exact candidate, outside the page, body snippet,
-    answers snippet; one row of NULLs after the first two when nothing is found."""
-    if mode == "pool":
+    all, the best ``wanted``; "common", stop words alone: the newest titles with them, unranked); ``page``: the
+    best candidates passing the filters; ``ex``: exact-title candidates (titles starting with the query's words:
+    Python checks the rest of the title); ``sn``: the page's snippets, from a second FTS5 cursor. Each row:
+    matches, floor, id, thread_id, title, state, answer_count, rank, exact candidate, outside the page, body
+    snippet, answers snippet; one row of NULLs after the first two when nothing is found."""
+    if mode == "common":
+        # Words that are in most questions (stop words alone): no bm25, whose idf pass alone would walk the
+        # word's whole doclist (every question), to give scores that say nothing (FTS5 clamps the idf of a
+        # word in more than half the documents to 1e-6). ``m``: the newest titles with the words (title over
+        # body, as bm25's weights put it), then the newest other matches; filters joined, the rank -1 or 0.
+        m = (
+            "SELECT q.id, q.thread_id, q.title, q.state, q.answer_count, -1.0 AS r FROM qa_search_titles "
+            "CROSS JOIN qa_questions q ON q.id = qa_search_titles.rowid WHERE qa_search_titles MATCH :match"
+            + filters
+            + " ORDER BY qa_search_titles.rowid DESC LIMIT :wanted"
+        )
+        floor = "NULL"
+        page = (
+            "SELECT * FROM m UNION ALL SELECT * FROM (SELECT q.id, q.thread_id, q.title, q.state, q.answer_count, "
+            "0.0 AS r FROM qa_search CROSS JOIN qa_questions q ON q.id = qa_search.rowid "
+            "WHERE qa_search MATCH :match AND +qa_search.rowid NOT IN (SELECT id FROM m)" + filters
+            # The LIMIT, evaluated once, skips the walk when the titles filled the page (a condition in the
+            # WHERE would be checked on every row of the doclist).
+            + " ORDER BY qa_search.rowid DESC LIMIT max(0, :wanted - (SELECT count(*) FROM m)))"
+        )
+    elif mode == "pool":
         m = (
             f"SELECT rowid AS id, {_BM25} AS r FROM qa_search WHERE qa_search MATCH :match "
             "ORDER BY rowid DESC LIMIT :cap1"
@@ -475,8 +538,9 @@ def _sqlite_statement(parsed: Query, filters: str, mode: str) -> str:
             "WHERE qa_search_titles MATCH :phrase LIMIT 50) t CROSS JOIN qa_questions q ON q.id = t.rowid "
             "WHERE 1 = 1" + filters
         )
-    # The page's rows found by id: FTS5 seeks each id in the doclists (fast), except for a prefix query, whose
-    # every seek merges every matching term's doclist again: one walk over the page's rowid range instead.
+    # The page's rows found by id: FTS5 seeks each id in the doclists (fast), except for a prefix query longer
+    # than the prefix indexes (8 characters), whose every seek merges every matching term's doclist again: one
+    # walk over the page's rowid range instead (as fast as the seeks for a prefix read from its index).
     ids = "rowid IN (SELECT id FROM page)"
     if any(t.prefix for g in parsed.groups for t in g) or any(t.prefix for t in parsed.excluded):
         ids = "+" + ids + " AND rowid BETWEEN (SELECT min(id) FROM page) AND (SELECT max(id) FROM page)"
