@@ -45,6 +45,19 @@ async def test_forgetting_at_a_sample_keeps_an_interaction_in_flight(atlas: Atla
     assert earlier.id not in emu.interactions and earlier.token not in emu.interactions_by_token
 
 
+async def test_a_greeting_leaves_no_view_behind_and_its_button_still_works(atlas: Atlas) -> None:
+    """Found looking at the soak's RSS: every greeting DM and welcome post kept its own StartView in discord.py's
+    view store (persistent, never freed), one per join. The view registered at start answers every click."""
+    emu = atlas.emu
+    before = len(atlas.bot.persistent_views)
+    joiners = [emu.join(atlas.guild, f"newcomer{i}") for i in range(3)]
+    await emu.until(lambda: all(emu.dms(m) for m in joiners), timeout=5)
+    await atlas.settle()
+    assert len(atlas.bot.persistent_views) == before
+    form = await emu.click(joiners[0], emu.dms(joiners[0])[0], "onb:start")
+    assert form.error is None and form.modal is not None
+
+
 async def test_soak_short_form_does_all_the_work_without_a_growing_backlog(tmp_path: Path) -> None:
     lines: list[str] = []
     report = await run_soak(
