@@ -247,8 +247,7 @@ async def run_soak(
                     )
                     window.clear()
                     # The emulator keeps every interaction and request for tests: not the bot's memory.
-                    emu.interactions.clear()
-                    emu.interactions_by_token.clear()
+                    forget_finished(emu, older_than=sample)
                     emu.requests.clear()
                     next_sample += sample
                 await asyncio.sleep(max(0.0, tick - (time.monotonic() - now)))
@@ -284,6 +283,20 @@ async def run_soak(
         if pg_name is not None:
             await drop_pg_database(admin, pg_name)
     return report
+
+
+def forget_finished(emu: Emulator, *, older_than: float) -> int:
+    """Drop the emulator's records of interactions that are over (answered, or expired unanswered) and were
+    created more than ``older_than`` seconds ago; returns how many. An interaction still in flight keeps its
+    record: it is how the emulator knows the bot's answer is for a live interaction. Clearing them all at a
+    sample (as this bench once did) dropped a click dispatched a few milliseconds before, and the bot's answer,
+    on time, met 10062 Unknown interaction: the "missed deadline" of the soak's CI form."""
+    cutoff = time.monotonic() - older_than
+    over = [r for r in emu.interactions.values() if r.is_done() and r.created <= cutoff]
+    for r in over:
+        del emu.interactions[r.id]
+        emu.interactions_by_token.pop(r.token, None)
+    return len(over)
 
 
 def summary(report: Report) -> str:

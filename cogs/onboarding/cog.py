@@ -274,7 +274,7 @@ class OnboardingCog(commands.Cog):
             if reminder.attempts <= 1 or not await own_messages_since(
                 self.bot.user, await member.create_dm(), reminder.created_at, is_greeting
             ):
-                await member.send(embed=embed, view=StartView(self), nonce=f"g{reminder.id}"[:25])
+                await member.send(embed=embed, view=self._start_button(), nonce=f"g{reminder.id}"[:25])
         except discord.Forbidden:
             dm_ok = False  # DMs closed: the welcome channel is the fallback, never a failed join
         if not dm_ok or cfg.onboarding.greet_in_channel:
@@ -327,10 +327,18 @@ class OnboardingCog(commands.Cog):
             note = " (if your DMs are closed, the button is here)" if closed else ""
         await channel.send(
             f"Welcome, {who}! Press the button to start onboarding{note}.",
-            view=StartView(self),
+            view=self._start_button(),
             allowed_mentions=discord.AllowedMentions(users=list(members.values())),
         )
         return failures
+
+    def _start_button(self) -> StartView:
+        """The "Start onboarding" button for a greeting. The view registered in cog_load answers every click on it
+        (one static custom_id); a live view sent with the message would be kept by discord.py for that message
+        forever (no timeout): about 2 KB per join, never freed. A stopped one is sent, not kept."""
+        view = StartView(self)
+        view.stop()
+        return view
 
     # -- the onboarding flow -----------------------------------------------------------------------------------
     @app_commands.command(name="onboard", description="Set up your profile and accept the code of conduct")
