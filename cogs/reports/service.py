@@ -1,0 +1,127 @@
+"""Reports' rules on the database: filing (one per reporter and message), posting, resolving (once).
+
+Filing is one ``INSERT ... ON CONFLICT DO NOTHING`` on the unique (guild, message, reporter): two submissions at
+once, even from two processes on PostgreSQL, file one report. Resolving is one ``UPDATE ... WHERE resolved_at IS
+NULL``: of two moderators resolving at once, exactly one wins and the other is told who did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db import dialect_insert
+from bot.text import clean, is_blank
+from models import ModReport
+
+# The Discord limits the modal enforces; checked again here so a service caller cannot store more.
+REASON_MAX = 1000
+NOTE_MAX = 1000
+EXCERPT_MAX = 1000
+POST = "reports.post"  # the durable reminder that posts a filed report to the moderators' channel
+
+
+class ReportError(Exception):
+    """Why a report or a resolution is refused, in words for the member."""
+
+
+def excerpt(text: str) -> str:
+    """The reported text as stored: cleaned and cut to ``EXCERPT_MAX`` characters."""
+    text = clean(text)
+    return text if len(text) <= EXCERPT_MAX else text[: EXCERPT_MAX - 1] + "…"
+
+
+async def already_reported(session: AsyncSession, guild_id: int, message_id: int, reporter_id: int) -> bool:
+    found = await session.scalar(
+        select(ModReport.id).where(
+            ModReport.guild_id == guild_id,
+            ModReport.message_id == message_id,
+            ModReport.reporter_id == reporter_id,
+        )
+    )
+    return found is not None
+
+
+async def file_report(
+    session: AsyncSession,
+    *,
+    guild_id: int,
+    channel_id: int,
+    message_id: int,
+    reporter_id: int,
+    author_id: int,
+    reason: str,
+    text: str,
+    now: datetime,
+) -> int | None:
+    """Store the report; its id, or None when this member already reported this message (nothing changes)."""
+    reason = clean(reason).strip()
+    if is_blank(reason):
+        raise ReportError("Say what is wrong with the message: the reason cannot be empty.")
+    if len(reason) > REASON_MAX:
+        raise ReportError(f"The reason can be at most {REASON_MAX} characters.")
+    if reporter_id == author_id:
+        raise ReportError("You cannot report your own message.")
+    return await session.scalar(
+        dialect_insert(session, ModReport)
+        .values(
+            guild_id=guild_id,
+            channel_id=channel_id,
+            message_id=message_id,
+            reporter_id=reporter_id,
+            author_id=author_id,
+            reason=reason,
+            excerpt=excerpt(text),
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["guild_id", "message_id", "reporter_id"])
+        .returning(ModReport.id)
+    )
+
+
+async def get(session: AsyncSession, report_id: int) -> ModReport | None:
+    return await session.get(ModReport, report_id)
+
+
+async def reports_of_message(session: AsyncSession, guild_id: int, message_id: int) -> int:
+    """How many members reported this message (shown on each report, so moderators see a pile-up)."""
+    rows = await session.scalars(
+        select(ModReport.id).where(ModReport.guild_id == guild_id, ModReport.message_id == message_id)
+    )
+    return len(rows.all())
+
+
+async def mark_posted(session: AsyncSession, report_id: int, channel_id: int, message_id: int) -> None:
+    await session.execute(
+        update(ModReport)
+        .where(ModReport.id == report_id)
+        .values(posted_channel_id=channel_id, posted_message_id=message_id)
+    )
+
+
+@dataclass(frozen=True)
+class Resolution:
+    won: bool  # False: someone resolved it first (``by`` and ``at`` say who and when)
+    by: int
+    at: datetime
+    note: str
+
+
+async def resolve(session: AsyncSession, report_id: int, *, by: int, note: str, now: datetime) -> Resolution:
+    note = clean(note).strip()
+    if len(note) > NOTE_MAX:
+        raise ReportError(f"The note can be at most {NOTE_MAX} characters.")
+    won = await session.scalar(
+        update(ModReport)
+        .where(ModReport.id == report_id, ModReport.resolved_at.is_(None))
+        .values(resolved_by=by, resolved_at=now, resolution_note=note)
+        .returning(ModReport.id)
+    )
+    row = await session.get(ModReport, report_id, populate_existing=True)
+    if row is None:
+        raise ReportError("That report no longer exists.")
+    assert row.resolved_by is not None and row.resolved_at is not None
+    return Resolution(won is not None, row.resolved_by, row.resolved_at, row.resolution_note or "")
