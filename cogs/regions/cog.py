@@ -1,0 +1,142 @@
+"""Regional and language channels on Discord: checked by a daily job and after a member finishes onboarding.
+
+A group that reached ``[regions] min_members`` gets a text channel under the ``[channels] regions`` category, or,
+without one, a public thread in ``[regions] thread_channel``. Before making one the bot looks for a channel (or
+an active thread) of that name there and adopts it, so a crash between Discord's answer and the database write
+never leaves two. A refusal from Discord (no Manage Channels, a full category) is told to maintainers once and
+tried again by the next run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord.ext import commands
+
+from bot.scheduler import Job
+from cogs.regions import groups, service
+
+if TYPE_CHECKING:
+    from bot.core import AtlasBot
+
+log = logging.getLogger(__name__)
+
+DAILY_JOB = "regions.make_channels"
+NOTICE = "regions_channels"
+THREAD_ARCHIVE_MINUTES = 10080  # a week: the longest Discord allows
+
+
+def region_targets(config: Any) -> tuple[int, int]:
+    """(category id, thread channel id): the one place this cog reads channel ids from the configuration."""
+    return int(config.channels.regions), int(config.regions.thread_channel)
+
+
+def _topic(group: groups.Group) -> str:
+    if group.kind == groups.REGION:
+        return f"For members in {group.display}: meet people in your time zones."
+    return f"For members who speak {group.display}."
+
+
+class RegionsCog(commands.Cog):
+    def __init__(self, bot: AtlasBot) -> None:
+        self.bot = bot
+        self._lock = asyncio.Lock()  # one check at a time in this process (the claims cover other processes)
+
+    async def cog_load(self) -> None:
+        self.bot.scheduler.add_job(Job(DAILY_JOB, {"hour": 5, "minute": 30}, self.daily_job))
+
+    async def cog_unload(self) -> None:
+        self.bot.scheduler.remove_job(DAILY_JOB)
+
+    async def daily_job(self, now: datetime) -> None:
+        await self.check(now)
+
+    @commands.Cog.listener()
+    async def on_atlas_onboarded(self, discord_id: int) -> None:
+        try:
+            await self.check(self.bot.clock.now())
+        except Exception:
+            log.exception("regional channels: the check after %s's onboarding failed", discord_id)
+
+    def _where(self) -> discord.CategoryChannel | discord.TextChannel | None:
+        category_id, thread_channel_id = region_targets(self.bot.config)
+        category = self.bot.get_channel(category_id) if category_id else None
+        if isinstance(category, discord.CategoryChannel):
+            return category
+        channel = self.bot.get_channel(thread_channel_id) if thread_channel_id else None
+        return channel if isinstance(channel, discord.TextChannel) else None
+
+    async def check(self, now: datetime) -> list[str]:
+        """Make the channels that are due; the names made (or adopted)."""
+        where = self._where()
+        if where is None:
+            return []  # nowhere configured: nothing is made (README says so)
+        async with self._lock:
+            async with self.bot.sessions() as session:
+                found = await service.member_groups(
+                    session, self.bot.guild_id, languages=self.bot.config.regions.languages
+                )
+                done = await service.made(session, self.bot.guild_id)
+            made: list[str] = []
+            for group in groups.due(found, self.bot.config.regions.min_members, done):
+                async with self.bot.sessions.begin() as session:
+                    row_id = await service.claim(session, self.bot.guild_id, group, now)
+                if row_id is None:
+                    continue
+                try:
+                    channel_id, is_thread = await self._make(where, group)
+                except discord.HTTPException as exc:
+                    async with self.bot.sessions.begin() as session:
+                        await service.release(session, row_id)
+                    await self.bot.notify_maintainers_once(
+                        NOTICE,
+                        f"Could not make the channel #{group.name} for {group.members} members "
+                        f"({exc.status} {exc.text or 'refused'}): the bot needs Manage Channels in "
+                        f"<#{where.id}> (and room in it). It tries again every day.",
+                    )
+                    break
+                async with self.bot.sessions.begin() as session:
+                    await service.record_made(
+                        session, row_id, channel_id=channel_id, is_thread=is_thread, members=group.members, now=now
+                    )
+                made.append(group.name)
+            if made:
+                await self.bot.clear_notice(NOTICE)
+            return made
+
+    async def _make(
+        self, where: discord.CategoryChannel | discord.TextChannel, group: groups.Group
+    ) -> tuple[int, bool]:
+        if isinstance(where, discord.CategoryChannel):
+            for channel in where.text_channels:
+                if channel.name == group.name:
+                    return channel.id, False  # made before a crash, or by hand: adopted
+            created = await where.create_text_channel(
+                group.name, topic=_topic(group), reason=f"Atlas: {group.members} members in {group.display}"
+            )
+            await self._welcome(created, group)
+            return created.id, False
+        for thread in where.threads:
+            if thread.name == group.name:
+                return thread.id, True
+        thread = await where.create_thread(
+            name=group.name,
+            type=discord.ChannelType.public_thread,
+            auto_archive_duration=THREAD_ARCHIVE_MINUTES,
+            reason=f"Atlas: {group.members} members in {group.display}",
+        )
+        await self._welcome(thread, group)
+        return thread.id, True
+
+    async def _welcome(self, channel: discord.TextChannel | discord.Thread, group: groups.Group) -> None:
+        try:
+            await channel.send(
+                f"Welcome! {_topic(group)} {group.members} members share this so far.",
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+        except discord.HTTPException as exc:  # the channel exists and is recorded all the same
+            log.warning("could not greet in #%s: %s", group.name, exc)

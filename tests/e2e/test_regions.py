@@ -1,0 +1,172 @@
+"""Regional and language channels end to end: made once a region or language reaches [regions] min_members,
+after onboarding and by the daily job, never twice, under the regions category or as threads."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import discord
+import pytest
+from sqlalchemy import select
+
+from bot.clock import ManualClock
+from bot.emulator import Channel, Emulator
+from bot.harness import AtlasHarness, config_for, make_world
+from models import Member as MemberRow
+from models import RegionalChannel
+from tests.e2e.test_onboarding import PROFILE, join, onboard
+
+COGS = ["meta", "onboarding", "recognition", "regions"]
+
+
+async def seed(atlas: AtlasHarness, name: str, zone: str, language: str) -> None:
+    """A member already onboarded (as if months ago) with this profile."""
+    member = atlas.emu.add_member(atlas.guild, name)
+    atlas.members[name] = member
+    now = atlas.clock.now()
+    row = None
+    for _ in range(100):  # the bot records the join itself (GUILD_MEMBER_ADD): wait for its row
+        await atlas.settle()
+        async with atlas.bot.sessions() as session:
+            row = await session.scalar(
+                select(MemberRow.id).where(MemberRow.guild_id == atlas.guild.id, MemberRow.discord_id == member.id)
+            )
+        if row is not None:
+            break
+    assert row is not None
+    async with atlas.bot.sessions.begin() as session:
+        row = await session.get(MemberRow, row)
+        assert row is not None
+        row.onboarded_at = row.coc_accepted_at = now - timedelta(days=30)
+        row.timezone, row.language, row.stage = zone, language, "learner"
+
+
+def named(emu: Emulator, atlas: AtlasHarness, prefix: str) -> list[Channel]:
+    found = [c for c in emu.channels(atlas.guild) if c.name.startswith(prefix)]
+    for parent in emu.channels(atlas.guild):
+        found += [t for t in emu.threads(parent) if t.name.startswith(prefix)]
+    return found
+
+
+async def rows(atlas: AtlasHarness) -> list[RegionalChannel]:
+    async with atlas.bot.sessions() as session:
+        return list((await session.scalars(select(RegionalChannel).order_by(RegionalChannel.id))).all())
+
+
+async def start(emu: Emulator, clock: ManualClock, db: str, *, category: bool, **guild: Any) -> AtlasHarness:
+    g = make_world(emu, **guild)
+    regions = emu.add_channel(g, "Regions", type="category") if category else None
+    config = config_for(emu, g, cogs=COGS).with_overrides(
+        channels={"regions": regions.id if regions else 0},
+        regions={"min_members": 3, "thread_channel": emu.channel(g, "general").id},
+    )
+    atlas = AtlasHarness(emu, g, clock, config, db)
+    atlas.members["alice"] = emu.add_member(g, "alice", roles=["Maintainer"])
+    atlas.members["bob"] = emu.add_member(g, "bob")
+    await atlas.start()
+    await atlas.bot.scheduler.run_due()  # a job is armed when first seen; its first run is a day later
+    return atlas
+
+
+@pytest.fixture
+async def atlas(emulator: Emulator, e2e_clock: ManualClock, db_url: str) -> AsyncIterator[AtlasHarness]:
+    atlas = await start(emulator, e2e_clock, db_url, category=True)
+    try:
+        yield atlas
+    finally:
+        await atlas.stop()
+
+
+async def test_onboarding_the_third_member_of_a_region_makes_its_channel_once(atlas: AtlasHarness) -> None:
+    emu = atlas.emu
+    await seed(atlas, "anna", "Europe/Paris", "German")
+    await seed(atlas, "ben", "Europe/Lisbon", "english")
+    await seed(atlas, "chen", "Asia/Shanghai", "Mandarin")
+    await atlas.advance(days=1)  # the daily job: two in Europe, below 3: nothing yet
+    assert named(emu, atlas, "region-") == [] and named(emu, atlas, "lang-") == []
+    carol = await join(atlas, "carol")
+    await onboard(atlas, carol, {**PROFILE, "onb:f:language": "Deutsch, GERMAN and English"})
+    await emu.until(lambda: named(emu, atlas, "region-"), timeout=5)
+    await atlas.settle()
+    [europe] = named(emu, atlas, "region-")
+    category = emu.channel(atlas.guild, "Regions")
+    assert europe.name == "region-europe" and europe.parent_id == category.id and europe.type == 0
+    assert "Europe" in (europe.topic or "")
+    # German (typed "German" and "GERMAN") and English (twice) are short of 3; Deutsch is one.
+    assert named(emu, atlas, "lang-") == []
+    await seed(atlas, "dora", "America/New_York", "english")
+    await atlas.advance(days=1)
+    assert [c.name for c in named(emu, atlas, "lang-")] == ["lang-english"]
+    # Every later run, a restart, another onboarding: nothing is made twice.
+    await atlas.restart()
+    await atlas.advance(days=2)
+    erin = await join(atlas, "erin")
+    await onboard(atlas, erin)
+    await atlas.settle()
+    assert len(named(emu, atlas, "region-europe")) == 1 and len(named(emu, atlas, "lang-english")) == 1
+    recorded = await rows(atlas)
+    assert {(r.kind, r.key) for r in recorded} == {("region", "europe"), ("language", "english")}
+    assert all(r.channel_id and not r.is_thread for r in recorded)
+
+
+async def test_a_channel_made_before_a_crash_is_adopted_not_made_again(atlas: AtlasHarness) -> None:
+    emu = atlas.emu
+    # A channel of that name already there (the bot made it and crashed before recording it, or a human did).
+    existing = emu.add_channel(atlas.guild, "region-asia", category=emu.channel(atlas.guild, "Regions"))
+    for name in ("a1", "a2", "a3"):
+        await seed(atlas, name, "Asia/Tokyo", "Japanese")
+    await atlas.advance(days=1)
+    assert [c.id for c in named(emu, atlas, "region-asia")] == [existing.id]
+    [lang, asia] = sorted(await rows(atlas), key=lambda r: r.kind)
+    assert asia.channel_id == existing.id and lang.key == "japanese"
+
+
+async def test_without_a_category_it_makes_public_threads_and_names_are_sanitised(
+    emulator: Emulator, e2e_clock: ManualClock, tmp_path: Any
+) -> None:
+    atlas = await start(emulator, e2e_clock, f"sqlite+aiosqlite:///{tmp_path / 'a.db'}", category=False)
+    try:
+        for name in ("p1", "p2", "p3"):
+            await seed(atlas, name, "America/Sao_Paulo", "Português (BR) @everyone")
+        await atlas.advance(days=1)
+        general = atlas.channel("general")
+        threads = {t.name: t for t in emulator.threads(general)}
+        assert set(threads) == {"region-americas", "lang-português-br-everyone"}
+        assert all(t.type == 11 for t in threads.values())  # public threads
+        # The greeting carries the member-typed language without pinging anyone.
+        for thread in threads.values():
+            assert all(not m.pings for m in emulator.messages(thread))
+        await atlas.advance(days=1)
+        assert len(emulator.threads(general)) == 2
+    finally:
+        await atlas.stop()
+
+
+async def test_a_missing_permission_is_explained_and_a_later_run_makes_it(
+    emulator: Emulator, e2e_clock: ManualClock, tmp_path: Any
+) -> None:
+    emu = emulator
+    atlas = await start(
+        emu, e2e_clock, f"sqlite+aiosqlite:///{tmp_path / 'a.db'}", category=True, deny_bot=["manage_channels"]
+    )
+    try:
+        for name in ("z1", "z2", "z3"):
+            await seed(atlas, name, "Africa/Lagos", "Yoruba")
+        await atlas.advance(days=1)
+        assert named(emu, atlas, "region-") == []
+        notes = [m.content for m in emu.messages(atlas.channel("mod-log"))]
+        assert any("Manage Channels" in n and "region-africa" in n for n in notes)
+        assert all(r.channel_id is None for r in await rows(atlas))
+        bot_role = emu.bot_role(atlas.guild)
+        emu.set_role_permissions(
+            atlas.guild,
+            bot_role,
+            discord.Permissions(bot_role.permissions) | discord.Permissions(manage_channels=True),
+        )
+        await atlas.advance(days=1)
+        assert [c.name for c in named(emu, atlas, "region-")] == ["region-africa"]
+        assert len(named(emu, atlas, "lang-yoruba")) == 1
+    finally:
+        await atlas.stop()
