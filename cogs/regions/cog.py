@@ -15,8 +15,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import discord
+from discord import app_commands
 from discord.ext import commands
 
+from bot.checks import Capability, require
 from bot.scheduler import Job
 from cogs.regions import groups, service
 
@@ -42,6 +44,8 @@ def _topic(group: groups.Group) -> str:
 
 
 class RegionsCog(commands.Cog):
+    regions = app_commands.Group(name="regions", description="Regional and language channels", guild_only=True)
+
     def __init__(self, bot: AtlasBot) -> None:
         self.bot = bot
         self._lock = asyncio.Lock()  # one check at a time in this process (the claims cover other processes)
@@ -61,6 +65,34 @@ class RegionsCog(commands.Cog):
             await self.check(self.bot.clock.now())
         except Exception:
             log.exception("regional channels: the check after %s's onboarding failed", discord_id)
+
+    @regions.command(
+        name="status", description="Members per region and language, and the channels made (maintainers)"
+    )
+    @require(Capability.MANAGE_COMMUNITY)
+    async def status(self, interaction: discord.Interaction) -> None:
+        async with self.bot.sessions() as session:
+            found = await service.member_groups(
+                session, self.bot.guild_id, languages=self.bot.config.regions.languages
+            )
+            done = await service.made_channels(session, self.bot.guild_id)
+        minimum = self.bot.config.regions.min_members
+        where = self._where()
+        lines = [
+            f"A channel is made at {minimum} members, "
+            + (
+                f"in <#{where.id}>."
+                if where is not None
+                else "but no place is set up ([channels] regions, or [regions] thread_channel): nothing is made."
+            )
+        ]
+        for group in sorted(found.values(), key=lambda g: (-g.members, g.kind, g.key))[:25]:
+            channel = done.get((group.kind, group.key))
+            state = f"<#{channel}>" if channel else ("due" if group.members >= minimum else "")
+            lines.append(f"{group.kind} **{group.name}**: {group.members} {state}".rstrip())
+        await interaction.response.send_message(
+            "\n".join(lines)[:2000], ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
 
     def _where(self) -> discord.CategoryChannel | discord.TextChannel | None:
         category_id, thread_channel_id = region_targets(self.bot.config)

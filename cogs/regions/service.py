@@ -58,6 +58,15 @@ async def made(session: AsyncSession, guild_id: int) -> set[tuple[str, str]]:
     return {(kind, key) for kind, key in rows.all()}
 
 
+async def made_channels(session: AsyncSession, guild_id: int) -> dict[tuple[str, str], int]:
+    rows = await session.execute(
+        select(RegionalChannel.kind, RegionalChannel.key, RegionalChannel.channel_id).where(
+            RegionalChannel.guild_id == guild_id, RegionalChannel.channel_id.is_not(None)
+        )
+    )
+    return {(kind, key): channel_id for kind, key, channel_id in rows.all()}
+
+
 async def claim(session: AsyncSession, guild_id: int, group: groups.Group, now: datetime) -> int | None:
     """The row's id when this caller may make the channel now, else None (made already, or being made)."""
     await session.execute(

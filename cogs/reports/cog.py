@@ -21,7 +21,7 @@ from discord import app_commands
 from discord.ext import commands
 from sqlalchemy import select
 
-from bot.checks import POLICY, Capability, ensure, member_has
+from bot.checks import POLICY, Capability, ensure, member_has, require
 from bot.errors import UserError
 from bot.reminders import PermanentSendError, ReminderKind
 from bot.scheduler import Job
@@ -83,6 +83,8 @@ def report_embed(report: ModReport, reports_of_message: int) -> discord.Embed:
 
 
 class ReportsCog(commands.Cog):
+    reports = app_commands.Group(name="reports", description="Reports to moderators", guild_only=True)
+
     def __init__(self, bot: AtlasBot) -> None:
         self.bot = bot
         self.menu = app_commands.ContextMenu(name=MENU_NAME, callback=self.report_menu)
@@ -246,6 +248,28 @@ class ReportsCog(commands.Cog):
                     due_at=now,
                     dedupe_key=f"report:{report_id}:{now.date().isoformat()}",
                 )
+
+    @reports.command(name="open", description="Reports not resolved yet, oldest first (moderators)")
+    @require(Capability.MODERATE)
+    async def open_reports(self, interaction: discord.Interaction) -> None:
+        async with self.bot.sessions() as session:
+            rows, total = await service.open_reports(session, self.bot.guild_id, 15)
+        if not rows:
+            await interaction.response.send_message("No open reports.", ephemeral=True)
+            return
+        lines = []
+        for report in rows:
+            where = (
+                message_link(report.guild_id, report.posted_channel_id, report.posted_message_id)
+                if report.posted_channel_id and report.posted_message_id
+                else "not posted yet (see the moderators' channel set-up)"
+            )
+            lines.append(f"#{report.id} {discord_ts(report.created_at, 'R')}: {where}")
+        if total > len(rows):
+            lines.append(f"… and {total - len(rows)} more.")
+        await interaction.response.send_message(
+            f"**{total} open report(s)**\n" + "\n".join(lines), ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
 
     # -- resolving ------------------------------------------------------------------------------------------------
     async def _already(self, interaction: discord.Interaction, by: int, at: datetime) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import dialect_insert
@@ -92,6 +92,14 @@ async def reports_of_message(session: AsyncSession, guild_id: int, message_id: i
         select(ModReport.id).where(ModReport.guild_id == guild_id, ModReport.message_id == message_id)
     )
     return len(rows.all())
+
+
+async def open_reports(session: AsyncSession, guild_id: int, limit: int) -> tuple[list[ModReport], int]:
+    """The oldest unresolved reports (at most ``limit``) and how many are unresolved in all."""
+    where = (ModReport.guild_id == guild_id, ModReport.resolved_at.is_(None))
+    rows = await session.scalars(select(ModReport).where(*where).order_by(ModReport.id).limit(limit))
+    total = await session.scalar(select(func.count()).select_from(ModReport).where(*where))
+    return list(rows.all()), int(total or 0)
 
 
 async def mark_posted(session: AsyncSession, report_id: int, channel_id: int, message_id: int) -> None:

@@ -23,7 +23,9 @@ class StewardshipCog(commands.Cog):
     def __init__(self, bot: AtlasBot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="stewardship", description="Who carried the volunteer work in the last 4 weeks")
+    @app_commands.command(
+        name="stewardship", description="Who carried the volunteer work in the last 4 weeks (maintainers)"
+    )
     @app_commands.guild_only()
     @require(Capability.MANAGE_COMMUNITY)
     async def stewardship(self, interaction: discord.Interaction) -> None:

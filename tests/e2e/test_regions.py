@@ -99,6 +99,9 @@ async def test_onboarding_the_third_member_of_a_region_makes_its_channel_once(at
     await seed(atlas, "dora", "America/New_York", "english")
     await atlas.advance(days=1)
     assert [c.name for c in named(emu, atlas, "lang-")] == ["lang-english"]
+    status = await emu.slash(atlas.alice, "regions status")
+    assert status.ephemeral and f"**region-europe**: 3 <#{europe.id}>" in status.content
+    assert "**lang-german**: 2" in status.content
     # Every later run, a restart, another onboarding: nothing is made twice.
     await atlas.restart()
     await atlas.advance(days=2)

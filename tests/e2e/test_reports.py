@@ -137,6 +137,14 @@ async def test_a_report_is_resolved_once_by_a_moderator(world: World) -> None:
     # Members who are not moderators cannot even see the report (Discord's client shows them nothing).
     with pytest.raises(InteractionRefused, match="cannot see"):
         await emu.click(world.m("dave"), post, "Resolve")
+    listed = await emu.slash(world.m("carol"), "reports open")
+    assert (
+        listed.ephemeral
+        and "1 open report" in listed.content
+        and f"/{world.reports.id}/{post.id}" in listed.content
+    )
+    refused = await emu.slash(world.m("dave"), "reports open")
+    assert refused.ephemeral and "open report" not in refused.content
     # Two moderators open the note form at once; the first to send resolves it, the second is told by whom.
     alice_form = await emu.click(world.m("alice"), post, "Resolve")
     carol_form = await emu.click(world.m("carol"), post, "Resolve")
@@ -145,6 +153,7 @@ async def test_a_report_is_resolved_once_by_a_moderator(world: World) -> None:
     assert done.ephemeral and "Report #1 resolved" in done.content
     late = await emu.submit_modal(world.m("carol"), carol_form, {"report:note:text": "me too"})
     assert late.ephemeral and f"already resolved by <@{world.m('alice').id}>" in late.content
+    assert "No open reports" in (await emu.slash(world.m("alice"), "reports open")).content
     # The post shows who resolved it and the note, and has no button left.
     post = emu.messages_by_id[post.id]
     assert "(resolved)" in post.embeds[0]["title"] and "Removed" in str(post.embeds[0])
