@@ -49,6 +49,7 @@ class RegionsCog(commands.Cog):
     def __init__(self, bot: AtlasBot) -> None:
         self.bot = bot
         self._lock = asyncio.Lock()  # one check at a time in this process (the claims cover other processes)
+        self._again = False
 
     async def cog_load(self) -> None:
         self.bot.scheduler.add_job(Job(DAILY_JOB, {"hour": 5, "minute": 30}, self.daily_job))
@@ -61,8 +62,16 @@ class RegionsCog(commands.Cog):
 
     @commands.Cog.listener()
     async def on_atlas_onboarded(self, discord_id: int) -> None:
+        # A burst of onboardings is coalesced: while a check runs, later ones only ask for one more run after it
+        # (each check counts everyone, so one run after the last onboarding sees them all).
+        if self._lock.locked():
+            self._again = True
+            return
         try:
             await self.check(self.bot.clock.now())
+            while self._again:
+                self._again = False
+                await self.check(self.bot.clock.now())
         except Exception:
             log.exception("regional channels: the check after %s's onboarding failed", discord_id)
 

@@ -10,6 +10,12 @@ if TYPE_CHECKING:
 
 
 async def setup(bot: AtlasBot) -> None:
+    from cogs.reports import service
     from cogs.reports.cog import ReportsCog
 
     await bot.add_cog(ReportsCog(bot))
+    bot.member_data.register(service.member_data_handler())  # /privacy export and delete
+
+
+async def teardown(bot: AtlasBot) -> None:
+    bot.member_data.unregister("reports")

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import dialect_insert
+from bot.privacy import DataSubject, MemberDataHandler
 from bot.text import clean, is_blank
 from models import ModReport
 
@@ -133,3 +135,37 @@ async def resolve(session: AsyncSession, report_id: int, *, by: int, note: str, 
         raise ReportError("That report no longer exists.")
     assert row.resolved_by is not None and row.resolved_at is not None
     return Resolution(won is not None, row.resolved_by, row.resolved_at, row.resolution_note or "")
+
+
+# -- /privacy export and delete -----------------------------------------------------------------------------------
+def member_data_handler() -> MemberDataHandler:
+    """The reports a member filed: exported (their reasons, when, whether resolved); erased on deletion, with
+    their reasons. Reports *about* a member's messages are the moderators' record and stay; the reporter is never
+    shown to the reported member."""
+
+    async def export(session: AsyncSession, subject: DataSubject) -> dict[str, Any]:
+        rows = await session.scalars(
+            select(ModReport)
+            .where(ModReport.guild_id == subject.guild_id, ModReport.reporter_id == subject.discord_id)
+            .order_by(ModReport.id)
+        )
+        return {
+            "reports_filed": [
+                {
+                    "message": f"https://discord.com/channels/{r.guild_id}/{r.channel_id}/{r.message_id}",
+                    "reason": r.reason,
+                    "filed_at": r.created_at.isoformat(),
+                    "resolved": r.resolved_at is not None,
+                }
+                for r in rows.all()
+            ]
+        }
+
+    async def erase(session: AsyncSession, subject: DataSubject, at: datetime) -> None:
+        await session.execute(
+            delete(ModReport).where(
+                ModReport.guild_id == subject.guild_id, ModReport.reporter_id == subject.discord_id
+            )
+        )
+
+    return MemberDataHandler("reports", export, erase)

@@ -147,3 +147,20 @@ async def test_a_regional_channel_is_claimed_once_and_recorded(sessions, clock) 
     async with sessions() as session:
         assert await regions.made(session, GUILD) == {(groups.REGION, "europe")}
         assert await session.scalar(select(func.count()).select_from(RegionalChannel)) == 1
+
+
+async def test_privacy_exports_and_erases_the_reports_a_member_filed(sessions, clock) -> None:
+    from bot.privacy import DataSubject
+
+    await file(sessions, clock, 42, "my reason")
+    await file(sessions, clock, 43, "theirs")
+    handler = reports.member_data_handler()
+    subject = DataSubject(GUILD, 0, 42)
+    async with sessions() as session:
+        exported = await handler.export(session, subject)
+    assert [r["reason"] for r in exported["reports_filed"]] == ["my reason"]
+    async with sessions.begin() as session:
+        await handler.erase(session, subject, clock.now())
+    async with sessions() as session:
+        left = (await session.scalars(select(ModReport.reporter_id))).all()
+    assert left == [43]
