@@ -156,8 +156,14 @@ class RegionsCog(commands.Cog):
             for channel in where.text_channels:
                 if channel.name == group.name:
                     return channel.id, False  # made before a crash, or by hand: adopted
+            # A channel made through the API gets only the overwrites it is given: the category's are passed so it
+            # matches its category as one made in Discord's client does (synced).
+            extra: dict[str, Any] = {"overwrites": where.overwrites} if where.overwrites else {}
             created = await where.create_text_channel(
-                group.name, topic=_topic(group), reason=f"Atlas: {group.members} members in {group.display}"
+                group.name,
+                topic=_topic(group),
+                reason=f"Atlas: {group.members} members in {group.display}",
+                **extra,
             )
             await self._welcome(created, group)
             return created.id, False

@@ -191,7 +191,8 @@ class ReportsCog(commands.Cog):
                     reporter_id=interaction.user.id,
                     author_id=message.author.id,
                     reason=reason,
-                    text=message.content,
+                    # Attachments are shown by link: moderators see what was posted even when the text is empty.
+                    text=message.content + "".join(f"\n[attachment] {a.url}" for a in message.attachments),
                     now=now,
                 )
                 if report_id is not None:

@@ -57,7 +57,9 @@ async def rows(atlas: AtlasHarness) -> list[RegionalChannel]:
 
 async def start(emu: Emulator, clock: ManualClock, db: str, *, category: bool, **guild: Any) -> AtlasHarness:
     g = make_world(emu, **guild)
-    regions = emu.add_channel(g, "Regions", type="category") if category else None
+    # The category says how its channels behave (here: no files from members); its channels follow it.
+    no_files = {g.everyone: (0, discord.Permissions(attach_files=True))}
+    regions = emu.add_channel(g, "Regions", type="category", overwrites=no_files) if category else None
     config = config_for(emu, g, cogs=COGS).with_overrides(
         channels={"regions": regions.id if regions else 0},
         regions={"min_members": 3, "thread_channel": emu.channel(g, "general").id},
@@ -94,6 +96,11 @@ async def test_onboarding_the_third_member_of_a_region_makes_its_channel_once(at
     category = emu.channel(atlas.guild, "Regions")
     assert europe.name == "region-europe" and europe.parent_id == category.id and europe.type == 0
     assert "Europe" in (europe.topic or "")
+    assert (
+        {k: (o.allow, o.deny) for k, o in europe.overwrites.items()}
+        == {k: (o.allow, o.deny) for k, o in category.overwrites.items()}
+        != {}
+    )
     # German (typed "German" and "GERMAN") and English (twice) are short of 3; Deutsch is one.
     assert named(emu, atlas, "lang-") == []
     await seed(atlas, "dora", "America/New_York", "english")
