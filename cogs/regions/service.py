@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import dialect_insert
+from bot.privacy import Visibility
 from cogs.regions import groups
 from models import Member, RegionalChannel
 
@@ -27,6 +28,8 @@ def _present(guild_id: int) -> list[ColumnElement[bool]]:
         Member.onboarded_at.is_not(None),
         Member.left_at.is_(None),
         Member.erased_at.is_(None),
+        # A member who keeps their profile to themselves ("only you") is not counted, even in a total.
+        Member.profile_visibility != Visibility.ME.value,
     ]
 
 

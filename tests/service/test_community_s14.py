@@ -17,6 +17,7 @@ from cogs.regions import service as regions
 from cogs.reports import service as reports
 from cogs.stewardship import service as stewardship
 from models import Cohort, ModReport, RegionalChannel
+from models import Member as MemberRow
 
 GUILD = 1
 
@@ -121,6 +122,11 @@ async def test_a_regional_channel_is_claimed_once_and_recorded(sessions, clock) 
         [("Europe/Berlin", "German"), ("Europe/Paris", "german, French"), (None, "x")]
     ):
         await member(sessions, clock, n, zone=zone, language=lang)
+    private = await member(sessions, clock, 9, zone="Europe/Rome", language="German")
+    async with sessions.begin() as session:
+        row = await session.get(MemberRow, private)
+        assert row is not None
+        row.profile_visibility = "me"  # kept to themselves: not counted
     async with sessions() as session:
         found = await regions.member_groups(session, GUILD, languages=True)
     assert found[(groups.REGION, "europe")].members == 2 and found[(groups.LANGUAGE, "german")].members == 2
