@@ -32,6 +32,8 @@ class ModReport(Base):
     # Where the private report was posted, once it was.
     posted_channel_id: Mapped[int | None] = mapped_column(BigInteger)
     posted_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    # A post under way (set by one guarded UPDATE before sending, cleared on failure): never posted twice.
+    posting_at: Mapped[datetime | None]
     resolved_by: Mapped[int | None] = mapped_column(BigInteger)
     resolved_at: Mapped[datetime | None]
     resolution_note: Mapped[str | None] = mapped_column(String(1000))

@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from bot.checks import POLICY, Capability, ensure, member_has, require
 from bot.errors import UserError
-from bot.reminders import PermanentSendError, ReminderKind
+from bot.reminders import PermanentSendError, ReminderKind, TransientSendError
 from bot.scheduler import Job
 from bot.timefmt import discord_ts
 from cogs.reports import service
@@ -39,6 +39,10 @@ NO_MENTIONS = discord.AllowedMentions.none()
 MENU_NAME = "Report to moderators"
 REPOST_JOB = "reports.repost_unposted"
 NOTICE = "reports_channel"
+POST_NOTICE = "reports_post_refused"
+MARKER = "Atlas report "
+RECENT = 50  # messages of the moderators' channel searched for a report posted just before a crash
+COOLDOWN = (5, 600.0)  # reports a member may file per ten minutes (a flood of reports is itself abuse)
 
 
 def report_channel_id(config: Any) -> int:
@@ -50,9 +54,20 @@ def message_link(guild_id: int, channel_id: int, message_id: int) -> str:
     return f"https://discord.com/channels/{guild_id}/{channel_id}/{message_id}"
 
 
-def _quote(text: str, limit: int) -> str:
-    text = text if len(text) <= limit else text[: limit - 1] + "…"
-    return "\n".join(f"> {line}" for line in text.splitlines()) or "> (no text: an attachment or an embed)"
+# Discord refuses an embed whose description passes 4,096 characters (400, code 50035). Reason and text are
+# quoted line by line (``> `` on each, so a wall of blank lines grows), then each quote is cut to its share.
+DESCRIPTION_MAX = 4096
+QUOTE_BUDGET = 1900  # per quote: two quotes and their headings stay under DESCRIPTION_MAX
+
+
+def _quote(text: str, budget: int = QUOTE_BUDGET) -> str:
+    """``text`` quoted, at most ``budget`` characters after quoting (cut with an ellipsis)."""
+    quoted = "\n".join(f"> {line}" for line in text.splitlines()) or "> (no text: an attachment or an embed)"
+    return quoted if len(quoted) <= budget else quoted[: budget - 1] + "…"
+
+
+def _who(user_id: int) -> str:
+    return "a former member (their data was erased)" if user_id < 0 else f"<@{user_id}>"
 
 
 def report_embed(report: ModReport, reports_of_message: int) -> discord.Embed:
@@ -62,10 +77,9 @@ def report_embed(report: ModReport, reports_of_message: int) -> discord.Embed:
         colour=discord.Colour.green() if resolved else discord.Colour.red(),
         timestamp=report.created_at,
     )
-    embed.description = (
-        f"**Reason**\n{_quote(report.reason, 1500)}\n\n**Reported message**\n{_quote(report.excerpt, 1500)}"
-    )
-    embed.add_field(name="Reported by", value=f"<@{report.reporter_id}>")
+    description = f"**Reason**\n{_quote(report.reason)}\n\n**Reported message**\n{_quote(report.excerpt)}"
+    embed.description = description[:DESCRIPTION_MAX]
+    embed.add_field(name="Reported by", value=_who(report.reporter_id))
     embed.add_field(name="Author", value=f"<@{report.author_id}>")
     link = message_link(report.guild_id, report.channel_id, report.message_id)
     embed.add_field(name="Message", value=f"[Jump to the message]({link}) in <#{report.channel_id}>")
@@ -79,6 +93,7 @@ def report_embed(report: ModReport, reports_of_message: int) -> discord.Embed:
             value=f"by <@{report.resolved_by}> {discord_ts(report.resolved_at, 'R')}\n{note[:900]}",
             inline=False,
         )
+    embed.set_footer(text=f"{MARKER}{report.id}")  # found again in the channel after a crash (see _post)
     return embed
 
 
@@ -94,12 +109,14 @@ class ReportsCog(commands.Cog):
         self.bot.tree.add_command(self.menu)
         self.bot.add_dynamic_items(ResolveButton)
         self.bot.reminders.register(ReminderKind(service.POST, self._post))
+        self.bot.reminders.register(ReminderKind(service.REDRAW, self._redraw))
         self.bot.scheduler.add_job(Job(REPOST_JOB, {"hour": 5, "minute": 10}, self.repost_job))
 
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
         self.bot.remove_dynamic_items(ResolveButton)
         self.bot.reminders.unregister(service.POST)
+        self.bot.reminders.unregister(service.REDRAW)
         self.bot.scheduler.remove_job(REPOST_JOB)
 
     # -- who may see reports --------------------------------------------------------------------------------------
@@ -117,7 +134,9 @@ class ReportsCog(commands.Cog):
             for role in guild.roles
             if not role.is_default()
             and role.id not in moderator_roles
-            and not role.managed
+            # Bot roles are the bots' own; other managed roles (Server Booster, an integration's subscribers)
+            # are held by ordinary members.
+            and not role.is_bot_managed()
             and not role.permissions.administrator
             and channel.permissions_for(role).view_channel
         ]
@@ -181,6 +200,13 @@ class ReportsCog(commands.Cog):
     async def file(self, interaction: discord.Interaction, message: discord.Message, reason: str) -> None:
         await self.usable_channel()
         now = self.bot.clock.now()
+        key = ("reports", interaction.user.id, None)
+        wait = self.bot.cooldowns.take(key, *COOLDOWN)
+        if wait is not None:
+            raise UserError(
+                f"You have sent several reports just now; you can send another in {max(1, round(wait / 60))} "
+                "minute(s). The moderators have the ones you sent."
+            )
         try:
             async with self.bot.sessions.begin() as session:
                 report_id = await service.file_report(
@@ -205,8 +231,10 @@ class ReportsCog(commands.Cog):
                         dedupe_key=f"report:{report_id}",
                     )
         except service.ReportError as exc:
+            self.bot.cooldowns.refund(key)  # the member's mistake: nothing was filed
             raise UserError(str(exc)) from None
         if report_id is None:
+            self.bot.cooldowns.refund(key)
             text = "You already reported this message; the moderators have your report."
         else:
             text = "Received: your report went to the moderators, and only they can see it. Thank you."
@@ -222,11 +250,60 @@ class ReportsCog(commands.Cog):
         if channel is None:
             await self.bot.notify_maintainers_once(NOTICE, f"Reports to moderators cannot be posted: {problem}.")
             raise PermanentSendError(problem)  # the daily job queues it again once the channel is fixed
-        posted = await channel.send(
-            embed=report_embed(report, count), view=resolve_view(report.id), allowed_mentions=NO_MENTIONS
-        )
         async with self.bot.sessions.begin() as session:
-            await service.mark_posted(session, report.id, channel.id, posted.id)
+            claim = await service.claim_post(session, report.id, self.bot.clock.now())
+        if claim.posted:
+            return
+        if not claim.won:  # another reminder (a re-queue beside a retry) is posting it right now
+            raise TransientSendError("the report is being posted by another attempt")
+        try:
+            found = await self._find_post(channel, report.id) if claim.after_crash else None
+            if found is None:
+                found = await channel.send(
+                    embed=report_embed(report, count), view=resolve_view(report.id), allowed_mentions=NO_MENTIONS
+                )
+        except discord.HTTPException as exc:
+            async with self.bot.sessions.begin() as session:
+                await service.release_post(session, report.id)
+            if 400 <= exc.status < 500 and exc.status != 429:
+                # Discord will refuse it again as it is (a permission, a limit): maintainers hear of it once.
+                await self.bot.notify_maintainers_once(
+                    POST_NOTICE,
+                    f"Report #{report.id} could not be posted in <#{channel.id}>: Discord answered {exc.status} "
+                    f"({exc.text or 'refused'}). Waiting reports are posted again daily (/reports open).",
+                )
+            raise
+        except BaseException:
+            async with self.bot.sessions.begin() as session:
+                await service.release_post(session, report.id)
+            raise
+        async with self.bot.sessions.begin() as session:
+            await service.mark_posted(session, report.id, channel.id, found.id)
+        await self.bot.clear_notice(POST_NOTICE)
+
+    async def _find_post(self, channel: discord.TextChannel, report_id: int) -> discord.Message | None:
+        """A report posted just before a crash (sent, not yet recorded): found by its footer among the channel's
+        latest messages, so it is recorded rather than posted twice."""
+        me = channel.guild.me.id
+        async for message in channel.history(limit=RECENT):
+            if message.author.id == me and any(
+                e.footer.text == f"{MARKER}{report_id}" for e in message.embeds if e.footer
+            ):
+                return message
+        return None
+
+    async def _redraw(self, reminder: Reminder) -> None:
+        """The reporter erased their data: the post is drawn again without their name and reason."""
+        async with self.bot.sessions() as session:
+            report = await service.get(session, reminder.target_id)
+            if report is None or report.posted_channel_id is None or report.posted_message_id is None:
+                return
+            count = await service.reports_of_message(session, report.guild_id, report.message_id)
+        channel = self.bot.get_partial_messageable(report.posted_channel_id, guild_id=report.guild_id)
+        view = None if report.resolved_at is not None else resolve_view(report.id)
+        await channel.get_partial_message(report.posted_message_id).edit(
+            embed=report_embed(report, count), view=view, allowed_mentions=NO_MENTIONS
+        )
 
     async def repost_job(self, now: datetime) -> None:
         """Daily: reports filed but never posted (the channel was unusable) are queued again."""

@@ -8,12 +8,13 @@ NULL``: of two moderators resolving at once, exactly one wins and the other is t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import reminders
 from bot.db import dialect_insert
 from bot.privacy import DataSubject, MemberDataHandler
 from bot.text import clean, is_blank
@@ -24,6 +25,9 @@ REASON_MAX = 1000
 NOTE_MAX = 1000
 EXCERPT_MAX = 1000
 POST = "reports.post"  # the durable reminder that posts a filed report to the moderators' channel
+REDRAW = "reports.redraw"  # the durable reminder that redraws a posted report (its reporter erased their data)
+POST_CLAIM_TTL = timedelta(minutes=10)
+ERASED_REASON = "(removed: the reporter erased their data)"
 
 
 class ReportError(Exception):
@@ -108,7 +112,43 @@ async def mark_posted(session: AsyncSession, report_id: int, channel_id: int, me
     await session.execute(
         update(ModReport)
         .where(ModReport.id == report_id)
-        .values(posted_channel_id=channel_id, posted_message_id=message_id)
+        .values(posted_channel_id=channel_id, posted_message_id=message_id, posting_at=None)
+    )
+
+
+@dataclass(frozen=True)
+class PostClaim:
+    won: bool  # this caller may post now
+    posted: bool  # posted already: nothing to do
+    after_crash: bool  # an earlier post was under way and never finished: it may have reached Discord
+
+
+async def claim_post(session: AsyncSession, report_id: int, now: datetime) -> PostClaim:
+    """Claim posting the report with one guarded UPDATE (not posted, no fresh claim): two reminders at once
+    (a re-queue beside a retry) never both send. A claim older than ``POST_CLAIM_TTL`` was left by a crash."""
+    before = await session.scalar(select(ModReport.posting_at).where(ModReport.id == report_id))
+    won = await session.scalar(
+        update(ModReport)
+        .where(
+            ModReport.id == report_id,
+            ModReport.posted_message_id.is_(None),
+            or_(ModReport.posting_at.is_(None), ModReport.posting_at < now - POST_CLAIM_TTL),
+        )
+        .values(posting_at=now)
+        .returning(ModReport.id)
+    )
+    if won is not None:
+        return PostClaim(True, False, before is not None)
+    posted = await session.scalar(select(ModReport.posted_message_id).where(ModReport.id == report_id))
+    return PostClaim(False, posted is not None, False)
+
+
+async def release_post(session: AsyncSession, report_id: int) -> None:
+    """The send failed (nothing reached Discord): the next attempt may claim at once."""
+    await session.execute(
+        update(ModReport)
+        .where(ModReport.id == report_id, ModReport.posted_message_id.is_(None))
+        .values(posting_at=None)
     )
 
 
@@ -139,9 +179,9 @@ async def resolve(session: AsyncSession, report_id: int, *, by: int, note: str, 
 
 # -- /privacy export and delete -----------------------------------------------------------------------------------
 def member_data_handler() -> MemberDataHandler:
-    """The reports a member filed: exported (their reasons, when, whether resolved); erased on deletion, with
-    their reasons. Reports *about* a member's messages are the moderators' record and stay; the reporter is never
-    shown to the reported member."""
+    """The reports a member filed: exported (their reasons, when, whether resolved); on deletion the reporter is
+    pseudonymised and their reasons removed. Reports *about* a member's messages are the moderators' record and
+    stay; the reporter is never shown to the reported member."""
 
     async def export(session: AsyncSession, subject: DataSubject) -> dict[str, Any]:
         rows = await session.scalars(
@@ -162,10 +202,29 @@ def member_data_handler() -> MemberDataHandler:
         }
 
     async def erase(session: AsyncSession, subject: DataSubject, at: datetime) -> None:
-        await session.execute(
-            delete(ModReport).where(
+        # The moderators' record stays (what was reported, who wrote it, how it was resolved); the reporter is
+        # pseudonymised (a negative id, unique per report, so the one-report-per-member constraint holds) and
+        # their reason removed. A posted report is redrawn without them by a durable reminder.
+        rows = await session.execute(
+            select(ModReport.id, ModReport.posted_message_id).where(
                 ModReport.guild_id == subject.guild_id, ModReport.reporter_id == subject.discord_id
             )
         )
+        for report_id, posted_message_id in rows.all():
+            await session.execute(
+                update(ModReport)
+                .where(ModReport.id == report_id)
+                .values(reporter_id=-report_id, reason=ERASED_REASON)
+            )
+            if posted_message_id is not None:
+                await reminders.add(
+                    session,
+                    kind=REDRAW,
+                    guild_id=subject.guild_id,
+                    target_id=report_id,
+                    due_at=at,
+                    created_at=at,
+                    dedupe_key=f"report-redraw:{report_id}",
+                )
 
     return MemberDataHandler("reports", export, erase)

@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("created_at", models.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("posted_channel_id", sa.BigInteger(), nullable=True),
         sa.Column("posted_message_id", sa.BigInteger(), nullable=True),
+        sa.Column("posting_at", models.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("resolved_by", sa.BigInteger(), nullable=True),
         sa.Column("resolved_at", models.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("resolution_note", sa.String(length=1000), nullable=True),

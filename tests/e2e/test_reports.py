@@ -215,3 +215,166 @@ async def test_the_bot_refuses_a_reports_channel_others_can_see(
         assert refused.ephemeral and "cannot be filed" in refused.content
     finally:
         await atlas.stop()
+
+
+async def test_a_report_of_many_short_lines_reaches_the_moderators(world: World) -> None:
+    # Quoting puts "> " before every line, so a wall of blank lines (and a reason of many short lines) grows past
+    # the embed description's 4,096 characters unless the quotes are cut after quoting.
+    emu = world.emu
+    wall = "CLEAR" + "\n" * 1990 + "lol"
+    bad = emu.post(world.m("bob"), world.atlas.channel("general"), wall)
+    done = await world.report("dave", bad, "\n".join(["spam"] * 200))
+    assert "Received" in done.content
+    [post] = await world.wait_posts(1)
+    assert len(post.embeds[0]["description"]) <= 4096 and "CLEAR" in post.embeds[0]["description"]
+
+
+async def test_a_post_discord_refuses_is_told_to_maintainers_once(world: World) -> None:
+    emu = world.emu
+    mod_log = world.atlas.channel("mod-log")
+    body = {"code": 50013, "message": "Missing Permissions"}
+    emu.fail_next("POST", f"/channels/{world.reports.id}/messages", status=403, count=2, body=body)
+    for text in ("one", "two"):
+        bad = emu.post(world.m("bob"), world.atlas.channel("general"), text)
+        assert "Received" in (await world.report("dave", bad, "spam")).content
+        await asyncio.sleep(0.3)
+        await world.atlas.settle()
+    told = [m for m in emu.messages(mod_log) if "could not be posted" in m.content]
+    assert len(told) == 1 and "403" in told[0].content
+    assert world.posts() == []
+    # The daily job posts them once Discord takes them; each once.
+    cog = world.atlas.bot.get_cog("ReportsCog")
+    await cog.repost_job(world.atlas.bot.clock.now())  # type: ignore[union-attr]
+    await world.wait_posts(2)
+    await asyncio.sleep(0.3)
+    assert len(world.posts()) == 2
+
+
+async def _post_reminder(world: World) -> Any:
+    from models import Reminder
+
+    async with world.atlas.bot.sessions() as session:
+        return await session.scalar(select(Reminder).where(Reminder.kind == "reports.post"))
+
+
+async def test_two_attempts_at_once_post_a_report_once(world: World) -> None:
+    emu = world.emu
+    bad = emu.post(world.m("bob"), world.atlas.channel("general"), "spam")
+    await world.report("dave", bad, "spam")
+    await world.wait_posts(1)
+    async with world.atlas.bot.sessions.begin() as session:  # as if the post had not happened yet
+        row = await session.scalar(select(ModReport))
+        assert row is not None
+        row.posted_message_id = row.posted_channel_id = None
+    before = len(world.posts())
+    reminder = await _post_reminder(world)
+    cog: Any = world.atlas.bot.get_cog("ReportsCog")
+    # Two reminders of one report at once (the daily re-queue beside a retry): one sends.
+    await asyncio.gather(cog._post(reminder), cog._post(reminder), return_exceptions=True)
+    await world.atlas.settle()
+    assert len(world.posts()) == before + 1
+
+
+async def test_a_post_sent_before_a_crash_is_found_not_posted_again(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from cogs.reports import service
+
+    emu = world.emu
+    real = service.mark_posted
+    calls = 0
+
+    async def crash_once(*args: Any, **kwargs: Any) -> None:  # the process dies between send and record
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("crash")
+        await real(*args, **kwargs)
+
+    monkeypatch.setattr(service, "mark_posted", crash_once)
+    bad = emu.post(world.m("bob"), world.atlas.channel("general"), "spam")
+    await world.report("dave", bad, "spam")
+    [post] = await world.wait_posts(1)
+    world.atlas.clock.advance(timedelta(minutes=15))
+    cog: Any = world.atlas.bot.get_cog("ReportsCog")
+    await cog.repost_job(world.atlas.bot.clock.now())
+    await emu.until(lambda: calls >= 2, timeout=5)
+    await world.atlas.settle()
+    assert [p.id for p in world.posts()] == [post.id]
+    async with world.atlas.bot.sessions() as session:
+        row = await session.scalar(select(ModReport))
+    assert row is not None and row.posted_message_id == post.id
+
+
+async def test_a_reporter_who_erases_their_data_leaves_the_report_without_them(world: World) -> None:
+    from cogs.privacy import service as privacy
+
+    emu = world.emu
+    bot = world.atlas.bot
+    bad = emu.post(world.m("bob"), world.atlas.channel("general"), "spam")
+    await world.report("dave", bad, "my private reason")
+    [post] = await world.wait_posts(1)
+    async with bot.sessions.begin() as session:
+        assert await privacy.erase_member(
+            session, bot.member_data.handlers(), bot.guild_id, world.m("dave").id, bot.clock.now()
+        )
+    bot.scheduler.kick()
+    dave = f"<@{world.m('dave').id}>"
+    await emu.until(lambda: dave not in str(emu.messages_by_id[post.id].embeds), timeout=5)
+    shown = str(emu.messages_by_id[post.id].embeds)
+    assert "my private reason" not in shown and "spam" in shown and "former member" in shown
+    # The moderators' record stays and the button still resolves it.
+    form = await emu.click(world.m("alice"), emu.messages_by_id[post.id], "Resolve")
+    done = await emu.submit_modal(world.m("alice"), form, {"report:note:text": "handled"})
+    assert "resolved" in done.content
+    async with bot.sessions() as session:
+        row = await session.scalar(select(ModReport))
+    assert row is not None and row.resolved_by == world.m("alice").id and row.reporter_id < 0
+
+
+async def test_a_member_filing_many_reports_at_once_is_slowed(world: World) -> None:
+    emu = world.emu
+    for n in range(6):
+        bad = emu.post(world.m("bob"), world.atlas.channel("general"), f"spam {n}")
+        done = await world.report("dave", bad, "spam")
+        assert ("Received" in done.content) == (n < 5), done.content
+    assert done.ephemeral and "another in" in done.content
+    assert await world.count() == 5
+
+
+async def test_a_managed_role_members_hold_that_sees_the_channel_is_refused(
+    emulator: Emulator, e2e_clock: ManualClock, tmp_path: Any
+) -> None:
+    # An integration's subscriber role (or Server Booster) is managed but held by ordinary members; only bot roles
+    # (the bot's own here) are left out of who else can see.
+    emu = emulator
+    guild = make_world(emu)
+    subs = emu.add_role(guild, "Twitch Subscriber")
+    subs.managed = True
+    reports = emu.add_channel(
+        guild,
+        "reports",
+        overwrites={
+            guild.everyone: (0, NOT_VIEW),
+            emu.role(guild, "Maintainer"): (VIEW, 0),
+            subs: (VIEW, 0),
+            emu.bot_role(guild): (VIEW, 0),
+        },
+    )
+    config = config_for(emu, guild, cogs=COGS).with_overrides(channels={"reports": reports.id})
+    atlas = AtlasHarness(emu, guild, e2e_clock, config, f"sqlite+aiosqlite:///{tmp_path / 'a.db'}")
+    atlas.members["bob"] = emu.add_member(guild, "bob")
+    atlas.members["dave"] = emu.add_member(guild, "dave")
+    atlas.members["erin"] = emu.add_member(guild, "erin", roles=[subs])
+    await atlas.start()
+    try:
+        assert emu.can_view(atlas.members["erin"], reports)
+        bad = emu.post(atlas.members["bob"], atlas.channel("general"), "spam")
+        refused = await emu.message_command(atlas.members["dave"], "Report to moderators", bad)
+        assert refused.modal is None and "cannot be filed" in (refused.content or "")
+        await atlas.settle()
+        assert any("Twitch Subscriber" in m.content for m in emu.messages(atlas.channel("mod-log")))
+    finally:
+        await atlas.stop()

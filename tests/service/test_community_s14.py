@@ -168,5 +168,8 @@ async def test_privacy_exports_and_erases_the_reports_a_member_filed(sessions, c
     async with sessions.begin() as session:
         await handler.erase(session, subject, clock.now())
     async with sessions() as session:
-        left = (await session.scalars(select(ModReport.reporter_id))).all()
-    assert left == [43]
+        rows = await session.execute(select(ModReport.reporter_id, ModReport.reason).order_by(ModReport.id))
+        left = rows.all()
+    # The moderators' record stays; the reporter is pseudonymised and their reason removed.
+    assert left[1] == (43, "theirs")
+    assert left[0][0] < 0 and "my reason" not in left[0][1]
