@@ -35,7 +35,7 @@ WEIGHTS: Mapping[str, int] = {
     "answers_accepted": 1,
     "answers_posted": 1,
 }
-# Ledger kinds -> (category, +1 or -1): a reversal (an accept taken back) takes its piece of work back.
+# Ledger kinds -> (category, +1 or -1). A reversal's own sign is its points' (see service): -1 is an undo.
 KINDS: Mapping[str, tuple[str, int]] = {
     "office_hour_hosted": ("office_hours", 1),
     "review_done": ("reviews", 1),
@@ -43,6 +43,7 @@ KINDS: Mapping[str, tuple[str, int]] = {
     "answer_accepted": ("answers_accepted", 1),
     "answer_accepted_reversed": ("answers_accepted", -1),
     "answer_posted": ("answers_posted", 1),
+    "answer_posted_reversed": ("answers_posted", -1),
 }
 # One person carrying at least this share of the load (with others beside them) is named as a burnout risk.
 HEAVY_SHARE = 0.4

@@ -28,7 +28,9 @@ async def atlas(emulator: Emulator, e2e_clock: ManualClock, db_url: str) -> Asyn
         await harness.stop()
 
 
-async def record(atlas: Atlas, name: str, kind: str, reference: str, *, ago: timedelta = timedelta(0)) -> None:
+async def record(
+    atlas: Atlas, name: str, kind: str, reference: str, *, ago: timedelta = timedelta(0), points: int | None = None
+) -> None:
     now = atlas.clock.now()
     async with atlas.bot.sessions.begin() as session:
         member = atlas.members[name]
@@ -42,6 +44,7 @@ async def record(atlas: Atlas, name: str, kind: str, reference: str, *, ago: tim
             reference=reference,
             at=now - ago,
             now=now,
+            points=points,
         )
 
 
@@ -52,11 +55,12 @@ async def test_stewardship_shows_who_carries_the_work(atlas: Atlas) -> None:
     for i in range(4):
         await record(atlas, "carol", "office_hour_hosted", f"oh:{i}", ago=timedelta(days=i * 6))
     await record(atlas, "carol", "review_done", "review:1")
-    await record(atlas, "dave", "answer_posted", "answer:1")
-    await record(atlas, "dave", "answer_posted", "answer:3")
-    await record(atlas, "dave", "answer_accepted", "answer:1")
-    await record(atlas, "dave", "answer_accepted_reversed", "answer:1:reversed")
-    await record(atlas, "bob", "answer_posted", "answer:2")
+    # The references Q&A writes (cogs/qa/service.py): an accept taken back is a reversal with negative points.
+    await record(atlas, "dave", "answer_posted", "qa:answered:1:dave")
+    await record(atlas, "dave", "answer_posted", "qa:answered:3:dave")
+    await record(atlas, "dave", "answer_accepted", "qa:accept:1")
+    await record(atlas, "dave", "answer_accepted_reversed", "qa:accept:1:undo:0", points=-15)
+    await record(atlas, "bob", "answer_posted", "qa:answered:2:bob")
     # Older than four weeks: not counted. A kind that is not volunteer work (asking): not counted.
     await record(atlas, "bob", "office_hour_hosted", "oh:old", ago=timedelta(days=29))
     await record(atlas, "alice", "question_asked", "question:1")

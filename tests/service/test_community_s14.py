@@ -90,7 +90,7 @@ async def test_stewardship_counts_the_window_reversals_and_facilitated_cohorts(s
         cohort = Cohort(
             guild_id=GUILD, number=1, name="Cohort 1", parent_channel_id=1, facilitator_id=facilitator,
             zone="UTC", meeting_weekday=0, meeting_time="18:00", starts_at=now - timedelta(weeks=6), weeks=16,
-            created_at=now - timedelta(weeks=6),
+            created_at=now - timedelta(weeks=6), state="active",
         )  # fmt: skip
         session.add(cohort)
         await session.flush()
@@ -100,14 +100,14 @@ async def test_stewardship_counts_the_window_reversals_and_facilitated_cohorts(s
             (facilitator, "cohort_milestone", f"cohort:{cohort.id}:milestone:5", 2),
             (facilitator, "cohort_milestone", f"cohort:{cohort.id}:milestone:6", 9),
             (learner, "cohort_milestone", f"cohort:{cohort.id}:milestone:5", 2),  # took part, did not facilitate
-            (learner, "answer_accepted", "a:1", 3),
-            (learner, "answer_accepted_reversed", "a:1:rev", 2),
+            (learner, "answer_accepted", "qa:accept:1", 3),
+            (learner, "answer_accepted_reversed", "qa:accept:1:undo:0", 2),
             (learner, "review_done", "r:1", 1),
         ]
         for who, kind, ref, days in events:
             await ledger.record_event(
                 session, policy, guild_id=GUILD, member_id=who, kind=kind, reference=ref,
-                at=now - timedelta(days=days), now=now,
+                at=now - timedelta(days=days), now=now, points=-5 if kind.endswith("_reversed") else None,
             )  # fmt: skip
     async with sessions() as session:
         stewards, people = await stewardship.stewardship(session, GUILD, now)
@@ -115,6 +115,72 @@ async def test_stewardship_counts_the_window_reversals_and_facilitated_cohorts(s
     assert got == {host: {"office_hours": 1}, facilitator: {"cohorts": 1}, learner: {"reviews": 1}}
     assert people[facilitator].discord_id == 7002
     assert [s.member_id for s in stewards] == [facilitator, host, learner]  # loads 4, 3, 2
+
+
+async def test_stewardship_answers_as_qa_records_them(sessions, clock) -> None:
+    """The references and points cogs/qa/service.py writes: ``qa:answered:<question>:<author>`` (answer_posted),
+    ``qa:accept:<answer>`` (answer_accepted), and reversals ``<ref>:undo:<n>`` (negative points) and
+    ``<ref>:redo:<n>`` (positive: an accept switched back)."""
+    policy = ledger.policy_for(Config())
+    a, b, c, asker = [await member(sessions, clock, n) for n in (11, 12, 13, 14)]
+    now = clock.now()
+    steps = [
+        # a answered and was accepted; the asker switched to another answer and back (undo, then redo).
+        (a, "answer_posted", f"qa:answered:1:{a}", None, 3),
+        (a, "answer_accepted", "qa:accept:1", None, 3),
+        (a, "answer_accepted_reversed", "qa:accept:1:undo:0", -15, 2),
+        (a, "answer_accepted_reversed", "qa:accept:1:redo:0", 15, 1),
+        # b answered, then deleted the answer: answer_posted taken back.
+        (b, "answer_posted", f"qa:answered:2:{b}", None, 3),
+        (b, "answer_posted_reversed", f"qa:answered:2:{b}:undo:0", -2, 2),
+        # c's answer before the window was deleted inside it: these four weeks lose nothing; c answered again.
+        (c, "answer_posted", f"qa:answered:3:{c}", None, 40),
+        (c, "answer_posted_reversed", f"qa:answered:3:{c}:undo:0", -2, 2),
+        (c, "answer_posted", f"qa:answered:4:{c}", None, 1),
+    ]
+    async with sessions.begin() as session:
+        for who, kind, ref, points, days in steps:
+            await ledger.record_event(
+                session, policy, guild_id=GUILD, member_id=who, kind=kind, reference=ref,
+                at=now - timedelta(days=days), now=now, subject_member_id=asker, points=points,
+            )  # fmt: skip
+        # The asker answering (and accepting) their own question is not work for others.
+        for kind, ref in (("answer_posted", f"qa:answered:5:{asker}"), ("answer_accepted", "qa:accept:9")):
+            await ledger.record_event(
+                session, policy, guild_id=GUILD, member_id=asker, kind=kind, reference=ref,
+                at=now - timedelta(days=1), now=now, subject_member_id=asker,
+            )  # fmt: skip
+    async with sessions() as session:
+        stewards, _ = await stewardship.stewardship(session, GUILD, now)
+    got = {s.member_id: dict(s.counts) for s in stewards}
+    assert got == {a: {"answers_accepted": 1, "answers_posted": 1}, c: {"answers_posted": 1}}, got
+
+
+async def test_stewardship_counts_cohorts_running_in_the_window(sessions, clock) -> None:
+    f, g = [await member(sessions, clock, n) for n in (21, 22)]
+    now = clock.now()
+
+    def cohort(number: int, facilitator: int, state: str, started: int, ended: int | None = None) -> Cohort:
+        return Cohort(
+            guild_id=GUILD, number=number, name=f"Cohort {number}", parent_channel_id=1,
+            facilitator_id=facilitator, zone="UTC", meeting_weekday=0, meeting_time="18:00",
+            starts_at=now - timedelta(weeks=started), weeks=8, created_at=now - timedelta(weeks=started + 1),
+            state=state, ended_at=now - timedelta(weeks=ended) if ended is not None else None,
+        )  # fmt: skip
+
+    async with sessions.begin() as session:
+        session.add_all(
+            [
+                cohort(1, f, "active", 2),  # running, no milestone credited yet
+                cohort(2, f, "ended", 9, ended=1),  # ended within the four weeks
+                cohort(3, f, "ended", 12, ended=5),  # ended before them
+                cohort(4, g, "forming", -1),  # not started
+                cohort(5, g, "active", 1),
+            ]
+        )
+    async with sessions() as session:
+        stewards, _ = await stewardship.stewardship(session, GUILD, now)
+    assert {s.member_id: dict(s.counts) for s in stewards} == {f: {"cohorts": 2}, g: {"cohorts": 1}}
 
 
 async def test_a_regional_channel_is_claimed_once_and_recorded(sessions, clock) -> None:
