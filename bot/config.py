@@ -383,6 +383,8 @@ class RegionsSection(Section):
     # With no [channels] regions category: a public thread per region or language in this channel (0: none).
     thread_channel: Snowflake = 0
     languages: bool = True
+    # The community's own language gets no channel (everyone speaks it in the main channels).
+    main_language: str = Field("English", max_length=40)
 
 
 class CommunitySection(Section):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 from discord.ext import commands
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.checks import Capability, require
 from bot.scheduler import Job
@@ -81,9 +82,7 @@ class RegionsCog(commands.Cog):
     @require(Capability.MANAGE_COMMUNITY)
     async def status(self, interaction: discord.Interaction) -> None:
         async with self.bot.sessions() as session:
-            found = await service.member_groups(
-                session, self.bot.guild_id, languages=self.bot.config.regions.languages
-            )
+            found = await self._groups(session)
             done = await service.made_channels(session, self.bot.guild_id)
         minimum = self.bot.config.regions.min_members
         where = self._where()
@@ -103,6 +102,12 @@ class RegionsCog(commands.Cog):
             "\n".join(lines)[:2000], ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
         )
 
+    async def _groups(self, session: AsyncSession) -> dict[tuple[str, str], groups.Group]:
+        settings = self.bot.config.regions
+        return await service.member_groups(
+            session, self.bot.guild_id, languages=settings.languages, main_language=settings.main_language
+        )
+
     def _where(self) -> discord.CategoryChannel | discord.TextChannel | None:
         category_id, thread_channel_id = region_targets(self.bot.config)
         category = self.bot.get_channel(category_id) if category_id else None
@@ -118,9 +123,7 @@ class RegionsCog(commands.Cog):
             return []  # nowhere configured: nothing is made (README says so)
         async with self._lock:
             async with self.bot.sessions() as session:
-                found = await service.member_groups(
-                    session, self.bot.guild_id, languages=self.bot.config.regions.languages
-                )
+                found = await self._groups(session)
                 done = await service.made(session, self.bot.guild_id)
             made: list[str] = []
             for group in groups.due(found, self.bot.config.regions.min_members, done):

@@ -2,7 +2,9 @@
 
 A region comes from the profile's IANA time zone (``Europe/Berlin`` is Europe); zones that do not name a place
 (``UTC``, ``Etc/GMT+3``) and Antarctica's give none. A language is what the member typed in their profile
-(``English``, ``english, Deutsch``), split on commas, slashes and "and", compared without case.
+(``English``, ``english, Deutsch``), split on commas, slashes and "and", and counted only when it names a human
+language ``languages`` knows (``Deutsch`` is German; ``N/A`` or ``C++`` is nothing); the community's main
+language gets no channel of its own.
 
 Channel names follow Discord's rules for text channels (lower case, no spaces, 1-100 characters): letters and
 digits are kept (any script), everything else becomes a single ``-``.
@@ -14,6 +16,8 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+
+from cogs.regions.languages import language
 
 REGION, LANGUAGE = "region", "language"
 PREFIX = {REGION: "region", LANGUAGE: "lang"}
@@ -90,13 +94,14 @@ def slug(text: str, limit: int = KEY_MAX) -> str:
     return "".join(out)[:limit].strip("-")
 
 
-def languages_of(text: str | None) -> dict[str, str]:
-    """The languages a profile names: key -> how to show it (the first spelling seen, trimmed)."""
+def languages_of(text: str | None, main: str | None = None) -> dict[str, str]:
+    """The known languages a profile names, besides ``main`` (the community's own): key -> English name."""
+    skip = language(main)
     found: dict[str, str] = {}
     for part in _SPLIT.split(text or ""):
-        key = slug(part)
-        if key and key not in found:
-            found[key] = " ".join(part.split())[:KEY_MAX]
+        name = language(part)
+        if name is not None and name != skip:
+            found.setdefault(slug(name), name)
     return found
 
 
@@ -117,9 +122,12 @@ class Group:
 
 
 def count_groups(
-    zones: Iterable[tuple[str | None, int]], languages: Iterable[tuple[str | None, int]] = ()
+    zones: Iterable[tuple[str | None, int]],
+    languages: Iterable[tuple[str | None, int]] = (),
+    main_language: str | None = None,
 ) -> dict[tuple[str, str], Group]:
-    """Members per region (from (zone, members) rows) and per language (from (profile text, members) rows)."""
+    """Members per region (from (zone, members) rows) and per known language other than ``main_language`` (from
+    (profile text, members) rows)."""
     groups: dict[tuple[str, str], Group] = {}
 
     def add(kind: str, key: str, display: str, n: int) -> None:
@@ -131,7 +139,7 @@ def count_groups(
         if region is not None:
             add(REGION, region, REGION_NAMES[region], n)
     for text, n in languages:
-        for key, display in languages_of(text).items():
+        for key, display in languages_of(text, main_language).items():
             add(LANGUAGE, key, display, n)
     return groups
 

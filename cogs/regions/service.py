@@ -34,7 +34,7 @@ def _present(guild_id: int) -> list[ColumnElement[bool]]:
 
 
 async def member_groups(
-    session: AsyncSession, guild_id: int, *, languages: bool
+    session: AsyncSession, guild_id: int, *, languages: bool, main_language: str | None = None
 ) -> dict[tuple[str, str], groups.Group]:
     """Onboarded members still here, per region and (with ``languages``) per language: two GROUP BY queries
     (a few hundred distinct zones; as many distinct language spellings as people typed)."""
@@ -49,7 +49,7 @@ async def member_groups(
             .group_by(Member.language)
         )
         spoken = [(text, int(n)) for text, n in rows.all()]
-    return groups.count_groups([(zone, int(n)) for zone, n in zones.all()], spoken)
+    return groups.count_groups([(zone, int(n)) for zone, n in zones.all()], spoken, main_language)
 
 
 async def made(session: AsyncSession, guild_id: int) -> set[tuple[str, str]]:

@@ -101,23 +101,34 @@ async def test_onboarding_the_third_member_of_a_region_makes_its_channel_once(at
         == {k: (o.allow, o.deny) for k, o in category.overwrites.items()}
         != {}
     )
-    # German (typed "German" and "GERMAN") and English (twice) are short of 3; Deutsch is one.
+    # German (typed "German", and "Deutsch, GERMAN" by one member) is short of 3; English is the community's own.
     assert named(emu, atlas, "lang-") == []
-    await seed(atlas, "dora", "America/New_York", "english")
+    # Free text that names no human language makes nothing, and English never gets a channel of its own.
+    await seed(atlas, "dora", "America/New_York", "english, N/A, C++")
+    await seed(atlas, "dean", "America/Chicago", "none")
+    await seed(atlas, "dirk", "America/Denver", "English")
     await atlas.advance(days=1)
-    assert [c.name for c in named(emu, atlas, "lang-")] == ["lang-english"]
+    assert named(emu, atlas, "lang-") == []
     status = await emu.slash(atlas.alice, "regions status")
     assert status.ephemeral and f"**region-europe**: 3 <#{europe.id}>" in status.content
-    assert "**lang-german**: 2" in status.content
+    assert "**lang-german**: 2" in status.content and "english" not in status.content
+    assert not any(f"**lang-{k}**" in status.content for k in ("n-a", "none", "c", "english"))
+    await seed(atlas, "dana", "America/New_York", "Deutsch")
+    await atlas.advance(days=1)
+    assert [c.name for c in named(emu, atlas, "lang-")] == ["lang-german"]
     # Every later run, a restart, another onboarding: nothing is made twice.
     await atlas.restart()
     await atlas.advance(days=2)
     erin = await join(atlas, "erin")
     await onboard(atlas, erin)
     await atlas.settle()
-    assert len(named(emu, atlas, "region-europe")) == 1 and len(named(emu, atlas, "lang-english")) == 1
+    assert len(named(emu, atlas, "region-europe")) == 1 and len(named(emu, atlas, "lang-german")) == 1
     recorded = await rows(atlas)
-    assert {(r.kind, r.key) for r in recorded} == {("region", "europe"), ("language", "english")}
+    assert {(r.kind, r.key) for r in recorded} == {
+        ("region", "europe"),
+        ("region", "americas"),
+        ("language", "german"),
+    }
     assert all(r.channel_id and not r.is_thread for r in recorded)
 
 
@@ -143,7 +154,7 @@ async def test_without_a_category_it_makes_public_threads_and_names_are_sanitise
         await atlas.advance(days=1)
         general = atlas.channel("general")
         threads = {t.name: t for t in emulator.threads(general)}
-        assert set(threads) == {"region-americas", "lang-português-br-everyone"}
+        assert set(threads) == {"region-americas", "lang-portuguese"}
         assert all(t.type == 11 for t in threads.values())  # public threads
         # The greeting carries the member-typed language without pinging anyone.
         for thread in threads.values():

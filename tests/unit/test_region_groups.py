@@ -8,7 +8,7 @@ from zoneinfo import available_timezones
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cogs.regions import groups
+from cogs.regions import groups, languages
 
 # Discord's text channel names: lower case, no spaces, 1-100 characters.
 DISCORD_NAME = re.compile(r"^[^\sA-Z]{1,100}$")
@@ -43,12 +43,14 @@ def test_slugs_are_valid_channel_names_and_stable(text: str) -> None:
 
 
 @given(
-    st.lists(st.sampled_from(["English", "english", " ENGLISH ", "Deutsch", "español"]), min_size=1, max_size=4)
+    st.lists(
+        st.sampled_from(["German", "german", " GERMAN ", "Deutsch", "deutsch", "español"]), min_size=1, max_size=4
+    )
 )
 def test_languages_compare_without_case_and_count_once_per_profile(parts: list[str]) -> None:
     text = ", ".join(parts)
     found = groups.languages_of(text)
-    assert set(found) == {groups.slug(p) for p in parts}
+    assert set(found) == {"spanish" if p == "español" else "german" for p in parts}
     counted = groups.count_groups([], [(text, 3)])
     assert all(g.members == 3 for g in counted.values())
 
@@ -56,10 +58,29 @@ def test_languages_compare_without_case_and_count_once_per_profile(parts: list[s
 def test_names_are_sanitised() -> None:
     assert groups.channel_name(groups.LANGUAGE, "<@123> Klingon!!") == "lang-123-klingon"
     assert groups.languages_of("Português (BR) / English and @everyone") == {
-        "português-br": "Português (BR)",
+        "portuguese": "Portuguese",
         "english": "English",
-        "everyone": "@everyone",
     }
+
+
+def test_only_known_languages_count_and_the_main_language_gets_none() -> None:
+    assert groups.languages_of("Deutsch, Español / 中文 and Farsi") == {
+        "german": "German",
+        "spanish": "Spanish",
+        "chinese": "Chinese",
+        "persian": "Persian",
+    }
+    for nothing in ("N/A", "none", "C++", "-", "idk", "Python", "@everyone", "", None):
+        assert groups.languages_of(nothing) == {}, nothing
+    assert groups.languages_of("English, Deutsch", main="english") == {"german": "German"}
+    counted = groups.count_groups([], [("English", 5), ("Englisch", 2), ("Deutsch", 1)], main_language="English")
+    assert set(counted) == {("language", "german")}
+
+
+@given(st.text(max_size=40), st.sampled_from(["English", "German", "Spanish"]))
+def test_a_language_channel_is_always_a_known_language_other_than_the_main_one(text: str, main: str) -> None:
+    for key, display in groups.languages_of(text, main).items():
+        assert display in languages.LANGUAGES and display != main and key == groups.slug(display)
 
 
 @given(
