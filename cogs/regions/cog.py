@@ -69,10 +69,7 @@ class RegionsCog(commands.Cog):
             self._again = True
             return
         try:
-            await self.check(self.bot.clock.now())
-            while self._again:
-                self._again = False
-                await self.check(self.bot.clock.now())
+            await self.check(self.bot.clock.now())  # runs again itself while ``_again`` is set
         except Exception:
             log.exception("regional channels: the check after %s's onboarding failed", discord_id)
 
@@ -117,7 +114,15 @@ class RegionsCog(commands.Cog):
         return channel if isinstance(channel, discord.TextChannel) else None
 
     async def check(self, now: datetime) -> list[str]:
-        """Make the channels that are due; the names made (or adopted)."""
+        """Make the channels that are due; the names made (or adopted). An onboarding that arrived while a run
+        held the lock (``_again``) gets one more run here, whoever started this one (the daily job too)."""
+        made = await self._check_once(now)
+        while self._again:
+            self._again = False
+            made += await self._check_once(self.bot.clock.now())
+        return made
+
+    async def _check_once(self, now: datetime) -> list[str]:
         where = self._where()
         if where is None:
             return []  # nowhere configured: nothing is made (README says so)
@@ -126,6 +131,7 @@ class RegionsCog(commands.Cog):
                 found = await self._groups(session)
                 done = await service.made(session, self.bot.guild_id)
             made: list[str] = []
+            failed = False
             for group in groups.due(found, self.bot.config.regions.min_members, done):
                 async with self.bot.sessions.begin() as session:
                     row_id = await service.claim(session, self.bot.guild_id, group, now)
@@ -136,11 +142,12 @@ class RegionsCog(commands.Cog):
                 except discord.HTTPException as exc:
                     async with self.bot.sessions.begin() as session:
                         await service.release(session, row_id)
+                    failed = True
                     await self.bot.notify_maintainers_once(
                         NOTICE,
                         f"Could not make the channel #{group.name} for {group.members} members "
-                        f"({exc.status} {exc.text or 'refused'}): the bot needs Manage Channels in "
-                        f"<#{where.id}> (and room in it). It tries again every day.",
+                        f"({exc.status} {exc.text or 'refused'}): {self._cause(where)} "
+                        "It tries again every day.",
                     )
                     break
                 async with self.bot.sessions.begin() as session:
@@ -148,9 +155,26 @@ class RegionsCog(commands.Cog):
                         session, row_id, channel_id=channel_id, is_thread=is_thread, members=group.members, now=now
                     )
                 made.append(group.name)
-            if made:
+            if made and not failed:  # a failure in this run keeps its notice armed (told once, not daily)
                 await self.bot.clear_notice(NOTICE)
             return made
+
+    def _cause(self, where: discord.CategoryChannel | discord.TextChannel) -> str:
+        """What the bot lacks, in words for maintainers."""
+        me = where.guild.me
+        here = where.permissions_for(me)
+        if isinstance(where, discord.TextChannel):
+            if not (here.create_public_threads and here.send_messages_in_threads):
+                return f"the bot needs Create Public Threads and Send Messages in Threads in <#{where.id}>."
+            return f"the bot may need room for more threads in <#{where.id}>."
+        if not here.manage_channels:
+            return f"the bot needs Manage Channels in <#{where.id}>."
+        if where.overwrites and not me.guild_permissions.manage_roles:
+            return (
+                f"the bot needs Manage Roles to give a new channel the permission settings of <#{where.id}> "
+                "(or the category needs none)."
+            )
+        return f"the bot needs Manage Channels in <#{where.id}> and room in it (50 channels at most)."
 
     async def _make(
         self, where: discord.CategoryChannel | discord.TextChannel, group: groups.Group
@@ -160,8 +184,9 @@ class RegionsCog(commands.Cog):
                 if channel.name == group.name:
                     return channel.id, False  # made before a crash, or by hand: adopted
             # A channel made through the API gets only the overwrites it is given: the category's are passed so it
-            # matches its category as one made in Discord's client does (synced).
-            extra: dict[str, Any] = {"overwrites": where.overwrites} if where.overwrites else {}
+            # matches its category as one made in Discord's client does (synced), as far as the bot may set them.
+            overwrites = self._settable(where)
+            extra: dict[str, Any] = {"overwrites": overwrites} if overwrites else {}
             created = await where.create_text_channel(
                 group.name,
                 topic=_topic(group),
@@ -181,6 +206,32 @@ class RegionsCog(commands.Cog):
         )
         await self._welcome(thread, group)
         return thread.id, True
+
+    def _settable(
+        self, category: discord.CategoryChannel
+    ) -> dict[discord.Role | discord.Member | discord.Object, discord.PermissionOverwrite]:
+        """The category's overwrites cut to what the bot may set. Discord (Create Guild Channel): "If setting
+        permission overwrites, only permissions your bot has in the guild can be allowed/denied. Setting
+        MANAGE_ROLES permission in channels is only possible for guild administrators." Anything else is refused
+        whole (403, 50013), so one Manage Messages for moderators would stop every channel."""
+        mine = category.guild.me.guild_permissions
+        may = discord.Permissions(mine.value)
+        if not mine.administrator:
+            may.manage_roles = False
+        out: dict[discord.Role | discord.Member | discord.Object, discord.PermissionOverwrite] = {}
+        dropped = discord.Permissions.none()
+        for target, overwrite in category.overwrites.items():
+            allow, deny = overwrite.pair()
+            dropped.value |= (allow.value | deny.value) & ~may.value
+            kept = discord.PermissionOverwrite.from_pair(
+                discord.Permissions(allow.value & may.value), discord.Permissions(deny.value & may.value)
+            )
+            if not kept.is_empty():
+                out[target] = kept
+        if dropped.value:
+            names = ", ".join(sorted(name for name, on in dropped if on))
+            log.warning("regional channels in %s: left out overwrites the bot may not set: %s", category.id, names)
+        return out
 
     async def _welcome(self, channel: discord.TextChannel | discord.Thread, group: groups.Group) -> None:
         try:

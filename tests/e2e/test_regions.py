@@ -55,10 +55,14 @@ async def rows(atlas: AtlasHarness) -> list[RegionalChannel]:
         return list((await session.scalars(select(RegionalChannel).order_by(RegionalChannel.id))).all())
 
 
-async def start(emu: Emulator, clock: ManualClock, db: str, *, category: bool, **guild: Any) -> AtlasHarness:
+async def start(
+    emu: Emulator, clock: ManualClock, db: str, *, category: bool, maintainers: int = 0, **guild: Any
+) -> AtlasHarness:
     g = make_world(emu, **guild)
     # The category says how its channels behave (here: no files from members); its channels follow it.
-    no_files = {g.everyone: (0, discord.Permissions(attach_files=True))}
+    no_files: dict[Any, Any] = {g.everyone: (0, discord.Permissions(attach_files=True))}
+    if maintainers:
+        no_files[emu.role(g, "Maintainer")] = (discord.Permissions(maintainers), 0)
     regions = emu.add_channel(g, "Regions", type="category", overwrites=no_files) if category else None
     config = config_for(emu, g, cogs=COGS).with_overrides(
         channels={"regions": regions.id if regions else 0},
@@ -191,3 +195,92 @@ async def test_a_missing_permission_is_explained_and_a_later_run_makes_it(
         assert len(named(emu, atlas, "lang-yoruba")) == 1
     finally:
         await atlas.stop()
+
+
+async def test_category_overwrites_the_bot_may_not_set_are_left_out(
+    emulator: Emulator, e2e_clock: ManualClock, tmp_path: Any
+) -> None:
+    # Discord (Create Guild Channel): "only permissions your bot has in the guild can be allowed/denied. Setting
+    # MANAGE_ROLES permission in channels is only possible for guild administrators." The category lets
+    # maintainers manage messages and permissions; the bot (no Manage Messages, not admin) may not set them.
+    emu = emulator
+    atlas = await start(
+        emu,
+        e2e_clock,
+        f"sqlite+aiosqlite:///{tmp_path / 'a.db'}",
+        category=True,
+        deny_bot=["manage_messages"],
+        maintainers=discord.Permissions(manage_messages=True, manage_roles=True).value,
+    )
+    try:
+        for name in ("e1", "e2", "e3"):
+            await seed(atlas, name, "Europe/Rome", "Italiano")
+        await atlas.advance(days=1)
+        [europe] = named(emu, atlas, "region-europe")
+        bot_perms = emu.bot_role(atlas.guild).permissions
+        [sent] = [r for r in emu.requests_to("POST", f"/guilds/{atlas.guild.id}/channels") if r.status < 300][:1]
+        for item in sent.json["permission_overwrites"]:
+            for bits in (int(item["allow"]), int(item["deny"])):
+                assert bits & ~bot_perms == 0 and not discord.Permissions(bits).manage_roles
+        # What the bot may set is kept: members still cannot attach files there, as in the category.
+        assert europe.overwrites[atlas.guild.everyone.id].deny & discord.Permissions(attach_files=True).value
+    finally:
+        await atlas.stop()
+
+
+async def test_without_manage_roles_the_notice_names_it(
+    emulator: Emulator, e2e_clock: ManualClock, tmp_path: Any
+) -> None:
+    emu = emulator
+    atlas = await start(
+        emu, e2e_clock, f"sqlite+aiosqlite:///{tmp_path / 'a.db'}", category=True, deny_bot=["manage_roles"]
+    )
+    try:
+        for name in ("z1", "z2", "z3"):
+            await seed(atlas, name, "Africa/Lagos", "Yoruba")
+        await atlas.advance(days=1)
+        assert named(emu, atlas, "region-") == []
+        notes = [m.content for m in emu.messages(atlas.channel("mod-log"))]
+        assert any("Manage Roles" in n and "region-africa" in n for n in notes), notes
+    finally:
+        await atlas.stop()
+
+
+async def test_a_failure_is_told_once_even_when_another_channel_was_made_in_that_run(atlas: AtlasHarness) -> None:
+    emu = atlas.emu
+    # region-europe is already there (adopted, made in this run); making lang-german is refused two days running.
+    emu.add_channel(atlas.guild, "region-europe", category=emu.channel(atlas.guild, "Regions"))
+    for name in ("g1", "g2", "g3"):
+        await seed(atlas, name, "Europe/Berlin", "Deutsch")
+    body = {"code": 50013, "message": "Missing Permissions"}
+    emu.fail_next("POST", f"/guilds/{atlas.guild.id}/channels", status=403, count=2, body=body)
+    await atlas.advance(days=2)
+    notes = [m.content for m in emu.messages(atlas.channel("mod-log")) if "lang-german" in m.content]
+    assert len(notes) == 1, notes
+    await atlas.advance(days=1)
+    assert len(named(emu, atlas, "lang-german")) == 1
+
+
+async def test_an_onboarding_during_the_daily_run_gets_a_run_of_its_own(
+    atlas: AtlasHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu = atlas.emu
+    await seed(atlas, "k1", "Asia/Tokyo", "")
+    await seed(atlas, "k2", "Asia/Seoul", "")
+    cog: Any = atlas.bot.get_cog("RegionsCog")
+    real = cog._groups
+    calls = 0
+
+    async def counted_meanwhile(session: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        found = await real(session)
+        if calls == 1:  # a third member finishes onboarding while the daily run holds the lock
+            await seed(atlas, "k3", "Asia/Manila", "")
+            await cog.on_atlas_onboarded(atlas.members["k3"].id)
+        return found
+
+    monkeypatch.setattr(cog, "_groups", counted_meanwhile)
+    await cog.daily_job(atlas.clock.now())
+    await atlas.settle()
+    assert calls == 2 and [c.name for c in named(emu, atlas, "region-asia")] == ["region-asia"]
