@@ -263,19 +263,17 @@ class ReportsCog(commands.Cog):
                     embed=report_embed(report, count), view=resolve_view(report.id), allowed_mentions=NO_MENTIONS
                 )
         except discord.HTTPException as exc:
+            if exc.status >= 500:
+                raise  # it may have been posted (the answer lost): the claim stays, the retry looks for it first
             async with self.bot.sessions.begin() as session:
-                await service.release_post(session, report.id)
-            if 400 <= exc.status < 500 and exc.status != 429:
+                await service.release_post(session, report.id)  # Discord refused it: nothing was posted
+            if exc.status != 429:
                 # Discord will refuse it again as it is (a permission, a limit): maintainers hear of it once.
                 await self.bot.notify_maintainers_once(
                     POST_NOTICE,
                     f"Report #{report.id} could not be posted in <#{channel.id}>: Discord answered {exc.status} "
                     f"({exc.text or 'refused'}). Waiting reports are posted again daily (/reports open).",
                 )
-            raise
-        except BaseException:
-            async with self.bot.sessions.begin() as session:
-                await service.release_post(session, report.id)
             raise
         async with self.bot.sessions.begin() as session:
             await service.mark_posted(session, report.id, channel.id, found.id)

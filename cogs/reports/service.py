@@ -26,7 +26,9 @@ NOTE_MAX = 1000
 EXCERPT_MAX = 1000
 POST = "reports.post"  # the durable reminder that posts a filed report to the moderators' channel
 REDRAW = "reports.redraw"  # the durable reminder that redraws a posted report (its reporter erased their data)
-POST_CLAIM_TTL = timedelta(minutes=10)
+# Longer than a send takes; shorter than the reminders' retries (30 s, 1, 2, 4 min), so a retry after a lost
+# answer or a crash finds the claim expired and looks for the post before sending again.
+POST_CLAIM_TTL = timedelta(minutes=2)
 ERASED_REASON = "(removed: the reporter erased their data)"
 
 
