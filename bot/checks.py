@@ -37,6 +37,7 @@ class Capability(StrEnum):
     VIEW_COMMUNITY_PROFILES = "see profiles shared with members of the community"
     VIEW_RESTRICTED_PROFILES = "see profiles shared with mentors and maintainers"
     SCHEDULE_ANNOUNCEMENTS = "schedule and manage announcements"
+    MODERATE = "see and resolve reports to moderators"
 
 
 # Capability -> the config role keys (RolesSection fields) whose holders have it.
@@ -58,6 +59,7 @@ POLICY: dict[Capability, tuple[str, ...]] = {
     ),
     Capability.VIEW_RESTRICTED_PROFILES: ("mentor", "maintainer"),
     Capability.SCHEDULE_ANNOUNCEMENTS: ("maintainer",),
+    Capability.MODERATE: ("ambassador", "maintainer"),
 }
 
 # Roles that hold a capability only while the configuration (``bot.config``) says so.

@@ -34,6 +34,9 @@ KNOWN_COGS = (
     "mentorship",
     "announce",
     "setup",
+    "reports",
+    "stewardship",
+    "regions",
 )
 
 Snowflake = Annotated[int, Field(ge=0, lt=2**64)]
@@ -171,6 +174,8 @@ class ChannelsSection(Section):
     qa_forum: Snowflake = 0
     reviews: Snowflake = 0
     mod_log: Snowflake = 0
+    reports: Snowflake = 0  # private: reports to moderators (cogs/reports); 0 means mod_log
+    regions: Snowflake = 0  # a category for regional and language channels (cogs/regions)
 
 
 # The community roles, by config key. Each is known by id once resolved (bot/community.py): the name finds it on
@@ -389,6 +394,17 @@ class AnnouncementsSection(Section):
     max_active: int = Field(50, ge=1, le=1000)
 
 
+class RegionsSection(Section):
+    """Regional and language channels (cogs/regions), made once enough members share a region or language."""
+
+    min_members: int = Field(10, ge=2, le=100_000)
+    # With no [channels] regions category: a public thread per region or language in this channel (0: none).
+    thread_channel: Snowflake = 0
+    languages: bool = True
+    # The community's own language gets no channel (everyone speaks it in the main channels).
+    main_language: str = Field("English", max_length=40)
+
+
 class CommunitySection(Section):
     timezone: str = "UTC"
     code_of_conduct: str = Field(
@@ -509,6 +525,7 @@ class Config(Section):
     qa: QaSection = Field(default_factory=QaSection)
     reminders: RemindersSection = Field(default_factory=RemindersSection)
     announcements: AnnouncementsSection = Field(default_factory=AnnouncementsSection)
+    regions: RegionsSection = Field(default_factory=RegionsSection)
     community: CommunitySection = Field(default_factory=CommunitySection)
     recognition: RecognitionSection = Field(default_factory=RecognitionSection)
     setup: SetupSection = Field(default_factory=SetupSection)

@@ -45,6 +45,7 @@ from models.recognition import (
     Spotlight,
     SpotlightEntry,
 )
+from models.reports import ModReport, RegionalChannel
 
 __all__ = [
     "Announcement",
@@ -77,6 +78,7 @@ __all__ = [
     "MentorProfile",
     "MentorSession",
     "MentorTopic",
+    "ModReport",
     "OfficeHour",
     "OfficeHourAttendance",
     "OfficeHourQuestion",
@@ -90,6 +92,7 @@ __all__ = [
     "QaSubscription",
     "QaVote",
     "RecognitionPref",
+    "RegionalChannel",
     "Reminder",
     "ReviewRequest",
     "RoleGrant",

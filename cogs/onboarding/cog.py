@@ -441,6 +441,7 @@ class OnboardingCog(commands.Cog):
                 await self._schedule(session, ROLES, row.discord_id)
         if move is None:
             raise UserError("You are already onboarded. Use `/profile edit` to change your profile.")
+        self.bot.dispatch("atlas_onboarded", row.discord_id)  # e.g. regional channels (cogs/regions) count again
         await interaction.response.send_message(
             f"You're in! You are now a **{STAGE_TITLES[journey.LEARNER]}**. "
             "`/journey show` tells you what comes next.",

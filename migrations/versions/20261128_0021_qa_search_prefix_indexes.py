@@ -11,7 +11,7 @@ twice as long (0.19 to 0.41 ms). PostgreSQL is unchanged (its ``:*`` prefix matc
 range).
 
 Revision ID: 0021
-Revises: 0018
+Revises: 0020
 Create Date: 2026-11-28 05:30:00
 """
 
@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0021"
-down_revision: str | None = "0019"
+down_revision: str | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

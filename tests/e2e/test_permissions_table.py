@@ -53,12 +53,15 @@ EXPECTED: dict[str, Capability] = {
     "officehours schedule": C.HOST_OFFICE_HOURS,
     "officehours start": C.HOST_OFFICE_HOURS,
     "queue next": C.HOST_OFFICE_HOURS,
+    "regions status": C.MANAGE_COMMUNITY,
+    "reports open": C.MODERATE,
     "setup apply": C.MANAGE_COMMUNITY,
     "setup plan": C.MANAGE_COMMUNITY,
     "spotlight add": C.MANAGE_COMMUNITY,
     "spotlight note": C.MANAGE_COMMUNITY,
     "spotlight preview": C.MANAGE_COMMUNITY,
     "spotlight remove": C.MANAGE_COMMUNITY,
+    "stewardship": C.MANAGE_COMMUNITY,
 }
 
 # Who holds each capability the commands use (bot/checks.py POLICY with the default configuration), written out
@@ -69,6 +72,7 @@ HOLDERS: dict[Capability, set[str]] = {
     C.AWARD_BADGES: {"maintainer"},
     C.SCHEDULE_ANNOUNCEMENTS: {"maintainer"},
     C.HOST_OFFICE_HOURS: {"mentor", "teacher", "maintainer"},
+    C.MODERATE: {"ambassador", "maintainer"},
 }
 
 COMMUNITY = ["learner", "contributor", "teacher", "mentor", "ambassador", "maintainer"]

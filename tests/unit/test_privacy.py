@@ -121,7 +121,9 @@ async def test_features_register_their_handlers_and_unload_them(tmp_path) -> Non
     try:
         for cog in KNOWN_COGS:
             await bot.load_extension(f"cogs.{cog}")
-        all_handlers = ["announce", "cohorts", "mentorship", "officehours", "onboarding", "qa", "recognition"]
+        all_handlers = [
+            "announce", "cohorts", "mentorship", "officehours", "onboarding", "qa", "recognition", "reports"
+        ]  # fmt: skip
         assert [h.name for h in bot.member_data.handlers()] == all_handlers
         await bot.unload_extension("cogs.recognition")
         assert [h.name for h in bot.member_data.handlers()] == [n for n in all_handlers if n != "recognition"]
