@@ -99,9 +99,9 @@ class AtlasBot(commands.Bot):
             send_rate=pacing.dm_rate(config.discord.global_rate_limit),  # DMs spread under the global limit
         )
         self.scheduler = Scheduler(sessionmaker, clock, self.reminders, poll_seconds=config.reminders.poll_seconds)
-        if config.bot.shard_count > 1:  # other shards' processes share the database: this guild's work only
-            self.reminders.guild_ids = frozenset({config.bot.guild_id})
-            self.scheduler.scope = str(config.bot.guild_id)
+        # Other processes (another community, another shard) may share the database: this guild's work only.
+        self.reminders.guild_ids = frozenset({config.bot.guild_id})
+        self.scheduler.scope = str(config.bot.guild_id)
         self.member_sync = MemberSync(self)
         self.cooldowns = Cooldowns(clock)
         self.last_sync_happened: bool | None = None
@@ -111,7 +111,7 @@ class AtlasBot(commands.Bot):
         self.community = CommunityRoles(self)
         # The first start after an upgrade rebuilds the ledger's aggregates in the background while the bot serves;
         # features that read them check ``ledger_ready`` (bot/ledger_rebuild.py).
-        self.ledger_upgrade = LedgerUpgrade(engine, clock)
+        self.ledger_upgrade = LedgerUpgrade(engine, clock, config.bot.guild_id)
         self.ledger_ready = self.ledger_upgrade.ready
 
     @property
@@ -225,7 +225,7 @@ class AtlasBot(commands.Bot):
 
         Goes to the mod-log channel, or the guild owner by DM when none is configured. Returns whether sent.
         """
-        state_key = f"notice:{key}"
+        state_key = self._notice_key(key)
         async with self.sessions.begin() as session:
             # Claimed with one INSERT ... ON CONFLICT DO NOTHING: two callers at once tell maintainers once.
             claimed = await session.scalar(
@@ -249,9 +249,13 @@ class AtlasBot(commands.Bot):
             log.warning("could not deliver maintainer notice %s: %s", key, exc)
         return True
 
+    def _notice_key(self, key: str) -> str:
+        # Per guild: another community's bot on the same database tells its own maintainers of its own problems.
+        return f"notice:{self.config.bot.guild_id}:{key}"
+
     async def clear_notice(self, key: str) -> None:
         async with self.sessions.begin() as session:
-            state = await session.get(BotState, f"notice:{key}")
+            state = await session.get(BotState, self._notice_key(key))
             if state is not None:
                 await session.delete(state)
 
