@@ -29,6 +29,7 @@ from bot.member_sync import MemberSync
 from bot.privacy import MemberDataRegistry
 from bot.reminders import PermanentSendError, Reminders, TransientSendError
 from bot.scheduler import Scheduler
+from bot.sharding import guard_dm_interactions
 from bot.state import set_state
 from models import BotState
 
@@ -102,6 +103,7 @@ class AtlasBot(commands.Bot):
         # Other processes (another community, another shard) may share the database: this guild's work only.
         self.reminders.guild_ids = frozenset({config.bot.guild_id})
         self.scheduler.scope = str(config.bot.guild_id)
+        guard_dm_interactions(self)  # sharded: DM clicks reach shard 0 only (bot/sharding.py)
         self.member_sync = MemberSync(self)
         self.cooldowns = Cooldowns(clock)
         self.last_sync_happened: bool | None = None
