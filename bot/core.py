@@ -68,6 +68,8 @@ class AtlasBot(commands.Bot):
         **client_options: Any,
     ) -> None:
         silence_voice_warnings()
+        # Discord's global rate limit is the application's, shared by its shards: each process paces to its part.
+        global_rate = config.discord.global_rate_limit / config.bot.shard_count
         if config.bot.shard_count > 1:  # IDENTIFY with [shard_id, shard_count]: Discord sends this shard's guilds
             shard = {"shard_id": config.bot.shard_id, "shard_count": config.bot.shard_count}
             client_options = {**shard, **client_options}
@@ -80,7 +82,7 @@ class AtlasBot(commands.Bot):
             # Nothing a member wrote is ever sent with live pings; a cog opts in per message when it must ping.
             allowed_mentions=discord.AllowedMentions.none(),
             # Requests wait for a slot under Discord's global limit instead of drawing 429s (bot/pacing.py).
-            **{**pacing.client_options(config.discord.global_rate_limit), **client_options},
+            **{**pacing.client_options(global_rate), **client_options},
         )
         # Every member-typed text is cleaned in this one place, before any command, view or modal sees it.
         filter_interactions(self, text.clean_interaction)
@@ -97,7 +99,7 @@ class AtlasBot(commands.Bot):
             clock,
             default_grace=timedelta(minutes=config.reminders.default_grace_minutes),
             max_attempts=config.reminders.max_attempts,
-            send_rate=pacing.dm_rate(config.discord.global_rate_limit),  # DMs spread under the global limit
+            send_rate=pacing.dm_rate(global_rate),  # DMs spread under the global limit
         )
         self.scheduler = Scheduler(sessionmaker, clock, self.reminders, poll_seconds=config.reminders.poll_seconds)
         # Other processes (another community, another shard) may share the database: this guild's work only.
