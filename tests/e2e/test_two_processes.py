@@ -438,6 +438,9 @@ async def test_two_shards_share_one_database(tmp_path: Path, pg_url: str, shard_
             await asyncio.gather(emu0.wait_ready(timeout=60), emu1.wait_ready(timeout=60))
             for bot in bots:
                 await bot.wait_for("leader lease taken")
+                # Joins from here: a join that arrives while the bot is still taking in its guild (before READY)
+                # is not greeted, a start-up gap the onboarding owner is told of; not what this test is about.
+                await bot.wait_for("member list reconciled")
             assert emu0.session is not None and emu1.session is not None
             joined = [
                 (emu, emu.add_member(guild, f"{guild.id % 1000}-{i}"))
