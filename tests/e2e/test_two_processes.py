@@ -442,11 +442,11 @@ async def test_two_shards_share_one_database(tmp_path: Path, pg_url: str, shard_
                 # is not greeted, a start-up gap the onboarding owner is told of; not what this test is about.
                 await bot.wait_for("member list reconciled")
             assert emu0.session is not None and emu1.session is not None
-            joined = [
-                (emu, emu.add_member(guild, f"{guild.id % 1000}-{i}"))
-                for i in range(8)
-                for emu, guild in ((emu0, g0), (emu1, g1))
-            ]
+            joined = []
+            for emu, guild in ((emu0, g0), (emu1, g1)):
+                joined += [(emu, emu.add_member(guild, f"{guild.id % 1000}-{i}")) for i in range(8)]
+                # Two emulators: another millisecond, so other user ids (not one user joining both at once).
+                await asyncio.sleep(0.002)
             # Each greeting (a reminder of its own guild) is sent once, by its guild's shard.
             await emu0.until(lambda: all(len(emu.dms(m)) >= 1 for emu, m in joined), timeout=30)
             await asyncio.sleep(2)  # a repeat, if any, and the first poll (arming the jobs) meanwhile
