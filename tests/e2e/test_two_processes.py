@@ -345,6 +345,9 @@ async def test_the_active_stops_when_its_lease_connection_is_cut(tmp_path: Path,
                 # The database ends the active's lease session (a restart): its lock is gone with it, at once,
                 # while the active has not noticed yet. The standby takes the lock at its next try, but must not
                 # connect to Discord before the old active has left (Lease.settle).
+                # The active is frozen meanwhile (a long GC pause, an overloaded host): it cannot notice for 3 s,
+                # while the standby takes the lock at once; its Discord session still looks alive.
+                active.proc.send_signal(signal.SIGSTOP)
                 engine = db.create_engine(pg_url)
                 try:
                     async with engine.begin() as conn:
@@ -354,7 +357,9 @@ async def test_the_active_stops_when_its_lease_connection_is_cut(tmp_path: Path,
                                 "WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()"
                             )
                         )
+                    await asyncio.sleep(3)
                 finally:
+                    active.proc.send_signal(signal.SIGCONT)
                     await engine.dispose()
                 assert cut == 1
                 # The active stops (status 1: its supervisor restarts it as a standby); the standby takes over.
