@@ -135,6 +135,18 @@ async def copy_database(
                         f"the destination database is not empty: {listed}; copy-db only fills an empty database "
                         "(create a new one, or drop and recreate it)"
                     )
+                if target.dialect.name == "postgresql":
+                    # SQLite ignores VARCHAR(n); PostgreSQL refuses a longer value, and would roll the whole copy
+                    # back with an error naming neither the row nor the column. Found first, named here.
+                    long = await _over_long(source, order)
+                    if long:
+                        more = f" and {len(long) - 5} more" if len(long) > 5 else ""
+                        raise SetupError(
+                            "values too long for their columns in PostgreSQL (SQLite does not enforce the sizes): "
+                            + "; ".join(long[:5])
+                            + more
+                            + ". Shorten them in the source, then copy again; nothing was written"
+                        )
                 try:
                     async with target.begin():
                         await _copy_tables(source, target, order, expected, batch_rows, progress)
@@ -161,6 +173,26 @@ async def copy_database(
     finally:
         await src.dispose()
         await dst.dispose()
+
+
+async def _over_long(source: AsyncConnection, order: list[Table]) -> list[str]:
+    """Each value longer than its column's declared length: table, row (primary key), column, length."""
+    found: list[str] = []
+    for table in order:
+        keys = list(table.primary_key.columns)
+        for column in table.columns:
+            limit = getattr(column.type, "length", None)
+            if not limit:
+                continue
+            rows = await source.execute(
+                select(*keys, func.length(column)).where(func.length(column) > limit).order_by(*keys).limit(10)
+            )
+            for row in rows:
+                row_id = ", ".join(f"{k.name}={v}" for k, v in zip(keys, row[:-1], strict=True))
+                found.append(
+                    f"{table.name} row {row_id}, column {column.name}: {row[-1]} characters, at most {limit}"
+                )
+    return found
 
 
 def _same(a: str, b: str) -> bool:

@@ -30,6 +30,7 @@ from bot.member_sync import MemberSync
 from bot.privacy import MemberDataRegistry
 from bot.reminders import PermanentSendError, Reminders, TransientSendError
 from bot.scheduler import Scheduler
+from bot.sharding import guard_dm_interactions
 from bot.state import set_state
 from models import BotState
 
@@ -68,6 +69,8 @@ class AtlasBot(commands.Bot):
         **client_options: Any,
     ) -> None:
         silence_voice_warnings()
+        # Discord's global rate limit is the application's, shared by its shards: each process paces to its part.
+        global_rate = config.discord.global_rate_limit / config.bot.shard_count
         if config.bot.shard_count > 1:  # IDENTIFY with [shard_id, shard_count]: Discord sends this shard's guilds
             shard = {"shard_id": config.bot.shard_id, "shard_count": config.bot.shard_count}
             client_options = {**shard, **client_options}
@@ -80,7 +83,7 @@ class AtlasBot(commands.Bot):
             # Nothing a member wrote is ever sent with live pings; a cog opts in per message when it must ping.
             allowed_mentions=discord.AllowedMentions.none(),
             # Requests wait for a slot under Discord's global limit instead of drawing 429s (bot/pacing.py).
-            **{**pacing.client_options(config.discord.global_rate_limit), **client_options},
+            **{**pacing.client_options(global_rate), **client_options},
         )
         # Every member-typed text is cleaned in this one place, before any command, view or modal sees it.
         filter_interactions(self, text.clean_interaction)
@@ -97,13 +100,14 @@ class AtlasBot(commands.Bot):
             clock,
             default_grace=timedelta(minutes=config.reminders.default_grace_minutes),
             max_attempts=config.reminders.max_attempts,
-            send_rate=pacing.dm_rate(config.discord.global_rate_limit),  # DMs spread under the global limit
+            send_rate=pacing.dm_rate(global_rate),  # DMs spread under the global limit
             stale_claim=timedelta(seconds=config.reminders.stale_claim_seconds),
         )
         self.scheduler = Scheduler(sessionmaker, clock, self.reminders, poll_seconds=config.reminders.poll_seconds)
-        if config.bot.shard_count > 1:  # other shards' processes share the database: this guild's work only
-            self.reminders.guild_ids = frozenset({config.bot.guild_id})
-            self.scheduler.scope = str(config.bot.guild_id)
+        # Other processes (another community, another shard) may share the database: this guild's work only.
+        self.reminders.guild_ids = frozenset({config.bot.guild_id})
+        self.scheduler.scope = str(config.bot.guild_id)
+        guard_dm_interactions(self)  # sharded: DM clicks reach shard 0 only (bot/sharding.py)
         self.member_sync = MemberSync(self)
         self.cooldowns = Cooldowns(clock)
         self.last_sync_happened: bool | None = None
@@ -115,7 +119,7 @@ class AtlasBot(commands.Bot):
         self.channel_ids = ChannelIds(self)
         # The first start after an upgrade rebuilds the ledger's aggregates in the background while the bot serves;
         # features that read them check ``ledger_ready`` (bot/ledger_rebuild.py).
-        self.ledger_upgrade = LedgerUpgrade(engine, clock)
+        self.ledger_upgrade = LedgerUpgrade(engine, clock, config.bot.guild_id)
         self.ledger_ready = self.ledger_upgrade.ready
 
     @property
@@ -230,7 +234,7 @@ class AtlasBot(commands.Bot):
 
         Goes to the mod-log channel, or the guild owner by DM when none is configured. Returns whether sent.
         """
-        state_key = f"notice:{key}"
+        state_key = self._notice_key(key)
         async with self.sessions.begin() as session:
             # Claimed with one INSERT ... ON CONFLICT DO NOTHING: two callers at once tell maintainers once.
             claimed = await session.scalar(
@@ -254,9 +258,13 @@ class AtlasBot(commands.Bot):
             log.warning("could not deliver maintainer notice %s: %s", key, exc)
         return True
 
+    def _notice_key(self, key: str) -> str:
+        # Per guild: another community's bot on the same database tells its own maintainers of its own problems.
+        return f"notice:{self.config.bot.guild_id}:{key}"
+
     async def clear_notice(self, key: str) -> None:
         async with self.sessions.begin() as session:
-            state = await session.get(BotState, f"notice:{key}")
+            state = await session.get(BotState, self._notice_key(key))
             if state is not None:
                 await session.delete(state)
 

@@ -223,9 +223,10 @@ async def _migration_lock(url: str) -> AsyncIterator[None]:
 
 
 async def downgrade(url: str, revision: str) -> None:
-    before = await known_revision_at(url)
-    await asyncio.to_thread(_run_downgrade, url, revision)
-    await _log_migrated(url, before)
+    async with _migration_lock(url):  # as upgrade: never beside another process's migration
+        before = await known_revision_at(url)
+        await asyncio.to_thread(_run_downgrade, url, revision)
+        await _log_migrated(url, before)
 
 
 async def _log_migrated(url: str, before: str | None) -> None:

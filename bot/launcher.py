@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+
+import discord
 
 from bot import db
 from bot.clock import Clock, SystemClock
@@ -62,6 +65,9 @@ async def run_bot(config: Config, token: str) -> int:
             stopper = asyncio.create_task(stop.wait())
             lost = asyncio.create_task(lease.lost() if lease is not None else asyncio.Event().wait())
             done, _ = await asyncio.wait({runner, stopper, lost}, return_when=asyncio.FIRST_COMPLETED)
+            if lost in done and lease is not None:
+                status = 1
+                await _leave_discord(bot, lease.close)
             if stopper in done or lost in done:
                 status = 1 if lost in done else 0
                 log.info("shutting down")
@@ -75,3 +81,15 @@ async def run_bot(config: Config, token: str) -> int:
             await lease.release()
         await bot.engine.dispose()
     return status
+
+
+async def _leave_discord(bot: AtlasBot, seconds: float) -> None:
+    """After the lease is lost, close the Discord connection first (the rest of the shutdown may wait on the
+    database) and within ``seconds``: the new active connects ``Lease.settle`` seconds after taking the lock.
+    If it cannot be closed in time, exit at once: the kernel closes the socket, and two actives never overlap."""
+    try:
+        await asyncio.wait_for(discord.Client.close(bot), seconds)
+    except Exception:
+        log.critical("could not leave Discord within %g s of losing the leader lease: exiting now", seconds)
+        logging.shutdown()
+        os._exit(1)

@@ -1073,30 +1073,46 @@ async def rebuild(
     return RebuildResult(totals.aggregates, totals.members, totals.awarded)
 
 
-async def aggregates_timezone(session: AsyncSession) -> str | None:
-    """The time zone the stored aggregates' periods were built with; None when not recorded (then: UTC)."""
-    return await session.scalar(select(BotState.value).where(BotState.key == AGGREGATES_TZ_KEY))
+def aggregates_timezone_key(guild_id: int | None = None) -> str:
+    """The bot_state key of the zone marker: one per guild (two communities on one database each have their
+    ``[community] timezone``); the plain key is for a rebuild of every guild (``atlas-bot ledger-rebuild``)."""
+    return AGGREGATES_TZ_KEY if guild_id is None else f"{AGGREGATES_TZ_KEY}:{guild_id}"
 
 
-async def _remember_timezone(session: AsyncSession, policy: LedgerPolicy) -> None:
-    if await aggregates_timezone(session) == policy.timezone:
+async def aggregates_timezone(session: AsyncSession, guild_id: int | None = None) -> str | None:
+    """The time zone the stored aggregates' periods were built with (a guild's: its own marker, else the plain
+    one, as before markers were per guild); None when not recorded (then: UTC)."""
+    keys = [aggregates_timezone_key(guild_id), AGGREGATES_TZ_KEY]
+    rows = dict((await session.execute(select(BotState.key, BotState.value).where(BotState.key.in_(keys)))).all())
+    return next((rows[k] for k in keys if k in rows), None)
+
+
+async def _remember_timezone(session: AsyncSession, policy: LedgerPolicy, guild_id: int | None = None) -> None:
+    if guild_id is None:  # every guild was built in this zone: the per-guild markers say nothing more
+        await session.execute(delete(BotState).where(BotState.key.startswith(f"{AGGREGATES_TZ_KEY}:")))
+    if await aggregates_timezone(session, guild_id) == policy.timezone:
         return
-    stmt = dialect_insert(session, BotState).values(key=AGGREGATES_TZ_KEY, value=policy.timezone)
+    stmt = dialect_insert(session, BotState).values(key=aggregates_timezone_key(guild_id), value=policy.timezone)
     await session.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value}))
 
 
-async def needs_rebuild(session: AsyncSession, policy: LedgerPolicy | None = None) -> bool:
-    """Whether the aggregates must be rebuilt from the ledger: they are empty while the ledger is not (a database
-    upgraded from before them), or (given the policy) their weeks and months were cut in another time zone than
-    ``policy.timezone`` (``[community] timezone`` changed; aggregates from before it was recorded are UTC)."""
+async def needs_rebuild(
+    session: AsyncSession, policy: LedgerPolicy | None = None, guild_id: int | None = None
+) -> bool:
+    """Whether the aggregates (of ``guild_id``'s members, or of everyone) must be rebuilt from the ledger: they
+    are empty while the ledger is not (a database upgraded from before them), or (given the policy) their weeks
+    and months were cut in another time zone than ``policy.timezone`` (``[community] timezone`` changed;
+    aggregates from before it was recorded are UTC)."""
     from bot import ledger_rebuild
 
-    if await ledger_rebuild.pending(session) is not None:  # a batched rebuild stopped half-way: finish it
+    if await ledger_rebuild.pending(session, guild_id) is not None:  # a batched rebuild stopped half-way
         return True
-    has_points = await session.scalar(select(exists().where(MemberPoints.member_id.is_not(None))))
+    mine = [] if guild_id is None else [MemberPoints.guild_id == guild_id]
+    has_points = await session.scalar(select(exists().where(MemberPoints.member_id.is_not(None), *mine)))
     if not has_points:
-        return bool(await session.scalar(select(exists().where(LedgerEvent.id.is_not(None)))))
-    return policy is not None and (await aggregates_timezone(session) or "UTC") != policy.timezone
+        events = [] if guild_id is None else [LedgerEvent.guild_id == guild_id]
+        return bool(await session.scalar(select(exists().where(LedgerEvent.id.is_not(None), *events))))
+    return policy is not None and (await aggregates_timezone(session, guild_id) or "UTC") != policy.timezone
 
 
 async def rebuild_if_needed(

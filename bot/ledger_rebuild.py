@@ -539,13 +539,14 @@ async def _batches(
         lo = hi
 
 
-async def _finish(session: AsyncSession, policy: ledger.LedgerPolicy, guild_id: int | None) -> None:
-    """After the last batch, in its transaction's successor (or the same one)."""
-    if (
-        guild_id is None
-    ):  # the zone marker is for every guild's aggregates: one guild rebuilt says nothing of the rest
-        await ledger._remember_timezone(session, policy)
-        await session.execute(delete(BotState).where(BotState.key == PENDING_KEY))
+async def _finish(
+    session: AsyncSession, policy: ledger.LedgerPolicy, guild_id: int | None, *, marker: bool = False
+) -> None:
+    """After the last batch, in its transaction's successor (or the same one). ``marker``: the zone marker is
+    the guild's own (the bot's start-up rebuild of its guild); otherwise only a rebuild of every guild sets it."""
+    if guild_id is None or marker:
+        await ledger._remember_timezone(session, policy, guild_id)
+        await session.execute(delete(BotState).where(BotState.key == _pending_key(guild_id)))
     # The board counts were kept batch by batch (_rebuild_batch); ledger.rebuild_ranks is the full recompute.
     await _drop_temp(session)
 
@@ -572,15 +573,22 @@ async def rebuild_in_session(
     return totals
 
 
-async def pending(session: AsyncSession) -> dict[str, Any] | None:
-    """The marker of a batched rebuild that has not finished (the bot stopped during it), if any."""
-    raw = await session.scalar(select(BotState.value).where(BotState.key == PENDING_KEY))
+def _pending_key(guild_id: int | None) -> str:
+    return PENDING_KEY if guild_id is None else f"{PENDING_KEY}:{guild_id}"
+
+
+async def pending(session: AsyncSession, guild_id: int | None = None) -> dict[str, Any] | None:
+    """The marker of a batched rebuild that has not finished (the bot stopped during it), if any: of every
+    guild's, or (given) of that guild's own."""
+    keys = [_pending_key(guild_id), PENDING_KEY]
+    rows = dict((await session.execute(select(BotState.key, BotState.value).where(BotState.key.in_(keys)))).all())
+    raw = next((rows[k] for k in keys if k in rows), None)
     return json.loads(raw) if raw else None
 
 
-async def _set_pending(session: AsyncSession, timezone: str, after: int | None) -> None:
+async def _set_pending(session: AsyncSession, timezone: str, after: int | None, guild_id: int | None) -> None:
     value = json.dumps({"timezone": timezone, "after": after})
-    stmt = dialect_insert(session, BotState).values(key=PENDING_KEY, value=value)
+    stmt = dialect_insert(session, BotState).values(key=_pending_key(guild_id), value=value)
     await session.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value}))
 
 
@@ -592,9 +600,11 @@ async def rebuild_in_batches(
     progress: ProgressCallback | None = None,
     force: bool = False,
     batch_events: int = BATCH_EVENTS,
+    guild_id: int | None = None,
 ) -> ledger.RebuildResult | None:
-    """Rebuild every guild's aggregates (and award the badges earned) committing batch by batch, so recording
-    and reading go on meanwhile (see the module docstring); None when not needed (``force``: rebuild anyway).
+    """Rebuild every guild's aggregates (or ``guild_id``'s only: the bot's, whose ``[community] timezone`` is its
+    own) and award the badges earned, committing batch by batch, so recording and reading go on meanwhile (see
+    the module docstring); None when not needed (``force``: rebuild anyway).
 
     Resumes a rebuild that stopped half-way in the same zone. On PostgreSQL a session advisory lock (the key
     ``ledger.rebuild_if_needed`` takes too) makes a second process wait and then find the work done, so two
@@ -608,17 +618,20 @@ async def rebuild_in_batches(
             if postgres:
                 await session.execute(text("SELECT pg_advisory_lock(:cls, 0)"), {"cls": ledger.LOCK_CLASS})
                 await session.commit()  # the lock is the session's (the connection's), not the transaction's
-            if not force and not await ledger.needs_rebuild(session, policy):
-                await ledger._remember_timezone(session, policy)  # an empty ledger: its aggregates use this zone
+            if guild_id is not None and await pending(session) is not None:
+                guild_id = None  # a rebuild of every guild stopped half-way (`atlas-bot ledger-rebuild`): end it
+            if not force and not await ledger.needs_rebuild(session, policy, guild_id):
+                # An empty ledger: its aggregates use this zone.
+                await ledger._remember_timezone(session, policy, guild_id)
                 await session.commit()
                 return None
-            marker = None if force else await pending(session)
+            marker = None if force else await pending(session, guild_id)
             lo = marker["after"] if marker is not None and marker.get("timezone") == policy.timezone else None
             # The marker first: on SQLite a transaction's first write must come before its reads of the database,
             # or another process's commit in between makes the write fail at once ("database is locked").
-            await _set_pending(session, policy.timezone, lo)
-            total = await _prepare(session, policy, None)
-            done = await _events_in(session, None, lo, None) if lo is not None else 0
+            await _set_pending(session, policy.timezone, lo, guild_id)
+            total = await _prepare(session, policy, guild_id)
+            done = await _events_in(session, None, lo, guild_id) if lo is not None else 0
             await session.commit()
             if progress is not None:
                 progress(done, total)
@@ -626,13 +639,13 @@ async def rebuild_in_batches(
                 log.warning("ledger: resuming the rebuild after member %d (%d of %d events done)", lo, done, total)
 
             async def commit_batch(hi: int | None) -> None:
-                await _set_pending(session, policy.timezone, hi)
+                await _set_pending(session, policy.timezone, hi, guild_id)
                 await session.commit()
 
             totals = await _batches(
                 session,
                 policy,
-                None,
+                guild_id,
                 at=at,
                 badges=True,
                 total=total,
@@ -642,7 +655,7 @@ async def rebuild_in_batches(
                 done=done,
                 after_batch=commit_batch,
             )
-            await _finish(session, policy, None)
+            await _finish(session, policy, guild_id, marker=True)
             await session.commit()
             return ledger.RebuildResult(totals.aggregates, totals.members, totals.awarded)
         finally:
@@ -664,9 +677,11 @@ class LedgerUpgrade:
     RETRY_SECONDS = 30.0
     MAX_RETRY_SECONDS = 1800.0
 
-    def __init__(self, engine: AsyncEngine, clock: Any) -> None:
+    def __init__(self, engine: AsyncEngine, clock: Any, guild_id: int | None = None) -> None:
         self.engine = engine
         self.clock = clock
+        # The bot's guild: another community's bot on the same database has its own zone and boards.
+        self.guild_id = guild_id
         self.ready = asyncio.Event()
         self.done = 0
         self.total = 0
@@ -687,10 +702,10 @@ class LedgerUpgrade:
         """Set ``ready`` now when nothing is to rebuild (the usual start: one quick query), else start the
         rebuild as a background task."""
         async with AsyncSession(self.engine) as session:
-            needed = await ledger.needs_rebuild(session, policy)
+            needed = await ledger.needs_rebuild(session, policy, self.guild_id)
         if not needed:
             async with AsyncSession(self.engine) as session, session.begin():
-                await ledger._remember_timezone(session, policy)
+                await ledger._remember_timezone(session, policy, self.guild_id)
             self.ready.set()
             return
         log.warning(
@@ -708,6 +723,7 @@ class LedgerUpgrade:
                     at=self.clock.now(),
                     progress=self._progress,
                     batch_events=self.batch_events,
+                    guild_id=self.guild_id,
                 )
                 break
             except asyncio.CancelledError:

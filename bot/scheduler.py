@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
@@ -88,8 +88,8 @@ class Scheduler:
         self._dispatcher: asyncio.Task[None] | None = None
         self._gate = asyncio.Event()
         reminders.on_scheduled = self._wake_at
-        # Sharded: each process runs its own guild's jobs, so a job's period is claimed per scope (the guild id)
-        # in ``job_runs``; "" (one process, or an active and its standby) keeps the plain job names.
+        # Each process runs its own guild's jobs (two communities, or two shards, may share one database), so the
+        # bot claims a job's period per scope (its guild id) in ``job_runs``: "name@guild". "" keeps plain names.
         self.scope = ""
 
     def add_job(self, job: Job) -> None:
@@ -121,11 +121,22 @@ class Scheduler:
         async with self._sessions.begin() as session:
             run = await session.get(JobRun, key)
             if run is None:
-                # First sight of a job: arm it from now rather than firing for all of history.
+                # First sight of a job: arm it from now rather than firing for all of history, or, upgrading
+                # from plain names, carry the plain row's history over once (taken with a DELETE: of two
+                # processes upgrading at once, one gets it), so no period repeats or is skipped.
+                carried = None
+                if key != job.name:
+                    carried = await session.scalar(
+                        delete(JobRun).where(JobRun.name == job.name).returning(JobRun.last_fire_at)
+                    )
                 # (INSERT ... ON CONFLICT DO NOTHING: two processes starting together both arm it, once.)
-                stmt = dialect_insert(session, JobRun).values(name=key, last_fire_at=now)
+                stmt = dialect_insert(session, JobRun).values(name=key, last_fire_at=carried or now)
                 await session.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
-                return None
+                if carried is None:
+                    return None
+                run = await session.get(JobRun, key, populate_existing=True)
+                if run is None:
+                    return None
             previous = run.last_fire_at
             fire_at = job.latest_fire_at_or_before(previous, now)
             if fire_at is None:

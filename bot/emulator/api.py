@@ -240,6 +240,17 @@ class Emulator:
         await session.run()
         return ws
 
+    def session_for(self, guild_id: int | None) -> GatewaySession | None:
+        """The live session Discord sends an event to: the shard's that owns the guild, ``(guild_id >> 22) %
+        num_shards``, and shard 0 for DMs (Gateway, "Sharding"); the current session first, else the newest."""
+
+        def owns(s: GatewaySession) -> bool:
+            shard_id, count = getattr(s, "shard", (0, 1))
+            return shard_id == ((guild_id >> 22) % count if guild_id is not None else 0)
+
+        live = [s for s in (self.session, *reversed(self.sessions)) if s is not None and s.ready.is_set()]
+        return next((s for s in live if not s.closed and owns(s)), None)
+
     def _session_ready(self, session: GatewaySession) -> None:
         self.session = session
         self._notify()
@@ -368,10 +379,9 @@ class Emulator:
         for ch_name in channels:
             channel = Channel(self.snowflakes.next(), TEXT, ch_name, guild=guild, created_at=self.now())
             self._add_channel(guild, channel, dispatch=False)
-        if self.connected:
-            assert self.session is not None
-            payload = self._guild_create_payload(guild, self.session.intents, self.session.large_threshold)
-            self._dispatch("GUILD_CREATE", payload)
+        if (session := self.session_for(guild.id)) is not None:
+            payload = self._guild_create_payload(guild, session.intents, session.large_threshold)
+            session.dispatch("GUILD_CREATE", payload)
         return guild
 
     def _make_role(self, guild: Guild, spec: str | Mapping[str, Any], position: int | None = None) -> Role:
@@ -1048,8 +1058,11 @@ class Emulator:
 
     # ------------------------------------------------------------------ messages (used by the REST handlers)
     def _dispatch(self, event: str, data: dict[str, Any]) -> None:
-        if self.session is not None:
-            self.session.dispatch(event, data)
+        # To the shard that owns the event's guild (a guild's own events carry it as "id"); others to shard 0.
+        own = event in ("GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE")
+        gid = data.get("guild_id") or (data.get("id") if own else None)
+        if (session := self.session_for(int(gid) if gid else None)) is not None:
+            session.dispatch(event, data)
 
     def _any_member(self, user_id: int) -> Member | None:
         for guild in self.guilds.values():
@@ -1161,7 +1174,7 @@ class Emulator:
         data = msg.payload()
         if guild is not None and (member := guild.members.get(msg.author.id)) is not None:
             data["member"] = member.payload(with_user=False)
-        session = self.session
+        session = self.session_for(guild.id if guild is not None else None)
         intent = session is None or bool(session.intents & INTENT_MESSAGE_CONTENT)
         if not intent and not content_exempt(msg, self.bot_user.id):
             strip_content(data)  # others' guild messages arrive empty unless they mention the bot (forums.py)
@@ -1236,9 +1249,14 @@ class Emulator:
         timeout: float | None = None,  # noqa: ASYNC109 - how long to wait for the bot's answer
         interaction_id: int | None = None,
     ) -> InteractionResult:
-        session = self._require_session()
+        self._require_session()
         self.archive_idle_threads()
         guild = member.guild
+        dm = channel.guild is None
+        # A DM interaction goes to shard 0 (Discord sends DMs there only); a guild's to the shard that owns it.
+        session = self.session_for(None if dm else guild.id)
+        if session is None:
+            raise EmulatorError("no bot is connected on the shard this interaction goes to")
         if channel.guild is guild and not guild.can_view(channel, member):
             # Discord's client shows a member nothing of a channel or private thread they cannot see.
             raise InteractionRefused(f"{member.name} cannot see #{channel.name}")
@@ -1276,6 +1294,16 @@ class Emulator:
             "context": 0,
             "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
         }
+        if dm:
+            # In a DM Discord sends no guild: "user" instead of "member", the bot-DM context, the DM's permissions.
+            for key in ("guild_id", "guild", "member", "guild_locale"):
+                payload.pop(key)
+            payload.update(
+                user=member.user.payload(),
+                context=1,
+                authorizing_integration_owners={"0": "0"},  # guild install, used in the bot's DM
+                channel=channel.payload(),
+            )
         if source is not None:
             payload["message"] = source.payload()
         session.dispatch("INTERACTION_CREATE", payload)

@@ -240,6 +240,10 @@ class GatewaySession:
         # A sharded IDENTIFY ("shard": [shard_id, num_shards]) gets the guilds on that shard only:
         # "(guild_id >> 22) % num_shards == shard_id" (Gateway, "Sharding"), and READY echoes the pair.
         shard_id, num_shards = (int(x) for x in (d.get("shard") or [0, 1]))
+        if not 0 <= shard_id < num_shards:  # [0, 0], or shard_id >= num_shards: close code 4010
+            await self.ws.close(code=4010, message=b"Invalid shard.")
+            return
+        self.shard = (shard_id, num_shards)  # the emulator routes this shard's guilds (and shard 0 DMs) here
         guilds = [g for g in emu.guilds.values() if (g.id >> 22) % num_shards == shard_id]
         await self._send(
             OP_DISPATCH,

@@ -95,7 +95,9 @@ class AnnounceCog(
     async def repair_job(self, now: datetime) -> None:
         """Daily: an active announcement or reminder whose pending send was given up gets it back."""
         async with self.bot.sessions.begin() as session:
-            replanned = await service.replan_missing(session, self.bot.reminders, now)
+            replanned = await service.replan_missing(
+                session, self.bot.reminders, now, self.bot.config.bot.guild_id
+            )
         if replanned:
             log.warning("announce: replanned %s occurrence(s) whose reminder was missing", replanned)
 

@@ -440,12 +440,16 @@ async def finish_occurrence(
         await _record_run(session, row, due, now, outcome)
 
 
-async def replan_missing(session: AsyncSession, reminders: Reminders, now: datetime) -> int:
-    """Active rows whose pending reminder is gone (given up after Discord trouble, or lost to a bug) get it
-    again for their ``next_at``; the late policy then decides. How many were replanned."""
+async def replan_missing(
+    session: AsyncSession, reminders: Reminders, now: datetime, guild_id: int | None = None
+) -> int:
+    """Active rows (of ``guild_id``: another community's bot on the same database repairs its own) whose pending
+    reminder is gone (given up after Discord trouble, or lost to a bug) get it again for their ``next_at``; the
+    late policy then decides. How many were replanned."""
     count = 0
     for kind, model in ((POST, Announcement), (REMIND, PersonalReminder)):
-        rows = await session.scalars(select(model).where(model.state == ACTIVE, model.next_at.is_not(None)))
+        mine = [] if guild_id is None else [model.guild_id == guild_id]
+        rows = await session.scalars(select(model).where(model.state == ACTIVE, model.next_at.is_not(None), *mine))
         for row in rows:
             key = _key(kind, row.id, row.next_at)
             live = await session.scalar(

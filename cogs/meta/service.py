@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import JobRun, Member, Reminder
@@ -29,7 +29,11 @@ async def status(session: AsyncSession, guild_id: int) -> Status:
     next_at = await session.scalar(
         select(func.min(Reminder.due_at)).where(Reminder.guild_id == guild_id, Reminder.state == "pending")
     )
-    jobs = [
-        (r.name, r.last_fire_at, r.last_error) for r in await session.scalars(select(JobRun).order_by(JobRun.name))
-    ]
+    # This guild's job periods ("name@guild", bot/scheduler.py), and plain names not yet carried over.
+    runs = await session.scalars(
+        select(JobRun)
+        .where(or_(JobRun.name.endswith(f"@{guild_id}"), JobRun.name.not_like("%@%")))
+        .order_by(JobRun.name)
+    )
+    jobs = [(r.name.removesuffix(f"@{guild_id}"), r.last_fire_at, r.last_error) for r in runs]
     return Status(int(members or 0), {state: int(n) for state, n in rows.all()}, next_at, jobs)

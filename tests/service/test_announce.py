@@ -355,3 +355,19 @@ async def test_repair_replans_an_occurrence_whose_reminder_was_given_up(sessions
     assert await pending(sessions) == [at(2026, 3, 5, 16)]
     await run_until(reminders, clock, at(2026, 3, 6))
     assert [(i, due) for i, due, _ in poster.posted] == [(row_id, at(2026, 3, 5, 16))]
+
+
+async def test_repair_replans_only_its_own_guilds_occurrences(sessions, clock) -> None:
+    """Two communities' bots on one database: each one's daily repair replans its own guild's rows only (the
+    other's reminder would be given up again by the bot that is not in that guild)."""
+    reminders, _ = dispatcher(sessions, clock)
+    await create(sessions, clock, reminders)
+    async with sessions.begin() as session:
+        reminder = await session.scalar(select(Reminder).where(Reminder.kind == service.POST))
+        reminder.state = "failed"
+    async with sessions.begin() as session:
+        assert await service.replan_missing(session, reminders, clock.now(), GUILD + 1) == 0  # not its guild
+    assert await pending(sessions) == []
+    async with sessions.begin() as session:
+        assert await service.replan_missing(session, reminders, clock.now(), GUILD) == 1
+    assert await pending(sessions) == [at(2026, 3, 5, 16)]

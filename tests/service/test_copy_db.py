@@ -211,3 +211,28 @@ async def test_copy_db_says_which_side_cannot_be_reached(tmp_path: Path) -> None
         "postgresql+asyncpg://atlas:***@127.0.0.1:1/atlas"
     ), out
     assert "secret" not in out and "Traceback" not in out
+
+
+async def test_an_over_long_value_is_named_before_copying_to_postgresql(tmp_path: Path, db_url: str) -> None:
+    """SQLite stores a value longer than its VARCHAR(n); PostgreSQL would refuse it mid-copy without naming it.
+    The copy names the table, row and column first, and writes nothing."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL enforces column lengths; SQLite does not")
+    src = f"sqlite+aiosqlite:///{tmp_path / 'source.db'}"
+    await _fill(src)
+    table = next(t for t in copydb.tables() if t.name == "members")
+    column = next(c for c in table.columns if getattr(c.type, "length", None))
+    engine = db.create_engine(src)
+    try:
+        async with engine.begin() as conn:
+            row_id = await conn.scalar(select(func.min(table.c.id)))
+            await conn.execute(
+                table.update().where(table.c.id == row_id).values({column.name: "x" * (column.type.length + 7)})
+            )
+    finally:
+        await engine.dispose()
+    with pytest.raises(SetupError) as refused:
+        await copydb.copy_database(src, db_url)
+    message = str(refused.value)
+    assert f"members row id={row_id}, column {column.name}: {column.type.length + 7} characters" in message
+    assert set((await _counts(db_url)).values()) == {0}

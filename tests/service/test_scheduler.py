@@ -78,6 +78,54 @@ async def test_two_processes_fire_a_period_once(sessions, clock: ManualClock) ->
     assert len(calls.at) == 1
 
 
+async def test_two_guilds_each_fire_their_own_period(sessions, clock: ManualClock) -> None:
+    """Two communities' bots on one database: a job's period is claimed per guild (scope), not shared."""
+    calls = {1: Calls(), 2: Calls()}
+    schedulers = []
+    for guild_id in (1, 2):
+        s = Scheduler(sessions, clock, Reminders(sessions, clock))
+        s.scope = str(guild_id)
+        s.add_job(Job("hourly", {"minute": 0}, calls[guild_id]))
+        schedulers.append(s)
+    await asyncio.gather(*(s.run_due() for s in schedulers))
+    clock.advance(hours=1)
+    await asyncio.gather(*(s.run_due() for s in schedulers))
+    assert [len(calls[g].at) for g in (1, 2)] == [1, 1]
+
+
+async def test_upgrading_to_scoped_names_carries_the_history_over_once(sessions, clock: ManualClock) -> None:
+    """An unscoped row (before jobs were scoped by guild) is taken over by the scoped name: the period it had
+    already fired is not repeated, the next one is not skipped, and only one guild inherits it."""
+    plain_calls = Calls()
+    plain = Scheduler(sessions, clock, Reminders(sessions, clock))
+    plain.add_job(Job("hourly", {"minute": 0}, plain_calls))
+    await plain.run_due()  # armed
+    clock.advance(hours=1, minutes=10)
+    await plain.run_due()
+    assert len(plain_calls.at) == 1  # the 10:00 period fired under the plain name
+
+    # The upgrade happens while the next period is due (the bot was down at its time): the guild that inherits
+    # the history fires it, nobody skips it; the other guild arms from now; nobody repeats the period fired.
+    clock.advance(hours=1)
+    calls = {1: Calls(), 2: Calls()}
+    scoped = []
+    for guild_id in (1, 2):
+        s = Scheduler(sessions, clock, Reminders(sessions, clock))
+        s.scope = str(guild_id)
+        s.add_job(Job("hourly", {"minute": 0}, calls[guild_id]))
+        scoped.append(s)
+    before = clock.now()
+    await asyncio.gather(*(s.run_due() for s in scoped))
+    assert sum(len(calls[g].at) for g in (1, 2)) == 1
+    runs = await scoped[0].job_runs()
+    assert "hourly" not in runs and {"hourly@1", "hourly@2"} <= set(runs)
+    await asyncio.gather(*(s.run_due() for s in scoped))  # the same period again: nobody repeats it
+    assert sum(len(calls[g].at) for g in (1, 2)) == 1
+    clock.advance(hours=1)  # the next period fires once per guild
+    await asyncio.gather(*(s.run_due() for s in scoped))
+    assert [len([t for t in calls[g].at if t > before]) for g in (1, 2)] == [1, 1]
+
+
 async def test_failing_job_is_recorded_and_does_not_stop_others(scheduler, clock: ManualClock) -> None:
     async def broken(now: datetime) -> None:
         raise RuntimeError("boom")
