@@ -261,9 +261,14 @@ class OfficeHoursCog(
         channel = guild.get_channel(row.channel_id)
         if not isinstance(channel, discord.VoiceChannel | discord.StageChannel):
             return "The session's voice channel no longer exists: reschedule it in another channel."
-        earlier = (
-            next((e for e in guild.scheduled_events if _made_for(e, row, self.bot.user)), None) if again else None
-        )
+        earlier = None
+        if again:
+            async with self.bot.sessions() as session:
+                # Another session's event (a cancelled one in the same slot, say) is never this one's.
+                taken = await service.event_ids_taken(session, row.id)
+            earlier = next(
+                (e for e in guild.scheduled_events if e.id not in taken and _made_for(e, row, self.bot.user)), None
+            )
         try:
             event = earlier or await guild.create_scheduled_event(
                 name=row.topic,
@@ -986,6 +991,8 @@ def _made_for(event: discord.ScheduledEvent, row: OfficeHour, me: discord.abc.Sn
     """Whether ``event`` is the bot's native event for the session ``row`` (made before the process died)."""
     return (
         me is not None
+        # A cancelled or ended event is not adopted: the session needs one members can still attend.
+        and event.status in (discord.EventStatus.scheduled, discord.EventStatus.active)
         and event.creator_id == me.id
         and event.name == row.topic
         and event.channel_id == row.channel_id

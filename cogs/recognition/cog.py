@@ -305,8 +305,7 @@ class RecognitionCog(commands.Cog):
             public = [
                 (rid, a)
                 for rid, a in public
-                if rid not in retried
-                or not any(f"<@{a.discord_id}>" in m.content and a.badge.name in m.content for m in earlier)
+                if rid not in retried or not any(announced_in(m.content, a) for m in earlier)
             ]
             if not public:
                 return failures
@@ -793,6 +792,21 @@ def quarter_embed(review: service.QuarterReview) -> discord.Embed:
         leaders = "\n".join(f"{cat}: <@{r.discord_id}> ({r.points})" for cat, r in review.category_leaders.items())
         embed.add_field(name="Leading the way", value=leaders, inline=False)
     return embed
+
+
+def announced_in(post: str, a: service.Announcement) -> bool:
+    """Whether ``post`` (an earlier post of the bot's) holds the line :func:`badge_digest` writes for ``a``: the
+    single-award line, or the badge's digest line with the member as one of its entries. The member's mention and
+    the badge's name elsewhere (a reason, another badge's line) do not count."""
+    head = f"{a.badge.emoji} **{a.badge.name}** ({a.badge.tier}): "
+    name = f"<@{a.discord_id}>" + (f" ({a.reason[:200]})" if a.manual and a.reason else "")
+    for line in post.split("\n"):
+        if line.startswith(f"🏅 <@{a.discord_id}> earned {head}"):
+            return True
+        # A digest line: its entries are mentions, each maybe with a reason, joined by ", ".
+        if line.startswith(head) and name in re.split(r", (?=<@\d+>)", line[len(head) :]):
+            return True
+    return False
 
 
 def badge_digest(awards: list[tuple[int, service.Announcement]], limit: int = 2000) -> list[tuple[str, list[int]]]:

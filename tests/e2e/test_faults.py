@@ -186,3 +186,23 @@ async def test_a_gateway_drop_mid_onboarding_resumes_and_misses_nothing(atlas: A
     await atlas.restart()  # a restarted process identifies afresh
     assert emu.session is not None and emu.session.resumed_from is None
     assert (await emu.slash(carol, "profile view")).ephemeral
+
+
+async def test_a_retried_badge_post_is_not_skipped_by_a_reason_naming_its_badge(atlas: Atlas) -> None:
+    """The history check after a failed post matches the line the post writes for that member and badge: an
+    earlier post naming the member with the badge's name in a maintainer's reason does not count."""
+    emu = atlas.emu
+    reason = "well on the way to Community Hero"
+    r = await emu.slash(atlas.alice, "badge award", member=atlas.bob, badge="helping-hand", reason=reason)
+    assert "Helping Hand" in r.content, r.content
+    await atlas.advance(minutes=15)
+    assert len([m for m in bot_posts(atlas, "announcements") if "Helping Hand" in m.content]) == 1
+    # The second award's first post meets a 503 (discord.py does not retry it): the reminder is retried later.
+    failure = emu.fail_next("POST", "/channels/*/messages", status=503)
+    r = await emu.slash(atlas.alice, "badge award", member=atlas.bob, badge="community-hero", reason="the event")
+    assert "Community Hero" in r.content, r.content
+    await atlas.advance(minutes=60)
+    assert failure.answered == 1
+    assert [x.attempts for x in await reminder_rows(atlas, ledger.BADGE_POST)] == [1, 2]
+    heroes = [m for m in bot_posts(atlas, "announcements") if "**Community Hero**" in m.content]
+    assert len(heroes) == 1, [m.content for m in bot_posts(atlas, "announcements")]
