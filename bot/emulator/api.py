@@ -1016,6 +1016,12 @@ class Emulator:
         self.rest.failures.append(failure)
         return failure
 
+    def watch(self, method: str, path: str, callback: Callable[[RecordedRequest], None]) -> None:
+        """Call ``callback`` with every request matching ``method`` and the glob ``path`` that Discord carried out
+        (2xx), before the bot gets the answer: a test can act at the moment a send is made but not yet known to
+        the bot (the crash loop kills the process then)."""
+        self.rest.watchers.append((Failure(method.upper(), path, 0, 1 << 30, 0), callback))
+
     def clear_failures(self) -> None:
         self.rest.failures.clear()
 

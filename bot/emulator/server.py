@@ -169,6 +169,8 @@ class RestServer:
         self.requests: list[RecordedRequest] = []
         self.unknown_routes: list[tuple[str, str]] = []
         self.failures: list[Failure] = []
+        # Called with each request carried out (2xx) that matches, before its answer is sent (``emu.watch``).
+        self.watchers: list[tuple[Failure, Callable[[RecordedRequest], None]]] = []
         self.nonces: dict[tuple[int, str], Message] = {}  # (channel id, nonce) -> the bot's message with it
         r = self._route
         r("GET", "/users/@me", self.get_me)
@@ -265,6 +267,10 @@ class RestServer:
         finally:
             self.emu._notify()
         rec.status = response.status
+        if response.status < 300:
+            for pattern, callback in self.watchers:
+                if pattern.matches(request.method, path):
+                    callback(rec)
         if self.emu.rate_limiter is not None:  # Discord counts invalid requests towards a ban (ratelimits.py)
             self.emu.rate_limiter.record(response.status, response.headers.get("X-RateLimit-Scope"))
         return response
