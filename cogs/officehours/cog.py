@@ -438,21 +438,30 @@ class OfficeHoursCog(
         local = starts_at.astimezone(when_module.zone_info(zone))
         return f" ({local:%a} {local.day} {local:%b} {local:%H:%M} in your time zone, {zone})"
 
-    async def _dm_or_channel(self, discord_id: int, text: str) -> None:
+    async def _dm_or_channel(self, discord_id: int, text: str, reminder: Reminder | None = None) -> None:
         """A DM; when the member's DMs are closed, the office-hours channel with that one member pinged. A member
         no longer in the server, or a deleted account, is permanent: the reminder fails once, is not retried,
-        pings nobody."""
+        pings nobody. A retry (an attempt before a crash may have sent it) first looks for the same text among
+        the bot's messages there; the nonce covers a retry within Discord's few minutes."""
         # The member as the server knows them: one who left (or a deleted account) fails the reminder for good.
         user = await self.bot.live_member(discord_id)
+        nonce = f"o{reminder.id}"[:25] if reminder is not None else None
+        retried = reminder.created_at if reminder is not None and reminder.attempts > 1 else None
         try:
-            await user.send(text, allowed_mentions=NO_MENTIONS)
+            dm = await user.create_dm()
+            if retried and await own_messages_since(self.bot.user, dm, retried, lambda m: m.content == text):
+                return
+            await dm.send(text, allowed_mentions=NO_MENTIONS, nonce=nonce)
             return
         except discord.Forbidden:
             pass
         channel = self.bot.get_channel(self.bot.config.channels.office_hours)
         if not isinstance(channel, discord.TextChannel):
             raise PermanentSendError("DMs closed and no office-hours channel")
-        await channel.send(f"<@{discord_id}> {text}", allowed_mentions=discord.AllowedMentions(users=[user]))
+        public = f"<@{discord_id}> {text}"
+        if retried and await own_messages_since(self.bot.user, channel, retried, lambda m: m.content == public):
+            return
+        await channel.send(public, allowed_mentions=discord.AllowedMentions(users=[user]), nonce=nonce)
 
     async def _remind_one(self, reminder: Reminder) -> None:
         now = self.bot.clock.now()
@@ -472,7 +481,7 @@ class OfficeHoursCog(
             f"⏰ Reminder: {role} **{topic}**, {discord_ts(row.starts_at, 'F')}{zone_line}, "
             f"{discord_ts(row.starts_at, 'R')}, in <#{row.channel_id}>. {recorded}"
         )
-        await self._dm_or_channel(reminder.target_id, text)
+        await self._dm_or_channel(reminder.target_id, text, reminder)
 
     async def _tell_cancelled(self, reminder: Reminder) -> None:
         async with self.bot.sessions() as session:
@@ -486,6 +495,7 @@ class OfficeHoursCog(
             reminder.target_id,
             f"❌ **{discord.utils.escape_markdown(row.topic)}** on {discord_ts(row.starts_at, 'F')}{zone_line} is "
             f"cancelled.{reason}",
+            reminder,
         )
 
     async def _tell_moved(self, reminder: Reminder) -> None:
@@ -499,6 +509,7 @@ class OfficeHoursCog(
             reminder.target_id,
             f"🔁 **{discord.utils.escape_markdown(row.topic)}** has moved to {discord_ts(row.starts_at, 'F')}"
             f"{zone_line}, {discord_ts(row.starts_at, 'R')}. Your RSVP stands.",
+            reminder,
         )
 
     # -- /officehours cancel, reschedule ---------------------------------------------------------------------
@@ -868,6 +879,7 @@ class OfficeHoursCog(
             reminder.target_id,
             f"A seat freed up: you now have a seat at **{discord.utils.escape_markdown(row.topic)}**, "
             f"{_when_text(row)}. {'It is recorded.' if row.recorded else 'It is not recorded.'}",
+            reminder,
         )
 
     # -- "Interested" on the native event counts as an RSVP --------------------------------------------------

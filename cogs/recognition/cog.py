@@ -287,7 +287,10 @@ class RecognitionCog(commands.Cog):
             if a is not None:  # else revoked before it was announced, or the member's data was erased
                 (private if a.opted_out else public).append((reminder_id, a))
         if private:
-            told = await asyncio.gather(*(self._tell_badge(a) for _rid, a in private), return_exceptions=True)
+            by_id = {r.id: r for r in reminders}
+            told = await asyncio.gather(
+                *(self._tell_badge(a, by_id[rid]) for rid, a in private), return_exceptions=True
+            )
             for (reminder_id, _a), result in zip(private, told, strict=True):
                 if isinstance(result, BaseException):
                     if not isinstance(result, Exception):
@@ -321,13 +324,19 @@ class RecognitionCog(commands.Cog):
             await self.bot.reminders.sent(ids)  # out: a stop before the next post never names them again
         return failures
 
-    async def _tell_badge(self, a: service.Announcement) -> None:
-        """An opted-out member's badge, by DM only."""
+    async def _tell_badge(self, a: service.Announcement, reminder: Reminder) -> None:
+        """An opted-out member's badge, by DM only. A retry (an attempt before a crash may have sent it) first
+        looks for that DM among the bot's; the nonce covers a retry within Discord's few minutes."""
         member = await self.bot.live_member(a.discord_id)
         reason = f"\n↳ {a.reason}" if a.manual and a.reason else ""
         text = f"🏅 You earned {a.badge.emoji} **{a.badge.name}** ({a.badge.tier}): {a.badge.description}"
-        text += f"{reason}\n(Not announced publicly: you opted out with `/leaderboard optout`.)"
-        await member.send(text[:2000], allowed_mentions=NONE)
+        text = f"{text}{reason}\n(Not announced publicly: you opted out with `/leaderboard optout`.)"[:2000]
+        dm = await member.create_dm()
+        if reminder.attempts > 1 and await own_messages_since(
+            self.bot.user, dm, reminder.created_at, lambda m: m.content == text
+        ):
+            return
+        await dm.send(text, allowed_mentions=NONE, nonce=f"b{reminder.id}"[:25])
 
     async def _post_spotlight(self, reminder: Reminder) -> None:
         """``recognition.spotlight_post``: the month's spotlight, as edited, without whoever opted out or left

@@ -250,3 +250,14 @@ async def test_a_badge_post_retried_past_the_nonce_window_is_not_posted_twice(at
     await fail_once_then_pass_the_nonce_window(atlas, lost)
     assert len([m for m in bot_posts(atlas, "announcements") if "Helping Hand" in m.content]) == 1
     assert [r.attempts for r in await reminder_rows(atlas, ledger.BADGE_POST)] == [2]
+
+
+async def test_an_opted_out_members_badge_dm_retried_past_the_nonce_window_is_not_sent_twice(atlas: Atlas) -> None:
+    await atlas.emu.slash(atlas.bob, "leaderboard optout")
+    lost = atlas.emu.fail_next("POST", "/channels/*/messages", status=503, after=True)  # the badge DM
+    r = await atlas.emu.slash(atlas.alice, "badge award", member=atlas.bob, badge="helping-hand", reason="help")
+    assert "Helping Hand" in r.content, r.content
+    await fail_once_then_pass_the_nonce_window(atlas, lost)
+    assert len([m for m in atlas.emu.dms(atlas.bob) if "You earned" in m.content]) == 1
+    assert [r.attempts for r in await reminder_rows(atlas, ledger.BADGE_POST)] == [2]
+    assert bot_posts(atlas, "announcements") == []
