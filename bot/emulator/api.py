@@ -1037,6 +1037,14 @@ class Emulator:
             return
         await session.drop(code)
 
+    async def request_heartbeat(self) -> None:
+        """The gateway asks the bot for a heartbeat now (op 1); ``emu.session.heartbeats`` counts those sent."""
+        await self._require_session().request_heartbeat()
+
+    async def request_reconnect(self) -> None:
+        """The gateway sends op 7 RECONNECT: the bot closes, reconnects and RESUMEs, missing nothing."""
+        await self._require_session().request_reconnect()
+
     def refuse_gateway(self, seconds: float) -> None:
         """For ``seconds``, new gateway connections fail their upgrade (503), as in a Discord outage: a dropped
         bot stays disconnected that long, retrying with backoff, then RESUMEs."""
