@@ -378,8 +378,9 @@ class RemindersSection(Section):
     default_grace_minutes: int = Field(60, ge=0, le=10080)
     max_attempts: int = Field(5, ge=1, le=50)
     poll_seconds: int = Field(30, ge=1, le=3600)
-    # A reminder claimed this long ago by a process that died mid-send goes back to pending (retried).
-    stale_claim_seconds: int = Field(600, ge=1, le=86400)
+    # A reminder claimed this long ago by a process that died mid-send goes back to pending (retried). At least a
+    # minute: a live process's send held up by rate limits must not be claimed and sent again meanwhile.
+    stale_claim_seconds: int = Field(600, ge=60, le=86400)
     # /remind me: active reminders one member may hold, and how late one found after a restart still goes out.
     max_active_per_member: int = Field(25, ge=1, le=500)
     personal_grace_minutes: int = Field(1440, ge=0, le=10080)

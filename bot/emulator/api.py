@@ -1026,6 +1026,12 @@ class Emulator:
         self.rest.failures.append(failure)
         return failure
 
+    def watch(self, method: str, path: str, callback: Callable[[RecordedRequest], None]) -> None:
+        """Call ``callback`` with every request matching ``method`` and the glob ``path`` that Discord carried out
+        (2xx), before the bot gets the answer: a test can act at the moment a send is made but not yet known to
+        the bot (the crash loop kills the process then)."""
+        self.rest.watchers.append((Failure(method.upper(), path, 0, 1 << 30, 0), callback))
+
     def clear_failures(self) -> None:
         self.rest.failures.clear()
 
@@ -1040,6 +1046,14 @@ class Emulator:
             session.zombie = True
             return
         await session.drop(code)
+
+    async def request_heartbeat(self) -> None:
+        """The gateway asks the bot for a heartbeat now (op 1); ``emu.session.heartbeats`` counts those sent."""
+        await self._require_session().request_heartbeat()
+
+    async def request_reconnect(self) -> None:
+        """The gateway sends op 7 RECONNECT: the bot closes, reconnects and RESUMEs, missing nothing."""
+        await self._require_session().request_reconnect()
 
     def refuse_gateway(self, seconds: float) -> None:
         """For ``seconds``, new gateway connections fail their upgrade (503), as in a Discord outage: a dropped

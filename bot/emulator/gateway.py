@@ -9,7 +9,10 @@ number and is kept in a bounded buffer; when the connection drops without the se
 keep being numbered and buffered. A new connection that sends RESUME (op 6) with the session's ``session_id`` and
 the last ``seq`` it received gets every later event replayed in order, then a RESUMED dispatch. An unknown or
 expired session, a ``seq`` older than the buffer, or a session closed with a code that does not allow resuming
-gets INVALID_SESSION with ``d: false`` ("Invalid Session": the client must identify again).
+gets INVALID_SESSION with ``d: false`` ("Invalid Session": the client must identify again); a ``seq`` the session
+never reached is closed with 4007 (Invalid seq). RESUMED is numbered but never replayed itself. The gateway may
+also ask for a heartbeat at once (op 1) or tell the client to reconnect and resume (op 7 RECONNECT):
+``emu.request_heartbeat()``, ``emu.request_reconnect()``.
 
 Close codes ("Opcodes and Status Codes", "Gateway Close Event Codes"): a client closing with 1000 or 1001 ends its
 session; of the server's codes only 4004 and 4010-4014 forbid reconnecting, and 4007 (invalid seq) and 4009
@@ -36,7 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("bot.emulator.gateway")
 
 OP_DISPATCH, OP_HEARTBEAT, OP_IDENTIFY, OP_PRESENCE, OP_VOICE, OP_RESUME = 0, 1, 2, 3, 4, 6
-OP_REQUEST_MEMBERS, OP_INVALID_SESSION, OP_HELLO, OP_HEARTBEAT_ACK = 8, 9, 10, 11
+OP_RECONNECT, OP_REQUEST_MEMBERS, OP_INVALID_SESSION, OP_HELLO, OP_HEARTBEAT_ACK = 7, 8, 9, 10, 11
 
 # Gateway intents (bits) and the events each one gates.
 # Discord sends a member list request's answer in chunks of at most this many members.
@@ -111,6 +114,7 @@ class GatewaySession:
         self.zombie = False  # the network ate the link: nothing reaches the client, heartbeats are not ACKed
         self.resumed_from: str | None = None  # the session_id this connection resumed, if it did
         self.taken_over = False  # a RESUME on another connection carries this session on
+        self.heartbeats = 0  # heartbeats received on this connection
         self.buffer: deque[tuple[int, str, dict[str, Any]]] = deque(maxlen=emu.resume_buffer)
         # (event, data, seq): seq is set for replayed events, which keep the number they were first given.
         self._queue: asyncio.Queue[tuple[str, dict[str, Any], int | None]] = asyncio.Queue()
@@ -125,7 +129,8 @@ class GatewaySession:
 
     def _number(self, event: str, data: dict[str, Any]) -> int:
         self.seq += 1
-        self.buffer.append((self.seq, event, data))
+        if event != "RESUMED":  # numbered like every dispatch, but never replayed by a later RESUME
+            self.buffer.append((self.seq, event, data))
         return self.seq
 
     async def _send(self, op: int, d: Any, t: str | None = None, *, seq: int | None = None) -> None:
@@ -159,10 +164,10 @@ class GatewaySession:
     def dispatch(self, event: str, data: dict[str, Any]) -> None:
         if not self.resumable or not self.wants(event, data):
             return
-        if self.closed:
-            self._number(event, data)  # disconnected: kept for the RESUME
-            return
-        self._queue.put_nowait((event, data, None))
+        # Numbered now, in dispatch order: what is queued when the connection closes is already in the buffer.
+        seq = self._number(event, data)
+        if not self.closed:
+            self._queue.put_nowait((event, data, seq))
 
     async def _pump(self) -> None:
         while True:
@@ -193,13 +198,16 @@ class GatewaySession:
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
-            # Events queued but never sent were not received either: number and keep them for the RESUME (unless
-            # a RESUME already took them over).
-            while not self.taken_over and not self._queue.empty():
-                event, data, seq = self._queue.get_nowait()
-                if seq is None:
-                    self._number(event, data)
+            # Events queued but never sent were numbered and buffered when dispatched: a RESUME replays them.
             self.emu._session_closed(self)
+
+    async def request_heartbeat(self) -> None:
+        """Op 1 from the gateway: "request an immediate heartbeat from the client" (Gateway, "Heartbeat")."""
+        await self._send(OP_HEARTBEAT, None)
+
+    async def request_reconnect(self) -> None:
+        """Op 7 RECONNECT: the client should reconnect and resume (Discord sends it before moving a session)."""
+        await self._send(OP_RECONNECT, None)
 
     async def drop(self, code: int | None) -> None:
         """Discord ends the connection: with close ``code``, or (None) the TCP connection just dies."""
@@ -213,6 +221,7 @@ class GatewaySession:
     async def _handle(self, frame: dict[str, Any]) -> None:
         op, d = frame.get("op"), frame.get("d")
         if op == OP_HEARTBEAT:
+            self.heartbeats += 1
             if not self.zombie:
                 await self._send(OP_HEARTBEAT_ACK, None)
         elif op == OP_IDENTIFY:
@@ -281,11 +290,18 @@ class GatewaySession:
         except (TypeError, ValueError):
             seq = -1
         first = old.buffer[0][0] if old is not None and old.buffer else 1
-        if old is None or not old.resumable or seq < first - 1 or seq > old.seq:
+        if old is None or not old.resumable or seq < first - 1:
             if old is not None:
                 old.invalid = True
             log.info("gateway: RESUME of session %s at seq %s refused", d.get("session_id"), d.get("seq"))
             await self._send(OP_INVALID_SESSION, False)
+            return
+        if seq > old.seq or seq < 0:
+            # "4007 Invalid seq: The sequence sent when resuming the session was invalid. Reconnect and start a
+            # new session." (Gateway Close Event Codes)
+            old.invalid = True
+            self.close_code = 4007
+            await self.ws.close(code=4007, message=b"Invalid seq.")
             return
         # Take the session over: same id, numbering and buffer; nothing awaited until the replay is queued and
         # this connection is the emulator's session, so an event dispatched meanwhile comes after it.
@@ -294,17 +310,14 @@ class GatewaySession:
         self.session_id, self.buffer = old.session_id, old.buffer
         self.token, self.intents, self.large_threshold = old.token, old.intents, old.large_threshold
         self.resumed_from = old.session_id
-        # Events the old connection had queued but not yet numbered come after the replay, numbered anew.
-        unsent = []
+        # What the old connection had queued but not sent is in the buffer (numbered at dispatch): replayed.
         while not old._queue.empty():
-            unsent.append(old._queue.get_nowait())
+            old._queue.get_nowait()
         self.seq = old.seq
         for number, event, data in list(self.buffer):
             if number > seq:
                 self._queue.put_nowait((event, data, number))
-        for event, data, number in unsent:
-            self._queue.put_nowait((event, data, number))
-        self._queue.put_nowait(("RESUMED", {}, None))
+        self._queue.put_nowait(("RESUMED", {}, self._number("RESUMED", {})))
         self.ready.set()
         self.emu._session_ready(self)
         if not old.closed:  # the client left a connection Discord still thinks is open (a zombie): close it

@@ -171,6 +171,8 @@ class RestServer:
         self.failures: list[Failure] = []
         # [method, glob, countdown, action]: the world changes after the n-th matching request (Emulator.when).
         self.triggers: list[list[Any]] = []
+        # Called with each request carried out (2xx) that matches, before its answer is sent (``emu.watch``).
+        self.watchers: list[tuple[Failure, Callable[[RecordedRequest], None]]] = []
         self.nonces: dict[tuple[int, str], Message] = {}  # (channel id, nonce) -> the bot's message with it
         r = self._route
         r("GET", "/users/@me", self.get_me)
@@ -267,6 +269,10 @@ class RestServer:
         finally:
             self.emu._notify()
         rec.status = response.status
+        if response.status < 300:
+            for pattern, callback in self.watchers:
+                if pattern.matches(request.method, path):
+                    callback(rec)
         if self.emu.rate_limiter is not None:  # Discord counts invalid requests towards a ban (ratelimits.py)
             self.emu.rate_limiter.record(response.status, response.headers.get("X-RateLimit-Scope"))
         return response

@@ -261,9 +261,14 @@ class OfficeHoursCog(
         channel = guild.get_channel(row.channel_id)
         if not isinstance(channel, discord.VoiceChannel | discord.StageChannel):
             return "The session's voice channel no longer exists: reschedule it in another channel."
-        earlier = (
-            next((e for e in guild.scheduled_events if _made_for(e, row, self.bot.user)), None) if again else None
-        )
+        earlier = None
+        if again:
+            async with self.bot.sessions() as session:
+                # Another session's event (a cancelled one in the same slot, say) is never this one's.
+                taken = await service.event_ids_taken(session, row.id)
+            earlier = next(
+                (e for e in guild.scheduled_events if e.id not in taken and _made_for(e, row, self.bot.user)), None
+            )
         try:
             event = earlier or await guild.create_scheduled_event(
                 name=row.topic,
@@ -433,21 +438,30 @@ class OfficeHoursCog(
         local = starts_at.astimezone(when_module.zone_info(zone))
         return f" ({local:%a} {local.day} {local:%b} {local:%H:%M} in your time zone, {zone})"
 
-    async def _dm_or_channel(self, discord_id: int, text: str) -> None:
+    async def _dm_or_channel(self, discord_id: int, text: str, reminder: Reminder | None = None) -> None:
         """A DM; when the member's DMs are closed, the office-hours channel with that one member pinged. A member
         no longer in the server, or a deleted account, is permanent: the reminder fails once, is not retried,
-        pings nobody."""
+        pings nobody. A retry (an attempt before a crash may have sent it) first looks for the same text among
+        the bot's messages there; the nonce covers a retry within Discord's few minutes."""
         # The member as the server knows them: one who left (or a deleted account) fails the reminder for good.
         user = await self.bot.live_member(discord_id)
+        nonce = f"o{reminder.id}"[:25] if reminder is not None else None
+        retried = reminder.created_at if reminder is not None and reminder.attempts > 1 else None
         try:
-            await user.send(text, allowed_mentions=NO_MENTIONS)
+            dm = await user.create_dm()
+            if retried and await own_messages_since(self.bot.user, dm, retried, lambda m: m.content == text):
+                return
+            await dm.send(text, allowed_mentions=NO_MENTIONS, nonce=nonce)
             return
         except discord.Forbidden:
             pass
         channel = self.bot.get_channel(self.bot.channel_ids.id("office_hours"))
         if not isinstance(channel, discord.TextChannel):
             raise PermanentSendError("DMs closed and no office-hours channel")
-        await channel.send(f"<@{discord_id}> {text}", allowed_mentions=discord.AllowedMentions(users=[user]))
+        public = f"<@{discord_id}> {text}"
+        if retried and await own_messages_since(self.bot.user, channel, retried, lambda m: m.content == public):
+            return
+        await channel.send(public, allowed_mentions=discord.AllowedMentions(users=[user]), nonce=nonce)
 
     async def _remind_one(self, reminder: Reminder) -> None:
         now = self.bot.clock.now()
@@ -467,7 +481,7 @@ class OfficeHoursCog(
             f"⏰ Reminder: {role} **{topic}**, {discord_ts(row.starts_at, 'F')}{zone_line}, "
             f"{discord_ts(row.starts_at, 'R')}, in <#{row.channel_id}>. {recorded}"
         )
-        await self._dm_or_channel(reminder.target_id, text)
+        await self._dm_or_channel(reminder.target_id, text, reminder)
 
     async def _tell_cancelled(self, reminder: Reminder) -> None:
         async with self.bot.sessions() as session:
@@ -481,6 +495,7 @@ class OfficeHoursCog(
             reminder.target_id,
             f"❌ **{discord.utils.escape_markdown(row.topic)}** on {discord_ts(row.starts_at, 'F')}{zone_line} is "
             f"cancelled.{reason}",
+            reminder,
         )
 
     async def _tell_moved(self, reminder: Reminder) -> None:
@@ -494,6 +509,7 @@ class OfficeHoursCog(
             reminder.target_id,
             f"🔁 **{discord.utils.escape_markdown(row.topic)}** has moved to {discord_ts(row.starts_at, 'F')}"
             f"{zone_line}, {discord_ts(row.starts_at, 'R')}. Your RSVP stands.",
+            reminder,
         )
 
     # -- /officehours cancel, reschedule ---------------------------------------------------------------------
@@ -863,6 +879,7 @@ class OfficeHoursCog(
             reminder.target_id,
             f"A seat freed up: you now have a seat at **{discord.utils.escape_markdown(row.topic)}**, "
             f"{_when_text(row)}. {'It is recorded.' if row.recorded else 'It is not recorded.'}",
+            reminder,
         )
 
     # -- "Interested" on the native event counts as an RSVP --------------------------------------------------
@@ -986,6 +1003,8 @@ def _made_for(event: discord.ScheduledEvent, row: OfficeHour, me: discord.abc.Sn
     """Whether ``event`` is the bot's native event for the session ``row`` (made before the process died)."""
     return (
         me is not None
+        # A cancelled or ended event is not adopted: the session needs one members can still attend.
+        and event.status in (discord.EventStatus.scheduled, discord.EventStatus.active)
         and event.creator_id == me.id
         and event.name == row.topic
         and event.channel_id == row.channel_id

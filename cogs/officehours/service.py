@@ -175,6 +175,15 @@ class Seats:
         return max(self.capacity - self.taken, 0)
 
 
+async def event_ids_taken(session: AsyncSession, office_hour_id: int) -> set[int]:
+    """The Discord events recorded on sessions other than ``office_hour_id``: never adopted as its own."""
+    return set(
+        await session.scalars(
+            select(OfficeHour.event_id).where(OfficeHour.event_id.is_not(None), OfficeHour.id != office_hour_id)
+        )
+    )
+
+
 async def seats(session: AsyncSession, office_hour_id: int) -> Seats:
     row = await session.get(OfficeHour, office_hour_id)
     assert row is not None

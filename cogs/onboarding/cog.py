@@ -270,7 +270,7 @@ class OnboardingCog(commands.Cog):
         try:
             # A later attempt may follow one Discord carried out (the process died before recording it): look
             # for that DM first. The nonce covers a retry within Discord's few minutes (enforce_nonce).
-            is_greeting = lambda m: bool(m.embeds and m.components)  # noqa: E731 - a one-line filter
+            is_greeting = lambda m: bool(m.components and m.embeds and m.embeds[0].title == embed.title)  # noqa: E731
             if reminder.attempts <= 1 or not await own_messages_since(
                 self.bot.user, await member.create_dm(), reminder.created_at, is_greeting
             ):
@@ -305,7 +305,10 @@ class OnboardingCog(commands.Cog):
         retried = [r for r in reminders if r.attempts > 1]
         if retried:  # an earlier attempt may have posted before the process died: those are welcomed already
             since = min(r.created_at for r in retried)
-            posted = await own_messages_since(self.bot.user, channel, since)
+            # Only the welcome posts this handler writes count, not another post of the bot's naming the member.
+            posted = await own_messages_since(
+                self.bot.user, channel, since, lambda m: m.content.startswith("Welcome, ") and bool(m.components)
+            )
             named = {int(uid) for m in posted for uid in m.raw_mentions}
             reminders = [r for r in reminders if r.attempts <= 1 or r.target_id not in named]
         for reminder in reminders:

@@ -287,7 +287,10 @@ class RecognitionCog(commands.Cog):
             if a is not None:  # else revoked before it was announced, or the member's data was erased
                 (private if a.opted_out else public).append((reminder_id, a))
         if private:
-            told = await asyncio.gather(*(self._tell_badge(a) for _rid, a in private), return_exceptions=True)
+            by_id = {r.id: r for r in reminders}
+            told = await asyncio.gather(
+                *(self._tell_badge(a, by_id[rid]) for rid, a in private), return_exceptions=True
+            )
             for (reminder_id, _a), result in zip(private, told, strict=True):
                 if isinstance(result, BaseException):
                     if not isinstance(result, Exception):
@@ -305,8 +308,7 @@ class RecognitionCog(commands.Cog):
             public = [
                 (rid, a)
                 for rid, a in public
-                if rid not in retried
-                or not any(f"<@{a.discord_id}>" in m.content and a.badge.name in m.content for m in earlier)
+                if rid not in retried or not any(announced_in(m.content, a) for m in earlier)
             ]
             if not public:
                 return failures
@@ -322,13 +324,19 @@ class RecognitionCog(commands.Cog):
             await self.bot.reminders.sent(ids)  # out: a stop before the next post never names them again
         return failures
 
-    async def _tell_badge(self, a: service.Announcement) -> None:
-        """An opted-out member's badge, by DM only."""
+    async def _tell_badge(self, a: service.Announcement, reminder: Reminder) -> None:
+        """An opted-out member's badge, by DM only. A retry (an attempt before a crash may have sent it) first
+        looks for that DM among the bot's; the nonce covers a retry within Discord's few minutes."""
         member = await self.bot.live_member(a.discord_id)
         reason = f"\n↳ {a.reason}" if a.manual and a.reason else ""
         text = f"🏅 You earned {a.badge.emoji} **{a.badge.name}** ({a.badge.tier}): {a.badge.description}"
-        text += f"{reason}\n(Not announced publicly: you opted out with `/leaderboard optout`.)"
-        await member.send(text[:2000], allowed_mentions=NONE)
+        text = f"{text}{reason}\n(Not announced publicly: you opted out with `/leaderboard optout`.)"[:2000]
+        dm = await member.create_dm()
+        if reminder.attempts > 1 and await own_messages_since(
+            self.bot.user, dm, reminder.created_at, lambda m: m.content == text
+        ):
+            return
+        await dm.send(text, allowed_mentions=NONE, nonce=f"b{reminder.id}"[:25])
 
     async def _post_spotlight(self, reminder: Reminder) -> None:
         """``recognition.spotlight_post``: the month's spotlight, as edited, without whoever opted out or left
@@ -793,6 +801,21 @@ def quarter_embed(review: service.QuarterReview) -> discord.Embed:
         leaders = "\n".join(f"{cat}: <@{r.discord_id}> ({r.points})" for cat, r in review.category_leaders.items())
         embed.add_field(name="Leading the way", value=leaders, inline=False)
     return embed
+
+
+def announced_in(post: str, a: service.Announcement) -> bool:
+    """Whether ``post`` (an earlier post of the bot's) holds the line :func:`badge_digest` writes for ``a``: the
+    single-award line, or the badge's digest line with the member as one of its entries. The member's mention and
+    the badge's name elsewhere (a reason, another badge's line) do not count."""
+    head = f"{a.badge.emoji} **{a.badge.name}** ({a.badge.tier}): "
+    name = f"<@{a.discord_id}>" + (f" ({a.reason[:200]})" if a.manual and a.reason else "")
+    for line in post.split("\n"):
+        if line.startswith(f"🏅 <@{a.discord_id}> earned {head}"):
+            return True
+        # A digest line: its entries are mentions, each maybe with a reason, joined by ", ".
+        if line.startswith(head) and name in re.split(r", (?=<@\d+>)", line[len(head) :]):
+            return True
+    return False
 
 
 def badge_digest(awards: list[tuple[int, service.Announcement]], limit: int = 2000) -> list[tuple[str, list[int]]]:

@@ -6,7 +6,7 @@ checks the fault was really answered (``Failure.answered``) and that nothing sch
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from bot import ledger
 from bot.clock import ManualClock
 from bot.emulator import Emulator, Member, Message
+from bot.emulator.server import NONCE_WINDOW, Failure
 from cogs.announce.service import REMIND
 from models import BadgeAward, Reminder
 from models.announcements import AnnouncementRun
@@ -186,3 +187,77 @@ async def test_a_gateway_drop_mid_onboarding_resumes_and_misses_nothing(atlas: A
     await atlas.restart()  # a restarted process identifies afresh
     assert emu.session is not None and emu.session.resumed_from is None
     assert (await emu.slash(carol, "profile view")).ephemeral
+
+
+async def test_a_retried_badge_post_is_not_skipped_by_a_reason_naming_its_badge(atlas: Atlas) -> None:
+    """The history check after a failed post matches the line the post writes for that member and badge: an
+    earlier post naming the member with the badge's name in a maintainer's reason does not count."""
+    emu = atlas.emu
+    reason = "well on the way to Community Hero"
+    r = await emu.slash(atlas.alice, "badge award", member=atlas.bob, badge="helping-hand", reason=reason)
+    assert "Helping Hand" in r.content, r.content
+    await atlas.advance(minutes=15)
+    assert len([m for m in bot_posts(atlas, "announcements") if "Helping Hand" in m.content]) == 1
+    # The second award's first post meets a 503 (discord.py does not retry it): the reminder is retried later.
+    failure = emu.fail_next("POST", "/channels/*/messages", status=503)
+    r = await emu.slash(atlas.alice, "badge award", member=atlas.bob, badge="community-hero", reason="the event")
+    assert "Community Hero" in r.content, r.content
+    await atlas.advance(minutes=60)
+    assert failure.answered == 1
+    assert [x.attempts for x in await reminder_rows(atlas, ledger.BADGE_POST)] == [1, 2]
+    heroes = [m for m in bot_posts(atlas, "announcements") if "**Community Hero**" in m.content]
+    assert len(heroes) == 1, [m.content for m in bot_posts(atlas, "announcements")]
+
+
+# A send Discord carried out whose answer was a 503 (discord.py does not retry it): the reminder is retried after
+# its backoff. The clock then jumps past Discord's enforce_nonce window, so only the handler's look at its own
+# earlier messages (bot/earlier_sends.py) can keep the retry from sending twice.
+
+
+async def fail_once_then_pass_the_nonce_window(atlas: Atlas, failure: Failure) -> None:
+    for _ in range(60):
+        if failure.answered:
+            break
+        await atlas.advance(seconds=5)  # stops before the retry (30 s later)
+    assert failure.answered == 1
+    atlas.clock.set(atlas.clock.now() + NONCE_WINDOW + timedelta(minutes=1))
+    await atlas.advance(minutes=5)
+
+
+async def test_a_greeting_dm_retried_past_the_nonce_window_is_not_sent_twice(atlas: Atlas) -> None:
+    lost = atlas.emu.fail_next("POST", "/channels/*/messages", status=503, after=True)  # the greeting DM
+    carol = atlas.emu.join(atlas.guild, "carol")
+    await fail_once_then_pass_the_nonce_window(atlas, lost)
+    greetings = [m for m in atlas.emu.dms(carol) if m.embeds and m.components]
+    assert len(greetings) == 1, [m.content for m in atlas.emu.dms(carol)]
+    assert [r.attempts for r in await reminder_rows(atlas, "onboarding.greet")] == [2]
+    assert len([m for m in bot_posts(atlas, "welcome") if str(carol.id) in m.content]) == 1
+
+
+async def test_a_welcome_post_retried_past_the_nonce_window_is_not_posted_twice(atlas: Atlas) -> None:
+    lost = atlas.emu.fail_next("POST", f"/channels/{atlas.channel('welcome').id}/messages", status=503, after=True)
+    carol = atlas.emu.join(atlas.guild, "carol")
+    await fail_once_then_pass_the_nonce_window(atlas, lost)
+    assert len([m for m in bot_posts(atlas, "welcome") if str(carol.id) in m.content]) == 1
+    assert [r.attempts for r in await reminder_rows(atlas, "onboarding.greet_post")] == [2]
+
+
+async def test_a_badge_post_retried_past_the_nonce_window_is_not_posted_twice(atlas: Atlas) -> None:
+    announcements = atlas.channel("announcements")
+    lost = atlas.emu.fail_next("POST", f"/channels/{announcements.id}/messages", status=503, after=True)
+    r = await atlas.emu.slash(atlas.alice, "badge award", member=atlas.bob, badge="helping-hand", reason="help")
+    assert "Helping Hand" in r.content, r.content
+    await fail_once_then_pass_the_nonce_window(atlas, lost)
+    assert len([m for m in bot_posts(atlas, "announcements") if "Helping Hand" in m.content]) == 1
+    assert [r.attempts for r in await reminder_rows(atlas, ledger.BADGE_POST)] == [2]
+
+
+async def test_an_opted_out_members_badge_dm_retried_past_the_nonce_window_is_not_sent_twice(atlas: Atlas) -> None:
+    await atlas.emu.slash(atlas.bob, "leaderboard optout")
+    lost = atlas.emu.fail_next("POST", "/channels/*/messages", status=503, after=True)  # the badge DM
+    r = await atlas.emu.slash(atlas.alice, "badge award", member=atlas.bob, badge="helping-hand", reason="help")
+    assert "Helping Hand" in r.content, r.content
+    await fail_once_then_pass_the_nonce_window(atlas, lost)
+    assert len([m for m in atlas.emu.dms(atlas.bob) if "You earned" in m.content]) == 1
+    assert [r.attempts for r in await reminder_rows(atlas, ledger.BADGE_POST)] == [2]
+    assert bot_posts(atlas, "announcements") == []

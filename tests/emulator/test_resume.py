@@ -167,3 +167,76 @@ def test_close_codes_per_the_documentation() -> None:
         assert close_code_resumable(code), code
     for code in (1000, 1001, 4004, 4007, 4009, 4010, 4011, 4012, 4013, 4014):
         assert not close_code_resumable(code), code
+
+
+async def _identified(ws: aiohttp.ClientWebSocketResponse) -> tuple[str, int]:
+    assert (await ws.receive_json())["op"] == 10
+    await ws.send_json({"op": 2, "d": {"token": "t", "intents": 1, "properties": {}}})
+    ready = await ws.receive_json()
+    assert ready["t"] == "READY"
+    seq = ready["s"]
+    while True:  # the GUILD_CREATEs that follow READY
+        try:
+            frame = await ws.receive_json(timeout=0.3)
+        except TimeoutError:
+            return ready["d"]["session_id"], seq
+        seq = frame["s"]
+
+
+async def _resume(ws: aiohttp.ClientWebSocketResponse, session_id: str, seq: int) -> list[dict]:
+    assert (await ws.receive_json())["op"] == 10
+    await ws.send_json({"op": 6, "d": {"token": "t", "session_id": session_id, "seq": seq}})
+    frames = []
+    while True:  # everything sent, up to a quiet moment
+        try:
+            frames.append(await ws.receive_json(timeout=0.5))
+        except TimeoutError:
+            return frames
+
+
+async def test_a_resume_with_a_seq_the_session_never_reached_is_closed_with_4007(emu: Emulator) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(emu.gateway_url) as ws:
+            session_id, seq = await _identified(ws)
+            await emu.drop_gateway(4000)
+        async with http.ws_connect(emu.gateway_url) as ws:
+            assert (await ws.receive_json())["op"] == 10
+            await ws.send_json({"op": 6, "d": {"token": "t", "session_id": session_id, "seq": seq + 50}})
+            msg = await ws.receive()
+            assert msg.type is aiohttp.WSMsgType.CLOSE and msg.data == 4007, msg
+
+
+async def test_resumed_is_never_replayed_by_a_later_resume(emu: Emulator) -> None:
+    """Two drops in a row, each resumed from the same last seq: the replay holds no earlier RESUMED."""
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(emu.gateway_url) as ws:
+            session_id, seq = await _identified(ws)
+            await emu.drop_gateway(4000)
+        for _ in range(2):
+            async with http.ws_connect(emu.gateway_url) as ws:
+                frames = await _resume(ws, session_id, seq)
+                assert [f["t"] for f in frames] == ["RESUMED"], frames
+                await emu.drop_gateway(4000)
+
+
+async def test_the_gateway_asks_for_a_heartbeat_and_gets_one(emu: Emulator, world: World) -> None:
+    emu.heartbeat_interval_ms = 60_000  # none due on its own during the test
+    bot, task = await start_bot(emu, world.guild)
+    try:
+        assert emu.session is not None
+        before = emu.session.heartbeats
+        await emu.request_heartbeat()
+        await emu.until(lambda: emu.session is not None and emu.session.heartbeats > before, timeout=5)
+    finally:
+        await stop_bot(bot, task)
+
+
+async def test_op_7_reconnect_resumes_and_misses_nothing(emu: Emulator, world: World, bot: ProbeBot) -> None:
+    assert emu.session is not None
+    first = emu.session
+    await emu.request_reconnect()
+    emu.join(world.guild, "carol")
+    await emu.until(lambda: len(bot.joined) == 1, timeout=10)
+    await emu.until(lambda: emu.session is not first and emu.session.resumed_from == first.session_id, timeout=10)
+    assert _seqs(bot).count("READY") == 1 and "RESUMED" in _seqs(bot)
+    assert (await emu.slash(world.alice, "ping")).content == "pong"

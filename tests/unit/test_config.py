@@ -48,6 +48,7 @@ def problems(data: dict) -> list[str]:
         ({"recognition": {"points": {"Bad-Kind": 1}}}, "[recognition] points: the key 'Bad-Kind' must be a"),
         ({"cohorts": {"min_size": 9, "max_size": 5}}, "min_size (9) must not exceed max_size (5)"),
         ({"reminders": {"office_hours_offsets_minutes": [0]}}, "[reminders] office_hours_offsets_minutes.0"),
+        ({"reminders": {"stale_claim_seconds": 3}}, "[reminders] stale_claim_seconds: Input should be greater"),
         ({"community": {"timezone": "Mars/Olympus"}}, "'Mars/Olympus' is not an IANA time zone"),
         ({"roles": {"teacher": "Learner"}}, "each role needs its own name"),
         ({"roles": {"teacher_id": 5, "learner_id": 5}}, "each role needs its own id"),
