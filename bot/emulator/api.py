@@ -249,7 +249,8 @@ class Emulator:
             return shard_id == ((guild_id >> 22) % count if guild_id is not None else 0)
 
         live = [s for s in (self.session, *reversed(self.sessions)) if s is not None and s.ready.is_set()]
-        return next((s for s in live if not s.closed and owns(s)), None)
+        # A disconnected session Discord would still resume keeps receiving: it buffers until the bot RESUMEs.
+        return next((s for s in live if (not s.closed or s.resumable) and owns(s)), None)
 
     def _session_ready(self, session: GatewaySession) -> None:
         self.session = session
