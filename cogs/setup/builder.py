@@ -24,6 +24,7 @@ unrecorded one of the same name and type, made in the last minute (snowflake tim
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -256,6 +257,23 @@ class Builder:
         return await _plan(self.view, self.sessions, self.config, self.template)
 
     async def apply(self, *, on_role: Callable[[str, discord.Role], None] | None = None) -> Report:
+        """One run at a time per guild, across processes (the bot's /setup apply and ``atlas-bot setup``): a
+        lock row in the database (cogs/setup/service.py)."""
+        holder = uuid.uuid4().hex
+        busy = await service.take_run_lock(self.sessions, self.guild.id, holder, self.now())
+        if busy is not None:
+            report = Report(p.Plan(()))
+            report.stopped = (
+                f"Another setup of this server is running (since {busy:%H:%M:%S} UTC); wait for it to finish, "
+                "then run setup again if anything is left."
+            )
+            return report
+        try:
+            return await self._apply(on_role)
+        finally:
+            await service.release_run_lock(self.sessions, self.guild.id, holder)
+
+    async def _apply(self, on_role: Callable[[str, discord.Role], None] | None) -> Report:
         first = await self.plan()
         report = Report(first)
         start = self.view.live()

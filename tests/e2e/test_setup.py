@@ -12,6 +12,7 @@ from bot.clock import ManualClock
 from bot.config import Config
 from bot.emulator import Emulator, Guild
 from bot.emulator.state import Overwrite, perm
+from cogs.setup import service
 from cogs.setup import template as templates
 from cogs.setup.plan import CHANNEL_TYPES
 from tests.e2e.conftest import Atlas
@@ -381,3 +382,18 @@ async def test_a_public_reports_channel_is_not_adopted_as_the_private_one(
         assert emu.can_view(bob, public) and public.name == "reports"  # left alone
     finally:
         await atlas.stop()
+
+
+async def test_a_setup_running_elsewhere_is_waited_for_not_run_twice(bare: Atlas) -> None:
+    """Another process (``atlas-bot setup``) holds the database lock of this guild: /setup apply writes nothing."""
+    emu = bare.emu
+    assert await service.take_run_lock(bare.bot.sessions, bare.guild.id, "cli", bare.bot.clock.now()) is None
+    since = len(emu.requests)
+    r = await emu.slash(bare.alice, "setup apply")
+    embed = r.followups[-1].embeds[0]
+    assert embed["title"] == "Server setup: stopped"
+    assert "Another setup of this server is running" in embed["description"]
+    assert guild_writes(emu, since) == []
+    await service.release_run_lock(bare.bot.sessions, bare.guild.id, "cli")
+    done = await emu.slash(bare.alice, "setup apply")
+    assert done.followups[-1].embeds[0]["title"] == "Server setup: done"
