@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import replace
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -259,3 +260,10 @@ def test_a_private_channel_a_member_role_can_see_is_not_adopted() -> None:
     world = World(p.Live(EVERYONE, BOT, (*NO_ONE, friends), (mod_log,)), {}, {})
     step = next(s for s in world.plan().steps if s.key == "mod_log")
     assert step.action == "create" and "visible to Friends" in step.why
+
+
+def test_the_template_refuses_a_channel_key_that_is_a_role_key() -> None:
+    data = {"roles": [{"key": "learner"}], "channels": [{"key": "mentor", "type": "text", "name": "mentors"}]}
+    with pytest.raises(templates.TemplateError, match=r"channels\[0\] \(mentor\): mentor is a community role key"):
+        templates.parse(data, Config())
+    assert templates.parse({**data, "channels": [{"key": "mentors", "name": "mentors"}]}, Config()).channels
