@@ -190,7 +190,8 @@ async def test_setting_manage_roles_in_a_channel_is_for_administrators(world: Wo
     guild = _guild(bot, world)
     channel = guild.get_channel(world.general.id)
     assert isinstance(channel, discord.TextChannel)
+    manage = discord.PermissionOverwrite(manage_roles=True)
     with pytest.raises(discord.Forbidden) as info:
-        await channel.set_permissions(guild.default_role, overwrite=discord.PermissionOverwrite(manage_roles=False))
+        await channel.set_permissions(guild.default_role, overwrite=manage)
     assert info.value.code == 50013
     await channel.set_permissions(guild.default_role, overwrite=discord.PermissionOverwrite(send_messages=False))
