@@ -178,12 +178,12 @@ def cmd_check(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_setup(args: argparse.Namespace, config: Config) -> int:
-    """Build the server from the template (cogs/setup), or with --dry-run print the plan only."""
+    """Build the server from the template (cogs/setup), or with --dry-run print the plan only (writing nothing:
+    not even a migration)."""
     import discord
 
     from bot import db
     from bot.clock import SystemClock
-    from bot.core import required_intents
     from bot.discord_seam import point_discord_at, silence_voice_warnings
     from bot.launcher import setup_logging
     from cogs.setup import builder
@@ -198,12 +198,23 @@ def cmd_setup(args: argparse.Namespace, config: Config) -> int:
         return 2
 
     async def run() -> int:
-        if config.bot.auto_migrate:
+        if args.dry_run:
+            current = await db.known_revision_at(config.database.url)
+            if current != db.head_revision():
+                print(
+                    f"error: the database schema is {'missing' if current is None else f'old ({current})'}: run "
+                    "atlas-bot migrate first (--dry-run changes nothing, not even the database)",
+                    file=sys.stderr,
+                )
+                return 2
+        elif config.bot.auto_migrate:
             await db.upgrade(config.database.url)
         engine = db.create_engine(config.database.url)
         point_discord_at(config.discord.api_base or None, config.discord.gateway or None)
         silence_voice_warnings()
-        client = discord.Client(intents=required_intents(config))
+        # Roles and channels come with the Guilds intent; setup needs no privileged one (members, presences,
+        # message content), so it runs even before those are enabled in the Developer Portal.
+        client = discord.Client(intents=discord.Intents(guilds=True))
         ready = asyncio.Event()
         client.event(_setter(ready))
         task = asyncio.create_task(client.start(token))
@@ -226,8 +237,12 @@ def cmd_setup(args: argparse.Namespace, config: Config) -> int:
             report = await build.apply()
             for line in report.done or ["nothing to do: the server matches the template"]:
                 print(line)
+            for line in report.notes():
+                print(line, file=sys.stderr)
             if report.stopped:
                 print(report.stopped, file=sys.stderr)
+                return 1
+            if report.failed:
                 return 1
             print("server setup done")
             return 0

@@ -40,6 +40,7 @@ CHANNELS = {
 
 def make_world(emu: Emulator, name: str = "Atlas Community", **guild_options: Any) -> Guild:
     """A guild laid out as README asks: the community roles below the bot's, and a channel per purpose."""
+    guild_options.setdefault("community", True)
     guild = emu.add_guild(name, roles=COMMUNITY_ROLES, channels=("general",), **guild_options)
     for channel in CHANNELS.values():
         emu.add_channel(guild, channel)

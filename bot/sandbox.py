@@ -491,7 +491,7 @@ async def run_sandbox(config: Config, lines: list[str] | None, database: str | N
             point_discord_at(emu.api_base, emu.gateway_url)
             # A new server as Discord makes it (#general only), built by the same server setup as a real one
             # (cogs/setup): no channel or role id in the config, the template's roles and channels instead.
-            guild = emu.add_guild("Atlas Sandbox")
+            guild = emu.add_guild("Atlas Sandbox", community=True)  # Community: office hours use a stage
             sandbox_config = config.with_overrides(
                 bot={"guild_id": guild.id, "auto_migrate": True},
                 discord={"api_base": emu.api_base, "gateway": emu.gateway_url},

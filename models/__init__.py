@@ -12,7 +12,7 @@ from models.cohorts import (
     CohortSignup,
     CohortWeek,
 )
-from models.community import CommunityRole, SetupChannel
+from models.community import CommunityRole, SetupChannel, SetupRun
 from models.core import BotState, JobRun, LedgerEvent, Member, Reminder, RoleGrant, StageChange
 from models.mentorship import (
     CareerRequest,
@@ -97,6 +97,7 @@ __all__ = [
     "ReviewRequest",
     "RoleGrant",
     "SetupChannel",
+    "SetupRun",
     "Spotlight",
     "SpotlightEntry",
     "StageChange",

@@ -45,3 +45,16 @@ class SetupChannel(Base):
     # True: setup made it (and may bring it back in line with the template); False: adopted, never changed.
     created: Mapped[bool]
     recorded_at: Mapped[datetime]
+
+
+class SetupRun(Base):
+    """The lock of a setup run: one row per guild while ``/setup apply`` or ``atlas-bot setup`` builds it, so two
+    runs (two processes, or the bot and the CLI) never build the same server at once. Taken by inserting the row
+    (the primary key refuses a second), released by deleting it; a row older than the longest run is stale (a
+    crashed run) and may be taken over."""
+
+    __tablename__ = "setup_runs"
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    holder: Mapped[str] = mapped_column(String(32))
+    taken_at: Mapped[datetime]

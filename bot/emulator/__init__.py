@@ -22,7 +22,8 @@ after the last GUILD_CREATE.)
 
 Building the world (before or after the bot connects; afterwards the matching gateway event is dispatched):
 
-- ``emu.add_guild(name, *, roles=(), bot_permissions=None, deny_bot=(), channels=("general",), everyone=None)``
+- ``emu.add_guild(name, *, roles=(), bot_permissions=None, deny_bot=(), channels=("general",), everyone=None,
+  community=False)``
   -> ``Guild``: @everyone, ``roles`` lowest first (names or dicts with ``permissions``), the bot's managed role on
   top (no Administrator by default; ``deny_bot=["manage_roles"]`` removes permissions) and text channels.
 - ``emu.add_role(guild, name, *, permissions=None, color=0, above_bot=False, position=None)`` -> ``Role``

@@ -350,14 +350,18 @@ class Emulator:
         deny_bot: Iterable[str] = (),
         channels: Iterable[str] = ("general",),
         everyone: PermissionsLike | None = None,
+        community: bool = False,
     ) -> Guild:
         """A guild with @everyone, ``roles`` (lowest first; names or dicts with ``name``, ``permissions``,
         ``color``, ``hoist``, ``mentionable``), the bot's managed role on top, the bot member, text ``channels``.
 
         ``bot_permissions`` replaces the bot role's defaults (no Administrator; Manage Roles/Channels/Threads/
         Events, Send Messages, ...); ``deny_bot`` removes permissions by discord.py name (``"manage_roles"``).
+        ``community``: the COMMUNITY feature (a new server has none; stage and announcement channels need it).
         """
-        guild = Guild(self.snowflakes.next(), name, owner_id=self.owner_user.id, created_at=self.now())
+        guild = Guild(
+            self.snowflakes.next(), name, owner_id=self.owner_user.id, created_at=self.now(), community=community
+        )
         every = everyone_permissions() if everyone is None else _perm_value(everyone)
         guild.roles[guild.id] = Role(guild.id, guild.id, "@everyone", permissions=every, position=0)
         self.guilds[guild.id] = guild
@@ -1295,7 +1299,7 @@ class Emulator:
             "type": itype,
             "data": data,
             "guild_id": str(guild.id),
-            "guild": {"id": str(guild.id), "locale": "en-US", "features": ["COMMUNITY"]},
+            "guild": {"id": str(guild.id), "locale": "en-US", "features": guild.features()},
             "channel_id": str(channel.id),
             "channel": {**channel.payload(), "permissions": str(guild.channel_permissions(channel, member))},
             "member": member.payload(permissions=guild.channel_permissions(channel, member)),

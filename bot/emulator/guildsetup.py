@@ -15,6 +15,10 @@ What Discord's documentation says, and the emulator enforces:
   (``CHANNEL_PARENT_MAX_CHANNELS``, "Maximum number of channels in category reached (50)"), not an own code
   (discord/discord-api-docs pull request 1289).
 - A channel's parent must be a category of the same guild, and a category has no parent (50035 otherwise).
+- Stage and announcement channels exist only in a Community server (Guild features: "COMMUNITY: guild can enable
+  welcome screen, Membership Screening, stage channels and discovery"; "NEWS: guild has access to create
+  announcement channels", which comes with Community): otherwise 400 "50024 Cannot execute action on this channel
+  type".
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ CATEGORY = 4
 # Guild channel types one may create: text, voice, category, announcement (news), stage, forum, media.
 CREATABLE = frozenset({0, 2, 4, 5, 13, 15, 16})
 MANAGE_ROLES = Permissions(manage_roles=True).value
+COMMUNITY_ONLY = frozenset({5, 13})  # announcement, stage
+BAD_CHANNEL_TYPE_CODE = 50024
 
 
 def check_role_create(guild: Guild) -> None:
@@ -78,6 +84,8 @@ def check_channel_create(guild: Guild, body: dict[str, Any]) -> None:
         errs = FormErrors()
         errs.add(["type"], "BASE_TYPE_CHOICES", f"Value must be one of {sorted(CREATABLE)}.")
         errs.raise_if_any()
+    if ctype in COMMUNITY_ONLY and not guild.community:
+        raise DiscordError(400, BAD_CHANNEL_TYPE_CODE, "Cannot execute action on this channel type")
     if len(_guild_channels(guild)) >= MAX_CHANNELS:
         raise DiscordError(400, MAX_CHANNELS_CODE, "Maximum number of guild channels reached (500)")
     parent = body.get("parent_id")

@@ -38,6 +38,7 @@ from .interactions import (
 )
 from .rules import DiscordError, missing_permissions, not_found
 from .state import (
+    ADMINISTRATOR,
     DM,
     FLAG_EPHEMERAL,
     FLAG_LOADING,
@@ -1053,6 +1054,11 @@ class RestServer:
         bot_perms = guild.channel_permissions(channel, self._bot(guild))
         if (allow | deny) & ~bot_perms:
             raise missing_permissions()  # one may only allow or deny what one has
+        bot = self._bot(guild)
+        admin = guild.base_permissions(bot) & ADMINISTRATOR or bot.id == guild.owner_id
+        if (allow | deny) & guildsetup.MANAGE_ROLES and not admin:
+            raise missing_permissions()  # "Setting MANAGE_ROLES permission in channels is only possible for guild
+            # administrators" (Create Guild Channel)
         target = _as_int(req.params["target"])
         channel.overwrites[target] = Overwrite(target, int(body.get("type", 0)), allow, deny)
         self.emu._dispatch("CHANNEL_UPDATE", channel.payload())

@@ -587,10 +587,14 @@ class Guild:
     scheduled_events: dict[int, ScheduledEvent] = field(default_factory=dict)
     voice_states: dict[int, VoiceState] = field(default_factory=dict)
     created_at: datetime = UNSTAMPED
+    community: bool = False  # the COMMUNITY feature: stage and announcement channels need it
 
     @property
     def everyone(self) -> Role:
         return self.roles[self.id]
+
+    def features(self) -> list[str]:
+        return ["COMMUNITY"] if self.community else []
 
     def role_named(self, name: str) -> Role:
         for role in self.roles.values():
@@ -699,7 +703,7 @@ class Guild:
             "max_video_channel_users": 25,
             "application_id": None,
             "widget_enabled": False,
-            "features": ["COMMUNITY"],
+            "features": self.features(),
             "roles": [r.payload() for r in self.roles.values()],
             "emojis": [],
             "stickers": [],

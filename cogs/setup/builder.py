@@ -7,16 +7,26 @@ Used by ``/setup apply``, ``atlas-bot setup`` and the sandbox, so all three buil
    channels in them.
 
 Each step is recorded the moment Discord confirms it (its own transaction), so a run stopped half-way (a missing
-permission, a Discord error, a crash) loses nothing and the next run continues where it stopped. A step whose
-permission the bot lacks is not even tried: the run stops there and says which permission to grant.
+permission, a Discord error, a crash) loses nothing and the next run continues where it stopped. Without Manage
+Roles / Manage Channels the run stops before the first step that needs it and says which to grant. One item Discord
+refuses (a 4xx: a limit, a channel type the server cannot have, an overwrite with a permission the bot lacks) is
+set aside with the reason and the run goes on with the items that do not depend on it; they are all reported at the
+end, and the next run tries them again.
+
+The roles' order is read back with ``guild.fetch_roles()`` after the roles are made (Discord places each new role
+at the bottom; the gateway's GUILD_ROLE_UPDATE for the roles it pushed up may come late or not at all), and set
+with explicit positions. discord.py retries a POST answered with a 5xx, so a create whose answer was lost can
+leave a second object: after a run that created anything, the guild's channels and roles are read back and any
+unrecorded one of the same name and type, made in the last minute (snowflake time), is reported to the maintainer
+(never deleted by setup).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -49,14 +59,32 @@ class Report:
     done: list[str] = field(default_factory=list)
     stopped: str | None = None  # why it stopped before the end, with what to do
     recorded: dict[str, int] = field(default_factory=dict)  # channel key -> id recorded by this run
+    failed: list[str] = field(default_factory=list)  # items Discord refused (the run went on without them)
+    skipped: list[str] = field(default_factory=list)  # items this server cannot have yet (a Community server)
+    extras: list[str] = field(default_factory=list)  # duplicates left by a retried request, for a human to delete
 
     @property
     def finished(self) -> bool:
-        return self.stopped is None
+        return self.stopped is None and not self.failed
+
+    def notes(self) -> list[str]:
+        """What the maintainer should read besides what was done."""
+        out = [*self.failed, *self.skipped, *self.extras]
+        if self.failed:
+            out.append("Run setup again once that is fixed: it retries what was not done.")
+        return out
 
 
 class Stop(Exception):
     """The run cannot go on; the message says why and what to do."""
+
+
+class Skip(Exception):
+    """This item cannot be done now; the run goes on with the others. The message says why and what to do."""
+
+
+# Discord's snowflakes carry their creation time (ms since 2015-01-01 in the top bits).
+RECENT_MS = 60_000
 
 
 # -- reading the guild ---------------------------------------------------------------------------------------
@@ -82,6 +110,7 @@ def live_role(role: discord.Role) -> p.LiveRole:
         role.hoist,
         role.mentionable,
         not (role.is_default() or role.managed),
+        role.permissions.value,
     )
 
 
@@ -106,6 +135,8 @@ class _View:
         self.guild = guild
         self.roles: dict[int, discord.Role] = {}
         self.channels: dict[int, p.LiveChannel] = {}
+        # The roles' order as Discord answered fetch_roles() (the cache's positions may lag behind the gateway).
+        self.ranks: dict[int, int] = {}
 
     def role(self, role_id: int) -> discord.Role | None:
         return self.roles.get(role_id) or self.guild.get_role(role_id)
@@ -114,9 +145,14 @@ class _View:
         me = self.guild.me
         roles = {r.id: live_role(r) for r in self.guild.roles}
         roles.update({i: live_role(r) for i, r in self.roles.items()})
+        if self.ranks:
+            roles = {i: replace(r, position=self.ranks.get(i, r.position)) for i, r in roles.items()}
         channels = {c.id: live_channel(c) for c in self.guild.channels}
         channels.update(self.channels)
-        return p.Live(self.guild.default_role.id, me.id, tuple(roles.values()), tuple(channels.values()))
+        community = "COMMUNITY" in self.guild.features
+        return p.Live(
+            self.guild.default_role.id, me.id, tuple(roles.values()), tuple(channels.values()), community
+        )
 
 
 # -- planning ------------------------------------------------------------------------------------------------
@@ -145,6 +181,8 @@ _NAMES = {"manage_roles": "Manage Roles", "manage_channels": "Manage Channels"}
 
 
 def _needs(step: p.Step) -> tuple[str, ...]:
+    if step.action in ("adopt", "keep", "skip"):
+        return ()  # adopting only records an id: nothing is asked of Discord
     if step.kind == "role":
         return ("manage_roles",)
     needs = ["manage_channels"]
@@ -157,6 +195,31 @@ def _needs(step: p.Step) -> tuple[str, ...]:
     return tuple(needs)
 
 
+def _permission_names(bits: int) -> str:
+    names = [n.replace("_", " ").title() for n, on in discord.Permissions(bits) if on]
+    return ", ".join(names)
+
+
+# What Discord's error codes mean for setup (Opcodes and Status Codes).
+_CODES = {
+    30005: "the server has the most roles Discord allows (250): delete some",
+    30013: "the server has the most channels Discord allows (500): delete some",
+    50024: "this channel type needs a Community server (Server Settings > Enable Community)",
+}
+
+
+def _refusal(step: p.Step, exc: discord.HTTPException) -> str:
+    """Why Discord refused one item (a 4xx), in words a maintainer can act on."""
+    what = f"{step.action} the {step.kind} {step.name}"
+    if exc.code in _CODES:
+        why = _CODES[exc.code]
+    elif "CHANNEL_PARENT_MAX_CHANNELS" in (exc.text or "") or "channels in category" in (exc.text or ""):
+        why = "its category already holds 50 channels, the most Discord allows"
+    else:
+        why = f"Discord said: {exc.text or exc.status}"
+    return f"Not done: I could not {what}: {why} (Discord: {exc.status}, code {exc.code})."
+
+
 def _explain(step: p.Step, exc: discord.HTTPException) -> str:
     what = f"{step.action} the {step.kind} {step.name}"
     needs = " and ".join(_NAMES[n] for n in _needs(step))
@@ -166,8 +229,6 @@ def _explain(step: p.Step, exc: discord.HTTPException) -> str:
             "Settings > Roles > my role), my role above the roles it names, and only permissions I have myself "
             "in its overwrites"
         )
-    elif exc.status == 400:
-        hint = "Discord refused it (a limit of the server, such as 500 channels or 50 in a category?)"
     else:
         hint = "Discord had a problem"
     return (
@@ -196,35 +257,92 @@ class Builder:
         return await _plan(self.view, self.sessions, self.config, self.template)
 
     async def apply(self, *, on_role: Callable[[str, discord.Role], None] | None = None) -> Report:
+        """One run at a time per guild, across processes (the bot's /setup apply and ``atlas-bot setup``): a
+        lock row in the database (cogs/setup/service.py)."""
+        holder = uuid.uuid4().hex
+        busy = await service.take_run_lock(self.sessions, self.guild.id, holder, self.now())
+        if busy is not None:
+            report = Report(p.Plan(()))
+            report.stopped = (
+                f"Another setup of this server is running (since {busy:%H:%M:%S} UTC); wait for it to finish, "
+                "then run setup again if anything is left."
+            )
+            return report
+        try:
+            return await self._apply(on_role)
+        finally:
+            await service.release_run_lock(self.sessions, self.guild.id, holder)
+
+    async def _apply(self, on_role: Callable[[str, discord.Role], None] | None) -> Report:
         first = await self.plan()
         report = Report(first)
+        start = self.view.live()
+        before = {r.id for r in start.roles} | {c.id for c in start.channels}
+        created = False
         try:
             for step in first.writes:
                 if step.kind == "role":
+                    created |= step.action == "create"
                     await self._step(step, first.ids, report, on_role)
-            await self._settle()
+            if created:
+                await self._read_role_order()
             second = await self.plan()
             ids = dict(second.ids)
+            report.skipped = [f"{s.name}: {s.why}" for s in second.steps if s.action == "skip"]
+            failed_keys: set[str] = set()
             for step in second.writes:
-                await self._step(step, ids, report, on_role)
+                spec = step.channel
+                if spec is not None and spec.parent in failed_keys:
+                    failed_keys.add(step.key)
+                    report.failed.append(f"Not done: {step.name}, as its category was not made.")
+                    continue
+                created |= step.action == "create"
+                try:
+                    await self._step(step, ids, report, on_role)
+                except Skip as exc:
+                    failed_keys.add(step.key)
+                    report.failed.append(str(exc))
         except Stop as exc:
             report.stopped = str(exc)
+        if created:
+            await self._find_extras(before, report)
         return report
 
-    async def _settle(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109 - a bound on waiting for the cache
-        """Wait (briefly) for the gateway to bring the roles made in the first pass into the cache: Discord
-        places each at the bottom and moves the others up, and the roles' order is planned from the cache."""
+    async def _read_role_order(self) -> None:
+        """The roles' order from Discord itself (sorted by position, then id, as Discord sorts ties), so the
+        second plan puts the created roles in the template's order with explicit positions."""
+        fetched = sorted(await self.guild.fetch_roles(), key=lambda r: (r.position, r.id))
+        self.view.ranks = {r.id: rank for rank, r in enumerate(fetched)}
+        for role in fetched:
+            if role.id in self.view.roles or self.guild.get_role(role.id) is None:
+                self.view.roles[role.id] = role  # fresher than the answer to its create
 
-        def settled() -> bool:
-            cached = [self.guild.get_role(i) for i in self.view.roles]
-            positions = [r.position for r in cached if r is not None]
-            return len(positions) == len(cached) and len(set(positions)) == len(positions)
-
-        for _ in range(int(timeout / 0.05)):
-            if settled():
-                break
-            await asyncio.sleep(0.05)
-        self.view.roles = {i: r for i, r in self.view.roles.items() if self.guild.get_role(i) is None}
+    async def _find_extras(self, before: set[int], report: Report) -> None:
+        """Objects a retried create left behind: made during this run (not there at its start, made within a
+        minute of the recorded one), of the same name and type as one setup recorded, yet recorded for no key."""
+        try:
+            channels = await self.guild.fetch_channels()
+            roles = await self.guild.fetch_roles()
+        except discord.HTTPException as exc:
+            log.warning("setup: could not read the guild back to look for duplicates: %s", exc)
+            return
+        async with self.sessions() as session:
+            records = await service.load_records(session, self.guild.id)
+        recorded = {r.id for r in records.values()}
+        objects: list[tuple[str, str, int]] = [("role", r.name, r.id) for r in roles]
+        objects += [(_TYPES.get(c.type, "other"), c.name, c.id) for c in channels]
+        mine = {(kind, name.casefold()): i for kind, name, i in objects if i in recorded}
+        for kind, name, object_id in objects:
+            if object_id in recorded or object_id in before:
+                continue
+            twin = mine.get((kind, name.casefold()))
+            if twin is None or abs((object_id >> 22) - (twin >> 22)) > RECENT_MS:
+                continue
+            what = "role" if kind == "role" else f"{kind} channel"
+            report.extras.append(
+                f"An extra {what} {name} ({object_id}) was made when Discord's answer to a request was lost and "
+                f"the request was sent again; setup uses {twin}. Delete the extra one by hand."
+            )
 
     def _precheck(self, step: p.Step) -> None:
         have = self.guild.me.guild_permissions
@@ -237,6 +355,20 @@ class Builder:
                 f"{' and '.join(missing)} permission{'s' if len(missing) > 1 else ''} (Server Settings > Roles > "
                 "my role). What is done so far is kept and recorded; run setup again once it is granted and it "
                 "continues from here."
+            )
+        spec = step.channel
+        if spec is None or not (step.action == "create" or "overwrites" in step.changes):
+            return
+        # Discord lets a bot allow or deny only permissions it has, and Manage Permissions only to administrators.
+        bits = 0
+        for ow in spec.overwrites:
+            bits |= ow.allow | ow.deny
+        lacking = bits & ~have.value | bits & discord.Permissions(manage_roles=True).value
+        if lacking:
+            raise Skip(
+                f"Not done: the {spec.type} channel {step.name}: its permission overwrites name permissions I do "
+                f"not have; grant my role {_permission_names(lacking)} (Server Settings > Roles > my role), or "
+                "remove them from the template."
             )
 
     async def _step(
@@ -252,8 +384,13 @@ class Builder:
                 await self._role_step(step, report, on_role)
             else:
                 await self._channel_step(step, ids, report)
+        except discord.Forbidden as exc:
+            log.warning("setup step %s %s refused: %s", step.action, step.key, exc)
+            raise Stop(_explain(step, exc)) from exc
         except discord.HTTPException as exc:
             log.warning("setup step %s %s failed: %s", step.action, step.key, exc)
+            if 400 <= exc.status < 500:
+                raise Skip(_refusal(step, exc)) from exc
             raise Stop(_explain(step, exc)) from exc
 
     async def _role_step(
@@ -321,9 +458,9 @@ class Builder:
         spec = step.channel
         assert spec is not None
         if step.action == "create":
-            channel = await self._create(spec, ids)
+            channel = await self._create(spec, step.name, ids)
             created = True
-            report.done.append(f"created the {spec.type} channel {spec.name}")
+            report.done.append(f"created the {spec.type} channel {step.name}")
         elif step.action == "update":
             channel = self.guild.get_channel(step.id or 0)
             if channel is None:
@@ -345,16 +482,18 @@ class Builder:
             )
         report.recorded[spec.key] = channel.id
 
-    async def _create(self, spec: p.ChannelSpec, ids: Mapping[str, int]) -> discord.abc.GuildChannel:
+    async def _create(
+        self, spec: p.ChannelSpec, name: str, ids: Mapping[str, int]
+    ) -> discord.abc.GuildChannel:
         overwrites = self._targets(spec, ids)
         parent_id = ids.get(spec.parent) if spec.parent else None
         category = discord.Object(parent_id) if parent_id else None
         g = self.guild
         if spec.type == "category":
-            return await g.create_category(spec.name, overwrites=overwrites, reason=REASON)
+            return await g.create_category(name, overwrites=overwrites, reason=REASON)
         if spec.type in ("text", "news"):
             return await g.create_text_channel(
-                spec.name,
+                name,
                 category=category,
                 topic=spec.topic or discord.utils.MISSING,  # type: ignore[arg-type]
                 overwrites=overwrites,
@@ -363,20 +502,20 @@ class Builder:
             )
         if spec.type == "voice":
             return await g.create_voice_channel(
-                spec.name,
+                name,
                 category=category,
                 overwrites=overwrites,
                 reason=REASON,  # type: ignore[arg-type]
             )
         if spec.type == "stage":
             return await g.create_stage_channel(
-                spec.name,
+                name,
                 category=category,
                 overwrites=overwrites,
                 reason=REASON,  # type: ignore[arg-type]
             )
         return await g.create_forum(
-            spec.name,
+            name,
             category=category,  # type: ignore[arg-type]
             topic=spec.topic or discord.utils.MISSING,
             overwrites=overwrites,

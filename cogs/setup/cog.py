@@ -80,8 +80,12 @@ class SetupCog(commands.GroupCog, group_name="setup", group_description="Build t
         text = "\n".join(f"- {line}" for line in lines)
         if report.stopped:
             text = f"{report.stopped}\n\nDone before it stopped:\n{text}"
+        if notes := report.notes():
+            text = "\n".join(notes) + f"\n\nDone:\n{text}"
         text, file = _clip(text)
-        title = "Server setup: done" if report.finished else "Server setup: stopped"
+        title = "Server setup: stopped" if report.stopped else "Server setup: done"
+        if report.failed:
+            title = "Server setup: partly done"
         embed = discord.Embed(title=title, description=text)
         if file is not None:
             await interaction.followup.send(embed=embed, file=file, ephemeral=True)

@@ -8,6 +8,13 @@ Each template item (a role or a channel, by key) is found in this order, like th
 3. by name and type, the oldest one (the lowest id) not already taken by another key: **adopted**, never changed;
 4. else it is **created** (also when the one setup created earlier was deleted).
 
+A text and an announcement (news) channel count as the same kind when adopting, as do voice and stage (a
+community's #announcements is often an announcement channel). A channel the template keeps private to
+staff (@everyone denied View Channel) is adopted only if neither @everyone nor a role outside the template's staff
+can see it; otherwise the private one is created as ``<name>-private`` and the public one is left alone. Stage and
+announcement channels need a Community server: on another one they are **skipped** (the plan says how to enable
+it), which is not a write, so the plan is still empty after an apply.
+
 Only what setup created is ever brought back in line with the template (colour, hoist, topic, permission
 overwrites of the template's targets, missing forum tags, the order of the created roles). Nothing is deleted or
 renamed, and overwrites for targets the template does not name are never touched. ``plan`` of the guild a plan
@@ -28,7 +35,15 @@ HAS_TOPIC = frozenset({"text", "news", "forum"})
 EVERYONE, BOT = "@everyone", "@bot"
 ROLE, MEMBER = 0, 1  # overwrite target types
 
-Action = Literal["create", "adopt", "update", "reorder", "keep"]
+Action = Literal["create", "adopt", "update", "reorder", "keep", "skip"]
+# Discord answers 50024 for these channel types outside a Community server.
+COMMUNITY_ONLY = frozenset({"news", "stage"})
+# Kinds that are the same for adoption: a text channel turned into an announcement one is still #announcements.
+KINDS: dict[str, str] = {"text": "text", "news": "text", "voice": "voice", "stage": "voice"}
+VIEW_CHANNEL = 1 << 10
+ADMINISTRATOR = 1 << 3
+PRIVATE_SUFFIX = "-private"
+NEEDS_COMMUNITY = "skipped: needs a Community server (Server Settings > Enable Community)"
 
 
 # -- the template --------------------------------------------------------------------------------------------
@@ -75,6 +90,7 @@ class LiveRole:
     hoist: bool = False
     mentionable: bool = False
     assignable: bool = True  # False for @everyone and managed roles (a bot's, an integration's)
+    permissions: int = 0
 
 
 @dataclass(frozen=True)
@@ -102,6 +118,7 @@ class Live:
     bot_id: int
     roles: tuple[LiveRole, ...]
     channels: tuple[LiveChannel, ...]
+    community: bool = True  # the guild has the COMMUNITY feature (guild.features)
 
 
 @dataclass(frozen=True)
@@ -136,15 +153,15 @@ class Plan:
 
     @property
     def writes(self) -> tuple[Step, ...]:
-        """The steps that change the guild or the records (everything but keep)."""
-        return tuple(s for s in self.steps if s.action != "keep")
+        """The steps that change the guild or the records (everything but keep and skip)."""
+        return tuple(s for s in self.steps if s.action not in ("keep", "skip"))
 
     @property
     def empty(self) -> bool:
         return not self.writes
 
     def lines(self) -> list[str]:
-        marks = {"create": "+", "adopt": "=", "update": "~", "reorder": "~", "keep": " "}
+        marks = {"create": "+", "adopt": "=", "update": "~", "reorder": "~", "keep": " ", "skip": "!"}
         out = []
         for s in self.steps:
             what = "role" if s.kind == "role" else "channel"
@@ -172,6 +189,49 @@ def expected_overwrites(spec: ChannelSpec, live: Live, role_ids: Mapping[str, in
             continue
         out[target] = LiveOverwrite(target, kind, ow.allow, ow.deny)
     return out
+
+
+def _kind(ctype: str) -> str:
+    return KINDS.get(ctype, ctype)
+
+
+def is_private(spec: ChannelSpec) -> bool:
+    """The template keeps the channel to staff: @everyone is denied View Channel."""
+    return any(o.target == EVERYONE and o.deny & VIEW_CHANNEL for o in spec.overwrites)
+
+
+def _staff(spec: ChannelSpec, role_ids: Mapping[str, int]) -> set[int]:
+    """The roles the template lets see a private channel."""
+    return {role_ids[o.target] for o in spec.overwrites if o.allow & VIEW_CHANNEL and o.target in role_ids}
+
+
+def _can_view(live: Live, channel: LiveChannel, role: LiveRole) -> bool:
+    """Discord's permission computation for a member holding only ``role`` (and @everyone), without member
+    overwrites: base permissions, then the @everyone overwrite, then the role's."""
+    everyone = next((r for r in live.roles if r.id == live.everyone_id), None)
+    base = (everyone.permissions if everyone else 0) | role.permissions
+    if base & ADMINISTRATOR:
+        return True
+    overwrites = {o.id: o for o in channel.overwrites if o.type == ROLE}
+    for target in dict.fromkeys((live.everyone_id, role.id)):
+        if (o := overwrites.get(target)) is not None:
+            base = (base & ~o.deny) | o.allow
+    return bool(base & VIEW_CHANNEL)
+
+
+def visible_to_members(live: Live, channel: LiveChannel, staff: set[int]) -> str | None:
+    """Who outside staff can see ``channel`` ("everyone" or a role's name), or None when only staff can."""
+    everyone = next((r for r in live.roles if r.id == live.everyone_id), None)
+    if everyone is not None and _can_view(live, channel, everyone):
+        return "everyone"
+    for role in live.roles:
+        if role.id in staff or role.id == live.everyone_id or not role.assignable:
+            continue
+        if role.permissions & ADMINISTRATOR:
+            continue  # administrators see every channel: they are staff whatever the template says
+        if _can_view(live, channel, role):
+            return role.name
+    return None
 
 
 def _role_changes(spec: RoleSpec, role: LiveRole) -> tuple[str, ...]:
@@ -309,17 +369,25 @@ def plan(
                 )
         else:
             parent_id = ids.get(spec.parent) if spec.parent else None
+            private = is_private(spec)
+            names = {_fold(spec.name), _fold(spec.name + PRIVATE_SUFFIX)} if private else {_fold(spec.name)}
             found = sorted(
                 (
                     c
                     for c in live.channels
-                    if c.type == spec.type
-                    and _fold(c.name) == _fold(spec.name)
+                    if _kind(c.type) == _kind(spec.type)
+                    and _fold(c.name) in names
                     and c.id not in taken_channels
                     and c.id not in configured.values()
                 ),
-                key=lambda c: (c.parent_id != parent_id, c.id),
+                key=lambda c: (c.parent_id != parent_id, c.type != spec.type, c.id),
             )
+            public: list[tuple[LiveChannel, str]] = []
+            if private:
+                staff = _staff(spec, ids)
+                seen = [(c, visible_to_members(live, c, staff)) for c in found]
+                public = [(c, who) for c, who in seen if who is not None]
+                found = [c for c, who in seen if who is None]
             if found:
                 channel = found[0]
                 steps.append(
@@ -330,6 +398,21 @@ def plan(
                         channel.name,
                         f"a {spec.type} channel of that name exists: adopted, not changed",
                         channel.id,
+                        channel=spec,
+                    )
+                )
+            elif spec.type in COMMUNITY_ONLY and not live.community:
+                steps.append(Step("channel", spec.key, "skip", spec.name, NEEDS_COMMUNITY, channel=spec))
+            elif public:
+                c, who = public[0]
+                steps.append(
+                    Step(
+                        "channel",
+                        spec.key,
+                        "create",
+                        spec.name + PRIVATE_SUFFIX,
+                        f"not adopted: #{c.name} is visible to {who}; the template keeps it to staff, so a "
+                        f"private #{spec.name}{PRIVATE_SUFFIX} is made and #{c.name} is left alone",
                         channel=spec,
                     )
                 )

@@ -104,6 +104,9 @@ def parse(data: dict[str, Any], config: Config, source: str = "template") -> Tem
     for i, item in enumerate(data.get("channels") or []):
         key = key_of(item, f"channels[{i}]")
         where = f"channels[{i}] ({key})"
+        if key in ROLE_KEYS:
+            # Role and channel records share one namespace of keys (cogs/setup/service.load_records).
+            problems.append(f"{where}: {key} is a community role key; a channel needs a key of its own")
         ctype = item.get("type", "text")
         name = item.get("name")
         if ctype not in CHANNEL_TYPES:

@@ -1,4 +1,4 @@
-"""Server setup: the channels (and categories) setup created or adopted, by template key
+"""Server setup: the channels (and categories) setup created or adopted, by template key; the run lock
 
 Revision ID: 0019
 Revises: 0018
@@ -31,7 +31,15 @@ def upgrade() -> None:
         sa.Column("recorded_at", models.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("guild_id", "key", name=op.f("pk_setup_channels")),
     )
+    op.create_table(
+        "setup_runs",
+        sa.Column("guild_id", sa.BigInteger(), nullable=False),
+        sa.Column("holder", sa.String(length=32), nullable=False),
+        sa.Column("taken_at", models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("guild_id", name=op.f("pk_setup_runs")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("setup_runs")
     op.drop_table("setup_channels")

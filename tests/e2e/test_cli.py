@@ -11,13 +11,16 @@ import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import discord
 import pytest
 
 from bot import db as bot_db
+from bot.config import Config
 from bot.emulator import Emulator
 from bot.harness import make_world
+from cogs.setup import template as templates
 
 
 def write_config(path: Path, emu: Emulator, guild_id: int, db: Path, **extra: str) -> Path:
@@ -421,9 +424,17 @@ async def test_setup_dry_run_changes_nothing_then_setup_builds_the_server_once(t
     async with Emulator() as emu:
         guild = emu.add_guild("Fresh server")  # #general only, as Discord makes it
         config = write_config(tmp_path / "config.toml", emu, guild.id, tmp_path / "a.db")
+        # --dry-run writes nothing, not even a migration: with no schema it says to migrate first.
+        code, out = await run_cli("setup", "--dry-run", "-c", str(config), cwd=tmp_path)
+        assert code == 2 and "run atlas-bot migrate first" in out, out
+        assert not (tmp_path / "a.db").exists()
+        code, out = await run_cli("migrate", "-c", str(config), cwd=tmp_path)
+        assert code == 0, out
         code, out = await run_cli("setup", "--dry-run", "-c", str(config), cwd=tmp_path)
         assert code == 0, out
         assert "+ create channel welcome [welcome]: missing" in out and "change(s) to make" in out
+        # Not a Community server (as Discord makes one): the stage is skipped, with how to enable it.
+        assert "! skip channel Office Hours Stage [office_hours_stage]: skipped: needs a Community server" in out
         assert [c.name for c in emu.channels(guild)] == ["general"]
         code, out = await run_cli("setup", "-c", str(config), cwd=tmp_path)
         assert code == 0 and "server setup done" in out, out
@@ -439,3 +450,42 @@ async def test_setup_dry_run_changes_nothing_then_setup_builds_the_server_once(t
         welcome = emu.channel(guild, "welcome").id
         assert f"[ok  ] [channels] welcome: #welcome (id {welcome}, recorded by `atlas-bot setup`)" in out, out
         assert "Q&A" not in out or "[channels] qa_forum is not set" not in out
+
+
+ROLE_ORDER = ["Learner", "Contributor", "Teacher", "Mentor", "Ambassador", "Maintainer"]
+
+
+@pytest.mark.parametrize("pushed_updates", [True, False])
+async def test_setup_puts_roles_in_the_template_order_without_role_update_events(
+    tmp_path: Path, pushed_updates: bool
+) -> None:
+    """Discord places a new role at the bottom and moves the others up; whether or not the gateway tells the bot
+    about the roles it moved (GUILD_ROLE_UPDATE), setup reads the order back and sets it. The application has no
+    privileged intent switched on: setup asks for the Guilds intent only."""
+    async with Emulator(app_flags=0) as emu:
+        if not pushed_updates:
+            dispatch = emu._dispatch
+
+            def in_create_role() -> bool:
+                frame = sys._getframe(1)
+                while frame is not None:
+                    if frame.f_code.co_name == "create_role" and frame.f_code.co_filename.endswith("server.py"):
+                        return True
+                    frame = frame.f_back
+                return False
+
+            def drop_pushed(event: str, data: Any) -> None:
+                if not (event == "GUILD_ROLE_UPDATE" and in_create_role()):
+                    dispatch(event, data)
+
+            emu._dispatch = drop_pushed  # type: ignore[method-assign]
+        guild = emu.add_guild("Fresh server")
+        config = write_config(tmp_path / "config.toml", emu, guild.id, tmp_path / "a.db")
+        code, out = await run_cli("setup", "-c", str(config), cwd=tmp_path)
+        assert code == 0, out
+        tpl = templates.load(Config())
+        roles = sorted((r for r in guild.roles.values() if r.name in ROLE_ORDER), key=lambda r: (r.position, r.id))
+        assert [r.name for r in roles] == ROLE_ORDER
+        assert [r.color for r in roles] == [s.color for s in tpl.roles]
+        code, out = await run_cli("setup", "-c", str(config), cwd=tmp_path)
+        assert code == 0 and "nothing to do" in out, out

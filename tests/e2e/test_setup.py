@@ -11,7 +11,8 @@ import pytest
 from bot.clock import ManualClock
 from bot.config import Config
 from bot.emulator import Emulator, Guild
-from bot.emulator.state import perm
+from bot.emulator.state import Overwrite, perm
+from cogs.setup import service
 from cogs.setup import template as templates
 from cogs.setup.plan import CHANNEL_TYPES
 from tests.e2e.conftest import Atlas
@@ -45,7 +46,8 @@ async def start_bare(
 
 @pytest.fixture
 async def bare(emulator: Emulator, e2e_clock: ManualClock, tmp_path: Path) -> AsyncIterator[Atlas]:
-    guild = emulator.add_guild("Atlas Community")  # as Discord makes a new server: #general and nothing else
+    # A new server (#general and nothing else) with Community enabled, as office hours' stage needs.
+    guild = emulator.add_guild("Atlas Community", community=True)
     harness = await start_bare(emulator, e2e_clock, tmp_path / "atlas.db", guild)
     harness.members["alice"] = emulator.add_member(guild, "alice", roles=["Maintainer"])
     harness.members["bob"] = emulator.add_member(guild, "bob")
@@ -226,3 +228,172 @@ async def test_features_work_with_no_channel_or_role_id_in_the_config(
         assert any("a notice for maintainers" in m.content for m in emu.messages(emu.channel(guild, "mod-log")))
     finally:
         await atlas.stop()
+
+
+async def test_a_server_without_community_gets_everything_but_the_stage_and_is_told_why(
+    emulator: Emulator, e2e_clock: ManualClock, tmp_path: Path
+) -> None:
+    """Discord makes stage channels only in a Community server (400/50024): setup says so and builds the rest."""
+    emu = emulator
+    guild = emu.add_guild("New server")
+    atlas = await start_bare(emu, e2e_clock, tmp_path / "c.db", guild)
+    try:
+        alice = emu.add_member(guild, "alice", roles=["Maintainer"])
+        plan = (await emu.slash(alice, "setup plan")).embeds[0]["description"]
+        assert "skip channel Office Hours Stage [office_hours_stage]: skipped: needs a Community server" in plan
+        r = await emu.slash(alice, "setup apply")
+        embed = r.followups[-1].embeds[0]
+        assert embed["title"] == "Server setup: done"
+        assert "Server Settings > Enable Community" in embed["description"]
+        names = {c.name for c in emu.channels(guild)}
+        assert {"mod-log", "reports", "Office Hours", "q-and-a"} <= names and "Office Hours Stage" not in names
+        # Community enabled later: the next run makes the stage.
+        guild.community = True
+        await atlas.restart()
+        await emu.slash(alice, "setup apply")
+        assert "Office Hours Stage" in {c.name for c in emu.channels(guild)}
+    finally:
+        await atlas.stop()
+
+
+async def test_one_refused_item_is_reported_and_the_rest_is_built(bare: Atlas) -> None:
+    """A 4xx for one channel (here Discord's 50024, as if the server lost Community) does not stop the others;
+    the report names it, and a rerun retries it."""
+    emu, guild = bare.emu, bare.guild
+    emu.fail_next(
+        "POST",
+        "/guilds/*/channels",
+        status=400,
+        body={"code": 50024, "message": "Cannot execute action on this channel type"},
+    )
+    r = await emu.slash(bare.alice, "setup apply")
+    embed = r.followups[-1].embeds[0]
+    assert embed["title"] == "Server setup: partly done"
+    assert "Not done: I could not create the channel Start here" in embed["description"]
+    assert "Community server" in embed["description"] and "limit" not in embed["description"]
+    names = {c.name for c in emu.channels(guild)}
+    assert "Start here" not in names and {"mod-log", "reports", "q-and-a"} <= names
+    assert "welcome" not in names  # in the category that could not be made
+    done = await emu.slash(bare.alice, "setup apply")
+    assert done.followups[-1].embeds[0]["title"] == "Server setup: done"
+    await bare.settle()
+    assert_matches_template(bare)
+
+
+async def test_an_overwrite_the_bot_cannot_set_names_the_permission_and_the_rest_is_built(
+    emulator: Emulator, e2e_clock: ManualClock, tmp_path: Path
+) -> None:
+    emu = emulator
+    guild = emu.add_guild("Fresh", deny_bot=["pin_messages"], community=True)
+    atlas = await start_bare(emu, e2e_clock, tmp_path / "o.db", guild)
+    try:
+        alice = emu.add_member(guild, "alice", roles=["Maintainer"])
+        r = await emu.slash(alice, "setup apply")
+        embed = r.followups[-1].embeds[0]
+        assert embed["title"] == "Server setup: partly done"
+        text = embed["description"]
+        assert "forum channel q-and-a" in text and "grant my role Pin Messages" in text
+        names = {c.name for c in emu.channels(guild)}
+        assert "q-and-a" not in names and {"mod-log", "reports", "Office Hours Stage"} <= names
+    finally:
+        await atlas.stop()
+
+
+async def test_adopting_everything_needs_no_permission(
+    emulator: Emulator, e2e_clock: ManualClock, tmp_path: Path
+) -> None:
+    emu = emulator
+    roles = ["Learner", "Contributor", "Teacher", "Mentor", "Ambassador", "Maintainer"]
+    guild = emu.add_guild("Hand made", roles=roles, deny_bot=["manage_channels", "manage_roles"], community=True)
+    made: dict[str, Any] = {}
+    for spec in templates.load(Config()).channels:
+        extra: dict[str, Any] = {"tags": list(spec.tags)} if spec.type == "forum" else {}
+        channel = emu.add_channel(guild, spec.name, type=spec.type, **extra)
+        if spec.parent:
+            channel.parent_id = made[spec.parent].id
+        if spec.key in ("staff", "mod_log", "reports"):
+            channel.overwrites[guild.id] = Overwrite(guild.id, 0, 0, perm("view_channel"))
+        made[spec.key] = channel
+    atlas = await start_bare(emu, e2e_clock, tmp_path / "h.db", guild)
+    try:
+        alice = emu.add_member(guild, "alice", roles=["Maintainer"])
+        since = len(emu.requests)
+        r = await emu.slash(alice, "setup apply")
+        assert r.followups[-1].embeds[0]["title"] == "Server setup: done", r.followups[-1].embeds[0]
+        assert guild_writes(emu, since) == []
+        assert atlas.bot.channel_ids.id("reports") == made["reports"].id
+    finally:
+        await atlas.stop()
+
+
+async def test_a_lost_answer_to_a_create_is_reported_not_silently_duplicated(bare: Atlas) -> None:
+    """Discord makes the channel but the answer is a 502; discord.py sends the POST again."""
+    emu, guild = bare.emu, bare.guild
+    emu.fail_next("POST", "/guilds/*/channels", status=502, after=True)
+    r = await emu.slash(bare.alice, "setup apply")
+    embed = r.followups[-1].embeds[0]
+    categories = [c for c in emu.channels(guild) if c.name == "Start here"]
+    assert len(categories) == 2  # Discord made it twice; setup cannot prevent that, only see it
+    used = bare.bot.channel_ids.id("start")
+    extra = next(c for c in categories if c.id != used)
+    assert f"An extra category channel Start here ({extra.id})" in embed["description"]
+    assert "Delete the extra one by hand" in embed["description"]
+    names = [c.name for c in emu.channels(guild) if c.name != "Start here"]
+    assert len(names) == len(set(names))
+    since = len(emu.requests)
+    await emu.slash(bare.alice, "setup apply")
+    assert guild_writes(emu, since) == []
+
+
+async def test_an_announcement_channel_is_adopted_as_the_announcements_channel(
+    emulator: Emulator, e2e_clock: ManualClock, tmp_path: Path
+) -> None:
+    emu = emulator
+    guild = emu.add_guild("Community", roles=["Maintainer"], community=True)
+    news = emu.add_channel(guild, "announcements", type="news")
+    atlas = await start_bare(emu, e2e_clock, tmp_path / "e.db", guild)
+    try:
+        alice = emu.add_member(guild, "alice", roles=["Maintainer"])
+        plan = (await emu.slash(alice, "setup plan")).embeds[0]["description"]
+        assert "adopt channel announcements [announcements]" in plan
+        await emu.slash(alice, "setup apply")
+        assert [c.name for c in emu.channels(guild)].count("announcements") == 1
+        assert atlas.bot.channel_ids.id("announcements") == news.id
+    finally:
+        await atlas.stop()
+
+
+async def test_a_public_reports_channel_is_not_adopted_as_the_private_one(
+    emulator: Emulator, e2e_clock: ManualClock, tmp_path: Path
+) -> None:
+    emu = emulator
+    guild = emu.add_guild("Community", roles=["Maintainer"], community=True)
+    public = emu.add_channel(guild, "reports")  # a public "bug reports" channel everyone reads
+    atlas = await start_bare(emu, e2e_clock, tmp_path / "g.db", guild)
+    try:
+        alice = emu.add_member(guild, "alice", roles=["Maintainer"])
+        bob = emu.add_member(guild, "bob")
+        plan = (await emu.slash(alice, "setup plan")).embeds[0]["description"]
+        assert "create channel reports-private [reports]: not adopted: #reports is visible to everyone" in plan
+        await emu.slash(alice, "setup apply")
+        private = guild.channels[atlas.bot.channel_ids.id("reports")]
+        assert private.id != public.id and private.name == "reports-private"
+        assert not emu.can_view(bob, private) and emu.can_view(alice, private)
+        assert emu.can_view(bob, public) and public.name == "reports"  # left alone
+    finally:
+        await atlas.stop()
+
+
+async def test_a_setup_running_elsewhere_is_waited_for_not_run_twice(bare: Atlas) -> None:
+    """Another process (``atlas-bot setup``) holds the database lock of this guild: /setup apply writes nothing."""
+    emu = bare.emu
+    assert await service.take_run_lock(bare.bot.sessions, bare.guild.id, "cli", bare.bot.clock.now()) is None
+    since = len(emu.requests)
+    r = await emu.slash(bare.alice, "setup apply")
+    embed = r.followups[-1].embeds[0]
+    assert embed["title"] == "Server setup: stopped"
+    assert "Another setup of this server is running" in embed["description"]
+    assert guild_writes(emu, since) == []
+    await service.release_run_lock(bare.bot.sessions, bare.guild.id, "cli")
+    done = await emu.slash(bare.alice, "setup apply")
+    assert done.followups[-1].embeds[0]["title"] == "Server setup: done"

@@ -37,7 +37,7 @@ async def emu() -> AsyncIterator[Emulator]:
 
 @pytest.fixture
 def world(emu: Emulator) -> World:
-    guild = emu.add_guild("Atlas", roles=["Learner", {"name": "Maintainer", "color": 0x3498DB}])
+    guild = emu.add_guild("Atlas", roles=["Learner", {"name": "Maintainer", "color": 0x3498DB}], community=True)
     alice = emu.add_member(guild, "alice", roles=["Maintainer"])
     bob = emu.add_member(guild, "bob")
     return World(guild, alice, bob, emu.channel(guild, "general"))

@@ -162,3 +162,36 @@ async def test_500_channels_at_most(emu: Emulator, world: World, bot: ProbeBot) 
     with pytest.raises(discord.HTTPException) as info:
         await _guild(bot, world).create_text_channel("one-too-many")
     assert (info.value.status, info.value.code) == (400, 30013)
+
+
+async def test_stage_and_announcement_channels_need_a_community_server(emu: Emulator) -> None:
+    guild = emu.add_guild("New server")  # as Discord makes one: not Community
+    bot, task = await start_bot(emu, guild, sync=False, bot=ProbeBot(guild.id))
+    try:
+        live = bot.get_guild(guild.id)
+        assert live is not None and "COMMUNITY" not in live.features
+        for make in (lambda: live.create_stage_channel("stage"), lambda: live.create_text_channel("n", news=True)):
+            with pytest.raises(discord.HTTPException) as info:
+                await make()
+            assert (info.value.status, info.value.code) == (400, 50024)
+        await live.create_voice_channel("voice")  # other types are fine
+    finally:
+        await stop_bot(bot, task)
+
+
+async def test_community_server_makes_stage_and_announcement_channels(world: World, bot: ProbeBot) -> None:
+    guild = _guild(bot, world)
+    assert "COMMUNITY" in guild.features
+    await guild.create_stage_channel("stage")
+    await guild.create_text_channel("news", news=True)
+
+
+async def test_setting_manage_roles_in_a_channel_is_for_administrators(world: World, bot: ProbeBot) -> None:
+    guild = _guild(bot, world)
+    channel = guild.get_channel(world.general.id)
+    assert isinstance(channel, discord.TextChannel)
+    manage = discord.PermissionOverwrite(manage_roles=True)
+    with pytest.raises(discord.Forbidden) as info:
+        await channel.set_permissions(guild.default_role, overwrite=manage)
+    assert info.value.code == 50013
+    await channel.set_permissions(guild.default_role, overwrite=discord.PermissionOverwrite(send_messages=False))

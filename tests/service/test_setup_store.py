@@ -4,6 +4,7 @@ in ``setup_channels``, community roles in ``community_roles`` (the one store of 
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -52,3 +53,25 @@ async def test_recording_again_replaces_and_concurrent_records_of_one_key_leave_
     async with sessions() as session:
         ids = await service.channel_ids(session, GUILD)
     assert list(ids) == ["welcome"] and ids["welcome"] in range(100, 105)
+
+
+async def test_one_setup_run_at_a_time_per_guild(
+    sessions: async_sessionmaker[AsyncSession], clock: ManualClock
+) -> None:
+    """Two runs (two processes) racing for the lock: exactly one gets it; released, the next one does; a lock
+    left by a crashed run is taken over once it is stale, by one run only."""
+    results = await asyncio.gather(
+        *(service.take_run_lock(sessions, GUILD, f"run{i}", clock.now()) for i in range(4))
+    )
+    assert sum(r is None for r in results) == 1
+    assert all(r == clock.now() for r in results if r is not None)
+    assert await service.take_run_lock(sessions, GUILD + 1, "other", clock.now()) is None  # another guild
+    winner = f"run{results.index(None)}"
+    await service.release_run_lock(sessions, GUILD, "not-the-holder")
+    assert await service.take_run_lock(sessions, GUILD, "late", clock.now()) is not None
+    await service.release_run_lock(sessions, GUILD, winner)
+    assert await service.take_run_lock(sessions, GUILD, "next", clock.now()) is None
+    # "next" crashes without releasing; after STALE_RUN two runs race to take it over.
+    clock.advance(service.STALE_RUN + timedelta(seconds=1))
+    later = await asyncio.gather(*(service.take_run_lock(sessions, GUILD, f"r{i}", clock.now()) for i in range(3)))
+    assert sum(r is None for r in later) == 1

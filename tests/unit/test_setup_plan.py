@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import replace
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -30,9 +31,10 @@ class World:
         self.records = dict(records)
         self.configured = configured
         self.ids = itertools.count(10_000)
+        self.community = live.community
 
     def live(self) -> p.Live:
-        return p.Live(EVERYONE, BOT, tuple(self.roles.values()), tuple(self.channels.values()))
+        return p.Live(EVERYONE, BOT, tuple(self.roles.values()), tuple(self.channels.values()), self.community)
 
     def plan(self) -> p.Plan:
         return p.plan(TEMPLATE, self.live(), self.records, self.configured)
@@ -78,7 +80,7 @@ class World:
             ows = tuple(sorted(p.expected_overwrites(spec, live, ids).values(), key=lambda o: o.id))
             topic = spec.topic if spec.type in p.HAS_TOPIC else ""
             parent = ids.get(spec.parent) if spec.parent else None
-            self.channels[cid] = p.LiveChannel(cid, spec.name, spec.type, parent, topic, ows, spec.tags)
+            self.channels[cid] = p.LiveChannel(cid, step.name, spec.type, parent, topic, ows, spec.tags)
             self.records[spec.key] = p.Record(cid, True)
             ids[spec.key] = cid
         elif step.action == "adopt":
@@ -112,7 +114,7 @@ def worlds(draw: st.DrawFn) -> World:
                 draw(st.sampled_from([0, 0x57F287, 0xED4245])),
                 draw(st.booleans()),
                 draw(st.booleans()),
-                draw(st.booleans()) or True,
+                draw(st.booleans()),
             )
         )
     roles.append(p.LiveRole(BOT + 50, "Atlas", n_roles + 1, assignable=False))  # the bot's managed role on top
@@ -141,7 +143,8 @@ def worlds(draw: st.DrawFn) -> World:
     configured: dict[str, int] = {}
     if channels and draw(st.booleans()):
         configured["welcome"] = draw(st.sampled_from([c.id for c in channels]))
-    return World(p.Live(EVERYONE, BOT, tuple(roles), tuple(channels)), records, configured)
+    live = p.Live(EVERYONE, BOT, tuple(roles), tuple(channels), draw(st.booleans()))
+    return World(live, records, configured)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -152,7 +155,10 @@ def test_applying_the_plan_leaves_nothing_to_do(world: World) -> None:
     assert again.empty, again.lines()
     # And every template key has its role or channel, once.
     keys = {r.key for r in TEMPLATE.roles} | {c.key for c in TEMPLATE.channels}
-    assert keys <= set(again.ids) | set(world.configured)
+    skipped = {s.key for s in again.steps if s.action == "skip"}
+    assert all(s.channel and s.channel.type in p.COMMUNITY_ONLY for s in again.steps if s.key in skipped)
+    assert not skipped or not world.community
+    assert keys <= set(again.ids) | set(world.configured) | skipped
     assert len(set(again.ids.values())) == len(again.ids)
 
 
@@ -196,3 +202,68 @@ def test_an_adopted_channel_is_never_changed_and_a_configured_one_left_alone() -
     assert world.channels[500] == welcome and world.channels[501] == mod_log
     assert world.records["welcome"] == p.Record(500, False)
     assert "mod_log" not in world.records
+
+
+NO_ONE = (p.LiveRole(EVERYONE, "@everyone", 0, assignable=False, permissions=p.VIEW_CHANNEL),)
+
+
+def test_a_stage_is_skipped_outside_a_community_server_and_the_rest_is_made() -> None:
+    world = World(p.Live(EVERYONE, BOT, NO_ONE, (), community=False), {}, {})
+    steps = {s.key: s for s in world.plan().steps}
+    assert steps["office_hours_stage"].action == "skip"
+    assert "Community" in steps["office_hours_stage"].why
+    world.apply()
+    assert world.plan().empty
+    assert "office_hours_stage" not in world.records and "reports" in world.records
+    assert not any(c.type == "stage" for c in world.channels.values())
+
+
+def test_an_announcement_channel_is_adopted_for_a_text_one_and_stage_for_voice() -> None:
+    news = p.LiveChannel(500, "announcements", "news")
+    stage = p.LiveChannel(501, "Office Hours", "stage")  # the template's voice channel's name
+    voice = p.LiveChannel(502, "office-hours", "voice")  # the text #office-hours' name: another kind
+    world = World(p.Live(EVERYONE, BOT, NO_ONE, (news, stage, voice)), {}, {})
+    steps = {s.key: s for s in world.plan().steps}
+    assert (steps["announcements"].action, steps["announcements"].id) == ("adopt", 500)
+    assert (steps["office_hours_voice"].action, steps["office_hours_voice"].id) == ("adopt", 501)
+    assert steps["office_hours"].action == "create"
+
+
+def test_a_public_channel_is_not_adopted_for_a_private_one() -> None:
+    public = p.LiveChannel(500, "reports", "text")
+    hidden_ow = (p.LiveOverwrite(EVERYONE, p.ROLE, 0, p.VIEW_CHANNEL),)
+    hidden = p.LiveChannel(501, "mod-log", "text", overwrites=hidden_ow)
+    world = World(p.Live(EVERYONE, BOT, NO_ONE, (public, hidden)), {}, {})
+    steps = {s.key: s for s in world.plan().steps}
+    assert steps["reports"].action == "create" and steps["reports"].name == "reports-private"
+    assert "not adopted: #reports is visible to everyone" in steps["reports"].why
+    assert (steps["mod_log"].action, steps["mod_log"].id) == ("adopt", 501)
+    world.apply()
+    assert world.channels[500] == public and world.plan().empty
+    made = world.channels[world.records["reports"].id]
+    assert made.name == "reports-private"
+    assert p.visible_to_members(world.live(), made, {world.records["maintainer"].id}) is None
+    assert p.visible_to_members(world.live(), made, set()) == "Maintainer"
+
+
+def test_a_private_channel_a_member_role_can_see_is_not_adopted() -> None:
+    friends = p.LiveRole(300, "Friends", 1)
+    mod_log = p.LiveChannel(
+        500,
+        "mod-log",
+        "text",
+        overwrites=(
+            p.LiveOverwrite(EVERYONE, p.ROLE, 0, p.VIEW_CHANNEL),
+            p.LiveOverwrite(300, p.ROLE, p.VIEW_CHANNEL, 0),
+        ),
+    )
+    world = World(p.Live(EVERYONE, BOT, (*NO_ONE, friends), (mod_log,)), {}, {})
+    step = next(s for s in world.plan().steps if s.key == "mod_log")
+    assert step.action == "create" and "visible to Friends" in step.why
+
+
+def test_the_template_refuses_a_channel_key_that_is_a_role_key() -> None:
+    data = {"roles": [{"key": "learner"}], "channels": [{"key": "mentor", "type": "text", "name": "mentors"}]}
+    with pytest.raises(templates.TemplateError, match=r"channels\[0\] \(mentor\): mentor is a community role key"):
+        templates.parse(data, Config())
+    assert templates.parse({**data, "channels": [{"key": "mentors", "name": "mentors"}]}, Config()).channels
