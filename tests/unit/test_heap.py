@@ -18,6 +18,7 @@ class Node:
 
 @pytest.fixture(autouse=True)
 def _unfrozen() -> Iterator[None]:
+    gc.unfreeze()  # an earlier test's bot with a large guild (the soak's 10,000 members) froze this process's heap
     yield
     gc.unfreeze()
 
